@@ -1,0 +1,1 @@
+"""hytrace HTTP layer: FastAPI routers, dependencies and the error mapping."""

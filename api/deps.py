@@ -1,0 +1,53 @@
+"""Dependencies, defined once: the session (one commit per request) and the current actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from trace.access import Actor
+from trace.auth import actor_from_token
+from trace.db import get_engine, writer
+from trace.errors import Unauthenticated
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request, committed once if the handler succeeds, rolled back otherwise."""
+    engine = request.app.state.engine if hasattr(request.app.state, "engine") else get_engine()
+    if request.method in WRITE_METHODS:
+        engine = writer(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_actor(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    """The authenticated caller (bearer token or API key), or 401."""
+    if not token:
+        raise Unauthenticated("Log in first: send a bearer token or an API key", code="no_credentials")
+    return actor_from_token(session=session, token=token)
+
+
+def get_optional_actor(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
+    """The caller if credentials were sent, else None (the public)."""
+    return actor_from_token(session=session, token=token) if token else None
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+OptionalActor = Annotated[Actor | None, Depends(get_optional_actor)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=100,
+                                             description="Retries with the same key replay the first answer")]

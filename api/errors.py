@@ -1,0 +1,70 @@
+"""Domain errors → RFC 9457 problem+json, mapped once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, Unauthenticated
+
+STATUS: list[tuple[type[DomainError], int]] = [
+    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (RuleViolation, 422),
+]
+TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
+          429: "Too many requests", 503: "Service unavailable"}
+
+
+def problem(status: int, detail: str, code: str, instance: str | None = None, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": f"https://hytrace.vn/problems/{code}", "title": TITLES.get(status, "Error"),
+            "status": status, "detail": detail, "code": code, **extra}
+    if instance:
+        body["instance"] = instance
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error."""
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, error: DomainError) -> JSONResponse:
+        return problem(status_of(error), error.message, error.code, request.url.path, **error.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in error.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        return problem(422, f"{where}: {first['msg']}" if where else str(first["msg"]), "validation_error",
+                       request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(error.status_code, "http_error")
+        return problem(error.status_code, str(error.detail), code, request.url.path)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
+        # A race lost against a concurrent writer (unique key): the client may retry.
+        return problem(409, "The request conflicts with a concurrent change; retry", "concurrent_conflict", request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, error: OperationalError) -> JSONResponse:
+        return problem(503, "The database is busy; retry shortly", "database_busy", request.url.path)

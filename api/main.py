@@ -1,0 +1,69 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlmodel import Session
+
+from api import errors
+from api.routes import admin, auth, catalogue, events, lots, organisations
+from trace.config import get_settings
+from trace.db import get_engine, session_scope
+from trace.users import ensure_admin
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    # The threadpool is no larger than the DB pool: no thread ever waits on a connection
+    # held by a request that is itself waiting for a thread (fastapi#3205).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+    if settings.admin_password and not app.state.testing:
+        with session_scope() as session:
+            ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
+    yield
+
+
+def create_app(*, testing: bool = False) -> FastAPI:
+    """Build the app (tests pass ``testing`` to skip start-up side effects)."""
+    app = FastAPI(
+        title="hytrace", version="0.1.0", lifespan=lifespan,
+        description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
+    )
+    app.state.testing = testing
+    errors.install(app)
+    for module in (auth, organisations, catalogue, lots, events, admin):
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, Any]:
+        """Database and broker state."""
+        state: dict[str, Any] = {"status": "ok"}
+        try:
+            with Session(app.state.engine if hasattr(app.state, "engine") else get_engine()) as session:
+                session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+            state["database"] = "ok"
+        except Exception as error:  # noqa: BLE001 - health reports, never raises
+            state["database"], state["status"] = f"error: {type(error).__name__}", "degraded"
+        url = get_settings().redis_url
+        if url:
+            try:
+                import redis
+                redis.Redis.from_url(url, socket_timeout=1).ping()
+                state["broker"] = "ok"
+            except Exception as error:  # noqa: BLE001
+                state["broker"], state["status"] = f"error: {type(error).__name__}", "degraded"
+        else:
+            state["broker"] = "embedded"
+        return state
+
+    return app
+
+
+app = create_app()

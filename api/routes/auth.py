@@ -1,0 +1,40 @@
+"""Login (OAuth2 password flow), the current user, password change and one-time links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.deps import CurrentActor, SessionDep
+from trace import auth, users
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=auth.Token)
+def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> auth.Token:
+    """Exchange email (as username) and password for a bearer token."""
+    user = users.authenticate(session=session, email=form.username, password=form.password)
+    return auth.issue_token(user)
+
+
+@router.get("/me", response_model=users.UserPublic)
+def me(session: SessionDep, actor: CurrentActor) -> users.UserPublic:
+    """Who the token belongs to."""
+    user = session.get(users.User, auth.require_user(actor))
+    assert user is not None
+    return users.to_public(user)
+
+
+@router.post("/password", status_code=204)
+def change_password(session: SessionDep, actor: CurrentActor, data: users.PasswordChange) -> None:
+    """Change your own password (signs out your other sessions)."""
+    users.change_password(session=session, user_id=auth.require_user(actor), data=data)
+
+
+@router.post("/set-password", response_model=users.UserPublic)
+def set_password(session: SessionDep, data: users.PasswordSet) -> users.UserPublic:
+    """Use an invitation or reset link to set a password (no login needed; the link is the proof)."""
+    return users.to_public(users.use_link(session=session, data=data))

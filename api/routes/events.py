@@ -1,0 +1,90 @@
+"""Recording events (one endpoint per kind, plus batches) and querying the log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import Field, TypeAdapter
+from sqlmodel import SQLModel
+
+from api.deps import CurrentActor, IdempotencyKey, SessionDep
+from trace.events import query
+from trace.events.ledger import INPUT_OF, capture
+from trace.events.models import EventType
+from trace.events.schemas import (
+    CaptureResult, CommissionIn, CorrectionIn, EventPublic, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn,
+    SellIn, ShipIn, StoreIn, TransformIn,
+)
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
+    def endpoint(session: SessionDep, actor: CurrentActor, data: Any, idempotency_key: IdempotencyKey = None) -> CaptureResult:
+        return capture(session=session, actor=actor, items=[(kind, data)], idempotency_key=idempotency_key)
+
+    endpoint.__annotations__["data"] = model
+    endpoint.__doc__ = summary
+    router.add_api_route(f"/{kind.value}", endpoint, methods=["POST"], status_code=201, response_model=CaptureResult,
+                         name=f"record_{kind.value}", summary=summary)
+
+
+for _kind, _summary, _model in (
+    (EventType.HARVEST, "Record a harvest: a new lot at a growing area, with the inputs used", HarvestIn),
+    (EventType.SHIP, "Ship (part of) a lot you hold to another organisation", ShipIn),
+    (EventType.RECEIVE, "Receive a shipment addressed to your organisation", ReceiveIn),
+    (EventType.TRANSFORM, "Transform input lots into new output lots", TransformIn),
+    (EventType.COMMISSION, "Register units (random serials) of a lot you hold", CommissionIn),
+    (EventType.PACK, "Pack known units into a carton or pallet", PackIn),
+    (EventType.SELL, "Record a retail sale", SellIn),
+    (EventType.STORE, "Record storage at one of your locations", StoreIn),
+    (EventType.INSPECT, "Record an inspection", InspectIn),
+    (EventType.LOSS, "Write off spoilage, damage or samples", LossIn),
+    (EventType.CORRECTION, "Declare one of your events erroneous (its effects are reversed)", CorrectionIn),
+):
+    _one(_kind, _summary, _model)
+
+
+class BatchItem(SQLModel):
+    type: EventType
+    data: dict[str, Any]
+
+
+class BatchIn(SQLModel):
+    events: list[BatchItem] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/batch", status_code=201, response_model=CaptureResult)
+def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempotency_key: IdempotencyKey = None) -> CaptureResult:
+    """Record up to 1,000 events in one transaction: all are stored, or none (the error names the index)."""
+    items = []
+    for index, item in enumerate(data.events):
+        try:
+            items.append((item.type, TypeAdapter(INPUT_OF[item.type]).validate_python(item.data)))
+        except ValueError as error:
+            from trace.errors import RuleViolation
+            raise RuleViolation(f"Event {index}: {error}".splitlines()[0] + " — " + str(error).splitlines()[-1].strip(),
+                                code="validation_error", index=index) from None
+    return capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key)
+
+
+@router.get("", response_model=list[EventPublic])
+def list_(
+    session: SessionDep, actor: CurrentActor, eventType: EventType | None = None,  # noqa: N803 - EPCIS names
+    EQ_bizStep: Annotated[str | None, Query(max_length=100)] = None,  # noqa: N803
+    lot_id: int | None = None, product_id: int | None = None, organisation_id: int | None = None,
+    GE_eventTime: datetime | None = None, LT_eventTime: datetime | None = None,  # noqa: N803
+    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[EventPublic]:
+    """Query the log with EPCIS-style parameters; your own events, or every event of a lot you are involved with."""
+    return query.list_events(session=session, actor=actor, event_type=eventType, biz_step=EQ_bizStep, lot_id=lot_id,
+                             product_id=product_id, organisation_id=organisation_id, ge_event_time=GE_eventTime,
+                             lt_event_time=LT_eventTime, offset=offset, limit=limit)
+
+
+@router.get("/{event_id}", response_model=EventPublic)
+def get(session: SessionDep, actor: CurrentActor, event_id: str) -> EventPublic:
+    """One event."""
+    return query.get_event(session=session, actor=actor, event_id=event_id)

@@ -1,0 +1,59 @@
+"""Settings, read once from the environment (prefix ``HYTRACE_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-development-only"
+
+
+class Settings(BaseSettings):
+    """Every setting hytrace reads; README's configuration table lists the same."""
+
+    model_config = SettingsConfigDict(env_prefix="HYTRACE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./data/hytrace.db"
+    redis_url: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = DEFAULT_SECRET
+    admin_email: str = "admin@hytrace.local"
+    admin_password: str = ""
+    token_ttl_minutes: int = 8 * 60
+    timezone: str = "Asia/Ho_Chi_Minh"
+    future_tolerance_seconds: int = 300
+    gtin_company_prefix: str = "9521234"
+    db_pool_size: int = 20
+    threadpool_size: int = 20
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        # A default secret outside development would let anyone mint tokens.
+        if self.environment == "production" and (
+            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "HYTRACE_SECRET_KEY must be set to a random value of at least 32 characters "
+                "when HYTRACE_ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the embedded SQLite database is in use."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache to change them)."""
+    return Settings()

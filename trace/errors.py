@@ -1,0 +1,54 @@
+"""Domain errors. ``api/`` maps each kind to an HTTP status once (RFC 9457 problem+json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or the actor may not know it exists)."""
+
+    code = "not_found"
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials were presented."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    """The actor is known but its organisation or role does not allow this."""
+
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    """The request contradicts the current state (duplicate, reused key, ...)."""
+
+    code = "conflict"
+
+
+class RuleViolation(DomainError):
+    """Input breaks a business rule; ``code`` says which, machine-readably."""
+
+    code = "rule_violation"
+
+
+class InvalidIdentifier(RuleViolation):
+    """A GTIN, GLN, lot code or other identifier is malformed."""
+
+    code = "invalid_identifier"

@@ -1,0 +1,1 @@
+"""The event log: capture (with rules and idempotency), the hash chain, queries."""

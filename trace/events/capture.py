@@ -1,0 +1,354 @@
+"""Recording events: each function checks the rules, changes custody and appends to the chain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from trace.access import Actor, Role, require_writer
+from trace.errors import Forbidden, RuleViolation
+from trace.events import chain
+from trace.events import rules as r
+from trace.events.models import Event, EventLot, EventType
+from trace.events.schemas import (
+    CommissionIn, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn, SellIn, ShipIn, StoreIn,
+    TransformIn,
+)
+from trace.locations import LocationKind
+from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.organisations import Organisation
+from trace.products import Product
+from trace.units import Unit, UnitStatus, new_serial
+
+LOSS_SHAPE = {
+    "spoilage": ("destroying", "destroyed"),
+    "damage": ("destroying", "damaged"),
+    "sample": ("sampling", "non_sellable_other"),
+    "other": ("destroying", "destroyed"),
+}
+
+
+def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
+    """Append to the chain and store the event's lot rows."""
+    chain.append(session=session, event=event)
+    for row in lots:
+        row.event_id = event.id
+        session.add(row)
+    return event
+
+
+def refresh_status(*, session: Session, lot: Lot) -> None:
+    """A lot nobody holds and nothing is in flight of is consumed (and the reverse)."""
+    if lot.status not in (LotStatus.ACTIVE, LotStatus.CONSUMED):
+        return
+    session.flush()
+    held = session.exec(select(func.coalesce(func.sum(Holding.quantity), 0)).where(Holding.lot_id == lot.id)).one()
+    flying = session.exec(select(Shipment.id).where(
+        Shipment.lot_id == lot.id, Shipment.status == ShipmentStatus.OPEN)).first()
+    lot.status = LotStatus.CONSUMED if Decimal(held) <= 0 and flying is None else LotStatus.ACTIVE
+    session.add(lot)
+
+
+def _own_product(session: Session, org_id: int, product_id: int) -> Product:
+    product = session.get(Product, product_id)
+    if product is None:
+        raise RuleViolation(f"Product {product_id} does not exist", code="unknown_product")
+    if product.organisation_id != org_id:
+        raise Forbidden(f"Product {product.gtin} belongs to another organisation", code="not_your_product")
+    return product
+
+
+def _new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
+             location_id: int | None, event: Event, expiry: object) -> Lot:
+    if session.exec(select(Lot.id).where(Lot.gtin == product.gtin, Lot.lot_code == lot_code)).first():
+        raise RuleViolation(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
+    local = r.localise_date(event)
+    lot = Lot(product_id=product.id, gtin=product.gtin, lot_code=lot_code, quantity=r.q(quantity),  # type: ignore[arg-type]
+              unit=product.unit, producer_organisation_id=org_id, origin_location_id=location_id,
+              production_date=local, expiry_date=expiry, created_event_id=event.id,  # type: ignore[arg-type]
+              created_at=event.event_time, product_version=product.version)
+    session.add(lot)
+    session.flush()
+    session.add(Holding(lot_id=lot.id, organisation_id=org_id, quantity=r.q(quantity)))  # type: ignore[arg-type]
+    return lot
+
+
+def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[Event, Lot]:
+    """A harvest (commissioning): a new lot at a growing area, with the inputs used."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, required=True,
+                              kinds=(LocationKind.GROWING_AREA, LocationKind.FARM))
+    product = _own_product(session, org, data.product_id)
+    harvest_day = r.local_day(when)
+    for used in data.inputs_used:
+        if used.applied_on > harvest_day:
+            raise RuleViolation(f"{used.name} is dated after the harvest", code="input_after_harvest")
+        if used.pre_harvest_interval_days is not None and (harvest_day - used.applied_on).days < used.pre_harvest_interval_days:
+            raise RuleViolation(
+                f"{used.name} was applied {(harvest_day - used.applied_on).days} days before harvest; "
+                f"its pre-harvest interval is {used.pre_harvest_interval_days} days",
+                code="pre_harvest_interval",
+            )
+    if data.expiry_date and data.expiry_date < harvest_day:
+        raise RuleViolation("The expiry date is before the harvest", code="expiry_before_production")
+    event = r.new_event(
+        actor=actor, organisation_id=org, type=EventType.HARVEST, when=when, data=data, location=location,
+        lot_id=None, payload={
+            "product_id": product.id, "product_version": product.version, "gtin": product.gtin,
+            "lot_code": data.lot_code, "quantity": str(r.q(data.quantity)), "unit": product.unit,
+            "expiry_date": data.expiry_date.isoformat() if data.expiry_date else None,
+            "inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
+        },
+    )
+    lot = _new_lot(session, product=product, lot_code=data.lot_code, quantity=data.quantity, org_id=org,
+                   location_id=location.id if location else None, event=event, expiry=data.expiry_date)
+    event.lot_id = lot.id
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="output",  # type: ignore[arg-type]
+         quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=r.q(data.quantity))])
+    return event, lot
+
+
+def record_ship(*, session: Session, actor: Actor, data: ShipIn) -> tuple[Event, Shipment]:
+    """Goods leave the holder for another organisation; custody moves on receipt."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    lot = r.lot_for_update(session=session, lot_id=data.lot_id)
+    r.require_after_lot(lot, when[0])
+    r.take(session=session, lot=lot, organisation_id=org, quantity=r.q(data.quantity))
+    r.require_movable(lot)
+    if data.destination_organisation_id == org:
+        raise RuleViolation("Shipping to yourself: record a store event instead", code="ship_to_self")
+    dest = session.get(Organisation, data.destination_organisation_id)
+    if dest is None or not dest.active:
+        raise RuleViolation(f"Organisation {data.destination_organisation_id} does not exist", code="unknown_destination")
+    if data.destination_location_id is not None:
+        r.own_location(session=session, organisation_id=dest.id, location_id=data.destination_location_id)  # type: ignore[arg-type]
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
+    event = r.new_event(
+        actor=actor, organisation_id=org, type=EventType.SHIP, when=when, data=data, location=location,
+        lot_id=lot.id, source=org, destination=dest.id, payload={
+            "quantity": str(r.q(data.quantity)), "unit": lot.unit,
+            "destination_location_id": data.destination_location_id,
+        },
+    )
+    shipment = Shipment(event_id=event.id, lot_id=lot.id, from_organisation_id=org, to_organisation_id=dest.id,  # type: ignore[arg-type]
+                        quantity=r.q(data.quantity), shipped_at=when[0])
+    session.add(shipment)
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+         quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=-r.q(data.quantity))])
+    refresh_status(session=session, lot=lot)
+    return event, shipment
+
+
+def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[Event, Shipment]:
+    """The receiver confirms a shipment addressed to it (all or part of it)."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    shipment = session.get(Shipment, data.shipment_id)
+    if shipment is None or shipment.to_organisation_id != org:
+        raise RuleViolation(f"No shipment {data.shipment_id} addressed to your organisation", code="no_matching_shipment")
+    if shipment.status != ShipmentStatus.OPEN:
+        raise RuleViolation(f"Shipment {shipment.id} is already {shipment.status}", code="shipment_closed")
+    outstanding = r.q(shipment.quantity - shipment.received_quantity)
+    quantity = r.q(data.quantity) if data.quantity is not None else outstanding
+    if quantity > outstanding:
+        raise RuleViolation(f"Only {outstanding} is still in transit on shipment {shipment.id}",
+                            code="exceeds_shipment", outstanding=str(outstanding))
+    if when[0] < shipment.shipped_at:
+        raise RuleViolation("Received before it was shipped", code="receive_before_ship")
+    lot = r.lot_for_update(session=session, lot_id=shipment.lot_id)
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
+    event = r.new_event(
+        actor=actor, organisation_id=org, type=EventType.RECEIVE, when=when, data=data, location=location,
+        lot_id=lot.id, source=shipment.from_organisation_id, destination=org, payload={
+            "quantity": str(quantity), "unit": lot.unit, "shipment_id": shipment.id,
+            "ship_event_id": shipment.event_id,
+        },
+    )
+    shipment.received_quantity = r.q(shipment.received_quantity + quantity)
+    if shipment.received_quantity >= shipment.quantity:
+        shipment.status = ShipmentStatus.RECEIVED
+    session.add(shipment)
+    r.give(session=session, lot=lot, organisation_id=org, quantity=quantity)
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+         quantity=quantity, unit=lot.unit, organisation_id=org, delta=quantity)])
+    refresh_status(session=session, lot=lot)
+    return event, shipment
+
+
+def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tuple[Event, list[Lot]]:
+    """Inputs (with quantities) become new output lots; lineage edges link them."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
+    inputs = []
+    for item in data.inputs:
+        lot = r.lot_for_update(session=session, lot_id=item.lot_id)
+        r.require_after_lot(lot, when[0])
+        r.take(session=session, lot=lot, organisation_id=org, quantity=r.q(item.quantity))
+        r.require_movable(lot)
+        inputs.append((lot, r.q(item.quantity)))
+    products = [_own_product(session, org, o.product_id) for o in data.outputs]
+    if data.conversion is not None:
+        units_in = {lot.unit for lot, _ in inputs}
+        units_out = {p.unit for p in products}
+        if units_in != {data.conversion.input_unit} or units_out != {data.conversion.output_unit}:
+            raise RuleViolation("The conversion's units do not match the input and output lots", code="conversion_units")
+    event = r.new_event(
+        actor=actor, organisation_id=org, type=EventType.TRANSFORM, when=when, data=data, location=location,
+        lot_id=None, payload={
+            "inputs": [{"lot_id": lot.id, "gtin": lot.gtin, "lot_code": lot.lot_code, "quantity": str(qty), "unit": lot.unit}
+                       for lot, qty in inputs],
+            "outputs": [{"product_id": p.id, "product_version": p.version, "gtin": p.gtin, "lot_code": o.lot_code,
+                         "quantity": str(r.q(o.quantity)), "unit": p.unit,
+                         "expiry_date": o.expiry_date.isoformat() if o.expiry_date else None}
+                        for p, o in zip(products, data.outputs, strict=True)],
+            "conversion": data.conversion.model_dump(mode="json") if data.conversion else None,
+        },
+    )
+    rows = [EventLot(event_id=event.id, lot_id=lot.id, role="input", quantity=qty, unit=lot.unit,  # type: ignore[arg-type]
+                     organisation_id=org, delta=-qty) for lot, qty in inputs]
+    outputs = []
+    for product, out in zip(products, data.outputs, strict=True):
+        lot = _new_lot(session, product=product, lot_code=out.lot_code, quantity=out.quantity, org_id=org,
+                       location_id=location.id if location else None, event=event, expiry=out.expiry_date)
+        outputs.append(lot)
+        rows.append(EventLot(event_id=event.id, lot_id=lot.id, role="output", quantity=r.q(out.quantity),  # type: ignore[arg-type]
+                             unit=lot.unit, organisation_id=org, delta=r.q(out.quantity)))
+        for parent, _ in inputs:
+            session.add(LotEdge(parent_lot_id=parent.id, child_lot_id=lot.id, event_id=event.id))  # type: ignore[arg-type]
+    event.lot_id = outputs[0].id
+    seal(session=session, event=event, lots=rows)
+    for lot, _ in inputs:
+        refresh_status(session=session, lot=lot)
+    return event, outputs
+
+
+def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> tuple[Event, list[str]]:
+    """Register ``count`` units (random serials) of a lot the organisation holds."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    lot = r.lot_for_update(session=session, lot_id=data.lot_id)
+    if session.get(Holding, (lot.id, org)) is None:
+        raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
+    r.require_after_lot(lot, when[0])
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
+    existing = set(session.exec(select(Unit.serial).where(Unit.lot_id == lot.id)))
+    serials: list[str] = []
+    while len(serials) < data.count:
+        serial = new_serial()
+        if serial not in existing:
+            existing.add(serial)
+            serials.append(serial)
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.COMMISSION, when=when, data=data,
+                        location=location, lot_id=lot.id, payload={"count": data.count, "serials": serials})
+    for serial in serials:
+        session.add(Unit(lot_id=lot.id, serial=serial, created_event_id=event.id))  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+         quantity=None, unit=None, organisation_id=org)])
+    return event, serials
+
+
+def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
+    """Aggregate known units into a carton or pallet."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
+    lots: dict[int, Lot] = {}
+    units = []
+    for ref in data.children:
+        unit = session.exec(select(Unit).where(Unit.lot_id == ref.lot_id, Unit.serial == ref.serial)).first()
+        if unit is None or unit.status != UnitStatus.ACTIVE:
+            raise RuleViolation(f"Unit {ref.serial} of lot {ref.lot_id} is not known", code="unknown_unit")
+        if unit.lot_id not in lots:
+            lot = r.lot_for_update(session=session, lot_id=unit.lot_id)
+            held = session.get(Holding, (lot.id, org))
+            if held is None or held.quantity <= 0:
+                raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
+            r.require_movable(lot)
+            r.require_after_lot(lot, when[0])
+            lots[unit.lot_id] = lot
+        if unit.parent_id is not None:
+            raise RuleViolation(f"Unit {ref.serial} is already packed in {unit.parent_id}", code="already_packed")
+        units.append(unit)
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.PACK, when=when, data=data,
+                        location=location, lot_id=next(iter(lots)), payload={
+                            "parent_id": data.parent_id,
+                            "children": [{"lot_id": u.lot_id, "serial": u.serial} for u in units]})
+    for unit in units:
+        unit.parent_id = data.parent_id
+        session.add(unit)
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lid, role="object", organisation_id=org)
+                                             for lid in lots])
+    return event
+
+
+def _simple(*, session: Session, actor: Actor, data: SellIn | LossIn, type: EventType,
+            kinds: tuple[LocationKind, ...] | None, step: str | None = None, disp: str | None = None,
+            extra: dict[str, object] | None = None) -> Event:
+    org = require_writer(actor)
+    when = r.event_time(data)
+    lot = r.lot_for_update(session=session, lot_id=data.lot_id)
+    r.require_after_lot(lot, when[0])
+    r.take(session=session, lot=lot, organisation_id=org, quantity=r.q(data.quantity))
+    if type == EventType.SELL:
+        r.require_movable(lot)
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, kinds=kinds)
+    event = r.new_event(actor=actor, organisation_id=org, type=type, when=when, data=data, location=location,
+                        lot_id=lot.id, biz_step=step, disposition=disp,
+                        payload={"quantity": str(r.q(data.quantity)), "unit": lot.unit, **(extra or {})})
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+         quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=-r.q(data.quantity))])
+    refresh_status(session=session, lot=lot)
+    return event
+
+
+def record_sell(*, session: Session, actor: Actor, data: SellIn) -> Event:
+    """Retail sale to consumers: the quantity leaves the chain."""
+    return _simple(session=session, actor=actor, data=data, type=EventType.SELL, kinds=None)
+
+
+def record_loss(*, session: Session, actor: Actor, data: LossIn) -> Event:
+    """Spoilage, damage, samples: the quantity is written off."""
+    step, disp = LOSS_SHAPE[data.reason]
+    return _simple(session=session, actor=actor, data=data, type=EventType.LOSS, kinds=None, step=step,
+                   disp=disp, extra={"reason": data.reason})
+
+
+def record_store(*, session: Session, actor: Actor, data: StoreIn) -> Event:
+    """The holder puts (part of) a lot in one of its warehouses or shops."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    lot = r.lot_for_update(session=session, lot_id=data.lot_id)
+    if session.get(Holding, (lot.id, org)) is None:
+        raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
+    r.require_after_lot(lot, when[0])
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, required=True)
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.STORE, when=when, data=data,
+                        location=location, lot_id=lot.id, payload={})
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
+    return event
+
+
+def record_inspect(*, session: Session, actor: Actor, data: InspectIn) -> Event:
+    """An inspection: by a market inspector (any lot) or by a holder's own quality control."""
+    if actor.organisation_id is None:
+        raise Forbidden("Inspections are recorded by an inspector's or holder's organisation", code="not_a_writer")
+    org = actor.organisation_id
+    when = r.event_time(data)
+    lot = r.lot_for_update(session=session, lot_id=data.lot_id)
+    if actor.role != Role.INSPECTOR:
+        require_writer(actor)
+        if session.get(Holding, (lot.id, org)) is None:
+            raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
+    r.require_after_lot(lot, when[0])
+    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
+    disposition = {"pass": "conformant", "warning": "conformant", "fail": "non_conformant"}[data.result]
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.INSPECT, when=when, data=data,
+                        location=location, lot_id=lot.id, disposition=disposition,
+                        payload={"result": data.result, "photos": data.photos})
+    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
+    return event

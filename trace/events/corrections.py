@@ -1,0 +1,98 @@
+"""Corrections: a new event declares an earlier one erroneous and undoes its effects."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, delete, select
+
+from trace.access import Actor, require_writer
+from trace.errors import Conflict, NotFound, RuleViolation
+from trace.events import rules as r
+from trace.events.capture import refresh_status, seal
+from trace.events.models import Event, EventLot, EventType
+from trace.events.schemas import CorrectionIn
+from trace.lots import Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.units import Unit, UnitStatus
+
+
+def _corrected_ids(session: Session) -> select:  # type: ignore[type-arg]
+    return select(Event.corrects_event_id).where(col(Event.corrects_event_id).is_not(None))
+
+
+def _require_untouched(session: Session, lot: Lot, creating_event_id: str) -> None:
+    later = session.exec(
+        select(EventLot.event_id).where(
+            EventLot.lot_id == lot.id, EventLot.event_id != creating_event_id,
+            col(EventLot.event_id).not_in(_corrected_ids(session)),
+        )
+    ).first()
+    if later is not None:
+        raise Conflict(
+            f"Lot {lot.lot_code} has later events (e.g. {later}); correct those first",
+            code="lot_in_use", later_event_id=later,
+        )
+
+
+def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> Event:
+    """Declare one of your organisation's events erroneous; its custody effects are reversed."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    target = session.get(Event, data.event_id)
+    if target is None or target.organisation_id != org:
+        raise NotFound(f"Event {data.event_id} is not one of your organisation's")
+    if target.type == EventType.CORRECTION:
+        raise RuleViolation("A correction cannot be corrected; record the event again", code="correct_correction")
+    if session.exec(select(Event.id).where(Event.corrects_event_id == target.id)).first():
+        raise Conflict(f"Event {target.id} was already declared erroneous", code="already_corrected")
+    rows = list(session.exec(select(EventLot).where(EventLot.event_id == target.id)))
+    lots = {row.lot_id: r.lot_for_update(session=session, lot_id=row.lot_id) for row in rows}
+    if target.type in (EventType.HARVEST, EventType.TRANSFORM):
+        for row in rows:
+            if row.role == "output":
+                _require_untouched(session, lots[row.lot_id], target.id)
+    if target.type == EventType.SHIP:
+        shipment = session.exec(select(Shipment).where(Shipment.event_id == target.id)).one()
+        if shipment.received_quantity > 0:
+            raise Conflict("The shipment was (partly) received; the receiver must correct its receipt first",
+                           code="shipment_received")
+        shipment.status = ShipmentStatus.CANCELLED
+        session.add(shipment)
+    if target.type == EventType.RECEIVE:
+        shipment = session.get(Shipment, target.payload["shipment_id"])
+        assert shipment is not None
+        shipment.received_quantity = r.q(shipment.received_quantity - r.q(target.payload["quantity"]))
+        shipment.status = ShipmentStatus.OPEN
+        session.add(shipment)
+    if target.type == EventType.COMMISSION:
+        units = list(session.exec(select(Unit).where(Unit.created_event_id == target.id)))
+        if any(u.parent_id for u in units):
+            raise Conflict("Some of these units were packed; correct the pack event first", code="units_packed")
+        for unit in units:
+            unit.status = UnitStatus.VOID
+            session.add(unit)
+    if target.type == EventType.PACK:
+        for child in target.payload["children"]:
+            unit = session.exec(select(Unit).where(Unit.lot_id == child["lot_id"], Unit.serial == child["serial"])).one()
+            unit.parent_id = None
+            session.add(unit)
+    # Undo every custody change, newest effect first: outputs vanish, inputs come back.
+    for row in sorted(rows, key=lambda x: x.delta, reverse=True):
+        if row.delta == 0 or row.organisation_id is None:
+            continue
+        lot = lots[row.lot_id]
+        if row.delta > 0:
+            r.take(session=session, lot=lot, organisation_id=row.organisation_id, quantity=row.delta, forbid=False)
+        else:
+            r.give(session=session, lot=lot, organisation_id=row.organisation_id, quantity=-row.delta)
+    if target.type == EventType.TRANSFORM:
+        session.exec(delete(LotEdge).where(LotEdge.event_id == target.id))  # type: ignore[call-overload]
+    for row in rows:
+        lot = lots[row.lot_id]
+        if row.role == "output":
+            lot.status = LotStatus.CANCELLED
+            session.add(lot)
+        else:
+            refresh_status(session=session, lot=lot)
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.CORRECTION, when=when, data=data,
+                        location=None, lot_id=target.lot_id, corrects=target.id,
+                        payload={"reason": data.reason, "corrected_type": str(target.type)})
+    return seal(session=session, event=event, lots=[])

@@ -1,0 +1,127 @@
+"""Capture with idempotency keys, single or in batches, all-or-nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from trace.access import Actor
+from trace.errors import Conflict, Forbidden, RuleViolation
+from trace.events import capture as c
+from trace.events.corrections import record_correction
+from trace.events.models import Event, EventType, IdempotencyRecord
+from trace.events.query import events_public
+from trace.events.schemas import (
+    CaptureResult, CommissionIn, CorrectionIn, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn, SellIn,
+    ShipIn, StoreIn, TransformIn,
+)
+from trace.lots import Shipment
+from trace.timeutil import utcnow
+
+INPUT_OF: dict[EventType, type[SQLModel]] = {
+    EventType.HARVEST: HarvestIn, EventType.SHIP: ShipIn, EventType.RECEIVE: ReceiveIn,
+    EventType.TRANSFORM: TransformIn, EventType.COMMISSION: CommissionIn, EventType.PACK: PackIn,
+    EventType.SELL: SellIn, EventType.STORE: StoreIn, EventType.INSPECT: InspectIn, EventType.LOSS: LossIn,
+    EventType.CORRECTION: CorrectionIn,
+}
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.shipment_id: int | None = None
+        self.lot_ids: list[int] = []
+        self.serials: list[str] = []
+
+
+def _run(session: Session, actor: Actor, kind: EventType, data: Any, out: _Outcome) -> None:
+    recorder: dict[EventType, Callable[..., Any]] = {
+        EventType.HARVEST: c.record_harvest, EventType.SHIP: c.record_ship, EventType.RECEIVE: c.record_receive,
+        EventType.TRANSFORM: c.record_transform, EventType.COMMISSION: c.record_commission,
+        EventType.PACK: c.record_pack, EventType.SELL: c.record_sell, EventType.STORE: c.record_store,
+        EventType.INSPECT: c.record_inspect, EventType.LOSS: c.record_loss,
+        EventType.CORRECTION: record_correction,
+    }
+    result = recorder[kind](session=session, actor=actor, data=data)
+    event = result[0] if isinstance(result, tuple) else result
+    out.events.append(event)
+    if kind in (EventType.SHIP, EventType.RECEIVE):
+        out.shipment_id = result[1].id
+    elif kind == EventType.HARVEST:
+        out.lot_ids.append(result[1].id)
+    elif kind == EventType.TRANSFORM:
+        out.lot_ids.extend(lot.id for lot in result[1])
+    elif kind == EventType.COMMISSION:
+        out.serials.extend(result[1])
+
+
+def _fingerprint(items: Sequence[tuple[EventType, SQLModel]]) -> str:
+    digest = hashlib.sha256()
+    for kind, data in items:
+        digest.update(kind.value.encode())
+        digest.update(data.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def _replay(session: Session, actor: Actor, record: IdempotencyRecord) -> CaptureResult:
+    events = [session.get(Event, eid) for eid in record.event_ids]
+    found = [e for e in events if e is not None]
+    result = CaptureResult(events=events_public(session=session, actor=actor, events=found), replayed=True)
+    for event in found:
+        if event.type in (EventType.SHIP, EventType.RECEIVE):
+            result.shipment_id = (event.payload.get("shipment_id") or session.exec(
+                select(Shipment.id).where(Shipment.event_id == event.id)).first())
+        if event.type in (EventType.HARVEST, EventType.TRANSFORM):
+            result.lot_ids.extend(p.lot_id for p in result.events[found.index(event)].lots if p.role == "output")
+        if event.type == EventType.COMMISSION:
+            result.serials.extend(event.payload["serials"])
+    return result
+
+
+def capture(
+    *, session: Session, actor: Actor, items: Sequence[tuple[EventType, SQLModel]],
+    idempotency_key: str | None = None,
+) -> CaptureResult:
+    """Record one or more events in the caller's transaction; any failure records none."""
+    if not items:
+        raise RuleViolation("Nothing to capture", code="empty_capture")
+    if idempotency_key is not None:
+        if actor.organisation_id is None:
+            raise Forbidden("Idempotency keys need an organisation", code="not_a_writer")
+        if not 1 <= len(idempotency_key) <= 100:
+            raise RuleViolation("An idempotency key has 1 to 100 characters", code="bad_idempotency_key")
+        fingerprint = _fingerprint(items)
+        found = session.get(IdempotencyRecord, (actor.organisation_id, idempotency_key))
+        if found is not None:
+            if found.fingerprint != fingerprint:
+                raise Conflict("This idempotency key was used for a different request", code="idempotency_key_reused")
+            return _replay(session, actor, found)
+    out = _Outcome()
+    for index, (kind, data) in enumerate(items):
+        try:
+            _run(session, actor, kind, data, out)
+        except (RuleViolation, Conflict, Forbidden) as error:
+            if len(items) > 1:
+                error.details.setdefault("index", index)
+                error.message = f"Event {index}: {error.message}"
+                error.args = (error.message,)
+            raise
+    session.flush()
+    if idempotency_key is not None:
+        try:
+            with session.begin_nested():
+                session.add(IdempotencyRecord(organisation_id=actor.organisation_id, key=idempotency_key,  # type: ignore[arg-type]
+                                              fingerprint=fingerprint, event_ids=[e.id for e in out.events],
+                                              created_at=utcnow()))
+        except IntegrityError:
+            # A concurrent retry with the same key won; ours must not be stored twice.
+            raise Conflict("The same request is being processed; retry to get its answer",
+                           code="idempotency_in_progress") from None
+    return CaptureResult(
+        events=events_public(session=session, actor=actor, events=out.events),
+        shipment_id=out.shipment_id, lot_ids=out.lot_ids, serials=out.serials,
+    )

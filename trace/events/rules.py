@@ -1,0 +1,149 @@
+"""The checks every capture shares: time, custody, mass balance, lot status, locations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session
+
+from trace.access import Actor
+from trace.config import get_settings
+from trace.errors import Forbidden, NotFound, RuleViolation
+from trace.events.models import EPCIS_SHAPE, Event, EventType
+from trace.events.schemas import EventCommon
+from trace.locations import Location, LocationKind
+from trace.lots import Holding, Lot, LotStatus, get_lot
+from trace.timeutil import localise, to_utc, utcnow
+
+Q = Decimal("0.001")
+
+
+def q(value: Decimal | int | str) -> Decimal:
+    """Quantities are exact to three places."""
+    return Decimal(value).quantize(Q)
+
+
+def event_time(data: EventCommon) -> tuple[datetime, str]:
+    """The event's UTC instant and offset; refuses times too far in the future."""
+    when, offset = to_utc(data.event_time) if data.event_time else to_utc(datetime.now().astimezone())
+    limit = utcnow() + timedelta(seconds=get_settings().future_tolerance_seconds)
+    if when > limit:
+        raise RuleViolation("The event time is in the future", code="event_in_future", event_time=when.isoformat())
+    if when.year < 2000:
+        raise RuleViolation("The event time is implausibly old", code="event_too_old")
+    return when, offset
+
+
+def new_event(
+    *, actor: Actor, organisation_id: int, type: EventType, when: tuple[datetime, str],
+    data: EventCommon, location: Location | None, lot_id: int | None,
+    payload: dict[str, Any], source: int | None = None, destination: int | None = None,
+    disposition: str | None = None, biz_step: str | None = None, corrects: str | None = None,
+) -> Event:
+    """An unsealed event with our type's EPCIS shape; the chain seals it."""
+    epcis_type, action, default_step, default_disp = EPCIS_SHAPE[type]
+    extra = {k: v for k, v in (("kde", data.kde), ("note", data.note)) if v}
+    return Event(
+        id=str(uuid.uuid4()), organisation_id=organisation_id, seq=0, type=type,
+        epcis_type=epcis_type, action=action, biz_step=biz_step or default_step,
+        disposition=disposition or default_disp, event_time=when[0], event_tz_offset=when[1],
+        record_time=utcnow(), actor_user_id=actor.user_id, actor_api_key_id=actor.api_key_id,
+        location_id=location.id if location else None,
+        location_version=location.version if location else None,
+        source_organisation_id=source, destination_organisation_id=destination, lot_id=lot_id,
+        biz_transactions=[b.model_dump() for b in data.biz_transactions],
+        payload={**payload, **extra}, corrects_event_id=corrects, prev_hash="", hash="",
+    )
+
+
+def own_location(
+    *, session: Session, organisation_id: int, location_id: int | None,
+    kinds: tuple[LocationKind, ...] | None = None, required: bool = False,
+) -> Location | None:
+    """A location of the acting organisation (a cooperative cannot act at another's place)."""
+    if location_id is None:
+        if required:
+            raise RuleViolation("location_id is required", code="location_required")
+        return None
+    location = session.get(Location, location_id)
+    if location is None or location.organisation_id != organisation_id:
+        raise RuleViolation(f"Location {location_id} is not one of your organisation's", code="not_your_location")
+    if not location.active:
+        raise RuleViolation(f"Location {location_id} is no longer in use", code="location_inactive")
+    if kinds and location.kind not in kinds:
+        raise RuleViolation(
+            f"Location {location.name} is a {location.kind}, expected {' or '.join(kinds)}", code="wrong_location_kind"
+        )
+    return location
+
+
+def lot_for_update(*, session: Session, lot_id: int) -> Lot:
+    """A lot, or a 4xx naming it."""
+    try:
+        return get_lot(session=session, lot_id=lot_id)
+    except NotFound:
+        raise RuleViolation(f"Lot {lot_id} does not exist", code="unknown_lot") from None
+
+
+def require_movable(lot: Lot) -> None:
+    """Held or recalled lots may not move, be transformed or sold."""
+    if lot.status == LotStatus.ON_HOLD:
+        raise RuleViolation(f"Lot {lot.lot_code} is on hold", code="lot_on_hold")
+    if lot.status == LotStatus.RECALLED:
+        raise RuleViolation(f"Lot {lot.lot_code} is recalled", code="lot_recalled")
+    if lot.status == LotStatus.CANCELLED:
+        raise RuleViolation(f"Lot {lot.lot_code} was cancelled", code="lot_cancelled")
+
+
+def require_after_lot(lot: Lot, when: datetime) -> None:
+    """No event on a lot before the lot existed."""
+    if when < lot.created_at:
+        raise RuleViolation(
+            f"The event is dated before lot {lot.lot_code} existed ({lot.created_at.isoformat()}Z)",
+            code="before_lot_exists",
+        )
+
+
+def holding(*, session: Session, lot_id: int, organisation_id: int) -> Holding:
+    """The (possibly new, zero) holding row of an organisation in a lot."""
+    row = session.get(Holding, (lot_id, organisation_id))
+    if row is None:
+        row = Holding(lot_id=lot_id, organisation_id=organisation_id, quantity=Decimal(0))
+        session.add(row)
+    return row
+
+
+def take(*, session: Session, lot: Lot, organisation_id: int, quantity: Decimal, forbid: bool = True) -> None:
+    """Remove from an organisation's holding: it must hold the lot and enough of it (mass balance)."""
+    row = session.get(Holding, (lot.id, organisation_id))
+    held = row.quantity if row else Decimal(0)
+    if held <= 0 and forbid:
+        raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
+    if quantity > held:
+        raise RuleViolation(
+            f"Lot {lot.lot_code}: {quantity} {lot.unit} asked but only {held} {lot.unit} held",
+            code="exceeds_holding", held=str(held), asked=str(quantity),
+        )
+    assert row is not None
+    row.quantity = q(held - quantity)
+    session.add(row)
+
+
+def give(*, session: Session, lot: Lot, organisation_id: int, quantity: Decimal) -> None:
+    """Add to an organisation's holding."""
+    row = holding(session=session, lot_id=lot.id, organisation_id=organisation_id)  # type: ignore[arg-type]
+    row.quantity = q(row.quantity + quantity)
+    session.add(row)
+
+
+def local_day(when: tuple[datetime, str]) -> date:
+    """The calendar day, where it happened, of an event instant."""
+    return localise(when[0], when[1]).date()
+
+
+def localise_date(event: Event) -> date:
+    """The local calendar day of a (built) event."""
+    return localise(event.event_time, event.event_tz_offset).date()

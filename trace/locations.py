@@ -1,0 +1,153 @@
+"""Locations an organisation uses: growing areas, packing facilities, warehouses, shops."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, Session, SQLModel, select
+
+from trace import admin_units, history
+from trace.access import Actor, require_member_of
+from trace.errors import Conflict, NotFound, RuleViolation
+from trace.identifiers import normalize_gln
+from trace.sqltypes import enum_type
+from trace.timeutil import utcnow
+
+
+class LocationKind(StrEnum):
+    GROWING_AREA = "growing_area"
+    PACKING_FACILITY = "packing_facility"
+    WAREHOUSE = "warehouse"
+    SHOP = "shop"
+    FARM = "farm"  # livestock farm (chicken)
+
+
+class LocationBase(SQLModel):
+    kind: LocationKind
+    name: str = Field(min_length=2, max_length=200)
+    code: str | None = Field(default=None, max_length=40, description="Planting-area code (mã số vùng trồng) or packing-facility code")
+    commune_code: str = Field(max_length=5, description="Today's commune/ward code")
+    former_commune_code: str | None = Field(default=None, max_length=5, description="The pre-2025 commune code (designations were granted over old units)")
+    address: str = Field(default="", max_length=300)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    area_ha: float | None = Field(default=None, ge=0, le=100000)
+    gln: str | None = Field(default=None, max_length=13)
+
+
+class Location(LocationBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    kind: LocationKind = Field(sa_type=enum_type(LocationKind))
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    version: int = 1
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LocationCreate(LocationBase):
+    organisation_id: int | None = Field(default=None, description="Defaults to the caller's organisation")
+
+
+class LocationUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    code: str | None = Field(default=None, max_length=40)
+    commune_code: str | None = Field(default=None, max_length=5)
+    former_commune_code: str | None = Field(default=None, max_length=5)
+    address: str | None = Field(default=None, max_length=300)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    area_ha: float | None = Field(default=None, ge=0, le=100000)
+    active: bool | None = None
+
+
+class LocationPublic(LocationBase):
+    id: int
+    organisation_id: int
+    version: int
+    active: bool
+    commune_name: str | None = None
+    former_commune_name: str | None = None
+
+
+def to_public(location: Location) -> LocationPublic:
+    """The API shape of a location with its commune names."""
+    now = admin_units.commune(location.commune_code)
+    old = admin_units.former_commune(location.former_commune_code) if location.former_commune_code else None
+    return LocationPublic.model_validate(location, update={
+        "commune_name": now.name if now else None,
+        "former_commune_name": f"{old.name}, {old.district_name}" if old else None,
+    })
+
+
+def _validate(kind: LocationKind, code: str | None, commune: str, former: str | None, gln: str | None) -> str | None:
+    if admin_units.commune(commune) is None:
+        raise RuleViolation(f"Unknown commune code {commune!r}", code="unknown_commune")
+    if former is not None:
+        old = admin_units.former_commune(former)
+        if old is None:
+            raise RuleViolation(f"Unknown pre-2025 commune code {former!r}", code="unknown_former_commune")
+        if commune not in old.current_codes:
+            raise RuleViolation(
+                f"Former commune {old.name} did not become part of {commune}", code="former_commune_mismatch"
+            )
+    if kind == LocationKind.GROWING_AREA and not code:
+        raise RuleViolation("A growing area needs its planting-area code", code="planting_code_required")
+    return normalize_gln(gln) if gln else None
+
+
+def create_location(*, session: Session, actor: Actor, data: LocationCreate) -> Location:
+    """Register a location for the caller's organisation."""
+    org_id = data.organisation_id or actor.organisation_id
+    if org_id is None:
+        raise RuleViolation("organisation_id is required", code="organisation_required")
+    require_member_of(actor, org_id)
+    gln = _validate(data.kind, data.code, data.commune_code, data.former_commune_code, data.gln)
+    if data.code and session.exec(
+        select(Location).where(Location.code == data.code, Location.kind == data.kind)
+    ).first():
+        raise Conflict(f"Location code {data.code} is already registered", code="location_code_taken")
+    location = Location.model_validate(data, update={"organisation_id": org_id, "gln": gln})
+    session.add(location)
+    session.flush()
+    history.snapshot(session=session, entity="location", row=location, user_id=actor.user_id)
+    return location
+
+
+def get_location(*, session: Session, location_id: int) -> Location:
+    """One location, or NotFound."""
+    location = session.get(Location, location_id)
+    if location is None:
+        raise NotFound(f"Location {location_id} not found")
+    return location
+
+
+def update_location(*, session: Session, actor: Actor, location_id: int, data: LocationUpdate) -> Location:
+    """Edit a location as a new version."""
+    location = get_location(session=session, location_id=location_id)
+    require_member_of(actor, location.organisation_id)
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        return location
+    merged = location.model_copy(update=changes)
+    _validate(merged.kind, merged.code, merged.commune_code, merged.former_commune_code, merged.gln)
+    for key, value in changes.items():
+        setattr(location, key, value)
+    location.version += 1
+    session.add(location)
+    session.flush()
+    history.snapshot(session=session, entity="location", row=location, user_id=actor.user_id)
+    return location
+
+
+def list_locations(
+    *, session: Session, organisation_id: int | None = None, kind: LocationKind | None = None,
+    offset: int = 0, limit: int = 50,
+) -> list[Location]:
+    """Locations, filtered."""
+    query = select(Location)
+    if organisation_id is not None:
+        query = query.where(Location.organisation_id == organisation_id)
+    if kind is not None:
+        query = query.where(Location.kind == kind)
+    return list(session.exec(query.order_by(Location.id).offset(offset).limit(limit)))  # type: ignore[arg-type]

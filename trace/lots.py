@@ -1,0 +1,197 @@
+"""Lots (GTIN + lot code), who holds how much of each, shipments in flight and lineage edges."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Numeric, UniqueConstraint, func
+from sqlmodel import Field, Session, SQLModel, select
+
+from trace.access import Actor
+from trace.errors import NotFound
+from trace.identifiers import normalize_gtin
+from trace.sqltypes import enum_type
+
+QTY = Numeric(18, 3)
+
+
+def qty_column(**kwargs: object) -> Column:  # type: ignore[type-arg]
+    """A quantity column: exact decimals, three places (grams of a kg, ...)."""
+    return Column(QTY, **kwargs)  # type: ignore[arg-type]
+
+
+class LotStatus(StrEnum):
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
+    RECALLED = "recalled"
+    CONSUMED = "consumed"
+    CANCELLED = "cancelled"  # its creating event was declared erroneous
+
+
+class Lot(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("gtin", "lot_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    gtin: str = Field(max_length=14)
+    lot_code: str = Field(max_length=20)
+    quantity: Decimal = Field(sa_column=qty_column(nullable=False))
+    unit: str = Field(max_length=10)
+    producer_organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    origin_location_id: int | None = Field(default=None, foreign_key="location.id")
+    production_date: date
+    expiry_date: date | None = None
+    status: LotStatus = Field(default=LotStatus.ACTIVE, sa_type=enum_type(LotStatus))
+    created_event_id: str = Field(max_length=36)
+    created_at: datetime  # event time (UTC) of the creating event
+    product_version: int = 1
+
+
+class Holding(SQLModel, table=True):
+    """How much of a lot an organisation holds now (derived from events)."""
+
+    lot_id: int = Field(foreign_key="lot.id", primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", primary_key=True, index=True)
+    quantity: Decimal = Field(sa_column=qty_column(nullable=False))
+
+
+class ShipmentStatus(StrEnum):
+    OPEN = "open"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class Shipment(SQLModel, table=True):
+    """Goods in flight: a ship event waiting for the receiver's receive event(s)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=36, unique=True)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    from_organisation_id: int = Field(foreign_key="organisation.id")
+    to_organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    quantity: Decimal = Field(sa_column=qty_column(nullable=False))
+    received_quantity: Decimal = Field(default=Decimal(0), sa_column=qty_column(nullable=False))
+    status: ShipmentStatus = Field(default=ShipmentStatus.OPEN, sa_type=enum_type(ShipmentStatus))
+    shipped_at: datetime
+
+
+class LotEdge(SQLModel, table=True):
+    """Lineage: ``child`` was made from ``parent`` by a transformation event."""
+
+    __tablename__ = "lot_edge"
+    __table_args__ = (Index("ix_lot_edge_child_parent", "child_lot_id", "parent_lot_id"),)
+
+    parent_lot_id: int = Field(foreign_key="lot.id", primary_key=True)
+    child_lot_id: int = Field(foreign_key="lot.id", primary_key=True)
+    event_id: str = Field(max_length=36)
+
+
+class LotPublic(SQLModel):
+    id: int
+    product_id: int
+    gtin: str
+    lot_code: str
+    quantity: Decimal
+    unit: str
+    producer_organisation_id: int
+    origin_location_id: int | None
+    production_date: date
+    expiry_date: date | None
+    status: LotStatus
+    created_event_id: str
+    created_at: datetime
+    held: Decimal | None = None  # what the caller's organisation holds now
+    holders: list[HoldingPublic] | None = None
+
+
+class HoldingPublic(SQLModel):
+    organisation_id: int
+    quantity: Decimal
+
+
+def get_lot(*, session: Session, lot_id: int) -> Lot:
+    """One lot, or NotFound."""
+    lot = session.get(Lot, lot_id)
+    if lot is None:
+        raise NotFound(f"Lot {lot_id} not found")
+    return lot
+
+
+def lot_by_code(*, session: Session, gtin: str, lot_code: str) -> Lot:
+    """A lot by GTIN (any form) and lot code, or NotFound."""
+    lot = session.exec(select(Lot).where(Lot.gtin == normalize_gtin(gtin), Lot.lot_code == lot_code)).first()
+    if lot is None:
+        raise NotFound(f"No lot {lot_code} of GTIN {gtin}")
+    return lot
+
+
+def held_by(*, session: Session, lot_id: int, organisation_id: int) -> Decimal:
+    """What one organisation holds of a lot now."""
+    row = session.get(Holding, (lot_id, organisation_id))
+    return row.quantity if row else Decimal(0)
+
+
+def holders(*, session: Session, lot_id: int) -> list[Holding]:
+    """Who holds a lot now (positive holdings)."""
+    return list(session.exec(select(Holding).where(Holding.lot_id == lot_id, Holding.quantity > 0)))
+
+
+def in_transit(*, session: Session, lot_id: int) -> Decimal:
+    """Shipped but not yet received."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Shipment.quantity - Shipment.received_quantity), 0)).where(
+            Shipment.lot_id == lot_id, Shipment.status == ShipmentStatus.OPEN
+        )
+    ).one()
+    return Decimal(total)
+
+
+def involved(*, session: Session, actor: Actor, lot: Lot) -> bool:
+    """Whether the actor's organisation produced, holds, held or was shipped this lot."""
+    if actor.reads_everything:
+        return True
+    org = actor.organisation_id
+    if org is None:
+        return False
+    if lot.producer_organisation_id == org or session.get(Holding, (lot.id, org)) is not None:
+        return True
+    return session.exec(
+        select(Shipment.id).where(Shipment.lot_id == lot.id, Shipment.to_organisation_id == org)
+    ).first() is not None
+
+
+def to_public(*, session: Session, actor: Actor | None, lot: Lot) -> LotPublic:
+    """The API shape of a lot; holder details only for those involved with it."""
+    out = LotPublic.model_validate(lot)
+    if actor is not None and actor.organisation_id is not None:
+        out.held = held_by(session=session, lot_id=lot.id, organisation_id=actor.organisation_id)  # type: ignore[arg-type]
+    if actor is not None and involved(session=session, actor=actor, lot=lot):
+        out.holders = [HoldingPublic(organisation_id=h.organisation_id, quantity=h.quantity)
+                       for h in holders(session=session, lot_id=lot.id)]  # type: ignore[arg-type]
+    return out
+
+
+def list_lots(
+    *, session: Session, actor: Actor, product_id: int | None = None, gtin: str | None = None,
+    status: LotStatus | None = None, held_only: bool = False, offset: int = 0, limit: int = 50,
+) -> list[Lot]:
+    """Lots the actor's organisation produced or holds (everything for admins and inspectors)."""
+    query = select(Lot)
+    if not actor.reads_everything or held_only:
+        holding = select(Holding.lot_id).where(Holding.organisation_id == actor.organisation_id)
+        if held_only:
+            holding = holding.where(Holding.quantity > 0)
+            query = query.where(Lot.id.in_(holding))  # type: ignore[union-attr]
+        else:
+            query = query.where(
+                (Lot.producer_organisation_id == actor.organisation_id) | Lot.id.in_(holding)  # type: ignore[union-attr]
+            )
+    if product_id is not None:
+        query = query.where(Lot.product_id == product_id)
+    if gtin:
+        query = query.where(Lot.gtin == normalize_gtin(gtin))
+    if status:
+        query = query.where(Lot.status == status)
+    return list(session.exec(query.order_by(Lot.id.desc()).offset(offset).limit(limit)))  # type: ignore[union-attr]
