@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from api import errors
+from api.ratelimit import RateLimit
 from api.routes import admin, auth, catalogue, events, lots, organisations
 from trace.config import get_settings
 from trace.db import get_engine, session_scope
@@ -38,6 +39,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
     )
     app.state.testing = testing
     errors.install(app)
+    settings = get_settings()
+    app.add_middleware(RateLimit, public_per_minute=settings.rate_limit_public_per_minute,
+                       login_per_minute=settings.rate_limit_login_per_minute)
     for module in (auth, organisations, catalogue, lots, events, admin):
         app.include_router(module.router, prefix="/api/v1")
 

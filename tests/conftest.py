@@ -18,6 +18,9 @@ from sqlmodel import Session
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HYTRACE_ENVIRONMENT", "test")
 os.environ.setdefault("HYTRACE_SECRET_KEY", "test-secret-key-that-is-long-enough-123")
+# Rate limits are proven by their own tests (tests/api/test_ratelimit.py) with low limits.
+os.environ.setdefault("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "1000000")
+os.environ.setdefault("HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE", "1000000")
 
 from trace.config import get_settings  # noqa: E402
 from trace.db import make_engine  # noqa: E402

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     gtin_company_prefix: str = "9521234"
     db_pool_size: int = 20
     threadpool_size: int = 20
+    rate_limit_public_per_minute: int = 600
+    rate_limit_login_per_minute: int = 20
 
     @field_validator("public_base_url")
     @classmethod

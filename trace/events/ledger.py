@@ -101,16 +101,19 @@ def capture(
                 raise Conflict("This idempotency key was used for a different request", code="idempotency_key_reused")
             return _replay(session, actor, found)
     out = _Outcome()
-    for index, (kind, data) in enumerate(items):
-        try:
-            _run(session, actor, kind, data, out)
-        except (RuleViolation, Conflict, Forbidden) as error:
-            if len(items) > 1:
-                error.details.setdefault("index", index)
-                error.message = f"Event {index}: {error.message}"
-                error.args = (error.message,)
-            raise
-    session.flush()
+    # A savepoint: a refused item undoes the items before it (and its own half-made custody
+    # changes) even when the caller catches the error and goes on to commit.
+    with session.begin_nested():
+        for index, (kind, data) in enumerate(items):
+            try:
+                _run(session, actor, kind, data, out)
+            except (RuleViolation, Conflict, Forbidden) as error:
+                if len(items) > 1:
+                    error.details.setdefault("index", index)
+                    error.message = f"Event {index}: {error.message}"
+                    error.args = (error.message,)
+                raise
+        session.flush()
     if idempotency_key is not None:
         try:
             with session.begin_nested():

@@ -1,0 +1,39 @@
+# hytrace — two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install migrate demo bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hytrace needs Python 3.11+ (found " + sys.version.split()[0] + ")"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python -m trace.cli migrate
+
+demo: migrate
+	$(BIN)/python -m trace.cli demo
+
+## The product on the embedded default (SQLite under ./data/), with demo data.
+run: demo
+	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
+
+## The whole suite. Tests needing PostgreSQL, Redis or Chromium skip (with a reason) when absent.
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.capture --db both
+	$(BIN)/python -m bench.lineage --db both
+
+clean:
+	rm -rf $(VENV) data

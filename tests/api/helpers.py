@@ -1,0 +1,53 @@
+"""Small helpers shared by the API tests: auth headers, problem+json checks, database snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlmodel import Session, SQLModel
+
+import trace.schema  # noqa: F401 - registers every table on the metadata
+
+PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for a bearer token or API key."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """Assert an RFC 9457 problem document with this status (and domain code); return its body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    missing = [name for name in PROBLEM_FIELDS if name not in body]
+    assert not missing, (missing, body)
+    assert body["status"] == status
+    assert body["type"].endswith("/" + body["code"])
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def iso(moment: datetime) -> str:
+    """A datetime as JSON sends it."""
+    return moment.isoformat()
+
+
+def count(session: Session, table: type[SQLModel]) -> int:
+    """Rows in a table, as the database sees them in this transaction."""
+    return session.connection().execute(select(func.count()).select_from(table.__table__)).scalar_one()  # type: ignore[attr-defined]
+
+
+def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, so a test can prove a refused request wrote nothing at all."""
+    session.flush()
+    connection = session.connection()
+    return {
+        table.name: sorted((tuple(map(repr, row)) for row in connection.execute(select(table))), key=repr)
+        for table in SQLModel.metadata.sorted_tables
+    }

@@ -1,0 +1,67 @@
+"""A real Celery worker process on the real Redis runs a task against committed rows."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import factories as f
+from trace.db import make_engine, session_scope
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import migrate, require
+
+    require(_redis_up(), "Redis is not running on 127.0.0.1:6379")
+    # given a database of its own with committed events (the worker is another process)
+    url = databases.new()
+    migrate(url)
+    engine = make_engine(url, pool_size=2)
+    with session_scope(engine) as session:
+        coop = f.org(session)
+        f.harvest(session, coop, "10")
+    engine.dispose()
+    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "-Q", "celery", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        monkeypatch.setenv("HYTRACE_REDIS_URL", REDIS)
+        from trace.config import get_settings
+
+        get_settings.cache_clear()
+        from workers.app import create_celery
+
+        client = create_celery()
+        client.control.purge()
+        # when the task is sent to the worker
+        started = time.monotonic()
+        report = client.send_task("ops.verify_log").get(timeout=60)
+        # then the worker read the committed chain and found it intact
+        assert report["ok"] is True and report["events"] == 1 and report["organisations"] == 1
+        assert time.monotonic() - started < 60
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()

@@ -1,0 +1,1 @@
+"""Celery app and tasks: thin glue that calls trace/ and labels/."""
