@@ -48,7 +48,7 @@ def backup(url: str, output: Path) -> BackupResult:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if _is_postgres(url):
-        _pg("pg_dump", url, ["--format=custom", "--no-owner", f"--file={output}"])
+        _pg("pg_dump", url, ["--format=custom", f"--file={output}"])
         return BackupResult(output, output.stat().st_size, "postgresql")
     source = sqlite_path(url)
     if not source.is_file():
@@ -105,9 +105,12 @@ def restore(url: str, source: Path) -> BackupResult:
         # The backup API writes into the live file in one write transaction, through
         # SQLite's own locks and WAL: atomic, and never leaves a -wal file that belongs
         # to other content (which replacing the file underneath would).
-        with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
-                closing(sqlite3.connect(target, timeout=15)) as dst:
-            src.backup(dst)
+        try:
+            with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
+                    closing(sqlite3.connect(target, timeout=15)) as dst:
+                src.backup(dst)
+        except sqlite3.Error as error:
+            raise RuleViolation(f"Restore into {target} failed: {error}", code="restore_failed") from None
     return BackupResult(target, target.stat().st_size, "sqlite")
 
 
@@ -136,8 +139,9 @@ def _pg(tool: str, url: str, args: list[str]) -> None:
         env["PGPASSWORD"] = str(parsed.password)
     # libpq understands postgresql://user@host:port/db?sslmode=...; not the +psycopg driver part.
     dsn = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    done = subprocess.run([exe, f"--dbname={dsn}", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([exe, f"--dbname={dsn}", *args], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise RuleViolation(f"{tool} failed: {lines[-1] if lines else 'exit ' + str(done.returncode)}",
+        # One line for the operator, but all of it: a version mismatch spans two lines.
+        detail = "; ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+        raise RuleViolation(f"{tool} failed: {detail[:500] or 'exit ' + str(done.returncode)}",
                             code="tool_failed")

@@ -1,0 +1,143 @@
+"""Alembic migrations on the configured database kind: up, down, up again; the schema matches the
+models; old rows survive an upgrade; the event log is append-only after every upgrade."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import DatabaseError
+from sqlmodel import Session, col, select
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from tests.conftest import Databases, alembic_config
+from tests.services import populate
+from trace.db import make_engine
+from trace.events import chain
+from trace.events.models import Event, EventLot
+from trace.organisations import Organisation
+from trace.schema import metadata
+from trace.users import User, authenticate, hash_password
+
+FIRST = "0001"  # its schema never changes, so rows written at it are a fixed starting point
+
+
+@pytest.fixture
+def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
+    url = databases.new()
+    engine = make_engine(url, pool_size=2)
+    yield url, engine
+    engine.dispose()
+
+
+def _differences(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def _user_tables(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+def _assert_append_only(engine: Engine) -> None:
+    """UPDATE and DELETE on event and event_lot are refused by the database itself."""
+    with Session(engine) as s:
+        event = s.exec(select(Event)).first()
+        row = s.exec(select(EventLot)).first()
+    assert event is not None and row is not None
+    statements = [
+        sa.update(Event).where(col(Event.id) == event.id).values(disposition="forged"),
+        sa.delete(Event).where(col(Event.id) == event.id),
+        sa.update(EventLot).where(col(EventLot.id) == row.id).values(role="forged"),
+        sa.delete(EventLot).where(col(EventLot.id) == row.id),
+    ]
+    for statement in statements:
+        with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(statement)
+    if engine.dialect.name == "postgresql":
+        for table in ("event", "event_lot"):
+            with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE {table} CASCADE"))
+
+
+def test_upgrade_from_empty_gives_exactly_the_models_schema(fresh: tuple[str, Engine]) -> None:
+    url, engine = fresh
+    command.upgrade(alembic_config(url), "head")
+    assert _differences(engine) == []
+    assert {t.name for t in metadata.sorted_tables} == _user_tables(engine)
+
+
+def test_the_event_log_is_append_only_after_upgrade(fresh: tuple[str, Engine]) -> None:
+    url, engine = fresh
+    command.upgrade(alembic_config(url), "head")
+    populate(engine)
+    _assert_append_only(engine)
+    with Session(engine) as s:
+        assert chain.verify(session=s).ok  # every refused statement changed nothing
+
+
+def test_downgrade_to_base_and_upgrade_again_round_trips(fresh: tuple[str, Engine]) -> None:
+    # given a migrated database holding data
+    url, engine = fresh
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    populate(engine)
+    # when it is downgraded to nothing (every revision's downgrade runs) and upgraded again
+    command.downgrade(config, "base")
+    assert _user_tables(engine) == set()
+    command.upgrade(config, "head")
+    # then the schema is whole again, triggers included
+    assert _differences(engine) == []
+    populate(engine)
+    _assert_append_only(engine)
+
+
+def test_rows_written_at_the_first_revision_survive_every_later_migration(fresh: tuple[str, Engine]) -> None:
+    # given a database at the first revision with an organisation and its user, written as
+    # plain rows of that revision's schema (the models may have moved on since)
+    url, engine = fresh
+    config = alembic_config(url)
+    command.upgrade(config, FIRST)
+    now = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)
+    organisation = sa.table(
+        "organisation", *(sa.column(c) for c in (
+            "id", "name", "kind", "tax_code", "address", "commune_code", "personal_name_consent",
+            "practices_public", "version", "active")),
+        sa.column("created_at", UTCDateTime()), sa.column("updated_at", UTCDateTime()),
+    )
+    user = sa.table("user", *(sa.column(c) for c in (
+        "id", "email", "full_name", "role", "organisation_id", "password_hash", "active", "token_version")),
+        sa.column("created_at", UTCDateTime()))
+    with engine.begin() as conn:
+        conn.execute(organisation.insert().values(
+            id=41, name="HTX Nhãn lồng Phố Hiến", kind="cooperative", tax_code="0900123456", address="Hưng Yên",
+            commune_code="12070", personal_name_consent=False, practices_public=True, version=1, active=True,
+            created_at=now, updated_at=now))
+        conn.execute(user.insert().values(
+            id=7, email="xa-vien@example.vn", full_name="Xã viên", role="member", organisation_id=41,
+            password_hash=hash_password("mật khẩu cũ 2026"), active=True, token_version=0, created_at=now))
+    # when every later migration runs
+    command.upgrade(config, "head")
+    # then today's models read those rows and the old password still signs in
+    with Session(engine) as s:
+        org = s.get(Organisation, 41)
+        assert org is not None and org.name == "HTX Nhãn lồng Phố Hiến" and org.created_at == now
+        member = authenticate(session=s, email="xa-vien@example.vn", password="mật khẩu cũ 2026")
+        assert member.organisation_id == 41 and s.get(User, 7) is not None
+    # and new rows can still be added next to them (sequences and defaults are intact)
+    populate(engine)
+
+
+def test_the_revision_history_is_one_line_ending_at_head() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(scripts.get_heads()) == 1
+    assert [r.revision for r in scripts.walk_revisions()][-1] == FIRST
