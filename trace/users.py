@@ -105,6 +105,10 @@ def _issue_link(*, session: Session, user: User, purpose: str) -> tuple[str, dat
     token = secrets.token_urlsafe(32)
     expires = utcnow() + LINK_TTL
     assert user.id is not None
+    # Only the newest link works: an administrator resets again precisely when a link went astray.
+    for old in session.exec(select(OneTimeLink).where(OneTimeLink.user_id == user.id, OneTimeLink.used_at == None)):
+        old.used_at = utcnow()
+        session.add(old)
     session.add(OneTimeLink(token_hash=_sha(token), user_id=user.id, purpose=purpose, expires_at=expires))
     return token, expires
 

@@ -18,12 +18,23 @@ from trace.errors import DomainError, Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import (
-    CommissionIn, HarvestIn, InputUsed, LossIn, PackIn, ReceiveIn, SellIn, ShipIn, TransformIn,
-    TransformInput, TransformOutput, UnitRef,
+    CommissionIn,
+    HarvestIn,
+    InputUsed,
+    LossIn,
+    PackIn,
+    ReceiveIn,
+    SellIn,
+    ShipIn,
+    TransformIn,
+    TransformInput,
+    TransformOutput,
+    UnitRef,
 )
 from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus, held_by, in_transit
 from trace.organisations import Organisation
 from trace.timeutil import utcnow
+
 
 D = Decimal
 
@@ -275,6 +286,15 @@ def test_packing_needs_custody_and_each_unit_is_packed_once(session: Session) ->
     # once everything is shipped away the former holder may pack none of it
     f.ship(session, coop, lot_id, proc, "100", days_ago=0.5)
     refused("not_holder", lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="C-3", children=refs[1:])), Forbidden)
+
+
+def test_only_a_current_holder_may_commission_units(session: Session) -> None:
+    # labels for goods one no longer has would be genuine-looking fakes
+    coop, proc = f.org(session), f.org(session, "processor")
+    lot_id = f.harvest(session, coop, "100").lot_ids[0]
+    refused("not_holder", lambda: commission(session, proc, lot_id), Forbidden)
+    f.ship(session, coop, lot_id, proc, "100", days_ago=2)
+    refused("not_holder", lambda: commission(session, coop, lot_id), Forbidden)
 
 
 def test_an_error_in_a_multi_item_capture_leaves_nothing_written(session: Session) -> None:

@@ -232,7 +232,9 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
     org = require_writer(actor)
     when = r.event_time(data)
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
-    if session.get(Holding, (lot.id, org)) is None:
+    held = session.get(Holding, (lot.id, org))
+    # A former holder (its row stays at zero) must not label goods it no longer has.
+    if held is None or held.quantity <= 0:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)

@@ -103,17 +103,23 @@ def capture(
     out = _Outcome()
     # A savepoint: a refused item undoes the items before it (and its own half-made custody
     # changes) even when the caller catches the error and goes on to commit.
-    with session.begin_nested():
-        for index, (kind, data) in enumerate(items):
-            try:
-                _run(session, actor, kind, data, out)
-            except (RuleViolation, Conflict, Forbidden) as error:
-                if len(items) > 1:
-                    error.details.setdefault("index", index)
-                    error.message = f"Event {index}: {error.message}"
-                    error.args = (error.message,)
-                raise
-        session.flush()
+    try:
+        with session.begin_nested():
+            for index, (kind, data) in enumerate(items):
+                try:
+                    _run(session, actor, kind, data, out)
+                except (RuleViolation, Conflict, Forbidden) as error:
+                    if len(items) > 1:
+                        error.details.setdefault("index", index)
+                        error.message = f"Event {index}: {error.message}"
+                        error.args = (error.message,)
+                    raise
+            session.flush()
+    except BaseException:
+        # Rolling back a savepoint expires only rows changed inside it; a row merely read there
+        # (and kept alive by the error's traceback) would otherwise keep its stale values.
+        session.expire_all()
+        raise
     if idempotency_key is not None:
         try:
             with session.begin_nested():
