@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, Unauthenticated
@@ -19,6 +20,32 @@ STATUS: list[tuple[type[DomainError], int]] = [
 TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
           429: "Too many requests", 503: "Service unavailable"}
+
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; members such as ``errors`` or ``index`` may follow."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# Documented on every operation (create_app passes it as the app's ``responses``), so clients and
+# schema-driven fuzzers know each error answer's status and shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body could not be read (e.g. not UTF-8)", "content": _PROBLEM},
+    401: {"description": "No valid credentials (bearer token or API key)", "content": _PROBLEM},
+    403: {"description": "Not allowed for your organisation or role", "content": _PROBLEM},
+    404: {"description": "Unknown, or not visible to you", "content": _PROBLEM},
+    409: {"description": "Conflicts with the current state (duplicate, reused key, ...)", "content": _PROBLEM},
+    422: {"description": "Invalid input or a broken business rule (see ``code``)", "content": _PROBLEM},
+}
 
 
 def problem(status: int, detail: str, code: str, instance: str | None = None, **extra: Any) -> JSONResponse:
@@ -41,6 +68,16 @@ def status_of(error: DomainError) -> int:
 
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # PROBLEM_RESPONSES refer to one shared Problem schema rather than repeating it per operation.
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
@@ -57,13 +94,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(error.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(error.status_code, "http_error")
         return problem(error.status_code, str(error.detail), code, request.url.path)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
         # A race lost against a concurrent writer (unique key): the client may retry.
         return problem(409, "The request conflicts with a concurrent change; retry", "concurrent_conflict", request.url.path)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, error: Exception) -> JSONResponse:
+        # A number or date the database (or datetime) cannot hold, e.g. an id beyond INTEGER.
+        return problem(422, "A number or date in the request is out of range", "value_out_of_range", request.url.path)
 
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, error: OperationalError) -> JSONResponse:

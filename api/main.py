@@ -34,7 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(*, testing: bool = False) -> FastAPI:
     """Build the app (tests pass ``testing`` to skip start-up side effects)."""
     app = FastAPI(
-        title="hytrace", version="0.1.0", lifespan=lifespan,
+        title="hytrace", version="0.1.0", lifespan=lifespan, responses=errors.PROBLEM_RESPONSES,
         description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
     )
     app.state.testing = testing

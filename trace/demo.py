@@ -150,7 +150,8 @@ class DemoSummary:
             f"  FSMA 204 spreadsheet: GET /api/v1/lots/{self.showcase_lot_id}/trace.csv?direction=backward",
         ]
         if self.showcase_serial:
-            lines.append(f"  A unit label: {base}/01/{self.showcase_gtin}/10/{self.showcase_lot_code}"
+            # The public resolver page for this URI arrives with the public-page issue.
+            lines.append(f"  A unit's GS1 Digital Link: {base}/01/{self.showcase_gtin}/10/{self.showcase_lot_code}"
                          f"/21/{self.showcase_serial}")
         lines.append("Demo logins (published demo passwords: never load the demo on a real instance):")
         lines += [f"  {email:<32} {role:<10} {password}" for email, role, password in self.logins]
