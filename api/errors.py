@@ -22,7 +22,6 @@ TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "No
           429: "Too many requests", 503: "Service unavailable"}
 
 
-
 class Problem(BaseModel):
     """An RFC 9457 problem document; members such as ``errors`` or ``index`` may follow."""
 
@@ -45,6 +44,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown, or not visible to you", "content": _PROBLEM},
     409: {"description": "Conflicts with the current state (duplicate, reused key, ...)", "content": _PROBLEM},
     422: {"description": "Invalid input or a broken business rule (see ``code``)", "content": _PROBLEM},
+    429: {"description": "Too many requests from your address; see Retry-After", "content": _PROBLEM},
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, TypeAdapter
 from sqlmodel import SQLModel
 
 from api.deps import CurrentActor, IdempotencyKey, SessionDep
+from trace.errors import InvalidIdentifier
 from trace.events import query
 from trace.events.ledger import INPUT_OF, capture
 from trace.events.models import EventType
@@ -67,6 +68,11 @@ def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempo
             from trace.errors import RuleViolation
             raise RuleViolation(f"Event {index}: {error}".splitlines()[0] + " — " + str(error).splitlines()[-1].strip(),
                                 code="validation_error", index=index) from None
+        except InvalidIdentifier as error:
+            # Identifier validators (lot codes) raise the domain error itself, not a ValueError.
+            error.details.setdefault("index", index)
+            error.message = f"Event {index}: {error.message}"
+            raise
     return capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key)
 
 

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
 import trace.schema  # noqa: F401 - registers every table on the metadata
+from tests import factories as f
+from trace.access import Role
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 
@@ -51,3 +53,15 @@ def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         table.name: sorted((tuple(map(repr, row)) for row in connection.execute(select(table))), key=repr)
         for table in SQLModel.metadata.sorted_tables
     }
+
+
+def party(session: Session, kind: str = "cooperative", role: Role = Role.MEMBER) -> tuple[Any, dict[str, str]]:
+    """An organisation and the auth headers of one of its users (a member unless ``role`` says)."""
+    org = f.org(session, kind)
+    return org, headers_for(session, org, role)
+
+
+def headers_for(session: Session, org: Any, role: Role = Role.MEMBER) -> dict[str, str]:
+    """Auth headers of a new user of ``org`` (no password: skipping argon2 keeps the suite fast)."""
+    _, token = f.user(session, org, role, password="")
+    return bearer(token)

@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from trace.access import Actor, Role, require_writer
-from trace.errors import Forbidden, RuleViolation
+from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import chain
 from trace.events import rules as r
 from trace.events.models import Event, EventLot, EventType
@@ -63,7 +63,8 @@ def _own_product(session: Session, org_id: int, product_id: int) -> Product:
 def _new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
              location_id: int | None, event: Event, expiry: object) -> Lot:
     if session.exec(select(Lot.id).where(Lot.gtin == product.gtin, Lot.lot_code == lot_code)).first():
-        raise RuleViolation(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
+        # A duplicate identifier, like a duplicate GTIN or tax code: a conflict with what exists (409).
+        raise Conflict(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
     local = r.localise_date(event)
     lot = Lot(product_id=product.id, gtin=product.gtin, lot_code=lot_code, quantity=r.q(quantity),  # type: ignore[arg-type]
               unit=product.unit, producer_organisation_id=org_id, origin_location_id=location_id,

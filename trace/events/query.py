@@ -17,6 +17,7 @@ from trace.organisations import Organisation
 from trace.timeutil import to_utc
 
 PRIVATE_PAYLOAD = ("inputs_used", "kde", "note", "photos")
+CBV_BIZ_STEP = "https://ref.gs1.org/cbv/BizStep-"
 
 
 def _practices_public(session: Session, organisation_id: int, cache: dict[int, bool]) -> bool:
@@ -78,6 +79,14 @@ def _may_read(session: Session, actor: Actor, event: Event) -> bool:
     return False
 
 
+def bare_biz_step(value: str) -> str:
+    """A CBV bizStep in any form EPCIS accepts (``shipping``, the GS1 web URI, the 1.x URN) → ``shipping``."""
+    for prefix in (CBV_BIZ_STEP, "urn:epcglobal:cbv:bizstep:"):
+        if value.startswith(prefix):
+            return value[len(prefix):]
+    return value
+
+
 def list_events(
     *, session: Session, actor: Actor, event_type: EventType | None = None, biz_step: str | None = None,
     lot_id: int | None = None, product_id: int | None = None, organisation_id: int | None = None,
@@ -99,7 +108,7 @@ def list_events(
     if event_type is not None:
         query = query.where(Event.type == event_type)
     if biz_step:
-        query = query.where(Event.biz_step == biz_step.rsplit("/", 1)[-1])
+        query = query.where(Event.biz_step == bare_biz_step(biz_step))
     if product_id is not None:
         query = query.where(col(Event.id).in_(
             select(EventLot.event_id).join(Lot, Lot.id == EventLot.lot_id).where(Lot.product_id == product_id)))
