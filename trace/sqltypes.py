@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+
+T = TypeVar("T")
 
 
 def enum_type(enum: type[StrEnum], length: int = 30) -> sa.Enum:
     """An enum stored as its plain string value (VARCHAR): new members need no migration."""
     return sa.Enum(enum, native_enum=False, create_constraint=False, length=length,
                    values_callable=lambda members: [m.value for m in members])
+
+
+def fast_row(model: type[T], **values: Any) -> T:
+    """A new table-model instance without SQLModel's per-field ``__init__`` (about 10× cheaper).
+
+    For the capture hot path only: the caller passes every column's value, already valid
+    (no defaults are applied and nothing is validated), exactly as rows loaded from the
+    database are built.
+    """
+    row = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    row.__dict__.update(values)
+    return row  # type: ignore[no-any-return]

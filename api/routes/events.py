@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 from sqlmodel import SQLModel
 
 from api.deps import CurrentActor, IdempotencyKey, SessionDep
@@ -63,7 +63,7 @@ def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempo
     items = []
     for index, item in enumerate(data.events):
         try:
-            items.append((item.type, TypeAdapter(INPUT_OF[item.type]).validate_python(item.data)))
+            items.append((item.type, INPUT_OF[item.type].model_validate(item.data)))
         except ValueError as error:
             from trace.errors import RuleViolation
             raise RuleViolation(f"Event {index}: {error}".splitlines()[0] + " — " + str(error).splitlines()[-1].strip(),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from trace.access import Actor, Role, require_writer
@@ -20,6 +21,7 @@ from trace.locations import LocationKind
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import Organisation
 from trace.products import Product
+from trace.sqltypes import fast_row
 from trace.units import Unit, UnitStatus, new_serial
 
 LOSS_SHAPE = {
@@ -28,6 +30,13 @@ LOSS_SHAPE = {
     "sample": ("sampling", "non_sellable_other"),
     "other": ("destroying", "destroyed"),
 }
+
+
+def lot_row(*, event_id: str, lot_id: int, role: str, quantity: Decimal | None = None, unit: str | None = None,
+            organisation_id: int | None = None, delta: Decimal = Decimal(0)) -> EventLot:
+    """An event's lot row (built the lean way: one is made per event on the capture hot path)."""
+    return fast_row(EventLot, id=None, event_id=event_id, lot_id=lot_id, role=role, quantity=quantity, unit=unit,
+                    organisation_id=organisation_id, delta=delta)
 
 
 def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
@@ -39,10 +48,17 @@ def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
     return event
 
 
-def refresh_status(*, session: Session, lot: Lot) -> None:
+def refresh_status(*, session: Session, lot: Lot, holder: int | None = None) -> None:
     """A lot nobody holds and nothing is in flight of is consumed (and the reverse)."""
     if lot.status not in (LotStatus.ACTIVE, LotStatus.CONSUMED):
         return
+    if holder is not None:
+        row = r.get_row(session, Holding, (lot.id, holder))
+        if row is not None and row.quantity > 0:  # someone still holds it: no need to ask the database
+            if lot.status != LotStatus.ACTIVE:
+                lot.status = LotStatus.ACTIVE
+                session.add(lot)
+            return
     session.flush()
     held = session.exec(select(func.coalesce(func.sum(Holding.quantity), 0)).where(Holding.lot_id == lot.id)).one()
     flying = session.exec(select(Shipment.id).where(
@@ -52,7 +68,7 @@ def refresh_status(*, session: Session, lot: Lot) -> None:
 
 
 def _own_product(session: Session, org_id: int, product_id: int) -> Product:
-    product = session.get(Product, product_id)
+    product = r.get_row(session, Product, product_id)
     if product is None:
         raise RuleViolation(f"Product {product_id} does not exist", code="unknown_product")
     if product.organisation_id != org_id:
@@ -60,19 +76,40 @@ def _own_product(session: Session, org_id: int, product_id: int) -> Product:
     return product
 
 
+_LOTS = Lot.__table__  # type: ignore[attr-defined]
+_LOT_EXISTS = select(_LOTS.c.id).where(_LOTS.c.gtin == bindparam("gtin"), _LOTS.c.lot_code == bindparam("lot_code"))
+_LOT_INSERT = _LOTS.insert().returning(_LOTS.c.id)
+
+
 def _new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
              location_id: int | None, event: Event, expiry: object) -> Lot:
-    if session.exec(select(Lot.id).where(Lot.gtin == product.gtin, Lot.lot_code == lot_code)).first():
+    cache = session.info.get(r.CACHE_KEY)
+    created: set[tuple[str, str]] = cache.setdefault("new_lots", set()) if cache is not None else set()
+    connection = session.connection()
+    if (product.gtin, lot_code) in created or connection.execute(
+        _LOT_EXISTS, {"gtin": product.gtin, "lot_code": lot_code}
+    ).first():
         # A duplicate identifier, like a duplicate GTIN or tax code: a conflict with what exists (409).
         raise Conflict(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
-    local = r.localise_date(event)
-    lot = Lot(product_id=product.id, gtin=product.gtin, lot_code=lot_code, quantity=r.q(quantity),  # type: ignore[arg-type]
-              unit=product.unit, producer_organisation_id=org_id, origin_location_id=location_id,
-              production_date=local, expiry_date=expiry, created_event_id=event.id,  # type: ignore[arg-type]
-              created_at=event.event_time, product_version=product.version)
+    values = dict(
+        product_id=product.id, gtin=product.gtin, lot_code=lot_code, quantity=r.q(quantity), unit=product.unit,
+        producer_organisation_id=org_id, origin_location_id=location_id, production_date=r.localise_date(event),
+        expiry_date=expiry, status=LotStatus.ACTIVE, created_event_id=event.id, created_at=event.event_time,
+        product_version=product.version,
+    )
+    # A Core INSERT ... RETURNING (compiled once) gives the id without flushing the whole unit of
+    # work per lot: the batch's events, holdings and event lots are flushed together at the end.
+    lot_id = connection.execute(_LOT_INSERT, values).scalar_one()
+    lot = fast_row(Lot, id=lot_id, **values)
+    make_transient_to_detached(lot)
     session.add(lot)
-    session.flush()
-    session.add(Holding(lot_id=lot.id, organisation_id=org_id, quantity=r.q(quantity)))  # type: ignore[arg-type]
+    created.add((product.gtin, lot_code))
+    if cache is not None:
+        cache.setdefault("new_lot_rows", []).append(lot)  # expunged if the capture fails
+    r.remember(session, lot, lot_id)
+    holding = fast_row(Holding, lot_id=lot_id, organisation_id=org_id, quantity=r.q(quantity))
+    session.add(holding)
+    r.remember(session, holding, (lot_id, org_id))
     return lot
 
 
@@ -107,7 +144,7 @@ def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[
     lot = _new_lot(session, product=product, lot_code=data.lot_code, quantity=data.quantity, org_id=org,
                    location_id=location.id if location else None, event=event, expiry=data.expiry_date)
     event.lot_id = lot.id
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="output",  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="output",  # type: ignore[arg-type]
          quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=r.q(data.quantity))])
     return event, lot
 
@@ -138,9 +175,9 @@ def record_ship(*, session: Session, actor: Actor, data: ShipIn) -> tuple[Event,
     shipment = Shipment(event_id=event.id, lot_id=lot.id, from_organisation_id=org, to_organisation_id=dest.id,  # type: ignore[arg-type]
                         quantity=r.q(data.quantity), shipped_at=when[0])
     session.add(shipment)
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
          quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=-r.q(data.quantity))])
-    refresh_status(session=session, lot=lot)
+    refresh_status(session=session, lot=lot, holder=org)
     return event, shipment
 
 
@@ -174,9 +211,9 @@ def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[
         shipment.status = ShipmentStatus.RECEIVED
     session.add(shipment)
     r.give(session=session, lot=lot, organisation_id=org, quantity=quantity)
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
          quantity=quantity, unit=lot.unit, organisation_id=org, delta=quantity)])
-    refresh_status(session=session, lot=lot)
+    refresh_status(session=session, lot=lot, holder=org)
     return event, shipment
 
 
@@ -210,21 +247,21 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
             "conversion": data.conversion.model_dump(mode="json") if data.conversion else None,
         },
     )
-    rows = [EventLot(event_id=event.id, lot_id=lot.id, role="input", quantity=qty, unit=lot.unit,  # type: ignore[arg-type]
+    rows = [lot_row(event_id=event.id, lot_id=lot.id, role="input", quantity=qty, unit=lot.unit,  # type: ignore[arg-type]
                      organisation_id=org, delta=-qty) for lot, qty in inputs]
     outputs = []
     for product, out in zip(products, data.outputs, strict=True):
         lot = _new_lot(session, product=product, lot_code=out.lot_code, quantity=out.quantity, org_id=org,
                        location_id=location.id if location else None, event=event, expiry=out.expiry_date)
         outputs.append(lot)
-        rows.append(EventLot(event_id=event.id, lot_id=lot.id, role="output", quantity=r.q(out.quantity),  # type: ignore[arg-type]
+        rows.append(lot_row(event_id=event.id, lot_id=lot.id, role="output", quantity=r.q(out.quantity),  # type: ignore[arg-type]
                              unit=lot.unit, organisation_id=org, delta=r.q(out.quantity)))
         for parent, _ in inputs:
             session.add(LotEdge(parent_lot_id=parent.id, child_lot_id=lot.id, event_id=event.id))  # type: ignore[arg-type]
     event.lot_id = outputs[0].id
     seal(session=session, event=event, lots=rows)
     for lot, _ in inputs:
-        refresh_status(session=session, lot=lot)
+        refresh_status(session=session, lot=lot, holder=org)
     return event, outputs
 
 
@@ -233,7 +270,7 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
     org = require_writer(actor)
     when = r.event_time(data)
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
-    held = session.get(Holding, (lot.id, org))
+    held = r.get_row(session, Holding, (lot.id, org))
     # A former holder (its row stays at zero) must not label goods it no longer has.
     if held is None or held.quantity <= 0:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
@@ -250,7 +287,7 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
                         location=location, lot_id=lot.id, payload={"count": data.count, "serials": serials})
     for serial in serials:
         session.add(Unit(lot_id=lot.id, serial=serial, created_event_id=event.id))  # type: ignore[arg-type]
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
          quantity=None, unit=None, organisation_id=org)])
     return event, serials
 
@@ -268,7 +305,7 @@ def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
             raise RuleViolation(f"Unit {ref.serial} of lot {ref.lot_id} is not known", code="unknown_unit")
         if unit.lot_id not in lots:
             lot = r.lot_for_update(session=session, lot_id=unit.lot_id)
-            held = session.get(Holding, (lot.id, org))
+            held = r.get_row(session, Holding, (lot.id, org))
             if held is None or held.quantity <= 0:
                 raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
             r.require_movable(lot)
@@ -284,7 +321,7 @@ def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
     for unit in units:
         unit.parent_id = data.parent_id
         session.add(unit)
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lid, role="object", organisation_id=org)
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lid, role="object", organisation_id=org)
                                              for lid in lots])
     return event
 
@@ -303,9 +340,9 @@ def _simple(*, session: Session, actor: Actor, data: SellIn | LossIn, type: Even
     event = r.new_event(actor=actor, organisation_id=org, type=type, when=when, data=data, location=location,
                         lot_id=lot.id, biz_step=step, disposition=disp,
                         payload={"quantity": str(r.q(data.quantity)), "unit": lot.unit, **(extra or {})})
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
          quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=-r.q(data.quantity))])
-    refresh_status(session=session, lot=lot)
+    refresh_status(session=session, lot=lot, holder=org)
     return event
 
 
@@ -326,13 +363,13 @@ def record_store(*, session: Session, actor: Actor, data: StoreIn) -> Event:
     org = require_writer(actor)
     when = r.event_time(data)
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
-    if session.get(Holding, (lot.id, org)) is None:
+    if r.get_row(session, Holding, (lot.id, org)) is None:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, required=True)
     event = r.new_event(actor=actor, organisation_id=org, type=EventType.STORE, when=when, data=data,
                         location=location, lot_id=lot.id, payload={})
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
     return event
 
 
@@ -345,7 +382,7 @@ def record_inspect(*, session: Session, actor: Actor, data: InspectIn) -> Event:
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
     if actor.role != Role.INSPECTOR:
         require_writer(actor)
-        if session.get(Holding, (lot.id, org)) is None:
+        if r.get_row(session, Holding, (lot.id, org)) is None:
             raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
@@ -353,5 +390,5 @@ def record_inspect(*, session: Session, actor: Actor, data: InspectIn) -> Event:
     event = r.new_event(actor=actor, organisation_id=org, type=EventType.INSPECT, when=when, data=data,
                         location=location, lot_id=lot.id, disposition=disposition,
                         payload={"result": data.result, "photos": data.photos})
-    seal(session=session, event=event, lots=[EventLot(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
+    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
     return event

@@ -15,6 +15,7 @@ from trace.events import capture as c
 from trace.events.corrections import record_correction
 from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.query import events_public
+from trace.events.rules import CACHE_KEY
 from trace.events.schemas import (
     CaptureResult, CommissionIn, CorrectionIn, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn, SellIn,
     ShipIn, StoreIn, TransformIn,
@@ -33,8 +34,8 @@ INPUT_OF: dict[EventType, type[SQLModel]] = {
 class _Outcome:
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.shipment_id: int | None = None
-        self.lot_ids: list[int] = []
+        self.shipment: Shipment | None = None  # ids are read after the final flush
+        self.lots: list[Any] = []
         self.serials: list[str] = []
 
 
@@ -50,11 +51,11 @@ def _run(session: Session, actor: Actor, kind: EventType, data: Any, out: _Outco
     event = result[0] if isinstance(result, tuple) else result
     out.events.append(event)
     if kind in (EventType.SHIP, EventType.RECEIVE):
-        out.shipment_id = result[1].id
+        out.shipment = result[1]
     elif kind == EventType.HARVEST:
-        out.lot_ids.append(result[1].id)
+        out.lots.append(result[1])
     elif kind == EventType.TRANSFORM:
-        out.lot_ids.extend(lot.id for lot in result[1])
+        out.lots.extend(result[1])
     elif kind == EventType.COMMISSION:
         out.serials.extend(result[1])
 
@@ -101,6 +102,7 @@ def capture(
                 raise Conflict("This idempotency key was used for a different request", code="idempotency_key_reused")
             return _replay(session, actor, found)
     out = _Outcome()
+    session.info[CACHE_KEY] = {}
     # A savepoint: a refused item undoes the items before it (and its own half-made custody
     # changes) even when the caller catches the error and goes on to commit.
     try:
@@ -119,7 +121,13 @@ def capture(
         # Rolling back a savepoint expires only rows changed inside it; a row merely read there
         # (and kept alive by the error's traceback) would otherwise keep its stale values.
         session.expire_all()
+        # Lots inserted directly (Core) are gone with the savepoint; their ids may be reused.
+        for lot in session.info.get(CACHE_KEY, {}).get("new_lot_rows", []):
+            if lot in session:
+                session.expunge(lot)
         raise
+    finally:
+        session.info.pop(CACHE_KEY, None)
     if idempotency_key is not None:
         try:
             with session.begin_nested():
@@ -132,5 +140,6 @@ def capture(
                            code="idempotency_in_progress") from None
     return CaptureResult(
         events=events_public(session=session, actor=actor, events=out.events),
-        shipment_id=out.shipment_id, lot_ids=out.lot_ids, serials=out.serials,
+        shipment_id=out.shipment.id if out.shipment else None, lot_ids=[lot.id for lot in out.lots],
+        serials=out.serials,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -15,10 +15,34 @@ from trace.errors import Forbidden, NotFound, RuleViolation
 from trace.events.models import EPCIS_SHAPE, Event, EventType
 from trace.events.schemas import EventCommon
 from trace.locations import Location, LocationKind
-from trace.lots import Holding, Lot, LotStatus, get_lot
+from trace.lots import Holding, Lot, LotStatus
+from trace.sqltypes import fast_row
 from trace.timeutil import localise, to_utc, utcnow
 
+T = TypeVar("T")
 Q = Decimal("0.001")
+CACHE_KEY = "hytrace_capture_cache"
+
+
+def get_row(session: Session, model: type[T], key: Any) -> T | None:
+    """``session.get`` through the capture call's cache.
+
+    The session's identity map holds rows weakly, so a batch of 500 harvests at one growing
+    area would load that location 500 times; during a capture the rows are held strongly.
+    """
+    cache: dict[tuple[type, Any], Any] | None = session.info.get(CACHE_KEY)
+    if cache is None:
+        return session.get(model, key)
+    if (model, key) not in cache:
+        cache[(model, key)] = session.get(model, key)
+    return cache[(model, key)]  # type: ignore[no-any-return]
+
+
+def remember(session: Session, row: Any, key: Any) -> None:
+    """Put a new row in the capture call's cache (so later items of the batch see it)."""
+    cache = session.info.get(CACHE_KEY)
+    if cache is not None:
+        cache[(type(row), key)] = row
 
 
 def q(value: Decimal | int | str) -> Decimal:
@@ -46,8 +70,8 @@ def new_event(
     """An unsealed event with our type's EPCIS shape; the chain seals it."""
     epcis_type, action, default_step, default_disp = EPCIS_SHAPE[type]
     extra = {k: v for k, v in (("kde", data.kde), ("note", data.note)) if v}
-    return Event(
-        id=str(uuid.uuid4()), organisation_id=organisation_id, seq=0, type=type,
+    return fast_row(
+        Event, id=str(uuid.uuid4()), organisation_id=organisation_id, seq=0, type=type,
         epcis_type=epcis_type, action=action, biz_step=biz_step or default_step,
         disposition=disposition or default_disp, event_time=when[0], event_tz_offset=when[1],
         record_time=utcnow(), actor_user_id=actor.user_id, actor_api_key_id=actor.api_key_id,
@@ -68,7 +92,7 @@ def own_location(
         if required:
             raise RuleViolation("location_id is required", code="location_required")
         return None
-    location = session.get(Location, location_id)
+    location = get_row(session, Location, location_id)
     if location is None or location.organisation_id != organisation_id:
         raise RuleViolation(f"Location {location_id} is not one of your organisation's", code="not_your_location")
     if not location.active:
@@ -83,7 +107,10 @@ def own_location(
 def lot_for_update(*, session: Session, lot_id: int) -> Lot:
     """A lot, or a 4xx naming it."""
     try:
-        return get_lot(session=session, lot_id=lot_id)
+        lot = get_row(session, Lot, lot_id)
+        if lot is None:
+            raise NotFound(f"Lot {lot_id} not found")
+        return lot
     except NotFound:
         raise RuleViolation(f"Lot {lot_id} does not exist", code="unknown_lot") from None
 
@@ -109,16 +136,17 @@ def require_after_lot(lot: Lot, when: datetime) -> None:
 
 def holding(*, session: Session, lot_id: int, organisation_id: int) -> Holding:
     """The (possibly new, zero) holding row of an organisation in a lot."""
-    row = session.get(Holding, (lot_id, organisation_id))
+    row = get_row(session, Holding, (lot_id, organisation_id))
     if row is None:
-        row = Holding(lot_id=lot_id, organisation_id=organisation_id, quantity=Decimal(0))
+        row = fast_row(Holding, lot_id=lot_id, organisation_id=organisation_id, quantity=Decimal(0))
         session.add(row)
+        remember(session, row, (lot_id, organisation_id))
     return row
 
 
 def take(*, session: Session, lot: Lot, organisation_id: int, quantity: Decimal, forbid: bool = True) -> None:
     """Remove from an organisation's holding: it must hold the lot and enough of it (mass balance)."""
-    row = session.get(Holding, (lot.id, organisation_id))
+    row = get_row(session, Holding, (lot.id, organisation_id))
     held = row.quantity if row else Decimal(0)
     if held <= 0 and forbid:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
