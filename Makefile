@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install migrate demo bench clean
+.PHONY: run test lint install migrate demo bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hytrace needs Python 3.11+ (found " + sys.version.split()[0] + ")"'
@@ -30,6 +30,11 @@ run: demo
 ## The whole suite. Tests needing PostgreSQL, Redis or Chromium skip (with a reason) when absent.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ruff and mypy, as CI runs them.
+lint: install
+	$(BIN)/python -m ruff check trace api labels workers tests migrations bench
+	$(BIN)/python -m mypy trace api labels workers
 
 bench: install
 	$(BIN)/python -m bench.capture --db both

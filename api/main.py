@@ -53,7 +53,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
             with Session(app.state.engine if hasattr(app.state, "engine") else get_engine()) as session:
                 session.exec(text("SELECT 1"))  # type: ignore[call-overload]
             state["database"] = "ok"
-        except Exception as error:  # noqa: BLE001 - health reports, never raises
+        except Exception as error:
             state["database"], state["status"] = f"error: {type(error).__name__}", "degraded"
         url = get_settings().redis_url
         if url:
@@ -61,7 +61,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
                 import redis
                 redis.Redis.from_url(url, socket_timeout=1).ping()
                 state["broker"] = "ok"
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 state["broker"], state["status"] = f"error: {type(error).__name__}", "degraded"
         else:
             state["broker"] = "embedded"

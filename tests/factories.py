@@ -14,7 +14,13 @@ from trace.access import Actor, Role
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import (
-    CaptureResult, HarvestIn, ReceiveIn, ShipIn, TransformIn, TransformInput, TransformOutput,
+    CaptureResult,
+    HarvestIn,
+    ReceiveIn,
+    ShipIn,
+    TransformIn,
+    TransformInput,
+    TransformOutput,
 )
 
 ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="test admin")

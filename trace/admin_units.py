@@ -24,20 +24,20 @@ from functools import cache
 from pathlib import Path
 
 __all__ = [
-    "Commune",
-    "FormerCommune",
     "PROVINCE_CODE",
     "PROVINCE_NAME",
-    "communes",
+    "Commune",
+    "FormerCommune",
     "commune",
-    "former_communes",
-    "former_commune",
+    "communes",
     "current_for_former",
-    "formers_for_current",
+    "fold_vietnamese",
+    "former_commune",
+    "former_communes",
     "former_communes_in_district",
     "former_districts",
+    "formers_for_current",
     "search_communes",
-    "fold_vietnamese",
 ]
 
 PROVINCE_CODE = "33"

@@ -30,9 +30,24 @@ from trace.errors import RuleViolation, Unauthenticated
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType
 from trace.events.schemas import (
-    BizTransaction, CaptureResult, CommissionIn, Conversion, CorrectionIn, HarvestIn, InputUsed,
-    InspectIn, LossIn, PackIn, ReceiveIn, SellIn, ShipIn, StoreIn, TransformIn, TransformInput,
-    TransformOutput, UnitRef,
+    BizTransaction,
+    CaptureResult,
+    CommissionIn,
+    Conversion,
+    CorrectionIn,
+    HarvestIn,
+    InputUsed,
+    InspectIn,
+    LossIn,
+    PackIn,
+    ReceiveIn,
+    SellIn,
+    ShipIn,
+    StoreIn,
+    TransformIn,
+    TransformInput,
+    TransformOutput,
+    UnitRef,
 )
 from trace.identifiers import gs1_check_digit, gtin_from_company_prefix
 from trace.locations import Location, LocationCreate, LocationKind, create_location
@@ -219,9 +234,9 @@ def _create(session: Session) -> str | None:
             code=f"VN-HY-NL-DEMO-{n:02d}", commune_code=commune, former_commune_code=former,
             latitude=round(20.65 + rng.uniform(-0.04, 0.02), 5), longitude=round(106.05 + rng.uniform(-0.02, 0.04), 5),
             area_ha=round(rng.uniform(2.5, 8.0), 1)))
-    for org, kind, name, code, commune, former in PLACES.values():
-        create_location(session=session, actor=actors[org], data=LocationCreate(
-            kind=kind, name=name, code=code, commune_code=commune, former_commune_code=former))
+    for owner, place_kind, place_name, code, place_commune, place_former in PLACES.values():
+        create_location(session=session, actor=actors[owner], data=LocationCreate(
+            kind=place_kind, name=place_name, code=code, commune_code=place_commune, former_commune_code=place_former))
     for key, (org, _, _, name, name_en, category, unit, size) in PRODUCTS.items():
         create_product(session=session, actor=actors[org], data=ProductCreate(
             name_vi=name, name_en=name_en, category=category, unit=unit, gtin=demo_gtin(key),

@@ -147,12 +147,13 @@ def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Directio
     result = trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
     lots = {lot.id: lot for lot in result.lots}
     missing = {row.lot_id for e in result.events for row in e.lots} - set(lots)
-    for lot in session.exec(select(Lot).where(col(Lot.id).in_(missing))):
-        product = session.get(Product, lot.product_id)
-        lots[lot.id] = TraceLot(id=lot.id, gtin=lot.gtin, lot_code=lot.lot_code, product_name=product.name_vi if product else "",  # type: ignore[arg-type]
-                                quantity=lot.quantity, unit=lot.unit, status=lot.status, production_date=lot.production_date,
-                                expiry_date=lot.expiry_date, producer_organisation_id=lot.producer_organisation_id,
-                                producer_name="", origin_location_id=lot.origin_location_id)
+    for extra in session.exec(select(Lot).where(col(Lot.id).in_(missing))):
+        product = session.get(Product, extra.product_id)
+        lots[extra.id] = TraceLot(  # type: ignore[index]
+            id=extra.id, gtin=extra.gtin, lot_code=extra.lot_code, product_name=product.name_vi if product else "",  # type: ignore[arg-type]
+            quantity=extra.quantity, unit=extra.unit, status=extra.status, production_date=extra.production_date,
+            expiry_date=extra.expiry_date, producer_organisation_id=extra.producer_organisation_id,
+            producer_name="", origin_location_id=extra.origin_location_id)
     org_ids = {e.organisation_id for e in result.events} | {e.source_organisation_id for e in result.events if e.source_organisation_id} \
         | {e.destination_organisation_id for e in result.events if e.destination_organisation_id}
     orgs = {o.id: o for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))}

@@ -169,5 +169,6 @@ def list_organisations(
 def public_name(org: Organisation) -> str:
     """What the public may see as the producer: a household's personal name only with consent."""
     if org.kind == OrgKind.FARM and not org.personal_name_consent:
-        return f"Hộ sản xuất tại {admin_units.commune(org.commune_code).name}" if org.commune_code and admin_units.commune(org.commune_code) else "Hộ sản xuất"
+        unit = admin_units.commune(org.commune_code) if org.commune_code else None
+        return f"Hộ sản xuất tại {unit.name}" if unit else "Hộ sản xuất"
     return org.name

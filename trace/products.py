@@ -79,7 +79,7 @@ def _assign_gtin(session: Session) -> str:
             update(GtinCounter)
             .where(GtinCounter.company_prefix == prefix)  # type: ignore[arg-type]
             .values(next_item_reference=GtinCounter.next_item_reference + 1)
-            .returning(GtinCounter.next_item_reference)  # type: ignore[arg-type]
+            .returning(GtinCounter.next_item_reference)  # type: ignore[call-overload]
         ).one()
         reference = row[0] - 1
         if reference >= gtin_capacity(prefix):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import EmailStr, field_validator
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_admin, require_org_admin
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
@@ -106,7 +106,7 @@ def _issue_link(*, session: Session, user: User, purpose: str) -> tuple[str, dat
     expires = utcnow() + LINK_TTL
     assert user.id is not None
     # Only the newest link works: an administrator resets again precisely when a link went astray.
-    for old in session.exec(select(OneTimeLink).where(OneTimeLink.user_id == user.id, OneTimeLink.used_at == None)):
+    for old in session.exec(select(OneTimeLink).where(OneTimeLink.user_id == user.id, col(OneTimeLink.used_at).is_(None))):
         old.used_at = utcnow()
         session.add(old)
     session.add(OneTimeLink(token_hash=_sha(token), user_id=user.id, purpose=purpose, expires_at=expires))

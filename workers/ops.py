@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from workers.app import app
 from trace.db import session_scope
 from trace.events import chain
+from workers.app import app
 
 
 @app.task(name="ops.verify_log")

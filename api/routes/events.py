@@ -15,8 +15,19 @@ from trace.events import query
 from trace.events.ledger import INPUT_OF, capture
 from trace.events.models import EventType
 from trace.events.schemas import (
-    CaptureResult, CommissionIn, CorrectionIn, EventPublic, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn,
-    SellIn, ShipIn, StoreIn, TransformIn,
+    CaptureResult,
+    CommissionIn,
+    CorrectionIn,
+    EventPublic,
+    HarvestIn,
+    InspectIn,
+    LossIn,
+    PackIn,
+    ReceiveIn,
+    SellIn,
+    ShipIn,
+    StoreIn,
+    TransformIn,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])

@@ -1,7 +1,7 @@
 """core schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 23:07:53.554437
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
 
 revision: str = '0001'
 down_revision: str | None = None

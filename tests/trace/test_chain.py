@@ -4,8 +4,8 @@ tampering, and the database itself refuses UPDATE and DELETE on the event tables
 from __future__ import annotations
 
 import json
-from itertools import pairwise
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import text
@@ -29,7 +29,6 @@ from trace.events.schemas import (
     UnitRef,
 )
 from trace.organisations import Organisation
-
 
 D = Decimal
 APPEND_ONLY = ("event", "event_lot")

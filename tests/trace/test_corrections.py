@@ -21,7 +21,6 @@ from trace.lots import Lot, LotEdge, LotStatus, Shipment, ShipmentStatus, held_b
 from trace.organisations import Organisation
 from trace.units import Unit, UnitStatus
 
-
 D = Decimal
 
 

@@ -21,7 +21,6 @@ from trace.organisations import Organisation, OrgKind, public_name
 from trace.products import Product
 from trace.users import authenticate
 
-
 Loaded = tuple[Session, demo.DemoSummary, int]  # the session, the first load's summary, organisations before
 
 
@@ -84,7 +83,7 @@ def test_demo_gtins_use_the_gs1_demonstration_prefix_952(loaded: Loaded) -> None
     ids = [o.id for o in _demo_orgs(session)]
     gtins = list(session.exec(select(Product.gtin).where(col(Product.organisation_id).in_(ids))))
     assert len(gtins) == len(demo.PRODUCTS)
-    for gtin in gtins + [summary.showcase_gtin]:
+    for gtin in [*gtins, summary.showcase_gtin]:
         assert gtin.startswith("0952") and is_valid_gtin(gtin) and normalize_gtin(gtin) == gtin
         assert gs1_prefix_country(gtin) == "DEMO"
 

@@ -17,7 +17,6 @@ from trace.lots import Holding, Lot, Shipment, held_by
 from trace.organisations import Organisation
 from trace.units import Unit
 
-
 D = Decimal
 
 

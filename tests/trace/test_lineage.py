@@ -28,7 +28,6 @@ from trace.lineage import Direction, fsma_csv, lot_ids, trace
 from trace.lots import Lot
 from trace.organisations import Organisation
 
-
 D = Decimal
 INSPECTOR = Actor(role=Role.INSPECTOR, organisation_id=None, name="QLTT")
 
@@ -96,7 +95,7 @@ def test_a_backward_trace_through_a_diamond_lists_lots_edges_and_events_once(ses
     result = trace(session=session, actor=f.member(g.proc), lot_id=g.lots["Z"], direction=Direction.BACKWARD)
     assert names(g, [lot.id for lot in result.lots]) == ["H1", "H2", "M", "S2", "X", "Y", "Z"]
     edges = {(e.parent_lot_id, e.child_lot_id) for e in result.edges}
-    L = g.lots
+    L = g.lots  # noqa: N806 - reads like the diagram
     assert edges == {(L["H1"], L["M"]), (L["H2"], L["M"]), (L["M"], L["S2"]), (L["S2"], L["X"]), (L["S2"], L["Y"]),
                      (L["X"], L["Z"]), (L["Y"], L["Z"])}
     assert len(result.edges) == len(edges)
@@ -111,7 +110,7 @@ def test_a_forward_trace_reports_who_holds_each_descendant(session: Session) -> 
     g = build(session)
     result = trace(session=session, actor=f.member(g.coop1), lot_id=g.lots["H1"], direction=Direction.FORWARD)
     holders = {lot.id: {h["organisation_id"]: h["quantity"] for h in lot.holders} for lot in result.lots}
-    L = g.lots
+    L = g.lots  # noqa: N806 - reads like the diagram
     assert holders[L["P"]] == {g.proc.id: D("65"), g.shop.id: D("25")}
     assert holders[L["Z"]] == {g.proc.id: D("50")}
     assert holders[L["H1"]] == {g.coop1.id: D("100")}

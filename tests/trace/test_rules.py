@@ -35,7 +35,6 @@ from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus, held_b
 from trace.organisations import Organisation
 from trace.timeutil import utcnow
 
-
 D = Decimal
 
 

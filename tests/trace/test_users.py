@@ -16,7 +16,6 @@ from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolati
 from trace.organisations import Organisation
 from trace.timeutil import utcnow
 
-
 PASSWORD = "longan season 2025"
 
 

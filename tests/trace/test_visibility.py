@@ -18,7 +18,6 @@ from trace.events.query import events_public, get_event, list_events
 from trace.events.schemas import BizTransaction, InputUsed, InspectIn
 from trace.organisations import Organisation
 
-
 INSPECTOR = Actor(role=Role.INSPECTOR, organisation_id=None, name="QLTT Hưng Yên")
 PRIVATE = ("inputs_used", "kde", "note")
 

@@ -14,7 +14,15 @@ from trace.events import chain
 from trace.events import rules as r
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import (
-    CommissionIn, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn, SellIn, ShipIn, StoreIn,
+    CommissionIn,
+    HarvestIn,
+    InspectIn,
+    LossIn,
+    PackIn,
+    ReceiveIn,
+    SellIn,
+    ShipIn,
+    StoreIn,
     TransformIn,
 )
 from trace.locations import LocationKind

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, delete, select
 
 from trace.access import Actor, require_writer
@@ -14,7 +16,7 @@ from trace.lots import Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.units import Unit, UnitStatus
 
 
-def _corrected_ids(session: Session) -> select:  # type: ignore[type-arg]
+def _corrected_ids(session: Session) -> Any:
     return select(Event.corrects_event_id).where(col(Event.corrects_event_id).is_not(None))
 
 
@@ -57,11 +59,11 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         shipment.status = ShipmentStatus.CANCELLED
         session.add(shipment)
     if target.type == EventType.RECEIVE:
-        shipment = session.get(Shipment, target.payload["shipment_id"])
-        assert shipment is not None
-        shipment.received_quantity = r.q(shipment.received_quantity - r.q(target.payload["quantity"]))
-        shipment.status = ShipmentStatus.OPEN
-        session.add(shipment)
+        receipt = session.get(Shipment, target.payload["shipment_id"])
+        assert receipt is not None
+        receipt.received_quantity = r.q(receipt.received_quantity - r.q(target.payload["quantity"]))
+        receipt.status = ShipmentStatus.OPEN
+        session.add(receipt)
     if target.type == EventType.COMMISSION:
         units = list(session.exec(select(Unit).where(Unit.created_event_id == target.id)))
         if any(u.parent_id for u in units):
@@ -84,7 +86,7 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         else:
             r.give(session=session, lot=lot, organisation_id=row.organisation_id, quantity=-row.delta)
     if target.type == EventType.TRANSFORM:
-        session.exec(delete(LotEdge).where(LotEdge.event_id == target.id))  # type: ignore[call-overload]
+        session.exec(delete(LotEdge).where(LotEdge.event_id == target.id))  # type: ignore[call-overload,arg-type]
     for row in rows:
         lot = lots[row.lot_id]
         if row.role == "output":

@@ -17,8 +17,18 @@ from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.query import events_public
 from trace.events.rules import CACHE_KEY
 from trace.events.schemas import (
-    CaptureResult, CommissionIn, CorrectionIn, HarvestIn, InspectIn, LossIn, PackIn, ReceiveIn, SellIn,
-    ShipIn, StoreIn, TransformIn,
+    CaptureResult,
+    CommissionIn,
+    CorrectionIn,
+    HarvestIn,
+    InspectIn,
+    LossIn,
+    PackIn,
+    ReceiveIn,
+    SellIn,
+    ShipIn,
+    StoreIn,
+    TransformIn,
 )
 from trace.lots import Shipment
 from trace.timeutil import utcnow

@@ -111,7 +111,8 @@ def list_events(
         query = query.where(Event.biz_step == bare_biz_step(biz_step))
     if product_id is not None:
         query = query.where(col(Event.id).in_(
-            select(EventLot.event_id).join(Lot, Lot.id == EventLot.lot_id).where(Lot.product_id == product_id)))
+            select(EventLot.event_id).join(Lot, Lot.id == EventLot.lot_id)  # type: ignore[arg-type]
+            .where(Lot.product_id == product_id)))
     if organisation_id is not None:
         query = query.where(Event.organisation_id == organisation_id)
     if ge_event_time is not None:
