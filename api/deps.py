@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from trace.access import Actor
 from trace.auth import actor_from_token
-from trace.db import get_engine, writer
+from trace.db import get_engine, session_scope
 from trace.errors import Unauthenticated
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -21,15 +21,8 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request, committed once if the handler succeeds, rolled back otherwise."""
     engine = request.app.state.engine if hasattr(request.app.state, "engine") else get_engine()
-    if request.method in WRITE_METHODS:
-        engine = writer(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(engine, write=request.method in WRITE_METHODS) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

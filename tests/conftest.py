@@ -107,6 +107,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
+    """An empty database of its own (not migrated) and an engine on it, for tests that commit."""
+    url = databases.new()
+    fresh_engine = make_engine(url, pool_size=2)
+    yield url, fresh_engine
+    fresh_engine.dispose()
+
+
+@pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session inside one transaction that is rolled back after the test."""
     connection = engine.connect()

@@ -3,7 +3,6 @@ models; old rows survive an upgrade; the event log is append-only after every up
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,9 +16,8 @@ from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from tests.conftest import Databases, alembic_config
+from tests.conftest import alembic_config
 from tests.services import populate
-from trace.db import make_engine
 from trace.events import chain
 from trace.events.models import Event, EventLot
 from trace.organisations import Organisation
@@ -28,13 +26,6 @@ from trace.users import User, authenticate, hash_password
 
 FIRST = "0001"  # its schema never changes, so rows written at it are a fixed starting point
 
-
-@pytest.fixture
-def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
-    url = databases.new()
-    engine = make_engine(url, pool_size=2)
-    yield url, engine
-    engine.dispose()
 
 
 def _differences(engine: Engine) -> list[object]:

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +19,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session, select
 
-from tests.conftest import ROOT, Databases, migrate, require
+from tests.conftest import ROOT, migrate, require
 from tests.services import World, populate, tamper
 from trace import cli
 from trace.config import get_settings
-from trace.db import make_engine
 from trace.lots import Lot
 from trace.users import User, authenticate
-
-
-@pytest.fixture
-def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
-    """An empty database (not migrated) and an engine on it."""
-    url = databases.new()
-    engine = make_engine(url, pool_size=2)
-    yield url, engine
-    engine.dispose()
 
 
 @pytest.fixture
