@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -28,12 +29,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCK_WAIT = 60.0
+
+
 def _sqlite_begin(conn: Any) -> None:
     # A write transaction that first reads and then writes would fail with
     # SQLITE_BUSY if another writer committed in between; BEGIN IMMEDIATE takes the
-    # write lock first and waits (busy_timeout) instead.
-    immediate = conn.get_execution_options().get("sqlite_immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    # write lock first. Writers of this process queue on a lock before that: SQLite's own
+    # busy handler polls with growing sleeps, which starves some writers for many seconds.
+    if not conn.get_execution_options().get("sqlite_immediate", False):
+        conn.exec_driver_sql("BEGIN")
+        return
+    lock = _WRITE_LOCKS.setdefault(str(conn.engine.url), threading.Lock())
+    if lock.acquire(timeout=_WRITE_LOCK_WAIT):
+        conn.info["hytrace_write_lock"] = lock
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _sqlite_release(conn)
+        raise
+
+
+def _sqlite_release(conn: Any) -> None:
+    # A plain Lock (not RLock): the request's session may end on another threadpool thread.
+    lock = conn.info.pop("hytrace_write_lock", None)
+    if lock is not None:
+        lock.release()
 
 
 def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
@@ -51,6 +73,8 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "commit", _sqlite_release)
+        event.listen(engine, "rollback", _sqlite_release)
         return engine
     # The pool is as large as the request threadpool so a thread never waits for a
     # connection held by a request that waits for a thread (fastapi#3205).

@@ -44,7 +44,7 @@ INPUT_OF: dict[EventType, type[SQLModel]] = {
 class _Outcome:
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.shipment: Shipment | None = None  # ids are read after the final flush
+        self.shipments: list[Shipment] = []  # ids are read after the final flush
         self.lots: list[Any] = []
         self.serials: list[str] = []
 
@@ -61,7 +61,7 @@ def _run(session: Session, actor: Actor, kind: EventType, data: Any, out: _Outco
     event = result[0] if isinstance(result, tuple) else result
     out.events.append(event)
     if kind in (EventType.SHIP, EventType.RECEIVE):
-        out.shipment = result[1]
+        out.shipments.append(result[1])
     elif kind == EventType.HARVEST:
         out.lots.append(result[1])
     elif kind == EventType.TRANSFORM:
@@ -84,8 +84,10 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord) -> Captur
     result = CaptureResult(events=events_public(session=session, actor=actor, events=found), replayed=True)
     for event in found:
         if event.type in (EventType.SHIP, EventType.RECEIVE):
-            result.shipment_id = (event.payload.get("shipment_id") or session.exec(
-                select(Shipment.id).where(Shipment.event_id == event.id)).first())
+            shipment_id = event.payload.get("shipment_id") or session.exec(
+                select(Shipment.id).where(Shipment.event_id == event.id)).first()
+            result.shipment_ids.append(shipment_id)  # type: ignore[arg-type]
+            result.shipment_id = shipment_id
         if event.type in (EventType.HARVEST, EventType.TRANSFORM):
             result.lot_ids.extend(p.lot_id for p in result.events[found.index(event)].lots if p.role == "output")
         if event.type == EventType.COMMISSION:
@@ -150,6 +152,7 @@ def capture(
                            code="idempotency_in_progress") from None
     return CaptureResult(
         events=events_public(session=session, actor=actor, events=out.events),
-        shipment_id=out.shipment.id if out.shipment else None, lot_ids=[lot.id for lot in out.lots],
+        shipment_id=out.shipments[-1].id if out.shipments else None,
+        shipment_ids=[s.id for s in out.shipments], lot_ids=[lot.id for lot in out.lots],  # type: ignore[misc]
         serials=out.serials,
     )

@@ -173,6 +173,7 @@ class CaptureResult(SQLModel):
 
     events: list[EventPublic]
     replayed: bool = False
-    shipment_id: int | None = None
+    shipment_id: int | None = Field(default=None, description="The (last) shipment shipped or received")
+    shipment_ids: list[int] = Field(default_factory=list, description="Every shipment, in the order of the events")
     lot_ids: list[int] = []
     serials: list[str] = []
