@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, func
 from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from trace.access import Actor, Role, require_writer
 from trace.errors import Conflict, Forbidden, RuleViolation
@@ -67,12 +67,29 @@ def refresh_status(*, session: Session, lot: Lot, holder: int | None = None) -> 
                 lot.status = LotStatus.ACTIVE
                 session.add(lot)
             return
+    cache = session.info.get(r.CACHE_KEY)
+    if cache is not None:  # settled once for the whole capture call, after its one flush
+        cache.setdefault("settle", {})[lot.id] = lot
+        return
+    settle_statuses(session=session, lots=[lot])
+
+
+def settle_statuses(*, session: Session, lots: list[Lot]) -> None:
+    """Mark lots that nobody holds and that have nothing in flight consumed, the others active."""
+    if not lots:
+        return
     session.flush()
-    held = session.exec(select(func.coalesce(func.sum(Holding.quantity), 0)).where(Holding.lot_id == lot.id)).one()
-    flying = session.exec(select(Shipment.id).where(
-        Shipment.lot_id == lot.id, Shipment.status == ShipmentStatus.OPEN)).first()
-    lot.status = LotStatus.CONSUMED if Decimal(held) <= 0 and flying is None else LotStatus.ACTIVE
-    session.add(lot)
+    ids = [lot.id for lot in lots]
+    held: dict[int | None, Decimal] = dict(session.exec(  # type: ignore[call-overload]
+        select(Holding.lot_id, func.sum(Holding.quantity)).where(col(Holding.lot_id).in_(ids))
+        .group_by(col(Holding.lot_id))).all())
+    flying = set(session.exec(select(Shipment.lot_id).where(
+        col(Shipment.lot_id).in_(ids), Shipment.status == ShipmentStatus.OPEN)).all())
+    for lot in lots:
+        if lot.status in (LotStatus.ACTIVE, LotStatus.CONSUMED):
+            empty = Decimal(held.get(lot.id) or 0) <= 0 and lot.id not in flying
+            lot.status = LotStatus.CONSUMED if empty else LotStatus.ACTIVE
+            session.add(lot)
 
 
 def _own_product(session: Session, org_id: int, product_id: int) -> Product:
@@ -89,14 +106,27 @@ _LOT_EXISTS = select(_LOTS.c.id).where(_LOTS.c.gtin == bindparam("gtin"), _LOTS.
 _LOT_INSERT = _LOTS.insert().returning(_LOTS.c.id)
 
 
+def existing_lots(*, session: Session, wanted: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (product id, lot code) pairs already exist: one query per 500 codes, not one per lot."""
+    codes = sorted({code for _, code in wanted})
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(codes), 500):
+        chunk = codes[start:start + 500]
+        found.update(session.connection().execute(
+            select(_LOTS.c.product_id, _LOTS.c.lot_code).where(_LOTS.c.lot_code.in_(chunk))).tuples())
+    return found
+
+
 def _new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
              location_id: int | None, event: Event, expiry: object) -> Lot:
     cache = session.info.get(r.CACHE_KEY)
     created: set[tuple[str, str]] = cache.setdefault("new_lots", set()) if cache is not None else set()
     connection = session.connection()
-    if (product.gtin, lot_code) in created or connection.execute(
-        _LOT_EXISTS, {"gtin": product.gtin, "lot_code": lot_code}
-    ).first():
+    known: set[tuple[int, str]] | None = cache.get("existing_lots") if cache is not None else None
+    if (product.gtin, lot_code) in created or (
+        (product.id, lot_code) in known if known is not None
+        else connection.execute(_LOT_EXISTS, {"gtin": product.gtin, "lot_code": lot_code}).first()
+    ):
         # A duplicate identifier, like a duplicate GTIN or tax code: a conflict with what exists (409).
         raise Conflict(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
     values = dict(
@@ -167,7 +197,7 @@ def record_ship(*, session: Session, actor: Actor, data: ShipIn) -> tuple[Event,
     r.require_movable(lot)
     if data.destination_organisation_id == org:
         raise RuleViolation("Shipping to yourself: record a store event instead", code="ship_to_self")
-    dest = session.get(Organisation, data.destination_organisation_id)
+    dest = r.get_row(session, Organisation, data.destination_organisation_id)
     if dest is None or not dest.active:
         raise RuleViolation(f"Organisation {data.destination_organisation_id} does not exist", code="unknown_destination")
     if data.destination_location_id is not None:
@@ -193,7 +223,7 @@ def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[
     """The receiver confirms a shipment addressed to it (all or part of it)."""
     org = require_writer(actor)
     when = r.event_time(data)
-    shipment = session.get(Shipment, data.shipment_id)
+    shipment = r.get_row(session, Shipment, data.shipment_id)
     if shipment is None or shipment.to_organisation_id != org:
         raise RuleViolation(f"No shipment {data.shipment_id} addressed to your organisation", code="no_matching_shipment")
     if shipment.status != ShipmentStatus.OPEN:

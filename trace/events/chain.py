@@ -35,7 +35,9 @@ def _plain(value: Any) -> Any:
 
 def canonical(event: Event) -> bytes:
     """The bytes that are hashed: sorted-key JSON of every content field."""
-    data = {name: _plain(getattr(event, name)) for name in HASHED_FIELDS}
+    # The instance dict first: SQLModel's attribute access costs ~1 µs a field on the hot path.
+    loaded = event.__dict__
+    data = {name: _plain(loaded[name] if name in loaded else getattr(event, name)) for name in HASHED_FIELDS}
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel, select
 from trace.access import Actor
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import capture as c
+from trace.events.capture import existing_lots, settle_statuses
 from trace.events.corrections import record_correction
 from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.query import events_public
@@ -114,7 +115,9 @@ def capture(
                 raise Conflict("This idempotency key was used for a different request", code="idempotency_key_reused")
             return _replay(session, actor, found)
     out = _Outcome()
-    session.info[CACHE_KEY] = {}
+    session.info[CACHE_KEY] = {"existing_lots": existing_lots(session=session, wanted=[
+        (d.product_id, d.lot_code) for k, d in items if k == EventType.HARVEST  # type: ignore[attr-defined]
+    ] + [(o.product_id, o.lot_code) for k, d in items if k == EventType.TRANSFORM for o in d.outputs])}  # type: ignore[attr-defined]
     # A savepoint: a refused item undoes the items before it (and its own half-made custody
     # changes) even when the caller catches the error and goes on to commit.
     try:
@@ -129,6 +132,7 @@ def capture(
                         error.args = (error.message,)
                     raise
             session.flush()
+            settle_statuses(session=session, lots=list(session.info[CACHE_KEY].get("settle", {}).values()))
     except BaseException:
         # Rolling back a savepoint expires only rows changed inside it; a row merely read there
         # (and kept alive by the error's traceback) would otherwise keep its stale values.

@@ -17,6 +17,7 @@ from trace.organisations import Organisation
 from trace.timeutil import to_utc
 
 PRIVATE_PAYLOAD = ("inputs_used", "kde", "note", "photos")
+_EVENT_FIELDS = [name for name in EventPublic.model_fields if name in Event.model_fields]
 CBV_BIZ_STEP = "https://ref.gs1.org/cbv/BizStep-"
 
 
@@ -41,9 +42,11 @@ def events_public(*, session: Session, actor: Actor | None, events: Sequence[Eve
     practices: dict[int, bool] = {}
     out = []
     for event in events:
-        public = EventPublic.model_validate(event, update={
-            "lots": lots.get(event.id, []), "corrected_by_event_id": corrected.get(event.id),
-        })
+        if "payload" not in event.__dict__:  # expired: load it
+            session.refresh(event)
+        fields = {name: event.__dict__.get(name) for name in _EVENT_FIELDS}
+        fields["lots"], fields["corrected_by_event_id"] = lots.get(event.id, []), corrected.get(event.id)
+        public = EventPublic.model_validate(fields)
         if not can_see_private(actor, event.organisation_id):
             payload = dict(event.payload)
             keep_inputs = _practices_public(session, event.organisation_id, practices)

@@ -34,7 +34,10 @@ def get_row(session: Session, model: type[T], key: Any) -> T | None:
     if cache is None:
         return session.get(model, key)
     if (model, key) not in cache:
-        cache[(model, key)] = session.get(model, key)
+        # No autoflush: rows made earlier in this call are in the cache, and every row looked up
+        # here is one that exists before it, so the batch's pending rows can wait for one flush.
+        with session.no_autoflush:
+            cache[(model, key)] = session.get(model, key)
     return cache[(model, key)]  # type: ignore[no-any-return]
 
 
