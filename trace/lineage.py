@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, text
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
 from trace.access import Actor
@@ -87,44 +90,73 @@ class Trace(SQLModel):
     events: list[EventPublic]
 
 
+CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters in a statement
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start:start + CHUNK]
+
+
+def _lot_rows(session: Session, ids: list[int]) -> list[Any]:
+    lot, product, org, place = (Lot.__table__, Product.__table__, Organisation.__table__,  # type: ignore[attr-defined]
+                                Location.__table__)  # type: ignore[attr-defined]
+    query = (
+        sa_select(lot.c.id, lot.c.gtin, lot.c.lot_code, lot.c.quantity, lot.c.unit, lot.c.status, lot.c.production_date,
+               lot.c.expiry_date, lot.c.producer_organisation_id, lot.c.origin_location_id,
+               product.c.name_vi.label("product_name"), org.c.name.label("producer_name"),
+               place.c.name.label("origin_location_name"), place.c.code.label("planting_area_code"),
+               place.c.commune_code)
+        .join(product, product.c.id == lot.c.product_id)
+        .join(org, org.c.id == lot.c.producer_organisation_id)
+        .outerjoin(place, place.c.id == lot.c.origin_location_id)
+    )
+    rows: list[Any] = []
+    for chunk in _chunks(ids):
+        rows.extend(session.connection().execute(query.where(lot.c.id.in_(chunk))).mappings())
+    return sorted(rows, key=lambda row: row["id"])
+
+
 def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> Trace:
-    """A lot's trace in one direction, every event on every lot in it (redacted for the actor)."""
+    """A lot's trace in one direction, every event on every lot in it (redacted for the actor).
+
+    Lots, edges and holders are read with a few Core queries (no ORM objects per lot): a recall
+    can reach thousands of lots.
+    """
     root = session.get(Lot, lot_id)
     if root is None or not involved(session=session, actor=actor, lot=root):
         raise NotFound(f"Lot {lot_id} not found")
     ids = lot_ids(session=session, lot_id=lot_id, direction=direction)
-    lots = list(session.exec(select(Lot).where(col(Lot.id).in_(ids)).order_by(Lot.id)))  # type: ignore[arg-type]
-    edges = list(session.exec(select(LotEdge).where(col(LotEdge.child_lot_id).in_(ids), col(LotEdge.parent_lot_id).in_(ids))))
-    products = {p.id: p for p in session.exec(select(Product).where(col(Product.id).in_({x.product_id for x in lots})))}
-    orgs = {o.id: o for o in session.exec(select(Organisation).where(
-        col(Organisation.id).in_({x.producer_organisation_id for x in lots})))}
-    places = {p.id: p for p in session.exec(select(Location).where(
-        col(Location.id).in_({x.origin_location_id for x in lots if x.origin_location_id})))}
+    connection = session.connection()
+    edge, holding, unit, event_lot = (LotEdge.__table__, Holding.__table__, Unit.__table__,  # type: ignore[attr-defined]
+                                      EventLot.__table__)  # type: ignore[attr-defined]
+    # Every edge inside the closure has its child (backward) or its parent (forward) in it.
+    inside = edge.c.child_lot_id if direction is Direction.BACKWARD else edge.c.parent_lot_id
+    edges: list[TraceEdge] = []
     held: dict[int, list[dict[str, object]]] = defaultdict(list)
     units: dict[int, int] = {}
-    if direction is Direction.FORWARD:
-        for h in session.exec(select(Holding).where(col(Holding.lot_id).in_(ids), Holding.quantity > 0)):
-            held[h.lot_id].append({"organisation_id": h.organisation_id, "quantity": h.quantity})
-        from sqlalchemy import func
-        units = dict(session.exec(select(Unit.lot_id, func.count()).where(col(Unit.lot_id).in_(ids)).group_by(Unit.lot_id)).all())  # type: ignore[arg-type]
-    event_ids = select(EventLot.event_id).where(col(EventLot.lot_id).in_(ids))
-    events = list(session.exec(select(Event).where(col(Event.id).in_(event_ids)).order_by(Event.event_time, Event.id)))  # type: ignore[arg-type]
-    corrections = list(session.exec(select(Event).where(col(Event.corrects_event_id).in_([e.id for e in events]))))
-    out_lots = []
-    for lot in lots:
-        place = places.get(lot.origin_location_id)
-        out_lots.append(TraceLot(
-            id=lot.id, gtin=lot.gtin, lot_code=lot.lot_code, product_name=products[lot.product_id].name_vi,  # type: ignore[arg-type]
-            quantity=lot.quantity, unit=lot.unit, status=lot.status, production_date=lot.production_date,
-            expiry_date=lot.expiry_date, producer_organisation_id=lot.producer_organisation_id,
-            producer_name=orgs[lot.producer_organisation_id].name, origin_location_id=lot.origin_location_id,
-            origin_location_name=place.name if place else None, planting_area_code=place.code if place else None,
-            commune_code=place.commune_code if place else None, holders=held.get(lot.id, []), units=units.get(lot.id, 0),  # type: ignore[arg-type]
-        ))
-    return Trace(
-        root_lot_id=lot_id, direction=direction, lots=out_lots,
-        edges=[TraceEdge(parent_lot_id=e.parent_lot_id, child_lot_id=e.child_lot_id, event_id=e.event_id) for e in edges],
-        events=events_public(session=session, actor=actor, events=sorted(events + corrections, key=lambda e: (e.event_time, e.id))),
+    event_ids: set[str] = set()
+    for chunk in _chunks(ids):
+        edges.extend(TraceEdge.model_construct(**row) for row in connection.execute(
+            sa_select(edge.c.parent_lot_id, edge.c.child_lot_id, edge.c.event_id).where(inside.in_(chunk))).mappings())
+        if direction is Direction.FORWARD:
+            for h in connection.execute(sa_select(holding).where(holding.c.lot_id.in_(chunk), holding.c.quantity > 0)):
+                held[h.lot_id].append({"organisation_id": h.organisation_id, "quantity": h.quantity})
+            units.update((lot, count) for lot, count in connection.execute(
+                sa_select(unit.c.lot_id, func.count()).where(unit.c.lot_id.in_(chunk)).group_by(unit.c.lot_id)))
+        event_ids.update(connection.execute(sa_select(event_lot.c.event_id).where(event_lot.c.lot_id.in_(chunk))).scalars())
+    events: list[Event] = []
+    ordered = sorted(event_ids)
+    for start in range(0, len(ordered), CHUNK):
+        part = ordered[start:start + CHUNK]
+        events.extend(session.exec(select(Event).where(col(Event.id).in_(part))))
+        events.extend(session.exec(select(Event).where(col(Event.corrects_event_id).in_(part))))
+    lots = [TraceLot.model_construct(**row, holders=held.get(row["id"], []), units=units.get(row["id"], 0))
+            for row in _lot_rows(session, ids)]
+    return Trace.model_construct(
+        root_lot_id=lot_id, direction=direction, lots=lots, edges=edges,
+        events=events_public(session=session, actor=actor, events=sorted(
+            {e.id: e for e in events}.values(), key=lambda e: (e.event_time, e.id))),
     )
 
 
