@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from sqlalchemy import bindparam, func
-from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from trace.access import Actor, Role, require_writer
-from trace.errors import Conflict, Forbidden, RuleViolation
-from trace.events import chain
+from trace.errors import Forbidden, RuleViolation
 from trace.events import rules as r
-from trace.events.models import Event, EventLot, EventType
+from trace.events.effects import lot_row, new_lot, refresh_status, seal
+from trace.events.models import Event, EventType
 from trace.events.schemas import (
     CommissionIn,
     HarvestIn,
@@ -26,10 +22,9 @@ from trace.events.schemas import (
     TransformIn,
 )
 from trace.locations import LocationKind
-from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.lots import Holding, Lot, LotEdge, Shipment, ShipmentStatus
 from trace.organisations import Organisation
 from trace.products import Product
-from trace.sqltypes import fast_row
 from trace.units import Unit, UnitStatus, new_serial
 
 LOSS_SHAPE = {
@@ -40,58 +35,6 @@ LOSS_SHAPE = {
 }
 
 
-def lot_row(*, event_id: str, lot_id: int, role: str, quantity: Decimal | None = None, unit: str | None = None,
-            organisation_id: int | None = None, delta: Decimal = Decimal(0)) -> EventLot:
-    """An event's lot row (built the lean way: one is made per event on the capture hot path)."""
-    return fast_row(EventLot, id=None, event_id=event_id, lot_id=lot_id, role=role, quantity=quantity, unit=unit,
-                    organisation_id=organisation_id, delta=delta)
-
-
-def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
-    """Append to the chain and store the event's lot rows."""
-    chain.append(session=session, event=event)
-    for row in lots:
-        row.event_id = event.id
-        session.add(row)
-    return event
-
-
-def refresh_status(*, session: Session, lot: Lot, holder: int | None = None) -> None:
-    """A lot nobody holds and nothing is in flight of is consumed (and the reverse)."""
-    if lot.status not in (LotStatus.ACTIVE, LotStatus.CONSUMED):
-        return
-    if holder is not None:
-        row = r.get_row(session, Holding, (lot.id, holder))
-        if row is not None and row.quantity > 0:  # someone still holds it: no need to ask the database
-            if lot.status != LotStatus.ACTIVE:
-                lot.status = LotStatus.ACTIVE
-                session.add(lot)
-            return
-    cache = session.info.get(r.CACHE_KEY)
-    if cache is not None:  # settled once for the whole capture call, after its one flush
-        cache.setdefault("settle", {})[lot.id] = lot
-        return
-    settle_statuses(session=session, lots=[lot])
-
-
-def settle_statuses(*, session: Session, lots: list[Lot]) -> None:
-    """Mark lots that nobody holds and that have nothing in flight consumed, the others active."""
-    if not lots:
-        return
-    session.flush()
-    ids = [lot.id for lot in lots]
-    held: dict[int | None, Decimal] = dict(session.exec(  # type: ignore[call-overload]
-        select(Holding.lot_id, func.sum(Holding.quantity)).where(col(Holding.lot_id).in_(ids))
-        .group_by(col(Holding.lot_id))).all())
-    flying = set(session.exec(select(Shipment.lot_id).where(
-        col(Shipment.lot_id).in_(ids), Shipment.status == ShipmentStatus.OPEN)).all())
-    for lot in lots:
-        if lot.status in (LotStatus.ACTIVE, LotStatus.CONSUMED):
-            empty = Decimal(held.get(lot.id) or 0) <= 0 and lot.id not in flying
-            lot.status = LotStatus.CONSUMED if empty else LotStatus.ACTIVE
-            session.add(lot)
-
-
 def _own_product(session: Session, org_id: int, product_id: int) -> Product:
     product = r.get_row(session, Product, product_id)
     if product is None:
@@ -99,56 +42,6 @@ def _own_product(session: Session, org_id: int, product_id: int) -> Product:
     if product.organisation_id != org_id:
         raise Forbidden(f"Product {product.gtin} belongs to another organisation", code="not_your_product")
     return product
-
-
-_LOTS = Lot.__table__  # type: ignore[attr-defined]
-_LOT_EXISTS = select(_LOTS.c.id).where(_LOTS.c.gtin == bindparam("gtin"), _LOTS.c.lot_code == bindparam("lot_code"))
-_LOT_INSERT = _LOTS.insert().returning(_LOTS.c.id)
-
-
-def existing_lots(*, session: Session, wanted: list[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (product id, lot code) pairs already exist: one query per 500 codes, not one per lot."""
-    codes = sorted({code for _, code in wanted})
-    found: set[tuple[int, str]] = set()
-    for start in range(0, len(codes), 500):
-        chunk = codes[start:start + 500]
-        found.update(session.connection().execute(
-            select(_LOTS.c.product_id, _LOTS.c.lot_code).where(_LOTS.c.lot_code.in_(chunk))).tuples())
-    return found
-
-
-def _new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
-             location_id: int | None, event: Event, expiry: object) -> Lot:
-    cache = session.info.get(r.CACHE_KEY)
-    created: set[tuple[str, str]] = cache.setdefault("new_lots", set()) if cache is not None else set()
-    connection = session.connection()
-    known: set[tuple[int, str]] | None = cache.get("existing_lots") if cache is not None else None
-    if (product.gtin, lot_code) in created or (
-        (product.id, lot_code) in known if known is not None
-        else connection.execute(_LOT_EXISTS, {"gtin": product.gtin, "lot_code": lot_code}).first()
-    ):
-        # A duplicate identifier, like a duplicate GTIN or tax code: a conflict with what exists (409).
-        raise Conflict(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
-    values = dict(
-        product_id=product.id, gtin=product.gtin, lot_code=lot_code, quantity=r.q(quantity), unit=product.unit,
-        producer_organisation_id=org_id, origin_location_id=location_id, production_date=r.localise_date(event),
-        expiry_date=expiry, status=LotStatus.ACTIVE, created_event_id=event.id, created_at=event.event_time,
-        product_version=product.version,
-    )
-    # A Core INSERT ... RETURNING (compiled once) gives the id without flushing the whole unit of
-    # work per lot: the batch's events, holdings and event lots are flushed together at the end.
-    lot_id = connection.execute(_LOT_INSERT, values).scalar_one()
-    lot = fast_row(Lot, id=lot_id, **values)
-    make_transient_to_detached(lot)
-    session.add(lot)
-    created.add((product.gtin, lot_code))
-    if cache is not None:
-        cache.setdefault("new_lot_rows", []).append(lot)  # expunged if the capture fails
-    r.remember(session, lot, lot_id)
-    holding = fast_row(Holding, lot_id=lot_id, organisation_id=org_id, quantity=r.q(quantity))
-    session.add(holding)
-    r.remember(session, holding, (lot_id, org_id))
-    return lot
 
 
 def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[Event, Lot]:
@@ -179,7 +72,7 @@ def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[
             "inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
         },
     )
-    lot = _new_lot(session, product=product, lot_code=data.lot_code, quantity=data.quantity, org_id=org,
+    lot = new_lot(session, product=product, lot_code=data.lot_code, quantity=data.quantity, org_id=org,
                    location_id=location.id if location else None, event=event, expiry=data.expiry_date)
     event.lot_id = lot.id
     seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="output",  # type: ignore[arg-type]
@@ -289,7 +182,7 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
                      organisation_id=org, delta=-qty) for lot, qty in inputs]
     outputs = []
     for product, out in zip(products, data.outputs, strict=True):
-        lot = _new_lot(session, product=product, lot_code=out.lot_code, quantity=out.quantity, org_id=org,
+        lot = new_lot(session, product=product, lot_code=out.lot_code, quantity=out.quantity, org_id=org,
                        location_id=location.id if location else None, event=event, expiry=out.expiry_date)
         outputs.append(lot)
         rows.append(lot_row(event_id=event.id, lot_id=lot.id, role="output", quantity=r.q(out.quantity),  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, delete, select
 from trace.access import Actor, require_writer
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.events import rules as r
-from trace.events.capture import refresh_status, seal
+from trace.events.effects import refresh_status, seal
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import CorrectionIn
 from trace.lots import Lot, LotEdge, LotStatus, Shipment, ShipmentStatus

@@ -12,8 +12,8 @@ from sqlmodel import Session, SQLModel, select
 from trace.access import Actor
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import capture as c
-from trace.events.capture import existing_lots, settle_statuses
 from trace.events.corrections import record_correction
+from trace.events.effects import existing_lots, settle_statuses
 from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.query import events_public
 from trace.events.rules import CACHE_KEY
