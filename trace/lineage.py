@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, text
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, or_, select
 
 from trace.access import Actor
 from trace.errors import NotFound
@@ -22,7 +22,7 @@ from trace.events.models import Event, EventLot, EventType
 from trace.events.query import events_public
 from trace.events.schemas import EventPublic
 from trace.locations import Location
-from trace.lots import Holding, Lot, LotEdge, LotStatus, involved
+from trace.lots import Holding, Lot, LotEdge, LotStatus, involved_in
 from trace.organisations import Organisation
 from trace.products import Product
 from trace.timeutil import localise
@@ -123,11 +123,14 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
     Lots, edges and holders are read with a few Core queries (no ORM objects per lot): a recall
     can reach thousands of lots.
     """
-    root = session.get(Lot, lot_id)
-    if root is None or not involved(session=session, actor=actor, lot=root):
+    connection = session.connection()
+    lot = Lot.__table__  # type: ignore[attr-defined]
+    producer = connection.execute(sa_select(lot.c.producer_organisation_id).where(lot.c.id == lot_id)).scalar()
+    # Who may see it is settled before any walking is done.
+    if producer is None or not involved_in(session=session, actor=actor, lot_id=lot_id, producer_id=producer):
         raise NotFound(f"Lot {lot_id} not found")
     ids = lot_ids(session=session, lot_id=lot_id, direction=direction)
-    connection = session.connection()
+    rows = _lot_rows(session, ids)
     edge, holding, unit, event_lot = (LotEdge.__table__, Holding.__table__, Unit.__table__,  # type: ignore[attr-defined]
                                       EventLot.__table__)  # type: ignore[attr-defined]
     # Every edge inside the closure has its child (backward) or its parent (forward) in it.
@@ -149,10 +152,11 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
     ordered = sorted(event_ids)
     for start in range(0, len(ordered), CHUNK):
         part = ordered[start:start + CHUNK]
-        events.extend(session.exec(select(Event).where(col(Event.id).in_(part))))
-        events.extend(session.exec(select(Event).where(col(Event.corrects_event_id).in_(part))))
+        # The events, and the corrections that declared any of them erroneous.
+        events.extend(session.exec(select(Event).where(
+            or_(col(Event.id).in_(part), col(Event.corrects_event_id).in_(part)))))
     lots = [TraceLot.model_construct(**row, holders=held.get(row["id"], []), units=units.get(row["id"], 0))
-            for row in _lot_rows(session, ids)]
+            for row in rows]
     return Trace.model_construct(
         root_lot_id=lot_id, direction=direction, lots=lots, edges=edges,
         events=events_public(session=session, actor=actor, events=sorted(

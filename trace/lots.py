@@ -150,15 +150,20 @@ def in_transit(*, session: Session, lot_id: int) -> Decimal:
 
 def involved(*, session: Session, actor: Actor, lot: Lot) -> bool:
     """Whether the actor's organisation produced, holds, held or was shipped this lot."""
+    return involved_in(session=session, actor=actor, lot_id=lot.id, producer_id=lot.producer_organisation_id)  # type: ignore[arg-type]
+
+
+def involved_in(*, session: Session, actor: Actor, lot_id: int, producer_id: int) -> bool:
+    """:func:`involved`, for a lot known by its id and producer."""
     if actor.reads_everything:
         return True
     org = actor.organisation_id
     if org is None:
         return False
-    if lot.producer_organisation_id == org or session.get(Holding, (lot.id, org)) is not None:
+    if producer_id == org or session.get(Holding, (lot_id, org)) is not None:
         return True
     return session.exec(
-        select(Shipment.id).where(Shipment.lot_id == lot.id, Shipment.to_organisation_id == org)
+        select(Shipment.id).where(Shipment.lot_id == lot_id, Shipment.to_organisation_id == org)
     ).first() is not None
 
 
