@@ -30,6 +30,8 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from bench.common import (
+    ADMIN,
+    COMMUNE,
     ROOT,
     base_parser,
     emit,
@@ -48,10 +50,8 @@ from trace.events.ledger import INPUT_OF, capture
 from trace.events.models import EventType
 from trace.lots import Shipment
 
-ADMIN = Actor(role=Role.ADMIN, organisation_id=None, name="bench admin")
 PASSWORD = "bench-password-Ab3!"
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@hytrace.test", "bench-admin-password-Xy9!"
-COMMUNE = "12070"  # Xã Hoàn Long (trace/data/communes.csv)
 VN = timezone(timedelta(hours=7))
 
 

@@ -21,6 +21,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from trace.access import Actor, Role
+
 # The benchmarks run the domain in-process; settings must be development-safe before trace/ reads them.
 os.environ.setdefault("HYTRACE_ENVIRONMENT", "development")
 os.environ.setdefault("HYTRACE_SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
@@ -130,3 +132,7 @@ def _cell(value: Any) -> str:
 def emit(name: str, data: dict[str, Any]) -> None:
     """The machine-readable result: one line, ``BENCH_JSON {...}``."""
     print(JSON_PREFIX + json.dumps({"bench": name, **machine(), **data}, default=str, sort_keys=True), flush=True)
+
+
+ADMIN = Actor(role=Role.ADMIN, organisation_id=None, name="bench admin")
+COMMUNE = "12070"  # Xã Hoàn Long (trace/data/communes.csv)

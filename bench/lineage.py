@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine, insert, text
 from sqlmodel import Session
 
 from bench.common import (
+    ADMIN,
+    COMMUNE,
     base_parser,
     emit,
     fresh_database,
@@ -35,8 +37,6 @@ from trace.db import make_engine, session_scope
 from trace.lineage import Direction, lot_ids, trace
 from trace.lots import Lot, LotEdge
 
-ADMIN = Actor(role=Role.ADMIN, organisation_id=None, name="bench admin")
-COMMUNE = "12070"
 CHUNK = 50_000
 ROOTS_SHARE = 0.70  # harvest lots, most of them sold as they are
 LEVEL1_SHARE = 0.46  # of harvest lots go into a first transformation (drying, packing)
