@@ -203,13 +203,12 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['location_id'], ['location.id'], ),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('corrects_event_id'),
-    sa.UniqueConstraint('hash'),
     sa.UniqueConstraint('organisation_id', 'seq')
     )
     with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_event_biz_step'), ['biz_step'], unique=False)
-        batch_op.create_index(batch_op.f('ix_event_lot_id'), ['lot_id'], unique=False)
+        batch_op.create_index('ux_event_corrects', ['corrects_event_id'], unique=True,
+                              sqlite_where=sa.text('corrects_event_id IS NOT NULL'),
+                              postgresql_where=sa.text('corrects_event_id IS NOT NULL'))
         batch_op.create_index('ix_event_time', ['event_time'], unique=False)
         batch_op.create_index('ix_event_type_time', ['type', 'event_time'], unique=False)
 
@@ -373,8 +372,7 @@ def downgrade() -> None:
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_index('ix_event_type_time')
         batch_op.drop_index('ix_event_time')
-        batch_op.drop_index(batch_op.f('ix_event_lot_id'))
-        batch_op.drop_index(batch_op.f('ix_event_biz_step'))
+        batch_op.drop_index('ux_event_corrects')
 
     op.drop_table('event')
     with op.batch_alter_table('user', schema=None) as batch_op:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trace.lots import qty_column
@@ -51,6 +51,10 @@ class Event(SQLModel, table=True):
         UniqueConstraint("organisation_id", "seq"),
         Index("ix_event_time", "event_time"),
         Index("ix_event_type_time", "type", "event_time"),
+        # An event is declared erroneous at most once; most events never are (partial index).
+        Index("ux_event_corrects", "corrects_event_id", unique=True,
+              sqlite_where=text("corrects_event_id IS NOT NULL"),
+              postgresql_where=text("corrects_event_id IS NOT NULL")),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -59,7 +63,7 @@ class Event(SQLModel, table=True):
     type: EventType = Field(sa_type=enum_type(EventType))
     epcis_type: str = Field(max_length=30)
     action: str | None = Field(default=None, max_length=10)
-    biz_step: str | None = Field(default=None, max_length=40, index=True)
+    biz_step: str | None = Field(default=None, max_length=40)
     disposition: str | None = Field(default=None, max_length=40)
     event_time: datetime  # UTC
     event_tz_offset: str = Field(max_length=6)
@@ -70,12 +74,12 @@ class Event(SQLModel, table=True):
     location_version: int | None = None
     source_organisation_id: int | None = None
     destination_organisation_id: int | None = None
-    lot_id: int | None = Field(default=None, index=True)
+    lot_id: int | None = None  # the main lot, for display; lineage queries go through event_lot
     biz_transactions: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    corrects_event_id: str | None = Field(default=None, max_length=36, unique=True)
+    corrects_event_id: str | None = Field(default=None, max_length=36)
     prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)  # the chain (seq, prev_hash) makes it unique; no index to keep up
 
 
 class EventLot(SQLModel, table=True):
