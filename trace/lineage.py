@@ -25,6 +25,7 @@ from trace.locations import Location
 from trace.lots import Holding, Lot, LotEdge, LotStatus, involved_in
 from trace.organisations import Organisation
 from trace.products import Product
+from trace.sqltypes import fast_model
 from trace.timeutil import localise
 from trace.units import Unit
 
@@ -98,6 +99,12 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
         yield ids[start:start + CHUNK]
 
 
+def _dicts(result: Any) -> Iterator[dict[str, Any]]:
+    # The column names once per result, not once per row (RowMapping rebuilds them each time).
+    keys = list(result.keys())
+    return (dict(zip(keys, row, strict=True)) for row in result)
+
+
 def _lot_rows(session: Session, ids: list[int]) -> list[Any]:
     lot, product, org, place = (Lot.__table__, Product.__table__, Organisation.__table__,  # type: ignore[attr-defined]
                                 Location.__table__)  # type: ignore[attr-defined]
@@ -113,7 +120,7 @@ def _lot_rows(session: Session, ids: list[int]) -> list[Any]:
     )
     rows: list[Any] = []
     for chunk in _chunks(ids):
-        rows.extend(session.connection().execute(query.where(lot.c.id.in_(chunk))).mappings())
+        rows.extend(_dicts(session.connection().execute(query.where(lot.c.id.in_(chunk)))))
     return sorted(rows, key=lambda row: row["id"])
 
 
@@ -140,8 +147,8 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
     units: dict[int, int] = {}
     event_ids: set[str] = set()
     for chunk in _chunks(ids):
-        edges.extend(TraceEdge.model_construct(**row) for row in connection.execute(
-            sa_select(edge.c.parent_lot_id, edge.c.child_lot_id, edge.c.event_id).where(inside.in_(chunk))).mappings())
+        edges.extend(fast_model(TraceEdge, row) for row in _dicts(connection.execute(
+            sa_select(edge.c.parent_lot_id, edge.c.child_lot_id, edge.c.event_id).where(inside.in_(chunk)))))
         if direction is Direction.FORWARD:
             for h in connection.execute(sa_select(holding).where(holding.c.lot_id.in_(chunk), holding.c.quantity > 0)):
                 held[h.lot_id].append({"organisation_id": h.organisation_id, "quantity": h.quantity})
@@ -155,7 +162,7 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
         # The events, and the corrections that declared any of them erroneous.
         events.extend(session.exec(select(Event).where(
             or_(col(Event.id).in_(part), col(Event.corrects_event_id).in_(part)))))
-    lots = [TraceLot.model_construct(**row, holders=held.get(row["id"], []), units=units.get(row["id"], 0))
+    lots = [fast_model(TraceLot, {**row, "holders": held.get(row["id"], []), "units": units.get(row["id"], 0)})
             for row in rows]
     return Trace.model_construct(
         root_lot_id=lot_id, direction=direction, lots=lots, edges=edges,

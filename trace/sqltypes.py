@@ -26,3 +26,14 @@ def fast_row(model: type[T], **values: Any) -> T:
     row = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
     row.__dict__.update(values)
     return row  # type: ignore[no-any-return]
+
+
+def fast_model(model: type[T], values: dict[str, Any]) -> T:
+    """A non-table model from already-valid values, every field given: pydantic's
+    ``model_construct`` without its per-field default handling (a recall trace builds thousands)."""
+    row = model.__new__(model)  # type: ignore[call-overload]
+    object.__setattr__(row, "__dict__", values)
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    object.__setattr__(row, "__pydantic_extra__", None)
+    object.__setattr__(row, "__pydantic_private__", None)
+    return row  # type: ignore[no-any-return]
