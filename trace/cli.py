@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("create-admin", cmd_create_admin)
     cmd.add_argument("--email", help="default: HYTRACE_ADMIN_EMAIL")
     cmd.add_argument("--password", help="at least 10 characters; default: HYTRACE_ADMIN_PASSWORD")
-    add("demo", cmd_demo).add_argument("--reload", action="store_true", help="replace demo data already loaded")
+    add("demo", cmd_demo).add_argument("--reload", action="store_true", help="demo data already there: add a batch of recent harvests (events are never deleted)")
     add("verify-log", cmd_verify_log).add_argument("--organisation", type=int, metavar="ID",
                                                    help="only this organisation's chain")
     cmd = add("export-trace", cmd_export_trace)
