@@ -80,12 +80,19 @@ _LOT_INSERT = _LOTS.insert().returning(_LOTS.c.id)
 
 def existing_lots(*, session: Session, wanted: list[tuple[int, str]]) -> set[tuple[int, str]]:
     """Which of these (product id, lot code) pairs already exist: one query per 500 codes, not one per lot."""
+    if not wanted:
+        return set()
     codes = sorted({code for _, code in wanted})
+    products = Product.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
+    gtins = list(connection.execute(
+        select(products.c.gtin).where(products.c.id.in_({pid for pid, _ in wanted}))).scalars())
     found: set[tuple[int, str]] = set()
     for start in range(0, len(codes), 500):
         chunk = codes[start:start + 500]
-        found.update(session.connection().execute(
-            select(_LOTS.c.product_id, _LOTS.c.lot_code).where(_LOTS.c.lot_code.in_(chunk))).tuples())
+        # By (gtin, lot_code): the lots' unique index answers it without scanning the table.
+        found.update(connection.execute(select(_LOTS.c.product_id, _LOTS.c.lot_code).where(
+            _LOTS.c.gtin.in_(gtins), _LOTS.c.lot_code.in_(chunk))).tuples())
     return found
 
 
