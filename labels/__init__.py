@@ -1,3 +1,10 @@
 """Pure rendering of QR labels: label data in, bytes out (PNG, SVG, PDF, ZPL). No database."""
 
-__all__: list[str] = []
+from labels.model import TEMPLATES, LabelData, Template
+from labels.pdf import render_pdf
+from labels.qr import qr_matrix
+from labels.raster import render_png, render_svg
+from labels.zpl import render_zpl
+
+__all__ = ["TEMPLATES", "LabelData", "Template", "qr_matrix", "render_pdf", "render_png",
+           "render_svg", "render_zpl"]
