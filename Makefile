@@ -39,6 +39,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.capture --db both
 	$(BIN)/python -m bench.lineage --db both
+	$(BIN)/python -m bench.labels
 
 clean:
 	rm -rf $(VENV) data
