@@ -298,7 +298,8 @@ def _client(base: str, engine: Engine, party: Party, events: int, batch: int, se
     out.update(done=0, retries=0, latencies=[], mix=Counter[str]())
     try:
         with httpx.Client(base_url=base, timeout=300) as client:
-            auth = {side: {"Authorization": f"Bearer {_token(client, email, PASSWORD)}"}
+            # A bulk client wants ids back, not its 500 events echoed (RFC 7240 Prefer: return=minimal).
+            auth = {side: {"Authorization": f"Bearer {_token(client, email, PASSWORD)}", "Prefer": "return=minimal"}
                     for side, email in (("coop", party.coop_email), ("proc", party.proc_email))}
             flow = Flow(party, batch, random.Random(seed + party.index), datetime.now(VN))
             gate.wait(timeout=120)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 from pydantic import Field
 from sqlmodel import SQLModel
@@ -32,16 +32,26 @@ from trace.events.schemas import (
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
+Prefer = Annotated[str | None, Header(max_length=200, description="`return=minimal` answers with event ids only (RFC 7240)")]
 
 
-def _answer(result: CaptureResult) -> Response:
+def _minimal(prefer: str | None) -> bool:
+    """RFC 7240 ``Prefer: return=minimal``: answer with ids, not the recorded events."""
+    return prefer is not None and "return=minimal" in prefer.replace(" ", "").lower()
+
+
+def _answer(result: CaptureResult, minimal: bool) -> Response:
     # Serialised once, straight from the domain's model: FastAPI would validate 500 events again.
-    return Response(result.model_dump_json(), status_code=201, media_type="application/json")
+    headers = {"Preference-Applied": "return=minimal"} if minimal else None
+    return Response(result.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
 
 
 def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
-    def endpoint(session: SessionDep, actor: CurrentActor, data: Any, idempotency_key: IdempotencyKey = None) -> Response:
-        return _answer(capture(session=session, actor=actor, items=[(kind, data)], idempotency_key=idempotency_key))
+    def endpoint(session: SessionDep, actor: CurrentActor, data: Any, idempotency_key: IdempotencyKey = None,
+                 prefer: Prefer = None) -> Response:
+        minimal = _minimal(prefer)
+        return _answer(capture(session=session, actor=actor, items=[(kind, data)], idempotency_key=idempotency_key,
+                               minimal=minimal), minimal)
 
     endpoint.__annotations__["data"] = model
     endpoint.__doc__ = summary
@@ -75,7 +85,8 @@ class BatchIn(SQLModel):
 
 
 @router.post("/batch", status_code=201, response_model=CaptureResult)
-def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempotency_key: IdempotencyKey = None) -> Response:
+def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempotency_key: IdempotencyKey = None,
+                 prefer: Prefer = None) -> Response:
     """Record up to 1,000 events in one transaction: all are stored, or none (the error names the index)."""
     items = []
     for index, item in enumerate(data.events):
@@ -90,7 +101,9 @@ def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempo
             error.details.setdefault("index", index)
             error.message = f"Event {index}: {error.message}"
             raise
-    return _answer(capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key))
+    minimal = _minimal(prefer)
+    return _answer(capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key,
+                           minimal=minimal), minimal)
 
 
 @router.get("", response_model=list[EventPublic])

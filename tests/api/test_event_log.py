@@ -176,3 +176,22 @@ def test_one_event_by_id(client: TestClient, session: Session) -> None:
     assert lot is not None and body["lot_id"] == lot.id
     assert count(session, EventLot) >= 1
     assert_problem(client.get(f"{API}/events/00000000-0000-0000-0000-000000000000", headers=headers), 404, "not_found")
+
+
+def test_prefer_return_minimal_answers_with_ids_only(client: TestClient, session: Session) -> None:
+    # given a batch sent with RFC 7240's Prefer: return=minimal
+    _, headers, product, area = _setup(session)
+    items = [{"type": "harvest", "data": _harvest_body(product, area, code=f"M-{i}")} for i in range(3)]
+    response = client.post(f"{API}/events/batch", headers={**headers, "Prefer": "return=minimal"}, json={"events": items})
+    # then the answer names the events without repeating them
+    assert response.status_code == 201, response.text
+    assert response.headers["preference-applied"] == "return=minimal"
+    body = response.json()
+    assert body["events"] == [] and len(body["event_ids"]) == 3 and len(body["lot_ids"]) == 3
+    # and those ids are the recorded events, in order
+    stored = {e["id"]: e for e in _events(client, headers, eventType="harvest")}
+    assert [stored[i]["payload"]["lot_code"] for i in body["event_ids"]] == ["M-0", "M-1", "M-2"]
+    # and without the preference the full events come back, ids alike
+    full = client.post(f"{API}/events/batch", headers=headers, json={"events": [
+        {"type": "harvest", "data": _harvest_body(product, area, code="M-9")}]}).json()
+    assert [e["id"] for e in full["events"]] == full["event_ids"]

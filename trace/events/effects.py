@@ -6,9 +6,11 @@ built lean, lots inserted with one compiled statement, statuses settled once per
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, event, func, text
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
@@ -96,6 +98,34 @@ def existing_lots(*, session: Session, wanted: list[tuple[int, str]]) -> set[tup
     return found
 
 
+def write_allocated_lots(session: Session) -> None:
+    """Insert the lots made with ids allocated ahead (one executemany)."""
+    cache = session.info.get(r.CACHE_KEY)
+    rows = cache.pop("lot_inserts", None) if cache is not None else None
+    if rows:
+        session.connection().execute(_LOTS.insert(), rows)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _lots_before_rows_that_cite_them(session: OrmSession, _context: object, _instances: object) -> None:
+    write_allocated_lots(session)  # type: ignore[arg-type]
+
+
+def allocate_lot_ids(*, session: Session, count: int) -> Iterator[int]:
+    """``count`` fresh lot ids, taken before the lots are written (so a batch inserts them at once).
+
+    PostgreSQL: from the id sequence. SQLite: after the largest id, which is safe because a
+    writing transaction holds SQLite's write lock (BEGIN IMMEDIATE) from its start.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return iter(connection.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('lot', 'id')) FROM generate_series(1, :n)"), {"n": count}
+        ).scalars().all())
+    start = int(connection.execute(text("SELECT coalesce(max(id), 0) FROM lot")).scalar_one()) + 1
+    return iter(range(start, start + count))
+
+
 def new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
              location_id: int | None, event: Event, expiry: object) -> Lot:
     cache = session.info.get(r.CACHE_KEY)
@@ -114,9 +144,16 @@ def new_lot(session: Session, *, product: Product, lot_code: str, quantity: Deci
         expiry_date=expiry, status=LotStatus.ACTIVE, created_event_id=event.id, created_at=event.event_time,
         product_version=product.version,
     )
-    # A Core INSERT ... RETURNING (compiled once) gives the id without flushing the whole unit of
-    # work per lot: the batch's events, holdings and event lots are flushed together at the end.
-    lot_id = connection.execute(_LOT_INSERT, values).scalar_one()
+    ahead = cache.get("lot_ids") if cache is not None else None
+    if ahead is not None and cache is not None:
+        # Ids allocated for the whole batch: the lots go out in one executemany, just before
+        # the next flush (which would otherwise write rows that refer to them first).
+        lot_id = next(ahead)
+        cache.setdefault("lot_inserts", []).append({"id": lot_id, **values})
+    else:
+        # A Core INSERT ... RETURNING (compiled once) gives the id without flushing the whole
+        # unit of work for one lot.
+        lot_id = connection.execute(_LOT_INSERT, values).scalar_one()
     lot = fast_row(Lot, id=lot_id, **values)
     make_transient_to_detached(lot)
     session.add(lot)

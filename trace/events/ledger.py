@@ -13,7 +13,12 @@ from trace.access import Actor
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import capture as c
 from trace.events.corrections import record_correction
-from trace.events.effects import existing_lots, settle_statuses
+from trace.events.effects import (
+    allocate_lot_ids,
+    existing_lots,
+    settle_statuses,
+    write_allocated_lots,
+)
 from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.query import events_public
 from trace.events.rules import CACHE_KEY
@@ -79,10 +84,11 @@ def _fingerprint(items: Sequence[tuple[EventType, SQLModel]]) -> str:
     return digest.hexdigest()
 
 
-def _replay(session: Session, actor: Actor, record: IdempotencyRecord) -> CaptureResult:
+def _replay(session: Session, actor: Actor, record: IdempotencyRecord, minimal: bool) -> CaptureResult:
     events = [session.get(Event, eid) for eid in record.event_ids]
     found = [e for e in events if e is not None]
-    result = CaptureResult(events=events_public(session=session, actor=actor, events=found), replayed=True)
+    shown = events_public(session=session, actor=actor, events=found)
+    result = CaptureResult(events=[] if minimal else shown, event_ids=[e.id for e in found], replayed=True)
     for event in found:
         if event.type in (EventType.SHIP, EventType.RECEIVE):
             shipment_id = event.payload.get("shipment_id") or session.exec(
@@ -90,7 +96,7 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord) -> Captur
             result.shipment_ids.append(shipment_id)  # type: ignore[arg-type]
             result.shipment_id = shipment_id
         if event.type in (EventType.HARVEST, EventType.TRANSFORM):
-            result.lot_ids.extend(p.lot_id for p in result.events[found.index(event)].lots if p.role == "output")
+            result.lot_ids.extend(p.lot_id for p in shown[found.index(event)].lots if p.role == "output")
         if event.type == EventType.COMMISSION:
             result.serials.extend(event.payload["serials"])
     return result
@@ -98,9 +104,12 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord) -> Captur
 
 def capture(
     *, session: Session, actor: Actor, items: Sequence[tuple[EventType, SQLModel]],
-    idempotency_key: str | None = None,
+    idempotency_key: str | None = None, minimal: bool = False,
 ) -> CaptureResult:
-    """Record one or more events in the caller's transaction; any failure records none."""
+    """Record one or more events in the caller's transaction; any failure records none.
+
+    ``minimal`` answers with ids only, not the events themselves (clients capturing in bulk).
+    """
     if not items:
         raise RuleViolation("Nothing to capture", code="empty_capture")
     if idempotency_key is not None:
@@ -113,11 +122,14 @@ def capture(
         if found is not None:
             if found.fingerprint != fingerprint:
                 raise Conflict("This idempotency key was used for a different request", code="idempotency_key_reused")
-            return _replay(session, actor, found)
+            return _replay(session, actor, found, minimal)
     out = _Outcome()
-    session.info[CACHE_KEY] = {"existing_lots": existing_lots(session=session, wanted=[
-        (d.product_id, d.lot_code) for k, d in items if k == EventType.HARVEST  # type: ignore[attr-defined]
-    ] + [(o.product_id, o.lot_code) for k, d in items if k == EventType.TRANSFORM for o in d.outputs])}  # type: ignore[attr-defined]
+    wanted = [(d.product_id, d.lot_code) for k, d in items if k == EventType.HARVEST]  # type: ignore[attr-defined]
+    wanted += [(o.product_id, o.lot_code) for k, d in items if k == EventType.TRANSFORM for o in d.outputs]  # type: ignore[attr-defined]
+    cache: dict[Any, Any] = {"existing_lots": existing_lots(session=session, wanted=wanted)}
+    if wanted:
+        cache["lot_ids"] = allocate_lot_ids(session=session, count=len(wanted))
+    session.info[CACHE_KEY] = cache
     # A savepoint: a refused item undoes the items before it (and its own half-made custody
     # changes) even when the caller catches the error and goes on to commit.
     try:
@@ -131,6 +143,7 @@ def capture(
                         error.message = f"Event {index}: {error.message}"
                         error.args = (error.message,)
                     raise
+            write_allocated_lots(session)
             session.flush()
             settle_statuses(session=session, lots=list(session.info[CACHE_KEY].get("settle", {}).values()))
     except BaseException:
@@ -155,7 +168,8 @@ def capture(
             raise Conflict("The same request is being processed; retry to get its answer",
                            code="idempotency_in_progress") from None
     return CaptureResult(
-        events=events_public(session=session, actor=actor, events=out.events),
+        events=[] if minimal else events_public(session=session, actor=actor, events=out.events),
+        event_ids=[e.id for e in out.events],
         shipment_id=out.shipments[-1].id if out.shipments else None,
         shipment_ids=[s.id for s in out.shipments], lot_ids=[lot.id for lot in out.lots],  # type: ignore[misc]
         serials=out.serials,

@@ -171,7 +171,8 @@ class EventPublic(SQLModel):
 class CaptureResult(SQLModel):
     """What a capture call returns; a retried call with the same idempotency key gets it again."""
 
-    events: list[EventPublic]
+    events: list[EventPublic] = Field(description="The recorded events (empty when the client asked for a minimal answer)")
+    event_ids: list[str] = Field(default_factory=list, description="Ids of the recorded events, in order")
     replayed: bool = False
     shipment_id: int | None = Field(default=None, description="The (last) shipment shipped or received")
     shipment_ids: list[int] = Field(default_factory=list, description="Every shipment, in the order of the events")
