@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -12,8 +13,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import Integer, String, any_, bindparam, func, text
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel, col, or_, select
 
 from trace.access import Actor
@@ -99,6 +101,25 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
         yield ids[start:start + CHUNK]
 
 
+SMALL = 64  # below this many ids SQLite answers a plain IN list faster than json_each
+
+
+def _among(column: Any, dialect: str, size: int) -> Any:
+    """``column IN (the ids)`` with the ids as ONE parameter (an array; JSON on SQLite for large
+    sets): no expanding IN to render per call, and no limit on bound parameters."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
+    if size <= SMALL:
+        return column.in_(bindparam("ids", expanding=True))
+    values = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+    return column.in_(sa_select(values.c.value))
+
+
+def _ids(dialect: str, chunk: list[int], size: int) -> dict[str, Any]:
+    """The parameter for a statement built by :func:`_among` with the same ``size``."""
+    return {"ids": json.dumps(chunk) if dialect == "sqlite" and size > SMALL else chunk}
+
+
 def _dicts(result: Any) -> Iterator[dict[str, Any]]:
     # The column names once per result, not once per row (RowMapping rebuilds them each time).
     keys = list(result.keys())
@@ -118,9 +139,13 @@ def _lot_rows(session: Session, ids: list[int]) -> list[Any]:
         .join(org, org.c.id == lot.c.producer_organisation_id)
         .outerjoin(place, place.c.id == lot.c.origin_location_id)
     )
+    connection = session.connection()
+    dialect = connection.dialect.name
+    size = min(len(ids), CHUNK)
+    query = query.where(_among(lot.c.id, dialect, size))
     rows: list[Any] = []
     for chunk in _chunks(ids):
-        rows.extend(_dicts(session.connection().execute(query.where(lot.c.id.in_(chunk)))))
+        rows.extend(_dicts(connection.execute(query, _ids(dialect, chunk, size))))
     return sorted(rows, key=lambda row: row["id"])
 
 
@@ -146,15 +171,19 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
     held: dict[int, list[dict[str, object]]] = defaultdict(list)
     units: dict[int, int] = {}
     event_ids: set[str] = set()
+    dialect, size = connection.dialect.name, min(len(ids), CHUNK)
+    edges_of = sa_select(edge.c.parent_lot_id, edge.c.child_lot_id, edge.c.event_id).where(_among(inside, dialect, size))
+    holders_of = sa_select(holding).where(_among(holding.c.lot_id, dialect, size), holding.c.quantity > 0)
+    units_of = sa_select(unit.c.lot_id, func.count()).where(_among(unit.c.lot_id, dialect, size)).group_by(unit.c.lot_id)
+    events_of = sa_select(event_lot.c.event_id).where(_among(event_lot.c.lot_id, dialect, size))
     for chunk in _chunks(ids):
-        edges.extend(fast_model(TraceEdge, row) for row in _dicts(connection.execute(
-            sa_select(edge.c.parent_lot_id, edge.c.child_lot_id, edge.c.event_id).where(inside.in_(chunk)))))
+        param = _ids(dialect, chunk, size)
+        edges.extend(fast_model(TraceEdge, row) for row in _dicts(connection.execute(edges_of, param)))
         if direction is Direction.FORWARD:
-            for h in connection.execute(sa_select(holding).where(holding.c.lot_id.in_(chunk), holding.c.quantity > 0)):
+            for h in connection.execute(holders_of, param):
                 held[h.lot_id].append({"organisation_id": h.organisation_id, "quantity": h.quantity})
-            units.update((lot, count) for lot, count in connection.execute(
-                sa_select(unit.c.lot_id, func.count()).where(unit.c.lot_id.in_(chunk)).group_by(unit.c.lot_id)))
-        event_ids.update(connection.execute(sa_select(event_lot.c.event_id).where(event_lot.c.lot_id.in_(chunk))).scalars())
+            units.update((lot, count) for lot, count in connection.execute(units_of, param))
+        event_ids.update(connection.execute(events_of, param).scalars())
     events: list[Event] = []
     ordered = sorted(event_ids)
     for start in range(0, len(ordered), CHUNK):

@@ -30,3 +30,19 @@ def test_a_trace_read_in_tiny_chunks_equals_the_trace_read_at_once(
     assert chunked.model_dump() == whole.model_dump()
     expected = 10 if direction is Direction.FORWARD else 3
     assert len(whole.lots) == expected and len({lot.id for lot in chunked.lots}) == expected
+
+
+def test_a_trace_larger_than_the_small_set_size_reads_the_same_in_uneven_chunks(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a harvest split into 70 lots (more than the plain-IN size on SQLite)
+    coop = f.org(session)
+    root = f.harvest(session, coop, "700").lot_ids[0]
+    product = f.product(session, coop, category="longan_dried")
+    f.transform(session, coop, [(root, "700")], [(product, "10")] * 70)
+    whole = lineage.trace(session=session, actor=f.member(coop), lot_id=root, direction=Direction.FORWARD)
+    # when it is read in chunks of 67 (the last chunk smaller than the small-set size)
+    monkeypatch.setattr(lineage, "CHUNK", 67)
+    chunked = lineage.trace(session=session, actor=f.member(coop), lot_id=root, direction=Direction.FORWARD)
+    # then the answers agree
+    assert len(whole.lots) == 71 and chunked.model_dump() == whole.model_dump()
