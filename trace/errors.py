@@ -17,6 +17,13 @@ class DomainError(Exception):
             self.code = code
         self.details = details
 
+    def at_index(self, index: int) -> DomainError:
+        """The same error, naming the item of a batch it belongs to (``Event 3: …``, ``index=3``)."""
+        self.details.setdefault("index", index)
+        self.message = f"Event {index}: {self.message}"
+        self.args = (self.message,)
+        return self
+
 
 class NotFound(DomainError):
     """The thing asked for does not exist (or the actor may not know it exists)."""

@@ -7,29 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import Field, ValidationError
 from sqlmodel import SQLModel
 
 from api.deps import CurrentActor, IdempotencyKey, SessionDep
-from trace.errors import InvalidIdentifier
+from trace.errors import InvalidIdentifier, RuleViolation
 from trace.events import query
 from trace.events.ledger import INPUT_OF, capture
 from trace.events.models import EventType
-from trace.events.schemas import (
-    CaptureResult,
-    CommissionIn,
-    CorrectionIn,
-    EventPublic,
-    HarvestIn,
-    InspectIn,
-    LossIn,
-    PackIn,
-    ReceiveIn,
-    SellIn,
-    ShipIn,
-    StoreIn,
-    TransformIn,
-)
+from trace.events.schemas import CaptureResult, EventPublic
 
 router = APIRouter(prefix="/events", tags=["events"])
 Prefer = Annotated[str | None, Header(max_length=200, description="`return=minimal` answers with event ids only (RFC 7240)")]
@@ -59,20 +45,21 @@ def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
                          name=f"record_{kind.value}", summary=summary)
 
 
-for _kind, _summary, _model in (
-    (EventType.HARVEST, "Record a harvest: a new lot at a growing area, with the inputs used", HarvestIn),
-    (EventType.SHIP, "Ship (part of) a lot you hold to another organisation", ShipIn),
-    (EventType.RECEIVE, "Receive a shipment addressed to your organisation", ReceiveIn),
-    (EventType.TRANSFORM, "Transform input lots into new output lots", TransformIn),
-    (EventType.COMMISSION, "Register units (random serials) of a lot you hold", CommissionIn),
-    (EventType.PACK, "Pack known units into a carton or pallet", PackIn),
-    (EventType.SELL, "Record a retail sale", SellIn),
-    (EventType.STORE, "Record storage at one of your locations", StoreIn),
-    (EventType.INSPECT, "Record an inspection", InspectIn),
-    (EventType.LOSS, "Write off spoilage, damage or samples", LossIn),
-    (EventType.CORRECTION, "Declare one of your events erroneous (its effects are reversed)", CorrectionIn),
-):
-    _one(_kind, _summary, _model)
+SUMMARIES = {
+    EventType.HARVEST: "Record a harvest: a new lot at a growing area, with the inputs used",
+    EventType.SHIP: "Ship (part of) a lot you hold to another organisation",
+    EventType.RECEIVE: "Receive a shipment addressed to your organisation",
+    EventType.TRANSFORM: "Transform input lots into new output lots",
+    EventType.COMMISSION: "Register units (random serials) of a lot you hold",
+    EventType.PACK: "Pack known units into a carton or pallet",
+    EventType.SELL: "Record a retail sale",
+    EventType.STORE: "Record storage at one of your locations",
+    EventType.INSPECT: "Record an inspection",
+    EventType.LOSS: "Write off spoilage, damage or samples",
+    EventType.CORRECTION: "Declare one of your events erroneous (its effects are reversed)",
+}
+for _kind, _model in INPUT_OF.items():  # one endpoint per kind the domain can record
+    _one(_kind, SUMMARIES[_kind], _model)
 
 
 class BatchItem(SQLModel):
@@ -92,15 +79,15 @@ def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempo
     for index, item in enumerate(data.events):
         try:
             items.append((item.type, INPUT_OF[item.type].model_validate(item.data)))
-        except ValueError as error:
-            from trace.errors import RuleViolation
-            raise RuleViolation(f"Event {index}: {error}".splitlines()[0] + " — " + str(error).splitlines()[-1].strip(),
-                                code="validation_error", index=index) from None
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise RuleViolation(f"{where}: {first['msg']}" if where else first["msg"], code="validation_error",
+                                errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                                        for e in error.errors()]).at_index(index) from None
         except InvalidIdentifier as error:
-            # Identifier validators (lot codes) raise the domain error itself, not a ValueError.
-            error.details.setdefault("index", index)
-            error.message = f"Event {index}: {error.message}"
-            raise
+            # Identifier validators (lot codes) raise the domain error itself, not a ValidationError.
+            raise error.at_index(index) from None
     minimal = _minimal(prefer)
     return _answer(capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key,
                            minimal=minimal), minimal)

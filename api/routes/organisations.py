@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentActor, SessionDep
 from trace import auth, history, organisations, users
 from trace.access import can_see_private
+from trace.errors import Forbidden
 from trace.organisations import OrgKind
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
@@ -58,7 +59,6 @@ def update(session: SessionDep, actor: CurrentActor, organisation_id: int,
 def versions(session: SessionDep, actor: CurrentActor, organisation_id: int) -> list[dict[str, object]]:
     """Every version of an organisation's master data (its administrators, inspectors and the admin)."""
     if not can_see_private(actor, organisation_id):
-        from trace.errors import Forbidden
         raise Forbidden("Only the organisation itself and inspectors see its history", code="private")
     return [{"version": v.version, "valid_from": v.valid_from, "data": v.data}
             for v in history.history(session=session, entity="organisation", entity_id=organisation_id)]

@@ -122,6 +122,10 @@ def test_batch_with_invalid_input_at_index_k_writes_nothing(client: TestClient, 
     missing = {"type": "harvest", "data": {"product_id": product.id}}
     bad_code = {"type": "harvest", "data": _harvest_body(product, area, code="LÔ 1")}
     _batch_refusal(client, session, headers, [good, missing], 1, 422, "validation_error")
+    # the answer says which fields are wanted, not a dump of the validator's text
+    body = client.post(f"{API}/events/batch", headers=headers, json={"events": [good, missing]}).json()
+    assert {tuple(e["loc"]) for e in body["errors"]} >= {("lot_code",), ("quantity",)}
+    assert body["detail"].startswith("Event 1: ") and "\n" not in body["detail"]
     _batch_refusal(client, session, headers, [good, good | {"data": _harvest_body(product, area, "OK-3")}, bad_code],
                    2, 422, "lot_code_charset")
 

@@ -139,9 +139,7 @@ def capture(
                     _run(session, actor, kind, data, out)
                 except (RuleViolation, Conflict, Forbidden) as error:
                     if len(items) > 1:
-                        error.details.setdefault("index", index)
-                        error.message = f"Event {index}: {error.message}"
-                        error.args = (error.message,)
+                        raise error.at_index(index) from None
                     raise
             write_allocated_lots(session)
             session.flush()
