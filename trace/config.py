@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/hytrace.db"
     redis_url: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    public_host_aliases: str = ""  # comma-separated hosts whose label paths are ours too
     secret_key: str = DEFAULT_SECRET
     admin_email: str = "admin@hytrace.local"
     admin_password: str = ""
@@ -31,6 +33,8 @@ class Settings(BaseSettings):
     threadpool_size: int = 20
     rate_limit_public_per_minute: int = 600
     rate_limit_login_per_minute: int = 20
+    print_lease_seconds: int = 120
+    print_progress_every: int = 250
 
     @field_validator("public_base_url")
     @classmethod
@@ -48,6 +52,12 @@ class Settings(BaseSettings):
                 "when HYTRACE_ENVIRONMENT=production"
             )
         return self
+
+    @property
+    def public_hosts(self) -> list[str]:
+        """Hosts a printed label may name: the public base URL's and the configured aliases."""
+        return [urlsplit(self.public_base_url).netloc.lower()] + [
+            h.strip().lower() for h in self.public_host_aliases.split(",") if h.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,5 +4,6 @@ from sqlmodel import SQLModel
 
 from trace import auth, history, locations, lots, organisations, products, units, users  # noqa: F401
 from trace.events import models  # noqa: F401
+from trace.printing import models as printing_models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -1,24 +1,42 @@
-"""Units: single labelled packages of a lot, identified by GTIN + lot + a random serial."""
+"""Units: single labelled packages (or cartons) of a lot, identified by GTIN + lot + a random serial.
+
+Each unit also has a short human code, unique across the instance, printed under the QR so an
+inspector can type it alone: 8 random Crockford base32 characters (40 bits) and a check character.
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import UniqueConstraint, insert, select
+from sqlmodel import Field, Session, SQLModel
 
+from trace.errors import InvalidIdentifier
 from trace.sqltypes import enum_type
 from trace.timeutil import utcnow
 
-# Crockford's base32: no I, L, O, U, so a serial read aloud or typed is unambiguous.
+# Crockford's base32: no I, L, O, U, so a code read aloud or typed is unambiguous.
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_VALUE = {ch: i for i, ch in enumerate(CROCKFORD)}
+# Crockford's decoding rules: the letters people type for the digits they see.
+_TYPED = str.maketrans({"O": "0", "I": "1", "L": "1"})
+CODE_BODY = 8  # 40 random bits
+CODE_LENGTH = CODE_BODY + 1
+_IN_CHUNK = 900  # codes per IN list when checking collisions (under SQLite's old 999 limit)
 
 
 class UnitStatus(StrEnum):
     ACTIVE = "active"
     VOID = "void"
+
+
+class UnitLevel(StrEnum):
+    UNIT = "unit"  # a consumer package
+    CARTON = "carton"  # a case of packages
 
 
 class Unit(SQLModel, table=True):
@@ -27,17 +45,100 @@ class Unit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lot_id: int = Field(foreign_key="lot.id", index=True)
     serial: str = Field(max_length=20)
+    code: str = Field(max_length=CODE_LENGTH, unique=True, index=True, description="Human code, unique in the instance")
+    level: UnitLevel = Field(default=UnitLevel.UNIT, sa_type=enum_type(UnitLevel, 10))
+    print_run_id: int | None = Field(default=None, foreign_key="print_run.id", index=True)
     parent_id: str | None = Field(default=None, max_length=120, index=True)  # carton/pallet
     status: UnitStatus = Field(default=UnitStatus.ACTIVE, sa_type=enum_type(UnitStatus))
-    created_event_id: str = Field(max_length=36)
+    created_event_id: str = Field(max_length=36, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
 def new_serial(bits: int = 50) -> str:
     """A random serial of ``bits`` bits in Crockford base32 (10 characters for 50 bits)."""
-    value = secrets.randbits(bits)
+    return _random_base32((bits + 4) // 5)
+
+
+def _random_base32(length: int) -> str:
+    value = secrets.randbits(5 * length)
     chars = []
-    for _ in range((bits + 4) // 5):
+    for _ in range(length):
         chars.append(CROCKFORD[value & 31])
         value >>= 5
-    return "".join(reversed(chars))
+    return "".join(chars)
+
+
+def check_char(body: str) -> str:
+    """Luhn mod 32 over Crockford values: catches every single wrong character and every swap
+    of two neighbours, in the same alphabet (Crockford's own mod 37 adds * ~ $ = U, awkward to type)."""
+    factor, total = 2, 0
+    for ch in reversed(body):
+        addend = factor * _VALUE[ch]
+        total += addend // 32 + addend % 32
+        factor = 1 if factor == 2 else 2
+    return CROCKFORD[(32 - total % 32) % 32]
+
+
+def new_code() -> str:
+    """A fresh human code (not yet checked for uniqueness)."""
+    body = _random_base32(CODE_BODY)
+    return body + check_char(body)
+
+
+def display_code(code: str) -> str:
+    """A code as printed: three groups of three (``7KQ-2M9-XD4``)."""
+    return "-".join(code[i:i + 3] for i in range(0, len(code), 3))
+
+
+def normalize_code(typed: str) -> str:
+    """The stored form of a code as a person typed it: case, spaces, dashes and O/I/L forgiven;
+    a wrong length, a character outside the alphabet or a failed check is refused with the reason."""
+    text = "".join(typed.split()).replace("-", "").upper().translate(_TYPED)
+    if len(text) != CODE_LENGTH:
+        raise InvalidIdentifier(f"A label code has {CODE_LENGTH} characters (not counting dashes); got {len(text)}",
+                                code="code_length")
+    bad = sorted({ch for ch in text if ch not in _VALUE})
+    if bad:
+        raise InvalidIdentifier(f"A label code has no {', '.join(bad)}", code="code_characters")
+    if check_char(text[:-1]) != text[-1]:
+        raise InvalidIdentifier("This label code's check character does not match: a character is mistyped",
+                                code="code_check")
+    return text
+
+
+def _taken(session: Session, column: Any, values: Iterable[str], lot_id: int | None = None) -> set[str]:
+    values = list(values)
+    found: set[str] = set()
+    for i in range(0, len(values), _IN_CHUNK):
+        query = select(column).where(column.in_(values[i:i + _IN_CHUNK]))
+        if lot_id is not None:
+            query = query.where(Unit.lot_id == lot_id)  # type: ignore[arg-type]
+        found.update(session.execute(query).scalars())
+    return found
+
+
+def _fresh(session: Session, count: int, make: Callable[[], str], column: Any, lot_id: int | None = None) -> list[str]:
+    """``count`` new values from ``make`` that are neither in the table nor repeated."""
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        batch = {make() for _ in range(count - len(out))} - seen
+        seen |= batch
+        out.extend(sorted(batch - _taken(session, column, batch, lot_id)))
+    return out
+
+
+def register_units(
+    *, session: Session, lot_id: int, count: int, event_id: str,
+    level: UnitLevel = UnitLevel.UNIT, print_run_id: int | None = None,
+) -> list[tuple[str, str]]:
+    """Insert ``count`` units of a lot with new serials (unique in the lot) and codes (unique in
+    the instance), in one statement; returns (serial, code) pairs in insertion order."""
+    serials = _fresh(session, count, new_serial, Unit.serial, lot_id)
+    codes = _fresh(session, count, new_code, Unit.code)
+    now = utcnow()
+    rows = [{"lot_id": lot_id, "serial": s, "code": c, "level": level.value, "print_run_id": print_run_id,
+             "parent_id": None, "status": UnitStatus.ACTIVE.value, "created_event_id": event_id, "created_at": now}
+            for s, c in zip(serials, codes, strict=True)]
+    session.execute(insert(Unit), rows)
+    return list(zip(serials, codes, strict=True))

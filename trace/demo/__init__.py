@@ -38,13 +38,14 @@ from trace.demo.data import (
     growing_area_communes,
 )
 from trace.demo.season import Context, Season, count, recent_batch
+from trace.digital_link import unit_uri
 from trace.errors import RuleViolation, Unauthenticated
 from trace.events.models import Event
 from trace.locations import Location, LocationCreate, LocationKind, create_location
 from trace.lots import Lot
 from trace.organisations import Organisation, OrganisationCreate, create_organisation
 from trace.products import Product, ProductCreate, create_product
-from trace.units import Unit
+from trace.units import Unit, UnitStatus, display_code
 from trace.users import User, authenticate, create_user, ensure_admin, hash_password
 
 __all__ = [
@@ -83,6 +84,7 @@ class DemoSummary:
     showcase_gtin: str
     showcase_lot_code: str
     showcase_serial: str | None
+    showcase_code: str | None
     growing_area_codes: list[str]
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # email, role, password
 
@@ -100,9 +102,12 @@ class DemoSummary:
             f"  FSMA 204 spreadsheet: GET /api/v1/lots/{self.showcase_lot_id}/trace.csv?direction=backward",
         ]
         if self.showcase_serial:
-            # The public resolver page for this URI arrives with the public-page issue.
-            lines.append(f"  A unit's GS1 Digital Link: {base}/01/{self.showcase_gtin}/10/{self.showcase_lot_code}"
-                         f"/21/{self.showcase_serial}")
+            uri = unit_uri(base_url=base, gtin=self.showcase_gtin, lot=self.showcase_lot_code,
+                           serial=self.showcase_serial)
+            lines.append(f"  A demo box's label (open it, or scan its QR from the print run's PDF): {uri}")
+            if self.showcase_code:
+                lines.append(f"  The code printed under that QR, to type in: {display_code(self.showcase_code)}"
+                             f"  (GET /api/v1/codes/check?code={self.showcase_code})")
         lines.append("Demo logins (published demo passwords: never load the demo on a real instance):")
         lines += [f"  {email:<32} {role:<10} {password}" for email, role, password in self.logins]
         return "\n".join(lines)
@@ -198,6 +203,8 @@ def _summary(session: Session, *, created: bool, added: int, admin_password: str
     dried = session.exec(select(Product.id).where(Product.gtin == demo_gtin("dried"))).one()
     showcase = session.exec(select(Lot).where(Lot.product_id == dried).order_by(col(Lot.id))).first()
     assert showcase is not None and showcase.id is not None
+    unit = session.exec(select(Unit).where(Unit.lot_id == showcase.id, Unit.status == UnitStatus.ACTIVE)
+                        .order_by(col(Unit.id))).first()
     if admin_password is None:  # an account we did not create: name the demo password only if it opens it
         try:
             authenticate(session=session, email=admin_email, password=settings.admin_password or DEMO_PASSWORD)
@@ -212,7 +219,7 @@ def _summary(session: Session, *, created: bool, added: int, admin_password: str
         lots=count(session, Lot, col(Lot.producer_organisation_id).in_(orgs)),
         events=count(session, Event, col(Event.organisation_id).in_(orgs)),
         showcase_lot_id=showcase.id, showcase_gtin=showcase.gtin, showcase_lot_code=showcase.lot_code,
-        showcase_serial=session.exec(select(Unit.serial).where(Unit.lot_id == showcase.id).order_by(col(Unit.id))).first(),
+        showcase_serial=unit.serial if unit else None, showcase_code=unit.code if unit else None,
         growing_area_codes=[f"VN-HY-NL-DEMO-{n:02d}" for n in range(1, len(AREAS) + 1)],
         logins=[(admin_email, Role.ADMIN.value, admin_password)]
         + [(email, role.value, DEMO_PASSWORD) for _, email, _, role in USERS],

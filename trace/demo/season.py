@@ -12,7 +12,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from trace.access import Actor
 from trace.demo.data import HOME, PRODUCTS, TZ
@@ -21,7 +21,6 @@ from trace.events.models import EventType
 from trace.events.schemas import (
     BizTransaction,
     CaptureResult,
-    CommissionIn,
     Conversion,
     CorrectionIn,
     HarvestIn,
@@ -42,7 +41,9 @@ from trace.identifiers import gs1_check_digit
 from trace.locations import Location
 from trace.lots import Lot, held_by
 from trace.organisations import Organisation
+from trace.printing import runs
 from trace.products import Product
+from trace.units import Unit
 
 Q1, HALF = Decimal(1), Decimal("0.5")
 DRY_FACTOR, MEAT_FACTOR = Decimal("0.2"), Decimal("2.5")  # 5 kg fresh → 1 kg dried; kg per bird
@@ -225,14 +226,27 @@ class Season:
         self.later(when + timedelta(hours=18), self.label, out)
 
     def label(self, when: datetime, lot: int) -> None:
-        """Commission 40 boxes, pack them in two cartons (SSCCs), keep the rest, ship 60 %."""
-        serials = self.cap("proc", EventType.COMMISSION, CommissionIn(
-            lot_id=lot, count=40, location_id=self.home("proc"), event_time=when)).serials
+        """Print 40 box labels (a print run on A4 4×10 decal sheets), pack them in two cartons
+        (SSCCs), keep the rest, ship 60 %. The showcase run loses one label to a smudge: voided."""
+        session = self.c.session
+        run = runs.create_run(session=session, actor=self.c.actors["proc"], lot_id=lot, data=runs.PrintRunCreate(
+            quantity=40, format="a4-4x10", packed_on=when.date(), location_id=self.home("proc"), event_time=when))
+        self.count += 1
+        units = session.exec(select(Unit).where(Unit.print_run_id == run.id).order_by(col(Unit.id))).all()
+        if lot == self.showcase:
+            self.later(when + timedelta(minutes=30), self.void, run.id, units[-1].code)  # type: ignore[arg-type]
+            units = units[:-1]
+        serials = [u.serial for u in units]
         for k in range(2):
             self.later(when + timedelta(hours=1 + k), self.pack, lot, serials[20 * k:20 * k + 20])
         self.later(when + timedelta(hours=3), self.store, "proc", lot)
         self.later(when + timedelta(days=1), self.ship, "proc", lot,
                    _portion(self.held("proc", lot), Decimal("0.6"), HALF), "dist")
+
+    def void(self, when: datetime, run: int, code: str) -> None:
+        runs.void_codes(session=self.c.session, actor=self.c.actors["proc"], run_id=run, data=runs.VoidIn(
+            codes=[code], reason="Nhãn bị nhòe mực khi in (dữ liệu mẫu)", event_time=when))
+        self.count += 1
 
     def pack(self, when: datetime, lot: int, serials: list[str]) -> None:
         body = "0" + PRODUCTS["dried"][1] + f"{next(self.cartons):09d}"  # an SSCC: extension, prefix, serial

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from trace.access import Actor, Role, require_writer
-from trace.errors import Forbidden, RuleViolation
+from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import rules as r
 from trace.events.effects import lot_row, new_lot, refresh_status, seal
 from trace.events.models import Event, EventType
 from trace.events.schemas import (
     CommissionIn,
+    DecommissionIn,
     HarvestIn,
     InspectIn,
     LossIn,
@@ -24,8 +26,9 @@ from trace.events.schemas import (
 from trace.locations import LocationKind
 from trace.lots import Holding, Lot, LotEdge, Shipment, ShipmentStatus
 from trace.organisations import Organisation
+from trace.printing import capacity
 from trace.products import Product
-from trace.units import Unit, UnitStatus, new_serial
+from trace.units import Unit, UnitStatus, display_code, normalize_code, register_units
 
 LOSS_SHAPE = {
     "spoilage": ("destroying", "destroyed"),
@@ -207,20 +210,53 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
-    existing = set(session.exec(select(Unit.serial).where(Unit.lot_id == lot.id)))
-    serials: list[str] = []
-    while len(serials) < data.count:
-        serial = new_serial()
-        if serial not in existing:
-            existing.add(serial)
-            serials.append(serial)
+    room = capacity.check(session=session, lot=lot, wanted=data.count, override_reason=data.override_reason)
     event = r.new_event(actor=actor, organisation_id=org, type=EventType.COMMISSION, when=when, data=data,
-                        location=location, lot_id=lot.id, payload={"count": data.count, "serials": serials})
-    for serial in serials:
-        session.add(Unit(lot_id=lot.id, serial=serial, created_event_id=event.id))  # type: ignore[arg-type]
+                        location=location, lot_id=lot.id, payload={"count": data.count, "level": str(data.level)})
+    made = register_units(session=session, lot_id=lot.id, count=data.count, event_id=event.id,  # type: ignore[arg-type]
+                          level=data.level, print_run_id=data._print_run_id)
+    serials = [serial for serial, _ in made]
+    event.payload["serials"] = serials
+    if data.count > room.left:
+        # An override is part of the record: who printed beyond the lot, and why.
+        event.payload["override"] = {"reason": data.override_reason, "limit": room.limit, "used": room.used}
+    if data._print_run_id is not None:
+        event.payload["print_run_id"] = data._print_run_id
     seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
          quantity=None, unit=None, organisation_id=org)])
     return event, serials
+
+
+def record_decommission(*, session: Session, actor: Actor, data: DecommissionIn) -> Event:
+    """Void codes the organisation registered: from now on they read as not valid."""
+    org = require_writer(actor)
+    when = r.event_time(data)
+    codes = list(dict.fromkeys(normalize_code(c) for c in data.codes))
+    found: dict[str, tuple[Unit, int]] = {}
+    for i in range(0, len(codes), 900):
+        query = (select(Unit, Event.organisation_id).join(Event, Event.id == Unit.created_event_id)  # type: ignore[arg-type]
+                 .where(col(Unit.code).in_(codes[i:i + 900])))
+        found.update((unit.code, (unit, owner)) for unit, owner in session.exec(query))
+    for code in codes:
+        if code not in found or found[code][1] != org:
+            # Another organisation's code is reported as unknown: its existence is not ours to confirm.
+            raise RuleViolation(f"Label code {display_code(code)} is not one of your organisation's",
+                                code="unknown_code")
+        if found[code][0].status != UnitStatus.ACTIVE:
+            raise Conflict(f"Label code {display_code(code)} is already void", code="already_void")
+    units = [found[code][0] for code in codes]
+    lot_ids = sorted({u.lot_id for u in units})
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.DECOMMISSION, when=when, data=data,
+                        location=None, lot_id=lot_ids[0], payload={
+                            "reason": data.reason,
+                            "units": [{"lot_id": u.lot_id, "serial": u.serial, "code": u.code} for u in units]})
+    for i in range(0, len(units), 900):
+        session.execute(update(Unit).where(col(Unit.id).in_([u.id for u in units[i:i + 900]]))
+                        .values(status=UnitStatus.VOID))
+    for unit in units:
+        session.expire(unit, ["status"])
+    return seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lid, role="object",
+                                                            organisation_id=org) for lid in lot_ids])
 
 
 def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:

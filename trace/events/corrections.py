@@ -71,6 +71,12 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         for unit in units:
             unit.status = UnitStatus.VOID
             session.add(unit)
+    if target.type == EventType.DECOMMISSION:
+        # Voided by mistake: the codes are valid again.
+        for ref in target.payload["units"]:
+            unit = session.exec(select(Unit).where(Unit.lot_id == ref["lot_id"], Unit.serial == ref["serial"])).one()
+            unit.status = UnitStatus.ACTIVE
+            session.add(unit)
     if target.type == EventType.PACK:
         for child in target.payload["children"]:
             unit = session.exec(select(Unit).where(Unit.lot_id == child["lot_id"], Unit.serial == child["serial"])).one()

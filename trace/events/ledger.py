@@ -26,6 +26,7 @@ from trace.events.schemas import (
     CaptureResult,
     CommissionIn,
     CorrectionIn,
+    DecommissionIn,
     HarvestIn,
     InspectIn,
     LossIn,
@@ -43,7 +44,7 @@ INPUT_OF: dict[EventType, type[SQLModel]] = {
     EventType.HARVEST: HarvestIn, EventType.SHIP: ShipIn, EventType.RECEIVE: ReceiveIn,
     EventType.TRANSFORM: TransformIn, EventType.COMMISSION: CommissionIn, EventType.PACK: PackIn,
     EventType.SELL: SellIn, EventType.STORE: StoreIn, EventType.INSPECT: InspectIn, EventType.LOSS: LossIn,
-    EventType.CORRECTION: CorrectionIn,
+    EventType.CORRECTION: CorrectionIn, EventType.DECOMMISSION: DecommissionIn,
 }
 
 
@@ -61,7 +62,7 @@ def _run(session: Session, actor: Actor, kind: EventType, data: Any, out: _Outco
         EventType.TRANSFORM: c.record_transform, EventType.COMMISSION: c.record_commission,
         EventType.PACK: c.record_pack, EventType.SELL: c.record_sell, EventType.STORE: c.record_store,
         EventType.INSPECT: c.record_inspect, EventType.LOSS: c.record_loss,
-        EventType.CORRECTION: record_correction,
+        EventType.CORRECTION: record_correction, EventType.DECOMMISSION: c.record_decommission,
     }
     result = recorder[kind](session=session, actor=actor, data=data)
     event = result[0] if isinstance(result, tuple) else result

@@ -26,6 +26,7 @@ class EventType(StrEnum):
     INSPECT = "inspect"
     LOSS = "loss"
     CORRECTION = "correction"
+    DECOMMISSION = "decommission"  # printed codes voided (damaged sheet, lost roll)
 
 
 # (EPCIS event type, action, CBV bizStep, CBV disposition) for each of our types.
@@ -41,6 +42,7 @@ EPCIS_SHAPE: dict[EventType, tuple[str, str | None, str | None, str | None]] = {
     EventType.INSPECT: ("ObjectEvent", "OBSERVE", "inspecting", None),
     EventType.LOSS: ("ObjectEvent", "DELETE", "destroying", "destroyed"),
     EventType.CORRECTION: ("ObjectEvent", None, None, None),
+    EventType.DECOMMISSION: ("ObjectEvent", "DELETE", "decommissioning", "inactive"),
 }
 
 

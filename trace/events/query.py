@@ -16,7 +16,9 @@ from trace.lots import Lot, involved
 from trace.organisations import Organisation
 from trace.timeutil import to_utc
 
-PRIVATE_PAYLOAD = ("inputs_used", "kde", "note", "photos")
+# Serials and codes are private too: a counterfeiter reading a lot's public events must not
+# learn the valid codes it could print on fakes.
+PRIVATE_PAYLOAD = ("inputs_used", "kde", "note", "photos", "serials", "units", "children", "override")
 _EVENT_FIELDS = [name for name in EventPublic.model_fields if name in Event.model_fields]
 CBV_BIZ_STEP = "https://ref.gs1.org/cbv/BizStep-"
 

@@ -6,11 +6,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, PrivateAttr, model_validator
 from sqlmodel import Field, SQLModel
 
 from trace.events.models import EventType
 from trace.identifiers import validate_lot_code
+from trace.units import UnitLevel
 
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3)]
 LotCode = Annotated[str, AfterValidator(validate_lot_code)]
@@ -95,6 +96,18 @@ class TransformIn(EventCommon):
 class CommissionIn(EventCommon):
     lot_id: int
     count: int = Field(gt=0, le=100_000)
+    level: UnitLevel = Field(default=UnitLevel.UNIT, description="Consumer packages or cartons")
+    override_reason: str | None = Field(default=None, min_length=10, max_length=500,
+                                        description="Why more codes than the lot's packages are needed")
+    # Set by a print run, never by a client (a private attribute is not part of the input).
+    _print_run_id: int | None = PrivateAttr(default=None)
+
+
+class DecommissionIn(EventCommon):
+    """Void codes (a damaged sheet, a lost roll): from then on they read as not valid."""
+
+    codes: list[str] = Field(min_length=1, max_length=100_000, description="Human codes of the units")
+    reason: str = Field(min_length=3, max_length=500)
 
 
 class UnitRef(SQLModel):

@@ -1,0 +1,124 @@
+"""What a rendering worker does with a print run, step by step, each step its own transaction.
+
+A run is leased: the worker that claims it writes a random token and a lease time, renews the
+lease with each chunk of progress, and only the holder of a live lease may record progress or the
+finished file. A worker killed mid-run leaves a lease that expires; the run is then claimed again
+(the codes were registered at creation, so a second rendering prints the same codes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from trace.digital_link import lot_uri, unit_uri
+from trace.lots import Lot
+from trace.printing.models import PrintArtefact, PrintKind, PrintRun, PrintStatus
+from trace.printing.runs import source_run
+from trace.products import Product
+from trace.timeutil import utcnow
+from trace.units import Unit, UnitStatus, display_code
+
+
+@dataclass(frozen=True)
+class PrintLabel:
+    """What one label says (the worker hands these to labels/ as they are)."""
+
+    uri: str
+    human_code: str
+    product_name: str
+    lot_code: str
+    packed_on: date | None = None
+    expiry: date | None = None
+    designation: str | None = None
+    extra_line: str | None = None
+
+
+def new_token() -> str:
+    """A lease token naming one attempt at rendering a run."""
+    return secrets.token_hex(8)
+
+
+def claim(*, session: Session, run_id: int, token: str, lease_seconds: int) -> PrintRun | None:
+    """Take the run if it is queued or its last renderer's lease ran out; None when it is not ours
+    to render (finished, cancelled, unknown, or another worker holds a live lease)."""
+    now = utcnow()
+    taken = session.execute(update(PrintRun).where(
+        PrintRun.id == run_id,  # type: ignore[arg-type]
+        or_(col(PrintRun.status) == PrintStatus.QUEUED,
+            and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now)))
+        .values(status=PrintStatus.RENDERING, lease_token=token, lease_until=now + timedelta(seconds=lease_seconds),
+                attempts=PrintRun.attempts + 1, done=0, started_at=now)).rowcount  # type: ignore[attr-defined]
+    if not taken:
+        return None
+    return session.get(PrintRun, run_id, populate_existing=True)
+
+
+def labels_for(*, session: Session, run: PrintRun) -> list[PrintLabel]:
+    """Every label of a run, in print order: its codes (voided ones left out of a reprint)."""
+    lot = session.get(Lot, run.lot_id)
+    assert lot is not None
+    product = session.get(Product, lot.product_id)
+    assert product is not None
+    common = {"product_name": product.name_vi, "lot_code": lot.lot_code, "packed_on": run.packed_on,
+              "expiry": run.expiry}
+    if run.kind == PrintKind.LOT:
+        uri = lot_uri(base_url=run.base_url, gtin=lot.gtin, lot=lot.lot_code)
+        return [PrintLabel(uri=uri, human_code=lot.lot_code, **common)] * run.quantity  # type: ignore[arg-type]
+    source = source_run(session=session, run=run)
+    query = select(col(Unit.serial), col(Unit.code)).where(Unit.print_run_id == source.id)  # type: ignore[arg-type]
+    if run.reprint_of_id is not None:
+        query = query.where(Unit.status == UnitStatus.ACTIVE)  # type: ignore[arg-type]
+    rows = session.execute(query.order_by(col(Unit.id))).all()
+    return [PrintLabel(uri=unit_uri(base_url=run.base_url, gtin=lot.gtin, lot=lot.lot_code, serial=serial),
+                       human_code=display_code(code), **common)  # type: ignore[arg-type]
+            for serial, code in rows]
+
+
+def heartbeat(*, session: Session, run_id: int, token: str, done: int, lease_seconds: int) -> bool:
+    """Record progress and renew the lease; False when the run is no longer ours."""
+    return bool(session.execute(update(PrintRun).where(
+        PrintRun.id == run_id, PrintRun.lease_token == token,  # type: ignore[arg-type]
+        PrintRun.status == PrintStatus.RENDERING)  # type: ignore[arg-type]
+        .values(done=done, lease_until=utcnow() + timedelta(seconds=lease_seconds))).rowcount)  # type: ignore[attr-defined]
+
+
+def finish(*, session: Session, run_id: int, token: str, content: bytes, done: int, media_type: str,
+           filename: str) -> bool:
+    """Store the file and mark the run done, if the lease is still ours; False otherwise."""
+    run = session.get(PrintRun, run_id, populate_existing=True)
+    if run is None or run.lease_token != token or run.status != PrintStatus.RENDERING:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(PrintArtefact(print_run_id=run_id, media_type=media_type, filename=filename,
+                                      size=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                                      content=content))
+    except IntegrityError:
+        return False  # another attempt stored it first: one artefact per run
+    run.status, run.done, run.finished_at, run.lease_until = PrintStatus.DONE, done, utcnow(), None
+    session.add(run)
+    return True
+
+
+def fail(*, session: Session, run_id: int, token: str, error: str) -> None:
+    """Mark the run failed (a fault retrying will not cure), if the lease is ours."""
+    session.execute(update(PrintRun).where(PrintRun.id == run_id, PrintRun.lease_token == token)  # type: ignore[arg-type]
+                    .values(status=PrintStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None))
+
+
+def due(*, session: Session, queued_for_seconds: int = 0) -> list[int]:
+    """Runs a worker should (re)start: queued ones older than ``queued_for_seconds`` and those
+    whose renderer's lease ran out (a worker killed mid-run)."""
+    now = utcnow()
+    return list(session.execute(select(col(PrintRun.id)).where(or_(
+        and_(col(PrintRun.status) == PrintStatus.QUEUED,
+             col(PrintRun.created_at) <= now - timedelta(seconds=queued_for_seconds)),
+        and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now),
+    ))).scalars())

@@ -1,0 +1,101 @@
+"""Is this code genuine? Checks of a printed label's code or Digital Link against the registry.
+
+The public answer names the product, lot and unit state only; who printed what and the code
+lists stay private. Inspector checklists (designations, holds) build on this.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel, col
+
+from trace import digital_link
+from trace.config import get_settings
+from trace.errors import NotFound
+from trace.lots import Lot, LotStatus
+from trace.printing.models import PrintRun
+from trace.products import Product
+from trace.units import Unit, UnitStatus, display_code, normalize_code
+
+
+class CodeCheck(SQLModel):
+    """What a scan or a typed code tells anyone."""
+
+    valid: bool
+    status: str  # valid | void | lot_<status> for a lot that is on hold, recalled or cancelled
+    uri: str
+    code: str | None = None  # the human code, as printed
+    gtin: str
+    lot_code: str
+    serial: str | None = None
+    level: str | None = None
+    product_name: str
+    product_name_en: str | None = None
+    production_date: date
+    expiry_date: date | None = None
+    lot_status: LotStatus
+
+
+def hosts(session: Session) -> set[str]:
+    """Hosts our labels name: the public base URL's, the configured aliases, and every base URL a
+    print run recorded (codes outlive hostnames)."""
+    settings = get_settings()
+    printed = session.execute(select(col(PrintRun.base_url)).distinct()).scalars()
+    return set(settings.public_hosts) | {urlsplit(url).netloc.lower() for url in printed}
+
+
+def _answer(session: Session, lot: Lot, unit: Unit | None) -> CodeCheck:
+    product = session.get(Product, lot.product_id)
+    assert product is not None
+    base = get_settings().public_base_url
+    if unit is None:
+        uri = digital_link.lot_uri(base_url=base, gtin=lot.gtin, lot=lot.lot_code)
+    else:
+        uri = digital_link.unit_uri(base_url=base, gtin=lot.gtin, lot=lot.lot_code, serial=unit.serial)
+    status = "valid"
+    if unit is not None and unit.status == UnitStatus.VOID:
+        status = "void"
+    elif lot.status in (LotStatus.ON_HOLD, LotStatus.RECALLED, LotStatus.CANCELLED):
+        status = f"lot_{lot.status.value}"
+    return CodeCheck(valid=status == "valid", status=status, uri=uri,
+                     code=display_code(unit.code) if unit else None, gtin=lot.gtin, lot_code=lot.lot_code,
+                     serial=unit.serial if unit else None, level=unit.level.value if unit else None,
+                     product_name=product.name_vi, product_name_en=product.name_en,
+                     production_date=lot.production_date, expiry_date=lot.expiry_date, lot_status=lot.status)
+
+
+def _not_genuine(what: str) -> NotFound:
+    return NotFound(f"{what} is not a code this system issued: the label may not be genuine", code="not_genuine")
+
+
+def check_code(*, session: Session, code: str) -> CodeCheck:
+    """Look up a human code as typed (dashes, case and O/I/L forgiven; a typo caught by its check)."""
+    unit = session.execute(select(Unit).where(Unit.code == normalize_code(code))).scalar_one_or_none()  # type: ignore[arg-type]
+    if unit is None:
+        raise _not_genuine(f"Code {code.strip()}")
+    lot = session.get(Lot, unit.lot_id)
+    assert lot is not None
+    return _answer(session, lot, unit)
+
+
+def check_link(*, session: Session, link: digital_link.DigitalLink) -> CodeCheck:
+    """Look up a parsed Digital Link of a lot or a unit."""
+    if link.lot is None:
+        raise _not_genuine(f"GTIN {link.gtin} without a lot")
+    lot = session.execute(select(Lot).where(Lot.gtin == link.gtin, Lot.lot_code == link.lot)).scalar_one_or_none()  # type: ignore[arg-type]
+    if lot is None:
+        raise _not_genuine(f"Lot {link.lot} of GTIN {link.gtin}")
+    unit = None
+    if link.serial is not None:
+        unit = session.execute(select(Unit).where(Unit.lot_id == lot.id, Unit.serial == link.serial)).scalar_one_or_none()  # type: ignore[arg-type]
+        if unit is None:
+            raise _not_genuine(f"Serial {link.serial} of lot {link.lot}")
+    return _answer(session, lot, unit)
+
+
+def check_uri(*, session: Session, uri: str) -> CodeCheck:
+    """Look up a scanned URI: on one of our hosts, then as :func:`check_link`."""
+    return check_link(session=session, link=digital_link.parse(uri, hosts=hosts(session)))
