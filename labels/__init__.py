@@ -4,7 +4,8 @@ from labels.model import TEMPLATES, LabelData, Template
 from labels.pdf import render_pdf
 from labels.qr import qr_matrix
 from labels.raster import render_png, render_svg
+from labels.render import FORMATS, Format, render
 from labels.zpl import render_zpl
 
-__all__ = ["TEMPLATES", "LabelData", "Template", "qr_matrix", "render_pdf", "render_png",
-           "render_svg", "render_zpl"]
+__all__ = ["FORMATS", "TEMPLATES", "Format", "LabelData", "Template", "qr_matrix", "render",
+           "render_pdf", "render_png", "render_svg", "render_zpl"]

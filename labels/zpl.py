@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from labels.layout import PT_MM, layout
 from labels.model import LabelData
@@ -18,10 +18,15 @@ def _field(data: str) -> str:
 
 
 def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (50, 30),
-               dpmm: int = 8) -> bytes:
-    """ZPL for ``labels`` at ``dpmm`` dots per millimetre (8 = 203 dpi, 12 = 300 dpi), UTF-8 text."""
+               dpmm: int = 8, on_progress: Callable[[int], None] | None = None,
+               every: int = 250) -> bytes:
+    """ZPL for ``labels`` at ``dpmm`` dots per millimetre (8 = 203 dpi, 12 = 300 dpi), UTF-8 text.
+
+    ``on_progress(done)`` is called after every ``every`` labels and with ``len(labels)`` at the
+    end; whatever it raises stops the rendering and propagates.
+    """
     out: list[str] = []
-    for label in labels:
+    for done, label in enumerate(labels, 1):
         side = len(qr_matrix(label.uri))
         plan = layout(label, side, size_mm)
         # ^BQ draws whole dots per module (magnification 1–10); round down so the symbol fits its box.
@@ -52,4 +57,9 @@ def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (5
                 lines.append(f"^FO{round(t.x * dpmm)},{top}^A0N,{height},{height}" + _field(t.text))
         lines.append("^XZ")
         out.append("\n".join(lines))
-    return ("\n".join(out) + "\n").encode("utf-8")
+        if on_progress and done % every == 0 and done < len(labels):
+            on_progress(done)
+    data = ("\n".join(out) + "\n").encode("utf-8")
+    if on_progress:
+        on_progress(len(labels))
+    return data
