@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -44,3 +44,13 @@ CurrentActor = Annotated[Actor, Depends(get_actor)]
 OptionalActor = Annotated[Actor | None, Depends(get_optional_actor)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=100,
                                              description="Retries with the same key replay the first answer")]
+
+
+def get_enqueue() -> Callable[[int], None]:
+    """Sends a print run to the rendering workers (tests replace it)."""
+    from workers.labels import enqueue
+
+    return enqueue
+
+
+Enqueue = Annotated[Callable[[int], None], Depends(get_enqueue)]

@@ -13,7 +13,17 @@ from sqlmodel import Session
 
 from api import errors
 from api.ratelimit import RateLimit
-from api.routes import admin, auth, catalogue, events, lots, organisations
+from api.routes import (
+    admin,
+    auth,
+    catalogue,
+    codes,
+    events,
+    lots,
+    organisations,
+    print_runs,
+    resolver,
+)
 from trace.config import get_settings
 from trace.db import get_engine, session_scope
 from trace.users import ensure_admin
@@ -42,8 +52,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
     settings = get_settings()
     app.add_middleware(RateLimit, public_per_minute=settings.rate_limit_public_per_minute,
                        login_per_minute=settings.rate_limit_login_per_minute)
-    for module in (auth, organisations, catalogue, lots, events, admin):
+    for module in (auth, organisations, catalogue, lots, events, print_runs, codes, admin):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(resolver.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:

@@ -57,6 +57,7 @@ SUMMARIES = {
     EventType.INSPECT: "Record an inspection",
     EventType.LOSS: "Write off spoilage, damage or samples",
     EventType.CORRECTION: "Declare one of your events erroneous (its effects are reversed)",
+    EventType.DECOMMISSION: "Void printed label codes (a damaged sheet, a lost roll) with a reason",
 }
 for _kind, _model in INPUT_OF.items():  # one endpoint per kind the domain can record
     _one(_kind, SUMMARIES[_kind], _model)

@@ -23,6 +23,10 @@ FORMATS: dict[str, str] = {
     "svg-50x30": "SVG images, 50 × 30 mm (ZIP)",
 }
 MAX_LABELS = 100_000  # one run; larger jobs are several runs
+# Formats whose files grow fast are capped lower: a 100,000-label roll PDF peaks at ~1.5 GB of
+# memory in reportlab's save, and 100,000 PNGs at 300 dpi make a ~1.4 GB ZIP.
+FORMAT_LIMITS: dict[str, int] = {"roll-50x30": 20_000, "roll-100x50": 20_000, "png-50x30": 5_000,
+                                 "svg-50x30": 20_000}
 
 
 class PrintKind(StrEnum):

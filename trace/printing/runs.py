@@ -17,7 +17,9 @@ from trace.events.schemas import CommissionIn, DecommissionIn
 from trace.lots import Holding, Lot
 from trace.printing import capacity
 from trace.printing.models import (
+    FORMAT_LIMITS,
     FORMATS,
+    MAX_LABELS,
     PrintArtefact,
     PrintKind,
     PrintRun,
@@ -66,9 +68,13 @@ class PrintRunPublic(SQLModel):
     void_codes: int = Field(description="Codes of this run voided since")
 
 
-def _check_format(name: str) -> str:
+def _check_format(name: str, quantity: int) -> str:
     if name not in FORMATS:
         raise RuleViolation(f"Unknown label format {name!r}; known: {', '.join(FORMATS)}", code="unknown_format")
+    limit = FORMAT_LIMITS.get(name, MAX_LABELS)
+    if quantity > limit:
+        raise RuleViolation(f"At most {limit} labels per run in {name}; split the job into several runs",
+                            code="too_many_for_format", limit=limit)
     return name
 
 
@@ -107,7 +113,7 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
     A retry with the same idempotency key returns the first run instead of printing twice.
     """
     org = require_writer(actor)
-    _check_format(data.format)
+    _check_format(data.format, data.quantity)
     if idempotency_key is not None and (found := _replay(session, org, idempotency_key, lot_id, data)):
         return found
     lot = session.get(Lot, lot_id)
@@ -120,22 +126,29 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
                    quantity=data.quantity, packed_on=data.packed_on, expiry=data.expiry or lot.expiry_date,
                    override_reason=data.override_reason, base_url=get_settings().public_base_url,
                    created_by_user_id=actor.user_id, request_key=idempotency_key)
+    if data.kind == PrintKind.LOT:
+        capacity.check(session=session, lot=lot, wanted=data.quantity, override_reason=data.override_reason)
+    # One savepoint: a refused commission leaves no run behind, even if the caller commits.
     try:
         with session.begin_nested():
             session.add(run)
+            session.flush()
+            if data.kind != PrintKind.LOT:
+                commission = CommissionIn(lot_id=lot.id, count=data.quantity, location_id=data.location_id,  # type: ignore[arg-type]
+                                          event_time=data.event_time, level=UnitLevel(data.kind.value),
+                                          override_reason=data.override_reason)
+                commission._print_run_id = run.id
+                result = capture(session=session, actor=actor, items=[(EventType.COMMISSION, commission)],
+                                 minimal=True)
+                run.event_id = result.event_ids[0]
+                session.add(run)
+                session.flush()
     except IntegrityError:
         raise Conflict("A request with this idempotency key is being processed; retry", code="retry") from None
-    if data.kind == PrintKind.LOT:
-        capacity.check(session=session, lot=lot, wanted=data.quantity, override_reason=data.override_reason)
-        return run
-    commission = CommissionIn(lot_id=lot.id, count=data.quantity, location_id=data.location_id,  # type: ignore[arg-type]
-                              event_time=data.event_time,
-                              level=UnitLevel(data.kind.value), override_reason=data.override_reason)
-    commission._print_run_id = run.id
-    result = capture(session=session, actor=actor, items=[(EventType.COMMISSION, commission)], minimal=True)
-    run.event_id = result.event_ids[0]
-    session.add(run)
-    session.flush()
+    except BaseException:
+        if run in session:
+            session.expunge(run)
+        raise
     return run
 
 
@@ -154,7 +167,7 @@ def reprint(*, session: Session, actor: Actor, run_id: int, data: ReprintIn) -> 
         if not quantity:
             raise Conflict(f"Every code of print run {original.id} is void", code="all_void")
     run = PrintRun(organisation_id=org, lot_id=original.lot_id, kind=original.kind,
-                   format=_check_format(data.format or original.format), quantity=quantity,
+                   format=_check_format(data.format or original.format, quantity), quantity=quantity,
                    packed_on=original.packed_on, expiry=original.expiry, base_url=original.base_url,
                    reprint_of_id=original.id, event_id=original.event_id, created_by_user_id=actor.user_id)
     session.add(run)

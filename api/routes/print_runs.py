@@ -1,0 +1,91 @@
+"""Print runs: ask for labels of a lot, follow the rendering, download, reprint, cancel, void."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import SQLModel
+
+from api.deps import CurrentActor, Enqueue, IdempotencyKey, SessionDep
+from trace.printing import runs
+from trace.printing.models import FORMAT_LIMITS, FORMATS, MAX_LABELS
+
+router = APIRouter(tags=["print runs"])
+
+
+class FormatPublic(SQLModel):
+    name: str
+    description: str
+    max_labels: int
+
+
+class VoidResult(SQLModel):
+    voided: int
+
+
+@router.get("/print-formats", response_model=list[FormatPublic])
+def formats() -> list[FormatPublic]:
+    """Label templates a run can be rendered in."""
+    return [FormatPublic(name=k, description=v, max_labels=FORMAT_LIMITS.get(k, MAX_LABELS)) for k, v in FORMATS.items()]
+
+
+def _one(session: SessionDep, run: runs.PrintRun) -> runs.PrintRunPublic:
+    return runs.public(session=session, runs=[run])[0]
+
+
+@router.post("/lots/{lot_id}/print-runs", status_code=202, response_model=runs.PrintRunPublic)
+def create(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, lot_id: int, data: runs.PrintRunCreate,
+           idempotency_key: IdempotencyKey = None) -> runs.PrintRunPublic:
+    """Register N codes for a lot you hold and queue their labels; follow ``status``/``done``."""
+    run = runs.create_run(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
+    session.commit()  # the worker must find the run and its codes
+    if run.status == runs.PrintStatus.QUEUED:
+        enqueue(run.id)  # type: ignore[arg-type]
+    return _one(session, run)
+
+
+@router.get("/lots/{lot_id}/print-runs", response_model=list[runs.PrintRunPublic])
+def list_(session: SessionDep, actor: CurrentActor, lot_id: int) -> list[runs.PrintRunPublic]:
+    """Your organisation's print runs of a lot, newest first."""
+    return runs.public(session=session, runs=runs.list_runs(session=session, actor=actor, lot_id=lot_id))
+
+
+@router.get("/print-runs/{run_id}", response_model=runs.PrintRunPublic)
+def get(session: SessionDep, actor: CurrentActor, run_id: int) -> runs.PrintRunPublic:
+    """A run's state and progress (``done`` of ``total`` labels)."""
+    return _one(session, runs.get_run(session=session, actor=actor, run_id=run_id))
+
+
+@router.get("/print-runs/{run_id}/file", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}, "application/zip": {}, "text/plain": {}}}})
+def download(session: SessionDep, actor: CurrentActor, request: Request, run_id: int) -> Response:
+    """The rendered labels (PDF, ZPL, or a ZIP of PNG/SVG files); 409 until the run is done."""
+    found = runs.artefact(session=session, actor=actor, run_id=run_id)
+    etag = f'"{found.sha256}"'
+    headers = {"ETag": etag, "Content-Disposition": f'attachment; filename="{found.filename}"',
+               "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(found.content, media_type=found.media_type, headers=headers)
+
+
+@router.post("/print-runs/{run_id}/reprint", status_code=202, response_model=runs.PrintRunPublic)
+def reprint(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, run_id: int,
+            data: runs.ReprintIn | None = None) -> runs.PrintRunPublic:
+    """Print a run's codes again (same codes; voided ones left out), optionally on another template."""
+    run = runs.reprint(session=session, actor=actor, run_id=run_id, data=data or runs.ReprintIn())
+    session.commit()
+    enqueue(run.id)  # type: ignore[arg-type]
+    return _one(session, run)
+
+
+@router.post("/print-runs/{run_id}/cancel", response_model=runs.PrintRunPublic)
+def cancel(session: SessionDep, actor: CurrentActor, run_id: int) -> runs.PrintRunPublic:
+    """Cancel a run that no worker has started; its codes are voided."""
+    return _one(session, runs.cancel(session=session, actor=actor, run_id=run_id))
+
+
+@router.post("/print-runs/{run_id}/void", response_model=VoidResult)
+def void(session: SessionDep, actor: CurrentActor, run_id: int, data: runs.VoidIn) -> VoidResult:
+    """Void printed codes of a run (a damaged sheet, a lost roll): they read as not valid from now on."""
+    return VoidResult(voided=runs.void_codes(session=session, actor=actor, run_id=run_id, data=data))
