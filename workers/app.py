@@ -3,23 +3,31 @@ local SQLite file, so asynchronous work needs no server."""
 
 from __future__ import annotations
 
-from celery import Celery
+from pathlib import Path
 
+from celery import Celery
+from sqlalchemy import make_url
+
+import trace.schema  # noqa: F401  (every table, so foreign keys resolve in a worker process)
 from trace.config import get_settings
 
 
 def broker_urls() -> tuple[str, str]:
-    """(broker, result backend) for the configured deployment."""
+    """(broker, result backend) for the configured deployment: Redis when configured, else two
+    SQLite files beside the embedded database (or under ./data when the database is a server)."""
     settings = get_settings()
     if settings.redis_url:
         return settings.redis_url, settings.redis_url
-    return "sqla+sqlite:///data/celery-broker.db", "db+sqlite:///data/celery-results.db"
+    url = make_url(settings.database_url)
+    folder = Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else Path("data")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqla+sqlite:///{folder / 'celery-broker.db'}", f"db+sqlite:///{folder / 'celery-results.db'}"
 
 
 def create_celery() -> Celery:
     """Build the app with settings that make tasks safe to retry."""
     broker, backend = broker_urls()
-    app = Celery("hytrace", broker=broker, backend=backend, include=["workers.ops"])
+    app = Celery("hytrace", broker=broker, backend=backend, include=["workers.ops", "workers.labels"])
     app.conf.update(
         task_acks_late=True,  # a killed worker's task is redelivered, so tasks are idempotent
         task_reject_on_worker_lost=True,

@@ -64,7 +64,8 @@ def download(session: SessionDep, actor: CurrentActor, request: Request, run_id:
     etag = f'"{found.sha256}"'
     headers = {"ETag": etag, "Content-Disposition": f'attachment; filename="{found.filename}"',
                "Cache-Control": "private, no-cache"}
-    if request.headers.get("if-none-match") == etag:
+    wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
     return Response(found.content, media_type=found.media_type, headers=headers)
 

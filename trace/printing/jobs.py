@@ -91,19 +91,24 @@ def heartbeat(*, session: Session, run_id: int, token: str, done: int, lease_sec
 
 def finish(*, session: Session, run_id: int, token: str, content: bytes, done: int, media_type: str,
            filename: str) -> bool:
-    """Store the file and mark the run done, if the lease is still ours; False otherwise."""
-    run = session.get(PrintRun, run_id, populate_existing=True)
-    if run is None or run.lease_token != token or run.status != PrintStatus.RENDERING:
+    """Store the file and mark the run done, if the lease is still ours; False otherwise.
+
+    The conditional update and the insert share one transaction: a worker that lost its lease
+    between its last heartbeat and here changes nothing.
+    """
+    now = utcnow()
+    ours = session.execute(update(PrintRun).where(
+        col(PrintRun.id) == run_id, col(PrintRun.lease_token) == token, col(PrintRun.status) == PrintStatus.RENDERING)
+        .values(status=PrintStatus.DONE, done=done, finished_at=now, lease_until=None)).rowcount  # type: ignore[attr-defined]
+    if not ours:
         return False
     try:
         with session.begin_nested():
             session.add(PrintArtefact(print_run_id=run_id, media_type=media_type, filename=filename,
                                       size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                                      content=content))
+                                      content=content, created_at=now))
     except IntegrityError:
-        return False  # another attempt stored it first: one artefact per run
-    run.status, run.done, run.finished_at, run.lease_until = PrintStatus.DONE, done, utcnow(), None
-    session.add(run)
+        pass  # an earlier attempt stored it (same codes, same bytes): one artefact per run
     return True
 
 
