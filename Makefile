@@ -23,8 +23,11 @@ migrate: install
 demo: migrate
 	$(BIN)/python -m trace.cli demo
 
-## The product on the embedded default (SQLite under ./data/), with demo data.
+## The product on the embedded default (SQLite under ./data/), with demo data: the API and, beside
+## it, a Celery worker on the embedded broker (a SQLite file) that renders print runs.
 run: demo
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m celery -A workers.app --quiet worker --pool solo --loglevel WARNING -n hytrace-run@%h & worker=$$!; \
 	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
 
 ## The whole suite. Tests needing PostgreSQL, Redis or Chromium skip (with a reason) when absent.
