@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m bench.capture --db both
 	$(BIN)/python -m bench.lineage --db both
 	$(BIN)/python -m bench.labels
+	$(BIN)/python -m bench.print_runs --db both
 
 clean:
 	rm -rf $(VENV) data
