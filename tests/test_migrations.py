@@ -132,3 +132,57 @@ def test_the_revision_history_is_one_line_ending_at_head() -> None:
     scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(scripts.get_heads()) == 1
     assert [r.revision for r in scripts.walk_revisions()][-1] == FIRST
+
+
+def test_units_written_at_the_first_revision_get_valid_unique_codes(fresh: tuple[str, Engine]) -> None:
+    from trace.units import normalize_code
+
+    # given units written at the first revision, before codes existed (plain rows of its schema)
+    url, engine = fresh
+    config = alembic_config(url)
+    command.upgrade(config, FIRST)
+    now = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
+    cols = {
+        "organisation": ("id", "name", "kind", "tax_code", "address", "commune_code", "personal_name_consent",
+                         "practices_public", "version", "active"),
+        "product": ("id", "name_vi", "category", "unit", "gtin", "organisation_id", "gtin_assigned", "version"),
+        "lot": ("id", "product_id", "gtin", "lot_code", "quantity", "unit", "producer_organisation_id",
+                "production_date", "status", "created_event_id", "product_version"),
+        "unit": ("id", "lot_id", "serial", "status", "created_event_id"),
+    }
+    tables = {name: sa.table(name, *(sa.column(c) for c in names), sa.column("created_at", UTCDateTime()))
+              for name, names in cols.items()}
+    tables["organisation"].append_column(sa.column("updated_at", UTCDateTime()))
+    serials = [f"{i:010d}" for i in range(1, 61)]
+    with engine.begin() as conn:
+        conn.execute(tables["organisation"].insert().values(
+            id=41, name="HTX Nhãn lồng Phố Hiến", kind="cooperative", tax_code="0900123456", address="Hưng Yên",
+            commune_code="12070", personal_name_consent=False, practices_public=True, version=1, active=True,
+            created_at=now, updated_at=now))
+        conn.execute(tables["product"].insert().values(
+            id=51, name_vi="Nhãn lồng sấy", category="longan_dried", unit="kg", gtin="08930000000019",
+            organisation_id=41, gtin_assigned=False, version=1, created_at=now))
+        conn.execute(tables["lot"].insert().values(
+            id=61, product_id=51, gtin="08930000000019", lot_code="NL-2026-01", quantity=100, unit="kg",
+            producer_organisation_id=41, production_date=now.date(), status="active",
+            created_event_id="00000000-0000-0000-0000-000000000001", product_version=1, created_at=now))
+        conn.execute(tables["unit"].insert(), [
+            {"id": 100 + i, "lot_id": 61, "serial": s, "status": "active",
+             "created_event_id": "00000000-0000-0000-0000-000000000002", "created_at": now}
+            for i, s in enumerate(serials)])
+
+    def codes() -> dict[str, str]:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text("SELECT serial, code FROM unit")).all())  # type: ignore[arg-type]
+
+    for _ in range(2):
+        # when every later migration runs (the second time after a downgrade to the first revision)
+        command.upgrade(config, "head")
+        # then every old unit has a code of its own that a typed check accepts
+        found = codes()
+        assert sorted(found) == serials
+        assert all(normalize_code(code) == code for code in found.values())
+        assert len(set(found.values())) == len(serials)
+        command.downgrade(config, FIRST)
+        with engine.connect() as conn:
+            assert sorted(conn.execute(sa.text("SELECT serial FROM unit")).scalars()) == serials

@@ -1,7 +1,8 @@
 """Units: single labelled packages (or cartons) of a lot, identified by GTIN + lot + a random serial.
 
 Each unit also has a short human code, unique across the instance, printed under the QR so an
-inspector can type it alone: 8 random Crockford base32 characters (40 bits) and a check character.
+inspector can type it alone: 8 random Crockford base32 characters (40 bits) and a check character
+(a weighted sum over GF(32), see :func:`check_char`).
 """
 
 from __future__ import annotations
@@ -68,15 +69,34 @@ def _random_base32(length: int) -> str:
     return "".join(chars)
 
 
+def _gf32_tables() -> tuple[list[int], list[int]]:
+    exp, log, value = [0] * 62, [0] * 32, 1
+    for i in range(31):  # GF(32) from the primitive polynomial x^5 + x^2 + 1
+        exp[i] = exp[i + 31] = value
+        log[value] = i
+        value <<= 1
+        if value & 32:
+            value ^= 0b100101
+    return exp, log
+
+
+_EXP, _LOG = _gf32_tables()
+
+
+def _times_alpha_power(value: int, power: int) -> int:
+    return 0 if value == 0 else _EXP[(_LOG[value] + power) % 31]
+
+
 def check_char(body: str) -> str:
-    """Luhn mod 32 over Crockford values: catches every single wrong character and every swap
-    of two neighbours, in the same alphabet (Crockford's own mod 37 adds * ~ $ = U, awkward to type)."""
-    factor, total = 2, 0
-    for ch in reversed(body):
-        addend = factor * _VALUE[ch]
-        total += addend // 32 + addend % 32
-        factor = 1 if factor == 2 else 2
-    return CROCKFORD[(32 - total % 32) % 32]
+    """The check character c making sum(alpha^i * v_i) = 0 over GF(32) for the code body + c.
+
+    Weights alpha^i are distinct and non-zero, so every single wrong character is caught, and so
+    is every swap of two neighbours or of characters two apart, the check character included
+    (Luhn mod 32 misses 0<->Z swaps; Crockford's mod 37 adds * ~ $ = U, awkward to type)."""
+    total = 0
+    for i, ch in enumerate(body):
+        total ^= _times_alpha_power(_VALUE[ch], i)
+    return CROCKFORD[_times_alpha_power(total, -len(body))]
 
 
 def new_code() -> str:

@@ -20,18 +20,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 # A frozen copy of the code scheme of trace/units.py at this revision (migrations must not change
-# when the application code does): 8 random Crockford base32 characters and a Luhn mod 32 check.
+# when the application code does): 8 random Crockford base32 characters and a check character c
+# with sum(alpha^i * v_i) = 0 over GF(32) (x^5 + x^2 + 1) for the body followed by c.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def _new_code() -> str:
-    body = "".join(secrets.choice(_CROCKFORD) for _ in range(8))
-    factor, total = 2, 0
-    for ch in reversed(body):
-        addend = factor * _CROCKFORD.index(ch)
-        total += addend // 32 + addend % 32
-        factor = 1 if factor == 2 else 2
-    return body + _CROCKFORD[(32 - total % 32) % 32]
+    exp, log, value = [0] * 31, [0] * 32, 1
+    for i in range(31):
+        exp[i], log[value] = value, i
+        value = (value << 1) ^ (0b100101 if value & 16 else 0)
+    body = [secrets.randbelow(32) for _ in range(8)]
+    total = 0
+    for i, v in enumerate(body):
+        total ^= exp[(log[v] + i) % 31] if v else 0
+    check = exp[(log[total] - len(body)) % 31] if total else 0
+    return "".join(_CROCKFORD[v] for v in body) + _CROCKFORD[check]
 
 
 def _backfill_codes() -> None:

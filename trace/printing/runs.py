@@ -200,7 +200,7 @@ def cancel(*, session: Session, actor: Actor, run_id: int) -> PrintRun:
 def void_codes(*, session: Session, actor: Actor, run_id: int, data: VoidIn) -> int:
     """Void codes of a run (a damaged sheet, a lost roll); returns how many were voided."""
     run = source_run(session=session, run=get_run(session=session, actor=actor, run_id=run_id))
-    codes = [normalize_code(c) for c in data.codes]
+    codes = list(dict.fromkeys(normalize_code(c) for c in data.codes))  # a code typed twice counts once
     theirs = set(session.execute(select(col(Unit.code)).where(
         Unit.print_run_id == run.id, col(Unit.code).in_(codes))).scalars())  # type: ignore[arg-type]
     stray = [c for c in codes if c not in theirs]
