@@ -127,8 +127,9 @@ def test_lot_label_runs_count_against_the_lot(session: Session) -> None:
     error = refused("over_capacity", lambda: new_run(session, coop, lot, 101))
     assert error.details == {"limit": 200, "used": 100, "left": 100}
     new_run(session, coop, lot, 60)
-    new_run(session, coop, lot, 40, kind=PrintKind.CARTON)
-    assert used(session, lot).used == 200
+    new_run(session, coop, lot, 40, kind=PrintKind.CARTON)  # cartons are counted apart
+    assert used(session, lot).used == 160
+    assert capacity.capacity(session=session, lot=lot, level=UnitLevel.CARTON).used == 40
 
 
 def test_a_lot_label_run_may_fill_the_lot(session: Session) -> None:
@@ -425,3 +426,17 @@ def test_due_lists_the_runs_a_worker_should_start(session: Session) -> None:
     session.execute(update(PrintRun).where(col(PrintRun.id) == queued.id)
                     .values(created_at=utcnow() - timedelta(seconds=601)))
     assert set(jobs.due(session=session, queued_for_seconds=600)) & mine == {queued.id, stale.id}
+
+
+def test_carton_labels_have_their_own_ceiling_beside_the_package_labels(session: Session) -> None:
+    # given a lot whose every package is labelled
+    coop, lot = printable_lot(session)
+    room = capacity.capacity(session=session, lot=lot)
+    new_run(session, coop, lot, room.left)
+    # when its cartons are labelled too, up to one per package
+    cartons = new_run(session, coop, lot, room.limit, kind=PrintKind.CARTON)
+    # then no override was needed, and one carton more than there are packages is refused
+    assert cartons.override_reason is None
+    with pytest.raises(RuleViolation) as refused:
+        new_run(session, coop, lot, 1, kind=PrintKind.CARTON)
+    assert refused.value.code == "over_capacity" and "carton" in str(refused.value)

@@ -210,7 +210,8 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
-    room = capacity.check(session=session, lot=lot, wanted=data.count, override_reason=data.override_reason)
+    room = capacity.check(session=session, lot=lot, wanted=data.count, override_reason=data.override_reason,
+                          level=data.level)
     event = r.new_event(actor=actor, organisation_id=org, type=EventType.COMMISSION, when=when, data=data,
                         location=location, lot_id=lot.id, payload={"count": data.count, "level": str(data.level)})
     made = register_units(session=session, lot_id=lot.id, count=data.count, event_id=event.id,  # type: ignore[arg-type]
