@@ -80,7 +80,7 @@ def render(labels: Sequence[LabelData], *, format: str,
 
 
 def _member(index: int, count: int, label: LabelData, extension: str) -> str:
-    """``0001-7KQ-2M9-XD4.png``: numbered from 1, zero-padded so names sort in label order."""
+    """``0001-7KQ-2M9-XDV.png``: numbered from 1, zero-padded so names sort in label order."""
     number = str(index).zfill(max(4, len(str(count))))
     # Codes are printed on the label; anything else in one must not become a folder or a bad name.
     code = _UNSAFE.sub("_", label.human_code).strip("_")

@@ -106,7 +106,7 @@ def new_code() -> str:
 
 
 def display_code(code: str) -> str:
-    """A code as printed: three groups of three (``7KQ-2M9-XD4``)."""
+    """A code as printed: three groups of three (``7KQ-2M9-XDV``)."""
     return "-".join(code[i:i + 3] for i in range(0, len(code), 3))
 
 
