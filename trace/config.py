@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     threadpool_size: int = 20
     rate_limit_public_per_minute: int = 600
     rate_limit_login_per_minute: int = 20
+    celery_queue: str = "celery"  # the queue workers consume and tasks go to (one per instance on a shared Redis)
     print_lease_seconds: int = 120
     print_progress_every: int = 250
 

@@ -37,6 +37,7 @@ def create_celery() -> Celery:
         accept_content=["json"],
         timezone=get_settings().timezone,
         broker_connection_retry_on_startup=True,
+        task_default_queue=get_settings().celery_queue,
     )
     return app
 

@@ -35,6 +35,8 @@ from trace.units import Unit
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# A queue of this run's own: two suites at once (SQLite and PostgreSQL) share one Redis.
+QUEUE = f"hytrace-test-{os.getpid()}"
 BASE = "https://truyxuat.example.vn"
 QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 LEASE = 4  # seconds: a dead worker's run is free again this soon after its last report
@@ -99,7 +101,7 @@ class Workers:
         # cwd = the repository root: ``trace`` must be ours, not the standard library's.
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo",
-             "--loglevel", "WARNING", "-Q", "celery", "-n", f"print-{os.getpid()}-{n}@%h"],
+             "--loglevel", "WARNING", "-Q", QUEUE, "-n", f"print-{os.getpid()}-{n}@%h"],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         out.close()
         self.started.append(worker)
@@ -142,9 +144,9 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
     engine = make_engine(url, pool_size=2)
     env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS,
            "HYTRACE_PUBLIC_BASE_URL": BASE, "HYTRACE_PRINT_LEASE_SECONDS": str(LEASE),
-           "HYTRACE_PRINT_PROGRESS_EVERY": "25"}
+           "HYTRACE_PRINT_PROGRESS_EVERY": "25", "HYTRACE_CELERY_QUEUE": QUEUE}
     for name in ("HYTRACE_DATABASE_URL", "HYTRACE_REDIS_URL", "HYTRACE_PUBLIC_BASE_URL",
-                 "HYTRACE_PRINT_LEASE_SECONDS", "HYTRACE_PRINT_PROGRESS_EVERY"):
+                 "HYTRACE_PRINT_LEASE_SECONDS", "HYTRACE_PRINT_PROGRESS_EVERY", "HYTRACE_CELERY_QUEUE"):
         monkeypatch.setenv(name, env[name])
     get_settings.cache_clear()
     from workers.app import create_celery
@@ -214,8 +216,9 @@ def test_the_embedded_default_renders_runs_without_redis(tmp_path: Path, monkeyp
     migrate(url)
     engine = make_engine(url, pool_size=2)
     env = {k: v for k, v in os.environ.items() if k != "HYTRACE_REDIS_URL"}
-    env.update(HYTRACE_DATABASE_URL=url, HYTRACE_PUBLIC_BASE_URL=BASE)
+    env.update(HYTRACE_DATABASE_URL=url, HYTRACE_PUBLIC_BASE_URL=BASE, HYTRACE_CELERY_QUEUE=QUEUE)
     monkeypatch.delenv("HYTRACE_REDIS_URL", raising=False)
+    monkeypatch.setenv("HYTRACE_CELERY_QUEUE", QUEUE)
     monkeypatch.setenv("HYTRACE_DATABASE_URL", url)
     monkeypatch.setenv("HYTRACE_PUBLIC_BASE_URL", BASE)
     get_settings.cache_clear()

@@ -16,6 +16,8 @@ from trace.db import make_engine, session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# A queue of this run's own: two suites at once (SQLite and PostgreSQL) share one Redis.
+QUEUE = f"hytrace-test-{os.getpid()}"
 
 
 def _redis_up() -> bool:
@@ -38,14 +40,15 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
         coop = f.org(session)
         f.harvest(session, coop, "10")
     engine.dispose()
-    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS}
+    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS, "HYTRACE_CELERY_QUEUE": QUEUE}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "-Q", "celery", "-n", f"test-{os.getpid()}@%h"],
+         "-Q", QUEUE, "-n", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         monkeypatch.setenv("HYTRACE_REDIS_URL", REDIS)
+        monkeypatch.setenv("HYTRACE_CELERY_QUEUE", QUEUE)
         from trace.config import get_settings
 
         get_settings.cache_clear()
