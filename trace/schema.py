@@ -2,7 +2,19 @@
 
 from sqlmodel import SQLModel
 
-from trace import auth, history, locations, lots, organisations, products, units, users  # noqa: F401
+from trace import (  # noqa: F401  # noqa: F401
+    auth,
+    certifications,
+    history,
+    locations,
+    lots,
+    organisations,
+    products,
+    recalls,
+    units,
+    users,
+)
+from trace.designations import models as designation_models  # noqa: F401
 from trace.events import models  # noqa: F401
 from trace.printing import models as printing_models  # noqa: F401
 

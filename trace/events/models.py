@@ -27,6 +27,10 @@ class EventType(StrEnum):
     LOSS = "loss"
     CORRECTION = "correction"
     DECOMMISSION = "decommission"  # printed codes voided (damaged sheet, lost roll)
+    RIGHT = "right"  # a designation holder grants, suspends, reinstates or revokes a right to use
+    HOLD = "hold"  # a lot stopped pending a decision
+    RELEASE = "release"  # a hold lifted
+    RECALL = "recall"  # a lot and its forward trace recalled
 
 
 # (EPCIS event type, action, CBV bizStep, CBV disposition) for each of our types.
@@ -43,6 +47,10 @@ EPCIS_SHAPE: dict[EventType, tuple[str, str | None, str | None, str | None]] = {
     EventType.LOSS: ("ObjectEvent", "DELETE", "destroying", "destroyed"),
     EventType.CORRECTION: ("ObjectEvent", None, None, None),
     EventType.DECOMMISSION: ("ObjectEvent", "DELETE", "decommissioning", "inactive"),
+    EventType.RIGHT: ("ObjectEvent", "OBSERVE", None, None),
+    EventType.HOLD: ("ObjectEvent", "OBSERVE", "holding", "non_sellable_other"),
+    EventType.RELEASE: ("ObjectEvent", "OBSERVE", "holding", "active"),
+    EventType.RECALL: ("ObjectEvent", "OBSERVE", "holding", "recalled"),
 }
 
 
