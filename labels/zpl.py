@@ -17,10 +17,17 @@ def _field(data: str) -> str:
     return "^FH_^FD" + data.translate(_ESCAPE) + "^FS"
 
 
+# Zebra's Link-OS printers hold the Unicode TrueType font Swiss 721 as E:TT0003M_.TTF; the built-in
+# ^A0 font has no Vietnamese letters (ư ơ ạ ả ẫ … would print as blanks). A printer without it can
+# be given any Unicode TTF under this name (ZebraNet Bridge or ~DU), or pass another ``font``.
+FONT = "E:TT0003M_.TTF"
+
+
 def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (50, 30),
                dpmm: int = 8, on_progress: Callable[[int], None] | None = None,
-               every: int = 250) -> bytes:
-    """ZPL for ``labels`` at ``dpmm`` dots per millimetre (8 = 203 dpi, 12 = 300 dpi), UTF-8 text.
+               every: int = 250, font: str = FONT) -> bytes:
+    """ZPL for ``labels`` at ``dpmm`` dots per millimetre (8 = 203 dpi, 12 = 300 dpi), UTF-8 text
+    in the printer-resident TrueType ``font`` (mapped to font letter 1 with ^CW).
 
     ``on_progress(done)`` is called after every ``every`` labels and with ``len(labels)`` at the
     end; whatever it raises stops the rendering and propagates.
@@ -36,6 +43,7 @@ def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (5
         lines = [
             "^XA",
             "^CI28",  # field data is UTF-8, so Vietnamese diacritics pass through unchanged
+            f"^CW1,{font}",
             f"^PW{round(size_mm[0] * dpmm)}",
             f"^LL{round(size_mm[1] * dpmm)}",
             # Model 2, error correction Q, automatic input mode: the printer encodes the URI itself.
@@ -47,14 +55,12 @@ def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (5
         for t in plan.texts:
             height = max(10, round(t.size_pt * PT_MM * dpmm))
             top = round((t.y - t.size_pt * PT_MM * 0.8) * dpmm)
-            # ^A0 is the printer's scalable font; printers without a Unicode TrueType font
-            # (downloaded and mapped with ^CW) print the Vietnamese letters as blanks.
             if t.centred:
                 width = round(plan.module * (side + 4) * dpmm)
                 lines.append(f"^FO{round(plan.qr_x * dpmm) - round(2 * plan.module * dpmm)},{top}"
-                             f"^A0N,{height},{height}^FB{width},1,0,C" + _field(t.text))
+                             f"^A1N,{height},{height}^FB{width},1,0,C" + _field(t.text))
             else:
-                lines.append(f"^FO{round(t.x * dpmm)},{top}^A0N,{height},{height}" + _field(t.text))
+                lines.append(f"^FO{round(t.x * dpmm)},{top}^A1N,{height},{height}" + _field(t.text))
         lines.append("^XZ")
         out.append("\n".join(lines))
         if on_progress and done % every == 0 and done < len(labels):

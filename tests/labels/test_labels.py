@@ -209,8 +209,8 @@ def test_zpl_has_one_utf8_format_per_label_and_each_qr_field_holds_its_uri() -> 
     formats = re.findall(r"\^XA(.*?)\^XZ", zpl, re.S)
     assert len(formats) == 3
     for label, body in zip(labels, formats, strict=True):
-        assert "^CI28" in body
+        assert "^CI28" in body and "^CW1,E:TT0003M_.TTF" in body  # UTF-8, in the resident Unicode font
         qr = [data for head, data in _zpl_fields(body) if head == "BQ"]
         assert qr == ["QA," + label.uri]
-        texts = " ".join(data for head, data in _zpl_fields(body) if head == "A0")
+        texts = " ".join(data for head, data in _zpl_fields(body) if head == "A1")
         assert "Đặc sản" in texts and "Lô: NL2026-07" in texts

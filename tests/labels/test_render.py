@@ -195,7 +195,7 @@ def test_zpl_has_one_utf8_format_per_label_and_each_qr_field_holds_its_uri(name:
         qr = re.findall(r"\^BQ[^\^]*(?:\^FH_)?\^FD(.*?)\^FS", body)
         assert len(qr) == 1 and qr[0].startswith("QA,")
         assert _unescape(qr[0][3:]) == label.uri
-        texts = " ".join(_unescape(d) for d in re.findall(r"\^A0[^\^]*(?:\^FB[^\^]*)?\^FH_\^FD(.*?)\^FS", body))
+        texts = " ".join(_unescape(d) for d in re.findall(r"\^A1[^\^]*(?:\^FB[^\^]*)?\^FH_\^FD(.*?)\^FS", body))
         assert label.human_code in texts and label.product_name.split()[0] in texts
         assert "Lô: LN260715" in texts
 
