@@ -78,6 +78,10 @@ def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempo
     """Record up to 1,000 events in one transaction: all are stored, or none (the error names the index)."""
     items = []
     for index, item in enumerate(data.events):
+        if item.type not in INPUT_OF:
+            # Rights, holds and recalls have their own endpoints and rules.
+            raise RuleViolation(f"Events of type {item.type.value} are not recorded through /events",
+                                code="not_capturable").at_index(index)
         try:
             items.append((item.type, INPUT_OF[item.type].model_validate(item.data)))
         except ValidationError as error:

@@ -266,3 +266,18 @@ def test_every_capture_endpoint_needs_credentials(client: TestClient, session: S
                  "correction", "batch"):
         assert_problem(client.post(f"{API}/events/{kind}", json={}), 401, "no_credentials")
     assert count(session, Event) == before
+
+
+def test_a_batch_cannot_record_kinds_that_have_their_own_endpoints(client: TestClient, session: Session) -> None:
+    # given a member, and events of kinds with their own rules (rights, holds, recalls)
+    _, headers = party(session)
+    session.commit()  # a refused request rolls back to here
+    before = snapshot(session)
+    for kind in ("right", "hold", "release", "recall"):
+        # when one is sent in a batch
+        answer = client.post(f"{API}/events/batch", headers=headers,
+                             json={"events": [{"type": kind, "data": {"lot_id": 1}}]})
+        # then it is refused with the reason and the index, and nothing is written
+        body = assert_problem(answer, 422, "not_capturable")
+        assert body["index"] == 0
+    assert snapshot(session) == before
