@@ -25,10 +25,12 @@ from trace.demo.data import (
     AREAS,
     DEMO_PASSWORD,
     DEMO_TAX_CODE,
+    DESIGNATIONS,
     HOME,
     ORGS,
     PLACES,
     PRODUCTS,
+    RIGHTS,
     SEASON_END,
     SEED,
     TAX_PREFIX,
@@ -38,6 +40,8 @@ from trace.demo.data import (
     growing_area_communes,
 )
 from trace.demo.season import Context, Season, count, recent_batch
+from trace.designations import registry
+from trace.designations.models import Designation, RightToUse
 from trace.digital_link import unit_uri
 from trace.errors import RuleViolation, Unauthenticated
 from trace.events.models import Event
@@ -52,10 +56,12 @@ __all__ = [
     "AREAS",
     "DEMO_PASSWORD",
     "DEMO_TAX_CODE",
+    "DESIGNATIONS",
     "HOME",
     "ORGS",
     "PLACES",
     "PRODUCTS",
+    "RIGHTS",
     "SEASON_END",
     "SEED",
     "TAX_PREFIX",
@@ -87,6 +93,8 @@ class DemoSummary:
     showcase_code: str | None
     growing_area_codes: list[str]
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # email, role, password
+    designations: int = 0
+    rights: int = 0
 
     def describe(self) -> str:
         """A short text for the command line."""
@@ -101,6 +109,8 @@ class DemoSummary:
             f"  Trace it (signed in as the admin): GET /api/v1/lots/{self.showcase_lot_id}/trace?direction=backward",
             f"  FSMA 204 spreadsheet: GET /api/v1/lots/{self.showcase_lot_id}/trace.csv?direction=backward",
         ]
+        lines.append(f"Designations: {self.designations} in the public registry (GET /api/v1/designations, no login), "
+                     f"{self.rights} rights to use granted by their holders.")
         if self.showcase_serial:
             uri = unit_uri(base_url=base, gtin=self.showcase_gtin, lot=self.showcase_lot_code,
                            serial=self.showcase_serial)
@@ -171,6 +181,14 @@ def _create(session: Session) -> str | None:
         create_product(session=session, actor=actors[org], data=ProductCreate(
             name_vi=name, name_en=name_en, category=category, unit=unit, gtin=demo_gtin(key),
             package_size=Decimal(size) if size else None))
+    for spec in DESIGNATIONS.values():
+        registry.create_designation(session=session, actor=root, data=registry.DesignationCreate(
+            kind=spec.kind, name_vi=spec.name_vi, name_en=spec.name_en, registration_number=spec.registration_number,
+            decision_number=spec.decision_number, decision_date=spec.decision_date,
+            holder_organisation_id=orgs[spec.holder].id,  # type: ignore[arg-type]
+            categories=spec.categories, derived_categories=spec.derived_categories, inherit_rule=spec.inherit_rule,
+            area_former_districts=spec.area_former_districts, area_former_communes=spec.area_former_communes,
+            rules_text=spec.rules_text))
     return ("HYTRACE_ADMIN_PASSWORD" if settings.admin_password else DEMO_PASSWORD) if made else None
 
 
@@ -193,7 +211,10 @@ def _context(session: Session) -> Context:
     areas = list(session.exec(select(Location).where(Location.organisation_id == orgs["coop"].id,
                                                      Location.kind == LocationKind.GROWING_AREA).order_by(col(Location.id))))
     products = {key: session.exec(select(Product).where(Product.gtin == demo_gtin(key))).one() for key in PRODUCTS}
-    return Context(session, orgs, _actors(session, orgs), places, products, areas)
+    designations = {key: session.exec(select(Designation).where(
+        Designation.name_vi == spec.name_vi, Designation.holder_organisation_id == orgs[spec.holder].id)).one()
+        for key, spec in DESIGNATIONS.items()}
+    return Context(session, orgs, _actors(session, orgs), places, products, areas, designations)
 
 
 def _summary(session: Session, *, created: bool, added: int, admin_password: str | None) -> DemoSummary:
@@ -221,6 +242,8 @@ def _summary(session: Session, *, created: bool, added: int, admin_password: str
         showcase_lot_id=showcase.id, showcase_gtin=showcase.gtin, showcase_lot_code=showcase.lot_code,
         showcase_serial=unit.serial if unit else None, showcase_code=unit.code if unit else None,
         growing_area_codes=[f"VN-HY-NL-DEMO-{n:02d}" for n in range(1, len(AREAS) + 1)],
+        designations=count(session, Designation, col(Designation.holder_organisation_id).in_(orgs)),
+        rights=count(session, RightToUse, col(RightToUse.organisation_id).in_(orgs)),
         logins=[(admin_email, Role.ADMIN.value, admin_password)]
         + [(email, role.value, DEMO_PASSWORD) for _, email, _, role in USERS],
     )

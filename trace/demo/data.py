@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import date, timedelta, timezone
 from typing import Any
 
 from trace import admin_units
 from trace.access import Role
+from trace.designations.models import DesignationKind, InheritRule
 from trace.identifiers import gtin_from_company_prefix
 from trace.locations import LocationKind
 from trace.organisations import OrgKind
@@ -30,6 +32,13 @@ ORGS: dict[str, tuple[OrgKind, str, str, str, dict[str, Any]]] = {
     "dist": (OrgKind.DISTRIBUTOR, "Công ty TNHH Phân phối Nông sản Sông Hồng (dữ liệu mẫu)", "05", "12103", {}),
     "shop1": (OrgKind.RETAILER, "Cửa hàng Đặc sản Phố Hiến (dữ liệu mẫu)", "06", "11953", {}),
     "shop2": (OrgKind.RETAILER, "Cửa hàng Nông sản sạch Văn Giang (dữ liệu mẫu)", "07", "12019", {}),
+    # Holders of the real designations below; the real holders' names are not used (the DoST above stands in
+    # for the real Department that manages the longan GI).
+    "hga": (OrgKind.DESIGNATION_HOLDER, "Hội sản xuất và kinh doanh gà Đông Tảo (dữ liệu mẫu)", "08", "12070", {}),
+    "hong": (OrgKind.DESIGNATION_HOLDER, "Hội nuôi ong mật hoa nhãn Hưng Yên (dữ liệu mẫu)", "09", "11953", {}),
+    "hgio": (OrgKind.DESIGNATION_HOLDER, "Hội sản xuất và kinh doanh giò chả Trai Trang (dữ liệu mẫu)", "10",
+             "12073", {}),
+    "htoi": (OrgKind.DESIGNATION_HOLDER, "Hội sản xuất và kinh doanh tỏi Thái Thụy (dữ liệu mẫu)", "11", "12826", {}),
 }
 # (org key, email, full name, role)
 USERS = [
@@ -42,6 +51,10 @@ USERS = [
     ("dist", "phan-phoi@example.com", "Hoàng Văn Mẫu", Role.ORG_ADMIN),
     ("shop1", "cuahang-phohien@example.com", "Bùi Thị Mẫu", Role.ORG_ADMIN),
     ("shop2", "cuahang-vangiang@example.com", "Đặng Văn Mẫu", Role.ORG_ADMIN),
+    ("hga", "hoi-gadongtao@example.com", "Ngô Văn Mẫu", Role.ORG_ADMIN),
+    ("hong", "hoi-ong@example.com", "Lý Thị Mẫu", Role.ORG_ADMIN),
+    ("hgio", "hoi-giocha@example.com", "Mai Văn Mẫu", Role.ORG_ADMIN),
+    ("htoi", "hoi-toi@example.com", "Đinh Thị Mẫu", Role.ORG_ADMIN),
 ]
 # Growing areas of the cooperative: (pre-2025 district, pre-2025 commune); today's commune follows.
 AREAS = [("Thành phố Hưng Yên", "Xã Quảng Châu"), ("Thành phố Hưng Yên", "Xã Hoàng Hanh"),
@@ -67,6 +80,69 @@ PRODUCTS: dict[str, tuple[str, str, int, str, str, str, str, str | None]] = {
     "chicken": ("farm", "9520003", 1, "Gà Đông Tảo, gà sống (dữ liệu mẫu)",
                 "Dong Tao chicken, live (sample data)", "chicken_live", "head", None),
 }
+
+
+
+
+@dataclass(frozen=True)
+class DesignationSpec:
+    """One of the province's real designations (numbers and dates from public sources; holders invented)."""
+
+    holder: str  # org key
+    kind: DesignationKind
+    name_vi: str
+    name_en: str
+    registration_number: str | None
+    decision_number: str | None
+    decision_date: date | None
+    categories: list[str]
+    area_former_districts: list[str]
+    rules_text: str
+    area_former_communes: list[str] = field(default_factory=list)
+    derived_categories: list[str] = field(default_factory=list)
+    inherit_rule: InheritRule = InheritRule.NEVER
+
+
+def _former_province_districts(province: str) -> list[str]:
+    return [d for d in admin_units.former_districts()
+            if admin_units.former_communes_in_district(d)[0].province_name == province]
+
+
+_OLD_RULE = "Khu vực bảo hộ ghi theo địa giới hành chính trước ngày 01/7/2025."
+DESIGNATIONS: dict[str, DesignationSpec] = {
+    "longan": DesignationSpec(
+        "dost", DesignationKind.GEOGRAPHICAL_INDICATION, "Nhãn lồng Hưng Yên", "Hung Yen longan",
+        "00055", "186/QĐ-SHTT", date(2017, 1, 23), ["longan_fresh"],
+        ["Thành phố Hưng Yên", "Huyện Khoái Châu", "Huyện Tiên Lữ", "Huyện Kim Động"],
+        f"{_OLD_RULE} Vùng: thành phố Hưng Yên và các huyện Khoái Châu, Tiên Lữ, Kim Động. Long nhãn sấy mang "
+        "chỉ dẫn địa lý chỉ khi mọi lô nhãn tươi đầu vào đều mang chỉ dẫn (tóm tắt cho dữ liệu mẫu).",
+        derived_categories=["longan_dried"], inherit_rule=InheritRule.ALL_INPUTS),
+    "chicken": DesignationSpec(
+        "hga", DesignationKind.COLLECTIVE_TRADEMARK, "Gà Đông Tảo", "Dong Tao chicken", None, None, None,
+        ["chicken_live"], [],
+        f"{_OLD_RULE} Vùng: xã Đông Tảo cũ, huyện Khoái Châu (nay thuộc xã Hoàn Long). Số văn bằng "
+        "không ghi trong dữ liệu mẫu.", area_former_communes=["12208"]),
+    "honey": DesignationSpec(
+        "hong", DesignationKind.CERTIFICATION_TRADEMARK, "Mật ong hoa nhãn Hưng Yên",
+        "Hung Yen longan-flower honey", None, "34713/QĐ-SHTT", date(2016, 6, 13), ["honey"],
+        _former_province_districts("Tỉnh Hưng Yên"),
+        f"{_OLD_RULE} Nguồn công khai dùng cho dữ liệu mẫu không ghi khu vực: tạm lấy toàn bộ tỉnh Hưng Yên "
+        "cũ (trước 01/7/2025)."),
+    "giocha": DesignationSpec(
+        "hgio", DesignationKind.COLLECTIVE_TRADEMARK, "Giò chả Trai Trang", "Trai Trang pork rolls",
+        "422823", "41357/QĐ-SHTT", date(2022, 5, 19), ["pork_roll"], ["Huyện Yên Mỹ"],
+        f"{_OLD_RULE} Nguồn công khai dùng cho dữ liệu mẫu chỉ ghi huyện Yên Mỹ: tạm lấy toàn huyện Yên Mỹ cũ."),
+    "garlic": DesignationSpec(
+        "htoi", DesignationKind.COLLECTIVE_TRADEMARK, "Tỏi Thái Thụy", "Thai Thuy garlic", None, None, None,
+        ["garlic"], ["Huyện Thái Thụy"],
+        f"{_OLD_RULE} Vùng: huyện Thái Thụy cũ (tỉnh Thái Bình cũ). Số văn bằng không ghi trong dữ liệu mẫu."),
+}
+# Rights to use granted in the season: (designation, grantee, holder's decision, products, place, yearly quota).
+RIGHTS: list[tuple[str, str, str, list[str], str | None, int | None]] = [
+    ("longan", "coop", "DEMO-01/QĐ-SKHCN", ["fresh"], None, 60000),
+    ("longan", "proc", "DEMO-02/QĐ-SKHCN", ["dried"], None, 20000),
+    ("chicken", "farm", "DEMO-01/QĐ-HGĐT", ["chicken"], "farm", None),
+]
 
 
 def demo_gtin(key: str) -> str:

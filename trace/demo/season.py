@@ -15,7 +15,9 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from trace.access import Actor
-from trace.demo.data import HOME, PRODUCTS, TZ
+from trace.demo.data import DESIGNATIONS, HOME, PRODUCTS, RIGHTS, TZ
+from trace.designations import rights
+from trace.designations.models import Designation
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import (
@@ -59,6 +61,7 @@ class Context:
     places: dict[str, Location]
     products: dict[str, Product]
     areas: list[Location]
+    designations: dict[str, Designation]
 
 
 def _portion(held: Decimal, share: Decimal, step: Decimal) -> Decimal:
@@ -110,6 +113,8 @@ class Season:
         return self.c.places[HOME[who]].id if who in HOME else None
 
     def run(self) -> int:
+        for i in range(len(RIGHTS)):  # the holders grant rights to use in early spring, before the season
+            self.later(self.at(3, 2, 9) + timedelta(hours=i), self.grant, i)
         pairs = [(0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2)]
         for i in range(14):  # harvests every three days, two growing areas a day, 14 July – 22 August
             for j, area in enumerate(pairs[i % len(pairs)]):
@@ -124,6 +129,19 @@ class Season:
             when, _, action, args = heapq.heappop(self.queue)
             action(when, *args)
         return self.count
+
+    def grant(self, when: datetime, i: int) -> None:
+        """A designation's holder grants a producer the right to use it, for five calendar years."""
+        key, grantee, decision, products, place, quota = RIGHTS[i]
+        rights.grant_right(session=self.c.session, actor=self.c.actors[DESIGNATIONS[key].holder],
+                           designation_id=self.c.designations[key].id,  # type: ignore[arg-type]
+                           data=rights.RightCreate(
+                               organisation_id=self.c.orgs[grantee].id, decision_number=decision,  # type: ignore[arg-type]
+                               valid_from=when.date(), valid_to=date(self.year + 4, 12, 31),
+                               product_ids=[self.c.products[p].id for p in products],  # type: ignore[misc]
+                               location_ids=[self.c.places[place].id] if place else [],  # type: ignore[list-item]
+                               annual_label_quota=quota, event_time=when))
+        self.count += 1
 
     def harvest(self, when: datetime, area: int, dest: str, mistaken: bool) -> None:
         day, qty = when.date(), Decimal(self.rng.randrange(400, 901, 10))
