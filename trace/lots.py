@@ -10,6 +10,7 @@ from sqlalchemy import Column, Index, Numeric, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, select
 
 from trace.access import Actor
+from trace.designations.claims import ClaimStatus, claims_for_lot
 from trace.errors import NotFound
 from trace.identifiers import normalize_gtin
 from trace.sqltypes import enum_type
@@ -104,6 +105,7 @@ class LotPublic(SQLModel):
     created_at: datetime
     held: Decimal | None = None  # what the caller's organisation holds now
     holders: list[HoldingPublic] | None = None
+    claims: list[ClaimStatus] = []  # designations it carries, judged at harvest and today
 
 
 class HoldingPublic(SQLModel):
@@ -170,6 +172,7 @@ def involved_in(*, session: Session, actor: Actor, lot_id: int, producer_id: int
 def to_public(*, session: Session, actor: Actor | None, lot: Lot) -> LotPublic:
     """The API shape of a lot; holder details only for those involved with it."""
     out = LotPublic.model_validate(lot)
+    out.claims = claims_for_lot(session=session, lot=lot)
     if actor is not None and actor.organisation_id is not None:
         out.held = held_by(session=session, lot_id=lot.id, organisation_id=actor.organisation_id)  # type: ignore[arg-type]
     if actor is not None and involved(session=session, actor=actor, lot=lot):

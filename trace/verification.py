@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, col
 
 from trace import digital_link
 from trace.config import get_settings
+from trace.designations.claims import ClaimStatus, claims_for_lot
 from trace.errors import NotFound
 from trace.lots import Lot, LotStatus
 from trace.printing.models import PrintRun
@@ -37,6 +38,7 @@ class CodeCheck(SQLModel):
     production_date: date
     expiry_date: date | None = None
     lot_status: LotStatus
+    claims: list[ClaimStatus] = []  # designations the lot carries, each judged at harvest and today
 
 
 def hosts(session: Session) -> set[str]:
@@ -64,7 +66,8 @@ def _answer(session: Session, lot: Lot, unit: Unit | None) -> CodeCheck:
                      code=display_code(unit.code) if unit else None, gtin=lot.gtin, lot_code=lot.lot_code,
                      serial=unit.serial if unit else None, level=unit.level.value if unit else None,
                      product_name=product.name_vi, product_name_en=product.name_en,
-                     production_date=lot.production_date, expiry_date=lot.expiry_date, lot_status=lot.status)
+                     production_date=lot.production_date, expiry_date=lot.expiry_date, lot_status=lot.status,
+                     claims=claims_for_lot(session=session, lot=lot))
 
 
 def _not_genuine(what: str) -> NotFound:

@@ -6,6 +6,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from trace.access import Actor, Role, require_writer
+from trace.designations import claims
+from trace.designations.models import ClaimSource
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import rules as r
 from trace.events.effects import lot_row, new_lot, refresh_status, seal
@@ -66,18 +68,22 @@ def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[
             )
     if data.expiry_date and data.expiry_date < harvest_day:
         raise RuleViolation("The expiry date is before the harvest", code="expiry_before_production")
-    event = r.new_event(
-        actor=actor, organisation_id=org, type=EventType.HARVEST, when=when, data=data, location=location,
-        lot_id=None, payload={
-            "product_id": product.id, "product_version": product.version, "gtin": product.gtin,
-            "lot_code": data.lot_code, "quantity": str(r.q(data.quantity)), "unit": product.unit,
-            "expiry_date": data.expiry_date.isoformat() if data.expiry_date else None,
-            "inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
-        },
-    )
+    accepted = claims.check_harvest(session=session, organisation_id=org, on=harvest_day, product=product,
+                                    location=location, designation_ids=data.designation_ids)
+    payload = {
+        "product_id": product.id, "product_version": product.version, "gtin": product.gtin,
+        "lot_code": data.lot_code, "quantity": str(r.q(data.quantity)), "unit": product.unit,
+        "expiry_date": data.expiry_date.isoformat() if data.expiry_date else None,
+        "inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
+    }
+    if accepted:
+        payload["designations"] = [claims.payload_entry(c) for c in accepted]
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.HARVEST, when=when, data=data,
+                        location=location, lot_id=None, payload=payload)
     lot = new_lot(session, product=product, lot_code=data.lot_code, quantity=data.quantity, org_id=org,
                    location_id=location.id if location else None, event=event, expiry=data.expiry_date)
     event.lot_id = lot.id
+    claims.record(session=session, lot_id=lot.id, claims=accepted, source=ClaimSource.HARVEST, event_id=event.id)  # type: ignore[arg-type]
     seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="output",  # type: ignore[arg-type]
          quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=r.q(data.quantity))])
     return event, lot
@@ -169,18 +175,26 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
         units_out = {p.unit for p in products}
         if units_in != {data.conversion.input_unit} or units_out != {data.conversion.output_unit}:
             raise RuleViolation("The conversion's units do not match the input and output lots", code="conversion_units")
-    event = r.new_event(
-        actor=actor, organisation_id=org, type=EventType.TRANSFORM, when=when, data=data, location=location,
-        lot_id=None, payload={
-            "inputs": [{"lot_id": lot.id, "gtin": lot.gtin, "lot_code": lot.lot_code, "quantity": str(qty), "unit": lot.unit}
-                       for lot, qty in inputs],
-            "outputs": [{"product_id": p.id, "product_version": p.version, "gtin": p.gtin, "lot_code": o.lot_code,
-                         "quantity": str(r.q(o.quantity)), "unit": p.unit,
-                         "expiry_date": o.expiry_date.isoformat() if o.expiry_date else None}
-                        for p, o in zip(products, data.outputs, strict=True)],
-            "conversion": data.conversion.model_dump(mode="json") if data.conversion else None,
-        },
-    )
+    # Designations pass to the outputs only as their rules and the transformer's own right allow;
+    # one that does not pass is noted, never a reason to refuse the transformation.
+    inherited, dropped = claims.inherit(session=session, organisation_id=org, on=r.local_day(when),
+                                        input_lot_ids=[lot.id for lot, _ in inputs],  # type: ignore[misc]
+                                        outputs=[(p, o.lot_code) for p, o in zip(products, data.outputs, strict=True)])
+    payload = {
+        "inputs": [{"lot_id": lot.id, "gtin": lot.gtin, "lot_code": lot.lot_code, "quantity": str(qty), "unit": lot.unit}
+                   for lot, qty in inputs],
+        "outputs": [{"product_id": p.id, "product_version": p.version, "gtin": p.gtin, "lot_code": o.lot_code,
+                     "quantity": str(r.q(o.quantity)), "unit": p.unit,
+                     "expiry_date": o.expiry_date.isoformat() if o.expiry_date else None}
+                    for p, o in zip(products, data.outputs, strict=True)],
+        "conversion": data.conversion.model_dump(mode="json") if data.conversion else None,
+    }
+    if inherited:
+        payload["designations"] = [claims.payload_entry(c, data.outputs[c.output].lot_code) for c in inherited]
+    if dropped:
+        payload["designations_not_inherited"] = dropped
+    event = r.new_event(actor=actor, organisation_id=org, type=EventType.TRANSFORM, when=when, data=data,
+                        location=location, lot_id=None, payload=payload)
     rows = [lot_row(event_id=event.id, lot_id=lot.id, role="input", quantity=qty, unit=lot.unit,  # type: ignore[arg-type]
                      organisation_id=org, delta=-qty) for lot, qty in inputs]
     outputs = []
@@ -193,6 +207,9 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
         for parent, _ in inputs:
             session.add(LotEdge(parent_lot_id=parent.id, child_lot_id=lot.id, event_id=event.id))  # type: ignore[arg-type]
     event.lot_id = outputs[0].id
+    for index, lot in enumerate(outputs):
+        claims.record(session=session, lot_id=lot.id, claims=[c for c in inherited if c.output == index],  # type: ignore[arg-type]
+                      source=ClaimSource.INHERITED, event_id=event.id)
     seal(session=session, event=event, lots=rows)
     for lot, _ in inputs:
         refresh_status(session=session, lot=lot, holder=org)

@@ -47,6 +47,8 @@ class HarvestIn(EventCommon):
     quantity: Quantity
     expiry_date: date | None = None
     inputs_used: list[InputUsed] = Field(default_factory=list, max_length=50)
+    designation_ids: list[int] = Field(default_factory=list, max_length=5,
+                                       description="Designations (GI, collective or certification marks) the lot claims")
 
 
 class ShipIn(EventCommon):

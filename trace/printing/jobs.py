@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from trace.designations import claims
 from trace.digital_link import lot_uri, unit_uri
 from trace.lots import Lot
 from trace.printing.models import PrintArtefact, PrintKind, PrintRun, PrintStatus
@@ -66,8 +67,10 @@ def labels_for(*, session: Session, run: PrintRun) -> list[PrintLabel]:
     assert lot is not None
     product = session.get(Product, lot.product_id)
     assert product is not None
+    # The badge is judged on the run's day: a claim whose right lapsed since is not printed.
     common = {"product_name": product.name_vi, "lot_code": lot.lot_code, "packed_on": run.packed_on,
-              "expiry": run.expiry}
+              "expiry": run.expiry,
+              "designation": claims.badges(session=session, lot=lot, on=claims.local_date(run.created_at))}
     if run.kind == PrintKind.LOT:
         uri = lot_uri(base_url=run.base_url, gtin=lot.gtin, lot=lot.lot_code)
         return [PrintLabel(uri=uri, human_code=lot.lot_code, **common)] * run.quantity  # type: ignore[arg-type]

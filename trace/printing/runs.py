@@ -10,6 +10,7 @@ from sqlmodel import Field, Session, SQLModel, col
 
 from trace.access import Actor, require_writer
 from trace.config import get_settings
+from trace.designations import claims
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import EventType
@@ -128,6 +129,8 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
                    created_by_user_id=actor.user_id, request_key=idempotency_key)
     if data.kind == PrintKind.LOT:
         capacity.check(session=session, lot=lot, wanted=data.quantity, override_reason=data.override_reason)
+    # Reprints print the same codes again and are not counted: only new runs take from the quota.
+    claims.check_quota(session=session, lot=lot, organisation_id=org, wanted=data.quantity, at=run.created_at)
     # One savepoint: a refused commission leaves no run behind, even if the caller commits.
     try:
         with session.begin_nested():
