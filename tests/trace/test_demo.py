@@ -189,3 +189,14 @@ def test_the_demo_is_refused_on_a_production_instance(session: Session, monkeypa
     with pytest.raises(RuleViolation) as refused:
         demo.load_demo(session=session)
     assert refused.value.code == "demo_in_production"
+
+
+def test_the_showcase_carries_the_longan_gi_inherited_from_its_harvests(loaded: Loaded) -> None:
+    session, summary, _ = loaded
+    from trace.designations.claims import claims_for_lot
+
+    showcase = session.get(Lot, summary.showcase_lot_id)
+    assert showcase is not None
+    claims = claims_for_lot(session=session, lot=showcase, on=showcase.production_date)
+    assert [(c.name, c.number, c.source.value, c.valid_at_harvest) for c in claims] == [
+        ("Nhãn lồng Hưng Yên", "00055", "inherited", True)]

@@ -148,7 +148,7 @@ class Season:
         lot = self.cap("coop", EventType.HARVEST, HarvestIn(
             product_id=self.c.products["fresh"].id, lot_code=f"NL{day:%y%m%d}-{area + 1}", quantity=qty,  # type: ignore[arg-type]
             location_id=self.c.areas[area].id, event_time=when, expiry_date=day + timedelta(days=10),
-            inputs_used=_inputs("fresh", day, self.rng))).lot_ids[0]
+            inputs_used=_inputs("fresh", day, self.rng), designation_ids=[self.c.designations["longan"].id])).lot_ids[0]
         self.kind[lot] = "fresh"
         self.later(when + timedelta(hours=4), self.mistake if mistaken else self.ship, "coop", lot, qty, dest)
 
@@ -276,7 +276,8 @@ class Season:
         day, heads = when.date(), Decimal(self.rng.randint(24, 40))
         lot = self.cap("farm", EventType.HARVEST, HarvestIn(
             product_id=self.c.products["chicken"].id, lot_code=f"GDT{day:%y%m%d}", quantity=heads,  # type: ignore[arg-type]
-            location_id=self.home("farm"), event_time=when, inputs_used=_inputs("chicken", day, self.rng))).lot_ids[0]
+            location_id=self.home("farm"), event_time=when, inputs_used=_inputs("chicken", day, self.rng),
+            designation_ids=[self.c.designations["chicken"].id])).lot_ids[0]
         self.kind[lot] = "chicken"
         self.later(when + timedelta(hours=2), self.sell, "farm", lot, Decimal("0.01"), Q1)  # one bird at the gate
         self.later(when + timedelta(hours=4), self.ship, "farm", lot, heads - 1, "proc")
@@ -303,12 +304,13 @@ def recent_batch(ctx: Context, rng: random.Random) -> int:
         items.append(("coop", HarvestIn(
             product_id=ctx.products["fresh"].id, lot_code=f"NL{when:%y%m%d}-{n + 1}-{k + n + 1}",  # type: ignore[arg-type]
             quantity=Decimal(rng.randrange(300, 701, 10)), location_id=area.id, event_time=when,
-            expiry_date=when.date() + timedelta(days=10), inputs_used=_inputs("fresh", when.date(), rng))))
+            expiry_date=when.date() + timedelta(days=10), inputs_used=_inputs("fresh", when.date(), rng),
+            designation_ids=[ctx.designations["longan"].id])))
     when = start + timedelta(hours=1, minutes=30)
     items.append(("farm", HarvestIn(
         product_id=ctx.products["chicken"].id, lot_code=f"GDT{when:%y%m%d}-{k + 1}",  # type: ignore[arg-type]
         quantity=Decimal(rng.randint(12, 20)), location_id=ctx.places["farm"].id, event_time=when,
-        inputs_used=_inputs("chicken", when.date(), rng))))
+        inputs_used=_inputs("chicken", when.date(), rng), designation_ids=[ctx.designations["chicken"].id])))
     for who, data in items:
         capture(session=ctx.session, actor=ctx.actors[who], items=[(EventType.HARVEST, data)])
     return len(items)
