@@ -12,7 +12,7 @@ from reportlab.pdfgen.canvas import Canvas
 from labels.fonts import register
 from labels.layout import layout
 from labels.model import TEMPLATES, LabelData
-from labels.qr import pdf_path, rectangles
+from labels.qr import pdf_qr_path
 
 
 def render_pdf(labels: Sequence[LabelData], *, template: str,
@@ -38,7 +38,7 @@ def render_pdf(labels: Sequence[LabelData], *, template: str,
             canvas.showPage()
             canvas.setLineWidth(0.25 * mm)
         ox, oy = spec.origin_mm(slot)
-        side, rects = rectangles(label.uri)
+        side, path = pdf_qr_path(label.uri)
         plan = layout(label, side, spec.label_mm)
         label_h = spec.label_mm[1]
         # Each label draws in its own coordinates (origin at its bottom-left corner), so labels of
@@ -49,7 +49,7 @@ def render_pdf(labels: Sequence[LabelData], *, template: str,
         # the y axis (rows go down): no images, crisp at any printer resolution.
         m = plan.module * mm
         canvas.addLiteral(f"q {m:.4f} 0 0 {-m:.4f} {plan.qr_x * mm:.2f} "
-                          f"{(label_h - plan.qr_y) * mm:.2f} cm {pdf_path(rects)} Q")
+                          f"{(label_h - plan.qr_y) * mm:.2f} cm {path} Q")
         if plan.badge:
             bx, by, bw, bh = plan.badge
             canvas.roundRect(bx * mm, (label_h - by - bh) * mm, bw * mm, bh * mm, 0.8 * mm)

@@ -50,6 +50,19 @@ def rectangles(uri: str) -> tuple[int, list[tuple[int, int, int, int]]]:
                   for y in range(side) for m in _RUN.finditer(cells, y * side, (y + 1) * side)]
 
 
+def pdf_qr_path(uri: str) -> tuple[int, str]:
+    """Side and the PDF path of ``uri``'s dark modules (one ``x y w 1 re`` per horizontal run, then
+    ``f``), built in one pass: the same operators as ``pdf_path(rectangles(uri)[1])`` at about half
+    the cost, which matters at 1,000 labels a second."""
+    side, cells = _raster(uri)
+    # A separator byte after each row keeps runs inside their row, so one scan covers the symbol.
+    width = side + 1
+    rows = b"\n".join(cells[y * side:(y + 1) * side] for y in range(side))
+    path = " ".join([f"{m.start() % width} {m.start() // width} {m.end() - m.start()} 1 re"
+                     for m in _RUN.finditer(rows)])
+    return side, path + " f"
+
+
 def pdf_path(rects: list[tuple[int, int, int, int]]) -> str:
     """PDF path operators (``x y w h re`` … ``f``) in module units, for use under a scale transform."""
     return " ".join(f"{x} {y} {w} {h} re" for x, y, w, h in rects) + " f"
