@@ -224,3 +224,16 @@ def test_the_chain_stays_valid_through_corrections(session: Session) -> None:
     assert chain.verify(session=session).ok
     kinds = session.exec(select(Event.type).where(Event.organisation_id == coop.id).order_by(Event.seq)).all()  # type: ignore[arg-type]
     assert kinds == [EventType.HARVEST, EventType.SHIP, EventType.CORRECTION, EventType.CORRECTION]
+
+
+def test_holds_releases_and_recalls_are_undone_their_own_way_not_by_correction(session: Session) -> None:
+    from trace.recalls import holds
+    from trace.recalls.models import ReasonIn
+
+    coop = f.org(session)
+    lot_id = f.harvest(session, coop, "10").lot_ids[0]
+    held = holds.hold(session=session, actor=f.member(coop), lot_id=lot_id, data=ReasonIn(reason="Chờ kiểm nghiệm"))
+    with pytest.raises(RuleViolation) as refused:
+        capture(session=session, actor=f.member(coop), items=[(EventType.CORRECTION, CorrectionIn(
+            event_id=held.event_id, reason="incorrect_data"))])
+    assert refused.value.code == "not_correctable"

@@ -45,6 +45,8 @@ from trace.lots import Lot, held_by
 from trace.organisations import Organisation
 from trace.printing import runs
 from trace.products import Product
+from trace.recalls import holds, recall
+from trace.recalls.models import ReasonIn
 from trace.units import Unit
 
 Q1, HALF = Decimal(1), Decimal("0.5")
@@ -128,7 +130,23 @@ class Season:
         while self.queue:
             when, _, action, args = heapq.heappop(self.queue)
             action(when, *args)
+        self.hold_and_recall()
         return self.count
+
+    def hold_and_recall(self) -> None:
+        """After the season (so at today's date): the market inspector holds a fresh longan lot
+        pending a residue test and lifts the hold; the farm recalls its last flock, and with it
+        the meat made from it."""
+        session = self.c.session
+        fresh = max(lot for lot, kind in self.kind.items() if kind == "fresh")
+        holds.hold(session=session, actor=self.c.actors["qltt"], lot_id=fresh, data=ReasonIn(
+            reason="Tạm giữ chờ kết quả kiểm nghiệm dư lượng thuốc bảo vệ thực vật (dữ liệu mẫu)"))
+        holds.release(session=session, actor=self.c.actors["qltt"], lot_id=fresh, data=ReasonIn(
+            reason="Kết quả kiểm nghiệm đạt; giải tỏa (dữ liệu mẫu)"))
+        flock = max(lot for lot, kind in self.kind.items() if kind == "chicken")
+        recall.recall(session=session, actor=self.c.actors["farm"], lot_id=flock, data=ReasonIn(
+            reason="Đàn gà nghi nhiễm bệnh; thu hồi để kiểm tra thú y (dữ liệu mẫu)"))
+        self.count += 3
 
     def grant(self, when: datetime, i: int) -> None:
         """A designation's holder grants a producer the right to use it, for five calendar years."""
@@ -148,7 +166,7 @@ class Season:
         lot = self.cap("coop", EventType.HARVEST, HarvestIn(
             product_id=self.c.products["fresh"].id, lot_code=f"NL{day:%y%m%d}-{area + 1}", quantity=qty,  # type: ignore[arg-type]
             location_id=self.c.areas[area].id, event_time=when, expiry_date=day + timedelta(days=10),
-            inputs_used=_inputs("fresh", day, self.rng), designation_ids=[self.c.designations["longan"].id])).lot_ids[0]
+            inputs_used=_inputs("fresh", day, self.rng), designation_ids=[self.c.designations["longan"].id])).lot_ids[0]  # type: ignore[list-item]
         self.kind[lot] = "fresh"
         self.later(when + timedelta(hours=4), self.mistake if mistaken else self.ship, "coop", lot, qty, dest)
 
@@ -277,7 +295,7 @@ class Season:
         lot = self.cap("farm", EventType.HARVEST, HarvestIn(
             product_id=self.c.products["chicken"].id, lot_code=f"GDT{day:%y%m%d}", quantity=heads,  # type: ignore[arg-type]
             location_id=self.home("farm"), event_time=when, inputs_used=_inputs("chicken", day, self.rng),
-            designation_ids=[self.c.designations["chicken"].id])).lot_ids[0]
+            designation_ids=[self.c.designations["chicken"].id])).lot_ids[0]  # type: ignore[list-item]
         self.kind[lot] = "chicken"
         self.later(when + timedelta(hours=2), self.sell, "farm", lot, Decimal("0.01"), Q1)  # one bird at the gate
         self.later(when + timedelta(hours=4), self.ship, "farm", lot, heads - 1, "proc")
@@ -305,12 +323,13 @@ def recent_batch(ctx: Context, rng: random.Random) -> int:
             product_id=ctx.products["fresh"].id, lot_code=f"NL{when:%y%m%d}-{n + 1}-{k + n + 1}",  # type: ignore[arg-type]
             quantity=Decimal(rng.randrange(300, 701, 10)), location_id=area.id, event_time=when,
             expiry_date=when.date() + timedelta(days=10), inputs_used=_inputs("fresh", when.date(), rng),
-            designation_ids=[ctx.designations["longan"].id])))
+            designation_ids=[ctx.designations["longan"].id])))  # type: ignore[list-item]
     when = start + timedelta(hours=1, minutes=30)
     items.append(("farm", HarvestIn(
         product_id=ctx.products["chicken"].id, lot_code=f"GDT{when:%y%m%d}-{k + 1}",  # type: ignore[arg-type]
         quantity=Decimal(rng.randint(12, 20)), location_id=ctx.places["farm"].id, event_time=when,
-        inputs_used=_inputs("chicken", when.date(), rng), designation_ids=[ctx.designations["chicken"].id])))
+        inputs_used=_inputs("chicken", when.date(), rng),
+        designation_ids=[ctx.designations["chicken"].id])))  # type: ignore[list-item]
     for who, data in items:
         capture(session=ctx.session, actor=ctx.actors[who], items=[(EventType.HARVEST, data)])
     return len(items)

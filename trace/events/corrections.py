@@ -43,6 +43,13 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         raise NotFound(f"Event {data.event_id} is not one of your organisation's")
     if target.type == EventType.CORRECTION:
         raise RuleViolation("A correction cannot be corrected; record the event again", code="correct_correction")
+    undo = {EventType.HOLD: "release the lot", EventType.RELEASE: "hold the lot again",
+            EventType.RECALL: "a recall is final", EventType.RIGHT: "change the right again (reinstate, suspend)"}
+    if target.type in undo:
+        # These carry decisions with their own way back; reversing them by correction would leave
+        # lot statuses and rights out of step with the log.
+        raise RuleViolation(f"A {target.type.value} event cannot be declared erroneous: {undo[target.type]}",
+                            code="not_correctable")
     if session.exec(select(Event.id).where(Event.corrects_event_id == target.id)).first():
         raise Conflict(f"Event {target.id} was already declared erroneous", code="already_corrected")
     rows = list(session.exec(select(EventLot).where(EventLot.event_id == target.id)))
