@@ -17,11 +17,16 @@ from api.routes import (
     admin,
     auth,
     catalogue,
+    certifications,
     codes,
+    designation_usage,
+    designations,
     events,
+    inspections,
     lots,
     organisations,
     print_runs,
+    recalls,
     resolver,
 )
 from trace.config import get_settings
@@ -52,7 +57,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
     settings = get_settings()
     app.add_middleware(RateLimit, public_per_minute=settings.rate_limit_public_per_minute,
                        login_per_minute=settings.rate_limit_login_per_minute)
-    for module in (auth, organisations, catalogue, lots, events, print_runs, codes, admin):
+    for module in (auth, organisations, catalogue, lots, events, print_runs, codes, designations, designation_usage,
+                   certifications, recalls, inspections, admin):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(resolver.router)
 
