@@ -131,3 +131,11 @@ def test_trace_csv_is_an_fsma_204_spreadsheet(client: TestClient, session: Sessi
     shipped = next(r for r in rows if r["critical_tracking_event"] == "Shipping")
     assert shipped["ship_from"] and shipped["ship_to"] and shipped["ship_from"] != shipped["ship_to"]
     assert_problem(client.get(f"{API}/lots/{flow.dried}/trace.csv", headers=flow.other_h), 404, "not_found")
+
+
+def test_an_id_beyond_the_database_integer_range_is_a_4xx_not_a_500(client: TestClient, session: Session) -> None:
+    _, headers = party(session)
+    session.commit()
+    for path in ("/api/v1/lots/2147483648", "/api/v1/lots/2147483648/trace", "/api/v1/lots/2147483648/trace.csv"):
+        answer = client.get(path, headers=headers)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text)
