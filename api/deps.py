@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
@@ -54,3 +54,7 @@ def get_enqueue() -> Callable[[int], None]:
 
 
 Enqueue = Annotated[Callable[[int], None], Depends(get_enqueue)]
+
+
+# Row ids are 32-bit integers in both databases: a larger id in a path is refused before any query.
+DbId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A row id")]

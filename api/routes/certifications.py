@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, DbId, SessionDep
 from trace import certifications, lots
 from trace.certifications import CertificationKind
 
@@ -48,7 +48,7 @@ def revoke(session: SessionDep, actor: CurrentActor, certification_id: int,
 
 
 @router.get("/lots/{lot_id}/certifications", response_model=list[certifications.CertificateStatus])
-def for_lot(session: SessionDep, lot_id: int) -> list[certifications.CertificateStatus]:
+def for_lot(session: SessionDep, lot_id: DbId) -> list[certifications.CertificateStatus]:
     """Public: the certificates covering a lot, each valid or not at its harvest and today."""
     lot = lots.get_lot(session=session, lot_id=lot_id)
     return certifications.certificates_for_lot(session=session, lot=lot)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, DbId, SessionDep
 from trace import lineage, lots
 from trace.errors import NotFound
 from trace.lineage import Direction
@@ -35,20 +35,20 @@ def _visible(session: SessionDep, actor: CurrentActor, lot_id: int) -> lots.Lot:
 
 
 @router.get("/{lot_id}", response_model=lots.LotPublic)
-def get(session: SessionDep, actor: CurrentActor, lot_id: int) -> lots.LotPublic:
+def get(session: SessionDep, actor: CurrentActor, lot_id: DbId) -> lots.LotPublic:
     """One lot, with who holds how much of it."""
     return lots.to_public(session=session, actor=actor, lot=_visible(session, actor, lot_id))
 
 
 @router.get("/{lot_id}/trace", response_model=lineage.Trace)
-def trace(session: SessionDep, actor: CurrentActor, lot_id: int, direction: Direction = Direction.BACKWARD) -> lineage.Trace:
+def trace(session: SessionDep, actor: CurrentActor, lot_id: DbId, direction: Direction = Direction.BACKWARD) -> lineage.Trace:
     """Backward (to the growing areas) or forward (to every descendant and holder) trace."""
     return lineage.trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
 
 
 @router.get("/{lot_id}/trace.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {}}, "description": "FSMA 204 sortable spreadsheet"}})
-def trace_csv(session: SessionDep, actor: CurrentActor, lot_id: int, direction: Direction = Direction.BACKWARD) -> Response:
+def trace_csv(session: SessionDep, actor: CurrentActor, lot_id: DbId, direction: Direction = Direction.BACKWARD) -> Response:
     """The trace as CSV with the FSMA 204 key data elements per critical tracking event."""
     body = lineage.fsma_csv(session=session, actor=actor, lot_id=lot_id, direction=direction)
     return Response(body, media_type="text/csv; charset=utf-8",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import SQLModel
 
-from api.deps import CurrentActor, Enqueue, IdempotencyKey, SessionDep
+from api.deps import CurrentActor, DbId, Enqueue, IdempotencyKey, SessionDep
 from trace.printing import runs
 from trace.printing.models import FORMAT_LIMITS, FORMATS, MAX_LABELS
 
@@ -34,7 +34,7 @@ def _one(session: SessionDep, run: runs.PrintRun) -> runs.PrintRunPublic:
 
 
 @router.post("/lots/{lot_id}/print-runs", status_code=202, response_model=runs.PrintRunPublic)
-def create(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, lot_id: int, data: runs.PrintRunCreate,
+def create(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, lot_id: DbId, data: runs.PrintRunCreate,
            idempotency_key: IdempotencyKey = None) -> runs.PrintRunPublic:
     """Register N codes for a lot you hold and queue their labels; follow ``status``/``done``."""
     run = runs.create_run(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
@@ -45,7 +45,7 @@ def create(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, lot_id: i
 
 
 @router.get("/lots/{lot_id}/print-runs", response_model=list[runs.PrintRunPublic])
-def list_(session: SessionDep, actor: CurrentActor, lot_id: int) -> list[runs.PrintRunPublic]:
+def list_(session: SessionDep, actor: CurrentActor, lot_id: DbId) -> list[runs.PrintRunPublic]:
     """Your organisation's print runs of a lot, newest first."""
     return runs.public(session=session, runs=runs.list_runs(session=session, actor=actor, lot_id=lot_id))
 
