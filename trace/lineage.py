@@ -5,31 +5,28 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import Integer, String, any_, bindparam, func, text
-from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, or_, select
 
 from trace.access import Actor
 from trace.errors import NotFound
-from trace.events.models import Event, EventLot, EventType
+from trace.events.models import Event, EventType
 from trace.events.query import events_public
 from trace.events.schemas import EventPublic
 from trace.locations import Location
-from trace.lots import Holding, Lot, LotEdge, LotStatus, involved_in
+from trace.lots import QTY, Lot, LotStatus, involved_in
 from trace.organisations import Organisation
 from trace.products import Product
-from trace.sqltypes import fast_model
 from trace.timeutil import localise
-from trace.units import Unit
 
 
 class Direction(StrEnum):
@@ -37,26 +34,47 @@ class Direction(StrEnum):
     FORWARD = "forward"
 
 
+# Each direction's step: the column that leads on, and the one the walk has reached.
+_STEP = {Direction.BACKWARD: ("parent_lot_id", "child_lot_id"), Direction.FORWARD: ("child_lot_id", "parent_lot_id")}
 # UNION (not UNION ALL) drops paths already seen, so diamonds (merge then split) stay finite.
-_SQL = {
-    Direction.BACKWARD: """
-        WITH RECURSIVE walk(id) AS (
-            SELECT CAST(:root AS INTEGER)
-            UNION
-            SELECT e.parent_lot_id FROM lot_edge e JOIN walk w ON e.child_lot_id = w.id
-        ) SELECT id FROM walk""",
-    Direction.FORWARD: """
-        WITH RECURSIVE walk(id) AS (
-            SELECT CAST(:root AS INTEGER)
-            UNION
-            SELECT e.child_lot_id FROM lot_edge e JOIN walk w ON e.parent_lot_id = w.id
-        ) SELECT id FROM walk""",
-}
+_WALK = """WITH RECURSIVE walk(id) AS (
+    SELECT CAST({root} AS INTEGER)
+    UNION
+    SELECT e.{next} FROM lot_edge e JOIN walk w ON e.{this} = w.id
+) SELECT id FROM walk"""
+_ROOT = {"sqlite": ":root", "postgresql": "%(root)s"}  # the driver's parameter style
+
+
+@cache
+def _walk(dialect: str, direction: Direction) -> str:
+    following, this = _STEP[direction]
+    return _WALK.format(root=_ROOT[dialect], next=following, this=this)
+
+
+@contextmanager
+def _driver_cursor(connection: Connection) -> Iterator[Any]:
+    """A DB-API cursor on the connection, for reads where SQLAlchemy's set-up per statement would
+    cost more than the statement. Its errors come out as SQLAlchemy's (the API answers a busy
+    database with 503 by them) and a lost connection is invalidated, as SQLAlchemy would."""
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except connection.dialect.loaded_dbapi.Error as error:
+        lost = connection.dialect.is_disconnect(error, connection.connection, cursor)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(None, None, error, connection.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=lost, dialect=connection.dialect) from error
+    finally:
+        cursor.close()
 
 
 def lot_ids(*, session: Session, lot_id: int, direction: Direction) -> list[int]:
     """The lot and all its ancestors (backward) or descendants (forward)."""
-    return [row[0] for row in session.connection().execute(text(_SQL[direction]), {"root": lot_id})]
+    connection = session.connection()
+    with _driver_cursor(connection) as cursor:
+        cursor.execute(_walk(connection.dialect.name, direction), {"root": lot_id})
+        return [row[0] for row in cursor.fetchall()]
 
 
 class TraceLot(SQLModel):
@@ -93,111 +111,167 @@ class Trace(SQLModel):
     events: list[EventPublic]
 
 
-CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters in a statement
+CHUNK = 5_000  # event ids per IN list: PostgreSQL takes at most 65,535 parameters in a statement
+
+# A trace is two statements on the DB-API cursor of the session's connection: SQLAlchemy's cost per
+# statement (~50 µs to build, find the compiled form and set up a result) was most of a small
+# trace, and its rows and validated models most of a large one.
+#  1. The walk and, by the ids it found, the lots' own columns and (forward) their holders and unit
+#     counts. Holders are a LEFT JOIN, one row per lot and holder, so quantities come back as
+#     stored. The walk starts from the root's row: an unknown lot gives no rows.
+#  2. The rest, by the ids the first one found, each list as ONE parameter (a PostgreSQL array, a
+#     JSON array on SQLite: no limit on bound parameters), in rows of five shapes told apart by
+#     their first column: the edges inside the walk, the ids of the events on its lots, and the
+#     names of its products, producers and origins. A recall has a thousand lots but a handful of
+#     those: joined to each lot, their five name columns were a third of what it read.
+# "Among the walked ids" and "among the ids of a parameter", in each dialect's words. Joining the
+# walk to lot makes either planner scan all of lot (it cannot know the walk is small); reading an
+# id list from the walk keeps to the primary key.
+_AMONG = {
+    "sqlite": ("IN (SELECT id FROM walk)", "IN (SELECT value FROM json_each(:{}))"),
+    "postgresql": ("= ANY(ARRAY(SELECT id FROM walk))", "= ANY(%({})s)"),
+}
+# Beyond 64 bits psycopg sends a numeric, which PostgreSQL compares with every id (no index), and
+# sqlite3 refuses it: no lot has such an id.
+_IDS = range(-(2**63), 2**63)
+_PRODUCER = "SELECT producer_organisation_id FROM lot WHERE id = {root}"
+_LOTS = """WITH RECURSIVE walk(id) AS (
+    SELECT id FROM lot WHERE id = {root}
+    UNION
+    SELECT e.{next} FROM lot_edge e JOIN walk w ON e.{this} = w.id)
+SELECT l.id, l.gtin, l.lot_code, l.product_id, l.quantity, l.unit, l.status, l.production_date, l.expiry_date,
+       l.producer_organisation_id, l.origin_location_id{holders}
+FROM lot l{join}
+WHERE l.id {walked} ORDER BY l.id{order}"""
+_HOLDERS = {"holders": ", h.organisation_id, h.quantity, (SELECT count(*) FROM unit u WHERE u.lot_id = l.id)",
+            "join": " LEFT JOIN holding h ON h.lot_id = l.id AND h.quantity > 0", "order": ", h.organisation_id"}
+_EDGE, _EVENT, _PRODUCT, _ORGANISATION, _PLACE = range(5)
+_REST = f"""SELECT {_EDGE}, parent_lot_id, child_lot_id, event_id, NULL, NULL FROM lot_edge WHERE {{this}} {{lots}}
+UNION ALL SELECT {_EVENT}, NULL, NULL, event_id, NULL, NULL FROM (SELECT DISTINCT event_id FROM event_lot WHERE lot_id {{lots}}) ev
+UNION ALL SELECT {_PRODUCT}, id, NULL, name_vi, NULL, NULL FROM product WHERE id {{products}}
+UNION ALL SELECT {_ORGANISATION}, id, NULL, name, NULL, NULL FROM organisation WHERE id {{organisations}}
+UNION ALL SELECT {_PLACE}, id, NULL, name, code, commune_code FROM location WHERE id {{places}}"""
+_LISTS = ("lots", "products", "organisations", "places")
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start:start + CHUNK]
+@cache
+def _statements(dialect: str, direction: Direction) -> tuple[str, str, str]:
+    """The producer, lots and rest statements for a dialect and direction."""
+    root, (walked, among) = _ROOT[dialect], _AMONG[dialect]
+    following, this = _STEP[direction]
+    holders = _HOLDERS if direction is Direction.FORWARD else dict.fromkeys(_HOLDERS, "")
+    lots = _LOTS.format(root=root, next=following, this=this, walked=walked, **holders)
+    rest = _REST.format(this=this, **{name: among.format(name) for name in _LISTS})
+    return _PRODUCER.format(root=root), lots, rest
 
 
-SMALL = 64  # below this many ids SQLite answers a plain IN list faster than json_each
+def _json_ids(ids: list[int]) -> str:
+    # What json.dumps writes for a list of ints, in a third of the time (a trace sends four).
+    return f"[{','.join(map(str, ids))}]"
 
 
-def _among(column: Any, dialect: str, size: int) -> Any:
-    """``column IN (the ids)`` with the ids as ONE parameter (an array; JSON on SQLite for large
-    sets): no expanding IN to render per call, and no limit on bound parameters."""
-    if dialect == "postgresql":
-        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
-    if size <= SMALL:
-        return column.in_(bindparam("ids", expanding=True))
-    values = func.json_each(bindparam("ids", type_=String)).table_valued("value")
-    return column.in_(sa_select(values.c.value))
+M = TypeVar("M", bound=SQLModel)
 
 
-def _ids(dialect: str, chunk: list[int], size: int) -> dict[str, Any]:
-    """The parameter for a statement built by :func:`_among` with the same ``size``."""
-    return {"ids": json.dumps(chunk) if dialect == "sqlite" and size > SMALL else chunk}
+def _construct(model: type[M], values: Iterable[dict[str, Any]]) -> list[M]:
+    """Instances of a non-table model from already-valid values, every field given: what
+    :func:`trace.sqltypes.fast_model` does, in one loop and without SQLModel's ``__new__`` (which
+    sets the same slots once more); a recall builds a few thousand."""
+    new, put, every = object.__new__, object.__setattr__, set(model.model_fields)
+    out = []
+    for value in values:
+        row = new(model)
+        put(row, "__dict__", value)
+        # One set for all: every field is set, so setting one later adds nothing to it.
+        put(row, "__pydantic_fields_set__", every)
+        put(row, "__pydantic_extra__", None)
+        put(row, "__pydantic_private__", None)
+        out.append(row)
+    return out
 
 
-def _dicts(result: Any) -> Iterator[dict[str, Any]]:
-    # The column names once per result, not once per row (RowMapping rebuilds them each time).
-    keys = list(result.keys())
-    return (dict(zip(keys, row, strict=True)) for row in result)
+_STATUS = {status.value: status for status in LotStatus}
+_QTY = f"%.{QTY.scale}f"  # how SQLAlchemy's Numeric turns SQLite's REAL or INTEGER into a Decimal
 
 
-def _lot_rows(session: Session, ids: list[int]) -> list[Any]:
-    lot, product, org, place = (Lot.__table__, Product.__table__, Organisation.__table__,  # type: ignore[attr-defined]
-                                Location.__table__)  # type: ignore[attr-defined]
-    query = (
-        sa_select(lot.c.id, lot.c.gtin, lot.c.lot_code, lot.c.quantity, lot.c.unit, lot.c.status, lot.c.production_date,
-               lot.c.expiry_date, lot.c.producer_organisation_id, lot.c.origin_location_id,
-               product.c.name_vi.label("product_name"), org.c.name.label("producer_name"),
-               place.c.name.label("origin_location_name"), place.c.code.label("planting_area_code"),
-               place.c.commune_code)
-        .join(product, product.c.id == lot.c.product_id)
-        .join(org, org.c.id == lot.c.producer_organisation_id)
-        .outerjoin(place, place.c.id == lot.c.origin_location_id)
-    )
-    connection = session.connection()
-    dialect = connection.dialect.name
-    size = min(len(ids), CHUNK)
-    query = query.where(_among(lot.c.id, dialect, size))
-    rows: list[Any] = []
-    for chunk in _chunks(ids):
-        rows.extend(_dicts(connection.execute(query, _ids(dialect, chunk, size))))
-    return sorted(rows, key=lambda row: row["id"])
+def _lots(rows: Sequence[Any], names: dict[int, dict[Any, Any]], sqlite: bool, forward: bool) -> list[TraceLot]:
+    """The lots statement's rows (by lot id; forward: one per lot and holder) as TraceLots."""
+    status, fmt, day = _STATUS, _QTY, date.fromisoformat
+    products, organisations, places = names[_PRODUCT], names[_ORGANISATION], names[_PLACE]
+    lots: list[dict[str, Any]] = []
+    holders: list[dict[str, object]] = []
+    last = None
+    for row in rows:
+        if row[0] != last:
+            last, holders = row[0], []
+            if sqlite:  # dates are text there: converted as SQLAlchemy's types would
+                quantity, made, expires = Decimal(fmt % row[4]), day(row[7]), row[8] and day(row[8])
+            else:
+                quantity, made, expires = row[4], row[7], row[8]
+            place, code, commune = places[row[10]]
+            lots.append({
+                "id": last, "gtin": row[1], "lot_code": row[2], "product_name": products[row[3]], "quantity": quantity,
+                "unit": row[5], "status": status[row[6]], "production_date": made, "expiry_date": expires,
+                "producer_organisation_id": row[9], "producer_name": organisations[row[9]], "origin_location_id": row[10],
+                "origin_location_name": place, "planting_area_code": code, "commune_code": commune,
+                "holders": holders, "units": row[13] if forward else 0,
+            })
+        if forward and row[11] is not None:
+            holders.append({"organisation_id": row[11], "quantity": Decimal(fmt % row[12]) if sqlite else row[12]})
+    return _construct(TraceLot, lots)
 
 
 def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> Trace:
     """A lot's trace in one direction, every event on every lot in it (redacted for the actor).
 
-    Lots, edges and holders are read with a few Core queries (no ORM objects per lot): a recall
-    can reach thousands of lots.
+    Lots, edges, holders and event ids come from two statements on the driver's own cursor, without
+    ORM objects or SQLAlchemy rows: a recall can reach thousands of lots.
     """
-    connection = session.connection()
-    lot = Lot.__table__  # type: ignore[attr-defined]
-    producer = connection.execute(sa_select(lot.c.producer_organisation_id).where(lot.c.id == lot_id)).scalar()
-    # Who may see it is settled before any walking is done.
-    if producer is None or not involved_in(session=session, actor=actor, lot_id=lot_id, producer_id=producer):
+    if lot_id not in _IDS:
         raise NotFound(f"Lot {lot_id} not found")
-    ids = lot_ids(session=session, lot_id=lot_id, direction=direction)
-    rows = _lot_rows(session, ids)
-    edge, holding, unit, event_lot = (LotEdge.__table__, Holding.__table__, Unit.__table__,  # type: ignore[attr-defined]
-                                      EventLot.__table__)  # type: ignore[attr-defined]
-    # Every edge inside the closure has its child (backward) or its parent (forward) in it.
-    inside = edge.c.child_lot_id if direction is Direction.BACKWARD else edge.c.parent_lot_id
-    edges: list[TraceEdge] = []
-    held: dict[int, list[dict[str, object]]] = defaultdict(list)
-    units: dict[int, int] = {}
-    event_ids: set[str] = set()
-    dialect, size = connection.dialect.name, min(len(ids), CHUNK)
-    edges_of = sa_select(edge.c.parent_lot_id, edge.c.child_lot_id, edge.c.event_id).where(_among(inside, dialect, size))
-    holders_of = sa_select(holding).where(_among(holding.c.lot_id, dialect, size), holding.c.quantity > 0)
-    units_of = sa_select(unit.c.lot_id, func.count()).where(_among(unit.c.lot_id, dialect, size)).group_by(unit.c.lot_id)
-    events_of = sa_select(event_lot.c.event_id).where(_among(event_lot.c.lot_id, dialect, size))
-    for chunk in _chunks(ids):
-        param = _ids(dialect, chunk, size)
-        edges.extend(fast_model(TraceEdge, row) for row in _dicts(connection.execute(edges_of, param)))
-        if direction is Direction.FORWARD:
-            for h in connection.execute(holders_of, param):
-                held[h.lot_id].append({"organisation_id": h.organisation_id, "quantity": h.quantity})
-            units.update((lot, count) for lot, count in connection.execute(units_of, param))
-        event_ids.update(connection.execute(events_of, param).scalars())
-    events: list[Event] = []
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    producer_sql, lots_sql, rest_sql = _statements(connection.dialect.name, direction)
+    with _driver_cursor(connection) as cursor:
+        # Who may see it is settled before any walking is done; those who read everything only
+        # need the lot to exist, which the walk's first step checks.
+        if not actor.reads_everything:
+            cursor.execute(producer_sql, {"root": lot_id})
+            found = cursor.fetchone()
+            if found is None or not involved_in(session=session, actor=actor, lot_id=lot_id, producer_id=found[0]):
+                raise NotFound(f"Lot {lot_id} not found")
+        cursor.execute(lots_sql, {"root": lot_id})
+        rows = cursor.fetchall()
+        if not rows:
+            raise NotFound(f"Lot {lot_id} not found")
+        lists = (list(dict.fromkeys(row[0] for row in rows)), list({row[3] for row in rows}),
+                 list({row[9] for row in rows}), list({row[10] for row in rows} - {None}))
+        cursor.execute(rest_sql, dict(zip(_LISTS, map(_json_ids, lists) if sqlite else lists, strict=True)))
+        rest = cursor.fetchall()
+    names: dict[int, dict[Any, Any]] = {_PRODUCT: {}, _ORGANISATION: {}, _PLACE: {None: (None, None, None)}}
+    edges: list[dict[str, Any]] = []
+    event_ids: list[str] = []
+    for kind, key, child, value, code, commune in rest:
+        if kind == _EDGE:
+            edges.append({"parent_lot_id": key, "child_lot_id": child, "event_id": value})
+        elif kind == _EVENT:
+            event_ids.append(value)
+        else:
+            names[kind][key] = (value, code, commune) if kind == _PLACE else value
+    return _construct(Trace, [{
+        "root_lot_id": lot_id, "direction": direction, "lots": _lots(rows, names, sqlite, direction is Direction.FORWARD),
+        "edges": _construct(TraceEdge, edges), "events": _events(session, actor, event_ids)}])[0]
+
+
+def _events(session: Session, actor: Actor, event_ids: list[str]) -> list[EventPublic]:
+    """The events, and the corrections that declared any of them erroneous, in time order."""
+    events: dict[str, Event] = {}
     ordered = sorted(event_ids)
     for start in range(0, len(ordered), CHUNK):
         part = ordered[start:start + CHUNK]
-        # The events, and the corrections that declared any of them erroneous.
-        events.extend(session.exec(select(Event).where(
-            or_(col(Event.id).in_(part), col(Event.corrects_event_id).in_(part)))))
-    lots = [fast_model(TraceLot, {**row, "holders": held.get(row["id"], []), "units": units.get(row["id"], 0)})
-            for row in rows]
-    return Trace.model_construct(
-        root_lot_id=lot_id, direction=direction, lots=lots, edges=edges,
-        events=events_public(session=session, actor=actor, events=sorted(
-            {e.id: e for e in events}.values(), key=lambda e: (e.event_time, e.id))),
-    )
+        query = select(Event).where(or_(col(Event.id).in_(part), col(Event.corrects_event_id).in_(part)))
+        events.update((event.id, event) for event in session.exec(query))
+    return events_public(session=session, actor=actor, events=sorted(events.values(), key=lambda e: (e.event_time, e.id)))
 
 
 CTE = {

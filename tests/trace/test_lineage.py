@@ -6,14 +6,17 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlmodel import Session, col, func, select
 
 from tests import factories as f
+from trace import lineage
 from trace.access import Actor, Role
-from trace.errors import RuleViolation
+from trace.errors import NotFound, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import (
@@ -25,8 +28,11 @@ from trace.events.schemas import (
     TransformOutput,
 )
 from trace.lineage import Direction, fsma_csv, lot_ids, trace
-from trace.lots import Lot
+from trace.locations import Location
+from trace.lots import Holding, Lot
 from trace.organisations import Organisation
+from trace.products import Product
+from trace.units import Unit, register_units
 
 D = Decimal
 INSPECTOR = Actor(role=Role.INSPECTOR, organisation_id=None, name="QLTT")
@@ -116,6 +122,105 @@ def test_a_forward_trace_reports_who_holds_each_descendant(session: Session) -> 
     assert holders[L["H1"]] == {g.coop1.id: D("100")}
     assert holders[L["M"]] == {} and holders[L["S2"]] == {}  # used up entirely
     assert L["H2"] not in holders and L["U"] not in holders
+
+
+def _exact(value: object) -> object:
+    """A value with its type, all the way down: Decimal('90') is not Decimal('90.000'), nor a date its text."""
+    if isinstance(value, dict):
+        return {key: _exact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_exact(item) for item in value]
+    return type(value), str(value)
+
+
+def _read_by_the_orm(session: Session, lot_id: int, forward: bool) -> dict[str, object]:
+    lot = session.get(Lot, lot_id)
+    assert lot is not None
+    product, producer = session.get(Product, lot.product_id), session.get(Organisation, lot.producer_organisation_id)
+    origin = session.get(Location, lot.origin_location_id) if lot.origin_location_id else None
+    assert product is not None and producer is not None
+    held = session.exec(select(Holding).where(Holding.lot_id == lot_id, col(Holding.quantity) > 0)).all()
+    units = session.exec(select(Unit.id).where(Unit.lot_id == lot_id)).all()
+    return {
+        "id": lot.id, "gtin": lot.gtin, "lot_code": lot.lot_code, "product_name": product.name_vi,
+        "quantity": lot.quantity, "unit": lot.unit, "status": lot.status, "production_date": lot.production_date,
+        "expiry_date": lot.expiry_date, "producer_organisation_id": lot.producer_organisation_id,
+        "producer_name": producer.name, "origin_location_id": lot.origin_location_id,
+        "origin_location_name": origin.name if origin else None, "planting_area_code": origin.code if origin else None,
+        "commune_code": origin.commune_code if origin else None,
+        # holders and unit counts are part of a forward trace only
+        "holders": sorted(({"organisation_id": h.organisation_id, "quantity": h.quantity} for h in held),
+                          key=lambda h: h["organisation_id"]) if forward else [],  # type: ignore[arg-type, return-value]
+        "units": len(units) if forward else 0,
+    }
+
+
+@pytest.mark.parametrize(("root", "direction"), [("H1", Direction.FORWARD), ("Z", Direction.BACKWARD), ("S2", Direction.FORWARD)])
+def test_each_lot_of_a_trace_carries_exactly_what_the_orm_reads_from_the_database(
+    session: Session, root: str, direction: Direction
+) -> None:
+    # given the diamond, with a fraction of Z sold on, labelled units on X and a harvest with an expiry date
+    g = build(session)
+    f.receive(session, g.shop, f.ship(session, g.proc, g.lots["Z"], g.shop, "0.125", days_ago=1).shipment_id,  # type: ignore[arg-type]
+              days_ago=0.5)
+    register_units(session=session, lot_id=g.lots["X"], count=3, event_id="test")
+    dated = f.harvest(session, g.coop1, "12.5", expiry_date=f.today() + timedelta(days=30)).lot_ids[0]
+    f.transform(session, g.coop1, [(dated, "12.5")], [(f.product(session, g.coop1), "12.5")])
+    session.flush()
+    # when it is traced
+    result = trace(session=session, actor=INSPECTOR, lot_id=g.lots[root], direction=direction)
+    # then every lot is there once, by id, with each field as the ORM loads it (values and types)
+    session.expire_all()  # what the ORM reads back from the database, not the objects the test made
+    assert [lot.id for lot in result.lots] == sorted(lot_ids(session=session, lot_id=g.lots[root], direction=direction))
+    forward = direction is Direction.FORWARD
+    assert [_exact(lot.model_dump()) for lot in result.lots] == \
+        [_exact(_read_by_the_orm(session, lot.id, forward)) for lot in result.lots]
+    if forward and root == "H1":
+        z = next(lot for lot in result.lots if lot.id == g.lots["Z"])
+        assert _exact(z.holders) == _exact([{"organisation_id": h, "quantity": q} for h, q in
+                                            sorted([(g.proc.id, D("49.875")), (g.shop.id, D("0.125"))])])
+        assert next(lot for lot in result.lots if lot.id == g.lots["X"]).units == 3
+    # and so does the harvest with its expiry date, traced from its product
+    made = lot_ids(session=session, lot_id=dated, direction=Direction.FORWARD)
+    back = trace(session=session, actor=INSPECTOR, lot_id=max(made), direction=Direction.BACKWARD)
+    assert [_exact(lot.model_dump()) for lot in back.lots] == [_exact(_read_by_the_orm(session, i, False)) for i in sorted(made)]
+    assert back.lots[0].expiry_date == f.today() + timedelta(days=30)
+
+
+@pytest.mark.parametrize("who", ["province admin", "inspector", "member"])
+@pytest.mark.parametrize("direction", list(Direction))
+@pytest.mark.parametrize("which", ["past the last", "past 32 bits", "past 64 bits"])
+def test_a_lot_that_does_not_exist_is_not_found_by_anyone(session: Session, who: str, direction: Direction, which: str) -> None:
+    actor = {"province admin": f.ADMIN, "inspector": INSPECTOR, "member": f.member(f.org(session))}[who]
+    last = session.exec(select(func.max(Lot.id))).one() or 0
+    missing = {"past the last": last + 1000, "past 32 bits": 2**31, "past 64 bits": 2**64}[which]
+    with pytest.raises(NotFound):
+        trace(session=session, actor=actor, lot_id=missing, direction=direction)
+
+
+def test_a_database_error_in_a_trace_comes_out_as_sqlalchemys_error(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a lot, and a lots statement the database refuses (as it would a locked database)
+    coop = f.org(session)
+    root = f.harvest(session, coop).lot_ids[0]
+    monkeypatch.setattr(lineage, "_statements", lambda *_: ("", "SELECT id FROM no_such_table", ""))
+    # when it is traced, then the error is SQLAlchemy's wrapping of the driver's, as from the ORM
+    with pytest.raises(DBAPIError) as raised:
+        trace(session=session, actor=f.ADMIN, lot_id=root, direction=Direction.FORWARD)
+    assert isinstance(raised.value.orig, session.connection().dialect.loaded_dbapi.Error)
+    assert isinstance(raised.value, OperationalError | ProgrammingError) and not raised.value.connection_invalidated
+
+
+def test_a_trace_is_shown_to_those_involved_with_the_lot_and_to_no_one_else(session: Session) -> None:
+    g = build(session)
+    L = g.lots  # noqa: N806 - reads like the diagram
+    # the shop holds part of P: it sees where P came from
+    seen = trace(session=session, actor=f.member(g.shop), lot_id=L["P"], direction=Direction.BACKWARD)
+    assert names(g, [lot.id for lot in seen.lots]) == ["H1", "H2", "M", "P", "S1"]
+    # the second farm grew part of P, but neither made, holds nor was sent P: to it, P does not exist
+    for direction in Direction:
+        with pytest.raises(NotFound) as refused:
+            trace(session=session, actor=f.member(g.coop2), lot_id=L["P"], direction=direction)
+        assert str(refused.value) == f"Lot {L['P']} not found"
 
 
 def test_the_fsma_spreadsheet_has_one_row_per_lot_per_event_with_the_kdes(session: Session) -> None:
