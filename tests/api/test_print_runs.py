@@ -361,3 +361,19 @@ def test_openapi_documents_every_print_run_path(client: TestClient) -> None:
     }
     assert {path: set(paths.get(path, {})) & {"get", "post"} for path in expected} == expected
     assert "application/pdf" in paths[f"{API}/print-runs/{{run_id}}/file"]["get"]["responses"]["200"]["content"]
+
+
+def test_an_inspector_or_admin_may_see_a_run_but_not_download_its_codes(client: TestClient, session: Session) -> None:
+    # given a finished run
+    s = _shop(client, session)
+    run_id = _create(client, s, quantity=2)["id"]
+    _render(session, run_id)
+    inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
+    admin = headers_for(session, None, Role.ADMIN)
+    session.commit()
+    for headers in (inspector, admin):
+        # when someone who reads everything asks for it
+        assert client.get(f"{API}/print-runs/{run_id}", headers=headers).status_code == 200
+        # then the file of valid codes stays with the printer
+        assert_problem(client.get(f"{API}/print-runs/{run_id}/file", headers=headers), 403, "not_your_run")
+    assert client.get(f"{API}/print-runs/{run_id}/file", headers=s.coop_h).status_code == 200

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from trace.access import Actor, require_writer
+from trace.access import Actor, Role, require_writer
 from trace.config import get_settings
 from trace.designations import claims
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
@@ -241,8 +241,12 @@ def list_runs(*, session: Session, actor: Actor, lot_id: int) -> list[PrintRun]:
 
 
 def artefact(*, session: Session, actor: Actor, run_id: int) -> PrintArtefact:
-    """The rendered file of a finished run."""
+    """The rendered file of a finished run, for the printing organisation only: a file of valid
+    codes is what a counterfeiter wants, so admins and inspectors, who may read the run, cannot
+    download it."""
     run = get_run(session=session, actor=actor, run_id=run_id)
+    if actor.organisation_id != run.organisation_id or actor.role not in (Role.ORG_ADMIN, Role.MEMBER):
+        raise Forbidden("Only the organisation that printed a run may download its labels", code="not_your_run")
     found = session.get(PrintArtefact, run.id)
     if found is None:
         raise Conflict(f"Print run {run.id} is {run.status}; its file is not ready", code="not_ready")
