@@ -316,4 +316,8 @@ def test_holders_find_recalls_in_their_list(session: Session) -> None:
     assert {x.lot_id for x in recall.affecting(session=session, actor=f.member(c.proc))} == {
         c.ids[name] for name in ("L1", "L2a", "L2b", "L3")}
     assert recall.affecting(session=session, actor=f.member(f.org(session))) == []
+    # the second shop has 5 kg of L2b on the road to it: it is told too
+    coming = recall.affecting(session=session, actor=f.member(c.shop2))
+    assert [(x.lot_id, x.quantity_held, x.quantity_in_transit) for x in coming] == [
+        (c.ids["L2b"], Decimal(0), Decimal("5.000"))]
     assert count(session, Recall) == 1

@@ -73,7 +73,7 @@ class RecallPublic(SQLModel):
 
 
 class AffectedLotPublic(SQLModel):
-    """A lot your organisation holds or held that a recall reached."""
+    """A lot your organisation holds, held, or has on its way to it, that a recall reached."""
 
     recall_id: int
     recalled_at: datetime
@@ -89,3 +89,4 @@ class AffectedLotPublic(SQLModel):
     lot_status: LotStatus
     quantity_held: Decimal
     unit: str
+    quantity_in_transit: Decimal = Field(default=Decimal(0), description="Shipped to you, not yet received")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, insert, literal, update
 from sqlalchemy import select as sa_select
@@ -14,7 +16,7 @@ from trace.access import Actor
 from trace.errors import Conflict, NotFound
 from trace.events.models import EventLot, EventType
 from trace.lineage import Direction
-from trace.lots import Holding, Lot, LotEdge, LotStatus
+from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import Organisation
 from trace.products import Product
 from trace.recalls.holds import acting_organisation, locked_lot, record
@@ -151,21 +153,43 @@ def get_recall(*, session: Session, actor: Actor, recall_id: int) -> Recall:
 
 
 def affecting(*, session: Session, actor: Actor, offset: int = 0, limit: int = 100) -> list[AffectedLotPublic]:
-    """Recalls reaching lots the actor's organisation holds or held, one row per recall and lot, newest first."""
+    """Recalls reaching lots the actor's organisation holds, held, or has on its way to it (an
+    open shipment addressed to it), one row per recall and lot, newest first."""
     if actor.organisation_id is None:
         return []
+    org = actor.organisation_id
     root = Lot.__table__.alias("root")  # type: ignore[attr-defined]
-    query = (
-        sa_select(col(Recall.id), col(Recall.created_at), col(Recall.reason), col(Recall.lot_id), root.c.gtin,
-                  root.c.lot_code, col(Lot.id), col(Lot.gtin), col(Lot.lot_code), col(Product.name_vi),
-                  col(RecallLot.depth), col(Lot.status), col(Holding.quantity), col(Lot.unit))
-        .join(RecallLot, col(RecallLot.recall_id) == Recall.id)
-        .join(Holding, col(Holding.lot_id) == RecallLot.lot_id)
-        .join(Lot, col(Lot.id) == RecallLot.lot_id)
-        .join(Product, col(Product.id) == Lot.product_id)
-        .join(root, root.c.id == Recall.lot_id)
-        .where(col(Holding.organisation_id) == actor.organisation_id)
-        .order_by(col(Recall.id).desc(), col(RecallLot.depth), col(Lot.id)).offset(offset).limit(limit)
-    )
-    fields = list(AffectedLotPublic.model_fields)
-    return [AffectedLotPublic.model_validate(dict(zip(fields, row, strict=True))) for row in session.execute(query)]
+    columns = (col(Recall.id), col(Recall.created_at), col(Recall.reason), col(Recall.lot_id), root.c.gtin,
+               root.c.lot_code, col(Lot.id), col(Lot.gtin), col(Lot.lot_code), col(Product.name_vi),
+               col(RecallLot.depth), col(Lot.status))
+
+    def reached(query: Any) -> Any:
+        return (query.join(RecallLot, col(RecallLot.recall_id) == Recall.id)
+                .join(Lot, col(Lot.id) == RecallLot.lot_id)
+                .join(Product, col(Product.id) == Lot.product_id)
+                .join(root, root.c.id == Recall.lot_id)
+                .order_by(col(Recall.id).desc(), col(RecallLot.depth), col(Lot.id)).limit(offset + limit))
+
+    held = session.execute(reached(sa_select(*columns, col(Holding.quantity), col(Lot.unit)).select_from(Recall))
+                           .join(Holding, (col(Holding.lot_id) == RecallLot.lot_id) & (col(Holding.organisation_id) == org)))
+    coming = session.execute(reached(
+        sa_select(*columns, func.sum(col(Shipment.quantity) - col(Shipment.received_quantity)), col(Lot.unit))
+        .select_from(Recall))
+        .join(Shipment, (col(Shipment.lot_id) == RecallLot.lot_id) & (col(Shipment.to_organisation_id) == org)
+              & (col(Shipment.status) == ShipmentStatus.OPEN))
+        .group_by(*columns, col(Lot.unit)))
+    fields = list(AffectedLotPublic.model_fields)[:-1]
+    rows: dict[tuple[int, int], AffectedLotPublic] = {}
+    for row in held:
+        found = AffectedLotPublic.model_validate(dict(zip(fields, row, strict=True)))
+        rows[(found.recall_id, found.lot_id)] = found
+    for row in coming:
+        values = dict(zip(fields, row, strict=True))
+        key = (values["recall_id"], values["lot_id"])
+        if key in rows:
+            rows[key].quantity_in_transit = Decimal(values["quantity_held"])
+        else:
+            rows[key] = AffectedLotPublic.model_validate(
+                {**values, "quantity_held": Decimal(0), "quantity_in_transit": values["quantity_held"]})
+    ordered = sorted(rows.values(), key=lambda x: (-x.recall_id, x.depth, x.lot_id))
+    return ordered[offset:offset + limit]
