@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -37,3 +38,12 @@ def fast_model(model: type[T], values: dict[str, Any]) -> T:
     object.__setattr__(row, "__pydantic_extra__", None)
     object.__setattr__(row, "__pydantic_private__", None)
     return row  # type: ignore[no-any-return]
+
+
+IN_CHUNK = 900  # values per IN list: under SQLite's old limit of 999 parameters in a statement
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices small enough for one IN list on either database."""
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i:i + IN_CHUNK]

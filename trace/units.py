@@ -17,7 +17,7 @@ from sqlalchemy import UniqueConstraint, insert, select
 from sqlmodel import Field, Session, SQLModel
 
 from trace.errors import InvalidIdentifier
-from trace.sqltypes import enum_type
+from trace.sqltypes import enum_type, in_chunks
 from trace.timeutil import utcnow
 
 # Crockford's base32: no I, L, O, U, so a code read aloud or typed is unambiguous.
@@ -27,7 +27,6 @@ _VALUE = {ch: i for i, ch in enumerate(CROCKFORD)}
 _TYPED = str.maketrans({"O": "0", "I": "1", "L": "1"})
 CODE_BODY = 8  # 40 random bits
 CODE_LENGTH = CODE_BODY + 1
-_IN_CHUNK = 900  # codes per IN list when checking collisions (under SQLite's old 999 limit)
 
 
 class UnitStatus(StrEnum):
@@ -129,8 +128,8 @@ def normalize_code(typed: str) -> str:
 def _taken(session: Session, column: Any, values: Iterable[str], lot_id: int | None = None) -> set[str]:
     values = list(values)
     found: set[str] = set()
-    for i in range(0, len(values), _IN_CHUNK):
-        query = select(column).where(column.in_(values[i:i + _IN_CHUNK]))
+    for chunk in in_chunks(values):
+        query = select(column).where(column.in_(chunk))
         if lot_id is not None:
             query = query.where(Unit.lot_id == lot_id)  # type: ignore[arg-type]
         found.update(session.execute(query).scalars())

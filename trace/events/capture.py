@@ -30,6 +30,7 @@ from trace.lots import Holding, Lot, LotEdge, Shipment, ShipmentStatus
 from trace.organisations import Organisation
 from trace.printing import capacity
 from trace.products import Product
+from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus, display_code, normalize_code, register_units
 
 LOSS_SHAPE = {
@@ -251,9 +252,9 @@ def record_decommission(*, session: Session, actor: Actor, data: DecommissionIn)
     when = r.event_time(data)
     codes = list(dict.fromkeys(normalize_code(c) for c in data.codes))
     found: dict[str, tuple[Unit, int]] = {}
-    for i in range(0, len(codes), 900):
+    for chunk in in_chunks(codes):
         query = (select(Unit, Event.organisation_id).join(Event, Event.id == Unit.created_event_id)  # type: ignore[arg-type]
-                 .where(col(Unit.code).in_(codes[i:i + 900])))
+                 .where(col(Unit.code).in_(chunk)))
         found.update((unit.code, (unit, owner)) for unit, owner in session.exec(query))
     for code in codes:
         if code not in found or found[code][1] != org:
@@ -268,8 +269,8 @@ def record_decommission(*, session: Session, actor: Actor, data: DecommissionIn)
                         location=None, lot_id=lot_ids[0], payload={
                             "reason": data.reason,
                             "units": [{"lot_id": u.lot_id, "serial": u.serial, "code": u.code} for u in units]})
-    for i in range(0, len(units), 900):
-        session.execute(update(Unit).where(col(Unit.id).in_([u.id for u in units[i:i + 900]]))
+    for part in in_chunks([u.id for u in units]):
+        session.execute(update(Unit).where(col(Unit.id).in_(part))
                         .values(status=UnitStatus.VOID))
     for unit in units:
         session.expire(unit, ["status"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,15 +20,8 @@ from trace.organisations import Organisation
 from trace.products import Product
 from trace.recalls.holds import acting_organisation, locked_lot, record
 from trace.recalls.models import AffectedLotPublic, ReasonIn, Recall, RecallLot, RecallPublic
+from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus
-
-_IN_CHUNK = 900  # ids per IN list (SQLite's old limit of 999 parameters)
-
-
-def chunks(ids: list[int]) -> Iterator[list[int]]:
-    """Ids in slices small enough for one IN list on either database."""
-    for i in range(0, len(ids), _IN_CHUNK):
-        yield ids[i:i + _IN_CHUNK]
 
 
 def covering(*, session: Session, lot_id: int) -> Recall | None:
@@ -43,7 +35,7 @@ def covering(*, session: Session, lot_id: int) -> Recall | None:
 def _depths(session: Session, root: int, ids: list[int]) -> dict[int, int]:
     """Fewest transformations from the root to each lot of its forward trace (breadth first)."""
     children: dict[int, list[int]] = defaultdict(list)
-    for chunk in chunks(ids):
+    for chunk in in_chunks(ids):
         query = select(LotEdge.parent_lot_id, LotEdge.child_lot_id).where(col(LotEdge.parent_lot_id).in_(chunk))
         for parent, child in session.exec(query):
             children[parent].append(child)
@@ -81,7 +73,7 @@ def recall(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> Re
         # (PostgreSQL chose a nested loop over every unit, 1.3 s for 100,000 of them). In id order,
         # so overlapping recalls lock shared lots in the same order.
         units = 0
-        for chunk in chunks(sorted(depths)):
+        for chunk in in_chunks(sorted(depths)):
             session.execute(update(Lot).where(col(Lot.id).in_(chunk), col(Lot.status) != LotStatus.CANCELLED)
                             .values(status=LotStatus.RECALLED).execution_options(synchronize_session="fetch"))
             units += session.exec(select(func.count()).select_from(Unit).where(

@@ -24,7 +24,8 @@ from trace.lots import Holding, Lot, Shipment, ShipmentStatus
 from trace.organisations import Organisation
 from trace.products import Product
 from trace.recalls.models import Recall, RecallLot
-from trace.recalls.recall import chunks, get_recall, may_report
+from trace.recalls.recall import get_recall, may_report
+from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus
 
 COLUMNS = (
@@ -58,7 +59,7 @@ def rows(*, session: Session, actor: Actor, recall_id: int) -> tuple[Recall, lis
     parties: dict[int, dict[int, list[Decimal]]] = defaultdict(dict)
     lots: list[Any] = []
     # Set-based, by lists of ids (a join to recall_lot leaves planners guessing: see recall.py).
-    for chunk in chunks(sorted(depth)):
+    for chunk in in_chunks(sorted(depth)):
         lots += session.execute(
             sa_select(col(Lot.id), col(Lot.gtin), col(Lot.lot_code), col(Product.name_vi), col(Lot.status),
                       col(Lot.quantity), col(Lot.unit))
@@ -78,7 +79,7 @@ def rows(*, session: Session, actor: Actor, recall_id: int) -> tuple[Recall, lis
             parties[lot_id].setdefault(org_id, [_q(0), _q(0)])[1] = _q(quantity)
     lots.sort(key=lambda row: (depth[row[0]], row[1], row[2]))
     orgs: dict[int | None, Organisation] = {}
-    for chunk in chunks(sorted({org_id for by_org in parties.values() for org_id in by_org})):
+    for chunk in in_chunks(sorted({org_id for by_org in parties.values() for org_id in by_org})):
         orgs.update((o.id, o) for o in session.exec(select(Organisation).where(col(Organisation.id).in_(chunk))))
     out: list[dict[str, Any]] = []
     for lot_id, gtin, lot_code, product, status, quantity, unit in lots:
