@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     celery_queue: str = "celery"  # the queue workers consume and tasks go to (one per instance on a shared Redis)
     print_lease_seconds: int = 120
     print_progress_every: int = 250
+    # Scans of the public page: buffered, written in bulk; a unit code seen too often or from too
+    # many places is flagged on the page and in the inspector's verdict.
+    scan_flush_seconds: float = 0.5
+    scan_warn_count: int = 50  # scans of one unit code
+    scan_warn_networks: int = 5  # distinct network prefixes (hashed) scanning one unit code
+    scan_warn_places: int = 3  # distinct coarse places visitors chose to share
+    # Each API process caches public pages; a write anywhere is seen within change_poll_seconds,
+    # and nothing is kept longer than public_cache_seconds without being rebuilt.
+    public_cache_seconds: float = 300
+    change_poll_seconds: float = 0.25
 
     @field_validator("public_base_url")
     @classmethod

@@ -20,6 +20,8 @@ from trace.events.models import Event, EventLot, EventType
 from trace.lineage import Direction
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.scans import record as scans
+from trace.units import Unit
 
 TOLERANCE = Decimal("0.001")  # quantities are kept to three decimals
 
@@ -184,6 +186,31 @@ def _mass_balance(session: Session, ids: list[int]) -> Check:
                  summary=f"Holdings of {len(made)} lot(s) match the event log and never exceed what was made")
 
 
+def _scan_evidence(level: str, found: scans.ScanStats) -> dict[str, Any]:
+    return {"level": level, "count": found.count, "networks": found.networks, "places": found.places,
+            "first_at": found.first_at.isoformat() if found.first_at else None,
+            "last_at": found.last_at.isoformat() if found.last_at else None, "reasons": found.reasons}
+
+
+def _scan_pattern(session: Session, lot: Lot, serial: str | None) -> Check:
+    """A unit code scanned too often or from too many networks or places is likely copied onto other packages."""
+    if serial is None:
+        # One lot code is printed on every package of the lot: many scans from many places are normal.
+        found = scans.stats(session=session, lot_id=lot.id)
+        return Check(name="scan_pattern", outcome=Outcome.PASS, evidence=_scan_evidence("lot", found),
+                     summary=f"Mã lô in trên mọi gói nên chỉ đếm, không đánh giá — a lot code is on every package: "
+                             f"the lot's {found.count} scan(s) from {found.networks} network(s) are counted, not judged")
+    unit_id = session.execute(select(col(Unit.id)).where(Unit.lot_id == lot.id, Unit.serial == serial)).scalar_one()  # type: ignore[arg-type]
+    found = scans.stats(session=session, unit_id=unit_id)
+    figures = f"{found.count} scan(s) from {found.networks} network(s) and {found.places} shared place(s)"
+    if found.suspicious:
+        return Check(name="scan_pattern", outcome=Outcome.WARNING, evidence=_scan_evidence("unit", found),
+                     summary=f"Mã có thể bị sao chép sang gói khác — the code may be copied onto other packages: "
+                             f"{figures} ({', '.join(found.reasons)})")
+    return Check(name="scan_pattern", outcome=Outcome.PASS, evidence=_scan_evidence("unit", found),
+                 summary=f"Lượt quét bình thường — an ordinary scan pattern: {figures}")
+
+
 def inspect_code(*, session: Session, actor: Actor, code: str | None = None, uri: str | None = None) -> Inspection:
     """The verdict on one label: every check with its evidence, and the lot's backward trace."""
     _may_inspect(actor)
@@ -197,9 +224,7 @@ def inspect_code(*, session: Session, actor: Actor, code: str | None = None, uri
                   name="code_known", outcome=Outcome.PASS, summary="Lot code issued by the system",
                   evidence={"gtin": found.gtin, "lot": found.lot_code}),
               _lot_status(lot), _claims(session, lot), _certificates(session, lot), _chain(session, lot, ids),
-              _mass_balance(session, ids),
-              Check(name="scan_pattern", outcome=Outcome.NOT_AVAILABLE,
-                    summary="Scan records arrive with the public origin page")]
+              _mass_balance(session, ids), _scan_pattern(session, lot, found.serial)]
     outcomes = {c.outcome for c in checks}
     verdict = (Verdict.VIOLATION if Outcome.VIOLATION in outcomes else
                Verdict.WARNING if Outcome.WARNING in outcomes else Verdict.GENUINE_AND_COMPLIANT)

@@ -13,6 +13,7 @@ from tests.api.helpers import assert_problem, headers_for, party
 from trace.access import Role
 from trace.lots import Lot
 from trace.printing import runs
+from trace.scans.record import new_scan, write
 from trace.units import Unit
 
 URL = "/api/v1/inspector/verify"
@@ -52,3 +53,20 @@ def test_others_are_refused_and_a_bad_request_says_why(client: TestClient, sessi
     mistyped = client.get(URL, params={"code": code[:-1] + ("0" if code[-1] != "0" else "1")}, headers=inspector)
     assert mistyped.status_code == 200 and mistyped.json()["verdict"] == "warning"
     assert mistyped.json()["checks"][0]["evidence"]["reason"] == "code_check"
+
+
+def test_the_scan_pattern_check_shows_its_evidence(client: TestClient, session: Session) -> None:
+    # given a unit code scanned from eight networks (a code copied onto other packages)
+    lot, _, code = _printed(session)
+    unit_id = session.execute(select(col(Unit.id)).where(col(Unit.code) == code)).scalar_one()
+    write(session=session, scans=[new_scan(lot_id=lot.id, unit_id=unit_id, client_ip=f"198.51.{i}.7",  # type: ignore[arg-type]
+                                           user_agent=None, lang="vi", kind="page") for i in range(8)])
+    inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
+    session.commit()
+    # when an inspector verifies it, then the verdict is a warning and the check carries the figures
+    body = client.get(URL, params={"code": code}, headers=inspector).json()
+    check = next(c for c in body["checks"] if c["name"] == "scan_pattern")
+    assert body["verdict"] == "warning" and check["outcome"] == "warning"
+    assert (check["evidence"]["count"], check["evidence"]["networks"], check["evidence"]["reasons"]) == (
+        8, 8, ["many_networks"])
+    assert check["evidence"]["first_at"] is not None and check["evidence"]["last_at"] is not None

@@ -5,7 +5,7 @@ fail the check that names them, with evidence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from tests import factories as f
-from trace import admin_units
+from trace import admin_units, digital_link
 from trace.access import Actor, Role
 from trace.certifications import Certification, CertificationKind
+from trace.config import get_settings
 from trace.designations.models import (
     ClaimSource,
     Designation,
@@ -32,6 +33,7 @@ from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
 from trace.printing import runs
 from trace.products import Product
+from trace.scans.record import new_scan, write
 from trace.units import Unit
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -99,7 +101,7 @@ def test_a_genuine_gi_package_passes_every_check_with_evidence_and_its_trace(ses
     outcomes = {c.name: c.outcome for c in result.checks}
     assert outcomes == {"code_known": Outcome.PASS, "lot_status": Outcome.PASS, "designation": Outcome.PASS,
                         "certificates": Outcome.NOT_APPLICABLE, "chain": Outcome.PASS, "mass_balance": Outcome.PASS,
-                        "scan_pattern": Outcome.NOT_AVAILABLE}
+                        "scan_pattern": Outcome.PASS}
     assert _check(result, "designation").evidence["claims"][0]["number"] == "00055"
     assert result.trace is not None and [lot.id for lot in result.trace.lots] == [w.lot.id]
 
@@ -161,3 +163,48 @@ def test_a_recalled_lot_is_a_violation(session: Session, w: World) -> None:
 def test_only_inspectors_and_admins_get_the_checklist(session: Session, w: World) -> None:
     with pytest.raises(Forbidden):
         inspect_code(session=session, actor=f.member(w.grower), code=w.codes[0])
+
+
+def _scanned(session: Session, w: World, code: str, ips: list[str]) -> list[datetime]:
+    """Record one scan of a unit code from each address, a day apart; their times."""
+    unit = session.execute(select(Unit).where(Unit.code == code)).scalar_one()  # type: ignore[arg-type]
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    times = [start + timedelta(days=i) for i in range(len(ips))]
+    write(session=session, scans=[new_scan(lot_id=w.lot.id, unit_id=unit.id, client_ip=ip, user_agent="Mozilla/5.0 Mobile",  # type: ignore[arg-type]
+                                           lang="vi", kind="page", at=at) for ip, at in zip(ips, times, strict=True)])
+    return times
+
+
+def test_a_code_scanned_from_many_networks_is_a_warning_with_the_evidence(session: Session, w: World) -> None:
+    # given a genuine code copied onto other packages: scanned from 8 different networks
+    times = _scanned(session, w, w.codes[0], [f"198.51.{i}.20" for i in range(8)])
+    # when an inspector checks it
+    result = inspect_code(session=session, actor=w.inspector, code=w.codes[0])
+    # then the scan pattern is a warning naming the figures, and everything else still passes
+    check = _check(result, "scan_pattern")
+    assert result.verdict == Verdict.WARNING and check.outcome == Outcome.WARNING
+    assert {k: check.evidence[k] for k in ("level", "count", "networks", "places", "reasons")} == {
+        "level": "unit", "count": 8, "networks": 8, "places": 0, "reasons": ["many_networks"]}
+    assert (check.evidence["first_at"], check.evidence["last_at"]) == (times[0].isoformat(), times[-1].isoformat())
+    assert "8 network" in check.summary
+    assert {c.outcome for c in result.checks if c.name != "scan_pattern"} <= {Outcome.PASS, Outcome.NOT_APPLICABLE}
+    # the package whose code was not copied is unaffected
+    assert inspect_code(session=session, actor=w.inspector, code=w.codes[1]).verdict == Verdict.GENUINE_AND_COMPLIANT
+
+
+def test_a_code_scanned_twice_from_one_network_passes(session: Session, w: World) -> None:
+    _scanned(session, w, w.codes[2], ["203.0.113.5", "203.0.113.60"])
+    result = inspect_code(session=session, actor=w.inspector, code=w.codes[2])
+    check = _check(result, "scan_pattern")
+    assert result.verdict == Verdict.GENUINE_AND_COMPLIANT and check.outcome == Outcome.PASS
+    assert (check.evidence["count"], check.evidence["networks"], check.evidence["reasons"]) == (2, 1, [])
+
+
+def test_a_lot_code_is_counted_not_judged(session: Session, w: World) -> None:
+    # a lot code is on every package: scans of its units from many networks are normal for the lot
+    _scanned(session, w, w.codes[0], [f"198.51.{i}.20" for i in range(8)])
+    uri = digital_link.lot_uri(base_url=get_settings().public_base_url, gtin=w.lot.gtin, lot=w.lot.lot_code)
+    result = inspect_code(session=session, actor=w.inspector, uri=uri)
+    check = _check(result, "scan_pattern")
+    assert check.outcome == Outcome.PASS and result.verdict == Verdict.GENUINE_AND_COMPLIANT
+    assert (check.evidence["level"], check.evidence["count"], check.evidence["networks"]) == ("lot", 8, 8)

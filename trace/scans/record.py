@@ -1,0 +1,192 @@
+"""Recording scans and reading their pattern: a scan built from a request's hints (no personal data),
+bulk writes that ignore scans already written, and the counts that flag a copied code."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import case, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, col
+
+from trace.config import get_settings
+from trace.scans.models import KINDS, Scan
+from trace.timeutil import to_utc, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class ScanIn:
+    """A scan not yet written: the columns of :class:`Scan` without its id."""
+
+    uid: str
+    lot_id: int
+    unit_id: int | None
+    scanned_at: datetime
+    network: str
+    place: str | None
+    agent: str
+    lang: str | None
+    kind: str
+
+
+FIELDS = tuple(ScanIn.__slots__)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=4)
+def _key(secret: str) -> bytes:
+    # Derived, not the secret itself: the hashes reveal nothing about the key that signs tokens.
+    return hashlib.sha256(b"hytrace-scan:" + secret.encode()).digest()
+
+
+@lru_cache(maxsize=16384)
+def _network(client_ip: str | None, secret: str) -> str:
+    # Cached: the same visitors come back, and parsing plus HMAC is most of a scan's cost.
+    prefix = b"unknown"
+    try:
+        address = ipaddress.ip_address((client_ip or "").strip())
+    except ValueError:
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        # A /24 or a /48 is a household, an office or a mobile carrier's pool: it tells scans of a
+        # copied code (many networks) from one family's phones (one network), and no more.
+        prefix = b"4:" + address.packed[:3] if address.version == 4 else b"6:" + address.packed[:6]
+    return hmac.digest(_key(secret), prefix, "sha256").hex()[:16]
+
+
+def network_of(client_ip: str | None) -> str:
+    """16 hex characters of an HMAC of the client's /24 (IPv4) or /48 (IPv6); ``unknown`` when unparsable."""
+    return _network(client_ip, get_settings().secret_key)
+
+
+def coarse_place(lat: float, lon: float) -> str | None:
+    """``"21.0,106.1"``: a location rounded to 0.1° (about 11 km); None when out of range or not finite."""
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    # + 0.0 turns a rounded -0.0 into 0.0, so one cell has one name.
+    return f"{round(lat, 1) + 0.0:.1f},{round(lon, 1) + 0.0:.1f}"
+
+
+_BOTS = ("bot", "crawl", "spider", "slurp", "facebookexternalhit", "curl/", "wget/", "python-", "go-http-client",
+         "java/", "libwww", "httpclient", "scrapy")
+_MOBILE = ("mobi", "android", "iphone", "ipad", "ipod", "windows phone", "opera mini", "kaios")
+_DESKTOP = ("windows nt", "macintosh", "x11", "cros", "linux x86_64")
+
+
+@lru_cache(maxsize=4096)
+def agent_of(user_agent: str | None, mobile_hint: str | None = None) -> str:
+    """``mobile``, ``desktop``, ``bot`` or ``other`` from the User-Agent and Sec-CH-UA-Mobile (``?1``/``?0``)."""
+    ua = (user_agent or "").lower()
+    if any(word in ua for word in _BOTS):
+        return "bot"
+    hint = (mobile_hint or "").strip()
+    if hint == "?1":
+        return "mobile"
+    if hint == "?0":
+        return "desktop"
+    if any(word in ua for word in _MOBILE):
+        return "mobile"
+    if any(word in ua for word in _DESKTOP):
+        return "desktop"
+    return "other"
+
+
+def _lang(lang: str | None) -> str | None:
+    text = (lang or "").strip().lower()[:5].rstrip("-")
+    return text if text.isascii() and text.replace("-", "").isalpha() else None
+
+
+def new_scan(*, lot_id: int, unit_id: int | None, client_ip: str | None, user_agent: str | None,
+             mobile_hint: str | None = None, lang: str | None, kind: str,
+             place: tuple[float, float] | None = None, at: datetime | None = None) -> ScanIn:
+    """A scan of a lot's or unit's page, from the request's hints; runs on every page view, so cheap."""
+    if kind not in KINDS:
+        raise ValueError(f"scan kind must be one of {KINDS}, not {kind!r}")
+    return ScanIn(uid=uuid.uuid4().hex, lot_id=lot_id, unit_id=unit_id, scanned_at=utcnow() if at is None else to_utc(at)[0],
+                  network=_network(client_ip, get_settings().secret_key),
+                  place=coarse_place(*place) if place is not None else None,
+                  agent=agent_of(user_agent, mobile_hint), lang=_lang(lang), kind=kind)
+
+
+def write(*, session: Session, scans: Sequence[ScanIn]) -> int:
+    """Insert scans in bulk, skipping any whose uid is already written; the number inserted. Flushes only."""
+    if not scans:
+        return 0
+    rows: list[dict[str, Any]] = [{name: getattr(s, name) for name in FIELDS} for s in scans]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Scan).on_conflict_do_nothing(index_elements=["uid"]).returning(col(Scan.id))
+    # RETURNING (one row per row inserted) counts what went in on both databases; rowcount after
+    # an executemany is not reliable on either.
+    return len(session.execute(statement, rows).all())
+
+
+class ScanStats(SQLModel):
+    """How often and from how many networks and places a code was scanned, and whether that is suspicious."""
+
+    count: int
+    first_at: datetime | None
+    last_at: datetime | None
+    networks: int
+    places: int
+    suspicious: bool
+    reasons: list[str]  # many_scans | many_networks | many_places
+
+
+def assess(*, count: int, networks: int, places: int) -> tuple[bool, list[str]]:
+    """Suspicious when any figure reaches its setting (``>=``: ``scan_warn_networks = 5`` flags the fifth network)."""
+    settings = get_settings()
+    reasons = [reason for reason, value, limit in (
+        ("many_scans", count, settings.scan_warn_count),
+        ("many_networks", networks, settings.scan_warn_networks),
+        ("many_places", places, settings.scan_warn_places)) if value >= limit]
+    return bool(reasons), reasons
+
+
+def stats(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
+          pending: Sequence[ScanIn] = ()) -> ScanStats:
+    """Counts for a unit (or a lot) in one query, with ``pending`` (scans not yet written) folded in."""
+    if unit_id is None and lot_id is None:
+        raise ValueError("stats() needs a unit_id or a lot_id")
+    mine = {s.uid: s for s in pending
+            if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)}
+    networks = {s.network for s in mine.values()}
+    places = {s.place for s in mine.values() if s.place is not None}
+    zero = literal(0)
+    # Distinct over the union, in the same statement as the counts (a flush committing between two
+    # queries would count a scan twice or not at all): how many pending scans are written already,
+    # and how many pending networks and places the database already has.
+    statement = select(
+        func.count(), func.min(Scan.scanned_at), func.max(Scan.scanned_at),
+        func.count(func.distinct(Scan.network)), func.count(func.distinct(Scan.place)),
+        func.coalesce(func.sum(case((col(Scan.uid).in_(list(mine)), 1), else_=0)), 0) if mine else zero,
+        func.count(func.distinct(case((col(Scan.network).in_(sorted(networks)), Scan.network)))) if networks else zero,
+        func.count(func.distinct(case((col(Scan.place).in_(sorted(places)), Scan.place)))) if places else zero,
+    )
+    if unit_id is not None:
+        statement = statement.where(col(Scan.unit_id) == unit_id)
+    if lot_id is not None:
+        statement = statement.where(col(Scan.lot_id) == lot_id)
+    count, first_at, last_at, db_networks, db_places, written, known_networks, known_places = \
+        session.execute(statement).one()
+    times = [t for t in (first_at, last_at) if t is not None] + [s.scanned_at for s in mine.values()]
+    total = count + len(mine) - written
+    networks_total = db_networks + len(networks) - known_networks
+    places_total = db_places + len(places) - known_places
+    suspicious, reasons = assess(count=total, networks=networks_total, places=places_total)
+    return ScanStats(count=total, first_at=min(times) if times else None, last_at=max(times) if times else None,
+                     networks=networks_total, places=places_total, suspicious=suspicious, reasons=reasons)
