@@ -26,6 +26,7 @@ from api.routes import (
     lots,
     organisations,
     print_runs,
+    product_images,
     recalls,
     resolver,
 )
@@ -60,6 +61,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
     for module in (auth, organisations, catalogue, lots, events, print_runs, codes, designations, designation_usage,
                    certifications, recalls, inspections, admin):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(product_images.router, prefix="/api/v1")
+    app.include_router(product_images.media)
     app.include_router(resolver.router)
 
     @app.get("/healthz", tags=["operations"])

@@ -9,6 +9,7 @@ from trace import (  # noqa: F401  # noqa: F401
     locations,
     lots,
     organisations,
+    product_images,
     products,
     recalls,
     units,

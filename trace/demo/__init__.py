@@ -39,6 +39,7 @@ from trace.demo.data import (
     demo_gtin,
     growing_area_communes,
 )
+from trace.demo.images import add_demo_images
 from trace.demo.season import Context, Season, count, recent_batch
 from trace.designations import registry
 from trace.designations.models import Designation, RightToUse
@@ -181,6 +182,7 @@ def _create(session: Session) -> str | None:
         create_product(session=session, actor=actors[org], data=ProductCreate(
             name_vi=name, name_en=name_en, category=category, unit=unit, gtin=demo_gtin(key),
             package_size=Decimal(size) if size else None))
+    add_demo_images(session=session, actors=actors)
     for spec in DESIGNATIONS.values():
         registry.create_designation(session=session, actor=root, data=registry.DesignationCreate(
             kind=spec.kind, name_vi=spec.name_vi, name_en=spec.name_en, registration_number=spec.registration_number,
