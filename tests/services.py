@@ -64,10 +64,10 @@ def populate(engine: Engine) -> World:
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    """Rows in every table of the models."""
+    """Rows in every table of the models but the change counter (its one row is the migration's)."""
     with engine.connect() as conn:
         return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in metadata.sorted_tables}
+                for t in metadata.sorted_tables if t.name != "change_epoch"}
 
 
 def tamper(engine: Engine, event_id: str, payload: str = '{"forged": true}') -> None:

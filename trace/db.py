@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
+from trace import changes
 from trace.config import get_settings
 
 
@@ -75,10 +76,12 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "commit", _sqlite_release)
         event.listen(engine, "rollback", _sqlite_release)
-        return engine
-    # The pool is as large as the request threadpool so a thread never waits for a
-    # connection held by a request that waits for a thread (fastapi#3205).
-    return create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=True)
+    else:
+        # The pool is as large as the request threadpool so a thread never waits for a
+        # connection held by a request that waits for a thread (fastapi#3205).
+        engine = create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=True)
+    changes.watch_engine(engine)
+    return engine
 
 
 @lru_cache

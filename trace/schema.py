@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from trace import (  # noqa: F401  # noqa: F401
     auth,
     certifications,
+    changes,
     history,
     locations,
     lots,
