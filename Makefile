@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint install migrate demo bench clean
+.PHONY: run test lint install migrate demo bench clean messages
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hytrace needs Python 3.11+ (found " + sys.version.split()[0] + ")"'
@@ -44,6 +44,12 @@ bench: install
 	$(BIN)/python -m bench.lineage --db both
 	$(BIN)/python -m bench.labels
 	$(BIN)/python -m bench.print_runs --db both
+
+## After changing page texts: extract them and merge into the Vietnamese catalogue, then translate
+## the new entries in api/locale/vi/LC_MESSAGES/messages.po (a test fails while any is missing).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -o data/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i data/messages.pot -d api/locale -l vi --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) data

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from api import errors
+from api.public import PublicPages
 from api.ratelimit import RateLimit
 from api.routes import (
     admin,
@@ -29,9 +30,12 @@ from api.routes import (
     product_images,
     recalls,
     resolver,
+    scans,
 )
+from trace import changes
 from trace.config import get_settings
 from trace.db import get_engine, session_scope
+from trace.scans.buffer import open_buffer
 from trace.users import ensure_admin
 
 
@@ -41,10 +45,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The threadpool is no larger than the DB pool: no thread ever waits on a connection
     # held by a request that is itself waiting for a thread (fastapi#3205).
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
-    if settings.admin_password and not app.state.testing:
+    if app.state.testing:
+        yield
+        return
+    if settings.admin_password:
         with session_scope() as session:
             ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
-    yield
+    engine = get_engine()
+    watcher = changes.Watcher(engine, settings.change_poll_seconds)
+    watcher.start()
+    buffer = open_buffer(engine)
+    app.state.public.buffer = buffer
+    buffer.start()
+    try:
+        yield
+    finally:
+        # A clean shutdown writes every scan still buffered before the process ends.
+        buffer.close()
+        watcher.stop()
 
 
 def create_app(*, testing: bool = False) -> FastAPI:
@@ -54,12 +72,15 @@ def create_app(*, testing: bool = False) -> FastAPI:
         description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
     )
     app.state.testing = testing
+    # The public pages' cache; its scan buffer starts with the application (tests bring their own).
+    app.state.public = PublicPages(lambda: session_scope(getattr(app.state, "engine", None) or get_engine(),
+                                                         write=False), None)
     errors.install(app)
     settings = get_settings()
     app.add_middleware(RateLimit, public_per_minute=settings.rate_limit_public_per_minute,
                        login_per_minute=settings.rate_limit_login_per_minute)
     for module in (auth, organisations, catalogue, lots, events, print_runs, codes, designations, designation_usage,
-                   certifications, recalls, inspections, admin):
+                   certifications, recalls, inspections, admin, scans):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.router, prefix="/api/v1")
     app.include_router(product_images.media)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ os.environ.setdefault("HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE", "1000000")
 
 from trace.config import get_settings  # noqa: E402
 from trace.db import make_engine  # noqa: E402
+from trace.scans.buffer import MemoryBuffer  # noqa: E402
+from trace.scans.record import ScanIn, write  # noqa: E402
 
 MANDATORY = os.environ.get("HYTRACE_CI") == "1"  # .ci/run: a skip is a failure
 
@@ -131,6 +134,7 @@ def client(session: Session) -> Iterator[TestClient]:
     """The API, sharing the test's transaction (each request commits to a savepoint)."""
     from api.deps import get_session
     from api.main import create_app
+    from api.public import PublicPages
 
     app = create_app(testing=True)
 
@@ -143,8 +147,20 @@ def client(session: Session) -> Iterator[TestClient]:
             raise
 
     app.dependency_overrides[get_session] = _session
+    app.state.public = PublicPages(lambda: nullcontext(session), SessionBuffer(session))
     with TestClient(app, raise_server_exceptions=True) as test_client:
         yield test_client
+
+
+class SessionBuffer(MemoryBuffer):
+    """The scan buffer, writing through the test's session when a test flushes it (no thread)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.get_bind())  # type: ignore[arg-type]
+        self.session = session
+
+    def _write(self, scans: Sequence[ScanIn]) -> int:
+        return write(session=self.session, scans=scans)
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,8 @@ def hosts(session: Session) -> set[str]:
     return set(settings.public_hosts) | {urlsplit(url).netloc.lower() for url in printed}
 
 
-def _answer(session: Session, lot: Lot, unit: Unit | None) -> CodeCheck:
+def answer(*, session: Session, lot: Lot, unit: Unit | None) -> CodeCheck:
+    """What a check of this lot (or unit of it) tells anyone."""
     product = session.get(Product, lot.product_id)
     assert product is not None
     base = get_settings().public_base_url
@@ -70,7 +71,8 @@ def _answer(session: Session, lot: Lot, unit: Unit | None) -> CodeCheck:
                      claims=claims_for_lot(session=session, lot=lot))
 
 
-def _not_genuine(what: str) -> NotFound:
+def not_genuine(what: str) -> NotFound:
+    """The answer for a code this system never issued."""
     return NotFound(f"{what} is not a code this system issued: the label may not be genuine", code="not_genuine")
 
 
@@ -78,25 +80,31 @@ def check_code(*, session: Session, code: str) -> CodeCheck:
     """Look up a human code as typed (dashes, case and O/I/L forgiven; a typo caught by its check)."""
     unit = session.execute(select(Unit).where(Unit.code == normalize_code(code))).scalar_one_or_none()  # type: ignore[arg-type]
     if unit is None:
-        raise _not_genuine(f"Code {code.strip()}")
+        raise not_genuine(f"Code {code.strip()}")
     lot = session.get(Lot, unit.lot_id)
     assert lot is not None
-    return _answer(session, lot, unit)
+    return answer(session=session, lot=lot, unit=unit)
 
 
-def check_link(*, session: Session, link: digital_link.DigitalLink) -> CodeCheck:
-    """Look up a parsed Digital Link of a lot or a unit."""
+def find(*, session: Session, link: digital_link.DigitalLink) -> tuple[Lot, Unit | None]:
+    """The lot (and unit) a parsed Digital Link names, or 404 ``not_genuine``."""
     if link.lot is None:
-        raise _not_genuine(f"GTIN {link.gtin} without a lot")
+        raise not_genuine(f"GTIN {link.gtin} without a lot")
     lot = session.execute(select(Lot).where(Lot.gtin == link.gtin, Lot.lot_code == link.lot)).scalar_one_or_none()  # type: ignore[arg-type]
     if lot is None:
-        raise _not_genuine(f"Lot {link.lot} of GTIN {link.gtin}")
+        raise not_genuine(f"Lot {link.lot} of GTIN {link.gtin}")
     unit = None
     if link.serial is not None:
         unit = session.execute(select(Unit).where(Unit.lot_id == lot.id, Unit.serial == link.serial)).scalar_one_or_none()  # type: ignore[arg-type]
         if unit is None:
-            raise _not_genuine(f"Serial {link.serial} of lot {link.lot}")
-    return _answer(session, lot, unit)
+            raise not_genuine(f"Serial {link.serial} of lot {link.lot}")
+    return lot, unit
+
+
+def check_link(*, session: Session, link: digital_link.DigitalLink) -> CodeCheck:
+    """Look up a parsed Digital Link of a lot or a unit."""
+    lot, unit = find(session=session, link=link)
+    return answer(session=session, lot=lot, unit=unit)
 
 
 def check_uri(*, session: Session, uri: str) -> CodeCheck:

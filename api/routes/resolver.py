@@ -1,23 +1,212 @@
-"""The label URIs themselves: ``/01/{gtin}/10/{lot}[/21/{serial}]`` on whatever host the label named.
+"""We are our own GS1 Digital Link resolver: the label URIs ``/01/{gtin}[/10/{lot}[/21/{serial}]]`` on
+whatever host the label named.
 
-This answers with the code check as JSON; the consumer page, content negotiation and linksets
-come with the public origin page.
+A browser gets the origin page, ``Accept: application/json`` the same facts as JSON, and
+``?linkType=all`` (or ``Accept: application/linkset+json``) an RFC 9264 linkset. The handler is
+async and, on a cache hit, touches neither the database nor a worker thread (see api/public.py).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import json
+from datetime import datetime
+from typing import Any
 
-from api.deps import SessionDep
-from trace import digital_link, verification
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlmodel import SQLModel
+
+from api import i18n, pages
+from api.public import Entry, PublicPages, resolver_description
+from trace import digital_link
+from trace.config import get_settings
+from trace.errors import InvalidIdentifier
+from trace.origin import Origin, ProductOrigin
 
 router = APIRouter(tags=["resolver"])
 
+HTML, JSON, LINKSET = "text/html", "application/json", "application/linkset+json"
+_OFFERED = (HTML, JSON, LINKSET)
+_PROBLEM = "https://hytrace.vn/problems/"
 
-@router.get("/01/{rest:path}", response_model=verification.CodeCheck)
-def resolve(session: SessionDep, request: Request, rest: str) -> verification.CodeCheck:
+
+def choose(accept: str | None) -> str:
+    """The representation the client prefers among ours (HTML when it does not say)."""
+    best, best_q = HTML, -1.0
+    for index, part in enumerate((accept or "*/*").split(",")[:30]):
+        kind, _, params = part.strip().partition(";")
+        kind = kind.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        matches = [kind] if kind in _OFFERED else [HTML] if kind in ("*/*", "text/*") else [
+            JSON] if kind in ("application/*", "application/ld+json") else []
+        for match in matches:
+            score = q - index * 1e-6  # the client's own order breaks ties
+            if score > best_q:
+                best, best_q = match, score
+    return best
+
+
+def _headers(lang: str | None, etag: str | None, anchor: str | None) -> dict[str, str]:
+    # no-cache: a browser may keep the page but must ask again each time, so a recall is never hidden;
+    # the ETag makes asking cheap.
+    headers = {"Cache-Control": "no-cache", "Vary": "Accept, Accept-Language"}
+    if lang:
+        headers["Content-Language"] = lang
+    if etag:
+        headers["ETag"] = etag
+    if anchor:
+        headers["Link"] = f'<{anchor}?linkType=all>; rel="linkset"; type="{LINKSET}"'
+    return headers
+
+
+def _not_found(request: Request, form: str, lang: str, reason: str, code: str, status: int = 404) -> Response:
+    if form == HTML:
+        page = pages.render("public/not_found.html", lang, reason=reason, malformed=status == 422,
+                            path=request.url.path, home="/")
+        return Response(page, status_code=404, media_type="text/html; charset=utf-8", headers=_headers(lang, None, None))
+    body = {"type": _PROBLEM + code, "title": "Not genuine" if status == 404 else "Invalid identifier", "status": status,
+            "detail": reason, "code": code, "instance": request.url.path}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _place(request: Request) -> tuple[float, float] | None:
+    """A location the visitor chose to share (the page's button adds ``?geo=lat,lon``)."""
+    geo = request.query_params.get("geo")
+    if not geo:
+        return None
+    try:
+        lat, lon = (float(part) for part in geo.split(",", 1))
+    except ValueError:
+        return None
+    return lat, lon
+
+
+class SeenPublic(SQLModel):
+    """Earlier scans of the code, as the page tells them."""
+
+    count: int
+    first_at: datetime | None
+    networks: int
+    places: int
+    suspicious: bool
+    reasons: list[str]
+
+
+class OriginPublic(Origin):
+    """A label's JSON: the page's facts and the scans before this one."""
+
+    scans: SeenPublic
+
+
+_PAGE = {"schema": {"type": "string"}}
+_PROBLEM_DOC = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+DOCUMENTED: dict[int | str, dict[str, Any]] = {
+    200: {"model": OriginPublic | ProductOrigin, "description": "The origin page (HTML), its facts (JSON) or a linkset",
+          "content": {HTML: _PAGE, LINKSET: {"schema": {"type": "object"}}}},
+    304: {"description": "Not modified: the copy the client holds is current"},
+    307: {"description": "Redirect to the link type asked for (``?linkType=gs1:pip``)"},
+    404: {"description": "Not a code this system issued", "content": {HTML: _PAGE, **_PROBLEM_DOC}},
+    422: {"description": "Not a well-formed GS1 Digital Link", "content": {HTML: _PAGE, **_PROBLEM_DOC}},
+}
+
+
+@router.head("/01/{rest:path}", response_model=None, include_in_schema=False)
+@router.get("/01/{rest:path}", response_model=None, responses=DOCUMENTED)
+async def resolve(request: Request, rest: str) -> Response:
     """A printed label's Digital Link, on the public host or any alias (hosts change, labels stay)."""
+    query = request.query_params
+    lang = i18n.negotiate(query.get("lang"), request.headers.get("accept-language"))
+    link_type = query.get("linkType") or query.get("linktype")
+    form = LINKSET if link_type == "all" else choose(request.headers.get("accept"))
     # The raw path: a lot with an encoded "/" (%2F) must not split into two segments.
     raw = request.scope.get("raw_path", request.url.path.encode()).decode("ascii", "replace")
-    link = digital_link.parse_path(raw, request.url.query)
-    return verification.check_link(session=session, link=link)
+    try:
+        link = digital_link.parse_path(raw, request.url.query)
+    except InvalidIdentifier as error:
+        return _not_found(request, form, lang, error.message, error.code, status=422)
+    public: PublicPages = request.app.state.public
+    entry = await public.get((link.gtin, link.lot, link.serial), link)
+    if entry.missing is not None:
+        return _not_found(request, form, lang, entry.missing, "not_genuine")
+    if entry.product is not None:
+        return _product(request, entry, form, lang)
+    facts = entry.facts
+    assert facts is not None
+    if form == LINKSET:
+        return Response(entry.linkset, media_type=LINKSET, headers=_headers(None, f'W/"{facts.version}.ls"', None))
+    if link_type and link_type != "all":
+        answer = _link_type(entry, link_type)
+        if answer is not None:
+            return answer
+    seen = entry.seen()
+    etag = f'W/"{facts.version}.{lang}.{"j" if form == JSON else "h"}.{int(seen.suspicious)}"'
+    # The scan counts whether the visitor's copy was still fresh or not; a HEAD is not a scan.
+    scan = None
+    if request.method == "GET":
+        scan = public.record(entry, kind="json" if form == JSON else "page", client=_client(request),
+                      headers=request.headers, lang=lang, place=_place(request))  # type: ignore[arg-type]
+    headers = _headers(lang, etag, facts.uri)
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if form == JSON:
+        return Response(public.json(entry, seen), media_type=JSON, headers=headers)
+    path = facts.uri.split("://", 1)[-1]
+    path = path[path.index("/"):]
+    return Response(public.html(entry, lang, seen, path, scan), media_type="text/html; charset=utf-8", headers=headers)
+
+
+def _link_type(entry: Entry, link_type: str) -> Response | None:
+    """One of our link types asked for by name (``?linkType=gs1:pip``); None: the default (the page)."""
+    facts = entry.facts
+    assert facts is not None
+    name = link_type.removeprefix("gs1:").removeprefix("https://gs1.org/voc/")
+    if name == "pip":
+        base = get_settings().public_base_url
+        return RedirectResponse(digital_link.product_uri(base_url=base, gtin=facts.gtin), status_code=307)
+    body: dict[str, Any] | None = None
+    if name == "certificationInfo":
+        body = {"anchor": facts.uri, "designations": [d.model_dump(mode="json") for d in facts.designations],
+                "claims": [c.model_dump(mode="json") for c in facts.claims],
+                "certificates": [c.model_dump(mode="json") for c in facts.certificates]}
+    elif name == "epcis":
+        # The events as the journey tells them; an EPCIS 2.0 document comes with the EPCIS interface.
+        body = {"anchor": facts.uri, "events": [s.model_dump(mode="json") for s in facts.journey]}
+    if body is None:
+        return None
+    return Response(json.dumps(body, ensure_ascii=False).encode(), media_type=JSON,
+                    headers=_headers(None, f'W/"{facts.version}.{name}"', facts.uri))
+
+
+def _product(request: Request, entry: Entry, form: str, lang: str) -> Response:
+    product = entry.product
+    assert product is not None
+    etag = f'W/"{product.version}.{lang}.{"j" if form == JSON else "h"}"'
+    headers = _headers(lang, etag, None)
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if form in (JSON, LINKSET):
+        return Response(product.model_dump_json(), media_type=JSON, headers=headers)
+    cached = entry.html.get(lang)
+    if cached is None:
+        page = pages.render("public/product.html", lang, p=product, path=request.url.path, home="/")
+        cached = entry.html[lang] = (page, "")
+    return Response(cached[0], media_type="text/html; charset=utf-8", headers=headers)
+
+
+@router.get("/.well-known/gs1resolver", response_model=None)
+def well_known() -> JSONResponse:
+    """What this resolver answers, per GS1's resolver conventions."""
+    return JSONResponse(resolver_description(get_settings().public_base_url))

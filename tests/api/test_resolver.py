@@ -17,6 +17,8 @@ from trace.lots import Lot
 from trace.printing import runs
 from trace.units import Unit, display_code
 
+JSON = {"accept": "application/json"}
+
 
 def _unit(session: Session, lot_code: str = "LN2607/A") -> tuple[Lot, str, str]:
     coop, _ = party(session)
@@ -38,7 +40,7 @@ def test_a_unit_path_with_an_encoded_slash_in_its_lot_resolves_on_an_alias_host(
     # given a unit of a lot whose code holds a "/" (percent-encoded on the label)
     lot, serial, code = _unit(session)
     # when the label is opened on another host name than the public one
-    answer = client.get(f"/01/{lot.gtin}/10/LN2607%2FA/21/{serial}/", headers={"host": "qr.old-host.vn"})
+    answer = client.get(f"/01/{lot.gtin}/10/LN2607%2FA/21/{serial}/", headers={"host": "qr.old-host.vn", "accept": "application/json"})
     # then the same unit answers, as printed
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -48,14 +50,14 @@ def test_a_unit_path_with_an_encoded_slash_in_its_lot_resolves_on_an_alias_host(
 
 def test_a_lot_path_and_a_short_gtin_resolve_to_the_lot(client: TestClient, session: Session) -> None:
     lot, _, _ = _unit(session, "L-7")
-    answer = client.get(f"/01/{lot.gtin.lstrip('0')}/10/L-7")
+    answer = client.get(f"/01/{lot.gtin.lstrip('0')}/10/L-7", headers={"accept": "application/json"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["serial"] is None and answer.json()["gtin"] == lot.gtin
 
 
 def test_an_unknown_serial_is_not_genuine_and_a_bad_path_says_why(client: TestClient, session: Session) -> None:
     lot, _, _ = _unit(session, "L-8")
-    assert_problem(client.get(f"/01/{lot.gtin}/10/L-8/21/NOSUCHSERIAL"), 404, "not_genuine")
+    assert_problem(client.get(f"/01/{lot.gtin}/10/L-8/21/NOSUCHSERIAL", headers=JSON), 404, "not_genuine")
     wrong = str((int(lot.gtin[-1]) + 1) % 10)
-    assert_problem(client.get(f"/01/{lot.gtin[:-1]}{wrong}/10/L-8"), 422, "dl_bad_gtin")
-    assert_problem(client.get(f"/01/{lot.gtin}/21/X/10/L-8"), 422, "dl_order")
+    assert_problem(client.get(f"/01/{lot.gtin[:-1]}{wrong}/10/L-8", headers=JSON), 422, "dl_bad_gtin")
+    assert_problem(client.get(f"/01/{lot.gtin}/21/X/10/L-8", headers=JSON), 422, "dl_order")

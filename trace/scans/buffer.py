@@ -9,6 +9,7 @@ is committed, and :func:`trace.scans.record.stats` counts a scan that is in both
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -59,6 +60,20 @@ class ScanBuffer:
             if scan.unit_id is not None:
                 self._by_unit.setdefault(scan.unit_id, {})[scan.uid] = scan
             self._by_lot.setdefault(scan.lot_id, {})[scan.uid] = scan
+
+    def amend(self, uid: str, place: str) -> bool:
+        """Add a shared place to a scan still waiting here; False when it has already left the buffer."""
+        with self._lock:
+            for index, scan in enumerate(self._queue):
+                if scan.uid == uid:
+                    if scan.place is None:
+                        changed = dataclasses.replace(scan, place=place)
+                        self._queue[index] = changed
+                        for held, key in ((self._by_unit, scan.unit_id), (self._by_lot, scan.lot_id)):
+                            if key is not None and uid in held.get(key, {}):
+                                held[key][uid] = changed
+                    return True
+        return False
 
     def pending(self, *, unit_id: int | None = None, lot_id: int | None = None) -> list[ScanIn]:
         """Scans this process holds that are not yet committed (all of them when no filter is given)."""

@@ -10,11 +10,11 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col
 
@@ -133,6 +133,18 @@ def write(*, session: Session, scans: Sequence[ScanIn]) -> int:
     # RETURNING (one row per row inserted) counts what went in on both databases; rowcount after
     # an executemany is not reliable on either.
     return len(session.execute(statement, rows).all())
+
+
+PLACE_WINDOW = timedelta(hours=1)  # a visitor may add where they are this long after the scan
+
+
+def set_place(*, session: Session, uid: str, place: str) -> bool:
+    """Record where a visitor chose to say they were, once, on their own recent scan (found by the
+    scan's random uid, which only that visitor's page holds)."""
+    found = session.execute(update(Scan).where(col(Scan.uid) == uid, col(Scan.place).is_(None),
+                                               col(Scan.scanned_at) >= utcnow() - PLACE_WINDOW)
+                            .values(place=place))
+    return bool(found.rowcount)  # type: ignore[attr-defined]
 
 
 class ScanStats(SQLModel):

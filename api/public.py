@@ -1,0 +1,249 @@
+"""The public origin pages, served from a per-process cache, with every scan recorded on the side.
+
+A label is scanned far more often than its lot changes, so each API process keeps what a label's
+page shows (facts, rendered HTML per language, JSON, linkset) and serves hits without a database
+round trip or a worker thread. A cached page is only used while :func:`trace.changes.generation`
+is unchanged (any public write, here or in another process, moves it), and never longer than
+``public_cache_seconds``: a recall shows on the next scan. Scan counts are read from the database
+when a page is built and at most every ``STATS_SECONDS`` after, plus this process's own scans since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+from sqlmodel import Session
+
+from api import pages
+from trace import changes, digital_link, origin
+from trace.config import get_settings
+from trace.errors import NotFound
+from trace.scans import record
+from trace.scans.buffer import ScanBuffer
+from trace.scans.record import ScanIn
+from trace.timeutil import local_zone
+
+MAX_ENTRIES = 5_000  # pages kept per process (a page is ~20-40 KB with both languages)
+STATS_SECONDS = 10.0  # how stale the database's scan counts on a page may grow
+MISSING_SECONDS = 30.0  # how long an unknown code's answer is kept (new codes are printed all day)
+
+Key = tuple[str, str | None, str | None]  # (gtin, lot, serial); lot None: the product page
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass
+class Seen:
+    """What the page says of earlier scans."""
+
+    count: int
+    first_at: datetime | None
+    networks: int
+    places: int
+    suspicious: bool
+    reasons: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape."""
+        return {"count": self.count, "first_at": self.first_at.isoformat() if self.first_at else None,
+                "networks": self.networks, "places": self.places, "suspicious": self.suspicious,
+                "reasons": self.reasons}
+
+
+@dataclass
+class Entry:
+    """One label's page as this process last built it."""
+
+    generation: int
+    built: float
+    facts: origin.Origin | None = None
+    product: origin.ProductOrigin | None = None
+    missing: str | None = None  # why the code is not genuine
+    html: dict[str, tuple[str, str]] = field(default_factory=dict)  # lang -> (before, after) the genuine block
+    json_head: bytes = b""
+    linkset: bytes = b""
+    stats: record.ScanStats | None = None
+    stats_at: float = 0.0
+    added: int = 0  # this process's scans since the stats were read
+    first_local: datetime | None = None
+    refreshing: bool = False
+
+    def seen(self) -> Seen:
+        """Earlier scans: the database's count plus this process's own since."""
+        stats = self.stats
+        count = (stats.count if stats else 0) + self.added
+        networks, places = (stats.networks, stats.places) if stats else (0, 0)
+        suspicious, reasons = record.assess(count=count, networks=networks, places=places)
+        first = stats.first_at if stats and stats.first_at else self.first_local
+        return Seen(count=count, first_at=first.astimezone(local_zone()) if first else None, networks=networks,
+                    places=places, suspicious=suspicious, reasons=reasons)
+
+
+class PublicPages:
+    """The cache, the scan buffer and how to build a page; one per application."""
+
+    def __init__(self, sessions: SessionFactory, buffer: ScanBuffer | None) -> None:
+        self.sessions, self.buffer = sessions, buffer
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        self._building: dict[Key, asyncio.Future[Entry]] = {}
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, key: Key, link: digital_link.DigitalLink, generation: int) -> Entry:
+        settings = get_settings()
+        entry = Entry(generation=generation, built=time.monotonic())
+        with self.sessions() as session:
+            try:
+                if key[1] is None:
+                    entry.product = origin.product_page(session=session, gtin=key[0], base_url=settings.public_base_url)
+                else:
+                    entry.facts = origin.of_link(session=session, link=link)
+                    entry.stats = self._stats(session, entry.facts)
+                    entry.stats_at = entry.built
+            except NotFound as error:
+                entry.missing = error.message
+        if entry.facts is not None:
+            head = entry.facts.model_dump_json().encode()
+            entry.json_head = head[:-1] + b',"scans":'
+            entry.linkset = json.dumps(linkset(entry.facts.uri, entry.facts.gtin, settings.public_base_url),
+                                       ensure_ascii=False).encode()
+        return entry
+
+    @staticmethod
+    def _stats(session: Session, found: origin.Origin) -> record.ScanStats:
+        lot_id, unit_id = found.row_ids
+        if unit_id is not None:
+            return record.stats(session=session, unit_id=unit_id)
+        return record.stats(session=session, lot_id=lot_id)
+
+    async def get(self, key: Key, link: digital_link.DigitalLink) -> Entry:
+        """The page of a label: cached while nothing public changed, else built in a worker thread."""
+        now, generation = time.monotonic(), changes.generation()
+        entry = self.entries.get(key)
+        if entry is not None and entry.generation == generation:
+            ttl = MISSING_SECONDS if entry.missing else get_settings().public_cache_seconds
+            if now - entry.built < ttl:
+                if entry.facts is not None and now - entry.stats_at > STATS_SECONDS and not entry.refreshing:
+                    entry.refreshing = True
+                    asyncio.get_running_loop().create_task(self._refresh(entry))
+                return entry
+        waiting = self._building.get(key)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            entry = await anyio.to_thread.run_sync(self._build, key, link, generation)
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            while len(self.entries) > MAX_ENTRIES:
+                self.entries.popitem(last=False)
+            future.set_result(entry)
+            return entry
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._building[key]
+
+    async def _refresh(self, entry: Entry) -> None:
+        try:
+            def read() -> record.ScanStats:
+                with self.sessions() as session:
+                    return self._stats(session, entry.facts)  # type: ignore[arg-type]
+            started = time.monotonic()
+            stats = await anyio.to_thread.run_sync(read)
+            # Scans this process buffered after the read started are not in it; those before are
+            # (or are about to be: the buffer flushes far more often than STATS_SECONDS).
+            entry.stats, entry.stats_at, entry.added = stats, started, 0
+        finally:
+            entry.refreshing = False
+
+    # ------------------------------------------------------------------ scans
+
+    def record(self, entry: Entry, *, kind: str, client: str | None, headers: dict[str, str], lang: str | None,
+               place: tuple[float, float] | None = None) -> ScanIn | None:
+        """Count a scan of the entry's label (in this process at once; in the database in bulk)."""
+        found = entry.facts
+        if found is None or self.buffer is None:
+            return None
+        lot_id, unit_id = found.row_ids
+        scan = record.new_scan(lot_id=lot_id, unit_id=unit_id, client_ip=client, user_agent=headers.get("user-agent"),
+                               mobile_hint=headers.get("sec-ch-ua-mobile"), lang=lang, kind=kind, place=place)
+        self.buffer.add(scan)
+        if entry.first_local is None:
+            entry.first_local = scan.scanned_at
+        entry.added += 1
+        return scan
+
+    # ------------------------------------------------------------------ rendering
+
+    def html(self, entry: Entry, lang: str, seen: Seen, path: str, scan: ScanIn | None = None) -> str:
+        """The page: the cached body around this scan's genuineness block."""
+        assert entry.facts is not None
+        parts = entry.html.get(lang)
+        if parts is None:
+            page = pages.render("public/origin.html", lang, o=entry.facts, path=path, home="/")
+            before, _, after = page.partition("<!--genuine-->")
+            parts = entry.html[lang] = (before, after)
+        block = pages.render("public/genuine.html", lang, o=entry.facts, scans=seen, scan_uid=scan.uid if scan else None)
+        return parts[0] + block + parts[1]
+
+    def json(self, entry: Entry, seen: Seen) -> bytes:
+        """The same facts as JSON, with the scans before this one."""
+        return entry.json_head + json.dumps(seen.as_dict()).encode() + b"}"
+
+
+# ---------------------------------------------------------------------- GS1 resolver documents
+
+GS1 = "https://gs1.org/voc/"
+LINK_TYPES = ("pip", "traceability", "certificationInfo", "epcis", "defaultLink")
+
+
+def linkset(anchor: str, gtin: str, base_url: str) -> dict[str, Any]:
+    """An RFC 9264 linkset for a label: our link types, each in both languages."""
+    product = digital_link.product_uri(base_url=base_url, gtin=gtin)
+
+    def links(href: str, title_vi: str, title_en: str, media: str = "text/html") -> list[dict[str, Any]]:
+        return [{"href": href, "title": title_vi, "type": media, "hreflang": ["vi"]},
+                {"href": href + ("&" if "?" in href else "?") + "lang=en", "title": title_en, "type": media,
+                 "hreflang": ["en"]}]
+
+    return {"linkset": [{
+        "anchor": anchor,
+        GS1 + "pip": links(product, "Thông tin sản phẩm", "Product information"),
+        GS1 + "traceability": [
+            *links(anchor, "Hành trình sản phẩm", "The product's journey"),
+            {"href": anchor, "title": "Traceability (JSON)", "type": "application/json"}],
+        GS1 + "certificationInfo": [{"href": f"{anchor}?linkType=gs1:certificationInfo",
+                                     "title": "Chỉ dẫn địa lý, nhãn hiệu và chứng nhận / Designations and certificates",
+                                     "type": "application/json"}],
+        GS1 + "epcis": [{"href": f"{anchor}?linkType=gs1:epcis", "title": "Sự kiện / Events",
+                         "type": "application/json"}],
+        GS1 + "defaultLink": links(anchor, "Nguồn gốc sản phẩm", "Product origin"),
+    }]}
+
+
+def resolver_description(base_url: str) -> dict[str, Any]:
+    """``/.well-known/gs1resolver``: what this resolver answers (GS1 Digital Link resolver conventions)."""
+    return {
+        "name": "hytrace — Truy xuất nguồn gốc nông sản Hưng Yên",
+        "resolverRoot": base_url,
+        "supportedPrimaryKeys": ["01"],
+        "supportedLinkType": [{"namespace": GS1, "prefix": "gs1:", "profile": "https://gs1.org/voc/?show=linktypes"}],
+        "linkTypes": [f"gs1:{name}" for name in LINK_TYPES],
+        "linkTypeDefaultCanBeLinkset": True,
+        "supportedContextValuesEnumerated": {"lang": ["vi", "en"]},
+        "validatingResolver": True,
+        "contentNegotiation": ["text/html", "application/json", "application/linkset+json"],
+        "contact": base_url,
+    }

@@ -1,0 +1,236 @@
+"""The label URIs as a consumer's phone and a partner's program meet them: content negotiation,
+linksets, conditional requests, honest 404s, scans, the copied-code warning and the recall banner."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from tests import factories as f
+from tests.api.helpers import assert_problem
+from tests.trace.test_origin import Chain, build_chain
+from trace.recalls import recall
+from trace.recalls.models import ReasonIn
+from trace.scans.models import Scan
+from trace.units import display_code
+
+HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "accept-language": "vi-VN,vi;q=0.9"}
+JSON = {"accept": "application/json"}
+
+
+@pytest.fixture
+def chain(session: Session) -> Chain:
+    c = build_chain(session)
+    session.commit()  # a refused request rolls back to here, not past the data
+    return c
+
+
+def path_of(c: Chain) -> str:
+    return f"/01/{c.lot.gtin}/10/{quote(c.lot.lot_code, safe='')}/21/{c.unit.serial}"
+
+
+def scans(session: Session, c: Chain) -> int:
+    return session.execute(select(func.count()).select_from(Scan).where(Scan.unit_id == c.unit.id)).scalar_one()  # type: ignore[arg-type]
+
+
+def flush(client: TestClient) -> None:
+    client.app.state.public.buffer.flush()  # type: ignore[attr-defined]
+
+
+def test_a_browser_gets_the_vietnamese_page_with_the_facts_and_a_program_gets_them_as_json(
+        client: TestClient, chain: Chain) -> None:
+    page = client.get(path_of(chain), headers=HTML)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-language"] == "vi" and '<html lang="vi">' in page.text
+    for fact in ("Long nhãn sấy", chain.proc.name, "Chỉ dẫn địa lý", "00055", "Hành trình sản phẩm", "Thu hoạch",
+                 "Chế biến", display_code(chain.unit.code), chain.unit.serial, "Mã thật do hệ thống cấp", "VG-TEST-01"):
+        assert fact in page.text, fact
+    data = client.get(path_of(chain), headers=JSON)
+    assert data.headers["content-type"] == "application/json"
+    body = data.json()
+    assert (body["valid"], body["serial"], body["code"], body["product_name"]) == (
+        True, chain.unit.serial, display_code(chain.unit.code), "Long nhãn sấy")
+    assert body["designations"][0]["registration_number"] == "00055"
+    assert [s["kind"] for s in body["journey"]][0] == "harvest"
+    assert body["scans"]["count"] == 1  # the page view before it
+
+
+def test_english_by_query_or_by_the_browsers_languages_and_vietnamese_by_default(client: TestClient, chain: Chain) -> None:
+    english = client.get(path_of(chain) + "?lang=en", headers=HTML)
+    assert english.headers["content-language"] == "en" and "The journey" in english.text and "Dried longan" in english.text
+    by_browser = client.get(path_of(chain), headers={"accept-language": "en-GB,en;q=0.8,vi;q=0.5"})
+    assert by_browser.headers["content-language"] == "en"
+    preferred_vi = client.get(path_of(chain), headers={"accept-language": "fr-FR,vi;q=0.9,en;q=0.8"})
+    assert preferred_vi.headers["content-language"] == "vi"
+    unknown = client.get(path_of(chain), headers={"accept-language": "fr-FR"})
+    assert unknown.headers["content-language"] == "vi" and "Hành trình sản phẩm" in unknown.text
+
+
+def test_the_linkset_names_our_link_types_by_query_and_by_accept(client: TestClient, chain: Chain) -> None:
+    by_query = client.get(path_of(chain) + "?linkType=all")
+    by_accept = client.get(path_of(chain), headers={"accept": "application/linkset+json"})
+    for answer in (by_query, by_accept):
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/linkset+json"
+        (context,) = answer.json()["linkset"]
+        assert context["anchor"].endswith(path_of(chain))
+        for link_type in ("pip", "traceability", "certificationInfo", "epcis"):
+            targets = context[f"https://gs1.org/voc/{link_type}"]
+            assert targets and all(t["href"].startswith("http") and t["type"] for t in targets)
+        assert context["https://gs1.org/voc/pip"][0]["href"].endswith(f"/01/{chain.lot.gtin}")
+    page = client.get(path_of(chain))
+    assert 'rel="linkset"' in page.headers["link"]
+
+
+def test_each_link_type_answers(client: TestClient, chain: Chain) -> None:
+    pip = client.get(path_of(chain) + "?linkType=gs1:pip", follow_redirects=False)
+    assert pip.status_code == 307 and pip.headers["location"].endswith(f"/01/{chain.lot.gtin}")
+    product = client.get(f"/01/{chain.lot.gtin}", headers=HTML)
+    assert product.status_code == 200 and "Long nhãn sấy" in product.text and chain.proc.name in product.text
+    certs = client.get(path_of(chain) + "?linkType=gs1:certificationInfo").json()
+    assert certs["designations"][0]["name"] == "Nhãn lồng Hưng Yên" and certs["certificates"][0]["number"] == "VG-TEST-01"
+    events = client.get(path_of(chain) + "?linkType=gs1:epcis").json()
+    assert events["events"][0]["kind"] == "harvest"
+    other = client.get(path_of(chain) + "?linkType=gs1:recipeInfo", headers=HTML)  # one we do not have: the page
+    assert other.status_code == 200 and "Hành trình sản phẩm" in other.text
+
+
+def test_the_resolver_describes_itself() -> None:
+    from api.main import create_app
+
+    answer = TestClient(create_app(testing=True)).get("/.well-known/gs1resolver")
+    body = answer.json()
+    assert body["supportedPrimaryKeys"] == ["01"] and "gs1:pip" in body["linkTypes"] and body["resolverRoot"].startswith("http")
+
+
+def test_a_repeat_visit_gets_304_and_still_counts_as_a_scan_but_a_recall_changes_the_page(
+        client: TestClient, session: Session, chain: Chain) -> None:
+    first = client.get(path_of(chain), headers=HTML)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache" and etag.startswith('W/"')
+    again = client.get(path_of(chain), headers={**HTML, "if-none-match": etag})
+    assert again.status_code == 304 and again.content == b""
+    flush(client)
+    assert scans(session, chain) == 2
+    # when the harvest the dried lot came from is recalled
+    recall.recall(session=session, actor=f.member(chain.coop), lot_id=chain.harvest.id,  # type: ignore[arg-type]
+                  data=ReasonIn(reason="Dư lượng thuốc BVTV vượt ngưỡng"))
+    session.commit()
+    after = client.get(path_of(chain), headers={**HTML, "if-none-match": etag})
+    # then the cached copy is not confirmed: the new page leads with the recall
+    assert after.status_code == 200 and after.headers["etag"] != etag
+    main = after.text.split('<main id="main">', 1)[1]
+    assert main.lstrip().startswith('<section class="alert" role="alert"')
+    assert "ĐÃ THU HỒI" in main and "Dư lượng thuốc BVTV vượt ngưỡng" in main and "NL-TEST-1" in main
+
+
+def test_every_scan_is_counted_and_the_page_tells_how_often_and_since_when(
+        client: TestClient, session: Session, chain: Chain) -> None:
+    assert "Đây là lần quét đầu tiên" in client.get(path_of(chain), headers=HTML).text
+    for _ in range(3):
+        client.get(path_of(chain), headers=JSON)
+    assert "Đã được quét 4 lần trước đây" in client.get(path_of(chain), headers=HTML).text
+    client.head(path_of(chain))  # a HEAD is not a scan
+    flush(client)
+    assert scans(session, chain) == 5
+    rows = session.execute(select(Scan).where(Scan.unit_id == chain.unit.id)).scalars().all()  # type: ignore[arg-type]
+    assert {r.kind for r in rows} == {"page", "json"} and {r.lang for r in rows} == {"vi"}
+    assert all(re.fullmatch(r"[0-9a-f]{16}", r.network) for r in rows)  # a salted hash, never the address
+
+
+def test_a_code_scanned_from_many_networks_carries_a_warning(client: TestClient, session: Session, chain: Chain) -> None:
+    from trace.scans.record import new_scan, write
+
+    # given the same code scanned from many networks (a genuine code copied onto many packages)
+    write(session=session, scans=[new_scan(lot_id=chain.lot.id, unit_id=chain.unit.id, client_ip=f"10.{i}.1.1",  # type: ignore[arg-type]
+                                           user_agent="Mozilla/5.0 (Linux; Android 14)", lang="vi", kind="page")
+                                  for i in range(8)])
+    session.commit()
+    # when someone opens it
+    page = client.get(path_of(chain), headers=HTML)
+    # then the page warns, and says why
+    assert "Cảnh báo: mã này có thể đã bị sao chép" in page.text and "từ 8 mạng" in page.text
+    assert client.get(path_of(chain), headers=JSON).json()["scans"]["suspicious"] is True
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("/01/09521234000006/10/NOPE/21/NOPE", "not_genuine"),
+    ("/01/09521234000007/10/L1", "dl_bad_gtin"),
+    ("/01/09521234000006/21/X/10/L1", "dl_order"),
+    ("/01/abc", "dl_bad_gtin"),
+    ("/01/09521234000006/99/X", "dl_unknown_ai"),
+])
+def test_unknown_or_malformed_codes_get_an_honest_404_page_in_the_visitors_language(
+        client: TestClient, path: str, code: str) -> None:
+    vi = client.get(path, headers=HTML)
+    assert vi.status_code == 404 and "Không tìm thấy mã" in vi.text and vi.headers["content-language"] == "vi"
+    en = client.get(path + ("&" if "?" in path else "?") + "lang=en", headers=HTML)
+    assert en.status_code == 404 and "Code not found" in en.text
+    assert_problem(client.get(path, headers=JSON), 404 if code == "not_genuine" else 422, code)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(segments=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=7),
+       accept=st.sampled_from([HTML["accept"], "application/json", "application/linkset+json", "*/*", "x/y;q=oops"]))
+def test_no_path_under_01_gives_a_server_error(client: TestClient, segments: list[str], accept: str) -> None:
+    path = "/01/" + "/".join(quote(s, safe="") for s in segments)
+    answer = client.get(path, headers={"accept": accept, "accept-language": "vi;q=x, en"})
+    assert answer.status_code in (200, 307, 404, 422), (path, answer.status_code, answer.text[:300])
+
+
+def test_the_first_response_is_small_and_names_no_other_host(client: TestClient, chain: Chain) -> None:
+    page = client.get(path_of(chain), headers=HTML)
+    assert len(page.content) < 50_000
+    assert "<script src" not in page.text and "@import" not in page.text
+    hosts = set(re.findall(r'(?:src|href)="(https?://[^/"]+)', page.text))
+    assert hosts <= {"http://testserver", "http://127.0.0.1:8000"}, hosts
+    assert re.search(r"<h1>[^<]+</h1>", page.text) and page.text.count("<h2>") >= 3
+
+
+def test_public_label_paths_are_rate_limited_per_client(monkeypatch: pytest.MonkeyPatch, session: Session, chain: Chain) -> None:
+    from api.main import create_app
+    from trace.config import get_settings
+
+    monkeypatch.setenv("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "5")
+    get_settings.cache_clear()
+    app = create_app(testing=True)
+    from contextlib import nullcontext
+
+    from api.public import PublicPages
+    app.state.public = PublicPages(lambda: nullcontext(session), None)
+    with TestClient(app) as limited:
+        codes = [limited.get(path_of(chain), headers=HTML).status_code for _ in range(8)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
+
+
+def _scan_uid(page: str) -> str:
+    found = re.search(r'data-scan="([0-9a-f]{32})"', page)
+    assert found, "the page offers no location button"
+    return found.group(1)
+
+
+def test_a_visitor_may_add_a_coarse_place_to_their_own_scan_once(client: TestClient, session: Session, chain: Chain) -> None:
+    # given a scan still waiting in the buffer, and another already written
+    waiting = _scan_uid(client.get(path_of(chain), headers=HTML).text)
+    written = _scan_uid(client.get(path_of(chain), headers=HTML).text)
+    flush(client)
+    third = _scan_uid(client.get(path_of(chain), headers=HTML).text)
+    # when each visitor shares where they are (the phone rounds; the server rounds again)
+    for uid, (lat, lon) in ((waiting, (20.6461, 106.0511)), (written, (21.0278, 105.8342)), (third, (20.64, 106.05))):
+        assert client.post(f"/api/v1/scans/{uid}/place", json={"lat": lat, "lon": lon}).status_code == 204
+    flush(client)
+    # then each scan has its ~11 km cell and nothing finer; a second share of the same scan is refused
+    places = dict(session.execute(select(Scan.uid, Scan.place).where(Scan.unit_id == chain.unit.id)).all())  # type: ignore[arg-type, call-overload]
+    assert places == {waiting: "20.6,106.1", written: "21.0,105.8", third: "20.6,106.0"}
+    assert_problem(client.post(f"/api/v1/scans/{written}/place", json={"lat": 1, "lon": 1}), 404, "scan_not_found")
+    assert_problem(client.post(f"/api/v1/scans/{'0' * 32}/place", json={"lat": 1, "lon": 1}), 404, "scan_not_found")
+    assert client.post(f"/api/v1/scans/{third}/place", json={"lat": 91, "lon": 1}).status_code == 422
+    assert client.post("/api/v1/scans/not-an-id/place", json={"lat": 1, "lon": 1}).status_code == 422
+    # and the places count in the copied-code check
+    assert client.get(path_of(chain), headers=JSON).json()["scans"]["places"] == 3
