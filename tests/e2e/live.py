@@ -1,0 +1,161 @@
+"""A real API server for browser and multi-process tests: a database of its own with the demo data,
+``uvicorn`` in a subprocess on a free loopback port, stopped with SIGTERM as a service manager stops it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session, col
+
+from trace.db import make_engine
+from trace.digital_link import unit_uri
+from trace.lots import Lot
+from trace.scans.models import Scan
+from trace.units import Unit, UnitStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SHOWCASE_GTIN, SHOWCASE_LOT = "09520002000019", "LN260715"  # the demo's dried longan lot (trace/demo)
+SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
+START_TIMEOUT, STOP_TIMEOUT = 30.0, 45.0  # seconds; the scan buffer alone may retry for 30 s on shutdown
+
+
+@dataclass(frozen=True)
+class DemoUnit:
+    """An active unit of the showcase lot, read from the database (not from the demo's output)."""
+
+    lot_id: int
+    unit_id: int
+    gtin: str
+    lot_code: str
+    serial: str
+
+
+@dataclass
+class Server:
+    """A running API process on its own database."""
+
+    base: str  # http://127.0.0.1:<port>
+    db_url: str
+    engine: Engine
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def unit(self) -> DemoUnit:
+        """The showcase lot's first active unit."""
+        return demo_unit(self.engine)
+
+    def unit_url(self, unit: DemoUnit | None = None) -> str:
+        """The unit's label URI on this server (the same URI its QR code carries)."""
+        found = unit or self.unit()
+        return unit_uri(base_url=self.base, gtin=found.gtin, lot=found.lot_code, serial=found.serial)
+
+    def scans(self, unit_id: int) -> int:
+        """Scan rows the database holds for a unit."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Scan)
+                                    .where(col(Scan.unit_id) == unit_id)).scalar_one())
+
+    def stop(self) -> int:
+        """SIGTERM (a clean shutdown), wait for the process to end; its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            pytest.fail(f"the server ignored SIGTERM for {STOP_TIMEOUT} s\n{self.tail()}")
+
+    def tail(self, chars: int = 3000) -> str:
+        """The end of the server's log, for failure messages."""
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(db_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a server (and of the CLI preparing its database): embedded broker, test mode."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYTRACE_")}
+    env.update(HYTRACE_DATABASE_URL=db_url, HYTRACE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+               HYTRACE_REDIS_URL="", HYTRACE_ENVIRONMENT="test", HYTRACE_SECRET_KEY=SECRET,
+               HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE="1000000", HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE="1000000")
+    env.update(extra)
+    return env
+
+
+def load_demo(env: dict[str, str], log: Path) -> None:
+    """``python -m trace.cli migrate`` then ``demo``, as an operator runs them, into env's database."""
+    with log.open("ab") as out:
+        for command in ("migrate", "demo"):
+            # cwd = the repository root: ``trace`` must be ours, not the standard library's.
+            done = subprocess.run([sys.executable, "-m", "trace.cli", command], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, timeout=120)
+            if done.returncode != 0:
+                pytest.fail(f"trace.cli {command} failed ({done.returncode})\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def demo_unit(engine: Engine) -> DemoUnit:
+    """The first active unit of the showcase lot."""
+    with Session(engine) as session:
+        row = session.execute(
+            select(col(Lot.id), col(Unit.id), col(Unit.serial)).join(Unit, col(Unit.lot_id) == col(Lot.id))
+            .where(col(Lot.gtin) == SHOWCASE_GTIN, col(Lot.lot_code) == SHOWCASE_LOT,
+                   col(Unit.status) == UnitStatus.ACTIVE)
+            .order_by(col(Unit.id)).limit(1)).first()
+    assert row is not None, f"the demo has no active unit of lot {SHOWCASE_LOT}"
+    lot_id, unit_id, serial = row
+    return DemoUnit(lot_id=lot_id, unit_id=unit_id, gtin=SHOWCASE_GTIN, lot_code=SHOWCASE_LOT, serial=serial)
+
+
+def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited ({process.returncode}) before it answered\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).json().get("status") == "ok":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the server did not answer /healthz within {START_TIMEOUT} s\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@contextmanager
+def demo_server(db_url: str, logs: Path, **extra_env: str) -> Iterator[Server]:
+    """The demo loaded into ``db_url`` (an empty database) and a server on it; stopped (SIGTERM) at the end."""
+    port = free_port()
+    env = server_env(db_url, port, **extra_env)
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"server-{port}.log"
+    load_demo(env, log)
+    engine = make_engine(db_url, pool_size=2)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(base=f"http://127.0.0.1:{port}", db_url=db_url, engine=engine, process=process, log=log)
+    try:
+        _wait_healthy(server.base, process, log)
+        yield server
+    finally:
+        server.stop()
+        engine.dispose()

@@ -1,0 +1,264 @@
+"""The public origin page in a real headless Chromium (Debian's), at phone width, against a real server
+on the demo data: the facts, the designation badge, the journey, Vietnamese text, the English switch,
+the recall banner after a recall made through the API, the not-found page, and no scan lost on a clean
+shutdown. Screenshots go to test-artifacts/public-page/.
+
+The tests sharing ``server`` run in file order: the recall test comes after the others because a
+recall cannot be undone (events are append-only); the others assert that no alert is shown, so a
+different order fails loudly instead of passing by accident.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from tests.e2e.live import ARTIFACTS, DemoUnit, Server, demo_server
+from trace.access import Role
+from trace.demo.data import DEMO_PASSWORD, USERS
+from trace.lots import Lot
+from trace.organisations import Organisation
+from trace.products import Product
+from trace.units import Unit
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PHONE = {"width": 360, "height": 740}
+SHOTS = ARTIFACTS / "public-page"
+HEADER_VI = "Nguồn gốc nông sản Hưng Yên"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the page must say of the unit, read from the database."""
+
+    product_vi: str
+    product_en: str
+    producer: str
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from tests.conftest import require
+
+    require(CHROMIUM.exists(), "Chromium not installed (apt-get install chromium)")
+    require(importlib.util.find_spec("playwright") is not None, "playwright not installed (pip install -e '.[test]')")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    with demo_server(databases.new(), tmp_path_factory.mktemp("public-page")) as running:
+        yield running
+
+
+@contextmanager
+def phone(browser: Any, locale: str = "vi-VN", accept_language: str | None = "vi") -> Iterator[Any]:
+    """A page in a fresh phone-sized browser context (no shared cookies or cache)."""
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    context = browser.new_context(viewport=PHONE, locale=locale, is_mobile=True, has_touch=True,
+                                  extra_http_headers=headers)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot kept as a test artefact."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def expected(server: Server, unit: DemoUnit) -> Expected:
+    """The product's names and its producer, as the database holds them."""
+    with Session(server.engine) as session:
+        row = session.execute(
+            select(col(Product.name_vi), col(Product.name_en), col(Organisation.name))
+            .join(Lot, col(Lot.product_id) == col(Product.id))
+            .join(Organisation, col(Organisation.id) == col(Lot.producer_organisation_id))
+            .where(col(Lot.id) == unit.lot_id)).one()
+    assert row[1], "the showcase product has an English name in the demo"
+    return Expected(product_vi=row[0], product_en=row[1], producer=row[2])
+
+
+def journey(page: Any, heading: str) -> Any:
+    """The list items of the ordered list in the section headed ``heading``."""
+    section = page.locator("section").filter(has=page.get_by_role("heading", name=heading, exact=True))
+    return section.locator("ol").first.locator(":scope > li")
+
+
+def test_a_phone_in_vietnamese_sees_the_facts_badge_journey_and_genuine_code(browser: Any, server: Server) -> None:
+    # given the demo's unit and what the database says of it
+    unit = server.unit()
+    facts = expected(server, unit)
+    host = urlsplit(server.base).netloc
+    with phone(browser) as page:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        # when a phone set to Vietnamese opens the label's URL
+        response = page.goto(server.unit_url(unit))
+        # then the first response is the page, small enough for a weak network
+        assert response is not None and response.status == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert len(response.body()) < 50_000, len(response.body())
+        assert page.evaluate("document.documentElement.lang") == "vi"
+        # the product and its producer
+        assert page.get_by_role("heading", level=1).inner_text() == facts.product_vi
+        assert page.get_by_text(facts.producer, exact=True).first.is_visible()
+        # the geographical indication badge with its registration number
+        badge = page.locator(".badge").filter(has_text="Chỉ dẫn địa lý")
+        assert badge.count() == 1 and badge.is_visible()
+        assert "00055" in badge.inner_text() and "Nhãn lồng Hưng Yên" in badge.inner_text()
+        # the journey, harvest before processing
+        steps = journey(page, "Hành trình sản phẩm")
+        texts = steps.all_inner_texts()
+        assert len(texts) >= 3 and steps.first.is_visible()
+        harvests = [n for n, text in enumerate(texts) if "Thu hoạch" in text]
+        processing = [n for n, text in enumerate(texts) if "Chế biến" in text]
+        assert harvests and processing and min(harvests) < min(processing), texts
+        # Vietnamese text read back exactly as written (precomposed, NFC), in a UTF-8 document
+        assert page.evaluate("document.characterSet") == "UTF-8"
+        header = page.locator("header").get_by_text(HEADER_VI, exact=True)
+        assert header.is_visible()
+        shown = header.inner_text()
+        assert shown == unicodedata.normalize("NFC", HEADER_VI) and shown == unicodedata.normalize("NFC", shown)
+        # the genuine-code block, and no alert on a lot nobody recalled
+        assert page.get_by_role("heading", name="Mã thật do hệ thống cấp").is_visible()
+        assert page.get_by_role("alert").count() == 0
+        # no horizontal scrolling at 360 px
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+        shot(page, "phone-vi.png")  # full page: lazy images below the fold load too
+        # and nothing was fetched from another host
+        assert requested and all(urlsplit(url).netloc == host for url in requested), requested
+
+
+def test_the_english_link_and_an_english_browser_get_the_page_in_english(browser: Any, server: Server) -> None:
+    unit = server.unit()
+    facts = expected(server, unit)
+    with phone(browser) as page:
+        # given the page in Vietnamese
+        page.goto(server.unit_url(unit))
+        assert page.evaluate("document.documentElement.lang") == "vi"
+        # when the visitor taps "English"
+        with page.expect_navigation():
+            page.get_by_role("link", name="English", exact=True).click()
+        # then the page is in English, and the URL says so (it can be shared as it is)
+        assert parse_qs(urlsplit(page.url).query).get("lang") == ["en"], page.url
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.get_by_role("heading", level=1).inner_text() == facts.product_en
+        assert page.get_by_role("heading", name="The journey", exact=True).is_visible()
+        assert "Geographical indication" in page.locator(".badge").first.inner_text()
+        assert page.get_by_role("alert").count() == 0
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+        shot(page, "phone-en.png")
+    # and a browser set to English gets English without ?lang
+    with phone(browser, locale="en-US", accept_language=None) as page:
+        response = page.goto(server.unit_url(unit))
+        assert response is not None and response.status == 200
+        assert "lang" not in urlsplit(page.url).query
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.get_by_role("heading", name="The journey", exact=True).is_visible()
+
+
+def test_a_code_that_was_never_issued_gets_the_not_found_page_in_the_visitors_language(
+        browser: Any, server: Server) -> None:
+    # given a well-formed serial that no unit of the lot has
+    unit = server.unit()
+    serial = unit.serial[::-1]
+    with Session(server.engine) as session:
+        assert session.execute(select(func.count()).select_from(Unit).where(
+            col(Unit.lot_id) == unit.lot_id, col(Unit.serial) == serial)).scalar_one() == 0
+    fake = DemoUnit(lot_id=unit.lot_id, unit_id=-1, gtin=unit.gtin, lot_code=unit.lot_code, serial=serial)
+    with phone(browser) as page:
+        # when it is opened in Vietnamese, then in English
+        response = page.goto(server.unit_url(fake))
+        assert response is not None and response.status == 404
+        assert page.evaluate("document.documentElement.lang") == "vi"
+        assert "Không tìm thấy mã" in page.get_by_role("heading", level=1).inner_text()
+        assert page.get_by_role("alert").is_visible()
+        shot(page, "phone-not-found.png")
+        response = page.goto(server.unit_url(fake) + "?lang=en")
+        # then both say the code was not found, with HTTP 404
+        assert response is not None and response.status == 404
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert "Code not found" in page.get_by_role("heading", level=1).inner_text()
+
+
+def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_next_visit(
+        browser: Any, server: Server) -> None:
+    unit = server.unit()
+    with phone(browser) as page:
+        # given the page seen once (and so cached by the server and by the browser), without an alert
+        page.goto(server.unit_url(unit))
+        assert page.get_by_role("alert").count() == 0
+        # when the market inspector signs in and recalls the lot, as the web client would
+        inspector = next(email for _, email, _, role in USERS if role == Role.INSPECTOR)
+        reason = "Kiểm nghiệm phát hiện nấm mốc vượt ngưỡng (dữ liệu mẫu)"
+        with httpx.Client(base_url=server.base, timeout=10) as api:
+            login = api.post("/api/v1/auth/token", data={"username": inspector, "password": DEMO_PASSWORD})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            recalled = api.post(f"/api/v1/lots/{unit.lot_id}/recall", json={"reason": reason},
+                                headers={"Authorization": f"Bearer {token}"})
+            assert recalled.status_code == 200, recalled.text
+        # and the visitor reloads the page
+        response = page.reload()
+        assert response is not None and response.status == 200
+        # then a recall banner is the first thing in <main>, above the product, with the reason
+        first = page.locator("main > *").first
+        assert first.get_attribute("role") == "alert"
+        banner = page.get_by_role("alert")
+        assert banner.count() == 1
+        text = banner.inner_text()
+        assert "ĐÃ THU HỒI" in text and reason in text, text
+        # and it is in view without scrolling
+        assert page.evaluate("window.scrollY") == 0
+        box, title = banner.bounding_box(), page.get_by_role("heading", level=1).bounding_box()
+        heading = banner.get_by_role("heading").bounding_box()
+        assert box is not None and title is not None and heading is not None
+        assert 0 <= box["y"] < box["y"] + box["height"] <= title["y"]
+        assert heading["y"] + heading["height"] <= PHONE["height"]
+        shot(page, "phone-recalled.png")
+
+
+def test_every_scan_served_before_a_clean_shutdown_is_written(databases, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # given a server of its own whose buffer would not write on its own for an hour: only the
+    # shutdown can write what it holds
+    with demo_server(databases.new(), tmp_path, HYTRACE_SCAN_FLUSH_SECONDS="3600") as running:
+        unit = running.unit()
+        before = running.scans(unit.unit_id)
+        url = running.unit_url(unit)
+        n = 30
+        # when the label is opened N times, as pages and as JSON
+        with httpx.Client(timeout=10) as http:
+            for i in range(n):
+                headers = {"Accept": "application/json"} if i % 2 else {"Accept": "text/html"}
+                response = http.get(url, headers=headers)
+                assert response.status_code == 200, response.text
+                assert response.headers["content-type"].startswith(headers["Accept"])
+        assert running.scans(unit.unit_id) == before
+        # and the server is stopped with SIGTERM right away
+        code = running.stop()
+        # then it shuts down cleanly (uvicorn re-raises the signal it handled once shutdown is complete,
+        # so the exit status is SIGTERM's), having written every scan
+        assert code in (0, -signal.SIGTERM), running.tail()
+        assert "Application shutdown complete" in running.tail(), running.tail()
+        assert running.scans(unit.unit_id) == before + n, running.tail()
