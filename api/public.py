@@ -117,12 +117,14 @@ class PublicPages:
                                        ensure_ascii=False).encode()
         return entry
 
-    @staticmethod
-    def _stats(session: Session, found: origin.Origin) -> record.ScanStats:
+    def _stats(self, session: Session, found: origin.Origin) -> record.ScanStats:
+        # Scans this process holds but has not written yet count too (distinct, not twice).
         lot_id, unit_id = found.row_ids
         if unit_id is not None:
-            return record.stats(session=session, unit_id=unit_id)
-        return record.stats(session=session, lot_id=lot_id)
+            pending = self.buffer.pending(unit_id=unit_id) if self.buffer else []
+            return record.stats(session=session, unit_id=unit_id, pending=pending)
+        pending = self.buffer.pending(lot_id=lot_id) if self.buffer else []
+        return record.stats(session=session, lot_id=lot_id, pending=pending)
 
     async def get(self, key: Key, link: digital_link.DigitalLink) -> Entry:
         """The page of a label: cached while nothing public changed, else built in a worker thread."""
@@ -162,8 +164,8 @@ class PublicPages:
                     return self._stats(session, entry.facts)  # type: ignore[arg-type]
             started = time.monotonic()
             stats = await anyio.to_thread.run_sync(read)
-            # Scans this process buffered after the read started are not in it; those before are
-            # (or are about to be: the buffer flushes far more often than STATS_SECONDS).
+            # The read counted this process's scans up to its start, written or not; those since are
+            # few, and counted from the next refresh on.
             entry.stats, entry.stats_at, entry.added = stats, started, 0
         finally:
             entry.refreshing = False
