@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from api import pages
 from trace import changes, digital_link, origin
@@ -40,9 +40,8 @@ Key = tuple[str, str | None, str | None]  # (gtin, lot, serial); lot None: the p
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
-@dataclass
-class Seen:
-    """What the page says of earlier scans."""
+class Seen(SQLModel):
+    """Earlier scans of the code, as the page tells them."""
 
     count: int
     first_at: datetime | None
@@ -50,12 +49,6 @@ class Seen:
     places: int
     suspicious: bool
     reasons: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON shape."""
-        return {"count": self.count, "first_at": self.first_at.isoformat() if self.first_at else None,
-                "networks": self.networks, "places": self.places, "suspicious": self.suspicious,
-                "reasons": self.reasons}
 
 
 @dataclass
@@ -202,7 +195,7 @@ class PublicPages:
 
     def json(self, entry: Entry, seen: Seen) -> bytes:
         """The same facts as JSON, with the scans before this one."""
-        return entry.json_head + json.dumps(seen.as_dict()).encode() + b"}"
+        return entry.json_head + seen.model_dump_json().encode() + b"}"
 
 
 # ---------------------------------------------------------------------- GS1 resolver documents

@@ -9,15 +9,13 @@ async and, on a cache hit, touches neither the database nor a worker thread (see
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlmodel import SQLModel
 
 from api import i18n, pages
-from api.public import Entry, PublicPages, resolver_description
+from api.public import Entry, PublicPages, Seen, resolver_description
 from trace import digital_link
 from trace.config import get_settings
 from trace.errors import InvalidIdentifier
@@ -94,21 +92,10 @@ def _place(request: Request) -> tuple[float, float] | None:
     return lat, lon
 
 
-class SeenPublic(SQLModel):
-    """Earlier scans of the code, as the page tells them."""
-
-    count: int
-    first_at: datetime | None
-    networks: int
-    places: int
-    suspicious: bool
-    reasons: list[str]
-
-
 class OriginPublic(Origin):
     """A label's JSON: the page's facts and the scans before this one."""
 
-    scans: SeenPublic
+    scans: Seen
 
 
 _PAGE = {"schema": {"type": "string"}}
