@@ -65,6 +65,9 @@ def number(value: Decimal | float | int | None, lang: str) -> str:
     """1.234,5 in Vietnamese, 1,234.5 in English; trailing zeros dropped."""
     if value is None:
         return ""
+    if type(value) is int:  # counts, on every scan: Babel's general path is costlier than the page
+        grouped = f"{value:,}"
+        return grouped.replace(",", ".") if lang == "vi" else grouped
     if isinstance(value, Decimal):
         value = value.normalize()
     return format_decimal(value, locale=lang, format="#,##0.###")

@@ -95,6 +95,7 @@ def _on_commit(conn: Any) -> None:
     finally:
         cursor.close()
     _generation.bump()
+    _committing.public = True
 
 
 _MIGRATED: set[str] = set()
@@ -126,10 +127,17 @@ def _on_release_savepoint(conn: Any, *_args: Any) -> None:
         _generation.bump()
 
 
+# Set by _on_commit, in the committing thread, for the session's after_commit hook just after.
+_committing = threading.local()
+
+
 def _after_session_commit(_session: Session) -> None:
-    # Once more after the commit has landed: a page built by another thread between the bump above
-    # and the commit itself (still seeing the old rows) is not kept.
-    _generation.bump()
+    # Once more after a public write's commit has landed: a page built by another thread between the
+    # bump above and the commit itself (still seeing the old rows) is not kept. Commits that wrote
+    # nothing public (page builds, scan flushes) must not empty the caches.
+    if getattr(_committing, "public", False):
+        _committing.public = False
+        _generation.bump()
 
 
 def watch_engine(engine: Engine) -> None:

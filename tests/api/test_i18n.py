@@ -40,7 +40,8 @@ def test_a_translated_text_renders_in_vietnamese_and_stays_english_in_english() 
 
 @pytest.mark.parametrize(("value", "lang", "text"), [
     (Decimal("1234.500"), "vi", "1.234,5"), (Decimal("1234.500"), "en", "1,234.5"),
-    (Decimal("70"), "vi", "70"), (0.25, "vi", "0,25"), (None, "vi", ""),
+    (Decimal("70"), "vi", "70"), (0.25, "vi", "0,25"), (None, "vi", ""), (1234567, "vi", "1.234.567"),
+    (1234567, "en", "1,234,567"), (-1200, "vi", "-1.200"), (Decimal("1234567"), "vi", "1.234.567"),
 ])
 def test_numbers(value: Decimal | float | None, lang: str, text: str) -> None:
     assert i18n.number(value, lang) == text

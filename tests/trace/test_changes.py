@@ -77,3 +77,16 @@ def test_another_process_commit_is_seen_by_the_watcher(db: tuple[str, Engine]) -
 ])
 def test_the_table_a_statement_writes_is_read_from_its_text(statement: str, table: str | None) -> None:
     assert changes._table_written(statement) == table
+
+
+def test_commits_that_write_nothing_public_keep_the_generation(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    with session_scope(engine) as session:
+        lot_id = f.harvest(session, f.org(session)).lot_ids[0]
+    seen = changes.generation()
+    with session_scope(engine, write=False) as session:  # a page being built
+        session.exec(text("SELECT count(*) FROM lot"))  # type: ignore[call-overload]
+    with session_scope(engine) as session:  # a scan flush
+        write(session=session, scans=[new_scan(lot_id=lot_id, unit_id=None, client_ip="1.2.3.4", user_agent=None,
+                                               lang="vi", kind="page")])
+    assert changes.generation() == seen
