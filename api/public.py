@@ -63,7 +63,7 @@ class Entry:
     facts: origin.Origin | None = None
     product: origin.ProductOrigin | None = None
     missing: str | None = None  # why the code is not genuine
-    html: dict[str, tuple[str, str]] = field(default_factory=dict)  # lang -> (before, after) the genuine block
+    html: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # lang -> (before, after) the genuine block
     blocks: dict[tuple[str, bool, bool, bool], str] = field(default_factory=dict)  # the genuine block's variants
     json_head: bytes = b""
     linkset: bytes = b""
@@ -80,8 +80,9 @@ class Entry:
         networks, places = (stats.networks, stats.places) if stats else (0, 0)
         suspicious, reasons = record.assess(count=count, networks=networks, places=places)
         first = stats.first_at if stats and stats.first_at else self.first_local
-        return Seen(count=count, first_at=first.astimezone(local_zone()) if first else None, networks=networks,
-                    places=places, suspicious=suspicious, reasons=reasons)
+        # Built on every scan from known-good values: no validation needed.
+        return Seen.model_construct(count=count, first_at=first.astimezone(local_zone()) if first else None,
+                                    networks=networks, places=places, suspicious=suspicious, reasons=reasons)
 
 
 class PublicPages:
@@ -186,14 +187,14 @@ class PublicPages:
 
     # ------------------------------------------------------------------ rendering
 
-    def html(self, entry: Entry, lang: str, seen: Seen, path: str, scan: ScanIn | None = None) -> str:
-        """The page: the cached body around this scan's genuineness block."""
+    def html(self, entry: Entry, lang: str, seen: Seen, path: str, scan: ScanIn | None = None) -> bytes:
+        """The page: the cached body (already UTF-8) around this scan's genuineness block."""
         assert entry.facts is not None
         parts = entry.html.get(lang)
         if parts is None:
             page = pages.render("public/origin.html", lang, o=entry.facts, path=path, home="/")
             before, _, after = page.partition("<!--genuine-->")
-            parts = entry.html[lang] = (before, after)
+            parts = entry.html[lang] = (before.encode(), after.encode())
         share = scan is not None and entry.facts.scope == "unit"
         variant = (lang, seen.suspicious, seen.count > 0, share)
         block = entry.blocks.get(variant)
@@ -206,7 +207,7 @@ class PublicPages:
         block = block.replace(_COUNT, i18n.number(seen.count, lang)).replace(
             _PLACES, i18n.number(max(seen.networks, seen.places), lang)).replace(
             _FIRST, i18n.moment(seen.first_at, lang)).replace(_UID, scan.uid if scan else "")
-        return parts[0] + block + parts[1]
+        return parts[0] + block.encode() + parts[1]
 
     def json(self, entry: Entry, seen: Seen) -> bytes:
         """The same facts as JSON, with the scans before this one."""

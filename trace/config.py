@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     print_progress_every: int = 250
     # Scans of the public page: buffered, written in bulk; a unit code seen too often or from too
     # many places is flagged on the page and in the inspector's verdict.
-    scan_flush_seconds: float = 0.5
+    scan_flush_seconds: float = 0.25  # short rounds: a round holds the GIL for a few ms at thousands of scans a second
     scan_warn_count: int = 50  # scans of one unit code
     scan_warn_networks: int = 5  # distinct network prefixes (hashed) scanning one unit code
     scan_warn_places: int = 3  # distinct coarse places visitors chose to share
