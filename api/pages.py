@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from api import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
+# The pages' only script (the location button), inline so the first response needs nothing else, and
+# allowed by its hash alone: an injected script could not run.
+SHARE_SCRIPT = (TEMPLATES / "public" / "share.js").read_text().strip()
+_HASH = base64.b64encode(hashlib.sha256(SHARE_SCRIPT.encode()).digest()).decode()
+CSP = (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{_HASH}'; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
 @cache
@@ -24,6 +33,7 @@ def environment(lang: str) -> Environment:
     env.filters["day"] = lambda value: i18n.day(value, lang)
     env.filters["moment"] = lambda value: i18n.moment(value, lang)
     env.globals["lang"] = lang
+    env.globals["share_script"] = Markup(SHARE_SCRIPT)
     return env
 
 

@@ -59,7 +59,8 @@ def choose(accept: str | None) -> str:
 def _headers(lang: str | None, etag: str | None, anchor: str | None) -> dict[str, str]:
     # no-cache: a browser may keep the page but must ask again each time, so a recall is never hidden;
     # the ETag makes asking cheap.
-    headers = {"Cache-Control": "no-cache", "Vary": "Accept, Accept-Language"}
+    headers = {"Cache-Control": "no-cache", "Vary": "Accept, Accept-Language", "Content-Security-Policy": pages.CSP,
+               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
     if lang:
         headers["Content-Language"] = lang
     if etag:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import signal
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from trace.demo.data import DEMO_PASSWORD, USERS
 from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.products import Product
+from trace.scans.models import Scan
 from trace.units import Unit
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -200,6 +202,39 @@ def test_a_code_that_was_never_issued_gets_the_not_found_page_in_the_visitors_la
         assert response is not None and response.status == 404
         assert page.evaluate("document.documentElement.lang") == "en"
         assert "Code not found" in page.get_by_role("heading", level=1).inner_text()
+
+
+def test_sharing_a_location_runs_under_the_pages_strict_policy_and_stores_only_a_coarse_place(
+        browser: Any, server: Server) -> None:
+    # given a visitor whose phone knows where it is and who allows the page to ask
+    unit = server.unit()
+    context = browser.new_context(viewport=PHONE, locale="vi-VN", is_mobile=True, has_touch=True,
+                                  geolocation={"latitude": 20.64612, "longitude": 106.05113},
+                                  permissions=["geolocation"], extra_http_headers={"Accept-Language": "vi"})
+    try:
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        response = page.goto(server.unit_url(unit))
+        assert response is not None and "script-src 'sha256-" in response.headers["content-security-policy"]
+        # when they press the button (only shown when the page's one script ran: the policy allows it)
+        button = page.get_by_role("button", name="Chia sẻ vị trí gần đúng của tôi")
+        assert button.is_visible()
+        uid = page.locator("#share").get_attribute("data-scan")
+        button.click()
+        # then the page thanks them and the scan holds an ~11 km cell, nothing finer
+        page.get_by_text("Cảm ơn bạn").wait_for(timeout=10_000)
+        place = None
+        for _ in range(50):  # the scan reaches the database with the buffer's next round
+            with Session(server.engine) as session:
+                place = session.execute(select(col(Scan.place)).where(col(Scan.uid) == uid)).scalar_one_or_none()
+            if place is not None:
+                break
+            time.sleep(0.1)
+        assert place == "20.6,106.1" and refused == []
+    finally:
+        context.close()
 
 
 def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_next_visit(
