@@ -58,7 +58,7 @@ def test_a_browser_gets_the_vietnamese_page_with_the_facts_and_a_program_gets_th
     assert (body["valid"], body["serial"], body["code"], body["product_name"]) == (
         True, chain.unit.serial, display_code(chain.unit.code), "Long nhãn sấy")
     assert body["designations"][0]["registration_number"] == "00055"
-    assert [s["kind"] for s in body["journey"]][0] == "harvest"
+    assert body["journey"][0]["kind"] == "harvest"
     assert body["scans"]["count"] == 1  # the page view before it
 
 
