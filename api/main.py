@@ -33,6 +33,8 @@ from api.routes import (
     resolver,
     scans,
 )
+from api.web import errors as web_errors
+from api.web import routes as web_routes
 from trace import changes
 from trace.config import get_settings
 from trace.db import get_engine, session_scope
@@ -93,6 +95,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.router, prefix="/api/v1")
     app.include_router(product_images.media)
+    app.include_router(web_routes.router)
+    web_errors.install(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:

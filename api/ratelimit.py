@@ -59,7 +59,7 @@ class RateLimit:
         headers = dict(scope.get("headers") or [])
         client = (scope.get("client") or ("unknown", 0))[0]
         buckets = None
-        if path == "/api/v1/auth/token":
+        if path == "/api/v1/auth/token" or (path == "/login" and scope["method"] == "POST"):
             buckets = self.login
         elif b"authorization" not in headers and path != "/healthz":
             buckets = self.public

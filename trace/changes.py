@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Tables whose rows never show on a public page.
 QUIET_TABLES = frozenset({
     "scan", "print_run", "print_artefact", "idempotency_record", "user", "api_key", "one_time_link",
-    "change_epoch", "alembic_version",
+    "change_epoch", "alembic_version", "web_session",
 })
 _DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 _DDL = re.compile(r"\s*(?:DROP|ALTER|CREATE)\b", re.IGNORECASE)

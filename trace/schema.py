@@ -15,6 +15,7 @@ from trace import (  # noqa: F401  # noqa: F401
     recalls,
     units,
     users,
+    web_sessions,
 )
 from trace.designations import models as designation_models  # noqa: F401
 from trace.events import models  # noqa: F401

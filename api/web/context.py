@@ -1,0 +1,145 @@
+"""What every workspace page needs: who is signed in (a session cookie), the page language, the form
+token, and how to render. Access rules are not here: pages call the same trace/ functions as the API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api import i18n, pages
+from api.deps import SessionDep
+from trace.access import Actor
+from trace.auth import actor_for_user
+from trace.config import get_settings
+from trace.errors import DomainError, Unauthenticated
+from trace.users import User
+from trace.web_sessions import csrf_ok, csrf_token, resolve
+
+SESSION_COOKIE = "hytrace_session"
+FORM_COOKIE = "hytrace_form"  # a sign-in form's own secret, before there is a session
+LANG_COOKIE = "hytrace_lang"
+
+
+class SignInRequired(Exception):
+    """Raised by pages that need a signed-in user; answered with a redirect to /login."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class BadFormToken(Exception):
+    """A form without this session's token: forged from another site, or a page left open too long."""
+
+
+def secure_cookies(request: Request) -> bool:
+    """Secure cookies whenever the site is served over HTTPS (directly or behind a proxy)."""
+    return request.url.scheme == "https" or get_settings().public_base_url.startswith("https://")
+
+
+def language(request: Request) -> str:
+    """``?lang=`` (remembered in a cookie), else the cookie, else the browser's languages, else Vietnamese."""
+    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return i18n.negotiate(asked, request.headers.get("accept-language"))
+
+
+@dataclass
+class Visitor:
+    """The person behind a request: signed in or not."""
+
+    lang: str
+    user: User | None = None
+    token: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The signed-in user's actor (pages that need one depend on :func:`signed_in`)."""
+        assert self.user is not None
+        return actor_for_user(self.user)
+
+    @property
+    def csrf(self) -> str:
+        """This session's form token."""
+        return csrf_token(self.token or "")
+
+
+def visitor(request: Request, session: SessionDep) -> Visitor:
+    """Whoever is asking, signed in or not."""
+    lang, token = language(request), request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            return Visitor(lang=lang, user=resolve(session=session, token=token), token=token)
+        except Unauthenticated:
+            pass
+    return Visitor(lang=lang)
+
+
+def signed_in(request: Request, found: Annotated[Visitor, Depends(visitor)]) -> Visitor:
+    """A signed-in user, or a redirect to the sign-in page that comes back here."""
+    if found.user is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return found
+
+
+Anyone = Annotated[Visitor, Depends(visitor)]
+Member = Annotated[Visitor, Depends(signed_in)]
+
+
+def check_form(visitor: Visitor, sent: str | None) -> None:
+    """Refuse a form not made by this session's own page."""
+    if not csrf_ok(visitor.token, sent):
+        raise BadFormToken
+
+
+def render(request: Request, name: str, visitor: Visitor, status: int = 200, **context: Any) -> HTMLResponse:
+    """A workspace page."""
+    body = pages.render(name, visitor.lang, me=visitor.user, csrf=visitor.csrf if visitor.token else "",
+                        path=request.url.path, home="/app" if visitor.user else "/", **context)
+    response = HTMLResponse(body, status_code=status, headers={
+        "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"})
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        response.set_cookie(LANG_COOKIE, visitor.lang, max_age=365 * 86400, samesite="lax",
+                            secure=secure_cookies(request), httponly=True)
+    return response
+
+
+def form_secret(request: Request) -> str:
+    """The sign-in form's own secret (kept in a cookie by :func:`keep_form_secret`); its token goes in the form."""
+    return request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
+
+
+def keep_form_secret(request: Request, response: Response, secret: str) -> None:
+    """Send the sign-in form's secret as a cookie only this site's own pages can use."""
+    response.set_cookie(FORM_COOKIE, secret, max_age=3600, httponly=True, samesite="strict",
+                        secure=secure_cookies(request))
+
+
+def sign_in_redirect(next_path: str) -> RedirectResponse:
+    """Where a page that needs a user sends a visitor without one."""
+    return RedirectResponse(f"/login?next={quote(next_path, safe='')}", status_code=303)
+
+
+def N_(text: str) -> str:  # noqa: N802 - gettext's marker: extracted for translation, translated later
+    return text
+
+
+# Domain errors a form can meet, by code, in words for people (the catalogue translates them).
+MESSAGES: dict[str, str] = {
+    "bad_credentials": N_("Wrong email or password."),
+    "session_ended": N_("Your session has ended: sign in again."),
+    "password_too_short": N_("The new password is too short: use at least 10 characters."),
+    "password_trivial": N_("The new password is too easy to guess."),
+}
+
+
+def message(error: DomainError, lang: str) -> str:
+    """A domain error as the page shows it: translated by its code when we have words for it."""
+    text = MESSAGES.get(error.code or "")
+    return i18n.translations(lang).gettext(text) if text else error.message

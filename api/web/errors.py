@@ -1,0 +1,29 @@
+"""How the workspace answers a visitor without a session, and a form it did not make."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from api import i18n, pages
+from api.web.context import N_, BadFormToken, SignInRequired, language, sign_in_redirect
+
+
+async def _sign_in(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInRequired)
+    return sign_in_redirect(error.next_path)
+
+
+async def _bad_form(request: Request, _error: Exception) -> Response:
+    lang = language(request)
+    text = i18n.translations(lang).gettext(N_(
+        "This form was not sent from this site's own page, or the page was open too long. Go back, reload and try again."))
+    body = pages.render("app/refused.html", lang, me=None, csrf="", path=request.url.path, home="/", message=text)
+    return Response(body, status_code=403, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-store", "Content-Security-Policy": pages.CSP})
+
+
+def install(app: FastAPI) -> None:
+    """Register the workspace's answers."""
+    app.add_exception_handler(SignInRequired, _sign_in)
+    app.add_exception_handler(BadFormToken, _bad_form)
