@@ -28,15 +28,20 @@ _DATE = {"vi": "%d/%m/%Y", "en": "%d %b %Y"}
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The catalogue of a language (English is the source language: texts stand as written)."""
-    path = LOCALES / lang / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
+    paths = sorted((LOCALES / lang / "LC_MESSAGES").glob("*.po"))
+    if not paths:
         return gettext.NullTranslations()
-    with path.open("rb") as source:
-        catalog = read_po(source, locale=lang)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(fp=compiled)
+    merged: Translations | None = None
+    for path in paths:  # messages.po, and one file per workspace area while it is being written
+        with path.open("rb") as source:
+            catalog = read_po(source, locale=lang)
+        compiled = BytesIO()
+        write_mo(compiled, catalog)
+        compiled.seek(0)
+        found = Translations(fp=compiled)
+        merged = found if merged is None else merged.merge(found)
+    assert merged is not None
+    return merged
 
 
 def negotiate(asked: str | None, accept_language: str | None) -> str:
@@ -85,3 +90,18 @@ def moment(value: datetime | None, lang: str) -> str:
     if value is None:
         return ""
     return f"{value.strftime('%H:%M')} {day(value, lang)}"
+
+
+def parse_number(text: str, lang: str) -> Decimal:
+    """A number as people type it: "1.234,5" or "1234,5" in Vietnamese, "1,234.5" in English.
+    Raises ValueError when it is not one."""
+    from babel.numbers import NumberFormatError, parse_decimal
+
+    cleaned = (text or "").strip().replace(" ", "")
+    if not cleaned:
+        raise ValueError("empty")
+    try:
+        # strict: "1.5" is refused in Vietnamese (a misplaced thousands dot) rather than read as 15
+        return parse_decimal(cleaned, locale=lang, strict=True)
+    except NumberFormatError as error:
+        raise ValueError(str(error)) from None
