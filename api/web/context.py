@@ -18,6 +18,7 @@ from trace.access import Actor
 from trace.auth import actor_for_user
 from trace.config import get_settings
 from trace.errors import DomainError, Unauthenticated
+from trace.organisations import Organisation
 from trace.users import User
 from trace.web_sessions import csrf_ok, csrf_token, resolve
 
@@ -56,6 +57,12 @@ class Visitor:
     lang: str
     user: User | None = None
     token: str | None = None
+    org_kind: str | None = None  # the user's organisation's kind, for the menu
+
+    @property
+    def role(self) -> str | None:
+        """The user's role, for the menu."""
+        return self.user.role.value if self.user else None
 
     @property
     def actor(self) -> Actor:
@@ -74,9 +81,12 @@ def visitor(request: Request, session: SessionDep) -> Visitor:
     lang, token = language(request), request.cookies.get(SESSION_COOKIE)
     if token:
         try:
-            return Visitor(lang=lang, user=resolve(session=session, token=token), token=token)
+            user = resolve(session=session, token=token)
         except Unauthenticated:
             pass
+        else:
+            org = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+            return Visitor(lang=lang, user=user, token=token, org_kind=org.kind.value if org else None)
     return Visitor(lang=lang)
 
 
@@ -99,7 +109,7 @@ def check_form(visitor: Visitor, sent: str | None) -> None:
 
 def render(request: Request, name: str, visitor: Visitor, status: int = 200, **context: Any) -> HTMLResponse:
     """A workspace page."""
-    body = pages.render(name, visitor.lang, me=visitor.user, csrf=visitor.csrf if visitor.token else "",
+    body = pages.render(name, visitor.lang, me=visitor.user, who=visitor, csrf=visitor.csrf if visitor.token else "",
                         path=request.url.path, home="/app" if visitor.user else "/", **context)
     response = HTMLResponse(body, status_code=status, headers={
         "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
