@@ -13,6 +13,10 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, or_, select
@@ -290,6 +294,38 @@ FSMA_COLUMNS = [
 
 def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> str:
     """The trace as a sortable spreadsheet: one row per lot per critical tracking event (FSMA 204 KDEs)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FSMA_COLUMNS)
+    writer.writeheader()
+    writer.writerows(fsma_rows(session=session, actor=actor, lot_id=lot_id, direction=direction))
+    return buffer.getvalue()
+
+
+def fsma_xlsx(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> bytes:
+    """:func:`fsma_csv` as an XLSX workbook (bold frozen header, filters, quantities as numbers), as the recall report."""
+    rows = fsma_rows(session=session, actor=actor, lot_id=lot_id, direction=direction)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(f"{direction} {lot_id}"[:31])
+    for i, name in enumerate(FSMA_COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = max(12, len(name) + 2)
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for name in FSMA_COLUMNS:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in rows:
+        sheet.append([row[name] for name in FSMA_COLUMNS])
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(FSMA_COLUMNS))}{len(rows) + 1}"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def fsma_rows(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> list[dict[str, Any]]:
+    """The rows of :func:`fsma_csv`, by column name (quantities as decimals, "" where there is none)."""
     result = trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
     lots = {lot.id: lot for lot in result.lots}
     missing = {row.lot_id for e in result.events for row in e.lots} - set(lots)
@@ -304,9 +340,7 @@ def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Directio
         | {e.destination_organisation_id for e in result.events if e.destination_organisation_id}
     orgs = {o.id: o for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))}
     places = {p.id: p for p in session.exec(select(Location).where(col(Location.id).in_({e.location_id for e in result.events if e.location_id})))}
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FSMA_COLUMNS)
-    writer.writeheader()
+    out: list[dict[str, Any]] = []
     for event in result.events:
         local = localise(event.event_time, event.event_tz_offset)
         place = places.get(event.location_id) if event.location_id else None
@@ -317,7 +351,7 @@ def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Directio
             lot = lots.get(row.lot_id) if row else None
             if lot is not None and lot.origin_location_id:
                 origin = session.get(Location, lot.origin_location_id)
-            writer.writerow({
+            out.append({
                 "traceability_lot_code": f"(01){lot.gtin}(10){lot.lot_code}" if lot else "",
                 "gtin": lot.gtin if lot else "", "lot_code": lot.lot_code if lot else "",
                 "product_description": lot.product_name if lot else "",
@@ -336,4 +370,4 @@ def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Directio
                 "recorded_by": orgs[event.organisation_id].name if event.organisation_id in orgs else "",
                 "event_id": event.id, "corrected_by_event_id": event.corrected_by_event_id or "",
             })
-    return buffer.getvalue()
+    return out
