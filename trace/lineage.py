@@ -13,14 +13,11 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, or_, select
 
+from trace import spreadsheets
 from trace.access import Actor
 from trace.errors import NotFound
 from trace.events.models import Event, EventType
@@ -304,24 +301,7 @@ def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Directio
 def fsma_xlsx(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> bytes:
     """:func:`fsma_csv` as an XLSX workbook (bold frozen header, filters, quantities as numbers), as the recall report."""
     rows = fsma_rows(session=session, actor=actor, lot_id=lot_id, direction=direction)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(f"{direction} {lot_id}"[:31])
-    for i, name in enumerate(FSMA_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = max(12, len(name) + 2)
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for name in FSMA_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    for row in rows:
-        sheet.append([row[name] for name in FSMA_COLUMNS])
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(FSMA_COLUMNS))}{len(rows) + 1}"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return spreadsheets.workbook(rows, columns=FSMA_COLUMNS, title=f"{direction} {lot_id}")
 
 
 def fsma_rows(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> list[dict[str, Any]]:

@@ -10,14 +10,11 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from trace import spreadsheets
 from trace.access import Actor
 from trace.errors import Forbidden
 from trace.lots import Holding, Lot, Shipment, ShipmentStatus
@@ -108,21 +105,4 @@ def to_csv(report: list[dict[str, Any]]) -> str:
 
 def to_xlsx(report: list[dict[str, Any]], *, title: str) -> bytes:
     """The report as an XLSX workbook: bold frozen header, filters on every column, numbers as numbers."""
-    book = Workbook(write_only=True)  # streams rows: no cell objects kept for a large report
-    sheet = book.create_sheet(title[:31])
-    for i, name in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = _WIDTHS.get(name, max(12, len(name) + 2))
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for name in COLUMNS:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    for row in report:
-        sheet.append([row[c] for c in COLUMNS])
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(report) + 1}"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return spreadsheets.workbook(report, columns=COLUMNS, title=title, widths=_WIDTHS)
