@@ -1,7 +1,454 @@
-"""Workspace pages: growing areas, harvests and shipments of cooperatives and farms (being built; see issue #6)."""
+"""Workspace pages of cooperatives and farms: growing areas, harvests, a harvested lot, shipping, shipments out.
+
+Thin, like api/web/routes.py: each handler reads the form, calls the same trace/ function as the JSON API
+(the access rules live there) and renders, or answers 303 after a POST that wrote.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import col, select
+from starlette.datastructures import FormData
+
+from api import i18n
+from api.deps import DbId, SessionDep
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import field_errors, number, once_key, refusal
+from trace import admin_units, lots, organisations, products
+from trace import locations as places
+from trace.access import require_member_of, require_writer
+from trace.designations.registry import list_designations
+from trace.errors import DomainError, Forbidden, NotFound
+from trace.events.ledger import capture
+from trace.events.models import EventType
+from trace.events.schemas import HarvestIn, ShipIn
+from trace.lots import Lot, Shipment, ShipmentStatus
+from trace.timeutil import local_zone
 
 router = APIRouter(include_in_schema=False)
+
+INPUT_ROWS = 3  # farming inputs a harvest form offers
+INPUT_FIELDS = ("kind", "name", "dose", "applied_on", "pre_harvest_interval_days")
+ACCESS = {"not_a_writer", "not_your_organisation"}  # refusals of the page itself, not of what was typed
+
+# Domain refusals these forms meet, by code, in words for people (the catalogue translates them);
+# %(designation)s and %(held)s come from the error's details.
+MESSAGES: dict[str, str] = {
+    "location_required": N_("Choose the growing area."),
+    "not_your_location": N_("This place is not one of your organisation's."),
+    "location_inactive": N_("This place is no longer in use."),
+    "wrong_location_kind": N_("A harvest is recorded at a growing area or a farm."),
+    "unknown_product": N_("This product does not exist."),
+    "not_your_product": N_("This product belongs to another organisation."),
+    "input_after_harvest": N_("A farming input is dated after the harvest."),
+    "pre_harvest_interval": N_("A farming input was applied too close to the harvest: its pre-harvest interval has not passed yet."),
+    "expiry_before_production": N_("The expiry date is before the harvest."),
+    "event_in_future": N_("The date and time are in the future."),
+    "event_too_old": N_("The date is too long ago."),
+    "lot_exists": N_("This lot code is already used for this product: choose another one."),
+    "lot_code_length": N_("A lot code has 1 to 20 characters."),
+    "lot_code_charset": N_("A lot code may only use letters without accents, digits and signs such as - / . (no spaces)."),
+    "idempotency_key_reused": N_("This form was already sent with other values. Reload the page and try again."),
+    "idempotency_in_progress": N_("This form is being recorded: wait a moment, then reload."),
+    "unknown_designation": N_("This designation does not exist."),
+    "designation_inactive": N_("%(designation)s is no longer in force."),
+    "category_not_covered": N_("%(designation)s does not cover this kind of product."),
+    "no_right": N_("Your organisation has no right to use %(designation)s."),
+    "right_revoked": N_("Your organisation's right to use %(designation)s was revoked."),
+    "right_suspended": N_("Your organisation's right to use %(designation)s is suspended."),
+    "right_not_yet_valid": N_("Your organisation's right to use %(designation)s was not yet valid on the harvest day."),
+    "right_expired": N_("Your organisation's right to use %(designation)s had expired by the harvest day."),
+    "product_not_in_right": N_("Your organisation's right to use %(designation)s does not cover this product."),
+    "area_not_in_right": N_("Your organisation's right to use %(designation)s does not cover this growing area."),
+    "area_outside": N_("This growing area lies outside the protected area of %(designation)s."),
+    "area_unknown_former_commune": N_("This growing area's commune lies only partly inside the protected area of "
+                                      "%(designation)s: record the area's former (pre-2025) commune to claim it."),
+    "quota_exceeded": N_("The yearly label quota of your right to use %(designation)s is used up."),
+    "unknown_lot": N_("This lot does not exist."),
+    "lot_on_hold": N_("This lot is on hold: it cannot be shipped."),
+    "lot_recalled": N_("This lot is recalled: it cannot be shipped."),
+    "lot_cancelled": N_("This lot was cancelled: it cannot be shipped."),
+    "before_lot_exists": N_("The date is before the lot was made."),
+    "not_holder": N_("Your organisation does not hold this lot."),
+    "exceeds_holding": N_("That is more than your organisation holds of this lot (%(held)s)."),
+    "ship_to_self": N_("Choose another organisation: goods moved between your own places are recorded as storage."),
+    "unknown_destination": N_("This buyer does not exist."),
+    "unknown_commune": N_("Choose today's commune from the list."),
+    "unknown_former_commune": N_("Choose the former commune from the list."),
+    "former_commune_mismatch": N_("This former commune did not become part of the chosen commune."),
+    "planting_code_required": N_("A growing area needs its planting-area code."),
+    "location_code_taken": N_("This code is already registered."),
+}
+KINDS = {"growing_area": N_("Growing area"), "farm": N_("Livestock farm"), "packing_facility": N_("Packing facility"),
+         "warehouse": N_("Warehouse"), "shop": N_("Shop")}
+INPUT_KINDS = {"fertiliser": N_("Fertiliser"), "pesticide": N_("Pesticide"), "feed": N_("Feed"),
+               "veterinary": N_("Veterinary medicine"), "other": N_("Other")}
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+Posted = Annotated[FormData, Depends(_form)]
+
+
+def _t(who: Visitor, text: str) -> str:
+    return i18n.translations(who.lang).gettext(text)
+
+
+def _say(error: DomainError, who: Visitor) -> str:
+    """A refusal in words for people: ours when we have words for its code, else the shared ones."""
+    text = MESSAGES.get(error.code or "")
+    if text is None:
+        return refusal(error, who.lang)
+    held = error.details.get("held")
+    return _t(who, text) % {"designation": error.details.get("designation", ""),
+                            "held": i18n.number(Decimal(held), who.lang) if held else ""}
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _or_none(form: FormData, name: str) -> str | None:
+    return _text(form, name) or None
+
+
+def _quantity(form: FormData, who: Visitor) -> Decimal | str | None:
+    """A quantity typed the local way; text the model will refuse as not a number when it is not one."""
+    typed = _text(form, "quantity")
+    if not typed:
+        return None
+    found = number(typed, who.lang)
+    return found if found is not None else "not a number"
+
+
+def _coordinate(form: FormData, name: str) -> float | str | None:
+    # Coordinates come pasted from maps with a dot, or typed with a comma: never with thousands separators.
+    typed = _text(form, name).replace(",", ".")
+    if not typed:
+        return None
+    try:
+        return float(Decimal(typed))
+    except (InvalidOperation, ValueError):
+        return "not a number"
+
+
+def _now_local() -> str:
+    return datetime.now(local_zone()).strftime("%Y-%m-%dT%H:%M")
+
+
+def _local(instant: datetime) -> datetime:
+    # SQLite hands back naive UTC; pages show the instance's local time.
+    return (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).astimezone(local_zone())
+
+
+def _denied(request: Request, who: Visitor, error: DomainError) -> Response:
+    """Something that is not there, or not the user's: the same words either way."""
+    status = 404 if isinstance(error, NotFound) else 403
+    return render(request, "app/farm/denied.html", who, status=status, missing=status == 404)
+
+
+def _writer(who: Visitor) -> int:
+    return require_writer(who.actor)
+
+
+# --------------------------------------------------------------------------- growing areas and other places
+
+
+def _communes() -> list[tuple[str, str]]:
+    rows = admin_units.communes()
+    return sorted(((c.code, c.name) for c in rows), key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1]))
+
+
+def _formers(commune: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Former communes for the picker: those that became part of the chosen commune, else all, by old district."""
+    found = admin_units.formers_for_current(commune) if commune and admin_units.commune(commune) else []
+    rows = found or admin_units.former_communes()
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for old in rows:
+        groups.setdefault(f"{old.district_name}, {old.province_name}", []).append((old.code, old.name))
+    return sorted(groups.items())
+
+
+@router.get("/app/areas", response_class=HTMLResponse)
+def areas(request: Request, session: SessionDep, who: Member) -> Response:
+    """The organisation's places, growing areas first, with today's and the former commune."""
+    try:
+        org = _writer(who)
+    except Forbidden as error:
+        return _denied(request, who, error)
+    rows = places.list_locations(session=session, organisation_id=org, limit=500)
+    rows.sort(key=lambda x: (x.kind != places.LocationKind.GROWING_AREA, not x.active, x.name))
+    return render(request, "app/farm/areas.html", who, areas=[places.to_public(x) for x in rows], kinds=KINDS,
+                  saved=request.query_params.get("saved") == "1")
+
+
+def _area_form(request: Request, who: Visitor, *, area: places.Location | None, values: dict[str, Any],
+               errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+    return render(request, "app/farm/area_form.html", who, status=status, area=area, v=values, errors=errors,
+                  error=error, kinds=KINDS, communes=_communes(), formers=_formers(values.get("commune_code")))
+
+
+def _area_values(form: FormData) -> dict[str, Any]:
+    return {"name": _text(form, "name"), "kind": _text(form, "kind"), "code": _or_none(form, "code"),
+            "commune_code": _text(form, "commune_code"), "former_commune_code": _or_none(form, "former_commune_code"),
+            "latitude": _coordinate(form, "latitude"), "longitude": _coordinate(form, "longitude")}
+
+
+@router.get("/app/areas/new", response_class=HTMLResponse)
+def new_area_page(request: Request, who: Member) -> Response:
+    """The form for a new growing area (or another place)."""
+    try:
+        _writer(who)
+    except Forbidden as error:
+        return _denied(request, who, error)
+    return _area_form(request, who, area=None, values={"kind": "growing_area"}, errors={})
+
+
+@router.post("/app/areas/new", response_class=HTMLResponse)
+def new_area(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+    """Register the place for the user's organisation."""
+    check_form(who, _text(form, "csrf"))
+    values = _area_values(form)
+    try:
+        data = places.LocationCreate.model_validate(values)
+    except ValidationError as error:
+        return _area_form(request, who, area=None, values=values, errors=field_errors(error, who.lang), status=422)
+    try:
+        places.create_location(session=session, actor=who.actor, data=data)
+    except DomainError as error:
+        if error.code in ACCESS:
+            return _denied(request, who, error)
+        if error.code == "location_code_taken" and _already_ours(session, who, data):
+            return RedirectResponse("/app/areas?saved=1", status_code=303)  # a double tap: recorded once
+        return _area_form(request, who, area=None, values=values, errors={}, error=_say(error, who), status=422)
+    return RedirectResponse("/app/areas?saved=1", status_code=303)
+
+
+def _already_ours(session: SessionDep, who: Visitor, data: places.LocationCreate) -> bool:
+    # trace.locations takes no idempotency key; the code's uniqueness makes a resent form harmless.
+    return session.exec(select(places.Location).where(
+        places.Location.code == data.code, places.Location.kind == data.kind, places.Location.name == data.name,
+        places.Location.organisation_id == who.actor.organisation_id)).first() is not None
+
+
+@router.get("/app/areas/{area_id}/edit", response_class=HTMLResponse)
+def edit_area_page(request: Request, session: SessionDep, who: Member, area_id: DbId) -> Response:
+    """The form to edit one of the organisation's places."""
+    try:
+        area = places.get_location(session=session, location_id=area_id)
+        require_member_of(who.actor, area.organisation_id)
+    except (NotFound, Forbidden) as error:
+        return _denied(request, who, error)
+    return _area_form(request, who, area=area, values=area.model_dump(), errors={})
+
+
+@router.post("/app/areas/{area_id}/edit", response_class=HTMLResponse)
+def edit_area(request: Request, session: SessionDep, who: Member, area_id: DbId, form: Posted) -> Response:
+    """Save the place as a new version."""
+    check_form(who, _text(form, "csrf"))
+    try:
+        area = places.get_location(session=session, location_id=area_id)
+        require_member_of(who.actor, area.organisation_id)
+    except (NotFound, Forbidden) as error:
+        return _denied(request, who, error)
+    values = _area_values(form)
+    values.pop("kind")  # a place does not change kind
+    shown = {**values, "kind": area.kind.value}
+    try:
+        data = places.LocationUpdate.model_validate(values)
+    except ValidationError as error:
+        return _area_form(request, who, area=area, values=shown, errors=field_errors(error, who.lang), status=422)
+    try:
+        places.update_location(session=session, actor=who.actor, location_id=area_id, data=data)
+    except DomainError as error:
+        if error.code in ACCESS:
+            return _denied(request, who, error)
+        return _area_form(request, who, area=area, values=shown, errors={}, error=_say(error, who), status=422)
+    return RedirectResponse("/app/areas?saved=1", status_code=303)
+
+
+# --------------------------------------------------------------------------- harvest
+
+
+def _harvest_form(request: Request, session: SessionDep, who: Visitor, org: int, *, values: dict[str, Any],
+                  errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+    own = products.list_products(session=session, organisation_id=org, limit=500)
+    spots = [x for x in places.list_locations(session=session, organisation_id=org, limit=500)
+             if x.active and x.kind in (places.LocationKind.GROWING_AREA, places.LocationKind.FARM)]
+    marks = list_designations(session=session, active=True)
+    return render(request, "app/farm/harvest.html", who, status=status, v=values, errors=errors, error=error,
+                  products=[(p.id, f"{p.name_en if who.lang == 'en' and p.name_en else p.name_vi} ({p.unit})") for p in own],
+                  areas=[(x.id, f"{x.name} · {x.code}" if x.code else x.name) for x in spots],
+                  designations=marks, input_kinds=INPUT_KINDS, rows=range(1, INPUT_ROWS + 1))
+
+
+@router.get("/app/harvest", response_class=HTMLResponse)
+def harvest_page(request: Request, session: SessionDep, who: Member) -> Response:
+    """The form to record a harvest: a new lot."""
+    try:
+        org = _writer(who)
+    except Forbidden as error:
+        return _denied(request, who, error)
+    return _harvest_form(request, session, who, org, values={"event_time": _now_local(), "idem": once_key(),
+                                                             "designation_ids": []}, errors={})
+
+
+def _inputs(form: FormData) -> tuple[list[dict[str, Any]], list[int]]:
+    """The farming-input rows filled in, and which row of the form each came from."""
+    rows, numbers = [], []
+    for n in range(1, INPUT_ROWS + 1):
+        row = {field: _text(form, f"input{n}_{field}") for field in INPUT_FIELDS}
+        row = {field: value for field, value in row.items() if value}  # a field left empty is missing
+        if row:
+            rows.append(row)
+            numbers.append(n)
+    return rows, numbers
+
+
+def _harvest_errors(error: ValidationError, who: Visitor, numbers: list[int]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for where, text in field_errors(error, who.lang).items():
+        parts = where.split(".")
+        if parts[0] == "inputs_used" and len(parts) > 2 and parts[1].isdigit():
+            where = f"input{numbers[int(parts[1])]}_{parts[2]}"
+        found.setdefault(parts[0] if parts[0] == "designation_ids" else where, text)
+    return found
+
+
+@router.post("/app/harvest", response_class=HTMLResponse)
+def harvest(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+    """Record the harvest once (a resent form replays), then show the new lot."""
+    check_form(who, _text(form, "csrf"))
+    try:
+        org = _writer(who)
+    except Forbidden as error:
+        return _denied(request, who, error)
+    used, numbers = _inputs(form)
+    values: dict[str, Any] = {
+        "product_id": _or_none(form, "product_id"), "location_id": _or_none(form, "location_id"),
+        "quantity": _quantity(form, who), "event_time": _or_none(form, "event_time"),
+        "lot_code": _text(form, "lot_code"), "expiry_date": _or_none(form, "expiry_date"), "inputs_used": used,
+        "designation_ids": [x for x in form.getlist("designation_ids") if isinstance(x, str)]}
+    shown = {**values, "quantity": _text(form, "quantity"), "idem": _text(form, "idem"),
+             **{f"input{n}_{field}": _text(form, f"input{n}_{field}") for n in range(1, INPUT_ROWS + 1) for field in INPUT_FIELDS}}
+    try:
+        data = HarvestIn.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        return _harvest_form(request, session, who, org, values=shown, errors=_harvest_errors(error, who, numbers), status=422)
+    except DomainError as error:  # a malformed lot code: the identifier's own check
+        return _harvest_form(request, session, who, org, values=shown, errors={"lot_code": _say(error, who)}, status=422)
+    try:
+        result = capture(session=session, actor=who.actor, items=[(EventType.HARVEST, data)],
+                         idempotency_key=_text(form, "idem") or None, minimal=True)
+    except DomainError as error:
+        if error.code in ACCESS:
+            return _denied(request, who, error)
+        return _harvest_form(request, session, who, org, values=shown, errors={}, error=_say(error, who), status=422)
+    return RedirectResponse(f"/app/farm/lots/{result.lot_ids[0]}", status_code=303)
+
+
+# --------------------------------------------------------------------------- a lot, shipping it, shipments out
+
+
+def _visible(session: SessionDep, who: Visitor, lot_id: int) -> Lot:
+    # As the JSON API's GET /lots/{id}: a lot the organisation has nothing to do with is not there.
+    lot = session.get(Lot, lot_id)
+    if lot is None or not lots.involved(session=session, actor=who.actor, lot=lot):
+        raise NotFound(f"Lot {lot_id} not found")
+    return lot
+
+
+@router.get("/app/farm/lots/{lot_id}", response_class=HTMLResponse)
+def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
+    """A lot the organisation made or holds: code, quantity, what it holds, designations accepted."""
+    try:
+        lot = _visible(session, who, lot_id)
+    except NotFound as error:
+        return _denied(request, who, error)
+    product = products.get_product(session=session, product_id=lot.product_id)
+    area = places.get_location(session=session, location_id=lot.origin_location_id) if lot.origin_location_id else None
+    return render(request, "app/farm/lot.html", who, lot=lots.to_public(session=session, actor=who.actor, lot=lot),
+                  product=product, area=area, done=request.query_params.get("done") == "1")
+
+
+def _ship_form(request: Request, session: SessionDep, who: Visitor, lot: Lot, *, values: dict[str, Any],
+               errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+    held = lots.held_by(session=session, lot_id=lot.id, organisation_id=who.actor.organisation_id)  # type: ignore[arg-type]
+    buyers = [(o.id, o.name) for o in organisations.list_organisations(session=session, limit=500)
+              if o.id != who.actor.organisation_id]
+    product = products.get_product(session=session, product_id=lot.product_id)
+    return render(request, "app/farm/ship.html", who, status=status, lot=lot, product=product, held=held,
+                  buyers=buyers, v=values, errors=errors, error=error)
+
+
+@router.get("/app/lots/{lot_id}/ship", response_class=HTMLResponse)
+def ship_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
+    """The form to ship part of a lot the organisation holds."""
+    try:
+        _writer(who)
+        lot = _visible(session, who, lot_id)
+    except (NotFound, Forbidden) as error:
+        return _denied(request, who, error)
+    return _ship_form(request, session, who, lot, values={"event_time": _now_local(), "idem": once_key()}, errors={})
+
+
+@router.post("/app/lots/{lot_id}/ship", response_class=HTMLResponse)
+def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form: Posted) -> Response:
+    """Record the shipment once (a resent form replays), then list the shipments out."""
+    check_form(who, _text(form, "csrf"))
+    try:
+        _writer(who)
+        lot = _visible(session, who, lot_id)
+    except (NotFound, Forbidden) as error:
+        return _denied(request, who, error)
+    values: dict[str, Any] = {"lot_id": lot_id, "destination_organisation_id": _or_none(form, "destination_organisation_id"),
+                              "quantity": _quantity(form, who), "event_time": _or_none(form, "event_time")}
+    shown = {**values, "quantity": _text(form, "quantity"), "idem": _text(form, "idem")}
+    try:
+        data = ShipIn.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        return _ship_form(request, session, who, lot, values=shown, errors=field_errors(error, who.lang), status=422)
+    try:
+        capture(session=session, actor=who.actor, items=[(EventType.SHIP, data)],
+                idempotency_key=_text(form, "idem") or None, minimal=True)
+    except DomainError as error:
+        if error.code in ACCESS:
+            return _denied(request, who, error)
+        return _ship_form(request, session, who, lot, values=shown, errors={}, error=_say(error, who), status=422)
+    return RedirectResponse("/app/shipments?saved=1", status_code=303)
+
+
+@router.get("/app/shipments", response_class=HTMLResponse)
+def shipments(request: Request, session: SessionDep, who: Member) -> Response:
+    """Where the organisation's lots went: each shipment out, received or still in transit."""
+    try:
+        org = _writer(who)
+    except Forbidden as error:
+        return _denied(request, who, error)
+    rows = list(session.exec(select(Shipment, Lot).join(Lot, col(Lot.id) == col(Shipment.lot_id))
+                             .where(col(Shipment.from_organisation_id) == org)
+                             .order_by(col(Shipment.shipped_at).desc(), col(Shipment.id).desc()).limit(200)))
+    buyers = {o.id: o.name for o in session.exec(select(organisations.Organisation).where(
+        col(organisations.Organisation.id).in_({s.to_organisation_id for s, _ in rows})))}
+    names = {p.id: p for p in session.exec(select(products.Product).where(
+        col(products.Product.id).in_({lot.product_id for _, lot in rows})))}
+    found = [{"shipment": s, "lot": lot, "when": _local(s.shipped_at), "buyer": buyers.get(s.to_organisation_id, ""),
+              "product": names.get(lot.product_id), "state": _state(s)} for s, lot in rows]
+    return render(request, "app/farm/shipments.html", who, rows=found, saved=request.query_params.get("saved") == "1")
+
+
+def _state(shipment: Shipment) -> str:
+    if shipment.status == ShipmentStatus.RECEIVED:
+        return "received"
+    if shipment.status == ShipmentStatus.CANCELLED:
+        return "cancelled"
+    return "partly" if shipment.received_quantity > 0 else "in_transit"
