@@ -1,7 +1,334 @@
-"""Workspace pages: receiving, transforming, packing, printing labels, storing and selling (being built; see issue #6)."""
+"""Workspace pages of processors, packers, distributors and shops: receive, transform, store, sell.
+
+Thin: each handler reads the form, calls the same trace/ function as the JSON API (which decides
+who may do what), and answers 303 to a result page; a refusal re-renders the form with its reason.
+Print runs are in :mod:`api.web.handling_print` (on this router), shared helpers in :mod:`api.web.handling_forms`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from api import i18n
+from api.deps import DbId, SessionDep
+from api.web import handling_print
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import once_key
+from api.web.handling_forms import (
+    day,
+    errors_of,
+    event_time,
+    held,
+    product_name,
+    quantity,
+    redirect,
+    refused,
+    t,
+    today,
+    visible_lot,
+    words,
+)
+from trace import lots
+from trace.errors import DomainError, Forbidden, InvalidIdentifier, NotFound
+from trace.events.ledger import capture
+from trace.events.models import EventType
+from trace.events.schemas import (
+    ReceiveIn,
+    SellIn,
+    StoreIn,
+    TransformIn,
+    TransformInput,
+    TransformOutput,
+)
+from trace.locations import list_locations
+from trace.lots import Lot, Shipment, ShipmentStatus
+from trace.organisations import Organisation, public_name
+from trace.products import Product, list_products
 
 router = APIRouter(include_in_schema=False)
+router.include_router(handling_print.router)  # the print pages belong to this area too
+
+Csrf = Annotated[str, Form(max_length=100)]
+Idem = Annotated[str, Form(max_length=100)]
+Text = Annotated[str, Form(max_length=200)]
+ROWS = 5  # input lots a transformation form offers
+
+# --- incoming shipments ------------------------------------------------------------------------
+
+
+@router.get("/app/incoming")
+def incoming(request: Request, session: SessionDep, who: Member, received: int | None = None) -> Response:
+    """Open shipments addressed to the organisation, each with a button to receive it."""
+    org = who.actor.organisation_id
+    rows = list(session.exec(
+        select(Shipment, Lot, Product, Organisation).join(Lot, col(Lot.id) == Shipment.lot_id)
+        .join(Product, col(Product.id) == Lot.product_id)
+        .join(Organisation, col(Organisation.id) == Shipment.from_organisation_id)
+        .where(Shipment.to_organisation_id == org, Shipment.status == ShipmentStatus.OPEN)
+        .order_by(col(Shipment.id).desc()).limit(200))) if org else []
+    done = None
+    if received is not None:
+        shipment = session.get(Shipment, received)
+        if shipment is not None and shipment.to_organisation_id == org:
+            done = session.get(Lot, shipment.lot_id)
+    return render(request, "app/handling/incoming.html", who, done=done, shipments=[
+        {"shipment": s, "lot": lot, "product": product_name(p, who.lang), "sender": public_name(o),
+         "outstanding": s.quantity - s.received_quantity} for s, lot, p, o in rows])
+
+
+def _addressed(session: Session, who: Visitor, shipment_id: int) -> tuple[Shipment, Lot]:
+    shipment = session.get(Shipment, shipment_id)
+    # Another organisation's shipment is not found: whether it exists is not ours to tell.
+    if shipment is None or shipment.to_organisation_id != who.actor.organisation_id:
+        raise NotFound(f"Shipment {shipment_id} not found")
+    lot = session.get(Lot, shipment.lot_id)
+    assert lot is not None
+    return shipment, lot
+
+
+def _receive_page(request: Request, session: Session, who: Visitor, shipment: Shipment, lot: Lot, *, status: int = 200,
+                  typed: str | None = None, errors: dict[str, str] | None = None, error: str | None = None,
+                  idem: str | None = None) -> Response:
+    outstanding = shipment.quantity - shipment.received_quantity
+    sender = session.get(Organisation, shipment.from_organisation_id)
+    return render(request, "app/handling/receive.html", who, status=status, shipment=shipment, lot=lot,
+                  product=product_name(session.get(Product, lot.product_id), who.lang),
+                  sender=public_name(sender) if sender else "", outstanding=outstanding,
+                  typed=i18n.number(outstanding, who.lang) if typed is None else typed,
+                  errors=errors or {}, error=error, idem=idem or once_key())
+
+
+@router.get("/app/incoming/{shipment_id}/receive")
+def receive_form(request: Request, session: SessionDep, who: Member, shipment_id: DbId) -> Response:
+    """How much of a shipment arrived (everything still in transit, unless the receiver says less)."""
+    try:
+        shipment, lot = _addressed(session, who, shipment_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    return _receive_page(request, session, who, shipment, lot)
+
+
+@router.post("/app/incoming/{shipment_id}/receive")
+def receive(request: Request, session: SessionDep, who: Member, shipment_id: DbId, csrf: Csrf = "", idem: Idem = "",
+            quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "") -> Response:
+    """Record the receipt (once, however often the form is sent) and go back to the list."""
+    check_form(who, csrf)
+    try:
+        shipment, lot = _addressed(session, who, shipment_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    errors: dict[str, str] = {}
+    amount = quantity(quantity_text, who.lang, errors, "quantity")
+    data = None
+    try:
+        data = ReceiveIn(shipment_id=shipment_id, quantity=amount) if not errors else None
+    except ValidationError as error:
+        errors = errors_of(error, who.lang)
+    if data is None:
+        return _receive_page(request, session, who, shipment, lot, status=422, typed=quantity_text, errors=errors,
+                             idem=idem)
+    try:
+        capture(session=session, actor=who.actor, items=[(EventType.RECEIVE, data)], idempotency_key=idem or None)
+    except (NotFound, Forbidden) as error:
+        return refused(request, who, error)
+    except DomainError as error:
+        return _receive_page(request, session, who, shipment, lot, status=422, typed=quantity_text,
+                             error=words(error, who.lang, unit=lot.unit), idem=idem)
+    return redirect(f"/app/incoming?received={shipment_id}")
+
+
+# --- transforming ------------------------------------------------------------------------------
+
+
+def _transform_page(request: Request, session: Session, who: Visitor, *, status: int = 200,
+                    typed: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                    error: str | None = None, idem: str | None = None) -> Response:
+    actor = who.actor
+    mine = lots.list_lots(session=session, actor=actor, held_only=True, limit=200) if actor.organisation_id else []
+    names = {p.id: product_name(p, who.lang) for p in session.exec(
+        select(Product).where(col(Product.id).in_({lot.product_id for lot in mine})))}
+    options = [(lot.id, f"{lot.lot_code} · {names.get(lot.product_id, '')} · "
+                        f"{i18n.number(held(session, who, lot), who.lang)} {lot.unit}") for lot in mine]
+    products = list_products(session=session, organisation_id=actor.organisation_id, limit=200) if actor.organisation_id else []
+    blank = {"lot": [""] * ROWS, "qty": [""] * ROWS, "product_id": "", "lot_code": "", "quantity": "", "expiry_date": ""}
+    return render(request, "app/handling/transform.html", who, status=status, lot_options=options,
+                  product_options=[(p.id, f"{product_name(p, who.lang)} ({p.unit})") for p in products],
+                  typed=typed or blank, rows=ROWS, errors=errors or {}, error=error, idem=idem or once_key())
+
+
+@router.get("/app/transform")
+def transform_form(request: Request, session: SessionDep, who: Member) -> Response:
+    """Input lots the organisation holds (with quantities) into one new output lot."""
+    return _transform_page(request, session, who)
+
+
+@router.post("/app/transform")
+def transform(request: Request, session: SessionDep, who: Member, csrf: Csrf = "", idem: Idem = "",
+              lot: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006 - FastAPI copies defaults
+              qty: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006
+              product_id: Text = "", lot_code: Text = "", quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
+              expiry_date: Text = "") -> Response:
+    """Record the transformation once and show the new lot."""
+    check_form(who, csrf)
+    lang = who.lang
+    lot_ids = (lot + [""] * ROWS)[:ROWS]
+    amounts = (qty + [""] * ROWS)[:ROWS]
+    typed = {"lot": lot_ids, "qty": amounts, "product_id": product_id, "lot_code": lot_code, "quantity": quantity_text,
+             "expiry_date": expiry_date}
+    errors: dict[str, str] = {}
+    inputs: list[dict[str, Any]] = []
+    for index, (chosen, amount) in enumerate(zip(lot_ids, amounts, strict=True), start=1):
+        if not chosen.strip():
+            if amount.strip():
+                errors[f"lot-{index}"] = t(lang, N_("Choose a lot."))
+            continue
+        if chosen in {str(i["lot_id"]) for i in inputs}:
+            errors[f"lot-{index}"] = t(lang, N_("This lot is already chosen above."))
+            continue
+        inputs.append({"lot_id": chosen, "quantity": quantity(amount, lang, errors, f"qty-{index}"), "row": index})
+    if not inputs and "lot-1" not in errors:
+        errors["lot-1"] = t(lang, N_("Choose at least one input lot."))
+    output_quantity = quantity(quantity_text, lang, errors, "quantity")
+    expiry = day(expiry_date, lang, errors, "expiry_date")
+    if not product_id.strip():
+        errors["product_id"] = t(lang, N_("Required."))
+    data = None
+    if not errors:
+        names = {f"inputs.{n}.{part}": f"{'lot' if part == 'lot_id' else 'qty'}-{item['row']}"
+                 for n, item in enumerate(inputs) for part in ("lot_id", "quantity")}
+        names.update({f"outputs.0.{part}": part for part in ("product_id", "lot_code", "quantity", "expiry_date")})
+        try:
+            data = TransformIn(inputs=[TransformInput(lot_id=i["lot_id"], quantity=i["quantity"]) for i in inputs],
+                               outputs=[TransformOutput(product_id=product_id, lot_code=lot_code.strip(),  # type: ignore[arg-type]
+                                                        quantity=output_quantity, expiry_date=expiry)])  # type: ignore[arg-type]
+        except ValidationError as error:
+            errors = errors_of(error, lang, names)
+        except InvalidIdentifier as error:
+            errors = {"lot_code": words(error, lang)}
+    if data is None:
+        return _transform_page(request, session, who, status=422, typed=typed, errors=errors, idem=idem)
+    try:
+        result = capture(session=session, actor=who.actor, items=[(EventType.TRANSFORM, data)],
+                         idempotency_key=idem or None)
+    except NotFound as error:
+        return refused(request, who, error)
+    except DomainError as error:
+        return _transform_page(request, session, who, status=422, typed=typed, error=words(
+            error, lang, **_short_input(session, who, data)), idem=idem)
+    return redirect(f"/app/transform/{result.lot_ids[0]}")
+
+
+def _short_input(session: Session, who: Visitor, data: TransformIn) -> dict[str, str]:
+    # Only to name, in the refusal, the input lot the organisation holds too little of.
+    for item in data.inputs:
+        found = session.get(Lot, item.lot_id)
+        if found is not None and held(session, who, found) < item.quantity:
+            return {"lot": found.lot_code, "unit": found.unit}
+    return {}
+
+
+@router.get("/app/transform/{lot_id}")
+def transformed(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
+    """A lot made by a transformation: what went in, and what to do next."""
+    try:
+        made = visible_lot(session, who, lot_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    edges = list(session.exec(select(Lot).join(lots.LotEdge, col(lots.LotEdge.parent_lot_id) == Lot.id)
+                              .where(lots.LotEdge.child_lot_id == made.id).order_by(col(Lot.id))))
+    names = {p.id: product_name(p, who.lang) for p in session.exec(
+        select(Product).where(col(Product.id).in_({x.product_id for x in [made, *edges]})))}
+    return render(request, "app/handling/transformed.html", who, lot=made, product=names.get(made.product_id, ""),
+                  inputs=[(x, names.get(x.product_id, "")) for x in edges], held=held(session, who, made))
+
+
+# --- storing and selling -----------------------------------------------------------------------
+
+
+def _move_page(request: Request, session: Session, who: Visitor, lot: Lot, kind: str, *, status: int = 200,
+               typed: dict[str, str] | None = None, errors: dict[str, str] | None = None, error: str | None = None,
+               idem: str | None = None, done: bool = False) -> Response:
+    org = who.actor.organisation_id
+    places = [(p.id, p.name) for p in list_locations(session=session, organisation_id=org, limit=200) if p.active] if org else []
+    return render(request, f"app/handling/{kind}.html", who, status=status, lot=lot, held=held(session, who, lot),
+                  product=product_name(session.get(Product, lot.product_id), who.lang), places=places,
+                  typed=typed or {"quantity": "", "location_id": "", "day": ""}, errors=errors or {}, error=error,
+                  idem=idem or once_key(), done=done, today=today().isoformat())
+
+
+def _move_form(request: Request, session: Session, who: Visitor, lot_id: int, kind: str, done: bool) -> Response:
+    try:
+        lot = visible_lot(session, who, lot_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    return _move_page(request, session, who, lot, kind, done=done)
+
+
+@router.get("/app/lots/{lot_id}/store")
+def store_form(request: Request, session: SessionDep, who: Member, lot_id: DbId, done: int = 0) -> Response:
+    """Put a lot the organisation holds in one of its warehouses or shops."""
+    return _move_form(request, session, who, lot_id, "store", bool(done))
+
+
+@router.get("/app/lots/{lot_id}/sell")
+def sell_form(request: Request, session: SessionDep, who: Member, lot_id: DbId, done: int = 0) -> Response:
+    """Record a retail sale of (part of) a lot the organisation holds."""
+    return _move_form(request, session, who, lot_id, "sell", bool(done))
+
+
+def _record(request: Request, session: Session, who: Visitor, lot_id: int, kind: str, idem: str,
+            typed: dict[str, str]) -> Response:
+    try:
+        lot = visible_lot(session, who, lot_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    errors: dict[str, str] = {}
+    when = event_time(day(typed["day"], who.lang, errors, "day"))
+    data: StoreIn | SellIn | None = None
+    try:
+        if kind == "sell":
+            amount = quantity(typed["quantity"], who.lang, errors, "quantity")
+            data = SellIn(lot_id=lot_id, quantity=amount, event_time=when) if not errors else None  # type: ignore[arg-type]
+        elif not typed["location_id"].strip():
+            errors["location_id"] = t(who.lang, N_("Choose a place."))
+        elif not errors:
+            data = StoreIn(lot_id=lot_id, location_id=typed["location_id"], event_time=when)  # type: ignore[arg-type]
+    except ValidationError as error:
+        errors = errors_of(error, who.lang)
+    if data is None:
+        return _move_page(request, session, who, lot, kind, status=422, typed=typed, errors=errors, idem=idem)
+    event = EventType.SELL if kind == "sell" else EventType.STORE
+    try:
+        capture(session=session, actor=who.actor, items=[(event, data)], idempotency_key=idem or None)
+    except DomainError as error:
+        if isinstance(error, NotFound | Forbidden) and error.code != "not_holder":
+            return refused(request, who, error)
+        return _move_page(request, session, who, lot, kind, status=422, typed=typed,
+                          error=words(error, who.lang, unit=lot.unit, lot=lot.lot_code), idem=idem)
+    return redirect(f"/app/lots/{lot_id}/{kind}?done=1")
+
+
+@router.post("/app/lots/{lot_id}/store")
+def store(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Csrf = "", idem: Idem = "",
+          location_id: Text = "", day_text: Annotated[str, Form(alias="day", max_length=20)] = "") -> Response:
+    """Record the storage once and come back to the form, saying so."""
+    check_form(who, csrf)
+    return _record(request, session, who, lot_id, "store", idem, {"quantity": "", "location_id": location_id,
+                                                                  "day": day_text})
+
+
+@router.post("/app/lots/{lot_id}/sell")
+def sell(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Csrf = "", idem: Idem = "",
+         quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
+         day_text: Annotated[str, Form(alias="day", max_length=20)] = "") -> Response:
+    """Record the sale once and come back to the form, saying so."""
+    check_form(who, csrf)
+    return _record(request, session, who, lot_id, "sell", idem, {"quantity": quantity_text, "location_id": "",
+                                                                 "day": day_text})
+
+

@@ -1,0 +1,202 @@
+"""Workspace pages for printing labels: ask for a run, watch it render, download, reprint, cancel.
+
+The same trace.printing.runs functions as the JSON API (api/routes/print_runs.py), and the same
+queue: a run is handed to the rendering workers after the commit that created it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from api.deps import DbId, Enqueue, SessionDep
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import number, once_key
+from api.web.handling_forms import errors_of, held, product_name, refused, t, visible_lot, words
+from trace.errors import Conflict, DomainError, Forbidden, NotFound
+from trace.lots import Lot
+from trace.printing import capacity, runs
+from trace.printing.models import FORMATS, PrintRun, PrintRunBase, PrintStatus
+from trace.products import Product
+
+router = APIRouter(include_in_schema=False)
+
+Csrf = Annotated[str, Form(max_length=100)]
+Idem = Annotated[str, Form(max_length=100)]
+DEFAULT_FORMAT: str = PrintRunBase.model_fields["format"].default
+
+# The label formats in words for people (the domain's descriptions are for the API).
+FORMAT_NAMES: dict[str, str] = {
+    "a4-3x8": N_("A4 sheet of 24 labels, 63.5 × 33.9 mm (PDF)"),
+    "a4-4x10": N_("A4 sheet of 40 labels, 45.7 × 25.4 mm (PDF)"),
+    "roll-50x30": N_("Thermal roll, 50 × 30 mm labels (PDF)"),
+    "roll-100x50": N_("Thermal roll, 100 × 50 mm labels (PDF)"),
+    "zpl-50x30": N_("Zebra printer, 50 × 30 mm (ZPL)"),
+    "zpl-100x50": N_("Zebra printer, 100 × 50 mm (ZPL)"),
+    "png-50x30": N_("Images, 50 × 30 mm (PNG files in a ZIP)"),
+    "svg-50x30": N_("Images, 50 × 30 mm (SVG files in a ZIP)"),
+}
+WORKING = (PrintStatus.QUEUED, PrintStatus.RENDERING)
+
+
+def _formats(lang: str) -> list[tuple[str, str]]:
+    return [(name, t(lang, FORMAT_NAMES[name]) if name in FORMAT_NAMES else about) for name, about in FORMATS.items()]
+
+
+def _run_url(run: PrintRun) -> Response:
+    return RedirectResponse(f"/app/print-runs/{run.id}", status_code=303)
+
+
+def _print_page(request: Request, session: Session, who: Visitor, lot: Lot, *, status: int = 200,
+                typed: dict[str, str] | None = None, errors: dict[str, str] | None = None, error: str | None = None,
+                idem: str | None = None) -> Response:
+    try:
+        room: capacity.Capacity | None = capacity.capacity(session=session, lot=lot)
+    except DomainError:
+        room = None  # a lot counted in other units than its product: the domain refuses with words on sending
+    earlier = runs.list_runs(session=session, actor=who.actor, lot_id=lot.id)  # type: ignore[arg-type]
+    return render(request, "app/handling/print.html", who, status=status, lot=lot, room=room,
+                  product=product_name(session.get(Product, lot.product_id), who.lang), held=held(session, who, lot),
+                  formats=_formats(who.lang), runs=earlier[:20],
+                  typed=typed or {"format": DEFAULT_FORMAT, "count": str(room.left) if room and room.left else "",
+                                  "override_reason": ""},
+                  errors=errors or {}, error=error, idem=idem or once_key())
+
+
+@router.get("/app/lots/{lot_id}/print")
+def print_form(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
+    """Ask for labels of a lot: the format, and how many (by default, what the lot has room for)."""
+    try:
+        lot = visible_lot(session, who, lot_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    return _print_page(request, session, who, lot)
+
+
+@router.post("/app/lots/{lot_id}/print")
+def print_labels(request: Request, session: SessionDep, who: Member, enqueue: Enqueue, lot_id: DbId, csrf: Csrf = "",
+                 idem: Idem = "", format: Annotated[str, Form(max_length=20)] = DEFAULT_FORMAT,
+                 count: Annotated[str, Form(max_length=20)] = "",
+                 override_reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """Register the run's codes, hand it to the workers after the commit, and follow it."""
+    check_form(who, csrf)
+    try:
+        lot = visible_lot(session, who, lot_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    typed = {"format": format, "count": count, "override_reason": override_reason}
+    errors: dict[str, str] = {}
+    wanted = number(count, who.lang) if count.strip() else None
+    if wanted is None:
+        errors["count"] = t(who.lang, N_("Required.") if not count.strip() else N_("Not a number."))
+    elif wanted != wanted.to_integral_value():
+        errors["count"] = t(who.lang, N_("Not a whole number."))
+    data = None
+    if not errors:
+        try:
+            data = runs.PrintRunCreate(format=format, quantity=int(wanted),  # type: ignore[arg-type]
+                                       override_reason=override_reason.strip() or None)
+        except ValidationError as error:
+            errors = errors_of(error, who.lang, {"quantity": "count"})
+    if data is None:
+        return _print_page(request, session, who, lot, status=422, typed=typed, errors=errors, idem=idem)
+    try:
+        run = runs.create_run(session=session, actor=who.actor, lot_id=lot_id, data=data, idempotency_key=idem or None)
+    except (NotFound, Forbidden) as error:
+        return refused(request, who, error)
+    except DomainError as error:
+        return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem,
+                           error=words(error, who.lang))
+    session.commit()  # the worker must find the run and its codes
+    if run.status == PrintStatus.QUEUED:
+        enqueue(run.id)  # type: ignore[arg-type]
+    return _run_url(run)
+
+
+def _run_page(request: Request, session: Session, who: Visitor, run: PrintRun, *, status: int = 200,
+              error: str | None = None) -> Response:
+    shown = runs.public(session=session, runs=[run])[0]
+    lot = session.get(Lot, run.lot_id)
+    assert lot is not None
+    return render(request, "app/handling/run.html", who, status=status, run=shown, lot=lot, error=error,
+                  product=product_name(session.get(Product, lot.product_id), who.lang),
+                  format=dict(_formats(who.lang)).get(run.format, run.format), working=run.status in WORKING,
+                  ours=run.organisation_id == who.actor.organisation_id, idem=once_key())
+
+
+@router.get("/app/print-runs/{run_id}")
+def run_page(request: Request, session: SessionDep, who: Member, run_id: DbId) -> Response:
+    """A run's state; the page refreshes itself while the labels are being rendered."""
+    try:
+        run = runs.get_run(session=session, actor=who.actor, run_id=run_id)
+    except NotFound as error:
+        return refused(request, who, error)
+    return _run_page(request, session, who, run)
+
+
+@router.get("/app/print-runs/{run_id}/file")
+def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -> Response:
+    """The rendered labels, for the organisation that printed them only (as the API's download)."""
+    try:
+        found = runs.artefact(session=session, actor=who.actor, run_id=run_id)
+    except DomainError as error:
+        return refused(request, who, error)
+    return Response(found.content, media_type=found.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{found.filename}"', "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/app/print-runs/{run_id}/reprint")
+def reprint(request: Request, session: SessionDep, who: Member, enqueue: Enqueue, run_id: DbId, csrf: Csrf = "",
+            idem: Idem = "") -> Response:
+    """Print the same codes again (a damaged sheet, a printer jam); a double tap makes one reprint."""
+    check_form(who, csrf)
+    org = who.actor.organisation_id
+    # runs.reprint takes no idempotency key: the form's key is kept on the new run, as create_run keeps its own.
+    if idem and (done := _by_key(session, org, idem)) is not None:
+        return _run_url(done)
+    try:
+        with session.begin_nested():
+            run = runs.reprint(session=session, actor=who.actor, run_id=run_id, data=runs.ReprintIn())
+            if idem:
+                run.request_key = idem
+                session.add(run)
+                session.flush()
+    except IntegrityError:
+        winner = _by_key(session, org, idem)  # the same form, sent twice at once: the first one stands
+        assert winner is not None
+        return _run_url(winner)
+    except (NotFound, Forbidden) as error:
+        return refused(request, who, error)
+    except DomainError as error:
+        return _run_page(request, session, who, runs.get_run(session=session, actor=who.actor, run_id=run_id),
+                         status=422, error=words(error, who.lang))
+    session.commit()
+    enqueue(run.id)  # type: ignore[arg-type]
+    return _run_url(run)
+
+
+def _by_key(session: Session, org: int | None, key: str) -> PrintRun | None:
+    return session.exec(select(PrintRun).where(PrintRun.organisation_id == org, PrintRun.request_key == key)).first()
+
+
+@router.post("/app/print-runs/{run_id}/cancel")
+def cancel(request: Request, session: SessionDep, who: Member, run_id: DbId, csrf: Csrf = "",
+           idem: Idem = "") -> Response:
+    """Cancel a run no worker has started (its codes are voided); sent twice, it is cancelled once."""
+    check_form(who, csrf)
+    try:
+        run = runs.cancel(session=session, actor=who.actor, run_id=run_id)
+    except (NotFound, Forbidden) as error:
+        return refused(request, who, error)
+    except Conflict as error:
+        run = runs.get_run(session=session, actor=who.actor, run_id=run_id)
+        if run.status == PrintStatus.CANCELLED:
+            return _run_url(run)  # already done: a second tap changes nothing
+        return _run_page(request, session, who, run, status=422, error=words(error, who.lang))
+    return _run_url(run)
