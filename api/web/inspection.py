@@ -1,7 +1,325 @@
-"""Workspace pages: verifying, inspecting, holds and recalls; designation holders' rights; the province's registry (being built; see issue #6)."""
+"""Workspace pages for market inspectors: verify a label (its code typed, or a photo of its QR), the
+verdict and its checklist, then record an inspection, hold, release or recall the lot.
+
+Thin: who may inspect, hold or recall is decided in trace/ (trace.inspector, trace.recalls); each form
+is checked, validated, handed to the same function the API calls, and answered with a 303 back to the
+verdict, which then shows the lot's new state.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import zxingcpp
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from PIL import Image
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from api.deps import DbId, SessionDep
+from api.i18n import translations
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import field_errors, once_key, refusal
+from trace import inspector
+from trace.errors import DomainError, Forbidden, NotFound
+from trace.events.ledger import capture
+from trace.events.models import EventType
+from trace.events.query import list_events
+from trace.events.schemas import InspectIn
+from trace.lots import LotStatus
+from trace.recalls import holds, recall
+from trace.recalls.models import ReasonIn
+from trace.timeutil import localise
 
 router = APIRouter(include_in_schema=False)
+
+PHOTO_MAX_BYTES = 8 * 1024 * 1024
+PHOTO_MAX_PIXELS = 60_000_000  # a phone photo is 12-50 megapixels; a small file may declare a huge canvas
+MULTIPART_SLACK = 64 * 1024  # the boundaries and part headers around the photo
+URI_MAX = 300  # the longest label URI the verdict page takes (the API's limit too)
+VERIFY = "/app/verify"
+
+Code = Annotated[str, Form(max_length=40)]
+Uri = Annotated[str, Form(max_length=URI_MAX)]
+Token = Annotated[str, Form(max_length=100)]
+Reason = Annotated[str, Form(max_length=1000)]
+
+# Refusals of trace/ these forms meet, by code, in words for people (the catalogue translates them).
+MESSAGES: dict[str, str] = {
+    "not_an_inspector": N_("Verifying with the checklist is for market inspectors."),
+    "hold_not_allowed": N_("Only a market inspector or the lot's producer may put this lot on hold."),
+    "release_not_allowed": N_("Only a market inspector or the lot's producer may release this lot."),
+    "recall_not_allowed": N_("Only a market inspector or the lot's producer may recall this lot."),
+    "held_by_authority": N_("An authority put this lot on hold: only an authority may release it."),
+    "already_on_hold": N_("This lot is already on hold."),
+    "not_on_hold": N_("This lot is not on hold."),
+    "lot_recalled": N_("This lot was recalled: it can no longer be held or released."),
+    "lot_cancelled": N_("This lot was cancelled: there is nothing to hold or recall."),
+    "no_organisation": N_("Your account belongs to no organisation: use an account of an authority."),
+    "not_a_writer": N_("Inspections are recorded by a market inspector's organisation or by a holder of the lot."),
+    "not_holder": N_("Your organisation does not hold this lot."),
+    "idempotency_key_reused": N_("This form was already sent with other answers: reload the page and fill it in again."),
+    "before_lot_exists": N_("The inspection cannot be earlier than the lot itself."),
+    "not_found": N_("Not found, or not yours to see."),
+    "unknown_lot": N_("Not found, or not yours to see."),
+}
+NOT_FOUND = {"not_found", "unknown_lot"}
+
+# Why a photo gives no code, in words.
+PHOTO_PROBLEMS: dict[str, str] = {
+    "missing": N_("Choose a photo of the label first."),
+    "too_large": N_("The photo is larger than 8 MB: take it again at a lower resolution."),
+    "unreadable": N_("This file is not a picture that can be read: take a photo (JPEG or PNG) of the label."),
+    "no_code": N_("No QR code could be read in this photo: take it again closer, sharp and well lit, or type the code."),
+    "not_ours": N_("This QR code is not one of this system's labels."),
+}
+
+# Why the code itself fails, by the reason trace.inspector gives, in words.
+CODE_PROBLEMS: dict[str, str] = {
+    "not_genuine": N_("This code was not issued by this system: the label may not be genuine."),
+    "code_check": N_("The code does not add up: it may be mistyped. Check it against the label and type it again."),
+    "dl_not_ours": N_("This QR code is not one of this system's labels."),
+    "code_length": N_("This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."),
+    "code_characters": N_("This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."),
+}
+DONE: dict[str, str] = {
+    "inspected": N_("The inspection was recorded."),
+    "held": N_("The lot is on hold: it may not be moved or sold until it is released."),
+    "released": N_("The hold was lifted."),
+    "recalled": N_("The lot and everything made from it were recalled."),
+}
+
+
+def _t(lang: str, text: str) -> str:
+    return translations(lang).gettext(text)
+
+
+def words(error: DomainError, lang: str) -> str:
+    """A refusal of trace/ in words for people, translated."""
+    text = MESSAGES.get(error.code or "")
+    return _t(lang, text) if text else refusal(error, lang)
+
+
+# --- the photo of a label ----------------------------------------------------------------------------
+
+@dataclass
+class Photo:
+    """A photo form as read: the picture's bytes, the form token, or why there is no picture."""
+
+    data: bytes | None
+    csrf: str
+    problem: str | None = None
+
+
+async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
+    yield body
+
+
+async def photo_upload(request: Request) -> Photo:
+    """The photo form, read before any database connection is held, refused past 8 MB without reading on."""
+    limit = PHOTO_MAX_BYTES + MULTIPART_SLACK
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return Photo(None, "", "too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return Photo(None, "", "too_large")
+        chunks.append(chunk)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return Photo(None, "", "missing")
+    try:
+        form = await MultiPartParser(request.headers, _once(b"".join(chunks)), max_files=1, max_fields=5).parse()
+    except MultiPartException:
+        return Photo(None, "", "unreadable")
+    try:
+        csrf, upload = form.get("csrf"), form.get("photo")
+        token = csrf if isinstance(csrf, str) else ""
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return Photo(None, token, "missing")
+        data = await upload.read()
+    finally:
+        await form.close()
+    if len(data) > PHOTO_MAX_BYTES:
+        return Photo(None, token, "too_large")
+    return Photo(data, token)
+
+
+def read_qr(data: bytes) -> str:
+    """The text of the first QR code in a photo; ValueError naming the problem when there is none."""
+    try:
+        image = Image.open(BytesIO(data))
+        width, height = image.size
+        if width * height > PHOTO_MAX_PIXELS:
+            raise ValueError("too_large")
+        found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+    except ValueError:
+        raise
+    except Image.DecompressionBombError:
+        raise ValueError("too_large") from None
+    except Exception:  # decoders raise many kinds on damaged or crafted files: none may become a 500
+        raise ValueError("unreadable") from None
+    texts = [result.text for result in found if result.text]
+    if not texts:
+        raise ValueError("no_code")
+    return texts[0]
+
+
+# --- the pages ---------------------------------------------------------------------------------------
+
+def _evidence(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """A check's evidence as lines to read: plain values as they are, lists and records as compact JSON."""
+    return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
+            for key, value in evidence.items() if value is not None and value != [] and value != {}]
+
+
+def _refused(request: Request, who: Visitor, error: DomainError) -> Response:
+    status = 404 if isinstance(error, NotFound) or error.code in NOT_FOUND else 403
+    return render(request, "app/refused.html", who, status=status, message=words(error, who.lang))
+
+
+def _page(request: Request, session: SessionDep, who: Visitor, *, code: str = "", uri: str = "", status: int = 200,
+          error: str | None = None, action: str | None = None, errors: dict[str, str] | None = None,
+          sent: dict[str, str] | None = None, done: str = "") -> Response:
+    """The verify form and, for a code or URI, the verdict with its checklist and what may be done next."""
+    context: dict[str, Any] = {"code": code, "uri": uri, "error": error, "action": action, "errors": errors or {},
+                               "sent": sent or {}, "done": _t(who.lang, DONE[done]) if done in DONE else None,
+                               "result": None, "checks": [], "lot_id": None, "inspections": [], "recalled": None,
+                               "code_problem": None, "idem": once_key()}
+    if code or uri:
+        try:
+            found = inspector.inspect_code(session=session, actor=who.actor, code=code or None,
+                                           uri=None if code else uri)
+        except DomainError as refused:
+            return _refused(request, who, refused)
+        context["result"] = found
+        context["checks"] = [(check, _evidence(check.evidence)) for check in found.checks]
+        if found.code is None:
+            reason = found.checks[0].evidence.get("reason") if found.checks else None
+            context["code_problem"] = _t(who.lang, CODE_PROBLEMS.get(reason or "", CODE_PROBLEMS["not_genuine"]))
+        if found.trace is not None:
+            lot_id = context["lot_id"] = found.trace.root_lot_id
+            recorded = list_events(session=session, actor=who.actor, event_type=EventType.INSPECT, lot_id=lot_id,
+                                   limit=20)
+            # Each at the local time it was recorded (the log keeps UTC and the offset).
+            context["inspections"] = [(localise(e.event_time, e.event_tz_offset), e.payload.get("result"),
+                                       e.payload.get("note")) for e in recorded]
+            if found.code is not None and found.code.lot_status == LotStatus.RECALLED:
+                context["recalled"] = recall.covering(session=session, lot_id=lot_id)
+    return render(request, "app/inspection/verify.html", who, status=status, **context)
+
+
+def _back(code: str, uri: str, done: str) -> RedirectResponse:
+    """Back to the verdict (always this site's verify page: the code and URI only fill its query)."""
+    query = {"code": code} if code else {"uri": uri} if uri else {}
+    return RedirectResponse(f"{VERIFY}?{urlencode(query | {'done': done})}", status_code=303)
+
+
+@router.get(VERIFY, response_class=HTMLResponse)
+def verify(request: Request, session: SessionDep, who: Member, code: Annotated[str, Query(max_length=40)] = "",
+           uri: Annotated[str, Query(max_length=URI_MAX)] = "", done: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """Type a code or send a photo of the label; with a code or URI, the verdict and its checklist."""
+    return _page(request, session, who, code=code.strip(), uri=uri.strip(), done=done)
+
+
+@router.post(f"{VERIFY}/photo", response_class=HTMLResponse)
+def verify_photo(request: Request, photo: Annotated[Photo, Depends(photo_upload)], session: SessionDep,
+                 who: Member) -> Response:
+    """A photo of the label: its QR code decoded here, then the verdict on the URI it holds."""
+    # ``photo`` comes first: a slow upload is read before this request holds a database connection.
+    check_form(who, photo.csrf)
+    problem = photo.problem
+    if photo.data is not None:
+        try:
+            uri = read_qr(photo.data)
+        except ValueError as found:
+            problem = str(found)
+        else:
+            if len(uri) > URI_MAX or not uri.lower().startswith(("http://", "https://")):
+                problem = "not_ours"
+            else:
+                return RedirectResponse(f"{VERIFY}?{urlencode({'uri': uri})}", status_code=303)
+    status = 413 if problem == "too_large" else 422
+    return _page(request, session, who, status=status, error=_t(who.lang, PHOTO_PROBLEMS[problem or "missing"]))
+
+
+@router.post(f"{VERIFY}/lot/{{lot_id}}/inspection", response_class=HTMLResponse)
+def record_inspection(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "",
+                      idem: Token = "", result: Annotated[str, Form(max_length=20)] = "",
+                      note: Reason = "", code: Code = "", uri: Uri = "") -> Response:
+    """Record the inspection of the lot (once, however often the form is sent), then back to the verdict."""
+    check_form(who, csrf)
+    sent = {"result": result, "note": note}
+    try:
+        data = InspectIn(lot_id=lot_id, result=result, note=note.strip() or None)  # type: ignore[arg-type]
+    except ValidationError as error:
+        errors = field_errors(error, who.lang)
+        if "result" in errors:
+            errors["result"] = _t(who.lang, N_("Choose a result."))
+        return _page(request, session, who, code=code, uri=uri, status=422, action="inspection", errors=errors,
+                     sent=sent)
+    try:
+        capture(session=session, actor=who.actor, items=[(EventType.INSPECT, data)], idempotency_key=idem or None)
+    except DomainError as error:
+        return _refusal(request, session, who, error, code=code, uri=uri, action="inspection", sent=sent)
+    return _back(code, uri, "inspected")
+
+
+def _refusal(request: Request, session: SessionDep, who: Visitor, error: DomainError, *, code: str, uri: str,
+             action: str, sent: dict[str, str]) -> Response:
+    """Access refused: a 403/404 page; any other rule: the verdict again with the reason at the top."""
+    if isinstance(error, (Forbidden, NotFound)) or error.code in NOT_FOUND:
+        return _refused(request, who, error)
+    return _page(request, session, who, code=code, uri=uri, status=422, error=words(error, who.lang), action=action,
+                 sent=sent)
+
+
+def _stop(action: str, request: Request, session: SessionDep, who: Visitor, lot_id: int, csrf: str, reason: str,
+          code: str, uri: str) -> Response:
+    """Hold, release or recall: the reason checked, trace.recalls decides who may, then back to the verdict."""
+    check_form(who, csrf)
+    sent = {"reason": reason}
+    try:
+        data = ReasonIn(reason=reason)
+    except ValidationError as error:
+        return _page(request, session, who, code=code, uri=uri, status=422, action=action,
+                     errors=field_errors(error, who.lang), sent=sent)
+    try:
+        if action == "hold":
+            holds.hold(session=session, actor=who.actor, lot_id=lot_id, data=data)
+        elif action == "release":
+            holds.release(session=session, actor=who.actor, lot_id=lot_id, data=data)
+        else:  # a lot an earlier recall reached is not recalled twice: trace.recalls answers with that recall
+            recall.recall(session=session, actor=who.actor, lot_id=lot_id, data=data)
+    except DomainError as error:
+        return _refusal(request, session, who, error, code=code, uri=uri, action=action, sent=sent)
+    return _back(code, uri, {"hold": "held", "release": "released", "recall": "recalled"}[action])
+
+
+@router.post(f"{VERIFY}/lot/{{lot_id}}/hold", response_class=HTMLResponse)
+def hold(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "", reason: Reason = "",
+         code: Code = "", uri: Uri = "") -> Response:
+    """Put the lot on hold: it may not move until released."""
+    return _stop("hold", request, session, who, lot_id, csrf, reason, code, uri)
+
+
+@router.post(f"{VERIFY}/lot/{{lot_id}}/release", response_class=HTMLResponse)
+def release(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "", reason: Reason = "",
+            code: Code = "", uri: Uri = "") -> Response:
+    """Lift the lot's hold."""
+    return _stop("release", request, session, who, lot_id, csrf, reason, code, uri)
+
+
+@router.post(f"{VERIFY}/lot/{{lot_id}}/recall", response_class=HTMLResponse)
+def recall_lot(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "",
+               reason: Reason = "", code: Code = "", uri: Uri = "") -> Response:
+    """Recall the lot and everything made from it."""
+    return _stop("recall", request, session, who, lot_id, csrf, reason, code, uri)
