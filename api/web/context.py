@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -110,7 +110,8 @@ def check_form(visitor: Visitor, sent: str | None) -> None:
 def render(request: Request, name: str, visitor: Visitor, status: int = 200, **context: Any) -> HTMLResponse:
     """A workspace page."""
     body = pages.render(name, visitor.lang, me=visitor.user, who=visitor, csrf=visitor.csrf if visitor.token else "",
-                        path=request.url.path, home="/app" if visitor.user else "/", **context)
+                        path=request.url.path, home="/app" if visitor.user else "/",
+                        query_prefix=_other_params(request), **context)
     response = HTMLResponse(body, status_code=status, headers={
         "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"})
@@ -118,6 +119,12 @@ def render(request: Request, name: str, visitor: Visitor, status: int = 200, **c
         response.set_cookie(LANG_COOKIE, visitor.lang, max_age=365 * 86400, samesite="lax",
                             secure=secure_cookies(request), httponly=True)
     return response
+
+
+def _other_params(request: Request) -> str:
+    """The query without ``lang``, ready to have ``lang=`` appended (switching language keeps the rest)."""
+    kept = [(key, value) for key, value in request.query_params.multi_items() if key != "lang"]
+    return urlencode(kept) + "&" if kept else ""
 
 
 def form_secret(request: Request) -> str:
