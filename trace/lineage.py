@@ -272,7 +272,7 @@ def _events(session: Session, actor: Actor, event_ids: list[str]) -> list[EventP
         part = ordered[start:start + CHUNK]
         query = select(Event).where(or_(col(Event.id).in_(part), col(Event.corrects_event_id).in_(part)))
         events.update((event.id, event) for event in session.exec(query))
-    return events_public(session=session, actor=actor, events=sorted(events.values(), key=lambda e: (e.event_time, e.id)))
+    return events_public(session=session, actor=actor, events=sorted(events.values(), key=lambda e: (e.event_time, e.record_time, e.id)))
 
 
 CTE = {

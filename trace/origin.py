@@ -236,8 +236,9 @@ def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotE
                                    col(EventLot.unit), col(EventLot.role))
                             .where(col(EventLot.lot_id).in_(ids))).all()
     event_ids = sorted({row[0] for row in links})
+    # Events stamped to the same minute (a form's time) keep the order they were recorded in.
     events = list(session.exec(select(Event).where(col(Event.id).in_(event_ids), col(Event.type).in_(JOURNEY))
-                               .order_by(col(Event.event_time), col(Event.id)))) if event_ids else []
+                               .order_by(col(Event.event_time), col(Event.record_time), col(Event.id)))) if event_ids else []
     corrected = set(session.execute(select(col(Event.corrects_event_id)).where(
         col(Event.corrects_event_id).in_(event_ids))).scalars()) if event_ids else set()
     shown = events_public(session=session, actor=None, events=[e for e in events if e.id not in corrected])

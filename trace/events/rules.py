@@ -17,7 +17,7 @@ from trace.events.schemas import EventCommon
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotStatus
 from trace.sqltypes import fast_row
-from trace.timeutil import localise, to_utc, utcnow
+from trace.timeutil import local_zone, localise, to_utc, utcnow
 
 T = TypeVar("T")
 Q = Decimal("0.001")
@@ -55,7 +55,8 @@ def q(value: Decimal | int | str) -> Decimal:
 
 def event_time(data: EventCommon) -> tuple[datetime, str]:
     """The event's UTC instant and offset; refuses times too far in the future."""
-    when, offset = to_utc(data.event_time) if data.event_time else to_utc(datetime.now().astimezone())
+    # Now, in the instance's zone (not the server's: a machine on UTC would stamp +00:00 beside +07:00).
+    when, offset = to_utc(data.event_time) if data.event_time else to_utc(datetime.now(local_zone()))
     limit = utcnow() + timedelta(seconds=get_settings().future_tolerance_seconds)
     if when > limit:
         raise RuleViolation("The event time is in the future", code="event_in_future", event_time=when.isoformat())
