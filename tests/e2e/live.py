@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,6 +30,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 SHOWCASE_GTIN, SHOWCASE_LOT = "09520002000019", "LN260715"  # the demo's dried longan lot (trace/demo)
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
 START_TIMEOUT, STOP_TIMEOUT = 30.0, 45.0  # seconds; the scan buffer alone may retry for 30 s on shutdown
+REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Server:
     engine: Engine
     process: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str] = field(default_factory=dict)  # the server's environment, for workers beside it
 
     def unit(self) -> DemoUnit:
         """The showcase lot's first active unit."""
@@ -152,10 +154,41 @@ def demo_server(db_url: str, logs: Path, **extra_env: str) -> Iterator[Server]:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(base=f"http://127.0.0.1:{port}", db_url=db_url, engine=engine, process=process, log=log)
+    server = Server(base=f"http://127.0.0.1:{port}", db_url=db_url, engine=engine, process=process, log=log, env=env)
     try:
         _wait_healthy(server.base, process, log)
         yield server
     finally:
         server.stop()
         engine.dispose()
+
+
+def redis_up() -> bool:
+    """Something listens on Redis's port on this machine."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", 6379)) == 0
+
+
+@contextmanager
+def celery_worker(server: Server, logs: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker beside ``server``: its environment (database, broker, queue, public base URL),
+    so it renders the print runs the server's pages send; stopped (SIGTERM, then SIGKILL) at the end."""
+    queue = server.env.get("HYTRACE_CELERY_QUEUE", "celery")
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"worker-{queue}.log"
+    with log.open("ab") as out:
+        # cwd = the repository root: ``trace`` must be ours, not the standard library's.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo", "--loglevel", "WARNING",
+             "-Q", queue, "-n", f"{queue}@%h"], cwd=ROOT, env=server.env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
