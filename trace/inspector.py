@@ -23,6 +23,7 @@ from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatu
 from trace.scans import record as scans
 from trace.units import Unit
 
+_STATUS_VI = {"on_hold": "đang tạm dừng", "recalled": "đã bị thu hồi", "cancelled": "đã bị hủy", "consumed": "đã dùng hết"}
 TOLERANCE = Decimal("0.001")  # quantities are kept to three decimals
 
 
@@ -66,7 +67,7 @@ def _code(session: Session, code: str | None, uri: str | None) -> verification.C
         return verification.check_uri(session=session, uri=uri or "")
     except NotFound as error:
         return Check(name="code_known", outcome=Outcome.VIOLATION,
-                     summary="Unknown code: this label was not issued by the system (possible counterfeit)",
+                     summary="Mã không do hệ thống cấp (có thể là hàng giả) — unknown code: this label was not issued by the system (possible counterfeit)",
                      evidence={"code": code, "uri": uri, "reason": error.code})
     except DomainError as error:  # malformed: not ours, or mistyped (the check character says so)
         return Check(name="code_known", outcome=Outcome.VIOLATION if error.code == "dl_not_ours" else Outcome.WARNING,
@@ -76,51 +77,52 @@ def _code(session: Session, code: str | None, uri: str | None) -> verification.C
 def _code_check(found: verification.CodeCheck) -> Check:
     if found.status == "void":
         return Check(name="code_known", outcome=Outcome.VIOLATION,
-                     summary="The code was cancelled (voided) by its printer: it must not be on a package",
+                     summary="Mã đã bị hủy: không được có trên bao bì — the code was cancelled (voided) by its printer: it must not be on a package",
                      evidence={"code": found.code, "serial": found.serial, "status": found.status})
-    return Check(name="code_known", outcome=Outcome.PASS, summary="Code issued by the system and in use",
+    return Check(name="code_known", outcome=Outcome.PASS, summary="Mã do hệ thống cấp, đang sử dụng — code issued by the system and in use",
                  evidence={"code": found.code, "serial": found.serial, "gtin": found.gtin, "lot": found.lot_code})
 
 
 def _lot_status(lot: Lot) -> Check:
     if lot.status in (LotStatus.RECALLED, LotStatus.ON_HOLD, LotStatus.CANCELLED):
         return Check(name="lot_status", outcome=Outcome.VIOLATION,
-                     summary=f"Lot {lot.lot_code} is {lot.status.value.replace('_', ' ')}: it must not be sold",
+                     summary=f"Lô {lot.lot_code} {_STATUS_VI.get(lot.status.value, lot.status.value)}: không được bán — lot {lot.lot_code} is {lot.status.value.replace('_', ' ')}: it must not be sold",
                      evidence={"status": lot.status.value})
-    return Check(name="lot_status", outcome=Outcome.PASS, summary="Lot not held or recalled",
+    return Check(name="lot_status", outcome=Outcome.PASS, summary="Lô không bị tạm dừng hay thu hồi — lot not held or recalled",
                  evidence={"status": lot.status.value})
 
 
 def _claims(session: Session, lot: Lot) -> Check:
     claims = claims_for_lot(session=session, lot=lot)
     if not claims:
-        return Check(name="designation", outcome=Outcome.NOT_APPLICABLE, summary="The lot claims no designation")
+        return Check(name="designation", outcome=Outcome.NOT_APPLICABLE, summary="Lô không ghi chỉ dẫn địa lý hay nhãn hiệu — the lot claims no designation")
     evidence = {"claims": [c.model_dump(mode="json") for c in claims]}
     bad = [c for c in claims if not c.valid_at_harvest]
     if bad:
         return Check(name="designation", outcome=Outcome.VIOLATION, evidence=evidence,
-                     summary="; ".join(f"{c.name}: not valid at harvest ({c.problem_at_harvest})" for c in bad))
+                     summary="; ".join(f"{c.name}: không hợp lệ khi thu hoạch — not valid at harvest ({c.problem_at_harvest})" for c in bad))
     stale = [c for c in claims if not c.valid_today]
     if stale:
         return Check(name="designation", outcome=Outcome.WARNING, evidence=evidence,
-                     summary="; ".join(f"{c.name}: valid at harvest, not today ({c.problem})" for c in stale))
+                     summary="; ".join(f"{c.name}: hợp lệ khi thu hoạch, nay không còn — valid at harvest, not today ({c.problem})"
+                                       for c in stale))
     return Check(name="designation", outcome=Outcome.PASS, evidence=evidence,
-                 summary="; ".join(f"{c.badge}: valid at harvest and today" for c in claims))
+                 summary="; ".join(f"{c.badge}: hợp lệ khi thu hoạch và hôm nay — valid at harvest and today" for c in claims))
 
 
 def _certificates(session: Session, lot: Lot) -> Check:
     certs = certificates_for_lot(session=session, lot=lot)
     if not certs:
-        return Check(name="certificates", outcome=Outcome.NOT_APPLICABLE, summary="No certificate covers the lot")
+        return Check(name="certificates", outcome=Outcome.NOT_APPLICABLE, summary="Không có chứng nhận nào cho lô — no certificate covers the lot")
     evidence = {"certificates": [c.model_dump(mode="json") for c in certs]}
     invalid = [c for c in certs if not c.valid_at_harvest]
     if invalid:
         # A certificate that did not cover the harvest must not appear on the package or its page.
         return Check(name="certificates", outcome=Outcome.WARNING, evidence=evidence,
-                     summary="; ".join(f"{c.kind.value} {c.number}: not valid at harvest "
+                     summary="; ".join(f"{c.kind.value} {c.number}: không hiệu lực khi thu hoạch — not valid at harvest "
                                        f"({c.valid_from:%d/%m/%Y}–{c.valid_to:%d/%m/%Y})" for c in invalid))
     return Check(name="certificates", outcome=Outcome.PASS, evidence=evidence,
-                 summary="; ".join(f"{c.kind.value} {c.number}: valid at harvest" for c in certs))
+                 summary="; ".join(f"{c.kind.value} {c.number}: còn hiệu lực khi thu hoạch — valid at harvest" for c in certs))
 
 
 def _chain(session: Session, lot: Lot, ids: list[int]) -> Check:
@@ -149,7 +151,8 @@ def _chain(session: Session, lot: Lot, ids: list[int]) -> Check:
     if problems:
         return Check(name="chain", outcome=Outcome.VIOLATION, summary="; ".join(problems), evidence=evidence)
     return Check(name="chain", outcome=Outcome.PASS, evidence=evidence,
-                 summary=f"{len(roots)} harvest(s) at growing areas to {len(holders)} current holder(s), custody recorded")
+                 summary=f"{len(roots)} lần thu hoạch tại vùng trồng đến {len(holders)} nơi đang giữ hàng, đủ ghi nhận giao nhận — "
+                         f"{len(roots)} harvest(s) at growing areas to {len(holders)} current holder(s), custody recorded")
 
 
 def _mass_balance(session: Session, ids: list[int]) -> Check:
@@ -183,7 +186,8 @@ def _mass_balance(session: Session, ids: list[int]) -> Check:
     if problems:
         return Check(name="mass_balance", outcome=Outcome.VIOLATION, summary="; ".join(problems[:10]), evidence=evidence)
     return Check(name="mass_balance", outcome=Outcome.PASS, evidence=evidence,
-                 summary=f"Holdings of {len(made)} lot(s) match the event log and never exceed what was made")
+                 summary=f"Lượng hàng đang giữ của {len(made)} lô khớp sổ sự kiện, không vượt lượng sản xuất — "
+                         f"holdings of {len(made)} lot(s) match the event log and never exceed what was made")
 
 
 def _scan_evidence(level: str, found: scans.ScanStats) -> dict[str, Any]:
@@ -221,7 +225,7 @@ def inspect_code(*, session: Session, actor: Actor, code: str | None = None, uri
     lot = session.execute(select(Lot).where(Lot.gtin == found.gtin, Lot.lot_code == found.lot_code)).scalar_one()  # type: ignore[arg-type]
     ids = lineage.lot_ids(session=session, lot_id=lot.id, direction=Direction.BACKWARD)  # type: ignore[arg-type]
     checks = [_code_check(found) if found.serial else Check(
-                  name="code_known", outcome=Outcome.PASS, summary="Lot code issued by the system",
+                  name="code_known", outcome=Outcome.PASS, summary="Mã lô do hệ thống cấp — lot code issued by the system",
                   evidence={"gtin": found.gtin, "lot": found.lot_code}),
               _lot_status(lot), _claims(session, lot), _certificates(session, lot), _chain(session, lot, ids),
               _mass_balance(session, ids), _scan_pattern(session, lot, found.serial)]
