@@ -1,8 +1,238 @@
-"""Workspace pages: designation holders' rights, quotas and usage; the province's organisations, users
-and designations registry (being built; see issue #6)."""
+"""Workspace pages of designation holders: the designations an organisation holds, the rights to use each
+(grant, suspend, reinstate, revoke), quotas and usage. The province's pages (organisations, users, the
+designation registry) are in :mod:`api.web.registry_admin`, on this router.
+
+Thin: each handler reads the form, calls the same trace/ function as the JSON API (trace.designations
+decides who may do what) and renders, or answers 303 after a POST that wrote.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from api.deps import DbId, SessionDep
+from api.web import registry_admin
+from api.web.context import Member, Visitor, check_form, render
+from api.web.forms import field_errors, once_key
+from api.web.registry_forms import (
+    ACTIONS,
+    DESIGNATION_KINDS,
+    STATUSES,
+    Posted,
+    denied,
+    ids,
+    or_none,
+    say,
+    see_other,
+    shown_number,
+    text,
+    values_of,
+    whole,
+)
+from trace import locations, organisations, products
+from trace.access import require_writer
+from trace.designations import registry, rights, usage
+from trace.designations.models import Designation, RightToUse
+from trace.errors import Conflict, DomainError, Forbidden, NotFound
+from trace.timeutil import local_zone
 
 router = APIRouter(include_in_schema=False)
+router.include_router(registry_admin.router)  # the province's pages belong to this area too
+
+GRANT_FIELDS = ("organisation_id", "decision_number", "valid_from", "valid_to", "annual_label_quota", "note", "idem")
+
+
+def _this_year() -> int:
+    return datetime.now(local_zone()).year
+
+
+@router.get("/app/designations", response_class=HTMLResponse)
+def designations(request: Request, session: SessionDep, who: Member) -> Response:
+    """The designations the user's organisation holds."""
+    try:
+        org = require_writer(who.actor)
+    except Forbidden as error:
+        return denied(request, who, error)
+    rows = registry.list_designations(session=session, holder_organisation_id=org, limit=500)
+    return render(request, "app/registry/designations.html", who, rows=rows, kinds=DESIGNATION_KINDS)
+
+
+def _usage(session: SessionDep, who: Visitor, designation_id: int, year: int | None) -> tuple[Designation, usage.DesignationUsage]:
+    # trace.designations.usage decides who sees a designation's rights and use: its holder and the province.
+    designation = registry.get_designation(session=session, designation_id=designation_id)
+    return designation, usage.designation_usage(session=session, actor=who.actor, designation_id=designation_id,
+                                                year=year)
+
+
+@router.get("/app/designations/{designation_id}", response_class=HTMLResponse)
+def designation_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
+    """The rights to use a designation: producer, decision, validity, status, quota and labels used this year."""
+    year = _this_year()
+    try:
+        designation, found = _usage(session, who, designation_id, year)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    rows = [{"right": r, "used": r.quota_use[0] if r.quota_use else None} for r in found.rights]
+    return render(request, "app/registry/designation.html", who, designation=designation, rows=rows, year=year,
+                  kinds=DESIGNATION_KINDS, statuses=STATUSES, holds=designation.holder_organisation_id == who.actor.organisation_id,
+                  saved=request.query_params.get("saved") == "1")
+
+
+@router.get("/app/designations/{designation_id}/usage", response_class=HTMLResponse)
+def usage_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
+    """Who labelled what under the designation, per year; quota use; labelling beyond a plausible yield."""
+    typed = request.query_params.get("year", "")
+    year = int(typed) if typed.isdigit() and 2000 <= int(typed) <= 2100 else None
+    try:
+        designation, found = _usage(session, who, designation_id, year)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    return render(request, "app/registry/usage.html", who, designation=designation, usage=found, year=year,
+                  this_year=_this_year(), statuses=STATUSES)
+
+
+# --------------------------------------------------------------------------- granting a right
+
+
+def _grant_form(request: Request, session: SessionDep, who: Visitor, designation: Designation, *,
+                values: dict[str, Any], errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+    producers = sorted(organisations.list_organisations(session=session, limit=500), key=lambda o: o.name)
+    chosen = next((o for o in producers if str(o.id) == str(values.get("organisation_id") or "")), None)
+    covered = set(designation.categories) | set(designation.derived_categories)
+    own_products = [p for p in products.list_products(session=session, organisation_id=chosen.id, limit=500)
+                    if p.category in covered] if chosen else []
+    areas = [x for x in locations.list_locations(session=session, organisation_id=chosen.id,
+                                                 kind=locations.LocationKind.GROWING_AREA, limit=500)
+             if x.active] if chosen else []
+    return render(request, "app/registry/grant.html", who, status=status, designation=designation,
+                  producers=[(o.id, o.name) for o in producers], chosen=chosen, products=own_products, areas=areas,
+                  v=values, errors=errors, error=error)
+
+
+@router.get("/app/designations/{designation_id}/rights/new", response_class=HTMLResponse)
+def grant_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
+    """The form to grant a right: first the producer, then its decision, validity, scope and quota."""
+    try:
+        designation = registry.get_designation(session=session, designation_id=designation_id)
+        usage.may_see(who.actor, designation)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    values = {"organisation_id": request.query_params.get("organisation_id", ""), "valid_from": date.today().isoformat(),
+              "idem": once_key(), "product_ids": [], "location_ids": []}
+    return _grant_form(request, session, who, designation, values=values, errors={})
+
+
+@router.post("/app/designations/{designation_id}/rights/new", response_class=HTMLResponse)
+def grant(request: Request, session: SessionDep, who: Member, designation_id: DbId, form: Posted) -> Response:
+    """Grant the right (trace.designations.rights decides), then back to the designation's rights."""
+    check_form(who, text(form, "csrf"))
+    try:
+        designation = registry.get_designation(session=session, designation_id=designation_id)
+        usage.may_see(who.actor, designation)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    shown = {**values_of(form, *GRANT_FIELDS), "product_ids": ids(form, "product_ids"),
+             "location_ids": ids(form, "location_ids")}
+    values: dict[str, Any] = {
+        "organisation_id": or_none(form, "organisation_id"), "decision_number": text(form, "decision_number"),
+        "valid_from": or_none(form, "valid_from"), "valid_to": or_none(form, "valid_to"),
+        "product_ids": shown["product_ids"], "location_ids": shown["location_ids"],
+        "annual_label_quota": whole(text(form, "annual_label_quota"), who), "note": or_none(form, "note")}
+    try:
+        data = rights.RightCreate.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        return _grant_form(request, session, who, designation, values=shown, errors=field_errors(error, who.lang),
+                           status=422)
+    try:
+        rights.grant_right(session=session, actor=who.actor, designation_id=designation_id, data=data)
+    except DomainError as error:
+        if isinstance(error, (NotFound, Forbidden)):
+            return denied(request, who, error)
+        if error.code == "right_exists" and _same_grant(session, designation_id, data):
+            return see_other(f"/app/designations/{designation_id}?saved=1")  # a double tap: recorded once
+        return _grant_form(request, session, who, designation, values=shown, errors={}, error=say(error, who),
+                           status=422)
+    return see_other(f"/app/designations/{designation_id}?saved=1")
+
+
+def _same_grant(session: SessionDep, designation_id: int, data: rights.RightCreate) -> bool:
+    # trace.designations.rights takes no idempotency key; a decision number grants once per designation,
+    # so the same form sent again finds its own right and changes nothing.
+    return any(r.decision_number == data.decision_number and r.organisation_id == data.organisation_id
+               and r.valid_from == data.valid_from and r.valid_to == data.valid_to
+               for r in rights.list_rights(session=session, designation_id=designation_id))
+
+
+# --------------------------------------------------------------------------- a right: suspend, reinstate, revoke
+
+
+def _right_page(request: Request, session: SessionDep, who: Visitor, right: RightToUse, designation: Designation, *,
+                errors: dict[str, dict[str, str]] | None = None, error: str | None = None, typed: dict[str, str] | None = None,
+                status: int = 200) -> Response:
+    public = rights.to_public(session=session, right=right, actor=who.actor,
+                              holder_id=designation.holder_organisation_id)
+    actions = [a for a, (allowed, _) in rights.TRANSITIONS.items() if right.status in allowed]
+    used = usage.designation_usage(session=session, actor=who.actor, designation_id=designation.id,  # type: ignore[arg-type]
+                                   year=_this_year())
+    held = next((r for r in used.rights if r.right_id == right.id), None)
+    return render(request, "app/registry/right.html", who, status=status, right=public, designation=designation,
+                  actions=actions, action_names=ACTIONS, statuses=STATUSES, errors=errors or {}, error=error,
+                  typed=typed or {}, idem=once_key(), used=held.quota_use[0] if held and held.quota_use else None,
+                  quota=shown_number(public.annual_label_quota, who), year=_this_year(),
+                  saved=request.query_params.get("saved") == "1")
+
+
+def _right_of(session: SessionDep, who: Visitor, right_id: int) -> tuple[RightToUse, Designation]:
+    right = rights.get_right(session=session, right_id=right_id)
+    designation = registry.get_designation(session=session, designation_id=right.designation_id)
+    usage.may_see(who.actor, designation)
+    return right, designation
+
+
+@router.get("/app/rights/{right_id}", response_class=HTMLResponse)
+def right_page(request: Request, session: SessionDep, who: Member, right_id: DbId) -> Response:
+    """One right to use: its terms, status and quota use, with the changes its status allows."""
+    try:
+        right, designation = _right_of(session, who, right_id)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    return _right_page(request, session, who, right, designation)
+
+
+@router.post("/app/rights/{right_id}/{action}", response_class=HTMLResponse)
+def change(request: Request, session: SessionDep, who: Member, right_id: DbId, action: str, form: Posted) -> Response:
+    """Suspend, reinstate or revoke the right with a reason (trace.designations.rights decides)."""
+    check_form(who, text(form, "csrf"))
+    try:
+        if action not in rights.TRANSITIONS:
+            raise NotFound(f"No action {action!r}")
+        right = rights.get_right(session=session, right_id=right_id)
+        designation = registry.get_designation(session=session, designation_id=right.designation_id)
+    except NotFound as error:
+        return denied(request, who, error)
+    reason = text(form, "reason")
+    try:
+        data = rights.RightChange.model_validate({"reason": reason})
+    except ValidationError as error:
+        try:
+            usage.may_see(who.actor, designation)
+        except Forbidden as refused:
+            return denied(request, who, refused)
+        return _right_page(request, session, who, right, designation, errors={action: field_errors(error, who.lang)},
+                           typed={action: reason}, status=422)
+    try:
+        rights.change_right(session=session, actor=who.actor, right_id=right_id, action=action, data=data)
+    except DomainError as error:
+        if isinstance(error, (NotFound, Forbidden)):
+            return denied(request, who, error)
+        if isinstance(error, Conflict) and right.status == rights.TRANSITIONS[action][1] \
+                and right.status_reason == data.reason:
+            return see_other(f"/app/rights/{right_id}?saved=1")  # a double tap: changed once
+        return _right_page(request, session, who, right, designation, error=say(error, who),
+                           typed={action: reason}, status=422)
+    return see_other(f"/app/rights/{right_id}?saved=1")
