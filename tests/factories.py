@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session
 
-from trace import auth, locations, organisations, products, users
+from trace import admin_units, auth, locations, organisations, products, users
 from trace.access import Actor, Role
+from trace.designations.models import Designation, DesignationKind, InheritRule, RightToUse
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import (
@@ -22,6 +24,7 @@ from trace.events.schemas import (
     TransformInput,
     TransformOutput,
 )
+from trace.timeutil import local_zone
 
 ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="test admin")
 _n = itertools.count(1)
@@ -100,3 +103,66 @@ def transform(session: Session, o: organisations.Organisation, inputs: list[tupl
 
 def today() -> date:
     return date.today()
+
+
+# --------------------------------------------------------------------------- designations
+
+GI_DISTRICTS = ["Thành phố Hưng Yên", "Huyện Khoái Châu", "Huyện Tiên Lữ", "Huyện Kim Động"]
+# Today's Xã Hoàn Long (12070) joined the old Đông Tảo (12208, Khoái Châu: inside the longan GI)
+# with the old Hoàn Long (12070) and Đồng Than (12061) of Yên Mỹ (outside it).
+HOAN_LONG, DONG_TAO = "12070", "12208"
+
+
+def gi_area() -> dict[str, list[str]]:
+    """The longan GI's protected area: four old districts, their old communes and today's communes."""
+    formers = [c for d in GI_DISTRICTS for c in admin_units.former_communes_in_district(d)]
+    return {"area_former_districts": GI_DISTRICTS, "area_former_communes": sorted(c.code for c in formers),
+            "area_communes": sorted({code for c in formers for code in c.current_codes})}
+
+
+def designation(session: Session, holder: organisations.Organisation, **over: Any) -> Designation:
+    """The Hưng Yên longan geographical indication (or, with ``over``, another designation)."""
+    values: dict[str, Any] = {
+        "kind": DesignationKind.GEOGRAPHICAL_INDICATION, "name_vi": "Nhãn lồng Hưng Yên", "name_en": "Hung Yen longan",
+        "registration_number": "00055", "decision_number": "186/QĐ-SHTT", "decision_date": date(2017, 1, 23),
+        "holder_organisation_id": holder.id, "categories": ["longan_fresh"], "derived_categories": ["longan_dried"],
+        "inherit_rule": InheritRule.ALL_INPUTS, **gi_area(), **over}
+    row = Designation(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def grant(session: Session, d: Designation, o: organisations.Organisation, **over: Any) -> RightToUse:
+    """A right to use ``d``, valid from a year ago to a year ahead."""
+    today_there = datetime.now(local_zone()).date()
+    values: dict[str, Any] = {"designation_id": d.id, "organisation_id": o.id,
+                              "decision_number": f"{next(_n)}/QĐ-HNL", "valid_from": today_there - timedelta(days=365),
+                              "valid_to": today_there + timedelta(days=365), **over}
+    row = RightToUse(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass
+class GiGrower:
+    """The longan GI's holder; a cooperative with a right, a growing area in the old Đông Tảo and a
+    fresh-longan product packed in 0.5 kg bags."""
+
+    holder: organisations.Organisation
+    gi: Designation
+    grower: organisations.Organisation
+    right: RightToUse
+    area: locations.Location
+    fresh: products.Product
+
+
+def gi_grower(session: Session, grower: organisations.Organisation | None = None, **area: Any) -> GiGrower:
+    """A GI, its holder and a cooperative with the right to use it (``area``: the growing area's name, code...)."""
+    holder = org(session, "designation_holder", name="Sở Khoa học và Công nghệ (thử nghiệm)")
+    gi = designation(session, holder)
+    grower = grower or org(session)
+    place = location(session, grower, commune_code=HOAN_LONG, former_commune_code=DONG_TAO, **area)
+    fresh = product(session, grower, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5"))
+    return GiGrower(holder, gi, grower, grant(session, gi, grower), place, fresh)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Index
 from sqlmodel import Field, Session, SQLModel, select
 
 from trace import admin_units, history
 from trace.access import Actor, require_member_of
 from trace.errors import Conflict, NotFound, RuleViolation
+from trace.idempotency import insert_once
 from trace.identifiers import normalize_gln
 from trace.sqltypes import enum_type
 from trace.timeutil import utcnow
@@ -37,12 +39,16 @@ class LocationBase(SQLModel):
 
 
 class Location(LocationBase, table=True):
+    # A retried request (double tap, timeout) finds the location its first attempt made.
+    __table_args__ = (Index("ix_location_organisation_id_request_key", "organisation_id", "request_key", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     kind: LocationKind = Field(sa_type=enum_type(LocationKind))
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     version: int = 1
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    request_key: str | None = Field(default=None, max_length=100, description="The creating request's idempotency key")
 
 
 class LocationCreate(LocationBase):
@@ -96,20 +102,35 @@ def _validate(kind: LocationKind, code: str | None, commune: str, former: str | 
     return normalize_gln(gln) if gln else None
 
 
-def create_location(*, session: Session, actor: Actor, data: LocationCreate) -> Location:
-    """Register a location for the caller's organisation."""
+def _replay(session: Session, org_id: int, key: str, data: LocationCreate) -> Location | None:
+    found = session.exec(select(Location).where(Location.organisation_id == org_id,
+                                                Location.request_key == key)).first()
+    if found is not None and (found.kind, found.name, found.code) != (data.kind, data.name, data.code):
+        raise Conflict("This idempotency key was used for a different location", code="idempotency_key_reused")
+    return found
+
+
+def create_location(*, session: Session, actor: Actor, data: LocationCreate,
+                    idempotency_key: str | None = None) -> Location:
+    """Register a location for the caller's organisation; a retry with the same key returns the first one."""
     org_id = data.organisation_id or actor.organisation_id
     if org_id is None:
         raise RuleViolation("organisation_id is required", code="organisation_required")
     require_member_of(actor, org_id)
+    if idempotency_key is not None and (found := _replay(session, org_id, idempotency_key, data)):
+        return found
     gln = _validate(data.kind, data.code, data.commune_code, data.former_commune_code, data.gln)
     if data.code and session.exec(
         select(Location).where(Location.code == data.code, Location.kind == data.kind)
     ).first():
         raise Conflict(f"Location code {data.code} is already registered", code="location_code_taken")
-    location = Location.model_validate(data, update={"organisation_id": org_id, "gln": gln})
-    session.add(location)
-    session.flush()
+    location = Location.model_validate(data, update={"organisation_id": org_id, "gln": gln,
+                                                     "request_key": idempotency_key})
+    key = idempotency_key
+    stored = insert_once(session=session, row=location,
+                         replay=lambda: _replay(session, org_id, key, data) if key is not None else None)
+    if stored is not location:
+        return stored  # the same form sent twice at once: the first one stands
     history.snapshot(session=session, entity="location", row=location, user_id=actor.user_id)
     return location
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, Numeric, UniqueConstraint, func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor
 from trace.designations.claims import ClaimStatus, claims_for_lot
@@ -121,6 +121,17 @@ def get_lot(*, session: Session, lot_id: int) -> Lot:
     return lot
 
 
+def visible_lot(*, session: Session, actor: Actor, lot_id: int) -> Lot:
+    """A lot the actor may see (its organisation is involved with it), else NotFound.
+
+    A lot of others gets the same answer as one that does not exist: whether it exists is not theirs to know.
+    """
+    lot = session.get(Lot, lot_id)
+    if lot is None or not involved(session=session, actor=actor, lot=lot):
+        raise NotFound(f"Lot {lot_id} not found")
+    return lot
+
+
 def lot_by_code(*, session: Session, gtin: str, lot_code: str) -> Lot:
     """A lot by GTIN (any form) and lot code, or NotFound."""
     lot = session.exec(select(Lot).where(Lot.gtin == normalize_gtin(gtin), Lot.lot_code == lot_code)).first()
@@ -203,3 +214,33 @@ def list_lots(
     if status:
         query = query.where(Lot.status == status)
     return list(session.exec(query.order_by(Lot.id.desc()).offset(offset).limit(limit)))  # type: ignore[union-attr]
+
+
+def incoming_shipments(*, session: Session, actor: Actor, open_only: bool = True,
+                       limit: int = 200) -> list[tuple[Shipment, Lot]]:
+    """Shipments addressed to the actor's organisation, newest first, each with its lot."""
+    if actor.organisation_id is None:
+        return []
+    query = (select(Shipment, Lot).join(Lot, col(Lot.id) == col(Shipment.lot_id))
+             .where(col(Shipment.to_organisation_id) == actor.organisation_id))
+    if open_only:
+        query = query.where(col(Shipment.status) == ShipmentStatus.OPEN)
+    return list(session.exec(query.order_by(col(Shipment.id).desc()).limit(limit)).all())
+
+
+def get_incoming(*, session: Session, actor: Actor, shipment_id: int) -> Shipment:
+    """A shipment addressed to the actor's organisation, else NotFound (others' are not theirs to know of)."""
+    shipment = session.get(Shipment, shipment_id)
+    if shipment is None or actor.organisation_id is None or shipment.to_organisation_id != actor.organisation_id:
+        raise NotFound(f"Shipment {shipment_id} not found")
+    return shipment
+
+
+def outgoing_shipments(*, session: Session, actor: Actor, limit: int = 200) -> list[tuple[Shipment, Lot]]:
+    """Shipments the actor's organisation sent, newest first, each with its lot."""
+    if actor.organisation_id is None:
+        return []
+    return list(session.exec(
+        select(Shipment, Lot).join(Lot, col(Lot.id) == col(Shipment.lot_id))
+        .where(col(Shipment.from_organisation_id) == actor.organisation_id)
+        .order_by(col(Shipment.shipped_at).desc(), col(Shipment.id).desc()).limit(limit)).all())

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, IdempotencyKey, SessionDep
 from trace import admin_units, locations, products
 from trace.errors import NotFound
 from trace.locations import LocationKind
@@ -17,9 +17,11 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.post("/locations", status_code=201, response_model=locations.LocationPublic)
-def create_location(session: SessionDep, actor: CurrentActor, data: locations.LocationCreate) -> locations.LocationPublic:
-    """Register a growing area, packing facility, warehouse or shop."""
-    return locations.to_public(locations.create_location(session=session, actor=actor, data=data))
+def create_location(session: SessionDep, actor: CurrentActor, data: locations.LocationCreate,
+                    idempotency_key: IdempotencyKey = None) -> locations.LocationPublic:
+    """Register a growing area, packing facility, warehouse or shop (a retry with the same key registers it once)."""
+    return locations.to_public(locations.create_location(session=session, actor=actor, data=data,
+                                                         idempotency_key=idempotency_key))
 
 
 @router.get("/locations", response_model=list[locations.LocationPublic])

@@ -9,7 +9,6 @@ from fastapi.responses import Response
 
 from api.deps import CurrentActor, DbId, SessionDep
 from trace import lineage, lots
-from trace.errors import NotFound
 from trace.lineage import Direction
 from trace.lots import LotStatus
 
@@ -27,17 +26,10 @@ def list_(session: SessionDep, actor: CurrentActor, product_id: int | None = Non
     return [lots.to_public(session=session, actor=actor, lot=x) for x in rows]
 
 
-def _visible(session: SessionDep, actor: CurrentActor, lot_id: int) -> lots.Lot:
-    lot = session.get(lots.Lot, lot_id)
-    if lot is None or not lots.involved(session=session, actor=actor, lot=lot):
-        raise NotFound(f"Lot {lot_id} not found")
-    return lot
-
-
 @router.get("/{lot_id}", response_model=lots.LotPublic)
 def get(session: SessionDep, actor: CurrentActor, lot_id: DbId) -> lots.LotPublic:
     """One lot, with who holds how much of it."""
-    return lots.to_public(session=session, actor=actor, lot=_visible(session, actor, lot_id))
+    return lots.to_public(session=session, actor=actor, lot=lots.visible_lot(session=session, actor=actor, lot_id=lot_id))
 
 
 @router.get("/{lot_id}/trace", response_model=lineage.Trace)

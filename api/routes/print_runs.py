@@ -72,11 +72,13 @@ def download(session: SessionDep, actor: CurrentActor, request: Request, run_id:
 
 @router.post("/print-runs/{run_id}/reprint", status_code=202, response_model=runs.PrintRunPublic)
 def reprint(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, run_id: int,
-            data: runs.ReprintIn | None = None) -> runs.PrintRunPublic:
+            data: runs.ReprintIn | None = None, idempotency_key: IdempotencyKey = None) -> runs.PrintRunPublic:
     """Print a run's codes again (same codes; voided ones left out), optionally on another template."""
-    run = runs.reprint(session=session, actor=actor, run_id=run_id, data=data or runs.ReprintIn())
+    run = runs.reprint(session=session, actor=actor, run_id=run_id, data=data or runs.ReprintIn(),
+                       idempotency_key=idempotency_key)
     session.commit()
-    enqueue(run.id)  # type: ignore[arg-type]
+    if run.status == runs.PrintStatus.QUEUED:
+        enqueue(run.id)  # type: ignore[arg-type]
     return _one(session, run)
 
 

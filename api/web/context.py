@@ -5,6 +5,7 @@ token, and how to render. Access rules are not here: pages call the same trace/ 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -156,7 +157,9 @@ MESSAGES: dict[str, str] = {
 }
 
 
-def message(error: DomainError, lang: str) -> str:
-    """A domain error as the page shows it: translated by its code when we have words for it."""
-    text = MESSAGES.get(error.code or "")
+def message(error: DomainError, lang: str, own: Mapping[str, str] | None = None) -> str:
+    """A domain error as the page shows it: translated by its code when we have words for it (a page's
+    ``own`` words first, then the shared ones), else the domain's message."""
+    code = error.code or ""
+    text = (own or {}).get(code) or MESSAGES.get(code)
     return i18n.translations(lang).gettext(text) if text else error.message

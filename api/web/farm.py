@@ -20,6 +20,7 @@ from api import i18n
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import field_errors, number, once_key, refusal
+from api.web.handling_forms import refusing
 from trace import admin_units, lots, organisations, products
 from trace import locations as places
 from trace.access import require_member_of, require_writer
@@ -160,6 +161,10 @@ def _writer(who: Visitor) -> int:
     return require_writer(who.actor)
 
 
+# Access refused by trace/ (not there, not yours, not a writer): the "denied" page, however deep it was raised.
+_refusing = refusing(_denied, NotFound, Forbidden)
+
+
 # --------------------------------------------------------------------------- growing areas and other places
 
 
@@ -179,12 +184,10 @@ def _formers(commune: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 @router.get("/app/areas", response_class=HTMLResponse)
+@_refusing
 def areas(request: Request, session: SessionDep, who: Member) -> Response:
     """The organisation's places, growing areas first, with today's and the former commune."""
-    try:
-        org = _writer(who)
-    except Forbidden as error:
-        return _denied(request, who, error)
+    org = _writer(who)
     rows = places.list_locations(session=session, organisation_id=org, limit=500)
     rows.sort(key=lambda x: (x.kind != places.LocationKind.GROWING_AREA, not x.active, x.name))
     return render(request, "app/farm/areas.html", who, areas=[places.to_public(x) for x in rows], kinds=KINDS,
@@ -204,62 +207,52 @@ def _area_values(form: FormData) -> dict[str, Any]:
 
 
 @router.get("/app/areas/new", response_class=HTMLResponse)
+@_refusing
 def new_area_page(request: Request, who: Member) -> Response:
     """The form for a new growing area (or another place)."""
-    try:
-        _writer(who)
-    except Forbidden as error:
-        return _denied(request, who, error)
-    return _area_form(request, who, area=None, values={"kind": "growing_area"}, errors={})
+    _writer(who)
+    return _area_form(request, who, area=None, values={"kind": "growing_area", "idem": once_key()}, errors={})
 
 
 @router.post("/app/areas/new", response_class=HTMLResponse)
 def new_area(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
-    """Register the place for the user's organisation."""
+    """Register the place for the user's organisation once (a resent form finds the first one)."""
     check_form(who, _text(form, "csrf"))
     values = _area_values(form)
+    shown = {**values, "idem": _text(form, "idem")}
     try:
         data = places.LocationCreate.model_validate(values)
     except ValidationError as error:
-        return _area_form(request, who, area=None, values=values, errors=field_errors(error, who.lang), status=422)
+        return _area_form(request, who, area=None, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
-        places.create_location(session=session, actor=who.actor, data=data)
+        places.create_location(session=session, actor=who.actor, data=data, idempotency_key=shown["idem"] or None)
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
-        if error.code == "location_code_taken" and _already_ours(session, who, data):
-            return RedirectResponse("/app/areas?saved=1", status_code=303)  # a double tap: recorded once
-        return _area_form(request, who, area=None, values=values, errors={}, error=_say(error, who), status=422)
+        return _area_form(request, who, area=None, values=shown, errors={}, error=_say(error, who), status=422)
     return RedirectResponse("/app/areas?saved=1", status_code=303)
 
 
-def _already_ours(session: SessionDep, who: Visitor, data: places.LocationCreate) -> bool:
-    # trace.locations takes no idempotency key; the code's uniqueness makes a resent form harmless.
-    return session.exec(select(places.Location).where(
-        places.Location.code == data.code, places.Location.kind == data.kind, places.Location.name == data.name,
-        places.Location.organisation_id == who.actor.organisation_id)).first() is not None
+def _own_area(session: SessionDep, who: Visitor, area_id: int) -> places.Location:
+    area = places.get_location(session=session, location_id=area_id)
+    require_member_of(who.actor, area.organisation_id)
+    return area
 
 
 @router.get("/app/areas/{area_id}/edit", response_class=HTMLResponse)
+@_refusing
 def edit_area_page(request: Request, session: SessionDep, who: Member, area_id: DbId) -> Response:
     """The form to edit one of the organisation's places."""
-    try:
-        area = places.get_location(session=session, location_id=area_id)
-        require_member_of(who.actor, area.organisation_id)
-    except (NotFound, Forbidden) as error:
-        return _denied(request, who, error)
+    area = _own_area(session, who, area_id)
     return _area_form(request, who, area=area, values=area.model_dump(), errors={})
 
 
 @router.post("/app/areas/{area_id}/edit", response_class=HTMLResponse)
+@_refusing
 def edit_area(request: Request, session: SessionDep, who: Member, area_id: DbId, form: Posted) -> Response:
     """Save the place as a new version."""
     check_form(who, _text(form, "csrf"))
-    try:
-        area = places.get_location(session=session, location_id=area_id)
-        require_member_of(who.actor, area.organisation_id)
-    except (NotFound, Forbidden) as error:
-        return _denied(request, who, error)
+    area = _own_area(session, who, area_id)
     values = _area_values(form)
     values.pop("kind")  # a place does not change kind
     shown = {**values, "kind": area.kind.value}
@@ -292,12 +285,10 @@ def _harvest_form(request: Request, session: SessionDep, who: Visitor, org: int,
 
 
 @router.get("/app/harvest", response_class=HTMLResponse)
+@_refusing
 def harvest_page(request: Request, session: SessionDep, who: Member) -> Response:
     """The form to record a harvest: a new lot."""
-    try:
-        org = _writer(who)
-    except Forbidden as error:
-        return _denied(request, who, error)
+    org = _writer(who)
     return _harvest_form(request, session, who, org, values={"event_time": _now_local(), "idem": once_key(),
                                                              "designation_ids": []}, errors={})
 
@@ -325,13 +316,11 @@ def _harvest_errors(error: ValidationError, who: Visitor, numbers: list[int]) ->
 
 
 @router.post("/app/harvest", response_class=HTMLResponse)
+@_refusing
 def harvest(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
     """Record the harvest once (a resent form replays), then show the new lot."""
     check_form(who, _text(form, "csrf"))
-    try:
-        org = _writer(who)
-    except Forbidden as error:
-        return _denied(request, who, error)
+    org = _writer(who)
     used, numbers = _inputs(form)
     values: dict[str, Any] = {
         "product_id": _or_none(form, "product_id"), "location_id": _or_none(form, "location_id"),
@@ -359,21 +348,11 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
 # --------------------------------------------------------------------------- a lot, shipping it, shipments out
 
 
-def _visible(session: SessionDep, who: Visitor, lot_id: int) -> Lot:
-    # As the JSON API's GET /lots/{id}: a lot the organisation has nothing to do with is not there.
-    lot = session.get(Lot, lot_id)
-    if lot is None or not lots.involved(session=session, actor=who.actor, lot=lot):
-        raise NotFound(f"Lot {lot_id} not found")
-    return lot
-
-
 @router.get("/app/farm/lots/{lot_id}", response_class=HTMLResponse)
+@_refusing
 def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """A lot the organisation made or holds: code, quantity, what it holds, designations accepted."""
-    try:
-        lot = _visible(session, who, lot_id)
-    except NotFound as error:
-        return _denied(request, who, error)
+    lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     product = products.get_product(session=session, product_id=lot.product_id)
     area = places.get_location(session=session, location_id=lot.origin_location_id) if lot.origin_location_id else None
     return render(request, "app/farm/lot.html", who, lot=lots.to_public(session=session, actor=who.actor, lot=lot),
@@ -390,26 +369,24 @@ def _ship_form(request: Request, session: SessionDep, who: Visitor, lot: Lot, *,
                   buyers=buyers, v=values, errors=errors, error=error)
 
 
+def _shippable(session: SessionDep, who: Visitor, lot_id: int) -> Lot:
+    _writer(who)
+    return lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
+
+
 @router.get("/app/lots/{lot_id}/ship", response_class=HTMLResponse)
+@_refusing
 def ship_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """The form to ship part of a lot the organisation holds."""
-    try:
-        _writer(who)
-        lot = _visible(session, who, lot_id)
-    except (NotFound, Forbidden) as error:
-        return _denied(request, who, error)
-    return _ship_form(request, session, who, lot, values={"event_time": _now_local(), "idem": once_key()}, errors={})
+    return _ship_form(request, session, who, _shippable(session, who, lot_id), values={"event_time": _now_local(), "idem": once_key()}, errors={})
 
 
 @router.post("/app/lots/{lot_id}/ship", response_class=HTMLResponse)
+@_refusing
 def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form: Posted) -> Response:
     """Record the shipment once (a resent form replays), then list the shipments out."""
     check_form(who, _text(form, "csrf"))
-    try:
-        _writer(who)
-        lot = _visible(session, who, lot_id)
-    except (NotFound, Forbidden) as error:
-        return _denied(request, who, error)
+    lot = _shippable(session, who, lot_id)
     values: dict[str, Any] = {"lot_id": lot_id, "destination_organisation_id": _or_none(form, "destination_organisation_id"),
                               "quantity": _quantity(form, who), "event_time": _or_none(form, "event_time")}
     shown = {**values, "quantity": _text(form, "quantity"), "idem": _text(form, "idem")}
@@ -428,15 +405,11 @@ def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form:
 
 
 @router.get("/app/shipments", response_class=HTMLResponse)
+@_refusing
 def shipments(request: Request, session: SessionDep, who: Member) -> Response:
     """Where the organisation's lots went: each shipment out, received or still in transit."""
-    try:
-        org = _writer(who)
-    except Forbidden as error:
-        return _denied(request, who, error)
-    rows = list(session.exec(select(Shipment, Lot).join(Lot, col(Lot.id) == col(Shipment.lot_id))
-                             .where(col(Shipment.from_organisation_id) == org)
-                             .order_by(col(Shipment.shipped_at).desc(), col(Shipment.id).desc()).limit(200)))
+    _writer(who)
+    rows = lots.outgoing_shipments(session=session, actor=who.actor)
     buyers = {o.id: o.name for o in session.exec(select(organisations.Organisation).where(
         col(organisations.Organisation.id).in_({s.to_organisation_id for s, _ in rows})))}
     names = {p.id: p for p in session.exec(select(products.Product).where(

@@ -28,9 +28,9 @@ from api.web.handling_forms import (
     quantity,
     redirect,
     refused,
+    refusing,
     t,
     today,
-    visible_lot,
     words,
 )
 from trace import lots
@@ -46,7 +46,7 @@ from trace.events.schemas import (
     TransformOutput,
 )
 from trace.locations import list_locations
-from trace.lots import Lot, Shipment, ShipmentStatus
+from trace.lots import Lot, Shipment
 from trace.organisations import Organisation, public_name
 from trace.products import Product, list_products
 
@@ -64,31 +64,26 @@ ROWS = 5  # input lots a transformation form offers
 @router.get("/app/incoming")
 def incoming(request: Request, session: SessionDep, who: Member, received: int | None = None) -> Response:
     """Open shipments addressed to the organisation, each with a button to receive it."""
-    org = who.actor.organisation_id
-    rows = list(session.exec(
-        select(Shipment, Lot, Product, Organisation).join(Lot, col(Lot.id) == Shipment.lot_id)
-        .join(Product, col(Product.id) == Lot.product_id)
-        .join(Organisation, col(Organisation.id) == Shipment.from_organisation_id)
-        .where(Shipment.to_organisation_id == org, Shipment.status == ShipmentStatus.OPEN)
-        .order_by(col(Shipment.id).desc()).limit(200))) if org else []
+    rows = lots.incoming_shipments(session=session, actor=who.actor)
+    names = {p.id: product_name(p, who.lang) for p in session.exec(
+        select(Product).where(col(Product.id).in_({lot.product_id for _, lot in rows})))}
+    senders = {o.id: public_name(o) for o in session.exec(
+        select(Organisation).where(col(Organisation.id).in_({s.from_organisation_id for s, _ in rows})))}
     done = None
     if received is not None:
-        shipment = session.get(Shipment, received)
-        if shipment is not None and shipment.to_organisation_id == org:
-            done = session.get(Lot, shipment.lot_id)
+        try:
+            done = lots.get_lot(session=session, lot_id=lots.get_incoming(
+                session=session, actor=who.actor, shipment_id=received).lot_id)
+        except NotFound:
+            pass  # a stale or forged link: nothing to say
     return render(request, "app/handling/incoming.html", who, done=done, shipments=[
-        {"shipment": s, "lot": lot, "product": product_name(p, who.lang), "sender": public_name(o),
-         "outstanding": s.quantity - s.received_quantity} for s, lot, p, o in rows])
+        {"shipment": s, "lot": lot, "product": names.get(lot.product_id, ""), "sender": senders.get(s.from_organisation_id, ""),
+         "outstanding": s.quantity - s.received_quantity} for s, lot in rows])
 
 
 def _addressed(session: Session, who: Visitor, shipment_id: int) -> tuple[Shipment, Lot]:
-    shipment = session.get(Shipment, shipment_id)
-    # Another organisation's shipment is not found: whether it exists is not ours to tell.
-    if shipment is None or shipment.to_organisation_id != who.actor.organisation_id:
-        raise NotFound(f"Shipment {shipment_id} not found")
-    lot = session.get(Lot, shipment.lot_id)
-    assert lot is not None
-    return shipment, lot
+    shipment = lots.get_incoming(session=session, actor=who.actor, shipment_id=shipment_id)
+    return shipment, lots.get_lot(session=session, lot_id=shipment.lot_id)
 
 
 def _receive_page(request: Request, session: Session, who: Visitor, shipment: Shipment, lot: Lot, *, status: int = 200,
@@ -104,24 +99,19 @@ def _receive_page(request: Request, session: Session, who: Visitor, shipment: Sh
 
 
 @router.get("/app/incoming/{shipment_id}/receive")
+@refusing(refused)
 def receive_form(request: Request, session: SessionDep, who: Member, shipment_id: DbId) -> Response:
     """How much of a shipment arrived (everything still in transit, unless the receiver says less)."""
-    try:
-        shipment, lot = _addressed(session, who, shipment_id)
-    except NotFound as error:
-        return refused(request, who, error)
-    return _receive_page(request, session, who, shipment, lot)
+    return _receive_page(request, session, who, *_addressed(session, who, shipment_id))
 
 
 @router.post("/app/incoming/{shipment_id}/receive")
+@refusing(refused)
 def receive(request: Request, session: SessionDep, who: Member, shipment_id: DbId, csrf: Csrf = "", idem: Idem = "",
             quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "") -> Response:
     """Record the receipt (once, however often the form is sent) and go back to the list."""
     check_form(who, csrf)
-    try:
-        shipment, lot = _addressed(session, who, shipment_id)
-    except NotFound as error:
-        return refused(request, who, error)
+    shipment, lot = _addressed(session, who, shipment_id)
     errors: dict[str, str] = {}
     amount = quantity(quantity_text, who.lang, errors, "quantity")
     data = None
@@ -233,12 +223,10 @@ def _short_input(session: Session, who: Visitor, data: TransformIn) -> dict[str,
 
 
 @router.get("/app/transform/{lot_id}")
+@refusing(refused)
 def transformed(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """A lot made by a transformation: what went in, and what to do next."""
-    try:
-        made = visible_lot(session, who, lot_id)
-    except NotFound as error:
-        return refused(request, who, error)
+    made = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     edges = list(session.exec(select(Lot).join(lots.LotEdge, col(lots.LotEdge.parent_lot_id) == Lot.id)
                               .where(lots.LotEdge.child_lot_id == made.id).order_by(col(Lot.id))))
     names = {p.id: product_name(p, who.lang) for p in session.exec(
@@ -262,20 +250,19 @@ def _move_page(request: Request, session: Session, who: Visitor, lot: Lot, kind:
 
 
 def _move_form(request: Request, session: Session, who: Visitor, lot_id: int, kind: str, done: bool) -> Response:
-    try:
-        lot = visible_lot(session, who, lot_id)
-    except NotFound as error:
-        return refused(request, who, error)
+    lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     return _move_page(request, session, who, lot, kind, done=done)
 
 
 @router.get("/app/lots/{lot_id}/store")
+@refusing(refused)
 def store_form(request: Request, session: SessionDep, who: Member, lot_id: DbId, done: int = 0) -> Response:
     """Put a lot the organisation holds in one of its warehouses or shops."""
     return _move_form(request, session, who, lot_id, "store", bool(done))
 
 
 @router.get("/app/lots/{lot_id}/sell")
+@refusing(refused)
 def sell_form(request: Request, session: SessionDep, who: Member, lot_id: DbId, done: int = 0) -> Response:
     """Record a retail sale of (part of) a lot the organisation holds."""
     return _move_form(request, session, who, lot_id, "sell", bool(done))
@@ -284,7 +271,7 @@ def sell_form(request: Request, session: SessionDep, who: Member, lot_id: DbId, 
 def _record(request: Request, session: Session, who: Visitor, lot_id: int, kind: str, idem: str,
             typed: dict[str, str]) -> Response:
     try:
-        lot = visible_lot(session, who, lot_id)
+        lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     except NotFound as error:
         return refused(request, who, error)
     errors: dict[str, str] = {}

@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from api.deps import DbId, Enqueue, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import number, once_key
-from api.web.handling_forms import errors_of, held, product_name, refused, t, visible_lot, words
+from api.web.handling_forms import errors_of, held, product_name, refused, refusing, t, words
+from trace import lots
 from trace.errors import Conflict, DomainError, Forbidden, NotFound
 from trace.lots import Lot
 from trace.printing import capacity, runs
@@ -69,13 +69,10 @@ def _print_page(request: Request, session: Session, who: Visitor, lot: Lot, *, s
 
 
 @router.get("/app/lots/{lot_id}/print")
+@refusing(refused)
 def print_form(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Ask for labels of a lot: the format, and how many (by default, what the lot has room for)."""
-    try:
-        lot = visible_lot(session, who, lot_id)
-    except NotFound as error:
-        return refused(request, who, error)
-    return _print_page(request, session, who, lot)
+    return _print_page(request, session, who, lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id))
 
 
 @router.post("/app/lots/{lot_id}/print")
@@ -86,7 +83,7 @@ def print_labels(request: Request, session: SessionDep, who: Member, enqueue: En
     """Register the run's codes, hand it to the workers after the commit, and follow it."""
     check_form(who, csrf)
     try:
-        lot = visible_lot(session, who, lot_id)
+        lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     except NotFound as error:
         return refused(request, who, error)
     typed = {"format": format, "count": count, "override_reason": override_reason}
@@ -130,22 +127,17 @@ def _run_page(request: Request, session: Session, who: Visitor, run: PrintRun, *
 
 
 @router.get("/app/print-runs/{run_id}")
+@refusing(refused)
 def run_page(request: Request, session: SessionDep, who: Member, run_id: DbId) -> Response:
     """A run's state; the page refreshes itself while the labels are being rendered."""
-    try:
-        run = runs.get_run(session=session, actor=who.actor, run_id=run_id)
-    except NotFound as error:
-        return refused(request, who, error)
-    return _run_page(request, session, who, run)
+    return _run_page(request, session, who, runs.get_run(session=session, actor=who.actor, run_id=run_id))
 
 
 @router.get("/app/print-runs/{run_id}/file")
+@refusing(refused, DomainError)
 def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -> Response:
     """The rendered labels, for the organisation that printed them only (as the API's download)."""
-    try:
-        found = runs.artefact(session=session, actor=who.actor, run_id=run_id)
-    except DomainError as error:
-        return refused(request, who, error)
+    found = runs.artefact(session=session, actor=who.actor, run_id=run_id)
     return Response(found.content, media_type=found.media_type, headers={
         "Content-Disposition": f'attachment; filename="{found.filename}"', "Cache-Control": "private, no-store",
         "X-Content-Type-Options": "nosniff"})
@@ -156,33 +148,18 @@ def reprint(request: Request, session: SessionDep, who: Member, enqueue: Enqueue
             idem: Idem = "") -> Response:
     """Print the same codes again (a damaged sheet, a printer jam); a double tap makes one reprint."""
     check_form(who, csrf)
-    org = who.actor.organisation_id
-    # runs.reprint takes no idempotency key: the form's key is kept on the new run, as create_run keeps its own.
-    if idem and (done := _by_key(session, org, idem)) is not None:
-        return _run_url(done)
     try:
-        with session.begin_nested():
-            run = runs.reprint(session=session, actor=who.actor, run_id=run_id, data=runs.ReprintIn())
-            if idem:
-                run.request_key = idem
-                session.add(run)
-                session.flush()
-    except IntegrityError:
-        winner = _by_key(session, org, idem)  # the same form, sent twice at once: the first one stands
-        assert winner is not None
-        return _run_url(winner)
+        run = runs.reprint(session=session, actor=who.actor, run_id=run_id, data=runs.ReprintIn(),
+                           idempotency_key=idem or None)
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
         return _run_page(request, session, who, runs.get_run(session=session, actor=who.actor, run_id=run_id),
                          status=422, error=words(error, who.lang))
     session.commit()
-    enqueue(run.id)  # type: ignore[arg-type]
+    if run.status == PrintStatus.QUEUED:  # a resent form finds its first reprint, perhaps printed already
+        enqueue(run.id)  # type: ignore[arg-type]
     return _run_url(run)
-
-
-def _by_key(session: Session, org: int | None, key: str) -> PrintRun | None:
-    return session.exec(select(PrintRun).where(PrintRun.organisation_id == org, PrintRun.request_key == key)).first()
 
 
 @router.post("/app/print-runs/{run_id}/cancel")

@@ -25,8 +25,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.deps import DbId, SessionDep
 from api.i18n import translations
-from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, once_key, refusal
+from api.web.context import N_, Member, Visitor, check_form, message, render
+from api.web.forms import field_errors, once_key
 from trace import inspector
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.events.ledger import capture
@@ -103,8 +103,7 @@ def _t(lang: str, text: str) -> str:
 
 def words(error: DomainError, lang: str) -> str:
     """A refusal of trace/ in words for people, translated."""
-    text = MESSAGES.get(error.code or "")
-    return _t(lang, text) if text else refusal(error, lang)
+    return message(error, lang, MESSAGES)
 
 
 # --- the photo of a label ----------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from sqlmodel import Session, col, select
 
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, render
+from api.web.handling_forms import refusing
 from trace import certifications, lineage, lots
 from trace.access import Actor, Role
-from trace.errors import NotFound
+from trace.errors import DomainError
 from trace.lineage import Direction, Trace, TraceLot
 from trace.locations import Location
 from trace.lots import Lot, LotStatus
@@ -45,17 +46,12 @@ CLAIM_PROBLEMS: dict[str, str] = {
 _WRITERS = (Role.MEMBER, Role.ORG_ADMIN)
 
 
-def _missing(request: Request, who: Visitor) -> Response:
+def _missing(request: Request, who: Visitor, _error: DomainError) -> Response:
     # The same page for a lot that does not exist and one of another organisation: nothing leaks.
     return render(request, "app/lots/missing.html", who, status=404)
 
 
-def _visible(session: Session, actor: Actor, lot_id: int) -> Lot:
-    """The lot, if the actor may see it (GET /api/v1/lots/{id}'s rule), else NotFound."""
-    lot = lots.get_lot(session=session, lot_id=lot_id)
-    if not lots.involved(session=session, actor=actor, lot=lot):
-        raise NotFound(f"Lot {lot_id} not found")
-    return lot
+_refusing = refusing(_missing)  # trace/'s NotFound, wherever raised: the "missing" page
 
 
 def _names(session: Session, model: type[Organisation] | type[Location], ids: set[int]) -> dict[int, str]:
@@ -74,13 +70,11 @@ def actions(actor: Actor, lot: Lot, held: Decimal | None) -> list[str]:
 
 
 @router.get("/app/lots/{lot_id}", response_class=HTMLResponse)
+@_refusing
 def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """One lot: what it is, who holds it, its designations and certificates, and what can be done with it."""
     actor = who.actor
-    try:
-        lot = _visible(session, actor, lot_id)
-    except NotFound:
-        return _missing(request, who)
+    lot = lots.visible_lot(session=session, actor=actor, lot_id=lot_id)
     shown = lots.to_public(session=session, actor=actor, lot=lot)
     holders = shown.holders or []
     orgs = _names(session, Organisation, {lot.producer_organisation_id} | {h.organisation_id for h in holders})
@@ -188,14 +182,12 @@ def _input(used: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/app/lots/{lot_id}/trace", response_class=HTMLResponse)
+@_refusing
 def trace_page(request: Request, session: SessionDep, who: Member, lot_id: DbId,
                direction: Direction = Direction.BACKWARD) -> Response:
     """A lot's trace backward (to the growing areas) or forward (to everything made of it and who holds it)."""
     actor = who.actor
-    try:
-        found = lineage.trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
-    except NotFound:
-        return _missing(request, who)
+    found = lineage.trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
     root = next(lot for lot in found.lots if lot.id == found.root_lot_id)
     holders = _names(session, Organisation, {h["organisation_id"] for lot in found.lots for h in lot.holders})  # type: ignore[misc]
     # Links only to lots the reader surely may open (its own organisation's): others would answer 404.
@@ -207,31 +199,31 @@ def trace_page(request: Request, session: SessionDep, who: Member, lot_id: DbId,
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _attachment(lot_id: int, session: Session, direction: Direction, extension: str) -> str:
-    """A download's file name: the lot's code, made safe for a header and a file system."""
-    code = _UNSAFE.sub("_", lots.get_lot(session=session, lot_id=lot_id).lot_code)
-    return f'attachment; filename="lot-{code}-{direction.value}.{extension}"'
+# The trace's downloads by file extension: how trace/ makes each, and its media type.
+EXPORTS = {"csv": (lineage.fsma_csv, "text/csv; charset=utf-8"), "xlsx": (lineage.fsma_xlsx, XLSX_MEDIA_TYPE)}
+
+
+def _export(session: Session, who: Visitor, lot_id: int, direction: Direction, extension: str) -> Response:
+    """The trace as a file to download (the same file as the API's), named after the lot's code."""
+    make, media_type = EXPORTS[extension]
+    body = make(session=session, actor=who.actor, lot_id=lot_id, direction=direction)
+    code = _UNSAFE.sub("_", lots.get_lot(session=session, lot_id=lot_id).lot_code)  # safe in a header and a file system
+    return Response(body, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="lot-{code}-{direction.value}.{extension}"',
+        "Cache-Control": "no-store"})
 
 
 @router.get("/app/lots/{lot_id}/trace.csv")
+@_refusing
 def trace_csv(request: Request, session: SessionDep, who: Member, lot_id: DbId,
               direction: Direction = Direction.BACKWARD) -> Response:
     """The trace as the FSMA 204 CSV (the same file as the API's)."""
-    try:
-        body = lineage.fsma_csv(session=session, actor=who.actor, lot_id=lot_id, direction=direction)
-    except NotFound:
-        return _missing(request, who)
-    return Response(body, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": _attachment(lot_id, session, direction, "csv"), "Cache-Control": "no-store"})
+    return _export(session, who, lot_id, direction, "csv")
 
 
 @router.get("/app/lots/{lot_id}/trace.xlsx")
+@_refusing
 def trace_xlsx(request: Request, session: SessionDep, who: Member, lot_id: DbId,
                direction: Direction = Direction.BACKWARD) -> Response:
     """The trace as an XLSX workbook with the FSMA 204 columns."""
-    try:
-        body = lineage.fsma_xlsx(session=session, actor=who.actor, lot_id=lot_id, direction=direction)
-    except NotFound:
-        return _missing(request, who)
-    return Response(body, media_type=XLSX_MEDIA_TYPE, headers={
-        "Content-Disposition": _attachment(lot_id, session, direction, "xlsx"), "Cache-Control": "no-store"})
+    return _export(session, who, lot_id, direction, "xlsx")

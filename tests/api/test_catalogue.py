@@ -36,6 +36,26 @@ def test_member_registers_a_growing_area_with_its_old_commune(client: TestClient
     assert client.get(f"{API}/locations/{body['id']}", headers=token).json()["code"] == body["code"]
 
 
+def test_a_location_sent_twice_with_the_same_idempotency_key_is_registered_once(client: TestClient,
+                                                                                 session: Session) -> None:
+    coop, other = f.org(session), f.org(session)
+    token, their_token = headers_for(session, coop), headers_for(session, other)
+    session.commit()
+    body, key = _area(), {"Idempotency-Key": "new-area-form-1"}
+    first = client.post(f"{API}/locations", headers={**token, **key}, json=body)
+    again = client.post(f"{API}/locations", headers={**token, **key}, json=body)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert [x["code"] for x in client.get(f"{API}/locations", headers=token,
+                                         params={"organisation_id": coop.id}).json()] == [body["code"]]
+    # the same key for another place is a client's mistake; without the key, the code is simply taken
+    assert_problem(client.post(f"{API}/locations", headers={**token, **key}, json=_area()), 409, "idempotency_key_reused")
+    assert_problem(client.post(f"{API}/locations", headers=token, json=body), 409, "location_code_taken")
+    # another organisation's key space is its own
+    theirs = client.post(f"{API}/locations", headers={**their_token, **key}, json=_area())
+    assert theirs.status_code == 201 and theirs.json()["organisation_id"] == other.id
+
+
 def test_location_rules_are_enforced(client: TestClient, session: Session) -> None:
     coop = f.org(session)
     token = headers_for(session, coop)

@@ -74,16 +74,21 @@ def _state(client: TestClient, code: str) -> tuple[bool, str]:
     return found["valid"], found["status"]
 
 
-def _render(session: Session, run_id: int, *, progress: int | None = None) -> None:
-    """What workers.labels.render_run does, on the test's own session (the worker's session
-    could not see the test's uncommitted transaction)."""
+def start(session: Session, run_id: int, done: int = 0) -> str:
+    """A worker claims the run and reports ``done`` labels (as workers.labels.render_run does, on the
+    test's own session: a worker's own session could not see the test's uncommitted transaction)."""
     token = jobs.new_token()
-    run = jobs.claim(session=session, run_id=run_id, token=token, lease_seconds=60)
+    assert jobs.claim(session=session, run_id=run_id, token=token, lease_seconds=60) is not None
+    assert jobs.heartbeat(session=session, run_id=run_id, token=token, done=done, lease_seconds=60)
+    session.commit()
+    return token
+
+
+def render(session: Session, run_id: int, token: str | None = None) -> None:
+    """The worker renders the run's labels and stores the file (claiming the run first unless it has)."""
+    token = token or start(session, run_id)
+    run = session.get(PrintRun, run_id, populate_existing=True)
     assert run is not None
-    if progress is not None:
-        assert jobs.heartbeat(session=session, run_id=run_id, token=token, done=progress, lease_seconds=60)
-        session.commit()
-        return
     data = [labels.LabelData(**asdict(label)) for label in jobs.labels_for(session=session, run=run)]
     spec = labels.FORMATS[run.format]
     content = labels.render(data, format=spec.name)
@@ -202,7 +207,7 @@ def test_only_a_holder_of_the_lot_may_print_for_it(client: TestClient, session: 
 def test_progress_and_privacy_of_a_run(client: TestClient, session: Session) -> None:
     s = _shop(client, session)
     run = _create(client, s, 6, format="roll-50x30")
-    _render(session, run["id"], progress=3)
+    start(session, run["id"], done=3)
     shown = client.get(f"{API}/print-runs/{run['id']}", headers=s.coop_h)
     assert shown.status_code == 200, shown.text
     assert (shown.json()["status"], shown.json()["done"], shown.json()["total"]) == ("rendering", 3, 6)
@@ -220,7 +225,7 @@ def test_the_file_is_not_ready_until_rendered_then_downloads_with_an_etag(client
     url = f"{API}/print-runs/{run['id']}/file"
     assert_problem(client.get(url, headers=s.coop_h), 409, "not_ready")
     # when a worker has rendered it
-    _render(session, run["id"])
+    render(session, run["id"])
     shown = client.get(f"{API}/print-runs/{run['id']}", headers=s.coop_h).json()
     assert (shown["status"], shown["done"], shown["artefact"]) == ("done", 6, "application/pdf")
     response = client.get(url, headers=s.coop_h)
@@ -273,7 +278,7 @@ def test_cancelling_a_queued_run_voids_its_codes(client: TestClient, session: Se
 def test_a_started_run_cannot_be_cancelled(client: TestClient, session: Session) -> None:
     s = _shop(client, session)
     run = _create(client, s, 2, format="zpl-50x30")
-    _render(session, run["id"])
+    render(session, run["id"])
     assert_problem(client.post(f"{API}/print-runs/{run['id']}/cancel", headers=s.coop_h), 409, "not_queued")
     assert all(_check(client, code)["valid"] for code in _codes(session, run["id"]))
 
@@ -295,7 +300,7 @@ def test_reprint_prints_the_same_codes_less_the_voided_ones(client: TestClient, 
     assert (again["status"], again["total"], again["format"]) == ("queued", 3, "roll-50x30")
     assert s.calls == [run["id"], again["id"]] and count(session, Unit) == units
     # and it renders those three codes
-    _render(session, again["id"])
+    render(session, again["id"])
     pdf = client.get(f"{API}/print-runs/{again['id']}/file", headers=s.coop_h)
     assert pdf.status_code == 200, pdf.text
     serials = dict(session.execute(select(col(Unit.code), col(Unit.serial))
@@ -305,6 +310,28 @@ def test_reprint_prints_the_same_codes_less_the_voided_ones(client: TestClient, 
     assert_problem(client.post(f"{API}/print-runs/{run['id']}/reprint", headers=s.other_h), 404, "not_found")
     assert_problem(client.post(f"{API}/print-runs/{run['id']}/reprint", headers=s.coop_h, json={"format": "a0"}),
                    422, "unknown_format")
+
+
+def test_a_reprint_retried_with_the_same_idempotency_key_is_one_reprint(client: TestClient, session: Session) -> None:
+    s = _shop(client, session)
+    run = _create(client, s, 4, format="zpl-50x30")
+    url, key = f"{API}/print-runs/{run['id']}/reprint", {**s.coop_h, "Idempotency-Key": "reprint-jammed-sheet"}
+    # when the same reprint is sent twice (a timeout, then a retry)
+    first = client.post(url, headers=key, json={"format": "roll-50x30"})
+    again = client.post(url, headers=key, json={"format": "roll-50x30"})
+    # then there is one reprint (handing it to the workers again while queued is harmless, as for a create)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json()["id"] == first.json()["id"] and first.json()["reprint_of_id"] == run["id"]
+    assert count(session, PrintRun) == 2 and set(s.calls) == {run["id"], first.json()["id"]}
+    # the key of the first run's creation, or the same key for another template, is a client's mistake
+    assert_problem(client.post(url, headers=key, json={"format": "a4-3x8"}), 409, "idempotency_key_reused")
+    created = _create(client, s, 2, headers={"Idempotency-Key": "create-then-reprint"})
+    assert_problem(client.post(f"{API}/print-runs/{created['id']}/reprint",
+                               headers={**s.coop_h, "Idempotency-Key": "reprint-jammed-sheet"}), 409,
+                   "idempotency_key_reused")
+    assert count(session, PrintRun) == 3
+    # another organisation's reprint with the same key is its own
+    assert_problem(client.post(url, headers={**s.other_h, "Idempotency-Key": "reprint-jammed-sheet"}), 404, "not_found")
 
 
 def test_voiding_codes_of_a_run(client: TestClient, session: Session) -> None:
@@ -367,7 +394,7 @@ def test_an_inspector_or_admin_may_see_a_run_but_not_download_its_codes(client: 
     # given a finished run
     s = _shop(client, session)
     run_id = _create(client, s, quantity=2)["id"]
-    _render(session, run_id)
+    render(session, run_id)
     inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
     admin = headers_for(session, None, Role.ADMIN)
     session.commit()

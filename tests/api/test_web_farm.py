@@ -16,9 +16,10 @@ from sqlmodel import Session, select
 
 from tests import factories as f
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
+from tests.factories import DONG_TAO, HOAN_LONG
 from trace import admin_units
 from trace.access import Role
-from trace.designations.models import Designation, DesignationKind, InheritRule, RightToUse
+from trace.designations.models import Designation, RightToUse
 from trace.events.models import Event, EventType
 from trace.locations import Location
 from trace.lots import Lot, Shipment
@@ -27,10 +28,7 @@ from trace.products import Product
 from trace.timeutil import local_zone
 from trace.users import User
 
-GI_DISTRICTS = ["Thành phố Hưng Yên", "Huyện Khoái Châu", "Huyện Tiên Lữ", "Huyện Kim Động"]
-# Today's Xã Hoàn Long joined the old Đông Tảo (Khoái Châu, inside the longan GI's area) with communes of
-# Yên Mỹ; today's Xã Lạc Đạo lies wholly outside it.
-HOAN_LONG, DONG_TAO, LAC_DAO = "12070", "12208", "11992"
+LAC_DAO = "11992"  # today's Xã Lạc Đạo lies wholly outside the longan GI's area
 
 
 @dataclass
@@ -45,21 +43,10 @@ class Farm:
 
 @pytest.fixture
 def farm(session: Session) -> Farm:
-    holder = f.org(session, "designation_holder", name="Hội Nhãn lồng (thử nghiệm)")
-    formers = [c for d in GI_DISTRICTS for c in admin_units.former_communes_in_district(d)]
-    gi = Designation(kind=DesignationKind.GEOGRAPHICAL_INDICATION, name_vi="Nhãn lồng Hưng Yên", registration_number="00055",
-                     holder_organisation_id=holder.id, categories=["longan_fresh"], inherit_rule=InheritRule.ALL_INPUTS,
-                     area_former_districts=GI_DISTRICTS, area_former_communes=sorted(c.code for c in formers),
-                     area_communes=sorted({code for c in formers for code in c.current_codes}))
-    session.add(gi)
-    coop = f.org(session, name="HTX Nhãn lồng Khoái Châu (thử nghiệm)")
+    grows = f.gi_grower(session, f.org(session, name="HTX Nhãn lồng Khoái Châu (thử nghiệm)"),
+                        name="Vườn Đông Tảo", code="VN-HY-DT-001")
+    coop, fresh, area, gi = grows.grower, grows.fresh, grows.area, grows.gi
     user, _ = f.user(session, coop, Role.MEMBER, password=PASSWORD)
-    fresh = f.product(session, coop, name_vi="Nhãn lồng tươi")
-    area = f.location(session, coop, name="Vườn Đông Tảo", code="VN-HY-DT-001", commune_code=HOAN_LONG,
-                      former_commune_code=DONG_TAO)
-    session.flush()
-    session.add(RightToUse(designation_id=gi.id, organisation_id=coop.id, decision_number="12/QĐ-HNL",  # type: ignore[arg-type]
-                           valid_from=date.today() - timedelta(days=365), valid_to=date.today() + timedelta(days=365)))
     buyer = f.org(session, "processor", name="Công ty Chế biến Hưng Yên (thử nghiệm)")
     session.commit()
     return Farm(coop, user, fresh, area, gi, buyer)
@@ -102,12 +89,17 @@ def test_a_member_adds_a_growing_area_with_todays_and_the_former_commune_then_ed
     signed_in(client, farm)
     form = client.get("/app/areas/new", headers=VI)
     assert form.status_code == 200 and "Xã Hoàn Long" in form.text  # today's communes, in Vietnamese
-    data = {"csrf": form_token(form.text), "name": "Vườn nhãn bờ sông", "kind": "growing_area", "code": "VN-HY-KC-077",
-            "commune_code": HOAN_LONG, "former_commune_code": DONG_TAO, "latitude": "20,8461", "longitude": "106.0511"}
+    data = {"csrf": form_token(form.text), "idem": idem(form.text), "name": "Vườn nhãn bờ sông", "kind": "growing_area",
+            "code": "VN-HY-KC-077", "commune_code": HOAN_LONG, "former_commune_code": DONG_TAO, "latitude": "20,8461",
+            "longitude": "106.0511"}
     saved = client.post("/app/areas/new", data=data, headers=VI, follow_redirects=False)
     assert saved.status_code == 303 and saved.headers["location"] == "/app/areas?saved=1"
     again = client.post("/app/areas/new", data=data, headers=VI, follow_redirects=False)  # a double tap
     assert again.status_code == 303
+    # the same code from another form (another once-only key) is somebody's mistake, not a double tap
+    other = client.get("/app/areas/new", headers=VI).text
+    taken = client.post("/app/areas/new", data={**data, "idem": idem(other)}, headers=VI, follow_redirects=False)
+    assert taken.status_code == 422 and "Mã này đã được đăng ký." in taken.text
     session.expire_all()
     found = list(session.exec(select(Location).where(Location.code == "VN-HY-KC-077")))
     assert len(found) == 1 and found[0].organisation_id == farm.coop.id

@@ -5,7 +5,7 @@ once, and another organisation's pages not found."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,14 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-import labels
 from api.deps import get_enqueue
 from tests import factories as f
+from tests.api.test_print_runs import render, start
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
 from trace.events.models import Event, EventType
 from trace.lots import Holding, Lot, Shipment
-from trace.printing import jobs
 from trace.printing.models import PrintRun, PrintStatus
 
 
@@ -87,29 +86,6 @@ def _held(session: Session, lot_id: int, org: Any) -> Decimal:
     return row.quantity if row else Decimal(0)
 
 
-def _start(session: Session, run_id: int, done: int = 0) -> str:
-    """A worker claims the run and reports ``done`` labels (as workers.labels.render_run does, on the
-    test's own session: a worker's own session could not see the test's uncommitted transaction)."""
-    token = jobs.new_token()
-    assert jobs.claim(session=session, run_id=run_id, token=token, lease_seconds=60) is not None
-    assert jobs.heartbeat(session=session, run_id=run_id, token=token, done=done, lease_seconds=60)
-    session.commit()
-    return token
-
-
-def _render(session: Session, run_id: int, token: str | None = None) -> None:
-    """The worker renders the run's labels and stores the file."""
-    token = token or _start(session, run_id)
-    run = session.get(PrintRun, run_id, populate_existing=True)
-    assert run is not None
-    data = [labels.LabelData(**asdict(label)) for label in jobs.labels_for(session=session, run=run)]
-    spec = labels.FORMATS[run.format]
-    content = labels.render(data, format=spec.name)
-    assert jobs.finish(session=session, run_id=run_id, token=token, content=content, done=len(data),
-                       media_type=spec.media_type, filename=f"hytrace-print-run-{run_id}.{spec.extension}")
-    session.commit()
-
-
 def _receive_and_transform(client: TestClient, session: Session, c: Chain) -> int:
     answer = _send(client, f"/app/incoming/{c.shipment_id}/receive", quantity="40")
     assert answer.status_code == 303, answer.text
@@ -158,10 +134,10 @@ def test_a_processor_receives_processes_prints_24_labels_watches_the_run_and_dow
     run = client.get(f"/app/print-runs/{run_id}", headers=VI).text
     assert '<meta http-equiv="refresh" content="2">' in run and 'value="0" max="24"' in run and "đang chờ" in run
     assert f"/app/print-runs/{run_id}/file" not in run
-    token = _start(session, run_id, done=10)
+    token = start(session, run_id, done=10)
     run = client.get(f"/app/print-runs/{run_id}", headers=VI).text
     assert 'value="10" max="24"' in run and "đang chuẩn bị" in run and 'http-equiv="refresh"' in run
-    _render(session, run_id, token)
+    render(session, run_id, token)
     run = client.get(f"/app/print-runs/{run_id}", headers=VI).text
     assert 'value="24" max="24"' in run and "sẵn sàng" in run and 'http-equiv="refresh"' not in run
     assert f'href="/app/print-runs/{run_id}/file"' in run
@@ -270,7 +246,7 @@ def test_a_form_sent_twice_records_once(client: TestClient, session: Session) ->
     run_id = int(first.headers["location"].rsplit("/", 1)[1])
     assert set(c.calls) == {run_id}
     # a reprint tapped twice is one reprint
-    _render(session, run_id)
+    render(session, run_id)
     page = client.get(f"/app/print-runs/{run_id}", headers=VI).text
     form = {"csrf": form_token(page), "idem": _idem(page)}
     first = client.post(f"/app/print-runs/{run_id}/reprint", data=form, headers=VI, follow_redirects=False)
@@ -339,7 +315,7 @@ def test_another_organisations_pages_are_not_found_by_direct_url(client: TestCli
     new_id = _receive_and_transform(client, session, c)
     answer = _send(client, f"/app/lots/{new_id}/print", format="a4-3x8", count="4")
     run_id = int(answer.headers["location"].rsplit("/", 1)[1])
-    _render(session, run_id)
+    render(session, run_id)
     # another processor signs in on the same browser
     other = f.org(session, "processor")
     stranger, _ = f.user(session, other, Role.MEMBER, password=PASSWORD)
@@ -371,7 +347,7 @@ def test_an_inspector_may_see_a_run_but_not_download_its_codes(client: TestClien
     new_id = _receive_and_transform(client, session, c)
     answer = _send(client, f"/app/lots/{new_id}/print", format="a4-3x8", count="2")
     run_id = int(answer.headers["location"].rsplit("/", 1)[1])
-    _render(session, run_id)
+    render(session, run_id)
     inspector, _ = f.user(session, f.org(session, "authority"), role, password=PASSWORD)
     session.commit()
     client.cookies.clear()

@@ -18,7 +18,6 @@ from sqlmodel import Session
 
 from tests import factories as f
 from tests.api.test_web_auth import PASSWORD, VI, sign_in
-from tests.trace.test_claims import DONG_TAO, HOAN_LONG, designation, grant
 from trace import lineage
 from trace.access import Role
 from trace.auth import actor_for_user
@@ -53,13 +52,10 @@ class Chain:
 
 @pytest.fixture
 def chain(session: Session) -> Chain:
-    holder = f.org(session, "designation_holder", name="Sở Khoa học và Công nghệ (thử nghiệm)")
-    gi = designation(session, holder)
-    coop = f.org(session, name="HTX Nhãn lồng Đông Tảo (thử nghiệm)", practices_public=False)
+    grows = f.gi_grower(session, f.org(session, name="HTX Nhãn lồng Đông Tảo (thử nghiệm)", practices_public=False),
+                        name="Vườn nhãn Đông Tảo")
+    coop, gi, area, fresh = grows.grower, grows.gi, grows.area, grows.fresh
     proc, stranger = f.org(session, "processor", name="Cơ sở sấy Phố Hiến (thử nghiệm)"), f.org(session, "processor")
-    grant(session, gi, coop)
-    area = f.location(session, coop, name="Vườn nhãn Đông Tảo", commune_code=HOAN_LONG, former_commune_code=DONG_TAO)
-    fresh = f.product(session, coop, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5"))
     dried = f.product(session, proc, name_vi="Long nhãn sấy", category="longan_dried")
     boxed = f.product(session, proc, name_vi="=HYPERLINK(\"http://x\") Hộp quà long nhãn", category="longan_dried")
     record_certification(session=session, actor=f.ADMIN, data=CertificationCreate(

@@ -4,7 +4,6 @@ printed on labels, and the claims shown on a lot and on a code check."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +16,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, SQLModel, col, select
 
 from tests import factories as f
-from trace import admin_units
+from tests.factories import DONG_TAO, HOAN_LONG, designation, grant
 from trace.designations.claims import claims_for_lot, quota_used
 from trace.designations.models import (
     ClaimSource,
@@ -41,70 +40,23 @@ from trace.units import Unit
 from trace.verification import check_code
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-GI_NAME = "Nhãn lồng Hưng Yên"
+GI_NAME = "Nhãn lồng Hưng Yên"  # f.designation's
 GI_BADGE = "CDĐL Nhãn lồng Hưng Yên · số 00055"
-GI_DISTRICTS = ["Thành phố Hưng Yên", "Huyện Khoái Châu", "Huyện Tiên Lữ", "Huyện Kim Động"]
-# Today's Xã Hoàn Long (12070) joined the old Đông Tảo (12208, Khoái Châu: inside the longan GI)
-# with the old Hoàn Long (12070) and Đồng Than (12061) of Yên Mỹ (outside it).
-HOAN_LONG, DONG_TAO, OLD_HOAN_LONG, DONG_THAN = "12070", "12208", "12070", "12061"
+# Today's Xã Hoàn Long is HOAN_LONG (the old Hoàn Long of Yên Mỹ kept its code); it also took in the old
+# Đông Tảo (DONG_TAO, inside the longan GI) and Đồng Than (DONG_THAN, outside it).
+OLD_HOAN_LONG, DONG_THAN = "12070", "12061"
 KHOAI_CHAU_TOWN = "12205"  # today's unit made only of old Khoái Châu communes
 LAC_DAO, CHI_DAO = "11992", "11992"  # today's Xã Lạc Đạo and the old Chỉ Đạo (Văn Lâm): outside
-_n = itertools.count(1)
+World = f.GiGrower  # the GI, its holder, a grower with a right, its area and fresh longan
 
 
 def today() -> date:
     return datetime.now(ZONE).date()
 
 
-def gi_area() -> dict[str, list[str]]:
-    formers = [c for d in GI_DISTRICTS for c in admin_units.former_communes_in_district(d)]
-    return {"area_former_districts": GI_DISTRICTS, "area_former_communes": sorted(c.code for c in formers),
-            "area_communes": sorted({code for c in formers for code in c.current_codes})}
-
-
-def designation(session: Session, holder: Organisation, **over: Any) -> Designation:
-    values: dict[str, Any] = {
-        "kind": DesignationKind.GEOGRAPHICAL_INDICATION, "name_vi": GI_NAME, "name_en": "Hung Yen longan",
-        "registration_number": "00055", "decision_number": "186/QĐ-SHTT", "decision_date": date(2017, 1, 23),
-        "holder_organisation_id": holder.id, "categories": ["longan_fresh"], "derived_categories": ["longan_dried"],
-        "inherit_rule": InheritRule.ALL_INPUTS, **gi_area(), **over}
-    row = Designation(**values)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def grant(session: Session, d: Designation, o: Organisation, **over: Any) -> RightToUse:
-    values: dict[str, Any] = {"designation_id": d.id, "organisation_id": o.id,
-                              "decision_number": f"{next(_n)}/QĐ-HNL", "valid_from": today() - timedelta(days=365),
-                              "valid_to": today() + timedelta(days=365), **over}
-    row = RightToUse(**values)
-    session.add(row)
-    session.flush()
-    return row
-
-
-@dataclass
-class World:
-    """The longan GI's holder; a cooperative with a right, a growing area in the old Đông Tảo and a
-    fresh-longan product packed in 0.5 kg bags."""
-
-    holder: Organisation
-    gi: Designation
-    grower: Organisation
-    right: RightToUse
-    area: Location
-    fresh: Product
-
-
 @pytest.fixture
 def w(session: Session) -> World:
-    holder = f.org(session, "designation_holder", name="Sở Khoa học và Công nghệ (thử nghiệm)")
-    gi = designation(session, holder)
-    grower = f.org(session)
-    area = f.location(session, grower, commune_code=HOAN_LONG, former_commune_code=DONG_TAO)
-    fresh = f.product(session, grower, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5"))
-    return World(holder, gi, grower, grant(session, gi, grower), area, fresh)
+    return f.gi_grower(session)
 
 
 def harvest(session: Session, w: World, *, ids: list[int] | None = None, org: Organisation | None = None,

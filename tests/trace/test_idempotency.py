@@ -9,10 +9,12 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from tests import factories as f
+from trace import locations
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType, IdempotencyRecord
 from trace.events.schemas import CommissionIn, HarvestIn, ShipIn
+from trace.idempotency import insert_once
 from trace.lots import Holding, Lot, Shipment, held_by
 from trace.organisations import Organisation
 from trace.units import Unit
@@ -125,3 +127,22 @@ def test_identical_ships_without_a_key_are_both_real(session: Session) -> None:
     second = capture(session=session, actor=f.member(coop), items=[(EventType.SHIP, data)])
     assert first.shipment_id != second.shipment_id and not second.replayed
     assert held_by(session=session, lot_id=lot_id, organisation_id=coop.id) == D("40")
+
+
+def test_a_row_whose_key_another_request_took_first_gives_way_to_that_row(session: Session) -> None:
+    # given a place registered under a key (as by a first request that won the race past the replay check)
+    coop = f.org(session)
+    first = locations.create_location(session=session, actor=f.member(coop), idempotency_key="form-1",
+                                      data=locations.LocationCreate(kind="warehouse", name="Kho 1", commune_code=f.COMMUNE))  # type: ignore[arg-type]
+    late = locations.Location(kind="warehouse", name="Kho 1", commune_code=f.COMMUNE, organisation_id=coop.id,  # type: ignore[arg-type]
+                              request_key="form-1")
+    # when the second request's row meets the unique index: the first row stands, nothing else is written
+    assert insert_once(session=session, row=late, replay=lambda: first) is first
+    # and while the first is not to be found yet, the caller is asked to retry
+    with pytest.raises(Conflict) as raised:
+        insert_once(session=session, row=locations.Location(kind="warehouse", name="Kho 2", commune_code=f.COMMUNE,  # type: ignore[arg-type]
+                                                            organisation_id=coop.id, request_key="form-1"),
+                    replay=lambda: None)
+    assert raised.value.code == "retry"
+    assert session.exec(select(func.count()).select_from(locations.Location)
+                        .where(locations.Location.organisation_id == coop.id)).one() == 1

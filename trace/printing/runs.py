@@ -15,6 +15,7 @@ from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import CommissionIn, DecommissionIn
+from trace.idempotency import in_progress, insert_once
 from trace.lots import Holding, Lot
 from trace.printing import capacity
 from trace.printing.models import (
@@ -96,13 +97,29 @@ def source_run(*, session: Session, run: PrintRun) -> PrintRun:
     return original
 
 
+def _by_key(session: Session, org: int, key: str) -> PrintRun | None:
+    return session.execute(select(PrintRun).where(PrintRun.organisation_id == org,  # type: ignore[arg-type]
+                                                  PrintRun.request_key == key)).scalar_one_or_none()  # type: ignore[arg-type]
+
+
+def _reused() -> Conflict:
+    return Conflict("This idempotency key was used for a different print run", code="idempotency_key_reused")
+
+
 def _replay(session: Session, org: int, key: str, lot_id: int, data: PrintRunCreate) -> PrintRun | None:
-    run = session.execute(select(PrintRun).where(PrintRun.organisation_id == org,  # type: ignore[arg-type]
-                                                 PrintRun.request_key == key)).scalar_one_or_none()  # type: ignore[arg-type]
+    run = _by_key(session, org, key)
     if run is None:
         return None
-    if (run.lot_id, run.kind, run.format, run.quantity) != (lot_id, data.kind, data.format, data.quantity):
-        raise Conflict("This idempotency key was used for a different print run", code="idempotency_key_reused")
+    if (run.reprint_of_id, run.lot_id, run.kind, run.format, run.quantity) != (None, lot_id, data.kind, data.format,
+                                                                               data.quantity):
+        raise _reused()
+    return run
+
+
+def _reprinted(session: Session, org: int, key: str, original: PrintRun, data: ReprintIn) -> PrintRun | None:
+    run = _by_key(session, org, key)
+    if run is not None and (run.reprint_of_id, run.format) != (original.id, data.format or original.format):
+        raise _reused()
     return run
 
 
@@ -147,7 +164,7 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
                 session.add(run)
                 session.flush()
     except IntegrityError:
-        raise Conflict("A request with this idempotency key is being processed; retry", code="retry") from None
+        raise in_progress() from None
     except BaseException:
         if run in session:
             session.expunge(run)
@@ -155,12 +172,18 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
     return run
 
 
-def reprint(*, session: Session, actor: Actor, run_id: int, data: ReprintIn) -> PrintRun:
-    """A new rendering of a finished run's codes (same codes; voided ones are left out)."""
+def reprint(*, session: Session, actor: Actor, run_id: int, data: ReprintIn,
+            idempotency_key: str | None = None) -> PrintRun:
+    """A new rendering of a finished run's codes (same codes; voided ones are left out).
+
+    A retry with the same idempotency key returns the first reprint instead of printing again.
+    """
     org = require_writer(actor)
     original = source_run(session=session, run=get_run(session=session, actor=actor, run_id=run_id))
     if original.organisation_id != org:
         raise Forbidden("Only the organisation that printed a run may reprint it", code="not_your_run")
+    if idempotency_key is not None and (found := _reprinted(session, org, idempotency_key, original, data)):
+        return found
     if original.status == PrintStatus.CANCELLED:
         raise Conflict(f"Print run {original.id} was cancelled; its codes are void", code="run_cancelled")
     quantity = original.quantity
@@ -172,10 +195,11 @@ def reprint(*, session: Session, actor: Actor, run_id: int, data: ReprintIn) -> 
     run = PrintRun(organisation_id=org, lot_id=original.lot_id, kind=original.kind,
                    format=_check_format(data.format or original.format, quantity), quantity=quantity,
                    packed_on=original.packed_on, expiry=original.expiry, base_url=original.base_url,
-                   reprint_of_id=original.id, event_id=original.event_id, created_by_user_id=actor.user_id)
-    session.add(run)
-    session.flush()
-    return run
+                   reprint_of_id=original.id, event_id=original.event_id, created_by_user_id=actor.user_id,
+                   request_key=idempotency_key)
+    key = idempotency_key
+    return insert_once(session=session, row=run,
+                       replay=lambda: _reprinted(session, org, key, original, data) if key is not None else None)
 
 
 def cancel(*, session: Session, actor: Actor, run_id: int) -> PrintRun:
