@@ -10,7 +10,6 @@ different order fails loudly instead of passing by accident.
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import time
 import unicodedata
@@ -26,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from tests.e2e.live import ARTIFACTS, DemoUnit, Server, demo_server
+from tests.e2e.live import ARTIFACTS, DemoUnit, Server, chromium, demo_server
 from trace.access import Role
 from trace.demo.data import DEMO_PASSWORD, USERS
 from trace.lots import Lot
@@ -35,8 +34,6 @@ from trace.products import Product
 from trace.scans.models import Scan
 from trace.units import Unit
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = {"width": 360, "height": 740}
 SHOTS = ARTIFACTS / "public-page"
 HEADER_VI = "Nguồn gốc nông sản Hưng Yên"
@@ -53,16 +50,8 @@ class Expected:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from tests.conftest import require
-
-    require(CHROMIUM.exists(), "Chromium not installed (apt-get install chromium)")
-    require(importlib.util.find_spec("playwright") is not None, "playwright not installed (pip install -e '.[test]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

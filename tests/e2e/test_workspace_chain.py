@@ -9,7 +9,6 @@ test-artifacts/workspace-chain/.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import time
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlmodel import Session, col, select
 
-from tests.e2e.live import ARTIFACTS, REDIS, Server, celery_worker, demo_server, redis_up
+from tests.e2e.live import ARTIFACTS, REDIS, Server, celery_worker, chromium, demo_server, redis_up
 from trace.access import Role
 from trace.demo.data import DEMO_PASSWORD, ORGS, USERS
 from trace.digital_link import unit_uri
@@ -31,8 +30,6 @@ from trace.printing.models import PrintRun
 from trace.products import Product
 from trace.units import Unit
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 SHOTS = ARTIFACTS / "workspace-chain"
@@ -50,16 +47,8 @@ def _email(org: str, role: Role) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from tests.conftest import require
-
-    require(CHROMIUM.exists(), "Chromium not installed (apt-get install chromium)")
-    require(importlib.util.find_spec("playwright") is not None, "playwright not installed (pip install -e '.[test]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
