@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from trace.scans.buffer import ScanBuffer
 from trace.scans.record import ScanIn
 from trace.timeutil import local_zone
 
+log = logging.getLogger(__name__)
 MAX_ENTRIES = 5_000  # pages kept per process (a page is ~20-40 KB with both languages)
 STATS_SECONDS = 10.0  # how stale the database's scan counts on a page may grow
 MISSING_SECONDS = 30.0  # how long an unknown code's answer is kept (new codes are printed all day)
@@ -165,6 +167,8 @@ class PublicPages:
             # The read counted this process's scans up to its start, written or not; those since are
             # few, and counted from the next refresh on.
             entry.stats, entry.stats_at, entry.added = stats, started, 0
+        except Exception:  # the page goes on with the counts it has; the next scan tries again
+            log.warning("scan counts could not be refreshed", exc_info=True)
         finally:
             entry.refreshing = False
 

@@ -19,8 +19,7 @@ from starlette.datastructures import FormData
 from api import i18n
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, number, once_key, refusal
-from api.web.handling_forms import refusing
+from api.web.forms import field_errors, number, once_key, refusal, refusing
 from trace import admin_units, lots, organisations, products
 from trace import locations as places
 from trace.access import require_member_of, require_writer

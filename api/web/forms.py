@@ -3,14 +3,20 @@ typed the Vietnamese way, and the domain's refusals shown beside the field they 
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 from decimal import Decimal
+from typing import ParamSpec
 
+from fastapi import Request, Response
 from pydantic import ValidationError
 
 from api import i18n
-from api.web.context import N_, message
-from trace.errors import DomainError
+from api.web.context import N_, Visitor, message
+from trace.errors import DomainError, NotFound
+
+P = ParamSpec("P")
 
 
 def once_key() -> str:
@@ -54,3 +60,20 @@ def field_errors(error: ValidationError, lang: str) -> dict[str, str]:
 def refusal(error: DomainError, lang: str) -> str:
     """A rule of the domain that refused the form, in words for people."""
     return message(error, lang)
+
+
+def refusing(show: Callable[[Request, Visitor, DomainError], Response], *refusals: type[DomainError],
+             ) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+    """Make a page handler answer with ``show``'s page when trace/ refuses what it asks (NotFound unless told),
+    so the handler reads straight through; it must take ``request`` and ``who``."""
+    caught = refusals or (NotFound,)
+
+    def wrap(handler: Callable[P, Response]) -> Callable[P, Response]:
+        @functools.wraps(handler)
+        def page(*args: P.args, **kwargs: P.kwargs) -> Response:
+            try:
+                return handler(*args, **kwargs)
+            except caught as error:
+                return show(kwargs["request"], kwargs["who"], error)  # type: ignore[arg-type]
+        return page
+    return wrap

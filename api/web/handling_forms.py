@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, ParamSpec
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,8 +19,6 @@ from trace.errors import DomainError, Forbidden, NotFound
 from trace.lots import Lot
 from trace.products import Product
 from trace.timeutil import local_zone
-
-P = ParamSpec("P")
 
 # Domain refusals these forms meet, by code, in words for people (the catalogue translates them);
 # %(name)s takes the error's details (numbers in the page's format).
@@ -92,23 +88,6 @@ def refused(request: Request, who: Visitor, error: DomainError) -> Response:
     else:
         status, text = 409, words(error, who.lang)
     return render(request, "app/handling/refused.html", who, status=status, message=text)
-
-
-def refusing(show: Callable[[Request, Visitor, DomainError], Response], *refusals: type[DomainError],
-             ) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
-    """Make a page handler answer with ``show``'s page when trace/ refuses what it asks (NotFound unless told),
-    so the handler reads straight through; it must take ``request`` and ``who``."""
-    caught = refusals or (NotFound,)
-
-    def wrap(handler: Callable[P, Response]) -> Callable[P, Response]:
-        @functools.wraps(handler)
-        def page(*args: P.args, **kwargs: P.kwargs) -> Response:
-            try:
-                return handler(*args, **kwargs)
-            except caught as error:
-                return show(kwargs["request"], kwargs["who"], error)  # type: ignore[arg-type]
-        return page
-    return wrap
 
 
 def held(session: Session, who: Visitor, lot: Lot) -> Decimal:

@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from api.deps import DbId, Enqueue, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import number, once_key
-from api.web.handling_forms import errors_of, held, product_name, refused, refusing, t, words
+from api.web.forms import number, once_key, refusing
+from api.web.handling_forms import errors_of, held, product_name, refused, t, words
 from trace import lots
 from trace.errors import Conflict, DomainError, Forbidden, NotFound
 from trace.lots import Lot

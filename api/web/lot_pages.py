@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, render
-from api.web.handling_forms import refusing
+from api.web.forms import refusing
 from trace import certifications, lineage, lots
 from trace.access import Actor, Role
 from trace.errors import DomainError

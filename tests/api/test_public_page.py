@@ -234,3 +234,23 @@ def test_a_visitor_may_add_a_coarse_place_to_their_own_scan_once(client: TestCli
     assert client.post("/api/v1/scans/not-an-id/place", json={"lat": 1, "lon": 1}).status_code == 422
     # and the places count in the copied-code check
     assert client.get(path_of(chain), headers=JSON).json()["scans"]["places"] == 3
+
+
+def test_a_failed_refresh_of_the_counts_keeps_the_page_serving(client: TestClient, chain: Chain) -> None:
+    import asyncio
+    import time as clock
+
+    from api.public import STATS_SECONDS, PublicPages
+
+    public: PublicPages = client.app.state.public  # type: ignore[attr-defined]
+    assert client.get(path_of(chain), headers=JSON).json()["scans"]["count"] == 0
+    entry = next(iter(public.entries.values()))
+    before = entry.stats
+
+    def broken() -> object:
+        raise RuntimeError("database away")
+
+    public.sessions = broken  # type: ignore[assignment]
+    entry.stats_at = clock.monotonic() - STATS_SECONDS - 1
+    asyncio.run(public._refresh(entry))  # logs, does not raise
+    assert entry.refreshing is False and entry.stats is before
