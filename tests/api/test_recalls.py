@@ -15,13 +15,12 @@ from sqlmodel import Session, func, select
 
 from tests import factories as f
 from tests.api.helpers import assert_problem, count, headers_for, snapshot
+from tests.trace.test_recalls import chain as trace_chain
 from trace.access import Role
 from trace.events.models import Event, EventType
 from trace.lots import Lot
 from trace.organisations import Organisation
-from trace.printing import runs
 from trace.recalls import Recall, RecallLot
-from trace.units import Unit
 
 API = "/api/v1"
 WHY = {"reason": "Phát hiện nấm mốc trong mẫu lưu (biên bản 07/QLTT)"}
@@ -39,36 +38,15 @@ class Chain:
     codes: dict[str, list[str]]
 
 
-def _printed(session: Session, holder: Organisation, lot_id: int, quantity: int) -> list[str]:
-    run = runs.create_run(session=session, actor=f.member(holder), lot_id=lot_id,
-                          data=runs.PrintRunCreate(quantity=quantity))
-    return list(session.exec(select(Unit.code).where(Unit.print_run_id == run.id)))
-
-
 def _chain(session: Session) -> Chain:
-    orgs = {"coop": f.org(session), "proc": f.org(session, "processor"), "stranger": f.org(session),
-            "shop": f.org(session, "retailer", name="Cửa hàng nông sản Phố Hiến", address="12 Phố Hiến, Hưng Yên",
-                          phone="0221 3862 123", email="phohien@example.vn"),
-            "shop2": f.org(session, "retailer"), "qltt": f.org(session, "authority")}
+    # The trace tests' chain (tests/trace/test_recalls.py), plus an inspector, a stranger and everyone's headers.
+    built = trace_chain(session)
+    orgs = {"coop": built.coop, "proc": built.proc, "shop": built.shop, "shop2": built.shop2,
+            "stranger": f.org(session), "qltt": f.org(session, "authority")}
     headers = {name: headers_for(session, org) for name, org in orgs.items() if name != "qltt"}
     headers["qltt"] = headers_for(session, orgs["qltt"], Role.INSPECTOR)
-    coop, proc = orgs["coop"], orgs["proc"]
-    fresh = f.product(session, coop)
-    dried, packed = f.product(session, coop, name_vi="Long nhãn sấy"), f.product(session, proc, name_vi="Long nhãn hộp")
-    h = f.harvest(session, coop, "100", prod=fresh, days_ago=5).lot_ids[0]
-    g = f.harvest(session, coop, "100", prod=fresh, days_ago=5).lot_ids[0]
-    l1 = f.transform(session, coop, [(h, "80"), (g, "20")], [(dried, "40")], days_ago=4.5).lot_ids[0]
-    sib = f.transform(session, coop, [(g, "30")], [(dried, "15")], days_ago=4.5).lot_ids[0]
-    f.receive(session, proc, f.ship(session, coop, l1, proc, "30", days_ago=4).shipment_id, days_ago=3.5)  # type: ignore[arg-type]
-    l2a, l2b = f.transform(session, proc, [(l1, "30")], [(packed, "15"), (packed, "15")], days_ago=3).lot_ids
-    l3 = f.transform(session, proc, [(l2a, "15")], [(packed, "15")], days_ago=2.5).lot_ids[0]
-    codes = {"L3": _printed(session, proc, l3, 5), "L2b": _printed(session, proc, l2b, 3),
-             "SIB": _printed(session, coop, sib, 4)}
-    shop_shipment = f.ship(session, proc, l2b, orgs["shop"], "10", days_ago=2).shipment_id
-    f.receive(session, orgs["shop"], shop_shipment, days_ago=1.5)  # type: ignore[arg-type]
-    f.ship(session, proc, l2b, orgs["shop2"], "5", days_ago=1)
     session.commit()
-    return Chain(orgs, headers, {"H": h, "G": g, "L1": l1, "SIB": sib, "L2a": l2a, "L2b": l2b, "L3": l3}, codes)
+    return Chain(orgs, headers, built.ids, built.codes)
 
 
 def _ok(response: Any) -> Any:
@@ -196,7 +174,7 @@ def test_the_report_as_csv_and_xlsx(client: TestClient, session: Session) -> Non
     }
     shop = next(r for r in rows if r["holder_organisation_id"] == str(c.orgs["shop"].id))
     assert (shop["holder_name"], shop["holder_address"], shop["holder_phone"], shop["holder_email"]) == (
-        "Cửa hàng nông sản Phố Hiến", "12 Phố Hiến, Hưng Yên", "0221 3862 123", "phohien@example.vn")
+        c.orgs["shop"].name, "12 Phố Hiến, Hưng Yên", "0221 3862 123", "shop@example.vn")
     assert shop["product_description"] == "Long nhãn hộp" and shop["lot_status"] == "recalled"
     # the spreadsheet: the same rows under one frozen, filtered header row
     xlsx = client.get(f"{API}/recalls/{made['id']}/report.xlsx", headers=c.headers["coop"])

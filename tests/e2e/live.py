@@ -216,3 +216,19 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+PHONE = {"width": 360, "height": 740}  # a cheap phone's screen, in CSS pixels
+
+
+@contextmanager
+def phone(browser: Any, locale: str = "vi-VN", accept_language: str | None = "vi", **options: Any) -> Iterator[Any]:
+    """A page in a fresh phone-sized browser context (no shared cookies or cache); ``options`` go to
+    Playwright's new_context (geolocation, downloads, ...)."""
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    context = browser.new_context(viewport=PHONE, locale=locale, is_mobile=True, has_touch=True,
+                                  extra_http_headers=headers, **options)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -14,7 +14,6 @@ import signal
 import time
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from tests.e2e.live import ARTIFACTS, DemoUnit, Server, chromium, demo_server
+from tests.e2e.live import ARTIFACTS, PHONE, DemoUnit, Server, chromium, demo_server, phone
 from trace.access import Role
 from trace.demo.data import DEMO_PASSWORD, USERS
 from trace.lots import Lot
@@ -34,7 +33,6 @@ from trace.products import Product
 from trace.scans.models import Scan
 from trace.units import Unit
 
-PHONE = {"width": 360, "height": 740}
 SHOTS = ARTIFACTS / "public-page"
 HEADER_VI = "Nguồn gốc nông sản Hưng Yên"
 
@@ -58,18 +56,6 @@ def browser() -> Iterator[Any]:
 def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     with demo_server(databases.new(), tmp_path_factory.mktemp("public-page")) as running:
         yield running
-
-
-@contextmanager
-def phone(browser: Any, locale: str = "vi-VN", accept_language: str | None = "vi") -> Iterator[Any]:
-    """A page in a fresh phone-sized browser context (no shared cookies or cache)."""
-    headers = {"Accept-Language": accept_language} if accept_language else {}
-    context = browser.new_context(viewport=PHONE, locale=locale, is_mobile=True, has_touch=True,
-                                  extra_http_headers=headers)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def shot(page: Any, name: str) -> None:
@@ -197,11 +183,8 @@ def test_sharing_a_location_runs_under_the_pages_strict_policy_and_stores_only_a
         browser: Any, server: Server) -> None:
     # given a visitor whose phone knows where it is and who allows the page to ask
     unit = server.unit()
-    context = browser.new_context(viewport=PHONE, locale="vi-VN", is_mobile=True, has_touch=True,
-                                  geolocation={"latitude": 20.64612, "longitude": 106.05113},
-                                  permissions=["geolocation"], extra_http_headers={"Accept-Language": "vi"})
-    try:
-        page = context.new_page()
+    with phone(browser, geolocation={"latitude": 20.64612, "longitude": 106.05113},
+               permissions=["geolocation"]) as page:
         refused: list[str] = []
         page.on("console", lambda message: refused.append(message.text)
                 if "Content Security Policy" in message.text else None)
@@ -222,8 +205,6 @@ def test_sharing_a_location_runs_under_the_pages_strict_policy_and_stores_only_a
                 break
             time.sleep(0.1)
         assert place == "20.6,106.1" and refused == []
-    finally:
-        context.close()
 
 
 def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_next_visit(

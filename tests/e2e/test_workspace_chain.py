@@ -21,7 +21,17 @@ from urllib.parse import urlsplit
 import pytest
 from sqlmodel import Session, col, select
 
-from tests.e2e.live import ARTIFACTS, REDIS, Server, celery_worker, chromium, demo_server, redis_up
+from tests.e2e.live import (
+    ARTIFACTS,
+    PHONE,
+    REDIS,
+    Server,
+    celery_worker,
+    chromium,
+    demo_server,
+    phone,
+    redis_up,
+)
 from trace.access import Role
 from trace.demo.data import DEMO_PASSWORD, ORGS, USERS
 from trace.digital_link import unit_uri
@@ -30,7 +40,6 @@ from trace.printing.models import PrintRun
 from trace.products import Product
 from trace.units import Unit
 
-PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 SHOTS = ARTIFACTS / "workspace-chain"
 QUEUE = f"hytrace-web-chain-{os.getpid()}"  # our own queue: other suites may share the broker
@@ -69,13 +78,9 @@ def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
 @contextmanager
 def person(browser: Any) -> Iterator[Any]:
     """A page in a fresh phone-sized browser context in Vietnamese: one person's phone, no shared cookies."""
-    context = browser.new_context(viewport=PHONE, locale="vi-VN", is_mobile=True, has_touch=True,
-                                  extra_http_headers={"Accept-Language": "vi"}, accept_downloads=True)
-    context.set_default_timeout(WAIT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with phone(browser, accept_downloads=True) as page:
+        page.context.set_default_timeout(WAIT_MS)
+        yield page
 
 
 def snap(page: Any, name: str) -> None:
