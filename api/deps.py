@@ -25,7 +25,11 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens when the handler returns, before the response is sent. With
+# FastAPI's default ("request") it ran after the response had gone out: a client could be told 201 for
+# a write that then failed to commit, and a browser following a 303 could arrive before the commit
+# (a sign-in whose session row was not there yet).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_actor(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
