@@ -20,6 +20,7 @@ from trace.events.models import Event, EventLot, EventType
 from trace.lineage import Direction
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.organisations import Organisation
 from trace.scans import record as scans
 from trace.units import Unit
 
@@ -136,18 +137,24 @@ def _chain(session: Session, lot: Lot, ids: list[int]) -> Check:
     for root in roots:
         place = session.get(Location, root.origin_location_id) if root.origin_location_id else None
         if creators.get(root.created_event_id) != EventType.HARVEST:
-            problems.append(f"lot {root.lot_code} has no harvest")
+            problems.append(f"lô {root.lot_code} không có ghi nhận thu hoạch — lot {root.lot_code} has no harvest")
         elif place is None or place.kind != LocationKind.GROWING_AREA:
-            problems.append(f"lot {root.lot_code} was not harvested at a recorded growing area")
+            problems.append(f"lô {root.lot_code} không được thu hoạch tại vùng trồng đã đăng ký — "
+                            f"lot {root.lot_code} was not harvested at a recorded growing area")
     holders = session.execute(select(col(Holding.organisation_id), col(Holding.quantity)).where(
         Holding.lot_id == lot.id, Holding.quantity > 0)).all()  # type: ignore[arg-type]
     received = {org for (org,) in session.execute(select(col(Shipment.to_organisation_id)).where(
         Shipment.lot_id == lot.id, Shipment.received_quantity > 0))}  # type: ignore[arg-type]
+    names = _names(session, [org for org, _ in holders])
     for org, _ in holders:
         if org != lot.producer_organisation_id and org not in received:
-            problems.append(f"organisation {org} holds lot {lot.lot_code} without a recorded receipt")
-    evidence = {"origins": [{"lot_id": r.id, "lot_code": r.lot_code, "location_id": r.origin_location_id} for r in roots],
-                "holders": [{"organisation_id": o, "quantity": str(q)} for o, q in holders]}
+            problems.append(f"{names[org]} đang giữ lô {lot.lot_code} mà không có ghi nhận nhận hàng — "
+                            f"{names[org]} holds lot {lot.lot_code} without a recorded receipt")
+    places = {p.id: p.name for p in session.execute(select(Location).where(
+        col(Location.id).in_([r.origin_location_id for r in roots if r.origin_location_id]))).scalars()}
+    evidence = {"origins": [{"lot_id": r.id, "lot_code": r.lot_code, "location_id": r.origin_location_id,
+                             "location": places.get(r.origin_location_id)} for r in roots],  # type: ignore[arg-type]
+                "holders": [{"organisation_id": o, "organisation": names[o], "quantity": str(q)} for o, q in holders]}
     if problems:
         return Check(name="chain", outcome=Outcome.VIOLATION, summary="; ".join(problems), evidence=evidence)
     return Check(name="chain", outcome=Outcome.PASS, evidence=evidence,
@@ -174,20 +181,32 @@ def _mass_balance(session: Session, ids: list[int]) -> Check:
         flight[lot_id] += Decimal(q) - Decimal(got)
     made = dict(session.execute(select(col(Lot.id), col(Lot.quantity)).where(col(Lot.id).in_(ids))).all())
     problems = []
-    for key in set(logged) | set(held):
+    codes = dict(session.execute(select(col(Lot.id), col(Lot.lot_code)).where(col(Lot.id).in_(ids))).all())
+    names = _names(session, [org for _, org in set(logged) | set(held)])
+    for key in sorted(set(logged) | set(held)):
         if abs(logged.get(key, Decimal(0)) - held.get(key, Decimal(0))) > TOLERANCE:
-            problems.append(f"lot {key[0]}: organisation {key[1]} holds {held.get(key, 0)}, the log says "
-                            f"{logged.get(key, 0)}")
+            code, name, has, says = codes.get(key[0], key[0]), names[key[1]], held.get(key, 0), logged.get(key, 0)
+            problems.append(f"lô {code}: {name} đang giữ {has}, sổ sự kiện ghi {says} — "
+                            f"lot {code}: {name} holds {has}, the event log says {says}")
     for lot_id, quantity in made.items():
         total = sum((q for (lid, _), q in held.items() if lid == lot_id), Decimal(0)) + flight[lot_id]
         if total - Decimal(quantity) > TOLERANCE:
-            problems.append(f"lot {lot_id}: {total} held or in flight, only {quantity} made")
+            code = codes.get(lot_id, lot_id)
+            problems.append(f"lô {code}: {total} đang giữ hoặc đang vận chuyển, chỉ sản xuất {quantity} — "
+                            f"lot {code}: {total} held or in flight, only {quantity} made")
     evidence = {"lots": len(made), "holdings": len(held)}
     if problems:
         return Check(name="mass_balance", outcome=Outcome.VIOLATION, summary="; ".join(problems[:10]), evidence=evidence)
     return Check(name="mass_balance", outcome=Outcome.PASS, evidence=evidence,
                  summary=f"Lượng hàng đang giữ của {len(made)} lô khớp sổ sự kiện, không vượt lượng sản xuất — "
                          f"holdings of {len(made)} lot(s) match the event log and never exceed what was made")
+
+
+def _names(session: Session, ids: list[int]) -> dict[int, str]:
+    """Organisations' names by id (an id missing from the register still reads as something)."""
+    found = dict(session.execute(select(col(Organisation.id), col(Organisation.name)).where(
+        col(Organisation.id).in_(set(ids)))).all())
+    return {i: found.get(i, f"#{i}") for i in ids}
 
 
 def _scan_evidence(level: str, found: scans.ScanStats) -> dict[str, Any]:

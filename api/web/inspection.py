@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from io import BytesIO
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,6 +25,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api import i18n
 from api.deps import DbId, SessionDep
 from api.i18n import translations
 from api.web.context import N_, Member, Visitor, check_form, message, render
@@ -36,7 +39,7 @@ from trace.events.schemas import InspectIn
 from trace.lots import LotStatus
 from trace.recalls import holds, recall
 from trace.recalls.models import ReasonIn
-from trace.timeutil import localise
+from trace.timeutil import local_zone, localise
 
 router = APIRouter(include_in_schema=False)
 
@@ -174,10 +177,61 @@ def read_qr(data: bytes) -> str:
 
 # --- the pages ---------------------------------------------------------------------------------------
 
-def _evidence(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    """A check's evidence as lines to read: plain values as they are, lists and records as compact JSON."""
-    return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
-            for key, value in evidence.items() if value is not None and value != [] and value != {}]
+# A check's evidence as people read it: each key by name, each record as a short line.
+EVIDENCE_KEYS: dict[str, str] = {
+    "code": N_("Code"), "uri": N_("Address in the QR code"), "reason": N_("Reason"), "serial": N_("Serial"),
+    "gtin": N_("GTIN"), "lot": N_("Lot"), "status": N_("Status"), "claims": N_("Designations claimed"),
+    "certificates": N_("Certificates"), "origins": N_("Harvests at the origin"), "holders": N_("Holding the lot now"),
+    "lots": N_("Lots in the chain"), "holdings": N_("Holdings checked"), "level": N_("Counted for"),
+    "count": N_("Scans"), "networks": N_("Networks"), "places": N_("Shared places"), "first_at": N_("First scan"),
+    "last_at": N_("Last scan"), "reasons": N_("Why"),
+}
+EVIDENCE_VALUES: dict[str, str] = {
+    "lot": N_("the lot code"), "unit": N_("this package's code"), "many_scans": N_("scanned very often"),
+    "many_networks": N_("scanned from many networks"), "many_places": N_("scanned in many places"),
+    "active": N_("active"), "on_hold": N_("on hold"), "recalled": N_("recalled"), "consumed": N_("used up"),
+    "cancelled": N_("cancelled"), "void": N_("cancelled by its printer"),
+}
+YES, NO, AT_HARVEST, TODAY, LOT = N_("yes"), N_("no"), N_("valid at harvest"), N_("today"), N_("Lot")
+
+
+def _evidence(evidence: dict[str, Any], lang: str) -> list[tuple[str, list[str]]]:
+    """A check's evidence as lines to read: names translated, records as short sentences, numbers and
+    times the local way; what it does not know stays as it is (compact JSON), never hidden."""
+    t = translations(lang).gettext
+    yes, no, at_harvest, today = t(YES), t(NO), t(AT_HARVEST), t(TODAY)
+
+    def line(key: str, value: Any) -> str:
+        if key == "claims":
+            text = f"{value['badge']} — {at_harvest}: {yes if value['valid_at_harvest'] else no}"
+            return text + (f" ({value['problem_at_harvest']})" if value.get("problem_at_harvest") else "") + \
+                f"; {today}: {yes if value['valid_today'] else no}"
+        if key == "certificates":
+            span = f"{i18n.day(date.fromisoformat(value['valid_from']), lang)}–{i18n.day(date.fromisoformat(value['valid_to']), lang)}"
+            return (f"{value['kind']} {value['number']} ({value['issuer']}), {span} — {at_harvest}: "
+                    f"{yes if value['valid_at_harvest'] else no}")
+        if key == "origins":
+            return f"{t(LOT)} {value['lot_code']}" + (f" — {value['location']}" if value.get("location") else "")
+        if key == "holders":
+            return f"{value.get('organisation') or value['organisation_id']}: {i18n.number(Decimal(value['quantity']), lang)}"
+        if key in ("first_at", "last_at"):
+            return i18n.moment(datetime.fromisoformat(value).astimezone(local_zone()), lang)
+        if isinstance(value, str):
+            return t(EVIDENCE_VALUES[value]) if value in EVIDENCE_VALUES else value
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            return i18n.number(value, lang)
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    rows = []
+    for key, value in evidence.items():
+        if value is None or value == [] or value == {}:
+            continue
+        try:
+            lines = [line(key, item) for item in value] if isinstance(value, list) else [line(key, value)]
+        except (KeyError, TypeError, ValueError):  # a shape this page does not know: shown as it is
+            lines = [json.dumps(value, ensure_ascii=False, default=str)]
+        rows.append((t(EVIDENCE_KEYS[key]) if key in EVIDENCE_KEYS else key, lines))
+    return rows
 
 
 def _refused(request: Request, who: Visitor, error: DomainError) -> Response:
@@ -200,7 +254,7 @@ def _page(request: Request, session: SessionDep, who: Visitor, *, code: str = ""
         except DomainError as refused:
             return _refused(request, who, refused)
         context["result"] = found
-        context["checks"] = [(check, _evidence(check.evidence)) for check in found.checks]
+        context["checks"] = [(check, _evidence(check.evidence, who.lang)) for check in found.checks]
         if found.code is None:
             reason = found.checks[0].evidence.get("reason") if found.checks else None
             context["code_problem"] = _t(who.lang, CODE_PROBLEMS.get(reason or "", CODE_PROBLEMS["not_genuine"]))

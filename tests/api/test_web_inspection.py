@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import escape
 from decimal import Decimal
 from io import BytesIO
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +23,7 @@ from trace import verification
 from trace.access import Role
 from trace.events.models import Event, EventLot, EventType
 from trace.lots import Lot, LotStatus
+from trace.organisations import Organisation
 from trace.printing import runs
 from trace.recalls import Recall
 from trace.units import Unit, check_char, display_code
@@ -77,7 +79,7 @@ def _verdict(page: str) -> str:
 
 
 def test_an_inspector_types_a_genuine_code_and_sees_the_verdict_and_the_checklist(
-        client: TestClient, label: Label) -> None:
+        client: TestClient, session: Session, label: Label) -> None:
     sign_in(client, label.inspector)
     form = client.get(VERIFY, headers=VI)
     assert form.status_code == 200
@@ -88,8 +90,16 @@ def test_an_inspector_types_a_genuine_code_and_sees_the_verdict_and_the_checklis
     assert _verdict(page.text) == "genuine_and_compliant" and "Hàng thật, đạt yêu cầu" in page.text
     for check in ("code_known", "lot_status", "chain", "mass_balance", "scan_pattern"):
         assert f'id="check-{check}"' in page.text
-    assert "Lượt quét mã" in page.text and "<dt>networks</dt>" in page.text  # the scan pattern's evidence
+    assert "Lượt quét mã" in page.text and "<dt>Số mạng</dt>" in page.text  # the scan pattern's evidence
     assert label.code in page.text and "đang lưu thông" in page.text
+    # the evidence reads as words, not as data: who holds the lot and how much, the lot counted for
+    lot = session.get(Lot, label.lot_id)
+    holder = session.get(Organisation, lot.producer_organisation_id)  # type: ignore[union-attr]
+    assert f"<dt>Đang giữ lô hàng</dt><dd>{escape(holder.name)}: 10</dd>" in page.text  # type: ignore[union-attr]
+    assert "<dt>Đếm theo</dt><dd>mã của gói này</dd>" in page.text  # a unit code is judged on its own scans
+    assert "{&#34;" not in page.text and '{"' not in page.text  # no raw JSON left
+    english = client.get(VERIFY, params={"code": label.code, "lang": "en"})
+    assert f"<dt>Holding the lot now</dt><dd>{escape(holder.name)}: 10</dd>" in english.text
 
 
 def _snapshot(uri: str) -> bytes:

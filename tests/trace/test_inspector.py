@@ -29,7 +29,7 @@ from trace.designations.models import (
 )
 from trace.errors import Forbidden
 from trace.inspector import Outcome, Verdict, inspect_code
-from trace.lots import Lot, LotStatus
+from trace.lots import Holding, Lot, LotStatus
 from trace.organisations import Organisation
 from trace.printing import runs
 from trace.products import Product
@@ -208,3 +208,23 @@ def test_a_lot_code_is_counted_not_judged(session: Session, w: World) -> None:
     check = _check(result, "scan_pattern")
     assert check.outcome == Outcome.PASS and result.verdict == Verdict.GENUINE_AND_COMPLIANT
     assert (check.evidence["level"], check.evidence["count"], check.evidence["networks"]) == ("lot", 8, 8)
+
+
+def test_stock_nobody_received_breaks_the_chain_and_the_mass_balance_in_both_languages(
+        session: Session, w: World) -> None:
+    # given a shop that holds part of the lot although no shipment reached it (a tampered holding)
+    shop = f.org(session, "retailer", name="Cửa hàng Phố Hiến")
+    session.add(Holding(lot_id=w.lot.id, organisation_id=shop.id, quantity=Decimal("7")))  # type: ignore[arg-type]
+    session.flush()
+    # when an inspector checks a package of the lot
+    result = inspect_code(session=session, actor=w.inspector, code=w.codes[0])
+    # then both checks name the shop and the lot, in Vietnamese and in English
+    chain, balance = _check(result, "chain"), _check(result, "mass_balance")
+    assert result.verdict == Verdict.VIOLATION
+    assert chain.outcome == Outcome.VIOLATION and balance.outcome == Outcome.VIOLATION
+    assert (f"Cửa hàng Phố Hiến đang giữ lô {w.lot.lot_code} mà không có ghi nhận nhận hàng — "
+            f"Cửa hàng Phố Hiến holds lot {w.lot.lot_code} without a recorded receipt") == chain.summary
+    assert f"lô {w.lot.lot_code}: Cửa hàng Phố Hiến đang giữ 7" in balance.summary
+    assert f"lot {w.lot.lot_code}: Cửa hàng Phố Hiến holds 7" in balance.summary
+    held = {h["organisation"]: Decimal(h["quantity"]) for h in chain.evidence["holders"]}
+    assert held["Cửa hàng Phố Hiến"] == 7 and held[w.grower.name] == 100
