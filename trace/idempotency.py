@@ -8,7 +8,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
-from trace.errors import Conflict
+from trace.errors import Conflict, RuleViolation
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -37,3 +37,15 @@ def insert_once(*, session: Session, row: Row, replay: Callable[[], Row | None])
             raise in_progress() from None
         return found
     return row
+
+
+def checked_key(key: str | None) -> str | None:
+    """An idempotency key as given (1 to 100 characters), or None when there is none."""
+    if key is not None and not 1 <= len(key) <= 100:
+        raise RuleViolation("An idempotency key has 1 to 100 characters", code="bad_idempotency_key")
+    return key
+
+
+def key_reused(what: str) -> Conflict:
+    """The answer to a key sent again with other values than its first request's."""
+    return Conflict(f"This idempotency key was used for a different {what}", code="idempotency_key_reused")

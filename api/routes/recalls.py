@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import CurrentActor, DbId, SessionDep
+from api.deps import CurrentActor, DbId, IdempotencyKey, SessionDep
 from trace.recalls import holds, recall, report
 from trace.recalls.models import AffectedLotPublic, HoldPublic, ReasonIn, RecallPublic
 
@@ -15,22 +15,25 @@ router = APIRouter(tags=["recalls"])
 
 
 @router.post("/lots/{lot_id}/hold", response_model=HoldPublic)
-def hold(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn) -> HoldPublic:
+def hold(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn,
+         idempotency_key: IdempotencyKey = None) -> HoldPublic:
     """Put a lot on hold (an inspector, or the lot's producer): it may not move until released."""
-    return holds.hold(session=session, actor=actor, lot_id=lot_id, data=data)
+    return holds.hold(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
 
 
 @router.post("/lots/{lot_id}/release", response_model=HoldPublic)
-def release(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn) -> HoldPublic:
+def release(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn,
+            idempotency_key: IdempotencyKey = None) -> HoldPublic:
     """Lift a hold; a producer may lift only a hold it placed itself."""
-    return holds.release(session=session, actor=actor, lot_id=lot_id, data=data)
+    return holds.release(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
 
 
 @router.post("/lots/{lot_id}/recall", response_model=RecallPublic)
-def recall_lot(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn) -> RecallPublic:
+def recall_lot(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn,
+               idempotency_key: IdempotencyKey = None) -> RecallPublic:
     """Recall a lot and every lot made from it (an authority, or the lot's producer). Recalling a lot
     already reached by a recall changes nothing and answers with that recall."""
-    found = recall.recall(session=session, actor=actor, lot_id=lot_id, data=data)
+    found = recall.recall(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
     return recall.public(session=session, recalls=[found])[0]
 
 

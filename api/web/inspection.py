@@ -336,7 +336,7 @@ def _refusal(request: Request, session: SessionDep, who: Visitor, error: DomainE
 
 
 def _stop(action: str, request: Request, session: SessionDep, who: Visitor, lot_id: int, csrf: str, reason: str,
-          code: str, uri: str) -> Response:
+          code: str, uri: str, idem: str) -> Response:
     """Hold, release or recall: the reason checked, trace.recalls decides who may, then back to the verdict."""
     check_form(who, csrf)
     sent = {"reason": reason}
@@ -346,12 +346,13 @@ def _stop(action: str, request: Request, session: SessionDep, who: Visitor, lot_
         return _page(request, session, who, code=code, uri=uri, status=422, action=action,
                      errors=field_errors(error, who.lang), sent=sent)
     try:
+        key = idem or None  # a double tap or a resent form records once
         if action == "hold":
-            holds.hold(session=session, actor=who.actor, lot_id=lot_id, data=data)
+            holds.hold(session=session, actor=who.actor, lot_id=lot_id, data=data, idempotency_key=key)
         elif action == "release":
-            holds.release(session=session, actor=who.actor, lot_id=lot_id, data=data)
+            holds.release(session=session, actor=who.actor, lot_id=lot_id, data=data, idempotency_key=key)
         else:  # a lot an earlier recall reached is not recalled twice: trace.recalls answers with that recall
-            recall.recall(session=session, actor=who.actor, lot_id=lot_id, data=data)
+            recall.recall(session=session, actor=who.actor, lot_id=lot_id, data=data, idempotency_key=key)
     except DomainError as error:
         return _refusal(request, session, who, error, code=code, uri=uri, action=action, sent=sent)
     return _back(code, uri, {"hold": "held", "release": "released", "recall": "recalled"}[action])
@@ -359,20 +360,20 @@ def _stop(action: str, request: Request, session: SessionDep, who: Visitor, lot_
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/hold", response_class=HTMLResponse)
 def hold(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "", reason: Reason = "",
-         code: Code = "", uri: Uri = "") -> Response:
+         code: Code = "", uri: Uri = "", idem: Token = "") -> Response:
     """Put the lot on hold: it may not move until released."""
-    return _stop("hold", request, session, who, lot_id, csrf, reason, code, uri)
+    return _stop("hold", request, session, who, lot_id, csrf, reason, code, uri, idem)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/release", response_class=HTMLResponse)
 def release(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "", reason: Reason = "",
-            code: Code = "", uri: Uri = "") -> Response:
+            code: Code = "", uri: Uri = "", idem: Token = "") -> Response:
     """Lift the lot's hold."""
-    return _stop("release", request, session, who, lot_id, csrf, reason, code, uri)
+    return _stop("release", request, session, who, lot_id, csrf, reason, code, uri, idem)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/recall", response_class=HTMLResponse)
 def recall_lot(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "",
-               reason: Reason = "", code: Code = "", uri: Uri = "") -> Response:
+               reason: Reason = "", code: Code = "", uri: Uri = "", idem: Token = "") -> Response:
     """Recall the lot and everything made from it."""
-    return _stop("recall", request, session, who, lot_id, csrf, reason, code, uri)
+    return _stop("recall", request, session, who, lot_id, csrf, reason, code, uri, idem)

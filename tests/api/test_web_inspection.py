@@ -248,3 +248,16 @@ def test_an_inspection_sent_twice_is_recorded_once(client: TestClient, session: 
     bad = client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "other", "result": "great"},
                       headers=VI)
     assert bad.status_code == 422 and "Hãy chọn kết quả." in bad.text and _inspections(session, label.lot_id) == 2
+
+
+def test_a_hold_sent_twice_holds_once_and_says_so_once(client: TestClient, session: Session, label: Label) -> None:
+    sign_in(client, label.inspector)
+    page = client.get(VERIFY, params={"code": label.code}, headers=VI).text
+    token, idem = form_token(page), re.search(r'name="idem" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    form = {"csrf": token, "idem": idem, "reason": "Nghi hàng giả, chờ giám định", "code": label.code}
+    first = client.post(f"{VERIFY}/lot/{label.lot_id}/hold", data=form, follow_redirects=False)
+    second = client.post(f"{VERIFY}/lot/{label.lot_id}/hold", data=form, follow_redirects=False, headers=VI)
+    # the second (a double tap) lands where the first did, not on "already on hold"
+    assert first.status_code == second.status_code == 303 and second.headers["location"] == first.headers["location"]
+    held = session.execute(select(func.count()).select_from(Event).where(Event.type == EventType.HOLD)).scalar_one()
+    assert held == 1 and _status(session, label.lot_id) == LotStatus.ON_HOLD

@@ -321,3 +321,33 @@ def test_holders_find_recalls_in_their_list(session: Session) -> None:
     assert [(x.lot_id, x.quantity_held, x.quantity_in_transit) for x in coming] == [
         (c.ids["L2b"], Decimal(0), Decimal("5.000"))]
     assert count(session, Recall) == 1
+
+
+def _events(session: Session, kind: EventType) -> int:
+    return session.exec(select(func.count()).select_from(Event).where(Event.type == kind)).one()
+
+
+def test_a_hold_release_or_recall_sent_again_with_its_key_records_once_and_answers_the_same(session: Session) -> None:
+    coop = f.org(session)
+    lot_id = f.harvest(session, coop, "40").lot_ids[0]
+    actor = f.member(coop)
+    # a double tap on "hold": the second answer is the first one, one event
+    first = holds.hold(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-1")
+    again = holds.hold(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-1")
+    assert again == first and _events(session, EventType.HOLD) == 1
+    # the key with another reason is refused, not taken for a new hold
+    with pytest.raises(Conflict) as reused:
+        holds.hold(session=session, actor=actor, lot_id=lot_id, data=ReasonIn(reason="Lý do khác"), idempotency_key="tap-1")
+    assert reused.value.code == "idempotency_key_reused"
+    # without a key the same request is what it always was: the lot is already on hold
+    with pytest.raises(Conflict) as plain:
+        holds.hold(session=session, actor=actor, lot_id=lot_id, data=WHY)
+    assert plain.value.code == "already_on_hold"
+    released = holds.release(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-2")
+    assert holds.release(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-2") == released
+    assert _events(session, EventType.RELEASE) == 1 and lot(session, lot_id).status == LotStatus.ACTIVE
+    # a recall retried after a timeout is the same recall
+    recalled = recall.recall(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-3")
+    assert recall.recall(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-3").id == recalled.id
+    assert _events(session, EventType.RECALL) == 1
+    assert verify(session=session).ok

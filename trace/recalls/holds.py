@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -10,11 +11,13 @@ from trace.access import Actor, Role
 from trace.errors import Conflict, Forbidden, NotFound
 from trace.events import rules as r
 from trace.events.effects import lot_row, refresh_status, seal
-from trace.events.models import Event, EventLot, EventType
+from trace.events.models import Event, EventLot, EventType, IdempotencyRecord
 from trace.events.schemas import EventCommon
+from trace.idempotency import checked_key, key_reused
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation, OrgKind
 from trace.recalls.models import HoldPublic, ReasonIn
+from trace.timeutil import utcnow
 
 STOPPED = {LotStatus.RECALLED: "lot_recalled", LotStatus.CANCELLED: "lot_cancelled"}
 
@@ -64,10 +67,47 @@ def record(*, session: Session, actor: Actor, organisation_id: int, type: EventT
     return seal(session=session, event=event, lots=rows)
 
 
-def hold(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> HoldPublic:
-    """Put a lot on hold: until released it may not be shipped, transformed, packed or sold."""
+def _fingerprint(action: str, lot_id: int, data: ReasonIn) -> str:
+    return hashlib.sha256(f"{action}\x1f{lot_id}\x1f{data.reason}".encode()).hexdigest()
+
+
+def replayed(*, session: Session, organisation_id: int, key: str | None, action: str, lot_id: int,
+             data: ReasonIn) -> Event | None:
+    """The event a first request with this key recorded (a double tap, a retry), or None; the key sent
+    with another lot, action or reason is refused. Read under the lot's lock, so the two take turns."""
+    if checked_key(key) is None:
+        return None
+    found = session.get(IdempotencyRecord, (organisation_id, key))
+    if found is None:
+        return None
+    if found.fingerprint != _fingerprint(action, lot_id, data):
+        raise key_reused("hold, release or recall")
+    return session.get(Event, found.event_ids[0])
+
+
+def remember(*, session: Session, organisation_id: int, key: str | None, action: str, lot_id: int, data: ReasonIn,
+             event: Event) -> None:
+    """Keep the key with the event it recorded, for its retries."""
+    if key is not None:
+        session.add(IdempotencyRecord(organisation_id=organisation_id, key=key, event_ids=[event.id],
+                                      fingerprint=_fingerprint(action, lot_id, data), created_at=utcnow()))
+
+
+def _public(lot: Lot, event: Event) -> HoldPublic:
+    """A hold or release as answered, from its event (the first answer, on a replay)."""
+    status = LotStatus.ON_HOLD if event.type == EventType.HOLD else LotStatus(event.payload["status"])
+    return HoldPublic(lot_id=lot.id, status=status, previous_status=LotStatus(event.payload["previous_status"]),  # type: ignore[arg-type]
+                      reason=event.payload["reason"], event_id=event.id)
+
+
+def hold(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn, idempotency_key: str | None = None) -> HoldPublic:
+    """Put a lot on hold: until released it may not be shipped, transformed, packed or sold. Sent
+    again with the same idempotency key, it answers as the first time and records nothing."""
     lot = locked_lot(session=session, lot_id=lot_id)
     org = acting_organisation(session=session, actor=actor, lot=lot, action="hold")
+    first = replayed(session=session, organisation_id=org, key=idempotency_key, action="hold", lot_id=lot_id, data=data)
+    if first is not None:
+        return _public(lot, first)
     if lot.status == LotStatus.ON_HOLD:
         raise Conflict(f"Lot {lot.lot_code} is already on hold", code="already_on_hold")
     if lot.status in STOPPED:
@@ -79,8 +119,9 @@ def hold(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> Hold
                        payload={"reason": data.reason, "previous_status": previous.value})
         lot.status = LotStatus.ON_HOLD
         session.add(lot)
-    return HoldPublic(lot_id=lot.id, status=lot.status, previous_status=previous, reason=data.reason,  # type: ignore[arg-type]
-                      event_id=event.id)
+        remember(session=session, organisation_id=org, key=idempotency_key, action="hold", lot_id=lot_id, data=data,
+                 event=event)
+    return _public(lot, event)
 
 
 def _placed_by(session: Session, lot: Lot) -> int | None:
@@ -92,10 +133,16 @@ def _placed_by(session: Session, lot: Lot) -> int | None:
     ).first()
 
 
-def release(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> HoldPublic:
-    """Lift a hold: the lot is active again, or consumed if nobody holds any of it any more."""
+def release(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn,
+            idempotency_key: str | None = None) -> HoldPublic:
+    """Lift a hold: the lot is active again, or consumed if nobody holds any of it any more (once per
+    idempotency key, like a hold)."""
     lot = locked_lot(session=session, lot_id=lot_id)
     org = acting_organisation(session=session, actor=actor, lot=lot, action="release")
+    first = replayed(session=session, organisation_id=org, key=idempotency_key, action="release", lot_id=lot_id,
+                     data=data)
+    if first is not None:
+        return _public(lot, first)
     if lot.status in STOPPED:
         raise Conflict(f"Lot {lot.lot_code} is {lot.status.value}; it cannot be released",
                        code=STOPPED[lot.status])
@@ -114,5 +161,6 @@ def release(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> H
                        payload={"reason": data.reason, "previous_status": LotStatus.ON_HOLD.value,
                                 "status": lot.status.value})
         session.add(lot)
-    return HoldPublic(lot_id=lot.id, status=lot.status, previous_status=LotStatus.ON_HOLD,  # type: ignore[arg-type]
-                      reason=data.reason, event_id=event.id)
+        remember(session=session, organisation_id=org, key=idempotency_key, action="release", lot_id=lot_id,
+                 data=data, event=event)
+    return _public(lot, event)

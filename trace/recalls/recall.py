@@ -18,7 +18,7 @@ from trace.lineage import Direction
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import Organisation
 from trace.products import Product
-from trace.recalls.holds import acting_organisation, locked_lot, record
+from trace.recalls.holds import acting_organisation, locked_lot, record, remember, replayed
 from trace.recalls.models import AffectedLotPublic, ReasonIn, Recall, RecallLot, RecallPublic
 from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus
@@ -49,11 +49,15 @@ def _depths(session: Session, root: int, ids: list[int]) -> dict[int, int]:
     return depth
 
 
-def recall(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> Recall:
+def recall(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn, idempotency_key: str | None = None) -> Recall:
     """Recall a lot and every lot made from it, in one transaction; recalling a lot an earlier
-    recall reached changes nothing and returns that recall."""
+    recall reached changes nothing and returns that recall (so does a retry with the same key)."""
     lot = locked_lot(session=session, lot_id=lot_id)
     org = acting_organisation(session=session, actor=actor, lot=lot, action="recall")
+    first = replayed(session=session, organisation_id=org, key=idempotency_key, action="recall", lot_id=lot_id,
+                     data=data)
+    if first is not None:
+        return session.exec(select(Recall).where(Recall.event_id == first.id)).one()
     if lot.status == LotStatus.RECALLED:
         earlier = covering(session=session, lot_id=lot.id)  # type: ignore[arg-type]
         if earlier is not None:
@@ -84,6 +88,8 @@ def recall(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn) -> Re
             "lots_affected": found.lots_affected, "units_affected": found.units_affected})
         found.event_id = event.id
         session.add(found)
+        remember(session=session, organisation_id=org, key=idempotency_key, action="recall", lot_id=lot_id, data=data,
+                 event=event)
         session.flush()
         # Every reached lot carries the event, so its history shows the recall.
         session.execute(insert(EventLot).from_select(
