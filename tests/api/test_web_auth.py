@@ -4,6 +4,7 @@ send, one's own password, and the start page showing only one's own organisation
 from __future__ import annotations
 
 import re
+from io import BytesIO
 
 import pytest
 from fastapi.testclient import TestClient
@@ -147,3 +148,12 @@ def test_a_typed_code_leads_to_its_labels_page_or_to_an_honest_refusal(client: T
     missing = client.get("/check?code=AAAA-BBBB-C", headers=VI)
     assert missing.status_code == 404 and "Mã này không do hệ thống cấp" in missing.text
     assert "Kiểm tra mã in trên nhãn" in client.get("/", headers=VI).text
+
+
+def test_the_icon_browsers_ask_for_is_there_and_cached(client: TestClient) -> None:
+    from PIL import Image
+
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/x-icon"
+    assert "max-age" in answer.headers["cache-control"]
+    assert Image.open(BytesIO(answer.content)).size == (32, 32)

@@ -24,7 +24,7 @@ from trace.auth import actor_for_user
 from trace.certifications import CertificationCreate, record_certification
 from trace.events.ledger import capture
 from trace.events.models import EventType
-from trace.events.schemas import HarvestIn, InputUsed
+from trace.events.schemas import HarvestIn, InputUsed, TransformIn, TransformInput, TransformOutput
 from trace.lineage import Direction
 from trace.lots import Lot
 from trace.organisations import Organisation
@@ -153,6 +153,20 @@ def test_the_forward_trace_shows_what_was_made_under_its_inputs_and_the_owners_p
     assert INPUT not in other.text and NOTE not in other.text
 
 
+def test_a_lot_made_in_a_workshop_names_it_as_where_it_was_made_not_as_a_growing_area(
+        client: TestClient, session: Session, chain: Chain) -> None:
+    workshop = f.location(session, chain.proc, kind="packing_facility", name="Xưởng sấy Phố Hiến")
+    made = capture(session=session, actor=f.member(chain.proc), items=[(EventType.TRANSFORM, TransformIn(
+        inputs=[TransformInput(lot_id=chain.boxed.id, quantity=Decimal(5))], location_id=workshop.id,  # type: ignore[arg-type]
+        outputs=[TransformOutput(product_id=chain.boxed.product_id, lot_code="LN-XUONG-1", quantity=Decimal(5))],
+        event_time=f.when(1)))]).lot_ids[0]
+    session.commit()
+    page = as_(client, chain.processor).get(f"/app/lots/{made}", headers=VI).text
+    assert "<dt>Nơi sản xuất</dt><dd>Xưởng sấy Phố Hiến" in page and "<dt>Vùng trồng</dt>" not in page
+    english = client.get(f"/app/lots/{made}?lang=en").text
+    assert "<dt>Made at</dt><dd>Xưởng sấy Phố Hiến" in english
+
+
 def test_the_lot_page_shows_the_lot_its_holders_claims_certificates_and_what_can_be_done(
         client: TestClient, chain: Chain) -> None:
     page = as_(client, chain.grower).get(f"/app/lots/{chain.harvest.id}", headers=VI)
@@ -162,6 +176,8 @@ def test_the_lot_page_shows_the_lot_its_holders_claims_certificates_and_what_can
     assert "Cơ sở sấy Phố Hiến" not in text  # it used up all it received: it holds none now
     assert '<td class="num">234,5 kg</td>' in text  # what the cooperative still holds
     assert "CDĐL Nhãn lồng Hưng Yên · số 00055" in text and "VG-LOT-01" in text
+    assert "<dt>Vùng trồng</dt>" in text  # a harvest comes from a growing area...
+    client.cookies.clear()
     for action in ("ship", "print", "store", "sell"):
         assert f'href="/app/lots/{chain.harvest.id}/{action}"' in text
     assert f'href="/app/lots/{chain.harvest.id}/trace?direction=forward"' in text
