@@ -10,6 +10,9 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from trace.timeutil import utcnow
 
+# Columns that say how a row was written, not what it is: kept out of its versions.
+NOT_MASTER_DATA = {"request_key"}
+
 
 class MasterVersion(SQLModel, table=True):
     """A snapshot of an organisation, location or product as it stood from ``valid_from``."""
@@ -30,7 +33,7 @@ def snapshot(
     *, session: Session, entity: str, row: SQLModel, user_id: int | None
 ) -> MasterVersion:
     """Store the row's current state as its version ``row.version``."""
-    data = row.model_dump(mode="json")
+    data = row.model_dump(mode="json", exclude=NOT_MASTER_DATA)
     version = MasterVersion(
         entity=entity,
         entity_id=data["id"],

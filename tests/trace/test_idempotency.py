@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from tests import factories as f
-from trace import locations
+from trace import history, locations
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType, IdempotencyRecord
@@ -146,3 +146,13 @@ def test_a_row_whose_key_another_request_took_first_gives_way_to_that_row(sessio
     assert raised.value.code == "retry"
     assert session.exec(select(func.count()).select_from(locations.Location)
                         .where(locations.Location.organisation_id == coop.id)).one() == 1
+
+
+def test_a_places_versions_keep_what_it_is_not_the_key_of_the_form_that_made_it(session: Session) -> None:
+    coop = f.org(session)
+    data = locations.LocationCreate(kind="growing_area", name="Vườn nhãn Hồng Châu", code="VN-HY-KEY-01",  # type: ignore[arg-type]
+                                    commune_code=f.COMMUNE)
+    place = locations.create_location(session=session, actor=f.member(coop), data=data, idempotency_key="form-77")
+    assert place.request_key == "form-77"  # kept on the row, where retries look for it
+    (first,) = history.history(session=session, entity="location", entity_id=place.id)  # type: ignore[arg-type]
+    assert first.data["name"] == "Vườn nhãn Hồng Châu" and "request_key" not in first.data
