@@ -1,0 +1,165 @@
+"""Workspace page for packing: scan or type the units' codes (one per line) into a carton or pallet, once.
+
+Thin: trace.packing reads the lines and the carton's code and packs through the same capture as the JSON
+API's pack; this page says each refused line in words beside its number, and a pack recorded once
+answers 303 to what went in. A phone's barcode-scanner keyboard types a code and Enter: one line each.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, select
+
+from api import i18n
+from api.deps import SessionDep
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import once_key, refusing
+from api.web.handling_forms import WORDS, day, event_time, product_name, redirect, refused, t, words
+from trace import digital_link, packing
+from trace.errors import DomainError, Forbidden, NotFound
+from trace.events.models import EventType
+from trace.events.query import get_event
+from trace.locations import list_locations
+from trace.lots import Lot
+from trace.products import Product
+from trace.timeutil import localise
+from trace.units import display_code
+from trace.verification import find
+
+router = APIRouter(include_in_schema=False)
+
+Csrf = Annotated[str, Form(max_length=100)]
+Idem = Annotated[str, Form(max_length=100)]
+# Room for every line one pack may hold, each a long Digital Link.
+CODES_MAX = packing.MAX_UNITS * 130
+
+# Why a line is refused, in words for people (the catalogue translates them).
+LINE_WORDS: dict[str, str] = {
+    "unreadable": N_("Cannot read this code: scan the label's QR code or type the code printed under it."),
+    "code_mistyped": N_("A character of this code is mistyped: check it against the label."),
+    "not_our_link": N_("This QR code was not issued by this system."),
+    "not_a_unit": N_("This code names a product or a lot, not one package: scan each package's own label."),
+    "unknown_unit": N_("This system never issued this code: the label may not be genuine."),
+    "duplicate": N_("Same package as line %(first)s."),
+    "void": N_("This code was voided."),
+    "not_held": N_("This package is of a lot your organisation does not hold."),
+    "already_packed": N_("Already packed in %(parent)s."),
+    "lot_on_hold": WORDS["lot_on_hold"],
+    "lot_recalled": WORDS["lot_recalled"],
+    "lot_cancelled": WORDS["lot_cancelled"],
+    "is_parent": N_("This is the carton's own label."),
+}
+# Why the carton's code is refused.
+PARENT_WORDS: dict[str, str] = {
+    "parent_missing": N_("Scan or type the carton's code."),
+    "parent_unreadable": N_("A carton's code is an SSCC of 18 digits, or the QR code of a carton label."),
+    "sscc_check_digit": N_("This SSCC's last digit (the check digit) does not match: check the digits."),
+    "parent_not_ours": N_("This carton label was not issued by this system."),
+    "parent_not_a_unit": N_("This code names a product or a lot, not one carton."),
+    "parent_unknown": N_("This system never issued this carton code."),
+    "parent_void": N_("This carton label was voided."),
+    "parent_not_held": N_("This carton label is of a lot your organisation does not hold."),
+    "parent_taken": N_("This carton already holds another organisation's goods."),
+}
+FORM_WORDS: dict[str, str] = {
+    "no_codes": N_("Scan or type at least one code, one per line."),
+    "too_many_codes": N_("At most %(limit)s codes in one pack: split them between several packs."),
+    "unknown_unit": N_("A package was changed meanwhile: send the form again to see which."),
+    "already_packed": N_("A package was packed meanwhile: send the form again to see which."),
+}
+
+
+def _say(table: dict[str, str], code: str, lang: str, details: dict[str, Any]) -> str:
+    values = {k: i18n.number(v, lang) if isinstance(v, int) else v for k, v in details.items()}
+    try:
+        return t(lang, table[code]) % values
+    except (KeyError, TypeError, ValueError):
+        return t(lang, table[code]).split(" %(")[0]
+
+
+def _page(request: Request, session: Session, who: Visitor, *, status: int = 200, typed: dict[str, str] | None = None,
+          lines: list[dict[str, Any]] | None = None, errors: dict[str, str] | None = None, error: str | None = None,
+          idem: str | None = None) -> Response:
+    org = who.actor.organisation_id
+    places = [(p.id, p.name) for p in list_locations(session=session, organisation_id=org, limit=200) if p.active] if org else []
+    return render(request, "app/handling/pack.html", who, status=status, places=places,
+                  typed=typed or {"parent": "", "codes": "", "location_id": "", "day": ""}, lines=lines or [],
+                  errors=errors or {}, error=error, idem=idem or once_key(), max_units=packing.MAX_UNITS)
+
+
+@router.get("/app/pack")
+def pack_form(request: Request, session: SessionDep, who: Member,
+              parent: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """Scan or type the carton's code, then each package's code, one per line."""
+    return _page(request, session, who, typed={"parent": parent, "codes": "", "location_id": "", "day": ""})
+
+
+@router.post("/app/pack")
+def pack(request: Request, session: SessionDep, who: Member, csrf: Csrf = "", idem: Idem = "",
+         parent: Annotated[str, Form(max_length=200)] = "", codes: Annotated[str, Form(max_length=CODES_MAX)] = "",
+         location_id: Annotated[str, Form(max_length=20)] = "",
+         day_text: Annotated[str, Form(alias="day", max_length=20)] = "") -> Response:
+    """Pack every line's unit into the carton (once, however often the form is sent), or show each refused line."""
+    check_form(who, csrf)
+    lang = who.lang
+    typed = {"parent": parent, "codes": codes, "location_id": location_id, "day": day_text}
+    errors: dict[str, str] = {}
+    when = event_time(day(day_text, lang, errors, "day"))
+    place = int(location_id) if location_id.strip().isdigit() else None
+    if location_id.strip() and place is None:
+        errors["location_id"] = t(lang, N_("Choose a place."))
+    if errors:
+        return _page(request, session, who, status=422, typed=typed, errors=errors, idem=idem)
+    try:
+        result = packing.pack(session=session, actor=who.actor, parent=parent, codes=codes, event_time=when,
+                              location_id=place, idempotency_key=idem or None)
+    except packing.PackRefused as refusal:
+        if refusal.parent is not None:
+            errors["parent"] = _say(PARENT_WORDS, refusal.parent.code, lang, refusal.parent.details) \
+                if refusal.parent.code in PARENT_WORDS else words(refusal.parent, lang)
+        lines = [{"line": p.line, "text": p.text, "why": _say(LINE_WORDS, p.code, lang, p.details), "code": p.code}
+                 for p in refusal.problems]
+        summary = t(lang, N_("%(bad)s of %(total)s lines cannot be packed: nothing was recorded. "
+                             "Correct or remove them and send again.")) % {
+            "bad": i18n.number(len(lines), lang), "total": i18n.number(refusal.lines, lang)} if lines else None
+        return _page(request, session, who, status=422, typed=typed, lines=lines, errors=errors, error=summary,
+                     idem=idem)
+    except (NotFound, Forbidden) as error:
+        return refused(request, who, error)
+    except DomainError as error:
+        said = _say(FORM_WORDS, error.code, lang, error.details) if error.code in FORM_WORDS else words(error, lang)
+        field = {"no_codes": "codes", "too_many_codes": "codes", "event_in_future": "day", "before_lot_exists": "day",
+                 "not_your_location": "location_id", "location_inactive": "location_id"}.get(error.code)
+        return _page(request, session, who, status=422, typed=typed, errors={field: said} if field else {},
+                     error=None if field else said, idem=idem)
+    return redirect(f"/app/pack/{result.event_ids[0]}")
+
+
+@router.get("/app/pack/{event_id}")
+@refusing(refused)
+def packed(request: Request, session: SessionDep, who: Member,
+           event_id: Annotated[str, Path(min_length=1, max_length=36)]) -> Response:
+    """What a pack put in its carton: how many units, of which lots."""
+    event = get_event(session=session, actor=who.actor, event_id=event_id)
+    if event.type != EventType.PACK:
+        raise NotFound(f"Pack {event_id} not found")
+    counts = packing.contents(event.payload)
+    found = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(counts)))}
+    names = {p.id: product_name(p, who.lang) for p in session.exec(
+        select(Product).where(col(Product.id).in_({lot.product_id for lot in found.values()})))}
+    parent = event.payload.get("parent_id", "")
+    sscc = parent.isdigit() and len(parent) == 18
+    label = None
+    if not sscc:
+        try:  # a carton label of ours: show its code as printed
+            label = display_code(unit.code) if (unit := find(session=session, link=digital_link.parse(parent))[1]) else None
+        except DomainError:
+            label = None
+    return render(request, "app/handling/pack_done.html", who, when=localise(event.event_time, event.event_tz_offset),
+                  parent=parent, label=label,
+                  sscc=sscc, total=sum(counts.values()),
+                  lots=[(found[lot_id], names.get(found[lot_id].product_id, ""), n)
+                        for lot_id, n in counts.items() if lot_id in found])
