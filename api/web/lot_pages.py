@@ -28,6 +28,7 @@ from trace.organisations import Organisation
 from trace.products import Product
 from trace.recalls.report import XLSX_MEDIA_TYPE
 from trace.timeutil import localise
+from trace.units import Unit, UnitStatus
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,11 +63,17 @@ def _names(session: Session, model: type[Organisation] | type[Location], ids: se
     return {row_id: name for row_id, name in rows}
 
 
-def actions(actor: Actor, lot: Lot, held: Decimal | None) -> list[str]:
-    """The actions worth offering on a lot: a writer of an organisation that holds some of an active lot."""
+def actions(actor: Actor, lot: Lot, held: Decimal | None, loose_units: bool = False) -> list[str]:
+    """The actions worth offering on a lot: a writer of an organisation that holds some of an active lot;
+    packing too when labelled packages of it are not in a carton yet."""
     if actor.role not in _WRITERS or lot.status is not LotStatus.ACTIVE or not held:
         return []
-    return ["ship", "print", "store", "sell"]
+    return ["ship", "print", "store", "sell"] + (["pack"] if loose_units else [])
+
+
+def _loose_units(session: Session, lot: Lot) -> bool:
+    return session.execute(select(col(Unit.id)).where(Unit.lot_id == lot.id, Unit.status == UnitStatus.ACTIVE,
+                                                      col(Unit.parent_id).is_(None)).limit(1)).first() is not None
 
 
 @router.get("/app/lots/{lot_id}", response_class=HTMLResponse)
@@ -83,7 +90,7 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
                   organisations=orgs, origin=origin, holders=holders,
                   in_transit=lots.in_transit(session=session, lot_id=lot.id),  # type: ignore[arg-type]
                   certificates=certifications.certificates_for_lot(session=session, lot=lot),
-                  claim_problems=CLAIM_PROBLEMS, actions=actions(actor, lot, shown.held))
+                  claim_problems=CLAIM_PROBLEMS, actions=actions(actor, lot, shown.held, _loose_units(session, lot)))
 
 
 @dataclass(frozen=True)

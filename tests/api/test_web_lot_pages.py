@@ -246,3 +246,15 @@ def test_the_lot_pages_need_a_signed_in_user(client: TestClient, chain: Chain) -
     for path in ("", "/trace", "/trace.csv", "/trace.xlsx"):
         away = client.get(f"/app/lots/{chain.harvest.id}{path}", follow_redirects=False)
         assert away.status_code == 303 and away.headers["location"].startswith("/login?next=")
+
+
+def test_packing_is_offered_once_the_lot_has_labelled_packages_outside_a_carton(
+        client: TestClient, session: Session, chain: Chain) -> None:
+    from trace.printing import runs
+
+    page = as_(client, chain.processor).get(f"/app/lots/{chain.boxed.id}", headers=VI).text
+    assert f'href="/app/lots/{chain.boxed.id}/print"' in page and 'id="do-pack"' not in page
+    runs.create_run(session=session, actor=f.member(chain.proc), lot_id=chain.boxed.id,  # type: ignore[arg-type]
+                    data=runs.PrintRunCreate(quantity=2))
+    session.commit()
+    assert 'id="do-pack" href="/app/pack"' in client.get(f"/app/lots/{chain.boxed.id}", headers=VI).text
