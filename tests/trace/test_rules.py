@@ -336,3 +336,19 @@ def test_events_on_unknown_lots_are_refused(session: Session) -> None:
     refused("unknown_lot", lambda: _sell(session, coop, 999_999, "1"), RuleViolation)
     receive = ReceiveIn(shipment_id=999_999)
     refused("no_matching_shipment", lambda: cap(session, coop, EventType.RECEIVE, receive), RuleViolation)
+
+
+def test_a_unit_listed_twice_in_one_pack_is_refused_and_nothing_is_packed(session: Session) -> None:
+    from trace.units import Unit
+
+    coop = f.org(session)
+    lot_id = f.harvest(session, coop, "100", days_ago=5).lot_ids[0]
+    serials = commission(session, coop, lot_id, 2, days_ago=4)
+    twice = [UnitRef(lot_id=lot_id, serial=s) for s in (serials[0], serials[1], serials[0])]
+    refused("duplicate_unit", lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="CARTON-2", children=twice)),
+            RuleViolation)
+    assert set(session.exec(select(Unit.parent_id).where(Unit.lot_id == lot_id))) == {None}
+    # listed once each, they are packed, every one of them
+    once = [UnitRef(lot_id=lot_id, serial=s) for s in serials]
+    cap(session, coop, EventType.PACK, PackIn(parent_id="CARTON-2", children=once))
+    assert set(session.exec(select(Unit.parent_id).where(Unit.lot_id == lot_id))) == {"CARTON-2"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -285,8 +287,16 @@ def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     lots: dict[int, Lot] = {}
     units = []
+    wanted: dict[int, set[str]] = defaultdict(set)
     for ref in data.children:
-        unit = session.exec(select(Unit).where(Unit.lot_id == ref.lot_id, Unit.serial == ref.serial)).first()
+        if ref.serial in wanted[ref.lot_id]:
+            raise RuleViolation(f"Unit {ref.serial} of lot {ref.lot_id} is listed twice", code="duplicate_unit")
+        wanted[ref.lot_id].add(ref.serial)
+    # One query per lot and chunk of serials, not one per unit (a pallet holds thousands).
+    found = {(u.lot_id, u.serial): u for lot_id, serials in wanted.items() for chunk in in_chunks(sorted(serials))
+             for u in session.exec(select(Unit).where(Unit.lot_id == lot_id, col(Unit.serial).in_(chunk)))}
+    for ref in data.children:
+        unit = found.get((ref.lot_id, ref.serial))
         if unit is None or unit.status != UnitStatus.ACTIVE:
             raise RuleViolation(f"Unit {ref.serial} of lot {ref.lot_id} is not known", code="unknown_unit")
         if unit.lot_id not in lots:
