@@ -27,11 +27,13 @@ from api.routes import (
     inspections,
     lots,
     organisations,
+    portal,
     print_runs,
     product_images,
     recalls,
     resolver,
     scans,
+    webhooks,
 )
 from api.web import errors as web_errors
 from api.web import farm, handling, handling_pack, inspection, lot_pages, registry
@@ -95,6 +97,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
                    certifications, recalls, inspections, admin, scans):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.router, prefix="/api/v1")
+    for module in (portal, webhooks):  # issue #7: the national portal's pulls, partner webhooks
+        app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)
     app.include_router(web_routes.router)
     for area in (farm, handling, handling_pack, inspection, lot_pages, registry):

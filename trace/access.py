@@ -15,6 +15,7 @@ class Role(StrEnum):
     ORG_ADMIN = "org_admin"  # manages its own organisation's members and data
     MEMBER = "member"  # writes for its own organisation only
     INSPECTOR = "inspector"  # reads everything, records inspections
+    PORTAL = "portal"  # an API key that reads the national-portal export only (trace/portal/)
 
 
 @dataclass(frozen=True)

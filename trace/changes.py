@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 QUIET_TABLES = frozenset({
     "scan", "print_run", "print_artefact", "idempotency_record", "user", "api_key", "one_time_link",
     "change_epoch", "alembic_version", "web_session",
+    "webhook_subscription", "webhook_delivery",  # every delivery attempt writes; no page shows them
 })
 _DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 _DDL = re.compile(r"\s*(?:DROP|ALTER|CREATE)\b", re.IGNORECASE)

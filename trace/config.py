@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     # and nothing is kept longer than public_cache_seconds without being rebuilt.
     public_cache_seconds: float = 300
     change_poll_seconds: float = 0.25
+    # National portal export: rows recorded in the last portal_settle_seconds wait for the next pull
+    # (a transaction that began earlier may still commit rows with an earlier record time).
+    portal_settle_seconds: int = 60
+    # Partner webhooks (trace/webhooks.py): attempts before a delivery fails, the timeout of one
+    # attempt, how often a worker looks for new events, and plain http to 127.0.0.1/localhost (tests).
+    webhook_max_attempts: int = 8
+    webhook_timeout_seconds: float = 10
+    webhook_dispatch_seconds: float = 15
+    webhook_allow_http_localhost: bool = False
 
     @field_validator("public_base_url")
     @classmethod

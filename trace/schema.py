@@ -16,6 +16,7 @@ from trace import (  # noqa: F401  # noqa: F401
     units,
     users,
     web_sessions,
+    webhooks,
 )
 from trace.designations import models as designation_models  # noqa: F401
 from trace.events import models  # noqa: F401
