@@ -57,7 +57,7 @@ def test_a_write_is_committed_before_the_response_starts(tmp_path: Path) -> None
 
 
 def test_a_failed_write_sends_no_success_and_keeps_nothing(tmp_path: Path) -> None:
-    app, engine, seen = _app(tmp_path)
+    app, engine, _ = _app(tmp_path)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/broken").status_code == 500
     with engine.connect() as other:

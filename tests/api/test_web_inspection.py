@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html import escape
 from decimal import Decimal
+from html import escape
 from io import BytesIO
 from urllib.parse import parse_qs, urlsplit
 
