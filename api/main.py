@@ -35,8 +35,8 @@ from api.routes import (
     scans,
     webhooks,
 )
+from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
 from api.web import errors as web_errors
-from api.web import farm, handling, handling_pack, inspection, lot_pages, registry
 from api.web import routes as web_routes
 from trace import changes
 from trace.config import get_settings
@@ -101,7 +101,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)
     app.include_router(web_routes.router)
-    for area in (farm, handling, handling_pack, inspection, lot_pages, registry):
+    for area in (farm, handling, handling_pack, inspection, lot_pages, registry, dashboard):
         app.include_router(area.router)
     web_errors.install(app)
 

@@ -27,7 +27,7 @@ def broker_urls() -> tuple[str, str]:
 def create_celery() -> Celery:
     """Build the app with settings that make tasks safe to retry."""
     broker, backend = broker_urls()
-    app = Celery("hytrace", broker=broker, backend=backend, include=["workers.ops", "workers.labels", "workers.webhooks"])
+    app = Celery("hytrace", broker=broker, backend=backend, include=["workers.ops", "workers.labels", "workers.reports", "workers.webhooks"])
     app.conf.update(
         task_acks_late=True,  # a killed worker's task is redelivered, so tasks are idempotent
         task_reject_on_worker_lost=True,
