@@ -6,11 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import field_validator
+from sqlalchemy import Index
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace import admin_units, history
 from trace.access import Actor, require_admin, require_org_admin
 from trace.errors import Conflict, NotFound, RuleViolation
+from trace.idempotency import checked_key, insert_once, key_reused
 from trace.identifiers import normalize_gln
 from trace.sqltypes import enum_type
 from trace.timeutil import utcnow
@@ -44,6 +46,9 @@ class OrganisationBase(SQLModel):
 
 
 class Organisation(OrganisationBase, table=True):
+    # Only the province onboards organisations: its keys share one scope, so a resent form registers once.
+    __table_args__ = (Index("ix_organisation_request_key", "request_key", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     kind: OrgKind = Field(sa_type=enum_type(OrgKind))
     tax_code: str = Field(unique=True, index=True, max_length=14)
@@ -52,6 +57,7 @@ class Organisation(OrganisationBase, table=True):
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    request_key: str | None = Field(default=None, max_length=100, description="The creating request's idempotency key")
 
 
 class OrganisationCreate(OrganisationBase):
@@ -104,15 +110,29 @@ def to_public(org: Organisation) -> OrganisationPublic:
     )
 
 
-def create_organisation(*, session: Session, actor: Actor, data: OrganisationCreate) -> Organisation:
-    """Onboard an organisation (province admin only)."""
+def _replay(session: Session, key: str, data: OrganisationCreate) -> Organisation | None:
+    found = session.exec(select(Organisation).where(Organisation.request_key == key)).first()
+    if found is not None:
+        typed = data.model_dump(exclude={"gln"})
+        if {name: getattr(found, name) for name in typed} != typed:
+            raise key_reused("organisation")
+    return found
+
+
+def create_organisation(*, session: Session, actor: Actor, data: OrganisationCreate,
+                        idempotency_key: str | None = None) -> Organisation:
+    """Onboard an organisation (province admin only); a retry with the same key returns the first one."""
     require_admin(actor)
+    key = checked_key(idempotency_key)
+    if key is not None and (found := _replay(session, key, data)):
+        return found
     if session.exec(select(Organisation).where(Organisation.tax_code == data.tax_code)).first():
         raise Conflict(f"An organisation with tax code {data.tax_code} exists", code="tax_code_taken")
     gln = _check_fields(session=session, gln=data.gln, commune_code=data.commune_code, exclude_id=None)
-    org = Organisation.model_validate(data, update={"gln": gln})
-    session.add(org)
-    session.flush()
+    org = Organisation.model_validate(data, update={"gln": gln, "request_key": key})
+    stored = insert_once(session=session, row=org, replay=lambda: _replay(session, key, data) if key else None)
+    if stored is not org:
+        return stored  # the same form sent twice at once: the first one stands
     history.snapshot(session=session, entity="organisation", row=org, user_id=actor.user_id)
     return org
 

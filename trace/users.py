@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import EmailStr, field_validator
+from sqlalchemy import Index, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_admin, require_org_admin
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
+from trace.idempotency import checked_key, insert_once, key_reused
 from trace.organisations import get_organisation
 from trace.sqltypes import enum_type
 from trace.timeutil import utcnow
@@ -23,6 +25,9 @@ MIN_PASSWORD = 10
 
 
 class User(SQLModel, table=True):
+    # An invitation sent twice (double tap, retry) creates one user: its key is unique in the organisation.
+    __table_args__ = (Index("ix_user_organisation_id_request_key", "organisation_id", "request_key", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, index=True, max_length=200)
     full_name: str = Field(max_length=120)
@@ -33,6 +38,7 @@ class User(SQLModel, table=True):
     # Bumped on password change/reset or removal: outstanding tokens stop working.
     token_version: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    request_key: str | None = Field(default=None, max_length=100, description="The inviting request's idempotency key")
 
 
 class OneTimeLink(SQLModel, table=True):
@@ -113,16 +119,20 @@ def _issue_link(*, session: Session, user: User, purpose: str) -> tuple[str, dat
     return token, expires
 
 
+def _email_free(session: Session, email: str) -> str:
+    email = email.strip().lower()
+    if session.exec(select(User).where(User.email == email)).first():
+        raise Conflict(f"A user with email {email} exists", code="email_taken")
+    return email
+
+
 def create_user(
     *, session: Session, email: str, full_name: str, role: Role,
     organisation_id: int | None, password: str | None = None,
 ) -> User:
     """Create a user (callers check who may); email is unique, compared lower-case."""
-    email = email.strip().lower()
-    if session.exec(select(User).where(User.email == email)).first():
-        raise Conflict(f"A user with email {email} exists", code="email_taken")
     user = User(
-        email=email, full_name=full_name, role=role, organisation_id=organisation_id,
+        email=_email_free(session, email), full_name=full_name, role=role, organisation_id=organisation_id,
         password_hash=hash_password(password) if password else None,
     )
     session.add(user)
@@ -130,20 +140,54 @@ def create_user(
     return user
 
 
-def invite_member(*, session: Session, actor: Actor, organisation_id: int, data: UserCreate) -> Invitation:
-    """An organisation administrator (or the province admin) invites a member; returns the one-time link."""
+def _may_give(actor: Actor, role: Role) -> None:
+    if role == Role.ADMIN:
+        raise Forbidden("Province administrators are created by the operator", code="role_not_grantable")
+    if role == Role.PORTAL:  # a machine's role: the portal's read-only keys (trace/portal/keys.py), never a person's
+        raise Forbidden("The portal role belongs to API keys, not to people", code="role_not_grantable")
+    if role == Role.INSPECTOR and not actor.is_admin:
+        raise Forbidden("Only the province administrator appoints inspectors", code="role_not_grantable")
+
+
+def _invited(session: Session, organisation_id: int, key: str, data: UserCreate) -> User | None:
+    found = session.exec(select(User).where(User.organisation_id == organisation_id, User.request_key == key)).first()
+    if found is not None and (found.email, found.full_name, found.role) != (data.email.strip().lower(),
+                                                                          data.full_name, data.role):
+        raise key_reused("invitation")
+    return found
+
+
+def _invitation(session: Session, user: User, purpose: str = "invite") -> Invitation:
+    token, expires = _issue_link(session=session, user=user, purpose=purpose)
+    return Invitation(user=to_public(user), token=token, expires_at=expires)
+
+
+def invite_member(*, session: Session, actor: Actor, organisation_id: int, data: UserCreate,
+                  idempotency_key: str | None = None) -> Invitation:
+    """An organisation administrator (or the province admin) invites a member; returns the one-time link.
+
+    Sent again with the same key, it creates nobody: only the link's hash is kept, so the answer carries
+    a fresh link to the same person (the first one stops working) while the invitation is unused.
+    """
     require_org_admin(actor, organisation_id)
     get_organisation(session=session, organisation_id=organisation_id)
-    if data.role == Role.ADMIN:
-        raise Forbidden("Province administrators are created by the operator", code="role_not_grantable")
-    if data.role == Role.INSPECTOR and not actor.is_admin:
-        raise Forbidden("Only the province administrator appoints inspectors", code="role_not_grantable")
-    user = create_user(
-        session=session, email=data.email, full_name=data.full_name, role=data.role,
-        organisation_id=organisation_id,
-    )
-    token, expires = _issue_link(session=session, user=user, purpose="invite")
-    return Invitation(user=to_public(user), token=token, expires_at=expires)
+    _may_give(actor, data.role)
+    key = checked_key(idempotency_key)
+    if key is not None and (found := _invited(session, organisation_id, key, data)):
+        return _invited_again(session, found)
+    user = User(email=_email_free(session, data.email), full_name=data.full_name, role=data.role,
+                organisation_id=organisation_id, request_key=key)
+    stored = insert_once(session=session, row=user,
+                         replay=lambda: _invited(session, organisation_id, key, data) if key else None)
+    if stored is not user:
+        return _invited_again(session, stored)
+    return _invitation(session, user)
+
+
+def _invited_again(session: Session, user: User) -> Invitation:
+    if not user.active or user.password_hash is not None:
+        raise Conflict("This invitation was already used", code="invitation_used")
+    return _invitation(session, user)
 
 
 def _member(*, session: Session, actor: Actor, organisation_id: int, user_id: int) -> User:
@@ -154,24 +198,66 @@ def _member(*, session: Session, actor: Actor, organisation_id: int, user_id: in
     return user
 
 
+def _keeps_an_admin(session: Session, user: User) -> None:
+    # Without an administrator of its own, an organisation could add or remove nobody but through the province.
+    if user.role != Role.ORG_ADMIN or not user.active:
+        return
+    others = session.exec(select(func.count()).select_from(User).where(
+        User.organisation_id == user.organisation_id, User.role == Role.ORG_ADMIN,
+        User.active == True, User.id != user.id)).one()  # noqa: E712
+    if not others:
+        raise RuleViolation("An organisation keeps at least one administrator: appoint another first",
+                            code="last_org_admin")
+
+
 def reset_password(*, session: Session, actor: Actor, organisation_id: int, user_id: int) -> Invitation:
     """An administrator resets a member's password: old password and tokens stop working."""
     user = _member(session=session, actor=actor, organisation_id=organisation_id, user_id=user_id)
+    if user.id == actor.user_id:
+        # It would end the very session that is to show the new link: one changes one's own password instead.
+        raise RuleViolation("Change your own password instead", code="cannot_reset_self")
+    if not user.active:
+        raise RuleViolation("This user was removed", code="user_removed")
     user.password_hash = None
     user.token_version += 1
     session.add(user)
-    token, expires = _issue_link(session=session, user=user, purpose="reset")
-    return Invitation(user=to_public(user), token=token, expires_at=expires)
+    return _invitation(session, user, "reset")
 
 
 def remove_member(*, session: Session, actor: Actor, organisation_id: int, user_id: int) -> User:
-    """Deactivate a member (kept for the audit trail of the events they recorded)."""
+    """Deactivate a member (kept for the audit trail of the events they recorded); removing twice changes nothing."""
     user = _member(session=session, actor=actor, organisation_id=organisation_id, user_id=user_id)
     if user.id == actor.user_id:
         raise RuleViolation("You cannot remove yourself", code="cannot_remove_self")
+    if not user.active:
+        return user
+    _keeps_an_admin(session, user)
     user.active = False
     user.token_version += 1
     session.add(user)
+    return user
+
+
+class RoleChange(SQLModel):
+    role: Role
+
+
+def change_role(*, session: Session, actor: Actor, organisation_id: int, user_id: int, data: RoleChange) -> User:
+    """An administrator gives a member another role (the rules of an invitation); it applies at once."""
+    user = _member(session=session, actor=actor, organisation_id=organisation_id, user_id=user_id)
+    if user.id == actor.user_id:
+        raise RuleViolation("You cannot change your own role", code="cannot_change_own_role")
+    if not user.active:
+        raise RuleViolation("This user was removed", code="user_removed")
+    if data.role == user.role:
+        return user
+    _may_give(actor, data.role)
+    if user.role == Role.INSPECTOR and not actor.is_admin:
+        raise Forbidden("Only the province administrator appoints inspectors", code="role_not_grantable")
+    _keeps_an_admin(session, user)
+    user.role = data.role
+    session.add(user)
+    session.flush()
     return user
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentActor, OptionalActor, SessionDep
+from api.deps import CurrentActor, IdempotencyKey, OptionalActor, SessionDep
 from trace.designations import registry, rights
 from trace.designations.models import DesignationKind, RightStatus
 
@@ -35,10 +35,11 @@ def get(session: SessionDep, designation_id: int) -> registry.DesignationPublic:
 
 
 @router.post("/designations", status_code=201, response_model=registry.DesignationPublic)
-def create(session: SessionDep, actor: CurrentActor, data: registry.DesignationCreate) -> registry.DesignationPublic:
+def create(session: SessionDep, actor: CurrentActor, data: registry.DesignationCreate,
+           idempotency_key: IdempotencyKey = None) -> registry.DesignationPublic:
     """Register a designation (province admin or authority); an area over pre-2025 units is mapped to today's."""
-    return registry.to_public(session=session,
-                              designation=registry.create_designation(session=session, actor=actor, data=data))
+    return registry.to_public(session=session, designation=registry.create_designation(
+        session=session, actor=actor, data=data, idempotency_key=idempotency_key))
 
 
 @router.patch("/designations/{designation_id}", response_model=registry.DesignationPublic)
@@ -60,31 +61,37 @@ def list_rights(session: SessionDep, actor: OptionalActor, designation_id: int,
 
 
 @router.post("/designations/{designation_id}/rights", status_code=201, response_model=rights.RightPublic)
-def grant(session: SessionDep, actor: CurrentActor, designation_id: int, data: rights.RightCreate) -> rights.RightPublic:
-    """The holder grants an organisation the right to use its designation."""
-    right = rights.grant_right(session=session, actor=actor, designation_id=designation_id, data=data)
+def grant(session: SessionDep, actor: CurrentActor, designation_id: int, data: rights.RightCreate,
+          idempotency_key: IdempotencyKey = None) -> rights.RightPublic:
+    """The holder grants an organisation the right to use its designation (a retry with the same key grants once)."""
+    right = rights.grant_right(session=session, actor=actor, designation_id=designation_id, data=data,
+                               idempotency_key=idempotency_key)
     return rights.to_public(session=session, right=right, actor=actor)
 
 
 def _change(session: SessionDep, actor: CurrentActor, right_id: int, action: str,
-            data: rights.RightChange) -> rights.RightPublic:
-    right = rights.change_right(session=session, actor=actor, right_id=right_id, action=action, data=data)
+            data: rights.RightChange, idempotency_key: str | None) -> rights.RightPublic:
+    right = rights.change_right(session=session, actor=actor, right_id=right_id, action=action, data=data,
+                                idempotency_key=idempotency_key)
     return rights.to_public(session=session, right=right, actor=actor)
 
 
 @router.post("/rights/{right_id}/suspend", response_model=rights.RightPublic)
-def suspend(session: SessionDep, actor: CurrentActor, right_id: int, data: rights.RightChange) -> rights.RightPublic:
+def suspend(session: SessionDep, actor: CurrentActor, right_id: int, data: rights.RightChange,
+            idempotency_key: IdempotencyKey = None) -> rights.RightPublic:
     """Suspend a right (the holder), with a reason."""
-    return _change(session, actor, right_id, "suspend", data)
+    return _change(session, actor, right_id, "suspend", data, idempotency_key)
 
 
 @router.post("/rights/{right_id}/reinstate", response_model=rights.RightPublic)
-def reinstate(session: SessionDep, actor: CurrentActor, right_id: int, data: rights.RightChange) -> rights.RightPublic:
+def reinstate(session: SessionDep, actor: CurrentActor, right_id: int, data: rights.RightChange,
+              idempotency_key: IdempotencyKey = None) -> rights.RightPublic:
     """Lift a suspension (the holder), with a reason."""
-    return _change(session, actor, right_id, "reinstate", data)
+    return _change(session, actor, right_id, "reinstate", data, idempotency_key)
 
 
 @router.post("/rights/{right_id}/revoke", response_model=rights.RightPublic)
-def revoke(session: SessionDep, actor: CurrentActor, right_id: int, data: rights.RightChange) -> rights.RightPublic:
+def revoke(session: SessionDep, actor: CurrentActor, right_id: int, data: rights.RightChange,
+           idempotency_key: IdempotencyKey = None) -> rights.RightPublic:
     """Revoke a right for good (the holder), with a reason."""
-    return _change(session, actor, right_id, "revoke", data)
+    return _change(session, actor, right_id, "revoke", data, idempotency_key)

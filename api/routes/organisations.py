@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, IdempotencyKey, SessionDep
 from trace import auth, history, organisations, users
 from trace.access import can_see_private
 from trace.errors import Forbidden
@@ -24,9 +24,11 @@ def _shown(org: organisations.Organisation, actor: CurrentActor) -> organisation
 
 
 @router.post("", status_code=201, response_model=organisations.OrganisationPublic)
-def create(session: SessionDep, actor: CurrentActor, data: organisations.OrganisationCreate) -> organisations.OrganisationPublic:
-    """Onboard an organisation (province admin)."""
-    return organisations.to_public(organisations.create_organisation(session=session, actor=actor, data=data))
+def create(session: SessionDep, actor: CurrentActor, data: organisations.OrganisationCreate,
+           idempotency_key: IdempotencyKey = None) -> organisations.OrganisationPublic:
+    """Onboard an organisation (province admin); a retry with the same key registers it once."""
+    return organisations.to_public(organisations.create_organisation(session=session, actor=actor, data=data,
+                                                                     idempotency_key=idempotency_key))
 
 
 @router.get("", response_model=list[organisations.OrganisationPublic])
@@ -77,9 +79,12 @@ def members(session: SessionDep, actor: CurrentActor, organisation_id: int) -> l
 
 
 @router.post("/{organisation_id}/members", status_code=201, response_model=users.Invitation)
-def invite(session: SessionDep, actor: CurrentActor, organisation_id: int, data: users.UserCreate) -> users.Invitation:
-    """Invite a member; the one-time link is returned to the administrator to hand on."""
-    return users.invite_member(session=session, actor=actor, organisation_id=organisation_id, data=data)
+def invite(session: SessionDep, actor: CurrentActor, organisation_id: int, data: users.UserCreate,
+           idempotency_key: IdempotencyKey = None) -> users.Invitation:
+    """Invite a member; the one-time link is returned to the administrator to hand on. A retry with the same key
+    invites nobody new and returns a fresh link to the same person (the first stops working)."""
+    return users.invite_member(session=session, actor=actor, organisation_id=organisation_id, data=data,
+                               idempotency_key=idempotency_key)
 
 
 @router.delete("/{organisation_id}/members/{user_id}", response_model=users.UserPublic)

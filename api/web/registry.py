@@ -38,7 +38,7 @@ from trace import locations, organisations, products
 from trace.access import require_writer
 from trace.designations import registry, rights, usage
 from trace.designations.models import Designation, RightToUse
-from trace.errors import Conflict, DomainError, Forbidden, NotFound
+from trace.errors import DomainError, Forbidden, NotFound
 from trace.timeutil import local_zone
 
 router = APIRouter(include_in_schema=False)
@@ -149,23 +149,14 @@ def grant(request: Request, session: SessionDep, who: Member, designation_id: Db
         return _grant_form(request, session, who, designation, values=shown, errors=field_errors(error, who.lang),
                            status=422)
     try:
-        rights.grant_right(session=session, actor=who.actor, designation_id=designation_id, data=data)
+        rights.grant_right(session=session, actor=who.actor, designation_id=designation_id, data=data,
+                           idempotency_key=or_none(form, "idem"))  # a double tap finds its first grant
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
-        if error.code == "right_exists" and _same_grant(session, designation_id, data):
-            return see_other(f"/app/designations/{designation_id}?saved=1")  # a double tap: recorded once
         return _grant_form(request, session, who, designation, values=shown, errors={}, error=say(error, who),
                            status=422)
     return see_other(f"/app/designations/{designation_id}?saved=1")
-
-
-def _same_grant(session: SessionDep, designation_id: int, data: rights.RightCreate) -> bool:
-    # trace.designations.rights takes no idempotency key; a decision number grants once per designation,
-    # so the same form sent again finds its own right and changes nothing.
-    return any(r.decision_number == data.decision_number and r.organisation_id == data.organisation_id
-               and r.valid_from == data.valid_from and r.valid_to == data.valid_to
-               for r in rights.list_rights(session=session, designation_id=designation_id))
 
 
 # --------------------------------------------------------------------------- a right: suspend, reinstate, revoke
@@ -226,13 +217,11 @@ def change(request: Request, session: SessionDep, who: Member, right_id: DbId, a
         return _right_page(request, session, who, right, designation, errors={action: field_errors(error, who.lang)},
                            typed={action: reason}, status=422)
     try:
-        rights.change_right(session=session, actor=who.actor, right_id=right_id, action=action, data=data)
+        rights.change_right(session=session, actor=who.actor, right_id=right_id, action=action, data=data,
+                            idempotency_key=or_none(form, "idem"))  # a double tap finds its first change
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
-        if isinstance(error, Conflict) and right.status == rights.TRANSITIONS[action][1] \
-                and right.status_reason == data.reason:
-            return see_other(f"/app/rights/{right_id}?saved=1")  # a double tap: changed once
         return _right_page(request, session, who, right, designation, error=say(error, who),
                            typed={action: reason}, status=422)
     return see_other(f"/app/rights/{right_id}?saved=1")

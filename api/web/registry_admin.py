@@ -14,7 +14,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from sqlmodel import select
 
 from api.deps import DbId, SessionDep
 from api.web.context import (
@@ -39,6 +38,7 @@ from api.web.registry_forms import (
     denied,
     ids,
     options,
+    or_none,
     say,
     see_other,
     t,
@@ -49,6 +49,7 @@ from trace import admin_units, organisations, users
 from trace.access import require_admin
 from trace.config import get_settings
 from trace.designations import registry
+from trace.designations.models import Designation
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.organisations import Organisation, OrgKind
 from trace.web_sessions import csrf_ok, csrf_token
@@ -61,7 +62,11 @@ USER_FIELDS = ("email", "full_name", "role", "idem")
 DESIGNATION_FIELDS = ("kind", "name_vi", "name_en", "registration_number", "decision_number", "decision_date",
                       "holder_organisation_id", "categories", "idem")
 INVITE_ROLES = ("member", "org_admin", "inspector")
+MEMBER_ACTIONS = {"remove": "removed", "role": "role_changed", "link": "linked"}  # action → the flag shown after it
+DONE = ("created", "invited", "removed", "role_changed", "linked")
 _EMAIL = N_("Not an email address.")
+_ROLE = N_("Choose a role from the list.")
+_SURE = N_("Tick the box to confirm the removal: it cannot be undone.")
 
 
 def _communes() -> list[tuple[str, str]]:
@@ -117,14 +122,11 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
     except ValidationError as error:
         return _org_form(request, who, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
-        org = organisations.create_organisation(session=session, actor=who.actor, data=data)
+        org = organisations.create_organisation(session=session, actor=who.actor, data=data,
+                                                idempotency_key=or_none(form, "idem"))  # a double tap: once
     except DomainError as error:
         if isinstance(error, Forbidden):
             return denied(request, who, error)
-        again = session.exec(select(Organisation).where(Organisation.tax_code == data.tax_code)).first()
-        if error.code == "tax_code_taken" and again and (again.name, again.kind) == (data.name, data.kind):
-            # trace.organisations takes no idempotency key; the tax code is unique, so a resent form is harmless.
-            return see_other(f"/app/admin/organisations/{again.id}/users")
         return _org_form(request, who, values=shown, errors={}, error=say(error, who), status=422)
     return see_other(f"/app/admin/organisations/{org.id}/users?created=1")
 
@@ -133,17 +135,17 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
 
 
 def _users_page(request: Request, session: SessionDep, who: Visitor, org: Organisation, *, values: dict[str, Any],
-                errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+                errors: dict[str, str], error: str | None = None, member_error: str | None = None,
+                status: int = 200) -> Response:
     members = users.list_members(session=session, actor=who.actor, organisation_id=org.id)  # type: ignore[arg-type]
     link = request.cookies.get(LINK_COOKIE, "") if status == 200 else ""
     user_id, _, token = link.partition(":")
     invited = next((u for u in members if str(u.id) == user_id), None) if token else None
+    done = next((flag for flag in DONE if request.query_params.get(flag) == "1"), None)
     response = render(request, "app/registry/users.html", who, status=status, org=org, members=members, roles=ROLES,
                       role_options=[(r, t(who, ROLES[r])) for r in INVITE_ROLES], kinds=ORG_KINDS, v=values,
-                      errors=errors, error=error, invited=invited,
-                      link=f"{get_settings().public_base_url}/welcome?token={quote(token)}" if invited else None,
-                      created=request.query_params.get("created") == "1",
-                      again=request.query_params.get("again") == "1")
+                      errors=errors, error=error, member_error=member_error, invited=invited, done=done,
+                      link=f"{get_settings().public_base_url}/welcome?token={quote(token)}" if invited else None)
     if link:
         response.delete_cookie(LINK_COOKIE, path=_users_path(org.id))  # type: ignore[arg-type]  # shown once
     return response
@@ -151,6 +153,13 @@ def _users_page(request: Request, session: SessionDep, who: Visitor, org: Organi
 
 def _users_path(organisation_id: int) -> str:
     return f"/app/admin/organisations/{organisation_id}/users"
+
+
+def _show_link(request: Request, response: Response, organisation_id: int, invitation: users.Invitation) -> Response:
+    # The link goes to the next page only (shown once there), never into a URL a browser would keep.
+    response.set_cookie(LINK_COOKIE, f"{invitation.user.id}:{invitation.token}", max_age=600, httponly=True,
+                        samesite="strict", secure=secure_cookies(request), path=_users_path(organisation_id))
+    return response
 
 
 @router.get("/app/admin/organisations/{organisation_id}/users", response_class=HTMLResponse)
@@ -181,25 +190,55 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
             errors["email"] = t(who, _EMAIL)
         return _users_page(request, session, who, org, values=shown, errors=errors, status=422)
     try:
-        invitation = users.invite_member(session=session, actor=who.actor, organisation_id=organisation_id, data=data)
+        # Sent again with the same key it invites nobody new; its answer carries a fresh link to the same person.
+        invitation = users.invite_member(session=session, actor=who.actor, organisation_id=organisation_id, data=data,
+                                         idempotency_key=or_none(form, "idem"))
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
             return denied(request, who, error)
-        if error.code == "email_taken" and _already_invited(session, organisation_id, data):
-            return see_other(f"{_users_path(organisation_id)}?again=1")
         return _users_page(request, session, who, org, values=shown, errors={}, error=say(error, who), status=422)
-    response = see_other(f"{_users_path(organisation_id)}?invited=1")
-    response.set_cookie(LINK_COOKIE, f"{invitation.user.id}:{invitation.token}", max_age=600, httponly=True,
-                        samesite="strict", secure=secure_cookies(request), path=_users_path(organisation_id))
-    return response
+    return _show_link(request, see_other(f"{_users_path(organisation_id)}?invited=1"), organisation_id, invitation)
 
 
-def _already_invited(session: SessionDep, organisation_id: int, data: users.UserCreate) -> bool:
-    # trace.users takes no idempotency key; an email is unique, so a resent form creates nobody. Its link went
-    # to the first answer: the page says so, and a new link is a password reset away.
-    found = session.exec(select(users.User).where(users.User.email == data.email.strip().lower())).first()
-    return (found is not None and found.organisation_id == organisation_id and found.full_name == data.full_name
-            and found.password_hash is None)
+@router.post("/app/admin/organisations/{organisation_id}/users/{user_id}/{action}", response_class=HTMLResponse)
+def manage_member(request: Request, session: SessionDep, who: Member, organisation_id: DbId, user_id: DbId,
+                  action: str, form: Posted) -> Response:
+    """Remove a member (their sessions end), change their role, or give them a new sign-in link shown once
+    (trace.users decides who may). Each is the same whether sent once or twice, so it needs no once-only key;
+    a second new link only replaces the first, and the page shows the one that works."""
+    check_form(who, text(form, "csrf"))
+    try:
+        org = organisations.get_organisation(session=session, organisation_id=organisation_id)
+        users.list_members(session=session, actor=who.actor, organisation_id=organisation_id)
+        if action not in MEMBER_ACTIONS:
+            raise NotFound(f"No action {action!r}")
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    target: dict[str, Any] = {"session": session, "actor": who.actor, "organisation_id": organisation_id,
+                              "user_id": user_id}
+    try:
+        if action == "remove":
+            if not text(form, "sure"):  # removal cannot be undone: the box is ticked on purpose
+                return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()},
+                                   errors={}, member_error=t(who, _SURE), status=422)
+            users.remove_member(**target)
+        elif action == "role":
+            try:
+                data = users.RoleChange.model_validate({"role": text(form, "role")})
+            except ValidationError:
+                return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()},
+                                   errors={}, member_error=t(who, _ROLE), status=422)
+            users.change_role(**target, data=data)
+        else:
+            invitation = users.reset_password(**target)
+            return _show_link(request, see_other(f"{_users_path(organisation_id)}?linked=1"), organisation_id,
+                              invitation)
+    except DomainError as error:
+        if isinstance(error, NotFound) or error.code == "org_admin_only":
+            return denied(request, who, error)
+        return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()}, errors={},
+                           member_error=say(error, who), status=422)
+    return see_other(f"{_users_path(organisation_id)}?{MEMBER_ACTIONS[action]}=1")
 
 
 @router.get("/welcome", response_class=HTMLResponse)
@@ -255,12 +294,14 @@ def registry_page(request: Request, session: SessionDep, who: Member) -> Respons
 
 
 def _designation_form(request: Request, session: SessionDep, who: Visitor, *, values: dict[str, Any],
-                      errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+                      errors: dict[str, str], error: str | None = None, status: int = 200,
+                      editing: Designation | None = None) -> Response:
     holders = organisations.list_organisations(session=session, limit=500)
     holders.sort(key=lambda o: (o.kind != OrgKind.DESIGNATION_HOLDER, o.name))
+    area = [c.name for c in (admin_units.commune(code) for code in editing.area_communes) if c] if editing else []
     return render(request, "app/registry/designation_form.html", who, status=status, v=values, errors=errors,
                   error=error, kind_options=options(DESIGNATION_KINDS, who), holders=[(o.id, o.name) for o in holders],
-                  districts=admin_units.former_districts())
+                  districts=admin_units.former_districts(), editing=editing, area=area)
 
 
 @router.get("/app/admin/designations/new", response_class=HTMLResponse)
@@ -274,31 +315,81 @@ def new_designation_page(request: Request, session: SessionDep, who: Member) -> 
                                                             "districts": []}, errors={})
 
 
+def _typed_designation(form: Posted) -> tuple[dict[str, Any], dict[str, Any]]:
+    # What was typed (to show again) and the values for the model (empty optional fields as None).
+    shown = {**values_of(form, *DESIGNATION_FIELDS), "districts": ids(form, "districts")}
+    values = {**{k: shown[k] or None for k in DESIGNATION_FIELDS if k not in ("categories", "idem")},
+              "categories": [c.strip() for c in shown["categories"].split(",") if c.strip()]}
+    values["name_vi"] = shown["name_vi"]
+    return shown, values
+
+
 @router.post("/app/admin/designations/new", response_class=HTMLResponse)
 def new_designation(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
     """Register it (trace.designations.registry decides who may, and maps the area to today's communes)."""
     check_form(who, text(form, "csrf"))
-    shown = {**values_of(form, *DESIGNATION_FIELDS), "districts": ids(form, "districts")}
-    values = {**{k: shown[k] or None for k in DESIGNATION_FIELDS if k not in ("categories", "idem")},
-              "categories": [c.strip() for c in shown["categories"].split(",") if c.strip()],
-              "area_former_districts": shown["districts"]}
-    values["name_vi"] = shown["name_vi"]
+    shown, values = _typed_designation(form)
+    values["area_former_districts"] = shown["districts"]
     try:
         data = registry.DesignationCreate.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
         return _designation_form(request, session, who, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
-        registry.create_designation(session=session, actor=who.actor, data=data)
+        registry.create_designation(session=session, actor=who.actor, data=data,
+                                    idempotency_key=or_none(form, "idem"))  # a double tap registers once
     except DomainError as error:
         if isinstance(error, Forbidden):
             return denied(request, who, error)
-        if error.code == "designation_exists" and _same_designation(session, data):
-            return see_other("/app/admin/designations?saved=1")  # a double tap: registered once
         return _designation_form(request, session, who, values=shown, errors={}, error=say(error, who), status=422)
     return see_other("/app/admin/designations?saved=1")
 
 
-def _same_designation(session: SessionDep, data: registry.DesignationCreate) -> bool:
-    # trace.designations.registry takes no idempotency key; kind and name are unique, so a resent form is harmless.
-    return any(d.kind == data.kind and d.name_vi == data.name_vi and d.holder_organisation_id == data.holder_organisation_id
-               for d in registry.list_designations(session=session, kind=data.kind, limit=500))
+def _registrars_designation(session: SessionDep, who: Visitor, designation_id: int) -> Designation:
+    registry.require_registrar(session=session, actor=who.actor)
+    return registry.get_designation(session=session, designation_id=designation_id)
+
+
+@router.get("/app/admin/designations/{designation_id}/edit", response_class=HTMLResponse)
+def edit_designation_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
+    """The form to correct a designation's record: names, numbers, holder, categories, area, in force or not."""
+    try:
+        found = _registrars_designation(session, who, designation_id)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    values: dict[str, Any] = {name: "" if getattr(found, name) is None else str(getattr(found, name))
+                              for name in DESIGNATION_FIELDS if name not in ("categories", "idem")}
+    values.update(kind=found.kind.value, categories=", ".join(found.categories),
+                  districts=list(found.area_former_districts), active="1" if found.active else "")
+    return _designation_form(request, session, who, values=values, errors={}, editing=found)
+
+
+@router.post("/app/admin/designations/{designation_id}/edit", response_class=HTMLResponse)
+def edit_designation(request: Request, session: SessionDep, who: Member, designation_id: DbId,
+                     form: Posted) -> Response:
+    """Save the changes (trace.designations.registry: the same rules and refusals as the JSON API's PATCH).
+
+    Saving the same form twice changes nothing more, so it needs no once-only key.
+    """
+    check_form(who, text(form, "csrf"))
+    try:
+        found = _registrars_designation(session, who, designation_id)
+    except (NotFound, Forbidden) as error:
+        return denied(request, who, error)
+    shown, values = _typed_designation(form)
+    shown["active"] = "1" if text(form, "active") else ""
+    values["active"] = bool(shown["active"])
+    if set(shown["districts"]) != set(found.area_former_districts):
+        values["area_former_districts"] = shown["districts"]  # the area given anew replaces the whole area
+    try:
+        data = registry.DesignationUpdate.model_validate(values)
+    except ValidationError as error:
+        return _designation_form(request, session, who, values=shown, errors=field_errors(error, who.lang),
+                                 status=422, editing=found)
+    try:
+        registry.update_designation(session=session, actor=who.actor, designation_id=designation_id, data=data)
+    except DomainError as error:
+        if isinstance(error, (NotFound, Forbidden)):
+            return denied(request, who, error)
+        return _designation_form(request, session, who, values=shown, errors={}, error=say(error, who), status=422,
+                                 editing=found)
+    return see_other("/app/admin/designations?saved=1")

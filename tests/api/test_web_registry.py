@@ -56,6 +56,11 @@ class Registry:
 
 @pytest.fixture
 def reg(session: Session) -> Registry:
+    return make_registry(session)
+
+
+def make_registry(session: Session) -> Registry:
+    """Two holders with a designation each, a grower with products and an area, the province admin."""
     holder = f.org(session, "designation_holder", name="Hội Nhãn lồng (thử nghiệm)")
     holder_user, _ = f.user(session, holder, Role.MEMBER, password=PASSWORD)
     gi = Designation(kind=DesignationKind.GEOGRAPHICAL_INDICATION, name_vi="Nhãn lồng Hưng Yên (thử)",

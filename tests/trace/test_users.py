@@ -130,6 +130,10 @@ def test_only_the_province_admin_appoints_inspectors(session: Session) -> None:
     assert invitation.user.role == Role.INSPECTOR
     # nobody grants province administration through an invitation
     refused("role_not_grantable", lambda: invite(session, f.ADMIN, authority, Role.ADMIN, "x@example.com"), Forbidden)
+    # nor the portal's role, which is a read-only key's, never a person's
+    refused("role_not_grantable", lambda: invite(session, f.ADMIN, authority, Role.PORTAL, "p@example.com"), Forbidden)
+    refused("role_not_grantable", lambda: invite(session, org_admin(session, authority), authority, Role.PORTAL,
+                                                 "q@example.com"), Forbidden)
 
 
 def test_an_organisations_first_administrator_is_created_by_the_province_admin(session: Session) -> None:

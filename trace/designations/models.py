@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from trace.sqltypes import enum_type
@@ -62,15 +62,21 @@ class DesignationBase(SQLModel):
 
 
 class Designation(DesignationBase, table=True):
+    # The registrars keep one registry: their keys share one scope, so a resent form registers once.
+    __table_args__ = (Index("ix_designation_request_key", "request_key", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    request_key: str | None = Field(default=None, max_length=100, description="The registering request's idempotency key")
 
 
 class RightToUse(SQLModel, table=True):
     """The holder's grant of its designation to a producer, with its scope and yearly label quota."""
 
     __tablename__ = "right_to_use"
+    # A grant sent twice (double tap, retry) grants once: its key is unique per designation (one holder).
+    __table_args__ = (Index("ix_right_to_use_designation_id_request_key", "designation_id", "request_key", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     designation_id: int = Field(foreign_key="designation.id", index=True)
@@ -85,6 +91,7 @@ class RightToUse(SQLModel, table=True):
     status_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    request_key: str | None = Field(default=None, max_length=100, description="The granting request's idempotency key")
 
 
 class LotClaim(SQLModel, table=True):

@@ -19,6 +19,7 @@ from trace import admin_units
 from trace.access import Actor, Role
 from trace.designations.models import Designation, DesignationBase, DesignationKind, InheritRule
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
+from trace.idempotency import checked_key, insert_once, key_reused
 from trace.locations import Location
 from trace.organisations import Organisation, OrgKind
 
@@ -185,17 +186,31 @@ def _check(*, session: Session, values: dict[str, Any], exclude_id: int | None) 
         raise Conflict(f"A {values['kind']} named {values['name_vi']!r} is registered", code="designation_exists")
 
 
-def create_designation(*, session: Session, actor: Actor, data: DesignationCreate) -> Designation:
-    """Register a designation (its area mapped from the units it was granted over)."""
+def _replay(session: Session, key: str, data: DesignationCreate) -> Designation | None:
+    found = session.exec(select(Designation).where(Designation.request_key == key)).first()
+    if found is not None:
+        # The area is stored mapped to today's communes: the rest of the form tells a resend from another one.
+        typed = data.model_dump(exclude=set(AREA_FIELDS))
+        if {name: getattr(found, name) for name in typed} != typed:
+            raise key_reused("designation")
+    return found
+
+
+def create_designation(*, session: Session, actor: Actor, data: DesignationCreate,
+                       idempotency_key: str | None = None) -> Designation:
+    """Register a designation (its area mapped from the units it was granted over); a retry with the same key
+    returns the first one."""
     require_registrar(session=session, actor=actor)
+    key = checked_key(idempotency_key)
+    if key is not None and (found := _replay(session, key, data)):
+        return found
     values = data.model_dump()
     values.update(area_from(districts=data.area_former_districts, former_communes=data.area_former_communes,
                             communes=data.area_communes))
     _check(session=session, values=values, exclude_id=None)
-    designation = Designation.model_validate(values)
-    session.add(designation)
-    session.flush()
-    return designation
+    designation = Designation.model_validate(values, update={"request_key": key})
+    return insert_once(session=session, row=designation,
+                       replay=lambda: _replay(session, key, data) if key else None)
 
 
 def update_designation(*, session: Session, actor: Actor, designation_id: int, data: DesignationUpdate) -> Designation:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 
 from pydantic import field_validator
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role
@@ -13,12 +15,13 @@ from trace.designations.registry import area_problem, get_designation
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.events import rules as r
 from trace.events.effects import seal
-from trace.events.models import Event, EventType
+from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.schemas import EventCommon
+from trace.idempotency import checked_key, in_progress, insert_once, key_reused
 from trace.locations import Location
 from trace.organisations import Organisation, public_name
 from trace.products import Product
-from trace.timeutil import local_zone
+from trace.timeutil import local_zone, utcnow
 
 # The order a right's conditions are judged in; a later problem means the right came closer to covering.
 PROBLEMS = (
@@ -223,10 +226,30 @@ def _record(*, session: Session, actor: Actor, right: RightToUse, designation: D
     return seal(session=session, event=event, lots=[])
 
 
-def grant_right(*, session: Session, actor: Actor, designation_id: int, data: RightCreate) -> RightToUse:
-    """The holder grants an organisation the right to use its designation (a ``right`` event in its chain)."""
+def _same_grant(right: RightToUse, data: RightCreate) -> bool:
+    typed = (data.organisation_id, data.decision_number, data.valid_from, data.valid_to,
+             list(dict.fromkeys(data.product_ids)), list(dict.fromkeys(data.location_ids)), data.annual_label_quota)
+    return typed == (right.organisation_id, right.decision_number, right.valid_from, right.valid_to,
+                     right.product_ids, right.location_ids, right.annual_label_quota)
+
+
+def _granted(session: Session, designation_id: int, key: str, data: RightCreate) -> RightToUse | None:
+    found = session.exec(select(RightToUse).where(RightToUse.designation_id == designation_id,
+                                                  RightToUse.request_key == key)).first()
+    if found is not None and not _same_grant(found, data):
+        raise key_reused("grant")
+    return found
+
+
+def grant_right(*, session: Session, actor: Actor, designation_id: int, data: RightCreate,
+                idempotency_key: str | None = None) -> RightToUse:
+    """The holder grants an organisation the right to use its designation (a ``right`` event in its chain);
+    a retry with the same key returns the first grant."""
     designation = get_designation(session=session, designation_id=designation_id)
     _require_holder(actor, designation)
+    key = checked_key(idempotency_key)
+    if key is not None and (found := _granted(session, designation_id, key, data)):
+        return found
     if not designation.active:
         raise RuleViolation(f"{designation.name_vi} is no longer in force", code="designation_inactive")
     grantee = session.get(Organisation, data.organisation_id)
@@ -248,9 +271,12 @@ def grant_right(*, session: Session, actor: Actor, designation_id: int, data: Ri
         right = RightToUse(designation_id=designation_id, organisation_id=data.organisation_id,
                            decision_number=data.decision_number, valid_from=data.valid_from,
                            valid_to=data.valid_to, product_ids=data.product_ids, location_ids=data.location_ids,
-                           annual_label_quota=data.annual_label_quota, created_at=when[0], updated_at=when[0])
-        session.add(right)
-        session.flush()
+                           annual_label_quota=data.annual_label_quota, created_at=when[0], updated_at=when[0],
+                           request_key=key)
+        stored = insert_once(session=session, row=right,
+                             replay=lambda: _granted(session, designation_id, key, data) if key else None)
+        if stored is not right:
+            return stored  # the same form sent twice at once: the first grant stands
         _record(session=session, actor=actor, right=right, designation=designation, action="grant", when=when,
                 reason=None, note=data.note)
     return right
@@ -264,13 +290,36 @@ TRANSITIONS: dict[str, tuple[tuple[RightStatus, ...], RightStatus]] = {
 }
 
 
-def change_right(*, session: Session, actor: Actor, right_id: int, action: str, data: RightChange) -> RightToUse:
-    """Suspend, reinstate or revoke (final) a right, with a reason; the status counts from the change's time."""
+def _change_print(right_id: int, action: str, data: RightChange) -> str:
+    return hashlib.sha256(f"right-change:{right_id}:{action}:{data.model_dump_json()}".encode()).hexdigest()
+
+
+def _changed(session: Session, holder: int, key: str, fingerprint: str, right_id: int) -> RightToUse | None:
+    found = session.get(IdempotencyRecord, (holder, key))
+    if found is None:
+        return None
+    if found.fingerprint != fingerprint:
+        raise key_reused("request")
+    return get_right(session=session, right_id=right_id)
+
+
+def change_right(*, session: Session, actor: Actor, right_id: int, action: str, data: RightChange,
+                 idempotency_key: str | None = None) -> RightToUse:
+    """Suspend, reinstate or revoke (final) a right, with a reason; the status counts from the change's time.
+
+    A change is a ``right`` event recorded outside the capture ledger, so its key is kept where the ledger
+    keeps the holder's event keys: a retry returns the right as changed once, and the key cannot be reused
+    for another change or another event.
+    """
     if action not in TRANSITIONS:
         raise RuleViolation(f"Unknown action {action!r}", code="unknown_action")
     right = get_right(session=session, right_id=right_id)
     designation = get_designation(session=session, designation_id=right.designation_id)
-    _require_holder(actor, designation)
+    holder = _require_holder(actor, designation)
+    key = checked_key(idempotency_key)
+    fingerprint = _change_print(right_id, action, data)
+    if key is not None and (found := _changed(session, holder, key, fingerprint, right_id)):
+        return found
     allowed, target = TRANSITIONS[action]
     if right.status == RightStatus.REVOKED:
         raise Conflict("The right is revoked; a revocation is final", code="right_revoked")
@@ -281,10 +330,24 @@ def change_right(*, session: Session, actor: Actor, right_id: int, action: str, 
     if when[0] < last:
         raise RuleViolation("A change cannot take effect before the right's last change",
                             code="change_before_last", last_change=last.isoformat())
-    with session.begin_nested():
-        right.status, right.status_reason, right.updated_at = target, data.reason, when[0]
-        session.add(right)
-        session.flush()
-        _record(session=session, actor=actor, right=right, designation=designation, action=action, when=when,
-                reason=right.status_reason)
+    try:
+        with session.begin_nested():
+            right.status, right.status_reason, right.updated_at = target, data.reason, when[0]
+            session.add(right)
+            session.flush()
+            event = _record(session=session, actor=actor, right=right, designation=designation, action=action,
+                            when=when, reason=right.status_reason)
+            if key is not None:
+                session.add(IdempotencyRecord(organisation_id=holder, key=key, fingerprint=fingerprint,
+                                              event_ids=[event.id], created_at=utcnow()))
+                session.flush()
+    except IntegrityError:
+        if key is None:
+            raise
+        # The same change sent twice at once, and the other one stored its key first: it stands.
+        session.expire_all()
+        found = _changed(session, holder, key, fingerprint, right_id)
+        if found is None:
+            raise in_progress() from None
+        return found
     return right
