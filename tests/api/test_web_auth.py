@@ -157,3 +157,16 @@ def test_the_icon_browsers_ask_for_is_there_and_cached(client: TestClient) -> No
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/x-icon"
     assert "max-age" in answer.headers["cache-control"]
     assert Image.open(BytesIO(answer.content)).size == (32, 32)
+
+
+@pytest.mark.parametrize(("kind", "role", "keeps_registry"), [
+    ("authority", Role.ORG_ADMIN, True), ("authority", Role.MEMBER, False), ("cooperative", Role.ORG_ADMIN, False)])
+def test_the_menu_leads_the_registrars_and_only_them_to_the_designation_registry(
+        client: TestClient, session: Session, kind: str, role: Role, keeps_registry: bool) -> None:
+    user, _ = f.user(session, f.org(session, kind), role, password=PASSWORD)
+    session.commit()
+    sign_in(client, user.email)
+    start = client.get("/app", headers=VI).text
+    assert ('href="/app/admin/designations"' in start) is keeps_registry
+    # the menu follows the rule trace/ keeps: the registry answers those it leads there, and only them
+    assert client.get("/app/admin/designations").status_code == (200 if keeps_registry else 403)
