@@ -23,6 +23,7 @@ from api.routes import (
     codes,
     designation_usage,
     designations,
+    epcis,
     events,
     inspections,
     lots,
@@ -97,6 +98,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
                    certifications, recalls, inspections, admin, scans):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.router, prefix="/api/v1")
+    app.include_router(epcis.router)
     for module in (portal, webhooks):  # issue #7: the national portal's pulls, partner webhooks
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # and nothing is kept longer than public_cache_seconds without being rebuilt.
     public_cache_seconds: float = 300
     change_poll_seconds: float = 0.25
+    epcis_max_body_bytes: int = 16 * 1024 * 1024  # largest EPCIS document POST /epcis/capture takes (413 beyond; ~30,000 events)
     # National portal export: rows recorded in the last portal_settle_seconds wait for the next pull
     # (a transaction that began earlier may still commit rows with an earlier record time).
     portal_settle_seconds: int = 60

@@ -167,3 +167,5 @@ def new_lot(session: Session, *, product: Product, lot_code: str, quantity: Deci
     return lot
 
 
+# Each new event's EPCIS event id is stored in the same flush (a hook; imported last: it reads this package).
+from trace.epcis import ids as _epcis_ids  # noqa: E402, F401
