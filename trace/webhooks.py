@@ -30,6 +30,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_org_admin
 from trace.config import get_settings
+from trace.epcis import query as epcis_query
 from trace.errors import Forbidden, NotFound, RuleViolation
 from trace.events.models import Event, EventLot
 from trace.events.query import get_event
@@ -363,9 +364,11 @@ class Outgoing:
     headers: dict[str, str]
 
 
-def payload(*, event: dict[str, Any], subscription_id: int, delivery_id: int) -> dict[str, Any]:
-    """What a partner receives (one place to change it, e.g. to an EPCIS document)."""
-    return {"type": "event", "subscription_id": subscription_id, "delivery_id": delivery_id, "event": event}
+def payload(*, event: dict[str, Any], epcis: dict[str, Any], subscription_id: int, delivery_id: int) -> dict[str, Any]:
+    """What a partner receives: the event as our API shows it, and the same event as an EPCIS 2.0
+    document (GS1's JSON-LD, for partners whose systems speak EPCIS)."""
+    return {"type": "event", "subscription_id": subscription_id, "delivery_id": delivery_id, "event": event,
+            "epcis": epcis}
 
 
 def claim(*, session: Session, delivery_id: int, now: datetime | None = None) -> Outgoing | None:
@@ -392,7 +395,8 @@ def claim(*, session: Session, delivery_id: int, now: datetime | None = None) ->
         session.add(delivery)
         session.flush()
         return None
-    body = json.dumps(payload(event=event.model_dump(mode="json"), subscription_id=sub.id,  # type: ignore[arg-type]
+    epcis = epcis_query.document_of(session=session, actor=_reader(sub), event_ids=[delivery.event_id])
+    body = json.dumps(payload(event=event.model_dump(mode="json"), epcis=epcis, subscription_id=sub.id,  # type: ignore[arg-type]
                               delivery_id=delivery_id), ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(sub.secret, body, int(now.timestamp())),
                DELIVERY_HEADER: str(delivery_id), "User-Agent": "hytrace-webhooks/1"}

@@ -10,6 +10,7 @@ import threading
 import time
 from contextlib import nullcontext
 from datetime import timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,7 +22,12 @@ from tests import factories as f
 from trace import webhooks
 from trace.access import Role
 from trace.config import get_settings
+from trace.epcis.document import schema_errors
+from trace.epcis.ids import lookup
 from trace.errors import Forbidden, RuleViolation
+from trace.events.ledger import capture
+from trace.events.models import EventType
+from trace.events.schemas import ShipIn
 from trace.timeutil import utcnow
 from trace.webhooks import DeliveryStatus, WebhookCreate, WebhookDelivery, WebhookSubscription
 from workers import webhooks as worker
@@ -195,7 +201,9 @@ def test_a_partner_hears_of_shipments_to_it_without_the_senders_private_fields(s
     sub = webhooks.create_subscription(session=session, actor=f.member(buyer, Role.ORG_ADMIN),
                                        data=WebhookCreate(url="https://p.example.vn/h", organisation_id=buyer.id))
     lot = f.harvest(session, grower, prod=product, note="Giá nội bộ").lot_ids[0]
-    ship = f.ship(session, grower, lot, buyer, "10").events[0].id
+    ship = capture(session=session, actor=f.member(grower), items=[(EventType.SHIP, ShipIn(
+        lot_id=lot, quantity=Decimal(10), destination_organisation_id=buyer.id, note="Chiết khấu riêng 7%",  # type: ignore[arg-type]
+        event_time=f.when(1)))]).events[0].id
     assert _deliveries(session, sub.id) == [] and webhooks.dispatch(session=session)
     assert _deliveries(session, sub.id) == [ship]  # the harvest was the grower's alone
     delivery = session.execute(select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == sub.id)).scalar_one()
@@ -204,6 +212,9 @@ def test_a_partner_hears_of_shipments_to_it_without_the_senders_private_fields(s
     body = json.loads(outgoing.body)
     assert (body["event"]["id"], body["event"]["redacted"], body["subscription_id"], body["delivery_id"]) == (
         ship, True, sub.id, delivery)
+    # the EPCIS form keeps the sender's private facts out too (the note is the grower's)
+    assert "Chiết khấu" not in json.dumps(body, ensure_ascii=False)
+    assert body["epcis"]["epcisBody"]["eventList"][0]["bizStep"] == "shipping"
     assert webhooks.claim(session=session, delivery_id=delivery) is None  # claimed: not sent twice at once
 
 
@@ -302,6 +313,12 @@ def test_a_real_receiver_gets_the_signed_event(session: Session) -> None:
     payload = json.loads(body)
     assert payload["event"]["id"] == event_id and payload["event"]["type"] == "harvest"
     assert headers["X-Hytrace-Delivery"] == str(payload["delivery_id"]) == str(sent[0])
+    # the same event as an EPCIS 2.0 document, valid against GS1's schema, with the id /epcis/events knows it by
+    assert schema_errors(payload["epcis"]) == []
+    (epcis_event,) = payload["epcis"]["epcisBody"]["eventList"]
+    stored = lookup(session.connection(), [epcis_event["eventID"]])
+    assert stored == {epcis_event["eventID"]: event_id} and epcis_event["eventID"].startswith("ni:///sha-256;")
+    assert epcis_event["bizStep"] == "commissioning"
     row = session.get(WebhookDelivery, sent[0])
     assert row is not None and (row.status, row.attempts, row.last_status_code) == (DeliveryStatus.DELIVERED, 1, 200)
 

@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 from trace import lineage
 from trace.access import Actor
 from trace.epcis import render, vocab
+from trace.epcis.document import document
 from trace.epcis.ids import lookup
 from trace.errors import InvalidIdentifier, NotFound, RuleViolation
 from trace.events import query as event_query
@@ -91,6 +92,12 @@ def get_event(*, session: Session, actor: Actor, epcis_id: str) -> dict[str, Any
     correction = session.connection().execute(select(E.c.id).where(E.c.corrects_event_id == ours)).scalar()
     rendered = next(iter(_rendered(session, actor, [correction or ours])))[0]
     return {"@context": list(_context()), **rendered}
+
+
+def document_of(*, session: Session, actor: Actor, event_ids: Sequence[str]) -> dict[str, Any]:
+    """Our events (by our ids, in the order given) as one EPCISDocument, as ``actor`` may see them."""
+    events = [e for batch in _rendered(session, actor, list(event_ids)) for e in batch]
+    return document(events)
 
 
 def _context() -> list[Any]:
