@@ -26,7 +26,9 @@ from sqlmodel import Session, SQLModel
 
 from api import i18n, pages
 from trace import changes, digital_link, origin
+from trace.access import Actor, Role
 from trace.config import get_settings
+from trace.epcis import query as epcis_query
 from trace.errors import NotFound
 from trace.scans import record
 from trace.scans.buffer import ScanBuffer
@@ -41,6 +43,7 @@ MISSING_SECONDS = 30.0  # how long an unknown code's answer is kept (new codes a
 # Placeholders in a rendered genuine block: none of them can come out of escaping or translation.
 _COUNT, _PLACES, _FIRST, _UID = "\x00count\x00", "\x00places\x00", "\x00first\x00", "\x00uid\x00"
 
+PUBLIC = Actor(role=Role.MEMBER, organisation_id=None, name="public")  # anybody: sees no organisation's private facts
 Key = tuple[str, str | None, str | None]  # (gtin, lot, serial); lot None: the product page
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
@@ -74,6 +77,7 @@ class Entry:
     added: int = 0  # this process's scans since the stats were read
     first_local: datetime | None = None
     refreshing: bool = False
+    epcis: bytes = b""  # the journey as an EPCIS document (gs1:epcis), built when first asked for
 
     def seen(self) -> Seen:
         """Earlier scans: the database's count plus this process's own since."""
@@ -116,6 +120,17 @@ class PublicPages:
             entry.linkset = json.dumps(linkset(entry.facts.uri, entry.facts.gtin, settings.public_base_url),
                                        ensure_ascii=False).encode()
         return entry
+
+    def _epcis(self, found: origin.Origin) -> bytes:
+        with self.sessions() as session:
+            document = epcis_query.document_of(session=session, actor=PUBLIC, event_ids=[s.event_id for s in found.journey])
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def epcis(self, entry: Entry) -> bytes:
+        """The journey's events as an EPCIS 2.0 document, as anybody may read them (no private facts)."""
+        if not entry.epcis and entry.facts is not None:
+            entry.epcis = await anyio.to_thread.run_sync(self._epcis, entry.facts)
+        return entry.epcis
 
     def _stats(self, session: Session, found: origin.Origin) -> record.ScanStats:
         # Scans this process holds but has not written yet count too (distinct, not twice).

@@ -79,6 +79,12 @@ class StepView(SQLModel):
     unit: str | None = None
     inputs: list[dict[str, Any]] = Field(default_factory=list)  # farming inputs, where the producer made them public
     reason: str | None = None  # for holds, releases and recalls
+    _event_id: str = PrivateAttr(default="")
+
+    @property
+    def event_id(self) -> str:
+        """The event this step tells (its EPCIS form answers gs1:epcis; never shown on the page)."""
+        return self._event_id
 
 
 class AlertView(SQLModel):
@@ -269,6 +275,7 @@ def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotE
             inputs=list(payload.get("inputs_used") or []) if event.type == EventType.HARVEST else [],
             reason=payload.get("reason") if event.type in (EventType.HOLD, EventType.RELEASE, EventType.RECALL) else None,
         ))
+        steps[-1]._event_id = event.id  # type: ignore[assignment]
     return steps
 
 

@@ -27,6 +27,7 @@ from trace.origin import Origin, ProductOrigin
 router = APIRouter(tags=["resolver"])
 
 HTML, JSON, LINKSET = "text/html", "application/json", "application/linkset+json"
+LD_JSON = "application/ld+json"  # an EPCIS 2.0 document (gs1:epcis)
 _OFFERED = (HTML, JSON, LINKSET)
 _PROBLEM = "https://hytrace.vn/problems/"
 
@@ -111,8 +112,10 @@ class OriginPublic(Origin):
 _PAGE = {"schema": {"type": "string"}}
 _PROBLEM_DOC = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 DOCUMENTED: dict[int | str, dict[str, Any]] = {
-    200: {"model": OriginPublic | ProductOrigin, "description": "The origin page (HTML), its facts (JSON) or a linkset",
-          "content": {HTML: _PAGE, LINKSET: {"schema": {"type": "object"}}}},
+    200: {"model": OriginPublic | ProductOrigin,
+          "description": "The origin page (HTML), its facts (JSON), a linkset, or (``?linkType=gs1:epcis``) the "
+                         "journey's events as an EPCIS 2.0 document",
+          "content": {HTML: _PAGE, LINKSET: {"schema": {"type": "object"}}, LD_JSON: {"schema": {"type": "object"}}}},
     304: {"description": "Not modified: the copy the client holds is current"},
     307: {"description": "Redirect to the link type asked for (``?linkType=gs1:pip``)"},
     404: {"description": "Not a code this system issued", "content": {HTML: _PAGE, **_PROBLEM_DOC}},
@@ -144,6 +147,9 @@ async def resolve(request: Request, rest: str) -> Response:
     assert facts is not None
     if form == LINKSET:
         return Response(entry.linkset, media_type=LINKSET, headers=_headers(None, f'W/"{facts.version}.ls"', None))
+    if link_type and link_type.removeprefix("gs1:").removeprefix("https://gs1.org/voc/") == "epcis":
+        body = await public.epcis(entry)
+        return Response(body, media_type=LD_JSON, headers=_headers(None, f'W/"{facts.version}.epcis"', facts.uri))
     if link_type and link_type != "all":
         answer = _link_type(entry, link_type)
         if answer is not None:
@@ -187,9 +193,6 @@ def _link_type(entry: Entry, link_type: str) -> Response | None:
         body = {"anchor": facts.uri, "designations": [d.model_dump(mode="json") for d in facts.designations],
                 "claims": [c.model_dump(mode="json") for c in facts.claims],
                 "certificates": [c.model_dump(mode="json") for c in facts.certificates]}
-    elif name == "epcis":
-        # The events as the journey tells them; an EPCIS 2.0 document comes with the EPCIS interface.
-        body = {"anchor": facts.uri, "events": [s.model_dump(mode="json") for s in facts.journey]}
     if body is None:
         return None
     return Response(json.dumps(body, ensure_ascii=False).encode(), media_type=JSON,

@@ -15,7 +15,8 @@ from sqlmodel import Session
 
 from tests import factories as f
 from tests.api.helpers import assert_problem
-from tests.trace.test_origin import Chain, build_chain
+from tests.trace.test_origin import SECRET_KDE, SECRET_NOTE, Chain, build_chain
+from trace.epcis.document import schema_errors
 from trace.recalls import recall
 from trace.recalls.models import ReasonIn
 from trace.scans.models import Scan
@@ -95,8 +96,19 @@ def test_each_link_type_answers(client: TestClient, chain: Chain) -> None:
     assert product.status_code == 200 and "Long nhãn sấy" in product.text and chain.proc.name in product.text
     certs = client.get(path_of(chain) + "?linkType=gs1:certificationInfo").json()
     assert certs["designations"][0]["name"] == "Nhãn lồng Hưng Yên" and certs["certificates"][0]["number"] == "VG-TEST-01"
-    events = client.get(path_of(chain) + "?linkType=gs1:epcis").json()
-    assert events["events"][0]["kind"] == "harvest"
+    epcis = client.get(path_of(chain) + "?linkType=gs1:epcis")
+    assert epcis.status_code == 200 and epcis.headers["content-type"] == "application/ld+json"
+    document = epcis.json()
+    assert document["type"] == "EPCISDocument" and schema_errors(document) == []
+    # the journey's events, in its order, each with the id /epcis/events knows it by
+    steps = client.get(path_of(chain), headers={"accept": "application/json"}).json()["journey"]
+    shown = document["epcisBody"]["eventList"]
+    assert [e["bizStep"] for e in shown][:1] == ["commissioning"] and len(shown) == len(steps)
+    assert all(e["eventID"].startswith("ni:///sha-256;") for e in shown)
+    # nobody's private facts (the harvest's note and contract stay with their owner); the farming inputs
+    # the producer chose to make public are there, as on the page
+    assert SECRET_NOTE not in epcis.text and SECRET_KDE not in epcis.text
+    assert "Phân hữu cơ vi sinh" in epcis.text
     other = client.get(path_of(chain) + "?linkType=gs1:recipeInfo", headers=HTML)  # one we do not have: the page
     assert other.status_code == 200 and "Hành trình sản phẩm" in other.text
 
