@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +22,7 @@ from trace.access import Actor, Role
 from trace.config import get_settings
 from trace.db import make_engine, session_scope
 from trace.errors import Conflict, DomainError, RuleViolation
+from trace.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_ACTOR = Actor(role=Role.ADMIN, organisation_id=None, name="cli")
@@ -141,6 +143,21 @@ def cmd_export_trace(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_portal_export(args: argparse.Namespace) -> int:
+    """Write the national portal's export (Circular 02/2024) as a ZIP of CSV files with a manifest."""
+    from trace.portal import export
+
+    with _engine(args.database_url) as engine, session_scope(engine, write=False) as session:
+        chunks = export.export_zip(session=session, actor=CLI_ACTOR, since=args.since, until=args.until)
+        output = args.output
+        if output.is_dir():
+            output = output / export.filename(utcnow())
+        with output.open("wb") as out:
+            size = sum(out.write(chunk) for chunk in chunks)
+    print(f"wrote the portal export ({size:,} bytes) to {output}", file=sys.stderr)
+    return OK
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """Back up the whole database to a file."""
     from trace.backup import backup
@@ -202,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--direction", choices=["backward", "forward"], default="backward")
     cmd.add_argument("--format", choices=["csv", "json"], default="csv", help="FSMA 204 CSV or the JSON trace")
     cmd.add_argument("--output", type=Path, metavar="FILE", help="default: standard output")
+    cmd = add("portal-export", cmd_portal_export)
+    cmd.add_argument("--since", type=datetime.fromisoformat, metavar="TIME", help="only rows changed since (ISO 8601)")
+    cmd.add_argument("--until", type=datetime.fromisoformat, metavar="TIME", help="only rows changed until (ISO 8601)")
+    cmd.add_argument("--output", type=Path, required=True, metavar="FILE_OR_FOLDER",
+                     help="the ZIP file, or a folder to write it in under its dated name")
     add("backup", cmd_backup).add_argument("--output", type=Path, required=True, metavar="FILE")
     add("restore", cmd_restore).add_argument("--input", type=Path, required=True, metavar="FILE")
     cmd = add("move-to-postgres", cmd_move_to_postgres)

@@ -223,3 +223,28 @@ def test_runs_as_a_module_from_the_root_without_loading_the_web_or_worker_stack(
     # the database file has no tables yet: a clean one-line error, no traceback
     assert failed.returncode == cli.ERROR and "Traceback" not in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_portal_export_writes_the_zip_an_operator_uploads(
+    populated: tuple[str, Engine, World], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import zipfile
+
+    from trace.organisations import Organisation
+
+    url, engine, _ = populated
+    monkeypatch.setenv("HYTRACE_PORTAL_SETTLE_SECONDS", "0")  # the rows were written a moment ago
+    get_settings.cache_clear()
+    # into a folder: the file takes its dated name
+    assert run(url, "portal-export", "--output", str(tmp_path)) == cli.OK
+    (written,) = tmp_path.glob("hytrace-portal-*.zip")
+    with zipfile.ZipFile(written) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        organisations = next(f for f in manifest["files"] if f["feed"] == "organisations")
+        with Session(engine) as s:
+            assert organisations["rows"] == len(s.exec(select(Organisation)).all()) > 0
+        assert archive.read(organisations["name"]).startswith(b"\xef\xbb\xbf")  # Vietnamese opens right in Excel
+    # a period that ends before it starts is refused in words, and nothing is written
+    bad = tmp_path / "bad.zip"
+    assert run(url, "portal-export", "--since", "2026-05-01", "--until", "2026-04-01", "--output", str(bad)) == cli.ERROR
+    assert not bad.exists()
