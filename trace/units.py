@@ -149,12 +149,13 @@ def _fresh(session: Session, count: int, make: Callable[[], str], column: Any, l
 
 def register_units(
     *, session: Session, lot_id: int, count: int, event_id: str,
-    level: UnitLevel = UnitLevel.UNIT, print_run_id: int | None = None,
+    level: UnitLevel = UnitLevel.UNIT, print_run_id: int | None = None, serials: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Insert ``count`` units of a lot with new serials (unique in the lot) and codes (unique in
-    the instance), in one statement; returns (serial, code) pairs in insertion order."""
-    serials = _fresh(session, count, new_serial, Unit.serial, lot_id)
-    codes = _fresh(session, count, new_code, Unit.code)
+    the instance), in one statement; returns (serial, code) pairs in insertion order. ``serials``:
+    those (the caller checked they are new in the lot) instead of random ones."""
+    serials = list(serials) if serials is not None else _fresh(session, count, new_serial, Unit.serial, lot_id)
+    codes = _fresh(session, len(serials), new_code, Unit.code)
     now = utcnow()
     rows = [{"lot_id": lot_id, "serial": s, "code": c, "level": level.value, "print_run_id": print_run_id,
              "parent_id": None, "status": UnitStatus.ACTIVE.value, "created_event_id": event_id, "created_at": now}

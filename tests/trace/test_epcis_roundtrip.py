@@ -20,6 +20,7 @@ from trace.epcis import query as epcis_query
 from trace.epcis.capture import capture_document
 from trace.events import chain as ledger_chain
 from trace.lots import Lot
+from trace.units import Unit
 
 
 @pytest.fixture
@@ -53,10 +54,13 @@ def _export(session: Session, lot_id: int) -> list[dict[str, Any]]:
     return body["epcisBody"]["eventList"]  # type: ignore[no-any-return]
 
 
-def test_export_capture_export_gives_the_same_events(session: Session, other: Session) -> None:
-    # given a chain of two organisations, with a loss declared erroneous
-    chain = build_chain(session, units=False)
+@pytest.mark.parametrize("units", [False, True], ids=["lots", "with_units"])
+def test_export_capture_export_gives_the_same_events(session: Session, other: Session, units: bool) -> None:
+    # given a chain of two organisations, with a loss declared erroneous (and labelled units packed in a carton)
+    chain = build_chain(session, units=units)
     first = _export(session, chain.lot_id)
+    kinds = {event["hytrace:eventType"] for event in first}
+    assert ({"commission", "pack"} <= kinds) is units
     copies = _copy_master(session, other, [chain.grower, chain.processor])
     other.commit()
     # when each organisation captures its own run of the chain into the other instance, in order
@@ -82,3 +86,14 @@ def test_export_capture_export_gives_the_same_events(session: Session, other: Se
     assert second == first
     # and the other instance's chains are sound
     assert ledger_chain.verify(session=other).ok
+    if units:
+        # with the same units (lot and serial), each with a new human code of its own, packed alike
+        def held(db: Session) -> dict[tuple[str, str, str], tuple[str | None, str]]:
+            rows = db.exec(select(Lot.gtin, Lot.lot_code, Unit.serial, Unit.parent_id, Unit.code)  # type: ignore[call-overload]
+                           .select_from(Unit).join(Lot, Lot.id == Unit.lot_id)).all()
+            assert len(rows) == len({(gtin, lot, serial) for gtin, lot, serial, _, _ in rows})
+            return {(gtin, lot, serial): (parent, code) for gtin, lot, serial, parent, code in rows}
+        mine, theirs = held(session), held(other)
+        assert len(mine) == 3 and set(theirs) == set(mine)
+        assert {k: v[0] for k, v in theirs.items()} == {k: v[0] for k, v in mine.items()}
+        assert all(theirs[k][1] != mine[k][1] for k in mine)

@@ -4,8 +4,11 @@
 Each event is checked against GS1's schema first, then mapped to one of our kinds (by its
 ``hytrace:eventType`` when it has one, else by its shape: ObjectEvent ADD commissioning → harvest,
 OBSERVE shipping/receiving/retail_selling/storing/inspecting → ship/receive/sell/store/inspect,
-destroying/sampling → loss, TransformationEvent → transform) and recorded with our rules (the actor's
-organisation must own the place, hold the lot, ...). Master data must exist: an unknown lot, product,
+destroying/sampling → loss, TransformationEvent → transform, ObjectEvent ADD commissioning with an
+``epcList`` of unit Digital Links → commission of those serials, AggregationEvent ADD packing → pack) and
+recorded with our rules (the actor's organisation must own the place, hold the lot, ...). A unit's human
+code is not in EPCIS: a captured unit gets a new one, as our own commissioning gives. Decommissioning
+(which names codes, not serials) is not captured. Master data must exist: an unknown lot, product,
 place or party is refused with its URI. An event keeps the ``eventID`` it came with (or gets its
 hash id): an id we already hold is a duplicate — a whole document sent again is answered as the first
 time, nothing stored; a document mixing new and known events is refused (409, naming the known ones)
@@ -15,10 +18,12 @@ in the same document) is recorded as the correction of that event.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import ValidationError
 from sqlmodel import Session, SQLModel, col, select
@@ -33,6 +38,8 @@ from trace.epcis.refs import Resolver
 from trace.errors import Conflict, DomainError, Forbidden, RuleViolation
 from trace.events.ledger import INPUT_OF, capture
 from trace.events.models import Event, EventType
+from trace.events.schemas import CommissionIn
+from trace.identifiers import validate_serial
 from trace.lots import Lot, Shipment, ShipmentStatus
 from trace.sqltypes import in_chunks
 from trace.timeutil import parse_offset
@@ -70,6 +77,10 @@ def _kind(event: dict[str, Any]) -> EventType:
         return EventType.TRANSFORM
     if event["type"] == "ObjectEvent" and event.get("action") == "ADD" and step == "commissioning" and event.get("quantityList"):
         return EventType.HARVEST
+    if event["type"] == "ObjectEvent" and event.get("action") == "ADD" and step == "commissioning" and event.get("epcList"):
+        return EventType.COMMISSION
+    if event["type"] == "AggregationEvent" and event.get("action") == "ADD" and step == "packing":
+        return EventType.PACK
     if event["type"] == "ObjectEvent" and step in BY_STEP:
         return BY_STEP[step]
     raise RuleViolation(f"A {event['type']} with bizStep {step or 'none'} is not something hytrace records",
@@ -79,6 +90,17 @@ def _kind(event: dict[str, Any]) -> EventType:
 def _time(event: dict[str, Any], name: str = "eventTime", offset: str | None = None) -> datetime:
     moment = datetime.fromisoformat(event[name].replace("Z", "+00:00"))
     return moment.astimezone(parse_offset(offset or event.get("eventTimeZoneOffset") or "+00:00"))
+
+
+_SSCC = re.compile(re.escape(vocab.GS1_ID) + r"/00/(\d{18})")
+
+
+def _parent(uri: str) -> str:
+    """The carton or pallet id :func:`vocab.parent_uri` made a URI of."""
+    if m := _SSCC.fullmatch(uri):
+        return m[1]
+    ours = f"{vocab.base()}/epcis/id/parent/"
+    return unquote(uri[len(ours):]) if uri.startswith(ours) else uri
 
 
 def _offset(moment: str) -> str:
@@ -114,6 +136,21 @@ class _Mapper:
                 return self._need(self.refs.party(item[key]) if kind != "location" else self.refs.location(item[key]),
                                   "party" if kind != "location" else "location", item[key])  # type: ignore[no-any-return]
         return None
+
+    def _unit(self, uri: str) -> tuple[int, str]:
+        """The lot and serial of a unit's Digital Link (``…/01/{gtin}/10/{lot}/21/{serial}``)."""
+        ref = self.refs.ref(uri)
+        if ref.kind != "unit" or not ref.gtin or not ref.lot or not ref.serial:
+            raise RuleViolation(f"Not a unit's Digital Link with GTIN, lot and serial: {uri}", code="bad_unit_uri", uri=uri)
+        validate_serial(ref.serial)
+        lot = self._need(self.refs.lot(vocab.lot_class(ref.gtin, ref.lot)), "lot of unit", uri)
+        return lot, ref.serial  # type: ignore[return-value]
+
+    def _units(self, uris: list[str]) -> list[tuple[int, str]]:
+        units = [self._unit(uri) for uri in uris]
+        if len(set(units)) != len(units):
+            raise RuleViolation("A unit is listed twice", code="duplicate_unit")
+        return units
 
     def _one(self, event: dict[str, Any], name: str = "quantityList") -> tuple[int, Decimal]:
         items = event.get(name) or []
@@ -176,6 +213,24 @@ class _Mapper:
             if kind == EventType.LOSS:
                 data["reason"] = event.get(H + "reason") or ("sample" if _bare(event.get("bizStep", "")) == "sampling"
                                                              else LOSS_REASON.get(_bare(event.get("disposition", "")), "other"))
+        elif kind == EventType.COMMISSION:
+            if event["type"] != "ObjectEvent" or event.get("action") != "ADD" or not event.get("epcList") or event.get("quantityList"):
+                raise RuleViolation("A commissioning is captured with its units' Digital Links (epcList), not a count",
+                                    code="units_expected")
+            units = self._units(event["epcList"])
+            if len({lot for lot, _ in units}) != 1:
+                raise RuleViolation("A commissioning names units of exactly one lot", code="one_lot_expected")
+            data.update(lot_id=units[0][0], count=len(units), serials=[serial for _, serial in units],
+                        location_id=self._place(event))
+            if event.get(H + "level"):
+                data["level"] = event[H + "level"]
+        elif kind == EventType.PACK:
+            if event["type"] != "AggregationEvent" or event.get("action") != "ADD" or not event.get("parentID") \
+                    or not event.get("childEPCs"):
+                raise RuleViolation("A packing is captured with its carton (parentID) and its units' Digital Links "
+                                    "(childEPCs)", code="units_expected")
+            data.update(parent_id=_parent(event["parentID"]), location_id=self._place(event),
+                        children=[{"lot_id": lot, "serial": serial} for lot, serial in self._units(event["childEPCs"])])
         elif kind in (EventType.STORE, EventType.INSPECT):
             items = event.get("quantityList") or []
             if len(items) != 1:
@@ -212,12 +267,16 @@ def _qty(value: Any) -> Decimal:
 
 
 def _validated(kind: EventType, data: dict[str, Any]) -> SQLModel:
+    serials = data.pop("serials", None)
     try:
-        return INPUT_OF[kind].model_validate(data)
+        validated = INPUT_OF[kind].model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise RuleViolation(f"{where}: {first['msg']}", code="validation_error") from None
+    if isinstance(validated, CommissionIn):
+        validated._serials = serials  # the document's serials, not random ones
+    return validated
 
 
 def _reindex(error: DomainError, index: int) -> DomainError:

@@ -220,7 +220,7 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
 
 
 def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> tuple[Event, list[str]]:
-    """Register ``count`` units (random serials) of a lot the organisation holds."""
+    """Register ``count`` units (random serials, or those EPCIS capture names) of a lot the organisation holds."""
     org = require_writer(actor)
     when = r.event_time(data)
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
@@ -229,13 +229,22 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
     if held is None or held.quantity <= 0:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
+    given = data._serials
+    if given is not None:
+        if len(given) != data.count or len(set(given)) != len(given):
+            raise RuleViolation("The serials must be count distinct values", code="duplicate_unit")
+        taken = sorted({serial for chunk in in_chunks(given) for serial in session.exec(
+            select(Unit.serial).where(Unit.lot_id == lot.id, col(Unit.serial).in_(chunk)))})
+        if taken:
+            raise Conflict(f"Lot {lot.lot_code} already has unit(s) {', '.join(taken[:10])}", code="unit_exists",
+                           serials=taken)
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     room = capacity.check(session=session, lot=lot, wanted=data.count, override_reason=data.override_reason,
                           level=data.level)
     event = r.new_event(actor=actor, organisation_id=org, type=EventType.COMMISSION, when=when, data=data,
                         location=location, lot_id=lot.id, payload={"count": data.count, "level": str(data.level)})
     made = register_units(session=session, lot_id=lot.id, count=data.count, event_id=event.id,  # type: ignore[arg-type]
-                          level=data.level, print_run_id=data._print_run_id)
+                          level=data.level, print_run_id=data._print_run_id, serials=given)
     serials = [serial for serial, _ in made]
     event.payload["serials"] = serials
     if data.count > room.left:

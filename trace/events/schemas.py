@@ -103,6 +103,8 @@ class CommissionIn(EventCommon):
                                         description="Why more codes than the lot's packages are needed")
     # Set by a print run, never by a client (a private attribute is not part of the input).
     _print_run_id: int | None = PrivateAttr(default=None)
+    # Set by EPCIS capture (the serials a document names, ``count`` of them), never by a client.
+    _serials: list[str] | None = PrivateAttr(default=None)
 
 
 class DecommissionIn(EventCommon):
