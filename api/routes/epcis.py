@@ -81,6 +81,10 @@ async def capture(request: Request, session: SessionDep, actor: CurrentActor,
 
     Each event is checked against GS1's EPCIS 2.0 JSON schema (formats included) and our rules; the
     places, lots, products and parties it names must be known (GS1 keys, or the URIs our exports use).
+    What is captured: harvests and other commissioning of lots, shipping, receiving, transformations,
+    storing, selling, inspections and losses; commissioning of serialised units (an ``epcList`` of unit
+    Digital Links: those exact serials, with human codes of our own) and packing them (AggregationEvent
+    ADD). Decommissioning, holds and recalls are not taken from other systems (422 ``not_capturable``).
     An event keeps its ``eventID`` (or gets its CBV 2.0 hash id). Answers: **201** with the events' ids in
     the document's order; **200** with ``replayed`` when every event is already recorded (a document sent
     again: nothing is stored twice); **409** ``duplicate_events`` naming the events already recorded when a
