@@ -277,3 +277,210 @@ def test_an_id_already_held_is_refused_for_captured_events_and_replaced_for_ours
     with pytest.raises(Conflict) as refused:
         ids.store(session.connection(), {twin: taken}, fallback=False)
     assert refused.value.code == "duplicate_events"
+
+
+# --------------------------------------------------------------------------- the fast path agrees with the plain one
+
+def _plain_pre_hash(event: dict[str, Any], namespaces: dict[str, str] | None = None) -> str:
+    """CBV 2.0 §8.9 written the plain way (no caches, no dispatch tables, one field at a time), as
+    hashid.py was before it was made fast: the optimised code must give the very same text."""
+    import re
+    from datetime import UTC, datetime
+
+    cbv = "https://ref.gs1.org/cbv/"
+    names = {**vocab.EXTRA_CONTEXT, **(namespaces or {})}
+
+    def number(text: str) -> str:
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+        if value != value or value in (float("inf"), float("-inf")):
+            return text
+        return str(int(value)) if int(value) == value else str(value)
+
+    def canon(value: Any) -> str:
+        if isinstance(value, bool):
+            text = str(value)
+        elif isinstance(value, float):
+            return number(repr(value))
+        elif isinstance(value, int):
+            return str(value)
+        else:
+            text = str(value).strip()
+        for kind, web in (("bizstep", "BizStep-"), ("disp", "Disp-"), ("btt", "BTT-"), ("sdt", "SDT-"), ("er", "ER-")):
+            text = text.replace(f"urn:epcglobal:cbv:{kind}:", cbv + web)
+        if re.match(r"[0-9+\-.iInN]", text):
+            text = number(text)
+        if text.startswith(("urn:epc:", "http")):
+            try:
+                return vocab.canonical_dl(text) or text
+            except Exception:
+                return text
+        return text
+
+    def word(value: str, kind: str) -> str:
+        return canon(value if ":" in value else cbv + kind + value)
+
+    def expand(name: str) -> str:
+        head, sep, local = name.partition(":")
+        return "{" + names[head] + "}" + local if sep and head in names else name
+
+    def generic(name: str, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return [piece for item in value for piece in generic(name, item)]
+        if isinstance(value, dict):
+            return [name + "".join(sorted(p for k, v in value.items() for p in generic(expand(k), v)))]
+        if value is None:
+            return [name]
+        text = canon(value)
+        return [name + ("=" + text if text else "")]
+
+    def field(name: str, value: Any) -> str:
+        if name == "eventTime":
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            moment = moment.replace(microsecond=0) + timedelta(microseconds=round(moment.microsecond, -3))
+            return f"{name}={moment.isoformat(timespec='milliseconds')[:-6]}Z"
+        if name in ("epcList", "inputEPCList", "childEPCs", "outputEPCList"):
+            return (name + "".join(sorted("epc=" + canon(v) for v in value))) if value else ""
+        if name in ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"):
+            items = ["quantityElementepcClass=" + canon(q["epcClass"])
+                     + ("quantity=" + canon(q["quantity"]) if q.get("quantity") is not None else "")
+                     + ("uom=" + canon(q["uom"]) if q.get("uom") else "") for q in value]
+            return (name + "".join(sorted(items))) if items else ""
+        if name in ("readPoint", "bizLocation"):
+            return name + "id=" + canon(value["id"])
+        pairs = {"bizTransactionList": ("bizTransaction", "BTT-"), "sourceList": ("source", "SDT-"),
+                 "destinationList": ("destination", "SDT-")}
+        if name in pairs:
+            key, kind = pairs[name]
+            items = sorted(("type=" + word(i["type"], kind) if i.get("type") else "") + key + "=" + canon(i[key]) for i in value)
+            return (name + "".join(items)) if items else ""
+        if name in ("bizStep", "disposition"):
+            return name + "=" + word(value, "BizStep-" if name == "bizStep" else "Disp-")
+        if name == "persistentDisposition":
+            return name + "".join(f"{k}={word(v, 'Disp-')}" for k in ("set", "unset") for v in sorted(value.get(k, [])))
+        if name == "certificationInfo":
+            return "".join(sorted(f"{name}={canon(v)}" for v in (value if isinstance(value, list) else [value])))
+        return "".join(generic(name, value))
+
+    parts = ["eventType=" + str(event["type"])]
+    parts += [field(name, event[name]) for name in hashid.ORDER if event.get(name) not in (None, "", [], {})]
+    rest = sorted(p for name, value in event.items() if name not in hashid.IGNORED and name not in hashid.ORDER
+                  for p in generic(expand(name), value))
+    return "".join(parts) + "".join(rest)
+
+
+VARIED_EVENTS: list[dict[str, Any]] = [
+    {"type": "ObjectEvent", "eventTime": "2026-11-20T09:30:00.0005+07:00", "eventTimeZoneOffset": "+07:00",
+     "epcList": ["urn:epc:id:sgtin:9521234.000012.S%2F1", "https://id.gs1.org/01/9521234000129/21/A1",
+                 "https://x.example/01/09521234000129/10/L1/21/Z9", "urn:epc:id:sscc:9521234.0000000001"],
+     "action": "OBSERVE", "bizStep": "urn:epcglobal:cbv:bizstep:shipping", "disposition": "urn:epcglobal:cbv:disp:in_transit",
+     "readPoint": {"id": "urn:epc:id:sgln:9521234.00001.0"}, "bizLocation": {"id": "urn:epc:id:sgln:9521234.00001.7"},
+     "bizTransactionList": [{"type": "urn:epcglobal:cbv:btt:po", "bizTransaction": "urn:epcglobal:cbv:bt:9521234000013:P1"},
+                            {"bizTransaction": "https://x.example/doc/1"}]},
+    {"type": "ObjectEvent", "eventTime": "2026-11-20T09:30:00.0015Z", "eventTimeZoneOffset": "+00:00", "epcList": [],
+     "quantityList": [{"epcClass": "urn:epc:class:lgtin:9521234.000012.L%2F1", "quantity": 1.5, "uom": "KGM"},
+                      {"epcClass": "https://id.gs1.org/01/09521234000129", "quantity": 3},
+                      {"epcClass": "urn:epc:idpat:sgtin:9521234.000012.*"}],
+     "action": "ADD", "bizStep": "commissioning", "disposition": "active", "persistentDisposition": {"set": ["completeness_verified", "active"],
+                                                                                                    "unset": ["urn:epcglobal:cbv:disp:damaged"]},
+     "certificationInfo": ["https://cert.example/2", "https://cert.example/1"], "ilmd": {"cbvmda:itemExpirationDate": "2026-12-18",
+                                                                                         "cbvmda:lotNumber": " L1 "},
+     "hytrace:eventType": "harvest", "hytrace:inputsUsed": [{"kind": "fertiliser", "name": "NPK 16-16-8", "applied_on": "2026-10-19",
+                                                              "pre_harvest_interval_days": 14, "dose": None},
+                                                             {"kind": "pesticide", "name": "", "ok": True, "share": 0.25}],
+     "hytrace:note": {"b": [1, 2.0, "3.50", "-0", "nan", "inf"], "a": {"z": None, "y": False}}, "recordTime": "x", "eventID": "y"},
+    {"type": "TransformationEvent", "eventTime": "2026-11-20T23:59:59.9996-05:00", "eventTimeZoneOffset": "-05:00",
+     "inputQuantityList": [{"epcClass": "https://id.gs1.org/01/09521234000129/10/B", "quantity": 60.0, "uom": "KGM"},
+                           {"epcClass": "https://id.gs1.org/01/09521234000129/10/A", "quantity": 60.0, "uom": "KGM"}],
+     "outputEPCList": ["https://id.gs1.org/414/9521234000013/254/7"], "transformationID": "urn:uuid:1",
+     "bizStep": "https://ref.gs1.org/cbv/BizStep-commissioning", "disposition": "", "action": None,
+     "sourceList": [{"type": "owning_party", "source": "urn:epc:id:pgln:9521234.00002"}],
+     "destinationList": [{"type": "location", "destination": "https://id.gs1.org/414/9521234000013"},
+                         {"type": "owning_party", "destination": "https://a.example/epcis/id/org/0101"}],
+     "sensorElementList": [{"sensorMetadata": {"time": "2026-11-20T00:00:00Z"},
+                            "sensorReport": [{"type": "gs1:Temperature", "value": 26.0, "uom": "CEL"}]}],
+     "ext:flag": "  padded  ", "ext:count": 7, "other": [], "example:deep": {"example:x": {"example:y": [1, {"example:z": ""}]}}},
+    {"type": "AggregationEvent", "eventTime": "2026-01-01T00:00:00+07:00", "eventTimeZoneOffset": "+07:00",
+     "parentID": "https://id.gs1.org/00/095212340000000017", "childEPCs": ["https://h.example/01/09521234000129/10/L1/21/B",
+                                                                           "https://h.example/01/09521234000129/10/L1/21/A"],
+     "childQuantityList": [{"epcClass": "urn:epc:class:lgtin:9521234.000012.L1", "quantity": 2, "uom": "H87"}],
+     "action": "ADD", "bizStep": "packing", "readPoint": {"id": "https://h.example/epcis/id/location/growing_area/VN%20HY"}},
+]
+
+
+def test_the_fast_canonicalisation_gives_the_plain_pre_hash_text(session: Session) -> None:
+    # given hand-made events using every rule (old URNs, every GS1 key form, numbers as text, nested and
+    # namespaced extensions, empty values), and every kind of event we record, in their complete form
+    chain = build_chain(session)
+    doc = chain_document(session, chain, f.ADMIN)
+    ours = [{k: v for k, v in e.items() if k != "errorDeclaration"} for e in doc["epcisBody"]["eventList"]]
+    events = [*VARIED_EVENTS, *ours]
+    assert {e["hytrace:eventType"] for e in ours} >= {"harvest", "ship", "receive", "transform", "store", "sell", "loss",
+                                                       "commission", "pack"}
+    namespaces = {"ext": "https://ext.example/ns#", "example": "https://example.com/", "hytrace": "https://other.example/#"}
+    for round_ in ("first", "again"):  # the second round is answered from the caches
+        for event in events:
+            assert hashid.pre_hash(event) == _plain_pre_hash(event), (round_, event)
+            assert hashid.pre_hash(event, namespaces) == _plain_pre_hash(event, namespaces), (round_, event)
+
+
+def test_ids_stored_by_the_recording_hook_are_those_computed_from_the_database(session: Session) -> None:
+    from trace.epcis import ids, render
+    from trace.events.schemas import (
+        HarvestIn,
+        ReceiveIn,
+        ShipIn,
+        TransformIn,
+        TransformInput,
+        TransformOutput,
+    )
+    # given one capture call with many harvests and shipments (one flush), and one with receipts and a
+    # transformation that reads the database between items (several flushes, rows kept between them)
+    grower, processor = f.org(session), f.org(session, "processor")
+    area, plant = f.location(session, grower, gln="9521234000013"), f.location(session, processor, kind="packing_facility")
+    fresh, dried = f.product(session, grower), f.product(session, processor, name_vi="Long nhãn sấy")
+    harvests = [(EventType.HARVEST, HarvestIn(product_id=fresh.id, lot_code=f"HB{n:03d}", quantity=Decimal("100"),  # type: ignore[arg-type]
+                                              location_id=area.id, event_time=f.when(5), expiry_date=f.today(),
+                                              inputs_used=[InputUsed(kind="fertiliser", name="NPK", applied_on=f.today() - timedelta(days=40))]))
+                for n in range(40)]
+    made = capture(session=session, actor=f.member(grower), items=harvests)
+    ships = [(EventType.SHIP, ShipIn(lot_id=lot, quantity=Decimal("60"), destination_organisation_id=processor.id,  # type: ignore[arg-type]
+                                     event_time=f.when(4), biz_transactions=[{"type": "desadv", "id": f"PGH-{lot}"}]))
+             for lot in made.lot_ids[:6]]
+    shipped = capture(session=session, actor=f.member(grower), items=ships)
+    second = capture(session=session, actor=f.member(processor), items=[
+        *[(EventType.RECEIVE, ReceiveIn(shipment_id=s, location_id=plant.id, event_time=f.when(3))) for s in shipped.shipment_ids],
+        (EventType.TRANSFORM, TransformIn(inputs=[TransformInput(lot_id=lot, quantity=Decimal("60")) for lot in made.lot_ids[:3]],
+                                          outputs=[TransformOutput(product_id=dried.id, lot_code="TB1", quantity=Decimal("20"))],  # type: ignore[arg-type]
+                                          location_id=plant.id, event_time=f.when(2))),
+        (EventType.TRANSFORM, TransformIn(inputs=[TransformInput(lot_id=lot, quantity=Decimal("60")) for lot in made.lot_ids[3:6]],
+                                          outputs=[TransformOutput(product_id=dried.id, lot_code="TB2", quantity=Decimal("20"))],  # type: ignore[arg-type]
+                                          location_id=plant.id, event_time=f.when(2))),
+    ])
+    recorded = [*made.event_ids, *shipped.event_ids, *second.event_ids]
+    # when the ids are computed again from the database alone (rows read back, nothing from the session)
+    session.expire_all()
+    rows = render.rows(*(lambda r: (list(r.keys()), r.all()))(session.connection().execute(
+        render.SELECT.where(render.EVENTS.c.id.in_(recorded)))))
+    again = ids.compute(session.connection(), rows)
+    # then they are the ids the hook stored, each a hash id (no two of these events alike)
+    stored = {r["id"]: r["epcis_id"] for r in rows}
+    assert len(stored) == len(recorded) == 40 + 6 + 6 + 2
+    assert again == stored
+    assert all(v.startswith("ni:///sha-256;") for v in stored.values())
+
+
+def test_identical_events_in_one_batch_keep_one_hash_id_the_first_holder_keeps_it(session: Session) -> None:
+    from trace.epcis import ids
+    chain = build_chain(session, units=False)
+    taken = session.get(EpcisEventId, chain.lost_event_id).epcis_id  # type: ignore[union-attr]
+    fresh = "ni:///sha-256;" + "ab" * 32 + "?ver=CBV2.0"
+    batch = {"e-1": fresh, "e-2": taken, "e-3": fresh, "e-4": "ni:///sha-256;" + "cd" * 32 + "?ver=CBV2.0"}
+    before = session.exec(select(func.count()).select_from(EpcisEventId)).one()[0]  # type: ignore[call-overload]
+    ids.store(session.connection(), batch)
+    got = dict(session.exec(select(EpcisEventId.event_id, EpcisEventId.epcis_id).where(  # type: ignore[call-overload]
+        EpcisEventId.event_id.in_(list(batch)))).all())  # type: ignore[attr-defined]
+    assert got == {"e-1": fresh, "e-2": "urn:uuid:e-2", "e-3": "urn:uuid:e-3", "e-4": batch["e-4"]}
+    assert session.exec(select(func.count()).select_from(EpcisEventId)).one()[0] == before + 4  # type: ignore[call-overload]

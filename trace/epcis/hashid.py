@@ -11,7 +11,7 @@ joined by separators. The id is ``ni:///sha-256;<hex>?ver=CBV2.0``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -54,18 +54,46 @@ def _number(text: str) -> str:
 
 def canon(value: Any) -> str:
     """A value's canonical text: old CBV URNs as web URIs, numbers plain, GS1 keys as canonical Digital Links."""
+    if type(value) is str:  # the common case first: a plain string, its text cached
+        text = _TEXTS.get(value)
+        if text is None:
+            text = _remember(value)
+        return text
     if isinstance(value, bool):
         return _canon_text(str(value))
     if isinstance(value, float):
-        return _number(repr(value))
+        return _float(value)
     if isinstance(value, int):
         return str(value)
     return _canon_text(str(value).strip())
 
 
+# Plain strings → canonical text: places, parties, lots and CBV words recur in every event of a batch
+# (a dict read costs a third of an lru_cache call; emptied when full).
+_TEXTS: dict[str, str] = {}
+_TEXTS_MAX = 65536
+
+
+def _remember(value: str) -> str:
+    if len(_TEXTS) >= _TEXTS_MAX:
+        _TEXTS.clear()
+    text = _TEXTS[value] = _canon_text(value.strip())
+    return text
+
+
+def _float(value: float) -> str:
+    """``_number(repr(value))`` without reading the text back."""
+    if value != value or value in (_INF, -_INF):
+        return repr(value)
+    whole = int(value)
+    return str(whole) if whole == value else repr(value)
+
+
+_INF = float("inf")
+
+
 @lru_cache(maxsize=65536)
 def _canon_text(text: str) -> str:
-    # Cached: places, parties and CBV words recur in every event of a batch.
     if text.startswith("urn:epcglobal:cbv:"):
         for old, new in _OLD_URNS:
             text = text.replace(old, new)
@@ -85,6 +113,24 @@ def _vocab(value: str, kind: str) -> str:
     return canon(value if ":" in value else CBV + kind + value)
 
 
+class _Names:
+    """A prefix → namespace map and the expanded form of each name met (names recur event after event)."""
+
+    __slots__ = ("expanded", "namespaces")
+
+    def __init__(self, namespaces: Mapping[str, str]) -> None:
+        self.namespaces = namespaces
+        self.expanded: dict[str, str] = {}
+
+    def expand(self, name: str) -> str:
+        found = self.expanded.get(name)
+        if found is None:
+            if len(self.expanded) >= _TEXTS_MAX:
+                self.expanded.clear()
+            found = self.expanded[name] = _expand(name, self.namespaces)
+        return found
+
+
 def _expand(name: str, namespaces: Mapping[str, str]) -> str:
     head, sep, local = name.partition(":")
     if sep and head in namespaces:
@@ -92,12 +138,20 @@ def _expand(name: str, namespaces: Mapping[str, str]) -> str:
     return name
 
 
-def _generic(name: str, value: Any, namespaces: Mapping[str, str]) -> list[str]:
+_DEFAULT_NAMES = _Names(dict(EXTRA_CONTEXT))
+
+
+def _generic(name: str, value: Any, names: _Names) -> list[str]:
     """Pre-hash pieces of an extension element (one per item when it is a list)."""
+    if type(value) is str:
+        text = canon(value)
+        return [name + "=" + text if text else name]
     if isinstance(value, list):
-        return [piece for item in value for piece in _generic(name, item, namespaces)]
+        return [piece for item in value for piece in _generic(name, item, names)]
     if isinstance(value, dict):
-        inner = sorted(piece for key, child in value.items() for piece in _generic(_expand(key, namespaces), child, namespaces))
+        expand = names.expand
+        inner = [piece for key, child in value.items() for piece in _generic(expand(key), child, names)]
+        inner.sort()
         return [name + "".join(inner)]
     if value is None:
         return [name]
@@ -105,52 +159,119 @@ def _generic(name: str, value: Any, namespaces: Mapping[str, str]) -> list[str]:
     return [name + ("=" + text if text else "")]
 
 
-def _field(name: str, value: Any, namespaces: Mapping[str, str]) -> str:
-    if name in ("eventTime",):
-        return f"{name}={_time(value)}"
-    if name in _EPC_LISTS:
-        items = sorted("epc=" + canon(v) for v in value)
-        return name + "".join(items) if items else ""
-    if name in _QUANTITY_LISTS:
-        items = []
-        for element in value:
-            text = "quantityElement" + "epcClass=" + canon(element["epcClass"])
-            if element.get("quantity") is not None:
-                text += "quantity=" + canon(element["quantity"])
-            if element.get("uom"):
-                text += "uom=" + canon(element["uom"])
-            items.append(text)
-        return name + "".join(sorted(items)) if items else ""
-    if name in ("readPoint", "bizLocation"):
-        return name + "id=" + canon(value["id"])
-    if name in _PAIRS:
-        key, kind = _PAIRS[name]
-        items = sorted(("type=" + _vocab(item["type"], kind) if item.get("type") else "") + key + "=" + canon(item[key])
-                       for item in value)
-        return name + "".join(items) if items else ""
-    if name == "bizStep":
-        return name + "=" + _vocab(value, "BizStep-")
-    if name == "disposition":
-        return name + "=" + _vocab(value, "Disp-")
-    if name == "persistentDisposition":
-        parts = [f"{k}={_vocab(v, 'Disp-')}" for k in ("set", "unset") for v in sorted(value.get(k, []))]
-        return name + "".join(parts) if parts else ""
-    if name == "certificationInfo":
-        values = value if isinstance(value, list) else [value]
-        return "".join(sorted(f"{name}={canon(v)}" for v in values))
-    return "".join(_generic(name, value, namespaces))
+def _event_time(name: str, value: Any) -> str:
+    return f"{name}={_time(value)}"
+
+
+def _epcs(name: str, value: Any) -> str:
+    items = sorted(["epc=" + canon(v) for v in value])
+    return name + "".join(items) if items else ""
+
+
+def _quantities(name: str, value: Any) -> str:
+    items = []
+    for element in value:
+        text = "quantityElementepcClass=" + canon(element["epcClass"])
+        quantity = element.get("quantity")
+        if quantity is not None:
+            text += "quantity=" + canon(quantity)
+        uom = element.get("uom")
+        if uom:
+            text += "uom=" + canon(uom)
+        items.append(text)
+    items.sort()
+    return name + "".join(items) if items else ""
+
+
+def _point(name: str, value: Any) -> str:
+    return name + "id=" + canon(value["id"])
+
+
+def _pairs(name: str, value: Any) -> str:
+    key, kind = _PAIRS[name]
+    items = sorted([("type=" + _vocab(item["type"], kind) if item.get("type") else "") + key + "=" + canon(item[key])
+                    for item in value])
+    return name + "".join(items) if items else ""
+
+
+def _biz_step(name: str, value: Any) -> str:
+    return name + "=" + _vocab(value, "BizStep-")
+
+
+def _disposition(name: str, value: Any) -> str:
+    return name + "=" + _vocab(value, "Disp-")
+
+
+def _persistent(name: str, value: Any) -> str:
+    parts = [f"{k}={_vocab(v, 'Disp-')}" for k in ("set", "unset") for v in sorted(value.get(k, []))]
+    return name + "".join(parts) if parts else ""
+
+
+def _certification(name: str, value: Any) -> str:
+    values = value if isinstance(value, list) else [value]
+    return "".join(sorted(f"{name}={canon(v)}" for v in values))
+
+
+# How each standard field enters the pre-hash string (the others are read like extensions).
+_FIELDS: dict[str, Callable[[str, Any], str]] = {
+    "eventTime": _event_time, "certificationInfo": _certification,
+    **dict.fromkeys(_EPC_LISTS, _epcs), **dict.fromkeys(_QUANTITY_LISTS, _quantities),
+    "readPoint": _point, "bizLocation": _point, **dict.fromkeys(_PAIRS, _pairs),
+    "bizStep": _biz_step, "disposition": _disposition, "persistentDisposition": _persistent,
+}
+_POSITION = {name: (index, _FIELDS.get(name)) for index, name in enumerate(ORDER)}
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def _member(name: str, value: Any, names: _Names) -> tuple[int, str] | None:
+    """One member's place (its index in ORDER; -1 for an extension) and pre-hash text; None if it has none.
+    (A list extension has one piece per item: :func:`pre_hash` splits those itself.)"""
+    known = _POSITION.get(name)
+    if known is not None:
+        if value is None or value in _EMPTY:
+            return None
+        index, field = known
+        return index, field(name, value) if field is not None else "".join(_generic(name, value, names))
+    if name in IGNORED:
+        return None
+    return -1, "".join(_generic(names.expand(name), value, names))
+
+
+# (name, text value) → _member(): most members of our events are one of a few words, places or parties.
+_MEMBERS: dict[tuple[str, str], tuple[int, str] | None] = {}
 
 
 def pre_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
     """The canonical pre-hash string of an EPCIS event (a JSON-LD event object)."""
-    names = {**EXTRA_CONTEXT, **(namespaces or {})}
-    parts = ["eventType=" + str(event["type"])]
-    for name in ORDER:
-        if name in event and event[name] not in (None, "", [], {}):
-            parts.append(_field(name, event[name], names))
-    rest = sorted(piece for name, value in event.items() if name not in IGNORED and name not in ORDER
-                  for piece in _generic(_expand(name, names), value, names))
-    return "".join(parts) + "".join(rest)
+    names = _Names({**EXTRA_CONTEXT, **namespaces}) if namespaces else _DEFAULT_NAMES
+    members = _MEMBERS if names is _DEFAULT_NAMES else None
+    # One pass over the event's members: standard fields keep ORDER's place, the rest sort as extensions.
+    standard: list[tuple[int, str]] = []
+    rest: list[str] = []
+    for name, value in event.items():
+        if type(value) is str and members is not None and name != "eventTime":  # (times are all different)
+            try:
+                found = members[(name, value)]
+            except KeyError:
+                if len(members) >= _TEXTS_MAX:
+                    members.clear()
+                found = members[(name, value)] = _member(name, value, names)
+            if found is not None:
+                if found[0] < 0:
+                    rest.append(found[1])
+                else:
+                    standard.append(found)
+            continue
+        known = _POSITION.get(name)
+        if known is not None:
+            if value is not None and value not in _EMPTY:
+                index, field = known
+                standard.append((index, field(name, value) if field is not None else "".join(_generic(name, value, names))))
+        elif name not in IGNORED:
+            rest += _generic(names.expand(name), value, names)
+    standard.sort()
+    rest.sort()
+    return "eventType=" + str(event["type"]) + "".join([text for _, text in standard]) + "".join(rest)
 
 
 def hash_id(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -140,10 +140,39 @@ def _in(connection: Connection, query: Any, column: Any, values: Iterable[Any]) 
     return out
 
 
+# What rendering reads of each lot, place and party (``known`` rows given to :func:`load` have these keys).
+LOT_COLUMNS = ("id", "gtin", "lot_code")
+PLACE_COLUMNS = ("id", "gln", "kind", "code")
+ORG_COLUMNS = ("id", "gln", "tax_code", "practices_public")
+_MASTER = {"lot": (LOTS, LOT_COLUMNS), "place": (PLACES, PLACE_COLUMNS), "org": (ORGS, ORG_COLUMNS)}
+Known = MutableMapping[tuple[str, Any], Mapping[str, Any]]
+
+
+def _master(connection: Connection, kind: str, ids: Iterable[Any], known: Known | None) -> dict[Any, Mapping[Any, Any]]:
+    """Rows of one master table by id: those ``known`` has, the others read (and added to ``known``)."""
+    table, columns = _MASTER[kind]
+    found: dict[Any, Mapping[Any, Any]] = {}
+    missing = []
+    for key in {v for v in ids if v is not None}:
+        if known is not None:
+            try:
+                found[key] = known[(kind, key)]
+                continue
+            except KeyError:
+                pass
+        missing.append(key)
+    for read in _in(connection, select(*(table.c[c] for c in columns)), table.c.id, missing):
+        found[read["id"]] = read
+        if known is not None:
+            known[(kind, read["id"])] = read
+    return found
+
+
 def load(connection: Connection, events: Sequence[Mapping[Any, Any]],
-         lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None) -> Facts:
+         lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None, known: Known | None = None) -> Facts:
     """The lots, places, parties and ids the events mention (``lot_rows``: the events' lot rows, when
-    the caller read them with the events)."""
+    the caller read them with the events; ``known``: lot, place and party rows the caller holds, by
+    ``("lot" | "place" | "org", id)``, which are not read again)."""
     facts = Facts()
     corrections = [e for e in events if str(e["type"]) == EventType.CORRECTION]
     if corrections:
@@ -157,17 +186,20 @@ def load(connection: Connection, events: Sequence[Mapping[Any, Any]],
     for lot_row in _in(connection, wanted.order_by(EVENT_LOTS.c.id), EVENT_LOTS.c.event_id, missing):
         facts.lot_rows[lot_row["event_id"]].append(lot_row)
     lot_ids = {r["lot_id"] for rows in facts.lot_rows.values() for r in rows}
+    place_ids: set[int | None] = set()
+    org_ids: set[int | None] = set()
+    referenced: list[str | None] = []
     for e in every:
         payload = e["payload"] or {}
-        lot_ids.update(u["lot_id"] for u in payload.get("units", []) + payload.get("children", []))
-    facts.lots = {r["id"]: r for r in _in(connection, select(LOTS.c.id, LOTS.c.gtin, LOTS.c.lot_code), LOTS.c.id, lot_ids)}
-    place_ids = {e["location_id"] for e in every} | {(e["payload"] or {}).get("destination_location_id") for e in every}
-    facts.places = {r["id"]: r for r in _in(connection, select(PLACES.c.id, PLACES.c.gln, PLACES.c.kind, PLACES.c.code),
-                                            PLACES.c.id, place_ids)}
-    org_ids = {o for e in every for o in (e["organisation_id"], e["source_organisation_id"], e["destination_organisation_id"])}
-    facts.orgs = {r["id"]: r for r in _in(connection, select(ORGS.c.id, ORGS.c.gln, ORGS.c.tax_code, ORGS.c.practices_public),
-                                          ORGS.c.id, org_ids)}
-    referenced = [(e["payload"] or {}).get("ship_event_id") for e in every]
+        if payload:
+            lot_ids.update(u["lot_id"] for u in payload.get("units", []) + payload.get("children", []))
+            place_ids.add(payload.get("destination_location_id"))
+            referenced.append(payload.get("ship_event_id"))
+        place_ids.add(e["location_id"])
+        org_ids.update((e["organisation_id"], e["source_organisation_id"], e["destination_organisation_id"]))
+    facts.lots = _master(connection, "lot", lot_ids, known)
+    facts.places = _master(connection, "place", place_ids, known)
+    facts.orgs = _master(connection, "org", org_ids, known)
     facts.ids = {r["event_id"]: r["epcis_id"] for r in _in(connection, select(IDS), IDS.c.event_id, referenced)}
     return facts
 
@@ -231,8 +263,11 @@ def _unit_counts(facts: Facts, refs: Iterable[Mapping[Any, Any]]) -> list[dict[s
              "uom": "H87"} for lot, count in sorted(counted.items())]
 
 
+_KINDS = {kind.value: kind for kind in EventType}  # a dict read, not an Enum call, per event
+
+
 def _body(event: Mapping[Any, Any], facts: Facts, full: bool) -> dict[str, Any]:
-    kind = EventType(str(event["type"]))
+    kind = _KINDS[str(event["type"])]
     payload: dict[str, Any] = event["payload"] or {}
     rows = facts.lot_rows.get(event["id"], [])
     out: dict[str, Any] = {"type": event["epcis_type"], "eventTime": _time(event["event_time"], event["event_tz_offset"]),
@@ -342,7 +377,10 @@ def render(events: Sequence[Mapping[Any, Any]], facts: Facts, actor: Actor | Non
     return out
 
 
+_EVENT_KEYS = tuple(EVENTS.c.keys())
+
+
 def event_row(event: Event) -> dict[str, Any]:
     """An ORM event as the mapping :func:`render` reads."""
     loaded = event.__dict__
-    return {name: loaded.get(name) for name in EVENTS.c.keys()}
+    return {name: loaded.get(name) for name in _EVENT_KEYS}

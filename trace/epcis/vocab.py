@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit
 
 from trace.config import get_settings
@@ -35,6 +36,7 @@ CBV_BTT = ("bol", "cert", "desadv", "inv", "pedigree", "po", "poc", "prodorder",
            "testres", "upevt")
 # EPC URI escapes (GS1 Tag Data Standard, table A-1): these CSET 82 characters are %-encoded in URNs.
 _URN_ESCAPE = {'"': "%22", "%": "%25", "&": "%26", "/": "%2F", "<": "%3C", ">": "%3E", "?": "%3F"}
+_URN_TABLE = str.maketrans(_URN_ESCAPE)
 _CLASS_LGTIN = re.compile(r"^urn:epc:class:lgtin:(\d{6,12})\.(\d{1,7})\.(.+)$")
 _ID_SGTIN = re.compile(r"^urn:epc:id:sgtin:(\d{6,12})\.(\d{1,7})\.(.+)$")
 _ID_SGLN = re.compile(r"^urn:epc:id:sgln:(\d{6,12})\.(\d{0,6})\.(.*)$")
@@ -48,7 +50,7 @@ def base() -> str:
 
 
 def _urn_escape(text: str) -> str:
-    return "".join(_URN_ESCAPE.get(ch, ch) for ch in text)
+    return text.translate(_URN_TABLE)
 
 
 def _dl_escape(text: str) -> str:
@@ -125,7 +127,9 @@ class Ref:
     number: int | None = None
 
 
+@lru_cache(maxsize=4096)
 def _gtin_from(prefix: str, item: str) -> str:
+    # Cached: the lots of one product share it (a bad one raises, and is not cached).
     body = item[:1] + prefix + item[1:]
     if len(body) != 13:
         raise InvalidIdentifier(f"{prefix}.{item} is not a company prefix and item reference of 13 digits",
