@@ -18,7 +18,7 @@ from api.deps import SessionDep
 from trace.access import Actor
 from trace.auth import actor_for_user
 from trace.config import get_settings
-from trace.errors import DomainError, Unauthenticated
+from trace.errors import DomainError, NotFound, Unauthenticated
 from trace.organisations import Organisation
 from trace.users import User
 from trace.web_sessions import csrf_ok, csrf_token, resolve
@@ -163,3 +163,11 @@ def message(error: DomainError, lang: str, own: Mapping[str, str] | None = None)
     code = error.code or ""
     text = (own or {}).get(code) or MESSAGES.get(code)
     return i18n.translations(lang).gettext(text) if text else error.message
+
+
+def denied(request: Request, who: Visitor, error: DomainError, reason: str | None = None) -> Response:
+    """Something that is not there (404), or not the user's (403, with ``reason`` in words if given):
+    one small page for every area."""
+    status = 404 if isinstance(error, NotFound) else 403
+    return render(request, "app/denied.html", who, status=status, missing=status == 404,
+                  reason=None if status == 404 else reason)

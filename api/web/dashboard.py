@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from api import i18n
 from api.deps import DbId, SessionDep
 from api.web import charts
-from api.web.context import N_, Member, Visitor, check_form, message, render
+from api.web.context import N_, Member, Visitor, check_form, denied, message, render
 from api.web.forms import field_errors, number, once_key
 from api.web.registry_forms import ORG_KINDS, Posted, text
 from trace.errors import DomainError, Forbidden, NotFound, RuleViolation
@@ -77,9 +77,7 @@ def _say(error: DomainError, who: Visitor) -> str:
 
 
 def _denied(request: Request, who: Visitor, error: DomainError) -> Response:
-    status = 404 if isinstance(error, NotFound) else 403
-    return render(request, "app/dashboard/denied.html", who, status=status, missing=status == 404,
-                  reason=None if status == 404 else _say(error, who))
+    return denied(request, who, error, _say(error, who))
 
 
 def _period(request: Request) -> Period:

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 
 from api import i18n
 from api.deps import DbId, SessionDep
-from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.context import N_, Member, Visitor, check_form, denied, render
 from api.web.forms import field_errors, number, once_key, refusal, refusing
 from trace import admin_units, lots, organisations, products
 from trace import locations as places
@@ -152,8 +152,7 @@ def _local(instant: datetime) -> datetime:
 
 def _denied(request: Request, who: Visitor, error: DomainError) -> Response:
     """Something that is not there, or not the user's: the same words either way."""
-    status = 404 if isinstance(error, NotFound) else 403
-    return render(request, "app/farm/denied.html", who, status=status, missing=status == 404)
+    return denied(request, who, error)
 
 
 def _writer(who: Visitor) -> int:

@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from api import i18n
-from api.web.context import N_, Visitor, render
+from api.web.context import N_, Visitor
+from api.web.context import denied as page_denied
 from api.web.forms import number, refusal
-from trace.errors import DomainError, NotFound
+from trace.errors import DomainError
 
 # Domain refusals these forms meet, by code, in words for people (the catalogue translates them).
 MESSAGES: dict[str, str] = {
@@ -125,9 +126,7 @@ def shown_number(value: Decimal | int | None, who: Visitor) -> str:
 
 def denied(request: Request, who: Visitor, error: DomainError) -> Response:
     """Something that is not there, or not the user's: a small page, 404 or 403."""
-    status = 404 if isinstance(error, NotFound) else 403
-    return render(request, "app/registry/denied.html", who, status=status, missing=status == 404,
-                  reason=None if status == 404 else say(error, who))
+    return page_denied(request, who, error, say(error, who))
 
 
 def see_other(url: str) -> Response:
