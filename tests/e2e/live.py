@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -232,3 +233,43 @@ def phone(browser: Any, locale: str = "vi-VN", accept_language: str | None = "vi
         yield context.new_page()
     finally:
         context.close()
+
+
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def shoot(page: Any, folder: Path, name: str) -> None:
+    """Screenshots at phone and desktop width into ``folder``; at phone width nothing may need
+    sideways scrolling."""
+    folder.mkdir(parents=True, exist_ok=True)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"], f"{name}: wider than a phone"
+    page.screenshot(path=str(folder / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=str(folder / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+
+
+def sign_in(page: Any, server: Server, email: str) -> None:
+    """The sign-in form, typed and sent as a person does; the start page follows."""
+    from trace.demo.data import DEMO_PASSWORD
+
+    page.goto(f"{server.base}/login")
+    page.fill("#email", email)
+    page.fill("#password", DEMO_PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")
+    assert urlsplit(page.url).path == "/app", f"{email} could not sign in: {page.url}"
+
+
+@contextmanager
+def server_with_worker(databases: Any, logs: Path, queue: str) -> Iterator[Server]:
+    """The demo on a fresh database, served, with a real Celery worker on its own queue: the embedded
+    broker on SQLite, Redis beside PostgreSQL (where the embedded broker would fall back to ./data)."""
+    from tests.conftest import require
+
+    extra = {"HYTRACE_CELERY_QUEUE": queue}
+    if databases.dialect == "postgresql":
+        require(redis_up(), "Redis is not running on 127.0.0.1:6379")
+        extra["HYTRACE_REDIS_URL"] = REDIS
+    with demo_server(databases.new(), logs, **extra) as running, celery_worker(running, logs):
+        yield running

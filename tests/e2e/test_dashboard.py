@@ -22,16 +22,14 @@ from sqlmodel import Session, col, select
 
 from tests.e2e.live import (
     ARTIFACTS,
-    PHONE,
-    REDIS,
     Server,
-    celery_worker,
     chromium,
-    demo_server,
     phone,
-    redis_up,
+    server_with_worker,
+    shoot,
+    sign_in,
 )
-from trace.demo.data import DEMO_PASSWORD, ORGS, USERS
+from trace.demo.data import ORGS, USERS
 from trace.designations.models import Designation, LotClaim
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotStatus
@@ -42,7 +40,6 @@ from trace.reports.periods import today
 from trace.timeutil import local_zone
 from trace.units import Unit, UnitLevel, UnitStatus
 
-DESKTOP = {"width": 1280, "height": 800}
 SHOTS = ARTIFACTS / "dashboard"
 QUEUE = f"hytrace-dashboard-{os.getpid()}"  # our own queue: other suites may share the broker
 WAIT_MS = 15_000
@@ -58,25 +55,12 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    from tests.conftest import require
-
-    extra = {"HYTRACE_CELERY_QUEUE": QUEUE}
-    if databases.dialect == "postgresql":
-        require(redis_up(), "Redis is not running on 127.0.0.1:6379")
-        extra["HYTRACE_REDIS_URL"] = REDIS
-    logs = tmp_path_factory.mktemp("dashboard")
-    with demo_server(databases.new(), logs, **extra) as running, celery_worker(running, logs):
+    with server_with_worker(databases, tmp_path_factory.mktemp("dashboard"), QUEUE) as running:
         yield running
 
 
 def snap(page: Any, name: str) -> None:
-    """Screenshots at phone and desktop width; at phone width nothing may need sideways scrolling."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"], f"{name}: wider than a phone"
-    page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-    page.screenshot(path=str(SHOTS / f"{name}-desktop.png"), full_page=True)
-    page.set_viewport_size(PHONE)
+    shoot(page, SHOTS, name)
 
 
 def send(page: Any, form: str) -> None:
@@ -125,11 +109,7 @@ def test_the_administrator_reads_the_dashboard_sets_targets_and_downloads_a_repo
     year = today().year
     with phone(browser, accept_downloads=True) as page:
         page.context.set_default_timeout(WAIT_MS)
-        page.goto(f"{server.base}/login")
-        page.fill("#email", ADMIN_EMAIL)
-        page.fill("#password", DEMO_PASSWORD)
-        with page.expect_navigation():
-            page.click("form[action='/login'] button[type=submit]")
+        sign_in(page, server, ADMIN_EMAIL)
         with page.expect_navigation():
             page.locator("nav a[href='/app/dashboard']").click()
         assert urlsplit(page.url).path == "/app/dashboard"
@@ -202,11 +182,7 @@ def test_the_longan_gi_holder_reads_its_own_dashboard_only(browser: Any, server:
     assert mine and others and lots
     with phone(browser) as page:
         page.context.set_default_timeout(WAIT_MS)
-        page.goto(f"{server.base}/login")
-        page.fill("#email", email)
-        page.fill("#password", DEMO_PASSWORD)
-        with page.expect_navigation():
-            page.click("form[action='/login'] button[type=submit]")
+        sign_in(page, server, email)
         with page.expect_navigation():
             page.locator("nav a[href='/app/dashboard/designations']").click()
         assert int(page.locator("[data-figure=lots]").inner_text().replace(".", "")) == len(lots)

@@ -23,24 +23,21 @@ from sqlmodel import Session, col, select
 
 from tests.e2e.live import (
     ARTIFACTS,
-    PHONE,
-    REDIS,
     Server,
-    celery_worker,
     chromium,
-    demo_server,
     phone,
-    redis_up,
+    server_with_worker,
+    shoot,
+    sign_in,
 )
 from trace.access import Role
-from trace.demo.data import DEMO_PASSWORD, ORGS, USERS
+from trace.demo.data import ORGS, USERS
 from trace.digital_link import unit_uri
 from trace.lots import Lot
 from trace.printing.models import PrintRun
 from trace.products import Product
 from trace.units import Unit
 
-DESKTOP = {"width": 1280, "height": 800}
 SHOTS = ARTIFACTS / "workspace-chain"
 QUEUE = f"hytrace-web-chain-{os.getpid()}"  # our own queue: other suites may share the broker
 WAIT_MS = 10_000  # one page, or one form sent
@@ -62,16 +59,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    from tests.conftest import require
-
-    # The embedded broker (a SQLite file beside the database) on SQLite; Redis with a server database,
-    # where the embedded broker would fall back to ./data in the repository.
-    extra = {"HYTRACE_CELERY_QUEUE": QUEUE}
-    if databases.dialect == "postgresql":
-        require(redis_up(), "Redis is not running on 127.0.0.1:6379")
-        extra["HYTRACE_REDIS_URL"] = REDIS
-    logs = tmp_path_factory.mktemp("workspace-chain")
-    with demo_server(databases.new(), logs, **extra) as running, celery_worker(running, logs):
+    with server_with_worker(databases, tmp_path_factory.mktemp("workspace-chain"), QUEUE) as running:
         yield running
 
 
@@ -84,23 +72,7 @@ def person(browser: Any) -> Iterator[Any]:
 
 
 def snap(page: Any, name: str) -> None:
-    """Screenshots at phone and desktop width; at phone width nothing may need sideways scrolling."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"], f"{name}: wider than a phone"
-    page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-    page.screenshot(path=str(SHOTS / f"{name}-desktop.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-
-
-def sign_in(page: Any, server: Server, email: str) -> None:
-    """The sign-in form, typed and sent; the start page follows."""
-    page.goto(f"{server.base}/login")
-    page.fill("#email", email)
-    page.fill("#password", DEMO_PASSWORD)
-    with page.expect_navigation():
-        page.click("form[action='/login'] button[type=submit]")
-    assert urlsplit(page.url).path == "/app", page.url
+    shoot(page, SHOTS, name)
 
 
 def go(page: Any, href: str) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.live import ARTIFACTS, PHONE, Server, chromium, demo_server, phone
+from tests.e2e.live import ARTIFACTS, PHONE, Server, chromium, demo_server, phone, sign_in
 from trace.config import get_settings
-from trace.demo.data import DEMO_PASSWORD, USERS
+from trace.demo.data import USERS
 
 SHOTS = ARTIFACTS / "workspace-tour"
 WAIT_MS = 10_000
@@ -68,12 +67,7 @@ def test_every_page_a_person_reaches_fits_a_phone_and_keeps_to_its_rules(
         refused: list[str] = []  # the browser's console says when the CSP blocks anything
         page.on("console", lambda message: refused.append(f"{page.url}: {message.text} {message.location.get('url', '')}")
                 if message.type == "error" else None)
-        page.goto(f"{server.base}/login")
-        page.fill("#email", email)
-        page.fill("#password", DEMO_PASSWORD)
-        with page.expect_navigation():
-            page.click("form[action='/login'] button[type=submit]")
-        assert urlsplit(page.url).path == "/app", f"{email} could not sign in: {page.url}"
+        sign_in(page, server, email)
 
         menu = [a for a in page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.getAttribute('href'))")]
         assert "/app" in menu and "/account/password" in menu
