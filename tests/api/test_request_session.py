@@ -12,12 +12,17 @@ from fastapi.testclient import TestClient
 
 from api.deps import SessionDep
 
-NOTES = sa.Table("note", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("text", sa.String))
+META = sa.MetaData()
+NOTES = sa.Table("note", META, sa.Column("id", sa.Integer, primary_key=True), sa.Column("text", sa.String))
+# A reply must point at a note, checked only when the transaction commits (a deferred foreign key).
+REPLIES = sa.Table("reply", META, sa.Column("id", sa.Integer, primary_key=True),
+                   sa.Column("note_id", sa.Integer, sa.ForeignKey("note.id", deferrable=True, initially="DEFERRED")))
 
 
 def _app(tmp_path: Path) -> tuple[Any, sa.Engine, list[int]]:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'notes.db'}")
-    NOTES.metadata.create_all(engine)
+    sa.event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA foreign_keys=ON"))
+    META.create_all(engine)
     app = FastAPI()
     app.state.engine = engine
 
@@ -28,8 +33,8 @@ def _app(tmp_path: Path) -> tuple[Any, sa.Engine, list[int]]:
 
     @app.post("/broken", status_code=201)
     def broken(session: SessionDep) -> dict[str, str]:
-        session.execute(NOTES.insert().values(id=1, text="first"))
-        session.execute(NOTES.insert().values(id=1, text="same id"))  # fails at once, inside the handler
+        session.execute(NOTES.insert().values(text="kept only with its reply"))
+        session.execute(REPLIES.insert().values(note_id=999))  # refused at COMMIT, after the handler returned
         return {"ok": "never"}
 
     seen: list[int] = []
@@ -56,10 +61,12 @@ def test_a_write_is_committed_before_the_response_starts(tmp_path: Path) -> None
     engine.dispose()
 
 
-def test_a_failed_write_sends_no_success_and_keeps_nothing(tmp_path: Path) -> None:
-    app, engine, _ = _app(tmp_path)
+def test_a_write_that_fails_to_commit_is_never_answered_as_a_success(tmp_path: Path) -> None:
+    app, engine, seen = _app(tmp_path)
     with TestClient(app, raise_server_exceptions=False) as client:
+        # with the commit after the response, the client would already have been told 201
         assert client.post("/broken").status_code == 500
+    assert seen == [0]  # the error answer left after the rollback
     with engine.connect() as other:
         assert other.execute(sa.select(sa.func.count()).select_from(NOTES)).scalar_one() == 0
     engine.dispose()
