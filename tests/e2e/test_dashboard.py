@@ -23,7 +23,6 @@ from sqlmodel import Session, col, select
 from tests.e2e.live import (
     ARTIFACTS,
     Server,
-    chromium,
     phone,
     server_with_worker,
     shoot,
@@ -45,12 +44,6 @@ QUEUE = f"hytrace-dashboard-{os.getpid()}"  # our own queue: other suites may sh
 WAIT_MS = 15_000
 BUILD_MS = 60_000  # the worker starting and building the report
 ADMIN_EMAIL = "admin@hytrace.local"  # the demo's administrator (trace.config's default admin email)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from tests.e2e.live import ARTIFACTS, PHONE, DemoUnit, Server, chromium, demo_server, phone
+from tests.e2e.live import ARTIFACTS, PHONE, DemoUnit, Server, demo_server, phone
 from trace.access import Role
 from trace.demo.data import DEMO_PASSWORD, USERS
 from trace.lots import Lot
@@ -44,12 +44,6 @@ class Expected:
     product_vi: str
     product_en: str
     producer: str
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from sqlmodel import Session, col, select
 from tests.e2e.live import (
     ARTIFACTS,
     Server,
-    chromium,
     phone,
     server_with_worker,
     shoot,
@@ -49,12 +48,6 @@ COOP, PROC = ORGS["coop"][1], ORGS["proc"][1]
 
 def _email(org: str, role: Role) -> str:
     return next(email for key, email, _, found in USERS if key == org and found == role)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

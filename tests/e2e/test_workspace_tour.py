@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.live import ARTIFACTS, PHONE, Server, chromium, demo_server, phone, sign_in
+from tests.e2e.live import ARTIFACTS, PHONE, Server, demo_server, phone, sign_in
 from trace.config import get_settings
 from trace.demo.data import USERS
 
@@ -24,12 +24,6 @@ SMALLEST_TAP = 40  # CSS pixels: buttons, fields and menu links (WCAG's 44 less 
 # Links that change something or leave the workspace are not followed by a tour.
 SKIP = re.compile(r"/(logout|file|reprint|cancel|trace\.(csv|xlsx))(\b|$)|\.(csv|xlsx|pdf|zip)$")
 PEOPLE = [(email, role.value) for _, email, _, role in USERS] + [(get_settings().admin_email, "admin")]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
