@@ -7,6 +7,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -35,6 +36,18 @@ def environment(lang: str) -> Environment:
     env.globals["lang"] = lang
     env.globals["share_script"] = Markup(SHARE_SCRIPT)
     return env
+
+
+def here(scope: Any) -> str:
+    """The request's path as the client sent it (still percent-encoded), for links back to this page.
+
+    Starlette's ``url.path`` is decoded: written into a link it would carry a raw NUL or space, and a
+    lot code's encoded "/" would become a second segment.
+    """
+    raw = scope.get("raw_path")
+    if raw:
+        return raw.decode("ascii", "replace")
+    return quote(scope.get("path", "/"), safe="/")
 
 
 def render(name: str, lang: str, **context: Any) -> str:

@@ -258,7 +258,7 @@ def linkset(anchor: str, gtin: str, base_url: str) -> dict[str, Any]:
                                      "title": "Chỉ dẫn địa lý, nhãn hiệu và chứng nhận / Designations and certificates",
                                      "type": "application/json"}],
         GS1 + "epcis": [{"href": f"{anchor}?linkType=gs1:epcis", "title": "Sự kiện / Events",
-                         "type": "application/json"}],
+                         "type": "application/ld+json"}],  # an EPCIS 2.0 document
         GS1 + "defaultLink": links(anchor, "Nguồn gốc sản phẩm", "Product origin"),
     }]}
 

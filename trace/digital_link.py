@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote, urlsplit
 
-from trace.errors import InvalidIdentifier
+from trace.errors import InvalidIdentifier, shown
 from trace.identifiers import CSET82, normalize_gtin, validate_lot_code, validate_serial
 
 __all__ = [
@@ -92,11 +92,11 @@ def _check_text(ai: str, value: str) -> str:
     """Validate a decoded (22), (10) or (21) value: 1..20 characters of CSET 82."""
     label = _NAMES[ai]
     if len(value) > _MAX_TEXT:
-        raise _fail("dl_too_long", f"{label} {value!r} has {len(value)} characters; "
+        raise _fail("dl_too_long", f"{label} {shown(value)} has {len(value)} characters; "
                     f"at most {_MAX_TEXT} are allowed", ai=ai, value=value)
     for position, char in enumerate(value):
         if char not in CSET82:
-            raise _fail("dl_bad_chars", f"{label} {value!r} contains {char!r} at position "
+            raise _fail("dl_bad_chars", f"{label} {shown(value)} contains {char!r} at position "
                         f"{position}, which is not in GS1 character set 82",
                         ai=ai, value=value, character=char, position=position)
     return value
@@ -130,7 +130,7 @@ def unit_uri(*, base_url: str, gtin: str, lot: str, serial: str) -> str:
 
 def _decode(raw: str, where: str) -> str:
     if _BAD_ESCAPE.search(raw):
-        raise _fail("dl_malformed", f"{where} {raw!r} has a '%' that is not followed by two hex "
+        raise _fail("dl_malformed", f"{where} {shown(raw)} has a '%' that is not followed by two hex "
                     "digits", value=raw)
     # Invalid UTF-8 decodes to U+FFFD, which the CSET 82 check then refuses.
     return unquote(raw)
@@ -154,14 +154,14 @@ def parse(uri: str, *, hosts: Iterable[str] | None = None) -> DigitalLink:
         parts = urlsplit(uri.strip())
         host, port = parts.hostname, parts.port
     except ValueError as exc:
-        raise _fail("dl_malformed", f"{uri!r} is not a valid URI: {exc}", value=uri) from None
+        raise _fail("dl_malformed", f"{shown(uri)} is not a valid URI: {exc}", value=uri) from None
     if parts.scheme not in ("http", "https") or not host:
-        raise _fail("dl_malformed", f"{uri!r} is not an http(s) URI with a host", value=uri)
+        raise _fail("dl_malformed", f"{shown(uri)} is not an http(s) URI with a host", value=uri)
     host = host.rstrip(".")
     if hosts is not None:
         allowed = _allowed(hosts)
         if host not in allowed and f"{host}:{port}" not in allowed:
-            raise _fail("dl_not_ours", f"Host {host!r} is not one this instance answers for "
+            raise _fail("dl_not_ours", f"Host {shown(host)} is not one this instance answers for "
                         f"({', '.join(sorted(allowed)) or 'none configured'})",
                         value=uri, host=host)
     return replace(parse_path(parts.path, parts.query), host=host)
@@ -173,34 +173,34 @@ def parse_path(path: str, query: str = "") -> DigitalLink:
     if len(segments) > 1 and segments[-1] == "":
         segments.pop()  # one trailing slash is harmless
     if "01" not in segments:
-        raise _fail("dl_malformed", f"Path {path!r} has no /01/{{GTIN}}", value=path)
+        raise _fail("dl_malformed", f"Path {shown(path)} has no /01/{{GTIN}}", value=path)
     pairs = segments[segments.index("01"):]
     if "" in pairs:
-        raise _fail("dl_malformed", f"Path {path!r} has an empty segment after /01/", value=path)
+        raise _fail("dl_malformed", f"Path {shown(path)} has an empty segment after /01/", value=path)
     if len(pairs) % 2:
-        raise _fail("dl_malformed", f"Path {path!r} ends with AI ({pairs[-1]}) and no value",
+        raise _fail("dl_malformed", f"Path {shown(path)} ends with AI ({pairs[-1]}) and no value",
                     value=path, ai=pairs[-1])
     values: dict[str, str] = {}
     for key, raw in zip(pairs[::2], pairs[1::2], strict=True):
         if key in values:
-            raise _fail("dl_duplicate_ai", f"AI ({key}) appears twice in path {path!r}",
+            raise _fail("dl_duplicate_ai", f"AI ({key}) appears twice in path {shown(path)}",
                         value=path, ai=key)
         if key not in _ORDER:
-            raise _fail("dl_unknown_ai", f"AI ({key}) in path {path!r} is not a GTIN key "
+            raise _fail("dl_unknown_ai", f"AI ({key}) in path {shown(path)} is not a GTIN key "
                         "qualifier; expected (22), (10) or (21)", value=path, ai=key)
         after = [ai for ai in values if _ORDER.index(ai) > _ORDER.index(key)]
         if after:
             raise _fail("dl_order", f"AI ({key}) must come before AI ({after[0]}) in path "
-                        f"{path!r}; the order is /01/…/22/…/10/…/21/…", value=path, ai=key)
+                        f"{shown(path)}; the order is /01/…/22/…/10/…/21/…", value=path, ai=key)
         values[key] = _decode(raw, f"AI ({key}) value")
     raw_gtin = values["01"]
     try:
         # normalize_gtin forgives the spaces of a typed form; a URI that encodes them is wrong.
         if raw_gtin != raw_gtin.strip():
-            raise _fail("gtin_not_digits", f"GTIN {raw_gtin!r} has spaces around it")
+            raise _fail("gtin_not_digits", f"GTIN {shown(raw_gtin)} has spaces around it")
         gtin = normalize_gtin(raw_gtin)
     except InvalidIdentifier as exc:
-        raise _fail("dl_bad_gtin", f"{exc.message} (in path {path!r})", value=raw_gtin,
+        raise _fail("dl_bad_gtin", f"{exc.message} (in path {shown(path)})", value=raw_gtin,
                     cause=exc.code) from None
     for ai in ("22", "10", "21"):
         if ai in values:
@@ -229,14 +229,14 @@ def _query(query: str, in_path: set[str]) -> tuple[dict[str, str], dict[str, str
             raise _fail("dl_order", f"AI ({key}) is a key or key qualifier of the GTIN and "
                         "belongs in the path, not the query", ai=key, value=query)
         if not 2 <= len(key) <= 4:
-            raise _fail("dl_unknown_ai", f"Query key {key!r} is not a GS1 Application "
+            raise _fail("dl_unknown_ai", f"Query key {shown(key)} is not a GS1 Application "
                         "Identifier (2 to 4 digits)", ai=key, value=query)
         if not value:
             raise _fail("dl_malformed", f"AI ({key}) in the query has no value", ai=key,
                         value=query)
         bad = [char for char in value if char not in CSET82]
         if bad:
-            raise _fail("dl_bad_chars", f"AI ({key}) value {value!r} contains {bad[0]!r}, which "
+            raise _fail("dl_bad_chars", f"AI ({key}) value {shown(value)} contains {bad[0]!r}, which "
                         "is not in GS1 character set 82", ai=key, value=value, character=bad[0])
         attributes[key] = value
     return attributes, params

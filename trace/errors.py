@@ -59,3 +59,19 @@ class InvalidIdentifier(RuleViolation):
     """A GTIN, GLN, lot code or other identifier is malformed."""
 
     code = "invalid_identifier"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        value = details.get("value")
+        if isinstance(value, str) and len(value) > SHOWN:
+            details["value"] = value[:SHOWN] + "…"  # a 5,000-character path is not echoed back whole
+        super().__init__(message, code=code, **details)
+
+
+SHOWN = 48  # characters of a refused value that a message quotes
+
+
+def shown(value: str) -> str:
+    """A refused value as a message quotes it: whole when short, else its start and its length."""
+    if len(value) <= SHOWN:
+        return repr(value)
+    return f"{value[:SHOWN]!r}… ({len(value)} characters)"

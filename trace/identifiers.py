@@ -8,6 +8,7 @@ from __future__ import annotations
 from string import ascii_letters, digits
 
 from trace.errors import InvalidIdentifier
+from trace.errors import shown as quoted
 
 __all__ = [
     "CSET82",
@@ -65,20 +66,20 @@ def _check_numeric(value: object, kind: str, lengths: frozenset[int], shown: str
     text = value.strip()
     if not _is_ascii_digits(text):
         raise InvalidIdentifier(
-            f"{kind.upper()} {value!r} must contain only digits 0-9",
+            f"{kind.upper()} {quoted(value)} must contain only digits 0-9",
             code=f"{kind}_not_digits",
             value=value,
         )
     if len(text) not in lengths:
         raise InvalidIdentifier(
-            f"{kind.upper()} {value!r} has {len(text)} digits; expected {shown}",
+            f"{kind.upper()} {quoted(value)} has {len(text)} digits; expected {shown}",
             code=f"{kind}_length",
             value=value,
         )
     expected = gs1_check_digit(text[:-1])
     if text[-1] != expected:
         raise InvalidIdentifier(
-            f"{kind.upper()} {text!r} has check digit {text[-1]}; expected {expected}",
+            f"{kind.upper()} {quoted(text)} has check digit {text[-1]}; expected {expected}",
             code=f"{kind}_check_digit",
             value=text,
             expected=expected,
@@ -135,14 +136,14 @@ def _check_ai_text(value: object, kind: str, label: str) -> str:
         )
     if not 1 <= len(value) <= _MAX_AI_TEXT:
         raise InvalidIdentifier(
-            f"{label} {value!r} has {len(value)} characters; expected 1 to {_MAX_AI_TEXT}",
+            f"{label} {quoted(value)} has {len(value)} characters; expected 1 to {_MAX_AI_TEXT}",
             code=f"{kind}_length",
             value=value,
         )
     for position, char in enumerate(value):
         if char not in CSET82:
             raise InvalidIdentifier(
-                f"{label} {value!r} contains {char!r} at position {position}, "
+                f"{label} {quoted(value)} contains {char!r} at position {position}, "
                 "which is not in GS1 character set 82",
                 code=f"{kind}_charset",
                 value=value,

@@ -73,8 +73,8 @@ def _headers(lang: str | None, etag: str | None, anchor: str | None) -> dict[str
 
 def _not_found(request: Request, form: str, lang: str, reason: str, code: str, status: int = 404) -> Response:
     if form == HTML:
-        page = pages.render("public/not_found.html", lang, reason=reason, malformed=status == 422,
-                            path=request.url.path, home="/")
+        # The language links are relative ("?lang=en"): the refused path is not echoed back into them.
+        page = pages.render("public/not_found.html", lang, reason=reason, malformed=status == 422, path="", home="/")
         return Response(page, status_code=404, media_type="text/html; charset=utf-8", headers=_headers(lang, None, None))
     body = {"type": _PROBLEM + code, "title": "Not genuine" if status == 404 else "Invalid identifier", "status": status,
             "detail": reason, "code": code, "instance": request.url.path}

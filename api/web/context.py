@@ -111,7 +111,7 @@ def check_form(visitor: Visitor, sent: str | None) -> None:
 def render(request: Request, name: str, visitor: Visitor, status: int = 200, **context: Any) -> HTMLResponse:
     """A workspace page."""
     body = pages.render(name, visitor.lang, me=visitor.user, who=visitor, csrf=visitor.csrf if visitor.token else "",
-                        path=request.url.path, home="/app" if visitor.user else "/",
+                        path=pages.here(request.scope), home="/app" if visitor.user else "/",
                         query_prefix=_other_params(request), **context)
     response = HTMLResponse(body, status_code=status, headers={
         "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",

@@ -18,7 +18,7 @@ async def _bad_form(request: Request, _error: Exception) -> Response:
     lang = language(request)
     text = i18n.translations(lang).gettext(N_(
         "This form was not sent from this site's own page, or the page was open too long. Go back, reload and try again."))
-    body = pages.render("app/refused.html", lang, me=None, csrf="", path=request.url.path, home="/", message=text)
+    body = pages.render("app/refused.html", lang, me=None, csrf="", path=pages.here(request.scope), home="/", message=text)
     return Response(body, status_code=403, media_type="text/html; charset=utf-8",
                     headers={"Cache-Control": "no-store", "Content-Security-Policy": pages.CSP})
 

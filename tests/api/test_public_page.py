@@ -89,6 +89,19 @@ def test_the_linkset_names_our_link_types_by_query_and_by_accept(client: TestCli
     assert 'rel="linkset"' in page.headers["link"]
 
 
+def test_every_link_in_the_linkset_answers_with_the_type_it_declares(client: TestClient, chain: Chain) -> None:
+    (context,) = client.get(path_of(chain) + "?linkType=all").json()["linkset"]
+    links = [link for name, targets in context.items() if name != "anchor" for link in targets]
+    assert len(links) >= 8
+    for link in links:
+        path = link["href"].split("://", 1)[1].partition("/")[2]
+        answer = client.get("/" + path, headers={"accept": link["type"], "accept-language": "vi"})
+        assert answer.status_code == 200, link
+        assert answer.headers["content-type"].split(";")[0] == link["type"], link
+        if "en" in link.get("hreflang", []):
+            assert answer.headers["content-language"] == "en", link
+
+
 def test_each_link_type_answers(client: TestClient, chain: Chain) -> None:
     pip = client.get(path_of(chain) + "?linkType=gs1:pip", follow_redirects=False)
     assert pip.status_code == 307 and pip.headers["location"].endswith(f"/01/{chain.lot.gtin}")
@@ -185,6 +198,18 @@ def test_unknown_or_malformed_codes_get_an_honest_404_page_in_the_visitors_langu
     en = client.get(path + ("&" if "?" in path else "?") + "lang=en", headers=HTML)
     assert en.status_code == 404 and "Code not found" in en.text
     assert_problem(client.get(path, headers=JSON), 404 if code == "not_genuine" else 422, code)
+
+
+@pytest.mark.parametrize("path", ["/01/09521234000006/10/%00%FF", "/01/09521234000006/10/L1/21/" + "x" * 5000,
+                                  "/01/" + "9" * 3000, "/01/09521234000006/10/%3Cscript%3E"])
+def test_a_refused_path_is_not_echoed_back_whole_nor_raw(client: TestClient, path: str) -> None:
+    page = client.get(path, headers=HTML)
+    assert page.status_code == 404 and "Không tìm thấy mã" in page.text
+    assert len(page.content) < 6_000  # the page, not the path three times over
+    assert "\x00" not in page.text and "<script>" not in page.text
+    assert 'href="?lang=en"' in page.text  # the language links keep the visitor on the path they sent
+    problem = client.get(path, headers=JSON)
+    assert problem.status_code in (404, 422) and len(problem.json()["detail"]) < 200
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
