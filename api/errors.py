@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import i18n, pages
 from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, Unauthenticated
 
 STATUS: list[tuple[type[DomainError], int]] = [
@@ -66,6 +67,25 @@ def status_of(error: DomainError) -> int:
     return 400
 
 
+_API_PREFIXES = ("/api/", "/epcis", "/.well-known/", "/media/", "/healthz")
+
+
+def _wants_page(request: Request) -> bool:
+    """A person's browser (it asks for HTML first) on an address outside the programs' APIs."""
+    accept = request.headers.get("accept", "")
+    return request.method in ("GET", "HEAD") and accept.startswith("text/html") and \
+        not request.url.path.startswith(_API_PREFIXES)
+
+
+def _missing_page(request: Request) -> Response:
+    """A mistyped or stale address in a browser: a page in the visitor's language, not a JSON document."""
+    lang = i18n.negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    body = pages.render("public/missing.html", lang, path="", home="/")
+    return HTMLResponse(body, status_code=404, headers={
+        "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
+        "Content-Language": lang})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
     generate = app.openapi
@@ -100,7 +120,9 @@ def install(app: FastAPI) -> None:
                        request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404 and _wants_page(request):
+            return _missing_page(request)
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(error.status_code, "http_error")
         return problem(error.status_code, str(error.detail), code, request.url.path)
 

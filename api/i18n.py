@@ -28,20 +28,15 @@ _DATE = {"vi": "%d/%m/%Y", "en": "%d %b %Y"}
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The catalogue of a language (English is the source language: texts stand as written)."""
-    paths = sorted((LOCALES / lang / "LC_MESSAGES").glob("*.po"))
-    if not paths:
+    path = LOCALES / lang / "LC_MESSAGES" / "messages.po"  # the one catalogue `make messages` keeps
+    if not path.exists():
         return gettext.NullTranslations()
-    merged: Translations | None = None
-    for path in paths:  # messages.po, and one file per workspace area while it is being written
-        with path.open("rb") as source:
-            catalog = read_po(source, locale=lang)
-        compiled = BytesIO()
-        write_mo(compiled, catalog)
-        compiled.seek(0)
-        found = Translations(fp=compiled)
-        merged = found if merged is None else merged.merge(found)
-    assert merged is not None
-    return merged
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=lang)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(fp=compiled)
 
 
 def negotiate(asked: str | None, accept_language: str | None) -> str:

@@ -115,6 +115,25 @@ def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
     assert_problem(client.put(f"{API}/events/harvest", json={}), 405, "method_not_allowed")
 
 
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/app/login", "/app/lots/abc/def"])
+def test_a_browser_at_an_unknown_address_gets_a_page_in_its_language(client: TestClient, path: str) -> None:
+    vi = client.get(path, headers={"accept": BROWSER, "accept-language": "vi-VN,vi"})
+    assert vi.status_code == 404 and vi.headers["content-type"].startswith("text/html")
+    assert "Không tìm thấy trang" in vi.text and '<html lang="vi">' in vi.text and 'href="/check"' in vi.text
+    en = client.get(path, headers={"accept": BROWSER, "accept-language": "en-GB,en"})
+    assert en.status_code == 404 and "Page not found" in en.text and en.headers["content-language"] == "en"
+    # a program asking the same address still gets a problem document
+    assert_problem(client.get(path), 404, "not_found")
+
+
+def test_an_unknown_api_address_is_a_problem_even_for_a_browser(client: TestClient) -> None:
+    assert_problem(client.get(f"{API}/no-such-thing", headers={"accept": BROWSER}), 404, "not_found")
+    assert_problem(client.get("/epcis/no-such-thing", headers={"accept": BROWSER}), 404, "not_found")
+
+
 def test_problem_details_name_the_field(client: TestClient, coop: Any) -> None:
     _, headers, body = coop
     problem = assert_problem(client.post(f"{API}/events/harvest", headers=headers, json={**body, "quantity": "-1"}),
