@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from tests.e2e import a11y
 from tests.e2e.live import ARTIFACTS, PHONE, DemoUnit, Server, demo_server, phone
 from trace.access import Role
 from trace.demo.data import DEMO_PASSWORD, USERS
@@ -116,6 +117,8 @@ def test_a_phone_in_vietnamese_sees_the_facts_badge_journey_and_genuine_code(bro
         assert page.get_by_role("alert").count() == 0
         # no horizontal scrolling at 360 px
         assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+        # headings in order, alt text, named controls, WCAG AA contrast
+        assert a11y.problems(page) == []
         shot(page, "phone-vi.png")  # full page: lazy images below the fold load too
         # and nothing was fetched from another host
         assert requested and all(urlsplit(url).netloc == host for url in requested), requested
@@ -139,6 +142,7 @@ def test_the_english_link_and_an_english_browser_get_the_page_in_english(browser
         assert "Geographical indication" in page.locator(".badge").first.inner_text()
         assert page.get_by_role("alert").count() == 0
         assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+        assert a11y.problems(page) == []
         shot(page, "phone-en.png")
     # and a browser set to English gets English without ?lang
     with phone(browser, locale="en-US", accept_language=None) as page:
@@ -165,6 +169,7 @@ def test_a_code_that_was_never_issued_gets_the_not_found_page_in_the_visitors_la
         assert page.evaluate("document.documentElement.lang") == "vi"
         assert "Không tìm thấy mã" in page.get_by_role("heading", level=1).inner_text()
         assert page.get_by_role("alert").is_visible()
+        assert a11y.problems(page) == []
         shot(page, "phone-not-found.png")
         response = page.goto(server.unit_url(fake) + "?lang=en")
         # then both say the code was not found, with HTTP 404
@@ -235,6 +240,7 @@ def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_ne
         assert box is not None and title is not None and heading is not None
         assert 0 <= box["y"] < box["y"] + box["height"] <= title["y"]
         assert heading["y"] + heading["height"] <= PHONE["height"]
+        assert a11y.problems(page) == []  # the red banner's text too
         shot(page, "phone-recalled.png")
 
 

@@ -1,6 +1,7 @@
 """Every workspace page each demo user can reach, in a real headless Chromium on a 360 px phone: it
-opens without an error, needs no sideways scrolling, breaks no rule of the page's CSP, and its buttons
-and fields are big enough to tap. The pages are found as users find them (the menu, then the links on
+opens without an error, needs no sideways scrolling, breaks no rule of the page's CSP, its buttons
+and fields are big enough to tap, and it passes the accessibility checks of tests/e2e/a11y.py (headings,
+alt text, named controls, WCAG AA contrast). The pages are found as users find them (the menu, then the links on
 each page), so a page added later is toured without changing this test. Screenshots go to
 test-artifacts/workspace-tour/.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import a11y
 from tests.e2e.live import ARTIFACTS, PHONE, Server, demo_server, phone, sign_in
 from trace.config import get_settings
 from trace.demo.data import USERS
@@ -33,8 +35,9 @@ def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
 
 
 def _problems(page: Any) -> list[str]:
-    """What is wrong with the page in view: sideways scrolling, and controls too small to tap."""
-    found = []
+    """What is wrong with the page in view: sideways scrolling, controls too small to tap, and what a
+    screen reader or a low-vision reader would miss (tests/e2e/a11y.py)."""
+    found = a11y.problems(page)
     width = page.evaluate("document.scrollingElement.scrollWidth")
     if width > PHONE["width"]:
         found.append(f"{width} px wide")
