@@ -78,12 +78,17 @@ class Entry:
     first_local: datetime | None = None
     refreshing: bool = False
     epcis: bytes = b""  # the journey as an EPCIS document (gs1:epcis), built when first asked for
+    networks: set[str] = field(default_factory=set)  # where the code was scanned from (record.sources)
+    places: set[str] = field(default_factory=set)
 
     def seen(self) -> Seen:
         """Earlier scans: the database's count plus this process's own since."""
         stats = self.stats
         count = (stats.count if stats else 0) + self.added
-        networks, places = (stats.networks, stats.places) if stats else (0, 0)
+        # The networks and places known at the last read, with every scan's since: a copied code scanned
+        # on six networks in a minute is flagged at the sixth, not at the next read of the counts.
+        networks = max(stats.networks if stats else 0, len(self.networks))
+        places = max(stats.places if stats else 0, len(self.places))
         suspicious, reasons = record.assess(count=count, networks=networks, places=places)
         first = stats.first_at if stats and stats.first_at else self.first_local
         # Built on every scan from known-good values: no validation needed.
@@ -111,6 +116,7 @@ class PublicPages:
                 else:
                     entry.facts = origin.of_link(session=session, link=link)
                     entry.stats = self._stats(session, entry.facts)
+                    entry.networks, entry.places = self._sources(session, entry.facts)
                     entry.stats_at = entry.built
             except NotFound as error:
                 entry.missing = error.message
@@ -131,6 +137,14 @@ class PublicPages:
         if not entry.epcis and entry.facts is not None:
             entry.epcis = await anyio.to_thread.run_sync(self._epcis, entry.facts)
         return entry.epcis
+
+    def _sources(self, session: Session, found: origin.Origin) -> tuple[set[str], set[str]]:
+        lot_id, unit_id = found.row_ids
+        if unit_id is not None:
+            pending = self.buffer.pending(unit_id=unit_id) if self.buffer else []
+            return record.sources(session=session, unit_id=unit_id, pending=pending)
+        pending = self.buffer.pending(lot_id=lot_id) if self.buffer else []
+        return record.sources(session=session, lot_id=lot_id, pending=pending)
 
     def _stats(self, session: Session, found: origin.Origin) -> record.ScanStats:
         # Scans this process holds but has not written yet count too (distinct, not twice).
@@ -174,14 +188,17 @@ class PublicPages:
 
     async def _refresh(self, entry: Entry) -> None:
         try:
-            def read() -> record.ScanStats:
+            def read() -> tuple[record.ScanStats, tuple[set[str], set[str]]]:
                 with self.sessions() as session:
-                    return self._stats(session, entry.facts)  # type: ignore[arg-type]
+                    return self._stats(session, entry.facts), self._sources(session, entry.facts)  # type: ignore[arg-type]
             started = time.monotonic()
-            stats = await anyio.to_thread.run_sync(read)
+            stats, (networks, places) = await anyio.to_thread.run_sync(read)
             # The read counted this process's scans up to its start, written or not; those since are
-            # few, and counted from the next refresh on.
+            # few, and counted from the next refresh on. The sets only grow: each member is a real
+            # network that scanned this code, so keeping what this process saw meanwhile never overcounts.
             entry.stats, entry.stats_at, entry.added = stats, started, 0
+            entry.networks |= networks
+            entry.places |= places
         except Exception:  # the page goes on with the counts it has; the next scan tries again
             log.warning("scan counts could not be refreshed", exc_info=True)
         finally:
@@ -199,6 +216,9 @@ class PublicPages:
         scan = record.new_scan(lot_id=lot_id, unit_id=unit_id, client_ip=client, user_agent=headers.get("user-agent"),
                                mobile_hint=headers.get("sec-ch-ua-mobile"), lang=lang, kind=kind, place=place)
         self.buffer.add(scan)
+        entry.networks.add(scan.network)
+        if scan.place is not None:
+            entry.places.add(scan.place)
         if entry.first_local is None:
             entry.first_local = scan.scanned_at
         entry.added += 1

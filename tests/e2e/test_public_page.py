@@ -206,6 +206,32 @@ def test_sharing_a_location_runs_under_the_pages_strict_policy_and_stores_only_a
         assert place == "20.6,106.1" and refused == []
 
 
+def test_behind_a_trusted_proxy_each_visitor_counts_as_their_own_network(server: Server) -> None:
+    # given another unit of the showcase lot than the page tests use, never scanned
+    shown = server.unit()
+    with Session(server.engine) as session:
+        serial = session.execute(select(col(Unit.serial)).where(
+            col(Unit.lot_id) == shown.lot_id, col(Unit.id) != shown.unit_id).order_by(col(Unit.id))).scalars().first()
+    assert serial is not None
+    url = server.unit_url(DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code,
+                                   serial=serial))
+    # when six visitors on six networks scan it through a reverse proxy on this host (uvicorn believes
+    # X-Forwarded-For from FORWARDED_ALLOW_IPS, 127.0.0.1 unless set), as the phones of many buyers of
+    # copied labels would
+    with httpx.Client(timeout=10) as client:
+        for n in range(6):
+            answer = client.get(url, headers={"accept": "application/json", "x-forwarded-for": f"203.0.{100 + n}.7"})
+            assert answer.status_code == 200
+        # then the code counts six networks, not the proxy's one, and carries the copied-code warning
+        seen: dict[str, Any] = {}
+        for _ in range(50):  # the buffered scans reach the counts with the next round
+            seen = client.get(url, headers={"accept": "application/json", "x-forwarded-for": "198.51.100.9"}).json()["scans"]
+            if seen["networks"] >= 6:
+                break
+            time.sleep(0.1)
+    assert seen["networks"] >= 6 and seen["suspicious"] and "many_networks" in seen["reasons"], seen
+
+
 def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_next_visit(
         browser: Any, server: Server) -> None:
     unit = server.unit()

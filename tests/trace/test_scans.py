@@ -24,6 +24,7 @@ from trace.scans.record import (
     coarse_place,
     network_of,
     new_scan,
+    sources,
     stats,
     write,
 )
@@ -230,6 +231,25 @@ def test_pending_scans_are_folded_in_without_counting_anything_twice(session: Se
     # and from pending alone
     lone = stats(session=session, unit_id=other, pending=[pending[3]])
     assert (lone.count, lone.networks, lone.places, lone.first_at) == (1, 1, 0, T0 + timedelta(minutes=40))
+
+
+def test_the_sources_of_a_code_are_its_distinct_networks_and_places_with_pending_ones(session: Session) -> None:
+    lot_id, (mine, other) = coded(session)
+    write(session=session, scans=[scan(lot_id, mine, "198.51.100.1", place=(20.64, 106.05)),
+                                  scan(lot_id, mine, "198.51.100.2"), scan(lot_id, mine, "198.51.101.1"),
+                                  scan(lot_id, other, "192.0.2.1", place=(21.0, 105.8))])
+    pending = [scan(lot_id, mine, "203.0.113.5", place=(20.61, 106.04)), scan(lot_id, other, "203.0.114.5")]
+    networks, places = sources(session=session, unit_id=mine, pending=pending)
+    assert networks == {network_of("198.51.100.1"), network_of("198.51.101.1"), network_of("203.0.113.5")}
+    assert places == {coarse_place(20.64, 106.05)} == {coarse_place(20.61, 106.04)}  # one cell
+    # the same count the database's figures give once everything is written
+    write(session=session, scans=pending)
+    assert len(networks) == stats(session=session, unit_id=mine).networks
+    # a lot's are all its units'; and no more than asked for are read
+    assert len(sources(session=session, lot_id=lot_id)[0]) == 5
+    assert len(sources(session=session, lot_id=lot_id, limit=2)[0]) == 2
+    with pytest.raises(ValueError):
+        sources(session=session)
 
 
 def test_a_code_scanned_from_many_networks_or_places_or_too_often_is_suspicious(session: Session) -> None:

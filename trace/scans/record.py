@@ -198,6 +198,24 @@ def assess(*, count: int, networks: int, places: int) -> tuple[bool, list[str]]:
     return bool(reasons), reasons
 
 
+SOURCES_KEPT = 256  # networks (and places) of one code a page process remembers, well above any warning setting
+
+
+def sources(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
+            pending: Sequence[ScanIn] = (), limit: int = SOURCES_KEPT) -> tuple[set[str], set[str]]:
+    """The distinct networks and places a unit's (or a lot's) scans came from, at most ``limit`` of each
+    from the database, with ``pending`` folded in: a page process adds each new scan's to them, so its
+    count of networks is exact between two reads of the counts, not as old as the last read."""
+    if unit_id is None and lot_id is None:
+        raise ValueError("sources() needs a unit_id or a lot_id")
+    where = [col(Scan.unit_id) == unit_id] if unit_id is not None else [col(Scan.lot_id) == lot_id]
+    mine = [s for s in pending if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)]
+    networks = set(session.execute(select(col(Scan.network)).where(*where).distinct().limit(limit)).scalars())
+    places = set(session.execute(select(col(Scan.place)).where(*where, col(Scan.place).is_not(None))
+                                 .distinct().limit(limit)).scalars())
+    return networks | {s.network for s in mine}, places | {s.place for s in mine if s.place is not None}
+
+
 def stats(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
           pending: Sequence[ScanIn] = ()) -> ScanStats:
     """Counts for a unit (or a lot) in one query, with ``pending`` (scans not yet written) folded in."""
