@@ -99,6 +99,11 @@ def test_a_phone_in_vietnamese_sees_the_facts_badge_journey_and_genuine_code(bro
         badge = page.locator(".badge").filter(has_text="Chỉ dẫn địa lý")
         assert badge.count() == 1 and badge.is_visible()
         assert "00055" in badge.inner_text() and "Nhãn lồng Hưng Yên" in badge.inner_text()
+        # the certificates held when it was harvested and made: the growers' VietGAP, the maker's OCOP stars
+        certificates = page.locator("#certificates")
+        assert certificates.get_by_role("heading", name="Chứng nhận còn hiệu lực khi thu hoạch").is_visible()
+        listed = certificates.locator("li").all_inner_texts()
+        assert any(text.startswith("VietGAP") for text in listed) and any("OCOP 4★" in text for text in listed), listed
         # the journey, harvest before processing
         steps = journey(page, "Hành trình sản phẩm")
         texts = steps.all_inner_texts()

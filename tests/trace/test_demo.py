@@ -200,3 +200,17 @@ def test_the_showcase_carries_the_longan_gi_inherited_from_its_harvests(loaded: 
     claims = claims_for_lot(session=session, lot=showcase, on=showcase.production_date)
     assert [(c.name, c.number, c.source.value, c.valid_at_harvest) for c in claims] == [
         ("Nhãn lồng Hưng Yên", "00055", "inherited", True)]
+
+
+def test_the_showcase_shows_the_certificates_its_makers_held_at_harvest(loaded: Loaded) -> None:
+    session, summary, _ = loaded
+    from trace.origin import build
+
+    showcase = session.get(Lot, summary.showcase_lot_id)
+    assert showcase is not None
+    facts = build(session=session, lot=showcase, unit=None)
+    shown = {(c.kind.value, c.stars, c.holder, c.valid_at_harvest) for c in facts.certificates}
+    coop, proc = (session.exec(select(Organisation.name).where(Organisation.tax_code == demo.TAX_PREFIX + key)).one()
+                  for key in ("02", "04"))
+    # the cooperative's VietGAP for the fresh longan it harvested, and the processor's OCOP for the dried
+    assert shown == {("vietgap", None, coop, True), ("ocop", 4, proc, True)}

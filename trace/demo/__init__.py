@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
 from trace import admin_units
 from trace.access import Actor, Role
+from trace.certifications import CertificationCreate, CertificationKind, record_certification
 from trace.config import get_settings
 from trace.demo.data import (
     AREAS,
+    CERTIFICATES,
     DEMO_PASSWORD,
     DEMO_TAX_CODE,
     DESIGNATIONS,
@@ -55,6 +57,7 @@ from trace.users import User, authenticate, create_user, ensure_admin, hash_pass
 
 __all__ = [
     "AREAS",
+    "CERTIFICATES",
     "DEMO_PASSWORD",
     "DEMO_TAX_CODE",
     "DESIGNATIONS",
@@ -191,6 +194,13 @@ def _create(session: Session) -> str | None:
             categories=spec.categories, derived_categories=spec.derived_categories, inherit_rule=spec.inherit_rule,
             area_former_districts=spec.area_former_districts, area_former_communes=spec.area_former_communes,
             rules_text=spec.rules_text))
+    year = _season_year(datetime.now(TZ))
+    for owner, cert_kind, stars, number, issuer, product_keys, (before, after) in CERTIFICATES:
+        covered = [session.exec(select(Product).where(Product.gtin == demo_gtin(key))).one().id for key in product_keys]
+        record_certification(session=session, actor=root, data=CertificationCreate(
+            kind=CertificationKind(cert_kind), stars=stars, number=number, issuer=issuer,
+            organisation_id=orgs[owner].id, product_ids=[i for i in covered if i is not None],
+            valid_from=date(year - before, 3, 1), valid_to=date(year + after, 2, 28)))
     return ("HYTRACE_ADMIN_PASSWORD" if settings.admin_password else DEMO_PASSWORD) if made else None
 
 

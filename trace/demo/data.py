@@ -144,6 +144,15 @@ RIGHTS: list[tuple[str, str, str, list[str], str | None, int | None]] = [
     ("chicken", "farm", "DEMO-01/QĐ-HGĐT", ["chicken"], "farm", None),
 ]
 
+# Certificates held in the season (invented numbers and bodies, marked as sample data): (holder, kind,
+# OCOP stars, number, issuer, products (empty: all), years before / after the season year it is valid).
+CERTIFICATES: list[tuple[str, str, int | None, str, str, list[str], tuple[int, int]]] = [
+    ("coop", "vietgap", None, "VG-DEMO-0126 (dữ liệu mẫu)", "Tổ chức chứng nhận VietGAP Mẫu (dữ liệu mẫu)",
+     ["fresh"], (1, 1)),
+    ("proc", "ocop", 4, "OCOP-HY-DEMO-04 (dữ liệu mẫu)", "Ủy ban nhân dân tỉnh Hưng Yên (dữ liệu mẫu)",
+     ["dried"], (2, 1)),
+]
+
 
 def demo_gtin(key: str) -> str:
     """The GTIN-14 of a demo product (GS1 prefix 952: demonstrations only)."""
