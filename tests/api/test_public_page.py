@@ -4,6 +4,7 @@ linksets, conditional requests, honest 404s, scans, the copied-code warning and 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -16,6 +17,7 @@ from sqlmodel import Session
 from tests import factories as f
 from tests.api.helpers import assert_problem
 from tests.trace.test_origin import SECRET_KDE, SECRET_NOTE, Chain, build_chain
+from trace.certifications import CertificationCreate, CertificationKind, record_certification
 from trace.epcis.document import schema_errors
 from trace.recalls import recall
 from trace.recalls.models import ReasonIn
@@ -124,6 +126,19 @@ def test_each_link_type_answers(client: TestClient, chain: Chain) -> None:
     assert "Phân hữu cơ vi sinh" in epcis.text
     other = client.get(path_of(chain) + "?linkType=gs1:recipeInfo", headers=HTML)  # one we do not have: the page
     assert other.status_code == 200 and "Hành trình sản phẩm" in other.text
+
+
+def test_certificates_are_named_alike_on_the_product_page_and_the_origin_page(
+        client: TestClient, session: Session, chain: Chain) -> None:
+    record_certification(session=session, actor=f.ADMIN, data=CertificationCreate(
+        organisation_id=chain.proc.id, kind=CertificationKind.OCOP, stars=4, number="OCOP-TEST-4",
+        issuer="UBND tỉnh (thử nghiệm)", valid_from=date.today() - timedelta(days=30),
+        valid_to=date.today() + timedelta(days=300)))
+    session.commit()  # a public write: the cached pages are rebuilt
+    product = client.get(f"/01/{chain.lot.gtin}", headers=HTML)
+    assert "<strong>OCOP 4★</strong> số OCOP-TEST-4" in product.text
+    origin_page = client.get(path_of(chain), headers=HTML)
+    assert "<strong>VietGAP</strong> số VG-TEST-01" in origin_page.text
 
 
 def test_the_resolver_describes_itself() -> None:
