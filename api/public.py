@@ -115,8 +115,7 @@ class PublicPages:
                     entry.product = origin.product_page(session=session, gtin=key[0], base_url=settings.public_base_url)
                 else:
                     entry.facts = origin.of_link(session=session, link=link)
-                    entry.stats = self._stats(session, entry.facts)
-                    entry.networks, entry.places = self._sources(session, entry.facts)
+                    entry.stats, (entry.networks, entry.places) = self._counts(session, entry.facts)
                     entry.stats_at = entry.built
             except NotFound as error:
                 entry.missing = error.message
@@ -138,22 +137,17 @@ class PublicPages:
             entry.epcis = await anyio.to_thread.run_sync(self._epcis, entry.facts)
         return entry.epcis
 
-    def _sources(self, session: Session, found: origin.Origin) -> tuple[set[str], set[str]]:
+    def _counts(self, session: Session, found: origin.Origin) -> tuple[record.ScanStats, tuple[set[str], set[str]]]:
+        """The code's scan counts and the networks and places they came from. Scans this process holds
+        but has not written yet count too (distinct, not twice)."""
         lot_id, unit_id = found.row_ids
         if unit_id is not None:
             pending = self.buffer.pending(unit_id=unit_id) if self.buffer else []
-            return record.sources(session=session, unit_id=unit_id, pending=pending)
+            return (record.stats(session=session, unit_id=unit_id, pending=pending),
+                    record.sources(session=session, unit_id=unit_id, pending=pending))
         pending = self.buffer.pending(lot_id=lot_id) if self.buffer else []
-        return record.sources(session=session, lot_id=lot_id, pending=pending)
-
-    def _stats(self, session: Session, found: origin.Origin) -> record.ScanStats:
-        # Scans this process holds but has not written yet count too (distinct, not twice).
-        lot_id, unit_id = found.row_ids
-        if unit_id is not None:
-            pending = self.buffer.pending(unit_id=unit_id) if self.buffer else []
-            return record.stats(session=session, unit_id=unit_id, pending=pending)
-        pending = self.buffer.pending(lot_id=lot_id) if self.buffer else []
-        return record.stats(session=session, lot_id=lot_id, pending=pending)
+        return (record.stats(session=session, lot_id=lot_id, pending=pending),
+                record.sources(session=session, lot_id=lot_id, pending=pending))
 
     async def get(self, key: Key, link: digital_link.DigitalLink) -> Entry:
         """The page of a label: cached while nothing public changed, else built in a worker thread."""
@@ -190,7 +184,7 @@ class PublicPages:
         try:
             def read() -> tuple[record.ScanStats, tuple[set[str], set[str]]]:
                 with self.sessions() as session:
-                    return self._stats(session, entry.facts), self._sources(session, entry.facts)  # type: ignore[arg-type]
+                    return self._counts(session, entry.facts)  # type: ignore[arg-type]
             started = time.monotonic()
             stats, (networks, places) = await anyio.to_thread.run_sync(read)
             # The read counted this process's scans up to its start, written or not; those since are
