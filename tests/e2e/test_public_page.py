@@ -49,7 +49,8 @@ class Expected:
 
 @pytest.fixture(scope="module")
 def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    with demo_server(databases.new(), tmp_path_factory.mktemp("public-page")) as running:
+    # the reverse proxy of the proxy test runs on this host: its X-Forwarded-For is believed
+    with demo_server(databases.new(), tmp_path_factory.mktemp("public-page"), FORWARDED_ALLOW_IPS="127.0.0.1") as running:
         yield running
 
 
@@ -221,8 +222,8 @@ def test_behind_a_trusted_proxy_each_visitor_counts_as_their_own_network(server:
     url = server.unit_url(DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code,
                                    serial=serial))
     # when six visitors on six networks scan it through a reverse proxy on this host (uvicorn believes
-    # X-Forwarded-For from FORWARDED_ALLOW_IPS, 127.0.0.1 unless set), as the phones of many buyers of
-    # copied labels would
+    # X-Forwarded-For from FORWARDED_ALLOW_IPS, which the fixture sets to 127.0.0.1), as the phones of
+    # many buyers of copied labels would
     with httpx.Client(timeout=10) as client:
         for n in range(6):
             answer = client.get(url, headers={"accept": "application/json", "x-forwarded-for": f"203.0.{100 + n}.7"})
