@@ -50,8 +50,8 @@ bench: install
 ## After changing page texts: extract them and merge into the Vietnamese catalogue, then translate
 ## the new entries in api/locale/vi/LC_MESSAGES/messages.po (a test fails while any is missing).
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -o data/messages.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i data/messages.pot -d api/locale -l vi --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -o data/messages.pot --no-location --omit-header -w 100 .
+	$(BIN)/pybabel update -i data/messages.pot -d api/locale -l vi --no-fuzzy-matching --ignore-obsolete -w 100
 
 clean:
 	rm -rf $(VENV) data

@@ -13,10 +13,19 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import i18n, pages
-from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, Unauthenticated
+from trace.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+    TooManyAttempts,
+    Unauthenticated,
+)
 
 STATUS: list[tuple[type[DomainError], int]] = [
     (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (RuleViolation, 422),
+    (TooManyAttempts, 429),
 ]
 TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
@@ -56,6 +65,8 @@ def problem(status: int, detail: str, code: str, instance: str | None = None, **
     if instance:
         body["instance"] = instance
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and isinstance(extra.get("retry_after"), int):
+        headers = {"Retry-After": str(extra["retry_after"])}
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     threadpool_size: int = 20
     rate_limit_public_per_minute: int = 600
     rate_limit_login_per_minute: int = 20
+    # A wrong password for one account this many times in a row pauses its sign-in for a while, whatever
+    # address the attempts come from (the per-address limit above cannot see guesses spread over many).
+    sign_in_failures_allowed: int = 10
+    sign_in_pause_minutes: int = 15
     celery_queue: str = "celery"  # the queue workers consume and tasks go to (one per instance on a shared Redis)
     print_lease_seconds: int = 120
     print_progress_every: int = 250

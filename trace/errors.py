@@ -37,6 +37,12 @@ class Unauthenticated(DomainError):
     code = "unauthenticated"
 
 
+class TooManyAttempts(DomainError):
+    """Too many tries in a row: refused for ``retry_after`` seconds, whatever is sent."""
+
+    code = "too_many_attempts"
+
+
 class Forbidden(DomainError):
     """The actor is known but its organisation or role does not allow this."""
 

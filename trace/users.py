@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from datetime import datetime, timedelta
 
@@ -13,7 +14,15 @@ from sqlalchemy import Index, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_admin, require_org_admin
-from trace.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
+from trace.config import get_settings
+from trace.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.organisations import get_organisation
 from trace.sqltypes import enum_type
@@ -39,6 +48,9 @@ class User(SQLModel, table=True):
     token_version: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     request_key: str | None = Field(default=None, max_length=100, description="The inviting request's idempotency key")
+    # Wrong passwords in a row, and until when sign-in is paused after too many (authenticate()).
+    failed_sign_ins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    sign_in_paused_until: datetime | None = None
 
 
 class OneTimeLink(SQLModel, table=True):
@@ -284,15 +296,36 @@ def use_link(*, session: Session, data: PasswordSet) -> User:
 
 
 def authenticate(*, session: Session, email: str, password: str) -> User:
-    """Check a password login."""
+    """Check a password login.
+
+    ``sign_in_failures_allowed`` wrong passwords in a row pause the account's sign-in for
+    ``sign_in_pause_minutes``: while paused even the right password is refused (else the pause would tell
+    a guesser when they are right). The count is flushed before the error is raised, so a caller that
+    rolls back on errors must commit first (the login routes do) or the count is lost.
+    """
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     if user is None or not user.active or not user.password_hash:
         _hasher.hash("timing-equaliser")  # the same work as a real check
         raise Unauthenticated("Wrong email or password", code="bad_credentials")
+    now = utcnow()
+    if user.sign_in_paused_until is not None and user.sign_in_paused_until > now:
+        wait = math.ceil((user.sign_in_paused_until - now).total_seconds())
+        raise TooManyAttempts(f"Too many wrong passwords for this account: try again in {math.ceil(wait / 60)} "
+                              "minute(s), or ask your administrator for a new sign-in link", retry_after=wait)
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
+        settings = get_settings()
+        user.failed_sign_ins += 1
+        if user.failed_sign_ins >= settings.sign_in_failures_allowed:
+            user.failed_sign_ins = 0
+            user.sign_in_paused_until = now + timedelta(minutes=settings.sign_in_pause_minutes)
+        session.add(user)
+        session.flush()
         raise Unauthenticated("Wrong email or password", code="bad_credentials") from None
+    if user.failed_sign_ins or user.sign_in_paused_until is not None:
+        user.failed_sign_ins, user.sign_in_paused_until = 0, None
+        session.add(user)
     return user
 
 

@@ -9,14 +9,20 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CurrentActor, SessionDep
 from trace import auth, users
+from trace.errors import Unauthenticated
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/token", response_model=auth.Token)
 def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> auth.Token:
-    """Exchange email (as username) and password for a bearer token."""
-    user = users.authenticate(session=session, email=form.username, password=form.password)
+    """Exchange email (as username) and password for a bearer token. Wrong passwords in a row pause the
+    account's sign-in (429 with Retry-After), whatever address they come from."""
+    try:
+        user = users.authenticate(session=session, email=form.username, password=form.password)
+    except Unauthenticated:
+        session.commit()  # the account's count of wrong passwords, which the error would roll back
+        raise
     return auth.issue_token(user)
 
 
@@ -30,8 +36,13 @@ def me(session: SessionDep, actor: CurrentActor) -> users.UserPublic:
 
 @router.post("/password", status_code=204)
 def change_password(session: SessionDep, actor: CurrentActor, data: users.PasswordChange) -> None:
-    """Change your own password (signs out your other sessions)."""
-    users.change_password(session=session, user_id=auth.require_user(actor), data=data)
+    """Change your own password (signs out your other sessions). A wrong current password counts
+    towards pausing the account's sign-in, as at login."""
+    try:
+        users.change_password(session=session, user_id=auth.require_user(actor), data=data)
+    except Unauthenticated:
+        session.commit()  # the count of wrong passwords, which the error would roll back
+        raise
 
 
 @router.post("/set-password", response_model=users.UserPublic)

@@ -151,6 +151,8 @@ def N_(text: str) -> str:  # noqa: N802 - gettext's marker: extracted for transl
 # Domain errors a form can meet, by code, in words for people (the catalogue translates them).
 MESSAGES: dict[str, str] = {
     "bad_credentials": N_("Wrong email or password."),
+    "too_many_attempts": N_("Too many wrong passwords for this account: sign-in is paused for a few minutes. "
+                            "Try again later, or ask your organisation's administrator for a new sign-in link."),
     "session_ended": N_("Your session has ended: sign in again."),
     "password_too_short": N_("The new password is too short: use at least 10 characters."),
     "password_trivial": N_("The new password is too easy to guess."),

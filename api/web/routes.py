@@ -32,7 +32,7 @@ from api.web.context import (
     secure_cookies,
 )
 from trace import lots, verification
-from trace.errors import DomainError, Unauthenticated
+from trace.errors import DomainError, TooManyAttempts, Unauthenticated
 from trace.products import Product
 from trace.users import PasswordChange, authenticate, change_password
 from trace.web_sessions import csrf_ok, csrf_token, end_session, open_session
@@ -65,8 +65,9 @@ def login(request: Request, session: SessionDep, who: Anyone, email: Text, passw
         return _login_form(request, who, next, _t(who.lang, N_("The form had expired: please sign in again.")), email, 403)
     try:
         user = authenticate(session=session, email=email, password=password)
-    except Unauthenticated as error:
-        return _login_form(request, who, next, message(error, who.lang), email, 401)
+    except (Unauthenticated, TooManyAttempts) as error:  # the form's answer commits the count of wrong passwords
+        return _login_form(request, who, next, message(error, who.lang), email,
+                           429 if isinstance(error, TooManyAttempts) else 401)
     token = open_session(session=session, user=user)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies(request),

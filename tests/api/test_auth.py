@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import httpx
 import jwt
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -191,3 +192,23 @@ def test_removed_member_is_signed_out(client: TestClient, session: Session) -> N
     assert_problem(_login(client, member.email, PASSWORD), 401, "bad_credentials")
     itself = client.delete(f"{API}/organisations/{coop.id}/members/{admin.id}", headers=bearer(admin_token))
     assert_problem(itself, 422, "cannot_remove_self")
+
+
+def test_wrong_passwords_from_anywhere_pause_the_accounts_sign_in_with_429(
+        client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYTRACE_SIGN_IN_FAILURES_ALLOWED", "3")
+    get_settings.cache_clear()
+    user, token = f.user(session, f.org(session), password=PASSWORD)
+    session.commit()
+    # given three wrong passwords, each a request of its own (the count survives the refusal): two at
+    # login, one as the "current password" of a password change with a stolen token
+    for _ in range(2):
+        assert_problem(_login(client, user.email, "not the password"), 401, "bad_credentials")
+    assert_problem(client.post(f"{API}/auth/password", headers=bearer(token), json={
+        "current_password": "a guess", "new_password": "a brand new passphrase"}), 401, "bad_credentials")
+    # then even the right password gets 429, saying when to come back
+    paused = _login(client, user.email, PASSWORD)
+    assert_problem(paused, 429, "too_many_attempts")
+    assert 14 * 60 < int(paused.headers["retry-after"]) <= 15 * 60
+    # and an unknown address's answer is unchanged (the same 401 as ever)
+    assert_problem(_login(client, "nobody@example.test", PASSWORD), 401, "bad_credentials")

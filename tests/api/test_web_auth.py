@@ -58,6 +58,18 @@ def test_a_wrong_password_is_told_in_vietnamese_and_opens_no_session(client: Tes
     assert client.get("/app", follow_redirects=False).status_code == 303
 
 
+def test_wrong_passwords_in_a_row_pause_sign_in_and_the_form_says_so_in_vietnamese(
+        client: TestClient, member: tuple[object, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYTRACE_SIGN_IN_FAILURES_ALLOWED", "2")
+    get_settings.cache_clear()
+    _, user = member
+    for _ in range(2):
+        assert sign_in(client, user.email, password="not the password").status_code == 401  # type: ignore[attr-defined]
+    answer = sign_in(client, user.email)  # type: ignore[attr-defined]
+    assert answer.status_code == 429 and "đăng nhập tạm dừng" in answer.text  # type: ignore[attr-defined]
+    assert "hytrace_session" not in client.cookies
+
+
 def test_a_sign_in_form_from_another_site_is_refused(client: TestClient, member: tuple[object, object]) -> None:
     _, user = member
     client.get("/login")

@@ -12,7 +12,16 @@ from sqlmodel import Session, select
 from tests import factories as f
 from trace import auth, users
 from trace.access import Actor, Role
-from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, Unauthenticated
+from trace.config import get_settings
+from trace.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from trace.organisations import Organisation
 from trace.timeutil import utcnow
 
@@ -156,3 +165,32 @@ def test_authentication_with_a_wrong_password_or_email_is_refused(session: Sessi
     users.create_user(session=session, email="user@example.com", full_name="A", role=Role.MEMBER, organisation_id=None, password=PASSWORD)
     refused("bad_credentials", lambda: login(session, email, password), Unauthenticated)
     assert login(session, "user@example.com").email == "user@example.com"
+
+
+def test_wrong_passwords_in_a_row_pause_the_accounts_sign_in_even_for_the_right_password(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (get_settings().sign_in_failures_allowed, get_settings().sign_in_pause_minutes) == (10, 15)
+    monkeypatch.setenv("HYTRACE_SIGN_IN_FAILURES_ALLOWED", "3")
+    get_settings.cache_clear()
+    coop = f.org(session)
+    user = set_password(session, invite(session, org_admin(session, coop), coop).token)
+    # given two wrong passwords, then the right one: the count starts again
+    for _ in range(2):
+        refused("bad_credentials", lambda: login(session, user.email, "wrong"), Unauthenticated)
+    assert login(session, user.email).id == user.id and user.failed_sign_ins == 0
+    # when three wrong passwords come in a row
+    for _ in range(3):
+        refused("bad_credentials", lambda: login(session, user.email, "wrong"), Unauthenticated)
+    # then sign-in is paused for 15 minutes, and the right password is refused too (it must not tell a guesser)
+    assert user.sign_in_paused_until is not None
+    assert timedelta(minutes=14) < user.sign_in_paused_until - utcnow() <= timedelta(minutes=15)
+    with pytest.raises(TooManyAttempts) as paused:
+        login(session, user.email)
+    assert 14 * 60 < paused.value.details["retry_after"] <= 15 * 60
+    # and once the pause is over the right password works again and clears it
+    user.sign_in_paused_until = utcnow() - timedelta(seconds=1)
+    assert login(session, user.email).id == user.id
+    assert (user.failed_sign_ins, user.sign_in_paused_until) == (0, None)
+    # another account is never paused by these guesses
+    other = set_password(session, invite(session, org_admin(session, coop), coop, email="lan@example.com").token)
+    assert login(session, other.email).id == other.id
