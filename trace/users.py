@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import EmailStr, field_validator
-from sqlalchemy import Index, func
+from sqlalchemy import Index, func, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_admin, require_org_admin
@@ -290,6 +290,7 @@ def use_link(*, session: Session, data: PasswordSet) -> User:
     link.used_at = utcnow()
     user.password_hash = hash_password(data.password)
     user.token_version += 1
+    user.failed_sign_ins, user.sign_in_paused_until = 0, None  # a new sign-in link lifts a pause (as its message says)
     session.add(link)
     session.add(user)
     return user
@@ -300,8 +301,9 @@ def authenticate(*, session: Session, email: str, password: str) -> User:
 
     ``sign_in_failures_allowed`` wrong passwords in a row pause the account's sign-in for
     ``sign_in_pause_minutes``: while paused even the right password is refused (else the pause would tell
-    a guesser when they are right). The count is flushed before the error is raised, so a caller that
-    rolls back on errors must commit first (the login routes do) or the count is lost.
+    a guesser when they are right); a new sign-in link (``use_link``) lifts it. The count is written before
+    the error is raised, so a caller that rolls back on errors must commit first (the login routes do) or
+    the count is lost.
     """
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     if user is None or not user.active or not user.password_hash:
@@ -315,18 +317,24 @@ def authenticate(*, session: Session, email: str, password: str) -> User:
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        settings = get_settings()
-        user.failed_sign_ins += 1
-        if user.failed_sign_ins >= settings.sign_in_failures_allowed:
-            user.failed_sign_ins = 0
-            user.sign_in_paused_until = now + timedelta(minutes=settings.sign_in_pause_minutes)
-        session.add(user)
-        session.flush()
+        _count_failure(session, user, now)
         raise Unauthenticated("Wrong email or password", code="bad_credentials") from None
     if user.failed_sign_ins or user.sign_in_paused_until is not None:
         user.failed_sign_ins, user.sign_in_paused_until = 0, None
         session.add(user)
     return user
+
+
+def _count_failure(session: Session, user: User, now: datetime) -> None:
+    # In the database, not in Python: guesses sent at once must not read the same count and each write
+    # it back plus one (on PostgreSQL the first UPDATE also makes the others wait for its commit).
+    settings = get_settings()
+    session.execute(update(User).where(col(User.id) == user.id)
+                    .values(failed_sign_ins=col(User.failed_sign_ins) + 1))
+    session.execute(update(User).where(col(User.id) == user.id,
+                                       col(User.failed_sign_ins) >= settings.sign_in_failures_allowed)
+                    .values(failed_sign_ins=0, sign_in_paused_until=now + timedelta(minutes=settings.sign_in_pause_minutes)))
+    session.refresh(user, ["failed_sign_ins", "sign_in_paused_until"])
 
 
 def change_password(*, session: Session, user_id: int, data: PasswordChange) -> User:

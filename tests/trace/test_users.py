@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from tests import factories as f
+from tests.conftest import Databases, migrate, require
+from tests.services import postgres_base_url
 from trace import auth, users
 from trace.access import Actor, Role
 from trace.config import get_settings
+from trace.db import make_engine
 from trace.errors import (
     Conflict,
     DomainError,
@@ -194,3 +199,45 @@ def test_wrong_passwords_in_a_row_pause_the_accounts_sign_in_even_for_the_right_
     # another account is never paused by these guesses
     other = set_password(session, invite(session, org_admin(session, coop), coop, email="lan@example.com").token)
     assert login(session, other.email).id == other.id
+    # and a new sign-in link from the administrator lifts a pause, as the refusal says it will
+    for _ in range(3):
+        refused("bad_credentials", lambda: login(session, other.email, "wrong"), Unauthenticated)
+    refused("too_many_attempts", lambda: login(session, other.email), TooManyAttempts)
+    link = users.reset_password(session=session, actor=org_admin(session, coop), organisation_id=coop.id,  # type: ignore[arg-type]
+                                user_id=other.id)  # type: ignore[arg-type]
+    set_password(session, link.token, "a new season's passphrase")
+    assert login(session, other.email, "a new season's passphrase").id == other.id
+
+
+@pytest.fixture
+def postgres_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated PostgreSQL database of its own, even when the suite runs on SQLite: there two sign-ins
+    cannot interleave (a writing request's transaction takes the write lock at BEGIN IMMEDIATE)."""
+    base = postgres_base_url()
+    require(base is not None, "no PostgreSQL server (set HYTRACE_TEST_POSTGRES_URL)")
+    dbs = Databases(base, tmp_path)
+    url = dbs.new()
+    migrate(url)
+    engine = make_engine(url, pool_size=2)
+    yield engine
+    engine.dispose()
+    dbs.drop_all()
+
+
+def test_wrong_passwords_sent_at_once_are_each_counted(postgres_engine: Engine) -> None:
+    engine = postgres_engine
+    with Session(engine) as setup:
+        user, _ = f.user(setup, f.org(setup), password=PASSWORD)
+        setup.commit()
+        user_id, email = user.id, user.email
+    # given two sign-ins of one account in flight, the second having read the count before the first lands
+    with Session(engine) as first, Session(engine) as second:
+        read = second.get(users.User, user_id)  # held: the session keeps what it read, as a request would
+        assert read is not None and read.failed_sign_ins == 0
+        refused("bad_credentials", lambda: login(first, email, "guess one"), Unauthenticated)
+        first.commit()
+        refused("bad_credentials", lambda: login(second, email, "guess two"), Unauthenticated)
+        second.commit()
+    # then both guesses count (a count kept in Python would have written 1 twice)
+    with Session(engine) as after:
+        assert after.get(users.User, user_id).failed_sign_ins == 2  # type: ignore[union-attr]
