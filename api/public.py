@@ -210,8 +210,9 @@ class PublicPages:
         scan = record.new_scan(lot_id=lot_id, unit_id=unit_id, client_ip=client, user_agent=headers.get("user-agent"),
                                mobile_hint=headers.get("sec-ch-ua-mobile"), lang=lang, kind=kind, place=place)
         self.buffer.add(scan)
-        entry.networks.add(scan.network)
-        if scan.place is not None:
+        if len(entry.networks) < record.SOURCES_KEPT:  # bounded: past the warning, the read counts carry on
+            entry.networks.add(scan.network)
+        if scan.place is not None and len(entry.places) < record.SOURCES_KEPT:
             entry.places.add(scan.place)
         if entry.first_local is None:
             entry.first_local = scan.scanned_at
