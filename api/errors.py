@@ -9,10 +9,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import i18n, pages
+from api import dberrors, i18n, pages
+from api.web.errors import database_page
 from trace.errors import (
     Conflict,
     DomainError,
@@ -52,9 +54,12 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid credentials (bearer token or API key)", "content": _PROBLEM},
     403: {"description": "Not allowed for your organisation or role", "content": _PROBLEM},
     404: {"description": "Unknown, or not visible to you", "content": _PROBLEM},
-    409: {"description": "Conflicts with the current state (duplicate, reused key, ...)", "content": _PROBLEM},
+    409: {"description": "Conflicts with the current state (duplicate, reused key, ...), or met a concurrent "
+               "write (write_conflict: nothing saved, send it again after Retry-After)", "content": _PROBLEM},
     422: {"description": "Invalid input or a broken business rule (see ``code``)", "content": _PROBLEM},
     429: {"description": "Too many requests from your address; see Retry-After", "content": _PROBLEM},
+    503: {"description": "The database cannot be reached (database_unavailable); retry after Retry-After",
+          "content": _PROBLEM},
 }
 
 
@@ -65,7 +70,7 @@ def problem(status: int, detail: str, code: str, instance: str | None = None, **
     if instance:
         body["instance"] = instance
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status == 429 and isinstance(extra.get("retry_after"), int):
+    if status in (409, 429, 503) and isinstance(extra.get("retry_after"), int):
         headers = {"Retry-After": str(extra["retry_after"])}
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type="application/problem+json", headers=headers)
 
@@ -78,7 +83,7 @@ def status_of(error: DomainError) -> int:
     return 400
 
 
-_API_PREFIXES = ("/api/", "/epcis", "/.well-known/", "/media/", "/healthz")
+_API_PREFIXES = ("/api/", "/epcis", "/.well-known/", "/media/", "/healthz", "/livez", "/readyz")
 
 
 def _wants_page(request: Request) -> bool:
@@ -148,6 +153,15 @@ def install(app: FastAPI) -> None:
         # A number or date the database (or datetime) cannot hold, e.g. an id beyond INTEGER.
         return problem(422, "A number or date in the request is out of range", "value_out_of_range", request.url.path)
 
-    @app.exception_handler(OperationalError)
-    async def _busy(request: Request, error: OperationalError) -> JSONResponse:
-        return problem(503, "The database is busy; retry shortly", "database_busy", request.url.path)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, error: Exception) -> Response:
+        # One table (api/dberrors.py) decides; IntegrityError and DataError keep their own handlers.
+        fault = dberrors.fault_of(error)
+        if fault is None:
+            raise error  # not the client's to act on: a 500, logged with its traceback
+        if request.headers.get("accept", "").startswith("text/html") and \
+                not request.url.path.startswith(_API_PREFIXES):
+            return database_page(request, fault)  # a person's browser, a page or a form
+        return problem(fault.status, fault.detail, fault.code, request.url.path, retryable=True,
+                       retry_after=fault.retry_after)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlmodel import Session
 
 from api import errors
 from api.public import PublicPages
@@ -25,6 +22,7 @@ from api.routes import (
     designations,
     epcis,
     events,
+    health,
     inspections,
     lots,
     organisations,
@@ -106,29 +104,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
     for area in (farm, handling, handling_pack, inspection, lot_pages, registry, dashboard):
         app.include_router(area.router)
     web_errors.install(app)
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, Any]:
-        """Database and broker state."""
-        state: dict[str, Any] = {"status": "ok"}
-        try:
-            with Session(app.state.engine if hasattr(app.state, "engine") else get_engine()) as session:
-                session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-            state["database"] = "ok"
-        except Exception as error:
-            state["database"], state["status"] = f"error: {type(error).__name__}", "degraded"
-        url = get_settings().redis_url
-        if url:
-            try:
-                import redis
-                redis.Redis.from_url(url, socket_timeout=1).ping()
-                state["broker"] = "ok"
-            except Exception as error:
-                state["broker"], state["status"] = f"error: {type(error).__name__}", "degraded"
-        else:
-            state["broker"] = "embedded"
-        return state
-
+    app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)
     return app
 
 

@@ -61,7 +61,7 @@ class RateLimit:
         buckets = None
         if path == "/api/v1/auth/token" or (path == "/login" and scope["method"] == "POST"):
             buckets = self.login
-        elif b"authorization" not in headers and path != "/healthz":
+        elif b"authorization" not in headers and path not in ("/healthz", "/livez", "/readyz"):
             buckets = self.public
         wait = buckets.take(client) if buckets is not None else 0.0
         if wait <= 0:

@@ -309,7 +309,8 @@ def _client(base: str, engine: Engine, party: Party, events: int, batch: int, se
                 for attempt in range(6):
                     began = time.perf_counter()
                     answer = client.post("/api/v1/events/batch", json=body, headers=auth[side])
-                    if answer.status_code != 503 or attempt == 5:
+                    # write_conflict (409) and database_unavailable (503) carry Retry-After: send again
+                    if answer.status_code not in (409, 503) or "retry-after" not in answer.headers or attempt == 5:
                         break
                     out["retries"] += 1
                     time.sleep(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from api.ratelimit import TokenBuckets
 from trace.config import get_settings
@@ -37,12 +38,14 @@ def test_public_flood_gets_429_with_retry_after(monkeypatch: pytest.MonkeyPatch)
         assert client.get("/healthz").status_code == 200
 
 
-def test_login_attempts_are_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_attempts_are_limited(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE", "3")
     get_settings.cache_clear()
     from api.main import create_app
 
-    with TestClient(create_app(testing=True)) as client:
+    app = create_app(testing=True)
+    app.state.engine = engine  # the test database: the configured one has no tables (a 500 now, not a 503)
+    with TestClient(app) as client:
         form = {"username": "nobody@example.test", "password": "wrong-password"}
         codes = [client.post("/api/v1/auth/token", data=form).status_code for _ in range(5)]
         assert 429 not in codes[:3]
