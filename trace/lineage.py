@@ -3,8 +3,6 @@ as recursive SQL that runs on SQLite and PostgreSQL, and their FSMA 204 export."
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -17,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, or_, select
 
-from trace import spreadsheets
+from trace import csvfile, spreadsheets
 from trace.access import Actor
 from trace.errors import NotFound
 from trace.events.models import Event, EventType
@@ -302,11 +300,8 @@ FSMA_COLUMNS = [
 
 def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> str:
     """The trace as a sortable spreadsheet: one row per lot per critical tracking event (FSMA 204 KDEs)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FSMA_COLUMNS)
-    writer.writeheader()
-    writer.writerows(fsma_rows(session=session, actor=actor, lot_id=lot_id, direction=direction))
-    return buffer.getvalue()
+    rows = fsma_rows(session=session, actor=actor, lot_id=lot_id, direction=direction)
+    return csvfile.text(FSMA_COLUMNS, ([row[c] for c in FSMA_COLUMNS] for row in rows))
 
 
 def fsma_xlsx(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> bytes:
