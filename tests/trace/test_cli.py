@@ -23,6 +23,7 @@ from tests.conftest import ROOT, migrate, require
 from tests.services import World, populate, tamper
 from trace import cli
 from trace.config import get_settings
+from trace.errors import Forbidden, NotFound, RuleViolation
 from trace.lots import Lot
 from trace.users import User, authenticate
 
@@ -248,3 +249,51 @@ def test_portal_export_writes_the_zip_an_operator_uploads(
     bad = tmp_path / "bad.zip"
     assert run(url, "portal-export", "--since", "2026-05-01", "--until", "2026-04-01", "--output", str(bad)) == cli.ERROR
     assert not bad.exists()
+
+
+# The least each command needs on its command line (the database URL is never opened here).
+MINIMAL = {
+    "migrate": [], "downgrade": ["--revision", "base"], "create-admin": [], "demo": [], "verify-log": [],
+    "export-trace": ["--lot", "3"], "portal-export": ["--output", "x.zip"], "backup": ["--output", "x.backup"],
+    "restore": ["--input", "x.backup"], "move-to-postgres": ["--target", "postgresql+psycopg://x@127.0.0.1/y"],
+}
+
+
+def _commands() -> dict[str, Any]:
+    import argparse
+
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {name: parser.get_default("handler") for name, parser in sub.choices.items()}
+
+
+def test_every_command_is_covered_below() -> None:
+    assert set(_commands()) == set(MINIMAL)
+
+
+@pytest.mark.parametrize("name", sorted(MINIMAL))
+@pytest.mark.parametrize("error", [NotFound("Lot 3 not found\n  (and a second line)"),
+                                   RuleViolation("No such thing", code="x"), Forbidden("Not yours")])
+def test_a_domain_error_in_any_command_is_one_line_on_stderr_and_no_traceback(
+    name: str, error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given the command's work refuses, as trace/ refuses
+    def refuse(args: Any) -> int:
+        raise error
+
+    monkeypatch.setattr(cli, _commands()[name].__name__, refuse)
+    # when
+    code = cli.main(["--database-url", "sqlite:///unused.db", name, *MINIMAL[name]])
+    # then
+    err = capsys.readouterr().err
+    assert code == cli.ERROR
+    assert err == f"error: {str(error).splitlines()[0]}\n" and "Traceback" not in err
+
+
+def test_the_cli_process_answers_an_unknown_lot_in_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    migrate(url)
+    done = subprocess.run([sys.executable, "-m", "trace.cli", "--database-url", url, "export-trace", "--gtin",
+                           "09520002000019", "--lot-code", "LN260715"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    assert (done.returncode, done.stdout) == (cli.ERROR, "")
+    assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -13,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from trace import csvfile
 from trace.access import Actor
 from trace.errors import RuleViolation
 from trace.portal import mapping
@@ -20,14 +20,8 @@ from trace.portal.feed import FEEDS, every_row, require_portal_reader, settled_u
 from trace.timeutil import to_utc, utcnow
 
 BOM = "\ufeff"  # so Excel opens the UTF-8 files with their Vietnamese intact
-FORMULA_STARTS = ("=", "+", "-", "@")  # as in trace/spreadsheets.py: such a cell never becomes a formula
 MANIFEST = "manifest.json"
 FORMAT_VERSION = "hytrace-portal-1"
-
-
-def safe_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 class _Sink(io.RawIOBase):
@@ -50,9 +44,8 @@ class _Sink(io.RawIOBase):
 
 
 def _csv_line(values: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue().encode("utf-8")
+    # A cell starting like a formula gets a leading apostrophe there: it never runs in a spreadsheet.
+    return csvfile.line(values).encode("utf-8")
 
 
 def export_zip(*, session: Session, actor: Actor, since: datetime | None = None, until: datetime | None = None,
@@ -83,7 +76,7 @@ def _stream(*, session: Session, since: datetime | None, until: datetime, genera
                 member.write(header)
                 for row in every_row(session=session, feed=feed, since=since, until=until, batch=batch):
                     record = mapping.render(columns, row)
-                    line = _csv_line([safe_cell(record[c.name]) for c in columns])
+                    line = _csv_line([record[c.name] for c in columns])
                     digest.update(line)
                     member.write(line)
                     rows += 1

@@ -4,8 +4,6 @@ and holder, frozen header, filters). Built from a handful of set-based queries, 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -14,7 +12,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from trace import spreadsheets
+from trace import csvfile, spreadsheets
 from trace.access import Actor
 from trace.errors import Forbidden
 from trace.lots import Holding, Lot, Shipment, ShipmentStatus
@@ -95,12 +93,8 @@ def rows(*, session: Session, actor: Actor, recall_id: int) -> tuple[Recall, lis
 
 
 def to_csv(report: list[dict[str, Any]]) -> str:
-    """The report as CSV (UTF-8 text, one header row)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    writer.writerows([("" if row[c] is None else row[c]) for c in COLUMNS] for row in report)
-    return buffer.getvalue()
+    """The report as CSV (UTF-8 text, one header row; text never becomes a formula)."""
+    return csvfile.text(COLUMNS, ([row[c] for c in COLUMNS] for row in report))
 
 
 def to_xlsx(report: list[dict[str, Any]], *, title: str) -> bytes:

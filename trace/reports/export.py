@@ -4,7 +4,6 @@ diacritics), or every section as CSV files in a ZIP. Text never becomes a formul
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from trace import csvfile
 from trace.reports.dashboard import Dashboard
 from trace.reports.models import Indicator
 
@@ -168,26 +168,17 @@ def _value(sheet: Any, column: Column, value: Any) -> Any:
     return _safe_cell(sheet, value)
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv_value(column: Column, value: Any) -> Any:
-    if value is None:
-        return ""
     if column.kind == PERCENT and isinstance(value, float):
         return f"{value * 100:.1f}".replace(".", ",")  # Vietnamese decimals, as the sheet shows them
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value  # a spreadsheet opening the file shows the text, never runs it
     return value
 
 
 def to_csv(part: Section) -> bytes:
-    """One section as CSV: UTF-8 with a BOM, one header row, numbers plain."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([c.heading for c in part.columns])
-    writer.writerows([_csv_value(c, row.get(c.key)) for c in part.columns] for row in part.rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    """One section as CSV: UTF-8 with a BOM, one header row, numbers plain, text never a formula."""
+    body = csvfile.text([c.heading for c in part.columns],
+                        ([_csv_value(c, row.get(c.key)) for c in part.columns] for row in part.rows))
+    return ("\ufeff" + body).encode("utf-8")
 
 
 def to_zip(parts: Sequence[Section]) -> bytes:
