@@ -164,7 +164,7 @@ def sign_out(*, session: Session, token: str) -> None:
         raise Forbidden("An API key is not signed out: its organisation's administrator revokes it",
                         code="user_only")
     claims = decode_token(token)
-    user, revoked = _token_user(session, claims)
+    _, revoked = _token_user(session, claims)  # a token already ended otherwise is refused here
     now = utcnow()
     # Rows of tokens that have expired anyway are no longer needed: each sign-out sweeps a few of them, those
     # no other sign-out is sweeping (two sweeps deleting the same rows in another order could deadlock).
@@ -175,7 +175,8 @@ def sign_out(*, session: Session, token: str) -> None:
         return
     try:
         with session.begin_nested():  # the same token signed out twice at once: the first row stands
-            session.add(RevokedToken(jti=claims.jti, user_id=user.id, expires_at=claims.expires_at, revoked_at=now))
+            session.add(RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at,
+                                     revoked_at=now))
             session.flush()
     except IntegrityError:
         pass
