@@ -18,7 +18,8 @@ from pydantic_core import PydanticCustomError
 from trace.config import get_settings
 
 MAX_LENGTH = 500  # the width of the columns that keep them
-_HOST = re.compile(r"[\w.-]+|[0-9a-f:.]+")  # a name (IDN letters allowed) or, from inside [ ], an IPv6 address
+# A host name (IDN letters allowed) or, from inside [ ], an IPv6 address.
+_HOST = re.compile(r"[\w.-]+|[0-9a-f:.]+")
 
 
 def url_problem(value: str, *, http: bool = False) -> str | None:
@@ -39,8 +40,9 @@ def url_problem(value: str, *, http: bool = False) -> str | None:
         return "not a valid web address"
     if not rest.startswith("//") or not host or not _HOST.fullmatch(host):
         return "an address with a host name"
+    # https://trusted.example@elsewhere.example goes to elsewhere.example
     if parts.username is not None or parts.password is not None:
-        return "no user name or password in the address"  # https://trusted.example@elsewhere.example
+        return "no user name or password in the address"
     return None
 
 
@@ -53,8 +55,11 @@ def _checked(value: str) -> str:
     http = _http_allowed()
     problem = url_problem(value, http=http)
     if problem is not None:
-        raise PydanticCustomError("web_url", "Must be {expected}: {problem}",
-                                  {"expected": "https://…" + (" or http://…" if http else ""), "problem": problem})
+        raise PydanticCustomError(
+            "web_url",
+            "Must be {expected}: {problem}",
+            {"expected": "https://…" + (" or http://…" if http else ""), "problem": problem},
+        )
     return value
 
 
