@@ -32,14 +32,17 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_actor(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+BearerToken = Annotated[str | None, Depends(oauth2)]  # the credential as sent (``Authorization: Bearer …``)
+
+
+def get_actor(session: SessionDep, token: BearerToken) -> Actor:
     """The authenticated caller (bearer token or API key), or 401."""
     if not token:
         raise Unauthenticated("Log in first: send a bearer token or an API key", code="no_credentials")
     return actor_from_token(session=session, token=token)
 
 
-def get_optional_actor(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
+def get_optional_actor(session: SessionDep, token: BearerToken) -> Actor | None:
     """The caller if credentials were sent, else None (the public)."""
     return actor_from_token(session=session, token=token) if token else None
 

@@ -16,6 +16,7 @@ from trace.organisations import Organisation
 from trace.products import Product
 from trace.sqltypes import enum_type
 from trace.timeutil import local_zone, to_utc, utcnow
+from trace.web_urls import ShownUrl, WebUrl
 
 if TYPE_CHECKING:
     from trace.lots import Lot  # trace.lots may show certificates one day: no import cycle
@@ -38,7 +39,7 @@ class CertificationBase(SQLModel):
     location_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # empty: all
     valid_from: date
     valid_to: date
-    document_url: str | None = Field(default=None, max_length=500)
+    document_url: WebUrl | None = Field(default=None, max_length=500)
 
 
 class Certification(CertificationBase, table=True):
@@ -61,6 +62,7 @@ class RevokeIn(SQLModel):
 
 
 class CertificationPublic(CertificationBase):
+    document_url: ShownUrl = None
     id: int
     revoked_at: datetime | None
     revoked_reason: str | None

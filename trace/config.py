@@ -2,20 +2,61 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
+from itertools import pairwise
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SECRET = "change-me-development-only"
+DEFAULT_SECRET = "change-me-development-only"  # allowed only when HYTRACE_ENVIRONMENT=development
+MIN_SECRET_LENGTH = 32
+# An estimate from the secret's own characters (below): it undercounts a truly random secret (32 hex digits,
+# 128 random bits, score about 115), and scores a repeated or sequential one near zero.
+MIN_SECRET_BITS = 90
+MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+
+def _shannon(symbols: Sequence[object]) -> float:
+    counts = Counter(symbols)
+    return -sum(n / len(symbols) * math.log2(n / len(symbols)) for n in counts.values()) if symbols else 0.0
+
+
+def secret_bits(secret: str) -> float:
+    """A rough lower estimate of a secret's randomness, in bits.
+
+    A secret that repeats itself counts once (``abcabcabc`` as ``abc``); then its length times the smaller of
+    two per-character entropies: of its characters (``aaaa…``, ``aaaabbbb…`` score low) and of the steps
+    between neighbours (``abcdef…``, ``0123…`` score low).
+    """
+    for period in range(1, len(secret)):
+        if all(secret[i] == secret[i - period] for i in range(period, len(secret))):
+            secret = secret[:period]
+            break
+    steps = [ord(b) - ord(a) for a, b in pairwise(secret)]
+    return len(secret) * min(_shannon(secret), _shannon(steps))
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why a secret is too weak to sign tokens with, or None when it is not."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"it has {len(secret)} characters, fewer than {MIN_SECRET_LENGTH}"
+    if "changeme" in secret.lower().replace("-", "").replace("_", ""):
+        return "it is a placeholder (it contains 'change me')"
+    if secret_bits(secret) < MIN_SECRET_BITS:
+        return "it is too regular (repeated or sequential characters) to be random"
+    return None
 
 
 class Settings(BaseSettings):
     """Every setting hytrace reads; README's configuration table lists the same."""
 
-    model_config = SettingsConfigDict(env_prefix="HYTRACE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refusal must not print the secret it refuses (nor the database password).
+    model_config = SettingsConfigDict(env_prefix="HYTRACE_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./data/hytrace.db"
@@ -67,15 +108,19 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        # A default secret outside development would let anyone mint tokens.
-        if self.environment == "production" and (
-            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
-        ):
-            raise ValueError(
-                "HYTRACE_SECRET_KEY must be set to a random value of at least 32 characters "
-                "when HYTRACE_ENVIRONMENT=production"
-            )
+    def _refuse_weak_secret(self) -> Settings:
+        # The built-in secret is public (it is in the source): outside development anyone could mint tokens.
+        # Not even HYTRACE_ENVIRONMENT=test takes it, so that setting cannot be a way round; the test suite
+        # sets a secret of its own.
+        if self.secret_key == DEFAULT_SECRET:
+            if self.environment != "development":
+                raise ValueError(
+                    f"HYTRACE_SECRET_KEY must be set when HYTRACE_ENVIRONMENT={self.environment} (the built-in "
+                    f"secret is for development only): make one with {MAKE_A_SECRET}")
+            return self
+        reason = weak_secret(self.secret_key)
+        if reason is not None:
+            raise ValueError(f"HYTRACE_SECRET_KEY is too weak: {reason}; make a random one with {MAKE_A_SECRET}")
         return self
 
     @property

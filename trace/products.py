@@ -14,6 +14,7 @@ from trace.config import get_settings
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.identifiers import gtin_capacity, gtin_from_company_prefix, normalize_gtin
 from trace.timeutil import utcnow
+from trace.web_urls import ShownUrl, WebUrl
 
 UNITS = ("kg", "g", "t", "head", "piece", "box", "bag", "l")
 
@@ -24,7 +25,7 @@ class ProductBase(SQLModel):
     category: str = Field(min_length=2, max_length=60, description="e.g. longan_fresh, longan_dried, chicken_live")
     unit: str = Field(default="kg", max_length=10, description="Unit lots of this product are counted in")
     package_size: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=3, description="Quantity (in unit) one labelled package holds")
-    image_url: str | None = Field(default=None, max_length=500)
+    image_url: WebUrl | None = Field(default=None, max_length=500)
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -47,11 +48,12 @@ class ProductUpdate(SQLModel):
     name_en: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, min_length=2, max_length=60)
     package_size: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=3)
-    image_url: str | None = Field(default=None, max_length=500)
+    image_url: WebUrl | None = Field(default=None, max_length=500)
     description: str | None = Field(default=None, max_length=2000)
 
 
 class ProductPublic(ProductBase):
+    image_url: ShownUrl = None
     id: int
     gtin: str
     organisation_id: int

@@ -1,4 +1,4 @@
-"""Login (OAuth2 password flow), the current user, password change and one-time links."""
+"""Login (OAuth2 password flow), sign-out, the current user, password change and one-time links."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import BearerToken, CurrentActor, SessionDep
 from trace import auth, users
 from trace.errors import Unauthenticated
 
@@ -24,6 +24,21 @@ def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depend
         session.commit()  # the account's count of wrong passwords, which the error would roll back
         raise
     return auth.issue_token(user)
+
+
+@router.post("/logout", status_code=204)
+def logout(session: SessionDep, token: BearerToken) -> None:
+    """Sign out the bearer token sent with this request before its expiry; the user's other tokens keep working.
+    Signing out the same token again changes nothing (204)."""
+    if not token:
+        raise Unauthenticated("Send the bearer token to sign out", code="no_credentials")
+    auth.sign_out(session=session, token=token)
+
+
+@router.post("/logout-everywhere", status_code=204)
+def logout_everywhere(session: SessionDep, actor: CurrentActor) -> None:
+    """Sign out every token and browser session of the caller, this one included (as a password change does)."""
+    auth.sign_out_everywhere(session=session, user_id=auth.require_user(actor))
 
 
 @router.get("/me", response_model=users.UserPublic)

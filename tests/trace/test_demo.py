@@ -184,7 +184,7 @@ def test_the_demo_is_refused_on_a_production_instance(session: Session, monkeypa
     from trace.errors import RuleViolation
 
     monkeypatch.setenv("HYTRACE_ENVIRONMENT", "production")
-    monkeypatch.setenv("HYTRACE_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("HYTRACE_SECRET_KEY", "Vq3r8ZtN1pLk6WsD0yHc4XbM7aJf2GuE")  # production takes no weak one
     get_settings.cache_clear()
     with pytest.raises(RuleViolation) as refused:
         demo.load_demo(session=session)

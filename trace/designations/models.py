@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from trace.sqltypes import enum_type
 from trace.timeutil import utcnow
+from trace.web_urls import WebUrl
 
 
 class DesignationKind(StrEnum):
@@ -58,7 +59,7 @@ class DesignationBase(SQLModel):
     area_former_communes: list[str] = _json([])  # pre-2025 commune codes of the protected area
     area_communes: list[str] = _json([])  # today's commune codes the area lies in (wholly or partly)
     rules_text: str | None = Field(default=None, max_length=20000)
-    logo_url: str | None = Field(default=None, max_length=500)
+    logo_url: WebUrl | None = Field(default=None, max_length=500)
 
 
 class Designation(DesignationBase, table=True):

@@ -22,6 +22,7 @@ from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.locations import Location
 from trace.organisations import Organisation, OrgKind
+from trace.web_urls import ShownUrl, WebUrl
 
 AREA_FIELDS = ("area_former_districts", "area_former_communes", "area_communes")
 
@@ -58,7 +59,7 @@ class DesignationUpdate(SQLModel):
     area_former_communes: list[str] | None = None
     area_communes: list[str] | None = None
     rules_text: str | None = Field(default=None, max_length=20000)
-    logo_url: str | None = Field(default=None, max_length=500)
+    logo_url: WebUrl | None = Field(default=None, max_length=500)
     active: bool | None = None
 
     @field_validator("categories", "derived_categories", "area_former_districts", "area_former_communes",
@@ -71,6 +72,7 @@ class DesignationUpdate(SQLModel):
 class DesignationPublic(DesignationBase):
     """What anyone may read about a designation."""
 
+    logo_url: ShownUrl = None
     id: int
     active: bool
     holder_name: str
