@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SHOWCASE_GTIN, SHOWCASE_LOT = "09520002000019", "LN260715"  # the demo's dried longan lot (trace/demo)
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
-START_TIMEOUT, STOP_TIMEOUT = 30.0, 45.0  # seconds; the scan buffer alone may retry for 30 s on shutdown
+# seconds: a start waits on a loaded machine (two suites at once); the scan buffer alone may retry
+# for 30 s on shutdown
+START_TIMEOUT, STOP_TIMEOUT = 90.0, 45.0
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 

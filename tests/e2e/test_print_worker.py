@@ -35,6 +35,9 @@ from trace.units import Unit
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# How long a worker may take for a step: the two database suites share this 2-core machine in CI,
+# and a step that passes in seconds alone took over 45 s there; a stuck run still fails.
+WAIT = 120.0
 # A queue of this run's own: two suites at once (SQLite and PostgreSQL) share one Redis.
 QUEUE = f"hytrace-test-{os.getpid()}"
 BASE = "https://truyxuat.example.vn"
@@ -167,7 +170,7 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
                 if run.status == PrintStatus.RENDERING and 0 < run.done < run.quantity:
                     seen.add(run.done)
                 return len(seen) >= 3
-            _wait("progress from the first worker", partway, 45, pool.log_files)
+            _wait("progress from the first worker", partway, WAIT, pool.log_files)
             first.kill()
             first.wait(timeout=10)
             killed = _state(engine, run_id)
@@ -180,7 +183,7 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
                 if run.status == PrintStatus.RENDERING and 0 < run.done < run.quantity:
                     seen.add(run.done)
                 return run.status not in (PrintStatus.QUEUED, PrintStatus.RENDERING)
-            _wait("the run to finish on the second worker", finished, 45, pool.log_files)
+            _wait("the run to finish on the second worker", finished, WAIT, pool.log_files)
         # then the run is done by a second attempt, with progress seen on the way
         run = _state(engine, run_id)
         assert (run.status, run.done, run.error) == (PrintStatus.DONE, 1000, None), run
@@ -230,7 +233,7 @@ def test_the_embedded_default_renders_runs_without_redis(tmp_path: Path, monkeyp
         with _workers(env, tmp_path) as pool:
             # when a worker starts, it sends itself the run that was waiting
             pool.start()
-            _wait("the waiting run", lambda: _state(engine, early).status == PrintStatus.DONE, 45, pool.log_files)
+            _wait("the waiting run", lambda: _state(engine, early).status == PrintStatus.DONE, WAIT, pool.log_files)
             # and a run queued while it runs is sent through the embedded broker, as the API sends it
             late = _queue(engine, 40, "zpl-50x30")
             client = create_celery()
