@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.public import PublicPages
-from api.ratelimit import RateLimit
+from api.ratelimit import Credentials, RateLimit
 from api.routes import (
     admin,
     auth,
@@ -86,8 +86,12 @@ def create_app(*, testing: bool = False) -> FastAPI:
                                                          write=False), None)
     errors.install(app)
     settings = get_settings()
+    # The rate limit verifies credentials through the same sessions as the pages (tests bring their own).
+    app.state.credentials = Credentials(lambda: session_scope(getattr(app.state, "engine", None) or get_engine(),
+                                                              write=False))
     app.add_middleware(RateLimit, public_per_minute=settings.rate_limit_public_per_minute,
-                       login_per_minute=settings.rate_limit_login_per_minute)
+                       login_per_minute=settings.rate_limit_login_per_minute,
+                       authenticated_per_minute=settings.rate_limit_authenticated_per_minute)
     # The label URIs first: scanned far more than anything else, they should not wait for every
     # other route to be tried (a third of the page's time when they came last).
     app.router.routes.insert(0, resolver.direct)

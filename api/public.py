@@ -78,7 +78,7 @@ class Entry:
     first_local: datetime | None = None
     refreshing: bool = False
     epcis: bytes = b""  # the journey as an EPCIS document (gs1:epcis), built when first asked for
-    networks: set[str] = field(default_factory=set)  # where the code was scanned from (record.sources)
+    networks: set[str] = field(default_factory=set)  # where the code was scanned from (record.tally)
     places: set[str] = field(default_factory=set)
 
     def seen(self) -> Seen:
@@ -89,7 +89,10 @@ class Entry:
         # on six networks in a minute is flagged at the sixth, not at the next read of the counts.
         networks = max(stats.networks if stats else 0, len(self.networks))
         places = max(stats.places if stats else 0, len(self.places))
-        suspicious, reasons = record.assess(count=count, networks=networks, places=places)
+        # A lot code is printed on every package of the lot: many networks are normal, as the
+        # inspector's check says (counted, not judged).
+        unit = self.facts is not None and self.facts.scope == "unit"
+        suspicious, reasons = record.assess(networks=networks, places=places) if unit else (False, [])
         first = stats.first_at if stats and stats.first_at else self.first_local
         # Built on every scan from known-good values: no validation needed.
         return Seen.model_construct(count=count, first_at=first.astimezone(local_zone()) if first else None,
@@ -138,16 +141,16 @@ class PublicPages:
         return entry.epcis
 
     def _counts(self, session: Session, found: origin.Origin) -> tuple[record.ScanStats, tuple[set[str], set[str]]]:
-        """The code's scan counts and the networks and places they came from. Scans this process holds
-        but has not written yet count too (distinct, not twice)."""
+        """The code's scan counts, the networks they came from and the places that count (record.tally).
+        Scans this process holds but has not written yet count too (distinct, not twice)."""
         lot_id, unit_id = found.row_ids
         if unit_id is not None:
             pending = self.buffer.pending(unit_id=unit_id) if self.buffer else []
-            return (record.stats(session=session, unit_id=unit_id, pending=pending),
-                    record.sources(session=session, unit_id=unit_id, pending=pending))
-        pending = self.buffer.pending(lot_id=lot_id) if self.buffer else []
-        return (record.stats(session=session, lot_id=lot_id, pending=pending),
-                record.sources(session=session, lot_id=lot_id, pending=pending))
+            stats, networks, places = record.tally(session=session, unit_id=unit_id, pending=pending)
+        else:
+            pending = self.buffer.pending(lot_id=lot_id) if self.buffer else []
+            stats, networks, places = record.tally(session=session, lot_id=lot_id, pending=pending)
+        return stats, (networks, places)
 
     async def get(self, key: Key, link: digital_link.DigitalLink) -> Entry:
         """The page of a label: cached while nothing public changed, else built in a worker thread."""
@@ -188,11 +191,13 @@ class PublicPages:
             started = time.monotonic()
             stats, (networks, places) = await anyio.to_thread.run_sync(read)
             # The read counted this process's scans up to its start, written or not; those since are
-            # few, and counted from the next refresh on. The sets only grow: each member is a real
+            # few, and counted from the next refresh on. The networks only grow: each member is a real
             # network that scanned this code, so keeping what this process saw meanwhile never overcounts.
+            # The places are the database's: a place this process took as a network's first may have
+            # come after another process's first scan from that network, and would then not count.
             entry.stats, entry.stats_at, entry.added = stats, started, 0
             entry.networks |= networks
-            entry.places |= places
+            entry.places = places
         except Exception:  # the page goes on with the counts it has; the next scan tries again
             log.warning("scan counts could not be refreshed", exc_info=True)
         finally:
@@ -210,10 +215,13 @@ class PublicPages:
         scan = record.new_scan(lot_id=lot_id, unit_id=unit_id, client_ip=client, user_agent=headers.get("user-agent"),
                                mobile_hint=headers.get("sec-ch-ua-mobile"), lang=lang, kind=kind, place=place)
         self.buffer.add(scan)
-        if len(entry.networks) < record.SOURCES_KEPT:  # bounded: past the warning, the read counts carry on
+        # A place counts only from a network new to the code (record.tally): re-scans from one network,
+        # each naming another place, are one visitor (or one forger), not a code copied far and wide.
+        if scan.network not in entry.networks and len(entry.networks) < record.SOURCES_KEPT:
+            # bounded: past the warning, the read counts carry on
             entry.networks.add(scan.network)
-        if scan.place is not None and len(entry.places) < record.SOURCES_KEPT:
-            entry.places.add(scan.place)
+            if scan.place is not None and len(entry.places) < record.SOURCES_KEPT:
+                entry.places.add(scan.place)
         if entry.first_local is None:
             entry.first_local = scan.scanned_at
         entry.added += 1

@@ -1,21 +1,38 @@
-"""Per-client rate limits for public (unauthenticated) requests and for login attempts.
+"""Per-client rate limits: public requests per address, login attempts per address, and requests
+with a credential that verifies per user or API key.
 
-A token bucket per client address, in process. A flood gets 429 with Retry-After at once,
-instead of slowing everyone else down.
+A token bucket per key, in process. A flood gets 429 with Retry-After at once, instead of slowing
+everyone else down. Only a credential that verifies lifts the public limit (to the authenticated
+one): any ``Authorization`` header at all, empty, ``Basic``, forged or expired, used to skip it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
+import anyio.to_thread
+from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from trace.auth import actor_from_token
+from trace.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
 MAX_CLIENTS = 50_000  # buckets kept; the least recently seen are dropped first
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")  # probes: never limited (see api/routes/health.py)
+CREDENTIAL_SECONDS = 60.0  # how long a verified (or refused) credential is remembered
+CREDENTIALS_KEPT = 10_000  # credentials remembered, each way; the least recently seen are dropped first
+MAX_TOKEN = 4096  # longer is no credential of ours: refused without a look
+SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 class TokenBuckets:
@@ -43,33 +60,120 @@ class TokenBuckets:
             return wait
 
 
-class RateLimit:
-    """ASGI middleware: limits requests without credentials, and every login attempt."""
+def credential_key(*, session: Session, token: str) -> str | None:
+    """Whose credential this is (``user:7``, ``key:3``) when it verifies, else None.
 
-    def __init__(self, app: ASGIApp, *, public_per_minute: int, login_per_minute: int) -> None:
+    It asks exactly what an endpoint asks (:func:`trace.auth.actor_from_token`: signature, expiry and
+    token version of a JWT, or an API key that exists and is not revoked), so whatever makes a token
+    invalid there makes it count as the public here."""
+    try:
+        actor = actor_from_token(session=session, token=token)
+    except Unauthenticated:
+        return None
+    return f"key:{actor.api_key_id}" if actor.api_key_id is not None else f"user:{actor.user_id}"
+
+
+def bearer_token(header: bytes | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (as the API reads it), else None."""
+    if not header or len(header) > MAX_TOKEN + 7:
+        return None
+    scheme, _, token = header.partition(b" ")
+    token = token.strip()
+    if scheme.lower() != b"bearer" or not token:
+        return None
+    try:
+        return token.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+class Credentials:
+    """Verifies the credentials requests carry, remembering the answer for a minute.
+
+    A verified credential is remembered apart from refused ones, so a flood of made-up keys (one hash
+    and one indexed read each, in a worker thread) never pushes a good key out; a good key seen again
+    costs nothing. What is remembered only decides a rate limit: every endpoint verifies again."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+        self._good: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._bad: OrderedDict[bytes, float] = OrderedDict()
+
+    def _verify(self, token: str) -> str | None:
+        with self.sessions() as session:
+            return credential_key(session=session, token=token)
+
+    async def key_of(self, header: bytes | None, now: float | None = None) -> str | None:
+        """The verified credential's key (``user:7``, ``key:3``), or None for anything else."""
+        token = bearer_token(header)
+        if token is None:
+            return None
+        now = time.monotonic() if now is None else now
+        digest = hashlib.sha256(token.encode()).digest()
+        good = self._good.get(digest)
+        if good is not None and good[1] > now:
+            self._good.move_to_end(digest)
+            return good[0]
+        bad = self._bad.get(digest)
+        if bad is not None and bad > now:
+            return None
+        try:
+            # In a worker thread: a key is a database read (the thread pool is sized to the DB pool).
+            key = await anyio.to_thread.run_sync(self._verify, token)
+        except Exception:  # the database is away: no higher limit, and the endpoint answers for itself
+            log.warning("a credential could not be verified for the rate limit", exc_info=True)
+            return None
+        until = now + CREDENTIAL_SECONDS
+        if key is not None:
+            _remember(self._good, digest, (key, until))
+        else:
+            self._good.pop(digest, None)
+            _remember(self._bad, digest, until)
+        return key
+
+
+def _remember(kept: OrderedDict[bytes, Any], digest: bytes, value: Any) -> None:
+    kept.pop(digest, None)
+    kept[digest] = value
+    if len(kept) > CREDENTIALS_KEPT:
+        kept.popitem(last=False)
+
+
+class RateLimit:
+    """ASGI middleware: limits requests without a verified credential per address, every login attempt
+    per address, and requests with a verified credential per user or API key (a higher limit).
+
+    Credentials are verified by ``app.state.credentials`` (a :class:`Credentials`), set by create_app."""
+
+    def __init__(self, app: ASGIApp, *, public_per_minute: int, login_per_minute: int,
+                 authenticated_per_minute: int = 0) -> None:
         self.app = app
         self.public = TokenBuckets(public_per_minute) if public_per_minute > 0 else None
         self.login = TokenBuckets(login_per_minute) if login_per_minute > 0 else None
+        self.authenticated = TokenBuckets(authenticated_per_minute) if authenticated_per_minute > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        headers = dict(scope.get("headers") or [])
         client = (scope.get("client") or ("unknown", 0))[0]
-        buckets = None
+        buckets, key = None, client
         if path == "/api/v1/auth/token" or (path == "/login" and scope["method"] == "POST"):
             buckets = self.login
-        elif b"authorization" not in headers and path not in ("/healthz", "/livez", "/readyz"):
-            buckets = self.public
-        wait = buckets.take(client) if buckets is not None else 0.0
+        elif path not in HEALTH_PATHS and (self.public is not None or self.authenticated is not None):
+            header = next((value for name, value in scope.get("headers") or [] if name == b"authorization"), None)
+            credentials: Credentials | None = getattr(getattr(scope.get("app"), "state", None), "credentials", None)
+            verified = await credentials.key_of(header) if header is not None and credentials is not None else None
+            buckets, key = (self.authenticated, verified) if verified is not None else (self.public, client)
+        wait = buckets.take(key) if buckets is not None else 0.0
         if wait <= 0:
             await self.app(scope, receive, send)
             return
         body: dict[str, Any] = {
             "type": "https://hytrace.vn/problems/rate_limited", "title": "Too many requests", "status": 429,
-            "detail": "Too many requests from your address; retry after the given seconds", "code": "rate_limited",
+            "detail": f"Too many requests {'with this credential' if buckets is self.authenticated else 'from your address'}"
+                      "; retry after the given seconds", "code": "rate_limited",
             "instance": path,
         }
         await send({"type": "http.response.start", "status": 429, "headers": [

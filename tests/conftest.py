@@ -22,6 +22,7 @@ os.environ.setdefault("HYTRACE_SECRET_KEY", "test-secret-key-that-is-long-enough
 # Rate limits are proven by their own tests (tests/api/test_ratelimit.py) with low limits.
 os.environ.setdefault("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "1000000")
 os.environ.setdefault("HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE", "1000000")
+os.environ.setdefault("HYTRACE_RATE_LIMIT_AUTHENTICATED_PER_MINUTE", "1000000")
 
 from trace.config import get_settings  # noqa: E402
 from trace.db import make_engine  # noqa: E402
@@ -135,6 +136,7 @@ def client(session: Session) -> Iterator[TestClient]:
     from api.deps import get_session
     from api.main import create_app
     from api.public import PublicPages
+    from api.ratelimit import Credentials
 
     app = create_app(testing=True)
 
@@ -148,6 +150,7 @@ def client(session: Session) -> Iterator[TestClient]:
 
     app.dependency_overrides[get_session] = _session
     app.state.public = PublicPages(lambda: nullcontext(session), SessionBuffer(session))
+    app.state.credentials = Credentials(lambda: nullcontext(session))  # the rate limit's, as the requests'
     with TestClient(app, raise_server_exceptions=True) as test_client:
         yield test_client
 

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     threadpool_size: int = 20
     rate_limit_public_per_minute: int = 600
     rate_limit_login_per_minute: int = 20
+    rate_limit_authenticated_per_minute: int = 6000  # per user or API key whose credential verifies; 0 = off
     # A wrong password for one account this many times in a row pauses its sign-in for a while, whatever
     # address the attempts come from (the per-address limit above cannot see guesses spread over many).
     sign_in_failures_allowed: int = 10

@@ -216,7 +216,8 @@ def _scan_evidence(level: str, found: scans.ScanStats) -> dict[str, Any]:
 
 
 def _scan_pattern(session: Session, lot: Lot, serial: str | None) -> Check:
-    """A unit code scanned too often or from too many networks or places is likely copied onto other packages."""
+    """A unit code scanned from many networks, or from new networks in many places, is likely copied onto
+    other packages; one network scanning it again and again is not (scans.assess)."""
     if serial is None:
         # One lot code is printed on every package of the lot: many scans from many places are normal.
         found = scans.stats(session=session, lot_id=lot.id)
@@ -225,7 +226,8 @@ def _scan_pattern(session: Session, lot: Lot, serial: str | None) -> Check:
                              f"the lot's {found.count} scan(s) from {found.networks} network(s) are counted, not judged")
     unit_id = session.execute(select(col(Unit.id)).where(Unit.lot_id == lot.id, Unit.serial == serial)).scalar_one()  # type: ignore[arg-type]
     found = scans.stats(session=session, unit_id=unit_id)
-    figures = f"{found.count} scan(s) from {found.networks} network(s) and {found.places} shared place(s)"
+    figures = (f"{found.count} scan(s) from {found.networks} network(s), {found.places} place(s) shared "
+               f"from a network new to the code")
     if found.suspicious:
         return Check(name="scan_pattern", outcome=Outcome.WARNING, evidence=_scan_evidence("unit", found),
                      summary=f"Mã có thể bị sao chép sang gói khác — the code may be copied onto other packages: "

@@ -67,7 +67,8 @@ MESSAGES: dict[str, str] = {
     "lot_cancelled": N_("This lot was cancelled: there is nothing to hold or recall."),
     "no_organisation": N_("Your account belongs to no organisation: use an account of an authority."),
     "not_a_writer": N_("Inspections are recorded by a market inspector's organisation or by a holder of the lot."),
-    "not_holder": N_("Your organisation does not hold this lot."),
+    "not_holder": N_("Your organisation holds none of this lot now: only a market inspector or an organisation "
+                     "holding stock of it may record an inspection."),
     "idempotency_key_reused": N_("This form was already sent with other answers: reload the page and fill it in again."),
     "before_lot_exists": N_("The inspection cannot be earlier than the lot itself."),
     "not_found": N_("Not found, or not yours to see."),

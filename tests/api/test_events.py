@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from tests import factories as f
 from tests.api.helpers import assert_problem, count, headers_for, iso, party, snapshot
 from trace.access import Role
 from trace.events.models import Event
-from trace.lots import Lot, held_by
+from trace.lots import Holding, Lot, held_by
 from trace.products import Product
 
 API = "/api/v1"
@@ -235,6 +236,39 @@ def test_inspection_by_holder_and_by_market_inspector(client: TestClient, sessio
     _refused(session, _post(client, "inspect", c.coop_h, {"lot_id": lot_id, "result": "maybe"}), 422, "validation_error", before)
     # inspectors inspect; they do not trade
     _refused(session, _post(client, "sell", inspector, {"lot_id": lot_id, "quantity": "1"}), 403, "not_a_writer", before)
+
+
+def test_only_an_inspector_or_a_holder_with_stock_records_an_inspection(client: TestClient, session: Session) -> None:
+    # given a lot harvested by a cooperative, 10 kg of it shipped to a shop that sold all of it
+    coop, coop_h = party(session)
+    shop, shop_h = party(session, "retailer")
+    _, other_h = party(session, "retailer")
+    inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
+    lot_id = f.harvest(session, coop, "100").lot_ids[0]
+    f.receive(session, shop, f.ship(session, coop, lot_id, shop, "10").shipment_id)  # type: ignore[arg-type]
+    session.commit()
+    assert _post(client, "inspect", shop_h, {"lot_id": lot_id, "result": "pass"}).status_code == 201  # while it has stock
+    assert _post(client, "sell", shop_h, {"lot_id": lot_id, "quantity": "10"}).status_code == 201
+    assert held_by(session=session, lot_id=lot_id, organisation_id=shop.id) == 0  # type: ignore[arg-type]
+    before = snapshot(session)
+    # then the former holder may no longer inspect it (the request: 201, on the public timeline)
+    refused = _post(client, "inspect", shop_h, {"lot_id": lot_id, "result": "fail"})
+    _refused(session, refused, 403, "not_holder", before)
+    assert "holds none of lot" in refused.json()["detail"]
+    # nor may an organisation that never held it, whatever it sends
+    _refused(session, _post(client, "inspect", other_h, {"lot_id": lot_id, "result": "fail"}), 403, "not_holder", before)
+    for hostile in (0, -1, 2_147_483_648, 10**20, "3", None, [lot_id]):
+        answer = _post(client, "inspect", other_h, {"lot_id": hostile, "result": "fail"})
+        assert 400 <= answer.status_code < 500, (hostile, answer.status_code, answer.text)
+    assert snapshot(session) == before
+    # while the holder with stock and a market inspector may
+    assert _post(client, "inspect", coop_h, {"lot_id": lot_id, "result": "pass"}).status_code == 201
+    assert _post(client, "inspect", inspector, {"lot_id": lot_id, "result": "fail"}).status_code == 201
+    # and a holding changed straight in the database is what counts
+    session.execute(update(Holding).where(col(Holding.lot_id) == lot_id, col(Holding.organisation_id) == coop.id)
+                    .values(quantity=0))
+    session.commit()
+    assert_problem(_post(client, "inspect", coop_h, {"lot_id": lot_id, "result": "pass"}), 403, "not_holder")
 
 
 def test_correction_reverses_a_shipment_once(client: TestClient, session: Session) -> None:

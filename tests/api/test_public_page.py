@@ -199,6 +199,83 @@ def test_a_code_scanned_from_many_networks_carries_a_warning(client: TestClient,
     assert client.get(path_of(chain), headers=JSON).json()["scans"]["suspicious"] is True
 
 
+def _from(client: TestClient, ip: str) -> TestClient:
+    """The same application, as a visitor on another network."""
+    return TestClient(client.app, client=(ip, 40000))
+
+
+def test_one_network_scanning_a_code_many_times_never_makes_it_look_copied(
+        client: TestClient, session: Session, chain: Chain) -> None:
+    from tests.api.helpers import headers_for
+    from trace.access import Role
+    from trace.config import get_settings
+
+    # given a genuine code scanned far more often than the old warning's 50 scans, anonymously, all
+    # from one network, each scan naming another place and offering the share button a place too
+    visitor = _from(client, "198.51.100.23")
+    times = get_settings().scan_warn_count + 10
+    for i in range(times):
+        page = visitor.get(path_of(chain) + f"?geo=2{i % 10}.5,10{i % 10}.5", headers=HTML)
+        assert page.status_code == 200
+        if i % 7 == 0:
+            visitor.post(f"/api/v1/scans/{_scan_uid(page.text)}/place", json={"lat": 10 + i % 10, "lon": 106})
+        if i % 20 == 0:
+            flush(client)
+    # then the consumer page still says genuine, counted in this process and read back from the database
+    for fresh in (False, True):
+        if fresh:
+            flush(client)
+            client.app.state.public.entries.clear()  # type: ignore[attr-defined]
+        page = visitor.get(path_of(chain), headers=HTML)
+        assert "Mã thật do hệ thống cấp" in page.text and "Cảnh báo: mã này có thể đã bị sao chép" not in page.text
+        seen = visitor.get(path_of(chain), headers=JSON).json()["scans"]
+        assert (seen["suspicious"], seen["reasons"], seen["networks"], seen["places"]) == (False, [], 1, 1), seen
+        assert seen["count"] > times
+    # and so does the inspector's verdict
+    session.commit()
+    inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
+    session.commit()
+    body = client.get("/api/v1/inspector/verify", params={"code": chain.unit.code}, headers=inspector).json()
+    check = next(c for c in body["checks"] if c["name"] == "scan_pattern")
+    assert (body["verdict"], check["outcome"], check["evidence"]["networks"], check["evidence"]["places"]) == (
+        "genuine_and_compliant", "pass", 1, 1), body
+
+
+def test_places_shared_from_new_networks_count_and_from_a_known_network_do_not(client: TestClient, chain: Chain) -> None:
+    from trace.config import get_settings
+
+    warn = get_settings().scan_warn_places
+    # given a code scanned from one network, that then names many places
+    home = _from(client, "198.51.100.23")
+    home.get(path_of(chain), headers=HTML)
+    for i in range(warn + 2):
+        home.get(path_of(chain) + f"?geo=2{i}.5,106.5", headers=HTML)
+    assert home.get(path_of(chain), headers=JSON).json()["scans"]["places"] == 0
+    # when new networks each share a place on their first scan
+    for i in range(warn):
+        _from(client, f"203.0.{113 + i}.9").get(path_of(chain) + f"?geo=1{i}.5,105.5", headers=HTML)
+    # then those count, the code carries the warning for them, and still after a read of the database
+    for fresh in (False, True):
+        if fresh:
+            flush(client)
+            client.app.state.public.entries.clear()  # type: ignore[attr-defined]
+        seen = home.get(path_of(chain), headers=JSON).json()["scans"]
+        assert (seen["networks"], seen["places"], seen["suspicious"]) == (1 + warn, warn, True), seen
+        assert "many_places" in seen["reasons"]
+        assert "Cảnh báo: mã này có thể đã bị sao chép" in home.get(path_of(chain), headers=HTML).text
+
+
+def test_a_lot_code_scanned_from_many_networks_is_not_called_copied(client: TestClient, chain: Chain) -> None:
+    # given a lot label (printed on every package of the lot) scanned by many households
+    lot_path = f"/01/{chain.lot.gtin}/10/{quote(chain.lot.lot_code, safe='')}"
+    for i in range(8):
+        assert _from(client, f"10.{i}.1.1").get(lot_path, headers=HTML).status_code == 200
+    # then it is counted, not judged, as the inspector's check does
+    seen = client.get(lot_path, headers=JSON).json()["scans"]
+    assert (seen["networks"], seen["suspicious"]) == (8, False)
+    assert "Cảnh báo: mã này có thể đã bị sao chép" not in client.get(lot_path, headers=HTML).text
+
+
 @pytest.mark.parametrize(("path", "code"), [
     ("/01/09521234000006/10/NOPE/21/NOPE", "not_genuine"),
     ("/01/09521234000007/10/L1", "dl_bad_gtin"),
@@ -284,8 +361,9 @@ def test_a_visitor_may_add_a_coarse_place_to_their_own_scan_once(client: TestCli
     assert_problem(client.post(f"/api/v1/scans/{'0' * 32}/place", json={"lat": 1, "lon": 1}), 404, "scan_not_found")
     assert client.post(f"/api/v1/scans/{third}/place", json={"lat": 91, "lon": 1}).status_code == 422
     assert client.post("/api/v1/scans/not-an-id/place", json={"lat": 1, "lon": 1}).status_code == 422
-    # and the places count in the copied-code check
-    assert client.get(path_of(chain), headers=JSON).json()["scans"]["places"] == 3
+    # and the place of the network's first scan counts in the copied-code check, not the other two (the
+    # same network naming other places is one visitor, or one forger)
+    assert client.get(path_of(chain), headers=JSON).json()["scans"]["places"] == 1
 
 
 def test_a_failed_refresh_of_the_counts_keeps_the_page_serving(client: TestClient, chain: Chain) -> None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session
 
-from api.ratelimit import TokenBuckets
+from api import ratelimit
+from api.ratelimit import Credentials, TokenBuckets
+from tests import factories as f
+from tests.api.helpers import bearer
+from trace import auth
 from trace.config import get_settings
 
 
@@ -50,3 +63,146 @@ def test_login_attempts_are_limited(engine: Engine, monkeypatch: pytest.MonkeyPa
         codes = [client.post("/api/v1/auth/token", data=form).status_code for _ in range(5)]
         assert 429 not in codes[:3]
         assert codes[3:] == [429, 429]
+
+
+# -- only a credential that verifies lifts the public limit ----------------------------------------
+
+
+@pytest.fixture
+def limited(monkeypatch: pytest.MonkeyPatch, session: Session) -> Iterator[Callable[..., TestClient]]:
+    """An app with low limits, sharing the test's transaction (its requests and its rate limit's checks)."""
+    from api.deps import get_session
+    from api.main import create_app
+
+    made: list[TestClient] = []
+
+    def make(public: int = 5, authenticated: int = 0) -> TestClient:
+        monkeypatch.setenv("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", str(public))
+        monkeypatch.setenv("HYTRACE_RATE_LIMIT_AUTHENTICATED_PER_MINUTE", str(authenticated))
+        get_settings.cache_clear()
+        app = create_app(testing=True)
+
+        def _session() -> Iterator[Session]:
+            yield session
+
+        app.dependency_overrides[get_session] = _session
+        app.state.credentials = Credentials(lambda: nullcontext(session))
+        client = TestClient(app)
+        made.append(client.__enter__())
+        return client
+
+    yield make
+    for client in made:
+        client.__exit__(None, None, None)
+
+
+def _forged(**claims: Any) -> str:
+    return jwt.encode({"sub": "1", "tv": 0, "iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(hours=1),
+                       **claims}, "another-secret-that-is-long-enough-to-sign-1234", algorithm="HS256")
+
+
+def _expired(session: Session) -> str:
+    member, _ = f.user(session, f.org(session), password="")
+    now = datetime.now(UTC)
+    return jwt.encode({"sub": str(member.id), "tv": member.token_version, "iat": now - timedelta(hours=2),
+                       "exp": now - timedelta(hours=1)}, get_settings().secret_key, algorithm="HS256")
+
+
+UNVERIFIED: dict[str, Callable[[Session], str]] = {
+    "a bare word": lambda _: "x",
+    "empty": lambda _: "",
+    "Basic": lambda _: "Basic " + base64.b64encode(b"admin:admin").decode(),
+    "Bearer garbage": lambda _: "Bearer garbage",
+    "Bearer nothing": lambda _: "Bearer ",
+    "a forged JWT": lambda _: "Bearer " + _forged(),
+    "an expired JWT": lambda s: "Bearer " + _expired(s),
+    "a bogus API key": lambda _: "Bearer hyk_" + "A" * 43,
+    "a JWT in another scheme": lambda s: "Token " + f.user(s, f.org(s), password="")[1],
+}
+
+
+@pytest.mark.parametrize("kind", list(UNVERIFIED))
+def test_an_authorization_header_that_does_not_verify_counts_against_the_public_limit(
+        limited: Callable[..., TestClient], session: Session, kind: str) -> None:
+    # given an address that has spent its public allowance
+    client = limited(public=5, authenticated=1000)
+    header = UNVERIFIED[kind](session)
+    assert [client.get("/api/v1/communes").status_code for _ in range(5)] == [200] * 5
+    # when it sends a credential that does not verify, then it is still the public: 429
+    answers = [client.get("/api/v1/communes", headers={"Authorization": header}) for _ in range(20)]
+    assert [a.status_code for a in answers] == [429] * 20, kind
+    assert answers[0].json()["code"] == "rate_limited" and int(answers[0].headers["retry-after"]) >= 1
+
+
+def test_a_verified_token_or_key_passes_the_public_limit_and_meets_its_own(
+        limited: Callable[..., TestClient], session: Session) -> None:
+    # given an address that has spent its public allowance, a user's token and an organisation's API key
+    coop = f.org(session)
+    _, token = f.user(session, coop, password="")
+    _, other_token = f.user(session, coop, password="")
+    key = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
+                              data=auth.ApiKeyCreate(name="cân")).key
+    client = limited(public=5, authenticated=8)
+    assert [client.get("/api/v1/communes").status_code for _ in range(6)] == [200] * 5 + [429]
+    # then each verified credential passes, up to its own limit, per credential not per address
+    for credential in (token, key, other_token):
+        codes = [client.get("/api/v1/communes", headers=bearer(credential)).status_code for _ in range(10)]
+        assert codes == [200] * 8 + [429] * 2, credential[:8]
+    limited_answer = client.get("/api/v1/auth/me", headers=bearer(token))
+    assert limited_answer.status_code == 429 and "credential" in limited_answer.json()["detail"]
+    # and the anonymous stay limited
+    assert client.get("/api/v1/communes").status_code == 429
+
+
+def test_a_revoked_key_or_a_deactivated_user_counts_as_the_public_once_remembered_no_more(
+        limited: Callable[..., TestClient], session: Session) -> None:
+    # given a key revoked before it is first used, and a user no longer active
+    coop = f.org(session)
+    issued = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
+                                 data=auth.ApiKeyCreate(name="cũ"))
+    auth.revoke_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id, key_id=issued.id)  # type: ignore[arg-type]
+    gone, token = f.user(session, coop, password="")
+    gone.active = False
+    session.add(gone)
+    session.flush()
+    client = limited(public=2, authenticated=100)
+    assert [client.get("/api/v1/communes").status_code for _ in range(2)] == [200] * 2
+    for credential in (issued.key, token):
+        assert client.get("/api/v1/communes", headers=bearer(credential)).status_code == 429
+
+
+def test_credentials_are_verified_once_a_minute_and_made_up_ones_never_push_out_good_ones(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a verifier that counts its database reads (remembering 200 of each kind)
+    monkeypatch.setattr(ratelimit, "CREDENTIALS_KEPT", 200)
+    coop = f.org(session)
+    _, token = f.user(session, coop, password="")
+    reads: list[int] = []
+
+    def sessions() -> Any:
+        reads.append(1)
+        return nullcontext(session)
+
+    credentials = Credentials(sessions)
+    good, bad = f"Bearer {token}".encode(), b"Bearer hyk_made-up"
+
+    async def run() -> None:
+        # when a good and a bad credential come again and again
+        first = await credentials.key_of(good, now=0)
+        assert first is not None and first.startswith("user:")
+        assert [await credentials.key_of(good, now=t) for t in (1, 30, 59)] == [first] * 3
+        assert [await credentials.key_of(bad, now=t) for t in (0, 1, 59)] == [None] * 3
+        # then each was read once; and again once a minute has passed
+        assert len(reads) == 2
+        assert await credentials.key_of(good, now=61) == first and len(reads) == 3
+        # a flood of made-up keys (more than are remembered) reads once each, and never forgets the good one
+        for n in range(ratelimit.CREDENTIALS_KEPT + 50):
+            assert await credentials.key_of(f"Bearer hyk_{n}".encode(), now=62) is None
+        assert len(reads) == 3 + ratelimit.CREDENTIALS_KEPT + 50
+        assert await credentials.key_of(good, now=63) == first and len(reads) == 3 + ratelimit.CREDENTIALS_KEPT + 50
+        # and what is no credential at all is never read
+        for header in (b"", b"x", b"Basic abc", b"Bearer ", b"Bearer " + b"a" * 5000, "Bearer ă".encode()):
+            assert await credentials.key_of(header, now=64) is None
+        assert len(reads) == 3 + ratelimit.CREDENTIALS_KEPT + 50
+
+    anyio.run(run)

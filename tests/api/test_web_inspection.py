@@ -21,7 +21,9 @@ from tests import factories as f
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
 from trace import verification
 from trace.access import Role
+from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
+from trace.events.schemas import SellIn
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
 from trace.printing import runs
@@ -214,6 +216,32 @@ def test_a_member_of_another_cooperative_can_neither_verify_nor_hold_the_lot(
         assert refused.status_code == 403, refused.text
         assert "Chỉ cán bộ quản lý thị trường hoặc đơn vị sản xuất lô hàng" in refused.text
     assert _status(session, label.lot_id) == LotStatus.ACTIVE
+
+
+def test_a_shop_that_sold_all_of_the_lot_may_no_longer_record_an_inspection_of_it(
+        client: TestClient, session: Session, label: Label) -> None:
+    # given a shop that received 4 of the lot's 10 packages and sold them all
+    lot = session.get(Lot, label.lot_id)
+    assert lot is not None
+    producer = session.get(Organisation, lot.producer_organisation_id)
+    shop = f.org(session, "retailer")
+    shopkeeper, _ = f.user(session, shop, Role.MEMBER, password=PASSWORD)
+    f.receive(session, shop, f.ship(session, producer, label.lot_id, shop, "4").shipment_id)  # type: ignore[arg-type]
+    session.commit()
+    sign_in(client, shopkeeper.email)
+    token = form_token(client.get("/app").text)
+    form = {"csrf": token, "result": "fail", "note": "Hàng hỏng", "code": label.code}
+    # while it has stock its own check is recorded
+    kept = client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "k1"}, headers=VI,
+                       follow_redirects=False)
+    assert kept.status_code == 303 and _inspections(session, label.lot_id) == 1
+    capture(session=session, actor=f.member(shop), items=[(EventType.SELL, SellIn(lot_id=label.lot_id, quantity=4))])  # type: ignore[arg-type]
+    session.commit()
+    # when it sends the inspection form again, then it is refused in words, and nothing is recorded
+    refused = client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "k2"}, headers=VI)
+    assert refused.status_code == 403, refused.text
+    assert "hiện không còn giữ lô hàng này" in refused.text
+    assert _inspections(session, label.lot_id) == 1
 
 
 def test_a_forged_form_token_is_refused_and_changes_nothing(client: TestClient, session: Session, label: Label) -> None:

@@ -238,6 +238,34 @@ def test_behind_a_trusted_proxy_each_visitor_counts_as_their_own_network(server:
     assert seen["networks"] >= 6 and seen["suspicious"] and "many_networks" in seen["reasons"], seen
 
 
+def test_one_network_scanning_a_code_sixty_times_through_the_proxy_leaves_it_genuine(server: Server) -> None:
+    # given a third unit of the showcase lot, never scanned
+    shown = server.unit()
+    with Session(server.engine) as session:
+        serials = session.execute(select(col(Unit.serial)).where(
+            col(Unit.lot_id) == shown.lot_id, col(Unit.id) != shown.unit_id).order_by(col(Unit.id))).scalars().all()
+    assert len(serials) >= 2
+    url = server.unit_url(DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code,
+                                   serial=serials[1]))
+    # when one network (phones behind one /24, through the reverse proxy) scans it 60 times, each scan
+    # naming another place
+    with httpx.Client(timeout=10) as client:
+        for n in range(60):
+            answer = client.get(f"{url}?geo=2{n % 10}.5,10{n % 10}.5",
+                                headers={"accept": "text/html", "x-forwarded-for": f"198.51.100.{n + 1}"})
+            assert answer.status_code == 200
+        # then, once the scans are written, the code is one network and one place, and still genuine
+        seen: dict[str, Any] = {}
+        for _ in range(50):
+            seen = client.get(url, headers={"accept": "application/json", "x-forwarded-for": "198.51.100.99"}).json()["scans"]
+            if seen["count"] >= 60:
+                break
+            time.sleep(0.1)
+        page = client.get(url, headers={"accept": "text/html", "accept-language": "vi", "x-forwarded-for": "198.51.100.9"})
+    assert seen["count"] >= 60 and (seen["networks"], seen["places"], seen["suspicious"]) == (1, 1, False), seen
+    assert "Mã thật do hệ thống cấp" in page.text and "có thể đã bị sao chép" not in page.text
+
+
 def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_next_visit(
         browser: Any, server: Server) -> None:
     unit = server.unit()

@@ -192,6 +192,18 @@ def test_a_code_scanned_from_many_networks_is_a_warning_with_the_evidence(sessio
     assert inspect_code(session=session, actor=w.inspector, code=w.codes[1]).verdict == Verdict.GENUINE_AND_COMPLIANT
 
 
+def test_a_code_scanned_very_often_from_one_network_passes(session: Session, w: World) -> None:
+    # given a code scanned 60 times from one network (a curious family, or somebody hoping to get a
+    # genuine code flagged as copied)
+    _scanned(session, w, w.codes[1], [f"203.0.113.{i}" for i in range(60)])
+    # then it is one network, not a copy
+    result = inspect_code(session=session, actor=w.inspector, code=w.codes[1])
+    check = _check(result, "scan_pattern")
+    assert result.verdict == Verdict.GENUINE_AND_COMPLIANT and check.outcome == Outcome.PASS
+    assert (check.evidence["count"], check.evidence["networks"], check.evidence["reasons"]) == (60, 1, [])
+    assert "60 scan(s) from 1 network(s)" in check.summary
+
+
 def test_a_code_scanned_twice_from_one_network_passes(session: Session, w: World) -> None:
     _scanned(session, w, w.codes[2], ["203.0.113.5", "203.0.113.60"])
     result = inspect_code(session=session, actor=w.inspector, code=w.codes[2])

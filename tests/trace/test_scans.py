@@ -24,8 +24,8 @@ from trace.scans.record import (
     coarse_place,
     network_of,
     new_scan,
-    sources,
     stats,
+    tally,
     write,
 )
 from trace.units import Unit
@@ -176,19 +176,17 @@ def test_writing_the_same_scans_again_adds_nothing(session: Session) -> None:
 
 def test_assess_flags_each_figure_when_it_reaches_its_setting() -> None:
     s = get_settings()
-    below = dict(count=s.scan_warn_count - 1, networks=s.scan_warn_networks - 1, places=s.scan_warn_places - 1)
+    below = dict(networks=s.scan_warn_networks - 1, places=s.scan_warn_places - 1)
     assert assess(**below) == (False, [])
-    assert assess(**{**below, "count": s.scan_warn_count}) == (True, ["many_scans"])
     assert assess(**{**below, "networks": s.scan_warn_networks}) == (True, ["many_networks"])
     assert assess(**{**below, "places": s.scan_warn_places}) == (True, ["many_places"])
-    assert assess(count=s.scan_warn_count, networks=s.scan_warn_networks, places=s.scan_warn_places) == (
-        True, ["many_scans", "many_networks", "many_places"])
+    assert assess(networks=s.scan_warn_networks, places=s.scan_warn_places) == (True, ["many_networks", "many_places"])
 
 
 def test_the_thresholds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYTRACE_SCAN_WARN_NETWORKS", "2")
     get_settings.cache_clear()
-    assert assess(count=2, networks=2, places=0) == (True, ["many_networks"])
+    assert assess(networks=2, places=0) == (True, ["many_networks"])
 
 
 def test_stats_of_a_unit_count_only_its_scans(session: Session) -> None:
@@ -236,31 +234,79 @@ def test_pending_scans_are_folded_in_without_counting_anything_twice(session: Se
 def test_the_sources_of_a_code_are_its_distinct_networks_and_places_with_pending_ones(session: Session) -> None:
     lot_id, (mine, other) = coded(session)
     write(session=session, scans=[scan(lot_id, mine, "198.51.100.1", place=(20.64, 106.05)),
-                                  scan(lot_id, mine, "198.51.100.2"), scan(lot_id, mine, "198.51.101.1"),
+                                  scan(lot_id, mine, "198.51.100.2", minutes=1), scan(lot_id, mine, "198.51.101.1"),
                                   scan(lot_id, other, "192.0.2.1", place=(21.0, 105.8))])
     pending = [scan(lot_id, mine, "203.0.113.5", place=(20.61, 106.04)), scan(lot_id, other, "203.0.114.5")]
-    networks, places = sources(session=session, unit_id=mine, pending=pending)
+    found, networks, places = tally(session=session, unit_id=mine, pending=pending)
     assert networks == {network_of("198.51.100.1"), network_of("198.51.101.1"), network_of("203.0.113.5")}
     assert places == {coarse_place(20.64, 106.05)} == {coarse_place(20.61, 106.04)}  # one cell
+    assert (found.networks, found.places) == (3, 1)
     # the same count the database's figures give once everything is written
     write(session=session, scans=pending)
     assert len(networks) == stats(session=session, unit_id=mine).networks
-    # a lot's are all its units'; and no more than asked for are read
-    assert len(sources(session=session, lot_id=lot_id)[0]) == 5
-    assert len(sources(session=session, lot_id=lot_id, limit=2)[0]) == 2
+    # a lot's are all its units'; and no more than asked for are read, the figures staying exact
+    assert len(tally(session=session, lot_id=lot_id)[1]) == 5
+    bounded, few, _ = tally(session=session, lot_id=lot_id, limit=2)
+    assert len(few) == 2 and (bounded.networks, bounded.places) == (5, 2)
     with pytest.raises(ValueError):
-        sources(session=session)
+        tally(session=session)
 
 
-def test_a_code_scanned_from_many_networks_or_places_or_too_often_is_suspicious(session: Session) -> None:
+def test_one_network_scanning_a_code_again_and_again_never_flags_it(session: Session) -> None:
+    # given a genuine code scanned far more often than any household would, all from one network,
+    # each scan naming another place (?geo= or the share button: anyone can send any)
     s = get_settings()
-    lot_id, (spread, busy) = coded(session)
+    lot_id, (unit_id, _) = coded(session)
+    flood = [scan(lot_id, unit_id, f"198.51.100.{i % 250}", minutes=i, place=(20.0 + i / 10, 106.0))
+             for i in range(3 * s.scan_warn_count)]
+    write(session=session, scans=flood[:s.scan_warn_count])
+    # then it is one network and one place (the first scan's), and not suspicious, written or pending
+    found = stats(session=session, unit_id=unit_id, pending=flood[s.scan_warn_count:])
+    assert (found.count, found.networks, found.places) == (3 * s.scan_warn_count, 1, 1)
+    assert not found.suspicious and found.reasons == []
+    write(session=session, scans=flood[s.scan_warn_count:])
+    assert stats(session=session, unit_id=unit_id) == found
+
+
+def test_a_code_scanned_from_many_networks_is_suspicious(session: Session) -> None:
+    s = get_settings()
+    lot_id, (spread, _) = coded(session)
     write(session=session, scans=[scan(lot_id, spread, f"198.51.{i}.1", minutes=i) for i in range(s.scan_warn_networks - 1)])
     assert not stats(session=session, unit_id=spread).suspicious
-    last = stats(session=session, unit_id=spread, pending=[scan(lot_id, spread, "192.0.2.1")])
-    assert last.suspicious and last.reasons == ["many_networks"]
-    write(session=session, scans=[scan(lot_id, busy, "198.51.100.1", minutes=i, place=(20.0 + i / 10, 106.0))
-                                  for i in range(s.scan_warn_places)])
-    assert stats(session=session, unit_id=busy).reasons == ["many_places"]
-    write(session=session, scans=[scan(lot_id, busy, "198.51.100.2", minutes=i) for i in range(s.scan_warn_count)])
-    assert stats(session=session, unit_id=busy).reasons == ["many_scans", "many_places"]
+    last = stats(session=session, unit_id=spread, pending=[scan(lot_id, spread, "192.0.2.1", minutes=60)])
+    assert last.suspicious and last.reasons == ["many_networks"] and last.networks == s.scan_warn_networks
+
+
+def test_a_place_counts_only_when_shared_on_a_networks_first_scan_of_the_code(session: Session) -> None:
+    # given a code scanned from one network, then from a second network later naming other places
+    s = get_settings()
+    assert s.scan_warn_places < s.scan_warn_networks  # places flag before networks would
+    lot_id, (unit_id, _) = coded(session)
+    places = [(20.0 + i / 10, 106.0) for i in range(s.scan_warn_places + 2)]
+    write(session=session, scans=[scan(lot_id, unit_id, "198.51.100.1", minutes=0),
+                                  scan(lot_id, unit_id, "198.51.101.1", minutes=1, place=places[0])] +
+          [scan(lot_id, unit_id, "198.51.100.1", minutes=2 + i, place=p) for i, p in enumerate(places[1:])])
+    # then the places declared from an already-seen network do not count: one place, from the second's first scan
+    found = stats(session=session, unit_id=unit_id)
+    assert (found.networks, found.places, found.suspicious) == (2, 1, False)
+    # when new networks each share a place on their first scan (pending, then written)
+    new = [scan(lot_id, unit_id, f"203.0.{113 + i}.9", minutes=30 + i, place=places[1 + i])
+           for i in range(s.scan_warn_places - 1)]
+    found = stats(session=session, unit_id=unit_id, pending=new)
+    # then they count, and the code is flagged at the setting
+    assert (found.networks, found.places) == (2 + len(new), s.scan_warn_places)
+    assert found.suspicious and found.reasons == ["many_places"]
+    write(session=session, scans=new)
+    assert stats(session=session, unit_id=unit_id) == found
+    # and a place added later (the share button) counts only on a network's first scan
+    first_only = coded(session)
+    lot2, (unit2, _) = first_only
+    write(session=session, scans=[scan(lot2, unit2, "198.51.100.1", minutes=0),
+                                  scan(lot2, unit2, "198.51.100.1", minutes=1)])
+    later = session.execute(select(Scan).where(Scan.unit_id == unit2).order_by(col(Scan.scanned_at))).scalars().all()  # type: ignore[arg-type]
+    later[1].place = "20.5,106.0"
+    session.flush()
+    assert stats(session=session, unit_id=unit2).places == 0
+    later[0].place = "20.5,106.0"
+    session.flush()
+    assert stats(session=session, unit_id=unit2).places == 1

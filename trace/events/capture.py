@@ -379,7 +379,9 @@ def record_store(*, session: Session, actor: Actor, data: StoreIn) -> Event:
 
 
 def record_inspect(*, session: Session, actor: Actor, data: InspectIn) -> Event:
-    """An inspection: by a market inspector (any lot) or by a holder's own quality control."""
+    """An inspection: by a market inspector (any lot), or by an organisation's own quality control on a
+    lot it holds stock of now. A former holder (its holding down to zero) no longer may: the public
+    timeline would show it inspecting goods it no longer has."""
     if actor.organisation_id is None:
         raise Forbidden("Inspections are recorded by an inspector's or holder's organisation", code="not_a_writer")
     org = actor.organisation_id
@@ -387,8 +389,9 @@ def record_inspect(*, session: Session, actor: Actor, data: InspectIn) -> Event:
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
     if actor.role != Role.INSPECTOR:
         require_writer(actor)
-        if r.get_row(session, Holding, (lot.id, org)) is None:
-            raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
+        if r.stock_for_update(session=session, lot_id=lot.id, organisation_id=org) <= 0:  # type: ignore[arg-type]
+            raise Forbidden(f"Your organisation holds none of lot {lot.lot_code} now: only a market inspector "
+                            "or an organisation holding stock of it may record an inspection", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     disposition = {"pass": "conformant", "warning": "conformant", "fail": "non_conformant"}[data.result]

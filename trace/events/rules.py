@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from trace.access import Actor
 from trace.config import get_settings
@@ -146,6 +147,18 @@ def holding(*, session: Session, lot_id: int, organisation_id: int) -> Holding:
         session.add(row)
         remember(session, row, (lot_id, organisation_id))
     return row
+
+
+def stock_for_update(*, session: Session, lot_id: int, organisation_id: int) -> Decimal:
+    """How much of a lot an organisation holds, its holding row locked to the end of the transaction.
+
+    For a rule that reads stock to allow a write that does not change it (an inspection): on
+    PostgreSQL a sale of the last of it, updating the row meanwhile, is waited for and seen, and one
+    that comes after waits for this transaction. SQLite's writers are one at a time anyway (BEGIN
+    IMMEDIATE). Pending changes of the same capture call are flushed first, so they count."""
+    held = session.execute(select(col(Holding.quantity)).where(
+        col(Holding.lot_id) == lot_id, col(Holding.organisation_id) == organisation_id).with_for_update()).scalar()
+    return Decimal(held) if held is not None else Decimal(0)
 
 
 def take(*, session: Session, lot: Lot, organisation_id: int, quantity: Decimal, forbid: bool = True) -> None:

@@ -182,17 +182,20 @@ class ScanStats(SQLModel):
     count: int
     first_at: datetime | None
     last_at: datetime | None
-    networks: int
-    places: int
+    networks: int  # distinct networks (hashed /24 or /48) over the code's life
+    places: int  # distinct places, each shared from a network on its first scan of the code
     suspicious: bool
-    reasons: list[str]  # many_scans | many_networks | many_places
+    reasons: list[str]  # many_networks | many_places
 
 
-def assess(*, count: int, networks: int, places: int) -> tuple[bool, list[str]]:
-    """Suspicious when any figure reaches its setting (``>=``: ``scan_warn_networks = 5`` flags the fifth network)."""
+def assess(*, networks: int, places: int) -> tuple[bool, list[str]]:
+    """Suspicious when a figure reaches its setting (``>=``: ``scan_warn_networks = 5`` flags the fifth network).
+
+    Only what one place cannot fake cheaply counts: how many distinct networks scanned the code, and
+    the places shared from networks new to it. How often it was scanned does not: one network scanning
+    a code a thousand times is a curious family or somebody trying to get a genuine code flagged."""
     settings = get_settings()
     reasons = [reason for reason, value, limit in (
-        ("many_scans", count, settings.scan_warn_count),
         ("many_networks", networks, settings.scan_warn_networks),
         ("many_places", places, settings.scan_warn_places)) if value >= limit]
     return bool(reasons), reasons
@@ -201,51 +204,59 @@ def assess(*, count: int, networks: int, places: int) -> tuple[bool, list[str]]:
 SOURCES_KEPT = 256  # networks (and places) of one code a page process remembers, well above any warning setting
 
 
-def sources(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
-            pending: Sequence[ScanIn] = (), limit: int = SOURCES_KEPT) -> tuple[set[str], set[str]]:
-    """The distinct networks and places a unit's (or a lot's) scans came from, at most ``limit`` of each
-    from the database, with ``pending`` folded in: a page process adds each new scan's to them, so its
-    count of networks is exact between two reads of the counts, not as old as the last read."""
+def _where(unit_id: int | None, lot_id: int | None) -> list[Any]:
     if unit_id is None and lot_id is None:
-        raise ValueError("sources() needs a unit_id or a lot_id")
-    where = [col(Scan.unit_id) == unit_id] if unit_id is not None else [col(Scan.lot_id) == lot_id]
-    mine = [s for s in pending if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)]
-    networks = set(session.execute(select(col(Scan.network)).where(*where).distinct().limit(limit)).scalars())
-    places = set(session.execute(select(col(Scan.place)).where(*where, col(Scan.place).is_not(None))
-                                 .distinct().limit(limit)).scalars())
-    return networks | {s.network for s in mine}, places | {s.place for s in mine if s.place is not None}
+        raise ValueError("scan counts need a unit_id or a lot_id")
+    return [col(Scan.unit_id) == unit_id] if unit_id is not None else [col(Scan.lot_id) == lot_id]
+
+
+def _first_sightings(where: list[Any]) -> Any:
+    """Each network's first scan of the code (time, then id): the network and the place shared on it."""
+    order = func.row_number().over(partition_by=col(Scan.network), order_by=(col(Scan.scanned_at), col(Scan.id)))
+    return select(col(Scan.network).label("network"), col(Scan.place).label("place"), order.label("n")) \
+        .where(*where).subquery()
+
+
+def tally(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
+          pending: Sequence[ScanIn] = (), limit: int = SOURCES_KEPT) -> tuple[ScanStats, set[str], set[str]]:
+    """A unit's (or a lot's) counts, and the networks it was scanned from and the places that count, at
+    most ``limit`` of each: ``pending`` (scans not yet written) folded in exactly once.
+
+    A place counts only when shared on a network's first scan of the code: from a network already
+    seen, a shared place (``?geo=`` or the page's button) is one visitor saying where they are again,
+    or one forger naming places, and adds nothing. A page process adds its own new scans to the sets
+    the same way (:meth:`api.public.PublicPages.record`)."""
+    where = _where(unit_id, lot_id)
+    mine = {s.uid: s for s in pending
+            if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)}
+    written = func.coalesce(func.sum(case((col(Scan.uid).in_(list(mine)), 1), else_=0)), 0) if mine else literal(0)
+    count, first_at, last_at, known = session.execute(
+        select(func.count(), func.min(Scan.scanned_at), func.max(Scan.scanned_at), written).where(*where)).one()
+    first = _first_sightings(where)
+    seen = session.execute(select(first.c.network, first.c.place).where(first.c.n == 1).limit(limit)).all()
+    networks = {network for network, _ in seen}
+    places = {place for _, place in seen if place is not None}
+    if len(seen) < limit:
+        # Every network is in the sets: fold in the pending scans of networks the database has not seen
+        # (a flush between the two reads only moves a scan from pending to seen, never counts it twice).
+        for scan in sorted(mine.values(), key=lambda s: (s.scanned_at, s.uid)):
+            if scan.network not in networks:
+                networks.add(scan.network)
+                if scan.place is not None:
+                    places.add(scan.place)
+        network_count, place_count = len(networks), len(places)
+    else:  # past the sets' bound, well past any warning: the database's exact figures
+        network_count, place_count = session.execute(
+            select(func.count(), func.count(func.distinct(first.c.place))).where(first.c.n == 1)).one()
+    times = [t for t in (first_at, last_at) if t is not None] + [s.scanned_at for s in mine.values()]
+    suspicious, reasons = assess(networks=network_count, places=place_count)
+    found = ScanStats(count=count + len(mine) - known, first_at=min(times) if times else None,
+                      last_at=max(times) if times else None, networks=network_count, places=place_count,
+                      suspicious=suspicious, reasons=reasons)
+    return found, networks, places
 
 
 def stats(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
           pending: Sequence[ScanIn] = ()) -> ScanStats:
-    """Counts for a unit (or a lot) in one query, with ``pending`` (scans not yet written) folded in."""
-    if unit_id is None and lot_id is None:
-        raise ValueError("stats() needs a unit_id or a lot_id")
-    mine = {s.uid: s for s in pending
-            if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)}
-    networks = {s.network for s in mine.values()}
-    places = {s.place for s in mine.values() if s.place is not None}
-    zero = literal(0)
-    # Distinct over the union, in the same statement as the counts (a flush committing between two
-    # queries would count a scan twice or not at all): how many pending scans are written already,
-    # and how many pending networks and places the database already has.
-    statement = select(
-        func.count(), func.min(Scan.scanned_at), func.max(Scan.scanned_at),
-        func.count(func.distinct(Scan.network)), func.count(func.distinct(Scan.place)),
-        func.coalesce(func.sum(case((col(Scan.uid).in_(list(mine)), 1), else_=0)), 0) if mine else zero,
-        func.count(func.distinct(case((col(Scan.network).in_(sorted(networks)), Scan.network)))) if networks else zero,
-        func.count(func.distinct(case((col(Scan.place).in_(sorted(places)), Scan.place)))) if places else zero,
-    )
-    if unit_id is not None:
-        statement = statement.where(col(Scan.unit_id) == unit_id)
-    if lot_id is not None:
-        statement = statement.where(col(Scan.lot_id) == lot_id)
-    count, first_at, last_at, db_networks, db_places, written, known_networks, known_places = \
-        session.execute(statement).one()
-    times = [t for t in (first_at, last_at) if t is not None] + [s.scanned_at for s in mine.values()]
-    total = count + len(mine) - written
-    networks_total = db_networks + len(networks) - known_networks
-    places_total = db_places + len(places) - known_places
-    suspicious, reasons = assess(count=total, networks=networks_total, places=places_total)
-    return ScanStats(count=total, first_at=min(times) if times else None, last_at=max(times) if times else None,
-                     networks=networks_total, places=places_total, suspicious=suspicious, reasons=reasons)
+    """Counts for a unit (or a lot), with ``pending`` (scans not yet written) folded in."""
+    return tally(session=session, unit_id=unit_id, lot_id=lot_id, pending=pending)[0]
