@@ -82,10 +82,10 @@ class Settings(BaseSettings):
     celery_queue: str = "celery"  # the queue workers consume and tasks go to (one per instance on a shared Redis)
     print_lease_seconds: int = 120
     print_progress_every: int = 250
-    # Scans of the public page: buffered, written in bulk; a unit code seen too often or from too
-    # many places is flagged on the page and in the inspector's verdict.
+    # Scans of the public page: buffered, written in bulk; a unit code scanned from too many networks
+    # (or places first shared from a new network) is flagged on the page and in the inspector's verdict.
+    # How often a code is scanned is no signal: one network can re-scan it at will.
     scan_flush_seconds: float = 0.25  # short rounds: a round holds the GIL for a few ms at thousands of scans a second
-    scan_warn_count: int = 50  # scans of one unit code
     scan_warn_networks: int = 5  # distinct network prefixes (hashed) scanning one unit code
     scan_warn_places: int = 3  # distinct coarse places visitors chose to share
     # Each API process caches public pages; a write anywhere is seen within change_poll_seconds,

@@ -188,7 +188,7 @@ EVIDENCE_KEYS: dict[str, str] = {
     "last_at": N_("Last scan"), "reasons": N_("Why"),
 }
 EVIDENCE_VALUES: dict[str, str] = {
-    "lot": N_("the lot code"), "unit": N_("this package's code"), "many_scans": N_("scanned very often"),
+    "lot": N_("the lot code"), "unit": N_("this package's code"),
     "many_networks": N_("scanned from many networks"), "many_places": N_("scanned in many places"),
     "active": N_("active"), "on_hold": N_("on hold"), "recalled": N_("recalled"), "consumed": N_("used up"),
     "cancelled": N_("cancelled"), "void": N_("cancelled by its printer"),

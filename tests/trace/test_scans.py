@@ -255,16 +255,16 @@ def test_the_sources_of_a_code_are_its_distinct_networks_and_places_with_pending
 def test_one_network_scanning_a_code_again_and_again_never_flags_it(session: Session) -> None:
     # given a genuine code scanned far more often than any household would, all from one network,
     # each scan naming another place (?geo= or the share button: anyone can send any)
-    s = get_settings()
     lot_id, (unit_id, _) = coded(session)
+    many = 150  # three times the old count warning's 50
     flood = [scan(lot_id, unit_id, f"198.51.100.{i % 250}", minutes=i, place=(20.0 + i / 10, 106.0))
-             for i in range(3 * s.scan_warn_count)]
-    write(session=session, scans=flood[:s.scan_warn_count])
+             for i in range(3 * many)]
+    write(session=session, scans=flood[:many])
     # then it is one network and one place (the first scan's), and not suspicious, written or pending
-    found = stats(session=session, unit_id=unit_id, pending=flood[s.scan_warn_count:])
-    assert (found.count, found.networks, found.places) == (3 * s.scan_warn_count, 1, 1)
+    found = stats(session=session, unit_id=unit_id, pending=flood[many:])
+    assert (found.count, found.networks, found.places) == (3 * many, 1, 1)
     assert not found.suspicious and found.reasons == []
-    write(session=session, scans=flood[s.scan_warn_count:])
+    write(session=session, scans=flood[many:])
     assert stats(session=session, unit_id=unit_id) == found
 
 
