@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import field_validator
 from sqlalchemy import Index, true
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, or_, select
 
 from trace import admin_units, history
@@ -326,7 +327,7 @@ def party_names(*, session: Session, ids: Iterable[int | None], reader: Actor | 
     wanted = sorted({i for i in ids if i is not None})
     names: dict[int, str] = {}
     for chunk in in_chunks(wanted):
-        rows = session.execute(select(*_NAMING).where(col(Organisation.id).in_(chunk))).all()
+        rows = session.execute(sa_select(*_NAMING).where(col(Organisation.id).in_(chunk))).all()
         names.update((row[0], shown_party(PartyRow(*row), reader).name) for row in rows)
     return names
 
