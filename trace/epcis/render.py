@@ -30,7 +30,7 @@ from trace.epcis.models import EpcisEventId
 from trace.events.models import Event, EventLot, EventType
 from trace.locations import Location
 from trace.lots import Lot
-from trace.organisations import Organisation, PartyRow, shown_party
+from trace.organisations import Organisation, PartyRow, may_identify
 from trace.sqltypes import in_chunks
 from trace.timeutil import parse_offset
 
@@ -123,6 +123,7 @@ class Facts:
     targets: dict[str, Mapping[Any, Any]] = field(default_factory=dict)  # events that corrections correct
     uris: dict[tuple[str, Any], str | None] = field(default_factory=dict)  # each lot's, place's, party's URI, made once
     withheld: bool = False  # a party's identity was withheld from the body last rendered
+    hidden: dict[tuple[int, Actor], bool] = field(default_factory=dict)  # (party, reader) → identity withheld
 
     def lot_class(self, lot_id: int) -> str:
         """The EPC class URI of a lot of the batch."""
@@ -244,13 +245,18 @@ def _place(facts: Facts, location_id: int | None) -> str | None:
 
 def _party(facts: Facts, org_id: int | None, reader: Actor | None) -> str | None:
     """A party's URI: by GLN or tax code, or (a household whose identity ``reader`` may not see, see
-    trace.organisations.shown_party) by a number that says nothing of who it is. ``reader`` None: the
+    trace.organisations.shown_party and may_identify) by a number that says nothing of who it is. ``reader`` None: the
     full form, as the hash id is computed on."""
     org = facts.orgs.get(org_id) if org_id is not None else None
     if org is None:
         return None
-    withheld = reader is not None and shown_party(PartyRow(
-        org["id"], org["kind"], org["name"], org["commune_code"], bool(org["personal_name_consent"])), reader).redacted
+    withheld = False
+    if reader is not None:  # decided once per party and reader: an export renders a party per event
+        seen = (org["id"], reader)
+        if seen not in facts.hidden:
+            facts.hidden[seen] = not may_identify(PartyRow(
+                org["id"], org["kind"], org["name"], org["commune_code"], bool(org["personal_name_consent"])), reader)
+        withheld = facts.hidden[seen]
     facts.withheld = facts.withheld or withheld
     key = ("party", (org_id, withheld))
     if key not in facts.uris:
