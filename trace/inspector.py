@@ -20,7 +20,7 @@ from trace.events.models import Event, EventLot, EventType
 from trace.lineage import Direction
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
-from trace.organisations import Organisation
+from trace.organisations import party_names
 from trace.scans import record as scans
 from trace.units import Unit
 
@@ -202,10 +202,14 @@ def _mass_balance(session: Session, ids: list[int]) -> Check:
                          f"holdings of {len(made)} lot(s) match the event log and never exceed what was made")
 
 
+# Who reads a verdict's evidence: only inspectors and the admin get one (_may_inspect), with the right to
+# see who every party is (trace.organisations.shown_party).
+_OFFICIAL = Actor(role=Role.INSPECTOR, organisation_id=None, name="inspection")
+
+
 def _names(session: Session, ids: list[int]) -> dict[int, str]:
     """Organisations' names by id (an id missing from the register still reads as something)."""
-    found = dict(session.execute(select(col(Organisation.id), col(Organisation.name)).where(
-        col(Organisation.id).in_(set(ids)))).all())
+    found = party_names(session=session, ids=ids, reader=_OFFICIAL)
     return {i: found.get(i, f"#{i}") for i in ids}
 
 

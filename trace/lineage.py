@@ -23,7 +23,7 @@ from trace.events.query import events_public
 from trace.events.schemas import EventPublic
 from trace.locations import Location
 from trace.lots import QTY, Lot, LotStatus, involved_in
-from trace.organisations import Organisation
+from trace.organisations import Organisation, PartyRow, shown_party
 from trace.products import Product
 from trace.timeutil import localise
 
@@ -148,7 +148,8 @@ _EDGE, _EVENT, _PRODUCT, _ORGANISATION, _PLACE = range(5)
 _REST = f"""SELECT {_EDGE}, parent_lot_id, child_lot_id, event_id, NULL, NULL FROM lot_edge WHERE {{this}} {{lots}}
 UNION ALL SELECT {_EVENT}, NULL, NULL, event_id, NULL, NULL FROM (SELECT DISTINCT event_id FROM event_lot WHERE lot_id {{lots}}) ev
 UNION ALL SELECT {_PRODUCT}, id, NULL, name_vi, NULL, NULL FROM product WHERE id {{products}}
-UNION ALL SELECT {_ORGANISATION}, id, NULL, name, NULL, NULL FROM organisation WHERE id {{organisations}}
+UNION ALL SELECT {_ORGANISATION}, id, CAST(personal_name_consent AS INTEGER), name, kind, commune_code
+    FROM organisation WHERE id {{organisations}}
 UNION ALL SELECT {_PLACE}, id, NULL, name, code, commune_code FROM location WHERE id {{places}}"""
 _LISTS = ("lots", "products", "organisations", "places")
 
@@ -255,6 +256,8 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
             edges.append({"parent_lot_id": key, "child_lot_id": child, "event_id": value})
         elif kind == _EVENT:
             event_ids.append(value)
+        elif kind == _ORGANISATION:  # the consent flag rides in the child column, the kind in the code one
+            names[kind][key] = shown_party(PartyRow(key, code, value, commune, bool(child)), actor).name
         else:
             names[kind][key] = (value, code, commune) if kind == _PLACE else value
     return _construct(Trace, [{
@@ -348,12 +351,12 @@ def fsma_rows(*, session: Session, actor: Actor, lot_id: int, direction: Directi
                 "location_identifier": (place.gln or place.code or f"location:{place.id}") if place else "",
                 "commune_code": place.commune_code if place else "",
                 "traceability_lot_code_source": (origin.code or origin.name) if origin else "",
-                "ship_from": orgs[event.source_organisation_id].name if event.source_organisation_id else "",
-                "ship_to": orgs[event.destination_organisation_id].name if event.destination_organisation_id else "",
+                "ship_from": shown_party(orgs[event.source_organisation_id], actor).name if event.source_organisation_id else "",
+                "ship_to": shown_party(orgs[event.destination_organisation_id], actor).name if event.destination_organisation_id else "",
                 "input_traceability_lot_codes": " ".join(f"(01){i.gtin}(10){i.lot_code}" for i in inputs) if row and row.role == "output" else "",
                 "reference_document_type": " ".join(d["type"] for d in docs),
                 "reference_document_number": " ".join(d["id"] for d in docs),
-                "recorded_by": orgs[event.organisation_id].name if event.organisation_id in orgs else "",
+                "recorded_by": shown_party(orgs[event.organisation_id], actor).name if event.organisation_id in orgs else "",
                 "event_id": event.id, "corrected_by_event_id": event.corrected_by_event_id or "",
                 "reason": _reason(event),
             })

@@ -15,20 +15,12 @@ from trace.organisations import OrgKind
 router = APIRouter(prefix="/organisations", tags=["organisations"])
 
 
-def _shown(org: organisations.Organisation, actor: CurrentActor) -> organisations.OrganisationPublic:
-    public = organisations.to_public(org)
-    if not can_see_private(actor, org.id) and not org.personal_name_consent:
-        public.contact_person = None  # personal data (Decree 13/2023)
-        public.name = organisations.public_name(org)
-    return public
-
-
 @router.post("", status_code=201, response_model=organisations.OrganisationPublic)
 def create(session: SessionDep, actor: CurrentActor, data: organisations.OrganisationCreate,
            idempotency_key: IdempotencyKey = None) -> organisations.OrganisationPublic:
     """Onboard an organisation (province admin); a retry with the same key registers it once."""
     return organisations.to_public(organisations.create_organisation(session=session, actor=actor, data=data,
-                                                                     idempotency_key=idempotency_key))
+                                                                     idempotency_key=idempotency_key), actor)
 
 
 @router.get("", response_model=list[organisations.OrganisationPublic])
@@ -39,14 +31,14 @@ def list_(
 ) -> list[organisations.OrganisationPublic]:
     """The directory of organisations (filter by kind, commune, name)."""
     rows = organisations.list_organisations(session=session, kind=kind, commune_code=commune_code, q=q,
-                                            offset=offset, limit=limit)
-    return [_shown(o, actor) for o in rows]
+                                            offset=offset, limit=limit, reader=actor)
+    return [organisations.to_public(o, actor) for o in rows]
 
 
 @router.get("/{organisation_id}", response_model=organisations.OrganisationPublic)
 def get(session: SessionDep, actor: CurrentActor, organisation_id: int) -> organisations.OrganisationPublic:
     """One organisation."""
-    return _shown(organisations.get_organisation(session=session, organisation_id=organisation_id), actor)
+    return organisations.to_public(organisations.get_organisation(session=session, organisation_id=organisation_id), actor)
 
 
 @router.patch("/{organisation_id}", response_model=organisations.OrganisationPublic)
@@ -54,7 +46,7 @@ def update(session: SessionDep, actor: CurrentActor, organisation_id: int,
            data: organisations.OrganisationUpdate) -> organisations.OrganisationPublic:
     """Edit an organisation (a new version; past events keep the old one)."""
     return organisations.to_public(organisations.update_organisation(
-        session=session, actor=actor, organisation_id=organisation_id, data=data))
+        session=session, actor=actor, organisation_id=organisation_id, data=data), actor)
 
 
 @router.get("/{organisation_id}/versions")

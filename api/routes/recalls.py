@@ -34,7 +34,7 @@ def recall_lot(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: Rea
     """Recall a lot and every lot made from it (an authority, or the lot's producer). Recalling a lot
     already reached by a recall changes nothing and answers with that recall."""
     found = recall.recall(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
-    return recall.public(session=session, recalls=[found])[0]
+    return recall.public(session=session, actor=actor, recalls=[found])[0]
 
 
 @router.get("/recalls", response_model=list[RecallPublic])
@@ -42,7 +42,7 @@ def list_(session: SessionDep, actor: CurrentActor, offset: Annotated[int, Query
           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RecallPublic]:
     """Recalls, newest first: all for inspectors and admins, else those your organisation made or of its lots."""
     found = recall.list_recalls(session=session, actor=actor, offset=offset, limit=limit)
-    return recall.public(session=session, recalls=found)
+    return recall.public(session=session, actor=actor, recalls=found)
 
 
 @router.get("/recalls/affecting-me", response_model=list[AffectedLotPublic])
@@ -56,7 +56,7 @@ def affecting_me(session: SessionDep, actor: CurrentActor, offset: Annotated[int
 def get(session: SessionDep, actor: CurrentActor, recall_id: int) -> RecallPublic:
     """One recall (also for holders of the lots it reached)."""
     found = recall.get_recall(session=session, actor=actor, recall_id=recall_id)
-    return recall.public(session=session, recalls=[found])[0]
+    return recall.public(session=session, actor=actor, recalls=[found])[0]
 
 
 @router.get("/recalls/{recall_id}/report.csv", response_class=Response,

@@ -360,7 +360,7 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
 def _ship_form(request: Request, session: SessionDep, who: Visitor, lot: Lot, *, values: dict[str, Any],
                errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
     held = lots.held_by(session=session, lot_id=lot.id, organisation_id=who.actor.organisation_id)  # type: ignore[arg-type]
-    buyers = [(o.id, o.name) for o in organisations.list_organisations(session=session, limit=500)
+    buyers = [(o.id, organisations.pick_label(o, who.actor)) for o in organisations.list_organisations(session=session, limit=500)
               if o.id != who.actor.organisation_id]
     product = products.get_product(session=session, product_id=lot.product_id)
     return render(request, "app/farm/ship.html", who, status=status, lot=lot, product=product, held=held,
@@ -408,7 +408,7 @@ def shipments(request: Request, session: SessionDep, who: Member) -> Response:
     """Where the organisation's lots went: each shipment out, received or still in transit."""
     _writer(who)
     rows = lots.outgoing_shipments(session=session, actor=who.actor)
-    buyers = {o.id: o.name for o in session.exec(select(organisations.Organisation).where(
+    buyers = {o.id: organisations.shown_party(o, who.actor).name for o in session.exec(select(organisations.Organisation).where(
         col(organisations.Organisation.id).in_({s.to_organisation_id for s, _ in rows})))}
     names = {p.id: p for p in session.exec(select(products.Product).where(
         col(products.Product.id).in_({lot.product_id for _, lot in rows})))}

@@ -46,7 +46,7 @@ from trace.events.schemas import (
 )
 from trace.locations import list_locations
 from trace.lots import Lot, Shipment
-from trace.organisations import Organisation, public_name
+from trace.organisations import Organisation, shown_party
 from trace.products import Product, list_products
 
 router = APIRouter(include_in_schema=False)
@@ -66,7 +66,7 @@ def incoming(request: Request, session: SessionDep, who: Member, received: int |
     rows = lots.incoming_shipments(session=session, actor=who.actor)
     names = {p.id: product_name(p, who.lang) for p in session.exec(
         select(Product).where(col(Product.id).in_({lot.product_id for _, lot in rows})))}
-    senders = {o.id: public_name(o) for o in session.exec(
+    senders = {o.id: shown_party(o, who.actor).name for o in session.exec(
         select(Organisation).where(col(Organisation.id).in_({s.from_organisation_id for s, _ in rows})))}
     done = None
     if received is not None:
@@ -92,7 +92,7 @@ def _receive_page(request: Request, session: Session, who: Visitor, shipment: Sh
     sender = session.get(Organisation, shipment.from_organisation_id)
     return render(request, "app/handling/receive.html", who, status=status, shipment=shipment, lot=lot,
                   product=product_name(session.get(Product, lot.product_id), who.lang),
-                  sender=public_name(sender) if sender else "", outstanding=outstanding,
+                  sender=shown_party(sender, who.actor).name if sender else "", outstanding=outstanding,
                   typed=i18n.number(outstanding, who.lang) if typed is None else typed,
                   errors=errors or {}, error=error, idem=idem or once_key())
 

@@ -24,7 +24,7 @@ from trace.errors import DomainError
 from trace.lineage import Direction, Trace, TraceLot
 from trace.locations import Location
 from trace.lots import Lot, LotStatus
-from trace.organisations import Organisation
+from trace.organisations import party_names
 from trace.products import Product
 from trace.recalls.report import XLSX_MEDIA_TYPE
 from trace.timeutil import localise
@@ -55,11 +55,11 @@ def _missing(request: Request, who: Visitor, _error: DomainError) -> Response:
 _refusing = refusing(_missing)  # trace/'s NotFound, wherever raised: the "missing" page
 
 
-def _names(session: Session, model: type[Organisation] | type[Location], ids: set[int]) -> dict[int, str]:
+def _places(session: Session, ids: set[int]) -> dict[int, str]:
     ids = {i for i in ids if i is not None}
     if not ids:
         return {}
-    rows = session.execute(select(col(model.id), col(model.name)).where(col(model.id).in_(ids)))
+    rows = session.execute(select(col(Location.id), col(Location.name)).where(col(Location.id).in_(ids)))
     return {row_id: name for row_id, name in rows}
 
 
@@ -84,7 +84,8 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
     lot = lots.visible_lot(session=session, actor=actor, lot_id=lot_id)
     shown = lots.to_public(session=session, actor=actor, lot=lot)
     holders = shown.holders or []
-    orgs = _names(session, Organisation, {lot.producer_organisation_id} | {h.organisation_id for h in holders})
+    orgs = party_names(session=session, ids={lot.producer_organisation_id} | {h.organisation_id for h in holders},
+                       reader=actor)
     origin = session.get(Location, lot.origin_location_id) if lot.origin_location_id else None
     return render(request, "app/lots/lot.html", who, lot=lot, shown=shown, product=session.get(Product, lot.product_id),
                   organisations=orgs, origin=origin, holders=holders,
@@ -153,14 +154,14 @@ class Moment:
     corrected: bool
 
 
-def timeline(session: Session, found: Trace) -> list[Moment]:
-    """The trace's events in time order, with names for organisations, places and lots (private
-    fields as trace/ left them for the actor)."""
+def timeline(session: Session, found: Trace, actor: Actor) -> list[Moment]:
+    """The trace's events in time order, with names for organisations (as the actor may see them),
+    places and lots (private fields as trace/ left them for the actor)."""
     events = found.events
-    orgs = _names(session, Organisation, {e.organisation_id for e in events}
-                  | {e.source_organisation_id for e in events if e.source_organisation_id}
-                  | {e.destination_organisation_id for e in events if e.destination_organisation_id})
-    places = _names(session, Location, {e.location_id for e in events if e.location_id})
+    orgs = party_names(session=session, ids={e.organisation_id for e in events}
+                       | {e.source_organisation_id for e in events} | {e.destination_organisation_id for e in events},
+                       reader=actor)
+    places = _places(session, {e.location_id for e in events if e.location_id})
     codes = {lot.id: lot.lot_code for lot in found.lots}
     others = {row.lot_id for e in events for row in e.lots} - set(codes)
     if others:
@@ -196,11 +197,12 @@ def trace_page(request: Request, session: SessionDep, who: Member, lot_id: DbId,
     actor = who.actor
     found = lineage.trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
     root = next(lot for lot in found.lots if lot.id == found.root_lot_id)
-    holders = _names(session, Organisation, {h["organisation_id"] for lot in found.lots for h in lot.holders})  # type: ignore[misc]
+    holders = party_names(session=session, ids={h["organisation_id"] for lot in found.lots for h in lot.holders},  # type: ignore[misc]
+                          reader=actor)
     # Links only to lots the reader surely may open (its own organisation's): others would answer 404.
     linked = {lot.id for lot in found.lots if actor.reads_everything or lot.producer_organisation_id == actor.organisation_id}
     return render(request, "app/lots/trace.html", who, root=root, direction=direction.value, steps=tree(found),
-                  moments=timeline(session, found), holder_names=holders, linked=linked)
+                  moments=timeline(session, found, actor), holder_names=holders, linked=linked)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -101,8 +101,9 @@ def usage_page(request: Request, session: SessionDep, who: Member, designation_i
 
 def _grant_form(request: Request, session: SessionDep, who: Visitor, designation: Designation, *,
                 values: dict[str, Any], errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
-    producers = sorted(organisations.list_organisations(session=session, limit=500), key=lambda o: o.name)
-    chosen = next((o for o in producers if str(o.id) == str(values.get("organisation_id") or "")), None)
+    producers = sorted(((o, organisations.pick_label(o, who.actor)) for o in organisations.list_organisations(session=session, limit=500)),
+                       key=lambda pair: pair[1])
+    chosen = next((o for o, _ in producers if str(o.id) == str(values.get("organisation_id") or "")), None)
     covered = set(designation.categories) | set(designation.derived_categories)
     own_products = [p for p in products.list_products(session=session, organisation_id=chosen.id, limit=500)
                     if p.category in covered] if chosen else []
@@ -110,7 +111,8 @@ def _grant_form(request: Request, session: SessionDep, who: Visitor, designation
                                                  kind=locations.LocationKind.GROWING_AREA, limit=500)
              if x.active] if chosen else []
     return render(request, "app/registry/grant.html", who, status=status, designation=designation,
-                  producers=[(o.id, o.name) for o in producers], chosen=chosen, products=own_products, areas=areas,
+                  producers=[(o.id, name) for o, name in producers], chosen=chosen,
+                  chosen_name=organisations.shown_party(chosen, who.actor).name if chosen else "", products=own_products, areas=areas,
                   v=values, errors=errors, error=error)
 
 

@@ -89,7 +89,7 @@ def organisations_page(request: Request, session: SessionDep, who: Member) -> Re
     commune = request.query_params.get("commune") or ""
     rows = organisations.list_organisations(session=session, kind=OrgKind(kind) if kind in ORG_KINDS else None,
                                             commune_code=commune or None, limit=500)
-    return render(request, "app/registry/organisations.html", who, rows=[organisations.to_public(o) for o in rows],
+    return render(request, "app/registry/organisations.html", who, rows=[organisations.to_public(o, who.actor) for o in rows],
                   kinds=ORG_KINDS, kind_options=options(ORG_KINDS, who), communes=_communes(), kind=kind,
                   commune=commune)
 
@@ -142,7 +142,7 @@ def _users_page(request: Request, session: SessionDep, who: Visitor, org: Organi
     user_id, _, token = link.partition(":")
     invited = next((u for u in members if str(u.id) == user_id), None) if token else None
     done = next((flag for flag in DONE if request.query_params.get(flag) == "1"), None)
-    response = render(request, "app/registry/users.html", who, status=status, org=org, members=members, roles=ROLES,
+    response = render(request, "app/registry/users.html", who, status=status, org=organisations.to_public(org, who.actor), members=members, roles=ROLES,
                       role_options=[(r, t(who, ROLES[r])) for r in INVITE_ROLES], kinds=ORG_KINDS, v=values,
                       errors=errors, error=error, member_error=member_error, invited=invited, done=done,
                       link=f"{get_settings().public_base_url}/welcome?token={quote(token)}" if invited else None)
@@ -300,7 +300,7 @@ def _designation_form(request: Request, session: SessionDep, who: Visitor, *, va
     holders.sort(key=lambda o: (o.kind != OrgKind.DESIGNATION_HOLDER, o.name))
     area = [c.name for c in (admin_units.commune(code) for code in editing.area_communes) if c] if editing else []
     return render(request, "app/registry/designation_form.html", who, status=status, v=values, errors=errors,
-                  error=error, kind_options=options(DESIGNATION_KINDS, who), holders=[(o.id, o.name) for o in holders],
+                  error=error, kind_options=options(DESIGNATION_KINDS, who), holders=[(o.id, organisations.shown_party(o, who.actor).name) for o in holders],
                   districts=admin_units.former_districts(), editing=editing, area=area)
 
 

@@ -21,7 +21,7 @@ from trace.designations.models import Designation, DesignationBase, DesignationK
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.locations import Location
-from trace.organisations import Organisation, OrgKind
+from trace.organisations import Organisation, OrgKind, public_name
 from trace.web_urls import ShownUrl, WebUrl
 
 AREA_FIELDS = ("area_former_districts", "area_former_communes", "area_communes")
@@ -84,7 +84,7 @@ def to_public(*, session: Session, designation: Designation) -> DesignationPubli
     holder = session.get(Organisation, designation.holder_organisation_id)
     names = [c.name for c in (admin_units.commune(code) for code in designation.area_communes) if c]
     return DesignationPublic.model_validate(designation, update={
-        "holder_name": holder.name if holder else "", "area_commune_names": names})
+        "holder_name": public_name(holder) if holder else "", "area_commune_names": names})
 
 
 # --------------------------------------------------------------------------- the protected area

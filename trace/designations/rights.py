@@ -19,7 +19,7 @@ from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.schemas import EventCommon
 from trace.idempotency import checked_key, in_progress, insert_once, key_reused
 from trace.locations import Location
-from trace.organisations import Organisation, public_name
+from trace.organisations import Organisation, shown_party
 from trace.products import Product
 from trace.timeutil import local_zone, utcnow
 
@@ -158,7 +158,7 @@ def to_public(*, session: Session, right: RightToUse, actor: Actor | None,
         holder_id = get_designation(session=session, designation_id=right.designation_id).holder_organisation_id
     grantee = session.get(Organisation, right.organisation_id)
     public = RightPublic.model_validate(right, update={
-        "grantee_name": public_name(grantee) if grantee else "", "status_since": status_since(right),
+        "grantee_name": shown_party(grantee, actor).name if grantee else "", "status_since": status_since(right),
         "annual_label_quota": None, "product_ids": None, "location_ids": None, "status_reason": None})
     if _may_see_terms(actor, right, holder_id):
         public.annual_label_quota = right.annual_label_quota

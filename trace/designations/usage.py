@@ -24,7 +24,7 @@ from trace.errors import Forbidden, NotFound
 from trace.events.models import Event
 from trace.locations import Location, LocationKind
 from trace.lots import Lot
-from trace.organisations import Organisation
+from trace.organisations import party_names
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.products import Product
 from trace.timeutil import local_zone
@@ -280,8 +280,7 @@ def designation_usage(*, session: Session, actor: Actor, designation_id: int,
                 harvested[(claim.producer, y)][claim.product_id] += codes + lot_labels
 
     org_ids = {r.organisation_id for r in rights} | {org for org, _ in labelled} | {org for org, _ in harvested}
-    names: dict[int, str] = dict(session.execute(  # type: ignore[arg-type]
-        select(col(Organisation.id), col(Organisation.name)).where(col(Organisation.id).in_(org_ids))).all())
+    names = party_names(session=session, ids=org_ids, reader=actor)
     product_ids = {p for tallies in labelled.values() for p in tallies}
     products = {p.id: p for p in session.execute(
         select(Product).where(col(Product.id).in_(product_ids))).scalars()} if product_ids else {}

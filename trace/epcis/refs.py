@@ -74,5 +74,7 @@ class Resolver:
                 return self.session.exec(select(Organisation.id).where(Organisation.gln == ref.gln)).first()
             if ref.kind == "party_tax_code":
                 return self.session.exec(select(Organisation.id).where(Organisation.tax_code == ref.code)).first()
+            if ref.kind == "party_id":  # a household's URI as a reader without the right to its name got it
+                return self.session.exec(select(Organisation.id).where(Organisation.id == ref.number)).first()
             return None
         return self._once("party", uri, find)  # type: ignore[no-any-return]

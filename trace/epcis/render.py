@@ -30,7 +30,7 @@ from trace.epcis.models import EpcisEventId
 from trace.events.models import Event, EventLot, EventType
 from trace.locations import Location
 from trace.lots import Lot
-from trace.organisations import Organisation
+from trace.organisations import Organisation, PartyRow, may_identify
 from trace.sqltypes import in_chunks
 from trace.timeutil import parse_offset
 
@@ -122,6 +122,8 @@ class Facts:
     ids: dict[str, str] = field(default_factory=dict)  # our event id → EPCIS event id
     targets: dict[str, Mapping[Any, Any]] = field(default_factory=dict)  # events that corrections correct
     uris: dict[tuple[str, Any], str | None] = field(default_factory=dict)  # each lot's, place's, party's URI, made once
+    withheld: bool = False  # a party's identity was withheld from the body last rendered
+    hidden: dict[tuple[int, Actor], bool] = field(default_factory=dict)  # (party, reader) → identity withheld
 
     def lot_class(self, lot_id: int) -> str:
         """The EPC class URI of a lot of the batch."""
@@ -143,7 +145,7 @@ def _in(connection: Connection, query: Any, column: Any, values: Iterable[Any]) 
 # What rendering reads of each lot, place and party (``known`` rows given to :func:`load` have these keys).
 LOT_COLUMNS = ("id", "gtin", "lot_code")
 PLACE_COLUMNS = ("id", "gln", "kind", "code")
-ORG_COLUMNS = ("id", "gln", "tax_code", "practices_public")
+ORG_COLUMNS = ("id", "gln", "tax_code", "practices_public", "kind", "name", "commune_code", "personal_name_consent")
 _MASTER = {"lot": (LOTS, LOT_COLUMNS), "place": (PLACES, PLACE_COLUMNS), "org": (ORGS, ORG_COLUMNS)}
 Known = MutableMapping[tuple[str, Any], Mapping[str, Any]]
 
@@ -241,11 +243,25 @@ def _place(facts: Facts, location_id: int | None) -> str | None:
     return facts.uris[key]
 
 
-def _party(facts: Facts, org_id: int | None) -> str | None:
-    key = ("party", org_id)
+def _party(facts: Facts, org_id: int | None, reader: Actor | None) -> str | None:
+    """A party's URI: by GLN or tax code, or (a household whose identity ``reader`` may not see, see
+    trace.organisations.shown_party and may_identify) by a number that says nothing of who it is. ``reader`` None: the
+    full form, as the hash id is computed on."""
+    org = facts.orgs.get(org_id) if org_id is not None else None
+    if org is None:
+        return None
+    withheld = False
+    if reader is not None:  # decided once per party and reader: an export renders a party per event
+        seen = (org["id"], reader)
+        if seen not in facts.hidden:
+            facts.hidden[seen] = not may_identify(PartyRow(
+                org["id"], org["kind"], org["name"], org["commune_code"], bool(org["personal_name_consent"])), reader)
+        withheld = facts.hidden[seen]
+    facts.withheld = facts.withheld or withheld
+    key = ("party", (org_id, withheld))
     if key not in facts.uris:
-        org = facts.orgs.get(org_id) if org_id is not None else None
-        facts.uris[key] = vocab.party_uri(gln=org["gln"], tax_code=org["tax_code"]) if org else None
+        facts.uris[key] = (vocab.withheld_party_uri(org["id"]) if withheld
+                           else vocab.party_uri(gln=org["gln"], tax_code=org["tax_code"]))
     return facts.uris[key]
 
 
@@ -266,7 +282,7 @@ def _unit_counts(facts: Facts, refs: Iterable[Mapping[Any, Any]]) -> list[dict[s
 _KINDS = {kind.value: kind for kind in EventType}  # a dict read, not an Enum call, per event
 
 
-def _body(event: Mapping[Any, Any], facts: Facts, full: bool) -> dict[str, Any]:
+def _body(event: Mapping[Any, Any], facts: Facts, full: bool, reader: Actor | None = None) -> dict[str, Any]:
     kind = _KINDS[str(event["type"])]
     payload: dict[str, Any] = event["payload"] or {}
     rows = facts.lot_rows.get(event["id"], [])
@@ -314,15 +330,15 @@ def _body(event: Mapping[Any, Any], facts: Facts, full: bool) -> dict[str, Any]:
             {**({"type": bt["type"]} if bt["type"] in vocab.CBV_BTT else {}), "bizTransaction": vocab.biz_transaction_uri(bt["id"])}
             for bt in event["biz_transactions"]]
     if kind in (EventType.SHIP, EventType.RECEIVE):
-        out["sourceList"] = [{"type": "owning_party", "source": _party(facts, event["source_organisation_id"])}]
-        out["destinationList"] = [{"type": "owning_party", "destination": _party(facts, event["destination_organisation_id"])}]
+        out["sourceList"] = [{"type": "owning_party", "source": _party(facts, event["source_organisation_id"], reader)}]
+        out["destinationList"] = [{"type": "owning_party", "destination": _party(facts, event["destination_organisation_id"], reader)}]
         destination_place = _place(facts, payload.get("destination_location_id"))
         if destination_place:
             out["destinationList"].append({"type": "location", "destination": destination_place})
     if kind == EventType.HARVEST and payload.get("expiry_date"):
         out["ilmd"] = {"cbvmda:itemExpirationDate": payload["expiry_date"]}
     out[H + "eventType"] = kind.value
-    out[H + "organisation"] = _party(facts, event["organisation_id"])  # whose chain records it
+    out[H + "organisation"] = _party(facts, event["organisation_id"], reader)  # whose chain records it
     _extensions(out, kind, payload, facts, full, event)
     return out
 
@@ -366,8 +382,10 @@ def render(events: Sequence[Mapping[Any, Any]], facts: Facts, actor: Actor | Non
         if subject is None:
             continue
         full = actor is None or can_see_private(actor, subject["organisation_id"])
-        body = _body(subject, facts, full)
-        epcis_id = subject.get("epcis_id") or facts.ids.get(subject["id"]) or hash_id(body if full else _body(subject, facts, True))
+        facts.withheld = False
+        body = _body(subject, facts, full, actor)
+        exact = full and not facts.withheld  # the form the hash id is computed on
+        epcis_id = subject.get("epcis_id") or facts.ids.get(subject["id"]) or hash_id(body if exact else _body(subject, facts, True))
         item: dict[str, Any] = {"type": body.pop("type"), "eventID": epcis_id, **body,
                                 "recordTime": _time(event["record_time"])}
         if correction:

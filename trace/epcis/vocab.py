@@ -87,6 +87,11 @@ def party_uri(*, gln: str | None, tax_code: str) -> str:
     return f"{base()}/epcis/id/org/{quote(tax_code, safe='')}"
 
 
+def withheld_party_uri(organisation_id: int) -> str:
+    """A household's URI for a reader who may not see who it is: our number for it, nothing more."""
+    return f"{base()}/epcis/id/party/{organisation_id}"
+
+
 def biz_transaction_uri(value: str) -> str:
     """A business document id as a URI (ids that are URIs already stay as they are)."""
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", value):
@@ -115,7 +120,7 @@ def parent_uri(parent: str) -> str:
 @dataclass(frozen=True)
 class Ref:
     """What a URI names: ``kind`` is lot, unit, gln_location, location_code, location_id, gln_party,
-    party_tax_code or other; the other fields are filled for the kinds that have them."""
+    party_tax_code, party_id or other; the other fields are filled for the kinds that have them."""
 
     kind: str
     gtin: str | None = None
@@ -171,6 +176,8 @@ def read(uri: str) -> Ref:
             return Ref("location_id", number=int(bits[1]))
         if bits[0] == "org" and len(bits) == 2:
             return Ref("party_tax_code", code=bits[1])
+        if bits[0] == "party" and len(bits) == 2 and bits[1].isdigit():
+            return Ref("party_id", number=int(bits[1]))
         return Ref("other")
     if uri.startswith(("https://", "http://")) and (m := _DL_PATH.match(urlsplit(uri).path)):
         key, value, rest = m[1], m[2], m[3]

@@ -17,7 +17,8 @@ Identifiers (see PRODUCT.md):
 - organisations are identified by their tax code (``ma_so_thue``).
 
 Only data that is public or that the province may pass on: no phone, e-mail or contact person; a farm
-household's personal name only with its consent (else the public name, as on the consumer page); no
+household's personal name, street address and GLN only with its consent (else the redacted form of
+``trace.organisations.shown_party``, as on the consumer page: its tax code stays, as the key); no
 GPS for a farm household's places (its home); no event payload (farming inputs, notes, serials,
 business documents: what ``trace/events/query.py`` strips for outsiders).
 
@@ -36,6 +37,8 @@ from decimal import Decimal
 from typing import Any
 
 from trace import admin_units
+from trace.access import Actor, Role
+from trace.organisations import PartyRow, PartyShown, shown_party
 from trace.timeutil import localise
 
 Row = Mapping[str, Any]
@@ -120,12 +123,15 @@ def _former_name(code: str | None) -> str:
     return f"{old.name}, {old.district_name}, {old.province_name}" if old else ""
 
 
-def _org_name(row: Row) -> str:
-    # A farm household is a person: its name only with consent (Decree 13/2023), as on the public page.
-    if row["kind"] == "farm" and not row["personal_name_consent"]:
-        name = _commune_name(row["commune_code"])
-        return f"Hộ sản xuất tại {name}" if name else "Hộ sản xuất"
-    return str(row["name"])
+# The portal reads as itself: a farm household's name and street address only with its consent
+# (Decree 13/2023), its tax code as the record key (trace.organisations.shown_party says who sees what).
+PORTAL = Actor(role=Role.PORTAL, organisation_id=None, name="national portal")
+
+
+def _org(row: Row) -> PartyShown:
+    return shown_party(PartyRow(id=row["id"], kind=row["kind"], name=row["name"], commune_code=row["commune_code"],
+                                personal_name_consent=bool(row["personal_name_consent"]), name_en=row["name_en"],
+                                address=row["address"] or "", tax_code=row["tax_code"], gln=row["gln"]), PORTAL)
 
 
 def _private_place(row: Row) -> bool:
@@ -151,13 +157,13 @@ PRODUCTS: Sequence[Column] = (
 )
 
 ORGANISATIONS: Sequence[Column] = (
-    Column("ma_so_thue", field("tax_code")),
-    Column("ten_to_chuc", _org_name),
-    Column("ten_to_chuc_en", lambda r: r["name_en"] if r["kind"] != "farm" or r["personal_name_consent"] else None),
+    Column("ma_so_thue", lambda r: _org(r).tax_code),
+    Column("ten_to_chuc", lambda r: _org(r).name),
+    Column("ten_to_chuc_en", lambda r: _org(r).name_en),
     Column("loai_to_chuc", lambda r: ORG_KINDS_VI.get(r["kind"], r["kind"])),
     Column("loai_to_chuc_en", field("kind")),
-    Column("ma_gln", field("gln")),
-    Column("dia_chi", field("address")),
+    Column("ma_gln", lambda r: _org(r).gln),
+    Column("dia_chi", lambda r: _org(r).address),
     Column("ma_xa", field("commune_code"), "today's commune/ward (two-tier administration since 1 July 2025)"),
     Column("ten_xa", lambda r: _commune_name(r["commune_code"])),
     Column("ma_tinh", lambda r: _province(r["commune_code"])[0]),

@@ -16,7 +16,7 @@ from trace.errors import Conflict, NotFound
 from trace.events.models import EventLot, EventType
 from trace.lineage import Direction
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
-from trace.organisations import Organisation
+from trace.organisations import party_names
 from trace.products import Product
 from trace.recalls.holds import acting_organisation, locked_lot, record, remember, replayed
 from trace.recalls.models import AffectedLotPublic, ReasonIn, Recall, RecallLot, RecallPublic
@@ -104,15 +104,14 @@ def _involved(actor: Actor) -> object:
     return or_(Recall.organisation_id == actor.organisation_id, Lot.producer_organisation_id == actor.organisation_id)
 
 
-def public(*, session: Session, recalls: list[Recall]) -> list[RecallPublic]:
-    """API shapes of recalls, with the recalled lot's identifiers and the recaller's name."""
+def public(*, session: Session, actor: Actor | None, recalls: list[Recall]) -> list[RecallPublic]:
+    """API shapes of recalls, with the recalled lot's identifiers and the recaller's name as ``actor`` may see it."""
     if not recalls:
         return []
     names = dict(session.exec(select(Lot.id, Product.name_vi).join(Product, col(Product.id) == Lot.product_id)  # type: ignore[call-overload]
                               .where(col(Lot.id).in_({x.lot_id for x in recalls}))).all())
     lots = {x.id: x for x in session.exec(select(Lot).where(col(Lot.id).in_({x.lot_id for x in recalls})))}
-    orgs = dict(session.exec(select(Organisation.id, Organisation.name)  # type: ignore[call-overload]
-                             .where(col(Organisation.id).in_({x.organisation_id for x in recalls}))).all())
+    orgs = party_names(session=session, ids={x.organisation_id for x in recalls}, reader=actor)
     return [RecallPublic(id=x.id, lot_id=x.lot_id, gtin=lots[x.lot_id].gtin, lot_code=lots[x.lot_id].lot_code,  # type: ignore[arg-type]
                          product_name=names[x.lot_id], organisation_id=x.organisation_id,
                          organisation_name=orgs[x.organisation_id], reason=x.reason, event_id=x.event_id,

@@ -16,7 +16,7 @@ from trace import csvfile, spreadsheets
 from trace.access import Actor
 from trace.errors import Forbidden
 from trace.lots import Holding, Lot, Shipment, ShipmentStatus
-from trace.organisations import Organisation
+from trace.organisations import Organisation, shown_party
 from trace.products import Product
 from trace.recalls.models import Recall, RecallLot
 from trace.recalls.recall import get_recall, may_report
@@ -81,7 +81,8 @@ def rows(*, session: Session, actor: Actor, recall_id: int) -> tuple[Recall, lis
         lot = {"recall_id": found.id, "traceability_lot_code": f"(01){gtin.zfill(14)}(10){lot_code}", "gtin": gtin,
                "lot_code": lot_code, "product_description": product, "depth": depth[lot_id], "lot_status": status.value,
                "lot_quantity": _q(quantity), "unit_of_measure": unit, "units_active": units.get(lot_id, 0)}
-        holders = sorted(((orgs[o], q) for o, q in parties.get(lot_id, {}).items()), key=lambda x: (x[0].name, x[0].id))
+        holders = sorted(((shown_party(orgs[o], actor), q) for o, q in parties.get(lot_id, {}).items()),
+                         key=lambda x: (x[0].name, x[0].id))
         if not holders:
             out.append({**lot, **{c: None for c in COLUMNS if c not in lot}})
         for org, (held, flying) in holders:

@@ -24,7 +24,7 @@ from trace.designations.usage import designation_usage
 from trace.errors import Forbidden
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotStatus
-from trace.organisations import Organisation
+from trace.organisations import Organisation, shown_party
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.products import Product
 from trace.recalls.models import Recall
@@ -352,7 +352,7 @@ def holder_dashboard(*, session: Session, actor: Actor, period: Period, organisa
     labels on those lots, per month. Nothing of other designations or of the province's other figures."""
     org, ids = held_designations(session=session, actor=actor, organisation_id=organisation_id)
     holder = session.get(Organisation, org)
-    found = Dashboard(scope="holder", period=period, organisation_name=holder.name if holder else None)
+    found = Dashboard(scope="holder", period=period, organisation_name=shown_party(holder, actor).name if holder else None)
     found.months = monthly(session=session, period=period, designation_ids=ids)
     on_progress(40)
     found.designations = designation_years(session=session, actor=actor, period=period, designation_ids=ids)
