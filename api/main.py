@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from api import errors
+from api.bodyguard import BodyGuard
 from api.public import PublicPages
 from api.ratelimit import RateLimit
 from api.routes import (
@@ -83,6 +84,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
         description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
     )
     app.state.testing = testing
+    # Innermost of the middleware: a body is read only once the rate limit has let its request in.
+    app.add_middleware(BodyGuard)
     # The public pages' cache; its scan buffer starts with the application (tests bring their own).
     app.state.public = PublicPages(lambda: session_scope(getattr(app.state, "engine", None) or get_engine(),
                                                          write=False), None)
