@@ -37,6 +37,7 @@ from api.routes import (
     scans,
     webhooks,
 )
+from api.security import SecurityHeaders
 from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
 from api.web import errors as web_errors
 from api.web import routes as web_routes
@@ -132,6 +133,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
             state["broker"] = "embedded"
         return state
 
+    # Outside every middleware, Starlette's own 500 answer included: every response gets the headers.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
     return app
 
 
