@@ -42,11 +42,10 @@ FORM_MAX_BYTES = 1024 * 1024
 _UPLOADS = re.compile(r"/api/v1/products/[^/]+/image|/app/verify/photo")
 _API_PREFIXES = ("/api/", "/epcis", "/.well-known/", "/media/", "/healthz", "/livez", "/readyz")
 
-_ESCAPE = re.compile(
-    rb"\\.", re.DOTALL
-)  # an escaped character (inside a string: all JSON allows there)
+# An escaped character: inside a string, all JSON allows there (outside, a syntax error).
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _STRING = re.compile(rb'"[^"]*"')  # a string once its escapes are gone
-_NOT_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 _SIGN = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 
 
@@ -74,11 +73,13 @@ def json_depth(body: bytes) -> int:
     """How deep the arrays and objects of a JSON text nest, without recursing (strings are skipped).
 
     Up to the first syntax error it reads the text as a JSON parser does, so it never counts less than
-    a parser would recurse: escapes go first (a ``\\"`` is no quote), then whole strings, then each
-    bracket adds or takes one level.
+    a parser would recurse: escapes go first (a ``\\"`` is no quote), then all but quotes and brackets
+    (what is left is short), then whole strings; each bracket left adds or takes one level.
     """
-    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", body)).translate(None, _NOT_BRACKET)
-    return max(accumulate(array("b", brackets.translate(_SIGN))), default=0)
+    text = _ESCAPE.sub(b"", body) if b"\\" in body else body
+    brackets = _STRING.sub(b"", text.translate(None, _NOT_STRUCTURE))
+    # An unclosed quote is left: it counts for nothing (a parser stops there).
+    return max(accumulate(array("b", brackets.translate(_SIGN, b'"'))), default=0)
 
 
 def _parsed_as_json(media_type: str, kind: Kind) -> bool:

@@ -265,6 +265,7 @@ def test_kinds_of_routes() -> None:
         (b'["a\\\\", [[3]]]', 3),  # an escaped backslash does: the quote after it ends the string
         (b'{"\\u005b": "]]]"}', 1),
         (b"[[[[", 4),  # unterminated: as deep as a parser would go before failing
+        (b'[[["abc', 3),  # an unclosed string adds nothing
     ],
 )
 def test_the_depth_scan_reads_strings_as_json_does(text: bytes, depth: int) -> None:
