@@ -10,4 +10,7 @@ COPY pyproject.toml README.md ./
 RUN pip install --no-cache-dir .
 COPY . .
 EXPOSE 8000
+# uvicorn believes X-Forwarded-For from FORWARDED_ALLOW_IPS, else from 127.0.0.1: empty, it believes
+# nobody until the reverse proxy's address is set (docker run -e FORWARDED_ALLOW_IPS=...).
+ENV FORWARDED_ALLOW_IPS=""
 CMD ["python", "-m", "uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]

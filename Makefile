@@ -25,10 +25,12 @@ demo: migrate
 
 ## The product on the embedded default (SQLite under ./data/), with demo data: the API and, beside
 ## it, a Celery worker on the embedded broker (a SQLite file) that renders print runs.
+## X-Forwarded-For is believed only from the proxies FORWARDED_ALLOW_IPS names (unset: none; uvicorn's
+## own default would believe any process on this host).
 run: demo
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m celery -A workers.app --quiet worker --pool solo --loglevel WARNING -n hytrace-run@%h & worker=$$!; \
-	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
+	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS:-}" $(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
 
 ## The whole suite. Tests needing PostgreSQL, Redis or Chromium skip (with a reason) when absent.
 test: install

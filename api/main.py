@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from api import errors
+from api.bodyguard import BodyGuard
 from api.public import PublicPages
 from api.ratelimit import Credentials, RateLimit
 from api.routes import (
@@ -34,6 +35,7 @@ from api.routes import (
     scans,
     webhooks,
 )
+from api.security import SecurityHeaders
 from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
 from api.web import errors as web_errors
 from api.web import routes as web_routes
@@ -81,6 +83,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
         description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
     )
     app.state.testing = testing
+    # Innermost of the middleware: a body is read only once the rate limit has let its request in.
+    app.add_middleware(BodyGuard)
     # The public pages' cache; its scan buffer starts with the application (tests bring their own).
     app.state.public = PublicPages(lambda: session_scope(getattr(app.state, "engine", None) or get_engine(),
                                                          write=False), None)
@@ -109,6 +113,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
         app.include_router(area.router)
     web_errors.install(app)
     app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)
+    # Outside every middleware, Starlette's own 500 answer included: every response gets the headers.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
     return app
 
 

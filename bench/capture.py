@@ -221,7 +221,8 @@ def start_server(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_ENVIRONMENT": "development",
            "HYTRACE_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-           "HYTRACE_ADMIN_EMAIL": ADMIN_EMAIL, "HYTRACE_ADMIN_PASSWORD": ADMIN_PASSWORD, "HYTRACE_REDIS_URL": ""}
+           "HYTRACE_ADMIN_EMAIL": ADMIN_EMAIL, "HYTRACE_ADMIN_PASSWORD": ADMIN_PASSWORD, "HYTRACE_REDIS_URL": "",
+           "FORWARDED_ALLOW_IPS": ""}  # as the product runs: no proxy's X-Forwarded-For believed
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),

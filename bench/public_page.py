@@ -232,7 +232,8 @@ def asyncio_load(base: str, paths: list[str], accept: str | None, seconds: float
 def _env(url: str, base: str, served: Path) -> dict[str, str]:
     return {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": "", "HYTRACE_ENVIRONMENT": "test",
             "HYTRACE_SECRET_KEY": SECRET, "HYTRACE_PUBLIC_BASE_URL": base,
-            "HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000", SERVED_FILE_ENV: str(served)}
+            "HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000", SERVED_FILE_ENV: str(served),
+            "FORWARDED_ALLOW_IPS": ""}  # as the product runs: no proxy's X-Forwarded-For believed
 
 
 def start_server(url: str, port: int, served: Path, log: Path, stack: str) -> subprocess.Popen[bytes]:

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     public_cache_seconds: float = 300
     change_poll_seconds: float = 0.25
     epcis_max_body_bytes: int = 16 * 1024 * 1024  # largest EPCIS document POST /epcis/capture takes (413 beyond; ~30,000 events)
+    # Every other API body (413 beyond): room for the longest list a request may carry (100,000 label codes).
+    json_max_body_bytes: int = 4 * 1024 * 1024
+    json_max_depth: int = 100  # arrays and objects nested deeper in a JSON body: 422 json_too_deep (EPCIS needs ~12)
     # National portal export: rows recorded in the last portal_settle_seconds wait for the next pull
     # (a transaction that began earlier may still commit rows with an earlier record time).
     portal_settle_seconds: int = 60

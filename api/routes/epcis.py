@@ -26,7 +26,6 @@ from fastapi.responses import Response
 
 from api.deps import CurrentActor, DbId, SessionDep
 from api.errors import problem
-from trace.config import get_settings
 from trace.epcis import document
 from trace.epcis import query as epcis_query
 from trace.epcis.capture import capture_document
@@ -94,15 +93,8 @@ async def capture(request: Request, session: SessionDep, actor: CurrentActor,
     (``errors``), or the broken rule or unknown URI, naming the event (``index``); **413** beyond
     ``HYTRACE_EPCIS_MAX_BODY_BYTES``.
     """
-    limit = get_settings().epcis_max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return problem(413, f"An EPCIS document may have at most {limit} bytes", "payload_too_large", request.url.path)
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            return problem(413, f"An EPCIS document may have at most {limit} bytes", "payload_too_large", request.url.path)
+    # The body guard (api/bodyguard.py) has refused a body past the limit or nested too deep to parse.
+    body = await request.body()
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:

@@ -103,7 +103,9 @@ def server_env(db_url: str, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYTRACE_")}
     env.update(HYTRACE_DATABASE_URL=db_url, HYTRACE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
                HYTRACE_REDIS_URL="", HYTRACE_ENVIRONMENT="test", HYTRACE_SECRET_KEY=SECRET,
-               HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE="1000000", HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE="1000000")
+               HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE="1000000", HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE="1000000",
+               # as the product runs (Dockerfile, docker-compose.yml, make run): no proxy believed unless named
+               FORWARDED_ALLOW_IPS="")
     env.update(extra)
     return env
 
