@@ -321,6 +321,7 @@ ROUTES: dict[str, Probe] = {
     "/api/v1/lots/{lot_id}/trace.csv": lambda i: [
         f"/api/v1/lots/{i['meat']}/trace.csv",
         f"/api/v1/lots/{i['chicken']}/trace.csv?direction=forward",
+        f"/api/v1/lots/{i['recalled_lot']}/trace.csv?direction=forward",  # a trace with its recall's rows
     ],
     "/api/v1/events": lambda i: ["/api/v1/events", f"/api/v1/events?lot_id={i['chicken']}"],
     "/api/v1/events/{event_id}": lambda i: [f"/api/v1/events/{i['ship_event']}"],
@@ -396,7 +397,8 @@ ROUTES: dict[str, Probe] = {
         f"/app/lots/{i['meat']}/trace",
         f"/app/lots/{i['chicken']}/trace?direction=forward",
     ],
-    "/app/lots/{lot_id}/trace.csv": lambda i: [f"/app/lots/{i['meat']}/trace.csv"],
+    "/app/lots/{lot_id}/trace.csv": lambda i: [
+        f"/app/lots/{i['meat']}/trace.csv", f"/app/lots/{i['recalled_lot']}/trace.csv?direction=forward"],
     "/app/lots/{lot_id}/trace.xlsx": lambda i: [f"/app/lots/{i['meat']}/trace.xlsx"],
     "/app/admin/organisations": lambda i: ["/app/admin/organisations"],
     "/app/admin/organisations/{organisation_id}/users": lambda i: [
