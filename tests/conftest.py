@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session
@@ -120,6 +121,23 @@ def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
 
 
 @pytest.fixture
+def postgres_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated PostgreSQL database of its own, even when the suite runs on SQLite: there writers
+    never interleave (BEGIN IMMEDIATE), so a race can only be shown here. Room for 30 connections."""
+    from tests.services import postgres_base_url
+
+    base = postgres_base_url()
+    require(base is not None, "no PostgreSQL server (set HYTRACE_TEST_POSTGRES_URL)")
+    dbs = Databases(base, tmp_path)
+    url = dbs.new()
+    migrate(url)
+    postgres = make_engine(url, pool_size=30)
+    yield postgres
+    postgres.dispose()
+    dbs.drop_all()
+
+
+@pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session inside one transaction that is rolled back after the test."""
     connection = engine.connect()
@@ -130,9 +148,9 @@ def session(engine: Engine) -> Iterator[Session]:
     connection.close()
 
 
-@pytest.fixture
-def client(session: Session) -> Iterator[TestClient]:
-    """The API, sharing the test's transaction (each request commits to a savepoint)."""
+def app_sharing(session: Session) -> FastAPI:
+    """The API, sharing ``session``: its requests, public pages and rate limit's checks (each request
+    commits to a savepoint when ``session`` is the test's transaction)."""
     from api.deps import get_session
     from api.main import create_app
     from api.public import PublicPages
@@ -151,7 +169,13 @@ def client(session: Session) -> Iterator[TestClient]:
     app.dependency_overrides[get_session] = _session
     app.state.public = PublicPages(lambda: nullcontext(session), SessionBuffer(session))
     app.state.credentials = Credentials(lambda: nullcontext(session))  # the rate limit's, as the requests'
-    with TestClient(app, raise_server_exceptions=True) as test_client:
+    return app
+
+
+@pytest.fixture
+def client(session: Session) -> Iterator[TestClient]:
+    """The API, sharing the test's transaction (each request commits to a savepoint)."""
+    with TestClient(app_sharing(session), raise_server_exceptions=True) as test_client:
         yield test_client
 
 

@@ -20,7 +20,6 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,7 +33,7 @@ from sqlmodel import Session, col, select
 
 from tests import factories as f
 from tests.api.helpers import bearer
-from tests.conftest import SessionBuffer
+from tests.conftest import app_sharing
 from trace import demo, web_sessions
 from trace.access import Role
 from trace.designations.models import Designation, RightToUse
@@ -68,23 +67,7 @@ class Demo:
 
 
 def _client(app_session: Session) -> TestClient:
-    from api.deps import get_session
-    from api.main import create_app
-    from api.public import PublicPages
-
-    app = create_app(testing=True)
-
-    def _session() -> Iterator[Session]:
-        try:
-            yield app_session
-            app_session.commit()
-        except BaseException:
-            app_session.rollback()
-            raise
-
-    app.dependency_overrides[get_session] = _session
-    app.state.public = PublicPages(lambda: nullcontext(app_session), SessionBuffer(app_session))
-    return TestClient(app, raise_server_exceptions=True)
+    return TestClient(app_sharing(app_session), raise_server_exceptions=True)
 
 
 def _org(session: Session, tax_suffix: str) -> Organisation:

@@ -19,6 +19,7 @@ from api import ratelimit
 from api.ratelimit import Credentials, TokenBuckets
 from tests import factories as f
 from tests.api.helpers import bearer
+from tests.conftest import app_sharing
 from trace import auth
 from trace.config import get_settings
 
@@ -71,23 +72,13 @@ def test_login_attempts_are_limited(engine: Engine, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def limited(monkeypatch: pytest.MonkeyPatch, session: Session) -> Iterator[Callable[..., TestClient]]:
     """An app with low limits, sharing the test's transaction (its requests and its rate limit's checks)."""
-    from api.deps import get_session
-    from api.main import create_app
-
     made: list[TestClient] = []
 
     def make(public: int = 5, authenticated: int = 0) -> TestClient:
         monkeypatch.setenv("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", str(public))
         monkeypatch.setenv("HYTRACE_RATE_LIMIT_AUTHENTICATED_PER_MINUTE", str(authenticated))
         get_settings.cache_clear()
-        app = create_app(testing=True)
-
-        def _session() -> Iterator[Session]:
-            yield session
-
-        app.dependency_overrides[get_session] = _session
-        app.state.credentials = Credentials(lambda: nullcontext(session))
-        client = TestClient(app)
+        client = TestClient(app_sharing(session))
         made.append(client.__enter__())
         return client
 

@@ -7,9 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -20,12 +18,10 @@ from sqlmodel import Session
 
 from tests import factories as f
 from tests.api.helpers import assert_problem, bearer
-from tests.conftest import ROOT, Databases, migrate, require
-from tests.services import postgres_base_url
+from tests.conftest import ROOT, migrate
 from trace import auth
 from trace.access import Role
 from trace.config import get_settings
-from trace.db import make_engine
 from trace.errors import Unauthenticated
 from trace.timeutil import utcnow
 
@@ -265,19 +261,6 @@ def test_a_sign_out_survives_a_restart_and_is_seen_by_another_process(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["bad_token", str(user_id)]
 
-
-@pytest.fixture
-def postgres_engine(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated PostgreSQL database of its own (on SQLite, writers never interleave)."""
-    base = postgres_base_url()
-    require(base is not None, "no PostgreSQL server (set HYTRACE_TEST_POSTGRES_URL)")
-    dbs = Databases(base, tmp_path)
-    url = dbs.new()
-    migrate(url)
-    engine = make_engine(url, pool_size=25)
-    yield engine
-    engine.dispose()
-    dbs.drop_all()
 
 
 def test_the_same_token_signed_out_many_times_at_once_is_signed_out_once(

@@ -5,20 +5,16 @@ PostgreSQL it locks the holding row: a sale of the last of it, running at the sa
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from tests import factories as f
-from tests.conftest import Databases, migrate, require
-from tests.services import postgres_base_url
 from trace.access import Actor, Role
-from trace.db import make_engine, session_scope
+from trace.db import session_scope
 from trace.errors import Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType
@@ -88,20 +84,6 @@ def test_within_one_capture_a_sale_before_the_inspection_counts(session: Session
 
 # -- PostgreSQL: the rule under concurrency --------------------------------------------------------
 
-
-@pytest.fixture
-def postgres_engine(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated PostgreSQL database of its own, even when the suite runs on SQLite (whose writers are
-    one at a time, so a check and a concurrent sale cannot interleave there)."""
-    base = postgres_base_url()
-    require(base is not None, "no PostgreSQL server (set HYTRACE_TEST_POSTGRES_URL)")
-    dbs = Databases(base, tmp_path)
-    url = dbs.new()
-    migrate(url)
-    engine = make_engine(url, pool_size=SHOPS + 4)
-    yield engine
-    engine.dispose()
-    dbs.drop_all()
 
 
 def _committed_shop(engine: Engine) -> Shop:

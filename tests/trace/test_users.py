@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +11,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from tests import factories as f
-from tests.conftest import Databases, migrate, require
-from tests.services import postgres_base_url
 from trace import auth, users
 from trace.access import Actor, Role
 from trace.config import get_settings
-from trace.db import make_engine
 from trace.errors import (
     Conflict,
     DomainError,
@@ -208,20 +204,6 @@ def test_wrong_passwords_in_a_row_pause_the_accounts_sign_in_even_for_the_right_
     set_password(session, link.token, "a new season's passphrase")
     assert login(session, other.email, "a new season's passphrase").id == other.id
 
-
-@pytest.fixture
-def postgres_engine(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated PostgreSQL database of its own, even when the suite runs on SQLite: there two sign-ins
-    cannot interleave (a writing request's transaction takes the write lock at BEGIN IMMEDIATE)."""
-    base = postgres_base_url()
-    require(base is not None, "no PostgreSQL server (set HYTRACE_TEST_POSTGRES_URL)")
-    dbs = Databases(base, tmp_path)
-    url = dbs.new()
-    migrate(url)
-    engine = make_engine(url, pool_size=2)
-    yield engine
-    engine.dispose()
-    dbs.drop_all()
 
 
 def test_wrong_passwords_sent_at_once_are_each_counted(postgres_engine: Engine) -> None:
