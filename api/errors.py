@@ -128,13 +128,6 @@ def install(app: FastAPI) -> None:
         return problem(422, f"{where}: {first['msg']}" if where else str(first["msg"]), "validation_error",
                        request.url.path, errors=errors)
 
-    @app.exception_handler(DataError)
-    async def _data(request: Request, error: DataError) -> JSONResponse:
-        # A value the database cannot hold (an id beyond PostgreSQL's integer range, say) is the
-        # client's mistake, not a server fault; validation should catch it first, this is the net.
-        return problem(422, "A value in the request is out of range for the database", "out_of_range",
-                       request.url.path)
-
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404 and _wants_page(request):

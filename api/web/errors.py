@@ -9,6 +9,7 @@ from api import i18n, pages
 from api.dberrors import Fault
 from api.web.context import N_, BadFormToken, SignInRequired, language, sign_in_redirect
 
+NOT_SAVED = N_("Not saved")
 # The database faults a person meets (api/dberrors.py), in words, by code.
 DATABASE_WORDS: dict[str, str] = {
     "write_conflict": N_("Someone else was changing the same thing at that moment, so nothing was saved. "
@@ -35,9 +36,9 @@ async def _bad_form(request: Request, _error: Exception) -> Response:
 def database_page(request: Request, fault: Fault) -> Response:
     """The page for a write that met another or a database out of reach: try again, and when."""
     lang = language(request)
-    text = i18n.translations(lang).gettext(DATABASE_WORDS[fault.code])
-    body = pages.render("app/try_again.html", lang, me=None, csrf="", path=pages.here(request.scope), home="/",
-                        message=text)
+    words = i18n.translations(lang)
+    body = pages.render("app/refused.html", lang, me=None, csrf="", path=pages.here(request.scope), home="/",
+                        heading=words.gettext(NOT_SAVED), message=words.gettext(DATABASE_WORDS[fault.code]))
     return Response(body, status_code=fault.status, media_type="text/html; charset=utf-8", headers={
         "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "Retry-After": str(fault.retry_after)})
 
