@@ -32,6 +32,9 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")  # probes: never limited (see a
 CREDENTIAL_SECONDS = 60.0  # how long a verified (or refused) credential is remembered
 CREDENTIALS_KEPT = 10_000  # credentials remembered, each way; the least recently seen are dropped first
 MAX_TOKEN = 4096  # longer is no credential of ours: refused without a look
+# Credentials not yet remembered that one address may have verified (a database read each) per minute:
+# a flood of made-up keys from one place costs at most this many reads, and past it counts as public.
+VERIFICATIONS_PER_MINUTE = 60
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
@@ -103,8 +106,12 @@ class Credentials:
         with self.sessions() as session:
             return credential_key(session=session, token=token)
 
-    async def key_of(self, header: bytes | None, now: float | None = None) -> str | None:
-        """The verified credential's key (``user:7``, ``key:3``), or None for anything else."""
+    async def key_of(self, header: bytes | None, now: float | None = None,
+                     may_verify: Callable[[], bool] | None = None) -> str | None:
+        """The verified credential's key (``user:7``, ``key:3``), or None for anything else.
+
+        A credential not remembered either way is verified only if ``may_verify()`` allows it (the
+        caller's budget of database reads); refused unverified, it is not remembered as bad."""
         token = bearer_token(header)
         if token is None:
             return None
@@ -116,6 +123,8 @@ class Credentials:
             return good[0]
         bad = self._bad.get(digest)
         if bad is not None and bad > now:
+            return None
+        if may_verify is not None and not may_verify():
             return None
         try:
             # In a worker thread: a key is a database read (the thread pool is sized to the DB pool).
@@ -151,6 +160,7 @@ class RateLimit:
         self.public = TokenBuckets(public_per_minute) if public_per_minute > 0 else None
         self.login = TokenBuckets(login_per_minute) if login_per_minute > 0 else None
         self.authenticated = TokenBuckets(authenticated_per_minute) if authenticated_per_minute > 0 else None
+        self.verifying = TokenBuckets(VERIFICATIONS_PER_MINUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -164,7 +174,8 @@ class RateLimit:
         elif path not in HEALTH_PATHS and (self.public is not None or self.authenticated is not None):
             header = next((value for name, value in scope.get("headers") or [] if name == b"authorization"), None)
             credentials: Credentials | None = getattr(getattr(scope.get("app"), "state", None), "credentials", None)
-            verified = await credentials.key_of(header) if header is not None and credentials is not None else None
+            verified = await credentials.key_of(header, may_verify=lambda: self.verifying.take(client) <= 0) \
+                if header is not None and credentials is not None else None
             buckets, key = (self.authenticated, verified) if verified is not None else (self.public, client)
         wait = buckets.take(key) if buckets is not None else 0.0
         if wait <= 0:

@@ -162,6 +162,32 @@ def test_a_revoked_key_or_a_deactivated_user_counts_as_the_public_once_remembere
         assert client.get("/api/v1/communes", headers=bearer(credential)).status_code == 429
 
 
+def test_made_up_keys_from_one_address_cost_a_bounded_number_of_database_reads(
+        limited: Callable[..., TestClient], session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given an app that counts the credentials its rate limit verifies (a database read each for a key)
+    verified: list[str] = []
+    real = ratelimit.credential_key
+
+    def counting(*, session: Session, token: str) -> str | None:
+        verified.append(token)
+        return real(session=session, token=token)
+
+    monkeypatch.setattr(ratelimit, "credential_key", counting)
+    client = limited(public=1_000_000, authenticated=1_000_000)
+    coop = f.org(session)
+    issued = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
+                                 data=auth.ApiKeyCreate(name="ERP"))
+    # when one address sends three times the budget of made-up keys, each a new one
+    flood = ratelimit.VERIFICATIONS_PER_MINUTE * 3
+    codes = {client.get("/api/v1/communes", headers=bearer(f"hyk_made-up-{n}")).status_code for n in range(flood)}
+    # then only the budget was looked up (the rest counted as public requests, answered as usual)
+    assert codes == {200} and len(verified) == ratelimit.VERIFICATIONS_PER_MINUTE
+    # and a good key from a fresh address is still verified and lifted to the authenticated limit
+    other = TestClient(client.app, client=("203.0.113.9", 50000))
+    assert other.get("/api/v1/communes", headers=bearer(issued.key)).status_code == 200
+    assert verified[-1] == issued.key
+
+
 def test_credentials_are_verified_once_a_minute_and_made_up_ones_never_push_out_good_ones(
         session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     # given a verifier that counts its database reads (remembering 200 of each kind)
