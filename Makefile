@@ -36,9 +36,10 @@ run: demo
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## ruff and mypy, as CI runs them.
+## ruff (lint and format) and mypy, as CI runs them.
 lint: install
 	$(BIN)/python -m ruff check trace api labels workers tests migrations bench
+	$(BIN)/python -m ruff format --check trace api labels workers tests migrations bench
 	$(BIN)/python -m mypy trace api labels workers
 
 bench: install

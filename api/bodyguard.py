@@ -33,9 +33,7 @@ from trace.config import get_settings
 
 Kind = Literal["epcis", "upload", "api", "form"]
 
-UPLOAD_MAX_BYTES = (
-    product_images.MAX_BYTES + 1024 * 1024
-)  # an 8 MB image with room for its form's framing
+UPLOAD_MAX_BYTES = product_images.MAX_BYTES + 1024 * 1024  # an 8 MB image with room for its form's framing
 # The workspace's urlencoded forms: the longest field (20,000 characters of rules) percent-encoded
 # Vietnamese is ~180 KB.
 FORM_MAX_BYTES = 1024 * 1024
@@ -84,12 +82,7 @@ def json_depth(body: bytes) -> int:
 
 def _parsed_as_json(media_type: str, kind: Kind) -> bool:
     """A body something will parse as JSON: the capture parses whatever it is sent, the rest what says JSON."""
-    return (
-        kind == "epcis"
-        or not media_type
-        or media_type == "application/json"
-        or media_type.endswith("+json")
-    )
+    return kind == "epcis" or not media_type or media_type == "application/json" or media_type.endswith("+json")
 
 
 def _too_large(scope: Scope, kind: Kind, limit: int) -> Response:
@@ -107,13 +100,9 @@ def _too_large(scope: Scope, kind: Kind, limit: int) -> Response:
     request = Request(scope)
     lang = language(request)
     text = i18n.translations(lang).gettext(
-        N_(
-            "What you sent is too large for this form. Go back and send a smaller photo or a shorter text."
-        )
+        N_("What you sent is too large for this form. Go back and send a smaller photo or a shorter text.")
     )
-    body = pages.render(
-        "app/refused.html", lang, me=None, csrf="", path=pages.here(scope), home="/", message=text
-    )
+    body = pages.render("app/refused.html", lang, me=None, csrf="", path=pages.here(scope), home="/", message=text)
     return HTMLResponse(
         body,
         status_code=413,

@@ -27,10 +27,15 @@ class Fault:
     retry_after: int  # seconds, sent as Retry-After
 
 
-WRITE_CONFLICT = Fault(409, "write_conflict",
-                       "The request met a concurrent change to the same data and nothing was saved; send it again", 1)
-DATABASE_UNAVAILABLE = Fault(503, "database_unavailable",
-                             "The database cannot be reached now and nothing was saved; retry later", 5)
+WRITE_CONFLICT = Fault(
+    409,
+    "write_conflict",
+    "The request met a concurrent change to the same data and nothing was saved; send it again",
+    1,
+)
+DATABASE_UNAVAILABLE = Fault(
+    503, "database_unavailable", "The database cannot be reached now and nothing was saved; retry later", 5
+)
 
 # PostgreSQL SQLSTATEs (Appendix A of its manual), whole codes first, then classes.
 POSTGRES: dict[str, Fault] = {

@@ -49,8 +49,10 @@ def get_optional_actor(session: SessionDep, token: BearerToken) -> Actor | None:
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 OptionalActor = Annotated[Actor | None, Depends(get_optional_actor)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=100,
-                                             description="Retries with the same key replay the first answer")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=100, description="Retries with the same key replay the first answer"),
+]
 
 
 def get_enqueue() -> Callable[[int], None]:

@@ -26,12 +26,26 @@ from trace.errors import (
 )
 
 STATUS: list[tuple[type[DomainError], int]] = [
-    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (RuleViolation, 422),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (RuleViolation, 422),
     (TooManyAttempts, 429),
 ]
-TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
-          429: "Too many requests", 503: "Service unavailable"}
+TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
 
 
 class Problem(BaseModel):
@@ -54,25 +68,38 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid credentials (bearer token or API key)", "content": _PROBLEM},
     403: {"description": "Not allowed for your organisation or role", "content": _PROBLEM},
     404: {"description": "Unknown, or not visible to you", "content": _PROBLEM},
-    409: {"description": "Conflicts with the current state (duplicate, reused key, ...), or met a concurrent "
-               "write (write_conflict: nothing saved, send it again after Retry-After)", "content": _PROBLEM},
+    409: {
+        "description": "Conflicts with the current state (duplicate, reused key, ...), or met a concurrent "
+        "write (write_conflict: nothing saved, send it again after Retry-After)",
+        "content": _PROBLEM,
+    },
     422: {"description": "Invalid input or a broken business rule (see ``code``)", "content": _PROBLEM},
     429: {"description": "Too many requests from your address; see Retry-After", "content": _PROBLEM},
-    503: {"description": "The database cannot be reached (database_unavailable); retry after Retry-After",
-          "content": _PROBLEM},
+    503: {
+        "description": "The database cannot be reached (database_unavailable); retry after Retry-After",
+        "content": _PROBLEM,
+    },
 }
 
 
 def problem(status: int, detail: str, code: str, instance: str | None = None, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem document."""
-    body = {"type": f"https://hytrace.vn/problems/{code}", "title": TITLES.get(status, "Error"),
-            "status": status, "detail": detail, "code": code, **extra}
+    body = {
+        "type": f"https://hytrace.vn/problems/{code}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     if instance:
         body["instance"] = instance
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status in (409, 429, 503) and isinstance(extra.get("retry_after"), int):
         headers = {"Retry-After": str(extra["retry_after"])}
-    return JSONResponse(jsonable_encoder(body), status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def status_of(error: DomainError) -> int:
@@ -89,17 +116,27 @@ _API_PREFIXES = ("/api/", "/epcis", "/.well-known/", "/media/", "/healthz", "/li
 def _wants_page(request: Request) -> bool:
     """A person's browser (it asks for HTML first) on an address outside the programs' APIs."""
     accept = request.headers.get("accept", "")
-    return request.method in ("GET", "HEAD") and accept.startswith("text/html") and \
-        not request.url.path.startswith(_API_PREFIXES)
+    return (
+        request.method in ("GET", "HEAD")
+        and accept.startswith("text/html")
+        and not request.url.path.startswith(_API_PREFIXES)
+    )
 
 
 def _missing_page(request: Request) -> Response:
     """A mistyped or stale address in a browser: a page in the visitor's language, not a JSON document."""
     lang = i18n.negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
     body = pages.render("public/missing.html", lang, path="", home="/")
-    return HTMLResponse(body, status_code=404, headers={
-        "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
-        "Content-Language": lang})
+    return HTMLResponse(
+        body,
+        status_code=404,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": pages.CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Language": lang,
+        },
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -121,24 +158,34 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in error.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in error.errors()
+        ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"] if p != "body")
-        return problem(422, f"{where}: {first['msg']}" if where else str(first["msg"]), "validation_error",
-                       request.url.path, errors=errors)
+        return problem(
+            422,
+            f"{where}: {first['msg']}" if where else str(first["msg"]),
+            "validation_error",
+            request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404 and _wants_page(request):
             return _missing_page(request)
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(error.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(
+            error.status_code, "http_error"
+        )
         return problem(error.status_code, str(error.detail), code, request.url.path)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
         # A race lost against a concurrent writer (unique key): the client may retry.
-        return problem(409, "The request conflicts with a concurrent change; retry", "concurrent_conflict", request.url.path)
+        return problem(
+            409, "The request conflicts with a concurrent change; retry", "concurrent_conflict", request.url.path
+        )
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
@@ -153,8 +200,8 @@ def install(app: FastAPI) -> None:
         fault = dberrors.fault_of(error)
         if fault is None:
             raise error  # not the client's to act on: a 500, logged with its traceback
-        if request.headers.get("accept", "").startswith("text/html") and \
-                not request.url.path.startswith(_API_PREFIXES):
+        if request.headers.get("accept", "").startswith("text/html") and not request.url.path.startswith(_API_PREFIXES):
             return database_page(request, fault)  # a person's browser, a page or a form
-        return problem(fault.status, fault.detail, fault.code, request.url.path, retryable=True,
-                       retry_after=fault.retry_after)
+        return problem(
+            fault.status, fault.detail, fault.code, request.url.path, retryable=True, retry_after=fault.retry_after
+        )

@@ -79,29 +79,51 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(*, testing: bool = False) -> FastAPI:
     """Build the app (tests pass ``testing`` to skip start-up side effects)."""
     app = FastAPI(
-        title="hytrace", version="0.1.0", lifespan=lifespan, responses=errors.PROBLEM_RESPONSES,
+        title="hytrace",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=errors.PROBLEM_RESPONSES,
         description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
     )
     app.state.testing = testing
     # Innermost of the middleware: a body is read only once the rate limit has let its request in.
     app.add_middleware(BodyGuard)
     # The public pages' cache; its scan buffer starts with the application (tests bring their own).
-    app.state.public = PublicPages(lambda: session_scope(getattr(app.state, "engine", None) or get_engine(),
-                                                         write=False), None)
+    app.state.public = PublicPages(
+        lambda: session_scope(getattr(app.state, "engine", None) or get_engine(), write=False), None
+    )
     errors.install(app)
     settings = get_settings()
     # The rate limit verifies credentials through the same sessions as the pages (tests bring their own).
-    app.state.credentials = Credentials(lambda: session_scope(getattr(app.state, "engine", None) or get_engine(),
-                                                              write=False))
-    app.add_middleware(RateLimit, public_per_minute=settings.rate_limit_public_per_minute,
-                       login_per_minute=settings.rate_limit_login_per_minute,
-                       authenticated_per_minute=settings.rate_limit_authenticated_per_minute)
+    app.state.credentials = Credentials(
+        lambda: session_scope(getattr(app.state, "engine", None) or get_engine(), write=False)
+    )
+    app.add_middleware(
+        RateLimit,
+        public_per_minute=settings.rate_limit_public_per_minute,
+        login_per_minute=settings.rate_limit_login_per_minute,
+        authenticated_per_minute=settings.rate_limit_authenticated_per_minute,
+    )
     # The label URIs first: scanned far more than anything else, they should not wait for every
     # other route to be tried (a third of the page's time when they came last).
     app.router.routes.insert(0, resolver.direct)
     app.include_router(resolver.router)
-    for module in (auth, organisations, catalogue, lots, events, print_runs, codes, designations, designation_usage,
-                   certifications, recalls, inspections, admin, scans):
+    for module in (
+        auth,
+        organisations,
+        catalogue,
+        lots,
+        events,
+        print_runs,
+        codes,
+        designations,
+        designation_usage,
+        certifications,
+        recalls,
+        inspections,
+        admin,
+        scans,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.router, prefix="/api/v1")
     app.include_router(epcis.router)

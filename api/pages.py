@@ -19,16 +19,24 @@ TEMPLATES = Path(__file__).parent / "templates"
 # allowed by its hash alone: an injected script could not run.
 SHARE_SCRIPT = (TEMPLATES / "public" / "share.js").read_text().strip()
 _HASH = base64.b64encode(hashlib.sha256(SHARE_SCRIPT.encode()).digest()).decode()
-CSP = (f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{_HASH}'; "
-       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+CSP = (
+    f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'sha256-{_HASH}'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 @cache
 def environment(lang: str) -> Environment:
     """The templates, speaking ``lang`` (autoescaped; a missing variable is an error, not a blank)."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      extensions=["jinja2.ext.i18n"], undefined=StrictUndefined, trim_blocks=True,
-                      lstrip_blocks=True, auto_reload=False)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = lambda value: i18n.number(value, lang)
     env.filters["day"] = lambda value: i18n.day(value, lang)

@@ -95,8 +95,14 @@ class Entry:
         suspicious, reasons = record.assess(networks=networks, places=places) if unit else (False, [])
         first = stats.first_at if stats and stats.first_at else self.first_local
         # Built on every scan from known-good values: no validation needed.
-        return Seen.model_construct(count=count, first_at=first.astimezone(local_zone()) if first else None,
-                                    networks=networks, places=places, suspicious=suspicious, reasons=reasons)
+        return Seen.model_construct(
+            count=count,
+            first_at=first.astimezone(local_zone()) if first else None,
+            networks=networks,
+            places=places,
+            suspicious=suspicious,
+            reasons=reasons,
+        )
 
 
 class PublicPages:
@@ -125,13 +131,16 @@ class PublicPages:
         if entry.facts is not None:
             head = entry.facts.model_dump_json().encode()
             entry.json_head = head[:-1] + b',"scans":'
-            entry.linkset = json.dumps(linkset(entry.facts.uri, entry.facts.gtin, settings.public_base_url),
-                                       ensure_ascii=False).encode()
+            entry.linkset = json.dumps(
+                linkset(entry.facts.uri, entry.facts.gtin, settings.public_base_url), ensure_ascii=False
+            ).encode()
         return entry
 
     def _epcis(self, found: origin.Origin) -> bytes:
         with self.sessions() as session:
-            document = epcis_query.document_of(session=session, actor=PUBLIC, event_ids=[s.event_id for s in found.journey])
+            document = epcis_query.document_of(
+                session=session, actor=PUBLIC, event_ids=[s.event_id for s in found.journey]
+            )
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
     async def epcis(self, entry: Entry) -> bytes:
@@ -185,9 +194,11 @@ class PublicPages:
 
     async def _refresh(self, entry: Entry) -> None:
         try:
+
             def read() -> tuple[record.ScanStats, tuple[set[str], set[str]]]:
                 with self.sessions() as session:
                     return self._counts(session, entry.facts)  # type: ignore[arg-type]
+
             started = time.monotonic()
             stats, (networks, places) = await anyio.to_thread.run_sync(read)
             # The read counted this process's scans up to its start, written or not; those since are
@@ -205,15 +216,31 @@ class PublicPages:
 
     # ------------------------------------------------------------------ scans
 
-    def record(self, entry: Entry, *, kind: str, client: str | None, headers: dict[str, str], lang: str | None,
-               place: tuple[float, float] | None = None) -> ScanIn | None:
+    def record(
+        self,
+        entry: Entry,
+        *,
+        kind: str,
+        client: str | None,
+        headers: dict[str, str],
+        lang: str | None,
+        place: tuple[float, float] | None = None,
+    ) -> ScanIn | None:
         """Count a scan of the entry's label (in this process at once; in the database in bulk)."""
         found = entry.facts
         if found is None or self.buffer is None:
             return None
         lot_id, unit_id = found.row_ids
-        scan = record.new_scan(lot_id=lot_id, unit_id=unit_id, client_ip=client, user_agent=headers.get("user-agent"),
-                               mobile_hint=headers.get("sec-ch-ua-mobile"), lang=lang, kind=kind, place=place)
+        scan = record.new_scan(
+            lot_id=lot_id,
+            unit_id=unit_id,
+            client_ip=client,
+            user_agent=headers.get("user-agent"),
+            mobile_hint=headers.get("sec-ch-ua-mobile"),
+            lang=lang,
+            kind=kind,
+            place=place,
+        )
         self.buffer.add(scan)
         # A place counts only from a network new to the code (record.tally): re-scans from one network,
         # each naming another place, are one visitor (or one forger), not a code copied far and wide.
@@ -244,11 +271,22 @@ class PublicPages:
             # Rendering the block through Jinja on every scan cost a quarter of the page's time: render
             # each variant once with placeholders, and fill in this scan's figures.
             block = entry.blocks[variant] = pages.render(
-                "public/genuine.html", lang, o=entry.facts, suspicious=seen.suspicious, scanned=seen.count > 0,
-                count=_COUNT, places=_PLACES, first=_FIRST, scan_uid=_UID if share else None)
-        block = block.replace(_COUNT, i18n.number(seen.count, lang)).replace(
-            _PLACES, i18n.number(max(seen.networks, seen.places), lang)).replace(
-            _FIRST, i18n.moment(seen.first_at, lang)).replace(_UID, scan.uid if scan else "")
+                "public/genuine.html",
+                lang,
+                o=entry.facts,
+                suspicious=seen.suspicious,
+                scanned=seen.count > 0,
+                count=_COUNT,
+                places=_PLACES,
+                first=_FIRST,
+                scan_uid=_UID if share else None,
+            )
+        block = (
+            block.replace(_COUNT, i18n.number(seen.count, lang))
+            .replace(_PLACES, i18n.number(max(seen.networks, seen.places), lang))
+            .replace(_FIRST, i18n.moment(seen.first_at, lang))
+            .replace(_UID, scan.uid if scan else "")
+        )
         return parts[0] + block.encode() + parts[1]
 
     def json(self, entry: Entry, seen: Seen) -> bytes:
@@ -267,23 +305,39 @@ def linkset(anchor: str, gtin: str, base_url: str) -> dict[str, Any]:
     product = digital_link.product_uri(base_url=base_url, gtin=gtin)
 
     def links(href: str, title_vi: str, title_en: str, media: str = "text/html") -> list[dict[str, Any]]:
-        return [{"href": href, "title": title_vi, "type": media, "hreflang": ["vi"]},
-                {"href": href + ("&" if "?" in href else "?") + "lang=en", "title": title_en, "type": media,
-                 "hreflang": ["en"]}]
+        return [
+            {"href": href, "title": title_vi, "type": media, "hreflang": ["vi"]},
+            {
+                "href": href + ("&" if "?" in href else "?") + "lang=en",
+                "title": title_en,
+                "type": media,
+                "hreflang": ["en"],
+            },
+        ]
 
-    return {"linkset": [{
-        "anchor": anchor,
-        GS1 + "pip": links(product, "Thông tin sản phẩm", "Product information"),
-        GS1 + "traceability": [
-            *links(anchor, "Hành trình sản phẩm", "The product's journey"),
-            {"href": anchor, "title": "Traceability (JSON)", "type": "application/json"}],
-        GS1 + "certificationInfo": [{"href": f"{anchor}?linkType=gs1:certificationInfo",
-                                     "title": "Chỉ dẫn địa lý, nhãn hiệu và chứng nhận / Designations and certificates",
-                                     "type": "application/json"}],
-        GS1 + "epcis": [{"href": f"{anchor}?linkType=gs1:epcis", "title": "Sự kiện / Events",
-                         "type": "application/ld+json"}],  # an EPCIS 2.0 document
-        GS1 + "defaultLink": links(anchor, "Nguồn gốc sản phẩm", "Product origin"),
-    }]}
+    return {
+        "linkset": [
+            {
+                "anchor": anchor,
+                GS1 + "pip": links(product, "Thông tin sản phẩm", "Product information"),
+                GS1 + "traceability": [
+                    *links(anchor, "Hành trình sản phẩm", "The product's journey"),
+                    {"href": anchor, "title": "Traceability (JSON)", "type": "application/json"},
+                ],
+                GS1 + "certificationInfo": [
+                    {
+                        "href": f"{anchor}?linkType=gs1:certificationInfo",
+                        "title": "Chỉ dẫn địa lý, nhãn hiệu và chứng nhận / Designations and certificates",
+                        "type": "application/json",
+                    }
+                ],
+                GS1 + "epcis": [
+                    {"href": f"{anchor}?linkType=gs1:epcis", "title": "Sự kiện / Events", "type": "application/ld+json"}
+                ],  # an EPCIS 2.0 document
+                GS1 + "defaultLink": links(anchor, "Nguồn gốc sản phẩm", "Product origin"),
+            }
+        ]
+    }
 
 
 def resolver_description(base_url: str) -> dict[str, Any]:

@@ -106,8 +106,9 @@ class Credentials:
         with self.sessions() as session:
             return credential_key(session=session, token=token)
 
-    async def key_of(self, header: bytes | None, now: float | None = None,
-                     may_verify: Callable[[], bool] | None = None) -> str | None:
+    async def key_of(
+        self, header: bytes | None, now: float | None = None, may_verify: Callable[[], bool] | None = None
+    ) -> str | None:
         """The verified credential's key (``user:7``, ``key:3``), or None for anything else.
 
         A credential not remembered either way is verified only if ``may_verify()`` allows it (the
@@ -154,8 +155,9 @@ class RateLimit:
 
     Credentials are verified by ``app.state.credentials`` (a :class:`Credentials`), set by create_app."""
 
-    def __init__(self, app: ASGIApp, *, public_per_minute: int, login_per_minute: int,
-                 authenticated_per_minute: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, public_per_minute: int, login_per_minute: int, authenticated_per_minute: int = 0
+    ) -> None:
         self.app = app
         self.public = TokenBuckets(public_per_minute) if public_per_minute > 0 else None
         self.login = TokenBuckets(login_per_minute) if login_per_minute > 0 else None
@@ -174,19 +176,33 @@ class RateLimit:
         elif path not in HEALTH_PATHS and (self.public is not None or self.authenticated is not None):
             header = next((value for name, value in scope.get("headers") or [] if name == b"authorization"), None)
             credentials: Credentials | None = getattr(getattr(scope.get("app"), "state", None), "credentials", None)
-            verified = await credentials.key_of(header, may_verify=lambda: self.verifying.take(client) <= 0) \
-                if header is not None and credentials is not None else None
+            verified = (
+                await credentials.key_of(header, may_verify=lambda: self.verifying.take(client) <= 0)
+                if header is not None and credentials is not None
+                else None
+            )
             buckets, key = (self.authenticated, verified) if verified is not None else (self.public, client)
         wait = buckets.take(key) if buckets is not None else 0.0
         if wait <= 0:
             await self.app(scope, receive, send)
             return
         body: dict[str, Any] = {
-            "type": "https://hytrace.vn/problems/rate_limited", "title": "Too many requests", "status": 429,
+            "type": "https://hytrace.vn/problems/rate_limited",
+            "title": "Too many requests",
+            "status": 429,
             "detail": f"Too many requests {'with this credential' if buckets is self.authenticated else 'from your address'}"
-                      "; retry after the given seconds", "code": "rate_limited",
+            "; retry after the given seconds",
+            "code": "rate_limited",
             "instance": path,
         }
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", b"application/problem+json"), (b"retry-after", str(math.ceil(wait)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"retry-after", str(math.ceil(wait)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})

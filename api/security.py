@@ -34,11 +34,7 @@ NOTHING = b"default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 DOCS_CDN = "https://cdn.jsdelivr.net"  # where FastAPI's docs pages load Swagger UI and ReDoc from
 DOCS_CSP = (
-    "default-src 'none'; script-src "
-    + DOCS_CDN
-    + "{hashes}; style-src "
-    + DOCS_CDN
-    + " 'unsafe-inline'; "
+    "default-src 'none'; script-src " + DOCS_CDN + "{hashes}; style-src " + DOCS_CDN + " 'unsafe-inline'; "
     "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; worker-src blob:; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
@@ -67,9 +63,7 @@ class SecurityHeaders:
             return
         https = scope.get("scheme") == "https"
         docs = scope["path"] in DOCS_PATHS
-        held: Message | None = (
-            None  # a docs page's start, sent once its body (and so its hashes) is known
-        )
+        held: Message | None = None  # a docs page's start, sent once its body (and so its hashes) is known
         parts: list[bytes] = []
 
         async def secured(message: Message) -> None:

@@ -79,23 +79,50 @@ def setup(engine: Engine, count: int) -> list[Party]:
     parties = []
     with session_scope(engine) as s:
         for k in range(count):
-            orgs = [organisations.create_organisation(session=s, actor=ADMIN, data=organisations.OrganisationCreate(
-                kind=kind, name=f"{label} bench {k}", tax_code=f"{9100000000 + 2 * k + i}", commune_code=COMMUNE))  # type: ignore[arg-type]
-                for i, (kind, label) in enumerate((("cooperative", "HTX"), ("processor", "Cơ sở sấy")))]
+            orgs = [
+                organisations.create_organisation(
+                    session=s,
+                    actor=ADMIN,
+                    data=organisations.OrganisationCreate(
+                        kind=kind, name=f"{label} bench {k}", tax_code=f"{9100000000 + 2 * k + i}", commune_code=COMMUNE
+                    ),
+                )  # type: ignore[arg-type]
+                for i, (kind, label) in enumerate((("cooperative", "HTX"), ("processor", "Cơ sở sấy")))
+            ]
             coop, proc = orgs
             member = {o.id: Actor(role=Role.MEMBER, organisation_id=o.id) for o in orgs}
-            area = locations.create_location(session=s, actor=member[coop.id], data=locations.LocationCreate(
-                kind="growing_area", name=f"Vùng trồng {k}", code=f"VN-HY-BENCH-{k:03d}", commune_code=COMMUNE))  # type: ignore[arg-type]
-            plant = locations.create_location(session=s, actor=member[proc.id], data=locations.LocationCreate(
-                kind="packing_facility", name=f"Xưởng sấy {k}", commune_code=COMMUNE))  # type: ignore[arg-type]
-            fresh = products.create_product(session=s, actor=member[coop.id], data=products.ProductCreate(
-                name_vi="Nhãn lồng tươi", category="longan_fresh", unit="kg"))
-            dried = products.create_product(session=s, actor=member[proc.id], data=products.ProductCreate(
-                name_vi="Long nhãn sấy", category="longan_dried", unit="kg"))
+            area = locations.create_location(
+                session=s,
+                actor=member[coop.id],
+                data=locations.LocationCreate(
+                    kind="growing_area", name=f"Vùng trồng {k}", code=f"VN-HY-BENCH-{k:03d}", commune_code=COMMUNE
+                ),
+            )  # type: ignore[arg-type]
+            plant = locations.create_location(
+                session=s,
+                actor=member[proc.id],
+                data=locations.LocationCreate(kind="packing_facility", name=f"Xưởng sấy {k}", commune_code=COMMUNE),
+            )  # type: ignore[arg-type]
+            fresh = products.create_product(
+                session=s,
+                actor=member[coop.id],
+                data=products.ProductCreate(name_vi="Nhãn lồng tươi", category="longan_fresh", unit="kg"),
+            )
+            dried = products.create_product(
+                session=s,
+                actor=member[proc.id],
+                data=products.ProductCreate(name_vi="Long nhãn sấy", category="longan_dried", unit="kg"),
+            )
             emails = [f"bench{k}-{side}@hytrace.test" for side in ("coop", "proc")]
             for email, o in zip(emails, orgs, strict=True):
-                users.create_user(session=s, email=email, full_name="Người đo", role=Role.MEMBER,
-                                  organisation_id=o.id, password=PASSWORD)
+                users.create_user(
+                    session=s,
+                    email=email,
+                    full_name="Người đo",
+                    role=Role.MEMBER,
+                    organisation_id=o.id,
+                    password=PASSWORD,
+                )
             parties.append(Party(k, coop.id, proc.id, area.id, plant.id, fresh.id, dried.id, *emails))  # type: ignore[arg-type]
     return parties
 
@@ -121,11 +148,15 @@ class Flow:
         self.seq += 1
         applied = (self.t0 - timedelta(days=40)).date().isoformat()
         return "harvest", {
-            "product_id": self.party.fresh_id, "lot_code": f"B{self.party.index}H{self.seq:07d}",
-            "quantity": "100.000", "location_id": self.party.area_id, "event_time": self._t(3),
+            "product_id": self.party.fresh_id,
+            "lot_code": f"B{self.party.index}H{self.seq:07d}",
+            "quantity": "100.000",
+            "location_id": self.party.area_id,
+            "event_time": self._t(3),
             "expiry_date": (self.t0 + timedelta(days=20)).date().isoformat(),
-            "inputs_used": [{"kind": "fertiliser", "name": "NPK 16-16-8", "applied_on": applied,
-                             "pre_harvest_interval_days": 14}],
+            "inputs_used": [
+                {"kind": "fertiliser", "name": "NPK 16-16-8", "applied_on": applied, "pre_harvest_interval_days": 14}
+            ],
         }
 
     def next(self, limit: int) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
@@ -138,14 +169,23 @@ class Flow:
             ships = min(self.batch // 2, len(self.unshipped))
             items = [self._harvest() for _ in range(self.batch - ships)]
             for n in range(ships):
-                items.append(("ship", {
-                    "lot_id": self.unshipped.pop(0), "quantity": "60.000", "event_time": self._t(2),
-                    "destination_organisation_id": self.party.proc_id,
-                    "biz_transactions": [{"type": "desadv", "id": f"PGH-{self.party.index}-{self.seq}-{n}"}],
-                }))
+                items.append(
+                    (
+                        "ship",
+                        {
+                            "lot_id": self.unshipped.pop(0),
+                            "quantity": "60.000",
+                            "event_time": self._t(2),
+                            "destination_organisation_id": self.party.proc_id,
+                            "biz_transactions": [{"type": "desadv", "id": f"PGH-{self.party.index}-{self.seq}-{n}"}],
+                        },
+                    )
+                )
             return "coop", items[:limit]
-        items = [("receive", {"shipment_id": sid, "location_id": self.party.plant_id, "event_time": self._t(1)})
-                 for sid, _ in self.in_transit]
+        items = [
+            ("receive", {"shipment_id": sid, "location_id": self.party.plant_id, "event_time": self._t(1)})
+            for sid, _ in self.in_transit
+        ]
         lots = [lot for _, lot in self.in_transit]
         while lots:
             size = self.rng.randint(2, 5)
@@ -155,11 +195,24 @@ class Flow:
             outs = []
             for _ in range(outputs):
                 self.seq += 1
-                outs.append({"product_id": self.party.dried_id, "lot_code": f"B{self.party.index}T{self.seq:07d}",
-                             "quantity": str(share)})
-            items.append(("transform", {"inputs": [{"lot_id": lot, "quantity": "60.000"} for lot in take],
-                                        "outputs": outs, "location_id": self.party.plant_id,
-                                        "event_time": self._t(0.5)}))
+                outs.append(
+                    {
+                        "product_id": self.party.dried_id,
+                        "lot_code": f"B{self.party.index}T{self.seq:07d}",
+                        "quantity": str(share),
+                    }
+                )
+            items.append(
+                (
+                    "transform",
+                    {
+                        "inputs": [{"lot_id": lot, "quantity": "60.000"} for lot in take],
+                        "outputs": outs,
+                        "location_id": self.party.plant_id,
+                        "event_time": self._t(0.5),
+                    },
+                )
+            )
         return "proc", items[:limit]
 
     def done(self, side: str, lot_ids: list[int], shipments: list[tuple[int, int]]) -> None:
@@ -176,7 +229,9 @@ def shipments_of(session: Any, ship_event_ids: list[str]) -> list[tuple[int, int
     """(shipment id, lot id) of ship events; a batch answer carries only the last shipment id."""
     if not ship_event_ids:
         return []
-    rows = session.execute(select(col(Shipment.id), col(Shipment.lot_id)).where(col(Shipment.event_id).in_(ship_event_ids)))
+    rows = session.execute(
+        select(col(Shipment.id), col(Shipment.lot_id)).where(col(Shipment.event_id).in_(ship_event_ids))
+    )
     return [(r[0], r[1]) for r in rows]
 
 
@@ -207,26 +262,58 @@ def run_domain(url: str, parties: list[Party], events: int, batch: int, seed: in
     return out
 
 
-def _summary(engine: Engine, path: str, done: int, seconds: float, latencies: list[float],
-             mix: Counter[str], **extra: Any) -> dict[str, Any]:
+def _summary(
+    engine: Engine, path: str, done: int, seconds: float, latencies: list[float], mix: Counter[str], **extra: Any
+) -> dict[str, Any]:
     with session_scope(engine, write=False) as session:
         report = chain.verify(session=session)
-    return {"path": path, "events": done, "seconds": round(seconds, 2), "events_per_s": round(done / seconds, 1),
-            "batch": percentiles(latencies), "mix": dict(mix), "chain_ok": report.ok, "events_in_db": report.events,
-            "database": server_version(engine), **extra}
+    return {
+        "path": path,
+        "events": done,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(done / seconds, 1),
+        "batch": percentiles(latencies),
+        "mix": dict(mix),
+        "chain_ok": report.ok,
+        "events_in_db": report.events,
+        "database": server_version(engine),
+        **extra,
+    }
 
 
 def start_server(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """uvicorn on a free loopback port, with the bench database and a bootstrap admin."""
     port = free_port()
-    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_ENVIRONMENT": "development",
-           "HYTRACE_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-           "HYTRACE_ADMIN_EMAIL": ADMIN_EMAIL, "HYTRACE_ADMIN_PASSWORD": ADMIN_PASSWORD, "HYTRACE_REDIS_URL": "",
-           "FORWARDED_ALLOW_IPS": ""}  # as the product runs: no proxy's X-Forwarded-For believed
+    env = {
+        **os.environ,
+        "HYTRACE_DATABASE_URL": url,
+        "HYTRACE_ENVIRONMENT": "development",
+        "HYTRACE_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+        "HYTRACE_ADMIN_EMAIL": ADMIN_EMAIL,
+        "HYTRACE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "HYTRACE_REDIS_URL": "",
+        "FORWARDED_ALLOW_IPS": "",
+    }  # as the product runs: no proxy's X-Forwarded-For believed
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -269,8 +356,10 @@ def run_api(url: str, parties: list[Party], events: int, batch: int, seed: int) 
             share = [events // len(parties) + (1 if i < events % len(parties) else 0) for i in range(len(parties))]
             results: list[dict[str, Any]] = [{} for _ in parties]
             gate = threading.Barrier(len(parties) + 1)
-            threads = [threading.Thread(target=_client, args=(base, engine, p, n, batch, seed, gate, results[i]))
-                       for i, (p, n) in enumerate(zip(parties, share, strict=True))]
+            threads = [
+                threading.Thread(target=_client, args=(base, engine, p, n, batch, seed, gate, results[i]))
+                for i, (p, n) in enumerate(zip(parties, share, strict=True))
+            ]
             for thread in threads:
                 thread.start()
             try:
@@ -288,20 +377,38 @@ def run_api(url: str, parties: list[Party], events: int, batch: int, seed: int) 
             stop_server(server)
     mix = sum((r["mix"] for r in results), Counter[str]())
     latencies = [x for r in results for x in r["latencies"]]
-    out = _summary(engine, "api", sum(r["done"] for r in results), seconds, latencies,
-                   mix, clients=len(parties), retries=sum(r["retries"] for r in results))
+    out = _summary(
+        engine,
+        "api",
+        sum(r["done"] for r in results),
+        seconds,
+        latencies,
+        mix,
+        clients=len(parties),
+        retries=sum(r["retries"] for r in results),
+    )
     engine.dispose()
     return out
 
 
-def _client(base: str, engine: Engine, party: Party, events: int, batch: int, seed: int,
-            gate: threading.Barrier, out: dict[str, Any]) -> None:
+def _client(
+    base: str,
+    engine: Engine,
+    party: Party,
+    events: int,
+    batch: int,
+    seed: int,
+    gate: threading.Barrier,
+    out: dict[str, Any],
+) -> None:
     out.update(done=0, retries=0, latencies=[], mix=Counter[str]())
     try:
         with httpx.Client(base_url=base, timeout=300) as client:
             # A bulk client wants ids back, not its 500 events echoed (RFC 7240 Prefer: return=minimal).
-            auth = {side: {"Authorization": f"Bearer {_token(client, email, PASSWORD)}", "Prefer": "return=minimal"}
-                    for side, email in (("coop", party.coop_email), ("proc", party.proc_email))}
+            auth = {
+                side: {"Authorization": f"Bearer {_token(client, email, PASSWORD)}", "Prefer": "return=minimal"}
+                for side, email in (("coop", party.coop_email), ("proc", party.proc_email))
+            }
             flow = Flow(party, batch, random.Random(seed + party.index), datetime.now(VN))
             gate.wait(timeout=120)
             while out["done"] < events:
@@ -341,8 +448,10 @@ def profile(events: int, batch: int, seed: int, kind: str, top: int = 30, dump: 
         profiler.disable()
     if dump:
         profiler.dump_stats(f"{dump}.{kind}")
-    print(f"\nProfile of the domain path: {result['events']} events on {kind}, {result['events_per_s']} events/s "
-          f"under cProfile (slower than unprofiled)\n")
+    print(
+        f"\nProfile of the domain path: {result['events']} events on {kind}, {result['events_per_s']} events/s "
+        f"under cProfile (slower than unprofiled)\n"
+    )
     for order, where in (("tottime", ""), ("cumulative", ""), ("cumulative", r"/trace/")):
         buffer = io.StringIO()
         stats = pstats.Stats(profiler, stream=buffer)
@@ -358,8 +467,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="events per transaction / request (default 500)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent API clients, one organisation pair each")
     parser.add_argument("--path", choices=("domain", "api", "both"), default="both")
-    parser.add_argument("--profile", type=int, metavar="EVENTS", default=0,
-                        help="instead: cProfile the domain path for EVENTS events and print the hot spots")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="EVENTS",
+        default=0,
+        help="instead: cProfile the domain path for EVENTS events and print the hot spots",
+    )
     parser.add_argument("--profile-out", metavar="FILE", help="also dump the profile to FILE.<db> (pstats format)")
     args = parser.parse_args()
     if args.profile:
@@ -368,7 +482,7 @@ def main() -> None:
         return
     rows, results = [], []
     for kind in kinds(args.db):
-        for path in (("domain", "api") if args.path == "both" else (args.path,)):
+        for path in ("domain", "api") if args.path == "both" else (args.path,):
             with fresh_database(kind) as url:
                 engine = make_engine(url, pool_size=2)
                 parties = setup(engine, args.clients if path == "api" else 4)
@@ -378,8 +492,19 @@ def main() -> None:
                 result = {"db": kind, **runner(url, parties, args.events, args.batch, args.seed)}
             results.append(result)
             b = result["batch"]
-            rows.append([kind, path, result["events"], result["seconds"], result["events_per_s"],
-                         b["p50_ms"], b["p95_ms"], b["max_ms"], "ok" if result["chain_ok"] else "BROKEN"])
+            rows.append(
+                [
+                    kind,
+                    path,
+                    result["events"],
+                    result["seconds"],
+                    result["events_per_s"],
+                    b["p50_ms"],
+                    b["p95_ms"],
+                    b["max_ms"],
+                    "ok" if result["chain_ok"] else "BROKEN",
+                ]
+            )
     print()
     print(table(["db", "path", "events", "s", "events/s", "batch p50 ms", "p95 ms", "max ms", "chain"], rows))
     if results:

@@ -34,8 +34,12 @@ JSON_PREFIX = "BENCH_JSON "
 def base_parser(description: str) -> argparse.ArgumentParser:
     """The options every benchmark takes."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both",
-                        help="which database(s) to measure (default: both)")
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres", "both"),
+        default="both",
+        help="which database(s) to measure (default: both)",
+    )
     parser.add_argument("--seed", type=int, default=20261127, help="random seed, for repeatable data")
     return parser
 
@@ -88,8 +92,12 @@ def server_version(engine: Engine) -> str:
 
 def machine() -> dict[str, Any]:
     """Where the figures were measured."""
-    return {"date": datetime.now(UTC).date().isoformat(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "platform": platform.platform(terse=True)}
+    return {
+        "date": datetime.now(UTC).date().isoformat(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
 
 
 def free_port() -> int:
@@ -105,8 +113,12 @@ def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
         return {"n": 0, "p50_ms": float("nan"), "p95_ms": float("nan"), "max_ms": float("nan")}
     ordered = sorted(samples_s)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"n": len(ordered), "p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p95_ms": round(p95 * 1000, 3), "max_ms": round(ordered[-1] * 1000, 3)}
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(p95 * 1000, 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+    }
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -116,8 +128,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     for row, raw in zip(cells, rows, strict=True):
-        out.append("  ".join(c.rjust(w) if isinstance(v, int | float) else c.ljust(w)
-                             for c, v, w in zip(row, raw, widths, strict=True)))
+        out.append(
+            "  ".join(
+                c.rjust(w) if isinstance(v, int | float) else c.ljust(w)
+                for c, v, w in zip(row, raw, widths, strict=True)
+            )
+        )
     return "\n".join(out)
 
 

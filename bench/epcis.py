@@ -58,18 +58,49 @@ def build(engine: Engine, events: int) -> tuple[Actor, int, Any, Any]:
     """A cooperative, its place and product, and one lot with ``events`` events in all."""
     now = datetime.now(UTC)
     with session_scope(engine) as s:
-        org = organisations.create_organisation(session=s, actor=ADMIN, data=organisations.OrganisationCreate(
-            kind="cooperative", name="HTX đo EPCIS", tax_code="9400000001", commune_code=COMMUNE))  # type: ignore[arg-type]
+        org = organisations.create_organisation(
+            session=s,
+            actor=ADMIN,
+            data=organisations.OrganisationCreate(
+                kind="cooperative", name="HTX đo EPCIS", tax_code="9400000001", commune_code=COMMUNE
+            ),
+        )  # type: ignore[arg-type]
         coop = Actor(role=Role.MEMBER, organisation_id=org.id, name="bench coop")
-        area = locations.create_location(session=s, actor=coop, data=locations.LocationCreate(
-            kind="growing_area", name="Vùng trồng đo EPCIS", code="VN-HY-BENCH-EPCIS", commune_code=COMMUNE))  # type: ignore[arg-type]
-        shed = locations.create_location(session=s, actor=coop, data=locations.LocationCreate(
-            kind="warehouse", name="Kho đo EPCIS", code="KHO-BENCH-EPCIS", commune_code=COMMUNE))  # type: ignore[arg-type]
-        fresh = products.create_product(session=s, actor=coop, data=products.ProductCreate(
-            name_vi="Nhãn lồng tươi", category="longan_fresh", unit="kg"))
-        lot = capture(session=s, actor=coop, items=[(EventType.HARVEST, HarvestIn(
-            product_id=fresh.id, lot_code="NL-EPCIS-01", quantity=Decimal(events), location_id=area.id,  # type: ignore[arg-type]
-            event_time=now - timedelta(days=30)))]).lot_ids[0]
+        area = locations.create_location(
+            session=s,
+            actor=coop,
+            data=locations.LocationCreate(
+                kind="growing_area", name="Vùng trồng đo EPCIS", code="VN-HY-BENCH-EPCIS", commune_code=COMMUNE
+            ),
+        )  # type: ignore[arg-type]
+        shed = locations.create_location(
+            session=s,
+            actor=coop,
+            data=locations.LocationCreate(
+                kind="warehouse", name="Kho đo EPCIS", code="KHO-BENCH-EPCIS", commune_code=COMMUNE
+            ),
+        )  # type: ignore[arg-type]
+        fresh = products.create_product(
+            session=s,
+            actor=coop,
+            data=products.ProductCreate(name_vi="Nhãn lồng tươi", category="longan_fresh", unit="kg"),
+        )
+        lot = capture(
+            session=s,
+            actor=coop,
+            items=[
+                (
+                    EventType.HARVEST,
+                    HarvestIn(
+                        product_id=fresh.id,
+                        lot_code="NL-EPCIS-01",
+                        quantity=Decimal(events),
+                        location_id=area.id,  # type: ignore[arg-type]
+                        event_time=now - timedelta(days=30),
+                    ),
+                )
+            ],
+        ).lot_ids[0]
         area_id, shed_id, product = area.id, shed.id, (fresh.id, fresh.gtin)
     start = now - timedelta(days=29)
     step = timedelta(days=28) / max(events, 1)
@@ -82,7 +113,9 @@ def build(engine: Engine, events: int) -> tuple[Actor, int, Any, Any]:
             if kind == 0:
                 items.append((EventType.STORE, StoreIn(lot_id=lot, location_id=shed_id, event_time=when)))  # type: ignore[arg-type]
             elif kind == 1:
-                items.append((EventType.INSPECT, InspectIn(lot_id=lot, result="pass", location_id=shed_id, event_time=when)))
+                items.append(
+                    (EventType.INSPECT, InspectIn(lot_id=lot, result="pass", location_id=shed_id, event_time=when))
+                )
             else:
                 items.append((EventType.SELL, SellIn(lot_id=lot, quantity=Decimal(1), event_time=when)))
         with session_scope(engine) as s:
@@ -94,10 +127,20 @@ def build(engine: Engine, events: int) -> tuple[Actor, int, Any, Any]:
 def _harvests(area: Any, product: tuple[int, str], count: int) -> dict[str, Any]:
     place = vocab.location_uri(location_id=area, gln=None, kind="growing_area", code="VN-HY-BENCH-EPCIS")
     base = datetime.now(UTC) - timedelta(days=2)
-    events = [{"type": "ObjectEvent", "eventTime": (base + timedelta(seconds=k)).isoformat(), "eventTimeZoneOffset": "+00:00",
-               "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-               "quantityList": [{"epcClass": vocab.lot_class(product[1], f"CAP-{k:06d}"), "quantity": 12.5, "uom": "KGM"}],
-               "bizLocation": {"id": place}, "readPoint": {"id": place}} for k in range(count)]
+    events = [
+        {
+            "type": "ObjectEvent",
+            "eventTime": (base + timedelta(seconds=k)).isoformat(),
+            "eventTimeZoneOffset": "+00:00",
+            "action": "ADD",
+            "bizStep": "commissioning",
+            "disposition": "active",
+            "quantityList": [{"epcClass": vocab.lot_class(product[1], f"CAP-{k:06d}"), "quantity": 12.5, "uom": "KGM"}],
+            "bizLocation": {"id": place},
+            "readPoint": {"id": place},
+        }
+        for k in range(count)
+    ]
     return document.document(events)
 
 
@@ -109,7 +152,9 @@ def run(kind: str, events: int, captured: int) -> dict[str, Any]:
             began = time.perf_counter()
             coop, lot, (area, product), _ = build(engine, events)
             built_s = time.perf_counter() - began
-            print(f"[{kind}] recorded {events:,} events (hash ids included) in {built_s:.1f} s; exporting ...", flush=True)
+            print(
+                f"[{kind}] recorded {events:,} events (hash ids included) in {built_s:.1f} s; exporting ...", flush=True
+            )
             started = time.perf_counter()
             with session_scope(engine, write=False) as s:
                 body = b"".join(document.stream(epcis_query.lot_chain(session=s, actor=coop, lot_id=lot)))
@@ -123,7 +168,10 @@ def run(kind: str, events: int, captured: int) -> dict[str, Any]:
                 ids = s.execute(select(func.count()).select_from(EpcisEventId)).scalar_one()  # type: ignore[arg-type]
             assert ids == events, (ids, events)
             doc = _harvests(area, product, captured)
-            print(f"[{kind}] exported {len(body) / 1e6:.1f} MB in {export_s:.2f} s; capturing {captured:,} events ...", flush=True)
+            print(
+                f"[{kind}] exported {len(body) / 1e6:.1f} MB in {export_s:.2f} s; capturing {captured:,} events ...",
+                flush=True,
+            )
             started = time.perf_counter()
             with session_scope(engine) as s:
                 outcome = capture_document(session=s, actor=coop, document=doc)
@@ -131,10 +179,17 @@ def run(kind: str, events: int, captured: int) -> dict[str, Any]:
             with Session(engine) as s:
                 total = s.execute(select(func.count()).select_from(Event)).scalar_one()  # type: ignore[arg-type]
             assert outcome.recorded == captured and total == events + captured, (outcome.recorded, total)
-            return {"db": kind, "server": server_version(engine), "events": events, "build_s": round(built_s, 2),
-                    "export_s": round(export_s, 3), "export_mb": round(len(body) / 1e6, 1),
-                    "capture_events": captured, "capture_s": round(capture_s, 3),
-                    "ok": export_s < GOAL_S and capture_s < GOAL_S}
+            return {
+                "db": kind,
+                "server": server_version(engine),
+                "events": events,
+                "build_s": round(built_s, 2),
+                "export_s": round(export_s, 3),
+                "export_mb": round(len(body) / 1e6, 1),
+                "capture_events": captured,
+                "capture_s": round(capture_s, 3),
+                "ok": export_s < GOAL_S and capture_s < GOAL_S,
+            }
         finally:
             engine.dispose()
 
@@ -145,9 +200,23 @@ def main() -> None:
     parser.add_argument("--capture", type=int, default=10_000, help="events in the captured document")
     args = parser.parse_args()
     results = [run(kind, args.events, args.capture) for kind in kinds(args.db)]
-    print(table(["db", "chain events", "export s", "MB", "capture events", "capture s", f"< {GOAL_S:.0f} s"],
-                [[r["db"], r["events"], r["export_s"], r["export_mb"], r["capture_events"], r["capture_s"],
-                  "yes" if r["ok"] else "NO"] for r in results]))
+    print(
+        table(
+            ["db", "chain events", "export s", "MB", "capture events", "capture s", f"< {GOAL_S:.0f} s"],
+            [
+                [
+                    r["db"],
+                    r["events"],
+                    r["export_s"],
+                    r["export_mb"],
+                    r["capture_events"],
+                    r["capture_s"],
+                    "yes" if r["ok"] else "NO",
+                ]
+                for r in results
+            ],
+        )
+    )
     emit("epcis", {"goal_s": GOAL_S, "results": results})
 
 

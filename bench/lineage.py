@@ -80,7 +80,7 @@ def build(n: int, rng: random.Random) -> Graph:
         take, i, outputs = int(len(pool) * share), 0, []
         while i < take and len(g.level) < n:
             k = rng.randint(2, 5) if level <= 3 else rng.randint(1, 2)
-            inputs = pool[i:i + k]
+            inputs = pool[i : i + k]
             i += k
             if consumed and rng.random() < 0.05:  # part of an older lot went into this one too
                 extra = rng.choice(consumed)
@@ -100,13 +100,26 @@ def master_data(engine: Engine, count: int = 10) -> list[tuple[int, int, int, st
     out = []
     with session_scope(engine) as s:
         for k in range(count):
-            org = organisations.create_organisation(session=s, actor=ADMIN, data=organisations.OrganisationCreate(
-                kind="cooperative", name=f"HTX lineage {k}", tax_code=f"{9200000000 + k}", commune_code=COMMUNE))  # type: ignore[arg-type]
+            org = organisations.create_organisation(
+                session=s,
+                actor=ADMIN,
+                data=organisations.OrganisationCreate(
+                    kind="cooperative", name=f"HTX lineage {k}", tax_code=f"{9200000000 + k}", commune_code=COMMUNE
+                ),
+            )  # type: ignore[arg-type]
             member = Actor(role=Role.MEMBER, organisation_id=org.id)
-            area = locations.create_location(session=s, actor=member, data=locations.LocationCreate(
-                kind="growing_area", name=f"Vùng {k}", code=f"VN-HY-LIN-{k:03d}", commune_code=COMMUNE))  # type: ignore[arg-type]
-            prod = products.create_product(session=s, actor=member, data=products.ProductCreate(
-                name_vi=f"Nhãn lồng {k}", category="longan_fresh", unit="kg"))
+            area = locations.create_location(
+                session=s,
+                actor=member,
+                data=locations.LocationCreate(
+                    kind="growing_area", name=f"Vùng {k}", code=f"VN-HY-LIN-{k:03d}", commune_code=COMMUNE
+                ),
+            )  # type: ignore[arg-type]
+            prod = products.create_product(
+                session=s,
+                actor=member,
+                data=products.ProductCreate(name_vi=f"Nhãn lồng {k}", category="longan_fresh", unit="kg"),
+            )
             assert org.id and prod.id and area.id
             out.append((org.id, prod.id, area.id, prod.gtin))
     return out
@@ -117,11 +130,22 @@ def _lot_rows(g: Graph, owners: list[tuple[int, int, int, str]]) -> Iterator[dic
     for lot_id, level in enumerate(g.level, start=1):
         org, prod, area, gtin = owners[lot_id % len(owners)]
         made = base + timedelta(days=level, minutes=lot_id % 1440)
-        yield {"id": lot_id, "product_id": prod, "gtin": gtin, "lot_code": f"L{lot_id:08d}",
-               "quantity": Decimal("100.000"),
-               "unit": "kg", "producer_organisation_id": org, "origin_location_id": area if level == 0 else None,
-               "production_date": made.date(), "expiry_date": date(2027, 6, 1), "status": "active",
-               "created_event_id": f"bench-lot-{lot_id}", "created_at": made, "product_version": 1}
+        yield {
+            "id": lot_id,
+            "product_id": prod,
+            "gtin": gtin,
+            "lot_code": f"L{lot_id:08d}",
+            "quantity": Decimal("100.000"),
+            "unit": "kg",
+            "producer_organisation_id": org,
+            "origin_location_id": area if level == 0 else None,
+            "production_date": made.date(),
+            "expiry_date": date(2027, 6, 1),
+            "status": "active",
+            "created_event_id": f"bench-lot-{lot_id}",
+            "created_at": made,
+            "product_version": 1,
+        }
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -176,23 +200,27 @@ def _copy(conn: Connection, name: str, rows: Iterator[dict[str, Any]]) -> None:
 # The ceiling: the same walk written directly, run through the DB-API cursor of the same connection.
 WALK = {
     Direction.BACKWARD: "WITH RECURSIVE walk(id) AS (SELECT {p} UNION SELECT e.parent_lot_id FROM lot_edge e "
-                        "JOIN walk w ON e.child_lot_id = w.id)",
+    "JOIN walk w ON e.child_lot_id = w.id)",
     Direction.FORWARD: "WITH RECURSIVE walk(id) AS (SELECT {p} UNION SELECT e.child_lot_id FROM lot_edge e "
-                       "JOIN walk w ON e.parent_lot_id = w.id)",
+    "JOIN walk w ON e.parent_lot_id = w.id)",
 }
 RAW_IDS = "{walk} SELECT id FROM walk"
 # Joining the walk straight to lot makes both planners scan all of lot (they cannot know the walk is
 # small), so the ceiling fetches rows by the walked ids, as one array parameter.
-RAW_LOTS = ("SELECT l.id, l.gtin, l.lot_code, l.quantity, l.unit, l.status, l.production_date, l.expiry_date, "
-            "l.producer_organisation_id, p.name_vi, o.name, l.origin_location_id, loc.name, loc.code, loc.commune_code "
-            "FROM lot l JOIN product p ON p.id = l.product_id JOIN organisation o ON o.id = l.producer_organisation_id "
-            "LEFT JOIN location loc ON loc.id = l.origin_location_id WHERE l.id {in_ids} ORDER BY l.id")
+RAW_LOTS = (
+    "SELECT l.id, l.gtin, l.lot_code, l.quantity, l.unit, l.status, l.production_date, l.expiry_date, "
+    "l.producer_organisation_id, p.name_vi, o.name, l.origin_location_id, loc.name, loc.code, loc.commune_code "
+    "FROM lot l JOIN product p ON p.id = l.product_id JOIN organisation o ON o.id = l.producer_organisation_id "
+    "LEFT JOIN location loc ON loc.id = l.origin_location_id WHERE l.id {in_ids} ORDER BY l.id"
+)
 RAW_EDGES = {
     Direction.BACKWARD: "SELECT parent_lot_id, child_lot_id, event_id FROM lot_edge WHERE child_lot_id {in_ids}",
     Direction.FORWARD: "SELECT parent_lot_id, child_lot_id, event_id FROM lot_edge WHERE parent_lot_id {in_ids}",
 }
-RAW_EVENTS = ("SELECT ev.* FROM event ev WHERE ev.id IN (SELECT event_id FROM event_lot WHERE lot_id {in_ids}) "
-              "ORDER BY ev.event_time, ev.id")
+RAW_EVENTS = (
+    "SELECT ev.* FROM event ev WHERE ev.id IN (SELECT event_id FROM event_lot WHERE lot_id {in_ids}) "
+    "ORDER BY ev.event_time, ev.id"
+)
 
 
 class Raw:
@@ -231,16 +259,22 @@ def explain(raw: Raw, direction: Direction, root: int) -> dict[str, list[str]]:
     """Plans of the walk and of the fetch by ids; on PostgreSQL executed (EXPLAIN ANALYZE) with buffers."""
     ids = raw.ids(direction, root)
     prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " if raw.pg else "EXPLAIN QUERY PLAN "
-    queries = (("walk", RAW_IDS.format(walk=WALK[direction].format(p=raw.root)), {"root": root}),
-               ("lots by id", RAW_LOTS.format(in_ids=raw.in_ids), {"ids": ids if raw.pg else json.dumps(ids)}))
-    return {name: [str(r[0] if raw.pg else r[-1]) for r in raw._run(prefix + sql, params)]
-            for name, sql, params in queries}
+    queries = (
+        ("walk", RAW_IDS.format(walk=WALK[direction].format(p=raw.root)), {"root": root}),
+        ("lots by id", RAW_LOTS.format(in_ids=raw.in_ids), {"ids": ids if raw.pg else json.dumps(ids)}),
+    )
+    return {
+        name: [str(r[0] if raw.pg else r[-1]) for r in raw._run(prefix + sql, params)] for name, sql, params in queries
+    }
 
 
 def full_scans(plan: list[str]) -> list[str]:
     """Lines of a plan that read all of lot or lot_edge (the indexes were not used)."""
-    return [line.strip() for line in plan
-            if re.search(r"Seq Scan on (lot|lot_edge)\b", line) or re.match(r"\s*SCAN (e|l)\b", line)]
+    return [
+        line.strip()
+        for line in plan
+        if re.search(r"Seq Scan on (lot|lot_edge)\b", line) or re.match(r"\s*SCAN (e|l)\b", line)
+    ]
 
 
 def measure(engine: Engine, lots: list[int], direction: Direction, raw_reps: int = 1) -> dict[str, Any]:
@@ -272,8 +306,10 @@ def measure(engine: Engine, lots: list[int], direction: Direction, raw_reps: int
                 # Freed here, untimed: rebinding it inside the next timing charged the next step with
                 # freeing this one's answer (a recall trace's took ~0.5 ms, raw_full's ~0.2 ms).
                 del result
-    return {"sizes": {"mean": round(sum(sizes) / len(sizes), 1), "max": max(sizes)},
-            **{name: percentiles(values) for name, values in timings.items()}}
+    return {
+        "sizes": {"mean": round(sum(sizes) / len(sizes), 1), "max": max(sizes)},
+        **{name: percentiles(values) for name, values in timings.items()},
+    }
 
 
 def run(kind: str, n: int, samples: int, seed: int) -> dict[str, Any]:
@@ -285,31 +321,44 @@ def run(kind: str, n: int, samples: int, seed: int) -> dict[str, Any]:
     with fresh_database(kind) as url:
         engine = make_engine(url, pool_size=2)
         owners = master_data(engine)
-        print(f"[{kind}] built {len(g.level):,} lots / {len(g.edges):,} edges in {built:.1f} s; loading ...",
-              flush=True)
+        print(
+            f"[{kind}] built {len(g.level):,} lots / {len(g.edges):,} edges in {built:.1f} s; loading ...", flush=True
+        )
         loaded = load(engine, g, owners)
         print(f"[{kind}] loaded and analysed in {loaded:.1f} s; measuring ...", flush=True)
         deepest = max(g.level)
         mid = [i + 1 for i, lvl in enumerate(g.level) if 1 <= lvl <= 4]
         typical = rng.sample(mid, min(samples, len(mid)))
         deep = rng.sample([i + 1 for i, lvl in enumerate(g.level) if lvl == deepest], min(20, g.level.count(deepest)))
-        sets = [("typical (levels 1-4)", typical, Direction.BACKWARD),
-                ("typical (levels 1-4)", typical, Direction.FORWARD),
-                (f"deepest (level {deepest})", deep, Direction.BACKWARD),
-                ("recall root (1,110 desc.)", [g.fan_root] * 20, Direction.FORWARD)]
+        sets = [
+            ("typical (levels 1-4)", typical, Direction.BACKWARD),
+            ("typical (levels 1-4)", typical, Direction.FORWARD),
+            (f"deepest (level {deepest})", deep, Direction.BACKWARD),
+            ("recall root (1,110 desc.)", [g.fan_root] * 20, Direction.FORWARD),
+        ]
         measure(engine, typical[:20], Direction.BACKWARD)  # warm caches and compiled statements
         results = []
         for label, lots, direction in sets:
             results.append({"set": label, "direction": direction.value, **measure(engine, lots, direction)})
         with Session(engine) as session:
             raw = Raw(session)
-            plans = {f"{d.value} from lot {root}, {name}": plan
-                     for d, root in ((Direction.BACKWARD, typical[0]), (Direction.FORWARD, g.fan_root))
-                     for name, plan in explain(raw, d, root).items()}
-        out = {"db": kind, "database": server_version(engine), "lots": len(g.level), "edges": len(g.edges),
-               "transformations": g.transforms, "max_level": deepest, "load_s": round(loaded, 1),
-               "results": results, "plans": plans,
-               "full_scans": {k: full_scans(v) for k, v in plans.items() if full_scans(v)}}
+            plans = {
+                f"{d.value} from lot {root}, {name}": plan
+                for d, root in ((Direction.BACKWARD, typical[0]), (Direction.FORWARD, g.fan_root))
+                for name, plan in explain(raw, d, root).items()
+            }
+        out = {
+            "db": kind,
+            "database": server_version(engine),
+            "lots": len(g.level),
+            "edges": len(g.edges),
+            "transformations": g.transforms,
+            "max_level": deepest,
+            "load_s": round(loaded, 1),
+            "results": results,
+            "plans": plans,
+            "full_scans": {k: full_scans(v) for k, v in plans.items() if full_scans(v)},
+        }
         engine.dispose()
     return out
 
@@ -322,8 +371,10 @@ def main() -> None:
     args = parser.parse_args()
     runs = [run(kind, args.lots, args.samples, args.seed) for kind in kinds(args.db)]
     for r in runs:
-        print(f"\n{r['database']}: {r['lots']:,} lots, {r['edges']:,} edges, {r['transformations']:,} transformations, "
-              f"max depth {r['max_level']}, load + ANALYZE {r['load_s']} s")
+        print(
+            f"\n{r['database']}: {r['lots']:,} lots, {r['edges']:,} edges, {r['transformations']:,} transformations, "
+            f"max depth {r['max_level']}, load + ANALYZE {r['load_s']} s"
+        )
         for name, plan in r["plans"].items():
             print(f"  plan, {name}: {'FULL SCAN' if name in r['full_scans'] else 'indexes only'}")
             print("\n".join("    " + (line if len(line) < 160 else line[:150] + " ...") for line in plan))
@@ -332,15 +383,39 @@ def main() -> None:
         for res in r["results"]:
             for metric in ("lot_ids", "raw_ids", "trace", "raw_full"):
                 f = res[metric]
-                rows.append([r["db"], res["set"], res["direction"], metric, f["n"], res["sizes"]["mean"],
-                             f["p50_ms"], f["p95_ms"], f["max_ms"]])
-            rows.append([r["db"], res["set"], res["direction"], "trace/raw_full (p50)", "", "",
-                         round(res["trace"]["p50_ms"] / res["raw_full"]["p50_ms"], 2), "", ""])
+                rows.append(
+                    [
+                        r["db"],
+                        res["set"],
+                        res["direction"],
+                        metric,
+                        f["n"],
+                        res["sizes"]["mean"],
+                        f["p50_ms"],
+                        f["p95_ms"],
+                        f["max_ms"],
+                    ]
+                )
+            rows.append(
+                [
+                    r["db"],
+                    res["set"],
+                    res["direction"],
+                    "trace/raw_full (p50)",
+                    "",
+                    "",
+                    round(res["trace"]["p50_ms"] / res["raw_full"]["p50_ms"], 2),
+                    "",
+                    "",
+                ]
+            )
     print()
     print(table(["db", "lots traced", "direction", "measure", "n", "mean lots", "p50 ms", "p95 ms", "max ms"], rows))
-    print("lot_ids = trace.lineage.lot_ids; trace = trace.lineage.trace (admin actor: lots, edges, holders, units and "
-          "events; the graph has no events, so the event queries return nothing); raw_* = the same SQL on the DB-API "
-          "cursor (raw_full: lots joined with product, producer and origin, edges, events).")
+    print(
+        "lot_ids = trace.lineage.lot_ids; trace = trace.lineage.trace (admin actor: lots, edges, holders, units and "
+        "events; the graph has no events, so the event queries return nothing); raw_* = the same SQL on the DB-API "
+        "cursor (raw_full: lots joined with product, producer and origin, edges, events)."
+    )
     print("goals: trace within 2x of raw_full, under 50 ms for a typical lot (noisy: 2 shared cores)")
     emit("lineage", {"runs": [{k: v for k, v in r.items() if k != "plans"} for r in runs]})
 

@@ -57,16 +57,44 @@ PACKAGE_KG = Decimal("0.5")  # a 500 g box of longan: one label each
 def _lot(engine: Engine, count: int) -> tuple[Actor, int]:
     """A cooperative and one harvested lot holding ``count`` packages (so no override is needed)."""
     with session_scope(engine) as s:
-        coop = organisations.create_organisation(session=s, actor=ADMIN, data=organisations.OrganisationCreate(
-            kind="cooperative", name="HTX đo in nhãn", tax_code="9200000001", commune_code=COMMUNE))  # type: ignore[arg-type]
+        coop = organisations.create_organisation(
+            session=s,
+            actor=ADMIN,
+            data=organisations.OrganisationCreate(
+                kind="cooperative", name="HTX đo in nhãn", tax_code="9200000001", commune_code=COMMUNE
+            ),
+        )  # type: ignore[arg-type]
         actor = Actor(role=Role.MEMBER, organisation_id=coop.id, name="bench printer")
-        area = locations.create_location(session=s, actor=actor, data=locations.LocationCreate(
-            kind="growing_area", name="Vùng trồng đo", code="VN-HY-BENCH-PRINT", commune_code=COMMUNE))  # type: ignore[arg-type]
-        product = products.create_product(session=s, actor=actor, data=products.ProductCreate(
-            name_vi="Nhãn lồng Hưng Yên hộp 500 g", category="longan_fresh", unit="kg", package_size=PACKAGE_KG))
-        lot = capture(session=s, actor=actor, items=[(EventType.HARVEST, HarvestIn(
-            product_id=product.id, lot_code="NL-BENCH-01", quantity=PACKAGE_KG * count,  # type: ignore[arg-type]
-            location_id=area.id, event_time=datetime.now(UTC) - timedelta(days=1)))]).lot_ids[0]  # type: ignore[arg-type]
+        area = locations.create_location(
+            session=s,
+            actor=actor,
+            data=locations.LocationCreate(
+                kind="growing_area", name="Vùng trồng đo", code="VN-HY-BENCH-PRINT", commune_code=COMMUNE
+            ),
+        )  # type: ignore[arg-type]
+        product = products.create_product(
+            session=s,
+            actor=actor,
+            data=products.ProductCreate(
+                name_vi="Nhãn lồng Hưng Yên hộp 500 g", category="longan_fresh", unit="kg", package_size=PACKAGE_KG
+            ),
+        )
+        lot = capture(
+            session=s,
+            actor=actor,
+            items=[
+                (
+                    EventType.HARVEST,
+                    HarvestIn(
+                        product_id=product.id,
+                        lot_code="NL-BENCH-01",
+                        quantity=PACKAGE_KG * count,  # type: ignore[arg-type]
+                        location_id=area.id,
+                        event_time=datetime.now(UTC) - timedelta(days=1),
+                    ),
+                )
+            ],
+        ).lot_ids[0]  # type: ignore[arg-type]
     return actor, lot
 
 
@@ -78,8 +106,9 @@ def run(kind: str, count: int, fmt: str) -> dict[str, Any]:
             actor, lot_id = _lot(engine, count)
             started = time.perf_counter()
             with session_scope(engine) as s:
-                run_id = runs.create_run(session=s, actor=actor, lot_id=lot_id,
-                                         data=runs.PrintRunCreate(quantity=count, format=fmt)).id
+                run_id = runs.create_run(
+                    session=s, actor=actor, lot_id=lot_id, data=runs.PrintRunCreate(quantity=count, format=fmt)
+                ).id
             registered_s = time.perf_counter() - started
             assert run_id is not None
             print(f"[{kind}] registered {count:,} codes in {registered_s:.2f} s; rendering ...", flush=True)
@@ -89,16 +118,26 @@ def run(kind: str, count: int, fmt: str) -> dict[str, Any]:
             with Session(engine) as s:
                 artefact = s.get(PrintArtefact, run_id)
                 state = s.get(PrintRun, run_id)
-                units = s.execute(select(func.count()).select_from(Unit).where(
-                    Unit.print_run_id == run_id)).scalar_one()  # type: ignore[arg-type]
+                units = s.execute(
+                    select(func.count()).select_from(Unit).where(Unit.print_run_id == run_id)
+                ).scalar_one()  # type: ignore[arg-type]
                 data = [labels.LabelData(**asdict(label)) for label in jobs.labels_for(session=s, run=state)]  # type: ignore[arg-type]
             assert outcome == "done" and artefact is not None and state is not None and units == count, outcome
-            return {"db": kind, "database": server_version(engine), "labels": count, "format": fmt,
-                    "register_s": registered_s, "register_per_s": count / registered_s,
-                    "render_run_s": rendered_s, "render_run_per_s": count / rendered_s,
-                    "bytes": artefact.size, "mb_per_1000": artefact.size / count * 1000 / 1e6,
-                    "attempts": state.attempts, "progress_every": get_settings().print_progress_every,
-                    "labels_data": data}
+            return {
+                "db": kind,
+                "database": server_version(engine),
+                "labels": count,
+                "format": fmt,
+                "register_s": registered_s,
+                "register_per_s": count / registered_s,
+                "render_run_s": rendered_s,
+                "render_run_per_s": count / rendered_s,
+                "bytes": artefact.size,
+                "mb_per_1000": artefact.size / count * 1000 / 1e6,
+                "attempts": state.attempts,
+                "progress_every": get_settings().print_progress_every,
+                "labels_data": data,
+            }
         finally:
             engine.dispose()
 
@@ -126,30 +165,62 @@ def main() -> None:
     alone_rate, alone_s = _per_second(len(data), lambda: labels.render(data, format=args.format))
     uris = [label.uri for label in data[: args.qr]]
     encoders = {}
-    for name, encode in (("zxing-cpp writer", _zxing), ("qrcode, 8 masks scored", _qrcode_auto),
-                         ("labels.qr_matrix", labels.qr_matrix)):
+    for name, encode in (
+        ("zxing-cpp writer", _zxing),
+        ("qrcode, 8 masks scored", _qrcode_auto),
+        ("labels.qr_matrix", labels.qr_matrix),
+    ):
         rate, seconds = _per_second(len(uris), lambda encode=encode: [encode(uri) for uri in uris])
         encoders[name] = {"n": len(uris), "seconds": seconds, "per_s": rate}
 
     rows: list[list[Any]] = []
     for r in results:
-        rows.append([r["db"], f"create_run ({r['labels']:,} codes, committed)", r["labels"], round(r["register_s"], 3),
-                     round(r["register_per_s"]), ""])
-        rows.append([r["db"], f"render_run {r['format']}, 1 worker", r["labels"], round(r["render_run_s"], 3),
-                     round(r["render_run_per_s"]), f"{r['bytes'] / 1e6:.2f} MB ({r['mb_per_1000']:.2f} MB/1,000)"])
+        rows.append(
+            [
+                r["db"],
+                f"create_run ({r['labels']:,} codes, committed)",
+                r["labels"],
+                round(r["register_s"], 3),
+                round(r["register_per_s"]),
+                "",
+            ]
+        )
+        rows.append(
+            [
+                r["db"],
+                f"render_run {r['format']}, 1 worker",
+                r["labels"],
+                round(r["render_run_s"], 3),
+                round(r["render_run_per_s"]),
+                f"{r['bytes'] / 1e6:.2f} MB ({r['mb_per_1000']:.2f} MB/1,000)",
+            ]
+        )
     rows.append(["-", f"labels.render {args.format} alone", len(data), round(alone_s, 3), round(alone_rate), ""])
     for name, figures in encoders.items():
-        rows.append(["-", f"QR matrix: {name}", figures["n"], round(figures["seconds"], 3), round(figures["per_s"]), ""])
+        rows.append(
+            ["-", f"QR matrix: {name}", figures["n"], round(figures["seconds"], 3), round(figures["per_s"]), ""]
+        )
     print()
     print(table(["db", "what", "n", "seconds", "per s", "output"], rows))
     slowest = min(r["render_run_per_s"] for r in results)
     # The goal is set for the PDF sheets; images at 300 dpi are another order of work.
     pdf = labels.FORMATS[args.format].media_type == "application/pdf"
-    verdict = (("meets" if slowest >= 1000 else "MISSES") + " the 1,000 labels/s per core goal") if pdf \
+    verdict = (
+        (("meets" if slowest >= 1000 else "MISSES") + " the 1,000 labels/s per core goal")
+        if pdf
         else "the 1,000 labels/s goal is for PDF sheets"
+    )
     print(f"render_run: {slowest:,.0f} labels/s at worst on one worker — {verdict}.")
-    emit("print_runs", {"runs": results, "render_alone": {"n": len(data), "seconds": alone_s, "per_s": alone_rate},
-                        "qr_encoders": encoders, "goal_per_s": 1000, "meets_goal": pdf and slowest >= 1000})
+    emit(
+        "print_runs",
+        {
+            "runs": results,
+            "render_alone": {"n": len(data), "seconds": alone_s, "per_s": alone_rate},
+            "qr_encoders": encoders,
+            "goal_per_s": 1000,
+            "meets_goal": pdf and slowest >= 1000,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class ServedCounter:
             if message["type"] == "lifespan.shutdown.complete":
                 save_served(self.path)
             await send(message)
+
         return relay
 
 

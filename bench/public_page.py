@@ -64,8 +64,7 @@ from trace.units import Unit, UnitStatus
 GTIN, LOT = "09520002000019", "LN260715"  # the demo's showcase lot
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 GOAL_SHARE, GOAL_P99_MS = 0.35, 25.0
-FORMS = {"bare": None, "page HTML": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
-         "page JSON": "application/json"}
+FORMS = {"bare": None, "page HTML": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", "page JSON": "application/json"}
 
 
 @dataclass
@@ -142,31 +141,63 @@ end
 """
 
 
-def wrk_load(base: str, paths: list[str], accept: str | None, seconds: float, connections: int,
-             threads: int, workdir: Path) -> Load:
+def wrk_load(
+    base: str, paths: list[str], accept: str | None, seconds: float, connections: int, threads: int, workdir: Path
+) -> Load:
     """``wrk`` for ``seconds`` at ``connections``, rotating over ``paths``."""
     script = workdir / "rotate.lua"
     lua_list = "{" + ", ".join(json.dumps(p) for p in paths) + "}"
     script.write_text(_LUA % {"paths": lua_list, "accept": json.dumps(accept or "")})
     wrk = shutil.which("wrk")
     assert wrk is not None
-    out = subprocess.run([wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-                          "--timeout", "5s", "-s", str(script), base + paths[0]],
-                         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    out = subprocess.run(
+        [
+            wrk,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            base + paths[0],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
     line = next((x for x in out.splitlines() if x.startswith("WRK_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
     data = json.loads(line.removeprefix("WRK_JSON "))
-    return Load(tool="wrk", requests=data["requests"], seconds=data["duration_us"] / 1e6,
-                p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-                statuses={int(k): v for k, v in data["statuses"].items()},
-                errors={k: v for k, v in data["errors"].items() if v})
+    return Load(
+        tool="wrk",
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        statuses={int(k): v for k, v in data["statuses"].items()},
+        errors={k: v for k, v in data["errors"].items() if v},
+    )
 
 
 # -------------------------------------------------------------------------------- asyncio fallback
 
-async def _connection(host: str, port: int, requests: list[bytes], start: int, deadline: float,
-                      latencies: list[float], statuses: Counter[int], errors: Counter[str]) -> None:
+
+async def _connection(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    start: int,
+    deadline: float,
+    latencies: list[float],
+    statuses: Counter[int],
+    errors: Counter[str],
+) -> None:
     """One keep-alive connection sending requests back to back until ``deadline`` (its last one finishes)."""
     writer: asyncio.StreamWriter | None = None
     index = start
@@ -181,7 +212,7 @@ async def _connection(host: str, port: int, requests: list[bytes], start: int, d
             fields = head.lower()
             marker = fields.find(b"\r\ncontent-length:")
             if marker >= 0:
-                await reader.readexactly(int(fields[marker + 17:fields.index(b"\r\n", marker + 2)]))
+                await reader.readexactly(int(fields[marker + 17 : fields.index(b"\r\n", marker + 2)]))
             elif b"transfer-encoding: chunked" in fields:
                 while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
                     await reader.readexactly(size + 2)
@@ -213,8 +244,12 @@ def asyncio_load(base: str, paths: list[str], accept: str | None, seconds: float
     async def run() -> float:
         started = time.perf_counter()
         deadline = started + seconds
-        await asyncio.gather(*(_connection(host, int(port), requests, k, deadline, latencies, statuses, errors)
-                               for k in range(connections)))
+        await asyncio.gather(
+            *(
+                _connection(host, int(port), requests, k, deadline, latencies, statuses, errors)
+                for k in range(connections)
+            )
+        )
         return time.perf_counter() - started
 
     elapsed = asyncio.run(run())
@@ -223,17 +258,32 @@ def asyncio_load(base: str, paths: list[str], accept: str | None, seconds: float
     def pct(q: float) -> float:
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000 if ordered else float("nan")
 
-    return Load(tool="asyncio", requests=len(ordered), seconds=elapsed, p50_ms=pct(0.50), p99_ms=pct(0.99),
-                statuses=dict(statuses), errors=dict(errors))
+    return Load(
+        tool="asyncio",
+        requests=len(ordered),
+        seconds=elapsed,
+        p50_ms=pct(0.50),
+        p99_ms=pct(0.99),
+        statuses=dict(statuses),
+        errors=dict(errors),
+    )
 
 
 # ------------------------------------------------------------------------------------------- server
 
+
 def _env(url: str, base: str, served: Path) -> dict[str, str]:
-    return {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": "", "HYTRACE_ENVIRONMENT": "test",
-            "HYTRACE_SECRET_KEY": SECRET, "HYTRACE_PUBLIC_BASE_URL": base,
-            "HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000", SERVED_FILE_ENV: str(served),
-            "FORWARDED_ALLOW_IPS": ""}  # as the product runs: no proxy's X-Forwarded-For believed
+    return {
+        **os.environ,
+        "HYTRACE_DATABASE_URL": url,
+        "HYTRACE_REDIS_URL": "",
+        "HYTRACE_ENVIRONMENT": "test",
+        "HYTRACE_SECRET_KEY": SECRET,
+        "HYTRACE_PUBLIC_BASE_URL": base,
+        "HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000",
+        SERVED_FILE_ENV: str(served),
+        "FORWARDED_ALLOW_IPS": "",
+    }  # as the product runs: no proxy's X-Forwarded-For believed
 
 
 def start_server(url: str, port: int, served: Path, log: Path, stack: str) -> subprocess.Popen[bytes]:
@@ -242,9 +292,28 @@ def start_server(url: str, port: int, served: Path, log: Path, stack: str) -> su
     loop, http = ("uvloop", "httptools") if stack == "uvloop+httptools" else ("asyncio", "h11")
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.public_app:app", "--host", "127.0.0.1", "--port", str(port),
-             "--loop", loop, "--http", http, "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env=_env(url, base, served), stdout=sink, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.public_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                loop,
+                "--http",
+                http,
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=_env(url, base, served),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -282,20 +351,30 @@ def _probe(base: str, path: str, accept: str | None) -> tuple[int, str, int]:
 
 # -------------------------------------------------------------------------------------------- a run
 
+
 def load_demo(url: str, base: str, workdir: Path) -> None:
     """``python -m trace.cli demo`` on the bench database (migrated by bench.common.fresh_database)."""
     env = _env(url, base, workdir / "unused")
-    subprocess.run([sys.executable, "-m", "trace.cli", "demo"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "trace.cli", "demo"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=300,
+    )
 
 
 def pick_units(engine: Engine, count: int) -> list[tuple[int, str]]:
     """(id, serial) of ``count`` active units of the showcase lot."""
     with engine.connect() as conn:
-        rows = conn.execute(select(col(Unit.id), col(Unit.serial)).join(Lot, col(Lot.id) == col(Unit.lot_id))
-                            .where(col(Lot.gtin) == GTIN, col(Lot.lot_code) == LOT,
-                                   col(Unit.status) == UnitStatus.ACTIVE)
-                            .order_by(col(Unit.id)).limit(count)).all()
+        rows = conn.execute(
+            select(col(Unit.id), col(Unit.serial))
+            .join(Lot, col(Lot.id) == col(Unit.lot_id))
+            .where(col(Lot.gtin) == GTIN, col(Lot.lot_code) == LOT, col(Unit.status) == UnitStatus.ACTIVE)
+            .order_by(col(Unit.id))
+            .limit(count)
+        ).all()
     if not rows:
         raise RuntimeError(f"the demo has no active unit in lot {LOT} of GTIN {GTIN}")
     return [(int(unit_id), str(serial)) for unit_id, serial in rows if unit_id is not None]
@@ -309,8 +388,9 @@ def count_scans(engine: Engine, unit_ids: list[int]) -> tuple[int, int]:
     return int(ours), int(every)
 
 
-def serve_and_load(url: str, engine: Engine, paths: list[str], unit_ids: list[int], stack: str,
-                   args: Any, workdir: Path) -> dict[str, Any]:
+def serve_and_load(
+    url: str, engine: Engine, paths: list[str], unit_ids: list[int], stack: str, args: Any, workdir: Path
+) -> dict[str, Any]:
     """One server run: probe, warm-up, then each endpoint under load; stop; count the scans."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -350,11 +430,19 @@ def serve_and_load(url: str, engine: Engine, paths: list[str], unit_ids: list[in
     after, every = count_scans(engine, unit_ids)
     served = read_served(served_file) if served_file.exists() else None
     served_ok = sum(n for status, n in served.items() if 200 <= status < 300) if served is not None else None
-    return {"stack": stack, "tool": next(iter(results.values())).tool, "probes": probes,
-            "loads": {form: {**asdict(r), "rps": r.rps, "non_2xx": r.non_2xx} for form, r in results.items()},
-            "page_requests_completed": page_requests, "page_requests_served": served_ok, "served_by_status": served,
-            "scans": after - before, "scans_of_anything": every, "stop_s": stop_s,
-            "server_log": log.read_text()[-2000:]}
+    return {
+        "stack": stack,
+        "tool": next(iter(results.values())).tool,
+        "probes": probes,
+        "loads": {form: {**asdict(r), "rps": r.rps, "non_2xx": r.non_2xx} for form, r in results.items()},
+        "page_requests_completed": page_requests,
+        "page_requests_served": served_ok,
+        "served_by_status": served,
+        "scans": after - before,
+        "scans_of_anything": every,
+        "stop_s": stop_s,
+        "server_log": log.read_text()[-2000:],
+    }
 
 
 def run(kind: str, args: Any, stacks: list[str]) -> dict[str, Any]:
@@ -365,8 +453,10 @@ def run(kind: str, args: Any, stacks: list[str]) -> dict[str, Any]:
         engine = make_engine(url, pool_size=2)
         try:
             units = pick_units(engine, args.units)
-            paths = [digital_link.unit_uri(base_url="http://h", gtin=GTIN, lot=LOT, serial=serial)
-                     .removeprefix("http://h") for _, serial in units]
+            paths = [
+                digital_link.unit_uri(base_url="http://h", gtin=GTIN, lot=LOT, serial=serial).removeprefix("http://h")
+                for _, serial in units
+            ]
             unit_ids = [unit_id for unit_id, _ in units]
             print(f"[{kind}] demo loaded; {len(paths)} units of lot {LOT}, e.g. {paths[0]}", flush=True)
             runs = [serve_and_load(url, engine, paths, unit_ids, stack, args, workdir) for stack in stacks]
@@ -385,10 +475,13 @@ def _verdicts(result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
             load = r["loads"][form]
             share = load["rps"] / bare if bare else 0.0
             share_ok, p99_ok = share >= GOAL_SHARE, load["p99_ms"] <= GOAL_P99_MS
-            lines.append(f"{'PASS' if share_ok else 'FAIL'}  {where}: {form} {share:.0%} of bare "
-                         f"(goal ≥ {GOAL_SHARE:.0%})")
-            lines.append(f"{'PASS' if p99_ok else 'FAIL'}  {where}: {form} p99 {load['p99_ms']:.1f} ms "
-                         f"(goal ≤ {GOAL_P99_MS:.0f} ms)")
+            lines.append(
+                f"{'PASS' if share_ok else 'FAIL'}  {where}: {form} {share:.0%} of bare (goal ≥ {GOAL_SHARE:.0%})"
+            )
+            lines.append(
+                f"{'PASS' if p99_ok else 'FAIL'}  {where}: {form} p99 {load['p99_ms']:.1f} ms "
+                f"(goal ≤ {GOAL_P99_MS:.0f} ms)"
+            )
             checks[f"{where}: {form}"] = {"share_of_bare": share, "share_ok": share_ok, "p99_ok": p99_ok}
         scans, served, completed = r["scans"], r["page_requests_served"], r["page_requests_completed"]
         if served is None:
@@ -397,11 +490,15 @@ def _verdicts(result: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         else:
             lost_ok = scans == served
             verdict = "no scan lost" if lost_ok else f"{served - scans:+,} scan(s) missing"
-            lines.append(f"{'PASS' if lost_ok else 'FAIL'}  {where}: {scans:,} scans recorded; {served:,} unit pages "
-                         f"served (server count); {completed:,} completed by {r['tool']} and the probes — {verdict}")
+            lines.append(
+                f"{'PASS' if lost_ok else 'FAIL'}  {where}: {scans:,} scans recorded; {served:,} unit pages "
+                f"served (server count); {completed:,} completed by {r['tool']} and the probes — {verdict}"
+            )
             if completed != served:
-                lines.append(f"      ({served - completed:+,} served but not counted by {r['tool']}: answers on "
-                             "connections cut at the end of a run)")
+                lines.append(
+                    f"      ({served - completed:+,} served but not counted by {r['tool']}: answers on "
+                    "connections cut at the end of a run)"
+                )
         checks[f"{where}: scans"] = {"scans": scans, "served": served, "completed": completed, "ok": lost_ok}
     return lines, checks
 
@@ -414,8 +511,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections (default 64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the cores are shared)")
     parser.add_argument("--units", type=int, default=8, help="units of the showcase lot to rotate over (default 8)")
-    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto",
-                        help="load generator: wrk when on PATH (auto), or the asyncio client")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "asyncio"),
+        default="auto",
+        help="load generator: wrk when on PATH (auto), or the asyncio client",
+    )
     args = parser.parse_args()
     if args.client == "wrk" and shutil.which("wrk") is None:
         parser.error("wrk is not on PATH (Debian: apt-get install wrk)")
@@ -434,12 +535,25 @@ def main() -> None:
             bare = r["loads"]["bare"]["rps"]
             for form, load in r["loads"].items():
                 share = f"{load['rps'] / bare:.0%}" if form != "bare" and bare else ""
-                rows.append([result["db"], r["stack"], form, round(load["rps"]), round(load["p50_ms"], 2),
-                             round(load["p99_ms"], 2), load["non_2xx"], sum(load["errors"].values()), share])
+                rows.append(
+                    [
+                        result["db"],
+                        r["stack"],
+                        form,
+                        round(load["rps"]),
+                        round(load["p50_ms"], 2),
+                        round(load["p99_ms"], 2),
+                        load["non_2xx"],
+                        sum(load["errors"].values()),
+                        share,
+                    ]
+                )
     print()
-    print(f"{args.connections} connections, {args.seconds:g} s per endpoint, one uvicorn worker, "
-          f"load from {results[0]['runs'][0]['tool']}, {os.cpu_count()} CPUs shared with the server; "
-          f"load average {load_before:.1f} before, {load_after:.1f} after")
+    print(
+        f"{args.connections} connections, {args.seconds:g} s per endpoint, one uvicorn worker, "
+        f"load from {results[0]['runs'][0]['tool']}, {os.cpu_count()} CPUs shared with the server; "
+        f"load average {load_before:.1f} before, {load_after:.1f} after"
+    )
     print(table(["db", "server", "endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "errors", "% of bare"], rows))
     print()
     checks: dict[str, Any] = {}
@@ -450,8 +564,19 @@ def main() -> None:
     for r in (r for result in results for r in result["runs"]):
         if not r["server_log"].strip():
             del r["server_log"]
-    emit("public_page", {"connections": args.connections, "seconds": args.seconds, "warmup": args.warmup,
-                         "goal_share": GOAL_SHARE, "goal_p99_ms": GOAL_P99_MS, "loadavg": [load_before, load_after], "results": results, "checks": checks})
+    emit(
+        "public_page",
+        {
+            "connections": args.connections,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "goal_share": GOAL_SHARE,
+            "goal_p99_ms": GOAL_P99_MS,
+            "loadavg": [load_before, load_after],
+            "results": results,
+            "checks": checks,
+        },
+    )
 
 
 if __name__ == "__main__":

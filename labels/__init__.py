@@ -7,5 +7,16 @@ from labels.raster import render_png, render_svg
 from labels.render import FORMATS, Format, render
 from labels.zpl import render_zpl
 
-__all__ = ["FORMATS", "TEMPLATES", "Format", "LabelData", "Template", "qr_matrix", "render",
-           "render_pdf", "render_png", "render_svg", "render_zpl"]
+__all__ = [
+    "FORMATS",
+    "TEMPLATES",
+    "Format",
+    "LabelData",
+    "Template",
+    "qr_matrix",
+    "render",
+    "render_pdf",
+    "render_png",
+    "render_svg",
+    "render_zpl",
+]

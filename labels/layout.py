@@ -82,8 +82,9 @@ def layout(label: LabelData, side: int, size_mm: tuple[float, float]) -> Layout:
     qr_x, qr_y = pad * 0.2, pad * 0.2
     texts: list[Text] = []
     if label.human_code:
-        texts.append(Text(qr_x + box / 2, qr_y + box + code_pt * PT_MM * 0.85, code_pt, REGULAR,
-                          label.human_code, centred=True))
+        texts.append(
+            Text(qr_x + box / 2, qr_y + box + code_pt * PT_MM * 0.85, code_pt, REGULAR, label.human_code, centred=True)
+        )
     x0 = qr_x + box + pad * 0.3
     column = w - x0 - pad
     for scale in (1.0, 0.9, 0.8, 0.7, 0.6):
@@ -96,8 +97,9 @@ def layout(label: LabelData, side: int, size_mm: tuple[float, float]) -> Layout:
     return Layout(qr_x + QUIET_ZONE * module, qr_y + QUIET_ZONE * module, module, texts + lines, badge)
 
 
-def _column(label: LabelData, x0: float, top: float, width: float,
-            size: float) -> tuple[list[Text], tuple[float, float, float, float] | None]:
+def _column(
+    label: LabelData, x0: float, top: float, width: float, size: float
+) -> tuple[list[Text], tuple[float, float, float, float] | None]:
     out: list[Text] = []
     y = top
 

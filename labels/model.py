@@ -41,8 +41,10 @@ class Template:
     def origin_mm(self, index: int) -> tuple[float, float]:
         """Top-left corner of the ``index``-th label of a page (row by row)."""
         row, column = divmod(index, self.columns)
-        return (self.margin_left_mm + column * (self.label_mm[0] + self.gap_x_mm),
-                self.margin_top_mm + row * (self.label_mm[1] + self.gap_y_mm))
+        return (
+            self.margin_left_mm + column * (self.label_mm[0] + self.gap_x_mm),
+            self.margin_top_mm + row * (self.label_mm[1] + self.gap_y_mm),
+        )
 
 
 A4 = (210.0, 297.0)

@@ -15,8 +15,9 @@ from labels.model import TEMPLATES, LabelData
 from labels.qr import pdf_qr_path
 
 
-def render_pdf(labels: Sequence[LabelData], *, template: str,
-               on_progress: Callable[[int], None] | None = None, every: int = 250) -> bytes:
+def render_pdf(
+    labels: Sequence[LabelData], *, template: str, on_progress: Callable[[int], None] | None = None, every: int = 250
+) -> bytes:
     """Lay ``labels`` out on the pages of ``template`` (a key of ``TEMPLATES``); vector QR, DejaVu text.
 
     ``on_progress(done)`` is called after every ``every`` labels, and with ``len(labels)`` once the
@@ -48,8 +49,7 @@ def render_pdf(labels: Sequence[LabelData], *, template: str,
         # The QR is one path of integer module rectangles under a scale transform that also flips
         # the y axis (rows go down): no images, crisp at any printer resolution.
         m = plan.module * mm
-        canvas.addLiteral(f"q {m:.4f} 0 0 {-m:.4f} {plan.qr_x * mm:.2f} "
-                          f"{(label_h - plan.qr_y) * mm:.2f} cm {path} Q")
+        canvas.addLiteral(f"q {m:.4f} 0 0 {-m:.4f} {plan.qr_x * mm:.2f} {(label_h - plan.qr_y) * mm:.2f} cm {path} Q")
         if plan.badge:
             bx, by, bw, bh = plan.badge
             canvas.roundRect(bx * mm, (label_h - by - bh) * mm, bw * mm, bh * mm, 0.8 * mm)

@@ -26,7 +26,8 @@ def _raster(uri: str) -> tuple[int, bytes]:
     (bench/labels.py measures both).
     """
     image = zxingcpp.create_barcode(uri, zxingcpp.BarcodeFormat.QRCode, ec_level=EC_LEVEL).to_image(
-        scale=1, add_quiet_zones=False)
+        scale=1, add_quiet_zones=False
+    )
     side = image.shape[0]
     # zxing's Image exports the buffer protocol (one byte per module, 0 = dark); its stubs omit it.
     return side, bytes(memoryview(image)).translate(_DARK)  # type: ignore[arg-type]
@@ -46,8 +47,11 @@ def rectangles(uri: str) -> tuple[int, list[tuple[int, int, int, int]]]:
     ~0.3 ms per label.
     """
     side, cells = _raster(uri)
-    return side, [(m.start() % side, m.start() // side, m.end() - m.start(), 1)
-                  for y in range(side) for m in _RUN.finditer(cells, y * side, (y + 1) * side)]
+    return side, [
+        (m.start() % side, m.start() // side, m.end() - m.start(), 1)
+        for y in range(side)
+        for m in _RUN.finditer(cells, y * side, (y + 1) * side)
+    ]
 
 
 def pdf_qr_path(uri: str) -> tuple[int, str]:
@@ -57,9 +61,10 @@ def pdf_qr_path(uri: str) -> tuple[int, str]:
     side, cells = _raster(uri)
     # A separator byte after each row keeps runs inside their row, so one scan covers the symbol.
     width = side + 1
-    rows = b"\n".join(cells[y * side:(y + 1) * side] for y in range(side))
-    path = " ".join([f"{m.start() % width} {m.start() // width} {m.end() - m.start()} 1 re"
-                     for m in _RUN.finditer(rows)])
+    rows = b"\n".join(cells[y * side : (y + 1) * side] for y in range(side))
+    path = " ".join(
+        [f"{m.start() % width} {m.start() // width} {m.end() - m.start()} 1 re" for m in _RUN.finditer(rows)]
+    )
     return side, path + " f"
 
 

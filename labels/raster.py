@@ -30,12 +30,17 @@ def render_png(label: LabelData, *, dpi: int = 300, size_mm: tuple[float, float]
     # overlap or leave hairline gaps.
     ox, oy, m = plan.qr_x * px, plan.qr_y * px, plan.module * px
     for x, y, w, h in rects:
-        draw.rectangle((round(ox + x * m), round(oy + y * m),
-                        round(ox + (x + w) * m) - 1, round(oy + (y + h) * m) - 1), fill=0)
+        draw.rectangle(
+            (round(ox + x * m), round(oy + y * m), round(ox + (x + w) * m) - 1, round(oy + (y + h) * m) - 1), fill=0
+        )
     if plan.badge:
         bx, by, bw, bh = plan.badge
-        draw.rounded_rectangle((bx * px, by * px, (bx + bw) * px, (by + bh) * px), radius=0.8 * px,
-                               outline=0, width=max(1, round(0.25 * px)))
+        draw.rounded_rectangle(
+            (bx * px, by * px, (bx + bw) * px, (by + bh) * px),
+            radius=0.8 * px,
+            outline=0,
+            width=max(1, round(0.25 * px)),
+        )
     for t in plan.texts:
         font = _font(t.font, max(1, round(t.size_pt * PT_MM * px)))
         draw.text((t.x * px, t.y * px), t.text, font=font, fill=0, anchor="ms" if t.centred else "ls")
@@ -57,12 +62,16 @@ def render_svg(label: LabelData, *, size_mm: tuple[float, float] = (50, 30)) -> 
     ]
     if plan.badge:
         bx, by, bw, bh = plan.badge
-        parts.append(f'<rect x="{bx:.3f}" y="{by:.3f}" width="{bw:.3f}" height="{bh:.3f}" rx="0.8"'
-                     ' fill="none" stroke="#000" stroke-width="0.25"/>')
+        parts.append(
+            f'<rect x="{bx:.3f}" y="{by:.3f}" width="{bw:.3f}" height="{bh:.3f}" rx="0.8"'
+            ' fill="none" stroke="#000" stroke-width="0.25"/>'
+        )
     for t in plan.texts:
         weight = ' font-weight="bold"' if t.font == BOLD else ""
         anchor = ' text-anchor="middle"' if t.centred else ""
-        parts.append(f'<text x="{t.x:.3f}" y="{t.y:.3f}" font-family="DejaVu Sans, sans-serif"'
-                     f' font-size="{t.size_pt * PT_MM:.3f}"{weight}{anchor}>{escape(t.text)}</text>')
+        parts.append(
+            f'<text x="{t.x:.3f}" y="{t.y:.3f}" font-family="DejaVu Sans, sans-serif"'
+            f' font-size="{t.size_pt * PT_MM:.3f}"{weight}{anchor}>{escape(t.text)}</text>'
+        )
     parts.append("</svg>\n")
     return "\n".join(parts).encode("utf-8")

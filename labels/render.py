@@ -36,24 +36,67 @@ ZIP = "application/zip"
 ZPL = "text/plain; charset=utf-8"
 ZPL_DPMM = 8  # 203 dpi, the head of nearly every desktop Zebra
 
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("a4-3x8", PDF, "pdf", "Tờ decal A4, 24 nhãn 63,5 × 33,9 mm (3 × 8)",
-           "A4 sticker sheet, 24 labels of 63.5 × 33.9 mm (3 × 8)"),
-    Format("a4-4x10", PDF, "pdf", "Tờ decal A4, 40 nhãn 45,7 × 25,4 mm (4 × 10)",
-           "A4 sticker sheet, 40 labels of 45.7 × 25.4 mm (4 × 10)"),
-    Format("roll-50x30", PDF, "pdf", "Cuộn nhãn 50 × 30 mm, mỗi trang một nhãn (PDF)",
-           "Roll of 50 × 30 mm labels, one label per page (PDF)"),
-    Format("roll-100x50", PDF, "pdf", "Cuộn nhãn 100 × 50 mm, mỗi trang một nhãn (PDF)",
-           "Roll of 100 × 50 mm labels, one label per page (PDF)"),
-    Format("zpl-50x30", ZPL, "zpl", "Máy in nhiệt Zebra (ZPL, 203 dpi), nhãn 50 × 30 mm",
-           "Zebra thermal printer (ZPL, 203 dpi), 50 × 30 mm labels"),
-    Format("zpl-100x50", ZPL, "zpl", "Máy in nhiệt Zebra (ZPL, 203 dpi), nhãn 100 × 50 mm",
-           "Zebra thermal printer (ZPL, 203 dpi), 100 × 50 mm labels"),
-    Format("png-50x30", ZIP, "zip", "Ảnh PNG 300 dpi, 50 × 30 mm, mỗi nhãn một tệp (ZIP)",
-           "PNG images at 300 dpi, 50 × 30 mm, one file per label (ZIP)"),
-    Format("svg-50x30", ZIP, "zip", "Ảnh vector SVG, 50 × 30 mm, mỗi nhãn một tệp (ZIP)",
-           "SVG vector images, 50 × 30 mm, one file per label (ZIP)"),
-)}
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format(
+            "a4-3x8",
+            PDF,
+            "pdf",
+            "Tờ decal A4, 24 nhãn 63,5 × 33,9 mm (3 × 8)",
+            "A4 sticker sheet, 24 labels of 63.5 × 33.9 mm (3 × 8)",
+        ),
+        Format(
+            "a4-4x10",
+            PDF,
+            "pdf",
+            "Tờ decal A4, 40 nhãn 45,7 × 25,4 mm (4 × 10)",
+            "A4 sticker sheet, 40 labels of 45.7 × 25.4 mm (4 × 10)",
+        ),
+        Format(
+            "roll-50x30",
+            PDF,
+            "pdf",
+            "Cuộn nhãn 50 × 30 mm, mỗi trang một nhãn (PDF)",
+            "Roll of 50 × 30 mm labels, one label per page (PDF)",
+        ),
+        Format(
+            "roll-100x50",
+            PDF,
+            "pdf",
+            "Cuộn nhãn 100 × 50 mm, mỗi trang một nhãn (PDF)",
+            "Roll of 100 × 50 mm labels, one label per page (PDF)",
+        ),
+        Format(
+            "zpl-50x30",
+            ZPL,
+            "zpl",
+            "Máy in nhiệt Zebra (ZPL, 203 dpi), nhãn 50 × 30 mm",
+            "Zebra thermal printer (ZPL, 203 dpi), 50 × 30 mm labels",
+        ),
+        Format(
+            "zpl-100x50",
+            ZPL,
+            "zpl",
+            "Máy in nhiệt Zebra (ZPL, 203 dpi), nhãn 100 × 50 mm",
+            "Zebra thermal printer (ZPL, 203 dpi), 100 × 50 mm labels",
+        ),
+        Format(
+            "png-50x30",
+            ZIP,
+            "zip",
+            "Ảnh PNG 300 dpi, 50 × 30 mm, mỗi nhãn một tệp (ZIP)",
+            "PNG images at 300 dpi, 50 × 30 mm, one file per label (ZIP)",
+        ),
+        Format(
+            "svg-50x30",
+            ZIP,
+            "zip",
+            "Ảnh vector SVG, 50 × 30 mm, mỗi nhãn một tệp (ZIP)",
+            "SVG vector images, 50 × 30 mm, one file per label (ZIP)",
+        ),
+    )
+}
 
 # The earliest time a ZIP entry can carry: the same labels give the same archive on any day.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -61,12 +104,14 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z-]+")
 
 
 class _Renderer(Protocol):
-    def __call__(self, labels: Sequence[LabelData], *, on_progress: Callable[[int], None] | None,
-                 every: int) -> bytes: ...
+    def __call__(
+        self, labels: Sequence[LabelData], *, on_progress: Callable[[int], None] | None, every: int
+    ) -> bytes: ...
 
 
-def render(labels: Sequence[LabelData], *, format: str,
-           on_progress: Callable[[int], None] | None = None, every: int = 250) -> bytes:
+def render(
+    labels: Sequence[LabelData], *, format: str, on_progress: Callable[[int], None] | None = None, every: int = 250
+) -> bytes:
     """All ``labels`` as one file in ``format`` (a key of ``FORMATS``); the same labels give the same bytes.
 
     ``on_progress(done)`` is called after every ``every`` labels and once with ``len(labels)`` when
@@ -87,8 +132,15 @@ def _member(index: int, count: int, label: LabelData, extension: str) -> str:
     return f"{number}-{code}.{extension}" if code else f"{number}.{extension}"
 
 
-def _zip(labels: Sequence[LabelData], *, draw: Callable[[LabelData], bytes], extension: str,
-         compression: int, on_progress: Callable[[int], None] | None, every: int) -> bytes:
+def _zip(
+    labels: Sequence[LabelData],
+    *,
+    draw: Callable[[LabelData], bytes],
+    extension: str,
+    compression: int,
+    on_progress: Callable[[int], None] | None,
+    every: int,
+) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for done, label in enumerate(labels, 1):
@@ -112,8 +164,10 @@ _RENDERERS: dict[str, _Renderer] = {
     "zpl-50x30": partial(render_zpl, size_mm=(50, 30), dpmm=ZPL_DPMM),
     "zpl-100x50": partial(render_zpl, size_mm=(100, 50), dpmm=ZPL_DPMM),
     # PNG is deflated already: storing it costs nothing and saves a second compression pass.
-    "png-50x30": partial(_zip, draw=partial(render_png, size_mm=(50, 30)), extension="png",
-                         compression=zipfile.ZIP_STORED),
-    "svg-50x30": partial(_zip, draw=partial(render_svg, size_mm=(50, 30)), extension="svg",
-                         compression=zipfile.ZIP_DEFLATED),
+    "png-50x30": partial(
+        _zip, draw=partial(render_png, size_mm=(50, 30)), extension="png", compression=zipfile.ZIP_STORED
+    ),
+    "svg-50x30": partial(
+        _zip, draw=partial(render_svg, size_mm=(50, 30)), extension="svg", compression=zipfile.ZIP_DEFLATED
+    ),
 }

@@ -23,9 +23,15 @@ def _field(data: str) -> str:
 FONT = "E:TT0003M_.TTF"
 
 
-def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (50, 30),
-               dpmm: int = 8, on_progress: Callable[[int], None] | None = None,
-               every: int = 250, font: str = FONT) -> bytes:
+def render_zpl(
+    labels: Sequence[LabelData],
+    *,
+    size_mm: tuple[float, float] = (50, 30),
+    dpmm: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+    every: int = 250,
+    font: str = FONT,
+) -> bytes:
     """ZPL for ``labels`` at ``dpmm`` dots per millimetre (8 = 203 dpi, 12 = 300 dpi), UTF-8 text
     in the printer-resident TrueType ``font`` (mapped to font letter 1 with ^CW).
 
@@ -57,8 +63,10 @@ def render_zpl(labels: Sequence[LabelData], *, size_mm: tuple[float, float] = (5
             top = round((t.y - t.size_pt * PT_MM * 0.8) * dpmm)
             if t.centred:
                 width = round(plan.module * (side + 4) * dpmm)
-                lines.append(f"^FO{round(plan.qr_x * dpmm) - round(2 * plan.module * dpmm)},{top}"
-                             f"^A1N,{height},{height}^FB{width},1,0,C" + _field(t.text))
+                lines.append(
+                    f"^FO{round(plan.qr_x * dpmm) - round(2 * plan.module * dpmm)},{top}"
+                    f"^A1N,{height},{height}^FB{width},1,0,C" + _field(t.text)
+                )
             else:
                 lines.append(f"^FO{round(t.x * dpmm)},{top}^A1N,{height},{height}" + _field(t.text))
         lines.append("^XZ")

@@ -35,9 +35,16 @@ def tax_code() -> str:
     return f"{9000000000 + next(_n) * 7919 % 999999999:010d}"
 
 
-def org(session: Session, kind: str = "cooperative", name: str | None = None, **extra: Any) -> organisations.Organisation:
-    data = organisations.OrganisationCreate(kind=kind, name=name or f"HTX thử nghiệm {next(_n)}", tax_code=tax_code(),  # type: ignore[arg-type]
-                                            commune_code=extra.pop("commune_code", COMMUNE), **extra)
+def org(
+    session: Session, kind: str = "cooperative", name: str | None = None, **extra: Any
+) -> organisations.Organisation:
+    data = organisations.OrganisationCreate(
+        kind=kind,
+        name=name or f"HTX thử nghiệm {next(_n)}",
+        tax_code=tax_code(),  # type: ignore[arg-type]
+        commune_code=extra.pop("commune_code", COMMUNE),
+        **extra,
+    )
     return organisations.create_organisation(session=session, actor=ADMIN, data=data)
 
 
@@ -45,24 +52,45 @@ def member(o: organisations.Organisation, role: Role = Role.MEMBER) -> Actor:
     return Actor(role=role, organisation_id=o.id, user_id=None, name=f"member of {o.name}")
 
 
-def user(session: Session, o: organisations.Organisation | None, role: Role = Role.MEMBER,
-         password: str = "correct horse battery") -> tuple[users.User, str]:
+def user(
+    session: Session,
+    o: organisations.Organisation | None,
+    role: Role = Role.MEMBER,
+    password: str = "correct horse battery",
+) -> tuple[users.User, str]:
     """A user with a password, and a bearer token for them."""
-    u = users.create_user(session=session, email=f"user{next(_n)}@example.test", full_name="Người dùng thử",
-                          role=role, organisation_id=o.id if o else None, password=password)
+    u = users.create_user(
+        session=session,
+        email=f"user{next(_n)}@example.test",
+        full_name="Người dùng thử",
+        role=role,
+        organisation_id=o.id if o else None,
+        password=password,
+    )
     return u, auth.issue_token(u).access_token
 
 
-def location(session: Session, o: organisations.Organisation, kind: str = "growing_area", **extra: Any) -> locations.Location:
+def location(
+    session: Session, o: organisations.Organisation, kind: str = "growing_area", **extra: Any
+) -> locations.Location:
     code = extra.pop("code", f"VN-HY-{next(_n):05d}" if kind == "growing_area" else None)
-    data = locations.LocationCreate(kind=kind, name=extra.pop("name", f"Vườn {next(_n)}"), code=code,  # type: ignore[arg-type]
-                                    commune_code=extra.pop("commune_code", COMMUNE), **extra)
+    data = locations.LocationCreate(
+        kind=kind,
+        name=extra.pop("name", f"Vườn {next(_n)}"),
+        code=code,  # type: ignore[arg-type]
+        commune_code=extra.pop("commune_code", COMMUNE),
+        **extra,
+    )
     return locations.create_location(session=session, actor=member(o), data=data)
 
 
 def product(session: Session, o: organisations.Organisation, unit: str = "kg", **extra: Any) -> products.Product:
-    data = products.ProductCreate(name_vi=extra.pop("name_vi", f"Nhãn lồng tươi {next(_n)}"), category=extra.pop("category", "longan_fresh"),
-                                  unit=unit, **extra)
+    data = products.ProductCreate(
+        name_vi=extra.pop("name_vi", f"Nhãn lồng tươi {next(_n)}"),
+        category=extra.pop("category", "longan_fresh"),
+        unit=unit,
+        **extra,
+    )
     return products.create_product(session=session, actor=member(o), data=data)
 
 
@@ -70,32 +98,64 @@ def when(days_ago: float = 1) -> datetime:
     return datetime.now(UTC) - timedelta(days=days_ago)
 
 
-def harvest(session: Session, o: organisations.Organisation, qty: str = "100", *, prod: products.Product | None = None,
-            loc: locations.Location | None = None, days_ago: float = 5, **extra: Any) -> CaptureResult:
+def harvest(
+    session: Session,
+    o: organisations.Organisation,
+    qty: str = "100",
+    *,
+    prod: products.Product | None = None,
+    loc: locations.Location | None = None,
+    days_ago: float = 5,
+    **extra: Any,
+) -> CaptureResult:
     prod = prod or product(session, o)
     loc = loc or location(session, o)
-    data = HarvestIn(product_id=prod.id, lot_code=extra.pop("lot_code", f"L{next(_n):06d}"), quantity=Decimal(qty),  # type: ignore[arg-type]
-                     location_id=loc.id, event_time=when(days_ago), **extra)
+    data = HarvestIn(
+        product_id=prod.id,
+        lot_code=extra.pop("lot_code", f"L{next(_n):06d}"),
+        quantity=Decimal(qty),  # type: ignore[arg-type]
+        location_id=loc.id,
+        event_time=when(days_ago),
+        **extra,
+    )
     return capture(session=session, actor=member(o), items=[(EventType.HARVEST, data)])
 
 
-def ship(session: Session, sender: organisations.Organisation, lot_id: int, to: organisations.Organisation,
-         qty: str, days_ago: float = 4) -> CaptureResult:
+def ship(
+    session: Session,
+    sender: organisations.Organisation,
+    lot_id: int,
+    to: organisations.Organisation,
+    qty: str,
+    days_ago: float = 4,
+) -> CaptureResult:
     data = ShipIn(lot_id=lot_id, quantity=Decimal(qty), destination_organisation_id=to.id, event_time=when(days_ago))  # type: ignore[arg-type]
     return capture(session=session, actor=member(sender), items=[(EventType.SHIP, data)])
 
 
-def receive(session: Session, receiver: organisations.Organisation, shipment_id: int, qty: str | None = None,
-            days_ago: float = 3) -> CaptureResult:
+def receive(
+    session: Session,
+    receiver: organisations.Organisation,
+    shipment_id: int,
+    qty: str | None = None,
+    days_ago: float = 3,
+) -> CaptureResult:
     data = ReceiveIn(shipment_id=shipment_id, quantity=Decimal(qty) if qty else None, event_time=when(days_ago))
     return capture(session=session, actor=member(receiver), items=[(EventType.RECEIVE, data)])
 
 
-def transform(session: Session, o: organisations.Organisation, inputs: list[tuple[int, str]],
-              outputs: list[tuple[products.Product, str]], days_ago: float = 2) -> CaptureResult:
+def transform(
+    session: Session,
+    o: organisations.Organisation,
+    inputs: list[tuple[int, str]],
+    outputs: list[tuple[products.Product, str]],
+    days_ago: float = 2,
+) -> CaptureResult:
     data = TransformIn(
         inputs=[TransformInput(lot_id=lid, quantity=Decimal(q)) for lid, q in inputs],
-        outputs=[TransformOutput(product_id=p.id, lot_code=f"T{next(_n):06d}", quantity=Decimal(q)) for p, q in outputs],  # type: ignore[arg-type]
+        outputs=[
+            TransformOutput(product_id=p.id, lot_code=f"T{next(_n):06d}", quantity=Decimal(q)) for p, q in outputs
+        ],  # type: ignore[arg-type]
         event_time=when(days_ago),
     )
     return capture(session=session, actor=member(o), items=[(EventType.TRANSFORM, data)])
@@ -116,17 +176,29 @@ HOAN_LONG, DONG_TAO = "12070", "12208"
 def gi_area() -> dict[str, list[str]]:
     """The longan GI's protected area: four old districts, their old communes and today's communes."""
     formers = [c for d in GI_DISTRICTS for c in admin_units.former_communes_in_district(d)]
-    return {"area_former_districts": GI_DISTRICTS, "area_former_communes": sorted(c.code for c in formers),
-            "area_communes": sorted({code for c in formers for code in c.current_codes})}
+    return {
+        "area_former_districts": GI_DISTRICTS,
+        "area_former_communes": sorted(c.code for c in formers),
+        "area_communes": sorted({code for c in formers for code in c.current_codes}),
+    }
 
 
 def designation(session: Session, holder: organisations.Organisation, **over: Any) -> Designation:
     """The Hưng Yên longan geographical indication (or, with ``over``, another designation)."""
     values: dict[str, Any] = {
-        "kind": DesignationKind.GEOGRAPHICAL_INDICATION, "name_vi": "Nhãn lồng Hưng Yên", "name_en": "Hung Yen longan",
-        "registration_number": "00055", "decision_number": "186/QĐ-SHTT", "decision_date": date(2017, 1, 23),
-        "holder_organisation_id": holder.id, "categories": ["longan_fresh"], "derived_categories": ["longan_dried"],
-        "inherit_rule": InheritRule.ALL_INPUTS, **gi_area(), **over}
+        "kind": DesignationKind.GEOGRAPHICAL_INDICATION,
+        "name_vi": "Nhãn lồng Hưng Yên",
+        "name_en": "Hung Yen longan",
+        "registration_number": "00055",
+        "decision_number": "186/QĐ-SHTT",
+        "decision_date": date(2017, 1, 23),
+        "holder_organisation_id": holder.id,
+        "categories": ["longan_fresh"],
+        "derived_categories": ["longan_dried"],
+        "inherit_rule": InheritRule.ALL_INPUTS,
+        **gi_area(),
+        **over,
+    }
     row = Designation(**values)
     session.add(row)
     session.flush()
@@ -136,9 +208,14 @@ def designation(session: Session, holder: organisations.Organisation, **over: An
 def grant(session: Session, d: Designation, o: organisations.Organisation, **over: Any) -> RightToUse:
     """A right to use ``d``, valid from a year ago to a year ahead."""
     today_there = datetime.now(local_zone()).date()
-    values: dict[str, Any] = {"designation_id": d.id, "organisation_id": o.id,
-                              "decision_number": f"{next(_n)}/QĐ-HNL", "valid_from": today_there - timedelta(days=365),
-                              "valid_to": today_there + timedelta(days=365), **over}
+    values: dict[str, Any] = {
+        "designation_id": d.id,
+        "organisation_id": o.id,
+        "decision_number": f"{next(_n)}/QĐ-HNL",
+        "valid_from": today_there - timedelta(days=365),
+        "valid_to": today_there + timedelta(days=365),
+        **over,
+    }
     row = RightToUse(**values)
     session.add(row)
     session.flush()

@@ -39,16 +39,30 @@ def populate(engine: Engine) -> World:
         f.user(s, coop)
         fresh = f.product(s, coop)
         lot = f.harvest(
-            s, coop, "500.125", prod=fresh,
+            s,
+            coop,
+            "500.125",
+            prod=fresh,
             biz_transactions=[{"type": "inv", "id": "HĐ-0001/Hưng Yên"}],
             kde={"độ ngọt (brix)": 21.5, "ghi chú": "Nhãn lồng loại 1 — đợt đầu", "số thùng": 40},
-            inputs_used=[{"kind": "fertiliser", "name": "Phân hữu cơ vi sinh", "applied_on": date(2026, 6, 1),
-                          "pre_harvest_interval_days": 14}],
+            inputs_used=[
+                {
+                    "kind": "fertiliser",
+                    "name": "Phân hữu cơ vi sinh",
+                    "applied_on": date(2026, 6, 1),
+                    "pre_harvest_interval_days": 14,
+                }
+            ],
         ).lot_ids[0]
         mistake = f.harvest(s, coop, "7", prod=fresh, days_ago=4.5)
-        capture(session=s, actor=f.member(coop), idempotency_key="sửa-lỗi-1", items=[
-            (EventType.CORRECTION, CorrectionIn(event_id=mistake.events[0].id, reason="did_not_occur")),
-        ])
+        capture(
+            session=s,
+            actor=f.member(coop),
+            idempotency_key="sửa-lỗi-1",
+            items=[
+                (EventType.CORRECTION, CorrectionIn(event_id=mistake.events[0].id, reason="did_not_occur")),
+            ],
+        )
         shipment = f.ship(s, coop, lot, proc, "200").shipment_id
         assert shipment is not None
         f.receive(s, proc, shipment)
@@ -66,8 +80,11 @@ def populate(engine: Engine) -> World:
 def counts(engine: Engine) -> dict[str, int]:
     """Rows in every table of the models but the change counter (its one row is the migration's)."""
     with engine.connect() as conn:
-        return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in metadata.sorted_tables if t.name != "change_epoch"}
+        return {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in metadata.sorted_tables
+            if t.name != "change_epoch"
+        }
 
 
 def tamper(engine: Engine, event_id: str, payload: str = '{"forged": true}') -> None:
@@ -75,12 +92,21 @@ def tamper(engine: Engine, event_id: str, payload: str = '{"forged": true}') -> 
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("ALTER TABLE event DISABLE TRIGGER USER"))
-            conn.execute(text("UPDATE event SET payload = CAST(:p AS JSON) WHERE id = :id"),
-                         {"p": payload, "id": event_id})
+            conn.execute(
+                text("UPDATE event SET payload = CAST(:p AS JSON) WHERE id = :id"), {"p": payload, "id": event_id}
+            )
             conn.execute(text("ALTER TABLE event ENABLE TRIGGER USER"))
             return
-        triggers = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'event'"
-                                     " AND sql LIKE '%UPDATE%'")).scalars().all()
+        triggers = (
+            conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'event'"
+                    " AND sql LIKE '%UPDATE%'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         for name in triggers:
             conn.execute(text(f'DROP TRIGGER "{name}"'))
         conn.execute(text("UPDATE event SET payload = :p WHERE id = :id"), {"p": payload, "id": event_id})
@@ -99,4 +125,3 @@ def postgres_base_url() -> str | None:
         return None
     finally:
         probe.dispose()
-

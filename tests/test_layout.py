@@ -18,8 +18,13 @@ def test_import_trace_gives_the_domain_package() -> None:
 
 
 def test_python_m_from_the_root_finds_our_trace() -> None:
-    out = subprocess.run([sys.executable, "-c", "import trace; print(trace.__file__)"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import trace; print(trace.__file__)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(out.stdout.strip()).resolve() == ROOT / "trace" / "__init__.py"
 
 
@@ -40,8 +45,11 @@ def test_trace_knows_nothing_of_http_celery_or_outer_layers() -> None:
 
 
 def test_labels_is_pure_rendering() -> None:
-    bad = [(f, m) for f, m in _imports("labels")
-           if m in {"fastapi", "starlette", "celery", "sqlmodel", "sqlalchemy", "api", "workers", "trace"}]
+    bad = [
+        (f, m)
+        for f, m in _imports("labels")
+        if m in {"fastapi", "starlette", "celery", "sqlmodel", "sqlalchemy", "api", "workers", "trace"}
+    ]
     assert bad == []
 
 

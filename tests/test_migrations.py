@@ -27,7 +27,6 @@ from trace.users import User, authenticate, hash_password
 FIRST = "0001"  # its schema never changes, so rows written at it are a fixed starting point
 
 
-
 def _differences(engine: Engine) -> list[object]:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -100,22 +99,63 @@ def test_rows_written_at_the_first_revision_survive_every_later_migration(fresh:
     command.upgrade(config, FIRST)
     now = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)
     organisation = sa.table(
-        "organisation", *(sa.column(c) for c in (
-            "id", "name", "kind", "tax_code", "address", "commune_code", "personal_name_consent",
-            "practices_public", "version", "active")),
-        sa.column("created_at", UTCDateTime()), sa.column("updated_at", UTCDateTime()),
+        "organisation",
+        *(
+            sa.column(c)
+            for c in (
+                "id",
+                "name",
+                "kind",
+                "tax_code",
+                "address",
+                "commune_code",
+                "personal_name_consent",
+                "practices_public",
+                "version",
+                "active",
+            )
+        ),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
     )
-    user = sa.table("user", *(sa.column(c) for c in (
-        "id", "email", "full_name", "role", "organisation_id", "password_hash", "active", "token_version")),
-        sa.column("created_at", UTCDateTime()))
+    user = sa.table(
+        "user",
+        *(
+            sa.column(c)
+            for c in ("id", "email", "full_name", "role", "organisation_id", "password_hash", "active", "token_version")
+        ),
+        sa.column("created_at", UTCDateTime()),
+    )
     with engine.begin() as conn:
-        conn.execute(organisation.insert().values(
-            id=41, name="HTX Nhãn lồng Phố Hiến", kind="cooperative", tax_code="0900123456", address="Hưng Yên",
-            commune_code="12070", personal_name_consent=False, practices_public=True, version=1, active=True,
-            created_at=now, updated_at=now))
-        conn.execute(user.insert().values(
-            id=7, email="xa-vien@example.vn", full_name="Xã viên", role="member", organisation_id=41,
-            password_hash=hash_password("mật khẩu cũ 2026"), active=True, token_version=0, created_at=now))
+        conn.execute(
+            organisation.insert().values(
+                id=41,
+                name="HTX Nhãn lồng Phố Hiến",
+                kind="cooperative",
+                tax_code="0900123456",
+                address="Hưng Yên",
+                commune_code="12070",
+                personal_name_consent=False,
+                practices_public=True,
+                version=1,
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            user.insert().values(
+                id=7,
+                email="xa-vien@example.vn",
+                full_name="Xã viên",
+                role="member",
+                organisation_id=41,
+                password_hash=hash_password("mật khẩu cũ 2026"),
+                active=True,
+                token_version=0,
+                created_at=now,
+            )
+        )
     # when every later migration runs
     command.upgrade(config, "head")
     # then today's models read those rows and the old password still signs in
@@ -143,33 +183,106 @@ def test_units_written_at_the_first_revision_get_valid_unique_codes(fresh: tuple
     command.upgrade(config, FIRST)
     now = datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)
     cols = {
-        "organisation": ("id", "name", "kind", "tax_code", "address", "commune_code", "personal_name_consent",
-                         "practices_public", "version", "active"),
+        "organisation": (
+            "id",
+            "name",
+            "kind",
+            "tax_code",
+            "address",
+            "commune_code",
+            "personal_name_consent",
+            "practices_public",
+            "version",
+            "active",
+        ),
         "product": ("id", "name_vi", "category", "unit", "gtin", "organisation_id", "gtin_assigned", "version"),
-        "lot": ("id", "product_id", "gtin", "lot_code", "quantity", "unit", "producer_organisation_id",
-                "production_date", "status", "created_event_id", "product_version"),
+        "lot": (
+            "id",
+            "product_id",
+            "gtin",
+            "lot_code",
+            "quantity",
+            "unit",
+            "producer_organisation_id",
+            "production_date",
+            "status",
+            "created_event_id",
+            "product_version",
+        ),
         "unit": ("id", "lot_id", "serial", "status", "created_event_id"),
     }
-    tables = {name: sa.table(name, *(sa.column(c) for c in names), sa.column("created_at", UTCDateTime()))
-              for name, names in cols.items()}
+    tables = {
+        name: sa.table(name, *(sa.column(c) for c in names), sa.column("created_at", UTCDateTime()))
+        for name, names in cols.items()
+    }
     tables["organisation"].append_column(sa.column("updated_at", UTCDateTime()))
     serials = [f"{i:010d}" for i in range(1, 61)]
     with engine.begin() as conn:
-        conn.execute(tables["organisation"].insert().values(
-            id=41, name="HTX Nhãn lồng Phố Hiến", kind="cooperative", tax_code="0900123456", address="Hưng Yên",
-            commune_code="12070", personal_name_consent=False, practices_public=True, version=1, active=True,
-            created_at=now, updated_at=now))
-        conn.execute(tables["product"].insert().values(
-            id=51, name_vi="Nhãn lồng sấy", category="longan_dried", unit="kg", gtin="08930000000019",
-            organisation_id=41, gtin_assigned=False, version=1, created_at=now))
-        conn.execute(tables["lot"].insert().values(
-            id=61, product_id=51, gtin="08930000000019", lot_code="NL-2026-01", quantity=100, unit="kg",
-            producer_organisation_id=41, production_date=now.date(), status="active",
-            created_event_id="00000000-0000-0000-0000-000000000001", product_version=1, created_at=now))
-        conn.execute(tables["unit"].insert(), [
-            {"id": 100 + i, "lot_id": 61, "serial": s, "status": "active",
-             "created_event_id": "00000000-0000-0000-0000-000000000002", "created_at": now}
-            for i, s in enumerate(serials)])
+        conn.execute(
+            tables["organisation"]
+            .insert()
+            .values(
+                id=41,
+                name="HTX Nhãn lồng Phố Hiến",
+                kind="cooperative",
+                tax_code="0900123456",
+                address="Hưng Yên",
+                commune_code="12070",
+                personal_name_consent=False,
+                practices_public=True,
+                version=1,
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            tables["product"]
+            .insert()
+            .values(
+                id=51,
+                name_vi="Nhãn lồng sấy",
+                category="longan_dried",
+                unit="kg",
+                gtin="08930000000019",
+                organisation_id=41,
+                gtin_assigned=False,
+                version=1,
+                created_at=now,
+            )
+        )
+        conn.execute(
+            tables["lot"]
+            .insert()
+            .values(
+                id=61,
+                product_id=51,
+                gtin="08930000000019",
+                lot_code="NL-2026-01",
+                quantity=100,
+                unit="kg",
+                producer_organisation_id=41,
+                production_date=now.date(),
+                status="active",
+                created_event_id="00000000-0000-0000-0000-000000000001",
+                product_version=1,
+                created_at=now,
+            )
+        )
+        conn.execute(
+            tables["unit"].insert(),
+            [
+                {
+                    "id": 100 + i,
+                    "lot_id": 61,
+                    "serial": s,
+                    "status": "active",
+                    "created_event_id": "00000000-0000-0000-0000-000000000002",
+                    "created_at": now,
+                }
+                for i, s in enumerate(serials)
+            ],
+        )
 
     def codes() -> dict[str, str]:
         with engine.connect() as conn:

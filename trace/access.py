@@ -51,18 +51,14 @@ def require_org_admin(actor: Actor, organisation_id: int) -> None:
         return
     if actor.role == Role.ORG_ADMIN and actor.organisation_id == organisation_id:
         return
-    raise Forbidden(
-        "Only an administrator of this organisation may do this", code="org_admin_only"
-    )
+    raise Forbidden("Only an administrator of this organisation may do this", code="org_admin_only")
 
 
 def require_member_of(actor: Actor, organisation_id: int) -> None:
     """Writes on an organisation's behalf need a member (or admin) of that organisation."""
     if actor.organisation_id == organisation_id and actor.role in (Role.ORG_ADMIN, Role.MEMBER):
         return
-    raise Forbidden(
-        "You may only act for your own organisation", code="not_your_organisation"
-    )
+    raise Forbidden("You may only act for your own organisation", code="not_your_organisation")
 
 
 def require_writer(actor: Actor) -> int:
@@ -76,6 +72,4 @@ def can_see_private(actor: Actor | None, organisation_id: int | None) -> bool:
     """Private fields (farming inputs, business documents) belong to their organisation."""
     if actor is None:
         return False
-    return actor.reads_everything or (
-        organisation_id is not None and actor.organisation_id == organisation_id
-    )
+    return actor.reads_everything or (organisation_id is not None and actor.organisation_id == organisation_id)

@@ -84,8 +84,13 @@ def issue_token(user: User) -> Token:
     ttl = timedelta(minutes=settings.token_ttl_minutes)
     now = utcnow()
     # jti names this one token, so that it alone can be signed out (RevokedToken).
-    claims = {"sub": str(user.id), "tv": user.token_version, "iat": now, "exp": now + ttl,
-              "jti": secrets.token_urlsafe(16)}
+    claims = {
+        "sub": str(user.id),
+        "tv": user.token_version,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": secrets.token_urlsafe(16),
+    }
     token = jwt.encode(claims, settings.secret_key, algorithm="HS256")
     return Token(access_token=token, expires_in=int(ttl.total_seconds()))
 
@@ -117,8 +122,13 @@ def decode_token(token: str) -> TokenClaims:
     """Verify a user JWT without the database: signature, an expiry not passed, an issue time not in the future,
     and the claims every token we issue carries; raise ``bad_token`` otherwise."""
     try:
-        claims = jwt.decode(token, get_settings().secret_key, algorithms=["HS256"],
-                            options={"require": REQUIRED_CLAIMS}, leeway=CLOCK_LEEWAY)
+        claims = jwt.decode(
+            token,
+            get_settings().secret_key,
+            algorithms=["HS256"],
+            options={"require": REQUIRED_CLAIMS},
+            leeway=CLOCK_LEEWAY,
+        )
         user_id, jti = int(claims["sub"]), claims["jti"]
         expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
     except (jwt.PyJWTError, KeyError, ValueError, TypeError, OverflowError, OSError):
@@ -161,22 +171,26 @@ def sign_out(*, session: Session, token: str) -> None:
     administrator instead (:func:`revoke_api_key`).
     """
     if token.startswith(KEY_PREFIX):
-        raise Forbidden("An API key is not signed out: its organisation's administrator revokes it",
-                        code="user_only")
+        raise Forbidden("An API key is not signed out: its organisation's administrator revokes it", code="user_only")
     claims = decode_token(token)
     _, revoked = _token_user(session, claims)  # a token already ended otherwise is refused here
     now = utcnow()
     # Rows of tokens that have expired anyway are no longer needed: each sign-out sweeps a few of them, those
     # no other sign-out is sweeping (two sweeps deleting the same rows in another order could deadlock).
-    expired = (select(col(RevokedToken.jti)).where(col(RevokedToken.expires_at) < now - CLOCK_LEEWAY)
-               .limit(PRUNE_BATCH).with_for_update(skip_locked=True))
+    expired = (
+        select(col(RevokedToken.jti))
+        .where(col(RevokedToken.expires_at) < now - CLOCK_LEEWAY)
+        .limit(PRUNE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
     session.execute(delete(RevokedToken).where(col(RevokedToken.jti).in_(expired)))
     if revoked:
         return
     try:
         with session.begin_nested():  # the same token signed out twice at once: the first row stands
-            session.add(RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at,
-                                     revoked_at=now))
+            session.add(
+                RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at, revoked_at=now)
+            )
             session.flush()
     except IntegrityError:
         pass
@@ -196,8 +210,13 @@ def create_api_key(*, session: Session, actor: Actor, organisation_id: int, data
     require_org_admin(actor, organisation_id)
     get_organisation(session=session, organisation_id=organisation_id)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(organisation_id=organisation_id, name=data.name, prefix=secret[:12],
-                 key_hash=_sha(secret), created_by_user_id=actor.user_id)
+    key = ApiKey(
+        organisation_id=organisation_id,
+        name=data.name,
+        prefix=secret[:12],
+        key_hash=_sha(secret),
+        created_by_user_id=actor.user_id,
+    )
     session.add(key)
     session.flush()
     return ApiKeyIssued.model_validate(key, update={"key": secret})

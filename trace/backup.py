@@ -82,8 +82,7 @@ def _check_sqlite_backup(path: Path) -> None:
     if status != "ok":
         raise RuleViolation(f"{path} is damaged: {status}", code="backup_invalid")
     if "alembic_version" not in tables:
-        raise RuleViolation(f"{path} is not a hytrace database (no alembic_version table)",
-                            code="backup_invalid")
+        raise RuleViolation(f"{path} is not a hytrace database (no alembic_version table)", code="backup_invalid")
 
 
 def restore(url: str, source: Path) -> BackupResult:
@@ -93,8 +92,11 @@ def restore(url: str, source: Path) -> BackupResult:
         if not source.is_file():
             raise RuleViolation(f"No backup file at {source}", code="backup_missing")
         # One transaction: a failed restore leaves the database as it was.
-        _pg("pg_restore", url, ["--clean", "--if-exists", "--no-owner", "--single-transaction",
-                                "--exit-on-error", str(source)])
+        _pg(
+            "pg_restore",
+            url,
+            ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error", str(source)],
+        )
         return BackupResult(source, source.stat().st_size, "postgresql")
     _check_sqlite_backup(source)
     target = sqlite_path(url)
@@ -106,8 +108,10 @@ def restore(url: str, source: Path) -> BackupResult:
         # SQLite's own locks and WAL: atomic, and never leaves a -wal file that belongs
         # to other content (which replacing the file underneath would).
         try:
-            with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
-                    closing(sqlite3.connect(target, timeout=15)) as dst:
+            with (
+                closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src,
+                closing(sqlite3.connect(target, timeout=15)) as dst,
+            ):
                 src.backup(dst)
         except sqlite3.Error as error:
             raise RuleViolation(f"Restore into {target} failed: {error}", code="restore_failed") from None
@@ -131,8 +135,9 @@ def _pg(tool: str, url: str, args: list[str]) -> None:
     """Run pg_dump/pg_restore against ``url``; the password goes in the environment, not argv."""
     exe = shutil.which(tool)
     if exe is None:
-        raise RuleViolation(f"{tool} is not installed (Debian/Ubuntu: apt-get install postgresql-client)",
-                            code="tool_missing")
+        raise RuleViolation(
+            f"{tool} is not installed (Debian/Ubuntu: apt-get install postgresql-client)", code="tool_missing"
+        )
     parsed = make_url(url)
     env = dict(os.environ)
     if parsed.password:
@@ -143,5 +148,4 @@ def _pg(tool: str, url: str, args: list[str]) -> None:
     if done.returncode != 0:
         # One line for the operator, but all of it: a version mismatch spans two lines.
         detail = "; ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
-        raise RuleViolation(f"{tool} failed: {detail[:500] or 'exit ' + str(done.returncode)}",
-                            code="tool_failed")
+        raise RuleViolation(f"{tool} failed: {detail[:500] or 'exit ' + str(done.returncode)}", code="tool_failed")

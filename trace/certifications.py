@@ -51,7 +51,8 @@ class Certification(CertificationBase, table=True):
 
 class CertificationCreate(CertificationBase):
     organisation_id: int | None = Field(  # type: ignore[assignment]
-        default=None, description="The certified organisation (default: yours)")
+        default=None, description="The certified organisation (default: yours)"
+    )
     product_ids: list[int] = Field(default_factory=list, max_length=500, description="Products covered; empty: all")
     location_ids: list[int] = Field(default_factory=list, max_length=500, description="Locations covered; empty: all")
 
@@ -102,21 +103,33 @@ def _may_certify(actor: Actor, organisation_id: int) -> None:
         return
     if actor.role == Role.ORG_ADMIN and actor.organisation_id == organisation_id:
         return
-    raise Forbidden("Only the province administrator or an administrator of the certified organisation "
-                    "may record or revoke its certificates", code="not_certification_manager")
+    raise Forbidden(
+        "Only the province administrator or an administrator of the certified organisation "
+        "may record or revoke its certificates",
+        code="not_certification_manager",
+    )
 
 
-def _check_scope(session: Session, model: type[Product] | type[Location], ids: list[int], org_id: int,
-                 what: str) -> list[int]:
+def _check_scope(
+    session: Session, model: type[Product] | type[Location], ids: list[int], org_id: int, what: str
+) -> list[int]:
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return wanted
-    theirs = set(session.execute(select(model.id).where(  # type: ignore[call-overload]
-        col(model.id).in_(wanted), model.organisation_id == org_id)).scalars())
+    theirs = set(
+        session.execute(
+            select(model.id).where(  # type: ignore[call-overload]
+                col(model.id).in_(wanted), model.organisation_id == org_id
+            )
+        ).scalars()
+    )
     stray = [i for i in wanted if i not in theirs]
     if stray:
-        raise RuleViolation(f"{what.capitalize()}(s) {', '.join(map(str, stray[:10]))} do not belong to "
-                            f"organisation {org_id}", code=f"{what}_not_in_organisation", ids=stray[:50])
+        raise RuleViolation(
+            f"{what.capitalize()}(s) {', '.join(map(str, stray[:10]))} do not belong to organisation {org_id}",
+            code=f"{what}_not_in_organisation",
+            ids=stray[:50],
+        )
     return wanted
 
 
@@ -129,8 +142,9 @@ def record_certification(*, session: Session, actor: Actor, data: CertificationC
     if session.get(Organisation, org_id) is None:
         raise RuleViolation(f"Organisation {org_id} does not exist", code="unknown_organisation")
     if not actor.is_admin and not data.document_url:
-        raise RuleViolation("Attach the certificate (document_url) when recording it yourself",
-                            code="document_required")
+        raise RuleViolation(
+            "Attach the certificate (document_url) when recording it yourself", code="document_required"
+        )
     if data.valid_from > data.valid_to:
         raise RuleViolation(f"valid_from {data.valid_from} is after valid_to {data.valid_to}", code="invalid_validity")
     if data.kind == CertificationKind.OCOP and data.stars not in (3, 4, 5):
@@ -139,14 +153,23 @@ def record_certification(*, session: Session, actor: Actor, data: CertificationC
         raise RuleViolation(f"A {data.kind} certificate has no stars", code="stars_not_allowed")
     products = _check_scope(session, Product, data.product_ids, org_id, "product")
     places = _check_scope(session, Location, data.location_ids, org_id, "location")
-    same = session.execute(select(Certification.id).where(  # type: ignore[call-overload]
-        Certification.organisation_id == org_id, Certification.kind == data.kind,
-        Certification.number == data.number, Certification.issuer == data.issuer)).first()
+    same = session.execute(
+        select(Certification.id).where(  # type: ignore[call-overload]
+            Certification.organisation_id == org_id,
+            Certification.kind == data.kind,
+            Certification.number == data.number,
+            Certification.issuer == data.issuer,
+        )
+    ).first()
     if same is not None:
-        raise Conflict(f"Certificate {data.number} from {data.issuer} is already recorded", code="certification_exists",
-                       certification_id=same[0])
-    cert = Certification.model_validate(data, update={"organisation_id": org_id, "product_ids": products,
-                                                      "location_ids": places})
+        raise Conflict(
+            f"Certificate {data.number} from {data.issuer} is already recorded",
+            code="certification_exists",
+            certification_id=same[0],
+        )
+    cert = Certification.model_validate(
+        data, update={"organisation_id": org_id, "product_ids": products, "location_ids": places}
+    )
     session.add(cert)
     session.flush()
     return cert
@@ -165,8 +188,9 @@ def revoke_certification(*, session: Session, actor: Actor, certification_id: in
     cert = get_certification(session=session, certification_id=certification_id)
     _may_certify(actor, cert.organisation_id)
     if cert.revoked_at is not None:
-        raise Conflict(f"Certification {cert.number} was revoked on {_local_date(cert.revoked_at)}",
-                       code="already_revoked")
+        raise Conflict(
+            f"Certification {cert.number} was revoked on {_local_date(cert.revoked_at)}", code="already_revoked"
+        )
     when = to_utc(data.revoked_at)[0] if data.revoked_at else utcnow()
     if when > utcnow():
         raise RuleViolation("A revocation cannot be dated in the future", code="revoked_in_future")
@@ -176,8 +200,14 @@ def revoke_certification(*, session: Session, actor: Actor, certification_id: in
     return cert
 
 
-def list_certifications(*, session: Session, organisation_id: int | None = None,
-                        kind: CertificationKind | None = None, offset: int = 0, limit: int = 50) -> list[Certification]:
+def list_certifications(
+    *,
+    session: Session,
+    organisation_id: int | None = None,
+    kind: CertificationKind | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[Certification]:
     """Certificates, filtered (numbers and issuers are public; documents are not, see :func:`to_public`)."""
     query = select(Certification)
     if organisation_id is not None:
@@ -215,18 +245,29 @@ def valid_on(cert: Certification, day: date) -> bool:
 def certificates_for_lot(*, session: Session, lot: Lot, today: date | None = None) -> list[CertificateStatus]:
     """The certificates whose scope covers the lot, each judged at its harvest date and today."""
     today = today or local_today()
-    certs = session.execute(select(Certification).where(
-        Certification.organisation_id == lot.producer_organisation_id)  # type: ignore[arg-type]
-        .order_by(col(Certification.valid_from).desc(), col(Certification.id))).scalars()
+    certs = session.execute(
+        select(Certification)
+        .where(Certification.organisation_id == lot.producer_organisation_id)  # type: ignore[arg-type]
+        .order_by(col(Certification.valid_from).desc(), col(Certification.id))
+    ).scalars()
     out = []
     for cert in certs:
         if not covers(cert, lot):
             continue
         at_harvest = valid_on(cert, lot.production_date)
-        out.append(CertificateStatus(
-            certification_id=cert.id, kind=cert.kind, stars=cert.stars, number=cert.number,  # type: ignore[arg-type]
-            issuer=cert.issuer, valid_from=cert.valid_from, valid_to=cert.valid_to,
-            revoked_on=_local_date(cert.revoked_at) if cert.revoked_at else None,
-            valid_at_harvest=at_harvest, valid_today=valid_on(cert, today), shown=at_harvest,
-        ))
+        out.append(
+            CertificateStatus(
+                certification_id=cert.id,
+                kind=cert.kind,
+                stars=cert.stars,
+                number=cert.number,  # type: ignore[arg-type]
+                issuer=cert.issuer,
+                valid_from=cert.valid_from,
+                valid_to=cert.valid_to,
+                revoked_on=_local_date(cert.revoked_at) if cert.revoked_at else None,
+                valid_at_harvest=at_harvest,
+                valid_today=valid_on(cert, today),
+                shown=at_harvest,
+            )
+        )
     return out

@@ -24,11 +24,22 @@ from sqlmodel import Field, Session, SQLModel
 log = logging.getLogger(__name__)
 
 # Tables whose rows never show on a public page.
-QUIET_TABLES = frozenset({
-    "scan", "print_run", "print_artefact", "idempotency_record", "user", "api_key", "one_time_link",
-    "change_epoch", "alembic_version", "web_session",
-    "webhook_subscription", "webhook_delivery",  # every delivery attempt writes; no page shows them
-})
+QUIET_TABLES = frozenset(
+    {
+        "scan",
+        "print_run",
+        "print_artefact",
+        "idempotency_record",
+        "user",
+        "api_key",
+        "one_time_link",
+        "change_epoch",
+        "alembic_version",
+        "web_session",
+        "webhook_subscription",
+        "webhook_delivery",  # every delivery attempt writes; no page shows them
+    }
+)
 _DML = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 _DDL = re.compile(r"\s*(?:DROP|ALTER|CREATE)\b", re.IGNORECASE)
 _BUMP = "UPDATE change_epoch SET value = value + 1 WHERE id = 1"
@@ -100,8 +111,10 @@ def _on_commit(conn: Any) -> None:
 
 
 _MIGRATED: set[str] = set()
-_EXISTS = {"sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'change_epoch'",
-           "postgresql": "SELECT to_regclass('change_epoch')"}
+_EXISTS = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'change_epoch'",
+    "postgresql": "SELECT to_regclass('change_epoch')",
+}
 
 
 def _has_table(conn: Any, cursor: Any) -> bool:

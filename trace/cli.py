@@ -78,8 +78,9 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     with _engine(args.database_url) as engine, session_scope(engine) as session:
         existing = session.exec(select(User).where(User.email == email)).first()
         if existing is not None and existing.role != Role.ADMIN:
-            raise Conflict(f"{email} is already a user with role {existing.role}; choose another email",
-                           code="email_taken")
+            raise Conflict(
+                f"{email} is already a user with role {existing.role}; choose another email", code="email_taken"
+            )
         if existing is not None:
             print(f"administrator {email} exists (id {existing.id}); unchanged")
             return OK
@@ -114,8 +115,7 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
         print(f"ok: {report.events:,} events in {report.organisations} organisation chain(s) verified")
         return OK
     where = f"event {report.broken_event_id}" if report.broken_event_id else "end of chain"
-    print(f"BROKEN: organisation {report.broken_organisation_id}, seq {report.broken_seq}, {where}: "
-          f"{report.reason}")
+    print(f"BROKEN: organisation {report.broken_organisation_id}, seq {report.broken_seq}, {where}: {report.reason}")
     return BROKEN
 
 
@@ -126,14 +126,21 @@ def cmd_export_trace(args: argparse.Namespace) -> int:
 
     direction = lineage.Direction(args.direction)
     with _engine(args.database_url) as engine, session_scope(engine, write=False) as session:
-        lot_id = args.lot if args.lot is not None else lot_by_code(
-            session=session, gtin=args.gtin, lot_code=args.lot_code).id
+        lot_id = (
+            args.lot
+            if args.lot is not None
+            else lot_by_code(session=session, gtin=args.gtin, lot_code=args.lot_code).id
+        )
         assert lot_id is not None
         if args.format == "csv":
             body = lineage.fsma_csv(session=session, actor=CLI_ACTOR, lot_id=lot_id, direction=direction)
         else:
-            body = lineage.trace(session=session, actor=CLI_ACTOR, lot_id=lot_id,
-                                 direction=direction).model_dump_json(indent=2) + "\n"
+            body = (
+                lineage.trace(session=session, actor=CLI_ACTOR, lot_id=lot_id, direction=direction).model_dump_json(
+                    indent=2
+                )
+                + "\n"
+            )
     if args.output is None:
         sys.stdout.write(body)
         return OK
@@ -204,14 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
         return cmd
 
     add("migrate", cmd_migrate).add_argument("--revision", default="head", help="target revision (default: head)")
-    add("downgrade", cmd_downgrade).add_argument("--revision", required=True,
-                                                 help="target revision, e.g. -1 or base (back up first)")
+    add("downgrade", cmd_downgrade).add_argument(
+        "--revision", required=True, help="target revision, e.g. -1 or base (back up first)"
+    )
     cmd = add("create-admin", cmd_create_admin)
     cmd.add_argument("--email", help="default: HYTRACE_ADMIN_EMAIL")
     cmd.add_argument("--password", help="at least 10 characters; default: HYTRACE_ADMIN_PASSWORD")
-    add("demo", cmd_demo).add_argument("--reload", action="store_true", help="demo data already there: add a batch of recent harvests (events are never deleted)")
-    add("verify-log", cmd_verify_log).add_argument("--organisation", type=int, metavar="ID",
-                                                   help="only this organisation's chain")
+    add("demo", cmd_demo).add_argument(
+        "--reload",
+        action="store_true",
+        help="demo data already there: add a batch of recent harvests (events are never deleted)",
+    )
+    add("verify-log", cmd_verify_log).add_argument(
+        "--organisation", type=int, metavar="ID", help="only this organisation's chain"
+    )
     cmd = add("export-trace", cmd_export_trace)
     cmd.add_argument("--lot", type=int, metavar="ID", help="lot id")
     cmd.add_argument("--gtin", help="GTIN of the lot (with --lot-code)")
@@ -222,8 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("portal-export", cmd_portal_export)
     cmd.add_argument("--since", type=datetime.fromisoformat, metavar="TIME", help="only rows changed since (ISO 8601)")
     cmd.add_argument("--until", type=datetime.fromisoformat, metavar="TIME", help="only rows changed until (ISO 8601)")
-    cmd.add_argument("--output", type=Path, required=True, metavar="FILE_OR_FOLDER",
-                     help="the ZIP file, or a folder to write it in under its dated name")
+    cmd.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE_OR_FOLDER",
+        help="the ZIP file, or a folder to write it in under its dated name",
+    )
     add("backup", cmd_backup).add_argument("--output", type=Path, required=True, metavar="FILE")
     add("restore", cmd_restore).add_argument("--input", type=Path, required=True, metavar="FILE")
     cmd = add("move-to-postgres", cmd_move_to_postgres)

@@ -92,7 +92,9 @@ class Settings(BaseSettings):
     # and nothing is kept longer than public_cache_seconds without being rebuilt.
     public_cache_seconds: float = 300
     change_poll_seconds: float = 0.25
-    epcis_max_body_bytes: int = 16 * 1024 * 1024  # largest EPCIS document POST /epcis/capture takes (413 beyond; ~30,000 events)
+    epcis_max_body_bytes: int = (
+        16 * 1024 * 1024
+    )  # largest EPCIS document POST /epcis/capture takes (413 beyond; ~30,000 events)
     # Every other API body (413 beyond): room for the longest list a request may carry (100,000 label codes).
     json_max_body_bytes: int = 4 * 1024 * 1024
     json_max_depth: int = 100  # arrays and objects nested deeper in a JSON body: 422 json_too_deep (EPCIS needs ~12)
@@ -120,7 +122,8 @@ class Settings(BaseSettings):
             if self.environment != "development":
                 raise ValueError(
                     f"HYTRACE_SECRET_KEY must be set when HYTRACE_ENVIRONMENT={self.environment} (the built-in "
-                    f"secret is for development only): make one with {MAKE_A_SECRET}")
+                    f"secret is for development only): make one with {MAKE_A_SECRET}"
+                )
             return self
         reason = weak_secret(self.secret_key)
         if reason is not None:
@@ -131,7 +134,8 @@ class Settings(BaseSettings):
     def public_hosts(self) -> list[str]:
         """Hosts a printed label may name: the public base URL's and the configured aliases."""
         return [urlsplit(self.public_base_url).netloc.lower()] + [
-            h.strip().lower() for h in self.public_host_aliases.split(",") if h.strip()]
+            h.strip().lower() for h in self.public_host_aliases.split(",") if h.strip()
+        ]
 
     @property
     def is_sqlite(self) -> bool:

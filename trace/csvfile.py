@@ -28,9 +28,7 @@ def safe_cell(value: Any) -> Any:
     """The value as a CSV cell a spreadsheet shows as text: formula-like text gets a leading apostrophe."""
     if value is None:
         return ""
-    if isinstance(
-        value, (int, float, Decimal)
-    ):  # bool is an int: written as the csv module writes it
+    if isinstance(value, (int, float, Decimal)):  # bool is an int: written as the csv module writes it
         return value
     shown = value if isinstance(value, str) else str(value)
     if shown.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(shown):

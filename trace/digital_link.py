@@ -53,8 +53,7 @@ class DigitalLink:
 
     def uri(self, base_url: str) -> str:
         """The canonical URI of this GTIN, lot or unit under ``base_url`` (query dropped)."""
-        return build_uri(base_url=base_url, gtin=self.gtin, lot=self.lot, serial=self.serial,
-                         cpv=self.cpv)
+        return build_uri(base_url=base_url, gtin=self.gtin, lot=self.lot, serial=self.serial, cpv=self.cpv)
 
 
 def _fail(code: str, message: str, **details: object) -> InvalidIdentifier:
@@ -83,8 +82,9 @@ def _base(base_url: str) -> str:
     if not ok or parts.query or parts.fragment:
         raise ValueError(f"base_url {base_url!r} must be an http(s) URL with a host and no query")
     if "01" in parts.path.split("/"):
-        raise ValueError(f"base_url {base_url!r} has a path segment '01', which parse() would "
-                         "take for the start of the GTIN")
+        raise ValueError(
+            f"base_url {base_url!r} has a path segment '01', which parse() would take for the start of the GTIN"
+        )
     return base_url.rstrip("/")
 
 
@@ -92,18 +92,29 @@ def _check_text(ai: str, value: str) -> str:
     """Validate a decoded (22), (10) or (21) value: 1..20 characters of CSET 82."""
     label = _NAMES[ai]
     if len(value) > _MAX_TEXT:
-        raise _fail("dl_too_long", f"{label} {shown(value)} has {len(value)} characters; "
-                    f"at most {_MAX_TEXT} are allowed", ai=ai, value=value)
+        raise _fail(
+            "dl_too_long",
+            f"{label} {shown(value)} has {len(value)} characters; at most {_MAX_TEXT} are allowed",
+            ai=ai,
+            value=value,
+        )
     for position, char in enumerate(value):
         if char not in CSET82:
-            raise _fail("dl_bad_chars", f"{label} {shown(value)} contains {char!r} at position "
-                        f"{position}, which is not in GS1 character set 82",
-                        ai=ai, value=value, character=char, position=position)
+            raise _fail(
+                "dl_bad_chars",
+                f"{label} {shown(value)} contains {char!r} at position "
+                f"{position}, which is not in GS1 character set 82",
+                ai=ai,
+                value=value,
+                character=char,
+                position=position,
+            )
     return value
 
 
-def build_uri(*, base_url: str, gtin: str, lot: str | None = None, serial: str | None = None,
-              cpv: str | None = None) -> str:
+def build_uri(
+    *, base_url: str, gtin: str, lot: str | None = None, serial: str | None = None, cpv: str | None = None
+) -> str:
     """Return the canonical GS1 Digital Link URI of a product, lot or unit under ``base_url``."""
     return _base(base_url) + _path(
         normalize_gtin(gtin),
@@ -130,8 +141,7 @@ def unit_uri(*, base_url: str, gtin: str, lot: str, serial: str) -> str:
 
 def _decode(raw: str, where: str) -> str:
     if _BAD_ESCAPE.search(raw):
-        raise _fail("dl_malformed", f"{where} {shown(raw)} has a '%' that is not followed by two hex "
-                    "digits", value=raw)
+        raise _fail("dl_malformed", f"{where} {shown(raw)} has a '%' that is not followed by two hex digits", value=raw)
     # Invalid UTF-8 decodes to U+FFFD, which the CSET 82 check then refuses.
     return unquote(raw)
 
@@ -148,8 +158,7 @@ def _allowed(hosts: Iterable[str]) -> set[str]:
 def parse(uri: str, *, hosts: Iterable[str] | None = None) -> DigitalLink:
     """Read a GS1 Digital Link URI; when ``hosts`` is given, refuse one on any other host."""
     if not isinstance(uri, str):
-        raise _fail("dl_malformed", f"A Digital Link must be a string, got {type(uri).__name__}",
-                    value=repr(uri))
+        raise _fail("dl_malformed", f"A Digital Link must be a string, got {type(uri).__name__}", value=repr(uri))
     try:
         parts = urlsplit(uri.strip())
         host, port = parts.hostname, parts.port
@@ -161,9 +170,13 @@ def parse(uri: str, *, hosts: Iterable[str] | None = None) -> DigitalLink:
     if hosts is not None:
         allowed = _allowed(hosts)
         if host not in allowed and f"{host}:{port}" not in allowed:
-            raise _fail("dl_not_ours", f"Host {shown(host)} is not one this instance answers for "
-                        f"({', '.join(sorted(allowed)) or 'none configured'})",
-                        value=uri, host=host)
+            raise _fail(
+                "dl_not_ours",
+                f"Host {shown(host)} is not one this instance answers for "
+                f"({', '.join(sorted(allowed)) or 'none configured'})",
+                value=uri,
+                host=host,
+            )
     return replace(parse_path(parts.path, parts.query), host=host)
 
 
@@ -174,24 +187,32 @@ def parse_path(path: str, query: str = "") -> DigitalLink:
         segments.pop()  # one trailing slash is harmless
     if "01" not in segments:
         raise _fail("dl_malformed", f"Path {shown(path)} has no /01/{{GTIN}}", value=path)
-    pairs = segments[segments.index("01"):]
+    pairs = segments[segments.index("01") :]
     if "" in pairs:
         raise _fail("dl_malformed", f"Path {shown(path)} has an empty segment after /01/", value=path)
     if len(pairs) % 2:
-        raise _fail("dl_malformed", f"Path {shown(path)} ends with AI ({pairs[-1]}) and no value",
-                    value=path, ai=pairs[-1])
+        raise _fail(
+            "dl_malformed", f"Path {shown(path)} ends with AI ({pairs[-1]}) and no value", value=path, ai=pairs[-1]
+        )
     values: dict[str, str] = {}
     for key, raw in zip(pairs[::2], pairs[1::2], strict=True):
         if key in values:
-            raise _fail("dl_duplicate_ai", f"AI ({key}) appears twice in path {shown(path)}",
-                        value=path, ai=key)
+            raise _fail("dl_duplicate_ai", f"AI ({key}) appears twice in path {shown(path)}", value=path, ai=key)
         if key not in _ORDER:
-            raise _fail("dl_unknown_ai", f"AI ({key}) in path {shown(path)} is not a GTIN key "
-                        "qualifier; expected (22), (10) or (21)", value=path, ai=key)
+            raise _fail(
+                "dl_unknown_ai",
+                f"AI ({key}) in path {shown(path)} is not a GTIN key qualifier; expected (22), (10) or (21)",
+                value=path,
+                ai=key,
+            )
         after = [ai for ai in values if _ORDER.index(ai) > _ORDER.index(key)]
         if after:
-            raise _fail("dl_order", f"AI ({key}) must come before AI ({after[0]}) in path "
-                        f"{shown(path)}; the order is /01/…/22/…/10/…/21/…", value=path, ai=key)
+            raise _fail(
+                "dl_order",
+                f"AI ({key}) must come before AI ({after[0]}) in path {shown(path)}; the order is /01/…/22/…/10/…/21/…",
+                value=path,
+                ai=key,
+            )
         values[key] = _decode(raw, f"AI ({key}) value")
     raw_gtin = values["01"]
     try:
@@ -200,14 +221,19 @@ def parse_path(path: str, query: str = "") -> DigitalLink:
             raise _fail("gtin_not_digits", f"GTIN {shown(raw_gtin)} has spaces around it")
         gtin = normalize_gtin(raw_gtin)
     except InvalidIdentifier as exc:
-        raise _fail("dl_bad_gtin", f"{exc.message} (in path {shown(path)})", value=raw_gtin,
-                    cause=exc.code) from None
+        raise _fail("dl_bad_gtin", f"{exc.message} (in path {shown(path)})", value=raw_gtin, cause=exc.code) from None
     for ai in ("22", "10", "21"):
         if ai in values:
             _check_text(ai, values[ai])
     attributes, params = _query(query, set(values))
-    return DigitalLink(gtin=gtin, cpv=values.get("22"), lot=values.get("10"),
-                       serial=values.get("21"), attributes=attributes, params=params)
+    return DigitalLink(
+        gtin=gtin,
+        cpv=values.get("22"),
+        lot=values.get("10"),
+        serial=values.get("21"),
+        attributes=attributes,
+        params=params,
+    )
 
 
 def _query(query: str, in_path: set[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -226,17 +252,29 @@ def _query(query: str, in_path: set[str]) -> tuple[dict[str, str], dict[str, str
         if key in in_path or key in attributes:
             raise _fail("dl_duplicate_ai", f"AI ({key}) is given twice", ai=key, value=query)
         if key in _ORDER:
-            raise _fail("dl_order", f"AI ({key}) is a key or key qualifier of the GTIN and "
-                        "belongs in the path, not the query", ai=key, value=query)
+            raise _fail(
+                "dl_order",
+                f"AI ({key}) is a key or key qualifier of the GTIN and belongs in the path, not the query",
+                ai=key,
+                value=query,
+            )
         if not 2 <= len(key) <= 4:
-            raise _fail("dl_unknown_ai", f"Query key {shown(key)} is not a GS1 Application "
-                        "Identifier (2 to 4 digits)", ai=key, value=query)
+            raise _fail(
+                "dl_unknown_ai",
+                f"Query key {shown(key)} is not a GS1 Application Identifier (2 to 4 digits)",
+                ai=key,
+                value=query,
+            )
         if not value:
-            raise _fail("dl_malformed", f"AI ({key}) in the query has no value", ai=key,
-                        value=query)
+            raise _fail("dl_malformed", f"AI ({key}) in the query has no value", ai=key, value=query)
         bad = [char for char in value if char not in CSET82]
         if bad:
-            raise _fail("dl_bad_chars", f"AI ({key}) value {shown(value)} contains {bad[0]!r}, which "
-                        "is not in GS1 character set 82", ai=key, value=value, character=bad[0])
+            raise _fail(
+                "dl_bad_chars",
+                f"AI ({key}) value {shown(value)} contains {bad[0]!r}, which is not in GS1 character set 82",
+                ai=key,
+                value=value,
+                character=bad[0],
+            )
         attributes[key] = value
     return attributes, params

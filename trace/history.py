@@ -29,9 +29,7 @@ class MasterVersion(SQLModel, table=True):
     recorded_by_user_id: int | None = None
 
 
-def snapshot(
-    *, session: Session, entity: str, row: SQLModel, user_id: int | None
-) -> MasterVersion:
+def snapshot(*, session: Session, entity: str, row: SQLModel, user_id: int | None) -> MasterVersion:
     """Store the row's current state as its version ``row.version``."""
     data = row.model_dump(mode="json", exclude=NOT_MASTER_DATA)
     version = MasterVersion(

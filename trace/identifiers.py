@@ -196,8 +196,7 @@ def gtin_from_company_prefix(company_prefix: str, item_reference: int) -> str:
         )
     if not 0 <= item_reference < capacity:
         raise InvalidIdentifier(
-            f"item_reference {item_reference} is outside 0..{capacity - 1} "
-            f"for company prefix {company_prefix!r}",
+            f"item_reference {item_reference} is outside 0..{capacity - 1} for company prefix {company_prefix!r}",
             code="gtin_capacity_exhausted",
             company_prefix=company_prefix,
             item_reference=item_reference,

@@ -62,8 +62,14 @@ def _driver_cursor(connection: Connection) -> Iterator[Any]:
         lost = connection.dialect.is_disconnect(error, connection.connection, cursor)
         if lost:
             connection.invalidate(error)
-        raise DBAPIError.instance(None, None, error, connection.dialect.loaded_dbapi.Error,
-                                  connection_invalidated=lost, dialect=connection.dialect) from error
+        raise DBAPIError.instance(
+            None,
+            None,
+            error,
+            connection.dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=connection.dialect,
+        ) from error
     finally:
         cursor.close()
 
@@ -142,8 +148,11 @@ SELECT l.id, l.gtin, l.lot_code, l.product_id, l.quantity, l.unit, l.status, l.p
        l.producer_organisation_id, l.origin_location_id{holders}
 FROM lot l{join}
 WHERE l.id {walked} ORDER BY l.id{order}"""
-_HOLDERS = {"holders": ", h.organisation_id, h.quantity, (SELECT count(*) FROM unit u WHERE u.lot_id = l.id)",
-            "join": " LEFT JOIN holding h ON h.lot_id = l.id AND h.quantity > 0", "order": ", h.organisation_id"}
+_HOLDERS = {
+    "holders": ", h.organisation_id, h.quantity, (SELECT count(*) FROM unit u WHERE u.lot_id = l.id)",
+    "join": " LEFT JOIN holding h ON h.lot_id = l.id AND h.quantity > 0",
+    "order": ", h.organisation_id",
+}
 _EDGE, _EVENT, _PRODUCT, _ORGANISATION, _PLACE = range(5)
 _REST = f"""SELECT {_EDGE}, parent_lot_id, child_lot_id, event_id, NULL, NULL FROM lot_edge WHERE {{this}} {{lots}}
 UNION ALL SELECT {_EVENT}, NULL, NULL, event_id, NULL, NULL FROM (SELECT DISTINCT event_id FROM event_lot WHERE lot_id {{lots}}) ev
@@ -209,13 +218,27 @@ def _lots(rows: Sequence[Any], names: dict[int, dict[Any, Any]], sqlite: bool, f
             else:
                 quantity, made, expires = row[4], row[7], row[8]
             place, code, commune = places[row[10]]
-            lots.append({
-                "id": last, "gtin": row[1], "lot_code": row[2], "product_name": products[row[3]], "quantity": quantity,
-                "unit": row[5], "status": status[row[6]], "production_date": made, "expiry_date": expires,
-                "producer_organisation_id": row[9], "producer_name": organisations[row[9]], "origin_location_id": row[10],
-                "origin_location_name": place, "planting_area_code": code, "commune_code": commune,
-                "holders": holders, "units": row[13] if forward else 0,
-            })
+            lots.append(
+                {
+                    "id": last,
+                    "gtin": row[1],
+                    "lot_code": row[2],
+                    "product_name": products[row[3]],
+                    "quantity": quantity,
+                    "unit": row[5],
+                    "status": status[row[6]],
+                    "production_date": made,
+                    "expiry_date": expires,
+                    "producer_organisation_id": row[9],
+                    "producer_name": organisations[row[9]],
+                    "origin_location_id": row[10],
+                    "origin_location_name": place,
+                    "planting_area_code": code,
+                    "commune_code": commune,
+                    "holders": holders,
+                    "units": row[13] if forward else 0,
+                }
+            )
         if forward and row[11] is not None:
             holders.append({"organisation_id": row[11], "quantity": Decimal(fmt % row[12]) if sqlite else row[12]})
     return _construct(TraceLot, lots)
@@ -244,8 +267,12 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
         rows = cursor.fetchall()
         if not rows:
             raise NotFound(f"Lot {lot_id} not found")
-        lists = (list(dict.fromkeys(row[0] for row in rows)), list({row[3] for row in rows}),
-                 list({row[9] for row in rows}), list({row[10] for row in rows} - {None}))
+        lists = (
+            list(dict.fromkeys(row[0] for row in rows)),
+            list({row[3] for row in rows}),
+            list({row[9] for row in rows}),
+            list({row[10] for row in rows} - {None}),
+        )
         cursor.execute(rest_sql, dict(zip(_LISTS, map(_json_ids, lists) if sqlite else lists, strict=True)))
         rest = cursor.fetchall()
     names: dict[int, dict[Any, Any]] = {_PRODUCT: {}, _ORGANISATION: {}, _PLACE: {None: (None, None, None)}}
@@ -260,9 +287,18 @@ def trace(*, session: Session, actor: Actor, lot_id: int, direction: Direction) 
             names[kind][key] = shown_party(PartyRow(key, code, value, commune, bool(child)), actor).name
         else:
             names[kind][key] = (value, code, commune) if kind == _PLACE else value
-    return _construct(Trace, [{
-        "root_lot_id": lot_id, "direction": direction, "lots": _lots(rows, names, sqlite, direction is Direction.FORWARD),
-        "edges": _construct(TraceEdge, edges), "events": _events(session, actor, event_ids)}])[0]
+    return _construct(
+        Trace,
+        [
+            {
+                "root_lot_id": lot_id,
+                "direction": direction,
+                "lots": _lots(rows, names, sqlite, direction is Direction.FORWARD),
+                "edges": _construct(TraceEdge, edges),
+                "events": _events(session, actor, event_ids),
+            }
+        ],
+    )[0]
 
 
 def _events(session: Session, actor: Actor, event_ids: list[str]) -> list[EventPublic]:
@@ -270,10 +306,12 @@ def _events(session: Session, actor: Actor, event_ids: list[str]) -> list[EventP
     events: dict[str, Event] = {}
     ordered = sorted(event_ids)
     for start in range(0, len(ordered), CHUNK):
-        part = ordered[start:start + CHUNK]
+        part = ordered[start : start + CHUNK]
         query = select(Event).where(or_(col(Event.id).in_(part), col(Event.corrects_event_id).in_(part)))
         events.update((event.id, event) for event in session.exec(query))
-    return events_public(session=session, actor=actor, events=sorted(events.values(), key=lambda e: (e.event_time, e.record_time, e.id)))
+    return events_public(
+        session=session, actor=actor, events=sorted(events.values(), key=lambda e: (e.event_time, e.record_time, e.id))
+    )
 
 
 # Every event type has a row, under this name in "critical_tracking_event": FSMA 204's own CTEs
@@ -282,21 +320,47 @@ def _events(session: Session, actor: Actor, event_ids: list[str]) -> list[EventP
 # their "reason". A type missing here was a KeyError, and a 500 for every trace that held one
 # (issue 13): tests/trace/test_fsma_export.py fails while any type lacks a name.
 CTE: dict[EventType, str] = {
-    EventType.HARVEST: "Harvesting", EventType.SHIP: "Shipping", EventType.RECEIVE: "Receiving",
-    EventType.TRANSFORM: "Transformation", EventType.PACK: "Initial Packing", EventType.COMMISSION: "Labelling",
-    EventType.SELL: "Retail Sale", EventType.STORE: "Storing", EventType.INSPECT: "Inspection",
-    EventType.LOSS: "Disposal", EventType.CORRECTION: "Correction",
-    EventType.DECOMMISSION: "Label Voiding", EventType.HOLD: "Hold", EventType.RELEASE: "Hold Release",
+    EventType.HARVEST: "Harvesting",
+    EventType.SHIP: "Shipping",
+    EventType.RECEIVE: "Receiving",
+    EventType.TRANSFORM: "Transformation",
+    EventType.PACK: "Initial Packing",
+    EventType.COMMISSION: "Labelling",
+    EventType.SELL: "Retail Sale",
+    EventType.STORE: "Storing",
+    EventType.INSPECT: "Inspection",
+    EventType.LOSS: "Disposal",
+    EventType.CORRECTION: "Correction",
+    EventType.DECOMMISSION: "Label Voiding",
+    EventType.HOLD: "Hold",
+    EventType.RELEASE: "Hold Release",
     EventType.RECALL: "Recall",
     # A right names a designation and an organisation, not a lot, so no trace reaches one today;
     # it is named all the same, so that a right recorded on a lot one day is a row, not a 500.
     EventType.RIGHT: "Designation Right",
 }
 FSMA_COLUMNS = [
-    "traceability_lot_code", "gtin", "lot_code", "product_description", "critical_tracking_event",
-    "event_date", "event_time", "quantity", "unit_of_measure", "location_description", "location_identifier",
-    "commune_code", "traceability_lot_code_source", "ship_from", "ship_to", "input_traceability_lot_codes",
-    "reference_document_type", "reference_document_number", "recorded_by", "event_id", "corrected_by_event_id",
+    "traceability_lot_code",
+    "gtin",
+    "lot_code",
+    "product_description",
+    "critical_tracking_event",
+    "event_date",
+    "event_time",
+    "quantity",
+    "unit_of_measure",
+    "location_description",
+    "location_identifier",
+    "commune_code",
+    "traceability_lot_code_source",
+    "ship_from",
+    "ship_to",
+    "input_traceability_lot_codes",
+    "reference_document_type",
+    "reference_document_number",
+    "recorded_by",
+    "event_id",
+    "corrected_by_event_id",
     "reason",
 ]
 
@@ -321,14 +385,31 @@ def fsma_rows(*, session: Session, actor: Actor, lot_id: int, direction: Directi
     for extra in session.exec(select(Lot).where(col(Lot.id).in_(missing))):
         product = session.get(Product, extra.product_id)
         lots[extra.id] = TraceLot(  # type: ignore[index]
-            id=extra.id, gtin=extra.gtin, lot_code=extra.lot_code, product_name=product.name_vi if product else "",  # type: ignore[arg-type]
-            quantity=extra.quantity, unit=extra.unit, status=extra.status, production_date=extra.production_date,
-            expiry_date=extra.expiry_date, producer_organisation_id=extra.producer_organisation_id,
-            producer_name="", origin_location_id=extra.origin_location_id)
-    org_ids = {e.organisation_id for e in result.events} | {e.source_organisation_id for e in result.events if e.source_organisation_id} \
+            id=extra.id,  # type: ignore[arg-type]
+            gtin=extra.gtin,
+            lot_code=extra.lot_code,
+            product_name=product.name_vi if product else "",
+            quantity=extra.quantity,
+            unit=extra.unit,
+            status=extra.status,
+            production_date=extra.production_date,
+            expiry_date=extra.expiry_date,
+            producer_organisation_id=extra.producer_organisation_id,
+            producer_name="",
+            origin_location_id=extra.origin_location_id,
+        )
+    org_ids = (
+        {e.organisation_id for e in result.events}
+        | {e.source_organisation_id for e in result.events if e.source_organisation_id}
         | {e.destination_organisation_id for e in result.events if e.destination_organisation_id}
+    )
     orgs = {o.id: o for o in session.exec(select(Organisation).where(col(Organisation.id).in_(org_ids)))}
-    places = {p.id: p for p in session.exec(select(Location).where(col(Location.id).in_({e.location_id for e in result.events if e.location_id})))}
+    places = {
+        p.id: p
+        for p in session.exec(
+            select(Location).where(col(Location.id).in_({e.location_id for e in result.events if e.location_id}))
+        )
+    }
     out: list[dict[str, Any]] = []
     for event in result.events:
         local = localise(event.event_time, event.event_tz_offset)
@@ -340,26 +421,40 @@ def fsma_rows(*, session: Session, actor: Actor, lot_id: int, direction: Directi
             lot = lots.get(row.lot_id) if row else None
             if lot is not None and lot.origin_location_id:
                 origin = session.get(Location, lot.origin_location_id)
-            out.append({
-                "traceability_lot_code": f"(01){lot.gtin}(10){lot.lot_code}" if lot else "",
-                "gtin": lot.gtin if lot else "", "lot_code": lot.lot_code if lot else "",
-                "product_description": lot.product_name if lot else "",
-                "critical_tracking_event": CTE[event.type], "event_date": local.date().isoformat(),
-                "event_time": local.isoformat(), "quantity": row.quantity if row and row.quantity is not None else "",
-                "unit_of_measure": row.unit if row and row.unit else "",
-                "location_description": place.name if place else "",
-                "location_identifier": (place.gln or place.code or f"location:{place.id}") if place else "",
-                "commune_code": place.commune_code if place else "",
-                "traceability_lot_code_source": (origin.code or origin.name) if origin else "",
-                "ship_from": shown_party(orgs[event.source_organisation_id], actor).name if event.source_organisation_id else "",
-                "ship_to": shown_party(orgs[event.destination_organisation_id], actor).name if event.destination_organisation_id else "",
-                "input_traceability_lot_codes": " ".join(f"(01){i.gtin}(10){i.lot_code}" for i in inputs) if row and row.role == "output" else "",
-                "reference_document_type": " ".join(d["type"] for d in docs),
-                "reference_document_number": " ".join(d["id"] for d in docs),
-                "recorded_by": shown_party(orgs[event.organisation_id], actor).name if event.organisation_id in orgs else "",
-                "event_id": event.id, "corrected_by_event_id": event.corrected_by_event_id or "",
-                "reason": _reason(event),
-            })
+            out.append(
+                {
+                    "traceability_lot_code": f"(01){lot.gtin}(10){lot.lot_code}" if lot else "",
+                    "gtin": lot.gtin if lot else "",
+                    "lot_code": lot.lot_code if lot else "",
+                    "product_description": lot.product_name if lot else "",
+                    "critical_tracking_event": CTE[event.type],
+                    "event_date": local.date().isoformat(),
+                    "event_time": local.isoformat(),
+                    "quantity": row.quantity if row and row.quantity is not None else "",
+                    "unit_of_measure": row.unit if row and row.unit else "",
+                    "location_description": place.name if place else "",
+                    "location_identifier": (place.gln or place.code or f"location:{place.id}") if place else "",
+                    "commune_code": place.commune_code if place else "",
+                    "traceability_lot_code_source": (origin.code or origin.name) if origin else "",
+                    "ship_from": shown_party(orgs[event.source_organisation_id], actor).name
+                    if event.source_organisation_id
+                    else "",
+                    "ship_to": shown_party(orgs[event.destination_organisation_id], actor).name
+                    if event.destination_organisation_id
+                    else "",
+                    "input_traceability_lot_codes": " ".join(f"(01){i.gtin}(10){i.lot_code}" for i in inputs)
+                    if row and row.role == "output"
+                    else "",
+                    "reference_document_type": " ".join(d["type"] for d in docs),
+                    "reference_document_number": " ".join(d["id"] for d in docs),
+                    "recorded_by": shown_party(orgs[event.organisation_id], actor).name
+                    if event.organisation_id in orgs
+                    else "",
+                    "event_id": event.id,
+                    "corrected_by_event_id": event.corrected_by_event_id or "",
+                    "reason": _reason(event),
+                }
+            )
     return out
 
 

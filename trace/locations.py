@@ -28,9 +28,13 @@ class LocationKind(StrEnum):
 class LocationBase(SQLModel):
     kind: LocationKind
     name: str = Field(min_length=2, max_length=200)
-    code: str | None = Field(default=None, max_length=40, description="Planting-area code (mã số vùng trồng) or packing-facility code")
+    code: str | None = Field(
+        default=None, max_length=40, description="Planting-area code (mã số vùng trồng) or packing-facility code"
+    )
     commune_code: str = Field(max_length=5, description="Today's commune/ward code")
-    former_commune_code: str | None = Field(default=None, max_length=5, description="The pre-2025 commune code (designations were granted over old units)")
+    former_commune_code: str | None = Field(
+        default=None, max_length=5, description="The pre-2025 commune code (designations were granted over old units)"
+    )
     address: str = Field(default="", max_length=300)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -80,10 +84,13 @@ def to_public(location: Location) -> LocationPublic:
     """The API shape of a location with its commune names."""
     now = admin_units.commune(location.commune_code)
     old = admin_units.former_commune(location.former_commune_code) if location.former_commune_code else None
-    return LocationPublic.model_validate(location, update={
-        "commune_name": now.name if now else None,
-        "former_commune_name": f"{old.name}, {old.district_name}" if old else None,
-    })
+    return LocationPublic.model_validate(
+        location,
+        update={
+            "commune_name": now.name if now else None,
+            "former_commune_name": f"{old.name}, {old.district_name}" if old else None,
+        },
+    )
 
 
 def _validate(kind: LocationKind, code: str | None, commune: str, former: str | None, gln: str | None) -> str | None:
@@ -103,15 +110,17 @@ def _validate(kind: LocationKind, code: str | None, commune: str, former: str | 
 
 
 def _replay(session: Session, org_id: int, key: str, data: LocationCreate) -> Location | None:
-    found = session.exec(select(Location).where(Location.organisation_id == org_id,
-                                                Location.request_key == key)).first()
+    found = session.exec(
+        select(Location).where(Location.organisation_id == org_id, Location.request_key == key)
+    ).first()
     if found is not None and (found.kind, found.name, found.code) != (data.kind, data.name, data.code):
         raise Conflict("This idempotency key was used for a different location", code="idempotency_key_reused")
     return found
 
 
-def create_location(*, session: Session, actor: Actor, data: LocationCreate,
-                    idempotency_key: str | None = None) -> Location:
+def create_location(
+    *, session: Session, actor: Actor, data: LocationCreate, idempotency_key: str | None = None
+) -> Location:
     """Register a location for the caller's organisation; a retry with the same key returns the first one."""
     org_id = data.organisation_id or actor.organisation_id
     if org_id is None:
@@ -120,15 +129,18 @@ def create_location(*, session: Session, actor: Actor, data: LocationCreate,
     if idempotency_key is not None and (found := _replay(session, org_id, idempotency_key, data)):
         return found
     gln = _validate(data.kind, data.code, data.commune_code, data.former_commune_code, data.gln)
-    if data.code and session.exec(
-        select(Location).where(Location.code == data.code, Location.kind == data.kind)
-    ).first():
+    if (
+        data.code
+        and session.exec(select(Location).where(Location.code == data.code, Location.kind == data.kind)).first()
+    ):
         raise Conflict(f"Location code {data.code} is already registered", code="location_code_taken")
-    location = Location.model_validate(data, update={"organisation_id": org_id, "gln": gln,
-                                                     "request_key": idempotency_key})
+    location = Location.model_validate(
+        data, update={"organisation_id": org_id, "gln": gln, "request_key": idempotency_key}
+    )
     key = idempotency_key
-    stored = insert_once(session=session, row=location,
-                         replay=lambda: _replay(session, org_id, key, data) if key is not None else None)
+    stored = insert_once(
+        session=session, row=location, replay=lambda: _replay(session, org_id, key, data) if key is not None else None
+    )
     if stored is not location:
         return stored  # the same form sent twice at once: the first one stands
     history.snapshot(session=session, entity="location", row=location, user_id=actor.user_id)
@@ -162,8 +174,12 @@ def update_location(*, session: Session, actor: Actor, location_id: int, data: L
 
 
 def list_locations(
-    *, session: Session, organisation_id: int | None = None, kind: LocationKind | None = None,
-    offset: int = 0, limit: int = 50,
+    *,
+    session: Session,
+    organisation_id: int | None = None,
+    kind: LocationKind | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> list[Location]:
     """Locations, filtered."""
     query = select(Location)

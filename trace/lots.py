@@ -175,9 +175,10 @@ def involved_in(*, session: Session, actor: Actor, lot_id: int, producer_id: int
         return False
     if producer_id == org or session.get(Holding, (lot_id, org)) is not None:
         return True
-    return session.exec(
-        select(Shipment.id).where(Shipment.lot_id == lot_id, Shipment.to_organisation_id == org)
-    ).first() is not None
+    return (
+        session.exec(select(Shipment.id).where(Shipment.lot_id == lot_id, Shipment.to_organisation_id == org)).first()
+        is not None
+    )
 
 
 def to_public(*, session: Session, actor: Actor | None, lot: Lot) -> LotPublic:
@@ -187,14 +188,23 @@ def to_public(*, session: Session, actor: Actor | None, lot: Lot) -> LotPublic:
     if actor is not None and actor.organisation_id is not None:
         out.held = held_by(session=session, lot_id=lot.id, organisation_id=actor.organisation_id)  # type: ignore[arg-type]
     if actor is not None and involved(session=session, actor=actor, lot=lot):
-        out.holders = [HoldingPublic(organisation_id=h.organisation_id, quantity=h.quantity)
-                       for h in holders(session=session, lot_id=lot.id)]  # type: ignore[arg-type]
+        out.holders = [
+            HoldingPublic(organisation_id=h.organisation_id, quantity=h.quantity)
+            for h in holders(session=session, lot_id=lot.id)  # type: ignore[arg-type]
+        ]
     return out
 
 
 def list_lots(
-    *, session: Session, actor: Actor, product_id: int | None = None, gtin: str | None = None,
-    status: LotStatus | None = None, held_only: bool = False, offset: int = 0, limit: int = 50,
+    *,
+    session: Session,
+    actor: Actor,
+    product_id: int | None = None,
+    gtin: str | None = None,
+    status: LotStatus | None = None,
+    held_only: bool = False,
+    offset: int = 0,
+    limit: int = 50,
 ) -> list[Lot]:
     """Lots the actor's organisation produced or holds (everything for admins and inspectors)."""
     query = select(Lot)
@@ -216,13 +226,17 @@ def list_lots(
     return list(session.exec(query.order_by(Lot.id.desc()).offset(offset).limit(limit)))  # type: ignore[union-attr]
 
 
-def incoming_shipments(*, session: Session, actor: Actor, open_only: bool = True,
-                       limit: int = 200) -> list[tuple[Shipment, Lot]]:
+def incoming_shipments(
+    *, session: Session, actor: Actor, open_only: bool = True, limit: int = 200
+) -> list[tuple[Shipment, Lot]]:
     """Shipments addressed to the actor's organisation, newest first, each with its lot."""
     if actor.organisation_id is None:
         return []
-    query = (select(Shipment, Lot).join(Lot, col(Lot.id) == col(Shipment.lot_id))
-             .where(col(Shipment.to_organisation_id) == actor.organisation_id))
+    query = (
+        select(Shipment, Lot)
+        .join(Lot, col(Lot.id) == col(Shipment.lot_id))
+        .where(col(Shipment.to_organisation_id) == actor.organisation_id)
+    )
     if open_only:
         query = query.where(col(Shipment.status) == ShipmentStatus.OPEN)
     return list(session.exec(query.order_by(col(Shipment.id).desc()).limit(limit)).all())
@@ -240,7 +254,12 @@ def outgoing_shipments(*, session: Session, actor: Actor, limit: int = 200) -> l
     """Shipments the actor's organisation sent, newest first, each with its lot."""
     if actor.organisation_id is None:
         return []
-    return list(session.exec(
-        select(Shipment, Lot).join(Lot, col(Lot.id) == col(Shipment.lot_id))
-        .where(col(Shipment.from_organisation_id) == actor.organisation_id)
-        .order_by(col(Shipment.shipped_at).desc(), col(Shipment.id).desc()).limit(limit)).all())
+    return list(
+        session.exec(
+            select(Shipment, Lot)
+            .join(Lot, col(Lot.id) == col(Shipment.lot_id))
+            .where(col(Shipment.from_organisation_id) == actor.organisation_id)
+            .order_by(col(Shipment.shipped_at).desc(), col(Shipment.id).desc())
+            .limit(limit)
+        ).all()
+    )

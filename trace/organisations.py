@@ -45,7 +45,9 @@ class OrganisationBase(SQLModel):
     phone: str | None = Field(default=None, max_length=30)
     email: str | None = Field(default=None, max_length=200)
     contact_person: str | None = Field(default=None, max_length=120, description="A person's name: personal data")
-    personal_name_consent: bool = Field(default=False, description="Consent to show the person's name publicly (Decree 13/2023)")
+    personal_name_consent: bool = Field(
+        default=False, description="Consent to show the person's name publicly (Decree 13/2023)"
+    )
     practices_public: bool = Field(default=False, description="Show farming inputs to the public")
 
 
@@ -112,10 +114,21 @@ def to_public(org: Organisation, reader: Actor | None) -> OrganisationPublic:
     """The API shape of an organisation as ``reader`` may see it (with today's commune name)."""
     unit = admin_units.commune(org.commune_code) if org.commune_code else None
     shown = shown_party(org, reader)
-    return OrganisationPublic.model_validate(org, update={
-        "commune_name": unit.name if unit else None, "name": shown.name, "name_en": shown.name_en,
-        "address": shown.address, "tax_code": shown.tax_code, "gln": shown.gln, "phone": shown.phone,
-        "email": shown.email, "contact_person": shown.contact_person, "redacted": shown.redacted})
+    return OrganisationPublic.model_validate(
+        org,
+        update={
+            "commune_name": unit.name if unit else None,
+            "name": shown.name,
+            "name_en": shown.name_en,
+            "address": shown.address,
+            "tax_code": shown.tax_code,
+            "gln": shown.gln,
+            "phone": shown.phone,
+            "email": shown.email,
+            "contact_person": shown.contact_person,
+            "redacted": shown.redacted,
+        },
+    )
 
 
 def _replay(session: Session, key: str, data: OrganisationCreate) -> Organisation | None:
@@ -127,8 +140,9 @@ def _replay(session: Session, key: str, data: OrganisationCreate) -> Organisatio
     return found
 
 
-def create_organisation(*, session: Session, actor: Actor, data: OrganisationCreate,
-                        idempotency_key: str | None = None) -> Organisation:
+def create_organisation(
+    *, session: Session, actor: Actor, data: OrganisationCreate, idempotency_key: str | None = None
+) -> Organisation:
     """Onboard an organisation (province admin only); a retry with the same key returns the first one."""
     require_admin(actor)
     key = checked_key(idempotency_key)
@@ -180,8 +194,14 @@ def update_organisation(
 
 
 def list_organisations(
-    *, session: Session, kind: OrgKind | None = None, commune_code: str | None = None,
-    q: str | None = None, offset: int = 0, limit: int = 50, reader: Actor | None = None,
+    *,
+    session: Session,
+    kind: OrgKind | None = None,
+    commune_code: str | None = None,
+    q: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    reader: Actor | None = None,
 ) -> list[Organisation]:
     """Organisations, filtered; a search by name finds a household only for a reader who may see its name."""
     query = select(Organisation).where(Organisation.active == True)  # noqa: E712
@@ -288,8 +308,11 @@ def identifiable(reader: Actor | None) -> Any:
     if _has_right(reader, None):
         return true()
     own = reader.organisation_id if reader is not None and reader.role != Role.PORTAL else None
-    return or_(col(Organisation.kind) != OrgKind.FARM, col(Organisation.personal_name_consent) == True,  # noqa: E712
-               col(Organisation.id) == own)
+    return or_(
+        col(Organisation.kind) != OrgKind.FARM,
+        col(Organisation.personal_name_consent) == True,  # noqa: E712
+        col(Organisation.id) == own,
+    )
 
 
 def household_name(commune_code: str | None) -> str:
@@ -305,16 +328,35 @@ def shown_party(party: Party, reader: Actor | None) -> PartyShown:
     if not may_identify(party, reader):
         unit = admin_units.commune(party.commune_code) if party.commune_code else None
         key = getattr(party, "tax_code", None) if reader is not None and reader.role == Role.PORTAL else None
-        return PartyShown(id=party.id, kind=kind, name=household_name(party.commune_code), name_en=None,
-                          address=f"{unit.name}, {unit.province_name}" if unit else "", commune_code=party.commune_code,
-                          tax_code=key, gln=None, phone=None, email=None, contact_person=None, redacted=True)
+        return PartyShown(
+            id=party.id,
+            kind=kind,
+            name=household_name(party.commune_code),
+            name_en=None,
+            address=f"{unit.name}, {unit.province_name}" if unit else "",
+            commune_code=party.commune_code,
+            tax_code=key,
+            gln=None,
+            phone=None,
+            email=None,
+            contact_person=None,
+            redacted=True,
+        )
     person = party.personal_name_consent or _has_right(reader, party.id)
     return PartyShown(
-        id=party.id, kind=kind, name=party.name, name_en=getattr(party, "name_en", None),
-        address=getattr(party, "address", "") or "", commune_code=party.commune_code,
-        tax_code=getattr(party, "tax_code", None), gln=getattr(party, "gln", None),
-        phone=getattr(party, "phone", None), email=getattr(party, "email", None),
-        contact_person=getattr(party, "contact_person", None) if person else None, redacted=False)
+        id=party.id,
+        kind=kind,
+        name=party.name,
+        name_en=getattr(party, "name_en", None),
+        address=getattr(party, "address", "") or "",
+        commune_code=party.commune_code,
+        tax_code=getattr(party, "tax_code", None),
+        gln=getattr(party, "gln", None),
+        phone=getattr(party, "phone", None),
+        email=getattr(party, "email", None),
+        contact_person=getattr(party, "contact_person", None) if person else None,
+        redacted=False,
+    )
 
 
 def public_name(org: Party) -> str:
@@ -332,8 +374,13 @@ def party_names(*, session: Session, ids: Iterable[int | None], reader: Actor | 
     return names
 
 
-_NAMING = (col(Organisation.id), col(Organisation.kind), col(Organisation.name), col(Organisation.commune_code),
-           col(Organisation.personal_name_consent))
+_NAMING = (
+    col(Organisation.id),
+    col(Organisation.kind),
+    col(Organisation.name),
+    col(Organisation.commune_code),
+    col(Organisation.personal_name_consent),
+)
 
 
 def pick_label(party: Party, reader: Actor | None) -> str:

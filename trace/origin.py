@@ -39,9 +39,20 @@ from trace.timeutil import local_zone, localise
 from trace.units import Unit, UnitStatus
 
 # Steps a consumer is shown; the rest (codes voided, rights granted, corrections) are bookkeeping.
-JOURNEY = (EventType.HARVEST, EventType.SHIP, EventType.RECEIVE, EventType.TRANSFORM, EventType.PACK,
-           EventType.COMMISSION, EventType.STORE, EventType.SELL, EventType.INSPECT, EventType.HOLD,
-           EventType.RELEASE, EventType.RECALL)
+JOURNEY = (
+    EventType.HARVEST,
+    EventType.SHIP,
+    EventType.RECEIVE,
+    EventType.TRANSFORM,
+    EventType.PACK,
+    EventType.COMMISSION,
+    EventType.STORE,
+    EventType.SELL,
+    EventType.INSPECT,
+    EventType.HOLD,
+    EventType.RELEASE,
+    EventType.RECALL,
+)
 
 
 class PlaceView(SQLModel):
@@ -167,16 +178,25 @@ class ProductOrigin(SQLModel):
 
 def _party(org: Organisation) -> PartyView:
     unit = admin_units.commune(org.commune_code) if org.commune_code else None
-    return PartyView(name=public_name(org), kind=org.kind.value, commune=unit.name if unit else None,
-                     province=unit.province_name if unit else None)
+    return PartyView(
+        name=public_name(org),
+        kind=org.kind.value,
+        commune=unit.name if unit else None,
+        province=unit.province_name if unit else None,
+    )
 
 
 def _place(location: Location) -> PlaceView:
     unit = admin_units.commune(location.commune_code)
     old = admin_units.former_commune(location.former_commune_code) if location.former_commune_code else None
-    return PlaceView(name=location.name, kind=location.kind.value, code=location.code,
-                     commune=unit.name if unit else None, province=unit.province_name if unit else None,
-                     former_commune=f"{old.name}, {old.district_name}, {old.province_name}" if old else None)
+    return PlaceView(
+        name=location.name,
+        kind=location.kind.value,
+        code=location.code,
+        commune=unit.name if unit else None,
+        province=unit.province_name if unit else None,
+        former_commune=f"{old.name}, {old.district_name}, {old.province_name}" if old else None,
+    )
 
 
 def _image(session: Session, product_id: int) -> ImageView | None:
@@ -238,15 +258,33 @@ def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotE
         child = lots.get(edge.child_lot_id)
         if child is not None:
             consumers.setdefault(edge.parent_lot_id, set()).add(child.producer_organisation_id)
-    links = session.execute(select_columns(col(EventLot.event_id), col(EventLot.lot_id), col(EventLot.quantity),
-                                   col(EventLot.unit), col(EventLot.role))
-                            .where(col(EventLot.lot_id).in_(ids))).all()
+    links = session.execute(
+        select_columns(
+            col(EventLot.event_id), col(EventLot.lot_id), col(EventLot.quantity), col(EventLot.unit), col(EventLot.role)
+        ).where(col(EventLot.lot_id).in_(ids))
+    ).all()
     event_ids = sorted({row[0] for row in links})
     # Events stamped to the same minute (a form's time) keep the order they were recorded in.
-    events = list(session.exec(select(Event).where(col(Event.id).in_(event_ids), col(Event.type).in_(JOURNEY))
-                               .order_by(col(Event.event_time), col(Event.record_time), col(Event.id)))) if event_ids else []
-    corrected = set(session.execute(select(col(Event.corrects_event_id)).where(
-        col(Event.corrects_event_id).in_(event_ids))).scalars()) if event_ids else set()
+    events = (
+        list(
+            session.exec(
+                select(Event)
+                .where(col(Event.id).in_(event_ids), col(Event.type).in_(JOURNEY))
+                .order_by(col(Event.event_time), col(Event.record_time), col(Event.id))
+            )
+        )
+        if event_ids
+        else []
+    )
+    corrected = (
+        set(
+            session.execute(
+                select(col(Event.corrects_event_id)).where(col(Event.corrects_event_id).in_(event_ids))
+            ).scalars()
+        )
+        if event_ids
+        else set()
+    )
     shown = events_public(session=session, actor=None, events=[e for e in events if e.id not in corrected])
     by_event: dict[str, list[Any]] = {}
     for link in links:
@@ -266,15 +304,24 @@ def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotE
             continue
         product = names.product(lot.product_id)
         payload = public.payload
-        steps.append(StepView(
-            kind=event.type, at=localise(event.event_time, event.event_tz_offset),
-            who=names.org(event.organisation_id) or "", where=names.place(event.location_id),
-            to=names.org(event.destination_organisation_id) if event.type == EventType.SHIP else None,
-            product_name=product.name_vi if product else "", product_name_en=product.name_en if product else None,
-            lot_code=lot.lot_code, quantity=row[2], unit=row[3],
-            inputs=list(payload.get("inputs_used") or []) if event.type == EventType.HARVEST else [],
-            reason=payload.get("reason") if event.type in (EventType.HOLD, EventType.RELEASE, EventType.RECALL) else None,
-        ))
+        steps.append(
+            StepView(
+                kind=event.type,
+                at=localise(event.event_time, event.event_tz_offset),
+                who=names.org(event.organisation_id) or "",
+                where=names.place(event.location_id),
+                to=names.org(event.destination_organisation_id) if event.type == EventType.SHIP else None,
+                product_name=product.name_vi if product else "",
+                product_name_en=product.name_en if product else None,
+                lot_code=lot.lot_code,
+                quantity=row[2],
+                unit=row[3],
+                inputs=list(payload.get("inputs_used") or []) if event.type == EventType.HARVEST else [],
+                reason=payload.get("reason")
+                if event.type in (EventType.HOLD, EventType.RELEASE, EventType.RECALL)
+                else None,
+            )
+        )
         steps[-1]._event_id = event.id  # type: ignore[assignment]
     return steps
 
@@ -292,14 +339,28 @@ def _alert(session: Session, lot: Lot, unit: Unit | None, names: _Names) -> Aler
         source = session.get(Lot, found.lot_id)
         product = names.product(source.product_id) if source else None
         other = source is not None and source.id != lot.id
-        return AlertView(kind="recalled", reason=found.reason, since=_local(found.created_at), by=names.org(found.organisation_id),
-                         source_lot_code=source.lot_code if other and source else None,
-                         source_product_name=product.name_vi if other and product else None)
+        return AlertView(
+            kind="recalled",
+            reason=found.reason,
+            since=_local(found.created_at),
+            by=names.org(found.organisation_id),
+            source_lot_code=source.lot_code if other and source else None,
+            source_product_name=product.name_vi if other and product else None,
+        )
     if lot.status == LotStatus.ON_HOLD:
-        held = session.exec(select(Event).join(EventLot, col(EventLot.event_id) == Event.id).where(
-            EventLot.lot_id == lot.id, Event.type == EventType.HOLD).order_by(col(Event.event_time).desc()).limit(1)).first()  # type: ignore[arg-type]
-        return AlertView(kind="on_hold", reason=held.payload.get("reason") if held else None,
-                         since=localise(held.event_time, held.event_tz_offset) if held else None, by=names.org(held.organisation_id) if held else None)
+        held = session.exec(
+            select(Event)
+            .join(EventLot, col(EventLot.event_id) == Event.id)
+            .where(EventLot.lot_id == lot.id, Event.type == EventType.HOLD)
+            .order_by(col(Event.event_time).desc())
+            .limit(1)
+        ).first()  # type: ignore[arg-type]
+        return AlertView(
+            kind="on_hold",
+            reason=held.payload.get("reason") if held else None,
+            since=localise(held.event_time, held.event_tz_offset) if held else None,
+            by=names.org(held.organisation_id) if held else None,
+        )
     if lot.status == LotStatus.CANCELLED:
         return AlertView(kind="cancelled")
     if unit is not None and unit.status == UnitStatus.VOID:
@@ -313,11 +374,21 @@ def _designations(session: Session, claims: list[ClaimStatus]) -> list[Designati
         found = session.get(Designation, claim.designation_id)
         if found is None or not claim.valid_at_harvest:
             continue
-        out.append(DesignationView(
-            designation_id=claim.designation_id, kind=found.kind.value, name=found.name_vi, name_en=found.name_en,
-            registration_number=found.registration_number, decision_number=found.decision_number,
-            decision_date=found.decision_date, authority=found.authority, holder=claim.holder_name,
-            area=list(found.area_former_districts), source=claim.source.value))
+        out.append(
+            DesignationView(
+                designation_id=claim.designation_id,
+                kind=found.kind.value,
+                name=found.name_vi,
+                name_en=found.name_en,
+                registration_number=found.registration_number,
+                decision_number=found.decision_number,
+                decision_date=found.decision_date,
+                authority=found.authority,
+                holder=claim.holder_name,
+                area=list(found.area_former_districts),
+                source=claim.source.value,
+            )
+        )
     return out
 
 
@@ -327,7 +398,8 @@ def _certificates(session: Session, lots: Iterable[Lot], names: _Names) -> list[
         for status in certificates_for_lot(session=session, lot=lot):
             if status.shown and status.certification_id not in out:
                 out[status.certification_id] = CertificateView(
-                    **status.model_dump(), holder=names.org(lot.producer_organisation_id) or "", lot_code=lot.lot_code)
+                    **status.model_dump(), holder=names.org(lot.producer_organisation_id) or "", lot_code=lot.lot_code
+                )
     return list(out.values())
 
 
@@ -339,8 +411,9 @@ def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
     lots: dict[int, Lot] = {row.id: row for row in session.exec(select(Lot).where(col(Lot.id).in_(ids)))}  # type: ignore[misc]
     edges = list(session.exec(select(LotEdge).where(col(LotEdge.child_lot_id).in_(ids))))
     made = {edge.child_lot_id for edge in edges}  # lots made from others; the rest were harvested
-    harvested = sorted((other for other in lots.values() if other.id not in made),
-                       key=lambda other: (other.production_date, other.id))
+    harvested = sorted(
+        (other for other in lots.values() if other.id not in made), key=lambda other: (other.production_date, other.id)
+    )
     areas: dict[int, PlaceView] = {}
     for other in harvested:
         place = names.place(other.origin_location_id)
@@ -351,14 +424,18 @@ def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
     producer = session.get(Organisation, lot.producer_organisation_id)
     assert producer is not None
     origin = Origin(
-        **check.model_dump(), scope="unit" if unit is not None else "lot",
-        product_category=product.category, product_description=product.description,
+        **check.model_dump(),
+        scope="unit" if unit is not None else "lot",
+        product_category=product.category,
+        product_description=product.description,
         image=_image(session, product.id),  # type: ignore[arg-type]
-        producer=_party(producer), growing_areas=list(areas.values()),
+        producer=_party(producer),
+        growing_areas=list(areas.values()),
         harvested_on=sorted({other.production_date for other in harvested}),
         designations=_designations(session, check.claims),
         certificates=_certificates(session, [lot, *[o for o in lots.values() if o.id != lot.id]], names),
-        journey=_journey(session, lot, lots, edges, names), alert=_alert(session, lot, unit, names),
+        journey=_journey(session, lot, lots, edges, names),
+        alert=_alert(session, lot, unit, names),
     )
     origin.version = _digest(origin)
     origin._row_ids = (lot.id, unit.id if unit is not None else None)  # type: ignore[assignment]
@@ -379,16 +456,38 @@ def product_page(*, session: Session, gtin: str, base_url: str) -> ProductOrigin
     owner = session.get(Organisation, product.organisation_id)
     assert owner is not None
     today = local_today()
-    certs = session.execute(select(Certification).where(col(Certification.organisation_id) == owner.id)
-                            .order_by(col(Certification.valid_from).desc())).scalars()
-    shown = [CertificateStatus(
-        certification_id=c.id, kind=c.kind, stars=c.stars, number=c.number, issuer=c.issuer,  # type: ignore[arg-type]
-        valid_from=c.valid_from, valid_to=c.valid_to, revoked_on=None, valid_at_harvest=True,
-        valid_today=True, shown=True) for c in certs
-        if valid_on(c, today) and (not c.product_ids or product.id in c.product_ids)]
+    certs = session.execute(
+        select(Certification)
+        .where(col(Certification.organisation_id) == owner.id)
+        .order_by(col(Certification.valid_from).desc())
+    ).scalars()
+    shown = [
+        CertificateStatus(
+            certification_id=c.id,
+            kind=c.kind,
+            stars=c.stars,
+            number=c.number,
+            issuer=c.issuer,  # type: ignore[arg-type]
+            valid_from=c.valid_from,
+            valid_to=c.valid_to,
+            revoked_on=None,
+            valid_at_harvest=True,
+            valid_today=True,
+            shown=True,
+        )
+        for c in certs
+        if valid_on(c, today) and (not c.product_ids or product.id in c.product_ids)
+    ]
     page = ProductOrigin(
-        gtin=gtin, uri=digital_link.product_uri(base_url=base_url, gtin=gtin), product_name=product.name_vi,
-        product_name_en=product.name_en, product_category=product.category, product_description=product.description,
-        image=_image(session, product.id), producer=_party(owner), certificates=shown)  # type: ignore[arg-type]
+        gtin=gtin,
+        uri=digital_link.product_uri(base_url=base_url, gtin=gtin),
+        product_name=product.name_vi,
+        product_name_en=product.name_en,
+        product_category=product.category,
+        product_description=product.description,
+        image=_image(session, product.id),
+        producer=_party(owner),
+        certificates=shown,
+    )  # type: ignore[arg-type]
     page.version = _digest(page)
     return page

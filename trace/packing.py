@@ -46,11 +46,33 @@ _FIXED = {"00": 18, "01": 14, "02": 14, "11": 6, "12": 6, "13": 6, "15": 6, "16"
 _VARIABLE = {"10", "21", "22", "30", "37"}
 
 # Why a line is refused (the page says each in words).
-LINE_CODES = ("unreadable", "code_mistyped", "not_our_link", "not_a_unit", "unknown_unit", "duplicate", "void",
-              "not_held", "already_packed", "lot_on_hold", "lot_recalled", "lot_cancelled", "is_parent")
+LINE_CODES = (
+    "unreadable",
+    "code_mistyped",
+    "not_our_link",
+    "not_a_unit",
+    "unknown_unit",
+    "duplicate",
+    "void",
+    "not_held",
+    "already_packed",
+    "lot_on_hold",
+    "lot_recalled",
+    "lot_cancelled",
+    "is_parent",
+)
 # Why the carton's code is refused.
-PARENT_CODES = ("parent_missing", "parent_unreadable", "sscc_check_digit", "parent_not_ours", "parent_not_a_unit",
-                "parent_unknown", "parent_void", "parent_not_held", "parent_taken")
+PARENT_CODES = (
+    "parent_missing",
+    "parent_unreadable",
+    "sscc_check_digit",
+    "parent_not_ours",
+    "parent_not_a_unit",
+    "parent_unknown",
+    "parent_void",
+    "parent_not_held",
+    "parent_taken",
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +110,11 @@ class PackRefused(RuleViolation):
     code = "pack_refused"
 
     def __init__(self, *, problems: list[LineProblem], parent: RuleViolation | None, lines: int) -> None:
-        super().__init__(f"{len(problems)} of {lines} lines refused" + (f"; carton: {parent.message}" if parent else ""),
-                         lines=[asdict(p) for p in problems], parent=parent.code if parent else None)
+        super().__init__(
+            f"{len(problems)} of {lines} lines refused" + (f"; carton: {parent.message}" if parent else ""),
+            lines=[asdict(p) for p in problems],
+            parent=parent.code if parent else None,
+        )
         self.problems, self.parent, self.lines = problems, parent, lines
 
 
@@ -115,14 +140,16 @@ def element_string(text: str) -> dict[str, str]:
             if ai is None:
                 raise InvalidIdentifier(f"AI {rest[:4]!r} is not one a unit label carries", code="element_string")
             if ai in _FIXED:
-                value, rest = rest[2:2 + _FIXED[ai]], rest[2 + _FIXED[ai]:].lstrip(GS)
+                value, rest = rest[2 : 2 + _FIXED[ai]], rest[2 + _FIXED[ai] :].lstrip(GS)
             else:
                 value, _, rest = rest[2:].partition(GS)
             pairs.append((ai, value))
     found: dict[str, str] = {}
     for ai, value in pairs:
         if ai in found or not value or (ai in _FIXED and len(value) != _FIXED[ai]):
-            raise InvalidIdentifier(f"AI ({ai}) is repeated, empty or of the wrong length", code="element_string", ai=ai)
+            raise InvalidIdentifier(
+                f"AI ({ai}) is repeated, empty or of the wrong length", code="element_string", ai=ai
+            )
         found[ai] = value
     return found
 
@@ -177,14 +204,16 @@ def _find_units(session: Session, keys: Iterable[tuple[str, ...]]) -> dict[tuple
     lot_ids: dict[tuple[str, str], int] = {}
     gtins = sorted({k[1] for k in links})
     for chunk in in_chunks(sorted({k[2] for k in links})):
-        rows = session.exec(select(Lot.id, Lot.gtin, Lot.lot_code).where(
-            col(Lot.gtin).in_(gtins), col(Lot.lot_code).in_(chunk))).all()
+        rows = session.exec(
+            select(Lot.id, Lot.gtin, Lot.lot_code).where(col(Lot.gtin).in_(gtins), col(Lot.lot_code).in_(chunk))
+        ).all()
         lot_ids.update({(gtin, code): lot_id for lot_id, gtin, code in rows if lot_id is not None})
     wanted = {(lot_ids[(k[1], k[2])], k[3]): k for k in links if (k[1], k[2]) in lot_ids}
     serials = sorted({serial for _, serial in wanted})
     for chunk in in_chunks(serials):
-        for unit in session.exec(select(Unit).where(col(Unit.lot_id).in_(set(lot_ids.values())),
-                                                    col(Unit.serial).in_(chunk))):
+        for unit in session.exec(
+            select(Unit).where(col(Unit.lot_id).in_(set(lot_ids.values())), col(Unit.serial).in_(chunk))
+        ):
             key = wanted.get((unit.lot_id, unit.serial))
             if key is not None:
                 found[key] = unit
@@ -196,8 +225,11 @@ def _find_units(session: Session, keys: Iterable[tuple[str, ...]]) -> dict[tuple
 
 def _sscc(digits: str) -> Parent:
     if gs1_check_digit(digits[:17]) != digits[17]:
-        raise InvalidIdentifier(f"SSCC {digits} has check digit {digits[17]}; expected {gs1_check_digit(digits[:17])}",
-                                code="sscc_check_digit", expected=gs1_check_digit(digits[:17]))
+        raise InvalidIdentifier(
+            f"SSCC {digits} has check digit {digits[17]}; expected {gs1_check_digit(digits[:17])}",
+            code="sscc_check_digit",
+            expected=gs1_check_digit(digits[:17]),
+        )
     return Parent(id=digits, kind="sscc")
 
 
@@ -218,7 +250,7 @@ def read_parent(*, session: Session, text: str) -> Parent:
             # An SSCC's Digital Link, https://host/00/{SSCC}: on a host we do not answer for it is someone else's.
             if parts.netloc.lower() not in hosts and (parts.hostname or "") not in hosts:
                 raise RuleViolation("A link on another system's host", code="parent_not_ours")
-            sscc = (segments[segments.index("00") + 1:] or [""])[0]
+            sscc = (segments[segments.index("00") + 1 :] or [""])[0]
             if not (sscc.isdigit() and len(sscc) == 18):
                 raise RuleViolation("An SSCC has 18 digits", code="parent_unreadable")
             return _sscc(sscc)
@@ -232,15 +264,18 @@ def read_parent(*, session: Session, text: str) -> Parent:
     try:
         key = _unit_key(line, hosts)
     except InvalidIdentifier as error:
-        code = {"not_our_link": "parent_not_ours", "not_a_unit": "parent_not_a_unit"}.get(error.code, "parent_unreadable")
+        code = {"not_our_link": "parent_not_ours", "not_a_unit": "parent_not_a_unit"}.get(
+            error.code, "parent_unreadable"
+        )
         raise RuleViolation(error.message, code=code) from None
     unit = _find_units(session, [key]).get(key)
     if unit is None:
         raise RuleViolation("The carton's code is not one this system issued", code="parent_unknown")
     lot = session.get(Lot, unit.lot_id)
     assert lot is not None
-    uri = digital_link.unit_uri(base_url=get_settings().public_base_url, gtin=lot.gtin, lot=lot.lot_code,
-                                serial=unit.serial)
+    uri = digital_link.unit_uri(
+        base_url=get_settings().public_base_url, gtin=lot.gtin, lot=lot.lot_code, serial=unit.serial
+    )
     return Parent(id=uri, kind="unit", unit_id=unit.id)
 
 
@@ -252,11 +287,14 @@ def _parent_problem(session: Session, org: int, parent: Parent) -> RuleViolation
         if unit.status != UnitStatus.ACTIVE:
             return RuleViolation("The carton's label was voided", code="parent_void")
         if not _held(session, org, [unit.lot_id]):
-            return RuleViolation("The carton's label is of a lot your organisation does not hold", code="parent_not_held")
+            return RuleViolation(
+                "The carton's label is of a lot your organisation does not hold", code="parent_not_held"
+            )
     inside = set(session.exec(select(Unit.lot_id).where(Unit.parent_id == parent.id).distinct()).all())
     if inside - _held(session, org, inside):
-        return RuleViolation("This carton already holds units of a lot your organisation does not hold",
-                             code="parent_taken")
+        return RuleViolation(
+            "This carton already holds units of a lot your organisation does not hold", code="parent_taken"
+        )
     return None
 
 
@@ -266,8 +304,13 @@ def _parent_problem(session: Session, org: int, parent: Parent) -> RuleViolation
 def _held(session: Session, org: int, lot_ids: Iterable[int]) -> set[int]:
     held: set[int] = set()
     for chunk in in_chunks(sorted(set(lot_ids))):
-        held.update(session.exec(select(Holding.lot_id).where(
-            Holding.organisation_id == org, col(Holding.lot_id).in_(chunk), Holding.quantity > 0)).all())
+        held.update(
+            session.exec(
+                select(Holding.lot_id).where(
+                    Holding.organisation_id == org, col(Holding.lot_id).in_(chunk), Holding.quantity > 0
+                )
+            ).all()
+        )
     return held
 
 
@@ -305,8 +348,11 @@ def _identify(session: Session, text: str) -> tuple[list[tuple[int, str, Unit]],
 
 def _judge(session: Session, org: int, found: list[tuple[int, str, Unit]], parent: Parent | None) -> list[LineProblem]:
     """What about each unit refuses packing it now: void, not held, already packed, its lot stopped."""
-    lots = {lot.id: lot for chunk in in_chunks(sorted({u.lot_id for _, _, u in found}))
-            for lot in session.exec(select(Lot).where(col(Lot.id).in_(chunk)))}
+    lots = {
+        lot.id: lot
+        for chunk in in_chunks(sorted({u.lot_id for _, _, u in found}))
+        for lot in session.exec(select(Lot).where(col(Lot.id).in_(chunk)))
+    }
     held = _held(session, org, lots)  # type: ignore[arg-type]
     problems = []
     for number, line, unit in found:
@@ -335,8 +381,12 @@ def _read(session: Session, org: int, text: str, parent: Parent | None) -> Units
     lots: dict[int, int] = {}
     for unit in good:
         lots[unit.lot_id] = lots.get(unit.lot_id, 0) + 1
-    return UnitsRead(refs=[UnitRef(lot_id=u.lot_id, serial=u.serial) for u in good],
-                     problems=sorted(problems, key=lambda p: p.line), lines=count, lots=lots)
+    return UnitsRead(
+        refs=[UnitRef(lot_id=u.lot_id, serial=u.serial) for u in good],
+        problems=sorted(problems, key=lambda p: p.line),
+        lines=count,
+        lots=lots,
+    )
 
 
 def read_units(*, session: Session, actor: Actor, text: str, parent: Parent | None = None) -> UnitsRead:
@@ -347,8 +397,16 @@ def read_units(*, session: Session, actor: Actor, text: str, parent: Parent | No
 # --- packing ------------------------------------------------------------------------------------------
 
 
-def pack(*, session: Session, actor: Actor, parent: str, codes: str, event_time: datetime | None = None,
-         location_id: int | None = None, idempotency_key: str | None = None) -> CaptureResult:
+def pack(
+    *,
+    session: Session,
+    actor: Actor,
+    parent: str,
+    codes: str,
+    event_time: datetime | None = None,
+    location_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> CaptureResult:
     """Pack the units of ``codes`` into the carton ``parent`` as one event, or refuse every bad line at once
     (:class:`PackRefused`, nothing recorded). A form sent again with its key gets the first answer."""
     org = require_writer(actor)
@@ -366,11 +424,20 @@ def pack(*, session: Session, actor: Actor, parent: str, codes: str, event_time:
 
     def record() -> CaptureResult:
         assert carton is not None
-        data = PackIn(parent_id=carton.id, event_time=event_time, location_id=location_id,
-                      children=[UnitRef(lot_id=u.lot_id, serial=u.serial) for _, _, u in found])
+        data = PackIn(
+            parent_id=carton.id,
+            event_time=event_time,
+            location_id=location_id,
+            children=[UnitRef(lot_id=u.lot_id, serial=u.serial) for _, _, u in found],
+        )
         return capture(session=session, actor=actor, items=[(EventType.PACK, data)], idempotency_key=idempotency_key)
 
-    if carton is not None and not problems and idempotency_key and session.get(IdempotencyRecord, (org, idempotency_key)):
+    if (
+        carton is not None
+        and not problems
+        and idempotency_key
+        and session.get(IdempotencyRecord, (org, idempotency_key))
+    ):
         return record()  # sent again: the same answer (the units are packed now, by that first sending)
     problems += _judge(session, org, found, carton)
     if carton is not None and refused is None:

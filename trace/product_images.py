@@ -25,9 +25,15 @@ URL_DIGEST = 16  # hex characters of the sha256 in the public URL
 # Only these decoders ever see uploaded bytes: Pillow's rarer formats are attack surface we don't need.
 FORMATS = ("JPEG", "PNG", "WEBP")
 # EXIF orientation -> the transposition that puts the picture upright.
-_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-            8: Image.Transpose.ROTATE_90}
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _ORIENTATION = 0x0112
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -69,8 +75,9 @@ def image_path(product_id: int, digest: str) -> str:
 
 def to_public(row: ProductImage) -> ProductImagePublic:
     """What the API returns about a stored image."""
-    return ProductImagePublic(url=image_path(row.product_id, row.digest), width=row.width, height=row.height,
-                              bytes=len(row.content))
+    return ProductImagePublic(
+        url=image_path(row.product_id, row.digest), width=row.width, height=row.height, bytes=len(row.content)
+    )
 
 
 def normalise(data: bytes) -> Encoded:
@@ -78,14 +85,20 @@ def normalise(data: bytes) -> Encoded:
     if not data:
         raise RuleViolation("Không có ảnh — the body is empty; send a JPEG, PNG or WebP image", code="image_empty")
     if len(data) > MAX_BYTES:
-        raise RuleViolation(f"Ảnh quá lớn — the file is over {MAX_BYTES // (1024 * 1024)} MB", code="image_too_large",
-                            max_bytes=MAX_BYTES)
+        raise RuleViolation(
+            f"Ảnh quá lớn — the file is over {MAX_BYTES // (1024 * 1024)} MB",
+            code="image_too_large",
+            max_bytes=MAX_BYTES,
+        )
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
         width, height = image.size
         if width * height > MAX_PIXELS:
-            raise RuleViolation(f"Ảnh quá lớn — {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels",
-                                code="image_too_large", max_pixels=MAX_PIXELS)
+            raise RuleViolation(
+                f"Ảnh quá lớn — {width}x{height} is over {MAX_PIXELS // 1_000_000} megapixels",
+                code="image_too_large",
+                max_pixels=MAX_PIXELS,
+            )
         orientation = image.getexif().get(_ORIENTATION, 1)
         # A JPEG decodes straight to a reduced scale (still at least 640 px): big photos stay cheap.
         image.draft(None, (MAX_SIDE, MAX_SIDE))
@@ -93,13 +106,16 @@ def normalise(data: bytes) -> Encoded:
     except RuleViolation:
         raise
     except Image.DecompressionBombError:
-        raise RuleViolation("Ảnh quá lớn — the image declares far too many pixels", code="image_too_large",
-                            max_pixels=MAX_PIXELS) from None
+        raise RuleViolation(
+            "Ảnh quá lớn — the image declares far too many pixels", code="image_too_large", max_pixels=MAX_PIXELS
+        ) from None
     except UnidentifiedImageError:
         raise RuleViolation("Không đọc được ảnh — not a JPEG, PNG or WebP image", code="image_unreadable") from None
     except Exception as error:  # decoders raise many kinds on damaged or crafted files: none may become a 500
-        raise RuleViolation(f"Không đọc được ảnh — the image is damaged or unsupported ({type(error).__name__})",
-                            code="image_unreadable") from None
+        raise RuleViolation(
+            f"Không đọc được ảnh — the image is damaged or unsupported ({type(error).__name__})",
+            code="image_unreadable",
+        ) from None
     if orientation in _UPRIGHT:
         picture = picture.transpose(_UPRIGHT[orientation])
     return encode(picture)
@@ -147,8 +163,9 @@ def store(*, session: Session, product_id: int, encoded: Encoded) -> ProductImag
     digest = hashlib.sha256(encoded.content).hexdigest()
     row = session.get(ProductImage, product_id)
     if row is None:
-        row = ProductImage(product_id=product_id, width=encoded.width, height=encoded.height, digest=digest,
-                           content=encoded.content)
+        row = ProductImage(
+            product_id=product_id, width=encoded.width, height=encoded.height, digest=digest, content=encoded.content
+        )
     else:
         row.width, row.height, row.digest, row.content = encoded.width, encoded.height, digest, encoded.content
         row.media_type, row.updated_at = MEDIA_TYPE, utcnow()
@@ -191,7 +208,9 @@ def get_image(*, session: Session, product_id: int) -> ProductImage | None:
 def image_info(*, session: Session, product_id: int) -> tuple[str, int, int] | None:
     """(path, width, height) of a product's image for a page, without reading its bytes; None if it has none."""
     row = session.exec(
-        select(ProductImage.digest, ProductImage.width, ProductImage.height).where(ProductImage.product_id == product_id)
+        select(ProductImage.digest, ProductImage.width, ProductImage.height).where(
+            ProductImage.product_id == product_id
+        )
     ).first()
     if row is None:
         return None

@@ -24,7 +24,9 @@ class ProductBase(SQLModel):
     name_en: str | None = Field(default=None, max_length=200)
     category: str = Field(min_length=2, max_length=60, description="e.g. longan_fresh, longan_dried, chicken_live")
     unit: str = Field(default="kg", max_length=10, description="Unit lots of this product are counted in")
-    package_size: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=3, description="Quantity (in unit) one labelled package holds")
+    package_size: Decimal | None = Field(
+        default=None, gt=0, max_digits=12, decimal_places=3, description="Quantity (in unit) one labelled package holds"
+    )
     image_url: WebUrl | None = Field(default=None, max_length=500)
     description: str | None = Field(default=None, max_length=2000)
 
@@ -146,8 +148,12 @@ def update_product(*, session: Session, actor: Actor, product_id: int, data: Pro
 
 
 def list_products(
-    *, session: Session, organisation_id: int | None = None, category: str | None = None,
-    offset: int = 0, limit: int = 50,
+    *,
+    session: Session,
+    organisation_id: int | None = None,
+    category: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> list[Product]:
     """Products, filtered (the catalogue is public)."""
     query = select(Product)

@@ -23,8 +23,9 @@ def _cell(sheet: Any, value: Any) -> Any:
     return cell
 
 
-def workbook(rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str], title: str,
-             widths: Mapping[str, int] | None = None) -> bytes:
+def workbook(
+    rows: Sequence[Mapping[str, Any]], *, columns: Sequence[str], title: str, widths: Mapping[str, int] | None = None
+) -> bytes:
     """One sheet of ``rows`` under ``columns`` (streamed: no cell objects kept for a large file)."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])

@@ -13,8 +13,13 @@ T = TypeVar("T")
 
 def enum_type(enum: type[StrEnum], length: int = 30) -> sa.Enum:
     """An enum stored as its plain string value (VARCHAR): new members need no migration."""
-    return sa.Enum(enum, native_enum=False, create_constraint=False, length=length,
-                   values_callable=lambda members: [m.value for m in members])
+    return sa.Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 def fast_row(model: type[T], **values: Any) -> T:
@@ -46,4 +51,4 @@ IN_CHUNK = 900  # values per IN list: under SQLite's old limit of 999 parameters
 def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """``values`` in slices small enough for one IN list on either database."""
     for i in range(0, len(values), IN_CHUNK):
-        yield values[i:i + IN_CHUNK]
+        yield values[i : i + IN_CHUNK]

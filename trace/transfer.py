@@ -26,8 +26,10 @@ class TransferReport:
 
     def describe(self) -> str:
         """A short summary for the operator."""
-        return (f"{sum(self.rows.values()):,} rows in {len(self.rows)} tables copied; "
-                f"{self.events_verified:,} events in {self.chains} chains verified on the target")
+        return (
+            f"{sum(self.rows.values()):,} rows in {len(self.rows)} tables copied; "
+            f"{self.events_verified:,} events in {self.chains} chains verified on the target"
+        )
 
 
 def _revision(conn: Connection) -> str | None:
@@ -55,8 +57,11 @@ def _check(source: Connection, target: Connection) -> None:
     if dst_rev is None:
         raise RuleViolation("The target is not migrated; run the migrations on it first", code="target_not_migrated")
     if src_rev != dst_rev:
-        raise RuleViolation(f"The source is at revision {src_rev}, the target at {dst_rev}; "
-                            "migrate the SQLite database to the same revision first", code="revision_mismatch")
+        raise RuleViolation(
+            f"The source is at revision {src_rev}, the target at {dst_rev}; "
+            "migrate the SQLite database to the same revision first",
+            code="revision_mismatch",
+        )
     used = [t.name for t in _tables() if target.execute(select(1).select_from(t).limit(1)).first()]
     if used:
         raise Conflict(f"The target database is not empty (rows in: {', '.join(used)})", code="target_not_empty")
@@ -83,8 +88,9 @@ def _reset_sequences(target: Connection, table: Table) -> None:
     for column in table.primary_key.columns:
         if not isinstance(column.type, Integer):
             continue
-        sequence = target.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
-                                  {"t": quoted, "c": column.name}).scalar()
+        sequence = target.execute(
+            text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": quoted, "c": column.name}
+        ).scalar()
         if sequence is None:
             continue
         # is_called=false with max+1 also works for an empty table (a sequence cannot go to 0).
@@ -106,15 +112,20 @@ def transfer(source_engine: Engine, target_engine: Engine, *, progress: Progress
         for table in _tables():
             there = _count(target, table)
             if there != report.rows[table.name] or there != _count(source, table):
-                raise Conflict(f"Row counts differ for {table.name}: source {report.rows[table.name]}, "
-                               f"target {there}", code="transfer_count_mismatch")
+                raise Conflict(
+                    f"Row counts differ for {table.name}: source {report.rows[table.name]}, target {there}",
+                    code="transfer_count_mismatch",
+                )
         # Verify before committing: a chain that does not survive the move is never left behind.
         with Session(bind=target, join_transaction_mode="create_savepoint") as session:
             verdict = chain.verify(session=session)
         if not verdict.ok:
-            raise Conflict(f"The hash chain does not verify on the target (organisation "
-                           f"{verdict.broken_organisation_id}, seq {verdict.broken_seq}: {verdict.reason}); "
-                           "nothing was committed", code="transfer_chain_broken")
+            raise Conflict(
+                f"The hash chain does not verify on the target (organisation "
+                f"{verdict.broken_organisation_id}, seq {verdict.broken_seq}: {verdict.reason}); "
+                "nothing was committed",
+                code="transfer_chain_broken",
+            )
         report.events_verified, report.chains = verdict.events, verdict.organisations
         say(f"hash chains verified: {verdict.events:,} events in {verdict.organisations} organisations")
     return report

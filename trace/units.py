@@ -106,7 +106,7 @@ def new_code() -> str:
 
 def display_code(code: str) -> str:
     """A code as printed: three groups of three (``7KQ-2M9-XDV``)."""
-    return "-".join(code[i:i + 3] for i in range(0, len(code), 3))
+    return "-".join(code[i : i + 3] for i in range(0, len(code), 3))
 
 
 def normalize_code(typed: str) -> str:
@@ -114,14 +114,16 @@ def normalize_code(typed: str) -> str:
     a wrong length, a character outside the alphabet or a failed check is refused with the reason."""
     text = "".join(typed.split()).replace("-", "").upper().translate(_TYPED)
     if len(text) != CODE_LENGTH:
-        raise InvalidIdentifier(f"A label code has {CODE_LENGTH} characters (not counting dashes); got {len(text)}",
-                                code="code_length")
+        raise InvalidIdentifier(
+            f"A label code has {CODE_LENGTH} characters (not counting dashes); got {len(text)}", code="code_length"
+        )
     bad = sorted({ch for ch in text if ch not in _VALUE})
     if bad:
         raise InvalidIdentifier(f"A label code has no {', '.join(bad)}", code="code_characters")
     if check_char(text[:-1]) != text[-1]:
-        raise InvalidIdentifier("This label code's check character does not match: a character is mistyped",
-                                code="code_check")
+        raise InvalidIdentifier(
+            "This label code's check character does not match: a character is mistyped", code="code_check"
+        )
     return text
 
 
@@ -148,8 +150,14 @@ def _fresh(session: Session, count: int, make: Callable[[], str], column: Any, l
 
 
 def register_units(
-    *, session: Session, lot_id: int, count: int, event_id: str,
-    level: UnitLevel = UnitLevel.UNIT, print_run_id: int | None = None, serials: list[str] | None = None,
+    *,
+    session: Session,
+    lot_id: int,
+    count: int,
+    event_id: str,
+    level: UnitLevel = UnitLevel.UNIT,
+    print_run_id: int | None = None,
+    serials: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Insert ``count`` units of a lot with new serials (unique in the lot) and codes (unique in
     the instance), in one statement; returns (serial, code) pairs in insertion order. ``serials``:
@@ -157,8 +165,19 @@ def register_units(
     serials = list(serials) if serials is not None else _fresh(session, count, new_serial, Unit.serial, lot_id)
     codes = _fresh(session, len(serials), new_code, Unit.code)
     now = utcnow()
-    rows = [{"lot_id": lot_id, "serial": s, "code": c, "level": level.value, "print_run_id": print_run_id,
-             "parent_id": None, "status": UnitStatus.ACTIVE.value, "created_event_id": event_id, "created_at": now}
-            for s, c in zip(serials, codes, strict=True)]
+    rows = [
+        {
+            "lot_id": lot_id,
+            "serial": s,
+            "code": c,
+            "level": level.value,
+            "print_run_id": print_run_id,
+            "parent_id": None,
+            "status": UnitStatus.ACTIVE.value,
+            "created_event_id": event_id,
+            "created_at": now,
+        }
+        for s, c in zip(serials, codes, strict=True)
+    ]
     session.execute(insert(Unit), rows)
     return list(zip(serials, codes, strict=True))

@@ -124,7 +124,9 @@ def _issue_link(*, session: Session, user: User, purpose: str) -> tuple[str, dat
     expires = utcnow() + LINK_TTL
     assert user.id is not None
     # Only the newest link works: an administrator resets again precisely when a link went astray.
-    for old in session.exec(select(OneTimeLink).where(OneTimeLink.user_id == user.id, col(OneTimeLink.used_at).is_(None))):
+    for old in session.exec(
+        select(OneTimeLink).where(OneTimeLink.user_id == user.id, col(OneTimeLink.used_at).is_(None))
+    ):
         old.used_at = utcnow()
         session.add(old)
     session.add(OneTimeLink(token_hash=_sha(token), user_id=user.id, purpose=purpose, expires_at=expires))
@@ -139,12 +141,20 @@ def _email_free(session: Session, email: str) -> str:
 
 
 def create_user(
-    *, session: Session, email: str, full_name: str, role: Role,
-    organisation_id: int | None, password: str | None = None,
+    *,
+    session: Session,
+    email: str,
+    full_name: str,
+    role: Role,
+    organisation_id: int | None,
+    password: str | None = None,
 ) -> User:
     """Create a user (callers check who may); email is unique, compared lower-case."""
     user = User(
-        email=_email_free(session, email), full_name=full_name, role=role, organisation_id=organisation_id,
+        email=_email_free(session, email),
+        full_name=full_name,
+        role=role,
+        organisation_id=organisation_id,
         password_hash=hash_password(password) if password else None,
     )
     session.add(user)
@@ -163,8 +173,11 @@ def _may_give(actor: Actor, role: Role) -> None:
 
 def _invited(session: Session, organisation_id: int, key: str, data: UserCreate) -> User | None:
     found = session.exec(select(User).where(User.organisation_id == organisation_id, User.request_key == key)).first()
-    if found is not None and (found.email, found.full_name, found.role) != (data.email.strip().lower(),
-                                                                          data.full_name, data.role):
+    if found is not None and (found.email, found.full_name, found.role) != (
+        data.email.strip().lower(),
+        data.full_name,
+        data.role,
+    ):
         raise key_reused("invitation")
     return found
 
@@ -174,8 +187,9 @@ def _invitation(session: Session, user: User, purpose: str = "invite") -> Invita
     return Invitation(user=to_public(user), token=token, expires_at=expires)
 
 
-def invite_member(*, session: Session, actor: Actor, organisation_id: int, data: UserCreate,
-                  idempotency_key: str | None = None) -> Invitation:
+def invite_member(
+    *, session: Session, actor: Actor, organisation_id: int, data: UserCreate, idempotency_key: str | None = None
+) -> Invitation:
     """An organisation administrator (or the province admin) invites a member; returns the one-time link.
 
     Sent again with the same key, it creates nobody: only the link's hash is kept, so the answer carries
@@ -187,10 +201,16 @@ def invite_member(*, session: Session, actor: Actor, organisation_id: int, data:
     key = checked_key(idempotency_key)
     if key is not None and (found := _invited(session, organisation_id, key, data)):
         return _invited_again(session, found)
-    user = User(email=_email_free(session, data.email), full_name=data.full_name, role=data.role,
-                organisation_id=organisation_id, request_key=key)
-    stored = insert_once(session=session, row=user,
-                         replay=lambda: _invited(session, organisation_id, key, data) if key else None)
+    user = User(
+        email=_email_free(session, data.email),
+        full_name=data.full_name,
+        role=data.role,
+        organisation_id=organisation_id,
+        request_key=key,
+    )
+    stored = insert_once(
+        session=session, row=user, replay=lambda: _invited(session, organisation_id, key, data) if key else None
+    )
     if stored is not user:
         return _invited_again(session, stored)
     return _invitation(session, user)
@@ -214,12 +234,20 @@ def _keeps_an_admin(session: Session, user: User) -> None:
     # Without an administrator of its own, an organisation could add or remove nobody but through the province.
     if user.role != Role.ORG_ADMIN or not user.active:
         return
-    others = session.exec(select(func.count()).select_from(User).where(
-        User.organisation_id == user.organisation_id, User.role == Role.ORG_ADMIN,
-        User.active == True, User.id != user.id)).one()  # noqa: E712
+    others = session.exec(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.organisation_id == user.organisation_id,
+            User.role == Role.ORG_ADMIN,
+            User.active == True,  # noqa: E712
+            User.id != user.id,
+        )
+    ).one()
     if not others:
-        raise RuleViolation("An organisation keeps at least one administrator: appoint another first",
-                            code="last_org_admin")
+        raise RuleViolation(
+            "An organisation keeps at least one administrator: appoint another first", code="last_org_admin"
+        )
 
 
 def reset_password(*, session: Session, actor: Actor, organisation_id: int, user_id: int) -> Invitation:
@@ -312,8 +340,11 @@ def authenticate(*, session: Session, email: str, password: str) -> User:
     now = utcnow()
     if user.sign_in_paused_until is not None and user.sign_in_paused_until > now:
         wait = math.ceil((user.sign_in_paused_until - now).total_seconds())
-        raise TooManyAttempts(f"Too many wrong passwords for this account: try again in {math.ceil(wait / 60)} "
-                              "minute(s), or ask your administrator for a new sign-in link", retry_after=wait)
+        raise TooManyAttempts(
+            f"Too many wrong passwords for this account: try again in {math.ceil(wait / 60)} "
+            "minute(s), or ask your administrator for a new sign-in link",
+            retry_after=wait,
+        )
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -329,11 +360,12 @@ def _count_failure(session: Session, user: User, now: datetime) -> None:
     # In the database, not in Python: guesses sent at once must not read the same count and each write
     # it back plus one (on PostgreSQL the first UPDATE also makes the others wait for its commit).
     settings = get_settings()
-    session.execute(update(User).where(col(User.id) == user.id)
-                    .values(failed_sign_ins=col(User.failed_sign_ins) + 1))
-    session.execute(update(User).where(col(User.id) == user.id,
-                                       col(User.failed_sign_ins) >= settings.sign_in_failures_allowed)
-                    .values(failed_sign_ins=0, sign_in_paused_until=now + timedelta(minutes=settings.sign_in_pause_minutes)))
+    session.execute(update(User).where(col(User.id) == user.id).values(failed_sign_ins=col(User.failed_sign_ins) + 1))
+    session.execute(
+        update(User)
+        .where(col(User.id) == user.id, col(User.failed_sign_ins) >= settings.sign_in_failures_allowed)
+        .values(failed_sign_ins=0, sign_in_paused_until=now + timedelta(minutes=settings.sign_in_pause_minutes))
+    )
     session.refresh(user, ["failed_sign_ins", "sign_in_paused_until"])
 
 
@@ -356,12 +388,22 @@ def ensure_admin(*, session: Session, email: str, password: str) -> User | None:
     existing = session.exec(select(User).where(User.email == email.strip().lower())).first()
     if existing:
         return None
-    return create_user(session=session, email=email, full_name="Quản trị tỉnh", role=Role.ADMIN,
-                       organisation_id=None, password=password)
+    return create_user(
+        session=session,
+        email=email,
+        full_name="Quản trị tỉnh",
+        role=Role.ADMIN,
+        organisation_id=None,
+        password=password,
+    )
 
 
 def create_org_admin(*, session: Session, actor: Actor, organisation_id: int, data: UserCreate) -> Invitation:
     """The province admin creates an organisation's first administrator (one-time link)."""
     require_admin(actor)
-    return invite_member(session=session, actor=actor, organisation_id=organisation_id,
-                         data=UserCreate(email=data.email, full_name=data.full_name, role=Role.ORG_ADMIN))
+    return invite_member(
+        session=session,
+        actor=actor,
+        organisation_id=organisation_id,
+        data=UserCreate(email=data.email, full_name=data.full_name, role=Role.ORG_ADMIN),
+    )

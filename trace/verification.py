@@ -63,12 +63,22 @@ def answer(*, session: Session, lot: Lot, unit: Unit | None) -> CodeCheck:
         status = "void"
     elif lot.status in (LotStatus.ON_HOLD, LotStatus.RECALLED, LotStatus.CANCELLED):
         status = f"lot_{lot.status.value}"
-    return CodeCheck(valid=status == "valid", status=status, uri=uri,
-                     code=display_code(unit.code) if unit else None, gtin=lot.gtin, lot_code=lot.lot_code,
-                     serial=unit.serial if unit else None, level=unit.level.value if unit else None,
-                     product_name=product.name_vi, product_name_en=product.name_en,
-                     production_date=lot.production_date, expiry_date=lot.expiry_date, lot_status=lot.status,
-                     claims=claims_for_lot(session=session, lot=lot))
+    return CodeCheck(
+        valid=status == "valid",
+        status=status,
+        uri=uri,
+        code=display_code(unit.code) if unit else None,
+        gtin=lot.gtin,
+        lot_code=lot.lot_code,
+        serial=unit.serial if unit else None,
+        level=unit.level.value if unit else None,
+        product_name=product.name_vi,
+        product_name_en=product.name_en,
+        production_date=lot.production_date,
+        expiry_date=lot.expiry_date,
+        lot_status=lot.status,
+        claims=claims_for_lot(session=session, lot=lot),
+    )
 
 
 def not_genuine(what: str) -> NotFound:
@@ -95,7 +105,9 @@ def find(*, session: Session, link: digital_link.DigitalLink) -> tuple[Lot, Unit
         raise not_genuine(f"Lot {link.lot} of GTIN {link.gtin}")
     unit = None
     if link.serial is not None:
-        unit = session.execute(select(Unit).where(Unit.lot_id == lot.id, Unit.serial == link.serial)).scalar_one_or_none()  # type: ignore[arg-type]
+        unit = session.execute(
+            select(Unit).where(Unit.lot_id == lot.id, Unit.serial == link.serial)  # type: ignore[arg-type]
+        ).scalar_one_or_none()
         if unit is None:
             raise not_genuine(f"Serial {link.serial} of lot {link.lot}")
     return lot, unit

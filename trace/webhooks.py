@@ -84,8 +84,10 @@ class WebhookDelivery(SQLModel, table=True):
     """One event owed to one subscription (the outbox row), and how its attempts went."""
 
     __tablename__ = "webhook_delivery"
-    __table_args__ = (UniqueConstraint("subscription_id", "event_id"),
-                      Index("ix_webhook_delivery_due", "status", "next_attempt_at"))
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscription_id: int = Field(foreign_key="webhook_subscription.id")
@@ -141,14 +143,16 @@ class DeliveryPublic(SQLModel):
 
 # --------------------------------------------------------------------------- signing (pure)
 
+
 def sign(secret: str, body: bytes, timestamp: int) -> str:
     """The signature header's value: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
 
 
-def verify(secret: str, body: bytes, header: str, *, now: float | None = None,
-           tolerance: int = TOLERANCE_SECONDS) -> bool:
+def verify(
+    secret: str, body: bytes, header: str, *, now: float | None = None, tolerance: int = TOLERANCE_SECONDS
+) -> bool:
     """Whether ``header`` signs ``body`` with ``secret`` at a time within ``tolerance`` of ``now``."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
@@ -158,8 +162,11 @@ def verify(secret: str, body: bytes, header: str, *, now: float | None = None,
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
         return False
     expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    return any(hmac.compare_digest(expected, value) for key, value in
-               (item.split("=", 1) for item in header.split(",")) if key == "v1")
+    return any(
+        hmac.compare_digest(expected, value)
+        for key, value in (item.split("=", 1) for item in header.split(","))
+        if key == "v1"
+    )
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
@@ -195,6 +202,7 @@ def public_host(host: str) -> bool:
 
 # --------------------------------------------------------------------------- subscriptions
 
+
 def _reader(subscription: WebhookSubscription) -> Actor:
     """Who the subscription reads as: what GET /api/v1/events would show its owner."""
     if subscription.owner_organisation_id is None:
@@ -215,13 +223,20 @@ def create_subscription(*, session: Session, actor: Actor, data: WebhookCreate) 
             raise Forbidden("Only an organisation's administrator subscribes to webhooks", code="org_admin_only")
         require_org_admin(actor, actor.organisation_id)
         if target_org != actor.organisation_id:
-            raise Forbidden("You may subscribe only to your own organisation's events and products",
-                            code="not_your_events")
+            raise Forbidden(
+                "You may subscribe only to your own organisation's events and products", code="not_your_events"
+            )
     url = check_url(data.url)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    row = WebhookSubscription(owner_organisation_id=None if actor.is_admin else actor.organisation_id, url=url,
-                              secret=secret, product_id=data.product_id, organisation_id=data.organisation_id,
-                              created_by_user_id=actor.user_id, created_by_api_key_id=actor.api_key_id)
+    row = WebhookSubscription(
+        owner_organisation_id=None if actor.is_admin else actor.organisation_id,
+        url=url,
+        secret=secret,
+        product_id=data.product_id,
+        organisation_id=data.organisation_id,
+        created_by_user_id=actor.user_id,
+        created_by_api_key_id=actor.api_key_id,
+    )
     session.add(row)
     session.flush()
     return WebhookIssued.model_validate(row, update={"secret": secret})
@@ -255,15 +270,21 @@ def delete_subscription(*, session: Session, actor: Actor, subscription_id: int)
     row = get_subscription(session=session, actor=actor, subscription_id=subscription_id)
     row.active = False
     session.add(row)
-    session.exec(update(WebhookDelivery).where(  # type: ignore[call-overload]
-        col(WebhookDelivery.subscription_id) == row.id, col(WebhookDelivery.status) == DeliveryStatus.PENDING,
-    ).values(status=DeliveryStatus.FAILED, last_error="subscription deleted"))
+    session.exec(
+        update(WebhookDelivery)
+        .where(  # type: ignore[call-overload]
+            col(WebhookDelivery.subscription_id) == row.id,
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.FAILED, last_error="subscription deleted")
+    )
     session.flush()
     return row
 
 
-def list_deliveries(*, session: Session, actor: Actor, subscription_id: int,
-                    status: DeliveryStatus | None = None, limit: int = 100) -> list[WebhookDelivery]:
+def list_deliveries(
+    *, session: Session, actor: Actor, subscription_id: int, status: DeliveryStatus | None = None, limit: int = 100
+) -> list[WebhookDelivery]:
     """A subscription's deliveries, newest first (failed ones show why)."""
     get_subscription(session=session, actor=actor, subscription_id=subscription_id)
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
@@ -274,21 +295,31 @@ def list_deliveries(*, session: Session, actor: Actor, subscription_id: int,
 
 # --------------------------------------------------------------------------- dispatching
 
+
 def _matching(subscription: WebhookSubscription) -> Any:
     if subscription.product_id is not None:
-        return col(Event.id).in_(select(EventLot.event_id).join(Lot, col(Lot.id) == col(EventLot.lot_id))
-                                 .where(Lot.product_id == subscription.product_id))
+        return col(Event.id).in_(
+            select(EventLot.event_id)
+            .join(Lot, col(Lot.id) == col(EventLot.lot_id))
+            .where(Lot.product_id == subscription.product_id)
+        )
     org = subscription.organisation_id
-    return or_(col(Event.organisation_id) == org, col(Event.source_organisation_id) == org,
-               col(Event.destination_organisation_id) == org)
+    return or_(
+        col(Event.organisation_id) == org,
+        col(Event.source_organisation_id) == org,
+        col(Event.destination_organisation_id) == org,
+    )
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (insert(WebhookDelivery).values(rows)
-                 .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
-                 .returning(col(WebhookDelivery.id)))
+    statement = (
+        insert(WebhookDelivery)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+        .returning(col(WebhookDelivery.id))
+    )
     return [row[0] for row in session.execute(statement)]
 
 
@@ -303,12 +334,19 @@ def dispatch(*, session: Session, now: datetime | None = None) -> list[int]:
         after: tuple[datetime, str] | None = None
         while True:
             query = select(Event.id, Event.record_time).where(
-                Event.record_time >= since, _matching(sub),
-                ~exists().where(col(WebhookDelivery.subscription_id) == sub.id,
-                                col(WebhookDelivery.event_id) == col(Event.id)))
+                Event.record_time >= since,
+                _matching(sub),
+                ~exists().where(
+                    col(WebhookDelivery.subscription_id) == sub.id, col(WebhookDelivery.event_id) == col(Event.id)
+                ),
+            )
             if after is not None:
-                query = query.where(or_(col(Event.record_time) > after[0],
-                                        (col(Event.record_time) == after[0]) & (col(Event.id) > after[1])))
+                query = query.where(
+                    or_(
+                        col(Event.record_time) > after[0],
+                        (col(Event.record_time) == after[0]) & (col(Event.id) > after[1]),
+                    )
+                )
             batch = session.exec(query.order_by(col(Event.record_time), col(Event.id)).limit(SCAN_BATCH)).all()
             new = []
             for event_id, recorded in batch:
@@ -317,8 +355,16 @@ def dispatch(*, session: Session, now: datetime | None = None) -> list[int]:
                     get_event(session=session, actor=reader, event_id=event_id)
                 except NotFound:
                     continue  # not the subscriber's to read
-                new.append({"subscription_id": sub.id, "event_id": event_id, "status": DeliveryStatus.PENDING.value,
-                            "attempts": 0, "next_attempt_at": now, "created_at": now})
+                new.append(
+                    {
+                        "subscription_id": sub.id,
+                        "event_id": event_id,
+                        "status": DeliveryStatus.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                )
             if new:
                 created += _insert_new(session, new)
             if len(batch) < SCAN_BATCH:
@@ -341,18 +387,29 @@ def due(*, session: Session, now: datetime | None = None, limit: int = 500) -> l
     """Take the pending deliveries whose attempt is due and that no queued message is about to make,
     oldest first; they count as queued for a lease (a message lost with a worker is replaced after it)."""
     now = now or utcnow()
-    ids = list(session.exec(
-        select(WebhookDelivery.id).where(
-            WebhookDelivery.status == DeliveryStatus.PENDING, col(WebhookDelivery.next_attempt_at) <= now,
-            or_(col(WebhookDelivery.queued_until).is_(None), col(WebhookDelivery.queued_until) <= now))
-        .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id)).limit(limit)).all())
+    ids = list(
+        session.exec(
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.PENDING,
+                col(WebhookDelivery.next_attempt_at) <= now,
+                or_(col(WebhookDelivery.queued_until).is_(None), col(WebhookDelivery.queued_until) <= now),
+            )
+            .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
+            .limit(limit)
+        ).all()
+    )
     if ids:
-        session.exec(update(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids))  # type: ignore[call-overload]
-                     .values(queued_until=now + _queue_lease()))
+        session.exec(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id).in_(ids))  # type: ignore[call-overload]
+            .values(queued_until=now + _queue_lease())
+        )
     return ids  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- delivering
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -367,18 +424,28 @@ class Outgoing:
 def payload(*, event: dict[str, Any], epcis: dict[str, Any], subscription_id: int, delivery_id: int) -> dict[str, Any]:
     """What a partner receives: the event as our API shows it, and the same event as an EPCIS 2.0
     document (GS1's JSON-LD, for partners whose systems speak EPCIS)."""
-    return {"type": "event", "subscription_id": subscription_id, "delivery_id": delivery_id, "event": event,
-            "epcis": epcis}
+    return {
+        "type": "event",
+        "subscription_id": subscription_id,
+        "delivery_id": delivery_id,
+        "event": event,
+        "epcis": epcis,
+    }
 
 
 def claim(*, session: Session, delivery_id: int, now: datetime | None = None) -> Outgoing | None:
     """Take a due delivery for one attempt (None if it is not due, done, or another worker has it)."""
     now = now or utcnow()
     lease = now + timedelta(seconds=get_settings().webhook_timeout_seconds + 60)
-    taken = session.exec(update(WebhookDelivery).where(  # type: ignore[call-overload]
-        col(WebhookDelivery.id) == delivery_id, col(WebhookDelivery.status) == DeliveryStatus.PENDING,
-        col(WebhookDelivery.next_attempt_at) <= now,
-    ).values(next_attempt_at=lease))
+    taken = session.exec(
+        update(WebhookDelivery)
+        .where(  # type: ignore[call-overload]
+            col(WebhookDelivery.id) == delivery_id,
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+            col(WebhookDelivery.next_attempt_at) <= now,
+        )
+        .values(next_attempt_at=lease)
+    )
     if taken.rowcount != 1:
         return None
     delivery = session.get(WebhookDelivery, delivery_id)
@@ -396,10 +463,22 @@ def claim(*, session: Session, delivery_id: int, now: datetime | None = None) ->
         session.flush()
         return None
     epcis = epcis_query.document_of(session=session, actor=_reader(sub), event_ids=[delivery.event_id])
-    body = json.dumps(payload(event=event.model_dump(mode="json"), epcis=epcis, subscription_id=sub.id,  # type: ignore[arg-type]
-                              delivery_id=delivery_id), ensure_ascii=False, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(sub.secret, body, int(now.timestamp())),
-               DELIVERY_HEADER: str(delivery_id), "User-Agent": "hytrace-webhooks/1"}
+    body = json.dumps(
+        payload(
+            event=event.model_dump(mode="json"),
+            epcis=epcis,
+            subscription_id=sub.id,  # type: ignore[arg-type]
+            delivery_id=delivery_id,
+        ),
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(sub.secret, body, int(now.timestamp())),
+        DELIVERY_HEADER: str(delivery_id),
+        "User-Agent": "hytrace-webhooks/1",
+    }
     session.flush()
     return Outgoing(delivery_id, sub.url, body, headers)
 
@@ -411,8 +490,15 @@ def _finish(delivery: WebhookDelivery, status: DeliveryStatus, now: datetime, *,
         delivery.delivered_at = now
 
 
-def record_attempt(*, session: Session, delivery_id: int, status_code: int | None, error: str | None = None,
-                   now: datetime | None = None, rng: random.Random | None = None) -> WebhookDelivery:
+def record_attempt(
+    *,
+    session: Session,
+    delivery_id: int,
+    status_code: int | None,
+    error: str | None = None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> WebhookDelivery:
     """What an attempt got: 2xx delivers; 408, 429, 5xx and network errors retry on the schedule until
     the last attempt; any other answer (a 4xx, a redirect) is the partner's to fix and fails at once."""
     now = now or utcnow()

@@ -19,7 +19,9 @@ def broker_urls() -> tuple[str, str]:
     if settings.redis_url:
         return settings.redis_url, settings.redis_url
     url = make_url(settings.database_url)
-    folder = Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else Path("data")
+    folder = (
+        Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else Path("data")
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqla+sqlite:///{folder / 'celery-broker.db'}", f"db+sqlite:///{folder / 'celery-results.db'}"
 
@@ -27,7 +29,12 @@ def broker_urls() -> tuple[str, str]:
 def create_celery() -> Celery:
     """Build the app with settings that make tasks safe to retry."""
     broker, backend = broker_urls()
-    app = Celery("hytrace", broker=broker, backend=backend, include=["workers.ops", "workers.labels", "workers.reports", "workers.webhooks"])
+    app = Celery(
+        "hytrace",
+        broker=broker,
+        backend=backend,
+        include=["workers.ops", "workers.labels", "workers.reports", "workers.webhooks"],
+    )
     app.conf.update(
         task_acks_late=True,  # a killed worker's task is redelivered, so tasks are idempotent
         task_reject_on_worker_lost=True,

@@ -41,8 +41,9 @@ def render_run(run_id: int, *, engine: Engine | None = None) -> str:
 
     def progress(done: int) -> None:
         with session_scope(engine) as session:
-            if not jobs.heartbeat(session=session, run_id=run_id, token=token, done=done,
-                                  lease_seconds=settings.print_lease_seconds):
+            if not jobs.heartbeat(
+                session=session, run_id=run_id, token=token, done=done, lease_seconds=settings.print_lease_seconds
+            ):
                 raise LeaseLost
 
     try:
@@ -58,8 +59,15 @@ def render_run(run_id: int, *, engine: Engine | None = None) -> str:
             jobs.fail(session=session, run_id=run_id, token=token, error=f"{type(error).__name__}: {error}")
         return "failed"
     with session_scope(engine) as session:
-        stored = jobs.finish(session=session, run_id=run_id, token=token, content=content, done=len(data),
-                             media_type=spec.media_type, filename=f"hytrace-print-run-{run_id}.{spec.extension}")
+        stored = jobs.finish(
+            session=session,
+            run_id=run_id,
+            token=token,
+            content=content,
+            done=len(data),
+            media_type=spec.media_type,
+            filename=f"hytrace-print-run-{run_id}.{spec.extension}",
+        )
     return "done" if stored else "lost"
 
 

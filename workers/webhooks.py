@@ -57,8 +57,9 @@ def post(outgoing: webhooks.Outgoing, *, timeout: float) -> tuple[int | None, st
         return None, refused
     try:
         # No redirects: a 3xx is an answer (the partner's to fix), and following it could lead anywhere.
-        response = httpx.post(outgoing.url, content=outgoing.body, headers=outgoing.headers, timeout=timeout,
-                              follow_redirects=False)
+        response = httpx.post(
+            outgoing.url, content=outgoing.body, headers=outgoing.headers, timeout=timeout, follow_redirects=False
+        )
     except httpx.HTTPError as error:
         return None, f"{type(error).__name__}: {error}"[:500]
     return response.status_code, None
@@ -73,8 +74,9 @@ def attempt(delivery_id: int, *, sessions: Sessions = _sessions, now: datetime |
         return None
     status, error = post(outgoing, timeout=get_settings().webhook_timeout_seconds)
     with sessions() as session:
-        row = webhooks.record_attempt(session=session, delivery_id=delivery_id, status_code=status, error=error,
-                                      now=now)
+        row = webhooks.record_attempt(
+            session=session, delivery_id=delivery_id, status_code=status, error=error, now=now
+        )
         if row.status != webhooks.DeliveryStatus.PENDING:
             return None
         return max(0.0, (row.next_attempt_at - (now or utcnow())).total_seconds())
@@ -123,5 +125,6 @@ def _dispatch_forever(stop: threading.Event) -> None:
 @worker_ready.connect
 def _on_worker_ready(**_: object) -> None:
     # Like the print-run sweeper: each worker looks for new events every few seconds (no beat to run).
-    threading.Thread(target=_dispatch_forever, args=(threading.Event(),), name="webhook-dispatcher",
-                     daemon=True).start()
+    threading.Thread(
+        target=_dispatch_forever, args=(threading.Event(),), name="webhook-dispatcher", daemon=True
+    ).start()

@@ -17,18 +17,28 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.post("/locations", status_code=201, response_model=locations.LocationPublic)
-def create_location(session: SessionDep, actor: CurrentActor, data: locations.LocationCreate,
-                    idempotency_key: IdempotencyKey = None) -> locations.LocationPublic:
+def create_location(
+    session: SessionDep, actor: CurrentActor, data: locations.LocationCreate, idempotency_key: IdempotencyKey = None
+) -> locations.LocationPublic:
     """Register a growing area, packing facility, warehouse or shop (a retry with the same key registers it once)."""
-    return locations.to_public(locations.create_location(session=session, actor=actor, data=data,
-                                                         idempotency_key=idempotency_key))
+    return locations.to_public(
+        locations.create_location(session=session, actor=actor, data=data, idempotency_key=idempotency_key)
+    )
 
 
 @router.get("/locations", response_model=list[locations.LocationPublic])
-def list_locations(session: SessionDep, actor: CurrentActor, organisation_id: int | None = None,
-                   kind: LocationKind | None = None, offset: Offset = 0, limit: Limit = 50) -> list[locations.LocationPublic]:
+def list_locations(
+    session: SessionDep,
+    actor: CurrentActor,
+    organisation_id: int | None = None,
+    kind: LocationKind | None = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> list[locations.LocationPublic]:
     """Locations (filter by organisation and kind)."""
-    rows = locations.list_locations(session=session, organisation_id=organisation_id, kind=kind, offset=offset, limit=limit)
+    rows = locations.list_locations(
+        session=session, organisation_id=organisation_id, kind=kind, offset=offset, limit=limit
+    )
     return [locations.to_public(x) for x in rows]
 
 
@@ -39,9 +49,13 @@ def get_location(session: SessionDep, actor: CurrentActor, location_id: int) -> 
 
 
 @router.patch("/locations/{location_id}", response_model=locations.LocationPublic)
-def update_location(session: SessionDep, actor: CurrentActor, location_id: int, data: locations.LocationUpdate) -> locations.LocationPublic:
+def update_location(
+    session: SessionDep, actor: CurrentActor, location_id: int, data: locations.LocationUpdate
+) -> locations.LocationPublic:
     """Edit a location (a new version)."""
-    return locations.to_public(locations.update_location(session=session, actor=actor, location_id=location_id, data=data))
+    return locations.to_public(
+        locations.update_location(session=session, actor=actor, location_id=location_id, data=data)
+    )
 
 
 @router.post("/products", status_code=201, response_model=products.ProductPublic)
@@ -51,10 +65,18 @@ def create_product(session: SessionDep, actor: CurrentActor, data: products.Prod
 
 
 @router.get("/products", response_model=list[products.ProductPublic])
-def list_products(session: SessionDep, actor: CurrentActor, organisation_id: int | None = None,
-                  category: str | None = None, offset: Offset = 0, limit: Limit = 50) -> list[products.ProductPublic]:
+def list_products(
+    session: SessionDep,
+    actor: CurrentActor,
+    organisation_id: int | None = None,
+    category: str | None = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> list[products.ProductPublic]:
     """Products (filter by organisation, category)."""
-    rows = products.list_products(session=session, organisation_id=organisation_id, category=category, offset=offset, limit=limit)
+    rows = products.list_products(
+        session=session, organisation_id=organisation_id, category=category, offset=offset, limit=limit
+    )
     return [products.ProductPublic.model_validate(p) for p in rows]
 
 
@@ -65,9 +87,13 @@ def get_product(session: SessionDep, actor: CurrentActor, product_id: int) -> pr
 
 
 @router.patch("/products/{product_id}", response_model=products.ProductPublic)
-def update_product(session: SessionDep, actor: CurrentActor, product_id: int, data: products.ProductUpdate) -> products.ProductPublic:
+def update_product(
+    session: SessionDep, actor: CurrentActor, product_id: int, data: products.ProductUpdate
+) -> products.ProductPublic:
     """Edit a product (a new version; printed labels keep the old one)."""
-    return products.ProductPublic.model_validate(products.update_product(session=session, actor=actor, product_id=product_id, data=data))
+    return products.ProductPublic.model_validate(
+        products.update_product(session=session, actor=actor, product_id=product_id, data=data)
+    )
 
 
 @router.get("/communes", tags=["administrative units"])
@@ -83,6 +109,12 @@ def commune(code: str) -> dict[str, object]:
     unit = admin_units.commune(code)
     if unit is None:
         raise NotFound(f"No commune with code {code}")
-    return {"code": unit.code, "name": unit.name, "kind": unit.kind,
-            "former": [{"code": f.code, "name": f.name, "district": f.district_name, "province": f.province_name}
-                       for f in admin_units.formers_for_current(code)]}
+    return {
+        "code": unit.code,
+        "name": unit.name,
+        "kind": unit.kind,
+        "former": [
+            {"code": f.code, "name": f.name, "district": f.district_name, "province": f.province_name}
+            for f in admin_units.formers_for_current(code)
+        ],
+    }

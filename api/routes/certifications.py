@@ -14,20 +14,27 @@ router = APIRouter(tags=["certifications"])
 
 
 @router.post("/certifications", status_code=201, response_model=certifications.CertificationPublic)
-def create(session: SessionDep, actor: CurrentActor,
-           data: certifications.CertificationCreate) -> certifications.CertificationPublic:
+def create(
+    session: SessionDep, actor: CurrentActor, data: certifications.CertificationCreate
+) -> certifications.CertificationPublic:
     """Record a certificate (province admin, or the certified organisation's admin with the document)."""
     cert = certifications.record_certification(session=session, actor=actor, data=data)
     return certifications.to_public(actor=actor, cert=cert)
 
 
 @router.get("/certifications", response_model=list[certifications.CertificationPublic])
-def list_(session: SessionDep, actor: CurrentActor, organisation_id: int | None = None,
-          kind: CertificationKind | None = None, offset: Annotated[int, Query(ge=0)] = 0,
-          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[certifications.CertificationPublic]:
+def list_(
+    session: SessionDep,
+    actor: CurrentActor,
+    organisation_id: int | None = None,
+    kind: CertificationKind | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[certifications.CertificationPublic]:
     """Certificates, filtered by organisation and kind (documents only for their own organisation)."""
-    rows = certifications.list_certifications(session=session, organisation_id=organisation_id, kind=kind,
-                                              offset=offset, limit=limit)
+    rows = certifications.list_certifications(
+        session=session, organisation_id=organisation_id, kind=kind, offset=offset, limit=limit
+    )
     return [certifications.to_public(actor=actor, cert=c) for c in rows]
 
 
@@ -39,11 +46,13 @@ def get(session: SessionDep, actor: CurrentActor, certification_id: int) -> cert
 
 
 @router.post("/certifications/{certification_id}/revoke", response_model=certifications.CertificationPublic)
-def revoke(session: SessionDep, actor: CurrentActor, certification_id: int,
-           data: certifications.RevokeIn) -> certifications.CertificationPublic:
+def revoke(
+    session: SessionDep, actor: CurrentActor, certification_id: int, data: certifications.RevokeIn
+) -> certifications.CertificationPublic:
     """Withdraw a certificate with the reason; lots harvested before keep showing it."""
-    cert = certifications.revoke_certification(session=session, actor=actor, certification_id=certification_id,
-                                               data=data)
+    cert = certifications.revoke_certification(
+        session=session, actor=actor, certification_id=certification_id, data=data
+    )
     return certifications.to_public(actor=actor, cert=cert)
 
 

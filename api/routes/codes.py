@@ -14,8 +14,11 @@ router = APIRouter(prefix="/codes", tags=["verification"])
 
 
 @router.get("/check", response_model=verification.CodeCheck)
-def check(session: SessionDep, code: Annotated[str | None, Query(max_length=40)] = None,
-          uri: Annotated[str | None, Query(max_length=300)] = None) -> verification.CodeCheck:
+def check(
+    session: SessionDep,
+    code: Annotated[str | None, Query(max_length=40)] = None,
+    uri: Annotated[str | None, Query(max_length=300)] = None,
+) -> verification.CodeCheck:
     """Check a label: ``code`` as printed under the QR (dashes and case don't matter) or the QR's ``uri``.
     404 when the system never issued it; ``valid: false`` when it was voided or its lot is held or recalled."""
     if (code is None) == (uri is None):

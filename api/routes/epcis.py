@@ -46,10 +46,16 @@ def _doc(description: str) -> dict[int | str, dict[str, Any]]:
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], default_response_class=LDResponse)
 Listed = Annotated[str | None, Query(max_length=2000)]
-CAPTURED = {"type": "object", "properties": {
-    "eventIDs": {"type": "array", "items": {"type": "string"}}, "recorded": {"type": "integer"},
-    "corrections": {"type": "integer"}, "skipped": {"type": "array", "items": {"type": "string"}},
-    "replayed": {"type": "boolean"}}}
+CAPTURED = {
+    "type": "object",
+    "properties": {
+        "eventIDs": {"type": "array", "items": {"type": "string"}},
+        "recorded": {"type": "integer"},
+        "corrections": {"type": "integer"},
+        "skipped": {"type": "array", "items": {"type": "string"}},
+        "replayed": {"type": "boolean"},
+    },
+}
 
 
 def _ld(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,17 +70,33 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in value.replace("|", ",").split(",") if v.strip()]
 
 
-@router.post("/capture", status_code=201, summary="Capture an EPCIS 2.0 document (all or nothing)", response_class=Response,
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 LD: {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}}},
-             responses={201: {"description": "Recorded: the events' EPCIS ids, in the document's order",
-                              "content": {"application/json": {"schema": CAPTURED}}},
-                         200: {"description": "The same document again: nothing stored, the same ids",
-                               "content": {"application/json": {"schema": CAPTURED}}},
-                         400: {"description": "The body is not JSON", "content": _PROBLEM},
-                         413: {"description": "The document is larger than the limit", "content": _PROBLEM}})
-async def capture(request: Request, session: SessionDep, actor: CurrentActor,
-                  duplicates: Literal["refuse", "skip"] = "refuse") -> Response:
+@router.post(
+    "/capture",
+    status_code=201,
+    summary="Capture an EPCIS 2.0 document (all or nothing)",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {LD: {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    responses={
+        201: {
+            "description": "Recorded: the events' EPCIS ids, in the document's order",
+            "content": {"application/json": {"schema": CAPTURED}},
+        },
+        200: {
+            "description": "The same document again: nothing stored, the same ids",
+            "content": {"application/json": {"schema": CAPTURED}},
+        },
+        400: {"description": "The body is not JSON", "content": _PROBLEM},
+        413: {"description": "The document is larger than the limit", "content": _PROBLEM},
+    },
+)
+async def capture(
+    request: Request, session: SessionDep, actor: CurrentActor, duplicates: Literal["refuse", "skip"] = "refuse"
+) -> Response:
     """Record an EPCISDocument's events synchronously, all or nothing (GS1's binding answers 202 with a
     capture job; documents within the size limit are recorded at once).
 
@@ -101,20 +123,36 @@ async def capture(request: Request, session: SessionDep, actor: CurrentActor,
         return problem(400, f"The body is not JSON: {error}", "not_json", request.url.path)
     from starlette.concurrency import run_in_threadpool
 
-    outcome = await run_in_threadpool(lambda: capture_document(session=session, actor=actor, document=data,
-                                                               duplicates=duplicates))
-    answer = {"eventIDs": outcome.event_ids, "recorded": outcome.recorded, "corrections": outcome.corrections,
-              "skipped": outcome.skipped, "replayed": outcome.replayed}
+    outcome = await run_in_threadpool(
+        lambda: capture_document(session=session, actor=actor, document=data, duplicates=duplicates)
+    )
+    answer = {
+        "eventIDs": outcome.event_ids,
+        "recorded": outcome.recorded,
+        "corrections": outcome.corrections,
+        "skipped": outcome.skipped,
+        "replayed": outcome.replayed,
+    }
     return Response(json.dumps(answer), status_code=200 if outcome.replayed else 201, media_type="application/json")
 
 
-@router.get("/events", summary="Query events (EPCIS 2.0 query parameters)", responses=_doc("An EPCISDocument of one page"))
+@router.get(
+    "/events", summary="Query events (EPCIS 2.0 query parameters)", responses=_doc("An EPCISDocument of one page")
+)
 def events(
-    request: Request, session: SessionDep, actor: CurrentActor,
-    eventType: Listed = None, GE_eventTime: datetime | None = None, LT_eventTime: datetime | None = None,  # noqa: N803 - EPCIS names
-    EQ_bizStep: Listed = None, EQ_bizLocation: Listed = None, MATCH_epc: Listed = None,  # noqa: N803
-    MATCH_anyEPC: Listed = None, MATCH_epcClass: Listed = None,  # noqa: N803
-    perPage: Annotated[int, Query(ge=1, le=1000)] = 100, nextPageToken: Annotated[str | None, Query(max_length=500)] = None,  # noqa: N803
+    request: Request,
+    session: SessionDep,
+    actor: CurrentActor,
+    eventType: Listed = None,  # noqa: N803 - EPCIS names
+    GE_eventTime: datetime | None = None,  # noqa: N803 - EPCIS names
+    LT_eventTime: datetime | None = None,  # noqa: N803 - EPCIS names
+    EQ_bizStep: Listed = None,  # noqa: N803 - EPCIS names
+    EQ_bizLocation: Listed = None,  # noqa: N803 - EPCIS names
+    MATCH_epc: Listed = None,  # noqa: N803 - EPCIS names
+    MATCH_anyEPC: Listed = None,  # noqa: N803 - EPCIS names
+    MATCH_epcClass: Listed = None,  # noqa: N803 - EPCIS names
+    perPage: Annotated[int, Query(ge=1, le=1000)] = 100,  # noqa: N803 - EPCIS names
+    nextPageToken: Annotated[str | None, Query(max_length=500)] = None,  # noqa: N803 - EPCIS names
 ) -> Response:
     """Your events (or every event of a lot you are involved with, when ``MATCH_epcClass`` names it), oldest
     first, as an EPCISDocument. Lists are comma-separated. ``MATCH_epc`` / ``MATCH_anyEPC`` with a unit's URI
@@ -122,9 +160,17 @@ def events(
     unit); ``MATCH_epcClass`` (and ``MATCH_anyEPC``) with a lot's class match every event on the lot. The next
     page's URL is in the ``Link`` header (``rel="next"``), with an opaque ``nextPageToken``."""
     params = epcis_query.Params(
-        event_types=_split(eventType), ge_event_time=GE_eventTime, lt_event_time=LT_eventTime, biz_steps=_split(EQ_bizStep),
-        biz_locations=_split(EQ_bizLocation), match_epc=_split(MATCH_epc), match_any_epc=_split(MATCH_anyEPC),
-        match_epc_class=_split(MATCH_epcClass), per_page=perPage, next_page_token=nextPageToken)
+        event_types=_split(eventType),
+        ge_event_time=GE_eventTime,
+        lt_event_time=LT_eventTime,
+        biz_steps=_split(EQ_bizStep),
+        biz_locations=_split(EQ_bizLocation),
+        match_epc=_split(MATCH_epc),
+        match_any_epc=_split(MATCH_anyEPC),
+        match_epc_class=_split(MATCH_epcClass),
+        per_page=perPage,
+        next_page_token=nextPageToken,
+    )
     page = epcis_query.query_events(session=session, actor=actor, params=params)
     headers = {}
     if page.next_page_token:
@@ -134,8 +180,11 @@ def events(
     return _ld(document.document(page.events), headers=headers)
 
 
-@router.get("/events/{event_id:path}", summary="One event by its EPCIS eventID (URL-encoded)",
-            responses=_doc("The event (JSON-LD)"))
+@router.get(
+    "/events/{event_id:path}",
+    summary="One event by its EPCIS eventID (URL-encoded)",
+    responses=_doc("The event (JSON-LD)"),
+)
 def event(session: SessionDep, actor: CurrentActor, event_id: str) -> Response:
     """The event, as JSON-LD."""
     return _ld(epcis_query.get_event(session=session, actor=actor, epcis_id=event_id))
@@ -147,8 +196,11 @@ def event_types(actor: CurrentActor) -> Response:
     return _ld({"@context": document.CONTEXT, "member": ["ObjectEvent", "AggregationEvent", "TransformationEvent"]})
 
 
-@router.get("/lots/{lot_id}/events", summary="A lot's whole chain as an EPCISDocument",
-            responses=_doc("An EPCISDocument of every event of the chain"))
+@router.get(
+    "/lots/{lot_id}/events",
+    summary="A lot's whole chain as an EPCISDocument",
+    responses=_doc("An EPCISDocument of every event of the chain"),
+)
 def lot_events(session: SessionDep, actor: CurrentActor, lot_id: DbId) -> Response:
     """Every event of the lot, its ancestors and its descendants, oldest first."""
     return _ld(b"".join(document.stream(epcis_query.lot_chain(session=session, actor=actor, lot_id=lot_id))))

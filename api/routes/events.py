@@ -18,7 +18,9 @@ from trace.events.models import EventType
 from trace.events.schemas import CaptureResult, EventPublic
 
 router = APIRouter(prefix="/events", tags=["events"])
-Prefer = Annotated[str | None, Header(max_length=200, description="`return=minimal` answers with event ids only (RFC 7240)")]
+Prefer = Annotated[
+    str | None, Header(max_length=200, description="`return=minimal` answers with event ids only (RFC 7240)")
+]
 
 
 def _minimal(prefer: str | None) -> bool:
@@ -33,16 +35,32 @@ def _answer(result: CaptureResult, minimal: bool) -> Response:
 
 
 def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
-    def endpoint(session: SessionDep, actor: CurrentActor, data: Any, idempotency_key: IdempotencyKey = None,
-                 prefer: Prefer = None) -> Response:
+    def endpoint(
+        session: SessionDep,
+        actor: CurrentActor,
+        data: Any,
+        idempotency_key: IdempotencyKey = None,
+        prefer: Prefer = None,
+    ) -> Response:
         minimal = _minimal(prefer)
-        return _answer(capture(session=session, actor=actor, items=[(kind, data)], idempotency_key=idempotency_key,
-                               minimal=minimal), minimal)
+        return _answer(
+            capture(
+                session=session, actor=actor, items=[(kind, data)], idempotency_key=idempotency_key, minimal=minimal
+            ),
+            minimal,
+        )
 
     endpoint.__annotations__["data"] = model
     endpoint.__doc__ = summary
-    router.add_api_route(f"/{kind.value}", endpoint, methods=["POST"], status_code=201, response_model=CaptureResult,
-                         name=f"record_{kind.value}", summary=summary)
+    router.add_api_route(
+        f"/{kind.value}",
+        endpoint,
+        methods=["POST"],
+        status_code=201,
+        response_model=CaptureResult,
+        name=f"record_{kind.value}",
+        summary=summary,
+    )
 
 
 SUMMARIES = {
@@ -73,43 +91,68 @@ class BatchIn(SQLModel):
 
 
 @router.post("/batch", status_code=201, response_model=CaptureResult)
-def record_batch(session: SessionDep, actor: CurrentActor, data: BatchIn, idempotency_key: IdempotencyKey = None,
-                 prefer: Prefer = None) -> Response:
+def record_batch(
+    session: SessionDep,
+    actor: CurrentActor,
+    data: BatchIn,
+    idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
+) -> Response:
     """Record up to 1,000 events in one transaction: all are stored, or none (the error names the index)."""
     items = []
     for index, item in enumerate(data.events):
         if item.type not in INPUT_OF:
             # Rights, holds and recalls have their own endpoints and rules.
-            raise RuleViolation(f"Events of type {item.type.value} are not recorded through /events",
-                                code="not_capturable").at_index(index)
+            raise RuleViolation(
+                f"Events of type {item.type.value} are not recorded through /events", code="not_capturable"
+            ).at_index(index)
         try:
             items.append((item.type, INPUT_OF[item.type].model_validate(item.data)))
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise RuleViolation(f"{where}: {first['msg']}" if where else first["msg"], code="validation_error",
-                                errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                                        for e in error.errors()]).at_index(index) from None
+            raise RuleViolation(
+                f"{where}: {first['msg']}" if where else first["msg"],
+                code="validation_error",
+                errors=[{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()],
+            ).at_index(index) from None
         except InvalidIdentifier as error:
             # Identifier validators (lot codes) raise the domain error itself, not a ValidationError.
             raise error.at_index(index) from None
     minimal = _minimal(prefer)
-    return _answer(capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key,
-                           minimal=minimal), minimal)
+    return _answer(
+        capture(session=session, actor=actor, items=items, idempotency_key=idempotency_key, minimal=minimal), minimal
+    )
 
 
 @router.get("", response_model=list[EventPublic])
 def list_(
-    session: SessionDep, actor: CurrentActor, eventType: EventType | None = None,  # noqa: N803 - EPCIS names
+    session: SessionDep,
+    actor: CurrentActor,
+    eventType: EventType | None = None,  # noqa: N803 - EPCIS names
     EQ_bizStep: Annotated[str | None, Query(max_length=100)] = None,  # noqa: N803
-    lot_id: int | None = None, product_id: int | None = None, organisation_id: int | None = None,
-    GE_eventTime: datetime | None = None, LT_eventTime: datetime | None = None,  # noqa: N803
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    lot_id: int | None = None,
+    product_id: int | None = None,
+    organisation_id: int | None = None,
+    GE_eventTime: datetime | None = None,  # noqa: N803
+    LT_eventTime: datetime | None = None,  # noqa: N803
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[EventPublic]:
     """Query the log with EPCIS-style parameters; your own events, or every event of a lot you are involved with."""
-    return query.list_events(session=session, actor=actor, event_type=eventType, biz_step=EQ_bizStep, lot_id=lot_id,
-                             product_id=product_id, organisation_id=organisation_id, ge_event_time=GE_eventTime,
-                             lt_event_time=LT_eventTime, offset=offset, limit=limit)
+    return query.list_events(
+        session=session,
+        actor=actor,
+        event_type=eventType,
+        biz_step=EQ_bizStep,
+        lot_id=lot_id,
+        product_id=product_id,
+        organisation_id=organisation_id,
+        ge_event_time=GE_eventTime,
+        lt_event_time=LT_eventTime,
+        offset=offset,
+        limit=limit,
+    )
 
 
 @router.get("/{event_id}", response_model=EventPublic)

@@ -100,8 +100,15 @@ def readyz(request: Request) -> Any:
     engine = request.app.state.engine if hasattr(request.app.state, "engine") else get_engine()
     state = readiness(engine, get_settings().redis_url)
     if state["database"] != "ok":
-        return problem(503, "The database cannot be reached", "database_unavailable", request.url.path,
-                       retry_after=RETRY_AFTER_SECONDS, retryable=True, **state)
+        return problem(
+            503,
+            "The database cannot be reached",
+            "database_unavailable",
+            request.url.path,
+            retry_after=RETRY_AFTER_SECONDS,
+            retryable=True,
+            **state,
+        )
     return {"status": "ok" if state["broker"] != "unavailable" else "degraded", **state}
 
 
@@ -109,4 +116,3 @@ def readyz(request: Request) -> Any:
 def healthz(request: Request) -> Any:
     """The former name of /readyz."""
     return readyz(request)
-

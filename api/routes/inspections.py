@@ -14,8 +14,12 @@ router = APIRouter(prefix="/inspector", tags=["inspector"])
 
 
 @router.get("/verify", response_model=inspector.Inspection)
-def verify(session: SessionDep, actor: CurrentActor, code: Annotated[str | None, Query(max_length=40)] = None,
-           uri: Annotated[str | None, Query(max_length=300)] = None) -> inspector.Inspection:
+def verify(
+    session: SessionDep,
+    actor: CurrentActor,
+    code: Annotated[str | None, Query(max_length=40)] = None,
+    uri: Annotated[str | None, Query(max_length=300)] = None,
+) -> inspector.Inspection:
     """Verdict (genuine and compliant / warning / violation) with each check's evidence and the
     lot's backward trace. Give the code printed under the QR, or the QR's URI."""
     if (code is None) == (uri is None):

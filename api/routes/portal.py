@@ -35,10 +35,14 @@ def _chunks(file: IO[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-@router.get("/export.zip", response_class=StreamingResponse,
-            responses={200: {"content": {"application/zip": {}}, "description": "CSV files and manifest.json"}})
-def export(session: SessionDep, actor: CurrentActor, since: datetime | None = None,
-           until: datetime | None = None) -> StreamingResponse:
+@router.get(
+    "/export.zip",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "CSV files and manifest.json"}},
+)
+def export(
+    session: SessionDep, actor: CurrentActor, since: datetime | None = None, until: datetime | None = None
+) -> StreamingResponse:
     """Everything changed (recorded) in [since, until] as one ZIP of CSV files with a manifest."""
     generated = utcnow()
     chunks = portal.export_zip(session=session, actor=actor, since=since, until=until, now=generated)
@@ -52,8 +56,9 @@ def export(session: SessionDep, actor: CurrentActor, since: datetime | None = No
         spool.close()
         raise
     name = portal.filename(generated)
-    return StreamingResponse(_chunks(spool), media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        _chunks(spool), media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.post("/keys", status_code=201, response_model=auth.ApiKeyIssued)
@@ -63,9 +68,15 @@ def issue_key(session: SessionDep, actor: CurrentActor, data: portal.PortalKeyCr
 
 
 @router.get("/{feed}", response_model=PortalPage)
-def feed(request: Request, session: SessionDep, actor: CurrentActor, feed: Feed, since: datetime | None = None,
-         cursor: Annotated[str | None, Query(max_length=500)] = None,
-         limit: Annotated[int, Query(ge=1, le=portal.feed.MAX_LIMIT)] = 500) -> PortalPage:
+def feed(
+    request: Request,
+    session: SessionDep,
+    actor: CurrentActor,
+    feed: Feed,
+    since: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=portal.feed.MAX_LIMIT)] = 500,
+) -> PortalPage:
     """One page of a feed, oldest change first; follow ``next``, keep ``cursor`` for the next pull."""
     page = portal.page(session=session, actor=actor, feed=feed, since=since, cursor=cursor, limit=limit)
     following = None

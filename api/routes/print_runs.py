@@ -26,7 +26,9 @@ class VoidResult(SQLModel):
 @router.get("/print-formats", response_model=list[FormatPublic])
 def formats() -> list[FormatPublic]:
     """Label templates a run can be rendered in."""
-    return [FormatPublic(name=k, description=v, max_labels=FORMAT_LIMITS.get(k, MAX_LABELS)) for k, v in FORMATS.items()]
+    return [
+        FormatPublic(name=k, description=v, max_labels=FORMAT_LIMITS.get(k, MAX_LABELS)) for k, v in FORMATS.items()
+    ]
 
 
 def _one(session: SessionDep, run: runs.PrintRun) -> runs.PrintRunPublic:
@@ -34,8 +36,14 @@ def _one(session: SessionDep, run: runs.PrintRun) -> runs.PrintRunPublic:
 
 
 @router.post("/lots/{lot_id}/print-runs", status_code=202, response_model=runs.PrintRunPublic)
-def create(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, lot_id: DbId, data: runs.PrintRunCreate,
-           idempotency_key: IdempotencyKey = None) -> runs.PrintRunPublic:
+def create(
+    session: SessionDep,
+    actor: CurrentActor,
+    enqueue: Enqueue,
+    lot_id: DbId,
+    data: runs.PrintRunCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> runs.PrintRunPublic:
     """Register N codes for a lot you hold and queue their labels; follow ``status``/``done``."""
     run = runs.create_run(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
     session.commit()  # the worker must find the run and its codes
@@ -56,14 +64,20 @@ def get(session: SessionDep, actor: CurrentActor, run_id: int) -> runs.PrintRunP
     return _one(session, runs.get_run(session=session, actor=actor, run_id=run_id))
 
 
-@router.get("/print-runs/{run_id}/file", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}, "application/zip": {}, "text/plain": {}}}})
+@router.get(
+    "/print-runs/{run_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "application/zip": {}, "text/plain": {}}}},
+)
 def download(session: SessionDep, actor: CurrentActor, request: Request, run_id: int) -> Response:
     """The rendered labels (PDF, ZPL, or a ZIP of PNG/SVG files); 409 until the run is done."""
     found = runs.artefact(session=session, actor=actor, run_id=run_id)
     etag = f'"{found.sha256}"'
-    headers = {"ETag": etag, "Content-Disposition": f'attachment; filename="{found.filename}"',
-               "Cache-Control": "private, no-cache"}
+    headers = {
+        "ETag": etag,
+        "Content-Disposition": f'attachment; filename="{found.filename}"',
+        "Cache-Control": "private, no-cache",
+    }
     wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
@@ -71,11 +85,18 @@ def download(session: SessionDep, actor: CurrentActor, request: Request, run_id:
 
 
 @router.post("/print-runs/{run_id}/reprint", status_code=202, response_model=runs.PrintRunPublic)
-def reprint(session: SessionDep, actor: CurrentActor, enqueue: Enqueue, run_id: int,
-            data: runs.ReprintIn | None = None, idempotency_key: IdempotencyKey = None) -> runs.PrintRunPublic:
+def reprint(
+    session: SessionDep,
+    actor: CurrentActor,
+    enqueue: Enqueue,
+    run_id: int,
+    data: runs.ReprintIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> runs.PrintRunPublic:
     """Print a run's codes again (same codes; voided ones left out), optionally on another template."""
-    run = runs.reprint(session=session, actor=actor, run_id=run_id, data=data or runs.ReprintIn(),
-                       idempotency_key=idempotency_key)
+    run = runs.reprint(
+        session=session, actor=actor, run_id=run_id, data=data or runs.ReprintIn(), idempotency_key=idempotency_key
+    )
     session.commit()
     if run.status == runs.PrintStatus.QUEUED:
         enqueue(run.id)  # type: ignore[arg-type]

@@ -15,22 +15,25 @@ router = APIRouter(tags=["recalls"])
 
 
 @router.post("/lots/{lot_id}/hold", response_model=HoldPublic)
-def hold(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn,
-         idempotency_key: IdempotencyKey = None) -> HoldPublic:
+def hold(
+    session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn, idempotency_key: IdempotencyKey = None
+) -> HoldPublic:
     """Put a lot on hold (an inspector, or the lot's producer): it may not move until released."""
     return holds.hold(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
 
 
 @router.post("/lots/{lot_id}/release", response_model=HoldPublic)
-def release(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn,
-            idempotency_key: IdempotencyKey = None) -> HoldPublic:
+def release(
+    session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn, idempotency_key: IdempotencyKey = None
+) -> HoldPublic:
     """Lift a hold; a producer may lift only a hold it placed itself."""
     return holds.release(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
 
 
 @router.post("/lots/{lot_id}/recall", response_model=RecallPublic)
-def recall_lot(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn,
-               idempotency_key: IdempotencyKey = None) -> RecallPublic:
+def recall_lot(
+    session: SessionDep, actor: CurrentActor, lot_id: DbId, data: ReasonIn, idempotency_key: IdempotencyKey = None
+) -> RecallPublic:
     """Recall a lot and every lot made from it (an authority, or the lot's producer). Recalling a lot
     already reached by a recall changes nothing and answers with that recall."""
     found = recall.recall(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
@@ -38,16 +41,24 @@ def recall_lot(session: SessionDep, actor: CurrentActor, lot_id: DbId, data: Rea
 
 
 @router.get("/recalls", response_model=list[RecallPublic])
-def list_(session: SessionDep, actor: CurrentActor, offset: Annotated[int, Query(ge=0)] = 0,
-          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RecallPublic]:
+def list_(
+    session: SessionDep,
+    actor: CurrentActor,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[RecallPublic]:
     """Recalls, newest first: all for inspectors and admins, else those your organisation made or of its lots."""
     found = recall.list_recalls(session=session, actor=actor, offset=offset, limit=limit)
     return recall.public(session=session, actor=actor, recalls=found)
 
 
 @router.get("/recalls/affecting-me", response_model=list[AffectedLotPublic])
-def affecting_me(session: SessionDep, actor: CurrentActor, offset: Annotated[int, Query(ge=0)] = 0,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[AffectedLotPublic]:
+def affecting_me(
+    session: SessionDep,
+    actor: CurrentActor,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AffectedLotPublic]:
     """Recalls reaching lots your organisation holds or held, with the lot and how much you hold."""
     return recall.affecting(session=session, actor=actor, offset=offset, limit=limit)
 
@@ -59,19 +70,31 @@ def get(session: SessionDep, actor: CurrentActor, recall_id: int) -> RecallPubli
     return recall.public(session=session, actor=actor, recalls=[found])[0]
 
 
-@router.get("/recalls/{recall_id}/report.csv", response_class=Response,
-            responses={200: {"content": {"text/csv": {}}, "description": "Affected lots × holders"}})
+@router.get(
+    "/recalls/{recall_id}/report.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "Affected lots × holders"}},
+)
 def report_csv(session: SessionDep, actor: CurrentActor, recall_id: int) -> Response:
     """Every affected lot, its active units and current holders with contact, as CSV."""
     found, rows = report.rows(session=session, actor=actor, recall_id=recall_id)
-    return Response(report.to_csv(rows), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="recall-{found.id}.csv"'})
+    return Response(
+        report.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="recall-{found.id}.csv"'},
+    )
 
 
-@router.get("/recalls/{recall_id}/report.xlsx", response_class=Response,
-            responses={200: {"content": {report.XLSX_MEDIA_TYPE: {}}, "description": "Affected lots × holders"}})
+@router.get(
+    "/recalls/{recall_id}/report.xlsx",
+    response_class=Response,
+    responses={200: {"content": {report.XLSX_MEDIA_TYPE: {}}, "description": "Affected lots × holders"}},
+)
 def report_xlsx(session: SessionDep, actor: CurrentActor, recall_id: int) -> Response:
     """The same report as a sortable spreadsheet (frozen header, filters)."""
     found, rows = report.rows(session=session, actor=actor, recall_id=recall_id)
-    return Response(report.to_xlsx(rows, title=f"recall-{found.id}"), media_type=report.XLSX_MEDIA_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="recall-{found.id}.xlsx"'})
+    return Response(
+        report.to_xlsx(rows, title=f"recall-{found.id}"),
+        media_type=report.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="recall-{found.id}.xlsx"'},
+    )

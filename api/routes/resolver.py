@@ -48,8 +48,15 @@ def choose(accept: str | None) -> str:
                     q = 0.0
         if q <= 0:
             continue
-        matches = [kind] if kind in _OFFERED else [HTML] if kind in ("*/*", "text/*") else [
-            JSON] if kind in ("application/*", "application/ld+json") else []
+        matches = (
+            [kind]
+            if kind in _OFFERED
+            else [HTML]
+            if kind in ("*/*", "text/*")
+            else [JSON]
+            if kind in ("application/*", "application/ld+json")
+            else []
+        )
         for match in matches:
             score = q - index * 1e-6  # the client's own order breaks ties
             if score > best_q:
@@ -60,8 +67,13 @@ def choose(accept: str | None) -> str:
 def _headers(lang: str | None, etag: str | None, anchor: str | None) -> dict[str, str]:
     # no-cache: a browser may keep the page but must ask again each time, so a recall is never hidden;
     # the ETag makes asking cheap.
-    headers = {"Cache-Control": "no-cache", "Vary": "Accept, Accept-Language", "Content-Security-Policy": pages.CSP,
-               "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+    headers = {
+        "Cache-Control": "no-cache",
+        "Vary": "Accept, Accept-Language",
+        "Content-Security-Policy": pages.CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
     if lang:
         headers["Content-Language"] = lang
     if etag:
@@ -75,9 +87,17 @@ def _not_found(request: Request, form: str, lang: str, reason: str, code: str, s
     if form == HTML:
         # The language links are relative ("?lang=en"): the refused path is not echoed back into them.
         page = pages.render("public/not_found.html", lang, reason=reason, malformed=status == 422, path="", home="/")
-        return Response(page, status_code=404, media_type="text/html; charset=utf-8", headers=_headers(lang, None, None))
-    body = {"type": _PROBLEM + code, "title": "Not genuine" if status == 404 else "Invalid identifier", "status": status,
-            "detail": reason, "code": code, "instance": request.url.path}
+        return Response(
+            page, status_code=404, media_type="text/html; charset=utf-8", headers=_headers(lang, None, None)
+        )
+    body = {
+        "type": _PROBLEM + code,
+        "title": "Not genuine" if status == 404 else "Invalid identifier",
+        "status": status,
+        "detail": reason,
+        "code": code,
+        "instance": request.url.path,
+    }
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
@@ -112,10 +132,12 @@ class OriginPublic(Origin):
 _PAGE = {"schema": {"type": "string"}}
 _PROBLEM_DOC = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 DOCUMENTED: dict[int | str, dict[str, Any]] = {
-    200: {"model": OriginPublic | ProductOrigin,
-          "description": "The origin page (HTML), its facts (JSON), a linkset, or (``?linkType=gs1:epcis``) the "
-                         "journey's events as an EPCIS 2.0 document",
-          "content": {HTML: _PAGE, LINKSET: {"schema": {"type": "object"}}, LD_JSON: {"schema": {"type": "object"}}}},
+    200: {
+        "model": OriginPublic | ProductOrigin,
+        "description": "The origin page (HTML), its facts (JSON), a linkset, or (``?linkType=gs1:epcis``) the "
+        "journey's events as an EPCIS 2.0 document",
+        "content": {HTML: _PAGE, LINKSET: {"schema": {"type": "object"}}, LD_JSON: {"schema": {"type": "object"}}},
+    },
     304: {"description": "Not modified: the copy the client holds is current"},
     307: {"description": "Redirect to the link type asked for (``?linkType=gs1:pip``)"},
     404: {"description": "Not a code this system issued", "content": {HTML: _PAGE, **_PROBLEM_DOC}},
@@ -159,14 +181,24 @@ async def resolve(request: Request, rest: str) -> Response:
     # The scan counts whether the visitor's copy was still fresh or not; a HEAD is not a scan.
     scan = None
     if request.method == "GET":
-        scan = public.record(entry, kind="json" if form == JSON else "page", client=_client(request),
-                      headers=request.headers, lang=lang, place=_place(request))  # type: ignore[arg-type]
+        scan = public.record(
+            entry,
+            kind="json" if form == JSON else "page",
+            client=_client(request),
+            headers=request.headers,  # type: ignore[arg-type]
+            lang=lang,
+            place=_place(request),
+        )
     headers = _headers(lang, etag, facts.uri)
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     if form == JSON:
         return Response(public.json(entry, seen), media_type=JSON, headers=headers)
-    return Response(public.html(entry, lang, seen, urlsplit(facts.uri).path, scan), media_type="text/html; charset=utf-8", headers=headers)
+    return Response(
+        public.html(entry, lang, seen, urlsplit(facts.uri).path, scan),
+        media_type="text/html; charset=utf-8",
+        headers=headers,
+    )
 
 
 async def _served_directly(request: Request) -> Response:
@@ -190,13 +222,19 @@ def _link_type(entry: Entry, link_type: str) -> Response | None:
         return RedirectResponse(digital_link.product_uri(base_url=base, gtin=facts.gtin), status_code=307)
     body: dict[str, Any] | None = None
     if name == "certificationInfo":
-        body = {"anchor": facts.uri, "designations": [d.model_dump(mode="json") for d in facts.designations],
-                "claims": [c.model_dump(mode="json") for c in facts.claims],
-                "certificates": [c.model_dump(mode="json") for c in facts.certificates]}
+        body = {
+            "anchor": facts.uri,
+            "designations": [d.model_dump(mode="json") for d in facts.designations],
+            "claims": [c.model_dump(mode="json") for c in facts.claims],
+            "certificates": [c.model_dump(mode="json") for c in facts.certificates],
+        }
     if body is None:
         return None
-    return Response(json.dumps(body, ensure_ascii=False).encode(), media_type=JSON,
-                    headers=_headers(None, f'W/"{facts.version}.{name}"', facts.uri))
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        media_type=JSON,
+        headers=_headers(None, f'W/"{facts.version}.{name}"', facts.uri),
+    )
 
 
 def _product(request: Request, entry: Entry, form: str, lang: str) -> Response:

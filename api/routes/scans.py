@@ -22,8 +22,12 @@ class PlaceIn(SQLModel):
 
 
 @router.post("/{uid}/place", status_code=204, response_class=Response)
-def share_place(request: Request, session: SessionDep, data: PlaceIn,
-                uid: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="The scan's id, from its page")]) -> None:
+def share_place(
+    request: Request,
+    session: SessionDep,
+    data: PlaceIn,
+    uid: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="The scan's id, from its page")],
+) -> None:
     """Add a coarse place (about 11 km) to one's own scan of the last hour; once per scan."""
     place = record.coarse_place(data.lat, data.lon)
     if place is None:

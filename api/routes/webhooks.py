@@ -28,20 +28,30 @@ def list_(session: SessionDep, actor: CurrentActor) -> list[webhooks.WebhookPubl
 def get(session: SessionDep, actor: CurrentActor, subscription_id: DbId) -> webhooks.WebhookPublic:
     """One subscription."""
     return webhooks.WebhookPublic.model_validate(
-        webhooks.get_subscription(session=session, actor=actor, subscription_id=subscription_id))
+        webhooks.get_subscription(session=session, actor=actor, subscription_id=subscription_id)
+    )
 
 
 @router.delete("/{subscription_id}", response_model=webhooks.WebhookPublic)
 def delete(session: SessionDep, actor: CurrentActor, subscription_id: DbId) -> webhooks.WebhookPublic:
     """Stop a subscription (kept, inactive; deliveries still pending fail)."""
     return webhooks.WebhookPublic.model_validate(
-        webhooks.delete_subscription(session=session, actor=actor, subscription_id=subscription_id))
+        webhooks.delete_subscription(session=session, actor=actor, subscription_id=subscription_id)
+    )
 
 
 @router.get("/{subscription_id}/deliveries", response_model=list[webhooks.DeliveryPublic])
-def deliveries(session: SessionDep, actor: CurrentActor, subscription_id: DbId,
-               status: webhooks.DeliveryStatus | None = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[webhooks.DeliveryPublic]:
+def deliveries(
+    session: SessionDep,
+    actor: CurrentActor,
+    subscription_id: DbId,
+    status: webhooks.DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[webhooks.DeliveryPublic]:
     """A subscription's deliveries, newest first: status, attempts, the last answer or error."""
-    return [webhooks.DeliveryPublic.model_validate(d) for d in webhooks.list_deliveries(
-        session=session, actor=actor, subscription_id=subscription_id, status=status, limit=limit)]
+    return [
+        webhooks.DeliveryPublic.model_validate(d)
+        for d in webhooks.list_deliveries(
+            session=session, actor=actor, subscription_id=subscription_id, status=status, limit=limit
+        )
+    ]

@@ -42,10 +42,12 @@ def _scale_top(highest: float) -> float:
 
 def _open(title: str, height: int = HEIGHT) -> tuple[str, list[str]]:
     ident = f"chart-{next(_ids)}"
-    head = (f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-            f'aria-labelledby="{ident}" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
-            f'font-family="system-ui, sans-serif" font-size="12">'
-            f'<title id="{ident}">{escape(title)}</title>')
+    head = (
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'aria-labelledby="{ident}" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
+        f'font-family="system-ui, sans-serif" font-size="12">'
+        f'<title id="{ident}">{escape(title)}</title>'
+    )
     return head, []
 
 
@@ -53,7 +55,9 @@ def _axis(parts: list[str], top: float, lang: str, plot_h: float) -> None:
     # Counts: a middle line only where it falls on a whole number.
     for fraction in (0, 0.5, 1) if float(top / 2).is_integer() else (0, 1):
         y = TOP + plot_h - fraction * plot_h
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc" stroke-width="1"/>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ccc" stroke-width="1"/>'
+        )
         label = i18n.number(int(top * fraction) if float(top * fraction).is_integer() else top * fraction, lang)
         parts.append(f'<text x="{LEFT - 4}" y="{y + 3:.1f}" text-anchor="end" fill="#333">{escape(label)}</text>')
 
@@ -64,7 +68,9 @@ def _x_labels(parts: list[str], labels: Sequence[str], band: float) -> None:
         if i % every:
             continue
         x = LEFT + band * (i + 0.5)
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 15}" text-anchor="middle" fill="#333">{escape(label)}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 15}" text-anchor="middle" fill="#333">{escape(label)}</text>'
+        )
 
 
 def _legend(parts: list[str], names: Sequence[str], dashed: int | None = None) -> None:
@@ -72,8 +78,10 @@ def _legend(parts: list[str], names: Sequence[str], dashed: int | None = None) -
     for i, name in enumerate(names):
         colour = PALETTE[i % len(PALETTE)]
         if dashed == i:
-            parts.append(f'<line x1="{x}" x2="{x + 12}" y1="{HEIGHT - 6}" y2="{HEIGHT - 6}" stroke="{colour}" '
-                         f'stroke-width="2" stroke-dasharray="4 2"/>')
+            parts.append(
+                f'<line x1="{x}" x2="{x + 12}" y1="{HEIGHT - 6}" y2="{HEIGHT - 6}" stroke="{colour}" '
+                f'stroke-width="2" stroke-dasharray="4 2"/>'
+            )
         else:
             parts.append(f'<rect x="{x}" y="{HEIGHT - 11}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{x + 14}" y="{HEIGHT - 2}" fill="#333">{escape(name)}</text>')
@@ -95,8 +103,10 @@ def grouped(title: str, labels: Sequence[str], series: Sequence[Series], lang: s
             height = (value or 0) / top * plot_h
             x = LEFT + band * i + band * 0.1 + bar * si
             words = f"{s.name}, {labels[i]}: {i18n.number(value or 0, lang)}"
-            parts.append(f'<rect x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{max(bar - 1, 1):.1f}" '
-                         f'height="{height:.1f}" fill="{colour}"><title>{escape(words)}</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{TOP + plot_h - height:.1f}" width="{max(bar - 1, 1):.1f}" '
+                f'height="{height:.1f}" fill="{colour}"><title>{escape(words)}</title></rect>'
+            )
     _x_labels(parts, labels, band)
     if len(series) > 1:
         _legend(parts, [s.name for s in series])
@@ -134,8 +144,11 @@ def against_target(title: str, labels: Sequence[str], actual: Series, target: Se
             run.append(point(i, value))
             x, y = point(i, value)
             words = f"{s.name}, {labels[i]}: {i18n.number(value, lang)}"
-            mark = (f'<rect x="{x - 4:.1f}" y="{y - 1.5:.1f}" width="8" height="3" fill="{colour}">' if dashed else
-                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">')
+            mark = (
+                f'<rect x="{x - 4:.1f}" y="{y - 1.5:.1f}" width="8" height="3" fill="{colour}">'
+                if dashed
+                else f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}">'
+            )
             parts.append(mark + f"<title>{escape(words)}</title>" + ("</rect>" if dashed else "</circle>"))
         if run:
             runs.append(run)
@@ -143,8 +156,10 @@ def against_target(title: str, labels: Sequence[str], actual: Series, target: Se
             if len(line) > 1:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y in line)
                 dash = ' stroke-dasharray="5 3"' if dashed else ""
-                parts.append(f'<polyline class="{"target" if dashed else "actual"}" points="{points}" fill="none" '
-                             f'stroke="{colour}" stroke-width="2"{dash}/>')
+                parts.append(
+                    f'<polyline class="{"target" if dashed else "actual"}" points="{points}" fill="none" '
+                    f'stroke="{colour}" stroke-width="2"{dash}/>'
+                )
     _x_labels(parts, labels, band)
     names = [actual.name] + ([target.name] if any(v is not None for v in target.values) else [])
     _legend(parts, names, dashed=1)

@@ -110,15 +110,37 @@ def check_form(visitor: Visitor, sent: str | None) -> None:
 
 def render(request: Request, name: str, visitor: Visitor, status: int = 200, **context: Any) -> HTMLResponse:
     """A workspace page."""
-    body = pages.render(name, visitor.lang, me=visitor.user, who=visitor, csrf=visitor.csrf if visitor.token else "",
-                        path=pages.here(request.scope), home="/app" if visitor.user else "/",
-                        query_prefix=_other_params(request), **context)
-    response = HTMLResponse(body, status_code=status, headers={
-        "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"})
+    body = pages.render(
+        name,
+        visitor.lang,
+        me=visitor.user,
+        who=visitor,
+        csrf=visitor.csrf if visitor.token else "",
+        path=pages.here(request.scope),
+        home="/app" if visitor.user else "/",
+        query_prefix=_other_params(request),
+        **context,
+    )
+    response = HTMLResponse(
+        body,
+        status_code=status,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": pages.CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "X-Frame-Options": "DENY",
+        },
+    )
     if request.query_params.get("lang") in i18n.LANGUAGES:
-        response.set_cookie(LANG_COOKIE, visitor.lang, max_age=365 * 86400, samesite="lax",
-                            secure=secure_cookies(request), httponly=True)
+        response.set_cookie(
+            LANG_COOKIE,
+            visitor.lang,
+            max_age=365 * 86400,
+            samesite="lax",
+            secure=secure_cookies(request),
+            httponly=True,
+        )
     return response
 
 
@@ -135,8 +157,9 @@ def form_secret(request: Request) -> str:
 
 def keep_form_secret(request: Request, response: Response, secret: str) -> None:
     """Send the sign-in form's secret as a cookie only this site's own pages can use."""
-    response.set_cookie(FORM_COOKIE, secret, max_age=3600, httponly=True, samesite="strict",
-                        secure=secure_cookies(request))
+    response.set_cookie(
+        FORM_COOKIE, secret, max_age=3600, httponly=True, samesite="strict", secure=secure_cookies(request)
+    )
 
 
 def sign_in_redirect(next_path: str) -> RedirectResponse:
@@ -151,8 +174,10 @@ def N_(text: str) -> str:  # noqa: N802 - gettext's marker: extracted for transl
 # Domain errors a form can meet, by code, in words for people (the catalogue translates them).
 MESSAGES: dict[str, str] = {
     "bad_credentials": N_("Wrong email or password."),
-    "too_many_attempts": N_("Too many wrong passwords for this account: sign-in is paused for a few minutes. "
-                            "Try again later, or ask your organisation's administrator for a new sign-in link."),
+    "too_many_attempts": N_(
+        "Too many wrong passwords for this account: sign-in is paused for a few minutes. "
+        "Try again later, or ask your organisation's administrator for a new sign-in link."
+    ),
     "session_ended": N_("Your session has ended: sign in again."),
     "password_too_short": N_("The new password is too short: use at least 10 characters."),
     "password_trivial": N_("The new password is too easy to guess."),
@@ -171,5 +196,6 @@ def denied(request: Request, who: Visitor, error: DomainError, reason: str | Non
     """Something that is not there (404), or not the user's (403, with ``reason`` in words if given):
     one small page for every area."""
     status = 404 if isinstance(error, NotFound) else 403
-    return render(request, "app/denied.html", who, status=status, missing=status == 404,
-                  reason=None if status == 404 else reason)
+    return render(
+        request, "app/denied.html", who, status=status, missing=status == 404, reason=None if status == 404 else reason
+    )

@@ -41,20 +41,32 @@ MESSAGES: dict[str, str] = {
     "report_not_ready": N_("This report is not ready yet."),
     "section_not_in_scope": N_("Your report has no such section."),
 }
-INDICATORS = {Indicator.ORGANISATIONS: N_("Organisations on the system"),
-              Indicator.PRODUCTS: N_("Products with trace codes"),
-              Indicator.LABELS: N_("Labels issued in the year"),
-              Indicator.SCANS: N_("Scans by people in the year")}
-FORMATS = {"xlsx": N_("Excel workbook (XLSX): every section"), "csv": N_("CSV: one section"),
-           "zip": N_("CSV files of every section (ZIP)")}
-SECTIONS = {"summary": N_("Summary"), "organisations_by_kind": N_("Organisations by kind"),
-            "organisations_by_commune": N_("Organisations by commune"), "monthly": N_("Per month"),
-            "designations": N_("Designations and quotas"), "growth": N_("Growth against targets")}
+INDICATORS = {
+    Indicator.ORGANISATIONS: N_("Organisations on the system"),
+    Indicator.PRODUCTS: N_("Products with trace codes"),
+    Indicator.LABELS: N_("Labels issued in the year"),
+    Indicator.SCANS: N_("Scans by people in the year"),
+}
+FORMATS = {
+    "xlsx": N_("Excel workbook (XLSX): every section"),
+    "csv": N_("CSV: one section"),
+    "zip": N_("CSV files of every section (ZIP)"),
+}
+SECTIONS = {
+    "summary": N_("Summary"),
+    "organisations_by_kind": N_("Organisations by kind"),
+    "organisations_by_commune": N_("Organisations by commune"),
+    "monthly": N_("Per month"),
+    "designations": N_("Designations and quotas"),
+    "growth": N_("Growth against targets"),
+}
 HOLDER_SECTIONS = ("summary", "monthly", "designations")
 STATUSES = {"queued": N_("waiting"), "building": N_("being built"), "done": N_("ready"), "failed": N_("failed")}
-DESIGNATION_KINDS = {"geographical_indication": N_("Geographical indication"),
-                     "collective_trademark": N_("Collective trademark"),
-                     "certification_trademark": N_("Certification trademark")}
+DESIGNATION_KINDS = {
+    "geographical_indication": N_("Geographical indication"),
+    "collective_trademark": N_("Collective trademark"),
+    "certification_trademark": N_("Certification trademark"),
+}
 WORKING = (ReportStatus.QUEUED, ReportStatus.BUILDING)
 
 
@@ -108,18 +120,37 @@ def _monthly_charts(found: dashboard.Dashboard, who: Visitor) -> dict[str, Any]:
     labels, t = _month_labels(found), (lambda words: _t(who, words))
     months = found.months
     shown: dict[str, Any] = {
-        "lots": charts.grouped(t(N_("Lots per month")), labels, [
-            charts.Series(t(N_("Harvested")), [m.lots_harvested for m in months]),
-            charts.Series(t(N_("Processed")), [m.lots_produced for m in months])], who.lang),
-        "labels": charts.grouped(t(N_("Labels issued per month")), labels, [
-            charts.Series(t(N_("Package codes")), [m.unit_codes for m in months]),
-            charts.Series(t(N_("Lot labels")), [m.lot_labels for m in months])], who.lang)}
+        "lots": charts.grouped(
+            t(N_("Lots per month")),
+            labels,
+            [
+                charts.Series(t(N_("Harvested")), [m.lots_harvested for m in months]),
+                charts.Series(t(N_("Processed")), [m.lots_produced for m in months]),
+            ],
+            who.lang,
+        ),
+        "labels": charts.grouped(
+            t(N_("Labels issued per month")),
+            labels,
+            [
+                charts.Series(t(N_("Package codes")), [m.unit_codes for m in months]),
+                charts.Series(t(N_("Lot labels")), [m.lot_labels for m in months]),
+            ],
+            who.lang,
+        ),
+    }
     if found.scope == "province":
         shown["scans"] = charts.bars(t(N_("Scans by people per month")), labels, [m.scans for m in months], who.lang)
-        shown["checks"] = charts.grouped(t(N_("Inspections, holds and recalls per month")), labels, [
-            charts.Series(t(N_("Inspections")), [m.inspections for m in months]),
-            charts.Series(t(N_("Holds")), [m.holds for m in months]),
-            charts.Series(t(N_("Recalls")), [m.recalls for m in months])], who.lang)
+        shown["checks"] = charts.grouped(
+            t(N_("Inspections, holds and recalls per month")),
+            labels,
+            [
+                charts.Series(t(N_("Inspections")), [m.inspections for m in months]),
+                charts.Series(t(N_("Holds")), [m.holds for m in months]),
+                charts.Series(t(N_("Recalls")), [m.recalls for m in months]),
+            ],
+            who.lang,
+        )
     return shown
 
 
@@ -128,11 +159,22 @@ def _growth(found: dashboard.Dashboard, who: Visitor) -> list[dict[str, Any]]:
     for indicator in Indicator:
         points = [g for g in found.growth if g.indicator == indicator]
         name = _t(who, INDICATORS[indicator])
-        chart = charts.against_target(name, [str(g.year) for g in points],
-                                      charts.Series(_t(who, N_("Actual")), [g.actual for g in points]),
-                                      charts.Series(_t(who, N_("Target")), [g.target for g in points]), who.lang)
-        out.append({"indicator": indicator.value, "name": name, "chart": chart, "points": points,
-                    "has_target": any(g.target is not None for g in points)})
+        chart = charts.against_target(
+            name,
+            [str(g.year) for g in points],
+            charts.Series(_t(who, N_("Actual")), [g.actual for g in points]),
+            charts.Series(_t(who, N_("Target")), [g.target for g in points]),
+            who.lang,
+        )
+        out.append(
+            {
+                "indicator": indicator.value,
+                "name": name,
+                "chart": chart,
+                "points": points,
+                "has_target": any(g.target is not None for g in points),
+            }
+        )
     return out
 
 
@@ -154,12 +196,30 @@ def province(request: Request, session: SessionDep, who: Member) -> Response:
     try:
         period = _period(request)
     except RuleViolation as error:
-        return render(request, "app/dashboard/province.html", who, status=422, error=_say(error, who), found=None,
-                      years=_years(), query=request.query_params)
+        return render(
+            request,
+            "app/dashboard/province.html",
+            who,
+            status=422,
+            error=_say(error, who),
+            found=None,
+            years=_years(),
+            query=request.query_params,
+        )
     found = dashboard.province_dashboard(session=session, actor=who.actor, period=period)
-    return render(request, "app/dashboard/province.html", who, found=found, charts=_monthly_charts(found, who),
-                  growth=_growth(found, who), kinds=ORG_KINDS, designation_kinds=DESIGNATION_KINDS, years=_years(),
-                  query=request.query_params, error=None)
+    return render(
+        request,
+        "app/dashboard/province.html",
+        who,
+        found=found,
+        charts=_monthly_charts(found, who),
+        growth=_growth(found, who),
+        kinds=ORG_KINDS,
+        designation_kinds=DESIGNATION_KINDS,
+        years=_years(),
+        query=request.query_params,
+        error=None,
+    )
 
 
 @router.get("/app/dashboard/designations", response_class=HTMLResponse)
@@ -172,23 +232,57 @@ def holder(request: Request, session: SessionDep, who: Member) -> Response:
     try:
         period = _period(request)
     except RuleViolation as error:
-        return render(request, "app/dashboard/holder.html", who, status=422, error=_say(error, who), found=None,
-                      years=_years(), query=request.query_params)
+        return render(
+            request,
+            "app/dashboard/holder.html",
+            who,
+            status=422,
+            error=_say(error, who),
+            found=None,
+            years=_years(),
+            query=request.query_params,
+        )
     found = dashboard.holder_dashboard(session=session, actor=who.actor, period=period)
-    return render(request, "app/dashboard/holder.html", who, found=found, charts=_monthly_charts(found, who),
-                  designation_kinds=DESIGNATION_KINDS, years=_years(), query=request.query_params, error=None)
+    return render(
+        request,
+        "app/dashboard/holder.html",
+        who,
+        found=found,
+        charts=_monthly_charts(found, who),
+        designation_kinds=DESIGNATION_KINDS,
+        years=_years(),
+        query=request.query_params,
+        error=None,
+    )
 
 
 # --------------------------------------------------------------------------- targets
 
 
-def _targets_page(request: Request, session: SessionDep, who: Visitor, *, values: dict[str, str],
-                  errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+def _targets_page(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     rows = targets.history(session=session, actor=who.actor)
-    return render(request, "app/dashboard/targets.html", who, status=status, rows=rows, v=values, errors=errors,
-                  error=error, indicators=[(i.value, _t(who, name)) for i, name in INDICATORS.items()],
-                  names={i.value: _t(who, name) for i, name in INDICATORS.items()},
-                  saved=request.query_params.get("saved") == "1")
+    return render(
+        request,
+        "app/dashboard/targets.html",
+        who,
+        status=status,
+        rows=rows,
+        v=values,
+        errors=errors,
+        error=error,
+        indicators=[(i.value, _t(who, name)) for i, name in INDICATORS.items()],
+        names={i.value: _t(who, name) for i, name in INDICATORS.items()},
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
 @router.get("/app/dashboard/targets", response_class=HTMLResponse)
@@ -198,8 +292,13 @@ def targets_page(request: Request, session: SessionDep, who: Member) -> Response
         dashboard.require_province(who.actor)
     except Forbidden as error:
         return _denied(request, who, error)
-    values = {"indicator": request.query_params.get("indicator", Indicator.ORGANISATIONS.value),
-              "year": str(today().year), "value": "", "note": "", "idem": once_key()}
+    values = {
+        "indicator": request.query_params.get("indicator", Indicator.ORGANISATIONS.value),
+        "year": str(today().year),
+        "value": "",
+        "note": "",
+        "idem": once_key(),
+    }
     return _targets_page(request, session, who, values=values, errors={})
 
 
@@ -213,10 +312,12 @@ def set_target(request: Request, session: SessionDep, who: Member, form: Posted)
         return _denied(request, who, error)
     values = {name: text(form, name) for name in ("indicator", "year", "value", "note", "idem")}
     typed = number(values["value"], who.lang) if values["value"] else None
-    raw: dict[str, Any] = {"indicator": values["indicator"], "year": values["year"] or None,
-                           "value": (int(typed) if typed is not None and typed == typed.to_integral_value()
-                                     else values["value"] or None),
-                           "note": values["note"] or None}
+    raw: dict[str, Any] = {
+        "indicator": values["indicator"],
+        "year": values["year"] or None,
+        "value": (int(typed) if typed is not None and typed == typed.to_integral_value() else values["value"] or None),
+        "note": values["note"] or None,
+    }
     try:
         data = targets.TargetIn.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as error:
@@ -241,14 +342,38 @@ def _scope(session: SessionDep, who: Visitor) -> str:
         return "holder"
 
 
-def _reports_page(request: Request, session: SessionDep, who: Visitor, scope: str, *, values: dict[str, str],
-                  errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+def _reports_page(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    scope: str,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     rows = jobs.list_jobs(session=session, actor=who.actor)
-    sections = [(code, _t(who, SECTIONS[code])) for code in export.SECTION_CODES
-                if scope == "province" or code in HOLDER_SECTIONS]
-    return render(request, "app/dashboard/reports.html", who, status=status, rows=rows, v=values, errors=errors,
-                  error=error, scope=scope, formats=[(k, _t(who, v)) for k, v in FORMATS.items()], sections=sections,
-                  statuses=STATUSES, working=any(r.status in WORKING for r in rows))
+    sections = [
+        (code, _t(who, SECTIONS[code]))
+        for code in export.SECTION_CODES
+        if scope == "province" or code in HOLDER_SECTIONS
+    ]
+    return render(
+        request,
+        "app/dashboard/reports.html",
+        who,
+        status=status,
+        rows=rows,
+        v=values,
+        errors=errors,
+        error=error,
+        scope=scope,
+        formats=[(k, _t(who, v)) for k, v in FORMATS.items()],
+        sections=sections,
+        statuses=STATUSES,
+        working=any(r.status in WORKING for r in rows),
+    )
 
 
 @router.get("/app/reports", response_class=HTMLResponse)
@@ -259,8 +384,13 @@ def reports_page(request: Request, session: SessionDep, who: Member) -> Response
     except Forbidden as error:
         return _denied(request, who, error)
     year = today().year
-    values = {"from": f"{year}-01-01", "to": f"{year}-12-31", "format": "xlsx", "section": "summary",
-              "idem": once_key()}
+    values = {
+        "from": f"{year}-01-01",
+        "to": f"{year}-12-31",
+        "format": "xlsx",
+        "section": "summary",
+        "idem": once_key(),
+    }
     return _reports_page(request, session, who, scope, values=values, errors={})
 
 
@@ -274,9 +404,15 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
         return _denied(request, who, error)
     values = {name: text(form, name) for name in ("from", "to", "format", "section", "idem")}
     try:
-        data = jobs.ReportIn.model_validate({
-            "scope": scope, "period_start": values["from"] or None, "period_end": values["to"] or None,
-            "format": values["format"] or None, "section": values["section"] or None})
+        data = jobs.ReportIn.model_validate(
+            {
+                "scope": scope,
+                "period_start": values["from"] or None,
+                "period_end": values["to"] or None,
+                "format": values["format"] or None,
+                "section": values["section"] or None,
+            }
+        )
     except ValidationError as error:
         found = field_errors(error, who.lang)
         found = {{"period_start": "from", "period_end": "to"}.get(k, k): v for k, v in found.items()}
@@ -292,9 +428,13 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
 
 
 def _report_view(job: ReportJob, who: Visitor) -> dict[str, Any]:
-    return {"job": job, "state": _t(who, STATUSES[job.status.value]), "working": job.status in WORKING,
-            "format": _t(who, FORMATS[job.format.value]),
-            "section": _t(who, SECTIONS[job.section]) if job.section in SECTIONS else None}
+    return {
+        "job": job,
+        "state": _t(who, STATUSES[job.status.value]),
+        "working": job.status in WORKING,
+        "format": _t(who, FORMATS[job.format.value]),
+        "section": _t(who, SECTIONS[job.section]) if job.section in SECTIONS else None,
+    }
 
 
 @router.get("/app/reports/{job_id}", response_class=HTMLResponse)
@@ -315,9 +455,21 @@ def report_file(request: Request, session: SessionDep, who: Member, job_id: DbId
     except NotFound as error:
         return _denied(request, who, error)
     except DomainError as error:
-        return render(request, "app/dashboard/report.html", who, status=409, error=_say(error, who),
-                      **_report_view(jobs.get_job(session=session, actor=who.actor, job_id=job_id), who))
+        return render(
+            request,
+            "app/dashboard/report.html",
+            who,
+            status=409,
+            error=_say(error, who),
+            **_report_view(jobs.get_job(session=session, actor=who.actor, job_id=job_id), who),
+        )
     assert job.content is not None
-    return Response(job.content, media_type=job.media_type or "application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{job.filename}"', "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff"})
+    return Response(
+        job.content,
+        media_type=job.media_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{job.filename}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

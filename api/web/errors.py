@@ -12,10 +12,12 @@ from api.web.context import N_, BadFormToken, SignInRequired, language, sign_in_
 NOT_SAVED = N_("Not saved")
 # The database faults a person meets (api/dberrors.py), in words, by code.
 DATABASE_WORDS: dict[str, str] = {
-    "write_conflict": N_("Someone else was changing the same thing at that moment, so nothing was saved. "
-                         "Send the form again."),
-    "database_unavailable": N_("The system cannot reach its database just now, so nothing was saved. "
-                               "Try again in a few minutes."),
+    "write_conflict": N_(
+        "Someone else was changing the same thing at that moment, so nothing was saved. Send the form again."
+    ),
+    "database_unavailable": N_(
+        "The system cannot reach its database just now, so nothing was saved. Try again in a few minutes."
+    ),
 }
 
 
@@ -26,21 +28,46 @@ async def _sign_in(_request: Request, error: Exception) -> Response:
 
 async def _bad_form(request: Request, _error: Exception) -> Response:
     lang = language(request)
-    text = i18n.translations(lang).gettext(N_(
-        "This form was not sent from this site's own page, or the page was open too long. Go back, reload and try again."))
-    body = pages.render("app/refused.html", lang, me=None, csrf="", path=pages.here(request.scope), home="/", message=text)
-    return Response(body, status_code=403, media_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-store", "Content-Security-Policy": pages.CSP})
+    text = i18n.translations(lang).gettext(
+        N_(
+            "This form was not sent from this site's own page, or the page was open too long. Go back, reload and try again."
+        )
+    )
+    body = pages.render(
+        "app/refused.html", lang, me=None, csrf="", path=pages.here(request.scope), home="/", message=text
+    )
+    return Response(
+        body,
+        status_code=403,
+        media_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store", "Content-Security-Policy": pages.CSP},
+    )
 
 
 def database_page(request: Request, fault: Fault) -> Response:
     """The page for a write that met another or a database out of reach: try again, and when."""
     lang = language(request)
     words = i18n.translations(lang)
-    body = pages.render("app/refused.html", lang, me=None, csrf="", path=pages.here(request.scope), home="/",
-                        heading=words.gettext(NOT_SAVED), message=words.gettext(DATABASE_WORDS[fault.code]))
-    return Response(body, status_code=fault.status, media_type="text/html; charset=utf-8", headers={
-        "Cache-Control": "no-store", "Content-Security-Policy": pages.CSP, "Retry-After": str(fault.retry_after)})
+    body = pages.render(
+        "app/refused.html",
+        lang,
+        me=None,
+        csrf="",
+        path=pages.here(request.scope),
+        home="/",
+        heading=words.gettext(NOT_SAVED),
+        message=words.gettext(DATABASE_WORDS[fault.code]),
+    )
+    return Response(
+        body,
+        status_code=fault.status,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": pages.CSP,
+            "Retry-After": str(fault.retry_after),
+        },
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -47,13 +47,17 @@ MESSAGES: dict[str, str] = {
     "unknown_product": N_("This product does not exist."),
     "not_your_product": N_("This product belongs to another organisation."),
     "input_after_harvest": N_("A farming input is dated after the harvest."),
-    "pre_harvest_interval": N_("A farming input was applied too close to the harvest: its pre-harvest interval has not passed yet."),
+    "pre_harvest_interval": N_(
+        "A farming input was applied too close to the harvest: its pre-harvest interval has not passed yet."
+    ),
     "expiry_before_production": N_("The expiry date is before the harvest."),
     "event_in_future": N_("The date and time are in the future."),
     "event_too_old": N_("The date is too long ago."),
     "lot_exists": N_("This lot code is already used for this product: choose another one."),
     "lot_code_length": N_("A lot code has 1 to 20 characters."),
-    "lot_code_charset": N_("A lot code may only use letters without accents, digits and signs such as - / . (no spaces)."),
+    "lot_code_charset": N_(
+        "A lot code may only use letters without accents, digits and signs such as - / . (no spaces)."
+    ),
     "idempotency_key_reused": N_("This form was already sent with other values. Reload the page and try again."),
     "idempotency_in_progress": N_("This form is being recorded: wait a moment, then reload."),
     "unknown_designation": N_("This designation does not exist."),
@@ -67,8 +71,10 @@ MESSAGES: dict[str, str] = {
     "product_not_in_right": N_("Your organisation's right to use %(designation)s does not cover this product."),
     "area_not_in_right": N_("Your organisation's right to use %(designation)s does not cover this growing area."),
     "area_outside": N_("This growing area lies outside the protected area of %(designation)s."),
-    "area_unknown_former_commune": N_("This growing area's commune lies only partly inside the protected area of "
-                                      "%(designation)s: record the area's former (pre-2025) commune to claim it."),
+    "area_unknown_former_commune": N_(
+        "This growing area's commune lies only partly inside the protected area of "
+        "%(designation)s: record the area's former (pre-2025) commune to claim it."
+    ),
     "quota_exceeded": N_("The yearly label quota of your right to use %(designation)s is used up."),
     "unknown_lot": N_("This lot does not exist."),
     "lot_on_hold": N_("This lot is on hold: it cannot be shipped."),
@@ -85,10 +91,20 @@ MESSAGES: dict[str, str] = {
     "planting_code_required": N_("A growing area needs its planting-area code."),
     "location_code_taken": N_("This code is already registered."),
 }
-KINDS = {"growing_area": N_("Growing area"), "farm": N_("Livestock farm"), "packing_facility": N_("Packing facility"),
-         "warehouse": N_("Warehouse"), "shop": N_("Shop")}
-INPUT_KINDS = {"fertiliser": N_("Fertiliser"), "pesticide": N_("Pesticide"), "feed": N_("Feed"),
-               "veterinary": N_("Veterinary medicine"), "other": N_("Other")}
+KINDS = {
+    "growing_area": N_("Growing area"),
+    "farm": N_("Livestock farm"),
+    "packing_facility": N_("Packing facility"),
+    "warehouse": N_("Warehouse"),
+    "shop": N_("Shop"),
+}
+INPUT_KINDS = {
+    "fertiliser": N_("Fertiliser"),
+    "pesticide": N_("Pesticide"),
+    "feed": N_("Feed"),
+    "veterinary": N_("Veterinary medicine"),
+    "other": N_("Other"),
+}
 
 
 async def _form(request: Request) -> FormData:
@@ -108,8 +124,10 @@ def _say(error: DomainError, who: Visitor) -> str:
     if text is None:
         return refusal(error, who.lang)
     held = error.details.get("held")
-    return _t(who, text) % {"designation": error.details.get("designation", ""),
-                            "held": i18n.number(Decimal(held), who.lang) if held else ""}
+    return _t(who, text) % {
+        "designation": error.details.get("designation", ""),
+        "held": i18n.number(Decimal(held), who.lang) if held else "",
+    }
 
 
 def _text(form: FormData, name: str) -> str:
@@ -168,7 +186,9 @@ _refusing = refusing(_denied, NotFound, Forbidden)
 
 def _communes() -> list[tuple[str, str]]:
     rows = admin_units.communes()
-    return sorted(((c.code, c.name) for c in rows), key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1]))
+    return sorted(
+        ((c.code, c.name) for c in rows), key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1])
+    )
 
 
 def _formers(commune: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -188,20 +208,51 @@ def areas(request: Request, session: SessionDep, who: Member) -> Response:
     org = _writer(who)
     rows = places.list_locations(session=session, organisation_id=org, limit=500)
     rows.sort(key=lambda x: (x.kind != places.LocationKind.GROWING_AREA, not x.active, x.name))
-    return render(request, "app/farm/areas.html", who, areas=[places.to_public(x) for x in rows], kinds=KINDS,
-                  saved=request.query_params.get("saved") == "1")
+    return render(
+        request,
+        "app/farm/areas.html",
+        who,
+        areas=[places.to_public(x) for x in rows],
+        kinds=KINDS,
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
-def _area_form(request: Request, who: Visitor, *, area: places.Location | None, values: dict[str, Any],
-               errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
-    return render(request, "app/farm/area_form.html", who, status=status, area=area, v=values, errors=errors,
-                  error=error, kinds=KINDS, communes=_communes(), formers=_formers(values.get("commune_code")))
+def _area_form(
+    request: Request,
+    who: Visitor,
+    *,
+    area: places.Location | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "app/farm/area_form.html",
+        who,
+        status=status,
+        area=area,
+        v=values,
+        errors=errors,
+        error=error,
+        kinds=KINDS,
+        communes=_communes(),
+        formers=_formers(values.get("commune_code")),
+    )
 
 
 def _area_values(form: FormData) -> dict[str, Any]:
-    return {"name": _text(form, "name"), "kind": _text(form, "kind"), "code": _or_none(form, "code"),
-            "commune_code": _text(form, "commune_code"), "former_commune_code": _or_none(form, "former_commune_code"),
-            "latitude": _coordinate(form, "latitude"), "longitude": _coordinate(form, "longitude")}
+    return {
+        "name": _text(form, "name"),
+        "kind": _text(form, "kind"),
+        "code": _or_none(form, "code"),
+        "commune_code": _text(form, "commune_code"),
+        "former_commune_code": _or_none(form, "former_commune_code"),
+        "latitude": _coordinate(form, "latitude"),
+        "longitude": _coordinate(form, "longitude"),
+    }
 
 
 @router.get("/app/areas/new", response_class=HTMLResponse)
@@ -270,16 +321,38 @@ def edit_area(request: Request, session: SessionDep, who: Member, area_id: DbId,
 # --------------------------------------------------------------------------- harvest
 
 
-def _harvest_form(request: Request, session: SessionDep, who: Visitor, org: int, *, values: dict[str, Any],
-                  errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+def _harvest_form(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    org: int,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     own = products.list_products(session=session, organisation_id=org, limit=500)
-    spots = [x for x in places.list_locations(session=session, organisation_id=org, limit=500)
-             if x.active and x.kind in (places.LocationKind.GROWING_AREA, places.LocationKind.FARM)]
+    spots = [
+        x
+        for x in places.list_locations(session=session, organisation_id=org, limit=500)
+        if x.active and x.kind in (places.LocationKind.GROWING_AREA, places.LocationKind.FARM)
+    ]
     marks = list_designations(session=session, active=True)
-    return render(request, "app/farm/harvest.html", who, status=status, v=values, errors=errors, error=error,
-                  products=[(p.id, f"{p.name_en if who.lang == 'en' and p.name_en else p.name_vi} ({p.unit})") for p in own],
-                  areas=[(x.id, f"{x.name} · {x.code}" if x.code else x.name) for x in spots],
-                  designations=marks, input_kinds=INPUT_KINDS, rows=range(1, INPUT_ROWS + 1))
+    return render(
+        request,
+        "app/farm/harvest.html",
+        who,
+        status=status,
+        v=values,
+        errors=errors,
+        error=error,
+        products=[(p.id, f"{p.name_en if who.lang == 'en' and p.name_en else p.name_vi} ({p.unit})") for p in own],
+        areas=[(x.id, f"{x.name} · {x.code}" if x.code else x.name) for x in spots],
+        designations=marks,
+        input_kinds=INPUT_KINDS,
+        rows=range(1, INPUT_ROWS + 1),
+    )
 
 
 @router.get("/app/harvest", response_class=HTMLResponse)
@@ -287,8 +360,14 @@ def _harvest_form(request: Request, session: SessionDep, who: Visitor, org: int,
 def harvest_page(request: Request, session: SessionDep, who: Member) -> Response:
     """The form to record a harvest: a new lot."""
     org = _writer(who)
-    return _harvest_form(request, session, who, org, values={"event_time": _now_local(), "idem": once_key(),
-                                                             "designation_ids": []}, errors={})
+    return _harvest_form(
+        request,
+        session,
+        who,
+        org,
+        values={"event_time": _now_local(), "idem": once_key(), "designation_ids": []},
+        errors={},
+    )
 
 
 def _inputs(form: FormData) -> tuple[list[dict[str, Any]], list[int]]:
@@ -321,21 +400,43 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
     org = _writer(who)
     used, numbers = _inputs(form)
     values: dict[str, Any] = {
-        "product_id": _or_none(form, "product_id"), "location_id": _or_none(form, "location_id"),
-        "quantity": _quantity(form, who), "event_time": _or_none(form, "event_time"),
-        "lot_code": _text(form, "lot_code"), "expiry_date": _or_none(form, "expiry_date"), "inputs_used": used,
-        "designation_ids": [x for x in form.getlist("designation_ids") if isinstance(x, str)]}
-    shown = {**values, "quantity": _text(form, "quantity"), "idem": _text(form, "idem"),
-             **{f"input{n}_{field}": _text(form, f"input{n}_{field}") for n in range(1, INPUT_ROWS + 1) for field in INPUT_FIELDS}}
+        "product_id": _or_none(form, "product_id"),
+        "location_id": _or_none(form, "location_id"),
+        "quantity": _quantity(form, who),
+        "event_time": _or_none(form, "event_time"),
+        "lot_code": _text(form, "lot_code"),
+        "expiry_date": _or_none(form, "expiry_date"),
+        "inputs_used": used,
+        "designation_ids": [x for x in form.getlist("designation_ids") if isinstance(x, str)],
+    }
+    shown = {
+        **values,
+        "quantity": _text(form, "quantity"),
+        "idem": _text(form, "idem"),
+        **{
+            f"input{n}_{field}": _text(form, f"input{n}_{field}")
+            for n in range(1, INPUT_ROWS + 1)
+            for field in INPUT_FIELDS
+        },
+    }
     try:
         data = HarvestIn.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
-        return _harvest_form(request, session, who, org, values=shown, errors=_harvest_errors(error, who, numbers), status=422)
+        return _harvest_form(
+            request, session, who, org, values=shown, errors=_harvest_errors(error, who, numbers), status=422
+        )
     except DomainError as error:  # a malformed lot code: the identifier's own check
-        return _harvest_form(request, session, who, org, values=shown, errors={"lot_code": _say(error, who)}, status=422)
+        return _harvest_form(
+            request, session, who, org, values=shown, errors={"lot_code": _say(error, who)}, status=422
+        )
     try:
-        result = capture(session=session, actor=who.actor, items=[(EventType.HARVEST, data)],
-                         idempotency_key=_text(form, "idem") or None, minimal=True)
+        result = capture(
+            session=session,
+            actor=who.actor,
+            items=[(EventType.HARVEST, data)],
+            idempotency_key=_text(form, "idem") or None,
+            minimal=True,
+        )
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
@@ -353,18 +454,48 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
     lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     product = products.get_product(session=session, product_id=lot.product_id)
     area = places.get_location(session=session, location_id=lot.origin_location_id) if lot.origin_location_id else None
-    return render(request, "app/farm/lot.html", who, lot=lots.to_public(session=session, actor=who.actor, lot=lot),
-                  product=product, area=area, done=request.query_params.get("done") == "1")
+    return render(
+        request,
+        "app/farm/lot.html",
+        who,
+        lot=lots.to_public(session=session, actor=who.actor, lot=lot),
+        product=product,
+        area=area,
+        done=request.query_params.get("done") == "1",
+    )
 
 
-def _ship_form(request: Request, session: SessionDep, who: Visitor, lot: Lot, *, values: dict[str, Any],
-               errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
+def _ship_form(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    lot: Lot,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     held = lots.held_by(session=session, lot_id=lot.id, organisation_id=who.actor.organisation_id)  # type: ignore[arg-type]
-    buyers = [(o.id, organisations.pick_label(o, who.actor)) for o in organisations.list_organisations(session=session, limit=500)
-              if o.id != who.actor.organisation_id]
+    buyers = [
+        (o.id, organisations.pick_label(o, who.actor))
+        for o in organisations.list_organisations(session=session, limit=500)
+        if o.id != who.actor.organisation_id
+    ]
     product = products.get_product(session=session, product_id=lot.product_id)
-    return render(request, "app/farm/ship.html", who, status=status, lot=lot, product=product, held=held,
-                  buyers=buyers, v=values, errors=errors, error=error)
+    return render(
+        request,
+        "app/farm/ship.html",
+        who,
+        status=status,
+        lot=lot,
+        product=product,
+        held=held,
+        buyers=buyers,
+        v=values,
+        errors=errors,
+        error=error,
+    )
 
 
 def _shippable(session: SessionDep, who: Visitor, lot_id: int) -> Lot:
@@ -376,7 +507,14 @@ def _shippable(session: SessionDep, who: Visitor, lot_id: int) -> Lot:
 @_refusing
 def ship_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """The form to ship part of a lot the organisation holds."""
-    return _ship_form(request, session, who, _shippable(session, who, lot_id), values={"event_time": _now_local(), "idem": once_key()}, errors={})
+    return _ship_form(
+        request,
+        session,
+        who,
+        _shippable(session, who, lot_id),
+        values={"event_time": _now_local(), "idem": once_key()},
+        errors={},
+    )
 
 
 @router.post("/app/lots/{lot_id}/ship", response_class=HTMLResponse)
@@ -385,16 +523,25 @@ def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form:
     """Record the shipment once (a resent form replays), then list the shipments out."""
     check_form(who, _text(form, "csrf"))
     lot = _shippable(session, who, lot_id)
-    values: dict[str, Any] = {"lot_id": lot_id, "destination_organisation_id": _or_none(form, "destination_organisation_id"),
-                              "quantity": _quantity(form, who), "event_time": _or_none(form, "event_time")}
+    values: dict[str, Any] = {
+        "lot_id": lot_id,
+        "destination_organisation_id": _or_none(form, "destination_organisation_id"),
+        "quantity": _quantity(form, who),
+        "event_time": _or_none(form, "event_time"),
+    }
     shown = {**values, "quantity": _text(form, "quantity"), "idem": _text(form, "idem")}
     try:
         data = ShipIn.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
         return _ship_form(request, session, who, lot, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
-        capture(session=session, actor=who.actor, items=[(EventType.SHIP, data)],
-                idempotency_key=_text(form, "idem") or None, minimal=True)
+        capture(
+            session=session,
+            actor=who.actor,
+            items=[(EventType.SHIP, data)],
+            idempotency_key=_text(form, "idem") or None,
+            minimal=True,
+        )
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
@@ -408,12 +555,31 @@ def shipments(request: Request, session: SessionDep, who: Member) -> Response:
     """Where the organisation's lots went: each shipment out, received or still in transit."""
     _writer(who)
     rows = lots.outgoing_shipments(session=session, actor=who.actor)
-    buyers = {o.id: organisations.shown_party(o, who.actor).name for o in session.exec(select(organisations.Organisation).where(
-        col(organisations.Organisation.id).in_({s.to_organisation_id for s, _ in rows})))}
-    names = {p.id: p for p in session.exec(select(products.Product).where(
-        col(products.Product.id).in_({lot.product_id for _, lot in rows})))}
-    found = [{"shipment": s, "lot": lot, "when": _local(s.shipped_at), "buyer": buyers.get(s.to_organisation_id, ""),
-              "product": names.get(lot.product_id), "state": _state(s)} for s, lot in rows]
+    buyers = {
+        o.id: organisations.shown_party(o, who.actor).name
+        for o in session.exec(
+            select(organisations.Organisation).where(
+                col(organisations.Organisation.id).in_({s.to_organisation_id for s, _ in rows})
+            )
+        )
+    }
+    names = {
+        p.id: p
+        for p in session.exec(
+            select(products.Product).where(col(products.Product.id).in_({lot.product_id for _, lot in rows}))
+        )
+    }
+    found = [
+        {
+            "shipment": s,
+            "lot": lot,
+            "when": _local(s.shipped_at),
+            "buyer": buyers.get(s.to_organisation_id, ""),
+            "product": names.get(lot.product_id),
+            "state": _state(s),
+        }
+        for s, lot in rows
+    ]
     return render(request, "app/farm/shipments.html", who, rows=found, saved=request.query_params.get("saved") == "1")
 
 

@@ -62,8 +62,10 @@ def refusal(error: DomainError, lang: str) -> str:
     return message(error, lang)
 
 
-def refusing(show: Callable[[Request, Visitor, DomainError], Response], *refusals: type[DomainError],
-             ) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
+def refusing(
+    show: Callable[[Request, Visitor, DomainError], Response],
+    *refusals: type[DomainError],
+) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
     """Make a page handler answer with ``show``'s page when trace/ refuses what it asks (NotFound unless told),
     so the handler reads straight through; it must take ``request`` and ``who``."""
     caught = refusals or (NotFound,)
@@ -75,5 +77,7 @@ def refusing(show: Callable[[Request, Visitor, DomainError], Response], *refusal
                 return handler(*args, **kwargs)
             except caught as error:
                 return show(kwargs["request"], kwargs["who"], error)  # type: ignore[arg-type]
+
         return page
+
     return wrap

@@ -64,20 +64,40 @@ ROWS = 5  # input lots a transformation form offers
 def incoming(request: Request, session: SessionDep, who: Member, received: int | None = None) -> Response:
     """Open shipments addressed to the organisation, each with a button to receive it."""
     rows = lots.incoming_shipments(session=session, actor=who.actor)
-    names = {p.id: product_name(p, who.lang) for p in session.exec(
-        select(Product).where(col(Product.id).in_({lot.product_id for _, lot in rows})))}
-    senders = {o.id: shown_party(o, who.actor).name for o in session.exec(
-        select(Organisation).where(col(Organisation.id).in_({s.from_organisation_id for s, _ in rows})))}
+    names = {
+        p.id: product_name(p, who.lang)
+        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for _, lot in rows})))
+    }
+    senders = {
+        o.id: shown_party(o, who.actor).name
+        for o in session.exec(
+            select(Organisation).where(col(Organisation.id).in_({s.from_organisation_id for s, _ in rows}))
+        )
+    }
     done = None
     if received is not None:
         try:
-            done = lots.get_lot(session=session, lot_id=lots.get_incoming(
-                session=session, actor=who.actor, shipment_id=received).lot_id)
+            done = lots.get_lot(
+                session=session, lot_id=lots.get_incoming(session=session, actor=who.actor, shipment_id=received).lot_id
+            )
         except NotFound:
             pass  # a stale or forged link: nothing to say
-    return render(request, "app/handling/incoming.html", who, done=done, shipments=[
-        {"shipment": s, "lot": lot, "product": names.get(lot.product_id, ""), "sender": senders.get(s.from_organisation_id, ""),
-         "outstanding": s.quantity - s.received_quantity} for s, lot in rows])
+    return render(
+        request,
+        "app/handling/incoming.html",
+        who,
+        done=done,
+        shipments=[
+            {
+                "shipment": s,
+                "lot": lot,
+                "product": names.get(lot.product_id, ""),
+                "sender": senders.get(s.from_organisation_id, ""),
+                "outstanding": s.quantity - s.received_quantity,
+            }
+            for s, lot in rows
+        ],
+    )
 
 
 def _addressed(session: Session, who: Visitor, shipment_id: int) -> tuple[Shipment, Lot]:
@@ -85,16 +105,36 @@ def _addressed(session: Session, who: Visitor, shipment_id: int) -> tuple[Shipme
     return shipment, lots.get_lot(session=session, lot_id=shipment.lot_id)
 
 
-def _receive_page(request: Request, session: Session, who: Visitor, shipment: Shipment, lot: Lot, *, status: int = 200,
-                  typed: str | None = None, errors: dict[str, str] | None = None, error: str | None = None,
-                  idem: str | None = None) -> Response:
+def _receive_page(
+    request: Request,
+    session: Session,
+    who: Visitor,
+    shipment: Shipment,
+    lot: Lot,
+    *,
+    status: int = 200,
+    typed: str | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    idem: str | None = None,
+) -> Response:
     outstanding = shipment.quantity - shipment.received_quantity
     sender = session.get(Organisation, shipment.from_organisation_id)
-    return render(request, "app/handling/receive.html", who, status=status, shipment=shipment, lot=lot,
-                  product=product_name(session.get(Product, lot.product_id), who.lang),
-                  sender=shown_party(sender, who.actor).name if sender else "", outstanding=outstanding,
-                  typed=i18n.number(outstanding, who.lang) if typed is None else typed,
-                  errors=errors or {}, error=error, idem=idem or once_key())
+    return render(
+        request,
+        "app/handling/receive.html",
+        who,
+        status=status,
+        shipment=shipment,
+        lot=lot,
+        product=product_name(session.get(Product, lot.product_id), who.lang),
+        sender=shown_party(sender, who.actor).name if sender else "",
+        outstanding=outstanding,
+        typed=i18n.number(outstanding, who.lang) if typed is None else typed,
+        errors=errors or {},
+        error=error,
+        idem=idem or once_key(),
+    )
 
 
 @router.get("/app/incoming/{shipment_id}/receive")
@@ -106,8 +146,15 @@ def receive_form(request: Request, session: SessionDep, who: Member, shipment_id
 
 @router.post("/app/incoming/{shipment_id}/receive")
 @refusing(refused)
-def receive(request: Request, session: SessionDep, who: Member, shipment_id: DbId, csrf: Csrf = "", idem: Idem = "",
-            quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "") -> Response:
+def receive(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    shipment_id: DbId,
+    csrf: Csrf = "",
+    idem: Idem = "",
+    quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
+) -> Response:
     """Record the receipt (once, however often the form is sent) and go back to the list."""
     check_form(who, csrf)
     shipment, lot = _addressed(session, who, shipment_id)
@@ -119,35 +166,82 @@ def receive(request: Request, session: SessionDep, who: Member, shipment_id: DbI
     except ValidationError as error:
         errors = errors_of(error, who.lang)
     if data is None:
-        return _receive_page(request, session, who, shipment, lot, status=422, typed=quantity_text, errors=errors,
-                             idem=idem)
+        return _receive_page(
+            request, session, who, shipment, lot, status=422, typed=quantity_text, errors=errors, idem=idem
+        )
     try:
         capture(session=session, actor=who.actor, items=[(EventType.RECEIVE, data)], idempotency_key=idem or None)
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
-        return _receive_page(request, session, who, shipment, lot, status=422, typed=quantity_text,
-                             error=words(error, who.lang, unit=lot.unit), idem=idem)
+        return _receive_page(
+            request,
+            session,
+            who,
+            shipment,
+            lot,
+            status=422,
+            typed=quantity_text,
+            error=words(error, who.lang, unit=lot.unit),
+            idem=idem,
+        )
     return redirect(f"/app/incoming?received={shipment_id}")
 
 
 # --- transforming ------------------------------------------------------------------------------
 
 
-def _transform_page(request: Request, session: Session, who: Visitor, *, status: int = 200,
-                    typed: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                    error: str | None = None, idem: str | None = None) -> Response:
+def _transform_page(
+    request: Request,
+    session: Session,
+    who: Visitor,
+    *,
+    status: int = 200,
+    typed: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    idem: str | None = None,
+) -> Response:
     actor = who.actor
     mine = lots.list_lots(session=session, actor=actor, held_only=True, limit=200) if actor.organisation_id else []
-    names = {p.id: product_name(p, who.lang) for p in session.exec(
-        select(Product).where(col(Product.id).in_({lot.product_id for lot in mine})))}
-    options = [(lot.id, f"{lot.lot_code} · {names.get(lot.product_id, '')} · "
-                        f"{i18n.number(held(session, who, lot), who.lang)} {lot.unit}") for lot in mine]
-    products = list_products(session=session, organisation_id=actor.organisation_id, limit=200) if actor.organisation_id else []
-    blank = {"lot": [""] * ROWS, "qty": [""] * ROWS, "product_id": "", "lot_code": "", "quantity": "", "expiry_date": ""}
-    return render(request, "app/handling/transform.html", who, status=status, lot_options=options,
-                  product_options=[(p.id, f"{product_name(p, who.lang)} ({p.unit})") for p in products],
-                  typed=typed or blank, rows=ROWS, errors=errors or {}, error=error, idem=idem or once_key())
+    names = {
+        p.id: product_name(p, who.lang)
+        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in mine})))
+    }
+    options = [
+        (
+            lot.id,
+            f"{lot.lot_code} · {names.get(lot.product_id, '')} · "
+            f"{i18n.number(held(session, who, lot), who.lang)} {lot.unit}",
+        )
+        for lot in mine
+    ]
+    products = (
+        list_products(session=session, organisation_id=actor.organisation_id, limit=200)
+        if actor.organisation_id
+        else []
+    )
+    blank = {
+        "lot": [""] * ROWS,
+        "qty": [""] * ROWS,
+        "product_id": "",
+        "lot_code": "",
+        "quantity": "",
+        "expiry_date": "",
+    }
+    return render(
+        request,
+        "app/handling/transform.html",
+        who,
+        status=status,
+        lot_options=options,
+        product_options=[(p.id, f"{product_name(p, who.lang)} ({p.unit})") for p in products],
+        typed=typed or blank,
+        rows=ROWS,
+        errors=errors or {},
+        error=error,
+        idem=idem or once_key(),
+    )
 
 
 @router.get("/app/transform")
@@ -157,18 +251,32 @@ def transform_form(request: Request, session: SessionDep, who: Member) -> Respon
 
 
 @router.post("/app/transform")
-def transform(request: Request, session: SessionDep, who: Member, csrf: Csrf = "", idem: Idem = "",
-              lot: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006 - FastAPI copies defaults
-              qty: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006
-              product_id: Text = "", lot_code: Text = "", quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
-              expiry_date: Text = "") -> Response:
+def transform(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    csrf: Csrf = "",
+    idem: Idem = "",
+    lot: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006 - FastAPI copies defaults
+    qty: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006
+    product_id: Text = "",
+    lot_code: Text = "",
+    quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
+    expiry_date: Text = "",
+) -> Response:
     """Record the transformation once and show the new lot."""
     check_form(who, csrf)
     lang = who.lang
     lot_ids = (lot + [""] * ROWS)[:ROWS]
     amounts = (qty + [""] * ROWS)[:ROWS]
-    typed = {"lot": lot_ids, "qty": amounts, "product_id": product_id, "lot_code": lot_code, "quantity": quantity_text,
-             "expiry_date": expiry_date}
+    typed = {
+        "lot": lot_ids,
+        "qty": amounts,
+        "product_id": product_id,
+        "lot_code": lot_code,
+        "quantity": quantity_text,
+        "expiry_date": expiry_date,
+    }
     errors: dict[str, str] = {}
     inputs: list[dict[str, Any]] = []
     for index, (chosen, amount) in enumerate(zip(lot_ids, amounts, strict=True), start=1):
@@ -188,13 +296,24 @@ def transform(request: Request, session: SessionDep, who: Member, csrf: Csrf = "
         errors["product_id"] = t(lang, N_("Required."))
     data = None
     if not errors:
-        names = {f"inputs.{n}.{part}": f"{'lot' if part == 'lot_id' else 'qty'}-{item['row']}"
-                 for n, item in enumerate(inputs) for part in ("lot_id", "quantity")}
+        names = {
+            f"inputs.{n}.{part}": f"{'lot' if part == 'lot_id' else 'qty'}-{item['row']}"
+            for n, item in enumerate(inputs)
+            for part in ("lot_id", "quantity")
+        }
         names.update({f"outputs.0.{part}": part for part in ("product_id", "lot_code", "quantity", "expiry_date")})
         try:
-            data = TransformIn(inputs=[TransformInput(lot_id=i["lot_id"], quantity=i["quantity"]) for i in inputs],
-                               outputs=[TransformOutput(product_id=product_id, lot_code=lot_code.strip(),  # type: ignore[arg-type]
-                                                        quantity=output_quantity, expiry_date=expiry)])  # type: ignore[arg-type]
+            data = TransformIn(
+                inputs=[TransformInput(lot_id=i["lot_id"], quantity=i["quantity"]) for i in inputs],
+                outputs=[
+                    TransformOutput(
+                        product_id=product_id,  # type: ignore[arg-type]
+                        lot_code=lot_code.strip(),
+                        quantity=output_quantity,  # type: ignore[arg-type]
+                        expiry_date=expiry,
+                    )
+                ],
+            )
         except ValidationError as error:
             errors = errors_of(error, lang, names)
         except InvalidIdentifier as error:
@@ -202,13 +321,21 @@ def transform(request: Request, session: SessionDep, who: Member, csrf: Csrf = "
     if data is None:
         return _transform_page(request, session, who, status=422, typed=typed, errors=errors, idem=idem)
     try:
-        result = capture(session=session, actor=who.actor, items=[(EventType.TRANSFORM, data)],
-                         idempotency_key=idem or None)
+        result = capture(
+            session=session, actor=who.actor, items=[(EventType.TRANSFORM, data)], idempotency_key=idem or None
+        )
     except NotFound as error:
         return refused(request, who, error)
     except DomainError as error:
-        return _transform_page(request, session, who, status=422, typed=typed, error=words(
-            error, lang, **_short_input(session, who, data)), idem=idem)
+        return _transform_page(
+            request,
+            session,
+            who,
+            status=422,
+            typed=typed,
+            error=words(error, lang, **_short_input(session, who, data)),
+            idem=idem,
+        )
     return redirect(f"/app/transform/{result.lot_ids[0]}")
 
 
@@ -226,26 +353,68 @@ def _short_input(session: Session, who: Visitor, data: TransformIn) -> dict[str,
 def transformed(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """A lot made by a transformation: what went in, and what to do next."""
     made = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
-    edges = list(session.exec(select(Lot).join(lots.LotEdge, col(lots.LotEdge.parent_lot_id) == Lot.id)
-                              .where(lots.LotEdge.child_lot_id == made.id).order_by(col(Lot.id))))
-    names = {p.id: product_name(p, who.lang) for p in session.exec(
-        select(Product).where(col(Product.id).in_({x.product_id for x in [made, *edges]})))}
-    return render(request, "app/handling/transformed.html", who, lot=made, product=names.get(made.product_id, ""),
-                  inputs=[(x, names.get(x.product_id, "")) for x in edges], held=held(session, who, made))
+    edges = list(
+        session.exec(
+            select(Lot)
+            .join(lots.LotEdge, col(lots.LotEdge.parent_lot_id) == Lot.id)
+            .where(lots.LotEdge.child_lot_id == made.id)
+            .order_by(col(Lot.id))
+        )
+    )
+    names = {
+        p.id: product_name(p, who.lang)
+        for p in session.exec(select(Product).where(col(Product.id).in_({x.product_id for x in [made, *edges]})))
+    }
+    return render(
+        request,
+        "app/handling/transformed.html",
+        who,
+        lot=made,
+        product=names.get(made.product_id, ""),
+        inputs=[(x, names.get(x.product_id, "")) for x in edges],
+        held=held(session, who, made),
+    )
 
 
 # --- storing and selling -----------------------------------------------------------------------
 
 
-def _move_page(request: Request, session: Session, who: Visitor, lot: Lot, kind: str, *, status: int = 200,
-               typed: dict[str, str] | None = None, errors: dict[str, str] | None = None, error: str | None = None,
-               idem: str | None = None, done: bool = False) -> Response:
+def _move_page(
+    request: Request,
+    session: Session,
+    who: Visitor,
+    lot: Lot,
+    kind: str,
+    *,
+    status: int = 200,
+    typed: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    idem: str | None = None,
+    done: bool = False,
+) -> Response:
     org = who.actor.organisation_id
-    places = [(p.id, p.name) for p in list_locations(session=session, organisation_id=org, limit=200) if p.active] if org else []
-    return render(request, f"app/handling/{kind}.html", who, status=status, lot=lot, held=held(session, who, lot),
-                  product=product_name(session.get(Product, lot.product_id), who.lang), places=places,
-                  typed=typed or {"quantity": "", "location_id": "", "day": ""}, errors=errors or {}, error=error,
-                  idem=idem or once_key(), done=done, today=today().isoformat())
+    places = (
+        [(p.id, p.name) for p in list_locations(session=session, organisation_id=org, limit=200) if p.active]
+        if org
+        else []
+    )
+    return render(
+        request,
+        f"app/handling/{kind}.html",
+        who,
+        status=status,
+        lot=lot,
+        held=held(session, who, lot),
+        product=product_name(session.get(Product, lot.product_id), who.lang),
+        places=places,
+        typed=typed or {"quantity": "", "location_id": "", "day": ""},
+        errors=errors or {},
+        error=error,
+        idem=idem or once_key(),
+        done=done,
+        today=today().isoformat(),
+    )
 
 
 def _move_form(request: Request, session: Session, who: Visitor, lot_id: int, kind: str, done: bool) -> Response:
@@ -267,8 +436,9 @@ def sell_form(request: Request, session: SessionDep, who: Member, lot_id: DbId, 
     return _move_form(request, session, who, lot_id, "sell", bool(done))
 
 
-def _record(request: Request, session: Session, who: Visitor, lot_id: int, kind: str, idem: str,
-            typed: dict[str, str]) -> Response:
+def _record(
+    request: Request, session: Session, who: Visitor, lot_id: int, kind: str, idem: str, typed: dict[str, str]
+) -> Response:
     try:
         lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     except NotFound as error:
@@ -294,27 +464,51 @@ def _record(request: Request, session: Session, who: Visitor, lot_id: int, kind:
     except DomainError as error:
         if isinstance(error, NotFound | Forbidden) and error.code != "not_holder":
             return refused(request, who, error)
-        return _move_page(request, session, who, lot, kind, status=422, typed=typed,
-                          error=words(error, who.lang, unit=lot.unit, lot=lot.lot_code), idem=idem)
+        return _move_page(
+            request,
+            session,
+            who,
+            lot,
+            kind,
+            status=422,
+            typed=typed,
+            error=words(error, who.lang, unit=lot.unit, lot=lot.lot_code),
+            idem=idem,
+        )
     return redirect(f"/app/lots/{lot_id}/{kind}?done=1")
 
 
 @router.post("/app/lots/{lot_id}/store")
-def store(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Csrf = "", idem: Idem = "",
-          location_id: Text = "", day_text: Annotated[str, Form(alias="day", max_length=20)] = "") -> Response:
+def store(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    lot_id: DbId,
+    csrf: Csrf = "",
+    idem: Idem = "",
+    location_id: Text = "",
+    day_text: Annotated[str, Form(alias="day", max_length=20)] = "",
+) -> Response:
     """Record the storage once and come back to the form, saying so."""
     check_form(who, csrf)
-    return _record(request, session, who, lot_id, "store", idem, {"quantity": "", "location_id": location_id,
-                                                                  "day": day_text})
+    return _record(
+        request, session, who, lot_id, "store", idem, {"quantity": "", "location_id": location_id, "day": day_text}
+    )
 
 
 @router.post("/app/lots/{lot_id}/sell")
-def sell(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Csrf = "", idem: Idem = "",
-         quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
-         day_text: Annotated[str, Form(alias="day", max_length=20)] = "") -> Response:
+def sell(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    lot_id: DbId,
+    csrf: Csrf = "",
+    idem: Idem = "",
+    quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
+    day_text: Annotated[str, Form(alias="day", max_length=20)] = "",
+) -> Response:
     """Record the sale once and come back to the form, saying so."""
     check_form(who, csrf)
-    return _record(request, session, who, lot_id, "sell", idem, {"quantity": quantity_text, "location_id": "",
-                                                                 "day": day_text})
-
-
+    return _record(
+        request, session, who, lot_id, "sell", idem, {"quantity": quantity_text, "location_id": "", "day": day_text}
+    )

@@ -43,8 +43,10 @@ WORDS: dict[str, str] = {
     "not_your_product": N_("Choose one of your organisation's products."),
     "lot_code_length": N_("A lot code has 1 to 20 characters."),
     "lot_code_charset": N_("A lot code may hold letters without accents, digits and signs such as - / . _ only."),
-    "over_capacity": N_("This lot has room for %(left)s more labels (%(limit)s packages, %(used)s labels issued). "
-                        "Give a reason to print more."),
+    "over_capacity": N_(
+        "This lot has room for %(left)s more labels (%(limit)s packages, %(used)s labels issued). "
+        "Give a reason to print more."
+    ),
     "quota_exceeded": N_("The designation's label quota allows only %(left)s more labels this year."),
     "too_many_for_format": N_("At most %(limit)s labels per run in this format: split the job into several runs."),
     "unknown_format": N_("Choose a label format from the list."),
@@ -83,8 +85,10 @@ def refused(request: Request, who: Visitor, error: DomainError) -> Response:
     if isinstance(error, NotFound):
         status, text = 404, t(who.lang, N_("Not found, or not yours to see."))
     elif isinstance(error, Forbidden):
-        status, text = 403, words(error, who.lang) if error.code in WORDS else t(
-            who.lang, N_("Your organisation may not do this."))
+        status, text = (
+            403,
+            words(error, who.lang) if error.code in WORDS else t(who.lang, N_("Your organisation may not do this.")),
+        )
     else:
         status, text = 409, words(error, who.lang)
     return render(request, "app/handling/refused.html", who, status=status, message=text)

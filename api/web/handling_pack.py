@@ -80,28 +80,59 @@ def _say(table: dict[str, str], code: str, lang: str, details: dict[str, Any]) -
         return t(lang, table[code]).split(" %(")[0]
 
 
-def _page(request: Request, session: Session, who: Visitor, *, status: int = 200, typed: dict[str, str] | None = None,
-          lines: list[dict[str, Any]] | None = None, errors: dict[str, str] | None = None, error: str | None = None,
-          idem: str | None = None) -> Response:
+def _page(
+    request: Request,
+    session: Session,
+    who: Visitor,
+    *,
+    status: int = 200,
+    typed: dict[str, str] | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    idem: str | None = None,
+) -> Response:
     org = who.actor.organisation_id
-    places = [(p.id, p.name) for p in list_locations(session=session, organisation_id=org, limit=200) if p.active] if org else []
-    return render(request, "app/handling/pack.html", who, status=status, places=places,
-                  typed=typed or {"parent": "", "codes": "", "location_id": "", "day": ""}, lines=lines or [],
-                  errors=errors or {}, error=error, idem=idem or once_key(), max_units=packing.MAX_UNITS)
+    places = (
+        [(p.id, p.name) for p in list_locations(session=session, organisation_id=org, limit=200) if p.active]
+        if org
+        else []
+    )
+    return render(
+        request,
+        "app/handling/pack.html",
+        who,
+        status=status,
+        places=places,
+        typed=typed or {"parent": "", "codes": "", "location_id": "", "day": ""},
+        lines=lines or [],
+        errors=errors or {},
+        error=error,
+        idem=idem or once_key(),
+        max_units=packing.MAX_UNITS,
+    )
 
 
 @router.get("/app/pack")
-def pack_form(request: Request, session: SessionDep, who: Member,
-              parent: Annotated[str, Query(max_length=200)] = "") -> Response:
+def pack_form(
+    request: Request, session: SessionDep, who: Member, parent: Annotated[str, Query(max_length=200)] = ""
+) -> Response:
     """Scan or type the carton's code, then each package's code, one per line."""
     return _page(request, session, who, typed={"parent": parent, "codes": "", "location_id": "", "day": ""})
 
 
 @router.post("/app/pack")
-def pack(request: Request, session: SessionDep, who: Member, csrf: Csrf = "", idem: Idem = "",
-         parent: Annotated[str, Form(max_length=200)] = "", codes: Annotated[str, Form(max_length=CODES_MAX)] = "",
-         location_id: Annotated[str, Form(max_length=20)] = "",
-         day_text: Annotated[str, Form(alias="day", max_length=20)] = "") -> Response:
+def pack(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    csrf: Csrf = "",
+    idem: Idem = "",
+    parent: Annotated[str, Form(max_length=200)] = "",
+    codes: Annotated[str, Form(max_length=CODES_MAX)] = "",
+    location_id: Annotated[str, Form(max_length=20)] = "",
+    day_text: Annotated[str, Form(alias="day", max_length=20)] = "",
+) -> Response:
     """Pack every line's unit into the carton (once, however often the form is sent), or show each refused line."""
     check_form(who, csrf)
     lang = who.lang
@@ -114,52 +145,103 @@ def pack(request: Request, session: SessionDep, who: Member, csrf: Csrf = "", id
     if errors:
         return _page(request, session, who, status=422, typed=typed, errors=errors, idem=idem)
     try:
-        result = packing.pack(session=session, actor=who.actor, parent=parent, codes=codes, event_time=when,
-                              location_id=place, idempotency_key=idem or None)
+        result = packing.pack(
+            session=session,
+            actor=who.actor,
+            parent=parent,
+            codes=codes,
+            event_time=when,
+            location_id=place,
+            idempotency_key=idem or None,
+        )
     except packing.PackRefused as refusal:
         if refusal.parent is not None:
-            errors["parent"] = _say(PARENT_WORDS, refusal.parent.code, lang, refusal.parent.details) \
-                if refusal.parent.code in PARENT_WORDS else words(refusal.parent, lang)
-        lines = [{"line": p.line, "text": p.text, "why": _say(LINE_WORDS, p.code, lang, p.details), "code": p.code}
-                 for p in refusal.problems]
-        summary = t(lang, N_("%(bad)s of %(total)s lines cannot be packed: nothing was recorded. "
-                             "Correct or remove them and send again.")) % {
-            "bad": i18n.number(len(lines), lang), "total": i18n.number(refusal.lines, lang)} if lines else None
-        return _page(request, session, who, status=422, typed=typed, lines=lines, errors=errors, error=summary,
-                     idem=idem)
+            errors["parent"] = (
+                _say(PARENT_WORDS, refusal.parent.code, lang, refusal.parent.details)
+                if refusal.parent.code in PARENT_WORDS
+                else words(refusal.parent, lang)
+            )
+        lines = [
+            {"line": p.line, "text": p.text, "why": _say(LINE_WORDS, p.code, lang, p.details), "code": p.code}
+            for p in refusal.problems
+        ]
+        summary = (
+            t(
+                lang,
+                N_(
+                    "%(bad)s of %(total)s lines cannot be packed: nothing was recorded. "
+                    "Correct or remove them and send again."
+                ),
+            )
+            % {"bad": i18n.number(len(lines), lang), "total": i18n.number(refusal.lines, lang)}
+            if lines
+            else None
+        )
+        return _page(
+            request, session, who, status=422, typed=typed, lines=lines, errors=errors, error=summary, idem=idem
+        )
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
         said = _say(FORM_WORDS, error.code, lang, error.details) if error.code in FORM_WORDS else words(error, lang)
-        field = {"no_codes": "codes", "too_many_codes": "codes", "event_in_future": "day", "before_lot_exists": "day",
-                 "not_your_location": "location_id", "location_inactive": "location_id"}.get(error.code)
-        return _page(request, session, who, status=422, typed=typed, errors={field: said} if field else {},
-                     error=None if field else said, idem=idem)
+        field = {
+            "no_codes": "codes",
+            "too_many_codes": "codes",
+            "event_in_future": "day",
+            "before_lot_exists": "day",
+            "not_your_location": "location_id",
+            "location_inactive": "location_id",
+        }.get(error.code)
+        return _page(
+            request,
+            session,
+            who,
+            status=422,
+            typed=typed,
+            errors={field: said} if field else {},
+            error=None if field else said,
+            idem=idem,
+        )
     return redirect(f"/app/pack/{result.event_ids[0]}")
 
 
 @router.get("/app/pack/{event_id}")
 @refusing(refused)
-def packed(request: Request, session: SessionDep, who: Member,
-           event_id: Annotated[str, Path(min_length=1, max_length=36)]) -> Response:
+def packed(
+    request: Request, session: SessionDep, who: Member, event_id: Annotated[str, Path(min_length=1, max_length=36)]
+) -> Response:
     """What a pack put in its carton: how many units, of which lots."""
     event = get_event(session=session, actor=who.actor, event_id=event_id)
     if event.type != EventType.PACK:
         raise NotFound(f"Pack {event_id} not found")
     counts = packing.contents(event.payload)
     found = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(counts)))}
-    names = {p.id: product_name(p, who.lang) for p in session.exec(
-        select(Product).where(col(Product.id).in_({lot.product_id for lot in found.values()})))}
+    names = {
+        p.id: product_name(p, who.lang)
+        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in found.values()})))
+    }
     parent = event.payload.get("parent_id", "")
     sscc = parent.isdigit() and len(parent) == 18
     label = None
     if not sscc:
         try:  # a carton label of ours: show its code as printed
-            label = display_code(unit.code) if (unit := find(session=session, link=digital_link.parse(parent))[1]) else None
+            label = (
+                display_code(unit.code) if (unit := find(session=session, link=digital_link.parse(parent))[1]) else None
+            )
         except DomainError:
             label = None
-    return render(request, "app/handling/pack_done.html", who, when=localise(event.event_time, event.event_tz_offset),
-                  parent=parent, label=label,
-                  sscc=sscc, total=sum(counts.values()),
-                  lots=[(found[lot_id], names.get(found[lot_id].product_id, ""), n)
-                        for lot_id, n in counts.items() if lot_id in found])
+    return render(
+        request,
+        "app/handling/pack_done.html",
+        who,
+        when=localise(event.event_time, event.event_tz_offset),
+        parent=parent,
+        label=label,
+        sscc=sscc,
+        total=sum(counts.values()),
+        lots=[
+            (found[lot_id], names.get(found[lot_id].product_id, ""), n)
+            for lot_id, n in counts.items()
+            if lot_id in found
+        ],
+    )

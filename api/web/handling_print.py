@@ -52,20 +52,40 @@ def _run_url(run: PrintRun) -> Response:
     return RedirectResponse(f"/app/print-runs/{run.id}", status_code=303)
 
 
-def _print_page(request: Request, session: Session, who: Visitor, lot: Lot, *, status: int = 200,
-                typed: dict[str, str] | None = None, errors: dict[str, str] | None = None, error: str | None = None,
-                idem: str | None = None) -> Response:
+def _print_page(
+    request: Request,
+    session: Session,
+    who: Visitor,
+    lot: Lot,
+    *,
+    status: int = 200,
+    typed: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    idem: str | None = None,
+) -> Response:
     try:
         room: capacity.Capacity | None = capacity.capacity(session=session, lot=lot)
     except DomainError:
         room = None  # a lot counted in other units than its product: the domain refuses with words on sending
     earlier = runs.list_runs(session=session, actor=who.actor, lot_id=lot.id)  # type: ignore[arg-type]
-    return render(request, "app/handling/print.html", who, status=status, lot=lot, room=room,
-                  product=product_name(session.get(Product, lot.product_id), who.lang), held=held(session, who, lot),
-                  formats=_formats(who.lang), runs=earlier[:20],
-                  typed=typed or {"format": DEFAULT_FORMAT, "count": str(room.left) if room and room.left else "",
-                                  "override_reason": ""},
-                  errors=errors or {}, error=error, idem=idem or once_key())
+    return render(
+        request,
+        "app/handling/print.html",
+        who,
+        status=status,
+        lot=lot,
+        room=room,
+        product=product_name(session.get(Product, lot.product_id), who.lang),
+        held=held(session, who, lot),
+        formats=_formats(who.lang),
+        runs=earlier[:20],
+        typed=typed
+        or {"format": DEFAULT_FORMAT, "count": str(room.left) if room and room.left else "", "override_reason": ""},
+        errors=errors or {},
+        error=error,
+        idem=idem or once_key(),
+    )
 
 
 @router.get("/app/lots/{lot_id}/print")
@@ -76,10 +96,18 @@ def print_form(request: Request, session: SessionDep, who: Member, lot_id: DbId)
 
 
 @router.post("/app/lots/{lot_id}/print")
-def print_labels(request: Request, session: SessionDep, who: Member, enqueue: Enqueue, lot_id: DbId, csrf: Csrf = "",
-                 idem: Idem = "", format: Annotated[str, Form(max_length=20)] = DEFAULT_FORMAT,
-                 count: Annotated[str, Form(max_length=20)] = "",
-                 override_reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+def print_labels(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    enqueue: Enqueue,
+    lot_id: DbId,
+    csrf: Csrf = "",
+    idem: Idem = "",
+    format: Annotated[str, Form(max_length=20)] = DEFAULT_FORMAT,
+    count: Annotated[str, Form(max_length=20)] = "",
+    override_reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     """Register the run's codes, hand it to the workers after the commit, and follow it."""
     check_form(who, csrf)
     try:
@@ -96,8 +124,11 @@ def print_labels(request: Request, session: SessionDep, who: Member, enqueue: En
     data = None
     if not errors:
         try:
-            data = runs.PrintRunCreate(format=format, quantity=int(wanted),  # type: ignore[arg-type]
-                                       override_reason=override_reason.strip() or None)
+            data = runs.PrintRunCreate(
+                format=format,
+                quantity=int(wanted),  # type: ignore[arg-type]
+                override_reason=override_reason.strip() or None,
+            )
         except ValidationError as error:
             errors = errors_of(error, who.lang, {"quantity": "count"})
     if data is None:
@@ -107,23 +138,33 @@ def print_labels(request: Request, session: SessionDep, who: Member, enqueue: En
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
-        return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem,
-                           error=words(error, who.lang))
+        return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem, error=words(error, who.lang))
     session.commit()  # the worker must find the run and its codes
     if run.status == PrintStatus.QUEUED:
         enqueue(run.id)  # type: ignore[arg-type]
     return _run_url(run)
 
 
-def _run_page(request: Request, session: Session, who: Visitor, run: PrintRun, *, status: int = 200,
-              error: str | None = None) -> Response:
+def _run_page(
+    request: Request, session: Session, who: Visitor, run: PrintRun, *, status: int = 200, error: str | None = None
+) -> Response:
     shown = runs.public(session=session, runs=[run])[0]
     lot = session.get(Lot, run.lot_id)
     assert lot is not None
-    return render(request, "app/handling/run.html", who, status=status, run=shown, lot=lot, error=error,
-                  product=product_name(session.get(Product, lot.product_id), who.lang),
-                  format=dict(_formats(who.lang)).get(run.format, run.format), working=run.status in WORKING,
-                  ours=run.organisation_id == who.actor.organisation_id, idem=once_key())
+    return render(
+        request,
+        "app/handling/run.html",
+        who,
+        status=status,
+        run=shown,
+        lot=lot,
+        error=error,
+        product=product_name(session.get(Product, lot.product_id), who.lang),
+        format=dict(_formats(who.lang)).get(run.format, run.format),
+        working=run.status in WORKING,
+        ours=run.organisation_id == who.actor.organisation_id,
+        idem=once_key(),
+    )
 
 
 @router.get("/app/print-runs/{run_id}")
@@ -138,24 +179,38 @@ def run_page(request: Request, session: SessionDep, who: Member, run_id: DbId) -
 def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -> Response:
     """The rendered labels, for the organisation that printed them only (as the API's download)."""
     found = runs.artefact(session=session, actor=who.actor, run_id=run_id)
-    return Response(found.content, media_type=found.media_type, headers={
-        "Content-Disposition": f'attachment; filename="{found.filename}"', "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff"})
+    return Response(
+        found.content,
+        media_type=found.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{found.filename}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.post("/app/print-runs/{run_id}/reprint")
-def reprint(request: Request, session: SessionDep, who: Member, enqueue: Enqueue, run_id: DbId, csrf: Csrf = "",
-            idem: Idem = "") -> Response:
+def reprint(
+    request: Request, session: SessionDep, who: Member, enqueue: Enqueue, run_id: DbId, csrf: Csrf = "", idem: Idem = ""
+) -> Response:
     """Print the same codes again (a damaged sheet, a printer jam); a double tap makes one reprint."""
     check_form(who, csrf)
     try:
-        run = runs.reprint(session=session, actor=who.actor, run_id=run_id, data=runs.ReprintIn(),
-                           idempotency_key=idem or None)
+        run = runs.reprint(
+            session=session, actor=who.actor, run_id=run_id, data=runs.ReprintIn(), idempotency_key=idem or None
+        )
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
-        return _run_page(request, session, who, runs.get_run(session=session, actor=who.actor, run_id=run_id),
-                         status=422, error=words(error, who.lang))
+        return _run_page(
+            request,
+            session,
+            who,
+            runs.get_run(session=session, actor=who.actor, run_id=run_id),
+            status=422,
+            error=words(error, who.lang),
+        )
     session.commit()
     if run.status == PrintStatus.QUEUED:  # a resent form finds its first reprint, perhaps printed already
         enqueue(run.id)  # type: ignore[arg-type]
@@ -163,8 +218,9 @@ def reprint(request: Request, session: SessionDep, who: Member, enqueue: Enqueue
 
 
 @router.post("/app/print-runs/{run_id}/cancel")
-def cancel(request: Request, session: SessionDep, who: Member, run_id: DbId, csrf: Csrf = "",
-           idem: Idem = "") -> Response:
+def cancel(
+    request: Request, session: SessionDep, who: Member, run_id: DbId, csrf: Csrf = "", idem: Idem = ""
+) -> Response:
     """Cancel a run no worker has started (its codes are voided); sent twice, it is cancelled once."""
     check_form(who, csrf)
     try:

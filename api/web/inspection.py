@@ -67,9 +67,13 @@ MESSAGES: dict[str, str] = {
     "lot_cancelled": N_("This lot was cancelled: there is nothing to hold or recall."),
     "no_organisation": N_("Your account belongs to no organisation: use an account of an authority."),
     "not_a_writer": N_("Inspections are recorded by a market inspector's organisation or by a holder of the lot."),
-    "not_holder": N_("Your organisation holds none of this lot now: only a market inspector or an organisation "
-                     "holding stock of it may record an inspection."),
-    "idempotency_key_reused": N_("This form was already sent with other answers: reload the page and fill it in again."),
+    "not_holder": N_(
+        "Your organisation holds none of this lot now: only a market inspector or an organisation "
+        "holding stock of it may record an inspection."
+    ),
+    "idempotency_key_reused": N_(
+        "This form was already sent with other answers: reload the page and fill it in again."
+    ),
     "before_lot_exists": N_("The inspection cannot be earlier than the lot itself."),
     "not_found": N_("Not found, or not yours to see."),
     "unknown_lot": N_("Not found, or not yours to see."),
@@ -81,7 +85,9 @@ PHOTO_PROBLEMS: dict[str, str] = {
     "missing": N_("Choose a photo of the label first."),
     "too_large": N_("The photo is larger than 8 MB: take it again at a lower resolution."),
     "unreadable": N_("This file is not a picture that can be read: take a photo (JPEG or PNG) of the label."),
-    "no_code": N_("No QR code could be read in this photo: take it again closer, sharp and well lit, or type the code."),
+    "no_code": N_(
+        "No QR code could be read in this photo: take it again closer, sharp and well lit, or type the code."
+    ),
     "not_ours": N_("This QR code is not one of this system's labels."),
 }
 
@@ -91,7 +97,9 @@ CODE_PROBLEMS: dict[str, str] = {
     "code_check": N_("The code does not add up: it may be mistyped. Check it against the label and type it again."),
     "dl_not_ours": N_("This QR code is not one of this system's labels."),
     "code_length": N_("This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."),
-    "code_characters": N_("This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."),
+    "code_characters": N_(
+        "This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."
+    ),
 }
 DONE: dict[str, str] = {
     "inspected": N_("The inspection was recorded."),
@@ -111,6 +119,7 @@ def words(error: DomainError, lang: str) -> str:
 
 
 # --- the photo of a label ----------------------------------------------------------------------------
+
 
 @dataclass
 class Photo:
@@ -163,7 +172,9 @@ def read_qr(data: bytes) -> str:
         width, height = image.size
         if width * height > PHOTO_MAX_PIXELS:
             raise ValueError("too_large")
-        found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+        found = zxingcpp.read_barcodes(
+            image.convert("L"), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        )
     except ValueError:
         raise
     except Image.DecompressionBombError:
@@ -180,18 +191,38 @@ def read_qr(data: bytes) -> str:
 
 # A check's evidence as people read it: each key by name, each record as a short line.
 EVIDENCE_KEYS: dict[str, str] = {
-    "code": N_("Code"), "uri": N_("Address in the QR code"), "reason": N_("Reason"), "serial": N_("Serial"),
-    "gtin": N_("GTIN"), "lot": N_("Lot"), "status": N_("Status"), "claims": N_("Designations claimed"),
-    "certificates": N_("Certificates"), "origins": N_("Harvests at the origin"), "holders": N_("Holding the lot now"),
-    "lots": N_("Lots in the chain"), "holdings": N_("Holdings checked"), "level": N_("Counted for"),
-    "count": N_("Scans"), "networks": N_("Networks"), "places": N_("Shared places"), "first_at": N_("First scan"),
-    "last_at": N_("Last scan"), "reasons": N_("Why"),
+    "code": N_("Code"),
+    "uri": N_("Address in the QR code"),
+    "reason": N_("Reason"),
+    "serial": N_("Serial"),
+    "gtin": N_("GTIN"),
+    "lot": N_("Lot"),
+    "status": N_("Status"),
+    "claims": N_("Designations claimed"),
+    "certificates": N_("Certificates"),
+    "origins": N_("Harvests at the origin"),
+    "holders": N_("Holding the lot now"),
+    "lots": N_("Lots in the chain"),
+    "holdings": N_("Holdings checked"),
+    "level": N_("Counted for"),
+    "count": N_("Scans"),
+    "networks": N_("Networks"),
+    "places": N_("Shared places"),
+    "first_at": N_("First scan"),
+    "last_at": N_("Last scan"),
+    "reasons": N_("Why"),
 }
 EVIDENCE_VALUES: dict[str, str] = {
-    "lot": N_("the lot code"), "unit": N_("this package's code"),
-    "many_networks": N_("scanned from many networks"), "many_places": N_("scanned in many places"),
-    "active": N_("active"), "on_hold": N_("on hold"), "recalled": N_("recalled"), "consumed": N_("used up"),
-    "cancelled": N_("cancelled"), "void": N_("cancelled by its printer"),
+    "lot": N_("the lot code"),
+    "unit": N_("this package's code"),
+    "many_networks": N_("scanned from many networks"),
+    "many_places": N_("scanned in many places"),
+    "active": N_("active"),
+    "on_hold": N_("on hold"),
+    "recalled": N_("recalled"),
+    "consumed": N_("used up"),
+    "cancelled": N_("cancelled"),
+    "void": N_("cancelled by its printer"),
 }
 YES, NO, AT_HARVEST, TODAY, LOT = N_("yes"), N_("no"), N_("valid at harvest"), N_("today"), N_("Lot")
 
@@ -205,12 +236,17 @@ def _evidence(evidence: dict[str, Any], lang: str) -> list[tuple[str, list[str]]
     def line(key: str, value: Any) -> str:
         if key == "claims":
             text = f"{value['badge']} — {at_harvest}: {yes if value['valid_at_harvest'] else no}"
-            return text + (f" ({value['problem_at_harvest']})" if value.get("problem_at_harvest") else "") + \
-                f"; {today}: {yes if value['valid_today'] else no}"
+            return (
+                text
+                + (f" ({value['problem_at_harvest']})" if value.get("problem_at_harvest") else "")
+                + f"; {today}: {yes if value['valid_today'] else no}"
+            )
         if key == "certificates":
             span = f"{i18n.day(date.fromisoformat(value['valid_from']), lang)}–{i18n.day(date.fromisoformat(value['valid_to']), lang)}"
-            return (f"{value['kind']} {value['number']} ({value['issuer']}), {span} — {at_harvest}: "
-                    f"{yes if value['valid_at_harvest'] else no}")
+            return (
+                f"{value['kind']} {value['number']} ({value['issuer']}), {span} — {at_harvest}: "
+                f"{yes if value['valid_at_harvest'] else no}"
+            )
         if key == "origins":
             return f"{t(LOT)} {value['lot_code']}" + (f" — {value['location']}" if value.get("location") else "")
         if key == "holders":
@@ -240,18 +276,42 @@ def _refused(request: Request, who: Visitor, error: DomainError) -> Response:
     return render(request, "app/refused.html", who, status=status, message=words(error, who.lang))
 
 
-def _page(request: Request, session: SessionDep, who: Visitor, *, code: str = "", uri: str = "", status: int = 200,
-          error: str | None = None, action: str | None = None, errors: dict[str, str] | None = None,
-          sent: dict[str, str] | None = None, done: str = "") -> Response:
+def _page(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    *,
+    code: str = "",
+    uri: str = "",
+    status: int = 200,
+    error: str | None = None,
+    action: str | None = None,
+    errors: dict[str, str] | None = None,
+    sent: dict[str, str] | None = None,
+    done: str = "",
+) -> Response:
     """The verify form and, for a code or URI, the verdict with its checklist and what may be done next."""
-    context: dict[str, Any] = {"code": code, "uri": uri, "error": error, "action": action, "errors": errors or {},
-                               "sent": sent or {}, "done": _t(who.lang, DONE[done]) if done in DONE else None,
-                               "result": None, "checks": [], "lot_id": None, "inspections": [], "recalled": None,
-                               "code_problem": None, "idem": once_key()}
+    context: dict[str, Any] = {
+        "code": code,
+        "uri": uri,
+        "error": error,
+        "action": action,
+        "errors": errors or {},
+        "sent": sent or {},
+        "done": _t(who.lang, DONE[done]) if done in DONE else None,
+        "result": None,
+        "checks": [],
+        "lot_id": None,
+        "inspections": [],
+        "recalled": None,
+        "code_problem": None,
+        "idem": once_key(),
+    }
     if code or uri:
         try:
-            found = inspector.inspect_code(session=session, actor=who.actor, code=code or None,
-                                           uri=None if code else uri)
+            found = inspector.inspect_code(
+                session=session, actor=who.actor, code=code or None, uri=None if code else uri
+            )
         except DomainError as refused:
             return _refused(request, who, refused)
         context["result"] = found
@@ -261,11 +321,14 @@ def _page(request: Request, session: SessionDep, who: Visitor, *, code: str = ""
             context["code_problem"] = _t(who.lang, CODE_PROBLEMS.get(reason or "", CODE_PROBLEMS["not_genuine"]))
         if found.trace is not None:
             lot_id = context["lot_id"] = found.trace.root_lot_id
-            recorded = list_events(session=session, actor=who.actor, event_type=EventType.INSPECT, lot_id=lot_id,
-                                   limit=20)
+            recorded = list_events(
+                session=session, actor=who.actor, event_type=EventType.INSPECT, lot_id=lot_id, limit=20
+            )
             # Each at the local time it was recorded (the log keeps UTC and the offset).
-            context["inspections"] = [(localise(e.event_time, e.event_tz_offset), e.payload.get("result"),
-                                       e.payload.get("note")) for e in recorded]
+            context["inspections"] = [
+                (localise(e.event_time, e.event_tz_offset), e.payload.get("result"), e.payload.get("note"))
+                for e in recorded
+            ]
             if found.code is not None and found.code.lot_status == LotStatus.RECALLED:
                 context["recalled"] = recall.covering(session=session, lot_id=lot_id)
     return render(request, "app/inspection/verify.html", who, status=status, **context)
@@ -278,15 +341,22 @@ def _back(code: str, uri: str, done: str) -> RedirectResponse:
 
 
 @router.get(VERIFY, response_class=HTMLResponse)
-def verify(request: Request, session: SessionDep, who: Member, code: Annotated[str, Query(max_length=40)] = "",
-           uri: Annotated[str, Query(max_length=URI_MAX)] = "", done: Annotated[str, Query(max_length=20)] = "") -> Response:
+def verify(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    code: Annotated[str, Query(max_length=40)] = "",
+    uri: Annotated[str, Query(max_length=URI_MAX)] = "",
+    done: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
     """Type a code or send a photo of the label; with a code or URI, the verdict and its checklist."""
     return _page(request, session, who, code=code.strip(), uri=uri.strip(), done=done)
 
 
 @router.post(f"{VERIFY}/photo", response_class=HTMLResponse)
-def verify_photo(request: Request, photo: Annotated[Photo, Depends(photo_upload)], session: SessionDep,
-                 who: Member) -> Response:
+def verify_photo(
+    request: Request, photo: Annotated[Photo, Depends(photo_upload)], session: SessionDep, who: Member
+) -> Response:
     """A photo of the label: its QR code decoded here, then the verdict on the URI it holds."""
     # ``photo`` comes first: a slow upload is read before this request holds a database connection.
     check_form(who, photo.csrf)
@@ -306,9 +376,18 @@ def verify_photo(request: Request, photo: Annotated[Photo, Depends(photo_upload)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/inspection", response_class=HTMLResponse)
-def record_inspection(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "",
-                      idem: Token = "", result: Annotated[str, Form(max_length=20)] = "",
-                      note: Reason = "", code: Code = "", uri: Uri = "") -> Response:
+def record_inspection(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    lot_id: DbId,
+    csrf: Token = "",
+    idem: Token = "",
+    result: Annotated[str, Form(max_length=20)] = "",
+    note: Reason = "",
+    code: Code = "",
+    uri: Uri = "",
+) -> Response:
     """Record the inspection of the lot (once, however often the form is sent), then back to the verdict."""
     check_form(who, csrf)
     sent = {"result": result, "note": note}
@@ -318,8 +397,9 @@ def record_inspection(request: Request, session: SessionDep, who: Member, lot_id
         errors = field_errors(error, who.lang)
         if "result" in errors:
             errors["result"] = _t(who.lang, N_("Choose a result."))
-        return _page(request, session, who, code=code, uri=uri, status=422, action="inspection", errors=errors,
-                     sent=sent)
+        return _page(
+            request, session, who, code=code, uri=uri, status=422, action="inspection", errors=errors, sent=sent
+        )
     try:
         capture(session=session, actor=who.actor, items=[(EventType.INSPECT, data)], idempotency_key=idem or None)
     except DomainError as error:
@@ -327,25 +407,54 @@ def record_inspection(request: Request, session: SessionDep, who: Member, lot_id
     return _back(code, uri, "inspected")
 
 
-def _refusal(request: Request, session: SessionDep, who: Visitor, error: DomainError, *, code: str, uri: str,
-             action: str, sent: dict[str, str]) -> Response:
+def _refusal(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    error: DomainError,
+    *,
+    code: str,
+    uri: str,
+    action: str,
+    sent: dict[str, str],
+) -> Response:
     """Access refused: a 403/404 page; any other rule: the verdict again with the reason at the top."""
     if isinstance(error, (Forbidden, NotFound)) or error.code in NOT_FOUND:
         return _refused(request, who, error)
-    return _page(request, session, who, code=code, uri=uri, status=422, error=words(error, who.lang), action=action,
-                 sent=sent)
+    return _page(
+        request, session, who, code=code, uri=uri, status=422, error=words(error, who.lang), action=action, sent=sent
+    )
 
 
-def _stop(action: str, request: Request, session: SessionDep, who: Visitor, lot_id: int, csrf: str, reason: str,
-          code: str, uri: str, idem: str) -> Response:
+def _stop(
+    action: str,
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    lot_id: int,
+    csrf: str,
+    reason: str,
+    code: str,
+    uri: str,
+    idem: str,
+) -> Response:
     """Hold, release or recall: the reason checked, trace.recalls decides who may, then back to the verdict."""
     check_form(who, csrf)
     sent = {"reason": reason}
     try:
         data = ReasonIn(reason=reason)
     except ValidationError as error:
-        return _page(request, session, who, code=code, uri=uri, status=422, action=action,
-                     errors=field_errors(error, who.lang), sent=sent)
+        return _page(
+            request,
+            session,
+            who,
+            code=code,
+            uri=uri,
+            status=422,
+            action=action,
+            errors=field_errors(error, who.lang),
+            sent=sent,
+        )
     try:
         key = idem or None  # a double tap or a resent form records once
         if action == "hold":
@@ -360,21 +469,48 @@ def _stop(action: str, request: Request, session: SessionDep, who: Visitor, lot_
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/hold", response_class=HTMLResponse)
-def hold(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "", reason: Reason = "",
-         code: Code = "", uri: Uri = "", idem: Token = "") -> Response:
+def hold(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    lot_id: DbId,
+    csrf: Token = "",
+    reason: Reason = "",
+    code: Code = "",
+    uri: Uri = "",
+    idem: Token = "",
+) -> Response:
     """Put the lot on hold: it may not move until released."""
     return _stop("hold", request, session, who, lot_id, csrf, reason, code, uri, idem)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/release", response_class=HTMLResponse)
-def release(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "", reason: Reason = "",
-            code: Code = "", uri: Uri = "", idem: Token = "") -> Response:
+def release(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    lot_id: DbId,
+    csrf: Token = "",
+    reason: Reason = "",
+    code: Code = "",
+    uri: Uri = "",
+    idem: Token = "",
+) -> Response:
     """Lift the lot's hold."""
     return _stop("release", request, session, who, lot_id, csrf, reason, code, uri, idem)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/recall", response_class=HTMLResponse)
-def recall_lot(request: Request, session: SessionDep, who: Member, lot_id: DbId, csrf: Token = "",
-               reason: Reason = "", code: Code = "", uri: Uri = "", idem: Token = "") -> Response:
+def recall_lot(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    lot_id: DbId,
+    csrf: Token = "",
+    reason: Reason = "",
+    code: Code = "",
+    uri: Uri = "",
+    idem: Token = "",
+) -> Response:
     """Recall the lot and everything made from it."""
     return _stop("recall", request, session, who, lot_id, csrf, reason, code, uri, idem)

@@ -72,8 +72,14 @@ def actions(actor: Actor, lot: Lot, held: Decimal | None, loose_units: bool = Fa
 
 
 def _loose_units(session: Session, lot: Lot) -> bool:
-    return session.execute(select(col(Unit.id)).where(Unit.lot_id == lot.id, Unit.status == UnitStatus.ACTIVE,
-                                                      col(Unit.parent_id).is_(None)).limit(1)).first() is not None
+    return (
+        session.execute(
+            select(col(Unit.id))
+            .where(Unit.lot_id == lot.id, Unit.status == UnitStatus.ACTIVE, col(Unit.parent_id).is_(None))
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 @router.get("/app/lots/{lot_id}", response_class=HTMLResponse)
@@ -84,14 +90,25 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
     lot = lots.visible_lot(session=session, actor=actor, lot_id=lot_id)
     shown = lots.to_public(session=session, actor=actor, lot=lot)
     holders = shown.holders or []
-    orgs = party_names(session=session, ids={lot.producer_organisation_id} | {h.organisation_id for h in holders},
-                       reader=actor)
+    orgs = party_names(
+        session=session, ids={lot.producer_organisation_id} | {h.organisation_id for h in holders}, reader=actor
+    )
     origin = session.get(Location, lot.origin_location_id) if lot.origin_location_id else None
-    return render(request, "app/lots/lot.html", who, lot=lot, shown=shown, product=session.get(Product, lot.product_id),
-                  organisations=orgs, origin=origin, holders=holders,
-                  in_transit=lots.in_transit(session=session, lot_id=lot.id),  # type: ignore[arg-type]
-                  certificates=certifications.certificates_for_lot(session=session, lot=lot),
-                  claim_problems=CLAIM_PROBLEMS, actions=actions(actor, lot, shown.held, _loose_units(session, lot)))
+    return render(
+        request,
+        "app/lots/lot.html",
+        who,
+        lot=lot,
+        shown=shown,
+        product=session.get(Product, lot.product_id),
+        organisations=orgs,
+        origin=origin,
+        holders=holders,
+        in_transit=lots.in_transit(session=session, lot_id=lot.id),  # type: ignore[arg-type]
+        certificates=certifications.certificates_for_lot(session=session, lot=lot),
+        claim_problems=CLAIM_PROBLEMS,
+        actions=actions(actor, lot, shown.held, _loose_units(session, lot)),
+    )
 
 
 @dataclass(frozen=True)
@@ -111,8 +128,11 @@ def tree(found: Trace) -> list[Step]:
     by_id = {lot.id: lot for lot in found.lots}
     below: dict[int, list[int]] = defaultdict(list)
     for edge in found.edges:
-        upper, lower = ((edge.child_lot_id, edge.parent_lot_id) if found.direction is Direction.BACKWARD
-                        else (edge.parent_lot_id, edge.child_lot_id))
+        upper, lower = (
+            (edge.child_lot_id, edge.parent_lot_id)
+            if found.direction is Direction.BACKWARD
+            else (edge.parent_lot_id, edge.child_lot_id)
+        )
         if lower in by_id and lower not in below[upper]:
             below[upper].append(lower)
     steps, seen = [Step("open")], set()
@@ -158,9 +178,13 @@ def timeline(session: Session, found: Trace, actor: Actor) -> list[Moment]:
     """The trace's events in time order, with names for organisations (as the actor may see them),
     places and lots (private fields as trace/ left them for the actor)."""
     events = found.events
-    orgs = party_names(session=session, ids={e.organisation_id for e in events}
-                       | {e.source_organisation_id for e in events} | {e.destination_organisation_id for e in events},
-                       reader=actor)
+    orgs = party_names(
+        session=session,
+        ids={e.organisation_id for e in events}
+        | {e.source_organisation_id for e in events}
+        | {e.destination_organisation_id for e in events},
+        reader=actor,
+    )
     places = _places(session, {e.location_id for e in events if e.location_id})
     codes = {lot.id: lot.lot_code for lot in found.lots}
     others = {row.lot_id for e in events for row in e.lots} - set(codes)
@@ -168,16 +192,31 @@ def timeline(session: Session, found: Trace, actor: Actor) -> list[Moment]:
         codes.update((lot.id, lot.lot_code) for lot in session.exec(select(Lot).where(col(Lot.id).in_(others))))  # type: ignore[misc]
     out = []
     for event in events:
-        out.append(Moment(
-            at=localise(event.event_time, event.event_tz_offset), type=event.type.value,
-            who=orgs.get(event.organisation_id, ""), where=places.get(event.location_id) if event.location_id else None,
-            lots=[{"id": row.lot_id, "code": codes.get(row.lot_id, ""), "role": row.role, "quantity": row.quantity,
-                   "unit": row.unit} for row in event.lots],
-            to=orgs.get(event.destination_organisation_id) if event.destination_organisation_id else None,
-            source=orgs.get(event.source_organisation_id) if event.source_organisation_id else None,
-            redacted=event.redacted, inputs=[_input(i) for i in event.payload.get("inputs_used") or []],
-            note=event.payload.get("note"), documents=list(event.biz_transactions or []),
-            corrected=event.corrected_by_event_id is not None))
+        out.append(
+            Moment(
+                at=localise(event.event_time, event.event_tz_offset),
+                type=event.type.value,
+                who=orgs.get(event.organisation_id, ""),
+                where=places.get(event.location_id) if event.location_id else None,
+                lots=[
+                    {
+                        "id": row.lot_id,
+                        "code": codes.get(row.lot_id, ""),
+                        "role": row.role,
+                        "quantity": row.quantity,
+                        "unit": row.unit,
+                    }
+                    for row in event.lots
+                ],
+                to=orgs.get(event.destination_organisation_id) if event.destination_organisation_id else None,
+                source=orgs.get(event.source_organisation_id) if event.source_organisation_id else None,
+                redacted=event.redacted,
+                inputs=[_input(i) for i in event.payload.get("inputs_used") or []],
+                note=event.payload.get("note"),
+                documents=list(event.biz_transactions or []),
+                corrected=event.corrected_by_event_id is not None,
+            )
+        )
     return out
 
 
@@ -191,18 +230,33 @@ def _input(used: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/app/lots/{lot_id}/trace", response_class=HTMLResponse)
 @_refusing
-def trace_page(request: Request, session: SessionDep, who: Member, lot_id: DbId,
-               direction: Direction = Direction.BACKWARD) -> Response:
+def trace_page(
+    request: Request, session: SessionDep, who: Member, lot_id: DbId, direction: Direction = Direction.BACKWARD
+) -> Response:
     """A lot's trace backward (to the growing areas) or forward (to everything made of it and who holds it)."""
     actor = who.actor
     found = lineage.trace(session=session, actor=actor, lot_id=lot_id, direction=direction)
     root = next(lot for lot in found.lots if lot.id == found.root_lot_id)
-    holders = party_names(session=session, ids={h["organisation_id"] for lot in found.lots for h in lot.holders},  # type: ignore[misc]
-                          reader=actor)
+    holders = party_names(
+        session=session,
+        ids={h["organisation_id"] for lot in found.lots for h in lot.holders},  # type: ignore[misc]
+        reader=actor,
+    )
     # Links only to lots the reader surely may open (its own organisation's): others would answer 404.
-    linked = {lot.id for lot in found.lots if actor.reads_everything or lot.producer_organisation_id == actor.organisation_id}
-    return render(request, "app/lots/trace.html", who, root=root, direction=direction.value, steps=tree(found),
-                  moments=timeline(session, found, actor), holder_names=holders, linked=linked)
+    linked = {
+        lot.id for lot in found.lots if actor.reads_everything or lot.producer_organisation_id == actor.organisation_id
+    }
+    return render(
+        request,
+        "app/lots/trace.html",
+        who,
+        root=root,
+        direction=direction.value,
+        steps=tree(found),
+        moments=timeline(session, found, actor),
+        holder_names=holders,
+        linked=linked,
+    )
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -217,22 +271,29 @@ def _export(session: Session, who: Visitor, lot_id: int, direction: Direction, e
     make, media_type = EXPORTS[extension]
     body = make(session=session, actor=who.actor, lot_id=lot_id, direction=direction)
     code = _UNSAFE.sub("_", lots.get_lot(session=session, lot_id=lot_id).lot_code)  # safe in a header and a file system
-    return Response(body, media_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="lot-{code}-{direction.value}.{extension}"',
-        "Cache-Control": "no-store"})
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="lot-{code}-{direction.value}.{extension}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/app/lots/{lot_id}/trace.csv")
 @_refusing
-def trace_csv(request: Request, session: SessionDep, who: Member, lot_id: DbId,
-              direction: Direction = Direction.BACKWARD) -> Response:
+def trace_csv(
+    request: Request, session: SessionDep, who: Member, lot_id: DbId, direction: Direction = Direction.BACKWARD
+) -> Response:
     """The trace as the FSMA 204 CSV (the same file as the API's)."""
     return _export(session, who, lot_id, direction, "csv")
 
 
 @router.get("/app/lots/{lot_id}/trace.xlsx")
 @_refusing
-def trace_xlsx(request: Request, session: SessionDep, who: Member, lot_id: DbId,
-               direction: Direction = Direction.BACKWARD) -> Response:
+def trace_xlsx(
+    request: Request, session: SessionDep, who: Member, lot_id: DbId, direction: Direction = Direction.BACKWARD
+) -> Response:
     """The trace as an XLSX workbook with the FSMA 204 columns."""
     return _export(session, who, lot_id, direction, "xlsx")

@@ -62,11 +62,14 @@ def designations(request: Request, session: SessionDep, who: Member) -> Response
     return render(request, "app/registry/designations.html", who, rows=rows, kinds=DESIGNATION_KINDS)
 
 
-def _usage(session: SessionDep, who: Visitor, designation_id: int, year: int | None) -> tuple[Designation, usage.DesignationUsage]:
+def _usage(
+    session: SessionDep, who: Visitor, designation_id: int, year: int | None
+) -> tuple[Designation, usage.DesignationUsage]:
     # trace.designations.usage decides who sees a designation's rights and use: its holder and the province.
     designation = registry.get_designation(session=session, designation_id=designation_id)
-    return designation, usage.designation_usage(session=session, actor=who.actor, designation_id=designation_id,
-                                                year=year)
+    return designation, usage.designation_usage(
+        session=session, actor=who.actor, designation_id=designation_id, year=year
+    )
 
 
 @router.get("/app/designations/{designation_id}", response_class=HTMLResponse)
@@ -78,9 +81,18 @@ def designation_page(request: Request, session: SessionDep, who: Member, designa
     except (NotFound, Forbidden) as error:
         return denied(request, who, error)
     rows = [{"right": r, "used": r.quota_use[0] if r.quota_use else None} for r in found.rights]
-    return render(request, "app/registry/designation.html", who, designation=designation, rows=rows, year=year,
-                  kinds=DESIGNATION_KINDS, statuses=STATUSES, holds=designation.holder_organisation_id == who.actor.organisation_id,
-                  saved=request.query_params.get("saved") == "1")
+    return render(
+        request,
+        "app/registry/designation.html",
+        who,
+        designation=designation,
+        rows=rows,
+        year=year,
+        kinds=DESIGNATION_KINDS,
+        statuses=STATUSES,
+        holds=designation.holder_organisation_id == who.actor.organisation_id,
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
 @router.get("/app/designations/{designation_id}/usage", response_class=HTMLResponse)
@@ -92,28 +104,76 @@ def usage_page(request: Request, session: SessionDep, who: Member, designation_i
         designation, found = _usage(session, who, designation_id, year)
     except (NotFound, Forbidden) as error:
         return denied(request, who, error)
-    return render(request, "app/registry/usage.html", who, designation=designation, usage=found, year=year,
-                  this_year=_this_year(), statuses=STATUSES)
+    return render(
+        request,
+        "app/registry/usage.html",
+        who,
+        designation=designation,
+        usage=found,
+        year=year,
+        this_year=_this_year(),
+        statuses=STATUSES,
+    )
 
 
 # --------------------------------------------------------------------------- granting a right
 
 
-def _grant_form(request: Request, session: SessionDep, who: Visitor, designation: Designation, *,
-                values: dict[str, Any], errors: dict[str, str], error: str | None = None, status: int = 200) -> Response:
-    producers = sorted(((o, organisations.pick_label(o, who.actor)) for o in organisations.list_organisations(session=session, limit=500)),
-                       key=lambda pair: pair[1])
+def _grant_form(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    designation: Designation,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    producers = sorted(
+        (
+            (o, organisations.pick_label(o, who.actor))
+            for o in organisations.list_organisations(session=session, limit=500)
+        ),
+        key=lambda pair: pair[1],
+    )
     chosen = next((o for o, _ in producers if str(o.id) == str(values.get("organisation_id") or "")), None)
     covered = set(designation.categories) | set(designation.derived_categories)
-    own_products = [p for p in products.list_products(session=session, organisation_id=chosen.id, limit=500)
-                    if p.category in covered] if chosen else []
-    areas = [x for x in locations.list_locations(session=session, organisation_id=chosen.id,
-                                                 kind=locations.LocationKind.GROWING_AREA, limit=500)
-             if x.active] if chosen else []
-    return render(request, "app/registry/grant.html", who, status=status, designation=designation,
-                  producers=[(o.id, name) for o, name in producers], chosen=chosen,
-                  chosen_name=organisations.shown_party(chosen, who.actor).name if chosen else "", products=own_products, areas=areas,
-                  v=values, errors=errors, error=error)
+    own_products = (
+        [
+            p
+            for p in products.list_products(session=session, organisation_id=chosen.id, limit=500)
+            if p.category in covered
+        ]
+        if chosen
+        else []
+    )
+    areas = (
+        [
+            x
+            for x in locations.list_locations(
+                session=session, organisation_id=chosen.id, kind=locations.LocationKind.GROWING_AREA, limit=500
+            )
+            if x.active
+        ]
+        if chosen
+        else []
+    )
+    return render(
+        request,
+        "app/registry/grant.html",
+        who,
+        status=status,
+        designation=designation,
+        producers=[(o.id, name) for o, name in producers],
+        chosen=chosen,
+        chosen_name=organisations.shown_party(chosen, who.actor).name if chosen else "",
+        products=own_products,
+        areas=areas,
+        v=values,
+        errors=errors,
+        error=error,
+    )
 
 
 @router.get("/app/designations/{designation_id}/rights/new", response_class=HTMLResponse)
@@ -124,8 +184,13 @@ def grant_page(request: Request, session: SessionDep, who: Member, designation_i
         usage.may_see(who.actor, designation)
     except (NotFound, Forbidden) as error:
         return denied(request, who, error)
-    values = {"organisation_id": request.query_params.get("organisation_id", ""), "valid_from": date.today().isoformat(),
-              "idem": once_key(), "product_ids": [], "location_ids": []}
+    values = {
+        "organisation_id": request.query_params.get("organisation_id", ""),
+        "valid_from": date.today().isoformat(),
+        "idem": once_key(),
+        "product_ids": [],
+        "location_ids": [],
+    }
     return _grant_form(request, session, who, designation, values=values, errors={})
 
 
@@ -138,46 +203,89 @@ def grant(request: Request, session: SessionDep, who: Member, designation_id: Db
         usage.may_see(who.actor, designation)
     except (NotFound, Forbidden) as error:
         return denied(request, who, error)
-    shown = {**values_of(form, *GRANT_FIELDS), "product_ids": ids(form, "product_ids"),
-             "location_ids": ids(form, "location_ids")}
+    shown = {
+        **values_of(form, *GRANT_FIELDS),
+        "product_ids": ids(form, "product_ids"),
+        "location_ids": ids(form, "location_ids"),
+    }
     values: dict[str, Any] = {
-        "organisation_id": or_none(form, "organisation_id"), "decision_number": text(form, "decision_number"),
-        "valid_from": or_none(form, "valid_from"), "valid_to": or_none(form, "valid_to"),
-        "product_ids": shown["product_ids"], "location_ids": shown["location_ids"],
-        "annual_label_quota": whole(text(form, "annual_label_quota"), who), "note": or_none(form, "note")}
+        "organisation_id": or_none(form, "organisation_id"),
+        "decision_number": text(form, "decision_number"),
+        "valid_from": or_none(form, "valid_from"),
+        "valid_to": or_none(form, "valid_to"),
+        "product_ids": shown["product_ids"],
+        "location_ids": shown["location_ids"],
+        "annual_label_quota": whole(text(form, "annual_label_quota"), who),
+        "note": or_none(form, "note"),
+    }
     try:
         data = rights.RightCreate.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
-        return _grant_form(request, session, who, designation, values=shown, errors=field_errors(error, who.lang),
-                           status=422)
+        return _grant_form(
+            request, session, who, designation, values=shown, errors=field_errors(error, who.lang), status=422
+        )
     try:
-        rights.grant_right(session=session, actor=who.actor, designation_id=designation_id, data=data,
-                           idempotency_key=or_none(form, "idem"))  # a double tap finds its first grant
+        rights.grant_right(
+            session=session,
+            actor=who.actor,
+            designation_id=designation_id,
+            data=data,
+            idempotency_key=or_none(form, "idem"),
+        )  # a double tap finds its first grant
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
-        return _grant_form(request, session, who, designation, values=shown, errors={}, error=say(error, who),
-                           status=422)
+        return _grant_form(
+            request, session, who, designation, values=shown, errors={}, error=say(error, who), status=422
+        )
     return see_other(f"/app/designations/{designation_id}?saved=1")
 
 
 # --------------------------------------------------------------------------- a right: suspend, reinstate, revoke
 
 
-def _right_page(request: Request, session: SessionDep, who: Visitor, right: RightToUse, designation: Designation, *,
-                errors: dict[str, dict[str, str]] | None = None, error: str | None = None, typed: dict[str, str] | None = None,
-                status: int = 200) -> Response:
-    public = rights.to_public(session=session, right=right, actor=who.actor,
-                              holder_id=designation.holder_organisation_id)
+def _right_page(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    right: RightToUse,
+    designation: Designation,
+    *,
+    errors: dict[str, dict[str, str]] | None = None,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    public = rights.to_public(
+        session=session, right=right, actor=who.actor, holder_id=designation.holder_organisation_id
+    )
     actions = [a for a, (allowed, _) in rights.TRANSITIONS.items() if right.status in allowed]
-    used = usage.designation_usage(session=session, actor=who.actor, designation_id=designation.id,  # type: ignore[arg-type]
-                                   year=_this_year())
+    used = usage.designation_usage(
+        session=session,
+        actor=who.actor,
+        designation_id=designation.id,  # type: ignore[arg-type]
+        year=_this_year(),
+    )
     held = next((r for r in used.rights if r.right_id == right.id), None)
-    return render(request, "app/registry/right.html", who, status=status, right=public, designation=designation,
-                  actions=actions, action_names=ACTIONS, statuses=STATUSES, errors=errors or {}, error=error,
-                  typed=typed or {}, idem=once_key(), used=held.quota_use[0] if held and held.quota_use else None,
-                  quota=shown_number(public.annual_label_quota, who), year=_this_year(),
-                  saved=request.query_params.get("saved") == "1")
+    return render(
+        request,
+        "app/registry/right.html",
+        who,
+        status=status,
+        right=public,
+        designation=designation,
+        actions=actions,
+        action_names=ACTIONS,
+        statuses=STATUSES,
+        errors=errors or {},
+        error=error,
+        typed=typed or {},
+        idem=once_key(),
+        used=held.quota_use[0] if held and held.quota_use else None,
+        quota=shown_number(public.annual_label_quota, who),
+        year=_this_year(),
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
 def _right_of(session: SessionDep, who: Visitor, right_id: int) -> tuple[RightToUse, Designation]:
@@ -216,14 +324,29 @@ def change(request: Request, session: SessionDep, who: Member, right_id: DbId, a
             usage.may_see(who.actor, designation)
         except Forbidden as refused:
             return denied(request, who, refused)
-        return _right_page(request, session, who, right, designation, errors={action: field_errors(error, who.lang)},
-                           typed={action: reason}, status=422)
+        return _right_page(
+            request,
+            session,
+            who,
+            right,
+            designation,
+            errors={action: field_errors(error, who.lang)},
+            typed={action: reason},
+            status=422,
+        )
     try:
-        rights.change_right(session=session, actor=who.actor, right_id=right_id, action=action, data=data,
-                            idempotency_key=or_none(form, "idem"))  # a double tap finds its first change
+        rights.change_right(
+            session=session,
+            actor=who.actor,
+            right_id=right_id,
+            action=action,
+            data=data,
+            idempotency_key=or_none(form, "idem"),
+        )  # a double tap finds its first change
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
-        return _right_page(request, session, who, right, designation, error=say(error, who),
-                           typed={action: reason}, status=422)
+        return _right_page(
+            request, session, who, right, designation, error=say(error, who), typed={action: reason}, status=422
+        )
     return see_other(f"/app/rights/{right_id}?saved=1")

@@ -59,8 +59,17 @@ router = APIRouter(include_in_schema=False)
 LINK_COOKIE = "hytrace_link"  # a one-time link between the invitation's POST and the page that shows it once
 ORG_FIELDS = ("kind", "name", "tax_code", "commune_code", "address", "idem")
 USER_FIELDS = ("email", "full_name", "role", "idem")
-DESIGNATION_FIELDS = ("kind", "name_vi", "name_en", "registration_number", "decision_number", "decision_date",
-                      "holder_organisation_id", "categories", "idem")
+DESIGNATION_FIELDS = (
+    "kind",
+    "name_vi",
+    "name_en",
+    "registration_number",
+    "decision_number",
+    "decision_date",
+    "holder_organisation_id",
+    "categories",
+    "idem",
+)
 INVITE_ROLES = ("member", "org_admin", "inspector")
 MEMBER_ACTIONS = {"remove": "removed", "role": "role_changed", "link": "linked"}  # action → the flag shown after it
 DONE = ("created", "invited", "removed", "role_changed", "linked")
@@ -71,8 +80,9 @@ _SURE = N_("Tick the box to confirm the removal: it cannot be undone.")
 
 def _communes() -> list[tuple[str, str]]:
     rows = admin_units.communes()
-    return sorted(((c.code, c.name) for c in rows),
-                  key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1]))
+    return sorted(
+        ((c.code, c.name) for c in rows), key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1])
+    )
 
 
 # --------------------------------------------------------------------------- organisations
@@ -87,17 +97,42 @@ def organisations_page(request: Request, session: SessionDep, who: Member) -> Re
         return denied(request, who, error)
     kind = request.query_params.get("kind") or ""
     commune = request.query_params.get("commune") or ""
-    rows = organisations.list_organisations(session=session, kind=OrgKind(kind) if kind in ORG_KINDS else None,
-                                            commune_code=commune or None, limit=500)
-    return render(request, "app/registry/organisations.html", who, rows=[organisations.to_public(o, who.actor) for o in rows],
-                  kinds=ORG_KINDS, kind_options=options(ORG_KINDS, who), communes=_communes(), kind=kind,
-                  commune=commune)
+    rows = organisations.list_organisations(
+        session=session, kind=OrgKind(kind) if kind in ORG_KINDS else None, commune_code=commune or None, limit=500
+    )
+    return render(
+        request,
+        "app/registry/organisations.html",
+        who,
+        rows=[organisations.to_public(o, who.actor) for o in rows],
+        kinds=ORG_KINDS,
+        kind_options=options(ORG_KINDS, who),
+        communes=_communes(),
+        kind=kind,
+        commune=commune,
+    )
 
 
-def _org_form(request: Request, who: Visitor, *, values: dict[str, Any], errors: dict[str, str],
-              error: str | None = None, status: int = 200) -> Response:
-    return render(request, "app/registry/organisation_form.html", who, status=status, v=values, errors=errors,
-                  error=error, kind_options=options(ORG_KINDS, who), communes=_communes())
+def _org_form(
+    request: Request,
+    who: Visitor,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "app/registry/organisation_form.html",
+        who,
+        status=status,
+        v=values,
+        errors=errors,
+        error=error,
+        kind_options=options(ORG_KINDS, who),
+        communes=_communes(),
+    )
 
 
 @router.get("/app/admin/organisations/new", response_class=HTMLResponse)
@@ -115,15 +150,21 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
     """Onboard it (province admin: trace.organisations decides), then on to its users."""
     check_form(who, text(form, "csrf"))
     shown = values_of(form, *ORG_FIELDS)
-    values = {"kind": shown["kind"], "name": shown["name"], "tax_code": shown["tax_code"],
-              "commune_code": shown["commune_code"] or None, "address": shown["address"]}
+    values = {
+        "kind": shown["kind"],
+        "name": shown["name"],
+        "tax_code": shown["tax_code"],
+        "commune_code": shown["commune_code"] or None,
+        "address": shown["address"],
+    }
     try:
         data = organisations.OrganisationCreate.model_validate(values)
     except ValidationError as error:
         return _org_form(request, who, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
-        org = organisations.create_organisation(session=session, actor=who.actor, data=data,
-                                                idempotency_key=or_none(form, "idem"))  # a double tap: once
+        org = organisations.create_organisation(
+            session=session, actor=who.actor, data=data, idempotency_key=or_none(form, "idem")
+        )  # a double tap: once
     except DomainError as error:
         if isinstance(error, Forbidden):
             return denied(request, who, error)
@@ -134,18 +175,41 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
 # --------------------------------------------------------------------------- an organisation's users
 
 
-def _users_page(request: Request, session: SessionDep, who: Visitor, org: Organisation, *, values: dict[str, Any],
-                errors: dict[str, str], error: str | None = None, member_error: str | None = None,
-                status: int = 200) -> Response:
+def _users_page(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    org: Organisation,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    member_error: str | None = None,
+    status: int = 200,
+) -> Response:
     members = users.list_members(session=session, actor=who.actor, organisation_id=org.id)  # type: ignore[arg-type]
     link = request.cookies.get(LINK_COOKIE, "") if status == 200 else ""
     user_id, _, token = link.partition(":")
     invited = next((u for u in members if str(u.id) == user_id), None) if token else None
     done = next((flag for flag in DONE if request.query_params.get(flag) == "1"), None)
-    response = render(request, "app/registry/users.html", who, status=status, org=organisations.to_public(org, who.actor), members=members, roles=ROLES,
-                      role_options=[(r, t(who, ROLES[r])) for r in INVITE_ROLES], kinds=ORG_KINDS, v=values,
-                      errors=errors, error=error, member_error=member_error, invited=invited, done=done,
-                      link=f"{get_settings().public_base_url}/welcome?token={quote(token)}" if invited else None)
+    response = render(
+        request,
+        "app/registry/users.html",
+        who,
+        status=status,
+        org=organisations.to_public(org, who.actor),
+        members=members,
+        roles=ROLES,
+        role_options=[(r, t(who, ROLES[r])) for r in INVITE_ROLES],
+        kinds=ORG_KINDS,
+        v=values,
+        errors=errors,
+        error=error,
+        member_error=member_error,
+        invited=invited,
+        done=done,
+        link=f"{get_settings().public_base_url}/welcome?token={quote(token)}" if invited else None,
+    )
     if link:
         response.delete_cookie(LINK_COOKIE, path=_users_path(org.id))  # type: ignore[arg-type]  # shown once
     return response
@@ -157,8 +221,15 @@ def _users_path(organisation_id: int) -> str:
 
 def _show_link(request: Request, response: Response, organisation_id: int, invitation: users.Invitation) -> Response:
     # The link goes to the next page only (shown once there), never into a URL a browser would keep.
-    response.set_cookie(LINK_COOKIE, f"{invitation.user.id}:{invitation.token}", max_age=600, httponly=True,
-                        samesite="strict", secure=secure_cookies(request), path=_users_path(organisation_id))
+    response.set_cookie(
+        LINK_COOKIE,
+        f"{invitation.user.id}:{invitation.token}",
+        max_age=600,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        path=_users_path(organisation_id),
+    )
     return response
 
 
@@ -191,8 +262,13 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
         return _users_page(request, session, who, org, values=shown, errors=errors, status=422)
     try:
         # Sent again with the same key it invites nobody new; its answer carries a fresh link to the same person.
-        invitation = users.invite_member(session=session, actor=who.actor, organisation_id=organisation_id, data=data,
-                                         idempotency_key=or_none(form, "idem"))
+        invitation = users.invite_member(
+            session=session,
+            actor=who.actor,
+            organisation_id=organisation_id,
+            data=data,
+            idempotency_key=or_none(form, "idem"),
+        )
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
             return denied(request, who, error)
@@ -201,8 +277,9 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
 
 
 @router.post("/app/admin/organisations/{organisation_id}/users/{user_id}/{action}", response_class=HTMLResponse)
-def manage_member(request: Request, session: SessionDep, who: Member, organisation_id: DbId, user_id: DbId,
-                  action: str, form: Posted) -> Response:
+def manage_member(
+    request: Request, session: SessionDep, who: Member, organisation_id: DbId, user_id: DbId, action: str, form: Posted
+) -> Response:
     """Remove a member (their sessions end), change their role, or give them a new sign-in link shown once
     (trace.users decides who may). Each is the same whether sent once or twice, so it needs no once-only key;
     a second new link only replaces the first, and the page shows the one that works."""
@@ -214,30 +291,59 @@ def manage_member(request: Request, session: SessionDep, who: Member, organisati
             raise NotFound(f"No action {action!r}")
     except (NotFound, Forbidden) as error:
         return denied(request, who, error)
-    target: dict[str, Any] = {"session": session, "actor": who.actor, "organisation_id": organisation_id,
-                              "user_id": user_id}
+    target: dict[str, Any] = {
+        "session": session,
+        "actor": who.actor,
+        "organisation_id": organisation_id,
+        "user_id": user_id,
+    }
     try:
         if action == "remove":
             if not text(form, "sure"):  # removal cannot be undone: the box is ticked on purpose
-                return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()},
-                                   errors={}, member_error=t(who, _SURE), status=422)
+                return _users_page(
+                    request,
+                    session,
+                    who,
+                    org,
+                    values={"role": "member", "idem": once_key()},
+                    errors={},
+                    member_error=t(who, _SURE),
+                    status=422,
+                )
             users.remove_member(**target)
         elif action == "role":
             try:
                 data = users.RoleChange.model_validate({"role": text(form, "role")})
             except ValidationError:
-                return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()},
-                                   errors={}, member_error=t(who, _ROLE), status=422)
+                return _users_page(
+                    request,
+                    session,
+                    who,
+                    org,
+                    values={"role": "member", "idem": once_key()},
+                    errors={},
+                    member_error=t(who, _ROLE),
+                    status=422,
+                )
             users.change_role(**target, data=data)
         else:
             invitation = users.reset_password(**target)
-            return _show_link(request, see_other(f"{_users_path(organisation_id)}?linked=1"), organisation_id,
-                              invitation)
+            return _show_link(
+                request, see_other(f"{_users_path(organisation_id)}?linked=1"), organisation_id, invitation
+            )
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
             return denied(request, who, error)
-        return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()}, errors={},
-                           member_error=say(error, who), status=422)
+        return _users_page(
+            request,
+            session,
+            who,
+            org,
+            values={"role": "member", "idem": once_key()},
+            errors={},
+            member_error=say(error, who),
+            status=422,
+        )
     return see_other(f"{_users_path(organisation_id)}?{MEMBER_ACTIONS[action]}=1")
 
 
@@ -247,11 +353,20 @@ def welcome_page(request: Request, who: Anyone) -> Response:
     return _welcome(request, who, request.query_params.get("token", "")[:200], None, 200)
 
 
-def _welcome(request: Request, who: Visitor, token: str, error: str | None, status: int,
-             errors: dict[str, str] | None = None) -> Response:
+def _welcome(
+    request: Request, who: Visitor, token: str, error: str | None, status: int, errors: dict[str, str] | None = None
+) -> Response:
     secret = form_secret(request)
-    response = render(request, "app/registry/welcome.html", who, status=status, token=token, error=error,
-                      errors=errors or {}, form_token=csrf_token(secret))
+    response = render(
+        request,
+        "app/registry/welcome.html",
+        who,
+        status=status,
+        token=token,
+        error=error,
+        errors=errors or {},
+        form_token=csrf_token(secret),
+    )
     keep_form_secret(request, response, secret)
     return response
 
@@ -268,8 +383,16 @@ def welcome(request: Request, session: SessionDep, who: Anyone, form: Posted) ->
         errors = field_errors(error, who.lang)
         if "token" in errors:
             return _welcome(request, who, token, t(who, MESSAGES["link_invalid"]), 422)
-        return _welcome(request, who, token, None, 422, errors={"password": t(who, N_(
-            "Too short: use at least 10 characters."))} if "password" in errors else errors)
+        return _welcome(
+            request,
+            who,
+            token,
+            None,
+            422,
+            errors={"password": t(who, N_("Too short: use at least 10 characters."))}
+            if "password" in errors
+            else errors,
+        )
     try:
         users.use_link(session=session, data=data)
     except DomainError as error:
@@ -287,21 +410,48 @@ def registry_page(request: Request, session: SessionDep, who: Member) -> Respons
         registry.require_registrar(session=session, actor=who.actor)
     except Forbidden as error:
         return denied(request, who, error)
-    rows = [registry.to_public(session=session, designation=d)
-            for d in registry.list_designations(session=session, limit=500)]
-    return render(request, "app/registry/registry.html", who, rows=rows, kinds=DESIGNATION_KINDS,
-                  saved=request.query_params.get("saved") == "1")
+    rows = [
+        registry.to_public(session=session, designation=d)
+        for d in registry.list_designations(session=session, limit=500)
+    ]
+    return render(
+        request,
+        "app/registry/registry.html",
+        who,
+        rows=rows,
+        kinds=DESIGNATION_KINDS,
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
-def _designation_form(request: Request, session: SessionDep, who: Visitor, *, values: dict[str, Any],
-                      errors: dict[str, str], error: str | None = None, status: int = 200,
-                      editing: Designation | None = None) -> Response:
+def _designation_form(
+    request: Request,
+    session: SessionDep,
+    who: Visitor,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+    editing: Designation | None = None,
+) -> Response:
     holders = organisations.list_organisations(session=session, limit=500)
     holders.sort(key=lambda o: (o.kind != OrgKind.DESIGNATION_HOLDER, o.name))
     area = [c.name for c in (admin_units.commune(code) for code in editing.area_communes) if c] if editing else []
-    return render(request, "app/registry/designation_form.html", who, status=status, v=values, errors=errors,
-                  error=error, kind_options=options(DESIGNATION_KINDS, who), holders=[(o.id, organisations.shown_party(o, who.actor).name) for o in holders],
-                  districts=admin_units.former_districts(), editing=editing, area=area)
+    return render(
+        request,
+        "app/registry/designation_form.html",
+        who,
+        status=status,
+        v=values,
+        errors=errors,
+        error=error,
+        kind_options=options(DESIGNATION_KINDS, who),
+        holders=[(o.id, organisations.shown_party(o, who.actor).name) for o in holders],
+        districts=admin_units.former_districts(),
+        editing=editing,
+        area=area,
+    )
 
 
 @router.get("/app/admin/designations/new", response_class=HTMLResponse)
@@ -311,15 +461,22 @@ def new_designation_page(request: Request, session: SessionDep, who: Member) -> 
         registry.require_registrar(session=session, actor=who.actor)
     except Forbidden as error:
         return denied(request, who, error)
-    return _designation_form(request, session, who, values={"kind": "geographical_indication", "idem": once_key(),
-                                                            "districts": []}, errors={})
+    return _designation_form(
+        request,
+        session,
+        who,
+        values={"kind": "geographical_indication", "idem": once_key(), "districts": []},
+        errors={},
+    )
 
 
 def _typed_designation(form: Posted) -> tuple[dict[str, Any], dict[str, Any]]:
     # What was typed (to show again) and the values for the model (empty optional fields as None).
     shown = {**values_of(form, *DESIGNATION_FIELDS), "districts": ids(form, "districts")}
-    values = {**{k: shown[k] or None for k in DESIGNATION_FIELDS if k not in ("categories", "idem")},
-              "categories": [c.strip() for c in shown["categories"].split(",") if c.strip()]}
+    values = {
+        **{k: shown[k] or None for k in DESIGNATION_FIELDS if k not in ("categories", "idem")},
+        "categories": [c.strip() for c in shown["categories"].split(",") if c.strip()],
+    }
     values["name_vi"] = shown["name_vi"]
     return shown, values
 
@@ -335,8 +492,9 @@ def new_designation(request: Request, session: SessionDep, who: Member, form: Po
     except ValidationError as error:
         return _designation_form(request, session, who, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
-        registry.create_designation(session=session, actor=who.actor, data=data,
-                                    idempotency_key=or_none(form, "idem"))  # a double tap registers once
+        registry.create_designation(
+            session=session, actor=who.actor, data=data, idempotency_key=or_none(form, "idem")
+        )  # a double tap registers once
     except DomainError as error:
         if isinstance(error, Forbidden):
             return denied(request, who, error)
@@ -356,16 +514,24 @@ def edit_designation_page(request: Request, session: SessionDep, who: Member, de
         found = _registrars_designation(session, who, designation_id)
     except (NotFound, Forbidden) as error:
         return denied(request, who, error)
-    values: dict[str, Any] = {name: "" if getattr(found, name) is None else str(getattr(found, name))
-                              for name in DESIGNATION_FIELDS if name not in ("categories", "idem")}
-    values.update(kind=found.kind.value, categories=", ".join(found.categories),
-                  districts=list(found.area_former_districts), active="1" if found.active else "")
+    values: dict[str, Any] = {
+        name: "" if getattr(found, name) is None else str(getattr(found, name))
+        for name in DESIGNATION_FIELDS
+        if name not in ("categories", "idem")
+    }
+    values.update(
+        kind=found.kind.value,
+        categories=", ".join(found.categories),
+        districts=list(found.area_former_districts),
+        active="1" if found.active else "",
+    )
     return _designation_form(request, session, who, values=values, errors={}, editing=found)
 
 
 @router.post("/app/admin/designations/{designation_id}/edit", response_class=HTMLResponse)
-def edit_designation(request: Request, session: SessionDep, who: Member, designation_id: DbId,
-                     form: Posted) -> Response:
+def edit_designation(
+    request: Request, session: SessionDep, who: Member, designation_id: DbId, form: Posted
+) -> Response:
     """Save the changes (trace.designations.registry: the same rules and refusals as the JSON API's PATCH).
 
     Saving the same form twice changes nothing more, so it needs no once-only key.
@@ -383,13 +549,15 @@ def edit_designation(request: Request, session: SessionDep, who: Member, designa
     try:
         data = registry.DesignationUpdate.model_validate(values)
     except ValidationError as error:
-        return _designation_form(request, session, who, values=shown, errors=field_errors(error, who.lang),
-                                 status=422, editing=found)
+        return _designation_form(
+            request, session, who, values=shown, errors=field_errors(error, who.lang), status=422, editing=found
+        )
     try:
         registry.update_designation(session=session, actor=who.actor, designation_id=designation_id, data=data)
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
-        return _designation_form(request, session, who, values=shown, errors={}, error=say(error, who), status=422,
-                                 editing=found)
+        return _designation_form(
+            request, session, who, values=shown, errors={}, error=say(error, who), status=422, editing=found
+        )
     return see_other("/app/admin/designations?saved=1")

@@ -27,8 +27,10 @@ MESSAGES: dict[str, str] = {
     "category_not_covered": N_("A chosen product is of a kind this designation does not cover."),
     "location_not_grantees": N_("A chosen growing area is not one of the producer's."),
     "area_outside": N_("A chosen growing area lies outside the protected area."),
-    "area_unknown_former_commune": N_("A chosen growing area's commune lies only partly inside the protected area: "
-                                      "the producer must record the area's former (pre-2025) commune first."),
+    "area_unknown_former_commune": N_(
+        "A chosen growing area's commune lies only partly inside the protected area: "
+        "the producer must record the area's former (pre-2025) commune first."
+    ),
     "right_exists": N_("This decision number already grants a right to this designation."),
     "right_revoked": N_("This right was revoked: a revocation is final."),
     "right_suspended": N_("This right is suspended: reinstate it or revoke it."),
@@ -62,14 +64,26 @@ MESSAGES: dict[str, str] = {
     "last_org_admin": N_("The organisation must keep at least one administrator: appoint another one first."),
     "user_removed": N_("This user has been removed."),
 }
-DESIGNATION_KINDS = {"geographical_indication": N_("Geographical indication"),
-                     "collective_trademark": N_("Collective trademark"),
-                     "certification_trademark": N_("Certification trademark")}
-ORG_KINDS = {"cooperative": N_("Cooperative"), "farm": N_("Farm household"), "processor": N_("Processor"),
-             "distributor": N_("Distributor"), "retailer": N_("Shop"),
-             "designation_holder": N_("Designation holder"), "authority": N_("Authority")}
-ROLES = {"member": N_("Member"), "org_admin": N_("Organisation administrator"), "inspector": N_("Inspector"),
-         "admin": N_("Province administrator")}
+DESIGNATION_KINDS = {
+    "geographical_indication": N_("Geographical indication"),
+    "collective_trademark": N_("Collective trademark"),
+    "certification_trademark": N_("Certification trademark"),
+}
+ORG_KINDS = {
+    "cooperative": N_("Cooperative"),
+    "farm": N_("Farm household"),
+    "processor": N_("Processor"),
+    "distributor": N_("Distributor"),
+    "retailer": N_("Shop"),
+    "designation_holder": N_("Designation holder"),
+    "authority": N_("Authority"),
+}
+ROLES = {
+    "member": N_("Member"),
+    "org_admin": N_("Organisation administrator"),
+    "inspector": N_("Inspector"),
+    "admin": N_("Province administrator"),
+}
 STATUSES = {"active": N_("In force"), "suspended": N_("Suspended"), "revoked": N_("Revoked")}
 ACTIONS = {"suspend": N_("Suspend"), "reinstate": N_("Reinstate"), "revoke": N_("Revoke")}
 NOT_WHOLE = "not a whole number"  # what a form passes on for a count that is not one (the model says so)

@@ -58,35 +58,55 @@ def login_page(request: Request, who: Anyone, next: Annotated[str | None, Query(
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, session: SessionDep, who: Anyone, email: Text, password: Text,
-          csrf: Annotated[str, Form(max_length=100)] = "", next: Annotated[str, Form(max_length=300)] = "/app") -> Response:
+def login(
+    request: Request,
+    session: SessionDep,
+    who: Anyone,
+    email: Text,
+    password: Text,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=300)] = "/app",
+) -> Response:
     """Check the password; on success a new session (a fresh cookie: no fixation) and back to the page asked for."""
     if not csrf_ok(request.cookies.get(FORM_COOKIE), csrf):
-        return _login_form(request, who, next, _t(who.lang, N_("The form had expired: please sign in again.")), email, 403)
+        return _login_form(
+            request, who, next, _t(who.lang, N_("The form had expired: please sign in again.")), email, 403
+        )
     try:
         user = authenticate(session=session, email=email, password=password)
     except (Unauthenticated, TooManyAttempts) as error:  # the form's answer commits the count of wrong passwords
-        return _login_form(request, who, next, message(error, who.lang), email,
-                           429 if isinstance(error, TooManyAttempts) else 401)
+        return _login_form(
+            request, who, next, message(error, who.lang), email, 429 if isinstance(error, TooManyAttempts) else 401
+        )
     token = open_session(session=session, user=user)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies(request),
-                        path="/")
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies(request), path="/")
     response.delete_cookie(FORM_COOKIE)
     return response
 
 
-def _login_form(request: Request, who: Anyone, next_path: str | None, error: str | None, email: str,
-                status: int) -> Response:
+def _login_form(
+    request: Request, who: Anyone, next_path: str | None, error: str | None, email: str, status: int
+) -> Response:
     secret = form_secret(request)
-    response = render(request, "app/login.html", who, status=status, next=_safe_next(next_path), error=error,
-                      email=email, form_token=csrf_token(secret))
+    response = render(
+        request,
+        "app/login.html",
+        who,
+        status=status,
+        next=_safe_next(next_path),
+        error=error,
+        email=email,
+        form_token=csrf_token(secret),
+    )
     keep_form_secret(request, response, secret)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, session: SessionDep, who: Member, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def logout(
+    request: Request, session: SessionDep, who: Member, csrf: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
     """End this session for good and forget the cookie."""
     check_form(who, csrf)
     end_session(session=session, token=who.token)  # type: ignore[arg-type]
@@ -102,8 +122,14 @@ def password_page(request: Request, who: Member) -> Response:
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-def password(request: Request, session: SessionDep, who: Member, current_password: Text, new_password: Text,
-             csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def password(
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    current_password: Text,
+    new_password: Text,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
     """Change it; every other session of the user ends, this one goes on with a new cookie."""
     check_form(who, csrf)
     assert who.user is not None
@@ -111,19 +137,31 @@ def password(request: Request, session: SessionDep, who: Member, current_passwor
         data = PasswordChange(current_password=current_password, new_password=new_password)
     except ValidationError as error:
         short = any(e["type"] == "string_too_short" for e in error.errors())
-        text = N_("The new password is too short: use at least 10 characters.") if short else N_(
-            "The new password is too easy to guess.")
+        text = (
+            N_("The new password is too short: use at least 10 characters.")
+            if short
+            else N_("The new password is too easy to guess.")
+        )
         return render(request, "app/password.html", who, status=422, error=_t(who.lang, text), done=False)
     try:
         user = change_password(session=session, user_id=who.user.id, data=data)  # type: ignore[arg-type]
     except DomainError as error:
-        text = _t(who.lang, N_("The current password is not right.")) if error.code == "bad_credentials" else message(
-            error, who.lang)
+        text = (
+            _t(who.lang, N_("The current password is not right."))
+            if error.code == "bad_credentials"
+            else message(error, who.lang)
+        )
         return render(request, "app/password.html", who, status=422, error=text, done=False)
     end_session(session=session, token=who.token)  # type: ignore[arg-type]
     response = RedirectResponse("/account/password?done=1", status_code=303)
-    response.set_cookie(SESSION_COOKIE, open_session(session=session, user=user), httponly=True, samesite="lax",
-                        secure=secure_cookies(request), path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        open_session(session=session, user=user),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+        path="/",
+    )
     return response
 
 
@@ -135,7 +173,9 @@ def _t(lang: str, text: str) -> str:
 def start(request: Request, session: SessionDep, who: Member) -> Response:
     """The start page: the organisation's lots (or, for those who read everything, the newest lots)."""
     found = lots.list_lots(session=session, actor=who.actor, limit=50)
-    names = {p.id: p for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in found})))}
+    names = {
+        p.id: p for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in found})))
+    }
     return render(request, "app/start.html", who, lots=found, products=names)
 
 
@@ -163,13 +203,21 @@ def landing(request: Request, who: Anyone) -> Response:
 
 
 @router.get("/check", response_class=HTMLResponse)
-def check(request: Request, session: SessionDep, who: Anyone, code: Annotated[str, Query(max_length=40)] = "") -> Response:
+def check(
+    request: Request, session: SessionDep, who: Anyone, code: Annotated[str, Query(max_length=40)] = ""
+) -> Response:
     """A code typed by hand: its label's page, or an honest answer that it is not ours."""
     if code.strip():
         try:
             found = verification.check_code(session=session, code=code)
         except DomainError:
-            return render(request, "app/landing.html", who, status=404, code=code,
-                          error=_t(who.lang, N_("This code was not issued by this system: the label may not be genuine.")))
+            return render(
+                request,
+                "app/landing.html",
+                who,
+                status=404,
+                code=code,
+                error=_t(who.lang, N_("This code was not issued by this system: the label may not be genuine.")),
+            )
         return RedirectResponse(found.uri, status_code=303)
     return RedirectResponse("/", status_code=303)

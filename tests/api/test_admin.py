@@ -44,8 +44,9 @@ def test_admin_verifies_a_clean_log(client: TestClient, session: Session) -> Non
     assert_problem(client.get(f"{API}/admin/verify-log"), 401, "no_credentials")
 
 
-def _ready(client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, redis_url: str = "",
-           path: str = "/readyz") -> httpx.Response:
+def _ready(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, redis_url: str = "", path: str = "/readyz"
+) -> httpx.Response:
     monkeypatch.setenv("HYTRACE_REDIS_URL", redis_url)  # "" wins over a .env file too
     get_settings.cache_clear()  # the client's start-up already read the settings
     client.app.state.engine = engine  # type: ignore[attr-defined]  # the test database, not the configured one
@@ -59,8 +60,9 @@ def _unreachable(where: str, tmp_path: Path) -> Engine:
 
 
 @pytest.mark.parametrize("path", ["/readyz", "/healthz"])
-def test_ready_reports_database_and_embedded_broker(client: TestClient, engine: Engine, path: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_reports_database_and_embedded_broker(
+    client: TestClient, engine: Engine, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     response = _ready(client, engine, monkeypatch, path=path)
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ok", "database": "ok", "broker": "embedded"}
@@ -68,8 +70,9 @@ def test_ready_reports_database_and_embedded_broker(client: TestClient, engine: 
 
 @pytest.mark.parametrize("where", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("path", ["/readyz", "/healthz"])
-def test_not_ready_while_the_database_is_unreachable(client: TestClient, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path, where: str, path: str) -> None:
+def test_not_ready_while_the_database_is_unreachable(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str, path: str
+) -> None:
     # given a database that cannot be reached, then readiness is 503 (an orchestrator reads only the status)
     response = _ready(client, _unreachable(where, tmp_path), monkeypatch, path=path)
     body = assert_problem(response, 503, "database_unavailable")
@@ -79,8 +82,9 @@ def test_not_ready_while_the_database_is_unreachable(client: TestClient, monkeyp
     assert client.get("/livez").status_code == 200 and client.get("/livez").json() == {"status": "ok"}
 
 
-def test_ready_answers_soon_when_the_database_never_answers(client: TestClient,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_answers_soon_when_the_database_never_answers(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given a "database" that accepts connections and never says a word
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -94,8 +98,9 @@ def test_ready_answers_soon_when_the_database_never_answers(client: TestClient,
     assert waited < health.TIMEOUT_SECONDS + 5, waited
 
 
-def test_ready_with_the_broker_down_reports_it_without_failing(client: TestClient, engine: Engine,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_with_the_broker_down_reports_it_without_failing(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given Redis down: events, reads and sign-in still work; print runs, reports and webhooks wait
     response = _ready(client, engine, monkeypatch, redis_url="redis://127.0.0.1:1/0")
     assert response.status_code == 200, response.text
@@ -108,8 +113,11 @@ def test_ready_with_the_broker_up(client: TestClient, engine: Engine, monkeypatc
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError:
         require(False, "no Redis server at 127.0.0.1:6379")
-    assert _ready(client, engine, monkeypatch, redis_url=url).json() == {"status": "ok", "database": "ok",
-                                                                         "broker": "ok"}
+    assert _ready(client, engine, monkeypatch, redis_url=url).json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+    }
 
 
 def test_health_checks_are_never_rate_limited(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +135,8 @@ def test_health_checks_are_never_rate_limited(engine: Engine, monkeypatch: pytes
 
 
 def test_a_flood_of_readiness_probes_checks_the_database_once(
-        client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the paths are not rate limited and each check opens a connection of its own: answers are shared
     checks: list[Engine] = []
     real = health._database
@@ -153,8 +162,9 @@ def test_a_flood_of_readiness_probes_checks_the_database_once(
     assert codes == [200] * 20 and len(checks) == 1
 
 
-def test_a_probe_does_not_wait_for_a_check_under_way(client: TestClient, engine: Engine,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_probe_does_not_wait_for_a_check_under_way(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given an answer a little old, and a check of a database that takes long to answer
     assert _ready(client, engine, monkeypatch).status_code == 200
     started, finish = threading.Event(), threading.Event()
@@ -209,6 +219,9 @@ def test_every_operation_documents_its_problem_responses(client: TestClient) -> 
             for status in PROBLEM_RESPONSES:
                 content = operation["responses"][str(status)]["content"]
                 # The label URIs answer people too: their errors are pages for browsers.
-                expected = ["application/problem+json", "text/html"] if path.startswith("/01/") and status in (404, 422) else [
-                    "application/problem+json"]
+                expected = (
+                    ["application/problem+json", "text/html"]
+                    if path.startswith("/01/") and status in (404, 422)
+                    else ["application/problem+json"]
+                )
                 assert sorted(content) == expected, (method, path, status)

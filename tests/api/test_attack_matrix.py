@@ -67,90 +67,266 @@ def _world(session: Session) -> World:
     b_area, b_shed, b_product = f.location(session, b), f.location(session, b, "warehouse"), f.product(session, b)
     b_actor = f.member(b)
     # B's harvest carries private data: farming inputs, an invoice, extra KDEs
-    sprayed = InputUsed(kind="pesticide", name="Abamectin bí mật", applied_on=date.today() - timedelta(days=40),
-                        pre_harvest_interval_days=7)
-    body = HarvestIn(product_id=b_product.id, lot_code="B-SECRET-1", quantity=Decimal("500"), location_id=b_area.id,  # type: ignore[arg-type]
-                     event_time=f.when(5), inputs_used=[sprayed], biz_transactions=[{"type": "inv", "id": "HD-B-1"}],  # type: ignore[list-item]
-                     kde={"brix": 22})
+    sprayed = InputUsed(
+        kind="pesticide",
+        name="Abamectin bí mật",
+        applied_on=date.today() - timedelta(days=40),
+        pre_harvest_interval_days=7,
+    )
+    body = HarvestIn(
+        product_id=b_product.id,
+        lot_code="B-SECRET-1",
+        quantity=Decimal("500"),
+        location_id=b_area.id,  # type: ignore[arg-type]
+        event_time=f.when(5),
+        inputs_used=[sprayed],
+        biz_transactions=[{"type": "inv", "id": "HD-B-1"}],  # type: ignore[list-item]
+        kde={"brix": 22},
+    )
     harvest = capture(session=session, actor=b_actor, items=[(EventType.HARVEST, body)], idempotency_key=B_KEY)
     b_lot = harvest.lot_ids[0]
-    serials = capture(session=session, actor=b_actor, items=[(EventType.COMMISSION, CommissionIn(
-        lot_id=b_lot, count=3, event_time=f.when(4.9)))]).serials
+    serials = capture(
+        session=session,
+        actor=b_actor,
+        items=[(EventType.COMMISSION, CommissionIn(lot_id=b_lot, count=3, event_time=f.when(4.9)))],
+    ).serials
     first = f.ship(session, b, b_lot, p, "200", days_ago=4)
     f.receive(session, p, first.shipment_id, days_ago=3.5)  # type: ignore[arg-type]
     to_b = f.ship(session, p, b_lot, b, "50", days_ago=3).shipment_id
     to_p = f.ship(session, b, b_lot, p, "100", days_ago=2).shipment_id
-    b_member = invite_member(session=session, actor=f.ADMIN, organisation_id=b.id,  # type: ignore[arg-type]
-                             data=UserCreate(email="b.member@example.com", full_name="Thành viên B")).user.id
-    b_key = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=b.id, data=auth.ApiKeyCreate(name="cân B")).id  # type: ignore[arg-type]
+    b_member = invite_member(
+        session=session,
+        actor=f.ADMIN,
+        organisation_id=b.id,  # type: ignore[arg-type]
+        data=UserCreate(email="b.member@example.com", full_name="Thành viên B"),
+    ).user.id
+    b_key = auth.create_api_key(
+        session=session, actor=f.ADMIN, organisation_id=b.id, data=auth.ApiKeyCreate(name="cân B")
+    ).id  # type: ignore[arg-type]
     session.commit()
-    return World(a, a_headers, a_area, a_shed, a_product, a_lot, b, b_headers, b_area, b_shed, b_product, b_lot,
-                 harvest.events[0].id, body.model_dump(mode="json"), first.events[0].id, serials, b_member, b_key,
-                 to_p, to_b, p, p_headers, inspector)  # type: ignore[arg-type]
+    return World(
+        a,
+        a_headers,
+        a_area,
+        a_shed,
+        a_product,
+        a_lot,
+        b,
+        b_headers,
+        b_area,
+        b_shed,
+        b_product,
+        b_lot,
+        harvest.events[0].id,
+        body.model_dump(mode="json"),
+        first.events[0].id,
+        serials,
+        b_member,
+        b_key,
+        to_p,
+        to_b,
+        p,
+        p_headers,
+        inspector,
+    )  # type: ignore[arg-type]
 
 
 Attempt = Callable[[World], tuple[str, str, dict[str, Any] | None]]
 # name → (the request A makes, the status and problem code that must come back)
 ATTACKS: dict[str, tuple[Attempt, int, str]] = {
-    "ship B's lot": (lambda w: ("POST", "/events/ship", {
-        "lot_id": w.b_lot, "quantity": "10", "destination_organisation_id": w.a.id}), 403, "not_holder"),
-    "transform B's lot": (lambda w: ("POST", "/events/transform", {
-        "inputs": [{"lot_id": w.b_lot, "quantity": "10"}],
-        "outputs": [{"product_id": w.a_product.id, "lot_code": "STOLEN-1", "quantity": "10"}]}), 403, "not_holder"),
-    "commission B's lot": (lambda w: ("POST", "/events/commission", {"lot_id": w.b_lot, "count": 5}), 403, "not_holder"),
-    "pack B's units": (lambda w: ("POST", "/events/pack", {
-        "parent_id": "carton-A", "children": [{"lot_id": w.b_lot, "serial": s} for s in w.b_serials]}), 403, "not_holder"),
+    "ship B's lot": (
+        lambda w: (
+            "POST",
+            "/events/ship",
+            {"lot_id": w.b_lot, "quantity": "10", "destination_organisation_id": w.a.id},
+        ),
+        403,
+        "not_holder",
+    ),
+    "transform B's lot": (
+        lambda w: (
+            "POST",
+            "/events/transform",
+            {
+                "inputs": [{"lot_id": w.b_lot, "quantity": "10"}],
+                "outputs": [{"product_id": w.a_product.id, "lot_code": "STOLEN-1", "quantity": "10"}],
+            },
+        ),
+        403,
+        "not_holder",
+    ),
+    "commission B's lot": (
+        lambda w: ("POST", "/events/commission", {"lot_id": w.b_lot, "count": 5}),
+        403,
+        "not_holder",
+    ),
+    "pack B's units": (
+        lambda w: (
+            "POST",
+            "/events/pack",
+            {"parent_id": "carton-A", "children": [{"lot_id": w.b_lot, "serial": s} for s in w.b_serials]},
+        ),
+        403,
+        "not_holder",
+    ),
     "sell B's lot": (lambda w: ("POST", "/events/sell", {"lot_id": w.b_lot, "quantity": "1"}), 403, "not_holder"),
-    "store B's lot at A's warehouse": (lambda w: ("POST", "/events/store", {
-        "lot_id": w.b_lot, "location_id": w.a_shed.id}), 403, "not_holder"),
-    "store B's lot at B's warehouse": (lambda w: ("POST", "/events/store", {
-        "lot_id": w.b_lot, "location_id": w.b_shed.id}), 403, "not_holder"),
-    "write off B's lot": (lambda w: ("POST", "/events/loss", {
-        "lot_id": w.b_lot, "quantity": "1", "reason": "spoilage"}), 403, "not_holder"),
-    "inspect B's lot without being an inspector": (lambda w: ("POST", "/events/inspect", {
-        "lot_id": w.b_lot, "result": "fail"}), 403, "not_holder"),
-    "receive B's shipment to P": (lambda w: ("POST", "/events/receive", {"shipment_id": w.to_p}), 422, "no_matching_shipment"),
-    "receive P's shipment to B": (lambda w: ("POST", "/events/receive", {"shipment_id": w.to_b}), 422, "no_matching_shipment"),
-    "correct B's harvest": (lambda w: ("POST", "/events/correction", {
-        "event_id": w.b_harvest_event, "reason": "did_not_occur"}), 404, "not_found"),
-    "correct B's shipment": (lambda w: ("POST", "/events/correction", {
-        "event_id": w.b_ship_event, "reason": "incorrect_data"}), 404, "not_found"),
-    "batch: a valid event then a sale of B's lot": (lambda w: ("POST", "/events/batch", {"events": [
-        {"type": "sell", "data": {"lot_id": w.a_lot, "quantity": "1"}},
-        {"type": "sell", "data": {"lot_id": w.b_lot, "quantity": "1"}}]}), 403, "not_holder"),
-    "harvest at B's growing area": (lambda w: ("POST", "/events/harvest", {
-        "product_id": w.a_product.id, "lot_code": "A-AT-B", "quantity": "5", "location_id": w.b_area.id}),
-        422, "not_your_location"),
-    "harvest under B's product": (lambda w: ("POST", "/events/harvest", {
-        "product_id": w.b_product.id, "lot_code": "A-AS-B", "quantity": "5", "location_id": w.a_area.id}),
-        403, "not_your_product"),
-    "transform into B's product": (lambda w: ("POST", "/events/transform", {
-        "inputs": [{"lot_id": w.a_lot, "quantity": "1"}],
-        "outputs": [{"product_id": w.b_product.id, "lot_code": "A-AS-B", "quantity": "1"}]}), 403, "not_your_product"),
-    "ship own lot from B's warehouse": (lambda w: ("POST", "/events/ship", {
-        "lot_id": w.a_lot, "quantity": "1", "destination_organisation_id": w.p.id, "location_id": w.b_shed.id}),
-        422, "not_your_location"),
+    "store B's lot at A's warehouse": (
+        lambda w: ("POST", "/events/store", {"lot_id": w.b_lot, "location_id": w.a_shed.id}),
+        403,
+        "not_holder",
+    ),
+    "store B's lot at B's warehouse": (
+        lambda w: ("POST", "/events/store", {"lot_id": w.b_lot, "location_id": w.b_shed.id}),
+        403,
+        "not_holder",
+    ),
+    "write off B's lot": (
+        lambda w: ("POST", "/events/loss", {"lot_id": w.b_lot, "quantity": "1", "reason": "spoilage"}),
+        403,
+        "not_holder",
+    ),
+    "inspect B's lot without being an inspector": (
+        lambda w: ("POST", "/events/inspect", {"lot_id": w.b_lot, "result": "fail"}),
+        403,
+        "not_holder",
+    ),
+    "receive B's shipment to P": (
+        lambda w: ("POST", "/events/receive", {"shipment_id": w.to_p}),
+        422,
+        "no_matching_shipment",
+    ),
+    "receive P's shipment to B": (
+        lambda w: ("POST", "/events/receive", {"shipment_id": w.to_b}),
+        422,
+        "no_matching_shipment",
+    ),
+    "correct B's harvest": (
+        lambda w: ("POST", "/events/correction", {"event_id": w.b_harvest_event, "reason": "did_not_occur"}),
+        404,
+        "not_found",
+    ),
+    "correct B's shipment": (
+        lambda w: ("POST", "/events/correction", {"event_id": w.b_ship_event, "reason": "incorrect_data"}),
+        404,
+        "not_found",
+    ),
+    "batch: a valid event then a sale of B's lot": (
+        lambda w: (
+            "POST",
+            "/events/batch",
+            {
+                "events": [
+                    {"type": "sell", "data": {"lot_id": w.a_lot, "quantity": "1"}},
+                    {"type": "sell", "data": {"lot_id": w.b_lot, "quantity": "1"}},
+                ]
+            },
+        ),
+        403,
+        "not_holder",
+    ),
+    "harvest at B's growing area": (
+        lambda w: (
+            "POST",
+            "/events/harvest",
+            {"product_id": w.a_product.id, "lot_code": "A-AT-B", "quantity": "5", "location_id": w.b_area.id},
+        ),
+        422,
+        "not_your_location",
+    ),
+    "harvest under B's product": (
+        lambda w: (
+            "POST",
+            "/events/harvest",
+            {"product_id": w.b_product.id, "lot_code": "A-AS-B", "quantity": "5", "location_id": w.a_area.id},
+        ),
+        403,
+        "not_your_product",
+    ),
+    "transform into B's product": (
+        lambda w: (
+            "POST",
+            "/events/transform",
+            {
+                "inputs": [{"lot_id": w.a_lot, "quantity": "1"}],
+                "outputs": [{"product_id": w.b_product.id, "lot_code": "A-AS-B", "quantity": "1"}],
+            },
+        ),
+        403,
+        "not_your_product",
+    ),
+    "ship own lot from B's warehouse": (
+        lambda w: (
+            "POST",
+            "/events/ship",
+            {"lot_id": w.a_lot, "quantity": "1", "destination_organisation_id": w.p.id, "location_id": w.b_shed.id},
+        ),
+        422,
+        "not_your_location",
+    ),
     "replay B's idempotency key": (lambda w: ("POST", "/events/harvest", w.b_harvest_body), 422, "not_your_location"),
-    "create a location for B": (lambda w: ("POST", "/locations", {
-        "organisation_id": w.b.id, "kind": "warehouse", "name": "Kho giả", "commune_code": f.COMMUNE}),
-        403, "not_your_organisation"),
-    "create a product for B": (lambda w: ("POST", "/products", {
-        "organisation_id": w.b.id, "name_vi": "Nhãn giả", "category": "longan_fresh"}), 403, "not_your_organisation"),
-    "issue an API key for B": (lambda w: ("POST", f"/organisations/{w.b.id}/api-keys", {"name": "stolen"}),
-                               403, "org_admin_only"),
-    "invite a member to B": (lambda w: ("POST", f"/organisations/{w.b.id}/members", {
-        "email": "spy@example.com", "full_name": "Gián điệp"}), 403, "org_admin_only"),
-    "appoint B's administrator": (lambda w: ("POST", f"/organisations/{w.b.id}/administrators", {
-        "email": "spy@example.com", "full_name": "Gián điệp"}), 403, "admin_only"),
-    "edit B's organisation": (lambda w: ("PATCH", f"/organisations/{w.b.id}", {"name": "HTX bị chiếm"}),
-                              403, "org_admin_only"),
-    "edit B's location": (lambda w: ("PATCH", f"/locations/{w.b_area.id}", {"active": False}), 403, "not_your_organisation"),
-    "edit B's product": (lambda w: ("PATCH", f"/products/{w.b_product.id}", {"name_vi": "Hàng giả"}),
-                         403, "not_your_organisation"),
-    "revoke B's API key": (lambda w: ("DELETE", f"/organisations/{w.b.id}/api-keys/{w.b_key_id}", None), 403, "org_admin_only"),
-    "remove B's member": (lambda w: ("DELETE", f"/organisations/{w.b.id}/members/{w.b_member_id}", None), 403, "org_admin_only"),
-    "reset B's member's password": (lambda w: ("POST", f"/organisations/{w.b.id}/members/{w.b_member_id}/reset-password", None),
-                                    403, "org_admin_only"),
+    "create a location for B": (
+        lambda w: (
+            "POST",
+            "/locations",
+            {"organisation_id": w.b.id, "kind": "warehouse", "name": "Kho giả", "commune_code": f.COMMUNE},
+        ),
+        403,
+        "not_your_organisation",
+    ),
+    "create a product for B": (
+        lambda w: ("POST", "/products", {"organisation_id": w.b.id, "name_vi": "Nhãn giả", "category": "longan_fresh"}),
+        403,
+        "not_your_organisation",
+    ),
+    "issue an API key for B": (
+        lambda w: ("POST", f"/organisations/{w.b.id}/api-keys", {"name": "stolen"}),
+        403,
+        "org_admin_only",
+    ),
+    "invite a member to B": (
+        lambda w: ("POST", f"/organisations/{w.b.id}/members", {"email": "spy@example.com", "full_name": "Gián điệp"}),
+        403,
+        "org_admin_only",
+    ),
+    "appoint B's administrator": (
+        lambda w: (
+            "POST",
+            f"/organisations/{w.b.id}/administrators",
+            {"email": "spy@example.com", "full_name": "Gián điệp"},
+        ),
+        403,
+        "admin_only",
+    ),
+    "edit B's organisation": (
+        lambda w: ("PATCH", f"/organisations/{w.b.id}", {"name": "HTX bị chiếm"}),
+        403,
+        "org_admin_only",
+    ),
+    "edit B's location": (
+        lambda w: ("PATCH", f"/locations/{w.b_area.id}", {"active": False}),
+        403,
+        "not_your_organisation",
+    ),
+    "edit B's product": (
+        lambda w: ("PATCH", f"/products/{w.b_product.id}", {"name_vi": "Hàng giả"}),
+        403,
+        "not_your_organisation",
+    ),
+    "revoke B's API key": (
+        lambda w: ("DELETE", f"/organisations/{w.b.id}/api-keys/{w.b_key_id}", None),
+        403,
+        "org_admin_only",
+    ),
+    "remove B's member": (
+        lambda w: ("DELETE", f"/organisations/{w.b.id}/members/{w.b_member_id}", None),
+        403,
+        "org_admin_only",
+    ),
+    "reset B's member's password": (
+        lambda w: ("POST", f"/organisations/{w.b.id}/members/{w.b_member_id}/reset-password", None),
+        403,
+        "org_admin_only",
+    ),
     "read B's lot": (lambda w: ("GET", f"/lots/{w.b_lot}", None), 404, "not_found"),
     "read B's backward trace": (lambda w: ("GET", f"/lots/{w.b_lot}/trace?direction=backward", None), 404, "not_found"),
     "read B's forward trace": (lambda w: ("GET", f"/lots/{w.b_lot}/trace?direction=forward", None), 404, "not_found"),
@@ -217,5 +393,7 @@ def test_inspector_and_b_itself_see_b_private_fields(client: TestClient, session
         harvest = _b_harvest(response.json(), w.b_harvest_event)
         assert harvest["redacted"] is False
         assert harvest["biz_transactions"] == [{"type": "inv", "id": "HD-B-1"}]
-        assert harvest["payload"]["inputs_used"][0]["name"] == "Abamectin bí mật" and harvest["payload"]["kde"] == {"brix": 22}
+        assert harvest["payload"]["inputs_used"][0]["name"] == "Abamectin bí mật" and harvest["payload"]["kde"] == {
+            "brix": 22
+        }
     assert "HD-B-1" in client.get(f"{API}/lots/{w.b_lot}/trace.csv", headers=w.inspector).text

@@ -58,10 +58,21 @@ def test_login_form_without_password_is_a_validation_problem(client: TestClient)
 def test_no_token_bad_token_and_expired_token_are_401(client: TestClient, session: Session) -> None:
     user, _ = f.user(session, f.org(session))
     session.commit()
-    expired = jwt.encode({"sub": str(user.id), "tv": user.token_version, "iat": utcnow() - timedelta(hours=9),
-                          "exp": utcnow() - timedelta(hours=1)}, get_settings().secret_key, algorithm="HS256")
-    forged = jwt.encode({"sub": str(user.id), "tv": user.token_version, "exp": utcnow() + timedelta(hours=1)},
-                        "a-secret-that-is-not-the-instance-secret", algorithm="HS256")
+    expired = jwt.encode(
+        {
+            "sub": str(user.id),
+            "tv": user.token_version,
+            "iat": utcnow() - timedelta(hours=9),
+            "exp": utcnow() - timedelta(hours=1),
+        },
+        get_settings().secret_key,
+        algorithm="HS256",
+    )
+    forged = jwt.encode(
+        {"sub": str(user.id), "tv": user.token_version, "exp": utcnow() + timedelta(hours=1)},
+        "a-secret-that-is-not-the-instance-secret",
+        algorithm="HS256",
+    )
     assert_problem(client.get(f"{API}/auth/me"), 401, "no_credentials")
     for token in ("garbage", expired, forged):
         response = client.get(f"{API}/auth/me", headers=bearer(token))
@@ -74,8 +85,11 @@ def test_password_change_signs_out_old_tokens(client: TestClient, session: Sessi
     user, old_token = f.user(session, f.org(session), password=PASSWORD)
     session.commit()
     # when
-    changed = client.post(f"{API}/auth/password", headers=bearer(old_token),
-                          json={"current_password": PASSWORD, "new_password": "a brand new passphrase"})
+    changed = client.post(
+        f"{API}/auth/password",
+        headers=bearer(old_token),
+        json={"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+    )
     # then
     assert changed.status_code == 204, changed.text
     assert_problem(client.get(f"{API}/auth/me", headers=bearer(old_token)), 401, "bad_token")
@@ -87,12 +101,16 @@ def test_password_change_signs_out_old_tokens(client: TestClient, session: Sessi
 def test_password_change_needs_the_current_password_and_a_real_new_one(client: TestClient, session: Session) -> None:
     user, token = f.user(session, f.org(session), password=PASSWORD)
     session.commit()
-    wrong = client.post(f"{API}/auth/password", headers=bearer(token),
-                        json={"current_password": "guess", "new_password": "a brand new passphrase"})
+    wrong = client.post(
+        f"{API}/auth/password",
+        headers=bearer(token),
+        json={"current_password": "guess", "new_password": "a brand new passphrase"},
+    )
     assert_problem(wrong, 401, "bad_credentials")
     for weak in ("short", "aaaaaaaaaaaa", "abababababab"):
-        response = client.post(f"{API}/auth/password", headers=bearer(token),
-                               json={"current_password": PASSWORD, "new_password": weak})
+        response = client.post(
+            f"{API}/auth/password", headers=bearer(token), json={"current_password": PASSWORD, "new_password": weak}
+        )
         assert_problem(response, 422, "validation_error")
     # nothing changed: the token still works and the old password still logs in
     assert client.get(f"{API}/auth/me", headers=bearer(token)).status_code == 200
@@ -104,8 +122,11 @@ def test_invitation_link_sets_a_password_once(client: TestClient, session: Sessi
     coop = f.org(session)
     _, admin_token = f.user(session, coop, Role.ORG_ADMIN)
     session.commit()
-    invite = client.post(f"{API}/organisations/{coop.id}/members", headers=bearer(admin_token),
-                         json={"email": "Moi.Vao@Example.com", "full_name": "Thành viên mới"})
+    invite = client.post(
+        f"{API}/organisations/{coop.id}/members",
+        headers=bearer(admin_token),
+        json={"email": "Moi.Vao@Example.com", "full_name": "Thành viên mới"},
+    )
     assert invite.status_code == 201, invite.text
     invitation = invite.json()
     assert invitation["user"]["has_password"] is False and invitation["user"]["role"] == "member"
@@ -118,7 +139,9 @@ def test_invitation_link_sets_a_password_once(client: TestClient, session: Sessi
     assert used.json()["has_password"] is True
     token = _login(client, "moi.vao@example.com", "my own passphrase").json()["access_token"]
     assert client.get(f"{API}/auth/me", headers=bearer(token)).json()["organisation_id"] == coop.id
-    again = client.post(f"{API}/auth/set-password", json={"token": invitation["token"], "password": "someone else's pw"})
+    again = client.post(
+        f"{API}/auth/set-password", json={"token": invitation["token"], "password": "someone else's pw"}
+    )
     assert_problem(again, 422, "link_invalid")
     assert _login(client, "moi.vao@example.com", "my own passphrase").status_code == 200
 
@@ -133,11 +156,18 @@ def test_password_reset_signs_out_the_member_and_issues_a_link(client: TestClien
     _, admin_token = f.user(session, coop, Role.ORG_ADMIN)
     member, member_token = f.user(session, coop, password=PASSWORD)
     session.commit()
-    reset = client.post(f"{API}/organisations/{coop.id}/members/{member.id}/reset-password", headers=bearer(admin_token))
+    reset = client.post(
+        f"{API}/organisations/{coop.id}/members/{member.id}/reset-password", headers=bearer(admin_token)
+    )
     assert reset.status_code == 200, reset.text
     assert_problem(client.get(f"{API}/auth/me", headers=bearer(member_token)), 401, "bad_token")
     assert_problem(_login(client, member.email, PASSWORD), 401, "bad_credentials")
-    assert client.post(f"{API}/auth/set-password", json={"token": reset.json()["token"], "password": "after the reset"}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/auth/set-password", json={"token": reset.json()["token"], "password": "after the reset"}
+        ).status_code
+        == 200
+    )
     assert _login(client, member.email, "after the reset").status_code == 200
 
 
@@ -147,13 +177,18 @@ def test_api_key_works_as_a_bearer_token_until_revoked(client: TestClient, sessi
     _, admin_token = f.user(session, coop, Role.ORG_ADMIN)
     product, place = f.product(session, coop), f.location(session, coop)
     session.commit()
-    issued = client.post(f"{API}/organisations/{coop.id}/api-keys", headers=bearer(admin_token), json={"name": "cân điện tử"})
+    issued = client.post(
+        f"{API}/organisations/{coop.id}/api-keys", headers=bearer(admin_token), json={"name": "cân điện tử"}
+    )
     assert issued.status_code == 201, issued.text
     key = issued.json()["key"]
     assert key.startswith("hyk_") and issued.json()["prefix"] == key[:12]
     # when a machine records a harvest with it
-    harvest = client.post(f"{API}/events/harvest", headers=bearer(key), json={
-        "product_id": product.id, "lot_code": "KEY-1", "quantity": "12.5", "location_id": place.id})
+    harvest = client.post(
+        f"{API}/events/harvest",
+        headers=bearer(key),
+        json={"product_id": product.id, "lot_code": "KEY-1", "quantity": "12.5", "location_id": place.id},
+    )
     # then
     assert harvest.status_code == 201, harvest.text
     assert harvest.json()["events"][0]["organisation_id"] == coop.id
@@ -163,7 +198,9 @@ def test_api_key_works_as_a_bearer_token_until_revoked(client: TestClient, sessi
     # a key is not a person: it cannot change a password or ask who it is
     assert_problem(client.get(f"{API}/auth/me", headers=bearer(key)), 403, "user_only")
     # when revoked
-    revoked = client.delete(f"{API}/organisations/{coop.id}/api-keys/{issued.json()['id']}", headers=bearer(admin_token))
+    revoked = client.delete(
+        f"{API}/organisations/{coop.id}/api-keys/{issued.json()['id']}", headers=bearer(admin_token)
+    )
     assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
     # then
     response = client.get(f"{API}/lots", headers=bearer(key))
@@ -178,7 +215,9 @@ def test_only_organisation_administrators_issue_api_keys(client: TestClient, ses
     session.commit()
     response = client.post(f"{API}/organisations/{coop.id}/api-keys", headers=bearer(member_token), json={"name": "k"})
     assert_problem(response, 403, "org_admin_only")
-    assert_problem(client.get(f"{API}/organisations/{coop.id}/api-keys", headers=bearer(member_token)), 403, "org_admin_only")
+    assert_problem(
+        client.get(f"{API}/organisations/{coop.id}/api-keys", headers=bearer(member_token)), 403, "org_admin_only"
+    )
 
 
 def test_removed_member_is_signed_out(client: TestClient, session: Session) -> None:
@@ -195,7 +234,8 @@ def test_removed_member_is_signed_out(client: TestClient, session: Session) -> N
 
 
 def test_wrong_passwords_from_anywhere_pause_the_accounts_sign_in_with_429(
-        client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HYTRACE_SIGN_IN_FAILURES_ALLOWED", "3")
     get_settings.cache_clear()
     user, token = f.user(session, f.org(session), password=PASSWORD)
@@ -204,8 +244,15 @@ def test_wrong_passwords_from_anywhere_pause_the_accounts_sign_in_with_429(
     # login, one as the "current password" of a password change with a stolen token
     for _ in range(2):
         assert_problem(_login(client, user.email, "not the password"), 401, "bad_credentials")
-    assert_problem(client.post(f"{API}/auth/password", headers=bearer(token), json={
-        "current_password": "a guess", "new_password": "a brand new passphrase"}), 401, "bad_credentials")
+    assert_problem(
+        client.post(
+            f"{API}/auth/password",
+            headers=bearer(token),
+            json={"current_password": "a guess", "new_password": "a brand new passphrase"},
+        ),
+        401,
+        "bad_credentials",
+    )
     # then even the right password gets 429, saying when to come back
     paused = _login(client, user.email, PASSWORD)
     assert_problem(paused, 429, "too_many_attempts")

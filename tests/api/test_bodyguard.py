@@ -58,9 +58,7 @@ class Recorder:
 
     @property
     def body(self) -> dict[str, Any]:
-        return json.loads(
-            b"".join(m.get("body", b"") for m in self.messages if m["type"] == "http.response.body")
-        )
+        return json.loads(b"".join(m.get("body", b"") for m in self.messages if m["type"] == "http.response.body"))
 
 
 async def _never(scope: Any, receive: Any, send: Any) -> None:
@@ -126,9 +124,7 @@ def test_a_streamed_body_past_the_json_limit_is_413_through_the_app(
     assert_problem(response, 413, "payload_too_large")
 
 
-def test_a_100000_deep_json_body_is_422_not_500_on_an_api_route(
-    client: TestClient, session: Session
-) -> None:
+def test_a_100000_deep_json_body_is_422_not_500_on_an_api_route(client: TestClient, session: Session) -> None:
     _org, headers = party(session)
     before = snapshot(session)
     response = client.post(
@@ -141,16 +137,12 @@ def test_a_100000_deep_json_body_is_422_not_500_on_an_api_route(
     assert snapshot(session) == before
 
 
-def test_a_100000_deep_document_is_422_not_500_on_epcis_capture(
-    client: TestClient, session: Session
-) -> None:
+def test_a_100000_deep_document_is_422_not_500_on_epcis_capture(client: TestClient, session: Session) -> None:
     _grower, h, _area, _product, _ = _master(session)
     before = snapshot(session)
     # even sent as something else than JSON: the capture parses whatever it is sent
     for media_type in ("application/ld+json", "text/plain"):
-        response = client.post(
-            "/epcis/capture", content=_deep_text(100_000), headers={**h, "Content-Type": media_type}
-        )
+        response = client.post("/epcis/capture", content=_deep_text(100_000), headers={**h, "Content-Type": media_type})
         assert_problem(response, 422, "json_too_deep")
     assert snapshot(session) == before
 
@@ -166,9 +158,7 @@ def test_a_document_nested_to_the_limit_is_captured(client: TestClient, session:
     doc["epcisBody"]["eventList"][0]["ex:deep"] = _nested(limit - 4)
     text = json.dumps(doc).encode()
     assert json_depth(text) == limit
-    response = client.post(
-        "/epcis/capture", content=text, headers={**h, "Content-Type": "application/ld+json"}
-    )
+    response = client.post("/epcis/capture", content=text, headers={**h, "Content-Type": "application/ld+json"})
     assert response.status_code == 201, response.text
     # and one level more is refused
     doc["epcisBody"]["eventList"][0]["ex:deep"] = _nested(limit - 3)
@@ -176,14 +166,10 @@ def test_a_document_nested_to_the_limit_is_captured(client: TestClient, session:
     assert_problem(deeper, 422, "json_too_deep")
 
 
-def test_an_api_body_at_the_depth_limit_reaches_the_route(
-    client: TestClient, session: Session
-) -> None:
+def test_an_api_body_at_the_depth_limit_reaches_the_route(client: TestClient, session: Session) -> None:
     _org, headers = party(session)
     limit = get_settings().json_max_depth
-    at_limit = client.post(
-        "/api/v1/events/harvest", json={"note": _nested(limit - 1)}, headers=headers
-    )
+    at_limit = client.post("/api/v1/events/harvest", json={"note": _nested(limit - 1)}, headers=headers)
     assert_problem(at_limit, 422, "validation_error")  # the route's own answer: a note is a string
     past = client.post("/api/v1/events/harvest", json={"note": _nested(limit)}, headers=headers)
     assert_problem(past, 422, "json_too_deep")
@@ -222,9 +208,7 @@ def test_an_image_larger_than_the_json_limit_is_taken_by_the_upload_route(
     assert_problem(big, 413, "payload_too_large")
 
 
-def test_an_upload_past_its_limit_is_refused_by_content_length(
-    client: TestClient, session: Session
-) -> None:
+def test_an_upload_past_its_limit_is_refused_by_content_length(client: TestClient, session: Session) -> None:
     org, headers = party(session)
     product = f.product(session, org)
     session.commit()
@@ -282,9 +266,7 @@ def _depth(value: Any) -> int:
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u1ea1\n'),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text('[]{}"\\x'), inner, max_size=3)
-    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text('[]{}"\\x'), inner, max_size=3),
     max_leaves=30,
 )
 

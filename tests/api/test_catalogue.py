@@ -15,8 +15,13 @@ API = "/api/v1"
 
 
 def _area(**extra: Any) -> dict[str, Any]:
-    return {"kind": "growing_area", "name": "Vườn nhãn thử", "code": f"VN-HY-T{f.tax_code()[-6:]}",
-            "commune_code": f.COMMUNE, **extra}
+    return {
+        "kind": "growing_area",
+        "name": "Vườn nhãn thử",
+        "code": f"VN-HY-T{f.tax_code()[-6:]}",
+        "commune_code": f.COMMUNE,
+        **extra,
+    }
 
 
 def _gtin(body12: str) -> str:
@@ -27,8 +32,11 @@ def test_member_registers_a_growing_area_with_its_old_commune(client: TestClient
     coop = f.org(session)
     token = headers_for(session, coop)
     session.commit()
-    response = client.post(f"{API}/locations", headers=token, json=_area(
-        former_commune_code="12208", latitude=20.83, longitude=106.03, area_ha=2.5))
+    response = client.post(
+        f"{API}/locations",
+        headers=token,
+        json=_area(former_commune_code="12208", latitude=20.83, longitude=106.03, area_ha=2.5),
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["organisation_id"] == coop.id and body["version"] == 1
@@ -36,8 +44,9 @@ def test_member_registers_a_growing_area_with_its_old_commune(client: TestClient
     assert client.get(f"{API}/locations/{body['id']}", headers=token).json()["code"] == body["code"]
 
 
-def test_a_location_sent_twice_with_the_same_idempotency_key_is_registered_once(client: TestClient,
-                                                                                 session: Session) -> None:
+def test_a_location_sent_twice_with_the_same_idempotency_key_is_registered_once(
+    client: TestClient, session: Session
+) -> None:
     coop, other = f.org(session), f.org(session)
     token, their_token = headers_for(session, coop), headers_for(session, other)
     session.commit()
@@ -46,10 +55,13 @@ def test_a_location_sent_twice_with_the_same_idempotency_key_is_registered_once(
     again = client.post(f"{API}/locations", headers={**token, **key}, json=body)
     assert first.status_code == again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
-    assert [x["code"] for x in client.get(f"{API}/locations", headers=token,
-                                         params={"organisation_id": coop.id}).json()] == [body["code"]]
+    assert [
+        x["code"] for x in client.get(f"{API}/locations", headers=token, params={"organisation_id": coop.id}).json()
+    ] == [body["code"]]
     # the same key for another place is a client's mistake; without the key, the code is simply taken
-    assert_problem(client.post(f"{API}/locations", headers={**token, **key}, json=_area()), 409, "idempotency_key_reused")
+    assert_problem(
+        client.post(f"{API}/locations", headers={**token, **key}, json=_area()), 409, "idempotency_key_reused"
+    )
     assert_problem(client.post(f"{API}/locations", headers=token, json=body), 409, "location_code_taken")
     # another organisation's key space is its own
     theirs = client.post(f"{API}/locations", headers={**their_token, **key}, json=_area())
@@ -84,8 +96,9 @@ def test_locations_list_filters_by_organisation_and_kind(client: TestClient, ses
     session.commit()
     mine = client.get(f"{API}/locations", headers=token, params={"organisation_id": coop.id}).json()
     assert {x["id"] for x in mine} == {area.id, shed.id}
-    sheds = client.get(f"{API}/locations", headers=token,
-                       params={"organisation_id": coop.id, "kind": "warehouse"}).json()
+    sheds = client.get(
+        f"{API}/locations", headers=token, params={"organisation_id": coop.id, "kind": "warehouse"}
+    ).json()
     assert [x["id"] for x in sheds] == [shed.id]
     assert_problem(client.get(f"{API}/locations", headers=token, params={"limit": 0}), 422, "validation_error")
     assert_problem(client.get(f"{API}/locations/987654", headers=token), 404, "not_found")
@@ -99,8 +112,11 @@ def test_location_edit_is_a_new_version(client: TestClient, session: Session) ->
     response = client.patch(f"{API}/locations/{area.id}", headers=token, json={"name": "Vườn nhãn đổi tên"})
     assert response.status_code == 200, response.text
     assert response.json()["version"] == 2 and response.json()["name"] == "Vườn nhãn đổi tên"
-    assert_problem(client.patch(f"{API}/locations/{area.id}", headers=token, json={"commune_code": "99999"}),
-                   422, "unknown_commune")
+    assert_problem(
+        client.patch(f"{API}/locations/{area.id}", headers=token, json={"commune_code": "99999"}),
+        422,
+        "unknown_commune",
+    )
     assert_problem(client.patch(f"{API}/locations/987654", headers=token, json={"name": "abc"}), 404, "not_found")
 
 
@@ -116,14 +132,20 @@ def test_product_with_its_own_gtin_and_duplicates(client: TestClient, session: S
     # the same GTIN in its 14-digit form is the same product
     assert_problem(client.post(f"{API}/products", headers=token, json={**body, "gtin": "0" + gtin}), 409, "gtin_taken")
     wrong_digit = gtin[:-1] + str((int(gtin[-1]) + 1) % 10)
-    assert_problem(client.post(f"{API}/products", headers=token, json={**body, "gtin": wrong_digit}),
-                   422, "gtin_check_digit")
-    assert_problem(client.post(f"{API}/products", headers=token, json={**body, "gtin": "95200A000123"}),
-                   422, "gtin_not_digits")
-    assert_problem(client.post(f"{API}/products", headers=token, json={**body, "gtin": None, "unit": "barrel"}),
-                   422, "unknown_unit")
-    assert_problem(client.post(f"{API}/products", headers=token, json={**body, "package_size": "-1"}),
-                   422, "validation_error")
+    assert_problem(
+        client.post(f"{API}/products", headers=token, json={**body, "gtin": wrong_digit}), 422, "gtin_check_digit"
+    )
+    assert_problem(
+        client.post(f"{API}/products", headers=token, json={**body, "gtin": "95200A000123"}), 422, "gtin_not_digits"
+    )
+    assert_problem(
+        client.post(f"{API}/products", headers=token, json={**body, "gtin": None, "unit": "barrel"}),
+        422,
+        "unknown_unit",
+    )
+    assert_problem(
+        client.post(f"{API}/products", headers=token, json={**body, "package_size": "-1"}), 422, "validation_error"
+    )
 
 
 def test_product_without_gtin_gets_a_valid_one_assigned(client: TestClient, session: Session) -> None:
@@ -142,15 +164,17 @@ def test_products_list_get_and_edit(client: TestClient, session: Session) -> Non
     fresh, dried = f.product(session, coop), f.product(session, coop, category="longan_dried")
     token = headers_for(session, coop)
     session.commit()
-    listed = client.get(f"{API}/products", headers=token,
-                        params={"organisation_id": coop.id, "category": "longan_dried"}).json()
+    listed = client.get(
+        f"{API}/products", headers=token, params={"organisation_id": coop.id, "category": "longan_dried"}
+    ).json()
     assert [p["id"] for p in listed] == [dried.id]
     assert client.get(f"{API}/products/{fresh.id}", headers=token).json()["gtin"] == fresh.gtin
     edited = client.patch(f"{API}/products/{fresh.id}", headers=token, json={"name_en": "Fresh longan"})
     assert edited.status_code == 200 and edited.json()["version"] == 2 and edited.json()["name_en"] == "Fresh longan"
     assert_problem(client.get(f"{API}/products/987654", headers=token), 404, "not_found")
-    assert_problem(client.patch(f"{API}/products/{fresh.id}", headers=token, json={"category": "x"}),
-                   422, "validation_error")
+    assert_problem(
+        client.patch(f"{API}/products/{fresh.id}", headers=token, json={"category": "x"}), 422, "validation_error"
+    )
 
 
 def test_communes_are_public_and_searchable_without_diacritics(client: TestClient) -> None:

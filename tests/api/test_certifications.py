@@ -27,20 +27,29 @@ def _lot(session: Session, o: Any) -> Lot:
 
 
 def _body(o: Any, lot: Lot, **extra: Any) -> dict[str, Any]:
-    body = {"kind": "vietgap", "number": "VG-HY-0001", "issuer": "Tổ chức chứng nhận (dữ liệu mẫu)",
-            "organisation_id": o.id, "valid_from": str(lot.production_date - timedelta(days=30)),
-            "valid_to": str(lot.production_date + timedelta(days=335))}
+    body = {
+        "kind": "vietgap",
+        "number": "VG-HY-0001",
+        "issuer": "Tổ chức chứng nhận (dữ liệu mẫu)",
+        "organisation_id": o.id,
+        "valid_from": str(lot.production_date - timedelta(days=30)),
+        "valid_to": str(lot.production_date + timedelta(days=335)),
+    }
     return {**body, **extra}
 
 
 def test_an_org_admin_records_its_certificate_and_the_public_reads_it_on_the_lot(
-        client: TestClient, session: Session) -> None:
+    client: TestClient, session: Session
+) -> None:
     coop, admin_h = party(session, role=Role.ORG_ADMIN)
     lot = _lot(session, coop)
     other_h = headers_for(session, f.org(session))
 
-    created = client.post(f"{API}/certifications", headers=admin_h,
-                          json=_body(coop, lot, kind="ocop", stars=4, document_url=DOC, product_ids=[lot.product_id]))
+    created = client.post(
+        f"{API}/certifications",
+        headers=admin_h,
+        json=_body(coop, lot, kind="ocop", stars=4, document_url=DOC, product_ids=[lot.product_id]),
+    )
 
     assert created.status_code == 201, created.text
     cert = created.json()
@@ -49,8 +58,12 @@ def test_an_org_admin_records_its_certificate_and_the_public_reads_it_on_the_lot
     assert client.get(f"{API}/certifications/{cert['id']}", headers=other_h).json()["document_url"] is None
     listed = client.get(f"{API}/certifications", params={"organisation_id": coop.id}, headers=other_h).json()
     assert [c["id"] for c in listed] == [cert["id"]]
-    assert client.get(f"{API}/certifications", params={"organisation_id": coop.id, "kind": "organic"},
-                      headers=other_h).json() == []
+    assert (
+        client.get(
+            f"{API}/certifications", params={"organisation_id": coop.id, "kind": "organic"}, headers=other_h
+        ).json()
+        == []
+    )
 
     public = client.get(f"{API}/lots/{lot.id}/certifications")  # no credentials
     assert public.status_code == 200, public.text
@@ -66,15 +79,19 @@ def test_revoking_over_http_keeps_earlier_harvests_covered(client: TestClient, s
     admin = headers_for(session, None, Role.ADMIN)
     cert = client.post(f"{API}/certifications", headers=admin, json=_body(coop, lot)).json()
 
-    revoked = client.post(f"{API}/certifications/{cert['id']}/revoke", headers=admin,
-                          json={"reason": "Không duy trì điều kiện sản xuất"})
+    revoked = client.post(
+        f"{API}/certifications/{cert['id']}/revoke", headers=admin, json={"reason": "Không duy trì điều kiện sản xuất"}
+    )
 
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["revoked_reason"] == "Không duy trì điều kiện sản xuất"
     [shown] = client.get(f"{API}/lots/{lot.id}/certifications").json()
     assert (shown["valid_at_harvest"], shown["valid_today"], shown["revoked_on"]) == (True, False, str(local_today()))
-    assert_problem(client.post(f"{API}/certifications/{cert['id']}/revoke", headers=admin,
-                               json={"reason": "Lần nữa"}), 409, "already_revoked")
+    assert_problem(
+        client.post(f"{API}/certifications/{cert['id']}/revoke", headers=admin, json={"reason": "Lần nữa"}),
+        409,
+        "already_revoked",
+    )
 
 
 def test_refusals_say_why_and_write_nothing(client: TestClient, session: Session) -> None:
@@ -93,8 +110,12 @@ def test_refusals_say_why_and_write_nothing(client: TestClient, session: Session
         (admin_h, _body(coop, lot, document_url=DOC, kind="ocop"), 422, "stars_required"),
         (admin_h, _body(coop, lot, document_url=DOC, kind="ocop", stars=2), 422, "validation_error"),
         (admin_h, _body(coop, lot, document_url=DOC, stars=3), 422, "stars_not_allowed"),
-        (admin_h, _body(coop, lot, document_url=DOC, product_ids=[foreign_product.id]), 422,
-         "product_not_in_organisation"),
+        (
+            admin_h,
+            _body(coop, lot, document_url=DOC, product_ids=[foreign_product.id]),
+            422,
+            "product_not_in_organisation",
+        ),
     ]
     for headers, body, status, code in cases:
         assert_problem(client.post(f"{API}/certifications", headers=headers, json=body), status, code)
@@ -107,13 +128,17 @@ def test_refusals_say_why_and_write_nothing(client: TestClient, session: Session
 def test_another_organisation_cannot_revoke(client: TestClient, session: Session) -> None:
     coop = f.org(session)
     lot = _lot(session, coop)
-    cert = client.post(f"{API}/certifications", headers=headers_for(session, None, Role.ADMIN),
-                       json=_body(coop, lot)).json()
+    cert = client.post(
+        f"{API}/certifications", headers=headers_for(session, None, Role.ADMIN), json=_body(coop, lot)
+    ).json()
     stranger_h = headers_for(session, f.org(session), Role.ORG_ADMIN)
     session.commit()  # a refused request rolls back what is not committed, the stranger's account too
 
-    assert_problem(client.post(f"{API}/certifications/{cert['id']}/revoke", headers=stranger_h,
-                               json={"reason": "Thử thu hồi"}), 403, "not_certification_manager")
+    assert_problem(
+        client.post(f"{API}/certifications/{cert['id']}/revoke", headers=stranger_h, json={"reason": "Thử thu hồi"}),
+        403,
+        "not_certification_manager",
+    )
     got = client.get(f"{API}/certifications/{cert['id']}", headers=stranger_h)
     assert got.json()["revoked_at"] is None, got.text
 
@@ -124,17 +149,34 @@ def test_another_organisation_cannot_revoke(client: TestClient, session: Session
 def test_the_holder_reads_usage_and_others_are_refused(client: TestClient, session: Session) -> None:
     holder, holder_h = party(session, "designation_holder")
     grower, grower_h = party(session, role=Role.ORG_ADMIN)
-    designation = Designation(kind=DesignationKind.GEOGRAPHICAL_INDICATION, name_vi="Nhãn lồng Hưng Yên",
-                              holder_organisation_id=holder.id, categories=["longan_fresh"], area_communes=[f.COMMUNE])
+    designation = Designation(
+        kind=DesignationKind.GEOGRAPHICAL_INDICATION,
+        name_vi="Nhãn lồng Hưng Yên",
+        holder_organisation_id=holder.id,
+        categories=["longan_fresh"],
+        area_communes=[f.COMMUNE],
+    )
     session.add(designation)
     session.flush()
-    right = RightToUse(designation_id=designation.id, organisation_id=grower.id, decision_number="7/QĐ-HNL",  # type: ignore[arg-type]
-                       valid_from=date.today() - timedelta(days=400), annual_label_quota=50)
+    right = RightToUse(
+        designation_id=designation.id,
+        organisation_id=grower.id,
+        decision_number="7/QĐ-HNL",  # type: ignore[arg-type]
+        valid_from=date.today() - timedelta(days=400),
+        annual_label_quota=50,
+    )
     session.add(right)
     session.flush()
     lot = _lot(session, grower)
-    session.add(LotClaim(lot_id=lot.id, designation_id=designation.id, right_id=right.id, source="harvest",  # type: ignore[arg-type]
-                         event_id=lot.created_event_id))
+    session.add(
+        LotClaim(
+            lot_id=lot.id,
+            designation_id=designation.id,
+            right_id=right.id,
+            source="harvest",  # type: ignore[arg-type]
+            event_id=lot.created_event_id,
+        )
+    )
     session.commit()
     year = local_today().year
     printed = client.post(f"{API}/lots/{lot.id}/print-runs", headers=grower_h, json={"quantity": 4})
@@ -147,12 +189,18 @@ def test_the_holder_reads_usage_and_others_are_refused(client: TestClient, sessi
     assert body["name_vi"] == "Nhãn lồng Hưng Yên"
     [held] = body["rights"]
     assert (held["organisation_id"], held["quota_use"]) == (
-        grower.id, [{"year": year, "labels": 4, "quota": 50, "left": 46, "over": False}])
+        grower.id,
+        [{"year": year, "labels": 4, "quota": 50, "left": 46, "over": False}],
+    )
     [grantee] = body["grantees"]
     assert (grantee["organisation_id"], grantee["years"][0]["labels"]) == (grower.id, 4)
-    assert_problem(client.get(f"{API}/designations/{designation.id}/usage", headers=grower_h), 403,
-                   "not_designation_holder")
+    assert_problem(
+        client.get(f"{API}/designations/{designation.id}/usage", headers=grower_h), 403, "not_designation_holder"
+    )
     assert_problem(client.get(f"{API}/designations/{10**9}/usage", headers=holder_h), 404)
-    assert_problem(client.get(f"{API}/designations/{designation.id}/usage", params={"year": 1800},
-                              headers=holder_h), 422, "validation_error")
+    assert_problem(
+        client.get(f"{API}/designations/{designation.id}/usage", params={"year": 1800}, headers=holder_h),
+        422,
+        "validation_error",
+    )
     assert_problem(client.get(f"{API}/designations/{designation.id}/usage"), 401)

@@ -50,30 +50,55 @@ class Farm:
 def _farm(client: TestClient, session: Session) -> Farm:
     holder = f.org(session, "designation_holder")
     formers = [c for d in DISTRICTS for c in admin_units.former_communes_in_district(d)]
-    gi = Designation(kind=DesignationKind.GEOGRAPHICAL_INDICATION, name_vi=GI_NAME, registration_number="00055",
-                     decision_number="186/QĐ-SHTT", holder_organisation_id=holder.id,  # type: ignore[arg-type]
-                     categories=["longan_fresh"], derived_categories=["longan_dried"],
-                     inherit_rule=InheritRule.ALL_INPUTS, area_former_districts=DISTRICTS,
-                     area_former_communes=sorted(c.code for c in formers),
-                     area_communes=sorted({code for c in formers for code in c.current_codes}))
+    gi = Designation(
+        kind=DesignationKind.GEOGRAPHICAL_INDICATION,
+        name_vi=GI_NAME,
+        registration_number="00055",
+        decision_number="186/QĐ-SHTT",
+        holder_organisation_id=holder.id,  # type: ignore[arg-type]
+        categories=["longan_fresh"],
+        derived_categories=["longan_dried"],
+        inherit_rule=InheritRule.ALL_INPUTS,
+        area_former_districts=DISTRICTS,
+        area_former_communes=sorted(c.code for c in formers),
+        area_communes=sorted({code for c in formers for code in c.current_codes}),
+    )
     session.add(gi)
     session.flush()
     coop, coop_h = party(session)
-    session.add(RightToUse(designation_id=gi.id, organisation_id=coop.id, decision_number="07/QĐ-HNL",  # type: ignore[arg-type]
-                           valid_from=_today() - timedelta(days=300), valid_to=_today() + timedelta(days=300),
-                           annual_label_quota=10))
-    farm = Farm(gi, coop, coop_h,
-                f.location(session, coop, commune_code=HOAN_LONG, former_commune_code=DONG_TAO),
-                f.location(session, coop, commune_code=HOAN_LONG, former_commune_code=DONG_THAN),
-                f.product(session, coop, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5")))
+    session.add(
+        RightToUse(
+            designation_id=gi.id,
+            organisation_id=coop.id,
+            decision_number="07/QĐ-HNL",  # type: ignore[arg-type]
+            valid_from=_today() - timedelta(days=300),
+            valid_to=_today() + timedelta(days=300),
+            annual_label_quota=10,
+        )
+    )
+    farm = Farm(
+        gi,
+        coop,
+        coop_h,
+        f.location(session, coop, commune_code=HOAN_LONG, former_commune_code=DONG_TAO),
+        f.location(session, coop, commune_code=HOAN_LONG, former_commune_code=DONG_THAN),
+        f.product(session, coop, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5")),
+    )
     session.commit()
-    client.app.dependency_overrides[get_enqueue] = lambda: (lambda run_id: None)  # type: ignore[attr-defined]
+    client.app.dependency_overrides[get_enqueue] = lambda: lambda run_id: None  # type: ignore[attr-defined]
     return farm
 
 
 def _harvest_body(farm: Farm, location: Any, **extra: Any) -> dict[str, Any]:
-    return {"product_id": farm.fresh.id, "lot_code": f"NL{f.tax_code()[-8:]}", "quantity": "100",
-            "location_id": location.id, "event_time": f.when(5).isoformat(), "designation_ids": [farm.gi.id], **extra}
+    return {
+        "product_id": farm.fresh.id,
+        "lot_code": f"NL{f.tax_code()[-8:]}",
+        "quantity": "100",
+        "location_id": location.id,
+        "event_time": f.when(5).isoformat(),
+        "designation_ids": [farm.gi.id],
+        **extra,
+    }
 
 
 def _harvest(client: TestClient, farm: Farm) -> dict[str, Any]:
@@ -82,8 +107,9 @@ def _harvest(client: TestClient, farm: Farm) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def test_a_claim_from_outside_the_protected_area_is_refused_naming_the_condition(client: TestClient,
-                                                                                  session: Session) -> None:
+def test_a_claim_from_outside_the_protected_area_is_refused_naming_the_condition(
+    client: TestClient, session: Session
+) -> None:
     farm = _farm(client, session)
     before = snapshot(session)
     response = client.post(f"{API}/events/harvest", headers=farm.coop_h, json=_harvest_body(farm, farm.outside))
@@ -101,7 +127,12 @@ def test_an_accepted_claim_shows_on_the_event_the_lot_and_a_code_check(client: T
     lot = client.get(f"{API}/lots/{result['lot_ids'][0]}", headers=farm.coop_h).json()
     [claim] = lot["claims"]
     assert (claim["designation_id"], claim["name"], claim["kind"], claim["number"], claim["source"]) == (
-        farm.gi.id, GI_NAME, "geographical_indication", "00055", "harvest")
+        farm.gi.id,
+        GI_NAME,
+        "geographical_indication",
+        "00055",
+        "harvest",
+    )
     assert (claim["valid_at_harvest"], claim["valid_today"], claim["problem"]) == (True, True, None)
     run = client.post(f"{API}/lots/{lot['id']}/print-runs", headers=farm.coop_h, json={"quantity": 2})
     assert run.status_code == 202, run.text
@@ -122,7 +153,8 @@ def test_a_print_run_beyond_the_quota_is_refused_with_what_is_left(client: TestC
 
 
 def test_a_transformation_by_an_organisation_without_a_right_records_why_nothing_was_inherited(
-        client: TestClient, session: Session) -> None:
+    client: TestClient, session: Session
+) -> None:
     farm = _farm(client, session)
     lot_id = _harvest(client, farm)["lot_ids"][0]
     proc, proc_h = party(session, "processor")
@@ -130,13 +162,20 @@ def test_a_transformation_by_an_organisation_without_a_right_records_why_nothing
     shipment = f.ship(session, farm.coop, lot_id, proc, "100").shipment_id
     f.receive(session, proc, shipment)  # type: ignore[arg-type]
     session.commit()
-    response = client.post(f"{API}/events/transform", headers=proc_h, json={
-        "inputs": [{"lot_id": lot_id, "quantity": "100"}], "event_time": f.when(2).isoformat(),
-        "outputs": [{"product_id": dried.id, "lot_code": "LNS-01", "quantity": "25"}]})
+    response = client.post(
+        f"{API}/events/transform",
+        headers=proc_h,
+        json={
+            "inputs": [{"lot_id": lot_id, "quantity": "100"}],
+            "event_time": f.when(2).isoformat(),
+            "outputs": [{"product_id": dried.id, "lot_code": "LNS-01", "quantity": "25"}],
+        },
+    )
     assert response.status_code == 201, response.text
     payload = response.json()["events"][0]["payload"]
     assert payload["designations_not_inherited"] == [
-        {"id": farm.gi.id, "name": GI_NAME, "lot_code": "LNS-01", "reason": "no_right"}]
+        {"id": farm.gi.id, "name": GI_NAME, "lot_code": "LNS-01", "reason": "no_right"}
+    ]
     out = client.get(f"{API}/lots/{response.json()['lot_ids'][0]}", headers=proc_h).json()
     assert out["claims"] == []
 
@@ -144,8 +183,9 @@ def test_a_transformation_by_an_organisation_without_a_right_records_why_nothing
 def test_the_printed_sheet_carries_the_badge(client: TestClient, session: Session) -> None:
     farm = _farm(client, session)
     lot_id = _harvest(client, farm)["lot_ids"][0]
-    run_id = client.post(f"{API}/lots/{lot_id}/print-runs", headers=farm.coop_h,
-                         json={"quantity": 1, "format": "a4-3x8"}).json()["id"]
+    run_id = client.post(
+        f"{API}/lots/{lot_id}/print-runs", headers=farm.coop_h, json={"quantity": 1, "format": "a4-3x8"}
+    ).json()["id"]
     run = jobs.claim(session=session, run_id=run_id, token=jobs.new_token(), lease_seconds=60)
     assert run is not None
     data = [labels.LabelData(**asdict(x)) for x in jobs.labels_for(session=session, run=run)]

@@ -34,11 +34,18 @@ def _printed(session: Session) -> Printed:
     coop, _ = party(session)
     lot = session.get(Lot, f.harvest(session, coop, "5").lot_ids[0])
     assert lot is not None
-    run = runs.create_run(session=session, actor=f.member(coop), lot_id=lot.id,  # type: ignore[arg-type]
-                          data=runs.PrintRunCreate(quantity=7, override_reason=OVERRIDE))
+    run = runs.create_run(
+        session=session,
+        actor=f.member(coop),
+        lot_id=lot.id,  # type: ignore[arg-type]
+        data=runs.PrintRunCreate(quantity=7, override_reason=OVERRIDE),
+    )
     session.commit()
-    units = session.execute(select(col(Unit.serial), col(Unit.code)).where(Unit.print_run_id == run.id)  # type: ignore[arg-type]
-                            .order_by(col(Unit.id))).all()
+    units = session.execute(
+        select(col(Unit.serial), col(Unit.code))
+        .where(Unit.print_run_id == run.id)  # type: ignore[arg-type]
+        .order_by(col(Unit.id))
+    ).all()
     return Printed(coop, lot, run, [(serial, code) for serial, code in units])
 
 
@@ -59,7 +66,7 @@ def _ok(response: Any) -> dict[str, Any]:
 def test_a_printed_code_checks_as_genuine_without_signing_in(client: TestClient, session: Session) -> None:
     p = _printed(session)
     serial, code = p.units[2]
-    printed = "-".join(code[i:i + 3] for i in range(0, 9, 3))
+    printed = "-".join(code[i : i + 3] for i in range(0, 9, 3))
     for typed in (printed, code, code.lower(), f"  {printed.lower()} ", " ".join(code)):
         found = _ok(_get(client, code=typed))
         assert (found["valid"], found["status"], found["code"], found["serial"]) == (True, "valid", printed, serial)
@@ -80,7 +87,9 @@ def test_a_scanned_uri_checks_as_the_same_unit(client: TestClient, session: Sess
 def test_a_voided_code_reads_as_not_valid(client: TestClient, session: Session) -> None:
     p = _printed(session)
     serial, code = p.units[1]
-    runs.void_codes(session=session, actor=f.member(p.org), run_id=p.run.id, data=runs.VoidIn(codes=[code], reason="torn"))  # type: ignore[arg-type]
+    runs.void_codes(
+        session=session, actor=f.member(p.org), run_id=p.run.id, data=runs.VoidIn(codes=[code], reason="torn")
+    )  # type: ignore[arg-type]
     session.commit()
     for params in ({"code": code}, {"uri": _uri(p, serial)}):
         found = _ok(_get(client, **params))
@@ -98,7 +107,7 @@ def test_a_mistyped_code_is_caught_by_its_check_character(client: TestClient, se
     code = p.units[0][1]
     for position in (0, 4, 8):  # the first, a middle and the check character itself
         wrong = next(ch for ch in CROCKFORD if ch != code[position])
-        typo = code[:position] + wrong + code[position + 1:]
+        typo = code[:position] + wrong + code[position + 1 :]
         problem = assert_problem(_get(client, code=typo), 422, "code_check")
         assert "mistyped" in problem["detail"]
     assert_problem(_get(client, code=code[:-1]), 422, "code_length")

@@ -27,8 +27,10 @@ from tests.services import postgres_base_url
 from trace.db import make_engine
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", "Accept-Language": "vi"}
-WORDS_VI = {"write_conflict": "Cùng lúc đó có người khác đang thay đổi đúng dữ liệu này",
-            "database_unavailable": "Hệ thống tạm thời không kết nối được cơ sở dữ liệu"}
+WORDS_VI = {
+    "write_conflict": "Cùng lúc đó có người khác đang thay đổi đúng dữ liệu này",
+    "database_unavailable": "Hệ thống tạm thời không kết nối được cơ sở dữ liệu",
+}
 
 
 def _raised(action: Callable[[], Any]) -> BaseException:
@@ -186,9 +188,13 @@ def _make(request: pytest.FixtureRequest, maker: Callable[[Any], BaseException],
 
 
 @pytest.mark.parametrize(("name", "maker", "needs_pg", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_each_real_database_error_has_its_answer_in_the_table(request: pytest.FixtureRequest, name: str,
-                                                              maker: Callable[[Any], BaseException],
-                                                              needs_pg: bool, expected: Fault | None) -> None:
+def test_each_real_database_error_has_its_answer_in_the_table(
+    request: pytest.FixtureRequest,
+    name: str,
+    maker: Callable[[Any], BaseException],
+    needs_pg: bool,
+    expected: Fault | None,
+) -> None:
     error = _make(request, maker, needs_pg)
     assert isinstance(error, DBAPIError | PoolTimeout), (name, error)
     assert fault_of(error) == expected, (name, repr(error))
@@ -209,10 +215,16 @@ def _raising(session: Session, monkeypatch: pytest.MonkeyPatch, error: BaseExcep
 
 
 @pytest.mark.parametrize(("name", "maker", "needs_pg", "expected"), ANSWERED, ids=[c[0] for c in ANSWERED])
-def test_the_api_answers_each_as_the_table_says(request: pytest.FixtureRequest, client: TestClient, session: Session,
-                                                monkeypatch: pytest.MonkeyPatch, name: str,
-                                                maker: Callable[[Any], BaseException], needs_pg: bool,
-                                                expected: Fault) -> None:
+def test_the_api_answers_each_as_the_table_says(
+    request: pytest.FixtureRequest,
+    client: TestClient,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    maker: Callable[[Any], BaseException],
+    needs_pg: bool,
+    expected: Fault,
+) -> None:
     _raising(session, monkeypatch, _make(request, maker, needs_pg))
     response = client.get("/api/v1/designations")
     body = assert_problem(response, expected.status, expected.code)
@@ -221,9 +233,16 @@ def test_the_api_answers_each_as_the_table_says(request: pytest.FixtureRequest, 
 
 
 @pytest.mark.parametrize(("name", "maker", "needs_pg", "expected"), ANSWERED, ids=[c[0] for c in ANSWERED])
-def test_a_page_says_it_in_vietnamese(request: pytest.FixtureRequest, client: TestClient, session: Session,
-                                      monkeypatch: pytest.MonkeyPatch, name: str,
-                                      maker: Callable[[Any], BaseException], needs_pg: bool, expected: Fault) -> None:
+def test_a_page_says_it_in_vietnamese(
+    request: pytest.FixtureRequest,
+    client: TestClient,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    maker: Callable[[Any], BaseException],
+    needs_pg: bool,
+    expected: Fault,
+) -> None:
     _raising(session, monkeypatch, _make(request, maker, needs_pg))
     client.cookies.set(SESSION_COOKIE, "a-session-token")  # the page looks its session up first
     response = client.get("/app/designations", headers=BROWSER)
@@ -233,8 +252,9 @@ def test_a_page_says_it_in_vietnamese(request: pytest.FixtureRequest, client: Te
     assert WORDS_VI[expected.code] in response.text and "Chưa lưu được" in response.text
 
 
-def test_an_error_outside_the_table_stays_a_server_error(request: pytest.FixtureRequest, client: TestClient,
-                                                         session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_outside_the_table_stays_a_server_error(
+    request: pytest.FixtureRequest, client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _raising(session, monkeypatch, sqlite_no_such_table(request.getfixturevalue("tmp_path")))
     with pytest.raises(DBAPIError):  # the client re-raises what the server answered with a 500
         client.get("/api/v1/designations")
@@ -249,7 +269,11 @@ def _app(engine: Engine) -> TestClient:
 
 @pytest.mark.parametrize("where", ["sqlite", "postgresql"])
 def test_an_unreachable_database_is_503_for_programs_and_a_page_for_people(tmp_path: Path, where: str) -> None:
-    url = f"sqlite:///{tmp_path / 'gone' / 'x.db'}" if where == "sqlite" else "postgresql+psycopg://postgres@127.0.0.1:1/x"
+    url = (
+        f"sqlite:///{tmp_path / 'gone' / 'x.db'}"
+        if where == "sqlite"
+        else "postgresql+psycopg://postgres@127.0.0.1:1/x"
+    )
     engine = create_engine(url, connect_args={} if where == "sqlite" else {"connect_timeout": 2})
     with _app(engine) as client:
         response = client.get("/api/v1/designations")
@@ -278,6 +302,7 @@ def test_a_locked_database_is_409_write_conflict_end_to_end(db_url: str, engine:
         def release() -> None:
             connection.rollback()
             connection.close()
+
     try:
         with _app(app_engine) as client:
             # when a sign-in is sent (a write: it counts wrong passwords)

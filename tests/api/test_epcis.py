@@ -35,7 +35,9 @@ def _events(response: Any) -> list[dict[str, Any]]:
 
 def test_lot_export_over_http_is_valid_ld_json(client: TestClient, session: Session) -> None:
     chain = build_chain(session)
-    events = _events(client.get(f"/epcis/lots/{chain.dried_lot_id}/events", headers=headers_for(session, chain.processor)))
+    events = _events(
+        client.get(f"/epcis/lots/{chain.dried_lot_id}/events", headers=headers_for(session, chain.processor))
+    )
     assert events[0]["hytrace:eventType"] == "harvest"  # backward to the fresh lot's harvest
     # a lot one has nothing to do with is not there
     stranger = headers_for(session, f.org(session))
@@ -53,11 +55,20 @@ def test_query_pages_through_every_visible_event(client: TestClient, session: Se
         response = client.get(url, headers=h)
         seen += _events(response)
         link = response.headers.get("link")
-        url = link[1:link.index(">")] if link else None
+        url = link[1 : link.index(">")] if link else None
         pages += 1
     org = chain.processor.id
-    expected = session.exec(select(func.count()).select_from(Event).where(or_(  # type: ignore[call-overload]
-        Event.organisation_id == org, Event.source_organisation_id == org, Event.destination_organisation_id == org))).one()
+    expected = session.exec(
+        select(func.count())
+        .select_from(Event)
+        .where(
+            or_(  # type: ignore[call-overload]
+                Event.organisation_id == org,
+                Event.source_organisation_id == org,
+                Event.destination_organisation_id == org,
+            )
+        )
+    ).one()
     assert len(seen) == expected and pages == -(-expected // 3)
     times = [e["eventTime"] for e in seen]
     assert len({(e["eventID"], "errorDeclaration" in e) for e in seen}) == expected  # no event twice, none missing
@@ -76,7 +87,9 @@ def test_query_filters(client: TestClient, session: Session) -> None:
     on_lot = _events(client.get(f"/epcis/events?MATCH_epcClass={quote(cls)}", headers=h))
     assert {e["hytrace:eventType"] for e in on_lot} >= {"transform", "store", "sell", "loss", "commission", "pack"}
     # the grower, involved with the fresh lot only, sees the dried lot's events only through its own
-    grower_view = _events(client.get(f"/epcis/events?MATCH_epcClass={quote(cls)}", headers=headers_for(session, chain.grower)))
+    grower_view = _events(
+        client.get(f"/epcis/events?MATCH_epcClass={quote(cls)}", headers=headers_for(session, chain.grower))
+    )
     assert grower_view == []
     store_place = next(e for e in on_lot if e["hytrace:eventType"] == "store")["bizLocation"]["id"]
     stored = _events(client.get(f"/epcis/events?EQ_bizLocation={quote(store_place)}", headers=h))
@@ -100,8 +113,12 @@ def test_one_event_by_url_encoded_id(client: TestClient, session: Session) -> No
     body = response.json()
     assert body["eventID"] == epcis_id and "errorDeclaration" in body and "@context" in body
     assert list(gs1_validator().iter_errors(body)) == []
-    assert_problem(client.get(f"/epcis/events/{quote(epcis_id, safe='')}", headers=headers_for(session, f.org(session))), 404)
-    assert_problem(client.get("/epcis/events/ni%3A%2F%2F%2Fsha-256%3Bfeed", headers=headers_for(session, chain.processor)), 404)
+    assert_problem(
+        client.get(f"/epcis/events/{quote(epcis_id, safe='')}", headers=headers_for(session, f.org(session))), 404
+    )
+    assert_problem(
+        client.get("/epcis/events/ni%3A%2F%2F%2Fsha-256%3Bfeed", headers=headers_for(session, chain.processor)), 404
+    )
 
 
 # --------------------------------------------------------------------------- capture
@@ -117,11 +134,19 @@ def _master(session: Session) -> tuple[Any, dict[str, str], Any, Any, Any]:
     return grower, h, area, product, buyer
 
 
-def _harvest(product: Any, area: Any, lot: str, qty: float = 20, when: str = "2026-11-01T08:00:00+07:00") -> dict[str, Any]:
-    return {"type": "ObjectEvent", "eventTime": when, "eventTimeZoneOffset": "+07:00", "action": "ADD",
-            "bizStep": "commissioning", "disposition": "active",
-            "quantityList": [{"epcClass": vocab.lot_class(product.gtin, lot), "quantity": qty, "uom": "KGM"}],
-            "bizLocation": {"id": vocab.location_uri(location_id=area.id, gln=area.gln, kind=area.kind, code=area.code)}}
+def _harvest(
+    product: Any, area: Any, lot: str, qty: float = 20, when: str = "2026-11-01T08:00:00+07:00"
+) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": when,
+        "eventTimeZoneOffset": "+07:00",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "quantityList": [{"epcClass": vocab.lot_class(product.gtin, lot), "quantity": qty, "uom": "KGM"}],
+        "bizLocation": {"id": vocab.location_uri(location_id=area.id, gln=area.gln, kind=area.kind, code=area.code)},
+    }
 
 
 def _doc(*events: dict[str, Any]) -> dict[str, Any]:
@@ -130,10 +155,18 @@ def _doc(*events: dict[str, Any]) -> dict[str, Any]:
 
 def test_capture_records_a_foreign_document_once(client: TestClient, session: Session) -> None:
     grower, h, area, product, buyer = _master(session)
-    ship = {"type": "ObjectEvent", "eventTime": "2026-11-02T08:00:00+07:00", "eventTimeZoneOffset": "+07:00",
-            "action": "OBSERVE", "bizStep": "shipping", "disposition": "in_transit",
-            "quantityList": [{"epcClass": vocab.lot_class(product.gtin, "EP-1"), "quantity": 5, "uom": "KGM"}],
-            "destinationList": [{"type": "owning_party", "destination": vocab.party_uri(gln=None, tax_code=buyer.tax_code)}]}
+    ship = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-11-02T08:00:00+07:00",
+        "eventTimeZoneOffset": "+07:00",
+        "action": "OBSERVE",
+        "bizStep": "shipping",
+        "disposition": "in_transit",
+        "quantityList": [{"epcClass": vocab.lot_class(product.gtin, "EP-1"), "quantity": 5, "uom": "KGM"}],
+        "destinationList": [
+            {"type": "owning_party", "destination": vocab.party_uri(gln=None, tax_code=buyer.tax_code)}
+        ],
+    }
     doc = _doc(_harvest(product, area, "EP-1"), ship)  # no eventIDs: we compute their hash ids
     response = client.post("/epcis/capture", json=doc, headers=h)
     assert response.status_code == 201, response.text
@@ -147,8 +180,12 @@ def test_capture_records_a_foreign_document_once(client: TestClient, session: Se
     assert again.status_code == 200 and again.json()["eventIDs"] == ids and again.json()["replayed"] is True
     assert snapshot(session) == before
     # a document mixing a known event and a new one: refused, naming the known one, nothing stored
-    sell = {**copy.deepcopy(ship), "bizStep": "retail_selling", "disposition": "retail_sold",
-            "eventTime": "2026-11-03T08:00:00+07:00"}
+    sell = {
+        **copy.deepcopy(ship),
+        "bizStep": "retail_selling",
+        "disposition": "retail_sold",
+        "eventTime": "2026-11-03T08:00:00+07:00",
+    }
     del sell["destinationList"]
     mixed = _doc(_harvest(product, area, "EP-1"), sell)
     body = assert_problem(client.post("/epcis/capture", json=mixed, headers=h), 409, "duplicate_events")
@@ -178,13 +215,18 @@ def test_error_declaration_of_a_known_event_records_the_correction(client: TestC
     harvest = _harvest(product, area, "EP-ERR")
     first = client.post("/epcis/capture", json=_doc(harvest), headers=h)
     epcis_id = first.json()["eventIDs"][0]
-    declared = {**harvest, "eventID": epcis_id,
-                "errorDeclaration": {"declarationTime": "2026-11-05T10:00:00+07:00", "reason": "did_not_occur"}}
+    declared = {
+        **harvest,
+        "eventID": epcis_id,
+        "errorDeclaration": {"declarationTime": "2026-11-05T10:00:00+07:00", "reason": "did_not_occur"},
+    }
     response = client.post("/epcis/capture", json=_doc(declared), headers=h)
     assert response.status_code == 201 and response.json()["corrections"] == 1, response.text
     lot = session.exec(select(Lot).where(Lot.lot_code == "EP-ERR")).one()
     assert lot.status == "cancelled"
-    corrections = session.exec(select(Event).where(Event.type == EventType.CORRECTION, Event.corrects_event_id == lot.created_event_id)).all()
+    corrections = session.exec(
+        select(Event).where(Event.type == EventType.CORRECTION, Event.corrects_event_id == lot.created_event_id)
+    ).all()
     assert len(corrections) == 1 and corrections[0].payload["reason"] == "did_not_occur"
     # sent again: already declared, nothing more
     again = client.post("/epcis/capture", json=_doc(declared), headers=h)
@@ -200,13 +242,22 @@ def _bad_documents(product: Any, area: Any) -> list[tuple[str, Any, int, str, st
     bad_time = {**good, "eventTime": "1 Nov 2026"}
     bad_uom = {**good, "quantityList": [{**good["quantityList"][0], "uom": "kilo"}]}
     bad_step = {**good, "bizStep": "harvesting"}
-    unknown_lot = {**good, "bizStep": "retail_selling", "action": "OBSERVE",
-                   "quantityList": [{"epcClass": vocab.lot_class(product.gtin, "NOPE"), "quantity": 1}]}
+    unknown_lot = {
+        **good,
+        "bizStep": "retail_selling",
+        "action": "OBSERVE",
+        "quantityList": [{"epcClass": vocab.lot_class(product.gtin, "NOPE"), "quantity": 1}],
+    }
     unknown_place = {**good, "bizLocation": {"id": "https://id.gs1.org/414/9521234999996"}}
     not_ours = {**good, "hytrace:organisation": vocab.party_uri(gln=None, tax_code="0000000000")}
     too_much_after = {**good, "quantityList": [{**good["quantityList"][0]}]}
-    sell_too_much = {**good, "bizStep": "retail_selling", "action": "OBSERVE", "eventTime": "2026-11-02T08:00:00+07:00",
-                     "quantityList": [{**good["quantityList"][0], "quantity": 500}]}
+    sell_too_much = {
+        **good,
+        "bizStep": "retail_selling",
+        "action": "OBSERVE",
+        "eventTime": "2026-11-02T08:00:00+07:00",
+        "quantityList": [{**good["quantityList"][0], "quantity": 500}],
+    }
     return [
         ("missing eventTime", _doc(no_time), 422, "epcis_schema", "/epcisBody/eventList/0"),
         ("eventTime not a date-time", _doc(bad_time), 422, "epcis_schema", "/epcisBody/eventList/0/eventTime"),
@@ -221,7 +272,9 @@ def _bad_documents(product: Any, area: Any) -> list[tuple[str, Any, int, str, st
 
 
 @pytest.mark.parametrize("case", range(9))
-def test_bad_documents_are_refused_with_the_reason_and_store_nothing(client: TestClient, session: Session, case: int) -> None:
+def test_bad_documents_are_refused_with_the_reason_and_store_nothing(
+    client: TestClient, session: Session, case: int
+) -> None:
     _grower, h, area, product, _ = _master(session)
     name, doc, status, code, where = _bad_documents(product, area)[case]
     before = snapshot(session)
@@ -230,16 +283,25 @@ def test_bad_documents_are_refused_with_the_reason_and_store_nothing(client: Tes
     assert snapshot(session) == before, name
 
 
-def test_capture_refuses_what_is_not_a_document(client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_capture_refuses_what_is_not_a_document(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _grower, h, area, product, _ = _master(session)
     before = snapshot(session)
-    assert_problem(client.post("/epcis/capture", content=b"{not json", headers={**h, "Content-Type": LD}), 400, "not_json")
+    assert_problem(
+        client.post("/epcis/capture", content=b"{not json", headers={**h, "Content-Type": LD}), 400, "not_json"
+    )
     monkeypatch.setenv("HYTRACE_EPCIS_MAX_BODY_BYTES", "200")
     from trace.config import get_settings
+
     get_settings.cache_clear()
-    assert_problem(client.post("/epcis/capture", json=_doc(_harvest(product, area, "EP-BIG")), headers=h), 413, "payload_too_large")
+    assert_problem(
+        client.post("/epcis/capture", json=_doc(_harvest(product, area, "EP-BIG")), headers=h), 413, "payload_too_large"
+    )
     # the body guard answers before the route looks at credentials
-    assert_problem(client.post("/epcis/capture", json=_doc(_harvest(product, area, "EP-BIG"))), 413, "payload_too_large")
+    assert_problem(
+        client.post("/epcis/capture", json=_doc(_harvest(product, area, "EP-BIG"))), 413, "payload_too_large"
+    )
     assert_problem(client.post("/epcis/capture", content=b"{}"), 401)
     assert snapshot(session) == before
 

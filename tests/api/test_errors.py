@@ -43,10 +43,18 @@ SPOILED: dict[str, tuple[dict[str, Any], str]] = {
     "event time is not a time": ({"event_time": "hôm qua"}, "validation_error"),
     "event time overflows UTC": ({"event_time": "0001-01-01T00:30:00+01:00"}, "value_out_of_range"),
     "event time is implausibly old": ({"event_time": "1999-12-31T23:00:00+07:00"}, "event_too_old"),
-    "unknown input kind": ({"inputs_used": [{"kind": "magic", "name": "x", "applied_on": "2025-01-01"}]}, "validation_error"),
-    "pre-harvest interval over a year": ({"inputs_used": [{"kind": "other", "name": "x", "applied_on": "2025-01-01",
-                                                           "pre_harvest_interval_days": 366}]}, "validation_error"),
-    "too many business documents": ({"biz_transactions": [{"type": "inv", "id": str(i)} for i in range(21)]}, "validation_error"),
+    "unknown input kind": (
+        {"inputs_used": [{"kind": "magic", "name": "x", "applied_on": "2025-01-01"}]},
+        "validation_error",
+    ),
+    "pre-harvest interval over a year": (
+        {"inputs_used": [{"kind": "other", "name": "x", "applied_on": "2025-01-01", "pre_harvest_interval_days": 366}]},
+        "validation_error",
+    ),
+    "too many business documents": (
+        {"biz_transactions": [{"type": "inv", "id": str(i)} for i in range(21)]},
+        "validation_error",
+    ),
     "unknown document type": ({"biz_transactions": [{"type": "bribe", "id": "1"}]}, "validation_error"),
 }
 
@@ -68,25 +76,36 @@ def test_the_unspoiled_body_is_accepted(client: TestClient, coop: Any) -> None:
     assert client.post(f"{API}/events/harvest", headers=headers, json=body).status_code == 201
 
 
-@pytest.mark.parametrize("raw, content_type, status, code", [
-    (b'{"product_id": 1, "lot_code": ', "application/json", 422, "validation_error"),
-    (b"[1, 2, 3]", "application/json", 422, "validation_error"),
-    (b"null", "application/json", 422, "validation_error"),
-    (b"", "application/json", 422, "validation_error"),
-    (b"\xff\xfe\xfd", "application/json", 400, "bad_request"),
-    (b"product_id=1", "application/x-www-form-urlencoded", 422, "validation_error"),
-])
-def test_malformed_bodies_are_problems(client: TestClient, coop: Any, raw: bytes, content_type: str,
-                                       status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    "raw, content_type, status, code",
+    [
+        (b'{"product_id": 1, "lot_code": ', "application/json", 422, "validation_error"),
+        (b"[1, 2, 3]", "application/json", 422, "validation_error"),
+        (b"null", "application/json", 422, "validation_error"),
+        (b"", "application/json", 422, "validation_error"),
+        (b"\xff\xfe\xfd", "application/json", 400, "bad_request"),
+        (b"product_id=1", "application/x-www-form-urlencoded", 422, "validation_error"),
+    ],
+)
+def test_malformed_bodies_are_problems(
+    client: TestClient, coop: Any, raw: bytes, content_type: str, status: int, code: str
+) -> None:
     _, headers, _ = coop
     response = client.post(f"{API}/events/harvest", headers={**headers, "Content-Type": content_type}, content=raw)
     assert_problem(response, status, code)
 
 
-@pytest.mark.parametrize("path", [
-    f"{API}/lots/{2**31}", f"{API}/lots/{2**70}", f"{API}/products/{2**63}", f"{API}/events?lot_id={2**40}",
-    f"{API}/events?GE_eventTime=0001-01-01T00:00:00%2B05:00", f"{API}/lots/not-a-number",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{API}/lots/{2**31}",
+        f"{API}/lots/{2**70}",
+        f"{API}/products/{2**63}",
+        f"{API}/events?lot_id={2**40}",
+        f"{API}/events?GE_eventTime=0001-01-01T00:00:00%2B05:00",
+        f"{API}/lots/not-a-number",
+    ],
+)
 def test_out_of_range_or_malformed_parameters_are_4xx_problems(client: TestClient, coop: Any, path: str) -> None:
     _, headers, _ = coop
     response = client.get(path, headers=headers)
@@ -104,8 +123,11 @@ def test_domain_errors_map_to_their_statuses(client: TestClient, session: Sessio
     assert_problem(client.get(f"{API}/organisations/{other.id}/members", headers=headers), 403, "org_admin_only")
     assert_problem(client.get(f"{API}/products/987654", headers=headers), 404, "not_found")
     assert_problem(client.post(f"{API}/events/harvest", headers=headers, json=body), 409, "lot_exists")
-    assert_problem(client.post(f"{API}/events/harvest", headers=headers, json={**body, "lot_code": "OK-2", "product_id": 987654}),
-                   422, "unknown_product")
+    assert_problem(
+        client.post(f"{API}/events/harvest", headers=headers, json={**body, "lot_code": "OK-2", "product_id": 987654}),
+        422,
+        "unknown_product",
+    )
     assert org.id != other.id
 
 
@@ -136,7 +158,8 @@ def test_an_unknown_api_address_is_a_problem_even_for_a_browser(client: TestClie
 
 def test_problem_details_name_the_field(client: TestClient, coop: Any) -> None:
     _, headers, body = coop
-    problem = assert_problem(client.post(f"{API}/events/harvest", headers=headers, json={**body, "quantity": "-1"}),
-                             422, "validation_error")
+    problem = assert_problem(
+        client.post(f"{API}/events/harvest", headers=headers, json={**body, "quantity": "-1"}), 422, "validation_error"
+    )
     assert problem["detail"].startswith("quantity:") and problem["errors"][0]["loc"] == ["body", "quantity"]
     assert problem["instance"] == f"{API}/events/harvest"

@@ -24,8 +24,13 @@ def _setup(session: Session) -> tuple[Any, dict[str, str], Any, Any]:
 
 
 def _harvest_body(product: Any, area: Any, code: str = "IDEM-1", qty: str = "10") -> dict[str, Any]:
-    return {"product_id": product.id, "lot_code": code, "quantity": qty, "location_id": area.id,
-            "event_time": iso(f.when(1))}
+    return {
+        "product_id": product.id,
+        "lot_code": code,
+        "quantity": qty,
+        "location_id": area.id,
+        "event_time": iso(f.when(1)),
+    }
 
 
 def _events(client: TestClient, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
@@ -52,7 +57,9 @@ def test_retry_with_the_same_idempotency_key_replays_and_writes_nothing(client: 
 
 def test_replayed_commission_gives_back_the_same_serials(client: TestClient, session: Session) -> None:
     _, headers, product, area = _setup(session)
-    lot_id = client.post(f"{API}/events/harvest", headers=headers, json=_harvest_body(product, area)).json()["lot_ids"][0]
+    lot_id = client.post(f"{API}/events/harvest", headers=headers, json=_harvest_body(product, area)).json()["lot_ids"][
+        0
+    ]
     key, body = {"Idempotency-Key": "in-tem-7"}, {"lot_id": lot_id, "count": 4, "event_time": iso(f.when(0.5))}
     first = client.post(f"{API}/events/commission", headers={**headers, **key}, json=body)
     units = count(session, Unit)
@@ -68,8 +75,11 @@ def test_same_key_with_other_content_is_a_conflict(client: TestClient, session: 
     before = snapshot(session)
     other = client.post(f"{API}/events/harvest", headers={**headers, **key}, json={**body, "quantity": "11"})
     assert_problem(other, 409, "idempotency_key_reused")
-    too_long = client.post(f"{API}/events/harvest", headers={**headers, "Idempotency-Key": "k" * 101},
-                           json=_harvest_body(product, area, code="IDEM-2"))
+    too_long = client.post(
+        f"{API}/events/harvest",
+        headers={**headers, "Idempotency-Key": "k" * 101},
+        json=_harvest_body(product, area, code="IDEM-2"),
+    )
     assert_problem(too_long, 422, "validation_error")
     assert snapshot(session) == before
 
@@ -94,8 +104,15 @@ def test_batch_stores_every_event_in_one_go(client: TestClient, session: Session
     assert count(session, Event) == before + 3
 
 
-def _batch_refusal(client: TestClient, session: Session, headers: dict[str, str], items: list[dict[str, Any]],
-                   index: int, status: int, code: str) -> None:
+def _batch_refusal(
+    client: TestClient,
+    session: Session,
+    headers: dict[str, str],
+    items: list[dict[str, Any]],
+    index: int,
+    status: int,
+    code: str,
+) -> None:
     events_before, snap = len(_events(client, headers)), snapshot(session)
     response = client.post(f"{API}/events/batch", headers=headers, json={"events": items})
     body = assert_problem(response, status, code)
@@ -108,9 +125,11 @@ def test_batch_with_a_broken_rule_at_index_k_writes_nothing(client: TestClient, 
     coop, headers, product, area = _setup(session)
     lot = f.harvest(session, coop, "10", prod=product, loc=area)
     session.commit()
-    items = [{"type": "harvest", "data": _harvest_body(product, area, code="OK-1")},
-             {"type": "sell", "data": {"lot_id": lot.lot_ids[0], "quantity": "4"}},
-             {"type": "sell", "data": {"lot_id": lot.lot_ids[0], "quantity": "7"}}]  # only 6 left
+    items = [
+        {"type": "harvest", "data": _harvest_body(product, area, code="OK-1")},
+        {"type": "sell", "data": {"lot_id": lot.lot_ids[0], "quantity": "4"}},
+        {"type": "sell", "data": {"lot_id": lot.lot_ids[0], "quantity": "7"}},
+    ]  # only 6 left
     _batch_refusal(client, session, headers, items, 2, 422, "exceeds_holding")
     duplicate = [{"type": "harvest", "data": _harvest_body(product, area, code="SAME")}] * 2
     _batch_refusal(client, session, headers, duplicate, 1, 409, "lot_exists")
@@ -126,15 +145,25 @@ def test_batch_with_invalid_input_at_index_k_writes_nothing(client: TestClient, 
     body = client.post(f"{API}/events/batch", headers=headers, json={"events": [good, missing]}).json()
     assert {tuple(e["loc"]) for e in body["errors"]} >= {("lot_code",), ("quantity",)}
     assert body["detail"].startswith("Event 1: ") and "\n" not in body["detail"]
-    _batch_refusal(client, session, headers, [good, good | {"data": _harvest_body(product, area, "OK-3")}, bad_code],
-                   2, 422, "lot_code_charset")
+    _batch_refusal(
+        client,
+        session,
+        headers,
+        [good, good | {"data": _harvest_body(product, area, "OK-3")}, bad_code],
+        2,
+        422,
+        "lot_code_charset",
+    )
 
 
 def test_batch_shape_is_validated(client: TestClient, session: Session) -> None:
     _, headers, _, _ = _setup(session)
     assert_problem(client.post(f"{API}/events/batch", headers=headers, json={"events": []}), 422, "validation_error")
-    assert_problem(client.post(f"{API}/events/batch", headers=headers, json={"events": [{"type": "teleport", "data": {}}]}),
-                   422, "validation_error")
+    assert_problem(
+        client.post(f"{API}/events/batch", headers=headers, json={"events": [{"type": "teleport", "data": {}}]}),
+        422,
+        "validation_error",
+    )
 
 
 def test_query_filters(client: TestClient, session: Session) -> None:
@@ -163,8 +192,12 @@ def test_query_filters(client: TestClient, session: Session) -> None:
     assert [e["type"] for e in _events(client, proc_headers)] == ["receive", "ship"]
     assert len(_events(client, proc_headers, lot_id=lot_id)) == 3
     assert_problem(client.get(f"{API}/events", headers=headers, params={"limit": 501}), 422, "validation_error")
-    assert_problem(client.get(f"{API}/events", headers=headers, params={"eventType": "teleport"}), 422, "validation_error")
-    assert_problem(client.get(f"{API}/events", headers=headers, params={"GE_eventTime": "yesterday"}), 422, "validation_error")
+    assert_problem(
+        client.get(f"{API}/events", headers=headers, params={"eventType": "teleport"}), 422, "validation_error"
+    )
+    assert_problem(
+        client.get(f"{API}/events", headers=headers, params={"GE_eventTime": "yesterday"}), 422, "validation_error"
+    )
 
 
 def test_one_event_by_id(client: TestClient, session: Session) -> None:
@@ -186,7 +219,9 @@ def test_prefer_return_minimal_answers_with_ids_only(client: TestClient, session
     # given a batch sent with RFC 7240's Prefer: return=minimal
     _, headers, product, area = _setup(session)
     items = [{"type": "harvest", "data": _harvest_body(product, area, code=f"M-{i}")} for i in range(3)]
-    response = client.post(f"{API}/events/batch", headers={**headers, "Prefer": "return=minimal"}, json={"events": items})
+    response = client.post(
+        f"{API}/events/batch", headers={**headers, "Prefer": "return=minimal"}, json={"events": items}
+    )
     # then the answer names the events without repeating them
     assert response.status_code == 201, response.text
     assert response.headers["preference-applied"] == "return=minimal"
@@ -196,6 +231,9 @@ def test_prefer_return_minimal_answers_with_ids_only(client: TestClient, session
     stored = {e["id"]: e for e in _events(client, headers, eventType="harvest")}
     assert [stored[i]["payload"]["lot_code"] for i in body["event_ids"]] == ["M-0", "M-1", "M-2"]
     # and without the preference the full events come back, ids alike
-    full = client.post(f"{API}/events/batch", headers=headers, json={"events": [
-        {"type": "harvest", "data": _harvest_body(product, area, code="M-9")}]}).json()
+    full = client.post(
+        f"{API}/events/batch",
+        headers=headers,
+        json={"events": [{"type": "harvest", "data": _harvest_body(product, area, code="M-9")}]},
+    ).json()
     assert [e["id"] for e in full["events"]] == full["event_ids"]

@@ -43,20 +43,37 @@ def test_a_translated_text_renders_in_vietnamese_and_stays_english_in_english() 
     assert "Code not found" in en and "Không tìm thấy" not in en
 
 
-@pytest.mark.parametrize(("value", "lang", "text"), [
-    (Decimal("1234.500"), "vi", "1.234,5"), (Decimal("1234.500"), "en", "1,234.5"),
-    (Decimal("70"), "vi", "70"), (0.25, "vi", "0,25"), (None, "vi", ""), (1234567, "vi", "1.234.567"),
-    (1234567, "en", "1,234,567"), (-1200, "vi", "-1.200"), (Decimal("1234567"), "vi", "1.234.567"),
-])
+@pytest.mark.parametrize(
+    ("value", "lang", "text"),
+    [
+        (Decimal("1234.500"), "vi", "1.234,5"),
+        (Decimal("1234.500"), "en", "1,234.5"),
+        (Decimal("70"), "vi", "70"),
+        (0.25, "vi", "0,25"),
+        (None, "vi", ""),
+        (1234567, "vi", "1.234.567"),
+        (1234567, "en", "1,234,567"),
+        (-1200, "vi", "-1.200"),
+        (Decimal("1234567"), "vi", "1.234.567"),
+    ],
+)
 def test_numbers(value: Decimal | float | None, lang: str, text: str) -> None:
     assert i18n.number(value, lang) == text
 
 
-@pytest.mark.parametrize(("text", "lang", "value"), [
-    ("1.234,5", "vi", Decimal("1234.5")), ("1234,5", "vi", Decimal("1234.5")), (" 12 ", "vi", Decimal(12)),
-    ("1,234.5", "en", Decimal("1234.5")), ("1.5", "en", Decimal("1.5")),
-    ("1.5", "vi", None), ("abc", "vi", None), ("", "vi", None),  # a misplaced thousands dot is refused, not read as 15
-])
+@pytest.mark.parametrize(
+    ("text", "lang", "value"),
+    [
+        ("1.234,5", "vi", Decimal("1234.5")),
+        ("1234,5", "vi", Decimal("1234.5")),
+        (" 12 ", "vi", Decimal(12)),
+        ("1,234.5", "en", Decimal("1234.5")),
+        ("1.5", "en", Decimal("1.5")),
+        ("1.5", "vi", None),
+        ("abc", "vi", None),
+        ("", "vi", None),  # a misplaced thousands dot is refused, not read as 15
+    ],
+)
 def test_numbers_as_people_type_them(text: str, lang: str, value: Decimal | None) -> None:
     if value is None:
         with pytest.raises(ValueError):
@@ -71,9 +88,19 @@ def test_dates_and_times() -> None:
     assert i18n.moment(datetime(2026, 11, 27, 14, 5), "vi") == "14:05 27/11/2026"
 
 
-@pytest.mark.parametrize(("asked", "header", "lang"), [
-    ("en", "vi", "en"), ("xx", "en-US,en;q=0.9", "en"), (None, None, "vi"), (None, "fr, en;q=0.3, vi;q=0.7", "vi"),
-    (None, "en;q=bad, vi", "vi"), (None, "de", "vi"), (None, "EN", "en"),
-])
-def test_the_language_is_asked_for_then_negotiated_then_vietnamese(asked: str | None, header: str | None, lang: str) -> None:
+@pytest.mark.parametrize(
+    ("asked", "header", "lang"),
+    [
+        ("en", "vi", "en"),
+        ("xx", "en-US,en;q=0.9", "en"),
+        (None, None, "vi"),
+        (None, "fr, en;q=0.3, vi;q=0.7", "vi"),
+        (None, "en;q=bad, vi", "vi"),
+        (None, "de", "vi"),
+        (None, "EN", "en"),
+    ],
+)
+def test_the_language_is_asked_for_then_negotiated_then_vietnamese(
+    asked: str | None, header: str | None, lang: str
+) -> None:
     assert i18n.negotiate(asked, header) == lang

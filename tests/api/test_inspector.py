@@ -21,10 +21,14 @@ URL = "/api/v1/inspector/verify"
 
 def _printed(session: Session) -> tuple[Lot, str, str]:
     coop, _ = party(session)
-    lot = session.get(Lot, f.harvest(session, coop, "10", prod=f.product(session, coop, package_size=Decimal(1))).lot_ids[0])
+    lot = session.get(
+        Lot, f.harvest(session, coop, "10", prod=f.product(session, coop, package_size=Decimal(1))).lot_ids[0]
+    )
     assert lot is not None
     run = runs.create_run(session=session, actor=f.member(coop), lot_id=lot.id, data=runs.PrintRunCreate(quantity=2))  # type: ignore[arg-type]
-    serial, code = session.execute(select(col(Unit.serial), col(Unit.code)).where(col(Unit.print_run_id) == run.id)).first()  # type: ignore[misc]
+    serial, code = session.execute(
+        select(col(Unit.serial), col(Unit.code)).where(col(Unit.print_run_id) == run.id)
+    ).first()  # type: ignore[misc]
     session.commit()
     return lot, serial, code
 
@@ -59,8 +63,20 @@ def test_the_scan_pattern_check_shows_its_evidence(client: TestClient, session: 
     # given a unit code scanned from eight networks (a code copied onto other packages)
     lot, _, code = _printed(session)
     unit_id = session.execute(select(col(Unit.id)).where(col(Unit.code) == code)).scalar_one()
-    write(session=session, scans=[new_scan(lot_id=lot.id, unit_id=unit_id, client_ip=f"198.51.{i}.7",  # type: ignore[arg-type]
-                                           user_agent=None, lang="vi", kind="page") for i in range(8)])
+    write(
+        session=session,
+        scans=[
+            new_scan(
+                lot_id=lot.id,
+                unit_id=unit_id,
+                client_ip=f"198.51.{i}.7",  # type: ignore[arg-type]
+                user_agent=None,
+                lang="vi",
+                kind="page",
+            )
+            for i in range(8)
+        ],
+    )
     inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
     session.commit()
     # when an inspector verifies it, then the verdict is a warning and the check carries the figures
@@ -68,5 +84,8 @@ def test_the_scan_pattern_check_shows_its_evidence(client: TestClient, session: 
     check = next(c for c in body["checks"] if c["name"] == "scan_pattern")
     assert body["verdict"] == "warning" and check["outcome"] == "warning"
     assert (check["evidence"]["count"], check["evidence"]["networks"], check["evidence"]["reasons"]) == (
-        8, 8, ["many_networks"])
+        8,
+        8,
+        ["many_networks"],
+    )
     assert check["evidence"]["first_at"] is not None and check["evidence"]["last_at"] is not None

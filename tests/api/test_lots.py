@@ -71,7 +71,9 @@ def test_lot_list_filters(client: TestClient, session: Session) -> None:
     assert _ids(consumed) == []  # the coop still holds 300 of the raw lot, so it is active
     assert_problem(client.get(f"{API}/lots", headers=flow.coop_h, params={"status": "eaten"}), 422, "validation_error")
     assert_problem(client.get(f"{API}/lots", headers=flow.coop_h, params={"gtin": "1" * 15}), 422, "validation_error")
-    assert_problem(client.get(f"{API}/lots", headers=flow.coop_h, params={"gtin": "9520000000001"}), 422, "gtin_check_digit")
+    assert_problem(
+        client.get(f"{API}/lots", headers=flow.coop_h, params={"gtin": "9520000000001"}), 422, "gtin_check_digit"
+    )
 
 
 def test_one_lot_with_its_holders(client: TestClient, session: Session) -> None:
@@ -104,8 +106,11 @@ def test_forward_trace_reaches_every_descendant_and_holder(client: TestClient, s
     assert {x["id"] for x in trace["lots"]} == {flow.raw, flow.dried}
     dried = next(x for x in trace["lots"] if x["id"] == flow.dried)
     assert [h["organisation_id"] for h in dried["holders"]] == [flow.proc.id]
-    assert_problem(client.get(f"{API}/lots/{flow.raw}/trace", headers=flow.coop_h, params={"direction": "sideways"}),
-                   422, "validation_error")
+    assert_problem(
+        client.get(f"{API}/lots/{flow.raw}/trace", headers=flow.coop_h, params={"direction": "sideways"}),
+        422,
+        "validation_error",
+    )
     assert_problem(client.get(f"{API}/lots/{flow.raw}/trace", headers=flow.other_h), 404, "not_found")
 
 
@@ -118,15 +123,29 @@ def test_trace_csv_is_an_fsma_204_spreadsheet(client: TestClient, session: Sessi
     rows = list(csv.DictReader(io.StringIO(response.text)))
     header = response.text.splitlines()[0].split(",")
     # the FSMA 204 key data elements of each critical tracking event
-    for column in ("traceability_lot_code", "product_description", "critical_tracking_event", "event_date", "quantity",
-                   "unit_of_measure", "location_identifier", "traceability_lot_code_source", "ship_from", "ship_to",
-                   "input_traceability_lot_codes", "reference_document_type", "reference_document_number"):
+    for column in (
+        "traceability_lot_code",
+        "product_description",
+        "critical_tracking_event",
+        "event_date",
+        "quantity",
+        "unit_of_measure",
+        "location_identifier",
+        "traceability_lot_code_source",
+        "ship_from",
+        "ship_to",
+        "input_traceability_lot_codes",
+        "reference_document_type",
+        "reference_document_number",
+    ):
         assert column in header, column
     raw_tlc = f"(01){flow.raw_gtin}(10){flow.raw_code}"
     assert {r["critical_tracking_event"] for r in rows} == {"Harvesting", "Shipping", "Receiving", "Transformation"}
     harvest = next(r for r in rows if r["critical_tracking_event"] == "Harvesting")
     assert harvest["traceability_lot_code"] == raw_tlc and float(harvest["quantity"]) == 500
-    made = next(r for r in rows if r["critical_tracking_event"] == "Transformation" and r["traceability_lot_code"] != raw_tlc)
+    made = next(
+        r for r in rows if r["critical_tracking_event"] == "Transformation" and r["traceability_lot_code"] != raw_tlc
+    )
     assert made["input_traceability_lot_codes"] == raw_tlc
     shipped = next(r for r in rows if r["critical_tracking_event"] == "Shipping")
     assert shipped["ship_from"] and shipped["ship_to"] and shipped["ship_from"] != shipped["ship_to"]

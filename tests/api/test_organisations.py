@@ -15,8 +15,13 @@ API = "/api/v1"
 
 
 def _new_org(**extra: Any) -> dict[str, Any]:
-    return {"kind": "cooperative", "name": "HTX Nhãn lồng Hồng Nam thử", "tax_code": f.tax_code(),
-            "commune_code": f.COMMUNE, **extra}
+    return {
+        "kind": "cooperative",
+        "name": "HTX Nhãn lồng Hồng Nam thử",
+        "tax_code": f.tax_code(),
+        "commune_code": f.COMMUNE,
+        **extra,
+    }
 
 
 def test_province_admin_onboards_an_organisation(client: TestClient, session: Session) -> None:
@@ -38,16 +43,25 @@ def test_onboarding_refuses_duplicates_bad_codes_and_non_admins(client: TestClie
     member = headers_for(session, existing)
     session.commit()
     # then
-    assert_problem(client.post(f"{API}/organisations", headers=admin, json=_new_org(tax_code=existing.tax_code)),
-                   409, "tax_code_taken")
-    assert_problem(client.post(f"{API}/organisations", headers=admin, json=_new_org(commune_code="99999")),
-                   422, "unknown_commune")
-    assert_problem(client.post(f"{API}/organisations", headers=admin, json=_new_org(tax_code="12345abcde")),
-                   422, "validation_error")
-    assert_problem(client.post(f"{API}/organisations", headers=admin, json=_new_org(kind="bank")),
-                   422, "validation_error")
-    assert_problem(client.post(f"{API}/organisations", headers=admin, json=_new_org(gln="9521234000014")),
-                   422, "gln_check_digit")
+    assert_problem(
+        client.post(f"{API}/organisations", headers=admin, json=_new_org(tax_code=existing.tax_code)),
+        409,
+        "tax_code_taken",
+    )
+    assert_problem(
+        client.post(f"{API}/organisations", headers=admin, json=_new_org(commune_code="99999")), 422, "unknown_commune"
+    )
+    assert_problem(
+        client.post(f"{API}/organisations", headers=admin, json=_new_org(tax_code="12345abcde")),
+        422,
+        "validation_error",
+    )
+    assert_problem(
+        client.post(f"{API}/organisations", headers=admin, json=_new_org(kind="bank")), 422, "validation_error"
+    )
+    assert_problem(
+        client.post(f"{API}/organisations", headers=admin, json=_new_org(gln="9521234000014")), 422, "gln_check_digit"
+    )
     assert_problem(client.post(f"{API}/organisations", headers=member, json=_new_org()), 403, "admin_only")
 
 
@@ -88,10 +102,14 @@ def test_org_admin_edits_as_a_new_version_and_sees_history(client: TestClient, s
     versions = client.get(f"{API}/organisations/{coop.id}/versions", headers=admin).json()
     assert [v["version"] for v in versions] == [1, 2]
     assert versions[0]["data"]["address"] != "Thôn Thử, Hoàn Long"
-    assert_problem(client.patch(f"{API}/organisations/{coop.id}", headers=member, json={"address": "x"}),
-                   403, "org_admin_only")
-    assert_problem(client.patch(f"{API}/organisations/{coop.id}", headers=admin, json={"commune_code": "00000"}),
-                   422, "unknown_commune")
+    assert_problem(
+        client.patch(f"{API}/organisations/{coop.id}", headers=member, json={"address": "x"}), 403, "org_admin_only"
+    )
+    assert_problem(
+        client.patch(f"{API}/organisations/{coop.id}", headers=admin, json={"commune_code": "00000"}),
+        422,
+        "unknown_commune",
+    )
 
 
 def test_gln_of_another_organisation_is_a_conflict(client: TestClient, session: Session) -> None:
@@ -99,8 +117,9 @@ def test_gln_of_another_organisation_is_a_conflict(client: TestClient, session: 
     coop = f.org(session)
     admin = headers_for(session, coop, Role.ORG_ADMIN)
     session.commit()
-    assert_problem(client.patch(f"{API}/organisations/{coop.id}", headers=admin, json={"gln": "9521234000013"}),
-                   409, "gln_taken")
+    assert_problem(
+        client.patch(f"{API}/organisations/{coop.id}", headers=admin, json={"gln": "9521234000013"}), 409, "gln_taken"
+    )
 
 
 def test_province_admin_creates_the_first_administrator(client: TestClient, session: Session) -> None:
@@ -108,15 +127,28 @@ def test_province_admin_creates_the_first_administrator(client: TestClient, sess
     admin = headers_for(session, None, Role.ADMIN)
     org_admin = headers_for(session, coop, Role.ORG_ADMIN)
     session.commit()
-    created = client.post(f"{API}/organisations/{coop.id}/administrators", headers=admin,
-                          json={"email": "chu.nhiem@example.com", "full_name": "Chủ nhiệm HTX", "role": "member"})
+    created = client.post(
+        f"{API}/organisations/{coop.id}/administrators",
+        headers=admin,
+        json={"email": "chu.nhiem@example.com", "full_name": "Chủ nhiệm HTX", "role": "member"},
+    )
     assert created.status_code == 201, created.text
     assert created.json()["user"]["role"] == "org_admin" and len(created.json()["token"]) >= 32
-    again = client.post(f"{API}/organisations/{coop.id}/administrators", headers=admin,
-                        json={"email": "CHU.NHIEM@example.com", "full_name": "Trùng"})
+    again = client.post(
+        f"{API}/organisations/{coop.id}/administrators",
+        headers=admin,
+        json={"email": "CHU.NHIEM@example.com", "full_name": "Trùng"},
+    )
     assert_problem(again, 409, "email_taken")
-    assert_problem(client.post(f"{API}/organisations/{coop.id}/administrators", headers=org_admin,
-                               json={"email": "x@example.com", "full_name": "X"}), 403, "admin_only")
+    assert_problem(
+        client.post(
+            f"{API}/organisations/{coop.id}/administrators",
+            headers=org_admin,
+            json={"email": "x@example.com", "full_name": "X"},
+        ),
+        403,
+        "admin_only",
+    )
 
 
 def test_members_are_managed_by_their_administrators(client: TestClient, session: Session) -> None:
@@ -130,13 +162,22 @@ def test_members_are_managed_by_their_administrators(client: TestClient, session
     assert_problem(client.get(f"{API}/organisations/{coop.id}/members", headers=member), 403, "org_admin_only")
     # an organisation administrator cannot appoint inspectors or province administrators
     for role in ("inspector", "admin"):
-        response = client.post(f"{API}/organisations/{coop.id}/members", headers=admin,
-                               json={"email": f"{role}@example.com", "full_name": "Không được", "role": role})
+        response = client.post(
+            f"{API}/organisations/{coop.id}/members",
+            headers=admin,
+            json={"email": f"{role}@example.com", "full_name": "Không được", "role": role},
+        )
         assert_problem(response, 403, "role_not_grantable")
-    assert_problem(client.post(f"{API}/organisations/{coop.id}/members", headers=admin,
-                               json={"email": "not-an-email", "full_name": "X"}), 422, "validation_error")
-    assert_problem(client.post(f"{API}/organisations/{coop.id}/members/987654/reset-password", headers=admin),
-                   404, "not_found")
+    assert_problem(
+        client.post(
+            f"{API}/organisations/{coop.id}/members", headers=admin, json={"email": "not-an-email", "full_name": "X"}
+        ),
+        422,
+        "validation_error",
+    )
+    assert_problem(
+        client.post(f"{API}/organisations/{coop.id}/members/987654/reset-password", headers=admin), 404, "not_found"
+    )
     assert_problem(client.delete(f"{API}/organisations/{coop.id}/members/987654", headers=admin), 404, "not_found")
     assert_problem(client.delete(f"{API}/organisations/{coop.id}/api-keys/987654", headers=admin), 404, "not_found")
 
@@ -145,7 +186,10 @@ def test_province_admin_appoints_an_inspector(client: TestClient, session: Sessi
     authority = f.org(session, "authority", name="Chi cục Quản lý thị trường thử")
     admin = headers_for(session, None, Role.ADMIN)
     session.commit()
-    response = client.post(f"{API}/organisations/{authority.id}/members", headers=admin,
-                           json={"email": "kiem.soat@example.com", "full_name": "Kiểm soát viên", "role": "inspector"})
+    response = client.post(
+        f"{API}/organisations/{authority.id}/members",
+        headers=admin,
+        json={"email": "kiem.soat@example.com", "full_name": "Kiểm soát viên", "role": "inspector"},
+    )
     assert response.status_code == 201, response.text
     assert response.json()["user"]["role"] == "inspector"

@@ -31,7 +31,9 @@ def _portal_key(client: TestClient, session: Session) -> tuple[dict[str, str], d
     dost = f.org(session, "authority", name="Sở Khoa học và Công nghệ (thử)")
     admin = headers_for(session, None, Role.ADMIN)
     session.commit()
-    response = client.post(f"{API}/portal/keys", headers=admin, json={"name": "Cổng quốc gia", "organisation_id": dost.id})
+    response = client.post(
+        f"{API}/portal/keys", headers=admin, json={"name": "Cổng quốc gia", "organisation_id": dost.id}
+    )
     assert response.status_code == 201, response.text
     key = response.json()
     assert key["role"] == "portal" and key["key"].startswith("hyk_")
@@ -93,8 +95,13 @@ def test_a_portal_key_reads_and_writes_nothing_else(client: TestClient, session:
     lot_id = f.harvest(session, grower).lot_ids[0]
     key, issued = _portal_key(client, session)
     assert_problem(client.post(f"{API}/events/sell", headers=key, json={"lot_id": lot_id, "quantity": "1"}), 403)
-    assert_problem(client.post(f"{API}/portal/keys", headers=key,
-                               json={"name": "more", "organisation_id": issued["organisation_id"]}), 403, "admin_only")
+    assert_problem(
+        client.post(
+            f"{API}/portal/keys", headers=key, json={"name": "more", "organisation_id": issued["organisation_id"]}
+        ),
+        403,
+        "admin_only",
+    )
     assert client.get(f"{API}/lots/{lot_id}", headers=key).status_code == 404
     # revoked like any key
     admin = headers_for(session, None, Role.ADMIN)
@@ -110,10 +117,16 @@ def test_only_the_province_admin_issues_portal_keys_to_an_authority(client: Test
     admin, coop_admin = headers_for(session, None, Role.ADMIN), headers_for(session, dost, Role.ORG_ADMIN)
     session.commit()
     before = snapshot(session)
-    assert_problem(client.post(f"{API}/portal/keys", headers=admin, json={"name": "x", "organisation_id": coop.id}),
-                   422, "not_an_authority")
-    assert_problem(client.post(f"{API}/portal/keys", headers=coop_admin, json={"name": "x", "organisation_id": dost.id}),
-                   403, "admin_only")
+    assert_problem(
+        client.post(f"{API}/portal/keys", headers=admin, json={"name": "x", "organisation_id": coop.id}),
+        422,
+        "not_an_authority",
+    )
+    assert_problem(
+        client.post(f"{API}/portal/keys", headers=coop_admin, json={"name": "x", "organisation_id": dost.id}),
+        403,
+        "admin_only",
+    )
     assert_problem(client.post(f"{API}/portal/keys", headers=admin, json={"name": "x", "organisation_id": 999999}), 404)
     assert snapshot(session) == before
 
@@ -125,6 +138,13 @@ def test_bad_parameters_are_422_with_a_code(client: TestClient, session: Session
     assert_problem(client.get(f"{API}/portal/lots", headers=admin), 422, "validation_error")
     assert_problem(client.get(f"{API}/portal/products", headers=admin, params={"limit": 0}), 422, "validation_error")
     assert_problem(client.get(f"{API}/portal/products", headers=admin, params={"since": "yesterday"}), 422)
-    assert_problem(client.get(f"{API}/portal/export.zip", headers=admin,
-                              params={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}), 422, "bad_period")
+    assert_problem(
+        client.get(
+            f"{API}/portal/export.zip",
+            headers=admin,
+            params={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        ),
+        422,
+        "bad_period",
+    )
     assert client.get(f"{API}/portal/organisations", headers=admin).status_code == 200

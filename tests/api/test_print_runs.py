@@ -59,8 +59,13 @@ def _create(client: TestClient, s: Shop, quantity: int = 3, **extra: Any) -> dic
 
 
 def _codes(session: Session, run_id: int) -> list[str]:
-    return list(session.execute(select(col(Unit.code)).where(Unit.print_run_id == run_id)  # type: ignore[arg-type]
-                                .order_by(col(Unit.id))).scalars())
+    return list(
+        session.execute(
+            select(col(Unit.code))
+            .where(Unit.print_run_id == run_id)  # type: ignore[arg-type]
+            .order_by(col(Unit.id))
+        ).scalars()
+    )
 
 
 def _check(client: TestClient, code: str) -> dict[str, Any]:
@@ -92,8 +97,15 @@ def render(session: Session, run_id: int, token: str | None = None) -> None:
     data = [labels.LabelData(**asdict(label)) for label in jobs.labels_for(session=session, run=run)]
     spec = labels.FORMATS[run.format]
     content = labels.render(data, format=spec.name)
-    assert jobs.finish(session=session, run_id=run_id, token=token, content=content, done=len(data),
-                       media_type=spec.media_type, filename=f"hytrace-print-run-{run_id}.{spec.extension}")
+    assert jobs.finish(
+        session=session,
+        run_id=run_id,
+        token=token,
+        content=content,
+        done=len(data),
+        media_type=spec.media_type,
+        filename=f"hytrace-print-run-{run_id}.{spec.extension}",
+    )
     session.commit()
 
 
@@ -109,8 +121,9 @@ def _qr_per_page(pdf: bytes) -> list[list[str]]:
 # --- creating a run ---------------------------------------------------------------------------
 
 
-def test_create_registers_the_codes_queues_the_run_and_hands_it_to_the_workers(client: TestClient,
-                                                                                session: Session) -> None:
+def test_create_registers_the_codes_queues_the_run_and_hands_it_to_the_workers(
+    client: TestClient, session: Session
+) -> None:
     s = _shop(client, session)
     run = _create(client, s, 5, format="roll-50x30")
     assert run["status"] == "queued" and run["total"] == run["quantity"] == 5 and run["done"] == 0
@@ -137,15 +150,19 @@ def test_a_retry_with_the_same_idempotency_key_gives_the_same_run(client: TestCl
     assert count(session, Unit) == units
 
 
-@pytest.mark.parametrize(("body", "code", "field"), [
-    ({"quantity": 0}, "validation_error", "quantity"),
-    ({"quantity": MAX_LABELS + 1}, "validation_error", "quantity"),
-    ({"quantity": 2, "format": "a5-2x2"}, "unknown_format", "a5-2x2"),
-    ({"quantity": 2, "override_reason": "big"}, "validation_error", "override_reason"),
-    ({"quantity": 2, "kind": "pallet"}, "validation_error", "kind"),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"quantity": 0}, "validation_error", "quantity"),
+        ({"quantity": MAX_LABELS + 1}, "validation_error", "quantity"),
+        ({"quantity": 2, "format": "a5-2x2"}, "unknown_format", "a5-2x2"),
+        ({"quantity": 2, "override_reason": "big"}, "validation_error", "override_reason"),
+        ({"quantity": 2, "kind": "pallet"}, "validation_error", "kind"),
+    ],
+)
 def test_invalid_requests_are_refused_with_the_reason_and_write_nothing(
-        client: TestClient, session: Session, body: dict[str, Any], code: str, field: str) -> None:
+    client: TestClient, session: Session, body: dict[str, Any], code: str, field: str
+) -> None:
     s = _shop(client, session)
     before = snapshot(session)
     problem = assert_problem(client.post(f"{API}/lots/{s.lot.id}/print-runs", headers=s.coop_h, json=body), 422, code)
@@ -218,8 +235,7 @@ def test_progress_and_privacy_of_a_run(client: TestClient, session: Session) -> 
     assert_problem(client.get(f"{API}/print-runs/{run['id']}"), 401)
 
 
-def test_the_file_is_not_ready_until_rendered_then_downloads_with_an_etag(client: TestClient,
-                                                                        session: Session) -> None:
+def test_the_file_is_not_ready_until_rendered_then_downloads_with_an_etag(client: TestClient, session: Session) -> None:
     s = _shop(client, session)
     run = _create(client, s, 6, format="roll-50x30")
     url = f"{API}/print-runs/{run['id']}/file"
@@ -239,8 +255,11 @@ def test_the_file_is_not_ready_until_rendered_then_downloads_with_an_etag(client
     assert not_modified.headers["etag"] == response.headers["etag"]
     assert client.get(url, headers={**s.coop_h, "If-None-Match": '"stale"'}).status_code == 200
     # every label's QR is one of the run's codes, in registration order, one label per roll page
-    rows = session.execute(select(col(Unit.serial)).where(Unit.print_run_id == run["id"])  # type: ignore[arg-type]
-                           .order_by(col(Unit.id))).scalars()
+    rows = session.execute(
+        select(col(Unit.serial))
+        .where(Unit.print_run_id == run["id"])  # type: ignore[arg-type]
+        .order_by(col(Unit.id))
+    ).scalars()
     gtin = s.lot.gtin.zfill(14)
     expected = [f"{run['base_url']}/01/{gtin}/10/{s.lot.lot_code}/21/{serial}" for serial in rows]
     assert _qr_per_page(response.content) == [[uri] for uri in expected]
@@ -287,8 +306,9 @@ def test_reprint_prints_the_same_codes_less_the_voided_ones(client: TestClient, 
     s = _shop(client, session)
     run = _create(client, s, 4, format="zpl-50x30")
     codes = _codes(session, run["id"])
-    voided = client.post(f"{API}/print-runs/{run['id']}/void", headers=s.coop_h,
-                         json={"codes": [codes[1]], "reason": "sheet torn"})
+    voided = client.post(
+        f"{API}/print-runs/{run['id']}/void", headers=s.coop_h, json={"codes": [codes[1]], "reason": "sheet torn"}
+    )
     assert voided.status_code == 200, voided.text
     units = count(session, Unit)
     # when
@@ -303,13 +323,17 @@ def test_reprint_prints_the_same_codes_less_the_voided_ones(client: TestClient, 
     render(session, again["id"])
     pdf = client.get(f"{API}/print-runs/{again['id']}/file", headers=s.coop_h)
     assert pdf.status_code == 200, pdf.text
-    serials = dict(session.execute(select(col(Unit.code), col(Unit.serial))
-                                   .where(Unit.print_run_id == run["id"])).all())  # type: ignore[arg-type]
+    serials = dict(
+        session.execute(select(col(Unit.code), col(Unit.serial)).where(Unit.print_run_id == run["id"])).all()
+    )  # type: ignore[arg-type]
     printed = [uri.rsplit("/21/", 1)[1] for page in _qr_per_page(pdf.content) for uri in page]
     assert printed == [serials[c] for c in codes if c != codes[1]]
     assert_problem(client.post(f"{API}/print-runs/{run['id']}/reprint", headers=s.other_h), 404, "not_found")
-    assert_problem(client.post(f"{API}/print-runs/{run['id']}/reprint", headers=s.coop_h, json={"format": "a0"}),
-                   422, "unknown_format")
+    assert_problem(
+        client.post(f"{API}/print-runs/{run['id']}/reprint", headers=s.coop_h, json={"format": "a0"}),
+        422,
+        "unknown_format",
+    )
 
 
 def test_a_reprint_retried_with_the_same_idempotency_key_is_one_reprint(client: TestClient, session: Session) -> None:
@@ -326,9 +350,13 @@ def test_a_reprint_retried_with_the_same_idempotency_key_is_one_reprint(client: 
     # the key of the first run's creation, or the same key for another template, is a client's mistake
     assert_problem(client.post(url, headers=key, json={"format": "a4-3x8"}), 409, "idempotency_key_reused")
     created = _create(client, s, 2, headers={"Idempotency-Key": "create-then-reprint"})
-    assert_problem(client.post(f"{API}/print-runs/{created['id']}/reprint",
-                               headers={**s.coop_h, "Idempotency-Key": "reprint-jammed-sheet"}), 409,
-                   "idempotency_key_reused")
+    assert_problem(
+        client.post(
+            f"{API}/print-runs/{created['id']}/reprint", headers={**s.coop_h, "Idempotency-Key": "reprint-jammed-sheet"}
+        ),
+        409,
+        "idempotency_key_reused",
+    )
     assert count(session, PrintRun) == 3
     # another organisation's reprint with the same key is its own
     assert_problem(client.post(url, headers={**s.other_h, "Idempotency-Key": "reprint-jammed-sheet"}), 404, "not_found")
@@ -340,8 +368,9 @@ def test_voiding_codes_of_a_run(client: TestClient, session: Session) -> None:
     codes, stranger = _codes(session, run["id"]), _codes(session, other["id"])[0]
     url = f"{API}/print-runs/{run['id']}/void"
     before = snapshot(session)
-    refused = assert_problem(client.post(url, headers=s.coop_h, json={"codes": [codes[0], stranger], "reason": "torn"}),
-                             422, "not_in_run")
+    refused = assert_problem(
+        client.post(url, headers=s.coop_h, json={"codes": [codes[0], stranger], "reason": "torn"}), 422, "not_in_run"
+    )
     assert refused["codes"] == [stranger]
     assert_problem(client.post(url, headers=s.other_h, json={"codes": [codes[0]], "reason": "torn"}), 404, "not_found")
     assert_problem(client.post(url, headers=s.coop_h, json={"codes": [], "reason": "torn"}), 422, "validation_error")
@@ -353,10 +382,16 @@ def test_voiding_codes_of_a_run(client: TestClient, session: Session) -> None:
     assert response.status_code == 200, response.text
     assert response.json() == {"voided": 2}
     states = {code: _state(client, code) for code in codes}
-    assert states == {codes[0]: (False, "void"), codes[1]: (True, "valid"), codes[2]: (False, "void"),
-                      codes[3]: (True, "valid")}
+    assert states == {
+        codes[0]: (False, "void"),
+        codes[1]: (True, "valid"),
+        codes[2]: (False, "void"),
+        codes[3]: (True, "valid"),
+    }
     assert client.get(f"{API}/print-runs/{run['id']}", headers=s.coop_h).json()["void_codes"] == 2
-    assert_problem(client.post(url, headers=s.coop_h, json={"codes": [codes[0]], "reason": "again"}), 409, "already_void")
+    assert_problem(
+        client.post(url, headers=s.coop_h, json={"codes": [codes[0]], "reason": "again"}), 409, "already_void"
+    )
     mistyped = codes[1][:4] + next(ch for ch in CROCKFORD if ch != codes[1][4]) + codes[1][5:]
     assert_problem(client.post(url, headers=s.coop_h, json={"codes": [mistyped], "reason": "torn"}), 422, "code_check")
 

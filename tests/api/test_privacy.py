@@ -71,9 +71,7 @@ def _client(app_session: Session) -> TestClient:
 
 
 def _org(session: Session, tax_suffix: str) -> Organisation:
-    return session.exec(
-        select(Organisation).where(Organisation.tax_code == demo.TAX_PREFIX + tax_suffix)
-    ).one()
+    return session.exec(select(Organisation).where(Organisation.tax_code == demo.TAX_PREFIX + tax_suffix)).one()
 
 
 def _reader(session: Session, org: Organisation | None, role: Role) -> dict[str, str]:
@@ -84,16 +82,10 @@ def _reader(session: Session, org: Organisation | None, role: Role) -> dict[str,
 
 
 def _ids(session: Session, farm: Organisation) -> dict[str, Any]:
-    lots = list(
-        session.exec(
-            select(Lot).where(Lot.producer_organisation_id == farm.id).order_by(col(Lot.id))
-        )
-    )
+    lots = list(session.exec(select(Lot).where(Lot.producer_organisation_id == farm.id).order_by(col(Lot.id))))
     chicken = lots[0]
     meat = session.exec(
-        select(Lot).where(
-            col(Lot.id).in_(select(LotEdge.child_lot_id).where(LotEdge.parent_lot_id == chicken.id))
-        )
+        select(Lot).where(col(Lot.id).in_(select(LotEdge.child_lot_id).where(LotEdge.parent_lot_id == chicken.id)))
     ).first()
     assert meat is not None
     shipped = session.exec(
@@ -111,9 +103,7 @@ def _ids(session: Session, farm: Organisation) -> dict[str, Any]:
         for s in to_shop
         if session.get(Organisation, s.to_organisation_id).kind == OrgKind.RETAILER
     ]  # type: ignore[union-attr]
-    ship = session.exec(
-        select(Event).where(Event.organisation_id == farm.id, Event.type == EventType.SHIP)
-    ).first()
+    ship = session.exec(select(Event).where(Event.organisation_id == farm.id, Event.type == EventType.SHIP)).first()
     recall = session.exec(select(Recall).where(Recall.organisation_id == farm.id)).first()
     right = session.exec(select(RightToUse).where(RightToUse.organisation_id == farm.id)).first()
     assert ship is not None and recall is not None and right is not None and shop_ids
@@ -149,9 +139,7 @@ def world(engine: Engine) -> Iterator[Demo]:
     """The demo, loaded once for the module in a transaction rolled back at the end."""
     connection = engine.connect()
     transaction = connection.begin()
-    with Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    ) as session:
+    with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
         demo.load_demo(session=session)
         farm = _org(session, "03")
         assert farm.kind == OrgKind.FARM and not farm.personal_name_consent
@@ -183,9 +171,7 @@ def world(engine: Engine) -> Iterator[Demo]:
                 issue_portal_key(
                     session=session,
                     actor=f.ADMIN,
-                    data=PortalKeyCreate(
-                        name="cổng quốc gia", organisation_id=_org(session, "00").id
-                    ),
+                    data=PortalKeyCreate(name="cổng quốc gia", organisation_id=_org(session, "00").id),
                 ).key
             ),  # type: ignore[arg-type]
             "public": {},
@@ -227,10 +213,7 @@ def _text(body: bytes, content_type: str) -> str:
     escapes and HTML's entities undone."""
     if body[:2] == b"PK":
         with zipfile.ZipFile(io.BytesIO(body)) as packed:
-            return "\n".join(
-                html.unescape(packed.read(name).decode("utf-8", "replace"))
-                for name in packed.namelist()
-            )
+            return "\n".join(html.unescape(packed.read(name).decode("utf-8", "replace")) for name in packed.namelist())
     text = body.decode("utf-8", "replace")
     if "json" in content_type:
         try:
@@ -275,15 +258,9 @@ ROUTES: dict[str, Probe] = {
         "/api/v1/organisations?q=Tr%E1%BA%A7n",
     ],
     "/api/v1/organisations/{organisation_id}": lambda i: [f"/api/v1/organisations/{i['farm']}"],
-    "/api/v1/organisations/{organisation_id}/versions": lambda i: [
-        f"/api/v1/organisations/{i['farm']}/versions"
-    ],
-    "/api/v1/organisations/{organisation_id}/members": lambda i: [
-        f"/api/v1/organisations/{i['farm']}/members"
-    ],
-    "/api/v1/organisations/{organisation_id}/api-keys": lambda i: [
-        f"/api/v1/organisations/{i['farm']}/api-keys"
-    ],
+    "/api/v1/organisations/{organisation_id}/versions": lambda i: [f"/api/v1/organisations/{i['farm']}/versions"],
+    "/api/v1/organisations/{organisation_id}/members": lambda i: [f"/api/v1/organisations/{i['farm']}/members"],
+    "/api/v1/organisations/{organisation_id}/api-keys": lambda i: [f"/api/v1/organisations/{i['farm']}/api-keys"],
     "/api/v1/locations": lambda i: [
         f"/api/v1/locations?organisation_id={i['farm']}",
         "/api/v1/locations",
@@ -309,31 +286,19 @@ ROUTES: dict[str, Probe] = {
     "/api/v1/events": lambda i: ["/api/v1/events", f"/api/v1/events?lot_id={i['chicken']}"],
     "/api/v1/events/{event_id}": lambda i: [f"/api/v1/events/{i['ship_event']}"],
     "/api/v1/lots/{lot_id}/print-runs": lambda i: [f"/api/v1/lots/{i['meat']}/print-runs"],
-    "/api/v1/codes/check": lambda i: [
-        f"/api/v1/codes/check?uri={quote('https://example.com' + _dl(i, 'meat'))}"
-    ],
+    "/api/v1/codes/check": lambda i: [f"/api/v1/codes/check?uri={quote('https://example.com' + _dl(i, 'meat'))}"],
     "/api/v1/designations": lambda i: ["/api/v1/designations"],
     "/api/v1/designations/{designation_id}": lambda i: [f"/api/v1/designations/{i['mark']}"],
-    "/api/v1/designations/{designation_id}/rights": lambda i: [
-        f"/api/v1/designations/{i['mark']}/rights"
-    ],
-    "/api/v1/designations/{designation_id}/usage": lambda i: [
-        f"/api/v1/designations/{i['mark']}/usage"
-    ],
+    "/api/v1/designations/{designation_id}/rights": lambda i: [f"/api/v1/designations/{i['mark']}/rights"],
+    "/api/v1/designations/{designation_id}/usage": lambda i: [f"/api/v1/designations/{i['mark']}/usage"],
     "/api/v1/certifications": lambda i: ["/api/v1/certifications"],
     "/api/v1/certifications/{certification_id}": lambda i: ["/api/v1/certifications/1"],
-    "/api/v1/lots/{lot_id}/certifications": lambda i: [
-        f"/api/v1/lots/{i['chicken']}/certifications"
-    ],
+    "/api/v1/lots/{lot_id}/certifications": lambda i: [f"/api/v1/lots/{i['chicken']}/certifications"],
     "/api/v1/recalls": lambda i: ["/api/v1/recalls"],
     "/api/v1/recalls/affecting-me": lambda i: ["/api/v1/recalls/affecting-me"],
     "/api/v1/recalls/{recall_id}": lambda i: [f"/api/v1/recalls/{i['recall']}"],
-    "/api/v1/recalls/{recall_id}/report.csv": lambda i: [
-        f"/api/v1/recalls/{i['recall']}/report.csv"
-    ],
-    "/api/v1/recalls/{recall_id}/report.xlsx": lambda i: [
-        f"/api/v1/recalls/{i['recall']}/report.xlsx"
-    ],
+    "/api/v1/recalls/{recall_id}/report.csv": lambda i: [f"/api/v1/recalls/{i['recall']}/report.csv"],
+    "/api/v1/recalls/{recall_id}/report.xlsx": lambda i: [f"/api/v1/recalls/{i['recall']}/report.xlsx"],
     "/api/v1/inspector/verify": lambda i: [
         f"/api/v1/inspector/verify?uri={quote('https://example.com' + _dl(i, 'meat'))}"
     ],
@@ -341,9 +306,7 @@ ROUTES: dict[str, Probe] = {
         "/epcis/events",
         f"/epcis/events?MATCH_epc={quote('https://id.gs1.org' + _dl(i, 'chicken'))}",
     ],
-    "/epcis/events/{event_id:path}": lambda i: [
-        f"/epcis/events/{quote(i['epcis_id'] or 'none', safe='')}"
-    ],
+    "/epcis/events/{event_id:path}": lambda i: [f"/epcis/events/{quote(i['epcis_id'] or 'none', safe='')}"],
     "/epcis/lots/{lot_id}/events": lambda i: [
         f"/epcis/lots/{i['meat']}/events",
         f"/epcis/lots/{i['chicken']}/events",
@@ -381,17 +344,15 @@ ROUTES: dict[str, Probe] = {
         f"/app/lots/{i['chicken']}/trace?direction=forward",
     ],
     "/app/lots/{lot_id}/trace.csv": lambda i: [
-        f"/app/lots/{i['meat']}/trace.csv", f"/app/lots/{i['recalled_lot']}/trace.csv?direction=forward"],
+        f"/app/lots/{i['meat']}/trace.csv",
+        f"/app/lots/{i['recalled_lot']}/trace.csv?direction=forward",
+    ],
     "/app/lots/{lot_id}/trace.xlsx": lambda i: [f"/app/lots/{i['meat']}/trace.xlsx"],
     "/app/admin/organisations": lambda i: ["/app/admin/organisations"],
-    "/app/admin/organisations/{organisation_id}/users": lambda i: [
-        f"/app/admin/organisations/{i['farm']}/users"
-    ],
+    "/app/admin/organisations/{organisation_id}/users": lambda i: [f"/app/admin/organisations/{i['farm']}/users"],
     "/app/admin/designations": lambda i: ["/app/admin/designations"],
     "/app/admin/designations/new": lambda i: ["/app/admin/designations/new"],
-    "/app/admin/designations/{designation_id}/edit": lambda i: [
-        f"/app/admin/designations/{i['mark']}/edit"
-    ],
+    "/app/admin/designations/{designation_id}/edit": lambda i: [f"/app/admin/designations/{i['mark']}/edit"],
     "/app/designations": lambda i: ["/app/designations"],
     "/app/designations/{designation_id}": lambda i: [f"/app/designations/{i['mark']}"],
     "/app/designations/{designation_id}/usage": lambda i: [f"/app/designations/{i['mark']}/usage"],
@@ -456,9 +417,7 @@ def _get_routes() -> set[str]:
 def test_every_get_route_is_classified() -> None:
     # given every GET route the app serves, when each is looked up, then it is probed or said to name no one
     routes = _get_routes()
-    assert (
-        len(routes) > 90
-    )  # the enumeration sees the included routers, not only the app's own routes
+    assert len(routes) > 90  # the enumeration sees the included routers, not only the app's own routes
     unclassified = sorted(routes - set(ROUTES) - set(NO_PARTY))
     assert not unclassified, f"classify these routes in ROUTES or NO_PARTY: {unclassified}"
     stale = sorted((set(ROUTES) | set(NO_PARTY)) - routes)
@@ -501,24 +460,15 @@ def test_the_household_is_named_only_to_readers_with_a_right(world: Demo, reader
     # given a household without consent; when every route and export is fetched as this reader
     said = _fetch(world, reader)
     # then none tells a reader without the right its name, street address, tax code, GLN, phone or e-mail
-    leaks = {
-        url: found
-        for url, (_, text) in said.items()
-        if (found := _leaks(text, world.secrets, reader))
-    }
+    leaks = {url: found for url, (_, text) in said.items() if (found := _leaks(text, world.secrets, reader))}
     assert not leaks, (reader, leaks)
     # and the routes answered (a probe that only ever gets 404 proves nothing)
     assert sum(status == 200 for status, _ in said.values()) >= 10 if reader != "public" else 3
     if reader in RIGHTFUL:  # those with the right are told who it is, where a route names it
-        named = [
-            url for url, (status, text) in said.items() if status == 200 and world.farm.name in text
-        ]
+        named = [url for url, (status, text) in said.items() if status == 200 and world.farm.name in text]
         assert named, reader
     if reader == "portal":  # the portal files the household under its tax code, never its name
-        assert (
-            world.farm.tax_code
-            in said["/api/v1/portal/organisations?limit=500&since=2000-01-01T00:00:00Z"][1]
-        )
+        assert world.farm.tax_code in said["/api/v1/portal/organisations?limit=500&since=2000-01-01T00:00:00Z"][1]
 
 
 # The issue's three (reader, route) that showed the household's full name, and more.
@@ -536,24 +486,14 @@ SEEN_DOWNSTREAM = [
 
 def test_the_redacted_form_keeps_the_commune_only(world: Demo) -> None:
     # given a shop reading the household in the directory
-    got = world.client.get(
-        f"/api/v1/organisations/{world.ids['farm']}", headers=world.readers["shop"]
-    ).json()
+    got = world.client.get(f"/api/v1/organisations/{world.ids['farm']}", headers=world.readers["shop"]).json()
     # then it is the household of its commune, with the commune as its address, and nothing that identifies it
     assert got["name"] == "Hộ sản xuất tại Xã Hoàn Long" and got["redacted"] is True
-    assert (
-        got["address"] == "Xã Hoàn Long, Tỉnh Hưng Yên"
-        and got["commune_code"] == world.farm.commune_code
-    )
-    assert [got[k] for k in ("tax_code", "gln", "phone", "email", "contact_person", "name_en")] == [
-        None
-    ] * 6
+    assert got["address"] == "Xã Hoàn Long, Tỉnh Hưng Yên" and got["commune_code"] == world.farm.commune_code
+    assert [got[k] for k in ("tax_code", "gln", "phone", "email", "contact_person", "name_en")] == [None] * 6
     # and a search by its name does not confirm it
     assert (
-        world.client.get(
-            "/api/v1/organisations?q=Tr%E1%BA%A7n%20V%C4%83n", headers=world.readers["shop"]
-        ).json()
-        == []
+        world.client.get("/api/v1/organisations?q=Tr%E1%BA%A7n%20V%C4%83n", headers=world.readers["shop"]).json() == []
     )
     assert world.client.get(
         "/api/v1/organisations?q=Tr%E1%BA%A7n%20V%C4%83n", headers=world.readers["inspector"]
@@ -562,18 +502,10 @@ def test_the_redacted_form_keeps_the_commune_only(world: Demo) -> None:
 
 def test_an_epcis_document_names_a_withheld_household_by_number_and_reads_back(world: Demo) -> None:
     # given the chicken lot's chain as EPCIS for the processor that bought it
-    doc = world.client.get(
-        f"/epcis/lots/{world.ids['chicken']}/events", headers=world.readers["processor"]
-    ).text
+    doc = world.client.get(f"/epcis/lots/{world.ids['chicken']}/events", headers=world.readers["processor"]).text
     # then the household is a number, not its tax code or GLN; the inspector gets its GLN
-    assert (
-        f"/epcis/id/party/{world.ids['farm']}" in doc
-        and world.farm.tax_code not in doc
-        and GLN not in doc
-    )
-    full = world.client.get(
-        f"/epcis/lots/{world.ids['chicken']}/events", headers=world.readers["inspector"]
-    ).text
+    assert f"/epcis/id/party/{world.ids['farm']}" in doc and world.farm.tax_code not in doc and GLN not in doc
+    full = world.client.get(f"/epcis/lots/{world.ids['chicken']}/events", headers=world.readers["inspector"]).text
     assert f"https://id.gs1.org/417/{GLN}" in full and "/epcis/id/party/" not in full
     # and the event ids are the same for both (hash ids are computed on the full form)
     ids = [e["eventID"] for e in json.loads(doc)["epcisBody"]["eventList"]]
@@ -589,9 +521,7 @@ def test_a_webhook_payload_names_the_household_as_its_subscriber_may_see_it(worl
     session = world.session
     bodies = {}
     for who, owner in (("processor", world.ids["processor"]), ("admin", None)):
-        sub = WebhookSubscription(
-            owner_organisation_id=owner, url="https://partner.example.com/hook", secret="s" * 32
-        )
+        sub = WebhookSubscription(owner_organisation_id=owner, url="https://partner.example.com/hook", secret="s" * 32)
         session.add(sub)
         session.flush()
         delivery = WebhookDelivery(
@@ -625,9 +555,7 @@ def test_with_consent_the_household_is_named_where_it_was_withheld(world: Demo) 
         client = _client(session)  # a new public-page cache: the pages before consent are not kept
         with client:
             for reader, route in SEEN_DOWNSTREAM:
-                url = route.format(**world.ids).replace(
-                    world.ids["chicken_gtin"], world.ids["chicken_gtin"].zfill(14)
-                )
+                url = route.format(**world.ids).replace(world.ids["chicken_gtin"], world.ids["chicken_gtin"].zfill(14))
                 response = client.get(url, headers=world.readers[reader])
                 assert response.status_code == 200, (reader, url, response.text)
                 # then the readers who saw "Hộ sản xuất tại …" see its name (EPCIS: its GLN)
@@ -646,9 +574,7 @@ def test_with_consent_the_household_is_named_where_it_was_withheld(world: Demo) 
 def test_without_consent_the_issues_readers_see_the_household_of_the_commune(
     world: Demo, reader: str, route: str
 ) -> None:
-    url = route.format(**world.ids).replace(
-        world.ids["chicken_gtin"], world.ids["chicken_gtin"].zfill(14)
-    )
+    url = route.format(**world.ids).replace(world.ids["chicken_gtin"], world.ids["chicken_gtin"].zfill(14))
     response = world.client.get(url, headers=world.readers[reader])
     assert response.status_code == 200, response.text
     said = _text(response.content, response.headers["content-type"])

@@ -33,10 +33,12 @@ def _product(client: TestClient, session: Session) -> tuple[int, dict[str, str]]
     return product.id, headers
 
 
-def _put(client: TestClient, product_id: int, data: bytes, headers: dict[str, str],
-         media_type: str = "image/jpeg") -> httpx.Response:
-    return client.put(f"/api/v1/products/{product_id}/image", content=data,
-                      headers={**headers, "Content-Type": media_type})
+def _put(
+    client: TestClient, product_id: int, data: bytes, headers: dict[str, str], media_type: str = "image/jpeg"
+) -> httpx.Response:
+    return client.put(
+        f"/api/v1/products/{product_id}/image", content=data, headers={**headers, "Content-Type": media_type}
+    )
 
 
 def test_the_owner_uploads_a_photo_and_anyone_gets_a_small_clean_webp(client: TestClient, session: Session) -> None:
@@ -70,8 +72,9 @@ def test_the_owner_uploads_a_photo_and_anyone_gets_a_small_clean_webp(client: Te
 def test_a_multipart_form_with_a_file_field_works_too(client: TestClient, session: Session) -> None:
     product_id, headers = _product(client, session)
     png = encoded(Image.new("RGB", (1280, 640), "orange"))
-    response = client.put(f"/api/v1/products/{product_id}/image", headers=headers,
-                          files={"file": ("anh.png", png, "image/png")})
+    response = client.put(
+        f"/api/v1/products/{product_id}/image", headers=headers, files={"file": ("anh.png", png, "image/png")}
+    )
     assert response.status_code == 200, response.text
     assert (response.json()["width"], response.json()["height"]) == (640, 320)
     assert client.get(response.json()["url"]).status_code == 200
@@ -79,8 +82,12 @@ def test_a_multipart_form_with_a_file_field_works_too(client: TestClient, sessio
 
 def test_a_form_without_the_file_field_is_refused(client: TestClient, session: Session) -> None:
     product_id, headers = _product(client, session)
-    response = client.put(f"/api/v1/products/{product_id}/image", headers=headers, data={"anh": "x"},
-                          files={"other": ("a.png", b"x", "image/png")})
+    response = client.put(
+        f"/api/v1/products/{product_id}/image",
+        headers=headers,
+        data={"anh": "x"},
+        files={"other": ("a.png", b"x", "image/png")},
+    )
     assert_problem(response, 422, "image_missing")
 
 
@@ -110,17 +117,21 @@ def test_without_credentials_it_is_401(client: TestClient, session: Session) -> 
     assert_problem(client.delete(f"/api/v1/products/{product_id}/image"), 401)
 
 
-@pytest.mark.parametrize(("data", "media_type", "status", "code"), [
-    (b"", "image/jpeg", 422, "image_empty"),
-    (b"GIF89a not really" * 20, "image/png", 422, "image_unreadable"),
-    (png_header_only(30_000, 30_000), "image/png", 422, "image_too_large"),
-    (encoded(Image.new("1", (8000, 6000))), "image/png", 422, "image_too_large"),
-    (b"\xff\xd8\xff" + b"\x00" * (8 * 1024 * 1024), "image/jpeg", 422, "image_too_large"),
-    (b"hello", "text/plain", 415, "unsupported_media_type"),
-    (b"", "application/json", 415, "unsupported_media_type"),
-])
-def test_bad_uploads_get_a_reason_and_write_nothing(client: TestClient, session: Session, data: bytes,
-                                                    media_type: str, status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "media_type", "status", "code"),
+    [
+        (b"", "image/jpeg", 422, "image_empty"),
+        (b"GIF89a not really" * 20, "image/png", 422, "image_unreadable"),
+        (png_header_only(30_000, 30_000), "image/png", 422, "image_too_large"),
+        (encoded(Image.new("1", (8000, 6000))), "image/png", 422, "image_too_large"),
+        (b"\xff\xd8\xff" + b"\x00" * (8 * 1024 * 1024), "image/jpeg", 422, "image_too_large"),
+        (b"hello", "text/plain", 415, "unsupported_media_type"),
+        (b"", "application/json", 415, "unsupported_media_type"),
+    ],
+)
+def test_bad_uploads_get_a_reason_and_write_nothing(
+    client: TestClient, session: Session, data: bytes, media_type: str, status: int, code: str
+) -> None:
     product_id, headers = _product(client, session)
     before = snapshot(session)
     body = assert_problem(_put(client, product_id, data, headers, media_type), status, code)
@@ -152,13 +163,16 @@ def test_deleting_the_image_makes_its_url_404(client: TestClient, session: Sessi
     assert client.delete(f"/api/v1/products/{product_id}/image", headers=headers).status_code == 204
 
 
-@pytest.mark.parametrize("path", [
-    "/media/products/2000000000/0123456789abcdef.webp",  # no such product
-    "/media/products/abc/0123456789abcdef.webp",
-    "/media/products/99999999999999999999/0123456789abcdef.webp",
-    "/media/products/-1/0123456789abcdef.webp",
-    "/media/products/1/..%2F..%2Fetc.webp",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/products/2000000000/0123456789abcdef.webp",  # no such product
+        "/media/products/abc/0123456789abcdef.webp",
+        "/media/products/99999999999999999999/0123456789abcdef.webp",
+        "/media/products/-1/0123456789abcdef.webp",
+        "/media/products/1/..%2F..%2Fetc.webp",
+    ],
+)
 def test_unknown_media_paths_are_404_problems(client: TestClient, path: str) -> None:
     assert_problem(client.get(path), 404)
 
@@ -177,8 +191,9 @@ def test_an_oversized_upload_without_a_declared_length_is_refused(client: TestCl
     product_id, headers = _product(client, session)
     before = snapshot(session)
     chunks = (b"\x00" * (1024 * 1024) for _ in range(10))
-    response = client.put(f"/api/v1/products/{product_id}/image", content=chunks,
-                          headers={**headers, "Content-Type": "image/png"})
+    response = client.put(
+        f"/api/v1/products/{product_id}/image", content=chunks, headers={**headers, "Content-Type": "image/png"}
+    )
     assert "content-length" not in response.request.headers
     # the body guard stops reading past the uploads' limit (api/bodyguard.py), before the route
     assert_problem(response, 413, "payload_too_large")

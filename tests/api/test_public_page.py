@@ -24,7 +24,10 @@ from trace.recalls.models import ReasonIn
 from trace.scans.models import Scan
 from trace.units import display_code
 
-HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "accept-language": "vi-VN,vi;q=0.9"}
+HTML = {
+    "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "accept-language": "vi-VN,vi;q=0.9",
+}
 JSON = {"accept": "application/json"}
 
 
@@ -48,26 +51,46 @@ def flush(client: TestClient) -> None:
 
 
 def test_a_browser_gets_the_vietnamese_page_with_the_facts_and_a_program_gets_them_as_json(
-        client: TestClient, chain: Chain) -> None:
+    client: TestClient, chain: Chain
+) -> None:
     page = client.get(path_of(chain), headers=HTML)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["content-language"] == "vi" and '<html lang="vi">' in page.text
-    for fact in ("Long nhãn sấy", chain.proc.name, "Chỉ dẫn địa lý", "00055", "Hành trình sản phẩm", "Thu hoạch",
-                 "Chế biến", display_code(chain.unit.code), chain.unit.serial, "Mã thật do hệ thống cấp", "VG-TEST-01"):
+    for fact in (
+        "Long nhãn sấy",
+        chain.proc.name,
+        "Chỉ dẫn địa lý",
+        "00055",
+        "Hành trình sản phẩm",
+        "Thu hoạch",
+        "Chế biến",
+        display_code(chain.unit.code),
+        chain.unit.serial,
+        "Mã thật do hệ thống cấp",
+        "VG-TEST-01",
+    ):
         assert fact in page.text, fact
     data = client.get(path_of(chain), headers=JSON)
     assert data.headers["content-type"] == "application/json"
     body = data.json()
     assert (body["valid"], body["serial"], body["code"], body["product_name"]) == (
-        True, chain.unit.serial, display_code(chain.unit.code), "Long nhãn sấy")
+        True,
+        chain.unit.serial,
+        display_code(chain.unit.code),
+        "Long nhãn sấy",
+    )
     assert body["designations"][0]["registration_number"] == "00055"
     assert body["journey"][0]["kind"] == "harvest"
     assert body["scans"]["count"] == 1  # the page view before it
 
 
-def test_english_by_query_or_by_the_browsers_languages_and_vietnamese_by_default(client: TestClient, chain: Chain) -> None:
+def test_english_by_query_or_by_the_browsers_languages_and_vietnamese_by_default(
+    client: TestClient, chain: Chain
+) -> None:
     english = client.get(path_of(chain) + "?lang=en", headers=HTML)
-    assert english.headers["content-language"] == "en" and "The journey" in english.text and "Dried longan" in english.text
+    assert (
+        english.headers["content-language"] == "en" and "The journey" in english.text and "Dried longan" in english.text
+    )
     by_browser = client.get(path_of(chain), headers={"accept-language": "en-GB,en;q=0.8,vi;q=0.5"})
     assert by_browser.headers["content-language"] == "en"
     preferred_vi = client.get(path_of(chain), headers={"accept-language": "fr-FR,vi;q=0.9,en;q=0.8"})
@@ -110,7 +133,9 @@ def test_each_link_type_answers(client: TestClient, chain: Chain) -> None:
     product = client.get(f"/01/{chain.lot.gtin}", headers=HTML)
     assert product.status_code == 200 and "Long nhãn sấy" in product.text and chain.proc.name in product.text
     certs = client.get(path_of(chain) + "?linkType=gs1:certificationInfo").json()
-    assert certs["designations"][0]["name"] == "Nhãn lồng Hưng Yên" and certs["certificates"][0]["number"] == "VG-TEST-01"
+    assert (
+        certs["designations"][0]["name"] == "Nhãn lồng Hưng Yên" and certs["certificates"][0]["number"] == "VG-TEST-01"
+    )
     epcis = client.get(path_of(chain) + "?linkType=gs1:epcis")
     assert epcis.status_code == 200 and epcis.headers["content-type"] == "application/ld+json"
     document = epcis.json()
@@ -129,11 +154,21 @@ def test_each_link_type_answers(client: TestClient, chain: Chain) -> None:
 
 
 def test_certificates_are_named_alike_on_the_product_page_and_the_origin_page(
-        client: TestClient, session: Session, chain: Chain) -> None:
-    record_certification(session=session, actor=f.ADMIN, data=CertificationCreate(
-        organisation_id=chain.proc.id, kind=CertificationKind.OCOP, stars=4, number="OCOP-TEST-4",
-        issuer="UBND tỉnh (thử nghiệm)", valid_from=date.today() - timedelta(days=30),
-        valid_to=date.today() + timedelta(days=300)))
+    client: TestClient, session: Session, chain: Chain
+) -> None:
+    record_certification(
+        session=session,
+        actor=f.ADMIN,
+        data=CertificationCreate(
+            organisation_id=chain.proc.id,
+            kind=CertificationKind.OCOP,
+            stars=4,
+            number="OCOP-TEST-4",
+            issuer="UBND tỉnh (thử nghiệm)",
+            valid_from=date.today() - timedelta(days=30),
+            valid_to=date.today() + timedelta(days=300),
+        ),
+    )
     session.commit()  # a public write: the cached pages are rebuilt
     product = client.get(f"/01/{chain.lot.gtin}", headers=HTML)
     assert "<strong>OCOP 4★</strong> số OCOP-TEST-4" in product.text
@@ -146,11 +181,16 @@ def test_the_resolver_describes_itself() -> None:
 
     answer = TestClient(create_app(testing=True)).get("/.well-known/gs1resolver")
     body = answer.json()
-    assert body["supportedPrimaryKeys"] == ["01"] and "gs1:pip" in body["linkTypes"] and body["resolverRoot"].startswith("http")
+    assert (
+        body["supportedPrimaryKeys"] == ["01"]
+        and "gs1:pip" in body["linkTypes"]
+        and body["resolverRoot"].startswith("http")
+    )
 
 
 def test_a_repeat_visit_gets_304_and_still_counts_as_a_scan_but_a_recall_changes_the_page(
-        client: TestClient, session: Session, chain: Chain) -> None:
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     first = client.get(path_of(chain), headers=HTML)
     etag = first.headers["etag"]
     assert first.headers["cache-control"] == "no-cache" and etag.startswith('W/"')
@@ -159,8 +199,12 @@ def test_a_repeat_visit_gets_304_and_still_counts_as_a_scan_but_a_recall_changes
     flush(client)
     assert scans(session, chain) == 2
     # when the harvest the dried lot came from is recalled
-    recall.recall(session=session, actor=f.member(chain.coop), lot_id=chain.harvest.id,  # type: ignore[arg-type]
-                  data=ReasonIn(reason="Dư lượng thuốc BVTV vượt ngưỡng"))
+    recall.recall(
+        session=session,
+        actor=f.member(chain.coop),
+        lot_id=chain.harvest.id,  # type: ignore[arg-type]
+        data=ReasonIn(reason="Dư lượng thuốc BVTV vượt ngưỡng"),
+    )
     session.commit()
     after = client.get(path_of(chain), headers={**HTML, "if-none-match": etag})
     # then the cached copy is not confirmed: the new page leads with the recall
@@ -171,7 +215,8 @@ def test_a_repeat_visit_gets_304_and_still_counts_as_a_scan_but_a_recall_changes
 
 
 def test_every_scan_is_counted_and_the_page_tells_how_often_and_since_when(
-        client: TestClient, session: Session, chain: Chain) -> None:
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     assert "Đây là lần quét đầu tiên" in client.get(path_of(chain), headers=HTML).text
     for _ in range(3):
         client.get(path_of(chain), headers=JSON)
@@ -184,13 +229,26 @@ def test_every_scan_is_counted_and_the_page_tells_how_often_and_since_when(
     assert all(re.fullmatch(r"[0-9a-f]{16}", r.network) for r in rows)  # a salted hash, never the address
 
 
-def test_a_code_scanned_from_many_networks_carries_a_warning(client: TestClient, session: Session, chain: Chain) -> None:
+def test_a_code_scanned_from_many_networks_carries_a_warning(
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     from trace.scans.record import new_scan, write
 
     # given the same code scanned from many networks (a genuine code copied onto many packages)
-    write(session=session, scans=[new_scan(lot_id=chain.lot.id, unit_id=chain.unit.id, client_ip=f"10.{i}.1.1",  # type: ignore[arg-type]
-                                           user_agent="Mozilla/5.0 (Linux; Android 14)", lang="vi", kind="page")
-                                  for i in range(8)])
+    write(
+        session=session,
+        scans=[
+            new_scan(
+                lot_id=chain.lot.id,
+                unit_id=chain.unit.id,
+                client_ip=f"10.{i}.1.1",  # type: ignore[arg-type]
+                user_agent="Mozilla/5.0 (Linux; Android 14)",
+                lang="vi",
+                kind="page",
+            )
+            for i in range(8)
+        ],
+    )
     session.commit()
     # when someone opens it
     page = client.get(path_of(chain), headers=HTML)
@@ -205,7 +263,8 @@ def _from(client: TestClient, ip: str) -> TestClient:
 
 
 def test_one_network_scanning_a_code_many_times_never_makes_it_look_copied(
-        client: TestClient, session: Session, chain: Chain) -> None:
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     from tests.api.helpers import headers_for
     from trace.access import Role
 
@@ -237,10 +296,16 @@ def test_one_network_scanning_a_code_many_times_never_makes_it_look_copied(
     body = client.get("/api/v1/inspector/verify", params={"code": chain.unit.code}, headers=inspector).json()
     check = next(c for c in body["checks"] if c["name"] == "scan_pattern")
     assert (body["verdict"], check["outcome"], check["evidence"]["networks"], check["evidence"]["places"]) == (
-        "genuine_and_compliant", "pass", 1, 1), body
+        "genuine_and_compliant",
+        "pass",
+        1,
+        1,
+    ), body
 
 
-def test_places_shared_from_new_networks_count_and_from_a_known_network_do_not(client: TestClient, chain: Chain) -> None:
+def test_places_shared_from_new_networks_count_and_from_a_known_network_do_not(
+    client: TestClient, chain: Chain
+) -> None:
     from trace.config import get_settings
 
     warn = get_settings().scan_warn_places
@@ -275,15 +340,19 @@ def test_a_lot_code_scanned_from_many_networks_is_not_called_copied(client: Test
     assert "Cảnh báo: mã này có thể đã bị sao chép" not in client.get(lot_path, headers=HTML).text
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("/01/09521234000006/10/NOPE/21/NOPE", "not_genuine"),
-    ("/01/09521234000007/10/L1", "dl_bad_gtin"),
-    ("/01/09521234000006/21/X/10/L1", "dl_order"),
-    ("/01/abc", "dl_bad_gtin"),
-    ("/01/09521234000006/99/X", "dl_unknown_ai"),
-])
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/01/09521234000006/10/NOPE/21/NOPE", "not_genuine"),
+        ("/01/09521234000007/10/L1", "dl_bad_gtin"),
+        ("/01/09521234000006/21/X/10/L1", "dl_order"),
+        ("/01/abc", "dl_bad_gtin"),
+        ("/01/09521234000006/99/X", "dl_unknown_ai"),
+    ],
+)
 def test_unknown_or_malformed_codes_get_an_honest_404_page_in_the_visitors_language(
-        client: TestClient, path: str, code: str) -> None:
+    client: TestClient, path: str, code: str
+) -> None:
     vi = client.get(path, headers=HTML)
     assert vi.status_code == 404 and "Không tìm thấy mã" in vi.text and vi.headers["content-language"] == "vi"
     en = client.get(path + ("&" if "?" in path else "?") + "lang=en", headers=HTML)
@@ -291,8 +360,15 @@ def test_unknown_or_malformed_codes_get_an_honest_404_page_in_the_visitors_langu
     assert_problem(client.get(path, headers=JSON), 404 if code == "not_genuine" else 422, code)
 
 
-@pytest.mark.parametrize("path", ["/01/09521234000006/10/%00%FF", "/01/09521234000006/10/L1/21/" + "x" * 5000,
-                                  "/01/" + "9" * 3000, "/01/09521234000006/10/%3Cscript%3E"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/01/09521234000006/10/%00%FF",
+        "/01/09521234000006/10/L1/21/" + "x" * 5000,
+        "/01/" + "9" * 3000,
+        "/01/09521234000006/10/%3Cscript%3E",
+    ],
+)
 def test_a_refused_path_is_not_echoed_back_whole_nor_raw(client: TestClient, path: str) -> None:
     page = client.get(path, headers=HTML)
     assert page.status_code == 404 and "Không tìm thấy mã" in page.text
@@ -304,8 +380,10 @@ def test_a_refused_path_is_not_echoed_back_whole_nor_raw(client: TestClient, pat
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(segments=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=7),
-       accept=st.sampled_from([HTML["accept"], "application/json", "application/linkset+json", "*/*", "x/y;q=oops"]))
+@given(
+    segments=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=7),
+    accept=st.sampled_from([HTML["accept"], "application/json", "application/linkset+json", "*/*", "x/y;q=oops"]),
+)
 def test_no_path_under_01_gives_a_server_error(client: TestClient, segments: list[str], accept: str) -> None:
     path = "/01/" + "/".join(quote(s, safe="") for s in segments)
     answer = client.get(path, headers={"accept": accept, "accept-language": "vi;q=x, en"})
@@ -321,7 +399,9 @@ def test_the_first_response_is_small_and_names_no_other_host(client: TestClient,
     assert re.search(r"<h1>[^<]+</h1>", page.text) and page.text.count("<h2>") >= 3
 
 
-def test_public_label_paths_are_rate_limited_per_client(monkeypatch: pytest.MonkeyPatch, session: Session, chain: Chain) -> None:
+def test_public_label_paths_are_rate_limited_per_client(
+    monkeypatch: pytest.MonkeyPatch, session: Session, chain: Chain
+) -> None:
     from api.main import create_app
     from trace.config import get_settings
 
@@ -331,6 +411,7 @@ def test_public_label_paths_are_rate_limited_per_client(monkeypatch: pytest.Monk
     from contextlib import nullcontext
 
     from api.public import PublicPages
+
     app.state.public = PublicPages(lambda: nullcontext(session), None)
     with TestClient(app) as limited:
         codes = [limited.get(path_of(chain), headers=HTML).status_code for _ in range(8)]
@@ -343,7 +424,9 @@ def _scan_uid(page: str) -> str:
     return found.group(1)
 
 
-def test_a_visitor_may_add_a_coarse_place_to_their_own_scan_once(client: TestClient, session: Session, chain: Chain) -> None:
+def test_a_visitor_may_add_a_coarse_place_to_their_own_scan_once(
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     # given a scan still waiting in the buffer, and another already written
     waiting = _scan_uid(client.get(path_of(chain), headers=HTML).text)
     written = _scan_uid(client.get(path_of(chain), headers=HTML).text)

@@ -88,15 +88,26 @@ def limited(monkeypatch: pytest.MonkeyPatch, session: Session) -> Iterator[Calla
 
 
 def _forged(**claims: Any) -> str:
-    return jwt.encode({"sub": "1", "tv": 0, "iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(hours=1),
-                       **claims}, "another-secret-that-is-long-enough-to-sign-1234", algorithm="HS256")
+    return jwt.encode(
+        {"sub": "1", "tv": 0, "iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(hours=1), **claims},
+        "another-secret-that-is-long-enough-to-sign-1234",
+        algorithm="HS256",
+    )
 
 
 def _expired(session: Session) -> str:
     member, _ = f.user(session, f.org(session), password="")
     now = datetime.now(UTC)
-    return jwt.encode({"sub": str(member.id), "tv": member.token_version, "iat": now - timedelta(hours=2),
-                       "exp": now - timedelta(hours=1)}, get_settings().secret_key, algorithm="HS256")
+    return jwt.encode(
+        {
+            "sub": str(member.id),
+            "tv": member.token_version,
+            "iat": now - timedelta(hours=2),
+            "exp": now - timedelta(hours=1),
+        },
+        get_settings().secret_key,
+        algorithm="HS256",
+    )
 
 
 UNVERIFIED: dict[str, Callable[[Session], str]] = {
@@ -114,7 +125,8 @@ UNVERIFIED: dict[str, Callable[[Session], str]] = {
 
 @pytest.mark.parametrize("kind", list(UNVERIFIED))
 def test_an_authorization_header_that_does_not_verify_counts_against_the_public_limit(
-        limited: Callable[..., TestClient], session: Session, kind: str) -> None:
+    limited: Callable[..., TestClient], session: Session, kind: str
+) -> None:
     # given an address that has spent its public allowance
     client = limited(public=5, authenticated=1000)
     header = UNVERIFIED[kind](session)
@@ -126,13 +138,18 @@ def test_an_authorization_header_that_does_not_verify_counts_against_the_public_
 
 
 def test_a_verified_token_or_key_passes_the_public_limit_and_meets_its_own(
-        limited: Callable[..., TestClient], session: Session) -> None:
+    limited: Callable[..., TestClient], session: Session
+) -> None:
     # given an address that has spent its public allowance, a user's token and an organisation's API key
     coop = f.org(session)
     _, token = f.user(session, coop, password="")
     _, other_token = f.user(session, coop, password="")
-    key = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
-                              data=auth.ApiKeyCreate(name="cân")).key
+    key = auth.create_api_key(
+        session=session,
+        actor=f.ADMIN,
+        organisation_id=coop.id,  # type: ignore[arg-type]
+        data=auth.ApiKeyCreate(name="cân"),
+    ).key
     client = limited(public=5, authenticated=8)
     assert [client.get("/api/v1/communes").status_code for _ in range(6)] == [200] * 5 + [429]
     # then each verified credential passes, up to its own limit, per credential not per address
@@ -146,11 +163,16 @@ def test_a_verified_token_or_key_passes_the_public_limit_and_meets_its_own(
 
 
 def test_a_revoked_key_or_a_deactivated_user_counts_as_the_public_once_remembered_no_more(
-        limited: Callable[..., TestClient], session: Session) -> None:
+    limited: Callable[..., TestClient], session: Session
+) -> None:
     # given a key revoked before it is first used, and a user no longer active
     coop = f.org(session)
-    issued = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
-                                 data=auth.ApiKeyCreate(name="cũ"))
+    issued = auth.create_api_key(
+        session=session,
+        actor=f.ADMIN,
+        organisation_id=coop.id,  # type: ignore[arg-type]
+        data=auth.ApiKeyCreate(name="cũ"),
+    )
     auth.revoke_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id, key_id=issued.id)  # type: ignore[arg-type]
     gone, token = f.user(session, coop, password="")
     gone.active = False
@@ -163,7 +185,8 @@ def test_a_revoked_key_or_a_deactivated_user_counts_as_the_public_once_remembere
 
 
 def test_made_up_keys_from_one_address_cost_a_bounded_number_of_database_reads(
-        limited: Callable[..., TestClient], session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    limited: Callable[..., TestClient], session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given an app that counts the credentials its rate limit verifies (a database read each for a key)
     verified: list[str] = []
     real = ratelimit.credential_key
@@ -175,8 +198,12 @@ def test_made_up_keys_from_one_address_cost_a_bounded_number_of_database_reads(
     monkeypatch.setattr(ratelimit, "credential_key", counting)
     client = limited(public=1_000_000, authenticated=1_000_000)
     coop = f.org(session)
-    issued = auth.create_api_key(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
-                                 data=auth.ApiKeyCreate(name="ERP"))
+    issued = auth.create_api_key(
+        session=session,
+        actor=f.ADMIN,
+        organisation_id=coop.id,  # type: ignore[arg-type]
+        data=auth.ApiKeyCreate(name="ERP"),
+    )
     # when one address sends three times the budget of made-up keys, each a new one
     flood = ratelimit.VERIFICATIONS_PER_MINUTE * 3
     codes = {client.get("/api/v1/communes", headers=bearer(f"hyk_made-up-{n}")).status_code for n in range(flood)}
@@ -189,7 +216,8 @@ def test_made_up_keys_from_one_address_cost_a_bounded_number_of_database_reads(
 
 
 def test_credentials_are_verified_once_a_minute_and_made_up_ones_never_push_out_good_ones(
-        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given a verifier that counts its database reads (remembering 200 of each kind)
     monkeypatch.setattr(ratelimit, "CREDENTIALS_KEPT", 200)
     coop = f.org(session)

@@ -15,8 +15,12 @@ from api.deps import SessionDep
 META = sa.MetaData()
 NOTES = sa.Table("note", META, sa.Column("id", sa.Integer, primary_key=True), sa.Column("text", sa.String))
 # A reply must point at a note, checked only when the transaction commits (a deferred foreign key).
-REPLIES = sa.Table("reply", META, sa.Column("id", sa.Integer, primary_key=True),
-                   sa.Column("note_id", sa.Integer, sa.ForeignKey("note.id", deferrable=True, initially="DEFERRED")))
+REPLIES = sa.Table(
+    "reply",
+    META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("note_id", sa.Integer, sa.ForeignKey("note.id", deferrable=True, initially="DEFERRED")),
+)
 
 
 def _app(tmp_path: Path) -> tuple[Any, sa.Engine, list[int]]:

@@ -23,12 +23,26 @@ JSON = {"accept": "application/json"}
 def _unit(session: Session, lot_code: str = "LN2607/A") -> tuple[Lot, str, str]:
     coop, _ = party(session)
     prod, area = f.product(session, coop), f.location(session, coop)
-    lot_id = capture(session=session, actor=f.member(coop), items=[(EventType.HARVEST, HarvestIn(
-        product_id=prod.id, lot_code=lot_code, quantity=Decimal(10), location_id=area.id,  # type: ignore[arg-type]
-        event_time=f.when(3)))]).lot_ids[0]
+    lot_id = capture(
+        session=session,
+        actor=f.member(coop),
+        items=[
+            (
+                EventType.HARVEST,
+                HarvestIn(
+                    product_id=prod.id,
+                    lot_code=lot_code,
+                    quantity=Decimal(10),
+                    location_id=area.id,  # type: ignore[arg-type]
+                    event_time=f.when(3),
+                ),
+            )
+        ],
+    ).lot_ids[0]
     run = runs.create_run(session=session, actor=f.member(coop), lot_id=lot_id, data=runs.PrintRunCreate(quantity=2))
-    serial, code = session.execute(select(col(Unit.serial), col(Unit.code)).where(col(Unit.print_run_id) == run.id)
-                                   .order_by(col(Unit.id))).first()  # type: ignore[misc]
+    serial, code = session.execute(
+        select(col(Unit.serial), col(Unit.code)).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id))
+    ).first()  # type: ignore[misc]
     session.commit()  # a refused request rolls back to here, not past the data
     lot = session.get(Lot, lot_id)
     assert lot is not None
@@ -36,15 +50,23 @@ def _unit(session: Session, lot_code: str = "LN2607/A") -> tuple[Lot, str, str]:
 
 
 def test_a_unit_path_with_an_encoded_slash_in_its_lot_resolves_on_an_alias_host(
-        client: TestClient, session: Session) -> None:
+    client: TestClient, session: Session
+) -> None:
     # given a unit of a lot whose code holds a "/" (percent-encoded on the label)
     lot, serial, code = _unit(session)
     # when the label is opened on another host name than the public one
-    answer = client.get(f"/01/{lot.gtin}/10/LN2607%2FA/21/{serial}/", headers={"host": "qr.old-host.vn", "accept": "application/json"})
+    answer = client.get(
+        f"/01/{lot.gtin}/10/LN2607%2FA/21/{serial}/", headers={"host": "qr.old-host.vn", "accept": "application/json"}
+    )
     # then the same unit answers, as printed
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert (body["serial"], body["lot_code"], body["code"], body["valid"]) == (serial, "LN2607/A", display_code(code), True)
+    assert (body["serial"], body["lot_code"], body["code"], body["valid"]) == (
+        serial,
+        "LN2607/A",
+        display_code(code),
+        True,
+    )
     assert body["uri"].endswith(f"/10/LN2607%2FA/21/{serial}")
 
 

@@ -79,19 +79,14 @@ def test_every_response_carries_the_security_headers(
         "500": 500,
         "413": 413,
     }
-    assert response.status_code == expected_status.get(name, 429 if name == "429" else 200), (
-        response.text
-    )
+    assert response.status_code == expected_status.get(name, 429 if name == "429" else 200), response.text
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] in ("no-referrer", "same-origin")
     assert response.headers["x-frame-options"] == "DENY"
     assert "strict-transport-security" not in response.headers  # plain http
     media_type = response.headers.get("content-type", "").split(";")[0]
     if media_type.startswith("application/") and media_type.endswith("json"):
-        assert (
-            response.headers["content-security-policy"]
-            == "default-src 'none'; frame-ancestors 'none'"
-        )
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
     if media_type == "text/html":
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
@@ -117,9 +112,7 @@ def _directive(policy: str, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
-def test_the_docs_policy_allows_exactly_what_the_docs_page_loads(
-    bare: TestClient, path: str
-) -> None:
+def test_the_docs_policy_allows_exactly_what_the_docs_page_loads(bare: TestClient, path: str) -> None:
     page = bare.get(path)
     policy = page.headers["content-security-policy"]
     html = page.text
@@ -134,9 +127,7 @@ def test_the_docs_policy_allows_exactly_what_the_docs_page_loads(
         assert _origin(href) in _directive(policy, "style-src"), href
     for href in re.findall(r'rel="shortcut icon" href="([^"]+)"', html):
         assert _origin(href) in _directive(policy, "img-src"), href
-    assert _directive(policy, "connect-src") == [
-        "'self'"
-    ]  # the schema, and "Try it out" on this API
+    assert _directive(policy, "connect-src") == ["'self'"]  # the schema, and "Try it out" on this API
     assert _directive(policy, "default-src") == ["'none'"]
     # the only origin beyond our own that may run code is the one CDN FastAPI's docs come from
     assert [s for s in scripts if s.startswith("http")] == [DOCS_CDN]

@@ -50,9 +50,7 @@ def _revoked_rows(session: Session) -> int:
 
 
 @pytest.mark.parametrize("missing", ["exp", "iat", "jti", "sub"])
-def test_a_token_without_a_required_claim_is_refused(
-    client: TestClient, session: Session, missing: str
-) -> None:
+def test_a_token_without_a_required_claim_is_refused(client: TestClient, session: Session, missing: str) -> None:
     # given a token signed with the instance's own secret, complete but for one claim
     user, _ = f.user(session, f.org(session))
     session.commit()
@@ -65,9 +63,7 @@ def test_a_token_without_a_required_claim_is_refused(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize(
-    ("iat_ahead", "status"), [(timedelta(seconds=10), 200), (timedelta(minutes=5), 401)]
-)
+@pytest.mark.parametrize(("iat_ahead", "status"), [(timedelta(seconds=10), 200), (timedelta(minutes=5), 401)])
 def test_a_token_issued_in_the_future_is_refused_beyond_a_small_clock_leeway(
     client: TestClient, session: Session, iat_ahead: timedelta, status: int
 ) -> None:
@@ -101,25 +97,20 @@ def test_a_token_with_a_malformed_claim_is_401_not_500(
 def test_every_issued_token_names_itself_and_says_when_it_ends(session: Session) -> None:
     user, _ = f.user(session, f.org(session))
     first, second = (
-        jwt.decode(auth.issue_token(user).access_token, options={"verify_signature": False})
-        for _ in range(2)
+        jwt.decode(auth.issue_token(user).access_token, options={"verify_signature": False}) for _ in range(2)
     )
     assert {"sub", "iat", "exp", "jti"} <= first.keys()
     assert first["exp"] - first["iat"] == get_settings().token_ttl_minutes * 60
     assert first["jti"] != second["jti"]
 
 
-def test_logout_ends_the_token_it_is_sent_with_and_no_other(
-    client: TestClient, session: Session
-) -> None:
+def test_logout_ends_the_token_it_is_sent_with_and_no_other(client: TestClient, session: Session) -> None:
     # given a user signed in twice (say a phone and a laptop)
     user, phone = f.user(session, f.org(session))
     laptop = auth.issue_token(user).access_token
     session.commit()
     # when the phone signs out (naming the laptop's token in the body changes nothing: only the bearer counts)
-    out = client.post(
-        f"{API}/auth/logout", headers=bearer(phone), json={"token": laptop, "access_token": laptop}
-    )
+    out = client.post(f"{API}/auth/logout", headers=bearer(phone), json={"token": laptop, "access_token": laptop})
     # then the phone's token is refused before its expiry and the laptop's still works
     assert out.status_code == 204, out.text
     assert_problem(client.get(f"{API}/auth/me", headers=bearer(phone)), 401, "bad_token")
@@ -143,9 +134,7 @@ def test_logout_needs_a_user_token_of_its_own(client: TestClient, session: Sessi
     coop = f.org(session)
     user, admin_token = f.user(session, coop, Role.ORG_ADMIN)
     session.commit()
-    key = client.post(
-        f"{API}/organisations/{coop.id}/api-keys", headers=bearer(admin_token), json={"name": "cân"}
-    )
+    key = client.post(f"{API}/organisations/{coop.id}/api-keys", headers=bearer(admin_token), json={"name": "cân"})
     assert key.status_code == 201, key.text
     assert_problem(client.post(f"{API}/auth/logout"), 401, "no_credentials")
     assert_problem(client.post(f"{API}/auth/logout", headers=bearer("garbage")), 401, "bad_token")
@@ -158,26 +147,15 @@ def test_logout_needs_a_user_token_of_its_own(client: TestClient, session: Sessi
         )
     )
     assert_problem(client.post(f"{API}/auth/logout", headers=bearer(expired)), 401, "bad_token")
-    forged = jwt.encode(
-        _claims(user.id, tv=user.token_version), "not-the-instance-secret-" * 2, algorithm="HS256"
-    )
+    forged = jwt.encode(_claims(user.id, tv=user.token_version), "not-the-instance-secret-" * 2, algorithm="HS256")
     assert_problem(client.post(f"{API}/auth/logout", headers=bearer(forged)), 401, "bad_token")
     # an API key is revoked by its administrator, not signed out, and it keeps working
-    assert_problem(
-        client.post(f"{API}/auth/logout", headers=bearer(key.json()["key"])), 403, "user_only"
-    )
-    assert (
-        client.get(
-            f"{API}/organisations/{coop.id}/api-keys", headers=bearer(admin_token)
-        ).status_code
-        == 200
-    )
+    assert_problem(client.post(f"{API}/auth/logout", headers=bearer(key.json()["key"])), 403, "user_only")
+    assert client.get(f"{API}/organisations/{coop.id}/api-keys", headers=bearer(admin_token)).status_code == 200
     assert _revoked_rows(session) == 0
 
 
-def test_logout_everywhere_ends_every_token_of_the_user_only(
-    client: TestClient, session: Session
-) -> None:
+def test_logout_everywhere_ends_every_token_of_the_user_only(client: TestClient, session: Session) -> None:
     coop = f.org(session)
     user, phone = f.user(session, coop)
     laptop = auth.issue_token(user).access_token
@@ -187,12 +165,7 @@ def test_logout_everywhere_ends_every_token_of_the_user_only(
     for token in (phone, laptop):
         assert_problem(client.get(f"{API}/auth/me", headers=bearer(token)), 401, "bad_token")
     assert client.get(f"{API}/auth/me", headers=bearer(colleague)).status_code == 200
-    assert (
-        client.get(
-            f"{API}/auth/me", headers=bearer(auth.issue_token(user).access_token)
-        ).status_code
-        == 200
-    )
+    assert client.get(f"{API}/auth/me", headers=bearer(auth.issue_token(user).access_token)).status_code == 200
 
 
 def test_a_sign_out_prunes_the_rows_of_tokens_that_have_expired_anyway(session: Session) -> None:
@@ -210,11 +183,7 @@ def test_a_sign_out_prunes_the_rows_of_tokens_that_have_expired_anyway(session: 
             for i in range(3)
         ]
     )
-    session.add(
-        auth.RevokedToken(
-            jti="still-running", user_id=user.id, expires_at=utcnow() + timedelta(hours=1)
-        )
-    )  # type: ignore[arg-type]
+    session.add(auth.RevokedToken(jti="still-running", user_id=user.id, expires_at=utcnow() + timedelta(hours=1)))  # type: ignore[arg-type]
     session.flush()
     # when the user signs out a token
     auth.sign_out(session=session, token=token)
@@ -260,7 +229,6 @@ def test_a_sign_out_survives_a_restart_and_is_seen_by_another_process(
     # then the signed-out one is refused there too and the other is not
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["bad_token", str(user_id)]
-
 
 
 def test_the_same_token_signed_out_many_times_at_once_is_signed_out_once(

@@ -12,7 +12,9 @@ from trace.db import get_engine, make_engine
 from trace.users import User
 
 
-def test_first_start_creates_the_admin_from_settings_once(databases: Databases, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_start_creates_the_admin_from_settings_once(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given an empty, migrated database and an admin in the settings
     url = databases.new()
     migrate(url)
@@ -27,8 +29,10 @@ def test_first_start_creates_the_admin_from_settings_once(databases: Databases, 
         # when the app starts twice
         for _ in range(2):
             with TestClient(create_app()) as client:
-                token = client.post("/api/v1/auth/token", data={
-                    "username": "quantri@hungyen.example", "password": "a-long-bootstrap-password"}).json()
+                token = client.post(
+                    "/api/v1/auth/token",
+                    data={"username": "quantri@hungyen.example", "password": "a-long-bootstrap-password"},
+                ).json()
                 me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"})
                 assert me.json()["role"] == "admin"
     finally:

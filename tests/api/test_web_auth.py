@@ -26,8 +26,12 @@ def form_token(page: str) -> str:
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD, next_path: str = "/app") -> object:
     page = client.get(f"/login?next={next_path}", headers=VI)
-    return client.post("/login", data={"email": email, "password": password, "csrf": form_token(page.text),
-                                       "next": next_path}, headers=VI, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf": form_token(page.text), "next": next_path},
+        headers=VI,
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -39,7 +43,8 @@ def member(session: Session) -> tuple[object, object]:
 
 
 def test_a_page_of_the_workspace_sends_a_visitor_without_a_session_to_sign_in_and_back(
-        client: TestClient, member: tuple[object, object]) -> None:
+    client: TestClient, member: tuple[object, object]
+) -> None:
     away = client.get("/app?x=1", follow_redirects=False)
     assert away.status_code == 303 and away.headers["location"] == "/login?next=%2Fapp%3Fx%3D1"
     _, user = member
@@ -50,7 +55,9 @@ def test_a_page_of_the_workspace_sends_a_visitor_without_a_session_to_sign_in_an
     assert client.get("/app", headers=VI).status_code == 200
 
 
-def test_a_wrong_password_is_told_in_vietnamese_and_opens_no_session(client: TestClient, member: tuple[object, object]) -> None:
+def test_a_wrong_password_is_told_in_vietnamese_and_opens_no_session(
+    client: TestClient, member: tuple[object, object]
+) -> None:
     _, user = member
     answer = sign_in(client, user.email, password="not the password")  # type: ignore[attr-defined]
     assert answer.status_code == 401 and "Sai email hoặc mật khẩu." in answer.text  # type: ignore[attr-defined]
@@ -59,7 +66,8 @@ def test_a_wrong_password_is_told_in_vietnamese_and_opens_no_session(client: Tes
 
 
 def test_wrong_passwords_in_a_row_pause_sign_in_and_the_form_says_so_in_vietnamese(
-        client: TestClient, member: tuple[object, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, member: tuple[object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HYTRACE_SIGN_IN_FAILURES_ALLOWED", "2")
     get_settings.cache_clear()
     _, user = member
@@ -73,14 +81,19 @@ def test_wrong_passwords_in_a_row_pause_sign_in_and_the_form_says_so_in_vietname
 def test_a_sign_in_form_from_another_site_is_refused(client: TestClient, member: tuple[object, object]) -> None:
     _, user = member
     client.get("/login")
-    forged = client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf": "0" * 64},  # type: ignore[attr-defined]
-                         headers=VI, follow_redirects=False)
+    forged = client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf": "0" * 64},  # type: ignore[attr-defined]
+        headers=VI,
+        follow_redirects=False,
+    )
     assert forged.status_code == 403 and "Biểu mẫu đã hết hạn" in forged.text
     assert "hytrace_session" not in client.cookies
 
 
 def test_sign_out_needs_the_pages_own_token_and_ends_the_session_for_good(
-        client: TestClient, member: tuple[object, object]) -> None:
+    client: TestClient, member: tuple[object, object]
+) -> None:
     _, user = member
     sign_in(client, user.email)  # type: ignore[attr-defined]
     old = client.cookies["hytrace_session"]
@@ -96,7 +109,8 @@ def test_sign_out_needs_the_pages_own_token_and_ends_the_session_for_good(
 
 
 def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(
-        client: TestClient, member: tuple[object, object]) -> None:
+    client: TestClient, member: tuple[object, object]
+) -> None:
     _, user = member
     sign_in(client, user.email)  # type: ignore[attr-defined]
     elsewhere = client.cookies["hytrace_session"]
@@ -104,22 +118,30 @@ def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(
     sign_in(client, user.email)  # type: ignore[attr-defined]
     assert client.cookies["hytrace_session"] != elsewhere
     token = form_token(client.get("/account/password").text)
-    wrong = client.post("/account/password", data={"csrf": token, "current_password": "nope nope nope",
-                                                   "new_password": "a new longer password"}, headers=VI)
+    wrong = client.post(
+        "/account/password",
+        data={"csrf": token, "current_password": "nope nope nope", "new_password": "a new longer password"},
+        headers=VI,
+    )
     assert wrong.status_code == 422 and "Mật khẩu hiện tại không đúng." in wrong.text
-    short = client.post("/account/password", data={"csrf": token, "current_password": PASSWORD, "new_password": "short"},
-                        headers=VI)
+    short = client.post(
+        "/account/password", data={"csrf": token, "current_password": PASSWORD, "new_password": "short"}, headers=VI
+    )
     assert short.status_code == 422 and "quá ngắn" in short.text
-    done = client.post("/account/password", data={"csrf": token, "current_password": PASSWORD,
-                                                  "new_password": "a new longer password"}, headers=VI)
+    done = client.post(
+        "/account/password",
+        data={"csrf": token, "current_password": PASSWORD, "new_password": "a new longer password"},
+        headers=VI,
+    )
     assert done.status_code == 200 and "Đã đổi mật khẩu" in done.text
     assert client.get("/app", follow_redirects=False).status_code == 200
     client.cookies.set("hytrace_session", elsewhere)
     assert client.get("/app", follow_redirects=False).status_code == 303
 
 
-def test_the_start_page_lists_only_the_organisations_own_lots(client: TestClient, session: Session,
-                                                               member: tuple[object, object]) -> None:
+def test_the_start_page_lists_only_the_organisations_own_lots(
+    client: TestClient, session: Session, member: tuple[object, object]
+) -> None:
     org, user = member
     mine = f.harvest(session, org, lot_code="L-MINE-1").lot_ids  # type: ignore[arg-type]
     f.harvest(session, f.org(session), lot_code="L-THEIRS-1")
@@ -139,8 +161,9 @@ def test_sign_in_never_sends_the_visitor_to_another_site(client: TestClient, mem
         assert answer.headers["location"] == "/app", target  # type: ignore[attr-defined]
 
 
-def test_cookies_are_secure_when_the_site_is_served_over_https(client: TestClient, member: tuple[object, object],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cookies_are_secure_when_the_site_is_served_over_https(
+    client: TestClient, member: tuple[object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HYTRACE_PUBLIC_BASE_URL", "https://truyxuat.hungyen.example")
     get_settings.cache_clear()
     _, user = member
@@ -171,10 +194,13 @@ def test_the_icon_browsers_ask_for_is_there_and_cached(client: TestClient) -> No
     assert Image.open(BytesIO(answer.content)).size == (32, 32)
 
 
-@pytest.mark.parametrize(("kind", "role", "keeps_registry"), [
-    ("authority", Role.ORG_ADMIN, True), ("authority", Role.MEMBER, False), ("cooperative", Role.ORG_ADMIN, False)])
+@pytest.mark.parametrize(
+    ("kind", "role", "keeps_registry"),
+    [("authority", Role.ORG_ADMIN, True), ("authority", Role.MEMBER, False), ("cooperative", Role.ORG_ADMIN, False)],
+)
 def test_the_menu_leads_the_registrars_and_only_them_to_the_designation_registry(
-        client: TestClient, session: Session, kind: str, role: Role, keeps_registry: bool) -> None:
+    client: TestClient, session: Session, kind: str, role: Role, keeps_registry: bool
+) -> None:
     user, _ = f.user(session, f.org(session, kind), role, password=PASSWORD)
     session.commit()
     sign_in(client, user.email)

@@ -73,7 +73,8 @@ def figure(page: str, name: str) -> str:
 
 
 def test_the_administrator_sees_the_province_dashboard_with_charts_and_tables(
-        client: TestClient, session: Session, people: People) -> None:
+    client: TestClient, session: Session, people: People
+) -> None:
     as_user(client, people.admin)
     page = client.get("/app/dashboard", headers=VI)
     assert page.status_code == 200
@@ -102,14 +103,15 @@ def test_the_administrator_sees_the_province_dashboard_with_charts_and_tables(
 
 
 def test_a_holder_sees_its_own_designations_read_only_and_is_sent_there_from_the_province_page(
-        client: TestClient, people: People) -> None:
+    client: TestClient, people: People
+) -> None:
     as_user(client, people.holder_user)
     away = client.get("/app/dashboard", headers=VI, follow_redirects=False)
     assert away.status_code == 303 and away.headers["location"] == "/app/dashboard/designations"
     page = client.get("/app/dashboard/designations", headers=VI)
     assert page.status_code == 200 and people.gi.gi.name_vi in page.text and "Gà Đông Tảo (thử)" not in page.text
     assert figure(page.text, "lots") == "1"  # the lot claiming the GI, not the plain one
-    assert "<form method=\"post\"" not in page.text.split("</nav>", 1)[1]  # read-only: no form that writes
+    assert '<form method="post"' not in page.text.split("</nav>", 1)[1]  # read-only: no form that writes
     as_user(client, people.other_holder_user)
     other = client.get("/app/dashboard/designations", headers=VI)
     assert "Gà Đông Tảo (thử)" in other.text and people.gi.gi.name_vi not in other.text
@@ -128,12 +130,20 @@ def test_a_cooperative_is_refused_every_dashboard_page_in_vietnamese(client: Tes
 def _target_form(client: TestClient, **over: Any) -> dict[str, Any]:
     page = client.get("/app/dashboard/targets", headers=VI)
     assert page.status_code == 200
-    return {"csrf": form_token(page.text), "idem": idem(page.text), "indicator": "labels",
-            "year": str(today().year), "value": "1.500", "note": "KH 197/KH-UBND", **over}
+    return {
+        "csrf": form_token(page.text),
+        "idem": idem(page.text),
+        "indicator": "labels",
+        "year": str(today().year),
+        "value": "1.500",
+        "note": "KH 197/KH-UBND",
+        **over,
+    }
 
 
 def test_the_administrator_sets_a_target_once_and_the_growth_chart_draws_its_line(
-        client: TestClient, session: Session, people: People) -> None:
+    client: TestClient, session: Session, people: People
+) -> None:
     as_user(client, people.admin)
     before = client.get("/app/dashboard", headers=VI).text
     assert before.count('class="target"') == 0  # no target entered: no target line
@@ -144,14 +154,15 @@ def test_the_administrator_sets_a_target_once_and_the_growth_chart_draws_its_lin
     rows = session.exec(select(PlanTarget)).all()
     assert [(r.indicator, r.value, r.set_by_user_id) for r in rows] == [(Indicator.LABELS, 1500, people.admin.id)]
     page = client.get(first.headers["location"], headers=VI).text
-    block = page.split('data-indicator="labels"', 1)[1].split('data-indicator=', 1)[0]
+    block = page.split('data-indicator="labels"', 1)[1].split("data-indicator=", 1)[0]
     assert "1.500" in block and 'class="target"' not in block  # one year with a target: a mark, no line yet
     assert "<rect" in block and "Chỉ tiêu" in block
     # a second year's target makes a line
-    client.post("/app/dashboard/targets", data=_target_form(client, year=str(today().year - 1), value="900"),
-                headers=VI)
+    client.post(
+        "/app/dashboard/targets", data=_target_form(client, year=str(today().year - 1), value="900"), headers=VI
+    )
     page = client.get("/app/dashboard", headers=VI).text
-    block = page.split('data-indicator="labels"', 1)[1].split('data-indicator=', 1)[0]
+    block = page.split('data-indicator="labels"', 1)[1].split("data-indicator=", 1)[0]
     assert 'class="target"' in block and "900" in block
     # a value that is not a whole number is refused beside the field, nothing written
     bad = client.post("/app/dashboard/targets", data=_target_form(client, value="1,5"), headers=VI)
@@ -159,8 +170,9 @@ def test_the_administrator_sets_a_target_once_and_the_growth_chart_draws_its_lin
     assert len(session.exec(select(PlanTarget)).all()) == 2
 
 
-def test_a_forged_targets_form_is_refused_and_writes_nothing(client: TestClient, session: Session,
-                                                            people: People) -> None:
+def test_a_forged_targets_form_is_refused_and_writes_nothing(
+    client: TestClient, session: Session, people: People
+) -> None:
     as_user(client, people.admin)
     form = _target_form(client, csrf="forged")
     before = snapshot(session)
@@ -170,9 +182,11 @@ def test_a_forged_targets_form_is_refused_and_writes_nothing(client: TestClient,
     # and a holder's genuine form is refused too: targets are the administrator's
     as_user(client, people.holder_user)
     page = client.get("/app/reports", headers=VI)
-    answer = client.post("/app/dashboard/targets", data={"csrf": form_token(page.text), "idem": "x",
-                                                         "indicator": "labels", "year": "2026", "value": "1"},
-                         headers=VI)
+    answer = client.post(
+        "/app/dashboard/targets",
+        data={"csrf": form_token(page.text), "idem": "x", "indicator": "labels", "year": "2026", "value": "1"},
+        headers=VI,
+    )
     assert answer.status_code == 403 and session.exec(select(PlanTarget)).all() == []
 
 
@@ -181,8 +195,11 @@ def _build(session: Session, job_id: int) -> None:
     token = jobs.new_token()
     job = jobs.claim(session=session, job_id=job_id, token=token)
     assert job is not None
-    built = jobs.build(session=session, job=job, on_progress=lambda p: jobs.heartbeat(
-        session=session, job_id=job_id, token=token, progress=p))
+    built = jobs.build(
+        session=session,
+        job=job,
+        on_progress=lambda p: jobs.heartbeat(session=session, job_id=job_id, token=token, progress=p),
+    )
     assert jobs.finish(session=session, job_id=job_id, token=token, built=built)
     session.commit()
 
@@ -190,13 +207,21 @@ def _build(session: Session, job_id: int) -> None:
 def _ask(client: TestClient, **over: Any) -> Any:
     page = client.get("/app/reports", headers=VI)
     year = today().year
-    form = {"csrf": form_token(page.text), "idem": idem(page.text), "from": f"{year}-01-01", "to": f"{year}-12-31",
-            "format": "xlsx", "section": "summary", **over}
+    form = {
+        "csrf": form_token(page.text),
+        "idem": idem(page.text),
+        "from": f"{year}-01-01",
+        "to": f"{year}-12-31",
+        "format": "xlsx",
+        "section": "summary",
+        **over,
+    }
     return client.post("/app/reports", data=form, headers=VI, follow_redirects=False), form
 
 
 def test_a_report_is_queued_once_built_by_the_worker_and_downloaded_only_by_the_right_people(
-        client: TestClient, session: Session, people: People) -> None:
+    client: TestClient, session: Session, people: People
+) -> None:
     as_user(client, people.holder_user)
     answer, form = _ask(client)
     assert answer.status_code == 303
@@ -226,7 +251,8 @@ def test_a_report_is_queued_once_built_by_the_worker_and_downloaded_only_by_the_
 
 
 def test_a_report_form_with_a_bad_period_or_no_section_for_a_csv_is_refused_and_writes_nothing(
-        client: TestClient, session: Session, people: People) -> None:
+    client: TestClient, session: Session, people: People
+) -> None:
     as_user(client, people.admin)
     answer, _ = _ask(client, **{"from": "2026-05-01", "to": "2026-04-01"})
     assert answer.status_code == 422 and "Kỳ báo cáo kết thúc trước khi bắt đầu." in answer.text
@@ -247,17 +273,29 @@ def test_a_report_form_with_a_bad_period_or_no_section_for_a_csv_is_refused_and_
 def test_a_chart_scales_to_a_phone_names_itself_and_writes_numbers_the_vietnamese_way() -> None:
     from api.web import charts
 
-    svg = charts.grouped("Lô hàng theo tháng", ["1/26", "2/26"], [charts.Series("Thu hoạch", [1234, 0]),
-                                                                  charts.Series("Chế biến", [5, None])], "vi")
+    svg = charts.grouped(
+        "Lô hàng theo tháng",
+        ["1/26", "2/26"],
+        [charts.Series("Thu hoạch", [1234, 0]), charts.Series("Chế biến", [5, None])],
+        "vi",
+    )
     assert 'viewBox="0 0 360 200"' in svg and 'width="100%"' in svg and 'aria-label="Lô hàng theo tháng"' in svg
     assert "<title>Thu hoạch, 1/26: 1.234</title>" in svg and "<title>Chế biến, 2/26: 0</title>" in svg
     assert "<script" not in svg and "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
     # no target set anywhere: no target line and no legend for one
-    line = charts.against_target("Tem", ["2025", "2026"], charts.Series("Thực hiện", [10, 20]),
-                                 charts.Series("Chỉ tiêu", [None, None]), "vi")
+    line = charts.against_target(
+        "Tem", ["2025", "2026"], charts.Series("Thực hiện", [10, 20]), charts.Series("Chỉ tiêu", [None, None]), "vi"
+    )
     assert 'class="target"' not in line and "Chỉ tiêu" not in line and 'class="actual"' in line
     # a gap in the targets is not bridged: two separate marks, no line invented between them
-    gap = charts.against_target("Tem", ["2024", "2025", "2026"], charts.Series("Thực hiện", [1, 2, 3]),
-                                charts.Series("Chỉ tiêu", [5, None, 7]), "vi")
+    gap = charts.against_target(
+        "Tem",
+        ["2024", "2025", "2026"],
+        charts.Series("Thực hiện", [1, 2, 3]),
+        charts.Series("Chỉ tiêu", [5, None, 7]),
+        "vi",
+    )
     assert 'class="target"' not in gap and gap.count("<title>Chỉ tiêu") == 2
-    assert "<" not in str(charts.bars("<b>", ["x"], [1], "vi")).split("<title", 1)[1].split(">", 1)[1].split("</title>")[0]
+    assert (
+        "<" not in str(charts.bars("<b>", ["x"], [1], "vi")).split("<title", 1)[1].split(">", 1)[1].split("</title>")[0]
+    )

@@ -47,8 +47,9 @@ def _chain(client: TestClient, session: Session, kind: str = "processor", sign: 
     assert lot is not None
     shipment_id = f.ship(session, coop, lot.id, processor, "40").shipment_id  # type: ignore[arg-type]
     assert shipment_id is not None
-    dried = f.product(session, processor, name_vi="Long nhãn sấy khô", category="longan_dried",
-                      package_size=Decimal("0.5"))
+    dried = f.product(
+        session, processor, name_vi="Long nhãn sấy khô", category="longan_dried", package_size=Decimal("0.5")
+    )
     session.commit()
     calls: list[int] = []
     client.app.dependency_overrides[get_enqueue] = lambda: calls.append  # type: ignore[attr-defined]
@@ -89,8 +90,16 @@ def _held(session: Session, lot_id: int, org: Any) -> Decimal:
 def _receive_and_transform(client: TestClient, session: Session, c: Chain) -> int:
     answer = _send(client, f"/app/incoming/{c.shipment_id}/receive", quantity="40")
     assert answer.status_code == 303, answer.text
-    answer = _send(client, "/app/transform", lot=[str(c.lot.id), "", "", "", ""], qty=["30", "", "", "", ""],
-                   product_id=str(c.dried.id), lot_code="LS-2026-01", quantity="12", expiry_date="")
+    answer = _send(
+        client,
+        "/app/transform",
+        lot=[str(c.lot.id), "", "", "", ""],
+        qty=["30", "", "", "", ""],
+        product_id=str(c.dried.id),
+        lot_code="LS-2026-01",
+        quantity="12",
+        expiry_date="",
+    )
     assert answer.status_code == 303, answer.text
     return int(answer.headers["location"].rsplit("/", 1)[1])
 
@@ -99,7 +108,8 @@ def _receive_and_transform(client: TestClient, session: Session, c: Chain) -> in
 
 
 def test_a_processor_receives_processes_prints_24_labels_watches_the_run_and_downloads_the_pdf(
-        client: TestClient, session: Session) -> None:
+    client: TestClient, session: Session
+) -> None:
     c = _chain(client, session)
     # given: the shipment is listed among what is on its way
     listed = client.get("/app/incoming", headers=VI)
@@ -117,8 +127,16 @@ def test_a_processor_receives_processes_prints_24_labels_watches_the_run_and_dow
     # and processed into a new lot of 12 kg (24 bags of 0.5 kg)
     page = client.get("/app/transform", headers=VI)
     assert "NL-2026-07" in page.text and "Long nhãn sấy khô" in page.text
-    answer = _send(client, "/app/transform", lot=[str(c.lot.id), "", "", "", ""], qty=["30", "", "", "", ""],
-                   product_id=str(c.dried.id), lot_code="LS-2026-01", quantity="12", expiry_date="2027-06-30")
+    answer = _send(
+        client,
+        "/app/transform",
+        lot=[str(c.lot.id), "", "", "", ""],
+        qty=["30", "", "", "", ""],
+        product_id=str(c.dried.id),
+        lot_code="LS-2026-01",
+        quantity="12",
+        expiry_date="2027-06-30",
+    )
     assert answer.status_code == 303 and answer.headers["location"].startswith("/app/transform/")
     made = client.get(answer.headers["location"], headers=VI)
     assert "Lô mới LS-2026-01" in made.text and "NL-2026-07" in made.text and "30/06/2027" in made.text
@@ -167,7 +185,8 @@ def test_a_number_typed_the_vietnamese_way_is_read_as_such(client: TestClient, s
 
 
 def test_receiving_more_than_is_in_transit_is_refused_in_vietnamese_and_records_nothing(
-        client: TestClient, session: Session) -> None:
+    client: TestClient, session: Session
+) -> None:
     c = _chain(client, session)
     answer = _send(client, f"/app/incoming/{c.shipment_id}/receive", quantity="50")
     assert answer.status_code == 422
@@ -176,20 +195,47 @@ def test_receiving_more_than_is_in_transit_is_refused_in_vietnamese_and_records_
     assert _events(session, EventType.RECEIVE) == 0 and _held(session, c.lot.id, c.processor) == 0  # type: ignore[arg-type]
 
 
-def test_processing_more_than_is_held_is_refused_in_vietnamese_naming_the_lot(client: TestClient,
-                                                                              session: Session) -> None:
+def test_processing_more_than_is_held_is_refused_in_vietnamese_naming_the_lot(
+    client: TestClient, session: Session
+) -> None:
     c = _chain(client, session)
     _send(client, f"/app/incoming/{c.shipment_id}/receive", quantity="40")
-    answer = _send(client, "/app/transform", lot=[str(c.lot.id), "", "", "", ""], qty=["45", "", "", "", ""],
-                   product_id=str(c.dried.id), lot_code="LS-2026-02", quantity="12", expiry_date="")
+    answer = _send(
+        client,
+        "/app/transform",
+        lot=[str(c.lot.id), "", "", "", ""],
+        qty=["45", "", "", "", ""],
+        product_id=str(c.dried.id),
+        lot_code="LS-2026-02",
+        quantity="12",
+        expiry_date="",
+    )
     assert answer.status_code == 422
     assert "Tổ chức của bạn chỉ giữ 40 kg của lô NL-2026-07, không đủ 45 kg." in answer.text
     assert _events(session, EventType.TRANSFORM) == 0
-    empty = _send(client, "/app/transform", lot=["", "", "", "", ""], qty=["", "", "", "", ""],
-                  product_id=str(c.dried.id), lot_code="LS 2026", quantity="abc", expiry_date="")
-    assert empty.status_code == 422 and "Hãy chọn ít nhất một lô đầu vào." in empty.text and "Không phải số." in empty.text
-    bad_code = _send(client, "/app/transform", lot=[str(c.lot.id), "", "", "", ""], qty=["5", "", "", "", ""],
-                     product_id=str(c.dried.id), lot_code="LÔ-1", quantity="2", expiry_date="")
+    empty = _send(
+        client,
+        "/app/transform",
+        lot=["", "", "", "", ""],
+        qty=["", "", "", "", ""],
+        product_id=str(c.dried.id),
+        lot_code="LS 2026",
+        quantity="abc",
+        expiry_date="",
+    )
+    assert (
+        empty.status_code == 422 and "Hãy chọn ít nhất một lô đầu vào." in empty.text and "Không phải số." in empty.text
+    )
+    bad_code = _send(
+        client,
+        "/app/transform",
+        lot=[str(c.lot.id), "", "", "", ""],
+        qty=["5", "", "", "", ""],
+        product_id=str(c.dried.id),
+        lot_code="LÔ-1",
+        quantity="2",
+        expiry_date="",
+    )
     assert bad_code.status_code == 422 and "Mã lô chỉ được gồm chữ cái không dấu" in bad_code.text
     assert _events(session, EventType.TRANSFORM) == 0
 
@@ -202,23 +248,29 @@ def test_printing_beyond_the_lots_room_needs_a_reason(client: TestClient, sessio
     assert c.calls == [] and session.execute(select(func.count()).select_from(PrintRun)).scalar_one() == 0
     short = _send(client, f"/app/lots/{new_id}/print", format="a4-3x8", count="30", override_reason="hỏng")
     assert short.status_code == 422 and "Quá ngắn." in short.text
-    ok = _send(client, f"/app/lots/{new_id}/print", format="a4-3x8", count="30",
-               override_reason="Thay cuộn nhãn bị kẹt máy")
+    ok = _send(
+        client, f"/app/lots/{new_id}/print", format="a4-3x8", count="30", override_reason="Thay cuộn nhãn bị kẹt máy"
+    )
     assert ok.status_code == 303 and len(c.calls) == 1
 
 
 def test_forged_form_tokens_are_refused_and_record_nothing(client: TestClient, session: Session) -> None:
     c = _chain(client, session)
     forged = {"csrf": "0" * 64, "idem": "k1"}
-    receive = client.post(f"/app/incoming/{c.shipment_id}/receive", data={**forged, "quantity": "40"}, headers=VI,
-                          follow_redirects=False)
+    receive = client.post(
+        f"/app/incoming/{c.shipment_id}/receive", data={**forged, "quantity": "40"}, headers=VI, follow_redirects=False
+    )
     assert receive.status_code == 403 and "Bị từ chối" in receive.text
     assert _events(session, EventType.RECEIVE) == 0
     _send(client, f"/app/incoming/{c.shipment_id}/receive", quantity="40")
-    for url, data in ((f"/app/lots/{c.lot.id}/print", {"format": "a4-3x8", "count": "2"}),
-                      ("/app/transform", {"lot": [str(c.lot.id)], "qty": ["1"], "product_id": str(c.dried.id),
-                                          "lot_code": "X1", "quantity": "1"}),
-                      (f"/app/lots/{c.lot.id}/sell", {"quantity": "1"})):
+    for url, data in (
+        (f"/app/lots/{c.lot.id}/print", {"format": "a4-3x8", "count": "2"}),
+        (
+            "/app/transform",
+            {"lot": [str(c.lot.id)], "qty": ["1"], "product_id": str(c.dried.id), "lot_code": "X1", "quantity": "1"},
+        ),
+        (f"/app/lots/{c.lot.id}/sell", {"quantity": "1"}),
+    ):
         answer = client.post(url, data={**forged, **data}, headers=VI, follow_redirects=False)
         assert answer.status_code == 403, url
     assert _events(session, EventType.TRANSFORM) == _events(session, EventType.SELL) == 0
@@ -258,12 +310,15 @@ def test_a_form_sent_twice_records_once(client: TestClient, session: Session) ->
     page = client.get(f"/app/lots/{c.lot.id}/sell", headers=VI).text
     form = {"csrf": form_token(page), "idem": _idem(page), "quantity": "2,5", "day": ""}
     for _ in range(2):
-        assert client.post(f"/app/lots/{c.lot.id}/sell", data=form, headers=VI, follow_redirects=False).status_code == 303
+        assert (
+            client.post(f"/app/lots/{c.lot.id}/sell", data=form, headers=VI, follow_redirects=False).status_code == 303
+        )
     assert _events(session, EventType.SELL) == 1 and _held(session, c.lot.id, c.processor) == Decimal("7.5")  # type: ignore[arg-type]
 
 
-def test_a_queued_run_is_cancelled_once_however_often_the_button_is_tapped(client: TestClient,
-                                                                          session: Session) -> None:
+def test_a_queued_run_is_cancelled_once_however_often_the_button_is_tapped(
+    client: TestClient, session: Session
+) -> None:
     c = _chain(client, session)
     _send(client, f"/app/incoming/{c.shipment_id}/receive", quantity="40")
     answer = _send(client, f"/app/lots/{c.lot.id}/print", format="a4-3x8", count="3")
@@ -323,17 +378,28 @@ def test_another_organisations_pages_are_not_found_by_direct_url(client: TestCli
     client.cookies.clear()
     assert sign_in(client, stranger.email).status_code == 303  # type: ignore[attr-defined]
     token = form_token(client.get("/app", headers=VI).text)
-    for url in (f"/app/incoming/{c.shipment_id}/receive", f"/app/transform/{new_id}", f"/app/lots/{new_id}/print",
-                f"/app/lots/{new_id}/store", f"/app/lots/{new_id}/sell", f"/app/print-runs/{run_id}",
-                f"/app/print-runs/{run_id}/file"):
+    for url in (
+        f"/app/incoming/{c.shipment_id}/receive",
+        f"/app/transform/{new_id}",
+        f"/app/lots/{new_id}/print",
+        f"/app/lots/{new_id}/store",
+        f"/app/lots/{new_id}/sell",
+        f"/app/print-runs/{run_id}",
+        f"/app/print-runs/{run_id}/file",
+    ):
         page = client.get(url, headers=VI)
         assert page.status_code == 404 and "Không tìm thấy, hoặc bạn không có quyền xem." in page.text, url
         assert "LS-2026-01" not in page.text and "NL-2026-07" not in page.text, url
-    for url, data in ((f"/app/incoming/{c.shipment_id}/receive", {"quantity": "1"}),
-                      (f"/app/lots/{new_id}/print", {"format": "a4-3x8", "count": "1"}),
-                      (f"/app/lots/{new_id}/sell", {"quantity": "1"}),
-                      (f"/app/print-runs/{run_id}/reprint", {}), (f"/app/print-runs/{run_id}/cancel", {})):
-        answer = client.post(url, data={"csrf": token, "idem": "stranger-1", **data}, headers=VI, follow_redirects=False)
+    for url, data in (
+        (f"/app/incoming/{c.shipment_id}/receive", {"quantity": "1"}),
+        (f"/app/lots/{new_id}/print", {"format": "a4-3x8", "count": "1"}),
+        (f"/app/lots/{new_id}/sell", {"quantity": "1"}),
+        (f"/app/print-runs/{run_id}/reprint", {}),
+        (f"/app/print-runs/{run_id}/cancel", {}),
+    ):
+        answer = client.post(
+            url, data={"csrf": token, "idem": "stranger-1", **data}, headers=VI, follow_redirects=False
+        )
         assert answer.status_code == 404, url
     assert "NL-2026-07" not in client.get("/app/incoming", headers=VI).text
     assert _events(session, EventType.SELL) == 0
@@ -341,8 +407,9 @@ def test_another_organisations_pages_are_not_found_by_direct_url(client: TestCli
 
 
 @pytest.mark.parametrize("role", [Role.INSPECTOR])
-def test_an_inspector_may_see_a_run_but_not_download_its_codes(client: TestClient, session: Session,
-                                                               role: Role) -> None:
+def test_an_inspector_may_see_a_run_but_not_download_its_codes(
+    client: TestClient, session: Session, role: Role
+) -> None:
     c = _chain(client, session)
     new_id = _receive_and_transform(client, session, c)
     answer = _send(client, f"/app/lots/{new_id}/print", format="a4-3x8", count="2")

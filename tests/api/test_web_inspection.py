@@ -64,8 +64,12 @@ def _status(session: Session, lot_id: int) -> LotStatus:
 
 
 def _inspections(session: Session, lot_id: int) -> int:
-    return session.execute(select(func.count()).select_from(Event).join(EventLot, col(EventLot.event_id) == Event.id)
-                           .where(Event.type == EventType.INSPECT, EventLot.lot_id == lot_id)).scalar_one()
+    return session.execute(
+        select(func.count())
+        .select_from(Event)
+        .join(EventLot, col(EventLot.event_id) == Event.id)
+        .where(Event.type == EventType.INSPECT, EventLot.lot_id == lot_id)
+    ).scalar_one()
 
 
 def _png(image: Image.Image) -> bytes:
@@ -81,7 +85,8 @@ def _verdict(page: str) -> str:
 
 
 def test_an_inspector_types_a_genuine_code_and_sees_the_verdict_and_the_checklist(
-        client: TestClient, session: Session, label: Label) -> None:
+    client: TestClient, session: Session, label: Label
+) -> None:
     sign_in(client, label.inspector)
     form = client.get(VERIFY, headers=VI)
     assert form.status_code == 200
@@ -107,7 +112,12 @@ def test_an_inspector_types_a_genuine_code_and_sees_the_verdict_and_the_checklis
 def _snapshot(uri: str) -> bytes:
     """A phone's snapshot: the label small in a larger grey frame, askew, as a compressed JPEG."""
     frame = Image.new("RGB", (1600, 1200), (150, 145, 140))
-    label = qrcode.make(uri, box_size=6, border=4).get_image().convert("RGB").rotate(11, expand=True, fillcolor=(150, 145, 140))
+    label = (
+        qrcode.make(uri, box_size=6, border=4)
+        .get_image()
+        .convert("RGB")
+        .rotate(11, expand=True, fillcolor=(150, 145, 140))
+    )
     frame.paste(label, (500, 300))
     out = BytesIO()
     frame.save(out, "JPEG", quality=70)
@@ -116,30 +126,45 @@ def _snapshot(uri: str) -> bytes:
 
 @pytest.mark.parametrize("kind", ["png", "jpeg"])
 def test_an_inspector_sends_a_photo_of_the_labels_qr_and_gets_the_same_verdict(
-        client: TestClient, label: Label, kind: str) -> None:
+    client: TestClient, label: Label, kind: str
+) -> None:
     sign_in(client, label.inspector)
     token = form_token(client.get(VERIFY).text)
     photo = _png(qrcode.make(label.uri).get_image()) if kind == "png" else _snapshot(label.uri)
-    sent = client.post(f"{VERIFY}/photo", data={"csrf": token}, files={"photo": (f"label.{kind}", photo, f"image/{kind}")},
-                       headers=VI, follow_redirects=False)
+    sent = client.post(
+        f"{VERIFY}/photo",
+        data={"csrf": token},
+        files={"photo": (f"label.{kind}", photo, f"image/{kind}")},
+        headers=VI,
+        follow_redirects=False,
+    )
     assert sent.status_code == 303, sent.text
     assert parse_qs(urlsplit(sent.headers["location"]).query)["uri"] == [label.uri]
     page = client.get(sent.headers["location"], headers=VI)
     assert _verdict(page.text) == "genuine_and_compliant" and label.code in page.text
 
 
-@pytest.mark.parametrize(("photo", "status", "words"), [
-    (b"this is not a picture", 422, "Tệp này không phải ảnh đọc được"),
-    (_png(Image.new("L", (400, 300), 255)), 422, "Không đọc được mã QR trong ảnh này"),
-    (_png(qrcode.make("WIFI:S:quan-ca-phe;T:WPA;P:12345678;;").get_image()), 422, "không phải nhãn của hệ thống"),
-    (b"\x89PNG" + b"\0" * (8 * 1024 * 1024), 413, "Ảnh lớn hơn 8 MB"),
-])
-def test_a_photo_without_a_readable_label_is_refused_in_words(client: TestClient, label: Label, photo: bytes,
-                                                              status: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("photo", "status", "words"),
+    [
+        (b"this is not a picture", 422, "Tệp này không phải ảnh đọc được"),
+        (_png(Image.new("L", (400, 300), 255)), 422, "Không đọc được mã QR trong ảnh này"),
+        (_png(qrcode.make("WIFI:S:quan-ca-phe;T:WPA;P:12345678;;").get_image()), 422, "không phải nhãn của hệ thống"),
+        (b"\x89PNG" + b"\0" * (8 * 1024 * 1024), 413, "Ảnh lớn hơn 8 MB"),
+    ],
+)
+def test_a_photo_without_a_readable_label_is_refused_in_words(
+    client: TestClient, label: Label, photo: bytes, status: int, words: str
+) -> None:
     sign_in(client, label.inspector)
     token = form_token(client.get(VERIFY).text)
-    answer = client.post(f"{VERIFY}/photo", data={"csrf": token}, files={"photo": ("label.png", photo, "image/png")},
-                         headers=VI, follow_redirects=False)
+    answer = client.post(
+        f"{VERIFY}/photo",
+        data={"csrf": token},
+        files={"photo": ("label.png", photo, "image/png")},
+        headers=VI,
+        follow_redirects=False,
+    )
     assert answer.status_code == status and words in answer.text
     assert '<p class="error" role="alert">' in answer.text
 
@@ -153,7 +178,9 @@ def test_a_code_never_issued_is_a_violation_in_words(client: TestClient, label: 
     assert _verdict(page.text) == "violation" and "Vi phạm" in page.text
     assert "Mã này không do hệ thống cấp" in page.text
     assert "Ghi nhận kết quả kiểm tra</button>" not in page.text  # nothing to record against
-    mistyped = client.get(VERIFY, params={"code": label.code[:-1] + ("0" if label.code[-1] != "0" else "1")}, headers=VI)
+    mistyped = client.get(
+        VERIFY, params={"code": label.code[:-1] + ("0" if label.code[-1] != "0" else "1")}, headers=VI
+    )
     assert _verdict(mistyped.text) == "warning" and "có thể gõ nhầm" in mistyped.text
 
 
@@ -161,8 +188,11 @@ def test_hold_then_release_shows_the_new_state_each_time(client: TestClient, ses
     sign_in(client, label.inspector)
     page = client.get(VERIFY, params={"code": label.code}, headers=VI)
     token = form_token(page.text)
-    held = client.post(f"{VERIFY}/lot/{label.lot_id}/hold", data={"csrf": token, "reason": "Nghi hàng giả (BB 12/QLTT)",
-                                                                  "code": label.code}, follow_redirects=False)
+    held = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/hold",
+        data={"csrf": token, "reason": "Nghi hàng giả (BB 12/QLTT)", "code": label.code},
+        follow_redirects=False,
+    )
     assert held.status_code == 303 and held.headers["location"].startswith(f"{VERIFY}?code=")
     assert _status(session, label.lot_id) == LotStatus.ON_HOLD
     page = client.get(held.headers["location"], headers=VI)
@@ -170,11 +200,15 @@ def test_hold_then_release_shows_the_new_state_each_time(client: TestClient, ses
     assert _verdict(page.text) == "violation"  # a held lot must not be sold
     assert f"/lot/{label.lot_id}/release" in page.text and f"/lot/{label.lot_id}/hold" not in page.text
     # holding it again is refused in words, at the top of the verdict
-    again = client.post(f"{VERIFY}/lot/{label.lot_id}/hold", data={"csrf": token, "reason": "lần nữa",
-                                                                   "code": label.code}, headers=VI)
+    again = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/hold", data={"csrf": token, "reason": "lần nữa", "code": label.code}, headers=VI
+    )
     assert again.status_code == 422 and "Lô này đang bị tạm giữ." in again.text
-    released = client.post(f"{VERIFY}/lot/{label.lot_id}/release", data={
-        "csrf": token, "reason": "Kết quả giám định: hàng thật", "code": label.code}, follow_redirects=False)
+    released = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/release",
+        data={"csrf": token, "reason": "Kết quả giám định: hàng thật", "code": label.code},
+        follow_redirects=False,
+    )
     assert released.status_code == 303 and _status(session, label.lot_id) == LotStatus.ACTIVE
     page = client.get(released.headers["location"], headers=VI)
     assert "Đã gỡ tạm giữ." in page.text and _verdict(page.text) == "genuine_and_compliant"
@@ -183,8 +217,9 @@ def test_hold_then_release_shows_the_new_state_each_time(client: TestClient, ses
 def test_a_reason_is_required_and_said_beside_the_field(client: TestClient, session: Session, label: Label) -> None:
     sign_in(client, label.inspector)
     token = form_token(client.get(VERIFY, params={"code": label.code}).text)
-    answer = client.post(f"{VERIFY}/lot/{label.lot_id}/hold", data={"csrf": token, "reason": " ", "code": label.code},
-                         headers=VI)
+    answer = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/hold", data={"csrf": token, "reason": " ", "code": label.code}, headers=VI
+    )
     assert answer.status_code == 422 and 'id="hold-error">Quá ngắn.' in answer.text
     assert _status(session, label.lot_id) == LotStatus.ACTIVE
 
@@ -193,33 +228,43 @@ def test_a_recall_from_the_verdict(client: TestClient, session: Session, label: 
     sign_in(client, label.inspector)
     token = form_token(client.get(VERIFY, params={"uri": label.uri}).text)
     why = "Phát hiện nấm mốc trong mẫu lưu (biên bản 07/QLTT)"
-    answer = client.post(f"{VERIFY}/lot/{label.lot_id}/recall", data={"csrf": token, "reason": why, "uri": label.uri},
-                         follow_redirects=False)
+    answer = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/recall",
+        data={"csrf": token, "reason": why, "uri": label.uri},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303 and parse_qs(urlsplit(answer.headers["location"]).query)["uri"] == [label.uri]
     assert _status(session, label.lot_id) == LotStatus.RECALLED
-    assert session.execute(select(func.count()).select_from(Recall).where(Recall.lot_id == label.lot_id)).scalar_one() == 1
+    assert (
+        session.execute(select(func.count()).select_from(Recall).where(Recall.lot_id == label.lot_id)).scalar_one() == 1
+    )
     page = client.get(answer.headers["location"], headers=VI)
     assert "Đã thu hồi lô hàng" in page.text and why in page.text and _verdict(page.text) == "violation"
     assert f"/lot/{label.lot_id}/recall" not in page.text and f"/lot/{label.lot_id}/hold" not in page.text
 
 
 def test_a_member_of_another_cooperative_can_neither_verify_nor_hold_the_lot(
-        client: TestClient, session: Session, label: Label) -> None:
+    client: TestClient, session: Session, label: Label
+) -> None:
     sign_in(client, label.stranger)
     token = form_token(client.get("/app").text)
     page = client.get(VERIFY, params={"code": label.code}, headers=VI)
     main = page.text.split('<main id="main">', 1)[1]  # (the language links repeat what was typed, no more)
     assert page.status_code == 403 and "dành cho cán bộ quản lý thị trường" in main and label.code not in main
     for action in ("hold", "recall"):
-        refused = client.post(f"{VERIFY}/lot/{label.lot_id}/{action}", data={
-            "csrf": token, "reason": "Muốn dừng lô của người khác", "code": label.code}, headers=VI)
+        refused = client.post(
+            f"{VERIFY}/lot/{label.lot_id}/{action}",
+            data={"csrf": token, "reason": "Muốn dừng lô của người khác", "code": label.code},
+            headers=VI,
+        )
         assert refused.status_code == 403, refused.text
         assert "Chỉ cán bộ quản lý thị trường hoặc đơn vị sản xuất lô hàng" in refused.text
     assert _status(session, label.lot_id) == LotStatus.ACTIVE
 
 
 def test_a_shop_that_sold_all_of_the_lot_may_no_longer_record_an_inspection_of_it(
-        client: TestClient, session: Session, label: Label) -> None:
+    client: TestClient, session: Session, label: Label
+) -> None:
     # given a shop that received 4 of the lot's 10 packages and sold them all
     lot = session.get(Lot, label.lot_id)
     assert lot is not None
@@ -232,8 +277,9 @@ def test_a_shop_that_sold_all_of_the_lot_may_no_longer_record_an_inspection_of_i
     token = form_token(client.get("/app").text)
     form = {"csrf": token, "result": "fail", "note": "Hàng hỏng", "code": label.code}
     # while it has stock its own check is recorded
-    kept = client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "k1"}, headers=VI,
-                       follow_redirects=False)
+    kept = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "k1"}, headers=VI, follow_redirects=False
+    )
     assert kept.status_code == 303 and _inspections(session, label.lot_id) == 1
     capture(session=session, actor=f.member(shop), items=[(EventType.SELL, SellIn(lot_id=label.lot_id, quantity=4))])  # type: ignore[arg-type]
     session.commit()
@@ -249,8 +295,11 @@ def test_a_forged_form_token_is_refused_and_changes_nothing(client: TestClient, 
     for action, data in (("hold", {"reason": "Nghi hàng giả"}), ("inspection", {"result": "fail", "idem": "k1"})):
         forged = client.post(f"{VERIFY}/lot/{label.lot_id}/{action}", data={"csrf": "0" * 64, **data}, headers=VI)
         assert forged.status_code == 403 and "Bị từ chối" in forged.text
-    photo = client.post(f"{VERIFY}/photo", data={"csrf": "forged"},
-                        files={"photo": ("label.png", _png(qrcode.make(label.uri).get_image()), "image/png")})
+    photo = client.post(
+        f"{VERIFY}/photo",
+        data={"csrf": "forged"},
+        files={"photo": ("label.png", _png(qrcode.make(label.uri).get_image()), "image/png")},
+    )
     assert photo.status_code == 403
     assert _status(session, label.lot_id) == LotStatus.ACTIVE and _inspections(session, label.lot_id) == 0
 
@@ -273,8 +322,9 @@ def test_an_inspection_sent_twice_is_recorded_once(client: TestClient, session: 
     client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": fresh, "result": "pass"})
     assert _inspections(session, label.lot_id) == 2
     # a result that is not one of the choices is said beside the field, and records nothing
-    bad = client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "other", "result": "great"},
-                      headers=VI)
+    bad = client.post(
+        f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "other", "result": "great"}, headers=VI
+    )
     assert bad.status_code == 422 and "Hãy chọn kết quả." in bad.text and _inspections(session, label.lot_id) == 2
 
 

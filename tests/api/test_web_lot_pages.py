@@ -52,25 +52,56 @@ class Chain:
 
 @pytest.fixture
 def chain(session: Session) -> Chain:
-    grows = f.gi_grower(session, f.org(session, name="HTX Nhãn lồng Đông Tảo (thử nghiệm)", practices_public=False),
-                        name="Vườn nhãn Đông Tảo")
+    grows = f.gi_grower(
+        session,
+        f.org(session, name="HTX Nhãn lồng Đông Tảo (thử nghiệm)", practices_public=False),
+        name="Vườn nhãn Đông Tảo",
+    )
     coop, gi, area, fresh = grows.grower, grows.gi, grows.area, grows.fresh
     proc, stranger = f.org(session, "processor", name="Cơ sở sấy Phố Hiến (thử nghiệm)"), f.org(session, "processor")
     dried = f.product(session, proc, name_vi="Long nhãn sấy", category="longan_dried")
-    boxed = f.product(session, proc, name_vi="=HYPERLINK(\"http://x\") Hộp quà long nhãn", category="longan_dried")
-    record_certification(session=session, actor=f.ADMIN, data=CertificationCreate(
-        organisation_id=coop.id, kind="vietgap", number="VG-LOT-01", issuer="Trung tâm chứng nhận (thử nghiệm)",  # type: ignore[arg-type]
-        valid_from=date.today() - timedelta(days=300), valid_to=date.today() + timedelta(days=300)))
-    harvested = capture(session=session, actor=f.member(coop), items=[(EventType.HARVEST, HarvestIn(
-        product_id=fresh.id, lot_code="NL-LOT-1", quantity=Decimal("1234.5"), location_id=area.id,  # type: ignore[arg-type]
-        event_time=f.when(6), designation_ids=[gi.id], note=NOTE,  # type: ignore[list-item]
-        inputs_used=[InputUsed(kind="fertiliser", name=INPUT, applied_on=date.today() - timedelta(days=60))]))]).lot_ids[0]
+    boxed = f.product(session, proc, name_vi='=HYPERLINK("http://x") Hộp quà long nhãn', category="longan_dried")
+    record_certification(
+        session=session,
+        actor=f.ADMIN,
+        data=CertificationCreate(
+            organisation_id=coop.id,
+            kind="vietgap",
+            number="VG-LOT-01",
+            issuer="Trung tâm chứng nhận (thử nghiệm)",  # type: ignore[arg-type]
+            valid_from=date.today() - timedelta(days=300),
+            valid_to=date.today() + timedelta(days=300),
+        ),
+    )
+    harvested = capture(
+        session=session,
+        actor=f.member(coop),
+        items=[
+            (
+                EventType.HARVEST,
+                HarvestIn(
+                    product_id=fresh.id,
+                    lot_code="NL-LOT-1",
+                    quantity=Decimal("1234.5"),
+                    location_id=area.id,  # type: ignore[arg-type]
+                    event_time=f.when(6),
+                    designation_ids=[gi.id],
+                    note=NOTE,  # type: ignore[list-item]
+                    inputs_used=[
+                        InputUsed(kind="fertiliser", name=INPUT, applied_on=date.today() - timedelta(days=60))
+                    ],
+                ),
+            )
+        ],
+    ).lot_ids[0]
     shipment = f.ship(session, coop, harvested, proc, "1000", days_ago=5.5).shipment_ids[0]
     f.receive(session, proc, shipment, days_ago=5.3)
     made = f.transform(session, proc, [(harvested, "1000")], [(dried, "250")], days_ago=5).lot_ids[0]
     packed = f.transform(session, proc, [(made, "250")], [(boxed, "240")], days_ago=4).lot_ids[0]
-    people = [f.user(session, o, role, password=PASSWORD)[0] for o, role in
-              ((coop, Role.MEMBER), (proc, Role.MEMBER), (stranger, Role.MEMBER), (None, Role.INSPECTOR))]
+    people = [
+        f.user(session, o, role, password=PASSWORD)[0]
+        for o, role in ((coop, Role.MEMBER), (proc, Role.MEMBER), (stranger, Role.MEMBER), (None, Role.INSPECTOR))
+    ]
     lots = [session.get(Lot, i) for i in (harvested, made, packed)]
     session.commit()
     return Chain(coop, proc, *lots, *people)  # type: ignore[arg-type]
@@ -117,15 +148,19 @@ def tree(page: str) -> list[tuple[int, int, int]]:
 
 
 def test_the_backward_trace_shows_inputs_under_what_was_made_of_them_and_hides_anothers_private_fields(
-        client: TestClient, chain: Chain) -> None:
+    client: TestClient, chain: Chain
+) -> None:
     page = as_(client, chain.processor).get(f"/app/lots/{chain.boxed.id}/trace?direction=backward", headers=VI)
     assert page.status_code == 200
     # the boxes at the top, the dried longan inside them, the harvest inside that
-    assert tree(page.text) == [(chain.boxed.id, 1, 0), (chain.dried.id, 2, chain.boxed.id),
-                               (chain.harvest.id, 3, chain.dried.id)]
+    assert tree(page.text) == [
+        (chain.boxed.id, 1, 0),
+        (chain.dried.id, 2, chain.boxed.id),
+        (chain.harvest.id, 3, chain.dried.id),
+    ]
     assert "<h1>Truy xuất ngược: nguồn gốc</h1>" in page.text and "HTX Nhãn lồng Đông Tảo (thử nghiệm)" in page.text
     assert "1.234,5 kg" in page.text  # the harvest's quantity, the Vietnamese way
-    timeline = page.text[page.text.index('id="timeline"'):]
+    timeline = page.text[page.text.index('id="timeline"') :]
     kinds = ["Thu hoạch", "Vận chuyển", "Nhận hàng", "Chế biến"]
     assert [timeline.index(k) for k in kinds] == sorted(timeline.index(k) for k in kinds)
     assert timeline.count("Chế biến") == 2
@@ -136,11 +171,15 @@ def test_the_backward_trace_shows_inputs_under_what_was_made_of_them_and_hides_a
 
 
 def test_the_forward_trace_shows_what_was_made_under_its_inputs_and_the_owners_private_fields(
-        client: TestClient, chain: Chain) -> None:
+    client: TestClient, chain: Chain
+) -> None:
     page = as_(client, chain.grower).get(f"/app/lots/{chain.harvest.id}/trace?direction=forward", headers=VI)
     assert page.status_code == 200
-    assert tree(page.text) == [(chain.harvest.id, 1, 0), (chain.dried.id, 2, chain.harvest.id),
-                               (chain.boxed.id, 3, chain.dried.id)]
+    assert tree(page.text) == [
+        (chain.harvest.id, 1, 0),
+        (chain.dried.id, 2, chain.harvest.id),
+        (chain.boxed.id, 3, chain.dried.id),
+    ]
     assert "<h1>Truy xuất xuôi: nơi đã đến</h1>" in page.text
     # who holds what, forward: the cooperative the rest of its harvest, the processor its boxes
     assert "Cơ sở sấy Phố Hiến (thử nghiệm) (240 kg)" in page.text
@@ -154,12 +193,26 @@ def test_the_forward_trace_shows_what_was_made_under_its_inputs_and_the_owners_p
 
 
 def test_a_lot_made_in_a_workshop_names_it_as_where_it_was_made_not_as_a_growing_area(
-        client: TestClient, session: Session, chain: Chain) -> None:
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     workshop = f.location(session, chain.proc, kind="packing_facility", name="Xưởng sấy Phố Hiến")
-    made = capture(session=session, actor=f.member(chain.proc), items=[(EventType.TRANSFORM, TransformIn(
-        inputs=[TransformInput(lot_id=chain.boxed.id, quantity=Decimal(5))], location_id=workshop.id,  # type: ignore[arg-type]
-        outputs=[TransformOutput(product_id=chain.boxed.product_id, lot_code="LN-XUONG-1", quantity=Decimal(5))],
-        event_time=f.when(1)))]).lot_ids[0]
+    made = capture(
+        session=session,
+        actor=f.member(chain.proc),
+        items=[
+            (
+                EventType.TRANSFORM,
+                TransformIn(
+                    inputs=[TransformInput(lot_id=chain.boxed.id, quantity=Decimal(5))],
+                    location_id=workshop.id,  # type: ignore[arg-type]
+                    outputs=[
+                        TransformOutput(product_id=chain.boxed.product_id, lot_code="LN-XUONG-1", quantity=Decimal(5))
+                    ],
+                    event_time=f.when(1),
+                ),
+            )
+        ],
+    ).lot_ids[0]
     session.commit()
     page = as_(client, chain.processor).get(f"/app/lots/{made}", headers=VI).text
     assert "<dt>Nơi sản xuất</dt><dd>Xưởng sấy Phố Hiến" in page and "<dt>Vùng trồng</dt>" not in page
@@ -168,7 +221,8 @@ def test_a_lot_made_in_a_workshop_names_it_as_where_it_was_made_not_as_a_growing
 
 
 def test_the_lot_page_shows_the_lot_its_holders_claims_certificates_and_what_can_be_done(
-        client: TestClient, chain: Chain) -> None:
+    client: TestClient, chain: Chain
+) -> None:
     page = as_(client, chain.grower).get(f"/app/lots/{chain.harvest.id}", headers=VI)
     assert page.status_code == 200
     text = page.text
@@ -190,7 +244,9 @@ def test_the_lot_page_shows_the_lot_its_holders_claims_certificates_and_what_can
     assert f"/app/lots/{chain.boxed.id}/sell" not in inspected.text
 
 
-def test_the_csv_export_is_the_fsma_spreadsheet_of_the_trace(client: TestClient, session: Session, chain: Chain) -> None:
+def test_the_csv_export_is_the_fsma_spreadsheet_of_the_trace(
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     answer = as_(client, chain.processor).get(f"/app/lots/{chain.boxed.id}/trace.csv?direction=backward")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert answer.headers["content-disposition"] == f'attachment; filename="lot-{chain.boxed.lot_code}-backward.csv"'
@@ -198,11 +254,17 @@ def test_the_csv_export_is_the_fsma_spreadsheet_of_the_trace(client: TestClient,
     assert {r["lot_code"] for r in rows} == {"NL-LOT-1", chain.dried.lot_code, chain.boxed.lot_code}
     assert {"Harvesting", "Shipping", "Receiving", "Transformation"} <= {r["critical_tracking_event"] for r in rows}
     # the same file as the domain gives the same reader
-    assert answer.text == lineage.fsma_csv(session=session, actor=actor_for_user(chain.processor), lot_id=chain.boxed.id,  # type: ignore[arg-type]
-                                           direction=Direction.BACKWARD)
+    assert answer.text == lineage.fsma_csv(
+        session=session,
+        actor=actor_for_user(chain.processor),
+        lot_id=chain.boxed.id,  # type: ignore[arg-type]
+        direction=Direction.BACKWARD,
+    )
 
 
-def test_the_xlsx_export_has_the_same_rows_with_numbers_as_numbers_and_text_as_text(client: TestClient, chain: Chain) -> None:
+def test_the_xlsx_export_has_the_same_rows_with_numbers_as_numbers_and_text_as_text(
+    client: TestClient, chain: Chain
+) -> None:
     as_(client, chain.grower)
     answer = client.get(f"/app/lots/{chain.harvest.id}/trace.xlsx?direction=forward")
     assert answer.status_code == 200
@@ -212,8 +274,9 @@ def test_the_xlsx_export_has_the_same_rows_with_numbers_as_numbers_and_text_as_t
     assert sheet is not None
     table = [list(row) for row in sheet.iter_rows()]
     assert [c.value for c in table[0]] == lineage.FSMA_COLUMNS
-    expected = list(csv.DictReader(io.StringIO(client.get(
-        f"/app/lots/{chain.harvest.id}/trace.csv?direction=forward").text)))
+    expected = list(
+        csv.DictReader(io.StringIO(client.get(f"/app/lots/{chain.harvest.id}/trace.csv?direction=forward").text))
+    )
     assert len(table) - 1 == len(expected) > 0
     column = {name: i for i, name in enumerate(lineage.FSMA_COLUMNS)}
     for cells, row in zip(table[1:], expected, strict=True):
@@ -222,12 +285,17 @@ def test_the_xlsx_export_has_the_same_rows_with_numbers_as_numbers_and_text_as_t
             assert cells[column["quantity"]].data_type == "n"
             assert Decimal(str(cells[column["quantity"]].value)) == Decimal(row["quantity"])
     # a product name that looks like a formula stays text: it cannot run in the buyer's spreadsheet
-    names = [cells[column["product_description"]] for cells in table[1:] if str(cells[column["product_description"]].value).startswith("=")]
+    names = [
+        cells[column["product_description"]]
+        for cells in table[1:]
+        if str(cells[column["product_description"]].value).startswith("=")
+    ]
     assert names and all(c.data_type == "s" for c in names)
 
 
-@pytest.mark.parametrize("path", ["", "/trace?direction=backward", "/trace?direction=forward", "/trace.csv",
-                                  "/trace.xlsx?direction=forward"])
+@pytest.mark.parametrize(
+    "path", ["", "/trace?direction=backward", "/trace?direction=forward", "/trace.csv", "/trace.xlsx?direction=forward"]
+)
 def test_another_organisations_direct_url_finds_nothing(client: TestClient, chain: Chain, path: str) -> None:
     as_(client, chain.stranger)
     for lot in (chain.harvest, chain.boxed):
@@ -239,7 +307,8 @@ def test_another_organisations_direct_url_finds_nothing(client: TestClient, chai
     theirs = client.get(f"/app/lots/{chain.harvest.id}{path}", headers=VI)
     assert missing.status_code == 404
     assert missing.text.replace("/app/lots/2000000000", "/app/lots/ID") == theirs.text.replace(
-        f"/app/lots/{chain.harvest.id}", "/app/lots/ID")
+        f"/app/lots/{chain.harvest.id}", "/app/lots/ID"
+    )
 
 
 def test_the_lot_pages_need_a_signed_in_user(client: TestClient, chain: Chain) -> None:
@@ -249,12 +318,17 @@ def test_the_lot_pages_need_a_signed_in_user(client: TestClient, chain: Chain) -
 
 
 def test_packing_is_offered_once_the_lot_has_labelled_packages_outside_a_carton(
-        client: TestClient, session: Session, chain: Chain) -> None:
+    client: TestClient, session: Session, chain: Chain
+) -> None:
     from trace.printing import runs
 
     page = as_(client, chain.processor).get(f"/app/lots/{chain.boxed.id}", headers=VI).text
     assert f'href="/app/lots/{chain.boxed.id}/print"' in page and 'id="do-pack"' not in page
-    runs.create_run(session=session, actor=f.member(chain.proc), lot_id=chain.boxed.id,  # type: ignore[arg-type]
-                    data=runs.PrintRunCreate(quantity=2))
+    runs.create_run(
+        session=session,
+        actor=f.member(chain.proc),
+        lot_id=chain.boxed.id,  # type: ignore[arg-type]
+        data=runs.PrintRunCreate(quantity=2),
+    )
     session.commit()
     assert 'id="do-pack" href="/app/pack"' in client.get(f"/app/lots/{chain.boxed.id}", headers=VI).text

@@ -44,8 +44,11 @@ class Packer:
 
 
 def _labelled(session: Session, org: Any, lot_id: int, count: int) -> list[Unit]:
-    serials = capture(session=session, actor=f.member(org), items=[(EventType.COMMISSION, CommissionIn(
-        lot_id=lot_id, count=count, event_time=f.when(1)))]).serials
+    serials = capture(
+        session=session,
+        actor=f.member(org),
+        items=[(EventType.COMMISSION, CommissionIn(lot_id=lot_id, count=count, event_time=f.when(1)))],
+    ).serials
     found = {u.serial: u for u in session.execute(select(Unit).where(Unit.lot_id == lot_id)).scalars()}  # type: ignore[arg-type]
     return [found[s] for s in serials]
 
@@ -96,8 +99,17 @@ def test_a_packer_scans_a_carton_and_its_packages_and_sees_what_went_in(client: 
     home = client.get("/app", headers=VI).text
     assert 'href="/app/pack">Đóng gói</a>' in home
     # when the carton and four packages are scanned (a phone scanner: code + Enter) or typed
-    codes = "\r\n".join([p.uri(p.units[0]), display_code(p.units[1].code), p.units[2].code.lower(),
-                         f"(01){p.lot.gtin}(10){p.lot.lot_code}(21){p.units[3].serial}"]) + "\r\n"
+    codes = (
+        "\r\n".join(
+            [
+                p.uri(p.units[0]),
+                display_code(p.units[1].code),
+                p.units[2].code.lower(),
+                f"(01){p.lot.gtin}(10){p.lot.lot_code}(21){p.units[3].serial}",
+            ]
+        )
+        + "\r\n"
+    )
     answer = _post(client, _form(client), parent=f"(00){SSCC}\r\n", codes=codes)  # the scanner's Enter too
     # then one pack is recorded and the page shows the carton, how many, of which lot
     assert answer.status_code == 303 and answer.headers["location"].startswith("/app/pack/")
@@ -143,11 +155,19 @@ def test_a_bad_line_is_named_in_vietnamese_and_nothing_is_recorded(client: TestC
     answer = _post(client, _form(client), parent=SSCC, codes=codes)
     assert answer.status_code == 422
     assert "2 trên 4 dòng không đóng gói được: chưa ghi nhận gì." in answer.text
-    rows = re.findall(r'<tr data-code="([a-z_]+)"><td class="num">Dòng (\d+)</td><td[^>]*>([^<]*)</td><td class="error">([^<]*)</td>',
-                      answer.text)
-    assert rows == [("unknown_unit", "2", display_code(unknown),
-                     "Hệ thống chưa từng cấp mã này: nhãn có thể không phải hàng thật."),
-                    ("duplicate", "4", p.units[0].code, "Trùng với gói ở dòng 1.")]
+    rows = re.findall(
+        r'<tr data-code="([a-z_]+)"><td class="num">Dòng (\d+)</td><td[^>]*>([^<]*)</td><td class="error">([^<]*)</td>',
+        answer.text,
+    )
+    assert rows == [
+        (
+            "unknown_unit",
+            "2",
+            display_code(unknown),
+            "Hệ thống chưa từng cấp mã này: nhãn có thể không phải hàng thật.",
+        ),
+        ("duplicate", "4", p.units[0].code, "Trùng với gói ở dòng 1."),
+    ]
     assert f">{codes}</textarea>" in answer.text  # what was scanned stays, to be corrected
     # a wrong SSCC check digit is said beside the carton's field
     wrong = SSCC[:17] + str((int(SSCC[17]) + 1) % 10)
@@ -160,8 +180,12 @@ def test_a_bad_line_is_named_in_vietnamese_and_nothing_is_recorded(client: TestC
 
 def test_a_forged_form_is_refused_and_records_nothing(client: TestClient, session: Session) -> None:
     p = _packer(client, session)
-    answer = client.post("/app/pack", data={"csrf": "0" * 64, "idem": "k1", "parent": SSCC, "codes": p.units[0].code},
-                         headers=VI, follow_redirects=False)
+    answer = client.post(
+        "/app/pack",
+        data={"csrf": "0" * 64, "idem": "k1", "parent": SSCC, "codes": p.units[0].code},
+        headers=VI,
+        follow_redirects=False,
+    )
     assert answer.status_code == 403 and "Bị từ chối" in answer.text
     assert _packs(session) == 0 and _packed(session) == 0
 
@@ -192,8 +216,12 @@ def test_another_organisations_packages_and_pages_are_refused(client: TestClient
     client.cookies.clear()
     assert sign_in(client, stranger.email).status_code == 303  # type: ignore[attr-defined]
     before = _written(session)
-    answer = _post(client, _form(client), parent=f"{SSCC_BODY[:-1]}9{gs1_check_digit(SSCC_BODY[:-1] + '9')}",
-                   codes=f"{mine[0].code}\n{p.units[1].code}")
+    answer = _post(
+        client,
+        _form(client),
+        parent=f"{SSCC_BODY[:-1]}9{gs1_check_digit(SSCC_BODY[:-1] + '9')}",
+        codes=f"{mine[0].code}\n{p.units[1].code}",
+    )
     assert answer.status_code == 422 and "Gói này thuộc lô mà tổ chức của bạn không giữ." in answer.text
     assert "Dòng 2" in answer.text and "Dòng 1" not in answer.text
     # nor may it add its goods to the first processor's carton
@@ -232,8 +260,9 @@ def test_who_may_not_pack_is_refused_as_by_the_json_api(client: TestClient, sess
     assert _written(session) == before
 
 
-def test_a_cooperative_may_pack_its_own_labelled_goods_as_the_json_api_allows(client: TestClient,
-                                                                               session: Session) -> None:
+def test_a_cooperative_may_pack_its_own_labelled_goods_as_the_json_api_allows(
+    client: TestClient, session: Session
+) -> None:
     # the page decides nothing of its own: a cooperative packing packages of a lot it holds is accepted
     p = _packer(client, session)
     member, _ = f.user(session, p.coop, Role.MEMBER, password=PASSWORD)

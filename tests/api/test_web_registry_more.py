@@ -72,35 +72,57 @@ def shown_link(page: str) -> str | None:
 def edit_form(client: TestClient, designation: Designation, **over: Any) -> dict[str, Any]:
     page = client.get(f"/app/admin/designations/{designation.id}/edit", headers=VI)
     assert page.status_code == 200
-    values = {name: value for name, value in re.findall(r'<input id="f-([a-z_]+)" name="\1" type="\w+" value="([^"]*)"', page.text)}
+    values = {
+        name: value
+        for name, value in re.findall(r'<input id="f-([a-z_]+)" name="\1" type="\w+" value="([^"]*)"', page.text)
+    }
     holder = re.search(r'name="holder_organisation_id".*?<option value="(\d+)" selected', page.text, re.S)
     kind = re.search(r'name="kind".*?<option value="(\w+)" selected', page.text, re.S)
     assert holder and kind
-    data = {**values, "csrf": form_token(page.text), "kind": kind.group(1), "holder_organisation_id": holder.group(1),
-            "districts": re.findall(r'name="districts" value="([^"]+)" checked', page.text)}
+    data = {
+        **values,
+        "csrf": form_token(page.text),
+        "kind": kind.group(1),
+        "holder_organisation_id": holder.group(1),
+        "districts": re.findall(r'name="districts" value="([^"]+)" checked', page.text),
+    }
     if 'name="active" value="1" checked' in page.text:
         data["active"] = "1"
     return {**data, **over}
 
 
 def test_a_registrar_edits_a_designation_from_the_registry_and_its_area_stays_unless_ticked_anew(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.admin)
     listing = client.get("/app/admin/designations", headers=VI).text
     assert f'href="/app/admin/designations/{reg.gi.id}/edit"' in listing
-    data = edit_form(client, reg.gi, name_en="Hung Yen longan", registration_number="00055",
-                     decision_date="2017-01-23", categories="longan_fresh, longan_dried")
+    data = edit_form(
+        client,
+        reg.gi,
+        name_en="Hung Yen longan",
+        registration_number="00055",
+        decision_date="2017-01-23",
+        categories="longan_fresh, longan_dried",
+    )
     assert data["name_vi"] == reg.gi.name_vi and data["active"] == "1"  # the form shows the record as it is
     saved = post(client, f"/app/admin/designations/{reg.gi.id}/edit", data)
     assert saved.status_code == 303 and saved.headers["location"] == "/app/admin/designations?saved=1"
     session.expire_all()
     found = session.get(Designation, reg.gi.id)
     assert found is not None
-    assert (found.name_en, found.registration_number, found.decision_date) == ("Hung Yen longan", "00055", date(2017, 1, 23))
+    assert (found.name_en, found.registration_number, found.decision_date) == (
+        "Hung Yen longan",
+        "00055",
+        date(2017, 1, 23),
+    )
     assert found.categories == ["longan_fresh", "longan_dried"] and found.area_communes == [f.COMMUNE] and found.active
     # unticking "in force" and ticking a former district: the area is given anew, mapped to today's communes
-    again = post(client, f"/app/admin/designations/{reg.gi.id}/edit",
-                 {**edit_form(client, reg.gi, districts=["Huyện Khoái Châu"]), "active": ""})
+    again = post(
+        client,
+        f"/app/admin/designations/{reg.gi.id}/edit",
+        {**edit_form(client, reg.gi, districts=["Huyện Khoái Châu"]), "active": ""},
+    )
     assert again.status_code == 303
     session.expire_all()
     found = session.get(Designation, reg.gi.id)
@@ -113,11 +135,15 @@ def test_a_registrar_edits_a_designation_from_the_registry_and_its_area_stays_un
 
 
 def test_an_edit_the_registry_refuses_is_told_in_vietnamese_and_changes_nothing(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.admin)
     url = f"/app/admin/designations/{reg.gi.id}/edit"
-    taken = post(client, url, edit_form(client, reg.gi, kind=DesignationKind.COLLECTIVE_TRADEMARK.value,
-                                        name_vi=reg.other_gi.name_vi))
+    taken = post(
+        client,
+        url,
+        edit_form(client, reg.gi, kind=DesignationKind.COLLECTIVE_TRADEMARK.value, name_vi=reg.other_gi.name_vi),
+    )
     assert taken.status_code == 422 and "Đã đăng ký một chỉ dẫn cùng loại với tên này." in taken.text
     assert 'role="alert"' in taken.text and f'value="{reg.other_gi.name_vi}"' in taken.text  # what was typed is kept
     empty = post(client, url, edit_form(client, reg.gi, categories=" , "))
@@ -127,23 +153,38 @@ def test_an_edit_the_registry_refuses_is_told_in_vietnamese_and_changes_nothing(
     session.expire_all()
     found = session.get(Designation, reg.gi.id)
     assert found is not None and (found.kind, found.name_vi, found.categories) == (
-        DesignationKind.GEOGRAPHICAL_INDICATION, "Nhãn lồng Hưng Yên (thử)", ["longan_fresh"])
+        DesignationKind.GEOGRAPHICAL_INDICATION,
+        "Nhãn lồng Hưng Yên (thử)",
+        ["longan_fresh"],
+    )
 
 
 def test_only_a_registrar_edits_and_a_forged_edit_writes_nothing(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.admin)
-    forged = post(client, f"/app/admin/designations/{reg.gi.id}/edit", edit_form(client, reg.gi, csrf="forged",
-                                                                                 name_vi="Giả mạo (thử)"))
+    forged = post(
+        client,
+        f"/app/admin/designations/{reg.gi.id}/edit",
+        edit_form(client, reg.gi, csrf="forged", name_vi="Giả mạo (thử)"),
+    )
     assert forged.status_code == 403 and "Biểu mẫu" in forged.text
     assert client.get("/app/admin/designations/999999/edit", headers=VI).status_code == 404
     client.cookies.clear()
     as_user(client, reg.holder_user)  # the holder of the designation keeps no registry
     assert client.get(f"/app/admin/designations/{reg.gi.id}/edit", headers=VI).status_code == 403
     token = form_token(client.get("/app/designations", headers=VI).text)
-    refused = post(client, f"/app/admin/designations/{reg.gi.id}/edit", {
-        "csrf": token, "kind": "geographical_indication", "name_vi": "Đổi tên (thử)", "categories": "longan_fresh",
-        "holder_organisation_id": reg.holder.id})
+    refused = post(
+        client,
+        f"/app/admin/designations/{reg.gi.id}/edit",
+        {
+            "csrf": token,
+            "kind": "geographical_indication",
+            "name_vi": "Đổi tên (thử)",
+            "categories": "longan_fresh",
+            "holder_organisation_id": reg.holder.id,
+        },
+    )
     assert refused.status_code == 403 and "Chỉ quản trị viên tỉnh hoặc cơ quan quản lý" in refused.text
     assert count(session, Designation, Designation.name_vi.in_(["Giả mạo (thử)", "Đổi tên (thử)"])) == 0  # type: ignore[attr-defined]
 
@@ -158,7 +199,8 @@ def members_of(client: TestClient, org: Organisation) -> str:
 
 
 def test_a_removed_member_is_signed_out_at_once_and_an_administrator_cannot_remove_themselves(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     boss, _ = f.user(session, reg.grower, Role.ORG_ADMIN, password=PASSWORD)
     member, _ = f.user(session, reg.grower, password=PASSWORD)
     session.commit()
@@ -168,12 +210,16 @@ def test_a_removed_member_is_signed_out_at_once_and_an_administrator_cannot_remo
     page = members_of(client, reg.grower)
     assert f"/users/{member.id}/remove" in page and f"/users/{boss.id}/remove" not in page  # not oneself
 
-    unsure = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/remove",
-                  {"csrf": form_token(page)})  # the confirming box left unticked
+    unsure = post(
+        client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/remove", {"csrf": form_token(page)}
+    )  # the confirming box left unticked
     assert unsure.status_code == 422 and "Hãy đánh dấu ô xác nhận" in unsure.text
     assert theirs.get("/app", headers=VI, follow_redirects=False).status_code == 200
-    removed = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/remove",
-                   {"csrf": form_token(page), "sure": "1"})
+    removed = post(
+        client,
+        f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/remove",
+        {"csrf": form_token(page), "sure": "1"},
+    )
     assert removed.status_code == 303 and removed.headers["location"].endswith("?removed=1")
     assert "Đã gỡ người dùng" in client.get(removed.headers["location"], headers=VI).text
     # the member's open session ends: their next page is the sign-in page
@@ -181,15 +227,19 @@ def test_a_removed_member_is_signed_out_at_once_and_an_administrator_cannot_remo
     assert after.status_code == 303 and after.headers["location"].startswith("/login")
     assert sign_in(TestClient(client.app), member.email).status_code != 303  # type: ignore[attr-defined]
 
-    itself = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{boss.id}/remove",
-                  {"csrf": form_token(page), "sure": "1"})
+    itself = post(
+        client,
+        f"/app/admin/organisations/{reg.grower.id}/users/{boss.id}/remove",
+        {"csrf": form_token(page), "sure": "1"},
+    )
     assert itself.status_code == 422 and "Bạn không thể tự gỡ chính mình." in itself.text
     session.expire_all()
     assert [u.active for u in (session.get(User, member.id), session.get(User, boss.id))] == [False, True]  # type: ignore[union-attr]
 
 
 def test_an_administrator_changes_a_members_role_within_the_rules_told_in_vietnamese(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     boss, _ = f.user(session, reg.grower, Role.ORG_ADMIN, password=PASSWORD)
     member, _ = f.user(session, reg.grower, password=PASSWORD)
     session.commit()
@@ -208,7 +258,9 @@ def test_an_administrator_changes_a_members_role_within_the_rules_told_in_vietna
     client.cookies.clear()
     as_user(client, reg.admin)
     token = form_token(members_of(client, reg.grower))
-    first = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{boss.id}/role", {"csrf": token, "role": "member"})
+    first = post(
+        client, f"/app/admin/organisations/{reg.grower.id}/users/{boss.id}/role", {"csrf": token, "role": "member"}
+    )
     last = post(client, url, {"csrf": token, "role": "member"})
     assert first.status_code == 303 and last.status_code == 422
     assert "Tổ chức phải còn ít nhất một quản trị viên" in last.text
@@ -216,7 +268,8 @@ def test_an_administrator_changes_a_members_role_within_the_rules_told_in_vietna
 
 
 def test_a_new_sign_in_link_is_shown_once_ends_the_old_password_and_works_once(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     boss, _ = f.user(session, reg.grower, Role.ORG_ADMIN, password=PASSWORD)
     member, _ = f.user(session, reg.grower, password=PASSWORD)
     session.commit()
@@ -240,8 +293,15 @@ def test_a_new_sign_in_link_is_shown_once_ends_the_old_password_and_works_once(
     assert done.status_code == 303 and done.headers["location"] == "/login"
     assert sign_in(fresh, member.email, password="mùa nhãn mới 2026").status_code == 303  # type: ignore[attr-defined]
     other = TestClient(client.app)
-    again = post(other, "/welcome", {"csrf": form_token(other.get(f"/welcome?token={token}").text), "token": token,
-                                     "password": "một mật khẩu khác nữa"})
+    again = post(
+        other,
+        "/welcome",
+        {
+            "csrf": form_token(other.get(f"/welcome?token={token}").text),
+            "token": token,
+            "password": "một mật khẩu khác nữa",
+        },
+    )
     assert again.status_code == 422 and "Liên kết này không hợp lệ" in again.text
     # and one's own link is refused in words (it would end the session that is to show it)
     own = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{boss.id}/link", {"csrf": form_token(page)})
@@ -249,19 +309,24 @@ def test_a_new_sign_in_link_is_shown_once_ends_the_old_password_and_works_once(
 
 
 def test_an_organisation_admin_cannot_manage_another_organisations_members_by_direct_url(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     member, _ = f.user(session, reg.grower, password=PASSWORD)
     session.commit()
     as_user(client, reg.other_holder_user)  # an administrator of another organisation
     token = form_token(client.get("/app/designations", headers=VI).text)
     for action, extra in (("remove", {"sure": "1"}), ("role", {"role": "org_admin"}), ("link", {})):
-        answer = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/{action}",
-                      {"csrf": token, **extra})
+        answer = post(
+            client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/{action}", {"csrf": token, **extra}
+        )
         assert answer.status_code == 403, action
         assert "hytrace_link" not in answer.headers.get("set-cookie", "")
         # naming their own organisation does not reach the other's member either
-        own = post(client, f"/app/admin/organisations/{reg.other_holder_user.organisation_id}/users/{member.id}/{action}",
-                   {"csrf": token, **extra})
+        own = post(
+            client,
+            f"/app/admin/organisations/{reg.other_holder_user.organisation_id}/users/{member.id}/{action}",
+            {"csrf": token, **extra},
+        )
         assert own.status_code == 404, action
     session.expire_all()
     found = session.get(User, member.id)
@@ -271,7 +336,9 @@ def test_an_organisation_admin_cannot_manage_another_organisations_members_by_di
     session.commit()
     client.cookies.clear()
     as_user(client, boss)
-    forged = post(client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/remove", {"csrf": "forged", "sure": "1"})
+    forged = post(
+        client, f"/app/admin/organisations/{reg.grower.id}/users/{member.id}/remove", {"csrf": "forged", "sure": "1"}
+    )
     assert forged.status_code == 403 and "Biểu mẫu" in forged.text
     session.expire_all()
     assert session.get(User, member.id).active  # type: ignore[union-attr]
@@ -281,7 +348,8 @@ def test_an_organisation_admin_cannot_manage_another_organisations_members_by_di
 
 
 def test_a_grant_sent_twice_grants_once_and_its_key_with_other_values_is_refused(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.holder_user)
     url = f"/app/designations/{reg.gi.id}/rights/new"
     data = grant_form(client, reg)
@@ -296,12 +364,16 @@ def test_a_grant_sent_twice_grants_once_and_its_key_with_other_values_is_refused
 
 
 def test_a_change_sent_twice_changes_once_and_its_key_with_another_reason_is_refused(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     right = a_right(session, reg)
     as_user(client, reg.holder_user)
     page = client.get(f"/app/rights/{right.id}", headers=VI).text
     form = {"csrf": form_token(page), "idem": idem(page), "reason": "Vi phạm quy chế đóng gói"}
-    first, again = post(client, f"/app/rights/{right.id}/suspend", form), post(client, f"/app/rights/{right.id}/suspend", form)
+    first, again = (
+        post(client, f"/app/rights/{right.id}/suspend", form),
+        post(client, f"/app/rights/{right.id}/suspend", form),
+    )
     assert first.status_code == again.status_code == 303 and first.headers["location"] == again.headers["location"]
     other = client.post(f"/app/rights/{right.id}/revoke", headers=VI, data={**form, "reason": "Thu hồi luôn"})
     assert other.status_code == 422 and REUSED in other.text
@@ -312,10 +384,14 @@ def test_a_change_sent_twice_changes_once_and_its_key_with_another_reason_is_ref
 
 
 def test_an_organisation_sent_twice_is_registered_once_and_its_key_with_other_values_is_refused(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.admin)
     data = org_form(client)
-    first, again = post(client, "/app/admin/organisations/new", data), post(client, "/app/admin/organisations/new", data)
+    first, again = (
+        post(client, "/app/admin/organisations/new", data),
+        post(client, "/app/admin/organisations/new", data),
+    )
     assert first.status_code == again.status_code == 303 and first.headers["location"] == again.headers["location"]
     other = client.post("/app/admin/organisations/new", headers=VI, data={**data, "tax_code": "0907777777"})
     assert other.status_code == 422 and REUSED in other.text
@@ -324,11 +400,17 @@ def test_an_organisation_sent_twice_is_registered_once_and_its_key_with_other_va
 
 
 def test_an_invitation_sent_twice_invites_once_and_the_link_shown_works(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.admin)
     page = members_of(client, reg.grower)
-    data = {"csrf": form_token(page), "idem": idem(page), "email": "ke.toan@htxdongtao.vn", "full_name": "Lê Thị Hoa",
-            "role": "member"}
+    data = {
+        "csrf": form_token(page),
+        "idem": idem(page),
+        "email": "ke.toan@htxdongtao.vn",
+        "full_name": "Lê Thị Hoa",
+        "role": "member",
+    }
     url = f"/app/admin/organisations/{reg.grower.id}/users"
     first, again = post(client, url, data), post(client, url, data)
     assert first.status_code == again.status_code == 303 and first.headers["location"] == again.headers["location"]
@@ -337,15 +419,20 @@ def test_an_invitation_sent_twice_invites_once_and_the_link_shown_works(
     assert token
     fresh = TestClient(client.app)
     welcome = fresh.get(f"/welcome?token={token}", headers=VI)
-    assert post(fresh, "/welcome", {"csrf": form_token(welcome.text), "token": token,
-                                    "password": "sổ sách gọn gàng"}).status_code == 303
+    assert (
+        post(
+            fresh, "/welcome", {"csrf": form_token(welcome.text), "token": token, "password": "sổ sách gọn gàng"}
+        ).status_code
+        == 303
+    )
     other = client.post(url, headers=VI, data={**data, "role": "org_admin"})
     assert other.status_code == 422 and REUSED in other.text
     assert count(session, User, User.email == "ke.toan@htxdongtao.vn", User.role == Role.MEMBER) == 1
 
 
 def test_a_designation_sent_twice_is_registered_once_and_its_key_with_other_values_is_refused(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     as_user(client, reg.admin)
     data = designation_form(client, reg)
     first, again = post(client, "/app/admin/designations/new", data), post(client, "/app/admin/designations/new", data)
@@ -358,11 +445,24 @@ def test_a_designation_sent_twice_is_registered_once_and_its_key_with_other_valu
 
 def test_forged_once_only_forms_write_nothing(client: TestClient, session: Session, reg: Registry) -> None:
     as_user(client, reg.admin)
-    made = [post(client, "/app/admin/organisations/new", org_form(client, csrf="forged")),
-            post(client, "/app/admin/designations/new", designation_form(client, reg, csrf="forged"))]
+    made = [
+        post(client, "/app/admin/organisations/new", org_form(client, csrf="forged")),
+        post(client, "/app/admin/designations/new", designation_form(client, reg, csrf="forged")),
+    ]
     page = members_of(client, reg.grower)
-    made.append(post(client, f"/app/admin/organisations/{reg.grower.id}/users", {
-        "csrf": "forged", "idem": idem(page), "email": "gia.mao@htxdongtao.vn", "full_name": "Giả Mạo", "role": "member"}))
+    made.append(
+        post(
+            client,
+            f"/app/admin/organisations/{reg.grower.id}/users",
+            {
+                "csrf": "forged",
+                "idem": idem(page),
+                "email": "gia.mao@htxdongtao.vn",
+                "full_name": "Giả Mạo",
+                "role": "member",
+            },
+        )
+    )
     assert [m.status_code for m in made] == [403, 403, 403]
     assert count(session, Organisation, Organisation.tax_code == "0901234567") == 0
     assert count(session, Designation, Designation.name_vi == "Nhãn lồng Khoái Châu (thử)") == 0
@@ -370,7 +470,8 @@ def test_forged_once_only_forms_write_nothing(client: TestClient, session: Sessi
 
 
 def test_a_holder_cannot_grant_on_another_holders_designation_even_with_a_key(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     # given the holder's own grant made under a key
     as_user(client, reg.holder_user)
     data = grant_form(client, reg)
@@ -380,9 +481,17 @@ def test_a_holder_cannot_grant_on_another_holders_designation_even_with_a_key(
     as_user(client, reg.other_holder_user)
     token = form_token(client.get("/app/designations", headers=VI).text)
     replay = post(client, f"/app/designations/{reg.gi.id}/rights/new", {**data, "csrf": token})
-    theirs = post(client, f"/app/designations/{reg.gi.id}/rights/new",
-                  {**data, "csrf": token, "idem": "their-own", "decision_number": "99/QĐ",
-                   "valid_from": (date.today() + timedelta(days=1)).isoformat()})
+    theirs = post(
+        client,
+        f"/app/designations/{reg.gi.id}/rights/new",
+        {
+            **data,
+            "csrf": token,
+            "idem": "their-own",
+            "decision_number": "99/QĐ",
+            "valid_from": (date.today() + timedelta(days=1)).isoformat(),
+        },
+    )
     # then both are refused and the grant stays the holder's one
     assert replay.status_code == theirs.status_code == 403
     assert [r.decision_number for r in rights_of(session, reg.gi)] == ["15/QĐ-HNL"]
@@ -392,25 +501,43 @@ def test_a_holder_cannot_grant_on_another_holders_designation_even_with_a_key(
 
 
 def test_the_json_api_grants_suspends_and_invites_once_per_idempotency_key(
-        client: TestClient, session: Session, reg: Registry) -> None:
+    client: TestClient, session: Session, reg: Registry
+) -> None:
     token = auth.issue_token(reg.holder_user).access_token
     grant = {"organisation_id": reg.grower.id, "decision_number": "21/QĐ-HNL", "valid_from": date.today().isoformat()}
     url = f"{API}/designations/{reg.gi.id}/rights"
     first = client.post(url, json=grant, headers={**bearer(token), "Idempotency-Key": "api-grant-1"})
     again = client.post(url, json=grant, headers={**bearer(token), "Idempotency-Key": "api-grant-1"})
     assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
-    assert_problem(client.post(url, json={**grant, "decision_number": "22/QĐ-HNL"},
-                               headers={**bearer(token), "Idempotency-Key": "api-grant-1"}), 409, "idempotency_key_reused")
+    assert_problem(
+        client.post(
+            url,
+            json={**grant, "decision_number": "22/QĐ-HNL"},
+            headers={**bearer(token), "Idempotency-Key": "api-grant-1"},
+        ),
+        409,
+        "idempotency_key_reused",
+    )
     assert len(rights_of(session, reg.gi)) == 1
     suspend = f"{API}/rights/{first.json()['id']}/suspend"
-    answers = [client.post(suspend, json={"reason": "Kiểm tra đột xuất"}, headers={**bearer(token), "Idempotency-Key": "api-s"})
-               for _ in range(2)]
+    answers = [
+        client.post(
+            suspend, json={"reason": "Kiểm tra đột xuất"}, headers={**bearer(token), "Idempotency-Key": "api-s"}
+        )
+        for _ in range(2)
+    ]
     assert [a.status_code for a in answers] == [200, 200] and answers[1].json()["status"] == "suspended"
     assert count(session, Event, Event.type == EventType.RIGHT) == 2  # the grant and one suspension
 
     admin = auth.issue_token(reg.admin).access_token
     invite = {"email": "api.moi@htxdongtao.vn", "full_name": "Phạm Văn Nam"}
-    sent = [client.post(f"{API}/organisations/{reg.grower.id}/members", json=invite,
-                        headers={**bearer(admin), "Idempotency-Key": "api-inv"}) for _ in range(2)]
+    sent = [
+        client.post(
+            f"{API}/organisations/{reg.grower.id}/members",
+            json=invite,
+            headers={**bearer(admin), "Idempotency-Key": "api-inv"},
+        )
+        for _ in range(2)
+    ]
     assert [s.status_code for s in sent] == [201, 201] and sent[0].json()["user"]["id"] == sent[1].json()["user"]["id"]
     assert count(session, User, User.email == "api.moi@htxdongtao.vn") == 1

@@ -74,9 +74,7 @@ def _sends(session: Session, client: TestClient) -> list[tuple[str, Any]]:
     admin = headers_for(session, None, Role.ADMIN)
     holder = f.org(session, "designation_holder", name="Hội nhãn lồng thử nghiệm")
     product = f.product(session, coop)
-    gi = client.post(
-        f"{API}/designations", headers=admin, json={**LONGAN, "holder_organisation_id": holder.id}
-    )
+    gi = client.post(f"{API}/designations", headers=admin, json={**LONGAN, "holder_organisation_id": holder.id})
     assert gi.status_code == 201, gi.text
     session.commit()  # a refused request rolls back to here
     gi_id = gi.json()["id"]
@@ -84,15 +82,11 @@ def _sends(session: Session, client: TestClient) -> list[tuple[str, Any]]:
     return [
         (
             "image_url",
-            lambda v: client.post(
-                f"{API}/products", headers=coop_h, json={**new_product, "image_url": v}
-            ),
+            lambda v: client.post(f"{API}/products", headers=coop_h, json={**new_product, "image_url": v}),
         ),
         (
             "image_url",
-            lambda v: client.patch(
-                f"{API}/products/{product.id}", headers=coop_h, json={"image_url": v}
-            ),
+            lambda v: client.patch(f"{API}/products/{product.id}", headers=coop_h, json={"image_url": v}),
         ),
         (
             "logo_url",
@@ -109,9 +103,7 @@ def _sends(session: Session, client: TestClient) -> list[tuple[str, Any]]:
         ),
         (
             "logo_url",
-            lambda v: client.patch(
-                f"{API}/designations/{gi_id}", headers=admin, json={"logo_url": v}
-            ),
+            lambda v: client.patch(f"{API}/designations/{gi_id}", headers=admin, json={"logo_url": v}),
         ),
         (
             "document_url",
@@ -145,9 +137,7 @@ def test_an_https_address_is_taken_and_given_back(client: TestClient, session: S
         assert response.json()[field] == GOOD
 
 
-@pytest.mark.parametrize(
-    ("environment", "taken"), [("development", True), ("test", False), ("production", False)]
-)
+@pytest.mark.parametrize(("environment", "taken"), [("development", True), ("test", False), ("production", False)])
 def test_plain_http_is_taken_only_in_development(
     client: TestClient,
     session: Session,
@@ -156,9 +146,7 @@ def test_plain_http_is_taken_only_in_development(
     taken: bool,
 ) -> None:
     sends = _sends(session, client)
-    monkeypatch.setenv(
-        "HYTRACE_ENVIRONMENT", environment
-    )  # read when the value is checked, not at import
+    monkeypatch.setenv("HYTRACE_ENVIRONMENT", environment)  # read when the value is checked, not at import
     get_settings.cache_clear()
     for _, send in sends:
         assert (send("http://127.0.0.1:8000/anh.png").status_code in (200, 201)) is taken
@@ -245,7 +233,5 @@ def test_an_address_written_straight_into_the_database_is_never_handed_on(
     assert answers["product"].json()["image_url"] is None
     assert answers["certificate"].json()["document_url"] is None
     # and an edit of another field keeps working (the stored address is not re-checked into a 500)
-    renamed = client.patch(
-        f"{API}/designations/{gi.json()['id']}", headers=admin, json={"name_en": "Hung Yen longan"}
-    )
+    renamed = client.patch(f"{API}/designations/{gi.json()['id']}", headers=admin, json={"name_en": "Hung Yen longan"})
     assert renamed.status_code == 200 and renamed.json()["logo_url"] is None

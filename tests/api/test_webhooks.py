@@ -56,8 +56,16 @@ def test_failed_deliveries_are_visible_with_their_last_answer(client: TestClient
     assert response.status_code == 200, response.text
     [row] = response.json()
     assert (row["id"], row["event_id"], row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == (
-        delivery_id, event_id, "failed", 3, 503, "HTTP 503")
-    assert client.get(f"{API}/webhooks/{sub['id']}/deliveries", headers=admin, params={"status": "pending"}).json() == []
+        delivery_id,
+        event_id,
+        "failed",
+        3,
+        503,
+        "HTTP 503",
+    )
+    assert (
+        client.get(f"{API}/webhooks/{sub['id']}/deliveries", headers=admin, params={"status": "pending"}).json() == []
+    )
 
 
 def test_another_organisations_events_are_refused_and_nothing_is_written(client: TestClient, session: Session) -> None:
@@ -68,16 +76,27 @@ def test_another_organisations_events_are_refused_and_nothing_is_written(client:
     province = headers_for(session, None, Role.ADMIN)
     session.commit()
     before = snapshot(session)
-    assert_problem(client.post(f"{API}/webhooks", headers=nosy, json={"url": URL, "product_id": product.id}),
-                   403, "not_your_events")
-    assert_problem(client.post(f"{API}/webhooks", headers=nosy, json={"url": URL, "organisation_id": grower.id}),
-                   403, "not_your_events")
-    assert_problem(client.post(f"{API}/webhooks", headers=member, json={"url": URL, "organisation_id": grower.id}),
-                   403, "org_admin_only")
+    assert_problem(
+        client.post(f"{API}/webhooks", headers=nosy, json={"url": URL, "product_id": product.id}),
+        403,
+        "not_your_events",
+    )
+    assert_problem(
+        client.post(f"{API}/webhooks", headers=nosy, json={"url": URL, "organisation_id": grower.id}),
+        403,
+        "not_your_events",
+    )
+    assert_problem(
+        client.post(f"{API}/webhooks", headers=member, json={"url": URL, "organisation_id": grower.id}),
+        403,
+        "org_admin_only",
+    )
     assert_problem(client.post(f"{API}/webhooks", json={"url": URL, "organisation_id": grower.id}), 401)
     assert snapshot(session) == before
     # the province administrator may subscribe to anything
-    assert client.post(f"{API}/webhooks", headers=province, json={"url": URL, "product_id": product.id}).status_code == 201
+    assert (
+        client.post(f"{API}/webhooks", headers=province, json={"url": URL, "product_id": product.id}).status_code == 201
+    )
 
 
 def test_bad_subscriptions_are_422(client: TestClient, session: Session) -> None:
@@ -85,11 +104,19 @@ def test_bad_subscriptions_are_422(client: TestClient, session: Session) -> None
     admin = headers_for(session, grower, Role.ORG_ADMIN)
     session.commit()
     before = snapshot(session)
-    assert_problem(client.post(f"{API}/webhooks", headers=admin, json={"url": "http://doi-tac.example.vn/h",
-                                                                      "organisation_id": grower.id}), 422, "bad_webhook_url")
+    assert_problem(
+        client.post(
+            f"{API}/webhooks", headers=admin, json={"url": "http://doi-tac.example.vn/h", "organisation_id": grower.id}
+        ),
+        422,
+        "bad_webhook_url",
+    )
     assert_problem(client.post(f"{API}/webhooks", headers=admin, json={"url": URL}), 422, "validation_error")
-    assert_problem(client.post(f"{API}/webhooks", headers=admin, json={"url": URL, "product_id": 1,
-                                                                      "organisation_id": grower.id}), 422, "validation_error")
+    assert_problem(
+        client.post(f"{API}/webhooks", headers=admin, json={"url": URL, "product_id": 1, "organisation_id": grower.id}),
+        422,
+        "validation_error",
+    )
     assert_problem(client.post(f"{API}/webhooks", headers=admin, json={"url": URL, "product_id": 999999}), 404)
     assert snapshot(session) == before
 
@@ -101,8 +128,10 @@ def test_a_subscription_is_only_its_organisations_business(client: TestClient, s
     session.commit()
     sub = client.post(f"{API}/webhooks", headers=admin, json={"url": URL, "organisation_id": grower.id}).json()
     assert client.get(f"{API}/webhooks", headers=other).json() == []
-    for response in (client.get(f"{API}/webhooks/{sub['id']}", headers=other),
-                     client.delete(f"{API}/webhooks/{sub['id']}", headers=other),
-                     client.get(f"{API}/webhooks/{sub['id']}/deliveries", headers=other)):
+    for response in (
+        client.get(f"{API}/webhooks/{sub['id']}", headers=other),
+        client.delete(f"{API}/webhooks/{sub['id']}", headers=other),
+        client.get(f"{API}/webhooks/{sub['id']}/deliveries", headers=other),
+    ):
         assert_problem(response, 404)
     assert client.get(f"{API}/webhooks/{sub['id']}", headers=admin).json()["active"] is True

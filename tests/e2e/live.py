@@ -72,8 +72,9 @@ class Server:
     def scans(self, unit_id: int) -> int:
         """Scan rows the database holds for a unit."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(Scan)
-                                    .where(col(Scan.unit_id) == unit_id)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(Scan).where(col(Scan.unit_id) == unit_id)).scalar_one()
+            )
 
     def stop(self) -> int:
         """SIGTERM (a clean shutdown), wait for the process to end; its exit code."""
@@ -101,11 +102,17 @@ def free_port() -> int:
 def server_env(db_url: str, port: int, **extra: str) -> dict[str, str]:
     """The environment of a server (and of the CLI preparing its database): embedded broker, test mode."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYTRACE_")}
-    env.update(HYTRACE_DATABASE_URL=db_url, HYTRACE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               HYTRACE_REDIS_URL="", HYTRACE_ENVIRONMENT="test", HYTRACE_SECRET_KEY=SECRET,
-               HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE="1000000", HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE="1000000",
-               # as the product runs (Dockerfile, docker-compose.yml, make run): no proxy believed unless named
-               FORWARDED_ALLOW_IPS="")
+    env.update(
+        HYTRACE_DATABASE_URL=db_url,
+        HYTRACE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        HYTRACE_REDIS_URL="",
+        HYTRACE_ENVIRONMENT="test",
+        HYTRACE_SECRET_KEY=SECRET,
+        HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE="1000000",
+        HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE="1000000",
+        # as the product runs (Dockerfile, docker-compose.yml, make run): no proxy believed unless named
+        FORWARDED_ALLOW_IPS="",
+    )
     env.update(extra)
     return env
 
@@ -115,20 +122,32 @@ def load_demo(env: dict[str, str], log: Path) -> None:
     with log.open("ab") as out:
         for command in ("migrate", "demo"):
             # cwd = the repository root: ``trace`` must be ours, not the standard library's.
-            done = subprocess.run([sys.executable, "-m", "trace.cli", command], cwd=ROOT, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=120)
+            done = subprocess.run(
+                [sys.executable, "-m", "trace.cli", command],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+            )
             if done.returncode != 0:
-                pytest.fail(f"trace.cli {command} failed ({done.returncode})\n{log.read_text(errors='replace')[-3000:]}")
+                pytest.fail(
+                    f"trace.cli {command} failed ({done.returncode})\n{log.read_text(errors='replace')[-3000:]}"
+                )
 
 
 def demo_unit(engine: Engine) -> DemoUnit:
     """The first active unit of the showcase lot."""
     with Session(engine) as session:
         row = session.execute(
-            select(col(Lot.id), col(Unit.id), col(Unit.serial)).join(Unit, col(Unit.lot_id) == col(Lot.id))
-            .where(col(Lot.gtin) == SHOWCASE_GTIN, col(Lot.lot_code) == SHOWCASE_LOT,
-                   col(Unit.status) == UnitStatus.ACTIVE)
-            .order_by(col(Unit.id)).limit(1)).first()
+            select(col(Lot.id), col(Unit.id), col(Unit.serial))
+            .join(Unit, col(Unit.lot_id) == col(Lot.id))
+            .where(
+                col(Lot.gtin) == SHOWCASE_GTIN, col(Lot.lot_code) == SHOWCASE_LOT, col(Unit.status) == UnitStatus.ACTIVE
+            )
+            .order_by(col(Unit.id))
+            .limit(1)
+        ).first()
     assert row is not None, f"the demo has no active unit of lot {SHOWCASE_LOT}"
     lot_id, unit_id, serial = row
     return DemoUnit(lot_id=lot_id, unit_id=unit_id, gtin=SHOWCASE_GTIN, lot_code=SHOWCASE_LOT, serial=serial)
@@ -138,14 +157,18 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the server exited ({process.returncode}) before it answered\n{log.read_text(errors='replace')[-3000:]}")
+            pytest.fail(
+                f"the server exited ({process.returncode}) before it answered\n{log.read_text(errors='replace')[-3000:]}"
+            )
         try:
             if httpx.get(f"{base}/healthz", timeout=1).json().get("status") == "ok":
                 return
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.1)
-    pytest.fail(f"the server did not answer /healthz within {START_TIMEOUT} s\n{log.read_text(errors='replace')[-3000:]}")
+    pytest.fail(
+        f"the server did not answer /healthz within {START_TIMEOUT} s\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 @contextmanager
@@ -160,7 +183,11 @@ def demo_server(db_url: str, logs: Path, **extra_env: str) -> Iterator[Server]:
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(base=f"http://127.0.0.1:{port}", db_url=db_url, engine=engine, process=process, log=log, env=env)
     try:
         _wait_healthy(server.base, process, log)
@@ -187,8 +214,27 @@ def celery_worker(server: Server, logs: Path) -> Iterator[subprocess.Popen[bytes
     with log.open("ab") as out:
         # cwd = the repository root: ``trace`` must be ours, not the standard library's.
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo", "--loglevel", "WARNING",
-             "-Q", queue, "-n", f"{queue}@%h"], cwd=ROOT, env=server.env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "WARNING",
+                "-Q",
+                queue,
+                "-n",
+                f"{queue}@%h",
+            ],
+            cwd=ROOT,
+            env=server.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield worker
     finally:
@@ -231,8 +277,9 @@ def phone(browser: Any, locale: str = "vi-VN", accept_language: str | None = "vi
     """A page in a fresh phone-sized browser context (no shared cookies or cache); ``options`` go to
     Playwright's new_context (geolocation, downloads, ...)."""
     headers = {"Accept-Language": accept_language} if accept_language else {}
-    context = browser.new_context(viewport=PHONE, locale=locale, is_mobile=True, has_touch=True,
-                                  extra_http_headers=headers, **options)
+    context = browser.new_context(
+        viewport=PHONE, locale=locale, is_mobile=True, has_touch=True, extra_http_headers=headers, **options
+    )
     try:
         yield context.new_page()
     finally:

@@ -21,26 +21,41 @@ GOOD = """<!doctype html><html lang="vi"><head><title>Tốt</title></head>
 </body></html>"""
 
 FAULTS = {
-    "no language": ('<html><head><title>t</title></head><body><h1>a</h1></body></html>', "names no language"),
+    "no language": ("<html><head><title>t</title></head><body><h1>a</h1></body></html>", "names no language"),
     "no title": ('<html lang="vi"><head></head><body><h1>a</h1></body></html>', "has no title"),
     "two h1": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1><h1>b</h1></body></html>', "2 h1"),
-    "skipped level": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1><h3>b</h3></body></html>',
-                      "heading h3 after h1"),
-    "image without alt": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
-                          '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="9" height="9"></body></html>',
-                          "image without alt text"),
-    "unlabelled field": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1><input id="q"></body></html>',
-                         "control without a name"),
-    "empty link": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1><a href="/x"> </a>'
-                   '<a href="/y" style="display:inline-block;width:20px;height:20px"></a></body></html>',
-                   "control without a name"),
-    "grey on white": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
-                      '<p style="color:#999">nhạt</p></body></html>', "contrast 2.85:1 (needs 4.5:1)"),
-    "white on a light banner": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
-                                '<div style="background:#f1a208"><p style="color:#fff">trắng</p></div></body></html>',
-                                "needs 4.5:1"),
-    "half-transparent text": ('<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
-                              '<p style="color:rgba(0,0,0,.3)">mờ</p></body></html>', "needs 4.5:1"),
+    "skipped level": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1><h3>b</h3></body></html>',
+        "heading h3 after h1",
+    ),
+    "image without alt": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="9" height="9"></body></html>',
+        "image without alt text",
+    ),
+    "unlabelled field": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1><input id="q"></body></html>',
+        "control without a name",
+    ),
+    "empty link": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1><a href="/x"> </a>'
+        '<a href="/y" style="display:inline-block;width:20px;height:20px"></a></body></html>',
+        "control without a name",
+    ),
+    "grey on white": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1><p style="color:#999">nhạt</p></body></html>',
+        "contrast 2.85:1 (needs 4.5:1)",
+    ),
+    "white on a light banner": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
+        '<div style="background:#f1a208"><p style="color:#fff">trắng</p></div></body></html>',
+        "needs 4.5:1",
+    ),
+    "half-transparent text": (
+        '<html lang="vi"><head><title>t</title></head><body><h1>a</h1>'
+        '<p style="color:rgba(0,0,0,.3)">mờ</p></body></html>',
+        "needs 4.5:1",
+    ),
 }
 
 

@@ -74,15 +74,22 @@ def counted(server: Server) -> dict[str, Any]:
         units = session.exec(select(Unit)).all()
         runs = session.exec(select(PrintRun)).all()
         orgs = session.exec(select(Organisation).where(col(Organisation.active).is_(True))).all()
-    harvested = Counter(local_month(lot.created_at) for lot, event in lots
-                        if event.type == EventType.HARVEST and lot.status != LotStatus.CANCELLED)
-    labels = Counter(local_month(u.created_at) for u in units
-                     if u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE)
+    harvested = Counter(
+        local_month(lot.created_at)
+        for lot, event in lots
+        if event.type == EventType.HARVEST and lot.status != LotStatus.CANCELLED
+    )
+    labels = Counter(
+        local_month(u.created_at) for u in units if u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE
+    )
     for run in runs:
         if run.kind == PrintKind.LOT and run.reprint_of_id is None and run.status != PrintStatus.CANCELLED:
             labels[local_month(run.created_at)] += run.quantity
-    return {"harvested": {m: n for (y, m), n in harvested.items() if y == year},
-            "labels": {m: n for (y, m), n in labels.items() if y == year}, "organisations": len(orgs)}
+    return {
+        "harvested": {m: n for (y, m), n in harvested.items() if y == year},
+        "labels": {m: n for (y, m), n in labels.items() if y == year},
+        "organisations": len(orgs),
+    }
 
 
 def column(page: Any, series: str) -> dict[int, int]:
@@ -98,7 +105,8 @@ def column(page: Any, series: str) -> dict[int, int]:
 
 
 def test_the_administrator_reads_the_dashboard_sets_targets_and_downloads_a_report(
-        browser: Any, server: Server) -> None:
+    browser: Any, server: Server
+) -> None:
     year = today().year
     with phone(browser, accept_downloads=True) as page:
         page.context.set_default_timeout(WAIT_MS)
@@ -113,7 +121,9 @@ def test_the_administrator_reads_the_dashboard_sets_targets_and_downloads_a_repo
         assert page.locator("svg.chart title").count() >= 8
         assert column(page, "lots_harvested") == expected["harvested"] and expected["harvested"]
         assert column(page, "labels") == expected["labels"] and expected["labels"]
-        assert int(page.locator("[data-figure=organisations]").inner_text().replace(".", "")) == expected["organisations"]
+        assert (
+            int(page.locator("[data-figure=organisations]").inner_text().replace(".", "")) == expected["organisations"]
+        )
         assert page.locator("[data-indicator=labels] polyline.target").count() == 0  # no target yet: no line
         snap(page, "01-province-dashboard")
 
@@ -170,8 +180,13 @@ def test_the_longan_gi_holder_reads_its_own_dashboard_only(browser: Any, server:
         mine = session.exec(select(Designation).where(col(Designation.holder_organisation_id) == org.id)).all()
         others = session.exec(select(Designation).where(col(Designation.holder_organisation_id) != org.id)).all()
         claimed = {c.lot_id for c in session.exec(select(LotClaim)).all() if c.designation_id in {d.id for d in mine}}
-        lots = [lt for lt in session.exec(select(Lot)).all() if lt.id in claimed and lt.status != LotStatus.CANCELLED
-                and lt.created_at.astimezone(local_zone()).year == year]
+        lots = [
+            lt
+            for lt in session.exec(select(Lot)).all()
+            if lt.id in claimed
+            and lt.status != LotStatus.CANCELLED
+            and lt.created_at.astimezone(local_zone()).year == year
+        ]
     assert mine and others and lots
     with phone(browser) as page:
         page.context.set_default_timeout(WAIT_MS)

@@ -57,8 +57,12 @@ def _queue(engine: Engine, quantity: int, fmt: str) -> int:
     with session_scope(engine) as session:
         coop = f.org(session)
         lot_id = f.harvest(session, coop, str(quantity * 2)).lot_ids[0]
-        run = runs.create_run(session=session, actor=f.member(coop), lot_id=lot_id,
-                              data=runs.PrintRunCreate(quantity=quantity, format=fmt))
+        run = runs.create_run(
+            session=session,
+            actor=f.member(coop),
+            lot_id=lot_id,
+            data=runs.PrintRunCreate(quantity=quantity, format=fmt),
+        )
         assert run.id is not None
         return run.id
 
@@ -73,9 +77,12 @@ def _state(engine: Engine, run_id: int) -> PrintRun:
 def _registered(engine: Engine, run_id: int) -> list[str]:
     """The run's unit URIs in registration order, built here from the rows (not by the worker's code)."""
     with Session(engine) as session:
-        rows = session.execute(select(col(Unit.serial), col(Lot.gtin), col(Lot.lot_code))
-                               .join(Lot, col(Lot.id) == col(Unit.lot_id))
-                               .where(Unit.print_run_id == run_id).order_by(col(Unit.id))).all()  # type: ignore[arg-type]
+        rows = session.execute(
+            select(col(Unit.serial), col(Lot.gtin), col(Lot.lot_code))
+            .join(Lot, col(Lot.id) == col(Unit.lot_id))
+            .where(Unit.print_run_id == run_id)
+            .order_by(col(Unit.id))
+        ).all()  # type: ignore[arg-type]
     return [f"{BASE}/01/{gtin}/10/{lot}/21/{serial}" for serial, gtin, lot in rows]
 
 
@@ -103,9 +110,27 @@ class Workers:
         out = (self.logs / f"worker-{n}.log").open("wb")
         # cwd = the repository root: ``trace`` must be ours, not the standard library's.
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo",
-             "--loglevel", "WARNING", "-Q", QUEUE, "-n", f"print-{os.getpid()}-{n}@%h"],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "WARNING",
+                "-Q",
+                QUEUE,
+                "-n",
+                f"print-{os.getpid()}-{n}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         out.close()
         self.started.append(worker)
         return worker
@@ -132,12 +157,12 @@ def _workers(env: dict[str, str], logs: Path) -> Iterator[Workers]:
 
 
 def _decode_png(data: bytes) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)),
-                                                   formats=QR)]
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)), formats=QR)]
 
 
 def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_with_every_code_once(
-        databases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    databases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import migrate, require
 
     require(_redis_up(), "Redis is not running on 127.0.0.1:6379")
@@ -145,11 +170,23 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
     url = databases.new()
     migrate(url)
     engine = make_engine(url, pool_size=2)
-    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS,
-           "HYTRACE_PUBLIC_BASE_URL": BASE, "HYTRACE_PRINT_LEASE_SECONDS": str(LEASE),
-           "HYTRACE_PRINT_PROGRESS_EVERY": "25", "HYTRACE_CELERY_QUEUE": QUEUE}
-    for name in ("HYTRACE_DATABASE_URL", "HYTRACE_REDIS_URL", "HYTRACE_PUBLIC_BASE_URL",
-                 "HYTRACE_PRINT_LEASE_SECONDS", "HYTRACE_PRINT_PROGRESS_EVERY", "HYTRACE_CELERY_QUEUE"):
+    env = {
+        **os.environ,
+        "HYTRACE_DATABASE_URL": url,
+        "HYTRACE_REDIS_URL": REDIS,
+        "HYTRACE_PUBLIC_BASE_URL": BASE,
+        "HYTRACE_PRINT_LEASE_SECONDS": str(LEASE),
+        "HYTRACE_PRINT_PROGRESS_EVERY": "25",
+        "HYTRACE_CELERY_QUEUE": QUEUE,
+    }
+    for name in (
+        "HYTRACE_DATABASE_URL",
+        "HYTRACE_REDIS_URL",
+        "HYTRACE_PUBLIC_BASE_URL",
+        "HYTRACE_PRINT_LEASE_SECONDS",
+        "HYTRACE_PRINT_PROGRESS_EVERY",
+        "HYTRACE_CELERY_QUEUE",
+    ):
         monkeypatch.setenv(name, env[name])
     get_settings.cache_clear()
     from workers.app import create_celery
@@ -170,6 +207,7 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
                 if run.status == PrintStatus.RENDERING and 0 < run.done < run.quantity:
                     seen.add(run.done)
                 return len(seen) >= 3
+
             _wait("progress from the first worker", partway, WAIT, pool.log_files)
             first.kill()
             first.wait(timeout=10)
@@ -183,6 +221,7 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
                 if run.status == PrintStatus.RENDERING and 0 < run.done < run.quantity:
                     seen.add(run.done)
                 return run.status not in (PrintStatus.QUEUED, PrintStatus.RENDERING)
+
             _wait("the run to finish on the second worker", finished, WAIT, pool.log_files)
         # then the run is done by a second attempt, with progress seen on the way
         run = _state(engine, run_id)
@@ -190,11 +229,15 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
         assert run.attempts >= 2
         assert len(seen) >= 3 and all(0 < done < 1000 for done in seen)
         with Session(engine) as session:
-            artefacts = list(session.execute(select(PrintArtefact).where(
-                PrintArtefact.print_run_id == run_id)).scalars())  # type: ignore[arg-type]
+            artefacts = list(
+                session.execute(select(PrintArtefact).where(PrintArtefact.print_run_id == run_id)).scalars()
+            )  # type: ignore[arg-type]
             # every unit in this database (it holds only this run): none added by the second attempt
-            units = session.execute(select(func.count(), func.count(func.distinct(Unit.serial)),
-                                           func.count(func.distinct(Unit.print_run_id)))).one()
+            units = session.execute(
+                select(
+                    func.count(), func.count(func.distinct(Unit.serial)), func.count(func.distinct(Unit.print_run_id))
+                )
+            ).one()
         # exactly one file, and no serial lost or registered twice
         assert len(artefacts) == 1 and tuple(units) == (1000, 1000, 1)
         archive = zipfile.ZipFile(io.BytesIO(artefacts[0].content))
@@ -241,8 +284,9 @@ def test_the_embedded_default_renders_runs_without_redis(tmp_path: Path, monkeyp
                 client.send_task("labels.render_print_run", args=[late])
             finally:
                 client.close()
-            _wait("the run sent while it ran", lambda: _state(engine, late).status == PrintStatus.DONE, 30,
-                  pool.log_files)
+            _wait(
+                "the run sent while it ran", lambda: _state(engine, late).status == PrintStatus.DONE, 30, pool.log_files
+            )
         # then both are rendered, and the broker's file lies beside the database, not in the repository
         for run_id in (early, late):
             run = _state(engine, run_id)

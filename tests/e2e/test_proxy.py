@@ -27,9 +27,7 @@ def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
         HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE=str(LOGINS_PER_MINUTE),
         HYTRACE_JSON_MAX_BODY_BYTES=str(JSON_LIMIT),
     ) as running:
-        assert (
-            running.env["FORWARDED_ALLOW_IPS"] == ""
-        )  # as Dockerfile, docker-compose.yml and make run leave it
+        assert running.env["FORWARDED_ALLOW_IPS"] == ""  # as Dockerfile, docker-compose.yml and make run leave it
         yield running
 
 
@@ -70,11 +68,7 @@ def _answer(sock: socket.socket) -> bytes:
     while time.monotonic() < deadline:
         head, _, body = data.partition(b"\r\n\r\n")
         length = next(
-            (
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            ),
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
             None,
         )
         if length is not None and len(body) >= length:

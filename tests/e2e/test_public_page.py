@@ -50,7 +50,9 @@ class Expected:
 @pytest.fixture(scope="module")
 def server(databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     # the reverse proxy of the proxy test runs on this host: its X-Forwarded-For is believed
-    with demo_server(databases.new(), tmp_path_factory.mktemp("public-page"), FORWARDED_ALLOW_IPS="127.0.0.1") as running:
+    with demo_server(
+        databases.new(), tmp_path_factory.mktemp("public-page"), FORWARDED_ALLOW_IPS="127.0.0.1"
+    ) as running:
         yield running
 
 
@@ -67,7 +69,8 @@ def expected(server: Server, unit: DemoUnit) -> Expected:
             select(col(Product.name_vi), col(Product.name_en), col(Organisation.name))
             .join(Lot, col(Lot.product_id) == col(Product.id))
             .join(Organisation, col(Organisation.id) == col(Lot.producer_organisation_id))
-            .where(col(Lot.id) == unit.lot_id)).one()
+            .where(col(Lot.id) == unit.lot_id)
+        ).one()
     assert row[1], "the showcase product has an English name in the demo"
     return Expected(product_vi=row[0], product_en=row[1], producer=row[2])
 
@@ -160,13 +163,20 @@ def test_the_english_link_and_an_english_browser_get_the_page_in_english(browser
 
 
 def test_a_code_that_was_never_issued_gets_the_not_found_page_in_the_visitors_language(
-        browser: Any, server: Server) -> None:
+    browser: Any, server: Server
+) -> None:
     # given a well-formed serial that no unit of the lot has
     unit = server.unit()
     serial = unit.serial[::-1]
     with Session(server.engine) as session:
-        assert session.execute(select(func.count()).select_from(Unit).where(
-            col(Unit.lot_id) == unit.lot_id, col(Unit.serial) == serial)).scalar_one() == 0
+        assert (
+            session.execute(
+                select(func.count())
+                .select_from(Unit)
+                .where(col(Unit.lot_id) == unit.lot_id, col(Unit.serial) == serial)
+            ).scalar_one()
+            == 0
+        )
     fake = DemoUnit(lot_id=unit.lot_id, unit_id=-1, gtin=unit.gtin, lot_code=unit.lot_code, serial=serial)
     with phone(browser) as page:
         # when it is opened in Vietnamese, then in English
@@ -185,14 +195,18 @@ def test_a_code_that_was_never_issued_gets_the_not_found_page_in_the_visitors_la
 
 
 def test_sharing_a_location_runs_under_the_pages_strict_policy_and_stores_only_a_coarse_place(
-        browser: Any, server: Server) -> None:
+    browser: Any, server: Server
+) -> None:
     # given a visitor whose phone knows where it is and who allows the page to ask
     unit = server.unit()
-    with phone(browser, geolocation={"latitude": 20.64612, "longitude": 106.05113},
-               permissions=["geolocation"]) as page:
+    with phone(
+        browser, geolocation={"latitude": 20.64612, "longitude": 106.05113}, permissions=["geolocation"]
+    ) as page:
         refused: list[str] = []
-        page.on("console", lambda message: refused.append(message.text)
-                if "Content Security Policy" in message.text else None)
+        page.on(
+            "console",
+            lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+        )
         response = page.goto(server.unit_url(unit))
         assert response is not None and "script-src 'sha256-" in response.headers["content-security-policy"]
         # when they press the button (only shown when the page's one script ran: the policy allows it)
@@ -216,11 +230,19 @@ def test_behind_a_trusted_proxy_each_visitor_counts_as_their_own_network(server:
     # given another unit of the showcase lot than the page tests use, never scanned
     shown = server.unit()
     with Session(server.engine) as session:
-        serial = session.execute(select(col(Unit.serial)).where(
-            col(Unit.lot_id) == shown.lot_id, col(Unit.id) != shown.unit_id).order_by(col(Unit.id))).scalars().first()
+        serial = (
+            session.execute(
+                select(col(Unit.serial))
+                .where(col(Unit.lot_id) == shown.lot_id, col(Unit.id) != shown.unit_id)
+                .order_by(col(Unit.id))
+            )
+            .scalars()
+            .first()
+        )
     assert serial is not None
-    url = server.unit_url(DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code,
-                                   serial=serial))
+    url = server.unit_url(
+        DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code, serial=serial)
+    )
     # when six visitors on six networks scan it through a reverse proxy on this host (uvicorn believes
     # X-Forwarded-For from FORWARDED_ALLOW_IPS, which the fixture sets to 127.0.0.1), as the phones of
     # many buyers of copied labels would
@@ -231,7 +253,9 @@ def test_behind_a_trusted_proxy_each_visitor_counts_as_their_own_network(server:
         # then the code counts six networks, not the proxy's one, and carries the copied-code warning
         seen: dict[str, Any] = {}
         for _ in range(50):  # the buffered scans reach the counts with the next round
-            seen = client.get(url, headers={"accept": "application/json", "x-forwarded-for": "198.51.100.9"}).json()["scans"]
+            seen = client.get(url, headers={"accept": "application/json", "x-forwarded-for": "198.51.100.9"}).json()[
+                "scans"
+            ]
             if seen["networks"] >= 6:
                 break
             time.sleep(0.1)
@@ -242,32 +266,47 @@ def test_one_network_scanning_a_code_sixty_times_through_the_proxy_leaves_it_gen
     # given a third unit of the showcase lot, never scanned
     shown = server.unit()
     with Session(server.engine) as session:
-        serials = session.execute(select(col(Unit.serial)).where(
-            col(Unit.lot_id) == shown.lot_id, col(Unit.id) != shown.unit_id).order_by(col(Unit.id))).scalars().all()
+        serials = (
+            session.execute(
+                select(col(Unit.serial))
+                .where(col(Unit.lot_id) == shown.lot_id, col(Unit.id) != shown.unit_id)
+                .order_by(col(Unit.id))
+            )
+            .scalars()
+            .all()
+        )
     assert len(serials) >= 2
-    url = server.unit_url(DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code,
-                                   serial=serials[1]))
+    url = server.unit_url(
+        DemoUnit(lot_id=shown.lot_id, unit_id=-1, gtin=shown.gtin, lot_code=shown.lot_code, serial=serials[1])
+    )
     # when one network (phones behind one /24, through the reverse proxy) scans it 60 times, each scan
     # naming another place
     with httpx.Client(timeout=10) as client:
         for n in range(60):
-            answer = client.get(f"{url}?geo=2{n % 10}.5,10{n % 10}.5",
-                                headers={"accept": "text/html", "x-forwarded-for": f"198.51.100.{n + 1}"})
+            answer = client.get(
+                f"{url}?geo=2{n % 10}.5,10{n % 10}.5",
+                headers={"accept": "text/html", "x-forwarded-for": f"198.51.100.{n + 1}"},
+            )
             assert answer.status_code == 200
         # then, once the scans are written, the code is one network and one place, and still genuine
         seen: dict[str, Any] = {}
         for _ in range(50):
-            seen = client.get(url, headers={"accept": "application/json", "x-forwarded-for": "198.51.100.99"}).json()["scans"]
+            seen = client.get(url, headers={"accept": "application/json", "x-forwarded-for": "198.51.100.99"}).json()[
+                "scans"
+            ]
             if seen["count"] >= 60:
                 break
             time.sleep(0.1)
-        page = client.get(url, headers={"accept": "text/html", "accept-language": "vi", "x-forwarded-for": "198.51.100.9"})
+        page = client.get(
+            url, headers={"accept": "text/html", "accept-language": "vi", "x-forwarded-for": "198.51.100.9"}
+        )
     assert seen["count"] >= 60 and (seen["networks"], seen["places"], seen["suspicious"]) == (1, 1, False), seen
     assert "Mã thật do hệ thống cấp" in page.text and "có thể đã bị sao chép" not in page.text
 
 
 def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_next_visit(
-        browser: Any, server: Server) -> None:
+    browser: Any, server: Server
+) -> None:
     unit = server.unit()
     with phone(browser) as page:
         # given the page seen once (and so cached by the server and by the browser), without an alert
@@ -280,8 +319,11 @@ def test_a_recall_made_through_the_api_shows_a_banner_above_everything_on_the_ne
             login = api.post("/api/v1/auth/token", data={"username": inspector, "password": DEMO_PASSWORD})
             assert login.status_code == 200, login.text
             token = login.json()["access_token"]
-            recalled = api.post(f"/api/v1/lots/{unit.lot_id}/recall", json={"reason": reason},
-                                headers={"Authorization": f"Bearer {token}"})
+            recalled = api.post(
+                f"/api/v1/lots/{unit.lot_id}/recall",
+                json={"reason": reason},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert recalled.status_code == 200, recalled.text
         # and the visitor reloads the page
         response = page.reload()

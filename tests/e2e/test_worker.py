@@ -42,9 +42,26 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
     engine.dispose()
     env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS, "HYTRACE_CELERY_QUEUE": QUEUE}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "-Q", QUEUE, "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "-Q",
+            QUEUE,
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         monkeypatch.setenv("HYTRACE_REDIS_URL", REDIS)

@@ -117,7 +117,8 @@ def journey_step(page: Any, what: str) -> str:
 
 
 def test_a_harvest_goes_from_the_cooperative_through_the_processor_to_a_label_the_inspector_recalls(
-        browser: Any, server: Server) -> None:
+    browser: Any, server: Server
+) -> None:
     started = time.monotonic()
     tag = secrets.token_hex(3).upper()
     fresh_code, dried_code = f"NL-E2E-{tag}", f"LN-E2E-{tag}"
@@ -206,7 +207,9 @@ def test_a_harvest_goes_from_the_cooperative_through_the_processor_to_a_label_th
         units = session.exec(select(Unit).where(Unit.print_run_id == run_id)).all()
         dried = session.get(Lot, dried_id)
         assert dried is not None
-        issued = {unit_uri(base_url=server.base, gtin=dried.gtin, lot=dried.lot_code, serial=u.serial): u for u in units}
+        issued = {
+            unit_uri(base_url=server.base, gtin=dried.gtin, lot=dried.lot_code, serial=u.serial): u for u in units
+        }
     assert len(decoded) == LABELS == len(set(decoded)), decoded
     assert set(decoded) == set(issued)
     uri = decoded[0]
@@ -224,7 +227,11 @@ def test_a_harvest_goes_from_the_cooperative_through_the_processor_to_a_label_th
         assert badge.count() == 1 and GI in badge.inner_text(), buyer.locator(".badge").all_inner_texts()
         assert buyer.get_by_role("alert").count() == 0
         # the human code printed under the QR, as the page shows it
-        shown = buyer.locator("#facts dt", has_text="Mã").filter(has_not_text="GTIN").locator("xpath=following-sibling::dd[1]")
+        shown = (
+            buyer.locator("#facts dt", has_text="Mã")
+            .filter(has_not_text="GTIN")
+            .locator("xpath=following-sibling::dd[1]")
+        )
         typed = shown.first.inner_text().strip()
         assert typed.replace("-", "").upper() == label.code.replace("-", "").upper(), (typed, label.code)
         snap(buyer, "12-public-page")
@@ -240,8 +247,10 @@ def test_a_harvest_goes_from_the_cooperative_through_the_processor_to_a_label_th
             # Every check passes: the code is ours, the lot is active, the inherited GI is valid, the
             # chain and quantities add up, and the label was scanned once or twice from this one
             # machine (an ordinary scan pattern, not a copied code).
-            outcomes = {row.get_attribute("id"): row.get_attribute("class")
-                        for row in inspector.locator("tr[id^='check-']").all()}
+            outcomes = {
+                row.get_attribute("id"): row.get_attribute("class")
+                for row in inspector.locator("tr[id^='check-']").all()
+            }
             assert verdict.get_attribute("class") == "verdict v-genuine_and_compliant", outcomes
             assert verdict.inner_text() == "Hàng thật, đạt yêu cầu"
             for name in ("code_known", "lot_status", "designation", "chain", "mass_balance", "scan_pattern"):

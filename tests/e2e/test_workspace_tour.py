@@ -41,12 +41,15 @@ def _problems(page: Any) -> list[str]:
     width = page.evaluate("document.scrollingElement.scrollWidth")
     if width > PHONE["width"]:
         found.append(f"{width} px wide")
-    small = page.evaluate("""(least) => [...document.querySelectorAll(
+    small = page.evaluate(
+        """(least) => [...document.querySelectorAll(
         'button, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, textarea, nav a')]
         .filter(e => e.offsetParent !== null)
         .map(e => [e.tagName.toLowerCase() + (e.name ? '[name=' + e.name + ']' : '') + ' ' + (e.textContent || '').trim().slice(0, 30),
                    e.getBoundingClientRect().height])
-        .filter(([, h]) => h < least)""", SMALLEST_TAP)
+        .filter(([, h]) => h < least)""",
+        SMALLEST_TAP,
+    )
     found += [f"{what!r} only {height:.0f} px high" for what, height in small]
     return found
 
@@ -58,12 +61,19 @@ def _kind(path: str) -> str:
 
 @pytest.mark.parametrize(("email", "role"), PEOPLE, ids=[email.split("@")[0] for email, _ in PEOPLE])
 def test_every_page_a_person_reaches_fits_a_phone_and_keeps_to_its_rules(
-        browser: Any, server: Server, email: str, role: str) -> None:
+    browser: Any, server: Server, email: str, role: str
+) -> None:
     with phone(browser) as page:
         page.context.set_default_timeout(WAIT_MS)
         refused: list[str] = []  # the browser's console says when the CSP blocks anything
-        page.on("console", lambda message: refused.append(f"{page.url}: {message.text} {message.location.get('url', '')}")
-                if message.type == "error" else None)
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(f"{page.url}: {message.text} {message.location.get('url', '')}")
+                if message.type == "error"
+                else None
+            ),
+        )
         sign_in(page, server, email)
 
         menu = [a for a in page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.getAttribute('href'))")]
@@ -76,14 +86,17 @@ def test_every_page_a_person_reaches_fits_a_phone_and_keeps_to_its_rules(
                 continue
             seen.add(path)
             response = page.goto(f"{server.base}{path}")
-            assert response is not None and response.status < 400, f"{email}: {path} answered {response and response.status}"
+            assert response is not None and response.status < 400, (
+                f"{email}: {path} answered {response and response.status}"
+            )
             if wrong := _problems(page):
                 problems[path] = wrong
             name = f"{role}-{email.split('@')[0]}-{re.sub(r'[^a-z0-9]+', '-', path.lower()).strip('-') or 'start'}"
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-            links = page.eval_on_selector_all("main a[href^='/app'], main a[href^='/account']",
-                                              "links => links.map(a => a.getAttribute('href'))")
+            links = page.eval_on_selector_all(
+                "main a[href^='/app'], main a[href^='/account']", "links => links.map(a => a.getAttribute('href'))"
+            )
             # One of each kind of link (a lot, a right, a print run...) is enough to see that kind of page.
             for link in links:
                 if _kind(link) not in kinds:

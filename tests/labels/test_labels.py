@@ -24,9 +24,15 @@ HOST = "https://truyxuat.hungyen.gov.vn"
 def _label(serial: str | None = None, **changes: object) -> LabelData:
     serial = serial or secrets.token_urlsafe(12)
     data: dict[str, object] = dict(
-        uri=f"{HOST}/01/08930000000012/10/NL2026-07/21/{serial}", human_code=serial[:8].upper(),
-        product_name=NAME, lot_code="NL2026-07", packed_on=date(2026, 7, 1), expiry=date(2027, 1, 1),
-        designation="Chỉ dẫn địa lý Nhãn lồng Hưng Yên", extra_line="HTX Nhãn lồng Hồng Nam")
+        uri=f"{HOST}/01/08930000000012/10/NL2026-07/21/{serial}",
+        human_code=serial[:8].upper(),
+        product_name=NAME,
+        lot_code="NL2026-07",
+        packed_on=date(2026, 7, 1),
+        expiry=date(2027, 1, 1),
+        designation="Chỉ dẫn địa lý Nhãn lồng Hưng Yên",
+        extra_line="HTX Nhãn lồng Hồng Nam",
+    )
     data.update(changes)
     return LabelData(**data)  # type: ignore[arg-type]
 
@@ -38,9 +44,15 @@ def _decode(image: Image.Image) -> list[str]:
 def _matrix_png(matrix: list[list[bool]], scale: int = 8, border: int = 4) -> Image.Image:
     side = len(matrix) + 2 * border
     image = Image.new("L", (side, side), 255)
-    image.putdata([0 if 0 <= r - border < len(matrix) and 0 <= c - border < len(matrix)
-                   and matrix[r - border][c - border] else 255
-                   for r in range(side) for c in range(side)])
+    image.putdata(
+        [
+            0
+            if 0 <= r - border < len(matrix) and 0 <= c - border < len(matrix) and matrix[r - border][c - border]
+            else 255
+            for r in range(side)
+            for c in range(side)
+        ]
+    )
     return image.resize((side * scale, side * scale), Image.Resampling.NEAREST)
 
 

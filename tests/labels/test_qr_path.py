@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from labels.qr import pdf_path, pdf_qr_path, qr_matrix, rectangles
 
 URIS = st.text(alphabet="ABCDEFGHJKMNPQRSTVWXYZ0123456789%/-._", min_size=1, max_size=20).map(
-    lambda tail: "https://truyxuat.example.vn/01/09520002000019/10/LN2607/21/" + tail)
+    lambda tail: "https://truyxuat.example.vn/01/09520002000019/10/LN2607/21/" + tail
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -33,10 +33,16 @@ def _labels(count: int = 30, seed: int = 20260715) -> list[LabelData]:
     for i in range(count):
         serial = "".join(rng.choices(CROCKFORD, k=10))
         code = "".join(rng.choices(CROCKFORD, k=9))
-        out.append(LabelData(
-            uri=f"{HOST}/01/09520002000019/10/LN260715/21/{serial}",
-            human_code=f"{code[:3]}-{code[3:6]}-{code[6:]}", product_name=NAMES[i % len(NAMES)],
-            lot_code="LN260715", packed_on=date(2026, 7, 15), expiry=date(2026, 8, 15)))
+        out.append(
+            LabelData(
+                uri=f"{HOST}/01/09520002000019/10/LN260715/21/{serial}",
+                human_code=f"{code[:3]}-{code[3:6]}-{code[6:]}",
+                product_name=NAMES[i % len(NAMES)],
+                lot_code="LN260715",
+                packed_on=date(2026, 7, 15),
+                expiry=date(2026, 8, 15),
+            )
+        )
     return out
 
 
@@ -65,9 +71,15 @@ def _decode(image: Image.Image) -> list[zxingcpp.Result]:
 def _matrix_png(matrix: list[list[bool]], scale: int = 8, border: int = 4) -> Image.Image:
     side = len(matrix) + 2 * border
     image = Image.new("L", (side, side), 255)
-    image.putdata([0 if 0 <= r - border < len(matrix) and 0 <= c - border < len(matrix)
-                   and matrix[r - border][c - border] else 255
-                   for r in range(side) for c in range(side)])
+    image.putdata(
+        [
+            0
+            if 0 <= r - border < len(matrix) and 0 <= c - border < len(matrix) and matrix[r - border][c - border]
+            else 255
+            for r in range(side)
+            for c in range(side)
+        ]
+    )
     return image.resize((side * scale, side * scale), Image.Resampling.NEAREST)
 
 
@@ -89,9 +101,11 @@ def _svg_matrix(svg: bytes) -> list[list[bool]]:
 
 
 def test_formats_are_exactly_the_names_print_runs_store_with_their_media_types() -> None:
-    expected = {**{name: ("application/pdf", "pdf") for name in PDF_FORMATS},
-                **{name: ("text/plain; charset=utf-8", "zpl") for name in ZPL_FORMATS},
-                **{name: ("application/zip", "zip") for name in ZIP_FORMATS}}
+    expected = {
+        **{name: ("application/pdf", "pdf") for name in PDF_FORMATS},
+        **{name: ("text/plain; charset=utf-8", "zpl") for name in ZPL_FORMATS},
+        **{name: ("application/zip", "zip") for name in ZIP_FORMATS},
+    }
     assert {name: (f.media_type, f.extension) for name, f in FORMATS.items()} == expected
     for name, spec in FORMATS.items():
         assert spec.name == name and spec.description_vi and spec.description_en
@@ -131,8 +145,12 @@ def _pdf_pages(pdf: bytes) -> tuple[list[list[zxingcpp.Result]], list[str], list
 def _slot(result: zxingcpp.Result, template: str) -> int:
     """Which label of its page a QR belongs to, from where its centre lies on the page."""
     spec = TEMPLATES[template]
-    corners = (result.position.top_left, result.position.top_right,
-               result.position.bottom_left, result.position.bottom_right)
+    corners = (
+        result.position.top_left,
+        result.position.top_right,
+        result.position.bottom_left,
+        result.position.bottom_right,
+    )
     x_mm = sum(p.x for p in corners) / 4 * 25.4 / 300
     y_mm = sum(p.y for p in corners) / 4 * 25.4 / 300
     column = int((x_mm - spec.margin_left_mm) // (spec.label_mm[0] + spec.gap_x_mm))
@@ -209,8 +227,7 @@ def test_zip_holds_one_file_per_label_named_in_label_order(name: str) -> None:
     extension, compression = ZIP_FORMATS[name]
     archive = zipfile.ZipFile(io.BytesIO(render(labels, format=name)))
     assert archive.testzip() is None
-    assert archive.namelist() == [f"{i:04d}-{label.human_code}.{extension}"
-                                  for i, label in enumerate(labels, 1)]
+    assert archive.namelist() == [f"{i:04d}-{label.human_code}.{extension}" for i, label in enumerate(labels, 1)]
     assert {info.compress_type for info in archive.infolist()} == {compression}
 
 
@@ -230,7 +247,8 @@ def test_svg_zip_every_qr_path_decodes_to_its_labels_uri_and_names_keep_diacriti
     archive = zipfile.ZipFile(io.BytesIO(render(labels, format="svg-50x30")))
     svgs = [archive.read(member) for member in archive.namelist()]
     assert [[r.text for r in _decode(_matrix_png(_svg_matrix(svg)))] for svg in svgs] == [
-        [label.uri] for label in labels]
+        [label.uri] for label in labels
+    ]
     for label, svg in zip(labels, svgs, strict=True):
         text = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg.decode("utf-8")))
         assert label.product_name in text and label.human_code in text
@@ -238,8 +256,10 @@ def test_svg_zip_every_qr_path_decodes_to_its_labels_uri_and_names_keep_diacriti
 
 def test_zip_member_names_stay_flat_and_sorted_whatever_the_code_holds() -> None:
     # given codes a file system would read as folders or reject, and one label without a code
-    labels = [dataclasses.replace(label, human_code=code)
-              for label, code in zip(_labels(3), ["../../etc/x", "", "A:B*C"], strict=True)]
+    labels = [
+        dataclasses.replace(label, human_code=code)
+        for label, code in zip(_labels(3), ["../../etc/x", "", "A:B*C"], strict=True)
+    ]
     # when
     names = zipfile.ZipFile(io.BytesIO(render(labels, format="svg-50x30"))).namelist()
     # then
@@ -301,8 +321,7 @@ def test_an_exception_from_the_final_report_still_propagates() -> None:
 
 
 @pytest.mark.parametrize("name", ALL_FORMATS)
-def test_the_same_labels_give_the_same_bytes_at_any_time(name: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_labels_give_the_same_bytes_at_any_time(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # given one rendering now
     first = render(_labels(), format=name)
     # when the clock says another year

@@ -81,9 +81,7 @@ def test_current_units_are_in_new_hung_yen_and_named_by_kind() -> None:
 
 
 def test_known_current_codes() -> None:
-    assert admin_units.commune("12070") == Commune(
-        "12070", "Xã Hoàn Long", "xa", "33", "Tỉnh Hưng Yên"
-    )
+    assert admin_units.commune("12070") == Commune("12070", "Xã Hoàn Long", "xa", "33", "Tỉnh Hưng Yên")
     assert admin_units.commune("11953").name == "Phường Phố Hiến"
     assert admin_units.commune("13225").name == "Phường Thái Bình"
     assert admin_units.commune("12205").name == "Xã Khoái Châu"
@@ -106,9 +104,7 @@ def test_former_units_counts_and_codes() -> None:
     codes = [f.code for f in formers]
     assert all(CODE_RE.match(c) for c in codes)
     assert len(set(codes)) == len(codes)
-    by_province = {
-        p: sum(f.province_name == p for f in formers) for p in ("Tỉnh Hưng Yên", "Tỉnh Thái Bình")
-    }
+    by_province = {p: sum(f.province_name == p for f in formers) for p in ("Tỉnh Hưng Yên", "Tỉnh Thái Bình")}
     assert by_province == {"Tỉnh Hưng Yên": 139, "Tỉnh Thái Bình": 242}
 
 
@@ -141,25 +137,15 @@ def test_every_current_unit_has_a_former_unit() -> None:
 
 def test_mapping_is_consistent_both_ways() -> None:
     pairs_forward = {
-        (f.code, c.code)
-        for f in admin_units.former_communes()
-        for c in admin_units.current_for_former(f.code)
+        (f.code, c.code) for f in admin_units.former_communes() for c in admin_units.current_for_former(f.code)
     }
-    pairs_backward = {
-        (f.code, u.code)
-        for u in admin_units.communes()
-        for f in admin_units.formers_for_current(u.code)
-    }
+    pairs_backward = {(f.code, u.code) for u in admin_units.communes() for f in admin_units.formers_for_current(u.code)}
     assert pairs_forward == pairs_backward
     assert len(pairs_forward) == 384  # 381 old units, three of them split in two
 
 
 def test_exactly_three_old_communes_were_split() -> None:
-    split = {
-        f.name: set(f.current_codes)
-        for f in admin_units.former_communes()
-        if len(f.current_codes) > 1
-    }
+    split = {f.name: set(f.current_codes) for f in admin_units.former_communes() if len(f.current_codes) > 1}
     # Resolution 1666: clauses 27/29 (Đình Dù), 28/29 (Lạc Đạo), 11/95 (Ngọc Thanh)
     assert split == {
         "Xã Đình Dù": {"12004", "11995"},
@@ -192,9 +178,7 @@ def test_raw_csv_files_match_the_module() -> None:
 def test_dong_tao_became_hoan_long() -> None:
     # Clause 25: "các xã Đông Tảo, Đồng Than và Hoàn Long thành xã mới có tên gọi là xã Hoàn Long"
     dong_tao = admin_units.former_commune("12208")
-    assert dong_tao == FormerCommune(
-        "12208", "Xã Đông Tảo", "xa", "Huyện Khoái Châu", "Tỉnh Hưng Yên", ("12070",)
-    )
+    assert dong_tao == FormerCommune("12208", "Xã Đông Tảo", "xa", "Huyện Khoái Châu", "Tỉnh Hưng Yên", ("12070",))
     assert [c.name for c in admin_units.current_for_former("12208")] == ["Xã Hoàn Long"]
     assert _names(admin_units.formers_for_current("12070")) == {
         "Xã Đông Tảo",
@@ -279,9 +263,7 @@ def test_unknown_codes() -> None:
 # ----------------------------------------------------------------------------- district lookup
 
 
-@pytest.mark.parametrize(
-    "query", ["Huyện Khoái Châu", "Khoái Châu", "huyện khoái châu", "  Khoái   Châu "]
-)
+@pytest.mark.parametrize("query", ["Huyện Khoái Châu", "Khoái Châu", "huyện khoái châu", "  Khoái   Châu "])
 def test_district_lookup_with_or_without_prefix(query: str) -> None:
     formers = admin_units.former_communes_in_district(query)
     assert len(formers) == 20
@@ -308,18 +290,14 @@ def test_district_lookup_cities_and_towns() -> None:
 
 
 def test_districts_partition_the_former_units() -> None:
-    total = sum(
-        len(admin_units.former_communes_in_district(d)) for d in admin_units.former_districts()
-    )
+    total = sum(len(admin_units.former_communes_in_district(d)) for d in admin_units.former_districts())
     assert total == len(admin_units.former_communes())
 
 
 # ----------------------------------------------------------------------------- search
 
 
-@pytest.mark.parametrize(
-    "query", ["hoan long", "Hoan Long", "HOAN LONG", "Hoàn Long", "xã hoàn long", "xa hoan long"]
-)
+@pytest.mark.parametrize("query", ["hoan long", "Hoan Long", "HOAN LONG", "Hoàn Long", "xã hoàn long", "xa hoan long"])
 def test_search_finds_hoan_long(query: str) -> None:
     assert [c.name for c in admin_units.search_communes(query)] == ["Xã Hoàn Long"]
 
@@ -344,9 +322,7 @@ def test_search_with_diacritics_respects_them() -> None:
     }
     assert admin_units.search_communes("Đồng Hưng") == []
     # old-style tone placement ("Thuỵ") equals the new one ("Thụy")
-    assert (
-        admin_units.search_communes("Thái Thuỵ") == admin_units.search_communes("Thái Thụy") != []
-    )
+    assert admin_units.search_communes("Thái Thuỵ") == admin_units.search_communes("Thái Thụy") != []
 
 
 def test_search_blank_and_missing() -> None:
@@ -366,7 +342,5 @@ def test_module_does_not_import_web_or_worker_layers() -> None:
         "'sqlalchemy', 'sqlmodel'}); "
         "print(','.join(bad))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""

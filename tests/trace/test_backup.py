@@ -24,8 +24,10 @@ from trace.users import User
 @pytest.fixture
 def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
     if databases.dialect == "postgresql":
-        require(shutil.which("pg_dump") is not None and shutil.which("pg_restore") is not None,
-                "pg_dump/pg_restore are not installed (apt-get install postgresql-client)")
+        require(
+            shutil.which("pg_dump") is not None and shutil.which("pg_restore") is not None,
+            "pg_dump/pg_restore are not installed (apt-get install postgresql-client)",
+        )
     url = databases.new()
     migrate(url)
     engine = make_engine(url, pool_size=2)
@@ -34,7 +36,8 @@ def fresh(databases: Databases) -> Iterator[tuple[str, Engine]]:
 
 
 def test_restore_brings_back_changed_deleted_and_later_data_and_the_chain_verifies(
-    fresh: tuple[str, Engine], tmp_path: Path,
+    fresh: tuple[str, Engine],
+    tmp_path: Path,
 ) -> None:
     # given a populated database and a backup of it
     url, engine = fresh
@@ -64,7 +67,9 @@ def test_restore_brings_back_changed_deleted_and_later_data_and_the_chain_verifi
 
 
 def test_backup_holds_committed_rows_only_and_restores_into_a_new_database(
-    fresh: tuple[str, Engine], databases: Databases, tmp_path: Path,
+    fresh: tuple[str, Engine],
+    databases: Databases,
+    tmp_path: Path,
 ) -> None:
     # given committed data, and a writer in the middle of an uncommitted harvest
     url, engine = fresh
@@ -90,7 +95,8 @@ def test_backup_holds_committed_rows_only_and_restores_into_a_new_database(
 
 
 def test_restore_refuses_a_file_that_is_not_a_backup_and_leaves_the_database_alone(
-    fresh: tuple[str, Engine], tmp_path: Path,
+    fresh: tuple[str, Engine],
+    tmp_path: Path,
 ) -> None:
     # given a populated database and a file that is no backup
     url, engine = fresh

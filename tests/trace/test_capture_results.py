@@ -18,10 +18,17 @@ def test_a_batch_of_shipments_returns_every_shipment_id_in_order(session: Sessio
     coop, proc = f.org(session), f.org(session, "processor")
     first, second = f.harvest(session, coop, "10").lot_ids[0], f.harvest(session, coop, "20").lot_ids[0]
     # when both are shipped in one batch
-    result = capture(session=session, actor=f.member(coop), items=[
-        (EventType.SHIP, ShipIn(lot_id=lot, quantity=Decimal(5), destination_organisation_id=proc.id, event_time=f.when(1)))  # type: ignore[arg-type]
-        for lot in (first, second)
-    ])
+    result = capture(
+        session=session,
+        actor=f.member(coop),
+        items=[
+            (
+                EventType.SHIP,
+                ShipIn(lot_id=lot, quantity=Decimal(5), destination_organisation_id=proc.id, event_time=f.when(1)),
+            )  # type: ignore[arg-type]
+            for lot in (first, second)
+        ],
+    )
     # then the answer names both shipments, in the order of the events
     by_event = {s.event_id: s.id for s in session.exec(select(Shipment))}
     assert result.shipment_ids == [by_event[e.id] for e in result.events]

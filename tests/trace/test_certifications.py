@@ -60,8 +60,10 @@ def certify(session: Session, o: Organisation, valid_from: date, valid_to: date,
 
 
 def shown(session: Session, lot: Lot, today: date | None = None) -> dict[int, tuple[bool, bool, bool]]:
-    return {s.certification_id: (s.valid_at_harvest, s.valid_today, s.shown)
-            for s in certificates_for_lot(session=session, lot=lot, today=today)}
+    return {
+        s.certification_id: (s.valid_at_harvest, s.valid_today, s.shown)
+        for s in certificates_for_lot(session=session, lot=lot, today=today)
+    }
 
 
 def local_noon(day: date) -> datetime:
@@ -97,8 +99,16 @@ def test_valid_today_follows_the_date_it_is_judged_on(session: Session) -> None:
 
 def test_the_lot_reads_public_fields_only(session: Session) -> None:
     o, lot = grower(session)
-    certify(session, o, lot.production_date, lot.production_date, document_url=DOC,
-            kind=CertificationKind.OCOP, stars=4, number="OCOP-HY-2026-017")
+    certify(
+        session,
+        o,
+        lot.production_date,
+        lot.production_date,
+        document_url=DOC,
+        kind=CertificationKind.OCOP,
+        stars=4,
+        number="OCOP-HY-2026-017",
+    )
 
     [status] = certificates_for_lot(session=session, lot=lot)
 
@@ -131,11 +141,17 @@ def test_scope_must_belong_to_the_certified_organisation(session: Session) -> No
     their_product, their_place = f.product(session, stranger), f.location(session, stranger)
     day = lot.production_date
 
-    error = refused("product_not_in_organisation",
-                    lambda: certify(session, o, day, day, product_ids=[lot.product_id, their_product.id]), RuleViolation)
+    error = refused(
+        "product_not_in_organisation",
+        lambda: certify(session, o, day, day, product_ids=[lot.product_id, their_product.id]),
+        RuleViolation,
+    )
     assert error.details["ids"] == [their_product.id]
-    refused("location_not_in_organisation",
-            lambda: certify(session, o, day, day, location_ids=[their_place.id]), RuleViolation)
+    refused(
+        "location_not_in_organisation",
+        lambda: certify(session, o, day, day, location_ids=[their_place.id]),
+        RuleViolation,
+    )
     refused("product_not_in_organisation", lambda: certify(session, o, day, day, product_ids=[10**9]), RuleViolation)
 
 
@@ -148,10 +164,18 @@ def test_a_revoked_certificate_still_covers_lots_harvested_before_the_revocation
     later = certify(session, o, harvest - 30 * DAY, harvest + 365 * DAY)
     same_day = certify(session, o, harvest - 30 * DAY, harvest + 365 * DAY)
 
-    revoke_certification(session=session, actor=f.ADMIN, certification_id=later.id,  # type: ignore[arg-type]
-                         data=RevokeIn(reason="Mẫu kiểm tra vượt dư lượng", revoked_at=local_noon(harvest + DAY)))
-    revoke_certification(session=session, actor=f.ADMIN, certification_id=same_day.id,  # type: ignore[arg-type]
-                         data=RevokeIn(reason="Mẫu kiểm tra vượt dư lượng", revoked_at=local_noon(harvest)))
+    revoke_certification(
+        session=session,
+        actor=f.ADMIN,
+        certification_id=later.id,  # type: ignore[arg-type]
+        data=RevokeIn(reason="Mẫu kiểm tra vượt dư lượng", revoked_at=local_noon(harvest + DAY)),
+    )
+    revoke_certification(
+        session=session,
+        actor=f.ADMIN,
+        certification_id=same_day.id,  # type: ignore[arg-type]
+        data=RevokeIn(reason="Mẫu kiểm tra vượt dư lượng", revoked_at=local_noon(harvest)),
+    )
 
     seen = shown(session, lot)
     assert seen[later.id] == (True, False, True)  # type: ignore[index]
@@ -166,37 +190,61 @@ def test_revocation_needs_a_reason_is_once_only_and_not_in_the_future(session: S
 
     with pytest.raises(ValidationError):
         RevokeIn(reason="")
-    refused("revoked_in_future", lambda: revoke_certification(
-        session=session, actor=f.ADMIN, certification_id=cert.id,  # type: ignore[arg-type]
-        data=RevokeIn(reason="Hết hiệu lực", revoked_at=datetime.now(UTC) + DAY)), RuleViolation)
+    refused(
+        "revoked_in_future",
+        lambda: revoke_certification(
+            session=session,
+            actor=f.ADMIN,
+            certification_id=cert.id,  # type: ignore[arg-type]
+            data=RevokeIn(reason="Hết hiệu lực", revoked_at=datetime.now(UTC) + DAY),
+        ),
+        RuleViolation,
+    )
     assert cert.revoked_at is None
-    revoke_certification(session=session, actor=f.ADMIN, certification_id=cert.id,  # type: ignore[arg-type]
-                         data=RevokeIn(reason="Tổ chức chứng nhận thu hồi"))
+    revoke_certification(
+        session=session,
+        actor=f.ADMIN,
+        certification_id=cert.id,  # type: ignore[arg-type]
+        data=RevokeIn(reason="Tổ chức chứng nhận thu hồi"),
+    )
     assert cert.revoked_reason == "Tổ chức chứng nhận thu hồi"
     assert cert.revoked_at is not None and cert.revoked_at <= datetime.now(UTC)
-    refused("already_revoked", lambda: revoke_certification(
-        session=session, actor=f.ADMIN, certification_id=cert.id,  # type: ignore[arg-type]
-        data=RevokeIn(reason="Lần nữa")), Conflict)
+    refused(
+        "already_revoked",
+        lambda: revoke_certification(
+            session=session,
+            actor=f.ADMIN,
+            certification_id=cert.id,  # type: ignore[arg-type]
+            data=RevokeIn(reason="Lần nữa"),
+        ),
+        Conflict,
+    )
     assert shown(session, lot)[cert.id][1] is False  # type: ignore[index]
 
 
 # --------------------------------------------------------------------------- who may record
 
 
-@pytest.mark.parametrize(("who", "document", "allowed"), [
-    ("admin", None, True),
-    ("own org_admin", DOC, True),
-    ("own member", DOC, False),
-    ("other org_admin", DOC, False),
-    ("other member", DOC, False),
-    ("inspector", DOC, False),
-])
+@pytest.mark.parametrize(
+    ("who", "document", "allowed"),
+    [
+        ("admin", None, True),
+        ("own org_admin", DOC, True),
+        ("own member", DOC, False),
+        ("other org_admin", DOC, False),
+        ("other member", DOC, False),
+        ("inspector", DOC, False),
+    ],
+)
 def test_who_may_record_a_certificate(session: Session, who: str, document: str | None, allowed: bool) -> None:
     o, lot = grower(session)
     other, authority = f.org(session), f.org(session, "authority")
     actors: dict[str, Actor] = {
-        "admin": f.ADMIN, "own org_admin": f.member(o, Role.ORG_ADMIN), "own member": f.member(o),
-        "other org_admin": f.member(other, Role.ORG_ADMIN), "other member": f.member(other),
+        "admin": f.ADMIN,
+        "own org_admin": f.member(o, Role.ORG_ADMIN),
+        "own member": f.member(o),
+        "other org_admin": f.member(other, Role.ORG_ADMIN),
+        "other member": f.member(other),
         "inspector": f.member(authority, Role.INSPECTOR),
     }
     data = cert_data(o, lot.production_date, lot.production_date, document_url=document)
@@ -206,8 +254,11 @@ def test_who_may_record_a_certificate(session: Session, who: str, document: str 
         assert cert.organisation_id == o.id
         assert list(shown(session, lot)) == [cert.id]
     else:
-        refused("not_certification_manager", lambda: record_certification(session=session, actor=actors[who], data=data),
-                Forbidden)
+        refused(
+            "not_certification_manager",
+            lambda: record_certification(session=session, actor=actors[who], data=data),
+            Forbidden,
+        )
         assert shown(session, lot) == {}
 
 
@@ -217,12 +268,19 @@ def test_an_organisation_certifies_itself_only_through_its_admin_with_the_docume
     own_admin = f.member(o, Role.ORG_ADMIN)
     undocumented = cert_data(o, day, day).model_copy(update={"organisation_id": None})
 
-    refused("document_required", lambda: record_certification(session=session, actor=own_admin, data=undocumented),
-            RuleViolation)
-    refused("not_certification_manager", lambda: record_certification(
-        session=session, actor=f.member(o), data=cert_data(o, day, day, document_url=DOC)), Forbidden)
-    cert = record_certification(session=session, actor=own_admin,
-                                data=undocumented.model_copy(update={"document_url": DOC}))
+    refused(
+        "document_required",
+        lambda: record_certification(session=session, actor=own_admin, data=undocumented),
+        RuleViolation,
+    )
+    refused(
+        "not_certification_manager",
+        lambda: record_certification(session=session, actor=f.member(o), data=cert_data(o, day, day, document_url=DOC)),
+        Forbidden,
+    )
+    cert = record_certification(
+        session=session, actor=own_admin, data=undocumented.model_copy(update={"document_url": DOC})
+    )
     assert cert.organisation_id == o.id  # defaulted to the admin's own organisation
 
 
@@ -231,11 +289,20 @@ def test_who_may_revoke(session: Session) -> None:
     cert = certify(session, o, lot.production_date, lot.production_date)
     reason = RevokeIn(reason="Không tái đánh giá")
     for stranger in (f.member(o), f.member(f.org(session), Role.ORG_ADMIN)):
-        refused("not_certification_manager", lambda a=stranger: revoke_certification(  # type: ignore[misc]
-            session=session, actor=a, certification_id=cert.id, data=reason), Forbidden)
+        refused(
+            "not_certification_manager",
+            lambda a=stranger: revoke_certification(  # type: ignore[misc]
+                session=session, actor=a, certification_id=cert.id, data=reason
+            ),
+            Forbidden,
+        )
     assert cert.revoked_at is None
-    revoke_certification(session=session, actor=f.member(o, Role.ORG_ADMIN), certification_id=cert.id,  # type: ignore[arg-type]
-                         data=reason)
+    revoke_certification(
+        session=session,
+        actor=f.member(o, Role.ORG_ADMIN),
+        certification_id=cert.id,  # type: ignore[arg-type]
+        data=reason,
+    )
     assert cert.revoked_at is not None
 
 
@@ -273,8 +340,11 @@ def test_ocop_carries_three_to_five_stars_and_nothing_else_carries_stars(session
     for stars in (3, 4, 5):
         assert certify(session, o, today, today, kind=ocop, stars=stars).stars == stars
     for kind in (CertificationKind.VIETGAP, CertificationKind.ORGANIC, CertificationKind.GLOBALGAP):
-        refused("stars_not_allowed", lambda k=kind: certify(session, o, today, today, kind=k, stars=3),  # type: ignore[misc]
-                RuleViolation)
+        refused(
+            "stars_not_allowed",
+            lambda k=kind: certify(session, o, today, today, kind=k, stars=3),  # type: ignore[misc]
+            RuleViolation,
+        )
 
 
 def test_the_same_certificate_is_recorded_once(session: Session) -> None:

@@ -53,9 +53,12 @@ def unlock(session: Session, table: str, verb: str) -> None:
 def triggers(session: Session) -> set[str]:
     """The enabled append-only triggers on the event tables."""
     if dialect(session) == "postgresql":
-        rows = session.connection().execute(text(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid IN ('event'::regclass, 'event_lot'::regclass) "
-            "AND NOT tgisinternal AND tgenabled <> 'D'"))
+        rows = session.connection().execute(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid IN ('event'::regclass, 'event_lot'::regclass) "
+                "AND NOT tgisinternal AND tgenabled <> 'D'"
+            )
+        )
     else:
         rows = session.connection().execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
     return {row[0] for row in rows}
@@ -81,19 +84,48 @@ def populate(session: Session) -> tuple[Organisation, Organisation, Organisation
     dried = f.product(session, proc, category="longan_dried")
     out = f.transform(session, proc, [(lot_a, "100.5")], [(dried, "20.1")]).lot_ids[0]
     member = f.member(proc)
-    serials = capture(session=session, actor=member, items=[(EventType.COMMISSION, CommissionIn(lot_id=out, count=3))]).serials
+    serials = capture(
+        session=session, actor=member, items=[(EventType.COMMISSION, CommissionIn(lot_id=out, count=3))]
+    ).serials
     warehouse = f.location(session, proc, "warehouse")
-    capture(session=session, actor=member, items=[
-        (EventType.PACK, PackIn(parent_id="(00)095212340000000017", children=[UnitRef(lot_id=out, serial=s) for s in serials])),
-        (EventType.STORE, StoreIn(lot_id=out, location_id=warehouse.id)),  # type: ignore[arg-type]
-        (EventType.INSPECT, InspectIn(lot_id=out, result="pass")),
-    ])
+    capture(
+        session=session,
+        actor=member,
+        items=[
+            (
+                EventType.PACK,
+                PackIn(parent_id="(00)095212340000000017", children=[UnitRef(lot_id=out, serial=s) for s in serials]),
+            ),
+            (EventType.STORE, StoreIn(lot_id=out, location_id=warehouse.id)),  # type: ignore[arg-type]
+            (EventType.INSPECT, InspectIn(lot_id=out, result="pass")),
+        ],
+    )
     shipment = f.ship(session, proc, out, shop, "10", days_ago=1).shipment_id
     f.receive(session, shop, shipment, days_ago=0.5)  # type: ignore[arg-type]
-    sale = capture(session=session, actor=f.member(shop), items=[(EventType.SELL, SellIn(
-        lot_id=out, quantity=D("2.25"), biz_transactions=[BizTransaction(type="inv", id="HD-0001")]))]).events[0].id
-    capture(session=session, actor=f.member(shop), items=[(EventType.CORRECTION, CorrectionIn(event_id=sale, reason="incorrect_data"))])
-    capture(session=session, actor=f.member(coop), items=[(EventType.LOSS, LossIn(lot_id=lot_b, quantity=D(1), reason="sample"))])
+    sale = (
+        capture(
+            session=session,
+            actor=f.member(shop),
+            items=[
+                (
+                    EventType.SELL,
+                    SellIn(lot_id=out, quantity=D("2.25"), biz_transactions=[BizTransaction(type="inv", id="HD-0001")]),
+                )
+            ],
+        )
+        .events[0]
+        .id
+    )
+    capture(
+        session=session,
+        actor=f.member(shop),
+        items=[(EventType.CORRECTION, CorrectionIn(event_id=sale, reason="incorrect_data"))],
+    )
+    capture(
+        session=session,
+        actor=f.member(coop),
+        items=[(EventType.LOSS, LossIn(lot_id=lot_b, quantity=D(1), reason="sample"))],
+    )
     return coop, proc, shop
 
 
@@ -123,15 +155,24 @@ def test_interleaved_writers_each_keep_a_valid_chain(session: Session) -> None:
         f.harvest(session, b, "2")
     session.expire_all()
     assert [e.seq for e in events_of(session, a)] == [1, 2, 3, 4] == [e.seq for e in events_of(session, b)]
-    assert chain.verify(session=session, organisation_id=a.id).ok and chain.verify(session=session, organisation_id=b.id).ok
+    assert (
+        chain.verify(session=session, organisation_id=a.id).ok
+        and chain.verify(session=session, organisation_id=b.id).ok
+    )
 
 
 def test_a_refused_batch_leaves_no_gap_in_the_chain(session: Session) -> None:
     coop = f.org(session)
     lot_id = f.harvest(session, coop, "10").lot_ids[0]
     with pytest.raises(RuleViolation):
-        capture(session=session, actor=f.member(coop), items=[
-            (EventType.SELL, SellIn(lot_id=lot_id, quantity=D(1))), (EventType.SELL, SellIn(lot_id=lot_id, quantity=D(99)))])
+        capture(
+            session=session,
+            actor=f.member(coop),
+            items=[
+                (EventType.SELL, SellIn(lot_id=lot_id, quantity=D(1))),
+                (EventType.SELL, SellIn(lot_id=lot_id, quantity=D(99))),
+            ],
+        )
     f.harvest(session, coop, "5")
     session.expire_all()
     assert [e.seq for e in events_of(session, coop)] == [1, 2]
@@ -198,12 +239,15 @@ def test_tampering_tests_left_the_append_only_triggers_in_place(session: Session
     assert triggers(session) >= EXPECTED_TRIGGERS[dialect(session)]
 
 
-@pytest.mark.parametrize(("table", "statement"), [
-    ("event", "UPDATE event SET disposition = 'destroyed' WHERE id = :id"),
-    ("event", "DELETE FROM event WHERE id = :id"),
-    ("event_lot", "UPDATE event_lot SET quantity = 1 WHERE event_id = :id"),
-    ("event_lot", "DELETE FROM event_lot WHERE event_id = :id"),
-])
+@pytest.mark.parametrize(
+    ("table", "statement"),
+    [
+        ("event", "UPDATE event SET disposition = 'destroyed' WHERE id = :id"),
+        ("event", "DELETE FROM event WHERE id = :id"),
+        ("event_lot", "UPDATE event_lot SET quantity = 1 WHERE event_id = :id"),
+        ("event_lot", "DELETE FROM event_lot WHERE event_id = :id"),
+    ],
+)
 def test_the_database_refuses_raw_updates_and_deletes_of_events(session: Session, table: str, statement: str) -> None:
     coop = f.org(session)
     event_id = f.harvest(session, coop, "10").events[0].id

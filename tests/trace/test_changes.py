@@ -47,8 +47,10 @@ def test_scans_do_not_count_as_public_changes(db: tuple[str, Engine]) -> None:
         lot_id = f.harvest(session, f.org(session)).lot_ids[0]
     before = changes.read(engine)
     with session_scope(engine) as session:
-        write(session=session, scans=[new_scan(lot_id=lot_id, unit_id=None, client_ip="1.2.3.4", user_agent=None,
-                                               lang="vi", kind="page")])
+        write(
+            session=session,
+            scans=[new_scan(lot_id=lot_id, unit_id=None, client_ip="1.2.3.4", user_agent=None, lang="vi", kind="page")],
+        )
     assert changes.read(engine) == before
 
 
@@ -67,14 +69,17 @@ def test_another_process_commit_is_seen_by_the_watcher(db: tuple[str, Engine]) -
     assert watcher.poll() is False
 
 
-@pytest.mark.parametrize(("statement", "table"), [
-    ('INSERT INTO "lot" (a) VALUES (1)', "lot"),
-    ("INSERT OR IGNORE INTO scan (uid) VALUES (?)", "scan"),
-    ("  update organisation SET name = 'x'", "organisation"),
-    ("DELETE FROM unit WHERE id = 1", "unit"),
-    ("SELECT * FROM lot", None),
-    ("WITH RECURSIVE walk(id) AS (SELECT 1) SELECT id FROM walk", None),
-])
+@pytest.mark.parametrize(
+    ("statement", "table"),
+    [
+        ('INSERT INTO "lot" (a) VALUES (1)', "lot"),
+        ("INSERT OR IGNORE INTO scan (uid) VALUES (?)", "scan"),
+        ("  update organisation SET name = 'x'", "organisation"),
+        ("DELETE FROM unit WHERE id = 1", "unit"),
+        ("SELECT * FROM lot", None),
+        ("WITH RECURSIVE walk(id) AS (SELECT 1) SELECT id FROM walk", None),
+    ],
+)
 def test_the_table_a_statement_writes_is_read_from_its_text(statement: str, table: str | None) -> None:
     assert changes._table_written(statement) == table
 
@@ -87,6 +92,8 @@ def test_commits_that_write_nothing_public_keep_the_generation(db: tuple[str, En
     with session_scope(engine, write=False) as session:  # a page being built
         session.exec(text("SELECT count(*) FROM lot"))  # type: ignore[call-overload]
     with session_scope(engine) as session:  # a scan flush
-        write(session=session, scans=[new_scan(lot_id=lot_id, unit_id=None, client_ip="1.2.3.4", user_agent=None,
-                                               lang="vi", kind="page")])
+        write(
+            session=session,
+            scans=[new_scan(lot_id=lot_id, unit_id=None, client_ip="1.2.3.4", user_agent=None, lang="vi", kind="page")],
+        )
     assert changes.generation() == seen

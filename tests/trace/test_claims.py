@@ -59,10 +59,24 @@ def w(session: Session) -> World:
     return f.gi_grower(session)
 
 
-def harvest(session: Session, w: World, *, ids: list[int] | None = None, org: Organisation | None = None,
-            loc: Location | None = None, prod: Product | None = None, qty: str = "100") -> Lot:
-    result = f.harvest(session, org or w.grower, qty, prod=prod or w.fresh, loc=loc or w.area,
-                       designation_ids=[w.gi.id] if ids is None else ids)
+def harvest(
+    session: Session,
+    w: World,
+    *,
+    ids: list[int] | None = None,
+    org: Organisation | None = None,
+    loc: Location | None = None,
+    prod: Product | None = None,
+    qty: str = "100",
+) -> Lot:
+    result = f.harvest(
+        session,
+        org or w.grower,
+        qty,
+        prod=prod or w.fresh,
+        loc=loc or w.area,
+        designation_ids=[w.gi.id] if ids is None else ids,
+    )
     lot = session.get(Lot, result.lot_ids[0])
     assert lot is not None
     return lot
@@ -150,19 +164,38 @@ def _inactive(s: Session, w: World) -> None:
     w.gi.active = False
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    (_expired, "right_expired"), (_not_yet_valid, "right_not_yet_valid"), (_suspended, "right_suspended"),
-    (_revoked, "right_revoked"), (_no_right, "no_right"), (_other_product, "product_not_in_right"),
-    (_other_area, "area_not_in_right"), (_outside, "area_outside"), (_old_hoan_long, "area_outside"),
-    (_former_unknown, "area_unknown_former_commune"), (_dried, "category_not_covered"),
-    (_inactive, "designation_inactive"),
-])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (_expired, "right_expired"),
+        (_not_yet_valid, "right_not_yet_valid"),
+        (_suspended, "right_suspended"),
+        (_revoked, "right_revoked"),
+        (_no_right, "no_right"),
+        (_other_product, "product_not_in_right"),
+        (_other_area, "area_not_in_right"),
+        (_outside, "area_outside"),
+        (_old_hoan_long, "area_outside"),
+        (_former_unknown, "area_unknown_former_commune"),
+        (_dried, "category_not_covered"),
+        (_inactive, "designation_inactive"),
+    ],
+)
 def test_a_claim_failing_a_condition_refuses_the_whole_harvest(
-        session: Session, w: World, change: Callable[[Session, World], None], code: str) -> None:
+    session: Session, w: World, change: Callable[[Session, World], None], code: str
+) -> None:
     # given: a collective mark the harvest also claims, which it may use
-    mark = designation(session, w.holder, kind=DesignationKind.COLLECTIVE_TRADEMARK, name_vi="Nhãn Khoái Châu",
-                       registration_number=None, categories=["longan_fresh", "longan_dried"],
-                       area_former_districts=[], area_former_communes=[], area_communes=[])
+    mark = designation(
+        session,
+        w.holder,
+        kind=DesignationKind.COLLECTIVE_TRADEMARK,
+        name_vi="Nhãn Khoái Châu",
+        registration_number=None,
+        categories=["longan_fresh", "longan_dried"],
+        area_former_districts=[],
+        area_former_communes=[],
+        area_communes=[],
+    )
     grant(session, mark, w.grower)
     change(session, w)
     session.flush()
@@ -180,11 +213,21 @@ def test_an_unknown_designation_is_refused(session: Session, w: World) -> None:
 
 
 def test_the_area_is_judged_on_the_pre_2025_commune_where_the_grant_was_written_over_old_units(
-        session: Session, w: World) -> None:
+    session: Session, w: World
+) -> None:
     # given: Gà Đông Tảo's area is the old Đông Tảo, now one part of Xã Hoàn Long
-    chicken = designation(session, w.holder, kind=DesignationKind.COLLECTIVE_TRADEMARK, name_vi="Gà Đông Tảo",
-                          registration_number=None, categories=["chicken_live"], derived_categories=[],
-                          area_former_districts=[], area_former_communes=[DONG_TAO], area_communes=[HOAN_LONG])
+    chicken = designation(
+        session,
+        w.holder,
+        kind=DesignationKind.COLLECTIVE_TRADEMARK,
+        name_vi="Gà Đông Tảo",
+        registration_number=None,
+        categories=["chicken_live"],
+        derived_categories=[],
+        area_former_districts=[],
+        area_former_communes=[DONG_TAO],
+        area_communes=[HOAN_LONG],
+    )
     farm = f.org(session, "farm")
     grant(session, chicken, farm)
     birds = f.product(session, farm, "head", name_vi="Gà Đông Tảo", category="chicken_live")
@@ -238,8 +281,9 @@ def lot_owner(session: Session, lot: Lot) -> Organisation:
     return owner
 
 
-def transform(session: Session, p: Plant, inputs: list[Lot], out: Product, qty: str = "20",
-              days_ago: float = 2) -> tuple[Lot, Event]:
+def transform(
+    session: Session, p: Plant, inputs: list[Lot], out: Product, qty: str = "20", days_ago: float = 2
+) -> tuple[Lot, Event]:
     result = f.transform(session, p.org, [(lot.id, qty) for lot in inputs], [(out, "10")], days_ago=days_ago)  # type: ignore[misc]
     lot, event = session.get(Lot, result.lot_ids[0]), session.get(Event, result.event_ids[0])
     assert lot is not None and event is not None
@@ -251,13 +295,18 @@ def carried(session: Session, lot: Lot) -> list[tuple[int, ClaimSource]]:
 
 
 def test_an_output_inherits_when_every_input_carries_it_and_the_processor_holds_a_right(
-        session: Session, w: World) -> None:
+    session: Session, w: World
+) -> None:
     lot = harvest(session, w)
     p = plant(session, w, [lot])
     dried, event = transform(session, p, [lot], p.dried)
     [claim] = claims_of(session, dried)
     assert (claim.designation_id, claim.source, claim.right_id, claim.event_id) == (
-        w.gi.id, ClaimSource.INHERITED, p.right.id, event.id)  # type: ignore[union-attr]
+        w.gi.id,
+        ClaimSource.INHERITED,
+        p.right.id,
+        event.id,
+    )  # type: ignore[union-attr]
     assert event.payload["designations"] == [{"id": w.gi.id, "name": GI_NAME, "lot_code": dried.lot_code}]
     assert "designations_not_inherited" not in event.payload
 
@@ -268,7 +317,8 @@ def test_all_inputs_with_one_input_outside_the_gi_is_not_inherited(session: Sess
     dried, event = transform(session, p, [gi_lot, plain], p.dried)
     assert carried(session, dried) == []
     assert event.payload["designations_not_inherited"] == [
-        {"id": w.gi.id, "name": GI_NAME, "lot_code": dried.lot_code, "reason": "not_all_inputs"}]
+        {"id": w.gi.id, "name": GI_NAME, "lot_code": dried.lot_code, "reason": "not_all_inputs"}
+    ]
 
 
 def test_any_input_is_inherited_from_one_carrying_input(session: Session, w: World) -> None:
@@ -289,13 +339,15 @@ def test_never_is_not_inherited(session: Session, w: World) -> None:
 
 
 def test_a_processor_without_a_right_makes_lots_without_the_designation_and_is_not_refused(
-        session: Session, w: World) -> None:
+    session: Session, w: World
+) -> None:
     lot = harvest(session, w)
     p = plant(session, w, [lot], right=False)
     dried, event = transform(session, p, [lot], p.dried)
     assert carried(session, dried) == []
     assert event.payload["designations_not_inherited"] == [
-        {"id": w.gi.id, "name": GI_NAME, "lot_code": dried.lot_code, "reason": "no_right"}]
+        {"id": w.gi.id, "name": GI_NAME, "lot_code": dried.lot_code, "reason": "no_right"}
+    ]
 
 
 def test_a_processors_expired_right_is_named_in_the_event(session: Session, w: World) -> None:
@@ -319,17 +371,22 @@ def test_an_output_of_a_category_the_designation_does_not_reach_does_not_inherit
     assert carried(session, out_juice) == []  # type: ignore[arg-type]
     assert carried(session, out_fresh) == [(w.gi.id, ClaimSource.INHERITED)]  # type: ignore[arg-type]  # its own category
     assert [(x["lot_code"], x["reason"]) for x in event.payload["designations_not_inherited"]] == [  # type: ignore[union-attr]
-        (out_juice.lot_code, "category_not_covered")]  # type: ignore[union-attr]
+        (out_juice.lot_code, "category_not_covered")
+    ]  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("rule", "mixed_second", "expected"), [
-    (InheritRule.ALL_INPUTS, False, True),
-    (InheritRule.ALL_INPUTS, True, False),
-    (InheritRule.ANY_INPUT, True, True),
-    (InheritRule.NEVER, False, False),
-])
+@pytest.mark.parametrize(
+    ("rule", "mixed_second", "expected"),
+    [
+        (InheritRule.ALL_INPUTS, False, True),
+        (InheritRule.ALL_INPUTS, True, False),
+        (InheritRule.ANY_INPUT, True, True),
+        (InheritRule.NEVER, False, False),
+    ],
+)
 def test_inheritance_through_two_transformations(
-        session: Session, w: World, rule: InheritRule, mixed_second: bool, expected: bool) -> None:
+    session: Session, w: World, rule: InheritRule, mixed_second: bool, expected: bool
+) -> None:
     # given: GI longan dried, then the dried longan boxed (with a plain dried lot when mixed)
     w.gi.inherit_rule = rule
     lot, plain = harvest(session, w), harvest(session, w, ids=[])
@@ -349,8 +406,12 @@ def test_inheritance_through_two_transformations(
 
 
 def new_run(session: Session, o: Organisation, lot: Lot, quantity: int, **data: Any) -> PrintRun:
-    return runs.create_run(session=session, actor=f.member(o), lot_id=lot.id,  # type: ignore[arg-type]
-                           data=PrintRunCreate(quantity=quantity, **data))
+    return runs.create_run(
+        session=session,
+        actor=f.member(o),
+        lot_id=lot.id,  # type: ignore[arg-type]
+        data=PrintRunCreate(quantity=quantity, **data),
+    )
 
 
 def test_a_run_beyond_the_rights_yearly_quota_is_refused_with_what_is_left(session: Session, w: World) -> None:
@@ -369,7 +430,8 @@ def test_a_run_beyond_the_rights_yearly_quota_is_refused_with_what_is_left(sessi
 
 
 def test_quota_counts_lot_labels_and_leaves_out_voided_codes_cancelled_runs_and_reprints(
-        session: Session, w: World) -> None:
+    session: Session, w: World
+) -> None:
     w.right.annual_label_quota = 20
     lot = harvest(session, w)
     first = new_run(session, w.grower, lot, 6)
@@ -377,8 +439,12 @@ def test_quota_counts_lot_labels_and_leaves_out_voided_codes_cancelled_runs_and_
     cancelled = new_run(session, w.grower, lot, 5)
     runs.cancel(session=session, actor=f.member(w.grower), run_id=cancelled.id)  # type: ignore[arg-type]
     codes = [u.code for u in session.exec(select(Unit).where(Unit.print_run_id == first.id).order_by(col(Unit.id)))]
-    runs.void_codes(session=session, actor=f.member(w.grower), run_id=first.id,  # type: ignore[arg-type]
-                    data=VoidIn(codes=codes[:2], reason="Tờ decal bị kẹt máy in"))
+    runs.void_codes(
+        session=session,
+        actor=f.member(w.grower),
+        run_id=first.id,  # type: ignore[arg-type]
+        data=VoidIn(codes=codes[:2], reason="Tờ decal bị kẹt máy in"),
+    )
     runs.reprint(session=session, actor=f.member(w.grower), run_id=first.id, data=ReprintIn())  # type: ignore[arg-type]
     assert quota_used(session=session, right=w.right, year=today().year) == 6 + 2 - 2
     new_run(session, w.grower, lot, 14)
@@ -391,10 +457,16 @@ def test_quota_is_per_calendar_year_in_local_time(session: Session, w: World) ->
     late, early = new_run(session, w.grower, lot, 6), new_run(session, w.grower, lot, 4)
     year = today().year
     # 23:30 on 31 December last year and 00:30 on 1 January, Hà Nội time (both still 31 December in UTC)
-    session.execute(update(PrintRun).where(col(PrintRun.id) == late.id).values(
-        created_at=datetime(year - 1, 12, 31, 23, 30, tzinfo=ZONE).astimezone(UTC)))
-    session.execute(update(PrintRun).where(col(PrintRun.id) == early.id).values(
-        created_at=datetime(year, 1, 1, 0, 30, tzinfo=ZONE).astimezone(UTC)))
+    session.execute(
+        update(PrintRun)
+        .where(col(PrintRun.id) == late.id)
+        .values(created_at=datetime(year - 1, 12, 31, 23, 30, tzinfo=ZONE).astimezone(UTC))
+    )
+    session.execute(
+        update(PrintRun)
+        .where(col(PrintRun.id) == early.id)
+        .values(created_at=datetime(year, 1, 1, 0, 30, tzinfo=ZONE).astimezone(UTC))
+    )
     error = refused("quota_exceeded", lambda: new_run(session, w.grower, lot, 7))
     assert error.details["used"] == 4
     new_run(session, w.grower, lot, 6)
@@ -406,8 +478,13 @@ def test_lots_without_the_designation_and_other_organisations_runs_do_not_count(
     new_run(session, w.grower, plain, 50)
     neighbour = f.org(session)
     grant(session, w.gi, neighbour, annual_label_quota=100)
-    theirs = harvest(session, w, org=neighbour, loc=f.location(session, neighbour, commune_code=KHOAI_CHAU_TOWN),
-                     prod=f.product(session, neighbour, package_size=Decimal("0.5")))
+    theirs = harvest(
+        session,
+        w,
+        org=neighbour,
+        loc=f.location(session, neighbour, commune_code=KHOAI_CHAU_TOWN),
+        prod=f.product(session, neighbour, package_size=Decimal("0.5")),
+    )
     new_run(session, neighbour, theirs, 60)
     new_run(session, w.grower, harvest(session, w), 5)
 
@@ -431,20 +508,44 @@ def test_a_processor_printing_inherited_lots_uses_its_own_rights_quota(session: 
 
 
 def test_labels_carry_the_designation_badge_by_kind(session: Session, w: World) -> None:
-    pork = designation(session, w.holder, kind=DesignationKind.COLLECTIVE_TRADEMARK, name_vi="Giò chả Trai Trang",
-                       registration_number="422823", decision_number="41357/QĐ-SHTT", categories=["pork_roll"],
-                       area_former_districts=[], area_former_communes=[], area_communes=[])
-    honey = designation(session, w.holder, kind=DesignationKind.CERTIFICATION_TRADEMARK,
-                        name_vi="Mật ong hoa nhãn Hưng Yên", registration_number=None,
-                        decision_number="34713/QĐ-SHTT", categories=["honey"], area_former_districts=[],
-                        area_former_communes=[], area_communes=[])
+    pork = designation(
+        session,
+        w.holder,
+        kind=DesignationKind.COLLECTIVE_TRADEMARK,
+        name_vi="Giò chả Trai Trang",
+        registration_number="422823",
+        decision_number="41357/QĐ-SHTT",
+        categories=["pork_roll"],
+        area_former_districts=[],
+        area_former_communes=[],
+        area_communes=[],
+    )
+    honey = designation(
+        session,
+        w.holder,
+        kind=DesignationKind.CERTIFICATION_TRADEMARK,
+        name_vi="Mật ong hoa nhãn Hưng Yên",
+        registration_number=None,
+        decision_number="34713/QĐ-SHTT",
+        categories=["honey"],
+        area_former_districts=[],
+        area_former_communes=[],
+        area_communes=[],
+    )
     grant(session, pork, w.grower)
     grant(session, honey, w.grower)
     cases = [
         (w.gi, w.fresh, GI_BADGE),
-        (pork, f.product(session, w.grower, name_vi="Giò lụa", category="pork_roll"), "NHTT Giò chả Trai Trang · số 422823"),
-        (honey, f.product(session, w.grower, "l", name_vi="Mật ong", category="honey"),
-         "NHCN Mật ong hoa nhãn Hưng Yên · số 34713/QĐ-SHTT"),
+        (
+            pork,
+            f.product(session, w.grower, name_vi="Giò lụa", category="pork_roll"),
+            "NHTT Giò chả Trai Trang · số 422823",
+        ),
+        (
+            honey,
+            f.product(session, w.grower, "l", name_vi="Mật ong", category="honey"),
+            "NHCN Mật ong hoa nhãn Hưng Yên · số 34713/QĐ-SHTT",
+        ),
         (None, w.fresh, None),
     ]
     for d, prod, expected in cases:
@@ -466,7 +567,13 @@ def test_claims_for_lot_judges_each_claim_at_harvest_and_today(session: Session,
     lot = harvest(session, w)
     [status] = claims_for_lot(session=session, lot=lot)
     assert (status.designation_id, status.name, status.kind, status.number, status.holder_name, status.source) == (
-        w.gi.id, GI_NAME, DesignationKind.GEOGRAPHICAL_INDICATION, "00055", w.holder.name, ClaimSource.HARVEST)
+        w.gi.id,
+        GI_NAME,
+        DesignationKind.GEOGRAPHICAL_INDICATION,
+        "00055",
+        w.holder.name,
+        ClaimSource.HARVEST,
+    )
     assert (status.valid_at_harvest, status.valid_today, status.problem) == (True, True, None)
     assert status.badge == GI_BADGE
     # after the right ran out
@@ -477,7 +584,11 @@ def test_claims_for_lot_judges_each_claim_at_harvest_and_today(session: Session,
     session.flush()
     [now] = claims_for_lot(session=session, lot=lot)
     assert (now.valid_at_harvest, now.problem_at_harvest, now.valid_today, now.problem) == (
-        True, None, False, "right_revoked")
+        True,
+        None,
+        False,
+        "right_revoked",
+    )
 
 
 def test_an_inherited_claim_is_judged_on_the_processors_right(session: Session, w: World) -> None:
@@ -498,7 +609,12 @@ def test_lot_public_and_code_check_carry_the_claims(session: Session, w: World) 
     lot = harvest(session, w)
     run = new_run(session, w.grower, lot, 1)
     unit = session.exec(select(Unit).where(Unit.print_run_id == run.id)).one()
-    for shown in (to_public(session=session, actor=None, lot=lot).claims, check_code(session=session, code=unit.code).claims):
-        assert [(c.designation_id, c.name, c.number, c.valid_today) for c in shown] == [(w.gi.id, GI_NAME, "00055", True)]
+    for shown in (
+        to_public(session=session, actor=None, lot=lot).claims,
+        check_code(session=session, code=unit.code).claims,
+    ):
+        assert [(c.designation_id, c.name, c.number, c.valid_today) for c in shown] == [
+            (w.gi.id, GI_NAME, "00055", True)
+        ]
     plain = harvest(session, w, ids=[])
     assert to_public(session=session, actor=None, lot=plain).claims == []

@@ -58,7 +58,8 @@ def test_downgrade_to_base_removes_the_schema(fresh: tuple[str, Engine]) -> None
 
 
 def test_create_admin_makes_a_province_admin_who_can_sign_in_once(
-    fresh: tuple[str, Engine], capsys: pytest.CaptureFixture[str],
+    fresh: tuple[str, Engine],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, engine = fresh
     migrate(url)
@@ -72,7 +73,8 @@ def test_create_admin_makes_a_province_admin_who_can_sign_in_once(
 
 
 def test_create_admin_reads_the_settings_when_no_arguments(
-    fresh: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch,
+    fresh: tuple[str, Engine],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, engine = fresh
     migrate(url)
@@ -85,7 +87,8 @@ def test_create_admin_reads_the_settings_when_no_arguments(
 
 
 def test_create_admin_refuses_a_short_password_and_creates_nobody(
-    fresh: tuple[str, Engine], capsys: pytest.CaptureFixture[str],
+    fresh: tuple[str, Engine],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, engine = fresh
     migrate(url)
@@ -97,7 +100,8 @@ def test_create_admin_refuses_a_short_password_and_creates_nobody(
 
 
 def test_create_admin_refuses_an_email_that_belongs_to_a_member(
-    populated: tuple[str, Engine, World], capsys: pytest.CaptureFixture[str],
+    populated: tuple[str, Engine, World],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, engine, _world = populated
     with Session(engine) as s:
@@ -107,7 +111,8 @@ def test_create_admin_refuses_an_email_that_belongs_to_a_member(
 
 
 def test_verify_log_passes_on_an_intact_log_and_names_the_first_altered_event(
-    populated: tuple[str, Engine, World], capsys: pytest.CaptureFixture[str],
+    populated: tuple[str, Engine, World],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, engine, world = populated
     assert run(url, "verify-log") == cli.OK
@@ -123,7 +128,9 @@ def test_verify_log_passes_on_an_intact_log_and_names_the_first_altered_event(
 
 
 def test_export_trace_writes_the_fsma_csv_by_id_or_by_gtin_and_lot_code(
-    populated: tuple[str, Engine, World], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    populated: tuple[str, Engine, World],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, engine, world = populated
     with Session(engine) as s:
@@ -143,18 +150,22 @@ def test_export_trace_writes_the_fsma_csv_by_id_or_by_gtin_and_lot_code(
 
 
 def test_export_trace_json_forward_lists_the_descendants(
-    populated: tuple[str, Engine, World], capsys: pytest.CaptureFixture[str],
+    populated: tuple[str, Engine, World],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, _engine, world = populated
-    assert run(url, "export-trace", "--lot", str(world.fresh_lot_id), "--direction", "forward",
-               "--format", "json") == cli.OK
+    assert (
+        run(url, "export-trace", "--lot", str(world.fresh_lot_id), "--direction", "forward", "--format", "json")
+        == cli.OK
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["root_lot_id"] == world.fresh_lot_id
     assert {lot["id"] for lot in data["lots"]} == {world.fresh_lot_id, world.dried_lot_id}
 
 
 def test_export_trace_of_an_unknown_lot_is_one_line_on_stderr(
-    populated: tuple[str, Engine, World], capsys: pytest.CaptureFixture[str],
+    populated: tuple[str, Engine, World],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, engine, world = populated
     with Session(engine) as s:
@@ -171,7 +182,8 @@ def test_export_trace_needs_a_lot_id_or_both_gtin_and_lot_code() -> None:
 
 
 def test_backup_and_restore_commands_round_trip(
-    populated: tuple[str, Engine, World], tmp_path: Path,
+    populated: tuple[str, Engine, World],
+    tmp_path: Path,
 ) -> None:
     url, engine, _world = populated
     if engine.dialect.name == "postgresql":
@@ -186,7 +198,9 @@ def test_backup_and_restore_commands_round_trip(
 
 
 def test_demo_loads_through_trace_demo_and_passes_reload(
-    fresh: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    fresh: tuple[str, Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, _engine = fresh
     migrate(url)
@@ -214,20 +228,30 @@ def test_an_unreachable_database_is_one_line_and_no_traceback(capsys: pytest.Cap
 
 def test_runs_as_a_module_from_the_root_without_loading_the_web_or_worker_stack(tmp_path: Path) -> None:
     env = {**os.environ, "HYTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
-    probe = ("import sys, trace.cli; print(sorted({m.split('.')[0] for m in sys.modules}"
-             " & {'fastapi', 'starlette', 'celery', 'api', 'labels', 'workers'}))")
+    probe = (
+        "import sys, trace.cli; print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'fastapi', 'starlette', 'celery', 'api', 'labels', 'workers'}))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-    failed = subprocess.run([sys.executable, "-m", "trace.cli", "verify-log"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=False)
+    failed = subprocess.run(
+        [sys.executable, "-m", "trace.cli", "verify-log"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     # the database file has no tables yet: a clean one-line error, no traceback
     assert failed.returncode == cli.ERROR and "Traceback" not in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
 
 
 def test_portal_export_writes_the_zip_an_operator_uploads(
-    populated: tuple[str, Engine, World], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    populated: tuple[str, Engine, World],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import zipfile
 
@@ -247,15 +271,24 @@ def test_portal_export_writes_the_zip_an_operator_uploads(
         assert archive.read(organisations["name"]).startswith(b"\xef\xbb\xbf")  # Vietnamese opens right in Excel
     # a period that ends before it starts is refused in words, and nothing is written
     bad = tmp_path / "bad.zip"
-    assert run(url, "portal-export", "--since", "2026-05-01", "--until", "2026-04-01", "--output", str(bad)) == cli.ERROR
+    assert (
+        run(url, "portal-export", "--since", "2026-05-01", "--until", "2026-04-01", "--output", str(bad)) == cli.ERROR
+    )
     assert not bad.exists()
 
 
 # The least each command needs on its command line (the database URL is never opened here).
 MINIMAL = {
-    "migrate": [], "downgrade": ["--revision", "base"], "create-admin": [], "demo": [], "verify-log": [],
-    "export-trace": ["--lot", "3"], "portal-export": ["--output", "x.zip"], "backup": ["--output", "x.backup"],
-    "restore": ["--input", "x.backup"], "move-to-postgres": ["--target", "postgresql+psycopg://x@127.0.0.1/y"],
+    "migrate": [],
+    "downgrade": ["--revision", "base"],
+    "create-admin": [],
+    "demo": [],
+    "verify-log": [],
+    "export-trace": ["--lot", "3"],
+    "portal-export": ["--output", "x.zip"],
+    "backup": ["--output", "x.backup"],
+    "restore": ["--input", "x.backup"],
+    "move-to-postgres": ["--target", "postgresql+psycopg://x@127.0.0.1/y"],
 }
 
 
@@ -271,10 +304,19 @@ def test_every_command_is_covered_below() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MINIMAL))
-@pytest.mark.parametrize("error", [NotFound("Lot 3 not found\n  (and a second line)"),
-                                   RuleViolation("No such thing", code="x"), Forbidden("Not yours")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotFound("Lot 3 not found\n  (and a second line)"),
+        RuleViolation("No such thing", code="x"),
+        Forbidden("Not yours"),
+    ],
+)
 def test_a_domain_error_in_any_command_is_one_line_on_stderr_and_no_traceback(
-    name: str, error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    name: str,
+    error: Exception,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given the command's work refuses, as trace/ refuses
     def refuse(args: Any) -> int:
@@ -292,8 +334,23 @@ def test_a_domain_error_in_any_command_is_one_line_on_stderr_and_no_traceback(
 def test_the_cli_process_answers_an_unknown_lot_in_one_line_with_exit_code_2(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     migrate(url)
-    done = subprocess.run([sys.executable, "-m", "trace.cli", "--database-url", url, "export-trace", "--gtin",
-                           "09520002000019", "--lot-code", "LN260715"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trace.cli",
+            "--database-url",
+            url,
+            "export-trace",
+            "--gtin",
+            "09520002000019",
+            "--lot-code",
+            "LN260715",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert (done.returncode, done.stdout) == (cli.ERROR, "")
     assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr

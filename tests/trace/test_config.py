@@ -27,21 +27,25 @@ def test_settings_come_from_hytrace_prefixed_environment(monkeypatch: pytest.Mon
     assert settings.public_base_url == "https://truyxuat.hungyen.example"  # no trailing slash
 
 
-@pytest.mark.parametrize("secret", [
-    "short-secret",
-    "a" * 32,  # long enough, one character
-    "a" * 64,
-    "aaaabbbb" * 8,  # two characters
-    "x" * 16 + "y" * 16 + "z",
-    "Kx9!Qz7#" * 6,  # a short random block, repeated
-    "abcdefghijklmnopqrstuvwxyz0123456789",  # a run of neighbours
-    "0123456789" * 4,
-    "change-me-development-only-but-made-longer-42",  # the placeholder, dressed up
-    "ChangeMe_" + "9f3Kq2Lx7Vb1Nw8Rt5Yz",
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "short-secret",
+        "a" * 32,  # long enough, one character
+        "a" * 64,
+        "aaaabbbb" * 8,  # two characters
+        "x" * 16 + "y" * 16 + "z",
+        "Kx9!Qz7#" * 6,  # a short random block, repeated
+        "abcdefghijklmnopqrstuvwxyz0123456789",  # a run of neighbours
+        "0123456789" * 4,
+        "change-me-development-only-but-made-longer-42",  # the placeholder, dressed up
+        "ChangeMe_" + "9f3Kq2Lx7Vb1Nw8Rt5Yz",
+    ],
+)
 @pytest.mark.parametrize("environment", ["production", "test", "development"])
 def test_a_weak_secret_is_refused_in_every_environment_saying_how_to_make_one(
-        monkeypatch: pytest.MonkeyPatch, secret: str, environment: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, secret: str, environment: str
+) -> None:
     monkeypatch.setenv("HYTRACE_ENVIRONMENT", environment)
     monkeypatch.setenv("HYTRACE_SECRET_KEY", secret)
     with pytest.raises(ValidationError, match="HYTRACE_SECRET_KEY is too weak") as refused:
@@ -61,8 +65,9 @@ def test_the_built_in_secret_is_refused_outside_development(monkeypatch: pytest.
         Settings(_env_file=None)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(32),
-                                  lambda: secrets.token_urlsafe(32)])
+@pytest.mark.parametrize(
+    "make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(32), lambda: secrets.token_urlsafe(32)]
+)
 def test_production_accepts_a_random_secret(monkeypatch: pytest.MonkeyPatch, make: Callable[[], str]) -> None:
     monkeypatch.setenv("HYTRACE_ENVIRONMENT", "production")
     for _ in range(200):  # random secrets, each must pass (not one lucky draw)

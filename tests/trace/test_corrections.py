@@ -100,7 +100,10 @@ def test_correcting_a_transformation_restores_inputs_and_cancels_outputs(session
     # given two harvests merged into two outputs, consuming one input entirely
     coop = f.org(session)
     a, b = f.harvest(session, coop, "100").lot_ids[0], f.harvest(session, coop, "80").lot_ids[0]
-    dried, powder = f.product(session, coop, category="longan_dried"), f.product(session, coop, category="longan_powder")
+    dried, powder = (
+        f.product(session, coop, category="longan_dried"),
+        f.product(session, coop, category="longan_powder"),
+    )
     made = f.transform(session, coop, [(a, "100"), (b, "30")], [(dried, "20"), (powder, "5")])
     assert lot(session, a).status == LotStatus.CONSUMED
     # when it is declared erroneous
@@ -121,7 +124,11 @@ def test_correcting_a_transformation_restores_inputs_and_cancels_outputs(session
 def test_correcting_a_sale_or_loss_gives_the_quantity_back(session: Session, kind: EventType) -> None:
     coop = f.org(session)
     lot_id = f.harvest(session, coop, "100").lot_ids[0]
-    data = SellIn(lot_id=lot_id, quantity=D(100)) if kind == EventType.SELL else LossIn(lot_id=lot_id, quantity=D(100), reason="damage")
+    data = (
+        SellIn(lot_id=lot_id, quantity=D(100))
+        if kind == EventType.SELL
+        else LossIn(lot_id=lot_id, quantity=D(100), reason="damage")
+    )
     event_id = cap(session, coop, kind, data).events[0].id
     assert lot(session, lot_id).status == LotStatus.CONSUMED
     correct(session, coop, event_id)
@@ -234,6 +241,9 @@ def test_holds_releases_and_recalls_are_undone_their_own_way_not_by_correction(s
     lot_id = f.harvest(session, coop, "10").lot_ids[0]
     held = holds.hold(session=session, actor=f.member(coop), lot_id=lot_id, data=ReasonIn(reason="Chờ kiểm nghiệm"))
     with pytest.raises(RuleViolation) as refused:
-        capture(session=session, actor=f.member(coop), items=[(EventType.CORRECTION, CorrectionIn(
-            event_id=held.event_id, reason="incorrect_data"))])
+        capture(
+            session=session,
+            actor=f.member(coop),
+            items=[(EventType.CORRECTION, CorrectionIn(event_id=held.event_id, reason="incorrect_data"))],
+        )
     assert refused.value.code == "not_correctable"

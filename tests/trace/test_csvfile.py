@@ -56,10 +56,7 @@ def test_numbers_and_ordinary_text_are_left_as_they_are(value: object) -> None:
 
 
 def test_a_record_is_rfc_4180_with_crlf_and_none_as_empty() -> None:
-    assert (
-        csvfile.line(["a", "=1", 'x"y', "-5", None, Decimal("-2.5"), "b,c"])
-        == 'a,\'=1,"x""y",-5,,-2.5,"b,c"\r\n'
-    )
+    assert csvfile.line(["a", "=1", 'x"y', "-5", None, Decimal("-2.5"), "b,c"]) == 'a,\'=1,"x""y",-5,,-2.5,"b,c"\r\n'
     assert csvfile.text(["h1", "h2"], [[1, "@x"], ["", None]]) == "h1,h2\r\n1,'@x\r\n,\r\n"
 
 
@@ -87,11 +84,7 @@ def _writers(folder: str) -> list[str]:
 
 
 def test_no_code_writes_csv_but_through_the_one_safe_writer() -> None:
-    assert [
-        place
-        for folder in ("trace", "api", "workers", "labels", "bench")
-        for place in _writers(folder)
-    ] == []
+    assert [place for folder in ("trace", "api", "workers", "labels", "bench") for place in _writers(folder)] == []
 
 
 def _evil_lot(session: Session) -> tuple[int, int, str]:
@@ -121,15 +114,10 @@ def test_the_trace_csv_writes_a_formula_lot_code_and_organisation_name_as_text(
     assert not any(cell.startswith(csvfile.FORMULA_STARTS) for r in rows for cell in r.values())
     # and the workbook keeps them as text cells (never a formula), the quantity as a number
     sheet = load_workbook(
-        io.BytesIO(
-            fsma_xlsx(session=session, actor=f.ADMIN, lot_id=lot_id, direction=Direction.FORWARD)
-        )
+        io.BytesIO(fsma_xlsx(session=session, actor=f.ADMIN, lot_id=lot_id, direction=Direction.FORWARD))
     ).active
     assert sheet is not None
-    cells = {
-        name: cell
-        for name, cell in zip(FSMA_COLUMNS, next(sheet.iter_rows(min_row=2)), strict=True)
-    }
+    cells = {name: cell for name, cell in zip(FSMA_COLUMNS, next(sheet.iter_rows(min_row=2)), strict=True)}
     assert (cells["lot_code"].value, cells["lot_code"].data_type) == (LOT_CODE, "s")
     assert (cells["recorded_by"].value, cells["recorded_by"].data_type) == (ORG_NAME, "s")
     assert cells["quantity"].data_type == "n"

@@ -52,10 +52,22 @@ def first_of_month(months_ago: int) -> date:
     return day
 
 
-def harvest_at(session: Session, org: Organisation, prod: Product, loc: int, moment: datetime,
-               designations: list[int] | None = None) -> int:
-    data = HarvestIn(product_id=prod.id, lot_code=f"D{moment:%m%d%H%M}{prod.id}", quantity=Decimal(100),  # type: ignore[arg-type]
-                     location_id=loc, event_time=moment, designation_ids=designations or [])
+def harvest_at(
+    session: Session,
+    org: Organisation,
+    prod: Product,
+    loc: int,
+    moment: datetime,
+    designations: list[int] | None = None,
+) -> int:
+    data = HarvestIn(
+        product_id=prod.id,
+        lot_code=f"D{moment:%m%d%H%M}{prod.id}",
+        quantity=Decimal(100),  # type: ignore[arg-type]
+        location_id=loc,
+        event_time=moment,
+        designation_ids=designations or [],
+    )
     return capture(session=session, actor=f.member(org), items=[(EventType.HARVEST, data)]).lot_ids[0]
 
 
@@ -90,31 +102,54 @@ def world(session: Session) -> World:
     plain = f.product(session, gi.grower, name_vi="Nhãn lồng tươi (thường)")
     other_area = f.location(session, gi.grower)
     midnight = datetime.combine(first_of_month(2), datetime.min.time()).replace(hour=0, minute=30, tzinfo=ZONE)
-    lots = [harvest_at(session, gi.grower, plain, other_area.id, moment)  # type: ignore[arg-type]
-            for moment in (local(200), local(120), local(40), midnight, local(3))]
-    gi_lots = [harvest_at(session, gi.grower, gi.fresh, gi.area.id, moment, [gi.gi.id])  # type: ignore[arg-type]
-               for moment in (local(150), local(20))]
+    lots = [
+        harvest_at(session, gi.grower, plain, other_area.id, moment)  # type: ignore[arg-type]
+        for moment in (local(200), local(120), local(40), midnight, local(3))
+    ]
+    gi_lots = [
+        harvest_at(session, gi.grower, gi.fresh, gi.area.id, moment, [gi.gi.id])  # type: ignore[arg-type]
+        for moment in (local(150), local(20))
+    ]
     # labels: 12 package codes on a GI lot, 6 on a plain one, 5 lot labels; moved into past months by hand
     member = f.member(gi.grower)
     unit_run = runs.create_run(session=session, actor=member, lot_id=gi_lots[0], data=runs.PrintRunCreate(quantity=12))
     plain_run = runs.create_run(session=session, actor=member, lot_id=lots[0], data=runs.PrintRunCreate(quantity=6))
-    lot_run = runs.create_run(session=session, actor=member, lot_id=gi_lots[1],
-                              data=runs.PrintRunCreate(quantity=5, kind=PrintKind.LOT))
+    lot_run = runs.create_run(
+        session=session, actor=member, lot_id=gi_lots[1], data=runs.PrintRunCreate(quantity=5, kind=PrintKind.LOT)
+    )
     session.execute(update(Unit).where(col(Unit.print_run_id) == unit_run.id).values(created_at=local(60)))
-    session.execute(update(Unit).where(col(Unit.print_run_id) == plain_run.id, col(Unit.id) % 2 == 0)
-                    .values(created_at=local(100)))
+    session.execute(
+        update(Unit).where(col(Unit.print_run_id) == plain_run.id, col(Unit.id) % 2 == 0).values(created_at=local(100))
+    )
     session.execute(update(PrintRun).where(col(PrintRun.id) == lot_run.id).values(created_at=local(15)))
     # scans by people and by bots, in several months
-    scans = [new_scan(lot_id=lots[i % len(lots)], unit_id=None, client_ip=f"203.0.113.{i}", lang="vi", kind="page",
-                      user_agent="Googlebot/2.1" if i % 4 == 0 else "Mozilla/5.0 (Linux; Android 14) Mobile",
-                      at=local(10 * i + 1)) for i in range(14)]
+    scans = [
+        new_scan(
+            lot_id=lots[i % len(lots)],
+            unit_id=None,
+            client_ip=f"203.0.113.{i}",
+            lang="vi",
+            kind="page",
+            user_agent="Googlebot/2.1" if i % 4 == 0 else "Mozilla/5.0 (Linux; Android 14) Mobile",
+            at=local(10 * i + 1),
+        )
+        for i in range(14)
+    ]
     write(session=session, scans=scans)
     # inspections, one declared erroneous; a recall
-    inspections = [capture(session=session, actor=member, items=[(EventType.INSPECT, InspectIn(
-        lot_id=lot, result="pass", event_time=moment))]).event_ids[0]
-        for lot, moment in ((lots[1], local(90)), (lots[2], local(30)), (lots[3], local(5)))]
-    capture(session=session, actor=member, items=[(EventType.CORRECTION, CorrectionIn(
-        event_id=inspections[1], reason="did_not_occur"))])
+    inspections = [
+        capture(
+            session=session,
+            actor=member,
+            items=[(EventType.INSPECT, InspectIn(lot_id=lot, result="pass", event_time=moment))],
+        ).event_ids[0]
+        for lot, moment in ((lots[1], local(90)), (lots[2], local(30)), (lots[3], local(5)))
+    ]
+    capture(
+        session=session,
+        actor=member,
+        items=[(EventType.CORRECTION, CorrectionIn(event_id=inspections[1], reason="did_not_occur"))],
+    )
     recall(session=session, actor=member, lot_id=lots[2], data=ReasonIn(reason="Dư lượng thuốc bảo vệ thực vật"))
     session.flush()
     return World(period, gi, other_holder, other_gi.id, lots, gi_lots)  # type: ignore[arg-type]
@@ -145,24 +180,33 @@ def test_every_monthly_figure_equals_rows_counted_into_local_months_here(session
     lots = session.exec(select(Lot, Event).join(Event, col(Event.id) == col(Lot.created_event_id))).all()
     live = [(lot, event) for lot, event in lots if lot.status != LotStatus.CANCELLED]
     assert series(found, "lots_harvested") == count_by_month(
-        [lot.created_at for lot, e in live if e.type == EventType.HARVEST], p)
+        [lot.created_at for lot, e in live if e.type == EventType.HARVEST], p
+    )
     assert series(found, "lots_produced") == count_by_month(
-        [lot.created_at for lot, e in live if e.type == EventType.TRANSFORM], p)
+        [lot.created_at for lot, e in live if e.type == EventType.TRANSFORM], p
+    )
     units = session.exec(select(Unit)).all()
     assert series(found, "unit_codes") == count_by_month(
-        [u.created_at for u in units if u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE], p)
+        [u.created_at for u in units if u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE], p
+    )
     lot_labels: Counter[tuple[int, int]] = Counter()
     for run in session.exec(select(PrintRun)).all():
-        if run.kind == PrintKind.LOT and run.reprint_of_id is None and run.status != PrintStatus.CANCELLED \
-                and in_period(run.created_at, p):
+        if (
+            run.kind == PrintKind.LOT
+            and run.reprint_of_id is None
+            and run.status != PrintStatus.CANCELLED
+            and in_period(run.created_at, p)
+        ):
             lot_labels[month_of(run.created_at)] += run.quantity
     assert series(found, "lot_labels") == lot_labels
-    assert series(found, "scans") == count_by_month([s.scanned_at for s in session.exec(select(Scan)).all()
-                                                     if s.agent != "bot"], p)
+    assert series(found, "scans") == count_by_month(
+        [s.scanned_at for s in session.exec(select(Scan)).all() if s.agent != "bot"], p
+    )
     events = session.exec(select(Event)).all()
     corrected = {e.corrects_event_id for e in events if e.corrects_event_id}
     assert series(found, "inspections") == count_by_month(
-        [e.event_time for e in events if e.type == EventType.INSPECT and e.id not in corrected], p)
+        [e.event_time for e in events if e.type == EventType.INSPECT and e.id not in corrected], p
+    )
     assert series(found, "recalls") == count_by_month([r.created_at for r in session.exec(select(Recall)).all()], p)
 
     # the data really spreads over several months, and the figures are not all empty
@@ -172,15 +216,21 @@ def test_every_monthly_figure_equals_rows_counted_into_local_months_here(session
 
 
 def test_a_harvest_half_an_hour_into_a_month_counts_in_that_local_month_not_the_utc_one(
-        session: Session, world: World) -> None:
+    session: Session, world: World
+) -> None:
     found = dashboard.province_dashboard(session=session, actor=ADMIN, period=world.period)
     start = first_of_month(2)
-    before = (start - timedelta(days=1))
+    before = start - timedelta(days=1)
     lot = session.exec(select(Lot).where(col(Lot.id) == world.lots[3])).one()
     assert lot.created_at.astimezone(UTC).month == before.month  # stored in UTC: the month before
     harvested = series(found, "lots_harvested")
-    assert harvested[(start.year, start.month)] == count_by_month(
-        [lt.created_at for lt in session.exec(select(Lot)).all()], world.period)[(start.year, start.month)] >= 1
+    assert (
+        harvested[(start.year, start.month)]
+        == count_by_month([lt.created_at for lt in session.exec(select(Lot)).all()], world.period)[
+            (start.year, start.month)
+        ]
+        >= 1
+    )
 
 
 def test_organisations_by_kind_and_by_commune_equal_a_count_of_the_rows(session: Session, world: World) -> None:
@@ -191,7 +241,9 @@ def test_organisations_by_kind_and_by_commune_equal_a_count_of_the_rows(session:
     on = [o for o in orgs if o.created_at < end]
     assert {k.kind: k.total for k in found.by_kind} == dict(Counter(o.kind.value for o in on))
     assert {k.kind: k.new for k in found.by_kind} == {
-        kind: sum(1 for o in on if o.kind.value == kind and o.created_at >= start) for kind in {o.kind.value for o in on}}
+        kind: sum(1 for o in on if o.kind.value == kind and o.created_at >= start)
+        for kind in {o.kind.value for o in on}
+    }
     assert {c.code: c.total for c in found.by_commune} == dict(Counter(o.commune_code for o in on))
     assert found.organisations == len(on) and found.organisations_new == len(on) - 1  # one joined 500 days ago
     names = {c.code: c.name for c in found.by_commune}
@@ -202,14 +254,24 @@ def test_organisations_by_kind_and_by_commune_equal_a_count_of_the_rows(session:
 
 
 def test_designation_usage_against_its_quota_equals_the_labels_on_its_claimed_lots(
-        session: Session, world: World) -> None:
+    session: Session, world: World
+) -> None:
     found = dashboard.province_dashboard(session=session, actor=ADMIN, period=world.period)
     claimed = {c.lot_id for c in session.exec(select(LotClaim).where(col(LotClaim.designation_id) == world.gi.gi.id))}
     for row in (d for d in found.designations if d.designation_id == world.gi.gi.id):
-        year_units = [u for u in session.exec(select(Unit)).all() if u.lot_id in claimed and
-                      u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE and u.created_at.astimezone(ZONE).year == row.year]
-        year_runs = [r.quantity for r in session.exec(select(PrintRun)).all() if r.lot_id in claimed and
-                     r.kind == PrintKind.LOT and r.created_at.astimezone(ZONE).year == row.year]
+        year_units = [
+            u
+            for u in session.exec(select(Unit)).all()
+            if u.lot_id in claimed
+            and u.level == UnitLevel.UNIT
+            and u.status == UnitStatus.ACTIVE
+            and u.created_at.astimezone(ZONE).year == row.year
+        ]
+        year_runs = [
+            r.quantity
+            for r in session.exec(select(PrintRun)).all()
+            if r.lot_id in claimed and r.kind == PrintKind.LOT and r.created_at.astimezone(ZONE).year == row.year
+        ]
         assert row.labels == len(year_units) + sum(year_runs)
         assert row.quota == 30 and row.used == row.labels and row.over == (1 if row.labels > 30 else 0)
     assert sum(d.labels for d in found.designations if d.designation_id == world.gi.gi.id) == 12 + 5
@@ -227,8 +289,10 @@ def test_a_holder_sees_its_own_designations_lots_and_labels_only(session: Sessio
     assert found.by_kind == [] and found.growth == []
     # the other holder sees its own designation, not the longan GI
     other = Actor(role=Role.ORG_ADMIN, organisation_id=world.other_holder.id, name="other holder")
-    assert {d.designation_id for d in dashboard.holder_dashboard(
-        session=session, actor=other, period=world.period).designations} == {world.other_gi_id}
+    assert {
+        d.designation_id
+        for d in dashboard.holder_dashboard(session=session, actor=other, period=world.period).designations
+    } == {world.other_gi_id}
 
 
 @pytest.mark.parametrize("role", [Role.MEMBER, Role.ORG_ADMIN, Role.INSPECTOR])
@@ -246,43 +310,72 @@ def test_others_are_refused_both_dashboards(session: Session, world: World, role
 
 
 def test_targets_are_the_administrators_set_once_per_form_and_the_latest_is_in_force(
-        session: Session, world: World) -> None:
+    session: Session, world: World
+) -> None:
     year = today().year
     with pytest.raises(Forbidden):
-        targets.set_target(session=session, actor=f.member(world.gi.holder),
-                           data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=10))
-    first = targets.set_target(session=session, actor=ADMIN, idempotency_key="k1",
-                               data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=10))
-    again = targets.set_target(session=session, actor=ADMIN, idempotency_key="k1",
-                               data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=10))
+        targets.set_target(
+            session=session,
+            actor=f.member(world.gi.holder),
+            data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=10),
+        )
+    first = targets.set_target(
+        session=session,
+        actor=ADMIN,
+        idempotency_key="k1",
+        data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=10),
+    )
+    again = targets.set_target(
+        session=session,
+        actor=ADMIN,
+        idempotency_key="k1",
+        data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=10),
+    )
     assert again.id == first.id and len(session.exec(select(PlanTarget)).all()) == 1
-    targets.set_target(session=session, actor=ADMIN, idempotency_key="k2",
-                       data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=40))
+    targets.set_target(
+        session=session,
+        actor=ADMIN,
+        idempotency_key="k2",
+        data=targets.TargetIn(indicator=Indicator.LABELS, year=year, value=40),
+    )
     found = dashboard.province_dashboard(session=session, actor=ADMIN, period=world.period)
     points = {(g.indicator, g.year): g for g in found.growth}
     assert points[(Indicator.LABELS, year)].target == 40  # the latest
     assert points[(Indicator.SCANS, year)].target is None  # none set: none shown, none invented
     # actual values per year, counted here
-    labels = [u for u in session.exec(select(Unit)).all() if u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE
-              and u.created_at.astimezone(ZONE).year == year]
-    lot_labels = sum(r.quantity for r in session.exec(select(PrintRun)).all() if r.kind == PrintKind.LOT
-                     and r.created_at.astimezone(ZONE).year == year)
+    labels = [
+        u
+        for u in session.exec(select(Unit)).all()
+        if u.level == UnitLevel.UNIT and u.status == UnitStatus.ACTIVE and u.created_at.astimezone(ZONE).year == year
+    ]
+    lot_labels = sum(
+        r.quantity
+        for r in session.exec(select(PrintRun)).all()
+        if r.kind == PrintKind.LOT and r.created_at.astimezone(ZONE).year == year
+    )
     assert points[(Indicator.LABELS, year)].actual == len(labels) + lot_labels
     orgs = [o for o in session.exec(select(Organisation)).all() if o.active]
     assert points[(Indicator.ORGANISATIONS, year)].actual == len(orgs)
     assert points[(Indicator.ORGANISATIONS, year - 1)].actual == sum(
-        1 for o in orgs if o.created_at.astimezone(ZONE).year < year)
-    scans = [s for s in session.exec(select(Scan)).all() if s.agent != "bot" and s.scanned_at.astimezone(ZONE).year == year]
+        1 for o in orgs if o.created_at.astimezone(ZONE).year < year
+    )
+    scans = [
+        s for s in session.exec(select(Scan)).all() if s.agent != "bot" and s.scanned_at.astimezone(ZONE).year == year
+    ]
     assert points[(Indicator.SCANS, year)].actual == len(scans)
 
 
 def test_a_period_backwards_too_long_or_out_of_range_is_refused_with_a_code() -> None:
-    for start, end, code in ((date(2026, 5, 1), date(2026, 4, 30), "period_backwards"),
-                             (date(2010, 1, 1), date(2026, 1, 1), "period_too_long"),
-                             (date(1999, 1, 1), date(1999, 12, 31), "period_out_of_range")):
+    for start, end, code in (
+        (date(2026, 5, 1), date(2026, 4, 30), "period_backwards"),
+        (date(2010, 1, 1), date(2026, 1, 1), "period_too_long"),
+        (date(1999, 1, 1), date(1999, 12, 31), "period_out_of_range"),
+    ):
         with pytest.raises(RuleViolation) as refused:
             make_period(start, end)
         assert refused.value.code == code
     months = make_period(date(2026, 1, 15), date(2026, 3, 10)).months()
     assert [m.key for m in months] == ["2026-01", "2026-02", "2026-03"]
-    assert months[0].start == datetime(2026, 1, 15, tzinfo=ZONE) and months[-1].end == datetime(2026, 3, 11, tzinfo=ZONE)
+    assert months[0].start == datetime(2026, 1, 15, tzinfo=ZONE) and months[-1].end == datetime(
+        2026, 3, 11, tzinfo=ZONE
+    )

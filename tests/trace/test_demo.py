@@ -144,7 +144,11 @@ def test_loading_again_adds_nothing_and_reports_what_is_there(loaded: Loaded) ->
     # then
     assert not second.created and second.added_events == 0
     assert (second.organisations, second.users, second.lots, second.events) == (
-        first.organisations, first.users, first.lots, first.events)
+        first.organisations,
+        first.users,
+        first.lots,
+        first.events,
+    )
     assert second.showcase_lot_id == first.showcase_lot_id
     assert "already present" in second.describe()
 
@@ -199,7 +203,8 @@ def test_the_showcase_carries_the_longan_gi_inherited_from_its_harvests(loaded: 
     assert showcase is not None
     claims = claims_for_lot(session=session, lot=showcase, on=showcase.production_date)
     assert [(c.name, c.number, c.source.value, c.valid_at_harvest) for c in claims] == [
-        ("Nhãn lồng Hưng Yên", "00055", "inherited", True)]
+        ("Nhãn lồng Hưng Yên", "00055", "inherited", True)
+    ]
 
 
 def test_the_showcase_shows_the_certificates_its_makers_held_at_harvest(loaded: Loaded) -> None:
@@ -210,7 +215,9 @@ def test_the_showcase_shows_the_certificates_its_makers_held_at_harvest(loaded: 
     assert showcase is not None
     facts = build(session=session, lot=showcase, unit=None)
     shown = {(c.kind.value, c.stars, c.holder, c.valid_at_harvest) for c in facts.certificates}
-    coop, proc = (session.exec(select(Organisation.name).where(Organisation.tax_code == demo.TAX_PREFIX + key)).one()
-                  for key in ("02", "04"))
+    coop, proc = (
+        session.exec(select(Organisation.name).where(Organisation.tax_code == demo.TAX_PREFIX + key)).one()
+        for key in ("02", "04")
+    )
     # the cooperative's VietGAP for the fresh longan it harvested, and the processor's OCOP for the dried
     assert shown == {("vietgap", None, coop, True), ("ocop", 4, proc, True)}

@@ -46,27 +46,46 @@ class GI:
 
 def gi(session: Session) -> GI:
     holder = f.org(session, "designation_holder", name="Hội sản xuất nhãn lồng (dữ liệu mẫu)")
-    designation = Designation(kind=DesignationKind.GEOGRAPHICAL_INDICATION, name_vi="Nhãn lồng Hưng Yên",
-                              holder_organisation_id=holder.id, categories=["longan_fresh"],  # type: ignore[arg-type]
-                              derived_categories=["longan_dried"], inherit_rule=InheritRule.ALL_INPUTS,
-                              area_communes=[f.COMMUNE])
+    designation = Designation(
+        kind=DesignationKind.GEOGRAPHICAL_INDICATION,
+        name_vi="Nhãn lồng Hưng Yên",
+        holder_organisation_id=holder.id,
+        categories=["longan_fresh"],  # type: ignore[arg-type]
+        derived_categories=["longan_dried"],
+        inherit_rule=InheritRule.ALL_INPUTS,
+        area_communes=[f.COMMUNE],
+    )
     session.add(designation)
     session.flush()
     return GI(holder, designation)
 
 
 def grant(session: Session, g: GI, o: Organisation, quota: int | None = None, **extra: Any) -> RightToUse:
-    right = RightToUse(designation_id=g.designation.id, organisation_id=o.id, decision_number=f"{o.id}/QĐ-HSX",  # type: ignore[arg-type]
-                       valid_from=date(YEAR - 3, 1, 1), annual_label_quota=quota, **extra)
+    right = RightToUse(
+        designation_id=g.designation.id,
+        organisation_id=o.id,
+        decision_number=f"{o.id}/QĐ-HSX",  # type: ignore[arg-type]
+        valid_from=date(YEAR - 3, 1, 1),
+        annual_label_quota=quota,
+        **extra,
+    )
     session.add(right)
     session.flush()
     return right
 
 
-def claim(session: Session, g: GI, lot: Lot, right: RightToUse | None,
-          source: ClaimSource = ClaimSource.HARVEST) -> None:
-    session.add(LotClaim(lot_id=lot.id, designation_id=g.designation.id, right_id=right.id if right else None,  # type: ignore[arg-type]
-                         source=source, event_id=lot.created_event_id))
+def claim(
+    session: Session, g: GI, lot: Lot, right: RightToUse | None, source: ClaimSource = ClaimSource.HARVEST
+) -> None:
+    session.add(
+        LotClaim(
+            lot_id=lot.id,
+            designation_id=g.designation.id,
+            right_id=right.id if right else None,  # type: ignore[arg-type]
+            source=source,
+            event_id=lot.created_event_id,
+        )
+    )
     session.flush()
 
 
@@ -81,8 +100,12 @@ def harvest(session: Session, o: Organisation, kg: str, product: Product, place:
 
 
 def label(session: Session, o: Organisation, lot: Lot, n: int, kind: PrintKind = PrintKind.UNIT) -> PrintRun:
-    return runs.create_run(session=session, actor=f.member(o), lot_id=lot.id,  # type: ignore[arg-type]
-                           data=PrintRunCreate(quantity=n, kind=kind))
+    return runs.create_run(
+        session=session,
+        actor=f.member(o),
+        lot_id=lot.id,  # type: ignore[arg-type]
+        data=PrintRunCreate(quantity=n, kind=kind),
+    )
 
 
 def codes_of(session: Session, run: PrintRun) -> list[str]:
@@ -95,8 +118,12 @@ def issued_at(session: Session, codes: list[str], local: datetime) -> None:
 
 
 def usage(session: Session, g: GI, year: int | None = None) -> DesignationUsage:
-    return designation_usage(session=session, actor=f.member(g.holder), designation_id=g.designation.id,  # type: ignore[arg-type]
-                             year=year)
+    return designation_usage(
+        session=session,
+        actor=f.member(g.holder),
+        designation_id=g.designation.id,  # type: ignore[arg-type]
+        year=year,
+    )
 
 
 def per_year(report: DesignationUsage, o: Organisation) -> dict[int, tuple[int, int, int, int, Decimal]]:
@@ -123,8 +150,12 @@ def test_labels_are_counted_per_organisation_and_local_calendar_year(session: Se
     # lot; 10 of the first codes were issued late on 31 December last year, one just after New Year
     first = label(session, a, a_lot, 30)
     codes = codes_of(session, first)
-    runs.void_codes(session=session, actor=f.member(a), run_id=first.id,  # type: ignore[arg-type]
-                    data=VoidIn(codes=codes[:2], reason="Tem in lỗi"))
+    runs.void_codes(
+        session=session,
+        actor=f.member(a),
+        run_id=first.id,  # type: ignore[arg-type]
+        data=VoidIn(codes=codes[:2], reason="Tem in lỗi"),
+    )
     issued_at(session, codes[2:12], datetime(YEAR - 1, 12, 31, 23, 30, tzinfo=local_zone()))
     issued_at(session, codes[12:13], datetime(YEAR, 1, 1, 0, 30, tzinfo=local_zone()))
     label(session, a, a_lot, 5, PrintKind.LOT)
@@ -172,10 +203,14 @@ def test_every_right_is_listed_with_its_terms(session: Session) -> None:
 
     report = usage(session, g)
 
-    terms = {r.right_id: (r.organisation_id, r.decision_number, r.status, r.status_reason, r.annual_label_quota)
-             for r in report.rights}
-    assert terms == {kept.id: (a.id, kept.decision_number, "active", None, 500),
-                     revoked.id: (b.id, revoked.decision_number, "revoked", "Không tuân thủ quy chế", None)}
+    terms = {
+        r.right_id: (r.organisation_id, r.decision_number, r.status, r.status_reason, r.annual_label_quota)
+        for r in report.rights
+    }
+    assert terms == {
+        kept.id: (a.id, kept.decision_number, "active", None, 500),
+        revoked.id: (b.id, revoked.decision_number, "revoked", "Không tuân thủ quy chế", None),
+    }
 
 
 # --------------------------------------------------------------------------- quota
@@ -189,13 +224,19 @@ def test_quota_use_counts_printed_labels_less_voided_ones(session: Session) -> N
     claim(session, g, a_lot, a_right)
     claim(session, g, b_lot, b_right)
     run = label(session, a, a_lot, 30)
-    runs.void_codes(session=session, actor=f.member(a), run_id=run.id,  # type: ignore[arg-type]
-                    data=VoidIn(codes=codes_of(session, run)[:2], reason="Tem in lỗi"))
+    runs.void_codes(
+        session=session,
+        actor=f.member(a),
+        run_id=run.id,  # type: ignore[arg-type]
+        data=VoidIn(codes=codes_of(session, run)[:2], reason="Tem in lỗi"),
+    )
     label(session, a, a_lot, 5, PrintKind.LOT)
     label(session, b, b_lot, 12)
 
-    uses = {r.right_id: [(u.year, u.labels, u.quota, u.left, u.over) for u in r.quota_use]
-            for r in usage(session, g, YEAR).rights}
+    uses = {
+        r.right_id: [(u.year, u.labels, u.quota, u.left, u.over) for u in r.quota_use]
+        for r in usage(session, g, YEAR).rights
+    }
 
     assert uses[a_right.id] == [(YEAR, 33, 100, 67, False)]  # type: ignore[index]
     assert uses[b_right.id] == [(YEAR, 12, None, None, False)]  # type: ignore[index]
@@ -206,8 +247,9 @@ def test_quota_use_counts_printed_labels_less_voided_ones(session: Session) -> N
     [a_use] = next(r for r in usage(session, g, YEAR).rights if r.right_id == a_right.id).quota_use
     assert (a_use.labels, a_use.left, a_use.over) == (33, 0, True)
     # a year with no labels shows zero when asked for, and is left out of the all-years view
-    assert [(u.labels, u.left) for r in usage(session, g, YEAR - 1).rights
-            if r.right_id == a_right.id for u in r.quota_use] == [(0, 20)]
+    assert [
+        (u.labels, u.left) for r in usage(session, g, YEAR - 1).rights if r.right_id == a_right.id for u in r.quota_use
+    ] == [(0, 20)]
 
 
 # --------------------------------------------------------------------------- yield check
@@ -231,8 +273,12 @@ def test_labels_beyond_the_growers_plausible_yield_are_flagged(session: Session)
     # when it labels exactly what the area can give, nothing is flagged
     label(session, grower, lot, ceiling)
     [check] = usage(session, g, YEAR).yield_checks
-    assert (check.organisation_id, check.category, check.labels, check.suspicious) == \
-        (grower.id, "longan_fresh", ceiling, False)
+    assert (check.organisation_id, check.category, check.labels, check.suspicious) == (
+        grower.id,
+        "longan_fresh",
+        ceiling,
+        False,
+    )
     assert (check.areas, check.area_ha, check.plausible_labels) == (1, 0.05, ceiling)
     assert check.plausible_kg == check.labelled_kg == D(ceiling * 10)
 
@@ -240,7 +286,11 @@ def test_labels_beyond_the_growers_plausible_yield_are_flagged(session: Session)
     label(session, grower, lot, 1)
     [check] = usage(session, g, YEAR).yield_checks
     assert check.suspicious
-    assert (check.labels, check.labelled_kg, check.plausible_kg) == (ceiling + 1, D((ceiling + 1) * 10), D(ceiling * 10))
+    assert (check.labels, check.labelled_kg, check.plausible_kg) == (
+        ceiling + 1,
+        D((ceiling + 1) * 10),
+        D(ceiling * 10),
+    )
     assert str(ceiling * 10) in check.detail
 
 
@@ -296,18 +346,29 @@ def test_a_scoped_right_counts_only_the_areas_it_names(session: Session) -> None
 # --------------------------------------------------------------------------- who may see it
 
 
-@pytest.mark.parametrize(("who", "allowed"), [
-    ("holder member", True), ("holder org_admin", True), ("admin", True),
-    ("grantee org_admin", False), ("inspector", False), ("other holder", False),
-])
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("holder member", True),
+        ("holder org_admin", True),
+        ("admin", True),
+        ("grantee org_admin", False),
+        ("inspector", False),
+        ("other holder", False),
+    ],
+)
 def test_only_the_holder_and_the_province_admin_see_usage(session: Session, who: str, allowed: bool) -> None:
     g = gi(session)
     grantee = f.org(session)
     grant(session, g, grantee)
-    actors = {"holder member": f.member(g.holder), "holder org_admin": f.member(g.holder, Role.ORG_ADMIN),
-              "admin": f.ADMIN, "grantee org_admin": f.member(grantee, Role.ORG_ADMIN),
-              "inspector": f.member(f.org(session, "authority"), Role.INSPECTOR),
-              "other holder": f.member(f.org(session, "designation_holder"), Role.ORG_ADMIN)}
+    actors = {
+        "holder member": f.member(g.holder),
+        "holder org_admin": f.member(g.holder, Role.ORG_ADMIN),
+        "admin": f.ADMIN,
+        "grantee org_admin": f.member(grantee, Role.ORG_ADMIN),
+        "inspector": f.member(f.org(session, "authority"), Role.INSPECTOR),
+        "other holder": f.member(f.org(session, "designation_holder"), Role.ORG_ADMIN),
+    }
 
     def see() -> DesignationUsage:
         return designation_usage(session=session, actor=actors[who], designation_id=g.designation.id)  # type: ignore[arg-type]

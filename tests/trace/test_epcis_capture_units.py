@@ -27,16 +27,33 @@ def _when(days_ago: float) -> str:
     return f.when(days_ago).isoformat()
 
 
-def _commission(lot: Lot, serials: list[str], extra: dict[str, Any] | None = None, days_ago: float = 0.5) -> dict[str, Any]:
+def _commission(
+    lot: Lot, serials: list[str], extra: dict[str, Any] | None = None, days_ago: float = 0.5
+) -> dict[str, Any]:
     """A commissioning as another system writes it: no eventID, none of our extensions."""
-    return {"type": "ObjectEvent", "eventTime": _when(days_ago), "eventTimeZoneOffset": "+00:00", "action": "ADD",
-            "bizStep": "commissioning", "disposition": "active",
-            "epcList": [vocab.unit_uri(lot.gtin, lot.lot_code, s) for s in serials], **(extra or {})}
+    return {
+        "type": "ObjectEvent",
+        "eventTime": _when(days_ago),
+        "eventTimeZoneOffset": "+00:00",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "epcList": [vocab.unit_uri(lot.gtin, lot.lot_code, s) for s in serials],
+        **(extra or {}),
+    }
 
 
 def _pack(parent_uri: str, children: list[str], days_ago: float = 0.4) -> dict[str, Any]:
-    return {"type": "AggregationEvent", "eventTime": _when(days_ago), "eventTimeZoneOffset": "+00:00", "action": "ADD",
-            "bizStep": "packing", "disposition": "in_progress", "parentID": parent_uri, "childEPCs": children}
+    return {
+        "type": "AggregationEvent",
+        "eventTime": _when(days_ago),
+        "eventTimeZoneOffset": "+00:00",
+        "action": "ADD",
+        "bizStep": "packing",
+        "disposition": "in_progress",
+        "parentID": parent_uri,
+        "childEPCs": children,
+    }
 
 
 def _setup(session: Session) -> tuple[Chain, Lot, list[str]]:
@@ -56,16 +73,24 @@ def test_commissioning_and_packing_of_named_units_is_captured(client: TestClient
     serials = ["CAP-1", "CAP/2", "CAP-3"]  # "/" is escaped in a Digital Link and must come back as it was
     uris = [vocab.unit_uri(lot.gtin, lot.lot_code, s) for s in serials]
     # when another system's document commissions three units and packs two of them into a carton
-    response = client.post("/epcis/capture", headers=h, json=document.document([
-        _commission(lot, serials), _pack(f"https://id.gs1.org/00/{SSCC}", uris[:2])]))
+    response = client.post(
+        "/epcis/capture",
+        headers=h,
+        json=document.document([_commission(lot, serials), _pack(f"https://id.gs1.org/00/{SSCC}", uris[:2])]),
+    )
     # then both are recorded
     assert response.status_code == 201, response.text
     assert response.json()["recorded"] == 2
     session.expire_all()
-    units = {u.serial: u for u in session.exec(select(Unit).where(Unit.lot_id == lot.id, col(Unit.serial).in_(serials)))}
+    units = {
+        u.serial: u for u in session.exec(select(Unit).where(Unit.lot_id == lot.id, col(Unit.serial).in_(serials)))
+    }
     assert sorted(units) == sorted(serials)
-    commission = session.exec(select(Event).where(Event.type == EventType.COMMISSION, Event.lot_id == lot.id)
-                              .order_by(col(Event.event_time).desc())).first()
+    commission = session.exec(
+        select(Event)
+        .where(Event.type == EventType.COMMISSION, Event.lot_id == lot.id)
+        .order_by(col(Event.event_time).desc())
+    ).first()
     assert commission is not None and commission.payload["serials"] == serials and commission.payload["count"] == 3
     assert commission.organisation_id == chain.processor.id
     # each unit with a valid human code of our own, created by that event, active, the two packed
@@ -90,8 +115,13 @@ def test_a_carton_of_our_own_uri_keeps_its_id(client: TestClient, session: Sessi
     h = headers_for(session, chain.processor)
     session.commit()
     uris = [vocab.unit_uri(lot.gtin, lot.lot_code, "OWN-1")]
-    response = client.post("/epcis/capture", headers=h, json=document.document([
-        _commission(lot, ["OWN-1"], {"hytrace:level": "carton"}), _pack(vocab.parent_uri("THUNG 7"), uris)]))
+    response = client.post(
+        "/epcis/capture",
+        headers=h,
+        json=document.document(
+            [_commission(lot, ["OWN-1"], {"hytrace:level": "carton"}), _pack(vocab.parent_uri("THUNG 7"), uris)]
+        ),
+    )
     assert response.status_code == 201, response.text
     session.expire_all()
     unit = session.exec(select(Unit).where(Unit.lot_id == lot.id, Unit.serial == "OWN-1")).one()
@@ -120,8 +150,13 @@ def _other_org(c: Ctx) -> Refusal:
 
 def _other_org_pack(c: Ctx) -> Refusal:
     loose = next(s for s in c.existing if s not in c.packed)
-    return "grower", [_pack(vocab.parent_uri(SSCC), [vocab.unit_uri(c.lot.gtin, c.lot.lot_code, loose)])], \
-        403, "not_holder", c.lot.lot_code
+    return (
+        "grower",
+        [_pack(vocab.parent_uri(SSCC), [vocab.unit_uri(c.lot.gtin, c.lot.lot_code, loose)])],
+        403,
+        "not_holder",
+        c.lot.lot_code,
+    )
 
 
 def _unknown_lot(c: Ctx) -> Refusal:
@@ -175,29 +210,60 @@ def _counted(c: Ctx) -> Refusal:
 
 def _unknown_unit(c: Ctx) -> Refusal:
     # the first event alone would be recorded: the second's refusal undoes it
-    return "processor", [_commission(c.lot, ["NEW-1"]),
-                         _pack(vocab.parent_uri(SSCC), [vocab.unit_uri(c.lot.gtin, c.lot.lot_code, "NEW-9")])], \
-        422, "unknown_unit", "Event 1"
+    return (
+        "processor",
+        [
+            _commission(c.lot, ["NEW-1"]),
+            _pack(vocab.parent_uri(SSCC), [vocab.unit_uri(c.lot.gtin, c.lot.lot_code, "NEW-9")]),
+        ],
+        422,
+        "unknown_unit",
+        "Event 1",
+    )
 
 
 def _already_packed(c: Ctx) -> Refusal:
-    return "processor", [_pack(vocab.parent_uri(SSCC), [vocab.unit_uri(c.lot.gtin, c.lot.lot_code, c.packed[0])])], \
-        422, "already_packed", c.packed[0]
+    return (
+        "processor",
+        [_pack(vocab.parent_uri(SSCC), [vocab.unit_uri(c.lot.gtin, c.lot.lot_code, c.packed[0])])],
+        422,
+        "already_packed",
+        c.packed[0],
+    )
 
 
 def _decommission(c: Ctx) -> Refusal:
-    event = _commission(c.lot, c.existing[:1], {"action": "DELETE", "bizStep": "decommissioning", "disposition": "inactive"})
+    event = _commission(
+        c.lot, c.existing[:1], {"action": "DELETE", "bizStep": "decommissioning", "disposition": "inactive"}
+    )
     return "processor", [event], 422, "not_capturable", "decommissioning"
 
 
-CASES: dict[str, Callable[[Ctx], Refusal]] = {fn.__name__[1:]: fn for fn in (
-    _exists, _other_org, _other_org_pack, _unknown_lot, _lot_not_unit, _no_lot, _bad_gtin, _bad_serial, _twice,
-    _two_lots, _counted, _unknown_unit, _already_packed, _decommission)}
+CASES: dict[str, Callable[[Ctx], Refusal]] = {
+    fn.__name__[1:]: fn
+    for fn in (
+        _exists,
+        _other_org,
+        _other_org_pack,
+        _unknown_lot,
+        _lot_not_unit,
+        _no_lot,
+        _bad_gtin,
+        _bad_serial,
+        _twice,
+        _two_lots,
+        _counted,
+        _unknown_unit,
+        _already_packed,
+        _decommission,
+    )
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_unit_events_that_break_a_rule_are_refused_with_the_reason_and_store_nothing(
-        client: TestClient, session: Session, name: str) -> None:
+    client: TestClient, session: Session, name: str
+) -> None:
     chain, lot, existing = _setup(session)
     fresh = session.get(Lot, chain.lot_id)
     assert fresh is not None

@@ -40,11 +40,21 @@ def _copy_master(source: Session, target: Session, orgs: list[organisations.Orga
         copy = organisations.create_organisation(session=target, actor=f.ADMIN, data=data)
         copies[org.tax_code] = copy
         for place in source.exec(select(locations.Location).where(locations.Location.organisation_id == org.id)):
-            locations.create_location(session=target, actor=f.member(copy), data=locations.LocationCreate.model_validate(
-                place, from_attributes=True, update={"organisation_id": copy.id}))
+            locations.create_location(
+                session=target,
+                actor=f.member(copy),
+                data=locations.LocationCreate.model_validate(
+                    place, from_attributes=True, update={"organisation_id": copy.id}
+                ),
+            )
         for product in source.exec(select(products.Product).where(products.Product.organisation_id == org.id)):
-            products.create_product(session=target, actor=f.member(copy), data=products.ProductCreate.model_validate(
-                product, from_attributes=True, update={"organisation_id": copy.id}))
+            products.create_product(
+                session=target,
+                actor=f.member(copy),
+                data=products.ProductCreate.model_validate(
+                    product, from_attributes=True, update={"organisation_id": copy.id}
+                ),
+            )
     return copies
 
 
@@ -89,10 +99,14 @@ def test_export_capture_export_gives_the_same_events(session: Session, other: Se
     if units:
         # with the same units (lot and serial), each with a new human code of its own, packed alike
         def held(db: Session) -> dict[tuple[str, str, str], tuple[str | None, str]]:
-            rows = db.exec(select(Lot.gtin, Lot.lot_code, Unit.serial, Unit.parent_id, Unit.code)  # type: ignore[call-overload]
-                           .select_from(Unit).join(Lot, Lot.id == Unit.lot_id)).all()
+            rows = db.exec(
+                select(Lot.gtin, Lot.lot_code, Unit.serial, Unit.parent_id, Unit.code)  # type: ignore[call-overload]
+                .select_from(Unit)
+                .join(Lot, Lot.id == Unit.lot_id)
+            ).all()
             assert len(rows) == len({(gtin, lot, serial) for gtin, lot, serial, _, _ in rows})
             return {(gtin, lot, serial): (parent, code) for gtin, lot, serial, parent, code in rows}
+
         mine, theirs = held(session), held(other)
         assert len(mine) == 3 and set(theirs) == set(mine)
         assert {k: v[0] for k, v in theirs.items()} == {k: v[0] for k, v in mine.items()}

@@ -85,9 +85,7 @@ def _xlsx(body: bytes) -> list[dict[str, Any]]:
     sheet = load_workbook(io.BytesIO(body), read_only=True).active
     assert sheet is not None
     # An empty cell reads back as None: "" as in the CSV.
-    table = [
-        ["" if cell.value is None else cell.value for cell in row] for row in sheet.iter_rows()
-    ]  # type: ignore[union-attr]
+    table = [["" if cell.value is None else cell.value for cell in row] for row in sheet.iter_rows()]  # type: ignore[union-attr]
     assert table[0] == FSMA_COLUMNS
     return [dict(zip(FSMA_COLUMNS, row, strict=True)) for row in table[1:]]
 
@@ -113,38 +111,22 @@ def test_every_demo_lot_exports_in_both_directions_as_csv_and_xlsx(loaded: Demo)
         for lot_id in loaded.lot_ids:
             for direction in Direction:
                 # when
-                rows = _csv(
-                    fsma_csv(session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction)
-                )
-                sheet = _xlsx(
-                    fsma_xlsx(session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction)
-                )
+                rows = _csv(fsma_csv(session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction))
+                sheet = _xlsx(fsma_xlsx(session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction))
                 # then: each event of the trace has its rows, named for its type, in both files
                 events = {
-                    e.id: e
-                    for e in trace(
-                        session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction
-                    ).events
+                    e.id: e for e in trace(session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction).events
                 }
                 assert {r["event_id"] for r in rows} == set(events), (lot_id, direction)
-                assert all(
-                    r["critical_tracking_event"] == CTE[events[r["event_id"]].type] for r in rows
-                )
-                assert [(r["event_id"], r["lot_code"]) for r in sheet] == [
-                    (r["event_id"], r["lot_code"]) for r in rows
-                ]
+                assert all(r["critical_tracking_event"] == CTE[events[r["event_id"]].type] for r in rows)
+                assert [(r["event_id"], r["lot_code"]) for r in sheet] == [(r["event_id"], r["lot_code"]) for r in rows]
                 seen |= {r["critical_tracking_event"] for r in rows}
     # and the demo's traces between them hold every kind of event a trace can reach, holds and recalls included
     assert seen == reachable
-    assert {
-        CTE[t]
-        for t in (EventType.HOLD, EventType.RELEASE, EventType.RECALL, EventType.DECOMMISSION)
-    } <= seen
+    assert {CTE[t] for t in (EventType.HOLD, EventType.RELEASE, EventType.RECALL, EventType.DECOMMISSION)} <= seen
 
 
-def test_the_api_answers_every_demo_lot_s_trace_csv_in_both_directions(
-    loaded: Demo, app_client: TestClient
-) -> None:
+def test_the_api_answers_every_demo_lot_s_trace_csv_in_both_directions(loaded: Demo, app_client: TestClient) -> None:
     with Session(loaded.engine) as session:
         reader = actor_for_user(loaded.inspector)
         for lot_id in loaded.lot_ids:
@@ -154,9 +136,7 @@ def test_the_api_answers_every_demo_lot_s_trace_csv_in_both_directions(
                     headers=bearer(loaded.tokens["inspector"]),
                 )
                 assert answer.status_code == 200, (lot_id, direction, answer.text)
-                assert answer.text == fsma_csv(
-                    session=session, actor=reader, lot_id=lot_id, direction=direction
-                )
+                assert answer.text == fsma_csv(session=session, actor=reader, lot_id=lot_id, direction=direction)
     # the showcase lot, which had a label voided, for its own producer too
     showcase = loaded.summary.showcase_lot_id
     for direction in Direction:
@@ -181,12 +161,7 @@ def test_the_workspace_downloads_the_trace_as_csv_and_xlsx_where_a_lot_was_stopp
             for lot_id in loaded.lot_ids
             for direction in Direction
             if STOPS
-            & {
-                e.type
-                for e in trace(
-                    session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction
-                ).events
-            }
+            & {e.type for e in trace(session=session, actor=f.ADMIN, lot_id=lot_id, direction=direction).events}
         ]
     assert len(stopped) >= 5
     app_client.cookies.clear()

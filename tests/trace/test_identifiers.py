@@ -172,9 +172,7 @@ def transposition_detected(a: int, b: int) -> bool:
 
 
 @given(valid_gtins(), st.data())
-def test_adjacent_transposition_detected_unless_digits_differ_by_5(
-    gtin: str, data: st.DataObject
-) -> None:
+def test_adjacent_transposition_detected_unless_digits_differ_by_5(gtin: str, data: st.DataObject) -> None:
     i = data.draw(st.integers(0, len(gtin) - 2))
     assume(gtin[i] != gtin[i + 1])
     swapped = gtin[:i] + gtin[i + 1] + gtin[i] + gtin[i + 2 :]
@@ -295,9 +293,7 @@ company_prefixes = st.text(DIGITS, min_size=6, max_size=12)
 
 
 @given(company_prefixes, st.data())
-def test_allocated_gtins_are_valid_and_start_with_prefix(
-    prefix: str, data: st.DataObject
-) -> None:
+def test_allocated_gtins_are_valid_and_start_with_prefix(prefix: str, data: st.DataObject) -> None:
     ref = data.draw(st.integers(0, gtin_capacity(prefix) - 1))
     gtin = gtin_from_company_prefix(prefix, ref)
     assert len(gtin) == 14 and gtin[0] == "0"
@@ -320,9 +316,7 @@ def test_company_prefix_examples() -> None:
     assert gtin_from_company_prefix("9521234", 54321) == "09521234543213"
     assert gtin_capacity("9521234") == 100_000
     assert gtin_capacity("893123456789") == 1
-    assert gtin_from_company_prefix("893123456789", 0) == "0893123456789" + gs1_check_digit(
-        "893123456789"
-    )
+    assert gtin_from_company_prefix("893123456789", 0) == "0893123456789" + gs1_check_digit("893123456789")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,9 @@ SHOPS = 20  # simultaneous inspections
 
 
 def _inspect(session: Session, actor: Actor, lot_id: int, result: str = "pass") -> Event:
-    return capture(session=session, actor=actor, items=[(EventType.INSPECT, InspectIn(lot_id=lot_id, result=result))]).events[0]  # type: ignore[arg-type, return-value]
+    return capture(
+        session=session, actor=actor, items=[(EventType.INSPECT, InspectIn(lot_id=lot_id, result=result))]
+    ).events[0]  # type: ignore[arg-type, return-value]
 
 
 def _sell(session: Session, actor: Actor, lot_id: int, quantity: str) -> None:
@@ -72,18 +74,25 @@ def test_within_one_capture_a_sale_before_the_inspection_counts(session: Session
     # given a shop holding 10 kg that sends, in one call, the sale of all of it and then an inspection
     given = _shop_with_stock(session)
     with pytest.raises(Forbidden) as refused:
-        capture(session=session, actor=given.shop, items=[
-            (EventType.SELL, SellIn(lot_id=given.lot_id, quantity=Decimal(10))),
-            (EventType.INSPECT, InspectIn(lot_id=given.lot_id, result="pass"))])
+        capture(
+            session=session,
+            actor=given.shop,
+            items=[
+                (EventType.SELL, SellIn(lot_id=given.lot_id, quantity=Decimal(10))),
+                (EventType.INSPECT, InspectIn(lot_id=given.lot_id, result="pass")),
+            ],
+        )
     # then the inspection is refused and nothing of the call is recorded
     assert refused.value.code == "not_holder"
-    held = session.execute(select(col(Holding.quantity)).where(
-        col(Holding.lot_id) == given.lot_id, col(Holding.organisation_id) == given.shop_id)).scalar_one()
+    held = session.execute(
+        select(col(Holding.quantity)).where(
+            col(Holding.lot_id) == given.lot_id, col(Holding.organisation_id) == given.shop_id
+        )
+    ).scalar_one()
     assert held == Decimal(10)
 
 
 # -- PostgreSQL: the rule under concurrency --------------------------------------------------------
-
 
 
 def _committed_shop(engine: Engine) -> Shop:
@@ -91,7 +100,9 @@ def _committed_shop(engine: Engine) -> Shop:
         return _shop_with_stock(session)
 
 
-def _try_inspect(engine: Engine, actor: Actor, lot_id: int, outcomes: list[str], start: threading.Barrier | None = None) -> None:
+def _try_inspect(
+    engine: Engine, actor: Actor, lot_id: int, outcomes: list[str], start: threading.Barrier | None = None
+) -> None:
     if start is not None:
         start.wait()
     try:
@@ -119,7 +130,9 @@ def test_an_inspection_waits_for_a_sale_in_flight_and_sees_it(postgres_engine: E
     assert outcomes == ["not_holder"]
 
 
-def test_simultaneous_inspections_and_a_sale_of_everything_never_inspect_after_the_sale(postgres_engine: Engine) -> None:
+def test_simultaneous_inspections_and_a_sale_of_everything_never_inspect_after_the_sale(
+    postgres_engine: Engine,
+) -> None:
     # given a shop holding 10 kg
     given = _committed_shop(postgres_engine)
     outcomes: list[str] = []
@@ -133,8 +146,10 @@ def test_simultaneous_inspections_and_a_sale_of_everything_never_inspect_after_t
         sold.append(True)
 
     # when it sends 20 inspections at once, and its till sells everything at the same moment
-    threads = [threading.Thread(target=_try_inspect, args=(postgres_engine, given.shop, given.lot_id, outcomes, start))
-               for _ in range(SHOPS)] + [threading.Thread(target=sell)]
+    threads = [
+        threading.Thread(target=_try_inspect, args=(postgres_engine, given.shop, given.lot_id, outcomes, start))
+        for _ in range(SHOPS)
+    ] + [threading.Thread(target=sell)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -143,8 +158,11 @@ def test_simultaneous_inspections_and_a_sale_of_everything_never_inspect_after_t
     # then, in the shop's own chain (the order its events were committed in), every inspection it
     # recorded comes before the sale, and those refused are the ones that came after
     with Session(postgres_engine) as session:
-        kinds = list(session.execute(select(col(Event.type)).where(col(Event.organisation_id) == given.shop_id)
-                                     .order_by(col(Event.seq))).scalars())
-    after_sale = kinds[kinds.index(EventType.SELL) + 1:]
+        kinds = list(
+            session.execute(
+                select(col(Event.type)).where(col(Event.organisation_id) == given.shop_id).order_by(col(Event.seq))
+            ).scalars()
+        )
+    after_sale = kinds[kinds.index(EventType.SELL) + 1 :]
     assert EventType.INSPECT not in after_sale, kinds
     assert kinds.count(EventType.INSPECT) == outcomes.count("recorded")

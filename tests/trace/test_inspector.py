@@ -58,20 +58,28 @@ class World:
 
 def _gi(session: Session, holder: Organisation) -> Designation:
     formers = [c for d in DISTRICTS for c in admin_units.former_communes_in_district(d)]
-    gi = Designation(kind=DesignationKind.GEOGRAPHICAL_INDICATION, name_vi="Nhãn lồng Hưng Yên",
-                     registration_number="00055", decision_number="186/QĐ-SHTT", decision_date=date(2017, 1, 23),
-                     holder_organisation_id=holder.id,  # type: ignore[arg-type]
-                     categories=["longan_fresh"], inherit_rule=InheritRule.ALL_INPUTS, area_former_districts=DISTRICTS,
-                     area_former_communes=sorted(c.code for c in formers),
-                     area_communes=sorted({code for c in formers for code in c.current_codes}))
+    gi = Designation(
+        kind=DesignationKind.GEOGRAPHICAL_INDICATION,
+        name_vi="Nhãn lồng Hưng Yên",
+        registration_number="00055",
+        decision_number="186/QĐ-SHTT",
+        decision_date=date(2017, 1, 23),
+        holder_organisation_id=holder.id,  # type: ignore[arg-type]
+        categories=["longan_fresh"],
+        inherit_rule=InheritRule.ALL_INPUTS,
+        area_former_districts=DISTRICTS,
+        area_former_communes=sorted(c.code for c in formers),
+        area_communes=sorted({code for c in formers for code in c.current_codes}),
+    )
     session.add(gi)
     session.flush()
     return gi
 
 
 def _codes(session: Session, run: runs.PrintRun) -> list[str]:
-    return list(session.execute(select(col(Unit.code)).where(col(Unit.print_run_id) == run.id)
-                                .order_by(col(Unit.id))).scalars())
+    return list(
+        session.execute(select(col(Unit.code)).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id))).scalars()
+    )
 
 
 @pytest.fixture
@@ -80,8 +88,15 @@ def w(session: Session) -> World:
     authority = f.org(session, "authority")
     gi = _gi(session, holder)
     grower = f.org(session)
-    session.add(RightToUse(designation_id=gi.id, organisation_id=grower.id, decision_number="12/QĐ-SKHCN",  # type: ignore[arg-type]
-                           valid_from=_today() - timedelta(days=400), valid_to=_today() + timedelta(days=400)))
+    session.add(
+        RightToUse(
+            designation_id=gi.id,
+            organisation_id=grower.id,
+            decision_number="12/QĐ-SKHCN",  # type: ignore[arg-type]
+            valid_from=_today() - timedelta(days=400),
+            valid_to=_today() + timedelta(days=400),
+        )
+    )
     area = f.location(session, grower, commune_code=HOAN_LONG, former_commune_code=DONG_TAO)
     fresh = f.product(session, grower, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5"))
     lot = session.get(Lot, f.harvest(session, grower, "100", prod=fresh, loc=area, designation_ids=[gi.id]).lot_ids[0])
@@ -99,9 +114,15 @@ def test_a_genuine_gi_package_passes_every_check_with_evidence_and_its_trace(ses
     result = inspect_code(session=session, actor=w.inspector, code=w.codes[0].lower())
     assert result.verdict == Verdict.GENUINE_AND_COMPLIANT, [c.summary for c in result.checks]
     outcomes = {c.name: c.outcome for c in result.checks}
-    assert outcomes == {"code_known": Outcome.PASS, "lot_status": Outcome.PASS, "designation": Outcome.PASS,
-                        "certificates": Outcome.NOT_APPLICABLE, "chain": Outcome.PASS, "mass_balance": Outcome.PASS,
-                        "scan_pattern": Outcome.PASS}
+    assert outcomes == {
+        "code_known": Outcome.PASS,
+        "lot_status": Outcome.PASS,
+        "designation": Outcome.PASS,
+        "certificates": Outcome.NOT_APPLICABLE,
+        "chain": Outcome.PASS,
+        "mass_balance": Outcome.PASS,
+        "scan_pattern": Outcome.PASS,
+    }
     assert _check(result, "designation").evidence["claims"][0]["number"] == "00055"
     assert result.trace is not None and [lot.id for lot in result.trace.lots] == [w.lot.id]
 
@@ -114,8 +135,12 @@ def test_a_counterfeit_serial_is_a_violation(session: Session, w: World) -> None
 
 
 def test_a_cancelled_code_is_a_violation(session: Session, w: World) -> None:
-    runs.void_codes(session=session, actor=f.member(w.grower), run_id=w.run.id,  # type: ignore[arg-type]
-                    data=runs.VoidIn(codes=[w.codes[1]], reason="Tem hỏng"))
+    runs.void_codes(
+        session=session,
+        actor=f.member(w.grower),
+        run_id=w.run.id,  # type: ignore[arg-type]
+        data=runs.VoidIn(codes=[w.codes[1]], reason="Tem hỏng"),
+    )
     result = inspect_code(session=session, actor=w.inspector, code=w.codes[1])
     assert result.verdict == Verdict.VIOLATION and _check(result, "code_known").outcome == Outcome.VIOLATION
     # the sheet's other codes are still fine
@@ -123,9 +148,16 @@ def test_a_cancelled_code_is_a_violation(session: Session, w: World) -> None:
 
 
 def test_an_expired_certificate_is_a_warning_naming_it(session: Session, w: World) -> None:
-    session.add(Certification(kind=CertificationKind.VIETGAP, number="VG-0123", issuer="Trung tâm chứng nhận (thử)",
-                              organisation_id=w.grower.id, valid_from=w.lot.production_date - timedelta(days=800),  # type: ignore[arg-type]
-                              valid_to=w.lot.production_date - timedelta(days=1)))
+    session.add(
+        Certification(
+            kind=CertificationKind.VIETGAP,
+            number="VG-0123",
+            issuer="Trung tâm chứng nhận (thử)",
+            organisation_id=w.grower.id,
+            valid_from=w.lot.production_date - timedelta(days=800),  # type: ignore[arg-type]
+            valid_to=w.lot.production_date - timedelta(days=1),
+        )
+    )
     session.flush()
     result = inspect_code(session=session, actor=w.inspector, code=w.codes[0])
     assert result.verdict == Verdict.WARNING
@@ -139,11 +171,24 @@ def test_a_lot_claiming_the_gi_from_outside_its_area_is_a_violation(session: Ses
     product = session.get(Product, w.lot.product_id)
     other = session.get(Lot, f.harvest(session, w.grower, "20", prod=product, loc=outside).lot_ids[0])
     assert other is not None
-    session.add(LotClaim(lot_id=other.id, designation_id=w.gi.id, source=ClaimSource.HARVEST,  # type: ignore[arg-type]
-                         event_id=other.created_event_id))
+    session.add(
+        LotClaim(
+            lot_id=other.id,
+            designation_id=w.gi.id,
+            source=ClaimSource.HARVEST,  # type: ignore[arg-type]
+            event_id=other.created_event_id,
+        )
+    )
     session.flush()
-    code = _codes(session, runs.create_run(session=session, actor=f.member(w.grower), lot_id=other.id,  # type: ignore[arg-type]
-                                           data=runs.PrintRunCreate(quantity=1)))[0]
+    code = _codes(
+        session,
+        runs.create_run(
+            session=session,
+            actor=f.member(w.grower),
+            lot_id=other.id,  # type: ignore[arg-type]
+            data=runs.PrintRunCreate(quantity=1),
+        ),
+    )[0]
     # when an inspector checks one of its packages
     result = inspect_code(session=session, actor=w.inspector, code=code)
     # then the designation check fails and says why
@@ -170,8 +215,21 @@ def _scanned(session: Session, w: World, code: str, ips: list[str]) -> list[date
     unit = session.execute(select(Unit).where(Unit.code == code)).scalar_one()  # type: ignore[arg-type]
     start = datetime(2026, 11, 1, 9, tzinfo=UTC)
     times = [start + timedelta(days=i) for i in range(len(ips))]
-    write(session=session, scans=[new_scan(lot_id=w.lot.id, unit_id=unit.id, client_ip=ip, user_agent="Mozilla/5.0 Mobile",  # type: ignore[arg-type]
-                                           lang="vi", kind="page", at=at) for ip, at in zip(ips, times, strict=True)])
+    write(
+        session=session,
+        scans=[
+            new_scan(
+                lot_id=w.lot.id,
+                unit_id=unit.id,
+                client_ip=ip,
+                user_agent="Mozilla/5.0 Mobile",  # type: ignore[arg-type]
+                lang="vi",
+                kind="page",
+                at=at,
+            )
+            for ip, at in zip(ips, times, strict=True)
+        ],
+    )
     return times
 
 
@@ -184,7 +242,12 @@ def test_a_code_scanned_from_many_networks_is_a_warning_with_the_evidence(sessio
     check = _check(result, "scan_pattern")
     assert result.verdict == Verdict.WARNING and check.outcome == Outcome.WARNING
     assert {k: check.evidence[k] for k in ("level", "count", "networks", "places", "reasons")} == {
-        "level": "unit", "count": 8, "networks": 8, "places": 0, "reasons": ["many_networks"]}
+        "level": "unit",
+        "count": 8,
+        "networks": 8,
+        "places": 0,
+        "reasons": ["many_networks"],
+    }
     assert (check.evidence["first_at"], check.evidence["last_at"]) == (times[0].isoformat(), times[-1].isoformat())
     assert "8 network" in check.summary
     assert {c.outcome for c in result.checks if c.name != "scan_pattern"} <= {Outcome.PASS, Outcome.NOT_APPLICABLE}
@@ -223,7 +286,8 @@ def test_a_lot_code_is_counted_not_judged(session: Session, w: World) -> None:
 
 
 def test_stock_nobody_received_breaks_the_chain_and_the_mass_balance_in_both_languages(
-        session: Session, w: World) -> None:
+    session: Session, w: World
+) -> None:
     # given a shop that holds part of the lot although no shipment reached it (a tampered holding)
     shop = f.org(session, "retailer", name="Cửa hàng Phố Hiến")
     session.add(Holding(lot_id=w.lot.id, organisation_id=shop.id, quantity=Decimal("7")))  # type: ignore[arg-type]
@@ -234,8 +298,10 @@ def test_stock_nobody_received_breaks_the_chain_and_the_mass_balance_in_both_lan
     chain, balance = _check(result, "chain"), _check(result, "mass_balance")
     assert result.verdict == Verdict.VIOLATION
     assert chain.outcome == Outcome.VIOLATION and balance.outcome == Outcome.VIOLATION
-    assert (f"Cửa hàng Phố Hiến đang giữ lô {w.lot.lot_code} mà không có ghi nhận nhận hàng — "
-            f"Cửa hàng Phố Hiến holds lot {w.lot.lot_code} without a recorded receipt") == chain.summary
+    assert (
+        f"Cửa hàng Phố Hiến đang giữ lô {w.lot.lot_code} mà không có ghi nhận nhận hàng — "
+        f"Cửa hàng Phố Hiến holds lot {w.lot.lot_code} without a recorded receipt"
+    ) == chain.summary
     assert f"lô {w.lot.lot_code}: Cửa hàng Phố Hiến đang giữ 7" in balance.summary
     assert f"lot {w.lot.lot_code}: Cửa hàng Phố Hiến holds 7" in balance.summary
     held = {h["organisation"]: Decimal(h["quantity"]) for h in chain.evidence["holders"]}

@@ -24,7 +24,11 @@ def test_a_trace_read_in_tiny_chunks_equals_the_trace_read_at_once(
     root = f.harvest(session, coop, "600").lot_ids[0]
     product = f.product(session, coop, category="longan_dried")
     middle = f.transform(session, coop, [(root, "600")], [(product, "100"), (product, "100"), (product, "100")]).lot_ids
-    leaves = [lot for m in middle for lot in f.transform(session, coop, [(m, "100")], [(product, "10"), (product, "10")]).lot_ids]
+    leaves = [
+        lot
+        for m in middle
+        for lot in f.transform(session, coop, [(m, "100")], [(product, "10"), (product, "10")]).lot_ids
+    ]
     start = root if direction is Direction.FORWARD else leaves[0]
     whole = lineage.trace(session=session, actor=f.member(coop), lot_id=start, direction=direction)
     # when the same trace reads its events two ids at a time
@@ -46,10 +50,22 @@ def _bulk_tree(session: Session, fan: int) -> tuple[int, dict[int, list[int]]]:
     codes = iter(range(10**6))
 
     def lots(count: int) -> list[int]:
-        rows = [{"product_id": product.id, "gtin": product.gtin, "lot_code": f"BULK{next(codes):07d}", "quantity": 1,
-                 "unit": "kg", "producer_organisation_id": coop.id, "production_date": date(2026, 6, 1),
-                 "status": "active", "created_event_id": "bulk", "created_at": made, "product_version": 1}
-                for _ in range(count)]
+        rows = [
+            {
+                "product_id": product.id,
+                "gtin": product.gtin,
+                "lot_code": f"BULK{next(codes):07d}",
+                "quantity": 1,
+                "unit": "kg",
+                "producer_organisation_id": coop.id,
+                "production_date": date(2026, 6, 1),
+                "status": "active",
+                "created_event_id": "bulk",
+                "created_at": made,
+                "product_version": 1,
+            }
+            for _ in range(count)
+        ]
         table = Lot.__table__  # type: ignore[attr-defined]
         return list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
 
@@ -70,8 +86,9 @@ def test_a_recall_of_thousands_of_lots_lists_each_lot_and_edge_once(session: Ses
     result = lineage.trace(session=session, actor=f.ADMIN, lot_id=root, direction=Direction.FORWARD)
     # then every lot comes once, in id order, and every edge once
     assert [lot.id for lot in result.lots] == every and len(every) == 1 + 80 + 6_400
-    assert sorted((e.parent_lot_id, e.child_lot_id) for e in result.edges) == \
-        sorted((p, c) for p, cs in children.items() for c in cs)
+    assert sorted((e.parent_lot_id, e.child_lot_id) for e in result.edges) == sorted(
+        (p, c) for p, cs in children.items() for c in cs
+    )
     assert {lot.units for lot in result.lots} == {0} and result.events == []
 
 

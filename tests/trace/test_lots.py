@@ -20,8 +20,7 @@ from trace.lots import (
 )
 
 
-def test_a_lot_is_visible_to_its_producer_its_holders_its_receivers_and_readers_of_everything(
-        session: Session) -> None:
+def test_a_lot_is_visible_to_its_producer_its_holders_its_receivers_and_readers_of_everything(session: Session) -> None:
     coop, buyer, stranger = f.org(session), f.org(session, "processor"), f.org(session, "processor")
     lot_id = f.harvest(session, coop, "50").lot_ids[0]
     f.ship(session, coop, lot_id, buyer, "20")
@@ -46,16 +45,23 @@ def test_shipments_in_and_out_are_each_organisations_own(session: Session) -> No
     second = f.ship(session, coop, lot_id, buyer, "10", days_ago=3).shipment_ids[0]
     f.receive(session, buyer, first, days_ago=2)
     # the receiver: open shipments by default, all of them when asked, newest first, each with its lot
-    assert [(s.id, lot.id) for s, lot in incoming_shipments(session=session, actor=f.member(buyer))] == [(second, lot_id)]
+    assert [(s.id, lot.id) for s, lot in incoming_shipments(session=session, actor=f.member(buyer))] == [
+        (second, lot_id)
+    ]
     everything = incoming_shipments(session=session, actor=f.member(buyer), open_only=False)
-    assert [(s.id, s.status) for s, _ in everything] == [(second, ShipmentStatus.OPEN), (first, ShipmentStatus.RECEIVED)]
+    assert [(s.id, s.status) for s, _ in everything] == [
+        (second, ShipmentStatus.OPEN),
+        (first, ShipmentStatus.RECEIVED),
+    ]
     assert get_incoming(session=session, actor=f.member(buyer), shipment_id=second).quantity == Decimal(10)
     # the sender: what it sent, newest first
     assert [s.id for s, _ in outgoing_shipments(session=session, actor=f.member(coop))] == [second, first]
     # nobody else sees them, nor learns that they exist
     assert incoming_shipments(session=session, actor=f.member(stranger), open_only=False) == []
     assert outgoing_shipments(session=session, actor=f.member(buyer)) == []
-    assert incoming_shipments(session=session, actor=f.ADMIN) == [] == outgoing_shipments(session=session, actor=f.ADMIN)
+    assert (
+        incoming_shipments(session=session, actor=f.ADMIN) == [] == outgoing_shipments(session=session, actor=f.ADMIN)
+    )
     for actor, shipment_id in ((f.member(stranger), second), (f.member(coop), second), (f.member(buyer), second + 999)):
         with pytest.raises(NotFound):
             get_incoming(session=session, actor=actor, shipment_id=shipment_id)

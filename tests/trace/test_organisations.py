@@ -99,16 +99,12 @@ def test_a_legal_person_is_named_to_everyone_but_its_contact_person_waits_for_co
         False,
     )
     own = reader == "buyer"  # the company's own administrator
-    assert shown.contact_person == (
-        COMPANY.contact_person if own or reader in ("inspector", "admin") else None
-    )
+    assert shown.contact_person == (COMPANY.contact_person if own or reader in ("inspector", "admin") else None)
 
 
 def test_a_household_of_no_recorded_commune_is_a_household_of_nowhere_in_particular() -> None:
     shown = shown_party(
-        PartyRow(
-            id=7, kind="farm", name="Hộ bà Kín", commune_code=None, personal_name_consent=False
-        ),
+        PartyRow(id=7, kind="farm", name="Hộ bà Kín", commune_code=None, personal_name_consent=False),
         None,
     )
     assert (shown.name, shown.address) == ("Hộ sản xuất", "")

@@ -56,20 +56,63 @@ def build_chain(session: Session, *, practices_public: bool = True) -> Chain:
     proc, shop, other = f.org(session, "processor"), f.org(session, "retailer"), f.org(session, "distributor")
     grant(session, gi, coop)
     grant(session, gi, proc)  # the processor may carry the GI onto what it makes
-    area = f.location(session, coop, name="Vườn nhãn Đông Tảo", code=f"VN-HY-TEST-{next(_n):02d}", commune_code=HOAN_LONG,
-                      former_commune_code=DONG_TAO)
+    area = f.location(
+        session,
+        coop,
+        name="Vườn nhãn Đông Tảo",
+        code=f"VN-HY-TEST-{next(_n):02d}",
+        commune_code=HOAN_LONG,
+        former_commune_code=DONG_TAO,
+    )
     fresh = f.product(session, coop, name_vi="Nhãn lồng tươi", name_en="Fresh longan", package_size=Decimal("0.5"))
-    dried = f.product(session, proc, name_vi="Long nhãn sấy", name_en="Dried longan", category="longan_dried",
-                      package_size=Decimal("0.5"), unit="kg")
-    record_certification(session=session, actor=f.ADMIN, data=CertificationCreate(organisation_id=coop.id,
-        kind="vietgap", number="VG-TEST-01", issuer="Trung tâm chứng nhận (thử nghiệm)",  # type: ignore[arg-type]
-        valid_from=date.today() - timedelta(days=300), valid_to=date.today() + timedelta(days=300)))
-    harvested = capture(session=session, actor=f.member(coop), items=[(EventType.HARVEST, HarvestIn(
-        product_id=fresh.id, lot_code="NL-TEST-1", quantity=Decimal(200), location_id=area.id,  # type: ignore[arg-type]
-        event_time=f.when(6), designation_ids=[gi.id],  # type: ignore[list-item]
-        inputs_used=[InputUsed(kind="fertiliser", name="Phân hữu cơ vi sinh", dose="2 kg/cây",
-                               applied_on=date.today() - timedelta(days=60))],
-        kde={"contract": SECRET_KDE}, note=SECRET_NOTE))]).lot_ids[0]
+    dried = f.product(
+        session,
+        proc,
+        name_vi="Long nhãn sấy",
+        name_en="Dried longan",
+        category="longan_dried",
+        package_size=Decimal("0.5"),
+        unit="kg",
+    )
+    record_certification(
+        session=session,
+        actor=f.ADMIN,
+        data=CertificationCreate(
+            organisation_id=coop.id,
+            kind="vietgap",
+            number="VG-TEST-01",
+            issuer="Trung tâm chứng nhận (thử nghiệm)",  # type: ignore[arg-type]
+            valid_from=date.today() - timedelta(days=300),
+            valid_to=date.today() + timedelta(days=300),
+        ),
+    )
+    harvested = capture(
+        session=session,
+        actor=f.member(coop),
+        items=[
+            (
+                EventType.HARVEST,
+                HarvestIn(
+                    product_id=fresh.id,
+                    lot_code="NL-TEST-1",
+                    quantity=Decimal(200),
+                    location_id=area.id,  # type: ignore[arg-type]
+                    event_time=f.when(6),
+                    designation_ids=[gi.id],  # type: ignore[list-item]
+                    inputs_used=[
+                        InputUsed(
+                            kind="fertiliser",
+                            name="Phân hữu cơ vi sinh",
+                            dose="2 kg/cây",
+                            applied_on=date.today() - timedelta(days=60),
+                        )
+                    ],
+                    kde={"contract": SECRET_KDE},
+                    note=SECRET_NOTE,
+                ),
+            )
+        ],
+    ).lot_ids[0]
     to_proc = f.ship(session, coop, harvested, proc, "120", days_ago=5.5).shipment_ids[0]
     f.ship(session, coop, harvested, other, "80", days_ago=5.4)
     f.receive(session, proc, to_proc, days_ago=5.3)
@@ -77,7 +120,9 @@ def build_chain(session: Session, *, practices_public: bool = True) -> Chain:
     run = runs.create_run(session=session, actor=f.member(proc), lot_id=made, data=runs.PrintRunCreate(quantity=4))
     to_shop = f.ship(session, proc, made, shop, "10", days_ago=4).shipment_ids[0]
     f.receive(session, shop, to_shop, days_ago=3.5)
-    unit = session.execute(select(Unit).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id))).scalars().first()
+    unit = (
+        session.execute(select(Unit).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id))).scalars().first()
+    )
     assert unit is not None
     lot, first = session.get(Lot, made), session.get(Lot, harvested)
     assert lot is not None and first is not None
@@ -97,7 +142,11 @@ def test_the_journey_runs_from_the_growing_area_to_the_shop_through_the_transfor
     assert [s.at for s in page.journey] == sorted(s.at for s in page.journey)
     harvest = page.journey[0]
     assert harvest.where is not None and harvest.where.code == page.growing_areas[0].code
-    assert harvest.where.commune == "Xã Hoàn Long" and harvest.where.former_commune and "Đông Tảo" in harvest.where.former_commune
+    assert (
+        harvest.where.commune == "Xã Hoàn Long"
+        and harvest.where.former_commune
+        and "Đông Tảo" in harvest.where.former_commune
+    )
     ships = [s for s in page.journey if s.kind == EventType.SHIP]
     # and the half of the harvest sold to another buyer is not this package's journey
     assert {s.to for s in ships} == {c.proc.name, c.shop.name}
@@ -126,7 +175,11 @@ def test_the_designation_and_the_certificate_valid_at_harvest_are_shown_on_the_d
     page = origin.build(session=session, lot=build_chain(session).lot, unit=None)
     (gi,) = page.designations
     assert (gi.kind, gi.registration_number, gi.decision_number, gi.source) == (
-        "geographical_indication", "00055", "186/QĐ-SHTT", "inherited")
+        "geographical_indication",
+        "00055",
+        "186/QĐ-SHTT",
+        "inherited",
+    )
     assert "Huyện Khoái Châu" in gi.area
     assert [(c.kind, c.number, c.lot_code) for c in page.certificates] == [("vietgap", "VG-TEST-01", "NL-TEST-1")]
 
@@ -134,7 +187,12 @@ def test_the_designation_and_the_certificate_valid_at_harvest_are_shown_on_the_d
 def test_a_recall_of_the_harvest_puts_an_alert_on_the_dried_lot_naming_the_source(session: Session) -> None:
     c = build_chain(session)
     assert origin.build(session=session, lot=c.lot, unit=c.unit).alert is None
-    recall.recall(session=session, actor=f.member(c.coop), lot_id=c.harvest.id, data=ReasonIn(reason="Dư lượng thuốc BVTV vượt ngưỡng"))  # type: ignore[arg-type]
+    recall.recall(
+        session=session,
+        actor=f.member(c.coop),
+        lot_id=c.harvest.id,
+        data=ReasonIn(reason="Dư lượng thuốc BVTV vượt ngưỡng"),
+    )  # type: ignore[arg-type]
     session.refresh(c.lot)
     alert = origin.build(session=session, lot=c.lot, unit=c.unit).alert
     assert alert is not None and alert.kind == "recalled" and alert.reason == "Dư lượng thuốc BVTV vượt ngưỡng"
@@ -144,8 +202,12 @@ def test_a_recall_of_the_harvest_puts_an_alert_on_the_dried_lot_naming_the_sourc
 def test_a_hold_shows_its_reason_and_the_digest_changes_with_it(session: Session) -> None:
     c = build_chain(session)
     before = origin.build(session=session, lot=c.lot, unit=c.unit)
-    holds.hold(session=session, actor=f.member(c.proc), lot_id=c.lot.id,  # type: ignore[arg-type]
-               data=ReasonIn(reason="Chờ kết quả kiểm nghiệm"))
+    holds.hold(
+        session=session,
+        actor=f.member(c.proc),
+        lot_id=c.lot.id,  # type: ignore[arg-type]
+        data=ReasonIn(reason="Chờ kết quả kiểm nghiệm"),
+    )
     session.refresh(c.lot)
     after = origin.build(session=session, lot=c.lot, unit=c.unit)
     assert after.alert is not None and (after.alert.kind, after.alert.reason) == ("on_hold", "Chờ kết quả kiểm nghiệm")
@@ -153,7 +215,8 @@ def test_a_hold_shows_its_reason_and_the_digest_changes_with_it(session: Session
 
 
 def test_steps_stamped_to_the_same_minute_keep_the_order_they_were_recorded_in(
-        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given event ids that sort against the order of recording (ids are random: make them so)
     ids = iter(uuid.UUID(int=n) for n in range(2**100, 0, -(2**90)))
     monkeypatch.setattr("trace.events.rules.uuid.uuid4", lambda: next(ids))
@@ -161,11 +224,29 @@ def test_steps_stamped_to_the_same_minute_keep_the_order_they_were_recorded_in(
     coop, buyer = f.org(session), f.org(session, "processor")
     same = f.when(1).replace(second=0, microsecond=0)
     prod, area = f.product(session, coop), f.location(session, coop)
-    lot_id = capture(session=session, actor=f.member(coop), items=[(EventType.HARVEST, HarvestIn(
-        product_id=prod.id, lot_code="NL-SAME-1", quantity=Decimal(10), location_id=area.id, event_time=same))]).lot_ids[0]  # type: ignore[arg-type]
+    lot_id = capture(
+        session=session,
+        actor=f.member(coop),
+        items=[
+            (
+                EventType.HARVEST,
+                HarvestIn(
+                    product_id=prod.id, lot_code="NL-SAME-1", quantity=Decimal(10), location_id=area.id, event_time=same
+                ),
+            )
+        ],
+    ).lot_ids[0]  # type: ignore[arg-type]
     for _ in range(2):
-        capture(session=session, actor=f.member(coop), items=[(EventType.SHIP, f.ShipIn(
-            lot_id=lot_id, quantity=Decimal(1), destination_organisation_id=buyer.id, event_time=same))])  # type: ignore[arg-type]
+        capture(
+            session=session,
+            actor=f.member(coop),
+            items=[
+                (
+                    EventType.SHIP,
+                    f.ShipIn(lot_id=lot_id, quantity=Decimal(1), destination_organisation_id=buyer.id, event_time=same),
+                )
+            ],
+        )  # type: ignore[arg-type]
     # when the journey is told, then the harvest comes first, as recorded
     page = origin.build(session=session, lot=session.get(Lot, lot_id), unit=None)  # type: ignore[arg-type]
     assert [s.kind for s in page.journey] == [EventType.HARVEST, EventType.SHIP, EventType.SHIP]
@@ -174,8 +255,16 @@ def test_steps_stamped_to_the_same_minute_keep_the_order_they_were_recorded_in(
 def test_a_step_recorded_without_a_time_is_stamped_in_the_instances_zone(session: Session) -> None:
     coop = f.org(session)
     prod, area = f.product(session, coop), f.location(session, coop)
-    capture(session=session, actor=f.member(coop), items=[(EventType.HARVEST, HarvestIn(
-        product_id=prod.id, lot_code="NL-NOW-1", quantity=Decimal(10), location_id=area.id))])  # type: ignore[arg-type]
+    capture(
+        session=session,
+        actor=f.member(coop),
+        items=[
+            (
+                EventType.HARVEST,
+                HarvestIn(product_id=prod.id, lot_code="NL-NOW-1", quantity=Decimal(10), location_id=area.id),
+            )
+        ],
+    )  # type: ignore[arg-type]
     lot = session.execute(select(Lot).where(col(Lot.lot_code) == "NL-NOW-1")).scalars().one()
     page = origin.build(session=session, lot=lot, unit=None)
     assert page.journey[0].at.utcoffset() == timedelta(hours=7)  # Asia/Ho_Chi_Minh, whatever the server's own zone

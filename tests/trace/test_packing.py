@@ -41,8 +41,10 @@ class Stock:
     units: list[Unit]
 
     def uri(self, unit: Unit, base: str | None = None) -> str:
-        return (f"{(base or get_settings().public_base_url).rstrip('/')}/01/{self.lot.gtin}/10/"
-                f"{quote(self.lot.lot_code, safe='')}/21/{unit.serial}")
+        return (
+            f"{(base or get_settings().public_base_url).rstrip('/')}/01/{self.lot.gtin}/10/"
+            f"{quote(self.lot.lot_code, safe='')}/21/{unit.serial}"
+        )
 
 
 def _stock(session: Session, count: int = 6, kind: str = "cooperative", lot_code: str | None = None) -> Stock:
@@ -51,9 +53,21 @@ def _stock(session: Session, count: int = 6, kind: str = "cooperative", lot_code
     lot = session.get(Lot, f.harvest(session, org, "100", **extra).lot_ids[0])
     assert lot is not None
     actor = f.member(org)
-    serials = capture(session=session, actor=actor, items=[(EventType.COMMISSION, CommissionIn(
-        lot_id=lot.id, count=count, event_time=f.when(1),
-        override_reason="tem dự phòng cho thử nghiệm" if count > 100 else None))]).serials  # type: ignore[arg-type]
+    serials = capture(
+        session=session,
+        actor=actor,
+        items=[
+            (
+                EventType.COMMISSION,
+                CommissionIn(
+                    lot_id=lot.id,
+                    count=count,
+                    event_time=f.when(1),
+                    override_reason="tem dự phòng cho thử nghiệm" if count > 100 else None,
+                ),
+            )
+        ],
+    ).serials  # type: ignore[arg-type]
     units = {u.serial: u for u in session.execute(select(Unit).where(Unit.lot_id == lot.id)).scalars()}  # type: ignore[arg-type]
     return Stock(org, actor, lot, [units[s] for s in serials])
 
@@ -101,8 +115,10 @@ def test_every_form_a_label_carries_reads_as_its_unit(session: Session) -> None:
 def test_lines_split_on_any_newline_blank_lines_count_and_invisible_characters_are_ignored(session: Session) -> None:
     s = _stock(session, 4)
     u = s.units
-    text = (f"  {u[0].code}\t\r\n\r\n\u200b{display_code(u[1].code)}\u00a0\r{s.uri(u[2])}\n\n \n"
-            f"{u[3].code[:3]} {u[3].code[3:6]} {u[3].code[6:]}\r\nnot-a-code\n")
+    text = (
+        f"  {u[0].code}\t\r\n\r\n\u200b{display_code(u[1].code)}\u00a0\r{s.uri(u[2])}\n\n \n"
+        f"{u[3].code[:3]} {u[3].code[3:6]} {u[3].code[6:]}\r\nnot-a-code\n"
+    )
     read = packing.read_units(session=session, actor=s.actor, text=text)
     assert read.refs == [_ref(x) for x in u]
     # the bad line is numbered as the packer sees it: blank lines count
@@ -117,8 +133,11 @@ def test_every_refused_line_has_its_own_code(session: Session) -> None:
     # given my units, one voided, one already packed, and another organisation's
     mine, theirs = _stock(session, 6), _stock(session, 1)
     u = mine.units
-    capture(session=session, actor=mine.actor, items=[(EventType.DECOMMISSION, DecommissionIn(
-        codes=[u[1].code], reason="nhãn bị nhòe"))])
+    capture(
+        session=session,
+        actor=mine.actor,
+        items=[(EventType.DECOMMISSION, DecommissionIn(codes=[u[1].code], reason="nhãn bị nhòe"))],
+    )
     capture(session=session, actor=mine.actor, items=[(EventType.PACK, PackIn(parent_id=SSCC, children=[_ref(u[2])]))])
     typo = u[0].code[:4] + ("0" if u[0].code[4] != "0" else "1") + u[0].code[5:]
     lines = {
@@ -161,21 +180,35 @@ def test_a_unit_of_a_stopped_lot_is_refused_with_the_lots_state(session: Session
 def test_the_cartons_own_label_cannot_go_inside_it(session: Session) -> None:
     s = _stock(session, 2)
     parent = packing.read_parent(session=session, text=s.uri(s.units[0]))
-    read = packing.read_units(session=session, actor=s.actor, text=f"{s.units[0].code}\n{s.units[1].code}", parent=parent)
+    read = packing.read_units(
+        session=session, actor=s.actor, text=f"{s.units[0].code}\n{s.units[1].code}", parent=parent
+    )
     assert _codes(read) == [(1, "is_parent")] and read.refs == [_ref(s.units[1])]
 
 
 def test_only_an_organisations_writer_may_read_lines_for_packing(session: Session) -> None:
     s = _stock(session, 1)
     inspector = Actor(role=Role.INSPECTOR, organisation_id=None, user_id=None)
-    _refused("not_a_writer", lambda: packing.read_units(session=session, actor=inspector, text=s.units[0].code), Forbidden)
+    _refused(
+        "not_a_writer", lambda: packing.read_units(session=session, actor=inspector, text=s.units[0].code), Forbidden
+    )
 
 
 # --- the carton ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed", [SSCC, f"(00){SSCC}", f"00{SSCC}", f" {SSCC[:9]} {SSCC[9:]} ", f"]C100{SSCC}",
-                                   f"{get_settings().public_base_url}/00/{SSCC}", f"https://id.gs1.org/00/{SSCC}"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        SSCC,
+        f"(00){SSCC}",
+        f"00{SSCC}",
+        f" {SSCC[:9]} {SSCC[9:]} ",
+        f"]C100{SSCC}",
+        f"{get_settings().public_base_url}/00/{SSCC}",
+        f"https://id.gs1.org/00/{SSCC}",
+    ],
+)
 def test_an_sscc_in_any_form_is_the_18_digits(session: Session, typed: str) -> None:
     assert packing.read_parent(session=session, text=typed) == packing.Parent(id=SSCC, kind="sscc")
 
@@ -192,21 +225,40 @@ def test_every_refused_carton_code_has_its_own_code(session: Session) -> None:
     s, other = _stock(session, 3), _stock(session, 1)
     wrong = SSCC[:17] + str((int(SSCC[17]) + 1) % 10)
     base = get_settings().public_base_url
-    for typed, code in (("", "parent_missing"), ("  \u200b ", "parent_missing"), (wrong, "sscc_check_digit"),
-                        (f"(00){wrong}", "sscc_check_digit"), ("12345", "parent_unreadable"),
-                        ("THÙNG 1", "parent_unreadable"), (f"{base}/00/1234", "parent_unreadable"),
-                        (f"https://example.com/00/{SSCC}", "parent_not_ours"),
-                        (s.uri(s.units[0], "https://example.com"), "parent_not_ours"),
-                        (f"{base}/01/{s.lot.gtin}/10/{s.lot.lot_code}", "parent_not_a_unit"),
-                        (new_code(), "parent_unknown")):
+    for typed, code in (
+        ("", "parent_missing"),
+        ("  \u200b ", "parent_missing"),
+        (wrong, "sscc_check_digit"),
+        (f"(00){wrong}", "sscc_check_digit"),
+        ("12345", "parent_unreadable"),
+        ("THÙNG 1", "parent_unreadable"),
+        (f"{base}/00/1234", "parent_unreadable"),
+        (f"https://example.com/00/{SSCC}", "parent_not_ours"),
+        (s.uri(s.units[0], "https://example.com"), "parent_not_ours"),
+        (f"{base}/01/{s.lot.gtin}/10/{s.lot.lot_code}", "parent_not_a_unit"),
+        (new_code(), "parent_unknown"),
+    ):
         _refused(code, lambda typed=typed: packing.read_parent(session=session, text=typed))
     # the state of a carton's label or of an SSCC is judged when packing
-    capture(session=session, actor=s.actor, items=[(EventType.DECOMMISSION, DecommissionIn(
-        codes=[s.units[0].code], reason="nhãn rách"))])
-    capture(session=session, actor=other.actor, items=[(EventType.PACK, PackIn(parent_id=SSCC, children=[_ref(other.units[0])]))])
-    for parent, code in ((s.units[0].code, "parent_void"), (other.units[0].code, "parent_not_held"), (SSCC, "parent_taken")):
-        error = _refused("pack_refused", lambda parent=parent: packing.pack(
-            session=session, actor=s.actor, parent=parent, codes=s.units[1].code))
+    capture(
+        session=session,
+        actor=s.actor,
+        items=[(EventType.DECOMMISSION, DecommissionIn(codes=[s.units[0].code], reason="nhãn rách"))],
+    )
+    capture(
+        session=session,
+        actor=other.actor,
+        items=[(EventType.PACK, PackIn(parent_id=SSCC, children=[_ref(other.units[0])]))],
+    )
+    for parent, code in (
+        (s.units[0].code, "parent_void"),
+        (other.units[0].code, "parent_not_held"),
+        (SSCC, "parent_taken"),
+    ):
+        error = _refused(
+            "pack_refused",
+            lambda parent=parent: packing.pack(session=session, actor=s.actor, parent=parent, codes=s.units[1].code),
+        )
         assert isinstance(error, packing.PackRefused) and error.parent is not None and error.parent.code == code
         assert error.problems == [] and error.details["parent"] == code
 
@@ -235,8 +287,11 @@ def test_packing_records_one_aggregation_the_api_reads_back(session: Session) ->
     again = packing.pack(session=session, actor=s.actor, parent=SSCC, codes=codes, idempotency_key="k-1")
     assert again.replayed and again.event_ids == result.event_ids and _packs(session) == 1
     # the same key with other codes is a conflict, not a second pack
-    _refused("idempotency_key_reused", lambda: packing.pack(session=session, actor=s.actor, parent=SSCC,
-                                                            codes=s.units[0].code, idempotency_key="k-1"), Conflict)
+    _refused(
+        "idempotency_key_reused",
+        lambda: packing.pack(session=session, actor=s.actor, parent=SSCC, codes=s.units[0].code, idempotency_key="k-1"),
+        Conflict,
+    )
     # and without a key, packing them again is refused line by line
     error = _refused("pack_refused", lambda: packing.pack(session=session, actor=s.actor, parent=SSCC, codes=codes))
     assert [p.code for p in error.problems] == ["already_packed"] * 3  # type: ignore[attr-defined]
@@ -246,21 +301,31 @@ def test_a_refused_line_records_nothing_at_all(session: Session) -> None:
     s = _stock(session, 3)
     before = snapshot(session)
     codes = f"{s.units[0].code}\n{s.units[1].code}\nZZZ\n{s.units[2].code}"
-    error = _refused("pack_refused", lambda: packing.pack(session=session, actor=s.actor, parent=SSCC, codes=codes,
-                                                           idempotency_key="k-2"))
+    error = _refused(
+        "pack_refused",
+        lambda: packing.pack(session=session, actor=s.actor, parent=SSCC, codes=codes, idempotency_key="k-2"),
+    )
     assert isinstance(error, packing.PackRefused) and error.lines == 4 and error.parent is None
-    assert error.details["lines"] == [{"line": 3, "text": "ZZZ", "code": "unreadable", "details": {"cause": "code_length"}}]
+    assert error.details["lines"] == [
+        {"line": 3, "text": "ZZZ", "code": "unreadable", "details": {"cause": "code_length"}}
+    ]
     assert snapshot(session) == before
     # nor does a refused carton code, or an empty list
-    _refused("pack_refused", lambda: packing.pack(session=session, actor=s.actor, parent="12345", codes=s.units[0].code))
+    _refused(
+        "pack_refused", lambda: packing.pack(session=session, actor=s.actor, parent="12345", codes=s.units[0].code)
+    )
     _refused("no_codes", lambda: packing.pack(session=session, actor=s.actor, parent=SSCC, codes="\n \r\n"))
     assert snapshot(session) == before
 
 
 def test_more_codes_than_one_pack_may_hold_are_refused(session: Session) -> None:
     s = _stock(session, 1)
-    _refused("too_many_codes", lambda: packing.pack(session=session, actor=s.actor, parent=SSCC,
-                                                     codes="\n".join([s.units[0].code] * (packing.MAX_UNITS + 1))))
+    _refused(
+        "too_many_codes",
+        lambda: packing.pack(
+            session=session, actor=s.actor, parent=SSCC, codes="\n".join([s.units[0].code] * (packing.MAX_UNITS + 1))
+        ),
+    )
     assert packing.MAX_UNITS == PackIn.model_fields["children"].metadata[1].max_length == 10_000
 
 
@@ -294,4 +359,3 @@ def test_two_thousand_lines_are_read_in_a_handful_of_queries_and_packed(session:
     print(f"packed 2,000 units in {(time.perf_counter() - started) * 1000:.0f} ms")
     packed = session.execute(select(func.count()).select_from(Unit).where(Unit.parent_id == SSCC)).scalar_one()  # type: ignore[arg-type]
     assert packed == 2000 and len(result.event_ids) == 1
-

@@ -46,14 +46,27 @@ def _chain(session: Session) -> dict[str, Any]:
     """A grower, a household farm with private details, a processor: harvests, a shipment, a receipt,
     a transformation and a correction."""
     grower = f.org(session, name="HTX Nhãn lồng Tân Hưng")
-    farm = f.org(session, "farm", name="Hộ Nguyễn Văn Riêngtư", contact_person="Nguyễn Văn Riêngtư",
-                 phone="0912345678", email="rieng@example.test")
+    farm = f.org(
+        session,
+        "farm",
+        name="Hộ Nguyễn Văn Riêngtư",
+        contact_person="Nguyễn Văn Riêngtư",
+        phone="0912345678",
+        email="rieng@example.test",
+    )
     processor = f.org(session, "processor", name="Công ty Long nhãn Phố Hiến")
     fresh = f.product(session, grower, name_vi=NAME)
     area = f.location(session, farm, latitude=20.654321, longitude=106.0543)
     used = InputUsed(kind="pesticide", name="Thuốc Bímật", applied_on=f.today() - timedelta(days=30))
-    first = f.harvest(session, grower, "200", prod=fresh, inputs_used=[used], note="Ghi chú nội bộ",
-                      biz_transactions=[BizTransaction(type="inv", id="HD-BIMAT-7")])
+    first = f.harvest(
+        session,
+        grower,
+        "200",
+        prod=fresh,
+        inputs_used=[used],
+        note="Ghi chú nội bộ",
+        biz_transactions=[BizTransaction(type="inv", id="HD-BIMAT-7")],
+    )
     f.harvest(session, farm, "50", loc=area, kde={"brix": "22-bimat"})
     lot_id = first.lot_ids[0]
     shipped = f.ship(session, grower, lot_id, processor, "120")
@@ -61,8 +74,11 @@ def _chain(session: Session) -> dict[str, Any]:
     dried = f.product(session, processor, name_vi="Long nhãn Phố Hiến", category="longan_dried")
     f.transform(session, processor, [(lot_id, "100")], [(dried, "20")])
     wrong = f.harvest(session, farm, "5", loc=area)
-    capture(session=session, actor=f.member(farm), items=[(EventType.CORRECTION, CorrectionIn(
-        event_id=wrong.events[0].id, reason="did_not_occur"))])
+    capture(
+        session=session,
+        actor=f.member(farm),
+        items=[(EventType.CORRECTION, CorrectionIn(event_id=wrong.events[0].id, reason="did_not_occur"))],
+    )
     return {"grower": grower, "farm": farm, "processor": processor, "fresh": fresh, "area": area}
 
 
@@ -94,16 +110,24 @@ def test_the_export_has_every_row_counted_independently(session: Session) -> Non
         "to_chuc.csv": _count(session, select(Organisation.id)),
         "dia_diem.csv": _count(session, select(Location.id)),
         "ma_truy_xuat.csv": _count(session, select(EventLot.id))
-        + _count(session, select(Event.id).where(Event.type == EventType.CORRECTION,
-                                                 ~col(Event.id).in_(select(EventLot.event_id)))),
+        + _count(
+            session,
+            select(Event.id).where(Event.type == EventType.CORRECTION, ~col(Event.id).in_(select(EventLot.event_id))),
+        ),
     }
     assert {name: len(_rows(data)) for name, data in files.items()} == expected
     assert {entry["name"]: entry["rows"] for entry in manifest["files"]} == expected
     # and the trace codes are the (GTIN, lot, event) triples of the log
-    triples = Counter((r["ma_truy_xuat_san_pham"], r["ma_lo"], r["ma_su_kien"])
-                      for r in _rows(files["ma_truy_xuat.csv"]) if r["ma_lo"])
-    plain = Counter(session.execute(select(Lot.gtin, Lot.lot_code, EventLot.event_id)
-                                    .join(Lot, col(Lot.id) == col(EventLot.lot_id))).tuples())
+    triples = Counter(
+        (r["ma_truy_xuat_san_pham"], r["ma_lo"], r["ma_su_kien"])
+        for r in _rows(files["ma_truy_xuat.csv"])
+        if r["ma_lo"]
+    )
+    plain = Counter(
+        session.execute(
+            select(Lot.gtin, Lot.lot_code, EventLot.event_id).join(Lot, col(Lot.id) == col(EventLot.lot_id))
+        ).tuples()
+    )
     assert triples == plain
 
 
@@ -112,7 +136,8 @@ def test_the_manifest_hashes_match_the_files(session: Session) -> None:
     files, manifest = _unzip(portal.export_zip(session=session, actor=ADMIN))
     assert manifest["format"] == "hytrace-portal-1"
     assert {e["name"]: e["sha256"] for e in manifest["files"]} == {
-        name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        name: hashlib.sha256(data).hexdigest() for name, data in files.items()
+    }
     tampered = files["san_pham.csv"] + b"x"
     assert hashlib.sha256(tampered).hexdigest() != manifest["files"][0]["sha256"]
 
@@ -124,8 +149,17 @@ def test_no_private_field_reaches_the_export(session: Session) -> None:
     files, _ = _unzip(portal.export_zip(session=session, actor=ADMIN))
     text = "\n".join(data.decode("utf-8-sig") for data in files.values())
     # then
-    for secret in ("Riêngtư", "0912345678", "rieng@example.test", "Bímật", "Ghi chú nội bộ", "bimat", "BIMAT",
-                   "20.654321", "106.0543"):
+    for secret in (
+        "Riêngtư",
+        "0912345678",
+        "rieng@example.test",
+        "Bímật",
+        "Ghi chú nội bộ",
+        "bimat",
+        "BIMAT",
+        "20.654321",
+        "106.0543",
+    ):
         assert secret.lower() not in text.lower(), secret
     farm_row = next(r for r in _rows(files["to_chuc.csv"]) if r["ma_so_thue"] == parts["farm"].tax_code)
     assert farm_row["ten_to_chuc"].startswith("Hộ sản xuất tại ")
@@ -138,19 +172,20 @@ def test_no_private_field_reaches_the_export(session: Session) -> None:
 def test_vietnamese_survives_and_formulas_stay_text(session: Session) -> None:
     grower = f.org(session)
     f.product(session, grower, name_vi=NAME)
-    f.product(session, grower, name_vi="=HYPERLINK(\"http://x\")")
+    f.product(session, grower, name_vi='=HYPERLINK("http://x")')
     files, _ = _unzip(portal.export_zip(session=session, actor=ADMIN))
     text = files["san_pham.csv"].decode("utf-8-sig")
     assert unicodedata.is_normalized("NFC", text)
     names = {r["ten_san_pham"] for r in _rows(files["san_pham.csv"])}
     assert NAME in names
-    assert "'=HYPERLINK(\"http://x\")" in names and "=HYPERLINK(\"http://x\")" not in names
+    assert '\'=HYPERLINK("http://x")' in names and '=HYPERLINK("http://x")' not in names
     row = next(r for r in _rows(files["to_chuc.csv"]) if r["ma_so_thue"] == grower.tax_code)
     assert (row["ten_xa"], row["ten_tinh"]) == ("Xã Hoàn Long", "Tỉnh Hưng Yên")
 
 
-def _all_pages(session: Session, name: str, limit: int, cursor: str | None = None,
-               since: Any = None) -> tuple[list[dict[str, str]], str | None, int]:
+def _all_pages(
+    session: Session, name: str, limit: int, cursor: str | None = None, since: Any = None
+) -> tuple[list[dict[str, str]], str | None, int]:
     items: list[dict[str, str]] = []
     pages = 0
     while True:
@@ -179,11 +214,16 @@ def test_pages_return_every_row_exactly_once_and_resume_at_the_cursor(session: S
     again = portal.page(session=session, actor=ADMIN, feed="products", cursor=cursor, limit=2)
     assert (again.items, again.cursor, again.more) == ([], cursor, False)
     # when a product changes, the next pull from the cursor returns it, once
-    products.update_product(session=session, actor=f.member(parts["grower"]), product_id=parts["fresh"].id,
-                            data=products.ProductUpdate(name_en="Dried longan"))
+    products.update_product(
+        session=session,
+        actor=f.member(parts["grower"]),
+        product_id=parts["fresh"].id,
+        data=products.ProductUpdate(name_en="Dried longan"),
+    )
     changed, _, _ = _all_pages(session, "products", limit=2, cursor=cursor)
     assert [(r["ma_truy_xuat_san_pham"], r["ten_san_pham_en"], r["phien_ban"]) for r in changed] == [
-        (parts["fresh"].gtin, "Dried longan", "2")]
+        (parts["fresh"].gtin, "Dried longan", "2")
+    ]
 
 
 def test_since_keeps_rows_changed_from_then(session: Session) -> None:
@@ -195,25 +235,31 @@ def test_since_keeps_rows_changed_from_then(session: Session) -> None:
     assert sorted(r["ma_truy_xuat_san_pham"] for r in items) == sorted(later)
 
 
-def test_rows_of_the_last_moments_wait_for_the_settle_window(session: Session,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_of_the_last_moments_wait_for_the_settle_window(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     # A transaction that began earlier may still commit rows with an earlier record time: a cursor
     # must not pass them, so the newest seconds wait for the next pull.
     monkeypatch.setenv("HYTRACE_PORTAL_SETTLE_SECONDS", "60")
     from trace.config import get_settings
+
     get_settings.cache_clear()
     gtin = f.product(session, f.org(session)).gtin
     now = utcnow()
-    assert portal.page(session=session, actor=ADMIN, feed="products", since=now - timedelta(minutes=1), now=now).items == []
-    later = portal.page(session=session, actor=ADMIN, feed="products", since=now - timedelta(minutes=1),
-                        now=now + timedelta(seconds=61))
+    assert (
+        portal.page(session=session, actor=ADMIN, feed="products", since=now - timedelta(minutes=1), now=now).items
+        == []
+    )
+    later = portal.page(
+        session=session, actor=ADMIN, feed="products", since=now - timedelta(minutes=1), now=now + timedelta(seconds=61)
+    )
     assert [r["ma_truy_xuat_san_pham"] for r in later.items] == [gtin]
     # a file asked for since a moment ago is empty for now (not an error)
     _, manifest = _unzip(portal.export_zip(session=session, actor=ADMIN, since=now - timedelta(seconds=10), now=now))
     assert [e["rows"] for e in manifest["files"]] == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("cursor", ["nonsense", "e30", feed.encode_cursor("organisations", feed.Position(utcnow(), 1, 0))])
+@pytest.mark.parametrize(
+    "cursor", ["nonsense", "e30", feed.encode_cursor("organisations", feed.Position(utcnow(), 1, 0))]
+)
 def test_a_cursor_not_given_out_by_the_feed_is_refused(session: Session, cursor: str) -> None:
     with pytest.raises(RuleViolation) as error:
         portal.page(session=session, actor=ADMIN, feed="products", cursor=cursor)
@@ -237,10 +283,13 @@ def test_trace_codes_name_the_location_and_both_neighbours(session: Session) -> 
     files, _ = _unzip(portal.export_zip(session=session, actor=ADMIN))
     rows = _rows(files["ma_truy_xuat.csv"])
     ship = next(r for r in rows if r["loai_su_kien_en"] == "Shipping")
-    assert (ship["ma_so_thue_ben_gui"], ship["ma_so_thue_ben_nhan"]) == (parts["grower"].tax_code,
-                                                                         parts["processor"].tax_code)
-    harvest = next(r for r in rows if r["loai_su_kien_en"] == "Harvest"
-                   and r["ma_so_thue_to_chuc"] == parts["farm"].tax_code)
+    assert (ship["ma_so_thue_ben_gui"], ship["ma_so_thue_ben_nhan"]) == (
+        parts["grower"].tax_code,
+        parts["processor"].tax_code,
+    )
+    harvest = next(
+        r for r in rows if r["loai_su_kien_en"] == "Harvest" and r["ma_so_thue_to_chuc"] == parts["farm"].tax_code
+    )
     assert harvest["ma_truy_xuat_dia_diem"] == parts["area"].code and harvest["loai_su_kien"] == "Thu hoạch"
     recorded = session.get(Event, harvest["ma_su_kien"])
     assert recorded is not None

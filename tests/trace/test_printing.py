@@ -52,10 +52,23 @@ def printable_lot(session: Session, qty: str = "100", package_size: str | None =
     return o, lot
 
 
-def new_run(session: Session, o: Organisation, lot: Lot, quantity: int, *, key: str | None = None,
-            actor: Actor | None = None, **data: Any) -> PrintRun:
-    return runs.create_run(session=session, actor=actor or f.member(o), lot_id=lot.id,  # type: ignore[arg-type]
-                           data=PrintRunCreate(quantity=quantity, **data), idempotency_key=key)
+def new_run(
+    session: Session,
+    o: Organisation,
+    lot: Lot,
+    quantity: int,
+    *,
+    key: str | None = None,
+    actor: Actor | None = None,
+    **data: Any,
+) -> PrintRun:
+    return runs.create_run(
+        session=session,
+        actor=actor or f.member(o),
+        lot_id=lot.id,  # type: ignore[arg-type]
+        data=PrintRunCreate(quantity=quantity, **data),
+        idempotency_key=key,
+    )
 
 
 def units_of(session: Session, run: PrintRun) -> list[Unit]:
@@ -67,8 +80,12 @@ def codes_of(session: Session, run: PrintRun) -> list[str]:
 
 
 def void(session: Session, o: Organisation, run: PrintRun, codes: list[str]) -> int:
-    return runs.void_codes(session=session, actor=f.member(o), run_id=run.id,  # type: ignore[arg-type]
-                           data=VoidIn(codes=codes, reason="Tờ decal bị kẹt máy in"))
+    return runs.void_codes(
+        session=session,
+        actor=f.member(o),
+        run_id=run.id,  # type: ignore[arg-type]
+        data=VoidIn(codes=codes, reason="Tờ decal bị kẹt máy in"),
+    )
 
 
 def used(session: Session, lot: Lot) -> capacity.Capacity:
@@ -79,16 +96,25 @@ def render(session: Session, run: PrintRun, content: bytes = b"%PDF-1.7 labels")
     """What a worker does: claim the run, then store its file."""
     token = jobs.new_token()
     assert jobs.claim(session=session, run_id=run.id, token=token, lease_seconds=LEASE) is not None  # type: ignore[arg-type]
-    assert jobs.finish(session=session, run_id=run.id, token=token, content=content, done=run.quantity,  # type: ignore[arg-type]
-                       media_type="application/pdf", filename="tem.pdf")
+    assert jobs.finish(
+        session=session,
+        run_id=run.id,
+        token=token,
+        content=content,
+        done=run.quantity,  # type: ignore[arg-type]
+        media_type="application/pdf",
+        filename="tem.pdf",
+    )
 
 
 def expire_lease(session: Session, run: PrintRun) -> None:
-    session.execute(update(PrintRun).where(col(PrintRun.id) == run.id)
-                    .values(lease_until=utcnow() - timedelta(seconds=1)))
+    session.execute(
+        update(PrintRun).where(col(PrintRun.id) == run.id).values(lease_until=utcnow() - timedelta(seconds=1))
+    )
 
 
 # -- capacity -------------------------------------------------------------------------------------
+
 
 def test_a_lot_carries_as_many_labels_as_it_has_packages(session: Session) -> None:
     coop, lot = printable_lot(session, "100", "0.5")  # 200 packages
@@ -157,6 +183,7 @@ def test_a_product_without_a_package_size_counts_one_package_per_unit_of_measure
 
 # -- creating a run ---------------------------------------------------------------------------------
 
+
 def test_only_a_holder_of_the_lot_may_print(session: Session) -> None:
     coop, lot = printable_lot(session)
     proc, stranger = f.org(session, "processor"), f.org(session)
@@ -169,8 +196,11 @@ def test_only_a_holder_of_the_lot_may_print(session: Session) -> None:
 
 def test_inspectors_and_the_admin_cannot_print(session: Session) -> None:
     coop, lot = printable_lot(session)
-    for actor in (f.ADMIN, Actor(role=Role.INSPECTOR, organisation_id=None),
-                  Actor(role=Role.INSPECTOR, organisation_id=coop.id)):
+    for actor in (
+        f.ADMIN,
+        Actor(role=Role.INSPECTOR, organisation_id=None),
+        Actor(role=Role.INSPECTOR, organisation_id=coop.id),
+    ):
         refused("not_a_writer", lambda a=actor: new_run(session, coop, lot, 1, actor=a), Forbidden)  # type: ignore[misc]
 
 
@@ -247,7 +277,10 @@ def test_refusals_before_any_write_leave_nothing_behind(session: Session) -> Non
 
 # -- reprint, cancel, void ------------------------------------------------------------------------
 
-def test_a_reprint_prints_the_same_codes_without_the_voided_ones(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_a_reprint_prints_the_same_codes_without_the_voided_ones(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     coop, lot = printable_lot(session)
     original = new_run(session, coop, lot, 12)
     render(session, original)
@@ -262,23 +295,41 @@ def test_a_reprint_prints_the_same_codes_without_the_voided_ones(session: Sessio
     after = jobs.labels_for(session=session, run=again)
     assert len(before) == 12
     shown = {display_code(c) for c in voided}
-    assert [(x.uri, x.human_code) for x in after] == [(x.uri, x.human_code) for x in before if x.human_code not in shown]
+    assert [(x.uri, x.human_code) for x in after] == [
+        (x.uri, x.human_code) for x in before if x.human_code not in shown
+    ]
     assert len(codes_of(session, original)) == 12 and units_of(session, again) == []  # no new codes
 
 
 def test_a_reprint_of_another_organisations_run_is_not_found(session: Session) -> None:
     coop, lot = printable_lot(session)
     run = new_run(session, coop, lot, 3)
-    refused("not_found", lambda: runs.reprint(session=session, actor=f.member(f.org(session)), run_id=run.id,  # type: ignore[arg-type]
-                                              data=ReprintIn()), NotFound)
+    refused(
+        "not_found",
+        lambda: runs.reprint(
+            session=session,
+            actor=f.member(f.org(session)),
+            run_id=run.id,  # type: ignore[arg-type]
+            data=ReprintIn(),
+        ),
+        NotFound,
+    )
 
 
 def test_a_cancelled_run_cannot_be_reprinted(session: Session) -> None:
     coop, lot = printable_lot(session)
     run = new_run(session, coop, lot, 3)
     runs.cancel(session=session, actor=f.member(coop), run_id=run.id)  # type: ignore[arg-type]
-    refused("run_cancelled", lambda: runs.reprint(session=session, actor=f.member(coop), run_id=run.id,  # type: ignore[arg-type]
-                                                  data=ReprintIn()), Conflict)
+    refused(
+        "run_cancelled",
+        lambda: runs.reprint(
+            session=session,
+            actor=f.member(coop),
+            run_id=run.id,  # type: ignore[arg-type]
+            data=ReprintIn(),
+        ),
+        Conflict,
+    )
 
 
 def test_cancelling_a_queued_run_voids_its_codes_through_the_log(session: Session) -> None:
@@ -323,8 +374,11 @@ def test_a_voided_code_reads_as_void_until_its_voiding_is_corrected(session: Ses
     refused("already_void", lambda: void(session, coop, run, [code]), Conflict)
     # the voiding was a mistake: correcting it makes the code valid again
     voiding = session.exec(select(Event).where(Event.lot_id == lot.id, Event.type == EventType.DECOMMISSION)).one()
-    capture(session=session, actor=f.member(coop),
-            items=[(EventType.CORRECTION, CorrectionIn(event_id=voiding.id, reason="incorrect_data"))])
+    capture(
+        session=session,
+        actor=f.member(coop),
+        items=[(EventType.CORRECTION, CorrectionIn(event_id=voiding.id, reason="incorrect_data"))],
+    )
     answer = check_code(session=session, code=code)
     assert (answer.valid, answer.status) == (True, "valid")
 
@@ -337,6 +391,7 @@ def test_a_code_listed_twice_is_voided_and_counted_once(session: Session) -> Non
 
 
 # -- privacy -----------------------------------------------------------------------------------------
+
 
 def test_serials_and_overrides_are_private_to_the_printing_organisation(session: Session) -> None:
     coop, lot = printable_lot(session, "1", "0.5")
@@ -353,6 +408,7 @@ def test_serials_and_overrides_are_private_to_the_printing_organisation(session:
 
 # -- the rendering worker's steps --------------------------------------------------------------------
 
+
 def test_a_live_lease_keeps_other_workers_out_and_a_lapsed_one_lets_them_in(session: Session) -> None:
     coop, lot = printable_lot(session)
     run = new_run(session, coop, lot, 4)
@@ -366,10 +422,24 @@ def test_a_live_lease_keeps_other_workers_out_and_a_lapsed_one_lets_them_in(sess
     taken = jobs.claim(session=session, run_id=run.id, token=second, lease_seconds=LEASE)  # type: ignore[arg-type]
     assert taken is not None and taken.attempts == 2 and taken.done == 0
     assert not jobs.heartbeat(session=session, run_id=run.id, token=first, done=3, lease_seconds=LEASE)  # type: ignore[arg-type]
-    assert not jobs.finish(session=session, run_id=run.id, token=first, content=b"late", done=4,  # type: ignore[arg-type]
-                           media_type="application/pdf", filename="tem.pdf")
-    assert jobs.finish(session=session, run_id=run.id, token=second, content=b"on time", done=4,  # type: ignore[arg-type]
-                       media_type="application/pdf", filename="tem.pdf")
+    assert not jobs.finish(
+        session=session,
+        run_id=run.id,
+        token=first,
+        content=b"late",
+        done=4,  # type: ignore[arg-type]
+        media_type="application/pdf",
+        filename="tem.pdf",
+    )
+    assert jobs.finish(
+        session=session,
+        run_id=run.id,
+        token=second,
+        content=b"on time",
+        done=4,  # type: ignore[arg-type]
+        media_type="application/pdf",
+        filename="tem.pdf",
+    )
     stored = session.get(PrintArtefact, run.id)
     assert stored is not None and stored.content == b"on time" and stored.size == 7
 
@@ -385,15 +455,23 @@ def test_a_run_gets_one_file_however_often_it_is_finished(session: Session) -> N
     session.expunge_all()  # each worker step has a session of its own
     token = jobs.new_token()
     assert jobs.claim(session=session, run_id=run.id, token=token, lease_seconds=LEASE) is not None  # type: ignore[arg-type]
-    jobs.finish(session=session, run_id=run.id, token=token, content=b"second", done=2,  # type: ignore[arg-type]
-                media_type="application/pdf", filename="tem.pdf")
+    jobs.finish(
+        session=session,
+        run_id=run.id,
+        token=token,
+        content=b"second",
+        done=2,  # type: ignore[arg-type]
+        media_type="application/pdf",
+        filename="tem.pdf",
+    )
     files = list(session.exec(select(PrintArtefact).where(PrintArtefact.print_run_id == run.id)))
     assert [a.content for a in files] == [b"first"]
     assert session.get(PrintRun, run.id, populate_existing=True).status == PrintStatus.DONE  # type: ignore[union-attr]
 
 
-def test_labels_carry_the_runs_own_base_url_and_read_back_to_its_units(session: Session,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_labels_carry_the_runs_own_base_url_and_read_back_to_its_units(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     coop, lot = printable_lot(session)
     monkeypatch.setenv("HYTRACE_PUBLIC_BASE_URL", "https://cu.example.vn")
     get_settings.cache_clear()
@@ -423,8 +501,9 @@ def test_due_lists_the_runs_a_worker_should_start(session: Session) -> None:
     assert set(jobs.due(session=session)) & mine == {queued.id, stale.id}
     # a queued run is only due once its message had time to arrive
     assert set(jobs.due(session=session, queued_for_seconds=600)) & mine == {stale.id}
-    session.execute(update(PrintRun).where(col(PrintRun.id) == queued.id)
-                    .values(created_at=utcnow() - timedelta(seconds=601)))
+    session.execute(
+        update(PrintRun).where(col(PrintRun.id) == queued.id).values(created_at=utcnow() - timedelta(seconds=601))
+    )
     assert set(jobs.due(session=session, queued_for_seconds=600)) & mine == {queued.id, stale.id}
 
 

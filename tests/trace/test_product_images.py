@@ -45,7 +45,7 @@ def webp_chunks(data: bytes) -> list[bytes]:
     assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
     chunks, at = [], 12
     while at + 8 <= len(data):
-        kind, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
+        kind, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
         chunks.append(kind)
         at += 8 + size + (size & 1)
     assert at == len(data)
@@ -54,11 +54,17 @@ def webp_chunks(data: bytes) -> list[bytes]:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares a huge canvas (a decompression bomb's calling card)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -76,7 +82,8 @@ def owned(session: Session) -> tuple[int, Actor]:
 
 
 def test_an_upload_is_stored_upright_within_640px_as_webp_without_any_metadata(
-        session: Session, owned: tuple[int, Actor]) -> None:
+    session: Session, owned: tuple[int, Actor]
+) -> None:
     # given a phone photo whose EXIF holds GPS and says "rotate 90° to view"
     product_id, actor = owned
     data = photo()
@@ -103,10 +110,15 @@ def test_an_upload_is_stored_upright_within_640px_as_webp_without_any_metadata(
     assert len(row.content) < 40_000
     assert row.digest == hashlib.sha256(row.content).hexdigest()
     assert product_images.image_info(session=session, product_id=product_id) == (
-        f"/media/products/{product_id}/{row.digest[:16]}.webp", 320, 640)
+        f"/media/products/{product_id}/{row.digest[:16]}.webp",
+        320,
+        640,
+    )
 
 
-def test_a_small_image_keeps_its_size_and_transparency_becomes_white(session: Session, owned: tuple[int, Actor]) -> None:
+def test_a_small_image_keeps_its_size_and_transparency_becomes_white(
+    session: Session, owned: tuple[int, Actor]
+) -> None:
     product_id, actor = owned
     image = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
     image.paste((0, 128, 0, 255), (0, 0, 150, 200))
@@ -132,8 +144,11 @@ def test_the_owning_organisation_and_the_province_admin_may_set_the_image(sessio
 def test_no_one_else_may_set_or_delete_it(session: Session, owned: tuple[int, Actor], who: str) -> None:
     product_id, owner = owned
     other = f.org(session)
-    actor = {"other_member": f.member(other), "other_admin": f.member(other, Role.ORG_ADMIN),
-             "inspector": Actor(role=Role.INSPECTOR, organisation_id=other.id)}[who]
+    actor = {
+        "other_member": f.member(other),
+        "other_admin": f.member(other, Role.ORG_ADMIN),
+        "inspector": Actor(role=Role.INSPECTOR, organisation_id=other.id),
+    }[who]
     with pytest.raises(Forbidden):
         product_images.set_image(session=session, actor=actor, product_id=product_id, data=photo())
     assert count(session, ProductImage) == 0
@@ -161,18 +176,22 @@ def _truncated() -> bytes:
     return photo()[:600]
 
 
-@pytest.mark.parametrize(("make", "code"), [
-    (lambda: b"", "image_empty"),
-    (lambda: b"this is not an image at all" * 10, "image_unreadable"),
-    (_truncated, "image_unreadable"),
-    (lambda: encoded(Image.new("RGB", (50, 50)), "GIF"), "image_unreadable"),  # a real image, not an allowed format
-    (lambda: encoded(Image.new("RGB", (50, 50)), "BMP"), "image_unreadable"),
-    (_forged_bomb, "image_too_large"),
-    (_real_bomb, "image_too_large"),
-    (lambda: b"\xff\xd8\xff" + b"\x00" * product_images.MAX_BYTES, "image_too_large"),
-])
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda: b"", "image_empty"),
+        (lambda: b"this is not an image at all" * 10, "image_unreadable"),
+        (_truncated, "image_unreadable"),
+        (lambda: encoded(Image.new("RGB", (50, 50)), "GIF"), "image_unreadable"),  # a real image, not an allowed format
+        (lambda: encoded(Image.new("RGB", (50, 50)), "BMP"), "image_unreadable"),
+        (_forged_bomb, "image_too_large"),
+        (_real_bomb, "image_too_large"),
+        (lambda: b"\xff\xd8\xff" + b"\x00" * product_images.MAX_BYTES, "image_too_large"),
+    ],
+)
 def test_bad_files_are_refused_with_a_reason_and_nothing_is_stored(
-        session: Session, owned: tuple[int, Actor], make: object, code: str) -> None:
+    session: Session, owned: tuple[int, Actor], make: object, code: str
+) -> None:
     product_id, actor = owned
     with pytest.raises(RuleViolation) as refused:
         product_images.set_image(session=session, actor=actor, product_id=product_id, data=make())  # type: ignore[operator]
@@ -189,21 +208,28 @@ def test_a_bad_upload_leaves_the_previous_image_in_place(session: Session, owned
     assert product_images.get_image(session=session, product_id=product_id).digest == before  # type: ignore[union-attr]
 
 
-def test_a_new_image_gets_a_new_path_and_the_old_one_is_no_longer_served(session: Session, owned: tuple[int, Actor]) -> None:
+def test_a_new_image_gets_a_new_path_and_the_old_one_is_no_longer_served(
+    session: Session, owned: tuple[int, Actor]
+) -> None:
     product_id, actor = owned
     first = product_images.set_image(session=session, actor=actor, product_id=product_id, data=photo())
     old_digest = first.digest
     assert product_images.served(session=session, product_id=product_id, digest=old_digest[:16]) == (
-        first.content, old_digest)
-    second = product_images.set_image(session=session, actor=actor, product_id=product_id,
-                                      data=photo((800, 800), orientation=1))
+        first.content,
+        old_digest,
+    )
+    second = product_images.set_image(
+        session=session, actor=actor, product_id=product_id, data=photo((800, 800), orientation=1)
+    )
     assert second.digest != old_digest and second.width == second.height == 640
     assert product_images.served(session=session, product_id=product_id, digest=old_digest[:16]) is None
     assert product_images.served(session=session, product_id=product_id, digest=second.digest[:16]) is not None
     assert product_images.served(session=session, product_id=product_id, digest=second.digest) is None  # 16 chars only
 
 
-def test_deleting_removes_the_image_and_is_harmless_when_there_is_none(session: Session, owned: tuple[int, Actor]) -> None:
+def test_deleting_removes_the_image_and_is_harmless_when_there_is_none(
+    session: Session, owned: tuple[int, Actor]
+) -> None:
     product_id, actor = owned
     row = product_images.set_image(session=session, actor=actor, product_id=product_id, data=photo())
     digest = row.digest
@@ -237,13 +263,17 @@ def test_demo_pictures_are_the_same_on_every_load() -> None:
     assert demo_images.picture("longan_fresh").tobytes() != demo_images.picture("longan_dried").tobytes()
 
 
-def test_damaged_files_are_refused_as_unreadable_never_with_another_error(session: Session,
-                                                                          owned: tuple[int, Actor]) -> None:
+def test_damaged_files_are_refused_as_unreadable_never_with_another_error(
+    session: Session, owned: tuple[int, Actor]
+) -> None:
     # given valid small files of each accepted kind, with bytes flipped, cut or spliced at random (seeded)
     product_id, actor = owned
     rng = random.Random(5)
-    sources = [photo((64, 48)), encoded(Image.new("RGBA", (64, 48), (10, 200, 30, 128))),
-               encoded(Image.new("RGB", (64, 48), "purple"), "WEBP")]
+    sources = [
+        photo((64, 48)),
+        encoded(Image.new("RGBA", (64, 48), (10, 200, 30, 128))),
+        encoded(Image.new("RGB", (64, 48), "purple"), "WEBP"),
+    ]
     accepted = refused = 0
     for n in range(240):
         data = bytearray(sources[n % len(sources)])
@@ -251,7 +281,7 @@ def test_damaged_files_are_refused_as_unreadable_never_with_another_error(sessio
             at = rng.randrange(len(data))
             data[at] = rng.randrange(256)
         if n % 4 == 0:
-            data = data[:rng.randrange(8, len(data))]
+            data = data[: rng.randrange(8, len(data))]
         # when each is uploaded, then it is stored or refused with a reason: nothing else escapes
         try:
             with session.begin_nested():

@@ -32,7 +32,9 @@ def create(session: Session, o: Organisation, gtin: str | None = None, unit: str
     return products.create_product(session=session, actor=f.member(o), data=data)
 
 
-@pytest.mark.parametrize("body", ["9521234", "95212345678", "952123456789", "1952123456789"], ids=["gtin8", "gtin12", "gtin13", "gtin14"])
+@pytest.mark.parametrize(
+    "body", ["9521234", "95212345678", "952123456789", "1952123456789"], ids=["gtin8", "gtin12", "gtin13", "gtin14"]
+)
 def test_a_given_gtin_of_any_length_is_stored_as_gtin14(session: Session, body: str) -> None:
     given = body + check_digit(body)
     product = create(session, f.org(session), given)
@@ -44,10 +46,15 @@ def wrong_check(body: str) -> str:
     return body + str((int(check_digit(body)) + 1) % 10)
 
 
-@pytest.mark.parametrize(("gtin", "code"), [
-    (wrong_check("952123456789"), "gtin_check_digit"), (wrong_check("9521234"), "gtin_check_digit"),
-    ("95212345678", "gtin_length"), ("95212345678A", "gtin_not_digits"),
-])
+@pytest.mark.parametrize(
+    ("gtin", "code"),
+    [
+        (wrong_check("952123456789"), "gtin_check_digit"),
+        (wrong_check("9521234"), "gtin_check_digit"),
+        ("95212345678", "gtin_length"),
+        ("95212345678A", "gtin_not_digits"),
+    ],
+)
 def test_a_malformed_gtin_is_refused_with_its_code(session: Session, gtin: str, code: str) -> None:
     with pytest.raises(InvalidIdentifier) as info:
         create(session, f.org(session), gtin)
@@ -64,7 +71,9 @@ def test_a_gtin_is_registered_once_whatever_its_written_length(session: Session)
         assert info.value.code == "gtin_taken"
 
 
-def test_assigned_gtins_come_from_the_configured_prefix_valid_and_distinct(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_assigned_gtins_come_from_the_configured_prefix_valid_and_distinct(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given an instance prefix, with the first two numbers under it already registered by hand
     prefix = "95299887"
     monkeypatch.setenv("HYTRACE_GTIN_COMPANY_PREFIX", prefix)
@@ -109,14 +118,18 @@ def test_a_lot_of_another_organisations_product_is_refused(session: Session) -> 
     # given a cooperative and a product registered by someone else
     coop, brand = f.org(session), f.org(session)
     foreign = f.product(session, brand)
-    harvest = HarvestIn(product_id=foreign.id, lot_code="X1", quantity=Decimal(1), location_id=f.location(session, coop).id)  # type: ignore[arg-type]
+    harvest = HarvestIn(
+        product_id=foreign.id, lot_code="X1", quantity=Decimal(1), location_id=f.location(session, coop).id
+    )  # type: ignore[arg-type]
     with pytest.raises(Forbidden) as info:
         capture(session=session, actor=f.member(coop), items=[(EventType.HARVEST, harvest)])
     assert info.value.code == "not_your_product"
     # nor as the output of a transformation
     lot_id = f.harvest(session, coop, "10").lot_ids[0]
-    transform = TransformIn(inputs=[TransformInput(lot_id=lot_id, quantity=Decimal(1))],
-                            outputs=[TransformOutput(product_id=foreign.id, lot_code="X2", quantity=Decimal(1))])  # type: ignore[arg-type]
+    transform = TransformIn(
+        inputs=[TransformInput(lot_id=lot_id, quantity=Decimal(1))],
+        outputs=[TransformOutput(product_id=foreign.id, lot_code="X2", quantity=Decimal(1))],
+    )  # type: ignore[arg-type]
     with pytest.raises(Forbidden) as info:
         capture(session=session, actor=f.member(coop), items=[(EventType.TRANSFORM, transform)])
     assert info.value.code == "not_your_product"

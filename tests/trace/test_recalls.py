@@ -43,8 +43,9 @@ def lot(session: Session, lot_id: int) -> Lot:
 
 def printed(session: Session, holder: Organisation, lot_id: int, quantity: int) -> list[str]:
     """Codes of a run of unit labels the holder prints for a lot."""
-    run = runs.create_run(session=session, actor=f.member(holder), lot_id=lot_id,
-                          data=runs.PrintRunCreate(quantity=quantity))
+    run = runs.create_run(
+        session=session, actor=f.member(holder), lot_id=lot_id, data=runs.PrintRunCreate(quantity=quantity)
+    )
     return list(session.exec(select(Unit.code).where(Unit.print_run_id == run.id)))
 
 
@@ -75,8 +76,11 @@ def chain(session: Session) -> Chain:
     f.receive(session, proc, f.ship(session, coop, l1, proc, "30", days_ago=4).shipment_id, days_ago=3.5)  # type: ignore[arg-type]
     l2a, l2b = f.transform(session, proc, [(l1, "30")], [(packed, "15"), (packed, "15")], days_ago=3).lot_ids
     l3 = f.transform(session, proc, [(l2a, "15")], [(packed, "15")], days_ago=2.5).lot_ids[0]
-    codes = {"L3": printed(session, proc, l3, 5), "L2b": printed(session, proc, l2b, 3),
-             "SIB": printed(session, coop, sib, 4)}
+    codes = {
+        "L3": printed(session, proc, l3, 5),
+        "L2b": printed(session, proc, l2b, 3),
+        "SIB": printed(session, coop, sib, 4),
+    }
     f.receive(session, shop, f.ship(session, proc, l2b, shop, "10", days_ago=2).shipment_id, days_ago=1.5)  # type: ignore[arg-type]
     f.ship(session, proc, l2b, shop2, "5", days_ago=1)
     ids = {"H": h, "G": g, "L1": l1, "SIB": sib, "L2a": l2a, "L2b": l2b, "L3": l3}
@@ -97,7 +101,10 @@ def test_a_recall_reaches_every_lot_made_from_the_lot_through_three_transformati
     found = recall.recall(session=session, actor=f.member(c.coop), lot_id=c.ids["H"], data=WHY)
     # then every descendant is recalled, with its distance; the sibling branch and the other parent are not
     assert {name: lot(session, i).status for name, i in c.ids.items()} == {
-        **{name: LotStatus.RECALLED for name in DESCENDANTS}, "G": LotStatus.ACTIVE, "SIB": LotStatus.ACTIVE}
+        **{name: LotStatus.RECALLED for name in DESCENDANTS},
+        "G": LotStatus.ACTIVE,
+        "SIB": LotStatus.ACTIVE,
+    }
     reached = dict(session.exec(select(RecallLot.lot_id, RecallLot.depth).where(RecallLot.recall_id == found.id)).all())  # type: ignore[call-overload]
     assert reached == {c.ids[name]: depth for name, depth in DESCENDANTS.items()}
     assert (found.lots_affected, found.units_affected, found.organisation_id) == (5, 8, c.coop.id)
@@ -108,7 +115,11 @@ def test_a_recall_reaches_every_lot_made_from_the_lot_through_three_transformati
     assert all(check_code(session=session, code=code).valid for code in c.codes["SIB"])
     # one recall event, in the recaller's chain, on every reached lot
     event = session.get(Event, found.event_id)
-    assert event is not None and (event.type, event.organisation_id, event.lot_id) == (EventType.RECALL, c.coop.id, c.ids["H"])
+    assert event is not None and (event.type, event.organisation_id, event.lot_id) == (
+        EventType.RECALL,
+        c.coop.id,
+        c.ids["H"],
+    )
     assert event.payload["reason"] == WHY.reason and event.payload["recall_id"] == found.id
     assert event.payload["previous_status"] == "active"
     on = set(session.exec(select(EventLot.lot_id).where(EventLot.event_id == event.id)))
@@ -161,8 +172,12 @@ def test_recalled_lots_cannot_move(session: Session) -> None:
 
 def test_an_authority_may_recall_any_lot_a_holder_or_stranger_may_not(session: Session) -> None:
     c = chain(session)
-    refused = [(f.member(c.shop), "recall_not_allowed"), (f.member(f.org(session)), "recall_not_allowed"),
-               (inspector(session, kind="cooperative"), "recall_not_allowed"), (f.ADMIN, "no_organisation")]
+    refused = [
+        (f.member(c.shop), "recall_not_allowed"),
+        (f.member(f.org(session)), "recall_not_allowed"),
+        (inspector(session, kind="cooperative"), "recall_not_allowed"),
+        (f.ADMIN, "no_organisation"),
+    ]
     before = snapshot(session)
     for actor, code in refused:
         with pytest.raises(Forbidden) as info:
@@ -178,8 +193,11 @@ def test_an_authority_may_recall_any_lot_a_holder_or_stranger_may_not(session: S
 def test_a_cancelled_lot_cannot_be_recalled_or_held(session: Session) -> None:
     coop = f.org(session)
     made = f.harvest(session, coop, "10")
-    capture(session=session, actor=f.member(coop),
-            items=[(EventType.CORRECTION, CorrectionIn(event_id=made.event_ids[0], reason="did_not_occur"))])
+    capture(
+        session=session,
+        actor=f.member(coop),
+        items=[(EventType.CORRECTION, CorrectionIn(event_id=made.event_ids[0], reason="did_not_occur"))],
+    )
     lot_id = made.lot_ids[0]
     for act in (recall.recall, holds.hold):
         with pytest.raises(Conflict) as info:
@@ -193,8 +211,11 @@ def test_a_hold_stops_a_lot_until_it_is_released(session: Session) -> None:
     # when the producer holds its lot
     held = holds.hold(session=session, actor=f.member(coop), lot_id=lot_id, data=WHY)
     # then it is on hold, recorded in the producer's chain with the reason and what it was
-    assert (held.status, held.previous_status, lot(session, lot_id).status) == (LotStatus.ON_HOLD, LotStatus.ACTIVE,
-                                                                                LotStatus.ON_HOLD)
+    assert (held.status, held.previous_status, lot(session, lot_id).status) == (
+        LotStatus.ON_HOLD,
+        LotStatus.ACTIVE,
+        LotStatus.ON_HOLD,
+    )
     event = session.get(Event, held.event_id)
     assert event is not None and (event.type, event.organisation_id) == (EventType.HOLD, coop.id)
     assert event.payload == {"reason": WHY.reason, "previous_status": "active"}
@@ -220,7 +241,9 @@ def test_a_hold_stops_a_lot_until_it_is_released(session: Session) -> None:
 def test_a_released_lot_nobody_holds_is_consumed_again(session: Session) -> None:
     coop = f.org(session)
     lot_id = f.harvest(session, coop, "10").lot_ids[0]
-    capture(session=session, actor=f.member(coop), items=[(EventType.SELL, SellIn(lot_id=lot_id, quantity=Decimal(10)))])
+    capture(
+        session=session, actor=f.member(coop), items=[(EventType.SELL, SellIn(lot_id=lot_id, quantity=Decimal(10)))]
+    )
     assert lot(session, lot_id).status == LotStatus.CONSUMED
     held = holds.hold(session=session, actor=f.member(coop), lot_id=lot_id, data=WHY)
     released = holds.release(session=session, actor=f.member(coop), lot_id=lot_id, data=WHY)
@@ -247,8 +270,11 @@ def test_holders_and_strangers_may_not_hold_a_lot(session: Session) -> None:
     coop, buyer = f.org(session), f.org(session, "distributor")
     lot_id = f.harvest(session, coop, "10").lot_ids[0]
     f.receive(session, buyer, f.ship(session, coop, lot_id, buyer, "4").shipment_id)  # type: ignore[arg-type]
-    refused = [(f.member(buyer), "hold_not_allowed"), (inspector(session, kind="distributor"), "hold_not_allowed"),
-               (Actor(role=Role.MEMBER, organisation_id=None), "no_organisation")]
+    refused = [
+        (f.member(buyer), "hold_not_allowed"),
+        (inspector(session, kind="distributor"), "hold_not_allowed"),
+        (Actor(role=Role.MEMBER, organisation_id=None), "no_organisation"),
+    ]
     before = snapshot(session)
     for actor, code in refused:
         with pytest.raises(Forbidden) as info:
@@ -274,8 +300,15 @@ def test_the_report_lists_each_lot_with_its_units_and_holders(session: Session) 
     found = recall.recall(session=session, actor=f.member(c.coop), lot_id=c.ids["H"], data=WHY)
     _, rows = report.rows(session=session, actor=f.member(c.coop), recall_id=found.id)  # type: ignore[arg-type]
     names = {lot(session, i).lot_code: name for name, i in c.ids.items()}
-    got = {(names[r["lot_code"]], r["holder_organisation_id"]):
-           (r["depth"], r["units_active"], r["quantity_held"], r["quantity_in_transit"]) for r in rows}
+    got = {
+        (names[r["lot_code"]], r["holder_organisation_id"]): (
+            r["depth"],
+            r["units_active"],
+            r["quantity_held"],
+            r["quantity_in_transit"],
+        )
+        for r in rows
+    }
     q = Decimal
     assert got == {
         ("H", c.coop.id): (0, 0, q("20.000"), q("0.000")),  # 100 harvested, 80 into L1
@@ -288,7 +321,11 @@ def test_the_report_lists_each_lot_with_its_units_and_holders(session: Session) 
     assert len(rows) == len(got)
     shop = next(r for r in rows if r["holder_organisation_id"] == c.shop.id)
     assert (shop["holder_name"], shop["holder_address"], shop["holder_phone"], shop["holder_email"]) == (
-        c.shop.name, "12 Phố Hiến, Hưng Yên", "0221 3862 123", "shop@example.vn")
+        c.shop.name,
+        "12 Phố Hiến, Hưng Yên",
+        "0221 3862 123",
+        "shop@example.vn",
+    )
     assert [r["depth"] for r in rows] == sorted(r["depth"] for r in rows)
 
 
@@ -311,15 +348,18 @@ def test_holders_find_recalls_in_their_list(session: Session) -> None:
     found = recall.recall(session=session, actor=f.member(c.coop), lot_id=c.ids["H"], data=WHY)
     mine = recall.affecting(session=session, actor=f.member(c.shop))
     assert [(x.recall_id, x.lot_id, x.depth, x.quantity_held, x.recalled_lot_id) for x in mine] == [
-        (found.id, c.ids["L2b"], 2, Decimal("10.000"), c.ids["H"])]
+        (found.id, c.ids["L2b"], 2, Decimal("10.000"), c.ids["H"])
+    ]
     # the processor held L1 and L2a (now nothing of them) and holds L2b's rest and L3
     assert {x.lot_id for x in recall.affecting(session=session, actor=f.member(c.proc))} == {
-        c.ids[name] for name in ("L1", "L2a", "L2b", "L3")}
+        c.ids[name] for name in ("L1", "L2a", "L2b", "L3")
+    }
     assert recall.affecting(session=session, actor=f.member(f.org(session))) == []
     # the second shop has 5 kg of L2b on the road to it: it is told too
     coming = recall.affecting(session=session, actor=f.member(c.shop2))
     assert [(x.lot_id, x.quantity_held, x.quantity_in_transit) for x in coming] == [
-        (c.ids["L2b"], Decimal(0), Decimal("5.000"))]
+        (c.ids["L2b"], Decimal(0), Decimal("5.000"))
+    ]
     assert count(session, Recall) == 1
 
 
@@ -337,7 +377,9 @@ def test_a_hold_release_or_recall_sent_again_with_its_key_records_once_and_answe
     assert again == first and _events(session, EventType.HOLD) == 1
     # the key with another reason is refused, not taken for a new hold
     with pytest.raises(Conflict) as reused:
-        holds.hold(session=session, actor=actor, lot_id=lot_id, data=ReasonIn(reason="Lý do khác"), idempotency_key="tap-1")
+        holds.hold(
+            session=session, actor=actor, lot_id=lot_id, data=ReasonIn(reason="Lý do khác"), idempotency_key="tap-1"
+        )
     assert reused.value.code == "idempotency_key_reused"
     # without a key the same request is what it always was: the lot is already on hold
     with pytest.raises(Conflict) as plain:
@@ -348,6 +390,8 @@ def test_a_hold_release_or_recall_sent_again_with_its_key_records_once_and_answe
     assert _events(session, EventType.RELEASE) == 1 and lot(session, lot_id).status == LotStatus.ACTIVE
     # a recall retried after a timeout is the same recall
     recalled = recall.recall(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-3")
-    assert recall.recall(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-3").id == recalled.id
+    assert (
+        recall.recall(session=session, actor=actor, lot_id=lot_id, data=WHY, idempotency_key="tap-3").id == recalled.id
+    )
     assert _events(session, EventType.RECALL) == 1
     assert verify(session=session).ok

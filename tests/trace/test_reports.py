@@ -27,7 +27,7 @@ from trace.users import User
 from workers import reports as worker
 
 ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="test admin")
-EVIL = "=HYPERLINK(\"http://evil.example\",\"bấm\")"
+EVIL = '=HYPERLINK("http://evil.example","bấm")'
 
 
 @pytest.fixture
@@ -42,8 +42,14 @@ def found(session: Session) -> dashboard.Dashboard:
 
 def test_the_workbook_has_a_vietnamese_sheet_per_section_and_the_dashboards_figures(found: dashboard.Dashboard) -> None:
     book = load_workbook(io.BytesIO(export.to_xlsx(export.sections(found))))
-    assert book.sheetnames == ["Tổng hợp", "Tổ chức theo loại", "Tổ chức theo xã, phường", "Theo tháng",
-                               "Chỉ dẫn địa lý, nhãn hiệu", "Tăng trưởng so với mục tiêu"]
+    assert book.sheetnames == [
+        "Tổng hợp",
+        "Tổ chức theo loại",
+        "Tổ chức theo xã, phường",
+        "Theo tháng",
+        "Chỉ dẫn địa lý, nhãn hiệu",
+        "Tăng trưởng so với mục tiêu",
+    ]
     summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
     assert summary["Tổ chức trên hệ thống (cuối kỳ)"] == found.organisations
     assert summary["Lô hàng thu hoạch trong kỳ"] == found.total("lots_harvested") >= 2
@@ -51,7 +57,8 @@ def test_the_workbook_has_a_vietnamese_sheet_per_section_and_the_dashboards_figu
     kinds = book["Tổ chức theo loại"]
     assert [c.value for c in kinds[1]] == ["Loại tổ chức", "Trên hệ thống (cuối kỳ)", "Mới tham gia trong kỳ"]
     assert {r[0]: r[1] for r in kinds.iter_rows(min_row=2, values_only=True)} == {
-        export.ORG_KINDS[k.kind]: k.total for k in found.by_kind}
+        export.ORG_KINDS[k.kind]: k.total for k in found.by_kind
+    }
     months = book["Theo tháng"]
     assert [c.value for c in months[1]][:3] == ["Tháng", "Lô thu hoạch", "Lô chế biến"]
     rows = list(months.iter_rows(min_row=2, values_only=True))
@@ -91,13 +98,24 @@ def test_a_report_is_asked_for_by_those_who_may_and_once_per_form(session: Sessi
     assert first.id == again.id and first.organisation_id == gi.holder.id
     assert len(session.exec(select(ReportJob)).all()) == 1
     with pytest.raises(RuleViolation) as refused:
-        jobs.request_report(session=session, actor=holder, data=jobs.ReportIn(
-            scope="holder", period_start=date(year, 5, 1), period_end=date(year, 4, 1)))
+        jobs.request_report(
+            session=session,
+            actor=holder,
+            data=jobs.ReportIn(scope="holder", period_start=date(year, 5, 1), period_end=date(year, 4, 1)),
+        )
     assert refused.value.code == "period_backwards"
     with pytest.raises(RuleViolation):
-        jobs.request_report(session=session, actor=holder, data=jobs.ReportIn(
-            scope="holder", period_start=date(year, 1, 1), period_end=date(year, 2, 1), format=ReportFormat.CSV,
-            section="growth"))
+        jobs.request_report(
+            session=session,
+            actor=holder,
+            data=jobs.ReportIn(
+                scope="holder",
+                period_start=date(year, 1, 1),
+                period_end=date(year, 2, 1),
+                format=ReportFormat.CSV,
+                section="growth",
+            ),
+        )
     # the job is the holder's: another organisation does not find it; the administrator does
     with pytest.raises(Exception, match="not found"):
         jobs.get_job(session=session, actor=grower, job_id=first.id)  # type: ignore[arg-type]
@@ -126,13 +144,17 @@ def _admin_job(engine: Engine, fmt: ReportFormat = ReportFormat.XLSX) -> tuple[i
         admin, _ = f.user(session, None, Role.ADMIN, password="")
         actor = Actor(role=Role.ADMIN, organisation_id=None, user_id=admin.id, name="admin")
         year = today().year
-        job = jobs.request_report(session=session, actor=actor, data=jobs.ReportIn(
-            period_start=date(year, 1, 1), period_end=date(year, 12, 31), format=fmt))
+        job = jobs.request_report(
+            session=session,
+            actor=actor,
+            data=jobs.ReportIn(period_start=date(year, 1, 1), period_end=date(year, 12, 31), format=fmt),
+        )
         return job.id, admin.id  # type: ignore[return-value]
 
 
 def test_the_task_records_progress_and_the_file_and_run_twice_makes_one_file(
-        committed: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    committed: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job_id, _ = _admin_job(committed)
     seen: list[int] = []
     real = jobs.heartbeat
@@ -182,13 +204,17 @@ def test_a_job_whose_builder_died_is_claimed_again_when_its_lease_runs_out(commi
     assert worker.build_report(job_id, engine=committed) == "done"
 
 
-def test_a_job_whose_message_was_lost_is_sent_again_by_the_sweep(committed: Engine,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_job_whose_message_was_lost_is_sent_again_by_the_sweep(
+    committed: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old, _ = _admin_job(committed)
     new, _ = _admin_job(committed)
     with session_scope(committed) as session:
-        session.execute(update(ReportJob).where(col(ReportJob.id) == old)
-                        .values(created_at=utcnow() - timedelta(seconds=worker.SWEEP_SECONDS + 5)))
+        session.execute(
+            update(ReportJob)
+            .where(col(ReportJob.id) == old)
+            .values(created_at=utcnow() - timedelta(seconds=worker.SWEEP_SECONDS + 5))
+        )
     sent: list[int] = []
     monkeypatch.setattr(worker, "enqueue", sent.append)
     assert old in worker.sweep(committed) and old in sent and new not in sent

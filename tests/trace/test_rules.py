@@ -52,24 +52,41 @@ def cap(session: Session, o: Organisation, kind: EventType, data: SQLModel) -> A
 
 def counts(session: Session) -> dict[str, int]:
     """Rows of the tables a capture writes."""
-    return {m.__name__: session.exec(select(func.count()).select_from(m)).one() for m in (Event, EventLot, Lot, Holding, Shipment)}
+    return {
+        m.__name__: session.exec(select(func.count()).select_from(m)).one()
+        for m in (Event, EventLot, Lot, Holding, Shipment)
+    }
 
 
 def commission(session: Session, o: Organisation, lot_id: int, count: int = 2, days_ago: float = 1) -> list[str]:
-    return cap(session, o, EventType.COMMISSION, CommissionIn(lot_id=lot_id, count=count, event_time=f.when(days_ago))).serials
+    return cap(
+        session, o, EventType.COMMISSION, CommissionIn(lot_id=lot_id, count=count, event_time=f.when(days_ago))
+    ).serials
 
 
 # One closure per way of taking from a lot, so each custody rule is checked on every action.
 def _ship(session: Session, o: Organisation, lot_id: int, qty: str, days_ago: float = 1) -> Any:
     to = f.org(session, "distributor")
-    return cap(session, o, EventType.SHIP, ShipIn(lot_id=lot_id, quantity=D(qty), destination_organisation_id=to.id,  # type: ignore[arg-type]
-                                                  event_time=f.when(days_ago)))
+    return cap(
+        session,
+        o,
+        EventType.SHIP,
+        ShipIn(
+            lot_id=lot_id,
+            quantity=D(qty),
+            destination_organisation_id=to.id,  # type: ignore[arg-type]
+            event_time=f.when(days_ago),
+        ),
+    )
 
 
 def _transform(session: Session, o: Organisation, lot_id: int, qty: str, days_ago: float = 1) -> Any:
     out = f.product(session, o, category="longan_dried")
-    data = TransformIn(inputs=[TransformInput(lot_id=lot_id, quantity=D(qty))], event_time=f.when(days_ago),
-                       outputs=[TransformOutput(product_id=out.id, lot_code=f"D{lot_id}X{qty}", quantity=D("1"))])  # type: ignore[arg-type]
+    data = TransformIn(
+        inputs=[TransformInput(lot_id=lot_id, quantity=D(qty))],
+        event_time=f.when(days_ago),
+        outputs=[TransformOutput(product_id=out.id, lot_code=f"D{lot_id}X{qty}", quantity=D("1"))],
+    )  # type: ignore[arg-type]
     return cap(session, o, EventType.TRANSFORM, data)
 
 
@@ -78,7 +95,12 @@ def _sell(session: Session, o: Organisation, lot_id: int, qty: str, days_ago: fl
 
 
 def _loss(session: Session, o: Organisation, lot_id: int, qty: str, days_ago: float = 1) -> Any:
-    return cap(session, o, EventType.LOSS, LossIn(lot_id=lot_id, quantity=D(qty), reason="spoilage", event_time=f.when(days_ago)))
+    return cap(
+        session,
+        o,
+        EventType.LOSS,
+        LossIn(lot_id=lot_id, quantity=D(qty), reason="spoilage", event_time=f.when(days_ago)),
+    )
 
 
 TAKERS = {"ship": _ship, "transform": _transform, "sell": _sell, "loss": _loss}
@@ -120,7 +142,9 @@ def test_mass_balance_holds_through_ship_receive_sell_loss_and_transform(session
     assert held == D("45") and in_transit(session=session, lot_id=lot_id) == D("20")
     assert held + in_transit(session=session, lot_id=lot_id) + D("10") + D("5") + D("20") == D("100")
     # and the event rows alone explain the holdings (custody is derived from events)
-    deltas = session.exec(select(EventLot.delta).where(EventLot.lot_id == lot_id, EventLot.organisation_id.is_not(None))).all()  # type: ignore[union-attr]
+    deltas = session.exec(
+        select(EventLot.delta).where(EventLot.lot_id == lot_id, EventLot.organisation_id.is_not(None))
+    ).all()  # type: ignore[union-attr]
     assert sum(deltas) == held
     # and every quantity row is in the lot's own unit
     units = set(session.exec(select(EventLot.unit).where(EventLot.lot_id == lot_id, EventLot.unit.is_not(None))))  # type: ignore[union-attr]
@@ -192,7 +216,9 @@ def test_packing_is_not_dated_before_its_lot_exists(session: Session) -> None:
 
 @pytest.mark.parametrize("tolerance", [60, 900])
 def test_events_more_than_the_configured_tolerance_in_the_future_are_refused(
-    session: Session, monkeypatch: pytest.MonkeyPatch, tolerance: int,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    tolerance: int,
 ) -> None:
     # given a tolerance set through the environment
     monkeypatch.setenv("HYTRACE_FUTURE_TOLERANCE_SECONDS", str(tolerance))
@@ -201,7 +227,12 @@ def test_events_more_than_the_configured_tolerance_in_the_future_are_refused(
     lot_id = f.harvest(session, coop, "100").lot_ids[0]
 
     def sell_at(seconds: int) -> Any:
-        return cap(session, coop, EventType.SELL, SellIn(lot_id=lot_id, quantity=D(1), event_time=utcnow() + timedelta(seconds=seconds)))
+        return cap(
+            session,
+            coop,
+            EventType.SELL,
+            SellIn(lot_id=lot_id, quantity=D(1), event_time=utcnow() + timedelta(seconds=seconds)),
+        )
 
     # then just inside the tolerance is accepted, just outside refused
     sell_at(tolerance - 30)
@@ -245,17 +276,31 @@ def test_writing_off_a_recalled_lot_is_allowed(session: Session) -> None:
     assert held_by(session=session, lot_id=lot_id, organisation_id=coop.id) == 0
 
 
-@pytest.mark.parametrize(("applied_days_before", "interval", "accepted"), [(6, 7, False), (7, 7, True), (30, None, True), (0, 0, True)])
-def test_pre_harvest_interval_is_enforced(session: Session, applied_days_before: int, interval: int | None, accepted: bool) -> None:
+@pytest.mark.parametrize(
+    ("applied_days_before", "interval", "accepted"), [(6, 7, False), (7, 7, True), (30, None, True), (0, 0, True)]
+)
+def test_pre_harvest_interval_is_enforced(
+    session: Session, applied_days_before: int, interval: int | None, accepted: bool
+) -> None:
     coop = f.org(session)
     prod, loc = f.product(session, coop), f.location(session, coop)
     # noon in Hưng Yên, so the harvest day is unambiguous
     day = f.today() - timedelta(days=2)
     harvest_at = datetime.combine(day, time(12), tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
-    used = InputUsed(kind="pesticide", name="Abamectin 3.6EC", applied_on=day - timedelta(days=applied_days_before),
-                     pre_harvest_interval_days=interval)
-    data = HarvestIn(product_id=prod.id, lot_code="PHI1", quantity=D(10), location_id=loc.id,  # type: ignore[arg-type]
-                     event_time=harvest_at, inputs_used=[used])
+    used = InputUsed(
+        kind="pesticide",
+        name="Abamectin 3.6EC",
+        applied_on=day - timedelta(days=applied_days_before),
+        pre_harvest_interval_days=interval,
+    )
+    data = HarvestIn(
+        product_id=prod.id,
+        lot_code="PHI1",
+        quantity=D(10),
+        location_id=loc.id,  # type: ignore[arg-type]
+        event_time=harvest_at,
+        inputs_used=[used],
+    )
     if accepted:
         assert cap(session, coop, EventType.HARVEST, data).lot_ids
     else:
@@ -267,7 +312,10 @@ def test_packing_unknown_or_void_units_is_refused(session: Session) -> None:
     coop = f.org(session)
     lot_id = f.harvest(session, coop, "100").lot_ids[0]
     serials = commission(session, coop, lot_id, 2)
-    bad = PackIn(parent_id="CARTON-U", children=[UnitRef(lot_id=lot_id, serial=serials[0]), UnitRef(lot_id=lot_id, serial="NOSUCHSERIAL")])
+    bad = PackIn(
+        parent_id="CARTON-U",
+        children=[UnitRef(lot_id=lot_id, serial=serials[0]), UnitRef(lot_id=lot_id, serial="NOSUCHSERIAL")],
+    )
     refused("unknown_unit", lambda: cap(session, coop, EventType.PACK, bad), RuleViolation)
     other_lot = f.harvest(session, coop, "5").lot_ids[0]
     wrong_lot = PackIn(parent_id="CARTON-U", children=[UnitRef(lot_id=other_lot, serial=serials[0])])
@@ -281,10 +329,16 @@ def test_packing_needs_custody_and_each_unit_is_packed_once(session: Session) ->
     refs = [UnitRef(lot_id=lot_id, serial=s) for s in serials]
     refused("not_holder", lambda: cap(session, proc, EventType.PACK, PackIn(parent_id="C-X", children=refs)), Forbidden)
     cap(session, coop, EventType.PACK, PackIn(parent_id="C-1", children=refs[:1]))
-    refused("already_packed", lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="C-2", children=refs)), RuleViolation)
+    refused(
+        "already_packed",
+        lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="C-2", children=refs)),
+        RuleViolation,
+    )
     # once everything is shipped away the former holder may pack none of it
     f.ship(session, coop, lot_id, proc, "100", days_ago=0.5)
-    refused("not_holder", lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="C-3", children=refs[1:])), Forbidden)
+    refused(
+        "not_holder", lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="C-3", children=refs[1:])), Forbidden
+    )
 
 
 def test_only_a_current_holder_may_commission_units(session: Session) -> None:
@@ -303,13 +357,24 @@ def test_an_error_in_a_multi_item_capture_leaves_nothing_written(session: Sessio
     lot_id = f.harvest(session, coop, "100").lot_ids[0]
     before = counts(session)
     items: list[tuple[EventType, SQLModel]] = [
-        (EventType.HARVEST, HarvestIn(product_id=prod.id, lot_code="BATCH1", quantity=D(5), location_id=loc.id, event_time=f.when(2))),  # type: ignore[arg-type]
-        (EventType.SHIP, ShipIn(lot_id=lot_id, quantity=D(60), destination_organisation_id=proc.id, event_time=f.when(1))),  # type: ignore[arg-type]
+        (
+            EventType.HARVEST,
+            HarvestIn(product_id=prod.id, lot_code="BATCH1", quantity=D(5), location_id=loc.id, event_time=f.when(2)),
+        ),  # type: ignore[arg-type]
+        (
+            EventType.SHIP,
+            ShipIn(lot_id=lot_id, quantity=D(60), destination_organisation_id=proc.id, event_time=f.when(1)),
+        ),  # type: ignore[arg-type]
         (EventType.SELL, SellIn(lot_id=lot_id, quantity=D(30), event_time=f.when(1))),
-        (EventType.SHIP, ShipIn(lot_id=lot_id, quantity=D(20), destination_organisation_id=proc.id, event_time=f.when(1))),  # type: ignore[arg-type]
+        (
+            EventType.SHIP,
+            ShipIn(lot_id=lot_id, quantity=D(20), destination_organisation_id=proc.id, event_time=f.when(1)),
+        ),  # type: ignore[arg-type]
     ]
     # when it is captured
-    error = refused("exceeds_holding", lambda: capture(session=session, actor=f.member(coop), items=items), RuleViolation)
+    error = refused(
+        "exceeds_holding", lambda: capture(session=session, actor=f.member(coop), items=items), RuleViolation
+    )
     # then the error names the item, and no row and no holding changed
     assert error.details["index"] == 3
     assert counts(session) == before
@@ -345,8 +410,11 @@ def test_a_unit_listed_twice_in_one_pack_is_refused_and_nothing_is_packed(sessio
     lot_id = f.harvest(session, coop, "100", days_ago=5).lot_ids[0]
     serials = commission(session, coop, lot_id, 2, days_ago=4)
     twice = [UnitRef(lot_id=lot_id, serial=s) for s in (serials[0], serials[1], serials[0])]
-    refused("duplicate_unit", lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="CARTON-2", children=twice)),
-            RuleViolation)
+    refused(
+        "duplicate_unit",
+        lambda: cap(session, coop, EventType.PACK, PackIn(parent_id="CARTON-2", children=twice)),
+        RuleViolation,
+    )
     assert set(session.exec(select(Unit.parent_id).where(Unit.lot_id == lot_id))) == {None}
     # listed once each, they are packed, every one of them
     once = [UnitRef(lot_id=lot_id, serial=s) for s in serials]

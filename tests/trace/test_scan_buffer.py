@@ -48,13 +48,21 @@ def place(fresh: tuple[str, Engine]) -> Place:
         lot = s.get(Lot, f.harvest(s, coop, "100").lot_ids[0])
         assert lot is not None and lot.id is not None
         run = runs.create_run(session=s, actor=f.member(coop), lot_id=lot.id, data=runs.PrintRunCreate(quantity=2))
-        units = list(s.execute(select(col(Unit.id)).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id))).scalars())
+        units = list(
+            s.execute(select(col(Unit.id)).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id))).scalars()
+        )
     return Place(engine, lot.id, [u for u in units if u is not None])
 
 
 def scan(p: Place, i: int = 0, unit: int | None = 0) -> ScanIn:
-    return new_scan(lot_id=p.lot_id, unit_id=None if unit is None else p.unit_ids[unit], client_ip=f"10.{i % 250}.{i // 250}.1",
-                    user_agent="Mozilla/5.0 (Linux; Android 14) Mobile", lang="vi", kind="page")
+    return new_scan(
+        lot_id=p.lot_id,
+        unit_id=None if unit is None else p.unit_ids[unit],
+        client_ip=f"10.{i % 250}.{i // 250}.1",
+        user_agent="Mozilla/5.0 (Linux; Android 14) Mobile",
+        lang="vi",
+        kind="page",
+    )
 
 
 def stored(engine: Engine) -> list[str]:
@@ -63,8 +71,9 @@ def stored(engine: Engine) -> list[str]:
 
 
 def add_from_threads(buffer: ScanBuffer, p: Place, threads: int, each: int) -> set[str]:
-    made: list[list[ScanIn]] = [[scan(p, t * each + i, unit=None if i % 3 == 0 else i % 2) for i in range(each)]
-                                for t in range(threads)]
+    made: list[list[ScanIn]] = [
+        [scan(p, t * each + i, unit=None if i % 3 == 0 else i % 2) for i in range(each)] for t in range(threads)
+    ]
     go = threading.Barrier(threads)
 
     def run(batch: list[ScanIn]) -> None:
@@ -131,7 +140,9 @@ def test_the_background_thread_writes_without_close_and_pending_covers_the_gap(p
         assert stats(session=s, lot_id=place.lot_id, pending=buffer.pending(lot_id=place.lot_id)).count == 5
 
 
-def test_a_failed_write_keeps_the_scans_and_the_next_round_writes_them(place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_keeps_the_scans_and_the_next_round_writes_them(
+    place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given a write that fails once, as when the database is briefly unreachable
     real, calls = scan_buffer.write, []
 
@@ -204,8 +215,9 @@ def redis_key() -> Iterator[str]:
     client.close()
 
 
-def test_two_buffers_on_one_list_drain_it_together_without_loss_or_repeats(place: Place, redis_key: str,
-                                                                           quick: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_buffers_on_one_list_drain_it_together_without_loss_or_repeats(
+    place: Place, redis_key: str, quick: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given two processes' buffers on one Redis list, small batches so drains interleave
     monkeypatch.setattr(scan_buffer, "BATCH", 50)
     first, second = RedisBuffer(place.engine, REDIS_URL, redis_key), RedisBuffer(place.engine, REDIS_URL, redis_key)
@@ -213,8 +225,10 @@ def test_two_buffers_on_one_list_drain_it_together_without_loss_or_repeats(place
     second.start()
     # when each gets scans from 4 threads
     made: set[str] = set()
-    adders = [threading.Thread(target=lambda b=b: made.update(add_from_threads(b, place, threads=4, each=300)))
-              for b in (first, second)]
+    adders = [
+        threading.Thread(target=lambda b=b: made.update(add_from_threads(b, place, threads=4, each=300)))
+        for b in (first, second)
+    ]
     for a in adders:
         a.start()
     for a in adders:
@@ -245,8 +259,9 @@ def test_scans_pushed_but_not_yet_drained_stay_pending(place: Place, redis_key: 
     client.close()
 
 
-def test_a_drainer_whose_lock_lapsed_never_trims_what_another_has_not_written(place: Place, redis_key: str,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_drainer_whose_lock_lapsed_never_trims_what_another_has_not_written(
+    place: Place, redis_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given a slow drainer whose lock lapses mid-batch: a second drainer takes over, drains the list,
     # and new scans arrive before the slow one finishes its write
     monkeypatch.setattr(scan_buffer, "BATCH", 5)

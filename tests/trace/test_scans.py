@@ -38,15 +38,31 @@ def coded(session: Session, quantity: int = 2) -> tuple[int, list[int]]:
     coop = f.org(session)
     lot = session.get(Lot, f.harvest(session, coop, "100").lot_ids[0])
     assert lot is not None and lot.id is not None
-    run = runs.create_run(session=session, actor=f.member(coop), lot_id=lot.id, data=runs.PrintRunCreate(quantity=quantity))
+    run = runs.create_run(
+        session=session, actor=f.member(coop), lot_id=lot.id, data=runs.PrintRunCreate(quantity=quantity)
+    )
     units = session.execute(select(col(Unit.id)).where(col(Unit.print_run_id) == run.id).order_by(col(Unit.id)))
     return lot.id, list(units.scalars())
 
 
-def scan(lot_id: int, unit_id: int | None, ip: str = "203.0.113.7", *, minutes: float = 0,
-         place: tuple[float, float] | None = None) -> ScanIn:
-    return new_scan(lot_id=lot_id, unit_id=unit_id, client_ip=ip, user_agent="Mozilla/5.0 (Linux; Android 14) Mobile",
-                    lang="vi", kind="page", place=place, at=T0 + timedelta(minutes=minutes))
+def scan(
+    lot_id: int,
+    unit_id: int | None,
+    ip: str = "203.0.113.7",
+    *,
+    minutes: float = 0,
+    place: tuple[float, float] | None = None,
+) -> ScanIn:
+    return new_scan(
+        lot_id=lot_id,
+        unit_id=unit_id,
+        client_ip=ip,
+        user_agent="Mozilla/5.0 (Linux; Android 14) Mobile",
+        lang="vi",
+        kind="page",
+        place=place,
+        at=T0 + timedelta(minutes=minutes),
+    )
 
 
 def rows(session: Session) -> int:
@@ -75,15 +91,18 @@ def test_an_ipv4_mapped_ipv6_address_is_its_ipv4_network() -> None:
     assert network_of("::ffff:203.0.114.9") != network_of("203.0.113.200")
 
 
-@pytest.mark.parametrize("garbage", [None, "", "unknown", "not an ip", "300.1.1.1", "1.2.3", "203.0.113.7:443",
-                                     "2001:db8::zz", "\x00", "testclient"])
+@pytest.mark.parametrize(
+    "garbage",
+    [None, "", "unknown", "not an ip", "300.1.1.1", "1.2.3", "203.0.113.7:443", "2001:db8::zz", "\x00", "testclient"],
+)
 def test_an_unparsable_client_is_the_one_unknown_network(garbage: str | None) -> None:
     assert network_of(garbage) == network_of(None)
     assert network_of(garbage) not in {network_of("203.0.113.7"), network_of("2001:db8::1"), network_of("0.0.0.0")}
 
 
 def test_the_hash_depends_on_the_secret_so_the_prefix_space_cannot_be_searched_without_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     before = network_of("203.0.113.7")
     monkeypatch.setenv("HYTRACE_SECRET_KEY", "another-secret-that-is-long-enough-456")
     get_settings.cache_clear()
@@ -95,8 +114,15 @@ def test_the_hash_depends_on_the_secret_so_the_prefix_space_cannot_be_searched_w
 def test_no_part_of_the_ip_or_the_user_agent_is_stored(session: Session) -> None:
     lot_id, units = coded(session, 1)
     ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Zalo"
-    written = new_scan(lot_id=lot_id, unit_id=units[0], client_ip="203.0.113.77", user_agent=ua, lang="vi",
-                       kind="page", place=(20.6464, 106.0511))
+    written = new_scan(
+        lot_id=lot_id,
+        unit_id=units[0],
+        client_ip="203.0.113.77",
+        user_agent=ua,
+        lang="vi",
+        kind="page",
+        place=(20.6464, 106.0511),
+    )
     write(session=session, scans=[written])
     stored = session.execute(select(Scan).where(Scan.uid == written.uid)).scalar_one()  # type: ignore[arg-type]
     values = stored.model_dump()
@@ -110,42 +136,77 @@ def test_no_part_of_the_ip_or_the_user_agent_is_stored(session: Session) -> None
 # -- places, agents, the scan itself ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("lat", "lon", "cell"), [
-    (20.6464, 106.0511, "20.6,106.1"), (21.04, 106.06, "21.0,106.1"), (-0.04, -0.04, "0.0,0.0"),
-    (-33.86, 151.21, "-33.9,151.2"), (90, 180, "90.0,180.0"), (-90, -180, "-90.0,-180.0"),
-])
+@pytest.mark.parametrize(
+    ("lat", "lon", "cell"),
+    [
+        (20.6464, 106.0511, "20.6,106.1"),
+        (21.04, 106.06, "21.0,106.1"),
+        (-0.04, -0.04, "0.0,0.0"),
+        (-33.86, 151.21, "-33.9,151.2"),
+        (90, 180, "90.0,180.0"),
+        (-90, -180, "-90.0,-180.0"),
+    ],
+)
 def test_a_shared_location_is_kept_only_to_a_tenth_of_a_degree(lat: float, lon: float, cell: str) -> None:
     assert coarse_place(lat, lon) == cell
     assert len(cell) <= 16
 
 
-@pytest.mark.parametrize(("lat", "lon"), [(90.01, 0), (-91, 0), (0, 180.5), (0, -181), (math.nan, 0), (0, math.inf),
-                                          (-math.inf, 0)])
+@pytest.mark.parametrize(
+    ("lat", "lon"), [(90.01, 0), (-91, 0), (0, 180.5), (0, -181), (math.nan, 0), (0, math.inf), (-math.inf, 0)]
+)
 def test_an_impossible_location_is_no_place(lat: float, lon: float) -> None:
     assert coarse_place(lat, lon) is None
 
 
-@pytest.mark.parametrize(("ua", "hint", "agent"), [
-    ("Mozilla/5.0 (Linux; Android 14; SM-A155F) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36", None, "mobile"),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", None, "mobile"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36", None, "desktop"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15", None, "desktop"),
-    ("Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0", "?1", "mobile"),
-    ("Mozilla/5.0 (Linux; Android 14) Mobile", "?0", "desktop"),
-    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "?1", "bot"),
-    ("facebookexternalhit/1.1", None, "bot"), ("curl/8.5.0", None, "bot"), ("python-httpx/0.27", None, "bot"),
-    (None, None, "other"), ("", None, "other"), ("Zalo", None, "other"),
-])
-def test_the_client_kind_comes_from_the_user_agent_and_the_mobile_hint(ua: str | None, hint: str | None, agent: str) -> None:
+@pytest.mark.parametrize(
+    ("ua", "hint", "agent"),
+    [
+        (
+            "Mozilla/5.0 (Linux; Android 14; SM-A155F) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36",
+            None,
+            "mobile",
+        ),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", None, "mobile"),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36", None, "desktop"),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15", None, "desktop"),
+        ("Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0", "?1", "mobile"),
+        ("Mozilla/5.0 (Linux; Android 14) Mobile", "?0", "desktop"),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "?1", "bot"),
+        ("facebookexternalhit/1.1", None, "bot"),
+        ("curl/8.5.0", None, "bot"),
+        ("python-httpx/0.27", None, "bot"),
+        (None, None, "other"),
+        ("", None, "other"),
+        ("Zalo", None, "other"),
+    ],
+)
+def test_the_client_kind_comes_from_the_user_agent_and_the_mobile_hint(
+    ua: str | None, hint: str | None, agent: str
+) -> None:
     assert agent_of(ua, hint) == agent
 
 
 def test_a_new_scan_carries_only_coarse_hints() -> None:
     local = datetime(2026, 11, 20, 15, 30, tzinfo=timezone(timedelta(hours=7)))
-    made = new_scan(lot_id=3, unit_id=None, client_ip="::ffff:198.51.100.4", user_agent=None, lang=" EN-us ",
-                    kind="json", place=(21.0, 106.06), at=local)
-    assert (made.lot_id, made.unit_id, made.kind, made.agent, made.lang, made.place) == (3, None, "json", "other",
-                                                                                         "en-us", "21.0,106.1")
+    made = new_scan(
+        lot_id=3,
+        unit_id=None,
+        client_ip="::ffff:198.51.100.4",
+        user_agent=None,
+        lang=" EN-us ",
+        kind="json",
+        place=(21.0, 106.06),
+        at=local,
+    )
+    assert (made.lot_id, made.unit_id, made.kind, made.agent, made.lang, made.place) == (
+        3,
+        None,
+        "json",
+        "other",
+        "en-us",
+        "21.0,106.1",
+    )
     assert made.scanned_at == local and made.scanned_at.utcoffset() == timedelta(0)
     assert made.network == network_of("198.51.100.200") and re.fullmatch(r"[0-9a-f]{32}", made.uid)
     other = new_scan(lot_id=3, unit_id=None, client_ip=None, user_agent=None, lang="<script>", kind="page")
@@ -191,10 +252,16 @@ def test_the_thresholds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
 
 def test_stats_of_a_unit_count_only_its_scans(session: Session) -> None:
     lot_id, (mine, other) = coded(session)
-    write(session=session, scans=[
-        scan(lot_id, mine, "198.51.100.1", minutes=10), scan(lot_id, mine, "198.51.100.2", minutes=0),
-        scan(lot_id, mine, "198.51.101.1", minutes=5, place=(20.64, 106.05)),
-        scan(lot_id, other, "192.0.2.1", minutes=-60, place=(21.0, 105.8)), scan(lot_id, None, "2001:db8::9", minutes=99)])
+    write(
+        session=session,
+        scans=[
+            scan(lot_id, mine, "198.51.100.1", minutes=10),
+            scan(lot_id, mine, "198.51.100.2", minutes=0),
+            scan(lot_id, mine, "198.51.101.1", minutes=5, place=(20.64, 106.05)),
+            scan(lot_id, other, "192.0.2.1", minutes=-60, place=(21.0, 105.8)),
+            scan(lot_id, None, "2001:db8::9", minutes=99),
+        ],
+    )
     found = stats(session=session, unit_id=mine)
     assert (found.count, found.networks, found.places) == (3, 2, 1)
     assert (found.first_at, found.last_at) == (T0, T0 + timedelta(minutes=10))
@@ -211,8 +278,10 @@ def test_stats_of_a_unit_count_only_its_scans(session: Session) -> None:
 
 def test_pending_scans_are_folded_in_without_counting_anything_twice(session: Session) -> None:
     lot_id, (mine, other) = coded(session)
-    written = [scan(lot_id, mine, "198.51.100.1", minutes=0, place=(20.64, 106.05)),
-               scan(lot_id, mine, "198.51.101.1", minutes=5)]
+    written = [
+        scan(lot_id, mine, "198.51.100.1", minutes=0, place=(20.64, 106.05)),
+        scan(lot_id, mine, "198.51.101.1", minutes=5),
+    ]
     write(session=session, scans=written)
     pending = [
         written[1],  # committed while it was still listed as pending
@@ -233,9 +302,15 @@ def test_pending_scans_are_folded_in_without_counting_anything_twice(session: Se
 
 def test_the_sources_of_a_code_are_its_distinct_networks_and_places_with_pending_ones(session: Session) -> None:
     lot_id, (mine, other) = coded(session)
-    write(session=session, scans=[scan(lot_id, mine, "198.51.100.1", place=(20.64, 106.05)),
-                                  scan(lot_id, mine, "198.51.100.2", minutes=1), scan(lot_id, mine, "198.51.101.1"),
-                                  scan(lot_id, other, "192.0.2.1", place=(21.0, 105.8))])
+    write(
+        session=session,
+        scans=[
+            scan(lot_id, mine, "198.51.100.1", place=(20.64, 106.05)),
+            scan(lot_id, mine, "198.51.100.2", minutes=1),
+            scan(lot_id, mine, "198.51.101.1"),
+            scan(lot_id, other, "192.0.2.1", place=(21.0, 105.8)),
+        ],
+    )
     pending = [scan(lot_id, mine, "203.0.113.5", place=(20.61, 106.04)), scan(lot_id, other, "203.0.114.5")]
     found, networks, places = tally(session=session, unit_id=mine, pending=pending)
     assert networks == {network_of("198.51.100.1"), network_of("198.51.101.1"), network_of("203.0.113.5")}
@@ -257,8 +332,9 @@ def test_one_network_scanning_a_code_again_and_again_never_flags_it(session: Ses
     # each scan naming another place (?geo= or the share button: anyone can send any)
     lot_id, (unit_id, _) = coded(session)
     many = 150  # three times the old count warning's 50
-    flood = [scan(lot_id, unit_id, f"198.51.100.{i % 250}", minutes=i, place=(20.0 + i / 10, 106.0))
-             for i in range(3 * many)]
+    flood = [
+        scan(lot_id, unit_id, f"198.51.100.{i % 250}", minutes=i, place=(20.0 + i / 10, 106.0)) for i in range(3 * many)
+    ]
     write(session=session, scans=flood[:many])
     # then it is one network and one place (the first scan's), and not suspicious, written or pending
     found = stats(session=session, unit_id=unit_id, pending=flood[many:])
@@ -271,7 +347,10 @@ def test_one_network_scanning_a_code_again_and_again_never_flags_it(session: Ses
 def test_a_code_scanned_from_many_networks_is_suspicious(session: Session) -> None:
     s = get_settings()
     lot_id, (spread, _) = coded(session)
-    write(session=session, scans=[scan(lot_id, spread, f"198.51.{i}.1", minutes=i) for i in range(s.scan_warn_networks - 1)])
+    write(
+        session=session,
+        scans=[scan(lot_id, spread, f"198.51.{i}.1", minutes=i) for i in range(s.scan_warn_networks - 1)],
+    )
     assert not stats(session=session, unit_id=spread).suspicious
     last = stats(session=session, unit_id=spread, pending=[scan(lot_id, spread, "192.0.2.1", minutes=60)])
     assert last.suspicious and last.reasons == ["many_networks"] and last.networks == s.scan_warn_networks
@@ -283,15 +362,22 @@ def test_a_place_counts_only_when_shared_on_a_networks_first_scan_of_the_code(se
     assert s.scan_warn_places < s.scan_warn_networks  # places flag before networks would
     lot_id, (unit_id, _) = coded(session)
     places = [(20.0 + i / 10, 106.0) for i in range(s.scan_warn_places + 2)]
-    write(session=session, scans=[scan(lot_id, unit_id, "198.51.100.1", minutes=0),
-                                  scan(lot_id, unit_id, "198.51.101.1", minutes=1, place=places[0])] +
-          [scan(lot_id, unit_id, "198.51.100.1", minutes=2 + i, place=p) for i, p in enumerate(places[1:])])
+    write(
+        session=session,
+        scans=[
+            scan(lot_id, unit_id, "198.51.100.1", minutes=0),
+            scan(lot_id, unit_id, "198.51.101.1", minutes=1, place=places[0]),
+        ]
+        + [scan(lot_id, unit_id, "198.51.100.1", minutes=2 + i, place=p) for i, p in enumerate(places[1:])],
+    )
     # then the places declared from an already-seen network do not count: one place, from the second's first scan
     found = stats(session=session, unit_id=unit_id)
     assert (found.networks, found.places, found.suspicious) == (2, 1, False)
     # when new networks each share a place on their first scan (pending, then written)
-    new = [scan(lot_id, unit_id, f"203.0.{113 + i}.9", minutes=30 + i, place=places[1 + i])
-           for i in range(s.scan_warn_places - 1)]
+    new = [
+        scan(lot_id, unit_id, f"203.0.{113 + i}.9", minutes=30 + i, place=places[1 + i])
+        for i in range(s.scan_warn_places - 1)
+    ]
     found = stats(session=session, unit_id=unit_id, pending=new)
     # then they count, and the code is flagged at the setting
     assert (found.networks, found.places) == (2 + len(new), s.scan_warn_places)
@@ -301,8 +387,10 @@ def test_a_place_counts_only_when_shared_on_a_networks_first_scan_of_the_code(se
     # and a place added later (the share button) counts only on a network's first scan
     first_only = coded(session)
     lot2, (unit2, _) = first_only
-    write(session=session, scans=[scan(lot2, unit2, "198.51.100.1", minutes=0),
-                                  scan(lot2, unit2, "198.51.100.1", minutes=1)])
+    write(
+        session=session,
+        scans=[scan(lot2, unit2, "198.51.100.1", minutes=0), scan(lot2, unit2, "198.51.100.1", minutes=1)],
+    )
     later = session.execute(select(Scan).where(Scan.unit_id == unit2).order_by(col(Scan.scanned_at))).scalars().all()  # type: ignore[arg-type]
     later[1].place = "20.5,106.0"
     session.flush()

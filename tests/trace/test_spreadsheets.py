@@ -11,9 +11,11 @@ from trace.spreadsheets import workbook
 
 
 def test_text_that_looks_like_a_formula_stays_text_and_numbers_stay_numbers() -> None:
-    rows = [{"name": '=HYPERLINK("http://evil.example","click")', "qty": Decimal("12.5"), "note": "-1 kg"},
-            {"name": "+84 912 345 678", "qty": 3, "note": "@mention"},
-            {"name": "Nhãn lồng Hưng Yên", "qty": None, "note": ""}]
+    rows = [
+        {"name": '=HYPERLINK("http://evil.example","click")', "qty": Decimal("12.5"), "note": "-1 kg"},
+        {"name": "+84 912 345 678", "qty": 3, "note": "@mention"},
+        {"name": "Nhãn lồng Hưng Yên", "qty": None, "note": ""},
+    ]
     sheet = load_workbook(io.BytesIO(workbook(rows, columns=["name", "qty", "note"], title="t"))).active
     cells = [[cell for cell in row] for row in sheet.iter_rows(min_row=2)]
     assert [c.value for c in cells[0]] == ['=HYPERLINK("http://evil.example","click")', 12.5, "-1 kg"]

@@ -53,12 +53,16 @@ def target(postgres: Databases) -> Iterator[tuple[str, Engine]]:
 
 def _traces(engine: Engine, lot_id: int) -> list[str]:
     with Session(engine) as s:
-        return [trace(session=s, actor=cli.CLI_ACTOR, lot_id=lot_id, direction=d).model_dump_json()
-                for d in (Direction.BACKWARD, Direction.FORWARD)]
+        return [
+            trace(session=s, actor=cli.CLI_ACTOR, lot_id=lot_id, direction=d).model_dump_json()
+            for d in (Direction.BACKWARD, Direction.FORWARD)
+        ]
 
 
 def test_move_to_postgres_copies_everything_and_the_target_keeps_working(
-    source: tuple[str, Engine], target: tuple[str, Engine], capsys: pytest.CaptureFixture[str],
+    source: tuple[str, Engine],
+    target: tuple[str, Engine],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given a SQLite database with a whole supply chain in it (and batches small enough to need several)
@@ -78,8 +82,9 @@ def test_move_to_postgres_copies_everything_and_the_target_keeps_working(
     assert _traces(dst, world.dried_lot_id) == _traces(src, world.dried_lot_id)
     assert _traces(dst, world.fresh_lot_id) == _traces(src, world.fresh_lot_id)
     with Session(src) as a, Session(dst) as b:
-        assert [e.hash for e in a.exec(select(Event).order_by(Event.id))] == \
-            [e.hash for e in b.exec(select(Event).order_by(Event.id))]
+        assert [e.hash for e in a.exec(select(Event).order_by(Event.id))] == [
+            e.hash for e in b.exec(select(Event).order_by(Event.id))
+        ]
     # and new rows get fresh keys (the sequences were moved past the copied ids)
     with session_scope(dst) as s:
         coop = s.get(Organisation, world.org_ids[0])
@@ -92,7 +97,9 @@ def test_move_to_postgres_copies_everything_and_the_target_keeps_working(
 
 
 def test_move_refuses_a_target_that_already_holds_data(
-    source: tuple[str, Engine], target: tuple[str, Engine], capsys: pytest.CaptureFixture[str],
+    source: tuple[str, Engine],
+    target: tuple[str, Engine],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given a target that already received the data once
     src_url, src = source
@@ -110,7 +117,8 @@ def test_move_refuses_a_target_that_already_holds_data(
 
 
 def test_a_chain_that_does_not_verify_after_the_copy_leaves_the_target_empty(
-    source: tuple[str, Engine], target: tuple[str, Engine],
+    source: tuple[str, Engine],
+    target: tuple[str, Engine],
 ) -> None:
     # given a source whose log was altered behind the application's back
     _src_url, src = source
@@ -127,7 +135,9 @@ def test_a_chain_that_does_not_verify_after_the_copy_leaves_the_target_empty(
 
 
 def test_move_refuses_a_target_that_is_not_postgresql(
-    source: tuple[str, Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    source: tuple[str, Engine],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     src_url, _src = source
     code = cli.main(["--database-url", src_url, "move-to-postgres", "--target", f"sqlite:///{tmp_path / 'x.db'}"])

@@ -28,6 +28,8 @@ from trace.units import (
 )
 
 BODIES = st.text(alphabet=CROCKFORD, min_size=CODE_BODY, max_size=CODE_BODY)
+
+
 def _with_check(body: str) -> str:
     return body + check_char(body)
 
@@ -37,7 +39,7 @@ def _accepted(code: str) -> bool:
 
 
 def _swap(code: str, i: int) -> str:
-    return code[:i] + code[i + 1] + code[i] + code[i + 2:]
+    return code[:i] + code[i + 1] + code[i] + code[i + 2 :]
 
 
 def _missed_transpositions(body: str, skip: Callable[[str, str], bool]) -> list[tuple[int, str, str]]:
@@ -46,7 +48,7 @@ def _missed_transpositions(body: str, skip: Callable[[str, str], bool]) -> list[
     missed = []
     for i in range(CODE_BODY - 1):
         for a, b in itertools.permutations(CROCKFORD, 2):
-            code = _with_check(body[:i] + a + b + body[i + 2:])
+            code = _with_check(body[:i] + a + b + body[i + 2 :])
             if not skip(a, b) and _accepted(_swap(code, i)):
                 missed.append((i, a, b))
     for a in CROCKFORD:
@@ -63,7 +65,7 @@ def test_the_check_character_catches_every_single_character_substitution(body: s
     assert _accepted(code)
     for i, wrong in itertools.product(range(CODE_LENGTH), CROCKFORD):
         if wrong != code[i]:
-            assert not _accepted(code[:i] + wrong + code[i + 1:]), (code, i, wrong)
+            assert not _accepted(code[:i] + wrong + code[i + 1 :]), (code, i, wrong)
 
 
 @settings(max_examples=5, deadline=None)
@@ -81,8 +83,10 @@ _SPELLINGS["1"] += ["I", "i", "L", "l"]
 @given(body=BODIES, data=st.data())
 def test_a_typed_code_is_forgiven_case_spaces_dashes_and_o_i_l(body: str, data: st.DataObject) -> None:
     code = _with_check(body)
-    typed = "".join(data.draw(st.sampled_from(["", "", "-", " ", " - ", "\t"])) + data.draw(st.sampled_from(_SPELLINGS[ch]))
-                    for ch in code) + data.draw(st.sampled_from(["", " ", "-"]))
+    typed = "".join(
+        data.draw(st.sampled_from(["", "", "-", " ", " - ", "\t"])) + data.draw(st.sampled_from(_SPELLINGS[ch]))
+        for ch in code
+    ) + data.draw(st.sampled_from(["", " ", "-"]))
     assert normalize_code(typed) == code
 
 
@@ -164,16 +168,19 @@ def test_register_units_retries_repeated_and_taken_values(session: Session, monk
     harvest = f.harvest(session, coop, "100")
     lot_id, event_id = harvest.lot_ids[0], harvest.event_ids[0]
     other_lot = f.harvest(session, coop, "100").lot_ids[0]
-    (old_serial, _), = register_units(session=session, lot_id=lot_id, count=1, event_id=event_id)
-    (_, old_code), = register_units(session=session, lot_id=other_lot, count=1, event_id=event_id)
+    ((old_serial, _),) = register_units(session=session, lot_id=lot_id, count=1, event_id=event_id)
+    ((_, old_code),) = register_units(session=session, lot_id=other_lot, count=1, event_id=event_id)
     s1, s2, s3 = "1" * 10, "2" * 10, "3" * 10
     b1, b2, b3 = "1" * 8, "2" * 8, "3" * 8
     old_body = old_code[:-1]
     # when the random source repeats itself and hits values already taken
-    _scripted(monkeypatch, {
-        10: [s1, s1, old_serial, s1, s2, old_serial, s3],
-        8: [b1, old_body, b1, b2, b1, old_body, b3],
-    })
+    _scripted(
+        monkeypatch,
+        {
+            10: [s1, s1, old_serial, s1, s2, old_serial, s3],
+            8: [b1, old_body, b1, b2, b1, old_body, b3],
+        },
+    )
     made = register_units(session=session, lot_id=lot_id, count=3, event_id=event_id)
     # then it drew again until it had three new values of each
     assert sorted(s for s, _ in made) == [s1, s2, s3]

@@ -40,9 +40,15 @@ def org_admin(session: Session, o: Organisation) -> Actor:
     return auth.actor_for_user(admin)
 
 
-def invite(session: Session, actor: Actor, o: Organisation, role: Role = Role.MEMBER, email: str = "thanh@example.com") -> users.Invitation:
-    return users.invite_member(session=session, actor=actor, organisation_id=o.id,  # type: ignore[arg-type]
-                               data=users.UserCreate(email=email, full_name="Nguyễn Văn Thành", role=role))
+def invite(
+    session: Session, actor: Actor, o: Organisation, role: Role = Role.MEMBER, email: str = "thanh@example.com"
+) -> users.Invitation:
+    return users.invite_member(
+        session=session,
+        actor=actor,
+        organisation_id=o.id,  # type: ignore[arg-type]
+        data=users.UserCreate(email=email, full_name="Nguyễn Văn Thành", role=role),
+    )
 
 
 def set_password(session: Session, token: str, password: str = PASSWORD) -> users.User:
@@ -97,10 +103,21 @@ def test_a_reset_invalidates_the_old_password_tokens_and_links(session: Session)
 def test_changing_ones_password_signs_out_other_sessions(session: Session) -> None:
     coop = f.org(session)
     member, token = f.user(session, coop, password=PASSWORD)
-    users.change_password(session=session, user_id=member.id, data=users.PasswordChange(current_password=PASSWORD, new_password="a brand new one 9"))  # type: ignore[arg-type]
+    users.change_password(
+        session=session,
+        user_id=member.id,
+        data=users.PasswordChange(current_password=PASSWORD, new_password="a brand new one 9"),
+    )  # type: ignore[arg-type]
     refused("bad_token", lambda: auth.actor_from_token(session=session, token=token), Unauthenticated)
-    refused("bad_credentials", lambda: users.change_password(  # type: ignore[arg-type]
-        session=session, user_id=member.id, data=users.PasswordChange(current_password=PASSWORD, new_password="yet another one 7")), Unauthenticated)
+    refused(
+        "bad_credentials",
+        lambda: users.change_password(  # type: ignore[arg-type]
+            session=session,
+            user_id=member.id,
+            data=users.PasswordChange(current_password=PASSWORD, new_password="yet another one 7"),
+        ),
+        Unauthenticated,
+    )
 
 
 def test_a_removed_members_token_and_password_are_rejected(session: Session) -> None:
@@ -113,8 +130,13 @@ def test_a_removed_members_token_and_password_are_rejected(session: Session) -> 
     refused("bad_token", lambda: auth.actor_from_token(session=session, token=token), Unauthenticated)
     refused("bad_credentials", lambda: login(session, member.email, "correct horse battery"), Unauthenticated)
     refused("link_invalid", lambda: set_password(session, pending.token), RuleViolation)
-    refused("cannot_remove_self", lambda: users.remove_member(  # type: ignore[arg-type]
-        session=session, actor=admin, organisation_id=coop.id, user_id=admin.user_id), RuleViolation)
+    refused(
+        "cannot_remove_self",
+        lambda: users.remove_member(  # type: ignore[arg-type]
+            session=session, actor=admin, organisation_id=coop.id, user_id=admin.user_id
+        ),
+        RuleViolation,
+    )
 
 
 def test_an_organisation_admin_cannot_manage_another_organisations_members(session: Session) -> None:
@@ -125,9 +147,15 @@ def test_an_organisation_admin_cannot_manage_another_organisations_members(sessi
     refused("org_admin_only", lambda: invite(session, admin_a, b), Forbidden)
     refused("org_admin_only", lambda: users.reset_password(session=session, actor=admin_a, **target), Forbidden)  # type: ignore[arg-type]
     refused("org_admin_only", lambda: users.remove_member(session=session, actor=admin_a, **target), Forbidden)  # type: ignore[arg-type]
-    refused("org_admin_only", lambda: users.list_members(session=session, actor=admin_a, organisation_id=b.id), Forbidden)  # type: ignore[arg-type]
+    refused(
+        "org_admin_only", lambda: users.list_members(session=session, actor=admin_a, organisation_id=b.id), Forbidden
+    )  # type: ignore[arg-type]
     # naming one's own organisation does not reach the other's member either
-    refused("not_found", lambda: users.reset_password(session=session, actor=admin_a, organisation_id=a.id, user_id=member_b.id), NotFound)  # type: ignore[arg-type]
+    refused(
+        "not_found",
+        lambda: users.reset_password(session=session, actor=admin_a, organisation_id=a.id, user_id=member_b.id),
+        NotFound,
+    )  # type: ignore[arg-type]
     assert member_b.active and member_b.token_version == 0
     # and a plain member manages nobody, even in its own organisation
     refused("org_admin_only", lambda: invite(session, f.member(b), b), Forbidden)
@@ -135,21 +163,34 @@ def test_an_organisation_admin_cannot_manage_another_organisations_members(sessi
 
 def test_only_the_province_admin_appoints_inspectors(session: Session) -> None:
     authority = f.org(session, "authority")
-    refused("role_not_grantable", lambda: invite(session, org_admin(session, authority), authority, Role.INSPECTOR), Forbidden)
+    refused(
+        "role_not_grantable",
+        lambda: invite(session, org_admin(session, authority), authority, Role.INSPECTOR),
+        Forbidden,
+    )
     invitation = invite(session, f.ADMIN, authority, Role.INSPECTOR)
     assert invitation.user.role == Role.INSPECTOR
     # nobody grants province administration through an invitation
     refused("role_not_grantable", lambda: invite(session, f.ADMIN, authority, Role.ADMIN, "x@example.com"), Forbidden)
     # nor the portal's role, which is a read-only key's, never a person's
     refused("role_not_grantable", lambda: invite(session, f.ADMIN, authority, Role.PORTAL, "p@example.com"), Forbidden)
-    refused("role_not_grantable", lambda: invite(session, org_admin(session, authority), authority, Role.PORTAL,
-                                                 "q@example.com"), Forbidden)
+    refused(
+        "role_not_grantable",
+        lambda: invite(session, org_admin(session, authority), authority, Role.PORTAL, "q@example.com"),
+        Forbidden,
+    )
 
 
 def test_an_organisations_first_administrator_is_created_by_the_province_admin(session: Session) -> None:
     coop = f.org(session)
     data = users.UserCreate(email="chu.nhiem@example.com", full_name="Chủ nhiệm HTX")
-    refused("admin_only", lambda: users.create_org_admin(session=session, actor=org_admin(session, coop), organisation_id=coop.id, data=data), Forbidden)  # type: ignore[arg-type]
+    refused(
+        "admin_only",
+        lambda: users.create_org_admin(
+            session=session, actor=org_admin(session, coop), organisation_id=coop.id, data=data
+        ),
+        Forbidden,
+    )  # type: ignore[arg-type]
     invitation = users.create_org_admin(session=session, actor=f.ADMIN, organisation_id=coop.id, data=data)  # type: ignore[arg-type]
     assert invitation.user.role == Role.ORG_ADMIN and invitation.user.organisation_id == coop.id
 
@@ -161,15 +202,25 @@ def test_an_email_is_registered_once(session: Session) -> None:
     refused("email_taken", lambda: invite(session, admin, coop, email="THANH@example.com"), Conflict)
 
 
-@pytest.mark.parametrize(("email", "password"), [("user@example.com", "wrong password!"), ("nobody@example.com", PASSWORD)])
+@pytest.mark.parametrize(
+    ("email", "password"), [("user@example.com", "wrong password!"), ("nobody@example.com", PASSWORD)]
+)
 def test_authentication_with_a_wrong_password_or_email_is_refused(session: Session, email: str, password: str) -> None:
-    users.create_user(session=session, email="user@example.com", full_name="A", role=Role.MEMBER, organisation_id=None, password=PASSWORD)
+    users.create_user(
+        session=session,
+        email="user@example.com",
+        full_name="A",
+        role=Role.MEMBER,
+        organisation_id=None,
+        password=PASSWORD,
+    )
     refused("bad_credentials", lambda: login(session, email, password), Unauthenticated)
     assert login(session, "user@example.com").email == "user@example.com"
 
 
 def test_wrong_passwords_in_a_row_pause_the_accounts_sign_in_even_for_the_right_password(
-        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert (get_settings().sign_in_failures_allowed, get_settings().sign_in_pause_minutes) == (10, 15)
     monkeypatch.setenv("HYTRACE_SIGN_IN_FAILURES_ALLOWED", "3")
     get_settings.cache_clear()
@@ -199,11 +250,14 @@ def test_wrong_passwords_in_a_row_pause_the_accounts_sign_in_even_for_the_right_
     for _ in range(3):
         refused("bad_credentials", lambda: login(session, other.email, "wrong"), Unauthenticated)
     refused("too_many_attempts", lambda: login(session, other.email), TooManyAttempts)
-    link = users.reset_password(session=session, actor=org_admin(session, coop), organisation_id=coop.id,  # type: ignore[arg-type]
-                                user_id=other.id)  # type: ignore[arg-type]
+    link = users.reset_password(
+        session=session,
+        actor=org_admin(session, coop),
+        organisation_id=coop.id,  # type: ignore[arg-type]
+        user_id=other.id,
+    )  # type: ignore[arg-type]
     set_password(session, link.token, "a new season's passphrase")
     assert login(session, other.email, "a new season's passphrase").id == other.id
-
 
 
 def test_wrong_passwords_sent_at_once_are_each_counted(postgres_engine: Engine) -> None:

@@ -24,13 +24,19 @@ def set_base_url(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     get_settings.cache_clear()
 
 
-def printed(session: Session, quantity: int = 3, kind: PrintKind = PrintKind.UNIT) -> tuple[Organisation, Lot, PrintRun]:
+def printed(
+    session: Session, quantity: int = 3, kind: PrintKind = PrintKind.UNIT
+) -> tuple[Organisation, Lot, PrintRun]:
     """A lot with a run of labels printed for it."""
     coop = f.org(session)
     lot = session.get(Lot, f.harvest(session, coop, "100").lot_ids[0])
     assert lot is not None
-    run = runs.create_run(session=session, actor=f.member(coop), lot_id=lot.id,  # type: ignore[arg-type]
-                          data=PrintRunCreate(quantity=quantity, kind=kind))
+    run = runs.create_run(
+        session=session,
+        actor=f.member(coop),
+        lot_id=lot.id,  # type: ignore[arg-type]
+        data=PrintRunCreate(quantity=quantity, kind=kind),
+    )
     return coop, lot, run
 
 
@@ -43,8 +49,12 @@ def test_a_typed_code_is_found_however_it_was_typed(session: Session) -> None:
     unit = first_unit(session, run)
     answer = check_code(session=session, code=f"  {unit.code.lower()} ")
     assert (answer.valid, answer.status) == (True, "valid")
-    assert (answer.code, answer.serial, answer.gtin, answer.lot_code) == (display_code(unit.code), unit.serial,
-                                                                          lot.gtin, lot.lot_code)
+    assert (answer.code, answer.serial, answer.gtin, answer.lot_code) == (
+        display_code(unit.code),
+        unit.serial,
+        lot.gtin,
+        lot.lot_code,
+    )
     assert answer.level == "unit" and answer.lot_status == LotStatus.ACTIVE
 
 
@@ -68,13 +78,16 @@ def test_a_mistyped_code_is_refused_before_it_is_looked_up(session: Session) -> 
 
 def test_a_scanned_label_is_found_on_the_public_host(session: Session) -> None:
     _, lot, run = printed(session)
-    for label, unit in zip(jobs.labels_for(session=session, run=run),
-                           session.exec(select(Unit).where(Unit.print_run_id == run.id).order_by(col(Unit.id))),
-                           strict=True):
+    for label, unit in zip(
+        jobs.labels_for(session=session, run=run),
+        session.exec(select(Unit).where(Unit.print_run_id == run.id).order_by(col(Unit.id))),
+        strict=True,
+    ):
         answer = check_uri(session=session, uri=label.uri)
         assert answer.valid and (answer.serial, answer.code) == (unit.serial, display_code(unit.code))
-    answer = check_uri(session=session, uri=lot_uri(base_url=get_settings().public_base_url, gtin=lot.gtin,
-                                                    lot=lot.lot_code))
+    answer = check_uri(
+        session=session, uri=lot_uri(base_url=get_settings().public_base_url, gtin=lot.gtin, lot=lot.lot_code)
+    )
     assert answer.valid and answer.serial is None and answer.lot_code == lot.lot_code
 
 
@@ -88,7 +101,9 @@ def test_a_scanned_label_is_found_on_a_configured_alias(session: Session, monkey
         assert check_uri(session=session, uri=uri).serial == unit.serial
 
 
-def test_a_label_printed_under_an_old_base_url_is_still_found(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_label_printed_under_an_old_base_url_is_still_found(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     set_base_url(monkeypatch, "https://tem-cu.example.vn")
     _, _, run = printed(session)
     unit = first_unit(session, run)
@@ -101,8 +116,9 @@ def test_a_label_printed_under_an_old_base_url_is_still_found(session: Session, 
 
 def test_a_label_on_an_unknown_host_is_not_ours(session: Session) -> None:
     _, lot, run = printed(session)
-    uri = unit_uri(base_url="https://gia-mao.example.com", gtin=lot.gtin, lot=lot.lot_code,
-                   serial=first_unit(session, run).serial)
+    uri = unit_uri(
+        base_url="https://gia-mao.example.com", gtin=lot.gtin, lot=lot.lot_code, serial=first_unit(session, run).serial
+    )
     with pytest.raises(InvalidIdentifier) as info:
         check_uri(session=session, uri=uri)
     assert info.value.code == "dl_not_ours"

@@ -25,8 +25,15 @@ PRIVATE = ("inputs_used", "kde", "note")
 def private_harvest(session: Session, o: Organisation) -> Event:
     """A harvest carrying every kind of private field."""
     used = InputUsed(kind="fertiliser", name="Phân hữu cơ vi sinh", applied_on=f.today() - timedelta(days=40))
-    result = f.harvest(session, o, "100", inputs_used=[used], kde={"brix": 21}, note="Giá bán nội bộ",
-                       biz_transactions=[BizTransaction(type="po", id="DH-77")])
+    result = f.harvest(
+        session,
+        o,
+        "100",
+        inputs_used=[used],
+        kde={"brix": 21},
+        note="Giá bán nội bộ",
+        biz_transactions=[BizTransaction(type="po", id="DH-77")],
+    )
     event = session.get(Event, result.events[0].id)
     assert event is not None
     return event
@@ -47,7 +54,12 @@ def test_other_organisations_and_the_public_see_no_private_fields(session: Sessi
 def test_the_organisation_itself_and_inspectors_see_everything(session: Session, who: str) -> None:
     coop = f.org(session)
     event = private_harvest(session, coop)
-    actor = {"own member": f.member(coop), "own admin": f.member(coop, Role.ORG_ADMIN), "inspector": INSPECTOR, "province admin": f.ADMIN}[who]
+    actor = {
+        "own member": f.member(coop),
+        "own admin": f.member(coop, Role.ORG_ADMIN),
+        "inspector": INSPECTOR,
+        "province admin": f.ADMIN,
+    }[who]
     shown = events_public(session=session, actor=actor, events=[event])[0]
     assert not shown.redacted
     assert shown.biz_transactions == [{"type": "po", "id": "DH-77"}]
@@ -57,8 +69,12 @@ def test_the_organisation_itself_and_inspectors_see_everything(session: Session,
 
 def test_a_producer_may_publish_its_farming_practices_and_nothing_else(session: Session) -> None:
     coop, other = f.org(session), f.org(session)
-    organisations.update_organisation(session=session, actor=f.ADMIN, organisation_id=coop.id,  # type: ignore[arg-type]
-                                      data=organisations.OrganisationUpdate(practices_public=True))
+    organisations.update_organisation(
+        session=session,
+        actor=f.ADMIN,
+        organisation_id=coop.id,  # type: ignore[arg-type]
+        data=organisations.OrganisationUpdate(practices_public=True),
+    )
     event = private_harvest(session, coop)
     for actor in (f.member(other), None):
         shown = events_public(session=session, actor=actor, events=[event])[0]
@@ -69,7 +85,11 @@ def test_a_producer_may_publish_its_farming_practices_and_nothing_else(session: 
 def test_inspection_photos_are_private_to_the_inspecting_organisation(session: Session) -> None:
     coop, other = f.org(session), f.org(session)
     lot_id = f.harvest(session, coop, "10").lot_ids[0]
-    result = capture(session=session, actor=f.member(coop), items=[(EventType.INSPECT, InspectIn(lot_id=lot_id, result="pass", photos=["p/1.jpg"]))])
+    result = capture(
+        session=session,
+        actor=f.member(coop),
+        items=[(EventType.INSPECT, InspectIn(lot_id=lot_id, result="pass", photos=["p/1.jpg"]))],
+    )
     event = session.get(Event, result.events[0].id)
     assert event is not None
     assert "photos" not in events_public(session=session, actor=f.member(other), events=[event])[0].payload

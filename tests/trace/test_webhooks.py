@@ -45,6 +45,7 @@ def _local_http(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --------------------------------------------------------------------------- signing and schedule
 
+
 def test_a_signature_verifies_and_a_tampered_or_stale_one_does_not() -> None:
     body = json.dumps({"event": {"id": "e1", "note": "Nhãn lồng"}}, ensure_ascii=False).encode()
     now = 1_790_000_000
@@ -79,18 +80,33 @@ def test_the_backoff_grows_with_bounded_jitter_and_stays_at_the_last_step() -> N
     assert len({round(webhooks.backoff(1, rng), 3) for _ in range(20)}) > 1  # jittered
 
 
-@pytest.mark.parametrize(("code", "status", "retried"), [
-    (200, DeliveryStatus.DELIVERED, False), (204, DeliveryStatus.DELIVERED, False),
-    (500, DeliveryStatus.PENDING, True), (503, DeliveryStatus.PENDING, True), (None, DeliveryStatus.PENDING, True),
-    (408, DeliveryStatus.PENDING, True), (429, DeliveryStatus.PENDING, True),
-    (400, DeliveryStatus.FAILED, False), (404, DeliveryStatus.FAILED, False), (301, DeliveryStatus.FAILED, False),
-])
-def test_what_an_answer_does_to_a_delivery(session: Session, code: int | None, status: DeliveryStatus,
-                                           retried: bool) -> None:
+@pytest.mark.parametrize(
+    ("code", "status", "retried"),
+    [
+        (200, DeliveryStatus.DELIVERED, False),
+        (204, DeliveryStatus.DELIVERED, False),
+        (500, DeliveryStatus.PENDING, True),
+        (503, DeliveryStatus.PENDING, True),
+        (None, DeliveryStatus.PENDING, True),
+        (408, DeliveryStatus.PENDING, True),
+        (429, DeliveryStatus.PENDING, True),
+        (400, DeliveryStatus.FAILED, False),
+        (404, DeliveryStatus.FAILED, False),
+        (301, DeliveryStatus.FAILED, False),
+    ],
+)
+def test_what_an_answer_does_to_a_delivery(
+    session: Session, code: int | None, status: DeliveryStatus, retried: bool
+) -> None:
     delivery = _one_delivery(session)
     now = utcnow()
-    row = webhooks.record_attempt(session=session, delivery_id=delivery.id, status_code=code,  # type: ignore[arg-type]
-                                  error="ConnectError" if code is None else None, now=now)
+    row = webhooks.record_attempt(
+        session=session,
+        delivery_id=delivery.id,
+        status_code=code,  # type: ignore[arg-type]
+        error="ConnectError" if code is None else None,
+        now=now,
+    )
     assert (row.status, row.attempts, row.last_status_code) == (status, 1, code)
     if retried:
         assert 27 <= (row.next_attempt_at - now).total_seconds() <= 33
@@ -107,6 +123,7 @@ def test_after_the_last_attempt_a_delivery_fails(session: Session) -> None:
 
 # --------------------------------------------------------------------------- subscribing
 
+
 def _grower(session: Session) -> Any:
     grower = f.org(session)
     return grower, f.product(session, grower)
@@ -115,10 +132,14 @@ def _grower(session: Session) -> Any:
 def test_an_organisation_admin_subscribes_to_its_own_events_and_products(session: Session) -> None:
     grower, product = _grower(session)
     admin = f.member(grower, Role.ORG_ADMIN)
-    by_org = webhooks.create_subscription(session=session, actor=admin, data=WebhookCreate(
-        url="https://partner.example.vn/hooks", organisation_id=grower.id))
-    by_product = webhooks.create_subscription(session=session, actor=admin, data=WebhookCreate(
-        url="http://127.0.0.1:9/hook", product_id=product.id))
+    by_org = webhooks.create_subscription(
+        session=session,
+        actor=admin,
+        data=WebhookCreate(url="https://partner.example.vn/hooks", organisation_id=grower.id),
+    )
+    by_product = webhooks.create_subscription(
+        session=session, actor=admin, data=WebhookCreate(url="http://127.0.0.1:9/hook", product_id=product.id)
+    )
     assert by_org.secret.startswith("whsec_") and by_org.secret != by_product.secret
     stored = session.get(WebhookSubscription, by_org.id)
     assert stored is not None and stored.owner_organisation_id == grower.id and stored.secret == by_org.secret
@@ -128,25 +149,42 @@ def test_another_organisations_events_are_refused_except_to_the_province_admin(s
     grower, product = _grower(session)
     other = f.org(session)
     nosy = f.member(other, Role.ORG_ADMIN)
-    for data in (WebhookCreate(url="https://x.example.vn/h", organisation_id=grower.id),
-                 WebhookCreate(url="https://x.example.vn/h", product_id=product.id)):
+    for data in (
+        WebhookCreate(url="https://x.example.vn/h", organisation_id=grower.id),
+        WebhookCreate(url="https://x.example.vn/h", product_id=product.id),
+    ):
         with pytest.raises(Forbidden) as error:
             webhooks.create_subscription(session=session, actor=nosy, data=data)
         assert error.value.code == "not_your_events"
         assert webhooks.create_subscription(session=session, actor=f.ADMIN, data=data).id
     with pytest.raises(Forbidden):  # a member, not an administrator, of the organisation
-        webhooks.create_subscription(session=session, actor=f.member(grower), data=WebhookCreate(
-            url="https://x.example.vn/h", organisation_id=grower.id))
+        webhooks.create_subscription(
+            session=session,
+            actor=f.member(grower),
+            data=WebhookCreate(url="https://x.example.vn/h", organisation_id=grower.id),
+        )
 
 
-@pytest.mark.parametrize("url", ["http://partner.example.vn/h", "ftp://x.example.vn/h", "https://10.0.0.5/h",
-                                 "https://169.254.169.254/latest", "https://[::1]/h", "https://user:pw@x.example.vn/",
-                                 "https:///nohost"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://partner.example.vn/h",
+        "ftp://x.example.vn/h",
+        "https://10.0.0.5/h",
+        "https://169.254.169.254/latest",
+        "https://[::1]/h",
+        "https://user:pw@x.example.vn/",
+        "https:///nohost",
+    ],
+)
 def test_a_webhook_url_must_be_https_to_a_public_host(session: Session, url: str) -> None:
     grower, _ = _grower(session)
     with pytest.raises(RuleViolation) as error:
-        webhooks.create_subscription(session=session, actor=f.member(grower, Role.ORG_ADMIN),
-                                     data=WebhookCreate(url=url, organisation_id=grower.id))
+        webhooks.create_subscription(
+            session=session,
+            actor=f.member(grower, Role.ORG_ADMIN),
+            data=WebhookCreate(url=url, organisation_id=grower.id),
+        )
     assert error.value.code == "bad_webhook_url"
 
 
@@ -167,17 +205,26 @@ def test_exactly_one_filter() -> None:
 
 # --------------------------------------------------------------------------- dispatching
 
+
 def _deliveries(session: Session, subscription_id: int) -> list[str]:
-    return list(session.execute(select(WebhookDelivery.event_id).where(
-        WebhookDelivery.subscription_id == subscription_id).order_by(col(WebhookDelivery.id))).scalars())
+    return list(
+        session.execute(
+            select(WebhookDelivery.event_id)
+            .where(WebhookDelivery.subscription_id == subscription_id)
+            .order_by(col(WebhookDelivery.id))
+        ).scalars()
+    )
 
 
 def test_the_dispatcher_delivers_each_new_event_once(session: Session) -> None:
     # given events before and after a subscription
     grower, product = _grower(session)
     f.harvest(session, grower, prod=product)
-    sub = webhooks.create_subscription(session=session, actor=f.member(grower, Role.ORG_ADMIN),
-                                       data=WebhookCreate(url="https://p.example.vn/h", product_id=product.id))
+    sub = webhooks.create_subscription(
+        session=session,
+        actor=f.member(grower, Role.ORG_ADMIN),
+        data=WebhookCreate(url="https://p.example.vn/h", product_id=product.id),
+    )
     later = [f.harvest(session, grower, prod=product).events[0].id for _ in range(2)]
     f.harvest(session, grower)  # another product: not this subscription's
     # when the dispatcher runs twice
@@ -198,12 +245,32 @@ def test_the_dispatcher_delivers_each_new_event_once(session: Session) -> None:
 def test_a_partner_hears_of_shipments_to_it_without_the_senders_private_fields(session: Session) -> None:
     grower, product = _grower(session)
     buyer = f.org(session, "processor")
-    sub = webhooks.create_subscription(session=session, actor=f.member(buyer, Role.ORG_ADMIN),
-                                       data=WebhookCreate(url="https://p.example.vn/h", organisation_id=buyer.id))
+    sub = webhooks.create_subscription(
+        session=session,
+        actor=f.member(buyer, Role.ORG_ADMIN),
+        data=WebhookCreate(url="https://p.example.vn/h", organisation_id=buyer.id),
+    )
     lot = f.harvest(session, grower, prod=product, note="Giá nội bộ").lot_ids[0]
-    ship = capture(session=session, actor=f.member(grower), items=[(EventType.SHIP, ShipIn(
-        lot_id=lot, quantity=Decimal(10), destination_organisation_id=buyer.id, note="Chiết khấu riêng 7%",  # type: ignore[arg-type]
-        event_time=f.when(1)))]).events[0].id
+    ship = (
+        capture(
+            session=session,
+            actor=f.member(grower),
+            items=[
+                (
+                    EventType.SHIP,
+                    ShipIn(
+                        lot_id=lot,
+                        quantity=Decimal(10),
+                        destination_organisation_id=buyer.id,
+                        note="Chiết khấu riêng 7%",  # type: ignore[arg-type]
+                        event_time=f.when(1),
+                    ),
+                )
+            ],
+        )
+        .events[0]
+        .id
+    )
     assert _deliveries(session, sub.id) == [] and webhooks.dispatch(session=session)
     assert _deliveries(session, sub.id) == [ship]  # the harvest was the grower's alone
     delivery = session.execute(select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == sub.id)).scalar_one()
@@ -211,7 +278,11 @@ def test_a_partner_hears_of_shipments_to_it_without_the_senders_private_fields(s
     assert outgoing is not None
     body = json.loads(outgoing.body)
     assert (body["event"]["id"], body["event"]["redacted"], body["subscription_id"], body["delivery_id"]) == (
-        ship, True, sub.id, delivery)
+        ship,
+        True,
+        sub.id,
+        delivery,
+    )
     # the EPCIS form keeps the sender's private facts out too (the note is the grower's)
     assert "Chiết khấu" not in json.dumps(body, ensure_ascii=False)
     assert body["epcis"]["epcisBody"]["eventList"][0]["bizStep"] == "shipping"
@@ -221,15 +292,17 @@ def test_a_partner_hears_of_shipments_to_it_without_the_senders_private_fields(s
 def test_a_deleted_subscription_gets_nothing_more(session: Session) -> None:
     grower, product = _grower(session)
     admin = f.member(grower, Role.ORG_ADMIN)
-    sub = webhooks.create_subscription(session=session, actor=admin,
-                                       data=WebhookCreate(url="https://p.example.vn/h", product_id=product.id))
+    sub = webhooks.create_subscription(
+        session=session, actor=admin, data=WebhookCreate(url="https://p.example.vn/h", product_id=product.id)
+    )
     f.harvest(session, grower, prod=product)
     webhooks.dispatch(session=session)
     webhooks.delete_subscription(session=session, actor=admin, subscription_id=sub.id)
     f.harvest(session, grower, prod=product)
     assert webhooks.dispatch(session=session) == []
-    statuses = session.execute(select(WebhookDelivery.status, WebhookDelivery.last_error)
-                               .where(WebhookDelivery.subscription_id == sub.id)).all()
+    statuses = session.execute(
+        select(WebhookDelivery.status, WebhookDelivery.last_error).where(WebhookDelivery.subscription_id == sub.id)
+    ).all()
     assert [tuple(s) for s in statuses] == [(DeliveryStatus.FAILED, "subscription deleted")]
 
 
@@ -249,8 +322,9 @@ def test_a_due_delivery_is_queued_once_until_its_lease_runs_out(session: Session
 
 def _one_delivery(session: Session) -> WebhookDelivery:
     grower, product = _grower(session)
-    sub = webhooks.create_subscription(session=session, actor=f.ADMIN,
-                                       data=WebhookCreate(url="https://p.example.vn/h", product_id=product.id))
+    sub = webhooks.create_subscription(
+        session=session, actor=f.ADMIN, data=WebhookCreate(url="https://p.example.vn/h", product_id=product.id)
+    )
     f.harvest(session, grower, prod=product)
     (delivery_id,) = webhooks.dispatch(session=session)
     row = session.get(WebhookDelivery, delivery_id)
@@ -259,6 +333,7 @@ def _one_delivery(session: Session) -> WebhookDelivery:
 
 
 # --------------------------------------------------------------------------- real HTTP
+
 
 class Receiver:
     """A partner's endpoint on 127.0.0.1 answering a script of status codes, recording each request."""
@@ -294,8 +369,9 @@ class Receiver:
 
 def _subscribe(session: Session, url: str) -> tuple[Any, Any, webhooks.WebhookIssued]:
     grower, product = _grower(session)
-    sub = webhooks.create_subscription(session=session, actor=f.member(grower, Role.ORG_ADMIN),
-                                       data=WebhookCreate(url=url, product_id=product.id))
+    sub = webhooks.create_subscription(
+        session=session, actor=f.member(grower, Role.ORG_ADMIN), data=WebhookCreate(url=url, product_id=product.id)
+    )
     return grower, product, sub
 
 
@@ -303,8 +379,10 @@ def test_a_real_receiver_gets_the_signed_event(session: Session) -> None:
     with Receiver([200]) as partner:
         grower, product, sub = _subscribe(session, partner.url)
         event_id = f.harvest(session, grower, prod=product).events[0].id
-        sent = worker.run_dispatch(sessions=lambda: nullcontext(session),
-                                   send=lambda i: worker.attempt(i, sessions=lambda: nullcontext(session)))
+        sent = worker.run_dispatch(
+            sessions=lambda: nullcontext(session),
+            send=lambda i: worker.attempt(i, sessions=lambda: nullcontext(session)),
+        )
     assert len(sent) == 1 and len(partner.requests) == 1
     headers, body, _ = partner.requests[0]
     # the partner's check, exactly as docs/webhooks.md describes it
@@ -335,12 +413,19 @@ def test_a_failing_receiver_is_retried_with_growing_delays_and_gets_the_event_on
             if retry_in is None:
                 break
             # not due before its time
-            assert worker.attempt(delivery_id, sessions=lambda: nullcontext(session),
-                                  now=clock + timedelta(seconds=retry_in - 1)) is None
+            assert (
+                worker.attempt(
+                    delivery_id, sessions=lambda: nullcontext(session), now=clock + timedelta(seconds=retry_in - 1)
+                )
+                is None
+            )
             waits.append(retry_in)
             clock += timedelta(seconds=retry_in)
         # the dispatcher and a stray message find nothing more to send
-        assert webhooks.dispatch(session=session) == [] and webhooks.due(session=session, now=clock + timedelta(days=9)) == []
+        assert (
+            webhooks.dispatch(session=session) == []
+            and webhooks.due(session=session, now=clock + timedelta(days=9)) == []
+        )
         assert worker.attempt(delivery_id, sessions=lambda: nullcontext(session), now=clock + timedelta(days=9)) is None
     assert [len(b) > 0 for _, b, _ in partner.requests] == [True, True, True]
     assert len(waits) == 2 and 27 <= waits[0] <= 33 and 108 <= waits[1] <= 132
@@ -348,8 +433,14 @@ def test_a_failing_receiver_is_retried_with_growing_delays_and_gets_the_event_on
     assert bodies == {delivery_id}
     row = session.get(WebhookDelivery, delivery_id)
     assert row is not None and (row.status, row.attempts) == (DeliveryStatus.DELIVERED, 3)
-    assert session.execute(select(func.count()).select_from(WebhookDelivery).where(
-        WebhookDelivery.subscription_id == row.subscription_id)).scalar_one() == 1
+    assert (
+        session.execute(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.subscription_id == row.subscription_id)
+        ).scalar_one()
+        == 1
+    )
 
 
 def test_an_unreachable_receiver_is_a_network_error_to_retry(session: Session) -> None:
@@ -381,16 +472,41 @@ def test_a_real_celery_worker_finds_the_event_and_delivers_it(databases: Any, tm
     migrate(url)
     engine = make_engine(url, pool_size=2)
     queue = f"hytrace-webhooks-{os.getpid()}"
-    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS, "HYTRACE_CELERY_QUEUE": queue,
-           "HYTRACE_WEBHOOK_ALLOW_HTTP_LOCALHOST": "true", "HYTRACE_WEBHOOK_DISPATCH_SECONDS": "1"}
+    env = {
+        **os.environ,
+        "HYTRACE_DATABASE_URL": url,
+        "HYTRACE_REDIS_URL": REDIS,
+        "HYTRACE_CELERY_QUEUE": queue,
+        "HYTRACE_WEBHOOK_ALLOW_HTTP_LOCALHOST": "true",
+        "HYTRACE_WEBHOOK_DISPATCH_SECONDS": "1",
+    }
     with Receiver([]) as partner:
         with session_scope(engine) as session:
             grower, product, sub = _subscribe(session, partner.url)
             event_id = f.harvest(session, grower, prod=product).events[0].id
         with (tmp_path / "worker.log").open("wb") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo", "--loglevel",
-                 "WARNING", "-Q", queue, "-n", f"{queue}@%h"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers.app",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "WARNING",
+                    "-Q",
+                    queue,
+                    "-n",
+                    f"{queue}@%h",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             try:
                 deadline = time.time() + 60
                 while not partner.requests and time.time() < deadline:

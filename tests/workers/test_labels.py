@@ -58,8 +58,9 @@ def _queue(engine: Engine, quantity: int = 40, fmt: str = "a4-4x10") -> tuple[in
         coop = f.org(session)
         lot_id = f.harvest(session, coop, str(quantity * 2)).lot_ids[0]
         actor = f.member(coop)
-        run = runs.create_run(session=session, actor=actor, lot_id=lot_id,
-                              data=runs.PrintRunCreate(quantity=quantity, format=fmt))
+        run = runs.create_run(
+            session=session, actor=actor, lot_id=lot_id, data=runs.PrintRunCreate(quantity=quantity, format=fmt)
+        )
         assert run.id is not None
         return run.id, actor
 
@@ -73,25 +74,34 @@ def _run(engine: Engine, run_id: int) -> PrintRun:
 
 def _artefacts(engine: Engine, run_id: int) -> list[PrintArtefact]:
     with Session(engine) as session:
-        return list(session.execute(select(PrintArtefact).where(
-            PrintArtefact.print_run_id == run_id)).scalars())  # type: ignore[arg-type]
+        return list(session.execute(select(PrintArtefact).where(PrintArtefact.print_run_id == run_id)).scalars())  # type: ignore[arg-type]
 
 
 def _registered(engine: Engine, run_id: int, *, active_only: bool = False) -> list[str]:
     """The URIs of the units registered for a run, in registration order, built here by hand
     (GS1 Digital Link: /01/{GTIN}/10/{lot}/21/{serial}) rather than by the code under test."""
     with Session(engine) as session:
-        query = select(col(Unit.serial), col(Unit.status), col(Lot.gtin), col(Lot.lot_code)).join(
-            Lot, col(Lot.id) == col(Unit.lot_id)).where(Unit.print_run_id == run_id)  # type: ignore[arg-type]
+        query = (
+            select(col(Unit.serial), col(Unit.status), col(Lot.gtin), col(Lot.lot_code))
+            .join(Lot, col(Lot.id) == col(Unit.lot_id))
+            .where(Unit.print_run_id == run_id)
+        )  # type: ignore[arg-type]
         rows = session.execute(query.order_by(col(Unit.id))).all()
-    return [f"{BASE}/01/{gtin}/10/{lot}/21/{serial}" for serial, status, gtin, lot in rows
-            if not active_only or status == UnitStatus.ACTIVE]
+    return [
+        f"{BASE}/01/{gtin}/10/{lot}/21/{serial}"
+        for serial, status, gtin, lot in rows
+        if not active_only or status == UnitStatus.ACTIVE
+    ]
 
 
 def _slot(result: zxingcpp.Result, spec: labels.Template) -> int:
     """Which label of its page a QR belongs to, from where its centre lies on the page."""
-    corners = (result.position.top_left, result.position.top_right,
-               result.position.bottom_left, result.position.bottom_right)
+    corners = (
+        result.position.top_left,
+        result.position.top_right,
+        result.position.bottom_left,
+        result.position.bottom_right,
+    )
     x_mm = sum(p.x for p in corners) / 4 * 25.4 / 300
     y_mm = sum(p.y for p in corners) / 4 * 25.4 / 300
     column = int((x_mm - spec.margin_left_mm) // (spec.label_mm[0] + spec.gap_x_mm))
@@ -105,8 +115,7 @@ def _pdf_uris(pdf: bytes, template: str) -> list[str]:
     document = pdfium.PdfDocument(pdf)
     try:
         for page in document:
-            found = zxingcpp.read_barcodes(page.render(scale=300 / 72, grayscale=True).to_pil(),
-                                           formats=QR)
+            found = zxingcpp.read_barcodes(page.render(scale=300 / 72, grayscale=True).to_pil(), formats=QR)
             slots = {_slot(result, spec): result.text for result in found}
             assert len(slots) == len(found)
             read += [slots[slot] for slot in sorted(slots)]
@@ -115,8 +124,7 @@ def _pdf_uris(pdf: bytes, template: str) -> list[str]:
     return read
 
 
-def _wrap_heartbeat(monkeypatch: pytest.MonkeyPatch,
-                    after: Callable[[Session, int, int], None]) -> None:
+def _wrap_heartbeat(monkeypatch: pytest.MonkeyPatch, after: Callable[[Session, int, int], None]) -> None:
     """Replace jobs.heartbeat by the real one followed by ``after(session, run_id, done)``, in the
     same transaction (a second writer beside the worker's would wait on SQLite's write lock)."""
     real = jobs.heartbeat
@@ -133,7 +141,8 @@ def _wrap_heartbeat(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_a_queued_run_renders_once_into_one_file_whose_qr_codes_are_its_registered_units(
-        committed: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    committed: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # given a committed run of 40 unit labels on an A4 4×10 sheet, progress every 10 labels
     run_id, _ = _queue(committed, 40)
     seen: list[tuple[int, int]] = []
@@ -141,8 +150,7 @@ def test_a_queued_run_renders_once_into_one_file_whose_qr_codes_are_its_register
     def observe(session: Session, run_id: int, done: int) -> None:
         # what another process (the API) sees: the last committed progress
         with Session(committed) as reader:
-            seen.append((done, reader.execute(select(col(PrintRun.done)).where(
-                PrintRun.id == run_id)).scalar_one()))  # type: ignore[arg-type]
+            seen.append((done, reader.execute(select(col(PrintRun.done)).where(PrintRun.id == run_id)).scalar_one()))  # type: ignore[arg-type]
 
     _wrap_heartbeat(monkeypatch, observe)
     # when
@@ -193,10 +201,14 @@ def test_an_unknown_run_is_skipped(committed: Engine) -> None:
 # --- a lease taken over -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("taken_at", "reported"), [(10, [10, 20]), (40, [10, 20, 30, 40])],
-                         ids=["after-the-first-chunk", "after-the-last-report"])
+@pytest.mark.parametrize(
+    ("taken_at", "reported"),
+    [(10, [10, 20]), (40, [10, 20, 30, 40])],
+    ids=["after-the-first-chunk", "after-the-last-report"],
+)
 def test_a_worker_whose_lease_was_taken_over_stops_and_stores_nothing(
-        committed: Engine, monkeypatch: pytest.MonkeyPatch, taken_at: int, reported: list[int]) -> None:
+    committed: Engine, monkeypatch: pytest.MonkeyPatch, taken_at: int, reported: list[int]
+) -> None:
     # given a run another attempt claims while this one renders (its lease ran out meanwhile)
     run_id, _ = _queue(committed, 40)
     reports: list[int] = []
@@ -204,8 +216,11 @@ def test_a_worker_whose_lease_was_taken_over_stops_and_stores_nothing(
     def take_over(session: Session, run_id: int, done: int) -> None:
         reports.append(done)
         if done == taken_at:
-            session.execute(update(PrintRun).where(PrintRun.id == run_id)  # type: ignore[arg-type]
-                            .values(lease_token="thief", attempts=PrintRun.attempts + 1))
+            session.execute(
+                update(PrintRun)
+                .where(PrintRun.id == run_id)  # type: ignore[arg-type]
+                .values(lease_token="thief", attempts=PrintRun.attempts + 1)
+            )
 
     _wrap_heartbeat(monkeypatch, take_over)
     # when
@@ -222,8 +237,9 @@ def test_a_worker_whose_lease_was_taken_over_stops_and_stores_nothing(
 # --- a fault while rendering --------------------------------------------------------------------
 
 
-def test_a_rendering_fault_marks_the_run_failed_with_the_error(committed: Engine,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rendering_fault_marks_the_run_failed_with_the_error(
+    committed: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_id, _ = _queue(committed, 12)
 
     def broken(*_: object, **__: object) -> bytes:
@@ -254,11 +270,16 @@ def test_a_reprint_renders_the_same_codes_without_the_voided_ones(committed: Eng
     [original] = _artefacts(committed, run_id)
     registered = _registered(committed, run_id)
     with Session(committed) as session:
-        codes = list(session.execute(select(col(Unit.code)).where(
-            Unit.print_run_id == run_id).order_by(col(Unit.id))).scalars())  # type: ignore[arg-type]
+        codes = list(
+            session.execute(select(col(Unit.code)).where(Unit.print_run_id == run_id).order_by(col(Unit.id))).scalars()
+        )  # type: ignore[arg-type]
     with session_scope(committed) as session:
-        voided = runs.void_codes(session=session, actor=actor, run_id=run_id,
-                                 data=runs.VoidIn(codes=[codes[2], codes[17]], reason="smudged on the press"))
+        voided = runs.void_codes(
+            session=session,
+            actor=actor,
+            run_id=run_id,
+            data=runs.VoidIn(codes=[codes[2], codes[17]], reason="smudged on the press"),
+        )
         reprint = runs.reprint(session=session, actor=actor, run_id=run_id, data=runs.ReprintIn())
         reprint_id = reprint.id
     assert voided == 2 and reprint_id is not None
@@ -276,16 +297,14 @@ def test_a_reprint_renders_the_same_codes_without_the_voided_ones(committed: Eng
     assert [a.sha256 for a in _artefacts(committed, run_id)] == [original.sha256]
     with Session(committed) as session:
         lot_id = _run(committed, run_id).lot_id
-        units = session.execute(select(func.count()).select_from(Unit).where(
-            Unit.lot_id == lot_id)).scalar_one()  # type: ignore[arg-type]
+        units = session.execute(select(func.count()).select_from(Unit).where(Unit.lot_id == lot_id)).scalar_one()  # type: ignore[arg-type]
     assert units == 40
 
 
 # --- the sweeper --------------------------------------------------------------------------------
 
 
-def test_sweep_sends_stale_and_forgotten_runs_only(fresh: tuple[str, Engine],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_sends_stale_and_forgotten_runs_only(fresh: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import migrate
 
     # given a database of its own holding a run in every state
@@ -300,10 +319,18 @@ def test_sweep_sends_stale_and_forgotten_runs_only(fresh: tuple[str, Engine],
     now = utcnow()
     states: dict[str, dict[str, Any]] = {
         "queued_old": {"created_at": now - timedelta(seconds=2 * lease)},
-        "stale": {"status": PrintStatus.RENDERING, "lease_token": "dead", "lease_until": now - timedelta(seconds=1),
-                  "created_at": now - timedelta(seconds=3 * lease)},
-        "live": {"status": PrintStatus.RENDERING, "lease_token": "busy", "lease_until": now + timedelta(seconds=lease),
-                 "created_at": now - timedelta(seconds=3 * lease)},
+        "stale": {
+            "status": PrintStatus.RENDERING,
+            "lease_token": "dead",
+            "lease_until": now - timedelta(seconds=1),
+            "created_at": now - timedelta(seconds=3 * lease),
+        },
+        "live": {
+            "status": PrintStatus.RENDERING,
+            "lease_token": "busy",
+            "lease_until": now + timedelta(seconds=lease),
+            "created_at": now - timedelta(seconds=3 * lease),
+        },
         "done": {"status": PrintStatus.DONE, "created_at": now - timedelta(seconds=3 * lease)},
         "failed": {"status": PrintStatus.FAILED, "created_at": now - timedelta(seconds=3 * lease)},
     }
@@ -311,8 +338,11 @@ def test_sweep_sends_stale_and_forgotten_runs_only(fresh: tuple[str, Engine],
         for name, values in states.items():
             session.execute(update(PrintRun).where(PrintRun.id == ids[name]).values(**values))  # type: ignore[arg-type]
         runs.cancel(session=session, actor=actors["cancelled"], run_id=ids["cancelled"])
-        session.execute(update(PrintRun).where(PrintRun.id == ids["cancelled"])  # type: ignore[arg-type]
-                        .values(created_at=now - timedelta(seconds=3 * lease)))
+        session.execute(
+            update(PrintRun)
+            .where(PrintRun.id == ids["cancelled"])  # type: ignore[arg-type]
+            .values(created_at=now - timedelta(seconds=3 * lease))
+        )
     sent: list[int] = []
     monkeypatch.setattr(worker, "enqueue", sent.append)
     # when

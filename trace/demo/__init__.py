@@ -104,7 +104,8 @@ class DemoSummary:
         """A short text for the command line."""
         base = get_settings().public_base_url
         head = ("Loaded" if self.created else "Demo data already present") + (
-            f" (+{self.added_events} events of recent harvests)" if not self.created and self.added_events else "")
+            f" (+{self.added_events} events of recent harvests)" if not self.created and self.added_events else ""
+        )
         lines = [
             f"{head}: hytrace demo data (dữ liệu mẫu) — {self.organisations} organisations, {self.users} users, "
             f"{self.locations} locations, {self.products} products, {self.lots} lots, {self.events} events.",
@@ -113,15 +114,20 @@ class DemoSummary:
             f"  Trace it (signed in as the admin): GET /api/v1/lots/{self.showcase_lot_id}/trace?direction=backward",
             f"  FSMA 204 spreadsheet: GET /api/v1/lots/{self.showcase_lot_id}/trace.csv?direction=backward",
         ]
-        lines.append(f"Designations: {self.designations} in the public registry (GET /api/v1/designations, no login), "
-                     f"{self.rights} rights to use granted by their holders.")
+        lines.append(
+            f"Designations: {self.designations} in the public registry (GET /api/v1/designations, no login), "
+            f"{self.rights} rights to use granted by their holders."
+        )
         if self.showcase_serial:
-            uri = unit_uri(base_url=base, gtin=self.showcase_gtin, lot=self.showcase_lot_code,
-                           serial=self.showcase_serial)
+            uri = unit_uri(
+                base_url=base, gtin=self.showcase_gtin, lot=self.showcase_lot_code, serial=self.showcase_serial
+            )
             lines.append(f"  A demo box's label (open it, or scan its QR from the print run's PDF): {uri}")
             if self.showcase_code:
-                lines.append(f"  The code printed under that QR, to type in: {display_code(self.showcase_code)}"
-                             f"  (GET /api/v1/codes/check?code={self.showcase_code})")
+                lines.append(
+                    f"  The code printed under that QR, to type in: {display_code(self.showcase_code)}"
+                    f"  (GET /api/v1/codes/check?code={self.showcase_code})"
+                )
         lines.append("Demo logins (published demo passwords: never load the demo on a real instance):")
         lines += [f"  {email:<32} {role:<10} {password}" for email, role, password in self.logins]
         return "\n".join(lines)
@@ -162,9 +168,14 @@ def _create(session: Session) -> str | None:
     root = Actor(role=Role.ADMIN, organisation_id=None, user_id=admin.id, name="demo loader")
     orgs = {}
     for key, (kind, name, suffix, commune, extra) in ORGS.items():
-        data = OrganisationCreate(kind=kind, name=name, tax_code=TAX_PREFIX + suffix, commune_code=commune,
-                                  address=f"Số 1 đường Mẫu, {admin_units.commune(commune).name}",  # type: ignore[union-attr]
-                                  **extra)
+        data = OrganisationCreate(
+            kind=kind,
+            name=name,
+            tax_code=TAX_PREFIX + suffix,
+            commune_code=commune,
+            address=f"Số 1 đường Mẫu, {admin_units.commune(commune).name}",  # type: ignore[union-attr]
+            **extra,
+        )
         orgs[key] = create_organisation(session=session, actor=root, data=data)
     shared = hash_password(DEMO_PASSWORD)  # one (slow, salted) argon2 run for the one published password
     for key, email, name, role in USERS:
@@ -173,34 +184,83 @@ def _create(session: Session) -> str | None:
     actors = _actors(session, orgs)
     rng = random.Random(SEED)
     for n, (commune, former) in enumerate(growing_area_communes(), start=1):
-        create_location(session=session, actor=actors["coop"], data=LocationCreate(
-            kind=LocationKind.GROWING_AREA, name=f"Vùng trồng nhãn số {n} (dữ liệu mẫu)",
-            code=f"VN-HY-NL-DEMO-{n:02d}", commune_code=commune, former_commune_code=former,
-            latitude=round(20.65 + rng.uniform(-0.04, 0.02), 5), longitude=round(106.05 + rng.uniform(-0.02, 0.04), 5),
-            area_ha=round(rng.uniform(2.5, 8.0), 1)))
+        create_location(
+            session=session,
+            actor=actors["coop"],
+            data=LocationCreate(
+                kind=LocationKind.GROWING_AREA,
+                name=f"Vùng trồng nhãn số {n} (dữ liệu mẫu)",
+                code=f"VN-HY-NL-DEMO-{n:02d}",
+                commune_code=commune,
+                former_commune_code=former,
+                latitude=round(20.65 + rng.uniform(-0.04, 0.02), 5),
+                longitude=round(106.05 + rng.uniform(-0.02, 0.04), 5),
+                area_ha=round(rng.uniform(2.5, 8.0), 1),
+            ),
+        )
     for owner, place_kind, place_name, code, place_commune, place_former in PLACES.values():
-        create_location(session=session, actor=actors[owner], data=LocationCreate(
-            kind=place_kind, name=place_name, code=code, commune_code=place_commune, former_commune_code=place_former))
+        create_location(
+            session=session,
+            actor=actors[owner],
+            data=LocationCreate(
+                kind=place_kind,
+                name=place_name,
+                code=code,
+                commune_code=place_commune,
+                former_commune_code=place_former,
+            ),
+        )
     for key, (org, _, _, name, name_en, category, unit, size) in PRODUCTS.items():
-        create_product(session=session, actor=actors[org], data=ProductCreate(
-            name_vi=name, name_en=name_en, category=category, unit=unit, gtin=demo_gtin(key),
-            package_size=Decimal(size) if size else None))
+        create_product(
+            session=session,
+            actor=actors[org],
+            data=ProductCreate(
+                name_vi=name,
+                name_en=name_en,
+                category=category,
+                unit=unit,
+                gtin=demo_gtin(key),
+                package_size=Decimal(size) if size else None,
+            ),
+        )
     add_demo_images(session=session, actors=actors)
     for spec in DESIGNATIONS.values():
-        registry.create_designation(session=session, actor=root, data=registry.DesignationCreate(
-            kind=spec.kind, name_vi=spec.name_vi, name_en=spec.name_en, registration_number=spec.registration_number,
-            decision_number=spec.decision_number, decision_date=spec.decision_date,
-            holder_organisation_id=orgs[spec.holder].id,  # type: ignore[arg-type]
-            categories=spec.categories, derived_categories=spec.derived_categories, inherit_rule=spec.inherit_rule,
-            area_former_districts=spec.area_former_districts, area_former_communes=spec.area_former_communes,
-            rules_text=spec.rules_text))
+        registry.create_designation(
+            session=session,
+            actor=root,
+            data=registry.DesignationCreate(
+                kind=spec.kind,
+                name_vi=spec.name_vi,
+                name_en=spec.name_en,
+                registration_number=spec.registration_number,
+                decision_number=spec.decision_number,
+                decision_date=spec.decision_date,
+                holder_organisation_id=orgs[spec.holder].id,  # type: ignore[arg-type]
+                categories=spec.categories,
+                derived_categories=spec.derived_categories,
+                inherit_rule=spec.inherit_rule,
+                area_former_districts=spec.area_former_districts,
+                area_former_communes=spec.area_former_communes,
+                rules_text=spec.rules_text,
+            ),
+        )
     year = _season_year(datetime.now(TZ))
     for owner, cert_kind, stars, number, issuer, product_keys, (before, after) in CERTIFICATES:
         covered = [session.exec(select(Product).where(Product.gtin == demo_gtin(key))).one().id for key in product_keys]
-        record_certification(session=session, actor=root, data=CertificationCreate(
-            kind=CertificationKind(cert_kind), stars=stars, number=number, issuer=issuer,
-            organisation_id=orgs[owner].id, product_ids=[i for i in covered if i is not None],
-            valid_from=date(year - before, 3, 1), valid_to=date(year + after, 2, 28)))
+        record_certification(
+            session=session,
+            actor=root,
+            data=CertificationCreate(
+                kind=CertificationKind(cert_kind),
+                stars=stars,
+                number=number,
+                issuer=issuer,
+                organisation_id=orgs[owner].id,
+                product_ids=[i for i in covered if i is not None],
+                valid_from=date(year - before, 3, 1),
+                valid_to=date(year + after, 2, 28),
+            ),
+        )
     return ("HYTRACE_ADMIN_PASSWORD" if settings.admin_password else DEMO_PASSWORD) if made else None
 
 
@@ -215,17 +275,32 @@ def _actors(session: Session, orgs: dict[str, Organisation]) -> dict[str, Actor]
 
 def _context(session: Session) -> Context:
     """The demo's organisations, actors, places and products, read back from the database."""
-    orgs = {key: session.exec(select(Organisation).where(Organisation.tax_code == TAX_PREFIX + spec[2])).one()
-            for key, spec in ORGS.items()}
-    places = {key: session.exec(select(Location).where(Location.organisation_id == orgs[spec[0]].id,
-                                                       Location.kind == spec[1])).one()
-              for key, spec in PLACES.items()}
-    areas = list(session.exec(select(Location).where(Location.organisation_id == orgs["coop"].id,
-                                                     Location.kind == LocationKind.GROWING_AREA).order_by(col(Location.id))))
+    orgs = {
+        key: session.exec(select(Organisation).where(Organisation.tax_code == TAX_PREFIX + spec[2])).one()
+        for key, spec in ORGS.items()
+    }
+    places = {
+        key: session.exec(
+            select(Location).where(Location.organisation_id == orgs[spec[0]].id, Location.kind == spec[1])
+        ).one()
+        for key, spec in PLACES.items()
+    }
+    areas = list(
+        session.exec(
+            select(Location)
+            .where(Location.organisation_id == orgs["coop"].id, Location.kind == LocationKind.GROWING_AREA)
+            .order_by(col(Location.id))
+        )
+    )
     products = {key: session.exec(select(Product).where(Product.gtin == demo_gtin(key))).one() for key in PRODUCTS}
-    designations = {key: session.exec(select(Designation).where(
-        Designation.name_vi == spec.name_vi, Designation.holder_organisation_id == orgs[spec.holder].id)).one()
-        for key, spec in DESIGNATIONS.items()}
+    designations = {
+        key: session.exec(
+            select(Designation).where(
+                Designation.name_vi == spec.name_vi, Designation.holder_organisation_id == orgs[spec.holder].id
+            )
+        ).one()
+        for key, spec in DESIGNATIONS.items()
+    }
     return Context(session, orgs, _actors(session, orgs), places, products, areas, designations)
 
 
@@ -236,8 +311,9 @@ def _summary(session: Session, *, created: bool, added: int, admin_password: str
     dried = session.exec(select(Product.id).where(Product.gtin == demo_gtin("dried"))).one()
     showcase = session.exec(select(Lot).where(Lot.product_id == dried).order_by(col(Lot.id))).first()
     assert showcase is not None and showcase.id is not None
-    unit = session.exec(select(Unit).where(Unit.lot_id == showcase.id, Unit.status == UnitStatus.ACTIVE)
-                        .order_by(col(Unit.id))).first()
+    unit = session.exec(
+        select(Unit).where(Unit.lot_id == showcase.id, Unit.status == UnitStatus.ACTIVE).order_by(col(Unit.id))
+    ).first()
     if admin_password is None:  # an account we did not create: name the demo password only if it opens it
         try:
             authenticate(session=session, email=admin_email, password=settings.admin_password or DEMO_PASSWORD)
@@ -245,14 +321,19 @@ def _summary(session: Session, *, created: bool, added: int, admin_password: str
         except Unauthenticated:
             admin_password = "(existing account, password unchanged)"
     return DemoSummary(
-        created=created, added_events=added, organisations=len(orgs),
+        created=created,
+        added_events=added,
+        organisations=len(orgs),
         users=count(session, User, col(User.organisation_id).in_(orgs)) + 1,
         locations=count(session, Location, col(Location.organisation_id).in_(orgs)),
         products=count(session, Product, col(Product.organisation_id).in_(orgs)),
         lots=count(session, Lot, col(Lot.producer_organisation_id).in_(orgs)),
         events=count(session, Event, col(Event.organisation_id).in_(orgs)),
-        showcase_lot_id=showcase.id, showcase_gtin=showcase.gtin, showcase_lot_code=showcase.lot_code,
-        showcase_serial=unit.serial if unit else None, showcase_code=unit.code if unit else None,
+        showcase_lot_id=showcase.id,
+        showcase_gtin=showcase.gtin,
+        showcase_lot_code=showcase.lot_code,
+        showcase_serial=unit.serial if unit else None,
+        showcase_code=unit.code if unit else None,
         growing_area_codes=[f"VN-HY-NL-DEMO-{n:02d}" for n in range(1, len(AREAS) + 1)],
         designations=count(session, Designation, col(Designation.holder_organisation_id).in_(orgs)),
         rights=count(session, RightToUse, col(RightToUse.organisation_id).in_(orgs)),

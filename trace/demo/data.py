@@ -24,10 +24,20 @@ SEASON_END = (10, 15)  # the last event of the season is before 15 October
 ORGS: dict[str, tuple[OrgKind, str, str, str, dict[str, Any]]] = {
     "dost": (OrgKind.AUTHORITY, "Sở Khoa học và Công nghệ tỉnh Hưng Yên (dữ liệu mẫu)", "00", "11953", {}),
     "qltt": (OrgKind.AUTHORITY, "Đội Quản lý thị trường số 1 (dữ liệu mẫu)", "01", "11953", {}),
-    "coop": (OrgKind.COOPERATIVE, "HTX Nhãn lồng Hồng Châu (dữ liệu mẫu)", "02", "11980",
-             {"practices_public": True, "name_en": "Hong Chau Longan Cooperative (sample data)"}),
-    "farm": (OrgKind.FARM, "Hộ chăn nuôi gà Đông Tảo Trần Văn Mẫu (dữ liệu mẫu)", "03", "12070",
-             {"contact_person": "Trần Văn Mẫu", "personal_name_consent": False}),
+    "coop": (
+        OrgKind.COOPERATIVE,
+        "HTX Nhãn lồng Hồng Châu (dữ liệu mẫu)",
+        "02",
+        "11980",
+        {"practices_public": True, "name_en": "Hong Chau Longan Cooperative (sample data)"},
+    ),
+    "farm": (
+        OrgKind.FARM,
+        "Hộ chăn nuôi gà Đông Tảo Trần Văn Mẫu (dữ liệu mẫu)",
+        "03",
+        "12070",
+        {"contact_person": "Trần Văn Mẫu", "personal_name_consent": False},
+    ),
     "proc": (OrgKind.PROCESSOR, "Công ty TNHH Long nhãn Phố Hiến (dữ liệu mẫu)", "04", "12364", {}),
     "dist": (OrgKind.DISTRIBUTOR, "Công ty TNHH Phân phối Nông sản Sông Hồng (dữ liệu mẫu)", "05", "12103", {}),
     "shop1": (OrgKind.RETAILER, "Cửa hàng Đặc sản Phố Hiến (dữ liệu mẫu)", "06", "11953", {}),
@@ -36,8 +46,13 @@ ORGS: dict[str, tuple[OrgKind, str, str, str, dict[str, Any]]] = {
     # for the real Department that manages the longan GI).
     "hga": (OrgKind.DESIGNATION_HOLDER, "Hội sản xuất và kinh doanh gà Đông Tảo (dữ liệu mẫu)", "08", "12070", {}),
     "hong": (OrgKind.DESIGNATION_HOLDER, "Hội nuôi ong mật hoa nhãn Hưng Yên (dữ liệu mẫu)", "09", "11953", {}),
-    "hgio": (OrgKind.DESIGNATION_HOLDER, "Hội sản xuất và kinh doanh giò chả Trai Trang (dữ liệu mẫu)", "10",
-             "12073", {}),
+    "hgio": (
+        OrgKind.DESIGNATION_HOLDER,
+        "Hội sản xuất và kinh doanh giò chả Trai Trang (dữ liệu mẫu)",
+        "10",
+        "12073",
+        {},
+    ),
     "htoi": (OrgKind.DESIGNATION_HOLDER, "Hội sản xuất và kinh doanh tỏi Thái Thụy (dữ liệu mẫu)", "11", "12826", {}),
 }
 # (org key, email, full name, role)
@@ -57,13 +72,23 @@ USERS = [
     ("htoi", "hoi-toi@example.com", "Đinh Thị Mẫu", Role.ORG_ADMIN),
 ]
 # Growing areas of the cooperative: (pre-2025 district, pre-2025 commune); today's commune follows.
-AREAS = [("Thành phố Hưng Yên", "Xã Quảng Châu"), ("Thành phố Hưng Yên", "Xã Hoàng Hanh"),
-         ("Thành phố Hưng Yên", "Xã Tân Hưng"), ("Kim Động", "Xã Ngọc Thanh")]  # the last was split
+AREAS = [
+    ("Thành phố Hưng Yên", "Xã Quảng Châu"),
+    ("Thành phố Hưng Yên", "Xã Hoàng Hanh"),
+    ("Thành phố Hưng Yên", "Xã Tân Hưng"),
+    ("Kim Động", "Xã Ngọc Thanh"),
+]  # the last was split
 # key: (org, kind, name, code, commune, former commune)
 PLACES: dict[str, tuple[str, LocationKind, str, str | None, str, str | None]] = {
     "farm": ("farm", LocationKind.FARM, "Trại gà Đông Tảo (dữ liệu mẫu)", None, "12070", "12208"),
-    "plant": ("proc", LocationKind.PACKING_FACILITY, "Xưởng sấy và đóng gói (dữ liệu mẫu)",
-              "VN-HY-PH-DEMO-01", "12364", None),
+    "plant": (
+        "proc",
+        LocationKind.PACKING_FACILITY,
+        "Xưởng sấy và đóng gói (dữ liệu mẫu)",
+        "VN-HY-PH-DEMO-01",
+        "12364",
+        None,
+    ),
     "wh": ("dist", LocationKind.WAREHOUSE, "Kho Mỹ Hào (dữ liệu mẫu)", None, "12103", None),
     "shop1": ("shop1", LocationKind.SHOP, "Quầy Phố Hiến (dữ liệu mẫu)", None, "11953", None),
     "shop2": ("shop2", LocationKind.SHOP, "Quầy Văn Giang (dữ liệu mẫu)", None, "12019", None),
@@ -71,17 +96,47 @@ PLACES: dict[str, tuple[str, LocationKind, str, str | None, str, str | None]] = 
 HOME = {"proc": "plant", "dist": "wh", "shop1": "shop1", "shop2": "shop2", "farm": "farm"}
 # key: (org, company prefix, item reference, name, name_en, category, unit, package size)
 PRODUCTS: dict[str, tuple[str, str, int, str, str, str, str, str | None]] = {
-    "fresh": ("coop", "9520001", 1, "Nhãn lồng Hưng Yên tươi (dữ liệu mẫu)",
-              "Hung Yen longan, fresh (sample data)", "longan_fresh", "kg", None),
-    "dried": ("proc", "9520002", 1, "Long nhãn Hưng Yên sấy khô, hộp 500 g (dữ liệu mẫu)",
-              "Dried Hung Yen longan, 500 g box (sample data)", "longan_dried", "kg", "0.5"),
-    "meat": ("proc", "9520002", 2, "Thịt gà Đông Tảo đóng khay (dữ liệu mẫu)",
-             "Packed Dong Tao chicken meat (sample data)", "chicken_meat", "kg", "1"),
-    "chicken": ("farm", "9520003", 1, "Gà Đông Tảo, gà sống (dữ liệu mẫu)",
-                "Dong Tao chicken, live (sample data)", "chicken_live", "head", None),
+    "fresh": (
+        "coop",
+        "9520001",
+        1,
+        "Nhãn lồng Hưng Yên tươi (dữ liệu mẫu)",
+        "Hung Yen longan, fresh (sample data)",
+        "longan_fresh",
+        "kg",
+        None,
+    ),
+    "dried": (
+        "proc",
+        "9520002",
+        1,
+        "Long nhãn Hưng Yên sấy khô, hộp 500 g (dữ liệu mẫu)",
+        "Dried Hung Yen longan, 500 g box (sample data)",
+        "longan_dried",
+        "kg",
+        "0.5",
+    ),
+    "meat": (
+        "proc",
+        "9520002",
+        2,
+        "Thịt gà Đông Tảo đóng khay (dữ liệu mẫu)",
+        "Packed Dong Tao chicken meat (sample data)",
+        "chicken_meat",
+        "kg",
+        "1",
+    ),
+    "chicken": (
+        "farm",
+        "9520003",
+        1,
+        "Gà Đông Tảo, gà sống (dữ liệu mẫu)",
+        "Dong Tao chicken, live (sample data)",
+        "chicken_live",
+        "head",
+        None,
+    ),
 }
-
-
 
 
 @dataclass(frozen=True)
@@ -104,38 +159,81 @@ class DesignationSpec:
 
 
 def _former_province_districts(province: str) -> list[str]:
-    return [d for d in admin_units.former_districts()
-            if admin_units.former_communes_in_district(d)[0].province_name == province]
+    return [
+        d
+        for d in admin_units.former_districts()
+        if admin_units.former_communes_in_district(d)[0].province_name == province
+    ]
 
 
 _OLD_RULE = "Khu vực bảo hộ ghi theo địa giới hành chính trước ngày 01/7/2025."
 DESIGNATIONS: dict[str, DesignationSpec] = {
     "longan": DesignationSpec(
-        "dost", DesignationKind.GEOGRAPHICAL_INDICATION, "Nhãn lồng Hưng Yên", "Hung Yen longan",
-        "00055", "186/QĐ-SHTT", date(2017, 1, 23), ["longan_fresh"],
+        "dost",
+        DesignationKind.GEOGRAPHICAL_INDICATION,
+        "Nhãn lồng Hưng Yên",
+        "Hung Yen longan",
+        "00055",
+        "186/QĐ-SHTT",
+        date(2017, 1, 23),
+        ["longan_fresh"],
         ["Thành phố Hưng Yên", "Huyện Khoái Châu", "Huyện Tiên Lữ", "Huyện Kim Động"],
         f"{_OLD_RULE} Vùng: thành phố Hưng Yên và các huyện Khoái Châu, Tiên Lữ, Kim Động. Long nhãn sấy mang "
         "chỉ dẫn địa lý chỉ khi mọi lô nhãn tươi đầu vào đều mang chỉ dẫn (tóm tắt cho dữ liệu mẫu).",
-        derived_categories=["longan_dried"], inherit_rule=InheritRule.ALL_INPUTS),
+        derived_categories=["longan_dried"],
+        inherit_rule=InheritRule.ALL_INPUTS,
+    ),
     "chicken": DesignationSpec(
-        "hga", DesignationKind.COLLECTIVE_TRADEMARK, "Gà Đông Tảo", "Dong Tao chicken", None, None, None,
-        ["chicken_live"], [],
+        "hga",
+        DesignationKind.COLLECTIVE_TRADEMARK,
+        "Gà Đông Tảo",
+        "Dong Tao chicken",
+        None,
+        None,
+        None,
+        ["chicken_live"],
+        [],
         f"{_OLD_RULE} Vùng: xã Đông Tảo cũ, huyện Khoái Châu (nay thuộc xã Hoàn Long). Số văn bằng "
-        "không ghi trong dữ liệu mẫu.", area_former_communes=["12208"]),
+        "không ghi trong dữ liệu mẫu.",
+        area_former_communes=["12208"],
+    ),
     "honey": DesignationSpec(
-        "hong", DesignationKind.CERTIFICATION_TRADEMARK, "Mật ong hoa nhãn Hưng Yên",
-        "Hung Yen longan-flower honey", None, "34713/QĐ-SHTT", date(2016, 6, 13), ["honey"],
+        "hong",
+        DesignationKind.CERTIFICATION_TRADEMARK,
+        "Mật ong hoa nhãn Hưng Yên",
+        "Hung Yen longan-flower honey",
+        None,
+        "34713/QĐ-SHTT",
+        date(2016, 6, 13),
+        ["honey"],
         _former_province_districts("Tỉnh Hưng Yên"),
         f"{_OLD_RULE} Nguồn công khai dùng cho dữ liệu mẫu không ghi khu vực: tạm lấy toàn bộ tỉnh Hưng Yên "
-        "cũ (trước 01/7/2025)."),
+        "cũ (trước 01/7/2025).",
+    ),
     "giocha": DesignationSpec(
-        "hgio", DesignationKind.COLLECTIVE_TRADEMARK, "Giò chả Trai Trang", "Trai Trang pork rolls",
-        "422823", "41357/QĐ-SHTT", date(2022, 5, 19), ["pork_roll"], ["Huyện Yên Mỹ"],
-        f"{_OLD_RULE} Nguồn công khai dùng cho dữ liệu mẫu chỉ ghi huyện Yên Mỹ: tạm lấy toàn huyện Yên Mỹ cũ."),
+        "hgio",
+        DesignationKind.COLLECTIVE_TRADEMARK,
+        "Giò chả Trai Trang",
+        "Trai Trang pork rolls",
+        "422823",
+        "41357/QĐ-SHTT",
+        date(2022, 5, 19),
+        ["pork_roll"],
+        ["Huyện Yên Mỹ"],
+        f"{_OLD_RULE} Nguồn công khai dùng cho dữ liệu mẫu chỉ ghi huyện Yên Mỹ: tạm lấy toàn huyện Yên Mỹ cũ.",
+    ),
     "garlic": DesignationSpec(
-        "htoi", DesignationKind.COLLECTIVE_TRADEMARK, "Tỏi Thái Thụy", "Thai Thuy garlic", None, None, None,
-        ["garlic"], ["Huyện Thái Thụy"],
-        f"{_OLD_RULE} Vùng: huyện Thái Thụy cũ (tỉnh Thái Bình cũ). Số văn bằng không ghi trong dữ liệu mẫu."),
+        "htoi",
+        DesignationKind.COLLECTIVE_TRADEMARK,
+        "Tỏi Thái Thụy",
+        "Thai Thuy garlic",
+        None,
+        None,
+        None,
+        ["garlic"],
+        ["Huyện Thái Thụy"],
+        f"{_OLD_RULE} Vùng: huyện Thái Thụy cũ (tỉnh Thái Bình cũ). Số văn bằng không ghi trong dữ liệu mẫu.",
+    ),
 }
 # Rights to use granted in the season: (designation, grantee, holder's decision, products, place, yearly quota).
 RIGHTS: list[tuple[str, str, str, list[str], str | None, int | None]] = [
@@ -147,10 +245,24 @@ RIGHTS: list[tuple[str, str, str, list[str], str | None, int | None]] = [
 # Certificates held in the season (invented numbers and bodies, marked as sample data): (holder, kind,
 # OCOP stars, number, issuer, products (empty: all), years before / after the season year it is valid).
 CERTIFICATES: list[tuple[str, str, int | None, str, str, list[str], tuple[int, int]]] = [
-    ("coop", "vietgap", None, "VG-DEMO-0126 (dữ liệu mẫu)", "Tổ chức chứng nhận VietGAP Mẫu (dữ liệu mẫu)",
-     ["fresh"], (1, 1)),
-    ("proc", "ocop", 4, "OCOP-HY-DEMO-04 (dữ liệu mẫu)", "Ủy ban nhân dân tỉnh Hưng Yên (dữ liệu mẫu)",
-     ["dried"], (2, 1)),
+    (
+        "coop",
+        "vietgap",
+        None,
+        "VG-DEMO-0126 (dữ liệu mẫu)",
+        "Tổ chức chứng nhận VietGAP Mẫu (dữ liệu mẫu)",
+        ["fresh"],
+        (1, 1),
+    ),
+    (
+        "proc",
+        "ocop",
+        4,
+        "OCOP-HY-DEMO-04 (dữ liệu mẫu)",
+        "Ủy ban nhân dân tỉnh Hưng Yên (dữ liệu mẫu)",
+        ["dried"],
+        (2, 1),
+    ),
 ]
 
 

@@ -26,8 +26,10 @@ def _longan(draw: ImageDraw.ImageDraw, rng: random.Random, *, dried: bool) -> No
         r = rng.uniform(24, 30)
         squash = rng.uniform(0.7, 0.85) if dried else 1.0
         draw.ellipse((x - r, y - r * squash, x + r, y + r * squash), fill=fill, outline=rim, width=3)
-        draw.ellipse((x - r * 0.5, y - r * 0.6 * squash, x - r * 0.1, y - r * 0.25 * squash),
-                     fill="#8c5a2e" if dried else "#e6c793")  # a highlight
+        draw.ellipse(
+            (x - r * 0.5, y - r * 0.6 * squash, x - r * 0.1, y - r * 0.25 * squash),
+            fill="#8c5a2e" if dried else "#e6c793",
+        )  # a highlight
 
 
 def _fresh(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
@@ -77,8 +79,12 @@ def _card(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
     draw.ellipse((170, 110, 310, 250), fill="#9aa89a")
 
 
-PICTURES: dict[str, Draw] = {"longan_fresh": _fresh, "longan_dried": _dried, "chicken_meat": _meat,
-                             "chicken_live": _chicken}
+PICTURES: dict[str, Draw] = {
+    "longan_fresh": _fresh,
+    "longan_dried": _dried,
+    "chicken_meat": _meat,
+    "chicken_live": _chicken,
+}
 
 
 def picture(category: str) -> Image.Image:

@@ -74,14 +74,31 @@ def _portion(held: Decimal, share: Decimal, step: Decimal) -> Decimal:
 def _inputs(product: str, day: date, rng: random.Random) -> list[InputUsed]:
     """Farming inputs, each applied long enough before ``day`` for its pre-harvest (withdrawal) interval."""
     if product == "chicken":
-        return [InputUsed(kind="feed", name="Ngô, thóc tự trồng (dữ liệu mẫu)", applied_on=day - timedelta(days=1)),
-                InputUsed(kind="veterinary", name="Vắc xin Newcastle (dữ liệu mẫu)", pre_harvest_interval_days=21,
-                          applied_on=day - timedelta(days=rng.randint(40, 60)))]
-    return [InputUsed(kind="fertiliser", name="Phân NPK 12-5-10 (dữ liệu mẫu)", dose="1,5 kg/cây",
-                      applied_on=day - timedelta(days=rng.randint(35, 50))),
-            InputUsed(kind="pesticide", name="Thuốc trừ sâu sinh học (dữ liệu mẫu)", active_ingredient="Abamectin",
-                      dose="10 ml/bình 16 l", applied_on=day - timedelta(days=rng.randint(15, 25)),
-                      pre_harvest_interval_days=14)]
+        return [
+            InputUsed(kind="feed", name="Ngô, thóc tự trồng (dữ liệu mẫu)", applied_on=day - timedelta(days=1)),
+            InputUsed(
+                kind="veterinary",
+                name="Vắc xin Newcastle (dữ liệu mẫu)",
+                pre_harvest_interval_days=21,
+                applied_on=day - timedelta(days=rng.randint(40, 60)),
+            ),
+        ]
+    return [
+        InputUsed(
+            kind="fertiliser",
+            name="Phân NPK 12-5-10 (dữ liệu mẫu)",
+            dose="1,5 kg/cây",
+            applied_on=day - timedelta(days=rng.randint(35, 50)),
+        ),
+        InputUsed(
+            kind="pesticide",
+            name="Thuốc trừ sâu sinh học (dữ liệu mẫu)",
+            active_ingredient="Abamectin",
+            dose="10 ml/bình 16 l",
+            applied_on=day - timedelta(days=rng.randint(15, 25)),
+            pre_harvest_interval_days=14,
+        ),
+    ]
 
 
 class Season:
@@ -122,7 +139,13 @@ class Season:
             for j, area in enumerate(pairs[i % len(pairs)]):
                 # The first day's two harvests both go to the processor: the showcase dried lot.
                 dest = "proc" if i == 0 or j == 0 else "dist"
-                self.later(self.at(7, 14, 6) + timedelta(days=3 * i, minutes=90 * j), self.harvest, area, dest, i == 2 and j == 1)
+                self.later(
+                    self.at(7, 14, 6) + timedelta(days=3 * i, minutes=90 * j),
+                    self.harvest,
+                    area,
+                    dest,
+                    i == 2 and j == 1,
+                )
         for i in range(8):
             self.later(self.at(7, 15, 14) + timedelta(days=6 * i), self.dry)
         for month, day in ((7, 20), (8, 8), (8, 26), (9, 15)):
@@ -139,57 +162,117 @@ class Season:
         the meat made from it."""
         session = self.c.session
         fresh = max(lot for lot, kind in self.kind.items() if kind == "fresh")
-        holds.hold(session=session, actor=self.c.actors["qltt"], lot_id=fresh, data=ReasonIn(
-            reason="Tạm giữ chờ kết quả kiểm nghiệm dư lượng thuốc bảo vệ thực vật (dữ liệu mẫu)"))
-        holds.release(session=session, actor=self.c.actors["qltt"], lot_id=fresh, data=ReasonIn(
-            reason="Kết quả kiểm nghiệm đạt; giải tỏa (dữ liệu mẫu)"))
+        holds.hold(
+            session=session,
+            actor=self.c.actors["qltt"],
+            lot_id=fresh,
+            data=ReasonIn(reason="Tạm giữ chờ kết quả kiểm nghiệm dư lượng thuốc bảo vệ thực vật (dữ liệu mẫu)"),
+        )
+        holds.release(
+            session=session,
+            actor=self.c.actors["qltt"],
+            lot_id=fresh,
+            data=ReasonIn(reason="Kết quả kiểm nghiệm đạt; giải tỏa (dữ liệu mẫu)"),
+        )
         flock = max(lot for lot, kind in self.kind.items() if kind == "chicken")
-        recall.recall(session=session, actor=self.c.actors["farm"], lot_id=flock, data=ReasonIn(
-            reason="Đàn gà nghi nhiễm bệnh; thu hồi để kiểm tra thú y (dữ liệu mẫu)"))
+        recall.recall(
+            session=session,
+            actor=self.c.actors["farm"],
+            lot_id=flock,
+            data=ReasonIn(reason="Đàn gà nghi nhiễm bệnh; thu hồi để kiểm tra thú y (dữ liệu mẫu)"),
+        )
         self.count += 3
 
     def grant(self, when: datetime, i: int) -> None:
         """A designation's holder grants a producer the right to use it, for five calendar years."""
         key, grantee, decision, products, place, quota = RIGHTS[i]
-        rights.grant_right(session=self.c.session, actor=self.c.actors[DESIGNATIONS[key].holder],
-                           designation_id=self.c.designations[key].id,  # type: ignore[arg-type]
-                           data=rights.RightCreate(
-                               organisation_id=self.c.orgs[grantee].id, decision_number=decision,  # type: ignore[arg-type]
-                               valid_from=when.date(), valid_to=date(self.year + 4, 12, 31),
-                               product_ids=[self.c.products[p].id for p in products],  # type: ignore[misc]
-                               location_ids=[self.c.places[place].id] if place else [],  # type: ignore[list-item]
-                               annual_label_quota=quota, event_time=when))
+        rights.grant_right(
+            session=self.c.session,
+            actor=self.c.actors[DESIGNATIONS[key].holder],
+            designation_id=self.c.designations[key].id,  # type: ignore[arg-type]
+            data=rights.RightCreate(
+                organisation_id=self.c.orgs[grantee].id,  # type: ignore[arg-type]
+                decision_number=decision,
+                valid_from=when.date(),
+                valid_to=date(self.year + 4, 12, 31),
+                product_ids=[self.c.products[p].id for p in products],  # type: ignore[misc]
+                location_ids=[self.c.places[place].id] if place else [],  # type: ignore[list-item]
+                annual_label_quota=quota,
+                event_time=when,
+            ),
+        )
         self.count += 1
 
     def harvest(self, when: datetime, area: int, dest: str, mistaken: bool) -> None:
         day, qty = when.date(), Decimal(self.rng.randrange(400, 901, 10))
-        lot = self.cap("coop", EventType.HARVEST, HarvestIn(
-            product_id=self.c.products["fresh"].id, lot_code=f"NL{day:%y%m%d}-{area + 1}", quantity=qty,  # type: ignore[arg-type]
-            location_id=self.c.areas[area].id, event_time=when, expiry_date=day + timedelta(days=10),
-            inputs_used=_inputs("fresh", day, self.rng), designation_ids=[self.c.designations["longan"].id])).lot_ids[0]  # type: ignore[list-item]
+        lot = self.cap(
+            "coop",
+            EventType.HARVEST,
+            HarvestIn(
+                product_id=self.c.products["fresh"].id,  # type: ignore[arg-type]
+                lot_code=f"NL{day:%y%m%d}-{area + 1}",
+                quantity=qty,
+                location_id=self.c.areas[area].id,
+                event_time=when,
+                expiry_date=day + timedelta(days=10),
+                inputs_used=_inputs("fresh", day, self.rng),
+                designation_ids=[self.c.designations["longan"].id],  # type: ignore[list-item]
+            ),
+        ).lot_ids[0]
         self.kind[lot] = "fresh"
         self.later(when + timedelta(hours=4), self.mistake if mistaken else self.ship, "coop", lot, qty, dest)
 
     def ship(self, when: datetime, sender: str, lot: int, qty: Decimal, dest: str) -> None:
         n = next(self.docs)
-        docs = [BizTransaction(type="inv", id=f"DEMO-HD-{n:05d}"), BizTransaction(type="desadv", id=f"DEMO-PGH-{n:05d}")]
-        shipment = self.cap(sender, EventType.SHIP, ShipIn(
-            lot_id=lot, quantity=qty, destination_organisation_id=self.c.orgs[dest].id,  # type: ignore[arg-type]
-            destination_location_id=self.home(dest), location_id=self.home(sender), event_time=when,
-            biz_transactions=docs)).shipment_id
+        docs = [
+            BizTransaction(type="inv", id=f"DEMO-HD-{n:05d}"),
+            BizTransaction(type="desadv", id=f"DEMO-PGH-{n:05d}"),
+        ]
+        shipment = self.cap(
+            sender,
+            EventType.SHIP,
+            ShipIn(
+                lot_id=lot,
+                quantity=qty,
+                destination_organisation_id=self.c.orgs[dest].id,  # type: ignore[arg-type]
+                destination_location_id=self.home(dest),
+                location_id=self.home(sender),
+                event_time=when,
+                biz_transactions=docs,
+            ),
+        ).shipment_id
         self.later(when + timedelta(hours=2), self.receive, dest, shipment, lot)
 
     def mistake(self, when: datetime, sender: str, lot: int, qty: Decimal, dest: str) -> None:
         """A shipment keyed against the wrong buyer; declared erroneous and recorded again below."""
-        wrong = self.cap(sender, EventType.SHIP, ShipIn(
-            lot_id=lot, quantity=qty, destination_organisation_id=self.c.orgs["shop2"].id, event_time=when,  # type: ignore[arg-type]
-            biz_transactions=[BizTransaction(type="desadv", id="DEMO-PGH-SAI-001")])).events[0].id
+        wrong = (
+            self.cap(
+                sender,
+                EventType.SHIP,
+                ShipIn(
+                    lot_id=lot,
+                    quantity=qty,
+                    destination_organisation_id=self.c.orgs["shop2"].id,  # type: ignore[arg-type]
+                    event_time=when,
+                    biz_transactions=[BizTransaction(type="desadv", id="DEMO-PGH-SAI-001")],
+                ),
+            )
+            .events[0]
+            .id
+        )
         self.later(when + timedelta(minutes=40), self.correct, sender, wrong, lot, qty, dest)
 
     def correct(self, when: datetime, sender: str, wrong: str, lot: int, qty: Decimal, dest: str) -> None:
-        self.cap(sender, EventType.CORRECTION, CorrectionIn(
-            event_id=wrong, reason="incorrect_data", event_time=when,
-            note="Nhập nhầm bên nhận; lô hàng giao cho nhà phân phối (dữ liệu mẫu)"))
+        self.cap(
+            sender,
+            EventType.CORRECTION,
+            CorrectionIn(
+                event_id=wrong,
+                reason="incorrect_data",
+                event_time=when,
+                note="Nhập nhầm bên nhận; lô hàng giao cho nhà phân phối (dữ liệu mẫu)",
+            ),
+        )
         self.later(when + timedelta(minutes=10), self.ship, sender, lot, qty, dest)
 
     def receive(self, when: datetime, who: str, shipment: int, lot: int) -> None:
@@ -205,12 +288,16 @@ class Season:
             self.later(when + timedelta(days=1), self.to_shops, lot)
             if kind in ("dried", "meat") and kind not in self.inspected and (kind == "meat" or lot == self.showcase):
                 self.inspected.add(kind)
-                self.later(when + timedelta(days=1, hours=-2), self.inspect, lot, "pass", "Nhãn mác, mã truy xuất đầy đủ")
+                self.later(
+                    when + timedelta(days=1, hours=-2), self.inspect, lot, "pass", "Nhãn mác, mã truy xuất đầy đủ"
+                )
         else:
             step = HALF if kind == "dried" else Q1
             if kind == "fresh" and kind not in self.inspected:
                 self.inspected.add(kind)
-                self.later(when + timedelta(hours=1), self.inspect, lot, "warning", "Một số chùm bị dập; cần bảo quản mát")
+                self.later(
+                    when + timedelta(hours=1), self.inspect, lot, "warning", "Một số chùm bị dập; cần bảo quản mát"
+                )
             self.later(when + timedelta(hours=3), self.sell, who, lot, Decimal("0.5"), step)
             self.later(when + timedelta(days=5 if kind == "dried" else 1), self.sell_out, who, lot, step)
 
@@ -227,22 +314,41 @@ class Season:
             self.ship(when, "dist", lot, held, next(self.next_shop))
 
     def sell(self, when: datetime, who: str, lot: int, share: Decimal, step: Decimal) -> None:
-        self.cap(who, EventType.SELL, SellIn(lot_id=lot, quantity=_portion(self.held(who, lot), share, step),
-                                              location_id=self.home(who), event_time=when))
+        self.cap(
+            who,
+            EventType.SELL,
+            SellIn(
+                lot_id=lot,
+                quantity=_portion(self.held(who, lot), share, step),
+                location_id=self.home(who),
+                event_time=when,
+            ),
+        )
 
     def sell_out(self, when: datetime, who: str, lot: int, step: Decimal) -> None:
         held = self.held(who, lot)
         if self.kind[lot] == "fresh" and self.rng.random() < 0.35 and held > 2:
             spoiled = _portion(held, Decimal("0.05"), Q1)
-            self.cap(who, EventType.LOSS, LossIn(lot_id=lot, quantity=spoiled, reason="spoilage",
-                                                 location_id=self.home(who), event_time=when))
+            self.cap(
+                who,
+                EventType.LOSS,
+                LossIn(lot_id=lot, quantity=spoiled, reason="spoilage", location_id=self.home(who), event_time=when),
+            )
             held -= spoiled
         if held > 0:
             self.later(when + timedelta(hours=2), self.sell, who, lot, Decimal(1), step)
 
     def inspect(self, when: datetime, lot: int, result: str, note: str) -> None:
-        self.cap("qltt", EventType.INSPECT, InspectIn(lot_id=lot, result=result, event_time=when,  # type: ignore[arg-type]
-                                                      note=f"{note} (dữ liệu mẫu)"))
+        self.cap(
+            "qltt",
+            EventType.INSPECT,
+            InspectIn(
+                lot_id=lot,
+                result=result,  # type: ignore[arg-type]
+                event_time=when,
+                note=f"{note} (dữ liệu mẫu)",
+            ),
+        )
 
     def dry(self, when: datetime) -> None:
         """Fresh longan received since the last run becomes dried longan (5 kg → 1 kg)."""
@@ -251,12 +357,25 @@ class Season:
             return
         inputs = [TransformInput(lot_id=lot, quantity=self.held("proc", lot)) for lot in lots]
         total = sum((i.quantity for i in inputs), Decimal(0))
-        out = self.cap("proc", EventType.TRANSFORM, TransformIn(
-            inputs=inputs, outputs=[TransformOutput(
-                product_id=self.c.products["dried"].id, lot_code=f"LN{when:%y%m%d}", quantity=total * DRY_FACTOR,  # type: ignore[arg-type]
-                expiry_date=when.date() + timedelta(days=365))],
-            conversion=Conversion(input_unit="kg", output_unit="kg", factor=DRY_FACTOR),
-            location_id=self.home("proc"), event_time=when, kde={"drying_hours": 36, "moisture_percent": 18})).lot_ids[0]
+        out = self.cap(
+            "proc",
+            EventType.TRANSFORM,
+            TransformIn(
+                inputs=inputs,
+                outputs=[
+                    TransformOutput(
+                        product_id=self.c.products["dried"].id,  # type: ignore[arg-type]
+                        lot_code=f"LN{when:%y%m%d}",
+                        quantity=total * DRY_FACTOR,
+                        expiry_date=when.date() + timedelta(days=365),
+                    )
+                ],
+                conversion=Conversion(input_unit="kg", output_unit="kg", factor=DRY_FACTOR),
+                location_id=self.home("proc"),
+                event_time=when,
+                kde={"drying_hours": 36, "moisture_percent": 18},
+            ),
+        ).lot_ids[0]
         self.kind[out] = "dried"
         self.showcase = self.showcase or out
         self.later(when + timedelta(hours=18), self.label, out)
@@ -265,8 +384,14 @@ class Season:
         """Print 40 box labels (a print run on A4 4×10 decal sheets), pack them in two cartons
         (SSCCs), keep the rest, ship 60 %. The showcase run loses one label to a smudge: voided."""
         session = self.c.session
-        run = runs.create_run(session=session, actor=self.c.actors["proc"], lot_id=lot, data=runs.PrintRunCreate(
-            quantity=40, format="a4-4x10", packed_on=when.date(), location_id=self.home("proc"), event_time=when))
+        run = runs.create_run(
+            session=session,
+            actor=self.c.actors["proc"],
+            lot_id=lot,
+            data=runs.PrintRunCreate(
+                quantity=40, format="a4-4x10", packed_on=when.date(), location_id=self.home("proc"), event_time=when
+            ),
+        )
         self.count += 1
         units = session.exec(select(Unit).where(Unit.print_run_id == run.id).order_by(col(Unit.id))).all()
         if lot == self.showcase:
@@ -274,40 +399,78 @@ class Season:
             units = units[:-1]
         serials = [u.serial for u in units]
         for k in range(2):
-            self.later(when + timedelta(hours=1 + k), self.pack, lot, serials[20 * k:20 * k + 20])
+            self.later(when + timedelta(hours=1 + k), self.pack, lot, serials[20 * k : 20 * k + 20])
         self.later(when + timedelta(hours=3), self.store, "proc", lot)
-        self.later(when + timedelta(days=1), self.ship, "proc", lot,
-                   _portion(self.held("proc", lot), Decimal("0.6"), HALF), "dist")
+        self.later(
+            when + timedelta(days=1),
+            self.ship,
+            "proc",
+            lot,
+            _portion(self.held("proc", lot), Decimal("0.6"), HALF),
+            "dist",
+        )
 
     def void(self, when: datetime, run: int, code: str) -> None:
-        runs.void_codes(session=self.c.session, actor=self.c.actors["proc"], run_id=run, data=runs.VoidIn(
-            codes=[code], reason="Nhãn bị nhòe mực khi in (dữ liệu mẫu)", event_time=when))
+        runs.void_codes(
+            session=self.c.session,
+            actor=self.c.actors["proc"],
+            run_id=run,
+            data=runs.VoidIn(codes=[code], reason="Nhãn bị nhòe mực khi in (dữ liệu mẫu)", event_time=when),
+        )
         self.count += 1
 
     def pack(self, when: datetime, lot: int, serials: list[str]) -> None:
         body = "0" + PRODUCTS["dried"][1] + f"{next(self.cartons):09d}"  # an SSCC: extension, prefix, serial
-        self.cap("proc", EventType.PACK, PackIn(
-            parent_id=body + gs1_check_digit(body), location_id=self.home("proc"), event_time=when,
-            children=[UnitRef(lot_id=lot, serial=s) for s in serials]))
+        self.cap(
+            "proc",
+            EventType.PACK,
+            PackIn(
+                parent_id=body + gs1_check_digit(body),
+                location_id=self.home("proc"),
+                event_time=when,
+                children=[UnitRef(lot_id=lot, serial=s) for s in serials],
+            ),
+        )
 
     def chicken(self, when: datetime) -> None:
         day, heads = when.date(), Decimal(self.rng.randint(24, 40))
-        lot = self.cap("farm", EventType.HARVEST, HarvestIn(
-            product_id=self.c.products["chicken"].id, lot_code=f"GDT{day:%y%m%d}", quantity=heads,  # type: ignore[arg-type]
-            location_id=self.home("farm"), event_time=when, inputs_used=_inputs("chicken", day, self.rng),
-            designation_ids=[self.c.designations["chicken"].id])).lot_ids[0]  # type: ignore[list-item]
+        lot = self.cap(
+            "farm",
+            EventType.HARVEST,
+            HarvestIn(
+                product_id=self.c.products["chicken"].id,  # type: ignore[arg-type]
+                lot_code=f"GDT{day:%y%m%d}",
+                quantity=heads,
+                location_id=self.home("farm"),
+                event_time=when,
+                inputs_used=_inputs("chicken", day, self.rng),
+                designation_ids=[self.c.designations["chicken"].id],  # type: ignore[list-item]
+            ),
+        ).lot_ids[0]
         self.kind[lot] = "chicken"
         self.later(when + timedelta(hours=2), self.sell, "farm", lot, Decimal("0.01"), Q1)  # one bird at the gate
         self.later(when + timedelta(hours=4), self.ship, "farm", lot, heads - 1, "proc")
 
     def slaughter(self, when: datetime, lot: int) -> None:
         heads = self.held("proc", lot)
-        meat = self.cap("proc", EventType.TRANSFORM, TransformIn(
-            inputs=[TransformInput(lot_id=lot, quantity=heads)],
-            outputs=[TransformOutput(product_id=self.c.products["meat"].id, lot_code=f"TG{when:%y%m%d}",  # type: ignore[arg-type]
-                                     quantity=heads * MEAT_FACTOR, expiry_date=when.date() + timedelta(days=7))],
-            conversion=Conversion(input_unit="head", output_unit="kg", factor=MEAT_FACTOR),
-            location_id=self.home("proc"), event_time=when)).lot_ids[0]
+        meat = self.cap(
+            "proc",
+            EventType.TRANSFORM,
+            TransformIn(
+                inputs=[TransformInput(lot_id=lot, quantity=heads)],
+                outputs=[
+                    TransformOutput(
+                        product_id=self.c.products["meat"].id,  # type: ignore[arg-type]
+                        lot_code=f"TG{when:%y%m%d}",
+                        quantity=heads * MEAT_FACTOR,
+                        expiry_date=when.date() + timedelta(days=7),
+                    )
+                ],
+                conversion=Conversion(input_unit="head", output_unit="kg", factor=MEAT_FACTOR),
+                location_id=self.home("proc"),
+                event_time=when,
+            ),
+        ).lot_ids[0]
         self.kind[meat] = "meat"
         self.later(when + timedelta(hours=3), self.ship, "proc", meat, heads * MEAT_FACTOR, "dist")
 
@@ -319,17 +482,36 @@ def recent_batch(ctx: Context, rng: random.Random) -> int:
     items: list[tuple[str, HarvestIn]] = []
     for n, area in enumerate(ctx.areas):
         when = start + timedelta(minutes=20 * n)
-        items.append(("coop", HarvestIn(
-            product_id=ctx.products["fresh"].id, lot_code=f"NL{when:%y%m%d}-{n + 1}-{k + n + 1}",  # type: ignore[arg-type]
-            quantity=Decimal(rng.randrange(300, 701, 10)), location_id=area.id, event_time=when,
-            expiry_date=when.date() + timedelta(days=10), inputs_used=_inputs("fresh", when.date(), rng),
-            designation_ids=[ctx.designations["longan"].id])))  # type: ignore[list-item]
+        items.append(
+            (
+                "coop",
+                HarvestIn(
+                    product_id=ctx.products["fresh"].id,  # type: ignore[arg-type]
+                    lot_code=f"NL{when:%y%m%d}-{n + 1}-{k + n + 1}",
+                    quantity=Decimal(rng.randrange(300, 701, 10)),
+                    location_id=area.id,
+                    event_time=when,
+                    expiry_date=when.date() + timedelta(days=10),
+                    inputs_used=_inputs("fresh", when.date(), rng),
+                    designation_ids=[ctx.designations["longan"].id],  # type: ignore[list-item]
+                ),
+            )
+        )
     when = start + timedelta(hours=1, minutes=30)
-    items.append(("farm", HarvestIn(
-        product_id=ctx.products["chicken"].id, lot_code=f"GDT{when:%y%m%d}-{k + 1}",  # type: ignore[arg-type]
-        quantity=Decimal(rng.randint(12, 20)), location_id=ctx.places["farm"].id, event_time=when,
-        inputs_used=_inputs("chicken", when.date(), rng),
-        designation_ids=[ctx.designations["chicken"].id])))  # type: ignore[list-item]
+    items.append(
+        (
+            "farm",
+            HarvestIn(
+                product_id=ctx.products["chicken"].id,  # type: ignore[arg-type]
+                lot_code=f"GDT{when:%y%m%d}-{k + 1}",
+                quantity=Decimal(rng.randint(12, 20)),
+                location_id=ctx.places["farm"].id,
+                event_time=when,
+                inputs_used=_inputs("chicken", when.date(), rng),
+                designation_ids=[ctx.designations["chicken"].id],  # type: ignore[list-item]
+            ),
+        )
+    )
     for who, data in items:
         capture(session=ctx.session, actor=ctx.actors[who], items=[(EventType.HARVEST, data)])
     return len(items)
@@ -338,4 +520,3 @@ def recent_batch(ctx: Context, rng: random.Random) -> int:
 def count(session: Session, model: type[SQLModel], *where: Any) -> int:
     """How many rows of ``model`` match ``where``."""
     return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
-

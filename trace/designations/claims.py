@@ -56,7 +56,7 @@ MESSAGES = {
     "area_not_in_right": "{who}'s right to use {name} does not cover the growing area {place}",
     "area_outside": "The growing area {place} lies outside the protected area of {name}",
     "area_unknown_former_commune": "The growing area {place} lies in a commune only partly inside the protected "
-                                   "area of {name}; record its pre-2025 commune to claim it",
+    "area of {name}; record its pre-2025 commune to claim it",
     "inherit_never": "{name} is not carried by products made from it",
     "not_all_inputs": "{name} is carried only when every input carries it",
 }
@@ -124,8 +124,16 @@ def covered_categories(designation: Designation, source: ClaimSource) -> set[str
     return own if source == ClaimSource.HARVEST else own | set(designation.derived_categories)
 
 
-def problem(*, session: Session, designation: Designation, organisation_id: int, on: date, product: Product,
-            location: Location | None, source: ClaimSource) -> str | None:
+def problem(
+    *,
+    session: Session,
+    designation: Designation,
+    organisation_id: int,
+    on: date,
+    product: Product,
+    location: Location | None,
+    source: ClaimSource,
+) -> str | None:
     """Why a lot of ``product`` made by the organisation on ``on`` may not carry the designation, or None.
 
     The growing area is judged only for claims made at harvest; an inherited claim's area was
@@ -137,8 +145,13 @@ def problem(*, session: Session, designation: Designation, organisation_id: int,
         return "category_not_covered"
     at_harvest = source == ClaimSource.HARVEST
     found: str | None = _rights().right_problem(
-        session=session, designation_id=designation.id, organisation_id=organisation_id, on=on,
-        product_id=product.id, location_id=location.id if at_harvest and location else None)
+        session=session,
+        designation_id=designation.id,
+        organisation_id=organisation_id,
+        on=on,
+        product_id=product.id,
+        location_id=location.id if at_harvest and location else None,
+    )
     if found is not None or not at_harvest:
         return found
     if location is None:
@@ -146,32 +159,68 @@ def problem(*, session: Session, designation: Designation, organisation_id: int,
     return area_problem(designation, location)
 
 
-def refusal(code: str, designation: Designation, *, on: date, product: Product, location: Location | None,
-            who: str = "Your organisation") -> RuleViolation:
+def refusal(
+    code: str,
+    designation: Designation,
+    *,
+    on: date,
+    product: Product,
+    location: Location | None,
+    who: str = "Your organisation",
+) -> RuleViolation:
     """The 4xx naming which condition a claim failed, in plain words."""
     place = location.name if location else "(none)"
     message = MESSAGES.get(code, "{name} cannot be claimed ({code})").format(
-        name=designation.name_vi, who=who, on=on.isoformat(), product=product.name_vi, category=product.category,
-        place=place, code=code, id=designation.id)
+        name=designation.name_vi,
+        who=who,
+        on=on.isoformat(),
+        product=product.name_vi,
+        category=product.category,
+        place=place,
+        code=code,
+        id=designation.id,
+    )
     return RuleViolation(message, code=code, designation_id=designation.id, designation=designation.name_vi)
 
 
-def check_harvest(*, session: Session, organisation_id: int, on: date, product: Product, location: Location | None,
-                  designation_ids: list[int]) -> list[Accepted]:
+def check_harvest(
+    *,
+    session: Session,
+    organisation_id: int,
+    on: date,
+    product: Product,
+    location: Location | None,
+    designation_ids: list[int],
+) -> list[Accepted]:
     """The claims a harvest makes, each checked; the first that fails refuses the harvest."""
     accepted = []
     for designation_id in dict.fromkeys(designation_ids):
         designation = session.get(Designation, designation_id)
         if designation is None:
-            raise RuleViolation(MESSAGES["unknown_designation"].format(id=designation_id),
-                                code="unknown_designation", designation_id=designation_id)
-        code = problem(session=session, designation=designation, organisation_id=organisation_id, on=on,
-                       product=product, location=location, source=ClaimSource.HARVEST)
+            raise RuleViolation(
+                MESSAGES["unknown_designation"].format(id=designation_id),
+                code="unknown_designation",
+                designation_id=designation_id,
+            )
+        code = problem(
+            session=session,
+            designation=designation,
+            organisation_id=organisation_id,
+            on=on,
+            product=product,
+            location=location,
+            source=ClaimSource.HARVEST,
+        )
         if code is not None:
             raise refusal(code, designation, on=on, product=product, location=location)
-        right = _rights().valid_right(session=session, designation_id=designation_id,
-                                      organisation_id=organisation_id, on=on, product_id=product.id,
-                                      location_id=location.id if location else None)
+        right = _rights().valid_right(
+            session=session,
+            designation_id=designation_id,
+            organisation_id=organisation_id,
+            on=on,
+            product_id=product.id,
+            location_id=location.id if location else None,
+        )
         assert right is not None  # right_problem found none missing
         accepted.append(Accepted(designation=designation, right=right))
     return accepted
@@ -183,13 +232,15 @@ def input_claims(*, session: Session, lot_ids: list[int]) -> dict[int, set[int]]
     if not lot_ids:
         return carried
     for lot_id, designation_id in session.execute(
-            select(col(LotClaim.lot_id), col(LotClaim.designation_id)).where(col(LotClaim.lot_id).in_(lot_ids))):
+        select(col(LotClaim.lot_id), col(LotClaim.designation_id)).where(col(LotClaim.lot_id).in_(lot_ids))
+    ):
         carried.setdefault(lot_id, set()).add(designation_id)
     return carried
 
 
-def inherit(*, session: Session, organisation_id: int, on: date, input_lot_ids: list[int],
-            outputs: list[tuple[Product, str]]) -> tuple[list[Accepted], list[dict[str, Any]]]:
+def inherit(
+    *, session: Session, organisation_id: int, on: date, input_lot_ids: list[int], outputs: list[tuple[Product, str]]
+) -> tuple[list[Accepted], list[dict[str, Any]]]:
     """Which output lots (product, lot code) carry their inputs' designations, and why the others do not.
 
     Each designation any input carries is weighed for each output: its inheritance rule, the
@@ -210,14 +261,27 @@ def inherit(*, session: Session, organisation_id: int, on: date, input_lot_ids: 
             elif designation.inherit_rule == InheritRule.ALL_INPUTS and not every:
                 reason = "not_all_inputs"
             else:
-                reason = problem(session=session, designation=designation, organisation_id=organisation_id, on=on,
-                                 product=product, location=None, source=ClaimSource.INHERITED)
+                reason = problem(
+                    session=session,
+                    designation=designation,
+                    organisation_id=organisation_id,
+                    on=on,
+                    product=product,
+                    location=None,
+                    source=ClaimSource.INHERITED,
+                )
             if reason is not None:
-                dropped.append({"id": designation.id, "name": designation.name_vi, "lot_code": lot_code,
-                                "reason": reason})
+                dropped.append(
+                    {"id": designation.id, "name": designation.name_vi, "lot_code": lot_code, "reason": reason}
+                )
                 continue
-            right = _rights().valid_right(session=session, designation_id=designation_id,
-                                          organisation_id=organisation_id, on=on, product_id=product.id)
+            right = _rights().valid_right(
+                session=session,
+                designation_id=designation_id,
+                organisation_id=organisation_id,
+                on=on,
+                product_id=product.id,
+            )
             assert right is not None
             accepted.append(Accepted(designation=designation, right=right, output=index))
     return accepted, dropped
@@ -234,8 +298,15 @@ def payload_entry(claim: Accepted, lot_code: str | None = None) -> dict[str, Any
 def record(*, session: Session, lot_id: int, claims: list[Accepted], source: ClaimSource, event_id: str) -> None:
     """Store accepted claims of a new lot."""
     for claim in claims:
-        session.add(LotClaim(lot_id=lot_id, designation_id=claim.designation.id, right_id=claim.right.id,  # type: ignore[arg-type]
-                             source=source, event_id=event_id))
+        session.add(
+            LotClaim(
+                lot_id=lot_id,
+                designation_id=claim.designation.id,  # type: ignore[arg-type]
+                right_id=claim.right.id,
+                source=source,
+                event_id=event_id,
+            )
+        )
 
 
 # --------------------------------------------------------------------------- what a lot claims now
@@ -243,8 +314,11 @@ def record(*, session: Session, lot_id: int, claims: list[Accepted], source: Cla
 
 def claims_for_lot(*, session: Session, lot: Lot, on: date | None = None) -> list[ClaimStatus]:
     """The lot's claims, each judged when the lot was made and on ``on`` (default today)."""
-    rows = list(session.execute(select(LotClaim).where(col(LotClaim.lot_id) == lot.id)
-                                .order_by(col(LotClaim.designation_id))).scalars())
+    rows = list(
+        session.execute(
+            select(LotClaim).where(col(LotClaim.lot_id) == lot.id).order_by(col(LotClaim.designation_id))
+        ).scalars()
+    )
     if not rows:
         return []
     on = on or today()
@@ -258,15 +332,33 @@ def claims_for_lot(*, session: Session, lot: Lot, on: date | None = None) -> lis
         holder = session.get(Organisation, designation.holder_organisation_id)
 
         def judge(day: date, *, d: Designation = designation, source: ClaimSource = row.source) -> str | None:
-            return problem(session=session, designation=d, organisation_id=lot.producer_organisation_id, on=day,
-                           product=product, location=location, source=source)
+            return problem(
+                session=session,
+                designation=d,
+                organisation_id=lot.producer_organisation_id,
+                on=day,
+                product=product,
+                location=location,
+                source=source,
+            )
 
         then, now = judge(lot.production_date), judge(on)
-        out.append(ClaimStatus(
-            designation_id=designation.id, name=designation.name_vi, name_en=designation.name_en,  # type: ignore[arg-type]
-            kind=designation.kind, number=number(designation), holder_name=public_name(holder) if holder else "",
-            source=row.source, badge=badge(designation), valid_at_harvest=then is None, problem_at_harvest=then,
-            valid_today=now is None, problem=now))
+        out.append(
+            ClaimStatus(
+                designation_id=designation.id,  # type: ignore[arg-type]
+                name=designation.name_vi,
+                name_en=designation.name_en,
+                kind=designation.kind,
+                number=number(designation),
+                holder_name=public_name(holder) if holder else "",
+                source=row.source,
+                badge=badge(designation),
+                valid_at_harvest=then is None,
+                problem_at_harvest=then,
+                valid_today=now is None,
+                problem=now,
+            )
+        )
     return out
 
 
@@ -296,13 +388,21 @@ def quota_used(*, session: Session, right: RightToUse, year: int) -> int:
     start, end = _year_bounds(year, right)
     claiming = select(col(LotClaim.lot_id)).where(col(LotClaim.designation_id) == right.designation_id)
     runs = select(col(PrintRun.id)).where(
-        col(PrintRun.organisation_id) == right.organisation_id, col(PrintRun.lot_id).in_(claiming),
-        col(PrintRun.reprint_of_id).is_(None), col(PrintRun.status) != PrintStatus.CANCELLED,
-        col(PrintRun.created_at) >= start, col(PrintRun.created_at) < end)
-    printed = session.execute(select(func.coalesce(func.sum(PrintRun.quantity), 0))
-                              .where(col(PrintRun.id).in_(runs))).scalar_one()
-    voided = session.execute(select(func.count()).select_from(Unit).where(
-        col(Unit.print_run_id).in_(runs), col(Unit.status) == UnitStatus.VOID)).scalar_one()
+        col(PrintRun.organisation_id) == right.organisation_id,
+        col(PrintRun.lot_id).in_(claiming),
+        col(PrintRun.reprint_of_id).is_(None),
+        col(PrintRun.status) != PrintStatus.CANCELLED,
+        col(PrintRun.created_at) >= start,
+        col(PrintRun.created_at) < end,
+    )
+    printed = session.execute(
+        select(func.coalesce(func.sum(PrintRun.quantity), 0)).where(col(PrintRun.id).in_(runs))
+    ).scalar_one()
+    voided = session.execute(
+        select(func.count())
+        .select_from(Unit)
+        .where(col(Unit.print_run_id).in_(runs), col(Unit.status) == UnitStatus.VOID)
+    ).scalar_one()
     return int(printed) - int(voided)
 
 
@@ -316,8 +416,13 @@ def check_quota(*, session: Session, lot: Lot, organisation_id: int, wanted: int
     claimed = sorted(input_claims(session=session, lot_ids=[lot.id]).get(lot.id, set()))
     day = local_date(at)
     for designation_id in claimed:
-        right = _rights().valid_right(session=session, designation_id=designation_id,
-                                      organisation_id=organisation_id, on=day, product_id=lot.product_id)
+        right = _rights().valid_right(
+            session=session,
+            designation_id=designation_id,
+            organisation_id=organisation_id,
+            on=day,
+            product_id=lot.product_id,
+        )
         if right is None or right.annual_label_quota is None:
             continue
         # Lock the right: two runs asked for at once must not both fit in the last stamps.
@@ -330,5 +435,13 @@ def check_quota(*, session: Session, lot: Lot, organisation_id: int, wanted: int
             raise RuleViolation(
                 f"The right to use {designation.name_vi} (decision {right.decision_number}) allows "
                 f"{right.annual_label_quota} labels in {day.year}; {used} are printed, so {left} more may be, "
-                f"not {wanted}", code="quota_exceeded", quota=right.annual_label_quota, used=used, left=left,
-                year=day.year, right_id=right.id, designation_id=designation.id, designation=designation.name_vi)
+                f"not {wanted}",
+                code="quota_exceeded",
+                quota=right.annual_label_quota,
+                used=used,
+                left=left,
+                year=day.year,
+                right_id=right.id,
+                designation_id=designation.id,
+                designation=designation.name_vi,
+            )

@@ -69,7 +69,9 @@ class Designation(DesignationBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
-    request_key: str | None = Field(default=None, max_length=100, description="The registering request's idempotency key")
+    request_key: str | None = Field(
+        default=None, max_length=100, description="The registering request's idempotency key"
+    )
 
 
 class RightToUse(SQLModel, table=True):
@@ -77,7 +79,9 @@ class RightToUse(SQLModel, table=True):
 
     __tablename__ = "right_to_use"
     # A grant sent twice (double tap, retry) grants once: its key is unique per designation (one holder).
-    __table_args__ = (Index("ix_right_to_use_designation_id_request_key", "designation_id", "request_key", unique=True),)
+    __table_args__ = (
+        Index("ix_right_to_use_designation_id_request_key", "designation_id", "request_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     designation_id: int = Field(foreign_key="designation.id", index=True)

@@ -34,8 +34,9 @@ def _clean_list(values: list[str]) -> list[str]:
 class DesignationCreate(DesignationBase):
     """A designation as the registrar types it; the area is given over old units or today's communes."""
 
-    @field_validator("categories", "derived_categories", "area_former_districts", "area_former_communes",
-                     "area_communes")
+    @field_validator(
+        "categories", "derived_categories", "area_former_districts", "area_former_communes", "area_communes"
+    )
     @classmethod
     def _lists(cls, value: list[str]) -> list[str]:
         return _clean_list(value)
@@ -62,8 +63,9 @@ class DesignationUpdate(SQLModel):
     logo_url: WebUrl | None = Field(default=None, max_length=500)
     active: bool | None = None
 
-    @field_validator("categories", "derived_categories", "area_former_districts", "area_former_communes",
-                     "area_communes")
+    @field_validator(
+        "categories", "derived_categories", "area_former_districts", "area_former_communes", "area_communes"
+    )
     @classmethod
     def _lists(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _clean_list(value)
@@ -83,8 +85,9 @@ def to_public(*, session: Session, designation: Designation) -> DesignationPubli
     """The API shape of a designation, with its holder's and today's communes' names."""
     holder = session.get(Organisation, designation.holder_organisation_id)
     names = [c.name for c in (admin_units.commune(code) for code in designation.area_communes) if c]
-    return DesignationPublic.model_validate(designation, update={
-        "holder_name": public_name(holder) if holder else "", "area_commune_names": names})
+    return DesignationPublic.model_validate(
+        designation, update={"holder_name": public_name(holder) if holder else "", "area_commune_names": names}
+    )
 
 
 # --------------------------------------------------------------------------- the protected area
@@ -93,23 +96,30 @@ def to_public(*, session: Session, designation: Designation) -> DesignationPubli
 def area_from(*, districts: list[str], former_communes: list[str], communes: list[str]) -> dict[str, list[str]]:
     """The three area fields from what a grant names: old districts and/or old communes, or today's communes."""
     if communes and (districts or former_communes):
-        raise RuleViolation("Give the protected area either over pre-2025 units or over today's communes, not both",
-                            code="area_mixed")
+        raise RuleViolation(
+            "Give the protected area either over pre-2025 units or over today's communes, not both", code="area_mixed"
+        )
     if communes:
         unknown = [c for c in communes if admin_units.commune(c) is None]
         if unknown:
-            raise RuleViolation(f"Unknown commune code(s): {', '.join(unknown)}", code="unknown_commune",
-                                codes=unknown)
-        return {"area_former_districts": [], "area_former_communes": [],
-                "area_communes": sorted(admin_units.commune(c).code for c in communes)}  # type: ignore[union-attr]
+            raise RuleViolation(f"Unknown commune code(s): {', '.join(unknown)}", code="unknown_commune", codes=unknown)
+        return {
+            "area_former_districts": [],
+            "area_former_communes": [],
+            "area_communes": sorted(admin_units.commune(c).code for c in communes),  # type: ignore[union-attr]
+        }
     named: list[str] = []
     formers: dict[str, admin_units.FormerCommune] = {}
     for name in districts:
         found = admin_units.former_communes_in_district(name)
         full = {f.district_name for f in found}
         if len(full) != 1:
-            raise RuleViolation(f"{name!r} is not one pre-2025 district of Hưng Yên or Thái Bình",
-                                code="unknown_former_district", district=name, matches=sorted(full))
+            raise RuleViolation(
+                f"{name!r} is not one pre-2025 district of Hưng Yên or Thái Bình",
+                code="unknown_former_district",
+                district=name,
+                matches=sorted(full),
+            )
         named.append(full.pop())
         formers.update((f.code, f) for f in found)
     unknown = []
@@ -120,11 +130,15 @@ def area_from(*, districts: list[str], former_communes: list[str], communes: lis
         else:
             formers[former.code] = former
     if unknown:
-        raise RuleViolation(f"Unknown pre-2025 commune code(s): {', '.join(unknown)}",
-                            code="unknown_former_commune", codes=unknown)
+        raise RuleViolation(
+            f"Unknown pre-2025 commune code(s): {', '.join(unknown)}", code="unknown_former_commune", codes=unknown
+        )
     today = {c for f in formers.values() for c in f.current_codes}
-    return {"area_former_districts": list(dict.fromkeys(named)), "area_former_communes": sorted(formers),
-            "area_communes": sorted(today)}
+    return {
+        "area_former_districts": list(dict.fromkeys(named)),
+        "area_former_communes": sorted(formers),
+        "area_communes": sorted(today),
+    }
 
 
 def in_area(designation: Designation, location: Location) -> bool | None:
@@ -165,20 +179,24 @@ def require_registrar(*, session: Session, actor: Actor) -> None:
         org = session.get(Organisation, actor.organisation_id)
         if org is not None and org.kind == OrgKind.AUTHORITY and org.active:
             return
-    raise Forbidden("Only the province administrator or an authority keeps the designation registry",
-                    code="registrar_only")
+    raise Forbidden(
+        "Only the province administrator or an authority keeps the designation registry", code="registrar_only"
+    )
 
 
 def _check(*, session: Session, values: dict[str, Any], exclude_id: int | None) -> None:
     holder = session.get(Organisation, values["holder_organisation_id"])
     if holder is None or not holder.active:
-        raise RuleViolation(f"Organisation {values['holder_organisation_id']} is not an active organisation",
-                            code="unknown_holder")
+        raise RuleViolation(
+            f"Organisation {values['holder_organisation_id']} is not an active organisation", code="unknown_holder"
+        )
     if not values["categories"]:
         raise RuleViolation("A designation covers at least one product category", code="categories_required")
     if values["inherit_rule"] != InheritRule.NEVER and not values["derived_categories"]:
-        raise RuleViolation("An inheritance rule needs the categories a transformation may carry it into",
-                            code="derived_categories_required")
+        raise RuleViolation(
+            "An inheritance rule needs the categories a transformation may carry it into",
+            code="derived_categories_required",
+        )
     if values["kind"] == DesignationKind.GEOGRAPHICAL_INDICATION and not values["area_communes"]:
         raise RuleViolation("A geographical indication has a protected area", code="area_required")
     clash = select(Designation.id).where(Designation.kind == values["kind"], Designation.name_vi == values["name_vi"])
@@ -198,8 +216,9 @@ def _replay(session: Session, key: str, data: DesignationCreate) -> Designation 
     return found
 
 
-def create_designation(*, session: Session, actor: Actor, data: DesignationCreate,
-                       idempotency_key: str | None = None) -> Designation:
+def create_designation(
+    *, session: Session, actor: Actor, data: DesignationCreate, idempotency_key: str | None = None
+) -> Designation:
     """Register a designation (its area mapped from the units it was granted over); a retry with the same key
     returns the first one."""
     require_registrar(session=session, actor=actor)
@@ -207,12 +226,14 @@ def create_designation(*, session: Session, actor: Actor, data: DesignationCreat
     if key is not None and (found := _replay(session, key, data)):
         return found
     values = data.model_dump()
-    values.update(area_from(districts=data.area_former_districts, former_communes=data.area_former_communes,
-                            communes=data.area_communes))
+    values.update(
+        area_from(
+            districts=data.area_former_districts, former_communes=data.area_former_communes, communes=data.area_communes
+        )
+    )
     _check(session=session, values=values, exclude_id=None)
     designation = Designation.model_validate(values, update={"request_key": key})
-    return insert_once(session=session, row=designation,
-                       replay=lambda: _replay(session, key, data) if key else None)
+    return insert_once(session=session, row=designation, replay=lambda: _replay(session, key, data) if key else None)
 
 
 def update_designation(*, session: Session, actor: Actor, designation_id: int, data: DesignationUpdate) -> Designation:
@@ -220,15 +241,27 @@ def update_designation(*, session: Session, actor: Actor, designation_id: int, d
     require_registrar(session=session, actor=actor)
     designation = get_designation(session=session, designation_id=designation_id)
     changes = data.model_dump(exclude_unset=True)
-    for name in ("kind", "name_vi", "authority", "holder_organisation_id", "categories", "derived_categories",
-                 "inherit_rule", "active"):
+    for name in (
+        "kind",
+        "name_vi",
+        "authority",
+        "holder_organisation_id",
+        "categories",
+        "derived_categories",
+        "inherit_rule",
+        "active",
+    ):
         if name in changes and changes[name] is None:
             raise RuleViolation(f"{name} cannot be emptied", code="required_field", field=name)
     values = designation.model_dump() | changes
     if any(name in changes for name in AREA_FIELDS):
-        values.update(area_from(districts=changes.get("area_former_districts") or [],
-                                former_communes=changes.get("area_former_communes") or [],
-                                communes=changes.get("area_communes") or []))
+        values.update(
+            area_from(
+                districts=changes.get("area_former_districts") or [],
+                former_communes=changes.get("area_former_communes") or [],
+                communes=changes.get("area_communes") or [],
+            )
+        )
     _check(session=session, values=values, exclude_id=designation.id)
     for name, value in values.items():
         if name not in ("id", "created_at"):
@@ -247,8 +280,14 @@ def get_designation(*, session: Session, designation_id: int) -> Designation:
 
 
 def list_designations(
-    *, session: Session, kind: DesignationKind | None = None, category: str | None = None,
-    holder_organisation_id: int | None = None, active: bool | None = None, offset: int = 0, limit: int = 100,
+    *,
+    session: Session,
+    kind: DesignationKind | None = None,
+    category: str | None = None,
+    holder_organisation_id: int | None = None,
+    active: bool | None = None,
+    offset: int = 0,
+    limit: int = 100,
 ) -> list[Designation]:
     """The registry, filtered; the category filter matches what a designation covers or carries into."""
     query = select(Designation).order_by(col(Designation.id))
@@ -261,4 +300,4 @@ def list_designations(
     rows = list(session.exec(query))
     if category:  # JSON lists: filtered here, the registry is small
         rows = [d for d in rows if category in d.categories or category in d.derived_categories]
-    return rows[offset:offset + limit]
+    return rows[offset : offset + limit]

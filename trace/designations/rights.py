@@ -57,16 +57,23 @@ def _problem_of(right: RightToUse, *, on: date, product_id: int | None, location
 
 
 def _rights_of(*, session: Session, designation_id: int, organisation_id: int) -> list[RightToUse]:
-    return list(session.exec(
-        select(RightToUse)
-        .where(RightToUse.designation_id == designation_id, RightToUse.organisation_id == organisation_id)
-        .order_by(RightToUse.id)  # type: ignore[arg-type]
-    ))
+    return list(
+        session.exec(
+            select(RightToUse)
+            .where(RightToUse.designation_id == designation_id, RightToUse.organisation_id == organisation_id)
+            .order_by(RightToUse.id)  # type: ignore[arg-type]
+        )
+    )
 
 
 def valid_right(
-    *, session: Session, designation_id: int, organisation_id: int, on: date,
-    product_id: int | None = None, location_id: int | None = None,
+    *,
+    session: Session,
+    designation_id: int,
+    organisation_id: int,
+    on: date,
+    product_id: int | None = None,
+    location_id: int | None = None,
 ) -> RightToUse | None:
     """The organisation's right to the designation that covers ``on`` (and the product/location given), if any."""
     for right in _rights_of(session=session, designation_id=designation_id, organisation_id=organisation_id):
@@ -76,8 +83,13 @@ def valid_right(
 
 
 def right_problem(
-    *, session: Session, designation_id: int, organisation_id: int, on: date,
-    product_id: int | None = None, location_id: int | None = None,
+    *,
+    session: Session,
+    designation_id: int,
+    organisation_id: int,
+    on: date,
+    product_id: int | None = None,
+    location_id: int | None = None,
 ) -> str | None:
     """Why no right covers this (a code of ``PROBLEMS``), or None when one does."""
     worst = 0
@@ -99,8 +111,12 @@ class RightCreate(SQLModel):
     decision_number: str = Field(min_length=1, max_length=60, description="The holder's decision, e.g. 12/QĐ-HNL")
     valid_from: date
     valid_to: date | None = None
-    product_ids: list[int] = Field(default_factory=list, max_length=200, description="Empty: any product of a covered category")
-    location_ids: list[int] = Field(default_factory=list, max_length=500, description="Empty: any place inside the protected area")
+    product_ids: list[int] = Field(
+        default_factory=list, max_length=200, description="Empty: any product of a covered category"
+    )
+    location_ids: list[int] = Field(
+        default_factory=list, max_length=500, description="Empty: any place inside the protected area"
+    )
     annual_label_quota: int | None = Field(default=None, ge=0, le=100_000_000, description="Labels per calendar year")
     event_time: datetime | None = Field(default=None, description="When it was decided; default now")
     note: str | None = Field(default=None, max_length=1000)
@@ -151,15 +167,22 @@ def _may_see_terms(actor: Actor | None, right: RightToUse, holder_id: int) -> bo
     return actor.reads_everything or actor.organisation_id in (right.organisation_id, holder_id)
 
 
-def to_public(*, session: Session, right: RightToUse, actor: Actor | None,
-              holder_id: int | None = None) -> RightPublic:
+def to_public(*, session: Session, right: RightToUse, actor: Actor | None, holder_id: int | None = None) -> RightPublic:
     """The API shape of a right; the terms are shown only to those entitled to them."""
     if holder_id is None:
         holder_id = get_designation(session=session, designation_id=right.designation_id).holder_organisation_id
     grantee = session.get(Organisation, right.organisation_id)
-    public = RightPublic.model_validate(right, update={
-        "grantee_name": shown_party(grantee, actor).name if grantee else "", "status_since": status_since(right),
-        "annual_label_quota": None, "product_ids": None, "location_ids": None, "status_reason": None})
+    public = RightPublic.model_validate(
+        right,
+        update={
+            "grantee_name": shown_party(grantee, actor).name if grantee else "",
+            "status_since": status_since(right),
+            "annual_label_quota": None,
+            "product_ids": None,
+            "location_ids": None,
+            "status_reason": None,
+        },
+    )
     if _may_see_terms(actor, right, holder_id):
         public.annual_label_quota = right.annual_label_quota
         public.product_ids, public.location_ids = right.product_ids, right.location_ids
@@ -187,8 +210,9 @@ def get_right(*, session: Session, right_id: int) -> RightToUse:
 def _require_holder(actor: Actor, designation: Designation) -> int:
     holder = designation.holder_organisation_id
     if actor.organisation_id != holder or actor.role not in (Role.ORG_ADMIN, Role.MEMBER):
-        raise Forbidden(f"Only the holder of {designation.name_vi} grants or changes rights to use it",
-                        code="not_holder")
+        raise Forbidden(
+            f"Only the holder of {designation.name_vi} grants or changes rights to use it", code="not_holder"
+        )
     return holder
 
 
@@ -197,52 +221,102 @@ def _check_scope(*, session: Session, designation: Designation, grantee: int, da
     for product_id in data.product_ids:
         product = session.get(Product, product_id)
         if product is None or product.organisation_id != grantee:
-            raise RuleViolation(f"Product {product_id} is not one of the grantee's", code="product_not_grantees",
-                                product_id=product_id)
+            raise RuleViolation(
+                f"Product {product_id} is not one of the grantee's", code="product_not_grantees", product_id=product_id
+            )
         if product.category not in covered:
-            raise RuleViolation(f"{designation.name_vi} does not cover products of category {product.category}",
-                                code="category_not_covered", product_id=product_id, category=product.category)
+            raise RuleViolation(
+                f"{designation.name_vi} does not cover products of category {product.category}",
+                code="category_not_covered",
+                product_id=product_id,
+                category=product.category,
+            )
     for location_id in data.location_ids:
         location = session.get(Location, location_id)
         if location is None or location.organisation_id != grantee:
-            raise RuleViolation(f"Location {location_id} is not one of the grantee's", code="location_not_grantees",
-                                location_id=location_id)
+            raise RuleViolation(
+                f"Location {location_id} is not one of the grantee's",
+                code="location_not_grantees",
+                location_id=location_id,
+            )
         problem = area_problem(designation, location)
         if problem is not None:
-            raise RuleViolation(f"{location.name} is not shown to lie in the protected area of {designation.name_vi}",
-                                code=problem, location_id=location_id)
+            raise RuleViolation(
+                f"{location.name} is not shown to lie in the protected area of {designation.name_vi}",
+                code=problem,
+                location_id=location_id,
+            )
 
 
-def _record(*, session: Session, actor: Actor, right: RightToUse, designation: Designation, action: str,
-            when: tuple[datetime, str], reason: str | None, note: str | None = None) -> Event:
+def _record(
+    *,
+    session: Session,
+    actor: Actor,
+    right: RightToUse,
+    designation: Designation,
+    action: str,
+    when: tuple[datetime, str],
+    reason: str | None,
+    note: str | None = None,
+) -> Event:
     validity = {"from": right.valid_from.isoformat(), "to": right.valid_to.isoformat() if right.valid_to else None}
     event = r.new_event(
-        actor=actor, organisation_id=designation.holder_organisation_id, type=EventType.RIGHT, when=when,
-        data=EventCommon(note=note), location=None, lot_id=None,
-        source=designation.holder_organisation_id, destination=right.organisation_id,
-        payload={"action": action, "right_id": right.id, "designation_id": designation.id,
-                 "grantee": right.organisation_id, "decision_number": right.decision_number,
-                 "validity": validity, "quota": right.annual_label_quota, "reason": reason})
+        actor=actor,
+        organisation_id=designation.holder_organisation_id,
+        type=EventType.RIGHT,
+        when=when,
+        data=EventCommon(note=note),
+        location=None,
+        lot_id=None,
+        source=designation.holder_organisation_id,
+        destination=right.organisation_id,
+        payload={
+            "action": action,
+            "right_id": right.id,
+            "designation_id": designation.id,
+            "grantee": right.organisation_id,
+            "decision_number": right.decision_number,
+            "validity": validity,
+            "quota": right.annual_label_quota,
+            "reason": reason,
+        },
+    )
     return seal(session=session, event=event, lots=[])
 
 
 def _same_grant(right: RightToUse, data: RightCreate) -> bool:
-    typed = (data.organisation_id, data.decision_number, data.valid_from, data.valid_to,
-             list(dict.fromkeys(data.product_ids)), list(dict.fromkeys(data.location_ids)), data.annual_label_quota)
-    return typed == (right.organisation_id, right.decision_number, right.valid_from, right.valid_to,
-                     right.product_ids, right.location_ids, right.annual_label_quota)
+    typed = (
+        data.organisation_id,
+        data.decision_number,
+        data.valid_from,
+        data.valid_to,
+        list(dict.fromkeys(data.product_ids)),
+        list(dict.fromkeys(data.location_ids)),
+        data.annual_label_quota,
+    )
+    return typed == (
+        right.organisation_id,
+        right.decision_number,
+        right.valid_from,
+        right.valid_to,
+        right.product_ids,
+        right.location_ids,
+        right.annual_label_quota,
+    )
 
 
 def _granted(session: Session, designation_id: int, key: str, data: RightCreate) -> RightToUse | None:
-    found = session.exec(select(RightToUse).where(RightToUse.designation_id == designation_id,
-                                                  RightToUse.request_key == key)).first()
+    found = session.exec(
+        select(RightToUse).where(RightToUse.designation_id == designation_id, RightToUse.request_key == key)
+    ).first()
     if found is not None and not _same_grant(found, data):
         raise key_reused("grant")
     return found
 
 
-def grant_right(*, session: Session, actor: Actor, designation_id: int, data: RightCreate,
-                idempotency_key: str | None = None) -> RightToUse:
+def grant_right(
+    *, session: Session, actor: Actor, designation_id: int, data: RightCreate, idempotency_key: str | None = None
+) -> RightToUse:
     """The holder grants an organisation the right to use its designation (a ``right`` event in its chain);
     a retry with the same key returns the first grant."""
     designation = get_designation(session=session, designation_id=designation_id)
@@ -254,31 +328,51 @@ def grant_right(*, session: Session, actor: Actor, designation_id: int, data: Ri
         raise RuleViolation(f"{designation.name_vi} is no longer in force", code="designation_inactive")
     grantee = session.get(Organisation, data.organisation_id)
     if grantee is None or not grantee.active:
-        raise RuleViolation(f"Organisation {data.organisation_id} is not an active organisation",
-                            code="unknown_grantee")
+        raise RuleViolation(
+            f"Organisation {data.organisation_id} is not an active organisation", code="unknown_grantee"
+        )
     if data.valid_to is not None and data.valid_to < data.valid_from:
         raise RuleViolation("valid_to is before valid_from", code="invalid_validity")
     data.product_ids = list(dict.fromkeys(data.product_ids))
     data.location_ids = list(dict.fromkeys(data.location_ids))
     _check_scope(session=session, designation=designation, grantee=data.organisation_id, data=data)
-    taken = select(RightToUse.id).where(RightToUse.designation_id == designation_id,
-                                        RightToUse.decision_number == data.decision_number)
+    taken = select(RightToUse.id).where(
+        RightToUse.designation_id == designation_id, RightToUse.decision_number == data.decision_number
+    )
     if session.exec(taken).first() is not None:
-        raise Conflict(f"Decision {data.decision_number} already grants a right to {designation.name_vi}",
-                       code="right_exists")
+        raise Conflict(
+            f"Decision {data.decision_number} already grants a right to {designation.name_vi}", code="right_exists"
+        )
     when = r.event_time(EventCommon(event_time=data.event_time))
     with session.begin_nested():
-        right = RightToUse(designation_id=designation_id, organisation_id=data.organisation_id,
-                           decision_number=data.decision_number, valid_from=data.valid_from,
-                           valid_to=data.valid_to, product_ids=data.product_ids, location_ids=data.location_ids,
-                           annual_label_quota=data.annual_label_quota, created_at=when[0], updated_at=when[0],
-                           request_key=key)
-        stored = insert_once(session=session, row=right,
-                             replay=lambda: _granted(session, designation_id, key, data) if key else None)
+        right = RightToUse(
+            designation_id=designation_id,
+            organisation_id=data.organisation_id,
+            decision_number=data.decision_number,
+            valid_from=data.valid_from,
+            valid_to=data.valid_to,
+            product_ids=data.product_ids,
+            location_ids=data.location_ids,
+            annual_label_quota=data.annual_label_quota,
+            created_at=when[0],
+            updated_at=when[0],
+            request_key=key,
+        )
+        stored = insert_once(
+            session=session, row=right, replay=lambda: _granted(session, designation_id, key, data) if key else None
+        )
         if stored is not right:
             return stored  # the same form sent twice at once: the first grant stands
-        _record(session=session, actor=actor, right=right, designation=designation, action="grant", when=when,
-                reason=None, note=data.note)
+        _record(
+            session=session,
+            actor=actor,
+            right=right,
+            designation=designation,
+            action="grant",
+            when=when,
+            reason=None,
+            note=data.note,
+        )
     return right
 
 
@@ -303,8 +397,9 @@ def _changed(session: Session, holder: int, key: str, fingerprint: str, right_id
     return get_right(session=session, right_id=right_id)
 
 
-def change_right(*, session: Session, actor: Actor, right_id: int, action: str, data: RightChange,
-                 idempotency_key: str | None = None) -> RightToUse:
+def change_right(
+    *, session: Session, actor: Actor, right_id: int, action: str, data: RightChange, idempotency_key: str | None = None
+) -> RightToUse:
     """Suspend, reinstate or revoke (final) a right, with a reason; the status counts from the change's time.
 
     A change is a ``right`` event recorded outside the capture ledger, so its key is kept where the ledger
@@ -328,18 +423,35 @@ def change_right(*, session: Session, actor: Actor, right_id: int, action: str, 
     when = r.event_time(EventCommon(event_time=data.event_time))
     last = right.updated_at if right.updated_at.tzinfo else right.updated_at.replace(tzinfo=UTC)
     if when[0] < last:
-        raise RuleViolation("A change cannot take effect before the right's last change",
-                            code="change_before_last", last_change=last.isoformat())
+        raise RuleViolation(
+            "A change cannot take effect before the right's last change",
+            code="change_before_last",
+            last_change=last.isoformat(),
+        )
     try:
         with session.begin_nested():
             right.status, right.status_reason, right.updated_at = target, data.reason, when[0]
             session.add(right)
             session.flush()
-            event = _record(session=session, actor=actor, right=right, designation=designation, action=action,
-                            when=when, reason=right.status_reason)
+            event = _record(
+                session=session,
+                actor=actor,
+                right=right,
+                designation=designation,
+                action=action,
+                when=when,
+                reason=right.status_reason,
+            )
             if key is not None:
-                session.add(IdempotencyRecord(organisation_id=holder, key=key, fingerprint=fingerprint,
-                                              event_ids=[event.id], created_at=utcnow()))
+                session.add(
+                    IdempotencyRecord(
+                        organisation_id=holder,
+                        key=key,
+                        fingerprint=fingerprint,
+                        event_ids=[event.id],
+                        created_at=utcnow(),
+                    )
+                )
                 session.flush()
     except IntegrityError:
         if key is None:

@@ -116,8 +116,9 @@ class DesignationUsage(SQLModel):
     year: int | None
     rights: list[RightHeld]
     grantees: list[GranteeUsage]
-    yield_checks: list[YieldCheck] = Field(description="Labels on lots claimed at harvest, by grower, against "
-                                                       "what its growing areas can plausibly yield")
+    yield_checks: list[YieldCheck] = Field(
+        description="Labels on lots claimed at harvest, by grower, against what its growing areas can plausibly yield"
+    )
 
 
 @dataclass(frozen=True)
@@ -167,24 +168,34 @@ def _claims(session: Session, designation_id: int) -> dict[int, _Claim]:
 
 def _code_filter(designation_id: int) -> list[object]:
     # Package codes only: a carton's code stands for packages that carry their own.
-    return [col(LotClaim.designation_id) == designation_id, col(Unit.status) == UnitStatus.ACTIVE,
-            col(Unit.level) == UnitLevel.UNIT]
+    return [
+        col(LotClaim.designation_id) == designation_id,
+        col(Unit.status) == UnitStatus.ACTIVE,
+        col(Unit.level) == UnitLevel.UNIT,
+    ]
 
 
 def _run_filter(designation_id: int) -> list[object]:
     # As the lot's label capacity counts them: reprints repeat labels already counted, cancelled runs print nothing.
-    return [col(LotClaim.designation_id) == designation_id, col(PrintRun.kind) == PrintKind.LOT,
-            col(PrintRun.reprint_of_id).is_(None), col(PrintRun.status) != PrintStatus.CANCELLED]
+    return [
+        col(LotClaim.designation_id) == designation_id,
+        col(PrintRun.kind) == PrintKind.LOT,
+        col(PrintRun.reprint_of_id).is_(None),
+        col(PrintRun.status) != PrintStatus.CANCELLED,
+    ]
 
 
 def _years(session: Session, designation_id: int) -> list[int]:
     """Calendar years in which labels were issued for lots claiming the designation."""
     seen: list[datetime] = []
-    for column, lot_id, filters in ((Unit.created_at, Unit.lot_id, _code_filter(designation_id)),
-                                    (PrintRun.created_at, PrintRun.lot_id, _run_filter(designation_id))):
+    for column, lot_id, filters in (
+        (Unit.created_at, Unit.lot_id, _code_filter(designation_id)),
+        (PrintRun.created_at, PrintRun.lot_id, _run_filter(designation_id)),
+    ):
         low, high = session.execute(
             select(func.min(col(column)), func.max(col(column)))
-            .join(LotClaim, col(LotClaim.lot_id) == col(lot_id)).where(*filters)  # type: ignore[arg-type]
+            .join(LotClaim, col(LotClaim.lot_id) == col(lot_id))
+            .where(*filters)  # type: ignore[arg-type]
         ).one()
         seen += [m for m in (low, high) if m is not None]
     if not seen:
@@ -199,15 +210,21 @@ def _labels_in(session: Session, designation_id: int, year: int) -> list[tuple[i
         select(col(Unit.lot_id), col(Event.organisation_id), func.count())
         .join(LotClaim, col(LotClaim.lot_id) == col(Unit.lot_id))
         .join(Event, col(Event.id) == col(Unit.created_event_id))
-        .where(*_code_filter(designation_id), col(Unit.created_at) >= start,  # type: ignore[arg-type]
-               col(Unit.created_at) < end)
+        .where(
+            *_code_filter(designation_id),  # type: ignore[arg-type]
+            col(Unit.created_at) >= start,
+            col(Unit.created_at) < end,
+        )
         .group_by(col(Unit.lot_id), col(Event.organisation_id))
     ).all()
     runs = session.execute(
         select(col(PrintRun.lot_id), col(PrintRun.organisation_id), func.sum(col(PrintRun.quantity)))
         .join(LotClaim, col(LotClaim.lot_id) == col(PrintRun.lot_id))
-        .where(*_run_filter(designation_id), col(PrintRun.created_at) >= start,  # type: ignore[arg-type]
-               col(PrintRun.created_at) < end)
+        .where(
+            *_run_filter(designation_id),  # type: ignore[arg-type]
+            col(PrintRun.created_at) >= start,
+            col(PrintRun.created_at) < end,
+        )
         .group_by(col(PrintRun.lot_id), col(PrintRun.organisation_id))
     ).all()
     return [(lot, org, int(n), 0) for lot, org, n in codes] + [(lot, org, 0, int(n)) for lot, org, n in runs]
@@ -219,12 +236,18 @@ def kg_per_label(product: Product) -> Decimal | None:
     return None if scale is None else (product.package_size or Decimal(1)) * scale
 
 
-def _areas(session: Session, designation: Designation, organisation_id: int,
-           rights: Iterable[RightToUse]) -> list[Location]:
+def _areas(
+    session: Session, designation: Designation, organisation_id: int, rights: Iterable[RightToUse]
+) -> list[Location]:
     """The grantee's growing areas its rights cover: their scopes, or (any right without a scope)
     every growing area of it inside the protected area."""
-    places = list(session.execute(select(Location).where(
-        col(Location.organisation_id) == organisation_id, col(Location.kind) == LocationKind.GROWING_AREA)).scalars())
+    places = list(
+        session.execute(
+            select(Location).where(
+                col(Location.organisation_id) == organisation_id, col(Location.kind) == LocationKind.GROWING_AREA
+            )
+        ).scalars()
+    )
     mine = list(rights)
     if mine and all(r.location_ids for r in mine):
         scoped = {i for r in mine for i in r.location_ids}
@@ -233,37 +256,62 @@ def _areas(session: Session, designation: Designation, organisation_id: int,
     return [p for p in places if in_area(designation, p) is True]
 
 
-def _yield_check(name: str, organisation_id: int, year: int, category: str, labels: int, kg: Decimal,
-                 sizes: set[Decimal], areas: list[Location]) -> YieldCheck:
+def _yield_check(
+    name: str,
+    organisation_id: int,
+    year: int,
+    category: str,
+    labels: int,
+    kg: Decimal,
+    sizes: set[Decimal],
+    areas: list[Location],
+) -> YieldCheck:
     area = round(sum(a.area_ha or 0.0 for a in areas), 4)
     per_ha = PLAUSIBLE_YIELD_KG_PER_HA[category]
     plausible = Decimal(str(area)) * per_ha
     suspicious = kg > plausible
-    detail = (f"{kg} kg of {category} labelled in {year}; {area:g} ha of growing areas × {per_ha} kg/ha "
-              f"gives at most {plausible:f} kg")
+    detail = (
+        f"{kg} kg of {category} labelled in {year}; {area:g} ha of growing areas × {per_ha} kg/ha "
+        f"gives at most {plausible:f} kg"
+    )
     if suspicious and any(a.area_ha is None for a in areas):
         detail += "; some growing areas have no recorded size"
     return YieldCheck(
-        organisation_id=organisation_id, organisation_name=name, year=year, category=category, labels=labels,
-        labelled_kg=kg, areas=len(areas), unsized_areas=sum(1 for a in areas if a.area_ha is None), area_ha=area,
-        yield_kg_per_ha=per_ha, plausible_kg=plausible,
-        plausible_labels=(int((plausible / next(iter(sizes))).to_integral_value(ROUND_FLOOR))
-                          if len(sizes) == 1 else None),
-        suspicious=suspicious, detail=detail,
+        organisation_id=organisation_id,
+        organisation_name=name,
+        year=year,
+        category=category,
+        labels=labels,
+        labelled_kg=kg,
+        areas=len(areas),
+        unsized_areas=sum(1 for a in areas if a.area_ha is None),
+        area_ha=area,
+        yield_kg_per_ha=per_ha,
+        plausible_kg=plausible,
+        plausible_labels=(
+            int((plausible / next(iter(sizes))).to_integral_value(ROUND_FLOOR)) if len(sizes) == 1 else None
+        ),
+        suspicious=suspicious,
+        detail=detail,
     )
 
 
-def designation_usage(*, session: Session, actor: Actor, designation_id: int,
-                      year: int | None = None) -> DesignationUsage:
+def designation_usage(
+    *, session: Session, actor: Actor, designation_id: int, year: int | None = None
+) -> DesignationUsage:
     """Who holds rights to the designation, what each organisation labelled per calendar year (active
     package codes and lot labels on lots claiming it), quota use, and yield checks."""
     designation = session.get(Designation, designation_id)
     if designation is None:
         raise NotFound(f"Designation {designation_id} not found")
     may_see(actor, designation)
-    rights = list(session.execute(
-        select(RightToUse).where(col(RightToUse.designation_id) == designation_id)
-        .order_by(col(RightToUse.organisation_id), col(RightToUse.valid_from), col(RightToUse.id))).scalars())
+    rights = list(
+        session.execute(
+            select(RightToUse)
+            .where(col(RightToUse.designation_id) == designation_id)
+            .order_by(col(RightToUse.organisation_id), col(RightToUse.valid_from), col(RightToUse.id))
+        ).scalars()
+    )
     claims = _claims(session, designation_id)
     years = [year] if year is not None else _years(session, designation_id)
 
@@ -282,26 +330,48 @@ def designation_usage(*, session: Session, actor: Actor, designation_id: int,
     org_ids = {r.organisation_id for r in rights} | {org for org, _ in labelled} | {org for org, _ in harvested}
     names = party_names(session=session, ids=org_ids, reader=actor)
     product_ids = {p for tallies in labelled.values() for p in tallies}
-    products = {p.id: p for p in session.execute(
-        select(Product).where(col(Product.id).in_(product_ids))).scalars()} if product_ids else {}
+    products = (
+        {p.id: p for p in session.execute(select(Product).where(col(Product.id).in_(product_ids))).scalars()}
+        if product_ids
+        else {}
+    )
 
     held = [_held(session, right, years, year is None, names) for right in rights]
     grantees: dict[int, GranteeUsage] = {}
     for (org, y), tallies in sorted(labelled.items()):
-        usage = grantees.setdefault(org, GranteeUsage(
-            organisation_id=org, organisation_name=names.get(org, ""),
-            holds_right=any(r.organisation_id == org for r in rights), years=[]))
+        usage = grantees.setdefault(
+            org,
+            GranteeUsage(
+                organisation_id=org,
+                organisation_name=names.get(org, ""),
+                holds_right=any(r.organisation_id == org for r in rights),
+                years=[],
+            ),
+        )
         usage.years.append(_year_usage(y, tallies, products))
     checks: list[YieldCheck] = []
     for (grower, y), counts in sorted(harvested.items()):
-        checks += _checks_for(session, designation, [r for r in rights if r.organisation_id == grower],
-                              grower, names.get(grower, ""), y, counts, products)
-    return DesignationUsage(designation_id=designation_id, name_vi=designation.name_vi, year=year, rights=held,
-                            grantees=list(grantees.values()), yield_checks=checks)
+        checks += _checks_for(
+            session,
+            designation,
+            [r for r in rights if r.organisation_id == grower],
+            grower,
+            names.get(grower, ""),
+            y,
+            counts,
+            products,
+        )
+    return DesignationUsage(
+        designation_id=designation_id,
+        name_vi=designation.name_vi,
+        year=year,
+        rights=held,
+        grantees=list(grantees.values()),
+        yield_checks=checks,
+    )
 
 
-def _held(session: Session, right: RightToUse, years: list[int], skip_empty: bool,
-          names: dict[int, str]) -> RightHeld:
+def _held(session: Session, right: RightToUse, years: list[int], skip_empty: bool, names: dict[int, str]) -> RightHeld:
     uses = []
     for y in years:
         # The count the quota is enforced with, so the holder sees what print runs are refused against.
@@ -309,13 +379,29 @@ def _held(session: Session, right: RightToUse, years: list[int], skip_empty: boo
         if skip_empty and not labels:
             continue
         quota = right.annual_label_quota
-        uses.append(QuotaUse(year=y, labels=labels, quota=quota, left=None if quota is None else max(0, quota - labels),
-                             over=quota is not None and labels > quota))
-    return RightHeld(right_id=right.id, organisation_id=right.organisation_id,  # type: ignore[arg-type]
-                     organisation_name=names.get(right.organisation_id, ""), decision_number=right.decision_number,
-                     valid_from=right.valid_from, valid_to=right.valid_to, status=right.status,
-                     status_reason=right.status_reason, annual_label_quota=right.annual_label_quota,
-                     product_ids=right.product_ids, location_ids=right.location_ids, quota_use=uses)
+        uses.append(
+            QuotaUse(
+                year=y,
+                labels=labels,
+                quota=quota,
+                left=None if quota is None else max(0, quota - labels),
+                over=quota is not None and labels > quota,
+            )
+        )
+    return RightHeld(
+        right_id=right.id,  # type: ignore[arg-type]
+        organisation_id=right.organisation_id,
+        organisation_name=names.get(right.organisation_id, ""),
+        decision_number=right.decision_number,
+        valid_from=right.valid_from,
+        valid_to=right.valid_to,
+        status=right.status,
+        status_reason=right.status_reason,
+        annual_label_quota=right.annual_label_quota,
+        product_ids=right.product_ids,
+        location_ids=right.location_ids,
+        quota_use=uses,
+    )
 
 
 def _year_usage(year: int, tallies: dict[int, _Tally], products: dict[int, Product]) -> YearUsage:
@@ -323,17 +409,37 @@ def _year_usage(year: int, tallies: dict[int, _Tally], products: dict[int, Produ
     for product_id, t in sorted(tallies.items()):
         product = products[product_id]
         per = kg_per_label(product)
-        lines.append(ProductUsage(product_id=product_id, name_vi=product.name_vi, category=product.category,
-                                  kg_per_label=per, labels=t.labels, kg=None if per is None else per * t.labels))
+        lines.append(
+            ProductUsage(
+                product_id=product_id,
+                name_vi=product.name_vi,
+                category=product.category,
+                kg_per_label=per,
+                labels=t.labels,
+                kg=None if per is None else per * t.labels,
+            )
+        )
     return YearUsage(
-        year=year, lots=len(set().union(*(t.lots for t in tallies.values()))),
-        unit_codes=sum(t.codes for t in tallies.values()), lot_labels=sum(t.lot_labels for t in tallies.values()),
+        year=year,
+        lots=len(set().union(*(t.lots for t in tallies.values()))),
+        unit_codes=sum(t.codes for t in tallies.values()),
+        lot_labels=sum(t.lot_labels for t in tallies.values()),
         labels=sum(t.labels for t in tallies.values()),
-        labelled_kg=sum((line.kg for line in lines if line.kg is not None), Decimal(0)), products=lines)
+        labelled_kg=sum((line.kg for line in lines if line.kg is not None), Decimal(0)),
+        products=lines,
+    )
 
 
-def _checks_for(session: Session, designation: Designation, rights: list[RightToUse], grower: int, name: str,
-                year: int, counts: dict[int, int], products: dict[int, Product]) -> list[YieldCheck]:
+def _checks_for(
+    session: Session,
+    designation: Designation,
+    rights: list[RightToUse],
+    grower: int,
+    name: str,
+    year: int,
+    counts: dict[int, int],
+    products: dict[int, Product],
+) -> list[YieldCheck]:
     """One check per category with a known yield, over the grower's lots claimed at harvest (inherited
     claims are bounded by their inputs, which are counted where they were harvested)."""
     per_category: dict[str, tuple[int, Decimal, set[Decimal]]] = {}
@@ -347,5 +453,7 @@ def _checks_for(session: Session, designation: Designation, rights: list[RightTo
     if not per_category:
         return []
     areas = _areas(session, designation, grower, rights)
-    return [_yield_check(name, grower, year, category, labels, kg, sizes, areas)
-            for category, (labels, kg, sizes) in sorted(per_category.items())]
+    return [
+        _yield_check(name, grower, year, category, labels, kg, sizes, areas)
+        for category, (labels, kg, sizes) in sorted(per_category.items())
+    ]

@@ -45,9 +45,15 @@ from trace.sqltypes import in_chunks
 from trace.timeutil import parse_offset
 
 H = vocab.PREFIX + ":"
-BY_STEP = {"shipping": EventType.SHIP, "receiving": EventType.RECEIVE, "retail_selling": EventType.SELL,
-           "storing": EventType.STORE, "inspecting": EventType.INSPECT, "destroying": EventType.LOSS,
-           "sampling": EventType.LOSS}
+BY_STEP = {
+    "shipping": EventType.SHIP,
+    "receiving": EventType.RECEIVE,
+    "retail_selling": EventType.SELL,
+    "storing": EventType.STORE,
+    "inspecting": EventType.INSPECT,
+    "destroying": EventType.LOSS,
+    "sampling": EventType.LOSS,
+}
 LOSS_REASON = {"damaged": "damage", "destroyed": "spoilage", "non_sellable_other": "sample"}
 BATCH = 500  # events per call of the recorders
 MAKERS = (EventType.HARVEST, EventType.TRANSFORM, EventType.SHIP)  # make lots or shipments later items may need
@@ -75,16 +81,27 @@ def _kind(event: dict[str, Any]) -> EventType:
     step = _bare(event.get("bizStep", ""))
     if event["type"] == "TransformationEvent":
         return EventType.TRANSFORM
-    if event["type"] == "ObjectEvent" and event.get("action") == "ADD" and step == "commissioning" and event.get("quantityList"):
+    if (
+        event["type"] == "ObjectEvent"
+        and event.get("action") == "ADD"
+        and step == "commissioning"
+        and event.get("quantityList")
+    ):
         return EventType.HARVEST
-    if event["type"] == "ObjectEvent" and event.get("action") == "ADD" and step == "commissioning" and event.get("epcList"):
+    if (
+        event["type"] == "ObjectEvent"
+        and event.get("action") == "ADD"
+        and step == "commissioning"
+        and event.get("epcList")
+    ):
         return EventType.COMMISSION
     if event["type"] == "AggregationEvent" and event.get("action") == "ADD" and step == "packing":
         return EventType.PACK
     if event["type"] == "ObjectEvent" and step in BY_STEP:
         return BY_STEP[step]
-    raise RuleViolation(f"A {event['type']} with bizStep {step or 'none'} is not something hytrace records",
-                        code="not_capturable")
+    raise RuleViolation(
+        f"A {event['type']} with bizStep {step or 'none'} is not something hytrace records", code="not_capturable"
+    )
 
 
 def _time(event: dict[str, Any], name: str = "eventTime", offset: str | None = None) -> datetime:
@@ -100,7 +117,7 @@ def _parent(uri: str) -> str:
     if m := _SSCC.fullmatch(uri):
         return m[1]
     ours = f"{vocab.base()}/epcis/id/parent/"
-    return unquote(uri[len(ours):]) if uri.startswith(ours) else uri
+    return unquote(uri[len(ours) :]) if uri.startswith(ours) else uri
 
 
 def _offset(moment: str) -> str:
@@ -133,15 +150,20 @@ class _Mapper:
     def _party(self, items: list[dict[str, Any]], key: str, kind: str = "owning_party") -> int | None:
         for item in items:
             if _bare(item.get("type", "")) == kind:
-                return self._need(self.refs.party(item[key]) if kind != "location" else self.refs.location(item[key]),
-                                  "party" if kind != "location" else "location", item[key])  # type: ignore[no-any-return]
+                return self._need(
+                    self.refs.party(item[key]) if kind != "location" else self.refs.location(item[key]),
+                    "party" if kind != "location" else "location",
+                    item[key],
+                )  # type: ignore[no-any-return]
         return None
 
     def _unit(self, uri: str) -> tuple[int, str]:
         """The lot and serial of a unit's Digital Link (``…/01/{gtin}/10/{lot}/21/{serial}``)."""
         ref = self.refs.ref(uri)
         if ref.kind != "unit" or not ref.gtin or not ref.lot or not ref.serial:
-            raise RuleViolation(f"Not a unit's Digital Link with GTIN, lot and serial: {uri}", code="bad_unit_uri", uri=uri)
+            raise RuleViolation(
+                f"Not a unit's Digital Link with GTIN, lot and serial: {uri}", code="bad_unit_uri", uri=uri
+            )
         validate_serial(ref.serial)
         lot = self._need(self.refs.lot(vocab.lot_class(ref.gtin, ref.lot)), "lot of unit", uri)
         return lot, ref.serial  # type: ignore[return-value]
@@ -163,8 +185,12 @@ class _Mapper:
         transactions = []
         for item in event.get("bizTransactionList", []):
             kind = _bare(item.get("type", "other"))
-            transactions.append({"type": kind if kind in ("inv", "desadv", "po", "recadv", "bol", "cert") else "other",
-                                 "id": vocab.biz_transaction_id(item["bizTransaction"])})
+            transactions.append(
+                {
+                    "type": kind if kind in ("inv", "desadv", "po", "recadv", "bol", "cert") else "other",
+                    "id": vocab.biz_transaction_id(item["bizTransaction"]),
+                }
+            )
         out["biz_transactions"] = transactions
         for ours in ("kde", "note"):
             if event.get(H + ours):
@@ -180,10 +206,14 @@ class _Mapper:
             ref = self.refs.ref(items[0]["epcClass"])
             if ref.kind != "lot":
                 raise RuleViolation(f"Not a lot class: {items[0]['epcClass']}", code="unknown_master_data")
-            data.update(product_id=self._need(self.refs.product(ref.gtin or ""), "product (GTIN)", ref.gtin or ""),
-                        lot_code=ref.lot, quantity=_qty(items[0]["quantity"]), location_id=self._place(event, True),
-                        expiry_date=(event.get("ilmd") or {}).get("cbvmda:itemExpirationDate"),
-                        inputs_used=event.get(H + "inputsUsed", []))
+            data.update(
+                product_id=self._need(self.refs.product(ref.gtin or ""), "product (GTIN)", ref.gtin or ""),
+                lot_code=ref.lot,
+                quantity=_qty(items[0]["quantity"]),
+                location_id=self._place(event, True),
+                expiry_date=(event.get("ilmd") or {}).get("cbvmda:itemExpirationDate"),
+                inputs_used=event.get(H + "inputsUsed", []),
+            )
         elif kind == EventType.TRANSFORM:
             expiry = {e["epcClass"]: e["expiryDate"] for e in event.get(H + "outputExpiry", [])}
             outputs = []
@@ -191,19 +221,35 @@ class _Mapper:
                 ref = self.refs.ref(item["epcClass"])
                 if ref.kind != "lot":
                     raise RuleViolation(f"Not a lot class: {item['epcClass']}", code="unknown_master_data")
-                outputs.append({"product_id": self._need(self.refs.product(ref.gtin or ""), "product (GTIN)", ref.gtin or ""),
-                                "lot_code": ref.lot, "quantity": _qty(item.get("quantity")),
-                                "expiry_date": expiry.get(item["epcClass"])})
-            data.update(inputs=[{"lot_id": self._lot(i["epcClass"]), "quantity": _qty(i.get("quantity"))}
-                                for i in event.get("inputQuantityList") or []],
-                        outputs=outputs, conversion=event.get(H + "conversion"), location_id=self._place(event))
+                outputs.append(
+                    {
+                        "product_id": self._need(self.refs.product(ref.gtin or ""), "product (GTIN)", ref.gtin or ""),
+                        "lot_code": ref.lot,
+                        "quantity": _qty(item.get("quantity")),
+                        "expiry_date": expiry.get(item["epcClass"]),
+                    }
+                )
+            data.update(
+                inputs=[
+                    {"lot_id": self._lot(i["epcClass"]), "quantity": _qty(i.get("quantity"))}
+                    for i in event.get("inputQuantityList") or []
+                ],
+                outputs=outputs,
+                conversion=event.get(H + "conversion"),
+                location_id=self._place(event),
+            )
         elif kind == EventType.SHIP:
             lot, quantity = self._one(event)
             destinations = event.get("destinationList", [])
-            data.update(lot_id=lot, quantity=quantity, location_id=self._place(event),
-                        destination_organisation_id=self._need(self._party(destinations, "destination"), "destination party",
-                                                               "destinationList owning_party"),
-                        destination_location_id=self._party(destinations, "destination", "location"))
+            data.update(
+                lot_id=lot,
+                quantity=quantity,
+                location_id=self._place(event),
+                destination_organisation_id=self._need(
+                    self._party(destinations, "destination"), "destination party", "destinationList owning_party"
+                ),
+                destination_location_id=self._party(destinations, "destination", "location"),
+            )
         elif kind == EventType.RECEIVE:
             lot, quantity = self._one(event)
             data.update(shipment_id=self._shipment(event, lot), quantity=quantity, location_id=self._place(event))
@@ -211,26 +257,49 @@ class _Mapper:
             lot, quantity = self._one(event)
             data.update(lot_id=lot, quantity=quantity, location_id=self._place(event))
             if kind == EventType.LOSS:
-                data["reason"] = event.get(H + "reason") or ("sample" if _bare(event.get("bizStep", "")) == "sampling"
-                                                             else LOSS_REASON.get(_bare(event.get("disposition", "")), "other"))
+                data["reason"] = event.get(H + "reason") or (
+                    "sample"
+                    if _bare(event.get("bizStep", "")) == "sampling"
+                    else LOSS_REASON.get(_bare(event.get("disposition", "")), "other")
+                )
         elif kind == EventType.COMMISSION:
-            if event["type"] != "ObjectEvent" or event.get("action") != "ADD" or not event.get("epcList") or event.get("quantityList"):
-                raise RuleViolation("A commissioning is captured with its units' Digital Links (epcList), not a count",
-                                    code="units_expected")
+            if (
+                event["type"] != "ObjectEvent"
+                or event.get("action") != "ADD"
+                or not event.get("epcList")
+                or event.get("quantityList")
+            ):
+                raise RuleViolation(
+                    "A commissioning is captured with its units' Digital Links (epcList), not a count",
+                    code="units_expected",
+                )
             units = self._units(event["epcList"])
             if len({lot for lot, _ in units}) != 1:
                 raise RuleViolation("A commissioning names units of exactly one lot", code="one_lot_expected")
-            data.update(lot_id=units[0][0], count=len(units), serials=[serial for _, serial in units],
-                        location_id=self._place(event))
+            data.update(
+                lot_id=units[0][0],
+                count=len(units),
+                serials=[serial for _, serial in units],
+                location_id=self._place(event),
+            )
             if event.get(H + "level"):
                 data["level"] = event[H + "level"]
         elif kind == EventType.PACK:
-            if event["type"] != "AggregationEvent" or event.get("action") != "ADD" or not event.get("parentID") \
-                    or not event.get("childEPCs"):
-                raise RuleViolation("A packing is captured with its carton (parentID) and its units' Digital Links "
-                                    "(childEPCs)", code="units_expected")
-            data.update(parent_id=_parent(event["parentID"]), location_id=self._place(event),
-                        children=[{"lot_id": lot, "serial": serial} for lot, serial in self._units(event["childEPCs"])])
+            if (
+                event["type"] != "AggregationEvent"
+                or event.get("action") != "ADD"
+                or not event.get("parentID")
+                or not event.get("childEPCs")
+            ):
+                raise RuleViolation(
+                    "A packing is captured with its carton (parentID) and its units' Digital Links (childEPCs)",
+                    code="units_expected",
+                )
+            data.update(
+                parent_id=_parent(event["parentID"]),
+                location_id=self._place(event),
+                children=[{"lot_id": lot, "serial": serial} for lot, serial in self._units(event["childEPCs"])],
+            )
         elif kind in (EventType.STORE, EventType.INSPECT):
             items = event.get("quantityList") or []
             if len(items) != 1:
@@ -238,9 +307,12 @@ class _Mapper:
             data.update(lot_id=self._lot(items[0]["epcClass"]), location_id=self._place(event, kind == EventType.STORE))
             if kind == EventType.INSPECT:
                 data["result"] = event.get(H + "result") or (
-                    "fail" if _bare(event.get("disposition", "")) == "non_conformant" else "pass")
+                    "fail" if _bare(event.get("disposition", "")) == "non_conformant" else "pass"
+                )
         else:
-            raise RuleViolation(f"Events of kind {kind.value} are not captured from EPCIS documents", code="not_capturable")
+            raise RuleViolation(
+                f"Events of kind {kind.value} are not captured from EPCIS documents", code="not_capturable"
+            )
         return data
 
     def _shipment(self, event: dict[str, Any], lot: int) -> int:
@@ -251,8 +323,9 @@ class _Mapper:
             if found is not None:
                 return found
         sender = self._party(event.get("sourceList", []), "source")
-        query = select(Shipment.id).where(Shipment.lot_id == lot, Shipment.to_organisation_id == self.org,
-                                          Shipment.status == ShipmentStatus.OPEN)
+        query = select(Shipment.id).where(
+            Shipment.lot_id == lot, Shipment.to_organisation_id == self.org, Shipment.status == ShipmentStatus.OPEN
+        )
         if sender is not None:
             query = query.where(Shipment.from_organisation_id == sender)
         found = self.session.exec(query.order_by(Shipment.id)).first()  # type: ignore[arg-type]
@@ -283,12 +356,13 @@ def _reindex(error: DomainError, index: int) -> DomainError:
     """An error of the recorders, naming the document's event instead of the batch's."""
     local = error.details.pop("index", None)
     if local is not None and error.message.startswith(f"Event {local}: "):
-        error.message = error.message[len(f"Event {local}: "):]
+        error.message = error.message[len(f"Event {local}: ") :]
     return error.at_index(index)
 
 
-def capture_document(*, session: Session, actor: Actor, document: Any,
-                     duplicates: Literal["refuse", "skip"] = "refuse") -> Outcome:
+def capture_document(
+    *, session: Session, actor: Actor, document: Any, duplicates: Literal["refuse", "skip"] = "refuse"
+) -> Outcome:
     """Record a document's events (and error declarations) in the caller's transaction, or none."""
     doc.require_valid(document)
     if document.get("type") != "EPCISDocument":
@@ -301,11 +375,15 @@ def capture_document(*, session: Session, actor: Actor, document: Any,
     ids = [str(e.get("eventID") or hash_id(e, names)) for e in events]
     for index, epcis_id in enumerate(ids):
         if len(epcis_id) > EPCIS_ID_LENGTH:
-            raise RuleViolation(f"eventID is longer than {EPCIS_ID_LENGTH} characters", code="event_id_too_long").at_index(index)
+            raise RuleViolation(
+                f"eventID is longer than {EPCIS_ID_LENGTH} characters", code="event_id_too_long"
+            ).at_index(index)
     known = lookup(session.connection(), ids)
     corrected: set[str | None] = set()
     for chunk in in_chunks(list(known.values())):
-        corrected.update(session.exec(select(col(Event.corrects_event_id)).where(col(Event.corrects_event_id).in_(chunk))))
+        corrected.update(
+            session.exec(select(col(Event.corrects_event_id)).where(col(Event.corrects_event_id).in_(chunk)))
+        )
     outcome = Outcome(event_ids=ids)
     seen: set[str] = set()
     plan: list[tuple[int, str]] = []  # (index, "event" | "correction")
@@ -319,8 +397,9 @@ def capture_document(*, session: Session, actor: Actor, document: Any,
             elif epcis_id in known or epcis_id in seen:
                 plan.append((index, "correction"))
             else:
-                raise RuleViolation(f"errorDeclaration for an event we do not hold: {epcis_id}",
-                                    code="unknown_event", event_id=epcis_id).at_index(index)
+                raise RuleViolation(
+                    f"errorDeclaration for an event we do not hold: {epcis_id}", code="unknown_event", event_id=epcis_id
+                ).at_index(index)
         elif epcis_id in known:
             outcome.skipped.append(epcis_id)
             held.append(epcis_id)
@@ -333,14 +412,24 @@ def capture_document(*, session: Session, actor: Actor, document: Any,
         outcome.replayed = True  # the same document again: the same answer, nothing stored
         return outcome
     if held and duplicates == "refuse":
-        raise Conflict(f"{len(held)} event(s) of the document are already recorded: "
-                       f"{', '.join(held[:10])}", code="duplicate_events", event_ids=held)
+        raise Conflict(
+            f"{len(held)} event(s) of the document are already recorded: {', '.join(held[:10])}",
+            code="duplicate_events",
+            event_ids=held,
+        )
     _record(session, actor, org, events, ids, plan, outcome)
     return outcome
 
 
-def _record(session: Session, actor: Actor, org: int, events: list[dict[str, Any]], ids: list[str],
-            plan: list[tuple[int, str]], outcome: Outcome) -> None:
+def _record(
+    session: Session,
+    actor: Actor,
+    org: int,
+    events: list[dict[str, Any]],
+    ids: list[str],
+    plan: list[tuple[int, str]],
+    outcome: Outcome,
+) -> None:
     mapper = _Mapper(session, org)
     pending: list[tuple[int, EventType, SQLModel]] = []
     made_lots: list[int] = []
@@ -349,15 +438,22 @@ def _record(session: Session, actor: Actor, org: int, events: list[dict[str, Any
         # The recorders in parts of BATCH (as bench.capture measures them), all inside this call's
         # savepoint: one part refused undoes the parts before it.
         for start in range(0, len(pending), BATCH):
-            part = pending[start:start + BATCH]
+            part = pending[start : start + BATCH]
             try:
                 result = capture(session=session, actor=actor, items=[(k, d) for _, k, d in part], minimal=True)
             except DomainError as error:
                 local = error.details.get("index", 0)
                 raise _reindex(error, part[local][0] if local < len(part) else part[0][0]) from None
             made_lots.extend(result.lot_ids)
-            store(session.connection(), {ours: ids[index] for (index, kind, _), ours in zip(part, result.event_ids, strict=True)
-                                         if kind != EventType.CORRECTION}, fallback=False)
+            store(
+                session.connection(),
+                {
+                    ours: ids[index]
+                    for (index, kind, _), ours in zip(part, result.event_ids, strict=True)
+                    if kind != EventType.CORRECTION
+                },
+                fallback=False,
+            )
             outcome.recorded += sum(1 for _, kind, _ in part if kind != EventType.CORRECTION)
             outcome.corrections += sum(1 for _, kind, _ in part if kind == EventType.CORRECTION)
         pending.clear()
@@ -374,16 +470,23 @@ def _record(session: Session, actor: Actor, org: int, events: list[dict[str, Any
                         ours = lookup(session.connection(), [ids[index]])[ids[index]]
                         declaration = event["errorDeclaration"]
                         reason = _bare(declaration.get("reason", "incorrect_data"))
-                        data: Any = {"event_id": ours, "reason": reason,
-                                     "event_time": _time(declaration, "declarationTime", _offset(declaration["declarationTime"]))}
+                        data: Any = {
+                            "event_id": ours,
+                            "reason": reason,
+                            "event_time": _time(
+                                declaration, "declarationTime", _offset(declaration["declarationTime"])
+                            ),
+                        }
                         pending.append((index, EventType.CORRECTION, _validated(EventType.CORRECTION, data)))
                         flush()
                         continue
                     kind = _kind(event)
                     recorder = event.get(H + "organisation")
                     if recorder is not None and mapper.refs.party(recorder) != org:
-                        raise Forbidden(f"Event recorded by {recorder}: you may only capture your organisation's events",
-                                        code="not_your_organisation")
+                        raise Forbidden(
+                            f"Event recorded by {recorder}: you may only capture your organisation's events",
+                            code="not_your_organisation",
+                        )
                     if kind != EventType.HARVEST and any(k in MAKERS for _, k, _ in pending):
                         flush()
                     pending.append((index, kind, _validated(kind, mapper.map(kind, event))))

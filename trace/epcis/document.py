@@ -61,14 +61,19 @@ def require_valid(document: Any) -> None:
     errors = schema_errors(document)
     if errors:
         first = errors[0]
-        raise RuleViolation(f"Not a valid EPCIS 2.0 document: {first['pointer']}: {first['reason']}",
-                            code="epcis_schema", errors=errors)
+        raise RuleViolation(
+            f"Not a valid EPCIS 2.0 document: {first['pointer']}: {first['reason']}", code="epcis_schema", errors=errors
+        )
 
 
 def header(creation: str | None = None) -> dict[str, Any]:
     """The document's members before its events."""
-    return {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
-            "creationDate": creation or utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": creation or utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
 
 
 def document(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -19,20 +19,48 @@ from typing import Any
 from trace.epcis.vocab import EXTRA_CONTEXT, canonical_dl
 
 CBV = "https://ref.gs1.org/cbv/"
-_OLD_URNS = (("urn:epcglobal:cbv:bizstep:", CBV + "BizStep-"), ("urn:epcglobal:cbv:disp:", CBV + "Disp-"),
-             ("urn:epcglobal:cbv:btt:", CBV + "BTT-"), ("urn:epcglobal:cbv:sdt:", CBV + "SDT-"),
-             ("urn:epcglobal:cbv:er:", CBV + "ER-"))
+_OLD_URNS = (
+    ("urn:epcglobal:cbv:bizstep:", CBV + "BizStep-"),
+    ("urn:epcglobal:cbv:disp:", CBV + "Disp-"),
+    ("urn:epcglobal:cbv:btt:", CBV + "BTT-"),
+    ("urn:epcglobal:cbv:sdt:", CBV + "SDT-"),
+    ("urn:epcglobal:cbv:er:", CBV + "ER-"),
+)
 _QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 _EPC_LISTS = ("epcList", "inputEPCList", "childEPCs", "outputEPCList")
 # The standard fields, in the order they enter the pre-hash string.
-ORDER = ("eventTime", "eventTimeZoneOffset", "certificationInfo", "parentID", "epcList", "inputEPCList",
-         "childEPCs", "quantityList", "childQuantityList", "inputQuantityList", "outputEPCList",
-         "outputQuantityList", "action", "transformationID", "bizStep", "disposition", "persistentDisposition",
-         "readPoint", "bizLocation", "bizTransactionList", "sourceList", "destinationList", "sensorElementList")
+ORDER = (
+    "eventTime",
+    "eventTimeZoneOffset",
+    "certificationInfo",
+    "parentID",
+    "epcList",
+    "inputEPCList",
+    "childEPCs",
+    "quantityList",
+    "childQuantityList",
+    "inputQuantityList",
+    "outputEPCList",
+    "outputQuantityList",
+    "action",
+    "transformationID",
+    "bizStep",
+    "disposition",
+    "persistentDisposition",
+    "readPoint",
+    "bizLocation",
+    "bizTransactionList",
+    "sourceList",
+    "destinationList",
+    "sensorElementList",
+)
 _NUMERIC_START = frozenset("0123456789+-.iInN")  # what float() might read (inf, nan included)
 IGNORED = frozenset({"type", "recordTime", "eventID", "errorDeclaration", "@context"})
-_PAIRS = {"bizTransactionList": ("bizTransaction", "BTT-"), "sourceList": ("source", "SDT-"),
-          "destinationList": ("destination", "SDT-")}
+_PAIRS = {
+    "bizTransactionList": ("bizTransaction", "BTT-"),
+    "sourceList": ("source", "SDT-"),
+    "destinationList": ("destination", "SDT-"),
+}
 
 
 def _time(value: str) -> str:
@@ -189,8 +217,12 @@ def _point(name: str, value: Any) -> str:
 
 def _pairs(name: str, value: Any) -> str:
     key, kind = _PAIRS[name]
-    items = sorted([("type=" + _vocab(item["type"], kind) if item.get("type") else "") + key + "=" + canon(item[key])
-                    for item in value])
+    items = sorted(
+        [
+            ("type=" + _vocab(item["type"], kind) if item.get("type") else "") + key + "=" + canon(item[key])
+            for item in value
+        ]
+    )
     return name + "".join(items) if items else ""
 
 
@@ -214,10 +246,16 @@ def _certification(name: str, value: Any) -> str:
 
 # How each standard field enters the pre-hash string (the others are read like extensions).
 _FIELDS: dict[str, Callable[[str, Any], str]] = {
-    "eventTime": _event_time, "certificationInfo": _certification,
-    **dict.fromkeys(_EPC_LISTS, _epcs), **dict.fromkeys(_QUANTITY_LISTS, _quantities),
-    "readPoint": _point, "bizLocation": _point, **dict.fromkeys(_PAIRS, _pairs),
-    "bizStep": _biz_step, "disposition": _disposition, "persistentDisposition": _persistent,
+    "eventTime": _event_time,
+    "certificationInfo": _certification,
+    **dict.fromkeys(_EPC_LISTS, _epcs),
+    **dict.fromkeys(_QUANTITY_LISTS, _quantities),
+    "readPoint": _point,
+    "bizLocation": _point,
+    **dict.fromkeys(_PAIRS, _pairs),
+    "bizStep": _biz_step,
+    "disposition": _disposition,
+    "persistentDisposition": _persistent,
 }
 _POSITION = {name: (index, _FIELDS.get(name)) for index, name in enumerate(ORDER)}
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
@@ -266,7 +304,9 @@ def pre_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = No
         if known is not None:
             if value is not None and value not in _EMPTY:
                 index, field = known
-                standard.append((index, field(name, value) if field is not None else "".join(_generic(name, value, names))))
+                standard.append(
+                    (index, field(name, value) if field is not None else "".join(_generic(name, value, names)))
+                )
         elif name not in IGNORED:
             rest += _generic(names.expand(name), value, names)
     standard.sort()

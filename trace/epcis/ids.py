@@ -31,8 +31,12 @@ SKIP = "hytrace_epcis_ids_off"
 IDS = render.IDS
 
 
-def compute(connection: Connection, events: Sequence[Mapping[Any, Any]],
-            lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None, known: render.Known | None = None) -> dict[str, str]:
+def compute(
+    connection: Connection,
+    events: Sequence[Mapping[Any, Any]],
+    lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None,
+    known: render.Known | None = None,
+) -> dict[str, str]:
     """Our event id → CBV hash id, for events that are not corrections."""
     wanted = [e for e in events if str(e["type"]) != EventType.CORRECTION]
     if not wanted:
@@ -67,8 +71,10 @@ def store(connection: Connection, ids: Mapping[str, str], *, fallback: bool = Tr
 # INSERT … ON CONFLICT (epcis_id) DO NOTHING: the database finds the ids already taken while it inserts
 # (a SELECT of them first cost as much again on PostgreSQL). Other conflicts (an event id stored twice)
 # still raise.
-_UPSERT = {name: dialect.insert(IDS).on_conflict_do_nothing(index_elements=[IDS.c.epcis_id])
-           for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_UPSERT = {
+    name: dialect.insert(IDS).on_conflict_do_nothing(index_elements=[IDS.c.epcis_id])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 def _store_new(connection: Connection, ids: Mapping[str, str]) -> None:
@@ -96,8 +102,12 @@ def _store_new(connection: Connection, ids: Mapping[str, str]) -> None:
         connection.execute(IDS.insert(), [{"event_id": e, "epcis_id": f"urn:uuid:{e}"} for e in fallbacks])
 
 
-def assign(connection: Connection, events: Sequence[Mapping[Any, Any]],
-           lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None, known: render.Known | None = None) -> None:
+def assign(
+    connection: Connection,
+    events: Sequence[Mapping[Any, Any]],
+    lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None,
+    known: render.Known | None = None,
+) -> None:
     """Compute and store the ids of new events; a receipt after the shipment it names (its form cites the
     shipment's id, which must be stored first)."""
     batch = {e["id"] for e in events}
@@ -113,8 +123,10 @@ class _SessionRows(dict[tuple[str, Any], Mapping[str, Any]]):
     (just flushed: as the database has them) before it reads any; kept for the rest of a capture call."""
 
     _MODELS: ClassVar[dict[str, tuple[type, tuple[str, ...]]]] = {
-        "lot": (Lot, render.LOT_COLUMNS), "place": (Location, render.PLACE_COLUMNS),
-        "org": (Organisation, render.ORG_COLUMNS)}
+        "lot": (Lot, render.LOT_COLUMNS),
+        "place": (Location, render.PLACE_COLUMNS),
+        "org": (Organisation, render.ORG_COLUMNS),
+    }
 
     def __init__(self, session: OrmSession) -> None:
         super().__init__()
@@ -165,9 +177,16 @@ def backfill(connection: Connection, page: int = 2000) -> int:
     events = render.EVENTS
     done = 0
     while True:
-        rows = connection.execute(
-            select(events).where(events.c.type != EventType.CORRECTION.value, events.c.id.not_in(select(IDS.c.event_id)))
-            .order_by(events.c.event_time, events.c.id).limit(page)).mappings().all()
+        rows = (
+            connection.execute(
+                select(events)
+                .where(events.c.type != EventType.CORRECTION.value, events.c.id.not_in(select(IDS.c.event_id)))
+                .order_by(events.c.event_time, events.c.id)
+                .limit(page)
+            )
+            .mappings()
+            .all()
+        )
         if not rows:
             return done
         assign(connection, rows)
@@ -178,6 +197,8 @@ def lookup(connection: Connection, epcis_ids: Sequence[str]) -> dict[str, str]:
     """EPCIS id → our event id, for the ids we know."""
     found: dict[str, str] = {}
     for chunk in in_chunks(list(epcis_ids)):
-        found.update((r[0], r[1]) for r in connection.execute(
-            select(IDS.c.epcis_id, IDS.c.event_id).where(IDS.c.epcis_id.in_(chunk))))
+        found.update(
+            (r[0], r[1])
+            for r in connection.execute(select(IDS.c.epcis_id, IDS.c.event_id).where(IDS.c.epcis_id.in_(chunk)))
+        )
     return found

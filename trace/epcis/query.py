@@ -43,10 +43,12 @@ def _rendered(session: Session, actor: Actor, ids: Sequence[str]) -> Iterator[li
     """The events with these ids (already in order), rendered a batch at a time."""
     connection = session.connection()
     for start in range(0, len(ids), PAGE):
-        part = ids[start:start + PAGE]
+        part = ids[start : start + PAGE]
         rows: dict[str, Any] = {}
         for chunk in in_chunks(part):
-            rows.update((r["id"], render.row(r)) for r in connection.execute(render.SELECT.where(E.c.id.in_(chunk))).mappings())
+            rows.update(
+                (r["id"], render.row(r)) for r in connection.execute(render.SELECT.where(E.c.id.in_(chunk))).mappings()
+            )
         events = [rows[i] for i in part if i in rows]
         yield render.render(events, render.load(connection, events), actor)
 
@@ -78,7 +80,9 @@ def lot_chain(*, session: Session, actor: Actor, lot_id: int) -> Iterator[list[d
     found: dict[str, Any] = {}
     for chunk in in_chunks(sorted(lots)):
         ids = select(EL.c.event_id).where(EL.c.lot_id.in_(chunk))
-        query = select(E.c.event_time, E.c.record_time, E.c.id).where(or_(E.c.id.in_(ids), E.c.corrects_event_id.in_(ids)))
+        query = select(E.c.event_time, E.c.record_time, E.c.id).where(
+            or_(E.c.id.in_(ids), E.c.corrects_event_id.in_(ids))
+        )
         found.update((r[2], r) for r in connection.execute(query))
     return _rendered(session, actor, _ordered(list(found.values())))
 
@@ -102,6 +106,7 @@ def document_of(*, session: Session, actor: Actor, event_ids: Sequence[str]) -> 
 
 def _context() -> list[Any]:
     from trace.epcis.document import CONTEXT
+
     return CONTEXT
 
 
@@ -122,8 +127,11 @@ class Params:
 
     def fingerprint(self) -> str:
         """What a page token is bound to: the same query, other pages."""
-        data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
-                if k not in ("per_page", "next_page_token")}
+        data = {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in self.__dict__.items()
+            if k not in ("per_page", "next_page_token")
+        }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -166,7 +174,11 @@ def _lots_of(session: Session, uris: Sequence[str], units_only: bool) -> tuple[s
             lots.update([lot[0]] if lot else [])
         elif ref.kind == "unit":
             unit = True
-            query = select(col(Unit.lot_id)).join(Lot, col(Lot.id) == col(Unit.lot_id)).where(col(Lot.gtin) == ref.gtin, col(Unit.serial) == ref.serial)
+            query = (
+                select(col(Unit.lot_id))
+                .join(Lot, col(Lot.id) == col(Unit.lot_id))
+                .where(col(Lot.gtin) == ref.gtin, col(Unit.serial) == ref.serial)
+            )
             if ref.lot:
                 query = query.where(col(Lot.lot_code) == ref.lot)
             lots.update(r[0] for r in session.exec(query))  # type: ignore[call-overload]
@@ -175,6 +187,7 @@ def _lots_of(session: Session, uris: Sequence[str], units_only: bool) -> tuple[s
 
 def _places(session: Session, uris: Sequence[str]) -> set[int]:
     from trace.epcis.refs import Resolver
+
     resolver = Resolver(session)
     return {place for uri in uris if (place := resolver.location(uri)) is not None}
 
@@ -185,7 +198,11 @@ def query_events(*, session: Session, actor: Actor, params: Params) -> Page:
         raise RuleViolation("perPage is 1 to 1000", code="bad_per_page")
     conditions: list[Any] = []
     open_to_lot = False
-    for values, units_only in ((params.match_epc, True), (params.match_any_epc, False), (params.match_epc_class, False)):
+    for values, units_only in (
+        (params.match_epc, True),
+        (params.match_any_epc, False),
+        (params.match_epc_class, False),
+    ):
         if not values:
             continue
         lots, unit = _lots_of(session, values, units_only)
@@ -195,11 +212,15 @@ def query_events(*, session: Session, actor: Actor, params: Params) -> Page:
             condition = and_(condition, E.c.type.in_(UNIT_EVENTS))
         conditions.append(condition)
         # Naming lots one is involved with opens all their events (as /api/v1/events?lot_id= does).
-        open_to_lot = bool(lots) and all(involved(session=session, actor=actor, lot=session.get(Lot, lot)) for lot in lots)  # type: ignore[arg-type]
+        open_to_lot = bool(lots) and all(
+            involved(session=session, actor=actor, lot=session.get(Lot, lot))  # type: ignore[arg-type]
+            for lot in lots
+        )
     if not actor.reads_everything and not open_to_lot:
         org = actor.organisation_id
-        conditions.append(or_(E.c.organisation_id == org, E.c.source_organisation_id == org,
-                              E.c.destination_organisation_id == org))
+        conditions.append(
+            or_(E.c.organisation_id == org, E.c.source_organisation_id == org, E.c.destination_organisation_id == org)
+        )
     if params.event_types:
         unknown = set(params.event_types) - set(EPCIS_TYPES)
         if unknown:
@@ -218,10 +239,11 @@ def query_events(*, session: Session, actor: Actor, params: Params) -> Page:
         when, last = _untoken(params.next_page_token, fingerprint)
         conditions.append(or_(E.c.event_time > when, and_(E.c.event_time == when, E.c.id > last)))
     result = session.connection().execute(
-        render.SELECT.where(*conditions).order_by(E.c.event_time, E.c.id).limit(params.per_page + 1))
+        render.SELECT.where(*conditions).order_by(E.c.event_time, E.c.id).limit(params.per_page + 1)
+    )
     rows = render.rows(list(result.keys()), result)
     more = len(rows) > params.per_page
-    rows = rows[:params.per_page]
+    rows = rows[: params.per_page]
     connection = session.connection()
     events = render.render(rows, render.load(connection, rows), actor)
     token = _token(rows[-1]["event_time"], rows[-1]["id"], fingerprint) if more else None

@@ -39,8 +39,11 @@ class Resolver:
         ref = self.ref(uri)
         if ref.kind != "lot":
             return None
-        return self._once("lot", uri, lambda: self.session.exec(
-            select(Lot.id).where(Lot.gtin == ref.gtin, Lot.lot_code == ref.lot)).first())
+        return self._once(
+            "lot",
+            uri,
+            lambda: self.session.exec(select(Lot.id).where(Lot.gtin == ref.gtin, Lot.lot_code == ref.lot)).first(),
+        )
 
     def forget_lots(self) -> None:
         """Lots may have been made since (an earlier part of the document): ask again."""
@@ -48,7 +51,9 @@ class Resolver:
 
     def product(self, gtin: str) -> int | None:
         """The product of a GTIN-14."""
-        return self._once("product", gtin, lambda: self.session.exec(select(Product.id).where(Product.gtin == gtin)).first())
+        return self._once(
+            "product", gtin, lambda: self.session.exec(select(Product.id).where(Product.gtin == gtin)).first()
+        )
 
     def location(self, uri: str) -> int | None:
         """The location a URI names (GLN, our code URI, or our id URI)."""
@@ -58,11 +63,13 @@ class Resolver:
             if ref.kind == "gln_location":
                 return self.session.exec(select(Location.id).where(Location.gln == ref.gln)).first()
             if ref.kind == "location_code":
-                return self.session.exec(select(Location.id).where(
-                    Location.code == ref.code, Location.kind == ref.location_kind)).first()
+                return self.session.exec(
+                    select(Location.id).where(Location.code == ref.code, Location.kind == ref.location_kind)
+                ).first()
             if ref.kind == "location_id":
                 return self.session.exec(select(Location.id).where(Location.id == ref.number)).first()
             return None
+
         return self._once("location", uri, find)  # type: ignore[no-any-return]
 
     def party(self, uri: str) -> int | None:
@@ -77,4 +84,5 @@ class Resolver:
             if ref.kind == "party_id":  # a household's URI as a reader without the right to its name got it
                 return self.session.exec(select(Organisation.id).where(Organisation.id == ref.number)).first()
             return None
+
         return self._once("party", uri, find)  # type: ignore[no-any-return]

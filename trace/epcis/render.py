@@ -42,20 +42,44 @@ ORGS = Organisation.__table__  # type: ignore[attr-defined]
 IDS = EpcisEventId.__table__  # type: ignore[attr-defined]
 H = vocab.PREFIX + ":"
 _WITH_FACTS = frozenset({EventType.INSPECT, EventType.LOSS, EventType.DECOMMISSION, EventType.COMMISSION})
-_COLUMNS = ("id", "organisation_id", "type", "epcis_type", "action", "biz_step", "disposition", "event_time",
-            "event_tz_offset", "record_time", "location_id", "source_organisation_id", "destination_organisation_id",
-            "lot_id", "corrects_event_id")
+_COLUMNS = (
+    "id",
+    "organisation_id",
+    "type",
+    "epcis_type",
+    "action",
+    "biz_step",
+    "disposition",
+    "event_time",
+    "event_tz_offset",
+    "record_time",
+    "location_id",
+    "source_organisation_id",
+    "destination_organisation_id",
+    "lot_id",
+    "corrects_event_id",
+)
 # What rendering reads of an event, with its EPCIS id; JSON as the stored text, decoded by :func:`row`
 # (most payloads are tiny or empty: the generic JSON type's processing cost more than the rest of a row).
-_READ = [*(EVENTS.c[name] for name in _COLUMNS if name not in ("event_time", "record_time")),
-         type_coerce(EVENTS.c.event_time, Text).label("event_time"), type_coerce(EVENTS.c.record_time, Text).label("record_time"),
-         type_coerce(EVENTS.c.payload, Text).label("payload"),
-         type_coerce(EVENTS.c.biz_transactions, Text).label("biz_transactions"), IDS.c.epcis_id]
+_READ = [
+    *(EVENTS.c[name] for name in _COLUMNS if name not in ("event_time", "record_time")),
+    type_coerce(EVENTS.c.event_time, Text).label("event_time"),
+    type_coerce(EVENTS.c.record_time, Text).label("record_time"),
+    type_coerce(EVENTS.c.payload, Text).label("payload"),
+    type_coerce(EVENTS.c.biz_transactions, Text).label("biz_transactions"),
+    IDS.c.epcis_id,
+]
 SELECT = select(*_READ).select_from(EVENTS.outerjoin(IDS, IDS.c.event_id == EVENTS.c.id))
 # The same with each event's lot rows joined (one row per event and lot; ordered by the caller).
-SELECT_LOTS = select(*_READ, EVENT_LOTS.c.lot_id.label("el_lot_id"), EVENT_LOTS.c.role.label("el_role"),
-                     EVENT_LOTS.c.quantity.label("el_quantity"), EVENT_LOTS.c.unit.label("el_unit")).select_from(
-    EVENTS.outerjoin(IDS, IDS.c.event_id == EVENTS.c.id).outerjoin(EVENT_LOTS, EVENT_LOTS.c.event_id == EVENTS.c.id))
+SELECT_LOTS = select(
+    *_READ,
+    EVENT_LOTS.c.lot_id.label("el_lot_id"),
+    EVENT_LOTS.c.role.label("el_role"),
+    EVENT_LOTS.c.quantity.label("el_quantity"),
+    EVENT_LOTS.c.unit.label("el_unit"),
+).select_from(
+    EVENTS.outerjoin(IDS, IDS.c.event_id == EVENTS.c.id).outerjoin(EVENT_LOTS, EVENT_LOTS.c.event_id == EVENTS.c.id)
+)
 
 
 def _json(value: Any, empty: Any) -> Any:
@@ -87,8 +111,9 @@ def rows(keys: list[str], found: Iterable[Sequence[Any]]) -> list[dict[str, Any]
     return out
 
 
-def with_lots(keys: list[str], found: Iterable[Sequence[Any]], page: int
-              ) -> Iterator[tuple[list[dict[str, Any]], dict[str, list[Mapping[Any, Any]]]]]:
+def with_lots(
+    keys: list[str], found: Iterable[Sequence[Any]], page: int
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, list[Mapping[Any, Any]]]]]:
     """:data:`SELECT_LOTS` rows (an event's rows together) → batches of ``page`` events with their lot rows."""
     lots_at = [keys.index(k) for k in ("el_lot_id", "el_role", "el_quantity", "el_unit")]
     width = lots_at[0]
@@ -105,8 +130,15 @@ def with_lots(keys: list[str], found: Iterable[Sequence[Any]], page: int
             lot_rows[event_id] = []
             last = event_id
         if values[lots_at[0]] is not None:
-            lot_rows[event_id].append({"event_id": event_id, "lot_id": values[lots_at[0]], "role": values[lots_at[1]],
-                                       "quantity": values[lots_at[2]], "unit": values[lots_at[3]]})
+            lot_rows[event_id].append(
+                {
+                    "event_id": event_id,
+                    "lot_id": values[lots_at[0]],
+                    "role": values[lots_at[1]],
+                    "quantity": values[lots_at[2]],
+                    "unit": values[lots_at[3]],
+                }
+            )
     if events:
         yield rows(keys[:width], events), lot_rows
 
@@ -170,8 +202,12 @@ def _master(connection: Connection, kind: str, ids: Iterable[Any], known: Known 
     return found
 
 
-def load(connection: Connection, events: Sequence[Mapping[Any, Any]],
-         lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None, known: Known | None = None) -> Facts:
+def load(
+    connection: Connection,
+    events: Sequence[Mapping[Any, Any]],
+    lot_rows: dict[str, list[Mapping[Any, Any]]] | None = None,
+    known: Known | None = None,
+) -> Facts:
     """The lots, places, parties and ids the events mention (``lot_rows``: the events' lot rows, when
     the caller read them with the events; ``known``: lot, place and party rows the caller holds, by
     ``("lot" | "place" | "org", id)``, which are not read again)."""
@@ -184,7 +220,9 @@ def load(connection: Connection, events: Sequence[Mapping[Any, Any]],
     if lot_rows is not None:
         facts.lot_rows.update(lot_rows)
     missing = [e["id"] for e in every if lot_rows is None or e["id"] not in lot_rows]
-    wanted = select(EVENT_LOTS.c.event_id, EVENT_LOTS.c.lot_id, EVENT_LOTS.c.role, EVENT_LOTS.c.quantity, EVENT_LOTS.c.unit)
+    wanted = select(
+        EVENT_LOTS.c.event_id, EVENT_LOTS.c.lot_id, EVENT_LOTS.c.role, EVENT_LOTS.c.quantity, EVENT_LOTS.c.unit
+    )
     for lot_row in _in(connection, wanted.order_by(EVENT_LOTS.c.id), EVENT_LOTS.c.event_id, missing):
         facts.lot_rows[lot_row["event_id"]].append(lot_row)
     lot_ids = {r["lot_id"] for rows in facts.lot_rows.values() for r in rows}
@@ -238,8 +276,13 @@ def _place(facts: Facts, location_id: int | None) -> str | None:
     key = ("place", location_id)
     if key not in facts.uris:
         place = facts.places.get(location_id) if location_id is not None else None
-        facts.uris[key] = None if place is None else vocab.location_uri(
-            location_id=place["id"], gln=place["gln"], kind=str(place["kind"]), code=place["code"])
+        facts.uris[key] = (
+            None
+            if place is None
+            else vocab.location_uri(
+                location_id=place["id"], gln=place["gln"], kind=str(place["kind"]), code=place["code"]
+            )
+        )
     return facts.uris[key]
 
 
@@ -254,14 +297,19 @@ def _party(facts: Facts, org_id: int | None, reader: Actor | None) -> str | None
     if reader is not None:  # decided once per party and reader: an export renders a party per event
         seen = (org["id"], reader)
         if seen not in facts.hidden:
-            facts.hidden[seen] = not may_identify(PartyRow(
-                org["id"], org["kind"], org["name"], org["commune_code"], bool(org["personal_name_consent"])), reader)
+            facts.hidden[seen] = not may_identify(
+                PartyRow(org["id"], org["kind"], org["name"], org["commune_code"], bool(org["personal_name_consent"])),
+                reader,
+            )
         withheld = facts.hidden[seen]
     facts.withheld = facts.withheld or withheld
     key = ("party", (org_id, withheld))
     if key not in facts.uris:
-        facts.uris[key] = (vocab.withheld_party_uri(org["id"]) if withheld
-                           else vocab.party_uri(gln=org["gln"], tax_code=org["tax_code"]))
+        facts.uris[key] = (
+            vocab.withheld_party_uri(org["id"])
+            if withheld
+            else vocab.party_uri(gln=org["gln"], tax_code=org["tax_code"])
+        )
     return facts.uris[key]
 
 
@@ -275,8 +323,9 @@ def _units(facts: Facts, refs: Iterable[Mapping[Any, Any]]) -> list[str]:
 
 def _unit_counts(facts: Facts, refs: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
     counted = Counter(ref["lot_id"] for ref in refs)
-    return [{"epcClass": facts.lot_class(lot), "quantity": count,
-             "uom": "H87"} for lot, count in sorted(counted.items())]
+    return [
+        {"epcClass": facts.lot_class(lot), "quantity": count, "uom": "H87"} for lot, count in sorted(counted.items())
+    ]
 
 
 _KINDS = {kind.value: kind for kind in EventType}  # a dict read, not an Enum call, per event
@@ -286,8 +335,11 @@ def _body(event: Mapping[Any, Any], facts: Facts, full: bool, reader: Actor | No
     kind = _KINDS[str(event["type"])]
     payload: dict[str, Any] = event["payload"] or {}
     rows = facts.lot_rows.get(event["id"], [])
-    out: dict[str, Any] = {"type": event["epcis_type"], "eventTime": _time(event["event_time"], event["event_tz_offset"]),
-                           "eventTimeZoneOffset": event["event_tz_offset"]}
+    out: dict[str, Any] = {
+        "type": event["epcis_type"],
+        "eventTime": _time(event["event_time"], event["event_tz_offset"]),
+        "eventTimeZoneOffset": event["event_tz_offset"],
+    }
     if kind == EventType.TRANSFORM:
         out["inputQuantityList"] = [_quantity(facts, r) for r in rows if r["role"] == "input"]
         out["outputQuantityList"] = [_quantity(facts, r) for r in rows if r["role"] == "output"]
@@ -302,8 +354,9 @@ def _body(event: Mapping[Any, Any], facts: Facts, full: bool, reader: Actor | No
         if full:
             out["epcList"] = [vocab.unit_uri(lot["gtin"], lot["lot_code"], s) for s in payload.get("serials", [])]
         else:
-            out["quantityList"] = [{"epcClass": facts.lot_class(rows[0]["lot_id"]),
-                                    "quantity": payload["count"], "uom": "H87"}]
+            out["quantityList"] = [
+                {"epcClass": facts.lot_class(rows[0]["lot_id"]), "quantity": payload["count"], "uom": "H87"}
+            ]
     elif kind == EventType.DECOMMISSION:
         if full:
             out["epcList"] = _units(facts, payload["units"])
@@ -327,11 +380,17 @@ def _body(event: Mapping[Any, Any], facts: Facts, full: bool, reader: Actor | No
         out["bizLocation"] = {"id": place}
     if full and event["biz_transactions"]:
         out["bizTransactionList"] = [
-            {**({"type": bt["type"]} if bt["type"] in vocab.CBV_BTT else {}), "bizTransaction": vocab.biz_transaction_uri(bt["id"])}
-            for bt in event["biz_transactions"]]
+            {
+                **({"type": bt["type"]} if bt["type"] in vocab.CBV_BTT else {}),
+                "bizTransaction": vocab.biz_transaction_uri(bt["id"]),
+            }
+            for bt in event["biz_transactions"]
+        ]
     if kind in (EventType.SHIP, EventType.RECEIVE):
         out["sourceList"] = [{"type": "owning_party", "source": _party(facts, event["source_organisation_id"], reader)}]
-        out["destinationList"] = [{"type": "owning_party", "destination": _party(facts, event["destination_organisation_id"], reader)}]
+        out["destinationList"] = [
+            {"type": "owning_party", "destination": _party(facts, event["destination_organisation_id"], reader)}
+        ]
         destination_place = _place(facts, payload.get("destination_location_id"))
         if destination_place:
             out["destinationList"].append({"type": "location", "destination": destination_place})
@@ -343,14 +402,18 @@ def _body(event: Mapping[Any, Any], facts: Facts, full: bool, reader: Actor | No
     return out
 
 
-def _extensions(out: dict[str, Any], kind: EventType, payload: Mapping[Any, Any], facts: Facts, full: bool,
-                event: Mapping[Any, Any]) -> None:
+def _extensions(
+    out: dict[str, Any], kind: EventType, payload: Mapping[Any, Any], facts: Facts, full: bool, event: Mapping[Any, Any]
+) -> None:
     org = facts.orgs.get(event["organisation_id"])
     if kind == EventType.HARVEST and payload.get("inputs_used") and (full or (org and org["practices_public"])):
         out[H + "inputsUsed"] = [{k: v for k, v in used.items() if v is not None} for used in payload["inputs_used"]]
     if kind == EventType.TRANSFORM:
-        expiries = [{"epcClass": vocab.lot_class(o["gtin"], o["lot_code"]), "expiryDate": o["expiry_date"]}
-                    for o in payload.get("outputs", []) if o.get("expiry_date")]
+        expiries = [
+            {"epcClass": vocab.lot_class(o["gtin"], o["lot_code"]), "expiryDate": o["expiry_date"]}
+            for o in payload.get("outputs", [])
+            if o.get("expiry_date")
+        ]
         if expiries:
             out[H + "outputExpiry"] = expiries
         if payload.get("conversion"):
@@ -385,12 +448,22 @@ def render(events: Sequence[Mapping[Any, Any]], facts: Facts, actor: Actor | Non
         facts.withheld = False
         body = _body(subject, facts, full, actor)
         exact = full and not facts.withheld  # the form the hash id is computed on
-        epcis_id = subject.get("epcis_id") or facts.ids.get(subject["id"]) or hash_id(body if exact else _body(subject, facts, True))
-        item: dict[str, Any] = {"type": body.pop("type"), "eventID": epcis_id, **body,
-                                "recordTime": _time(event["record_time"])}
+        epcis_id = (
+            subject.get("epcis_id")
+            or facts.ids.get(subject["id"])
+            or hash_id(body if exact else _body(subject, facts, True))
+        )
+        item: dict[str, Any] = {
+            "type": body.pop("type"),
+            "eventID": epcis_id,
+            **body,
+            "recordTime": _time(event["record_time"]),
+        }
         if correction:
-            item["errorDeclaration"] = {"declarationTime": _time(event["event_time"], event["event_tz_offset"]),
-                                        "reason": (event["payload"] or {}).get("reason", "incorrect_data")}
+            item["errorDeclaration"] = {
+                "declarationTime": _time(event["event_time"], event["event_tz_offset"]),
+                "reason": (event["payload"] or {}).get("reason", "incorrect_data"),
+            }
         out.append(item)
     return out
 

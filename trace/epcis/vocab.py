@@ -32,8 +32,21 @@ GS1_ID = "https://id.gs1.org"
 
 # UN/ECE Recommendation 20 codes, as CBV's quantity uom wants them.
 UOM = {"kg": "KGM", "g": "GRM", "t": "TNE", "l": "LTR", "head": "H87", "piece": "H87", "box": "BX", "bag": "BG"}
-CBV_BTT = ("bol", "cert", "desadv", "inv", "pedigree", "po", "poc", "prodorder", "recadv", "rma", "testprd",
-           "testres", "upevt")
+CBV_BTT = (
+    "bol",
+    "cert",
+    "desadv",
+    "inv",
+    "pedigree",
+    "po",
+    "poc",
+    "prodorder",
+    "recadv",
+    "rma",
+    "testprd",
+    "testres",
+    "upevt",
+)
 # EPC URI escapes (GS1 Tag Data Standard, table A-1): these CSET 82 characters are %-encoded in URNs.
 _URN_ESCAPE = {'"': "%22", "%": "%25", "&": "%26", "/": "%2F", "<": "%3C", ">": "%3E", "?": "%3F"}
 _URN_TABLE = str.maketrans(_URN_ESCAPE)
@@ -60,8 +73,8 @@ def _dl_escape(text: str) -> str:
 def lot_class(gtin: str, lot_code: str, prefix: str | None = None) -> str:
     """The EPC class URI of a lot (LGTIN when the company prefix is ours, else a Digital Link)."""
     prefix = get_settings().gtin_company_prefix if prefix is None else prefix
-    if prefix and gtin[1:1 + len(prefix)] == prefix:
-        item = gtin[0] + gtin[1 + len(prefix):13]
+    if prefix and gtin[1 : 1 + len(prefix)] == prefix:
+        item = gtin[0] + gtin[1 + len(prefix) : 13]
         return f"urn:epc:class:lgtin:{prefix}.{item}.{_urn_escape(lot_code)}"
     return f"{base()}/01/{gtin}/10/{_dl_escape(lot_code)}"
 
@@ -102,7 +115,7 @@ def biz_transaction_uri(value: str) -> str:
 def biz_transaction_id(uri: str) -> str:
     """The document id a :func:`biz_transaction_uri` came from."""
     ours = f"{base()}/epcis/id/bt/"
-    return unquote(uri[len(ours):]) if uri.startswith(ours) else uri
+    return unquote(uri[len(ours) :]) if uri.startswith(ours) else uri
 
 
 def parent_uri(parent: str) -> str:
@@ -137,16 +150,18 @@ def _gtin_from(prefix: str, item: str) -> str:
     # Cached: the lots of one product share it (a bad one raises, and is not cached).
     body = item[:1] + prefix + item[1:]
     if len(body) != 13:
-        raise InvalidIdentifier(f"{prefix}.{item} is not a company prefix and item reference of 13 digits",
-                                code="epc_bad_gtin")
+        raise InvalidIdentifier(
+            f"{prefix}.{item} is not a company prefix and item reference of 13 digits", code="epc_bad_gtin"
+        )
     return body + gs1_check_digit(body)
 
 
 def _gln_from(prefix: str, ref: str) -> str:
     body = prefix + ref
     if len(body) != 12:
-        raise InvalidIdentifier(f"{prefix}.{ref} is not a company prefix and location reference of 12 digits",
-                                code="epc_bad_gln")
+        raise InvalidIdentifier(
+            f"{prefix}.{ref} is not a company prefix and location reference of 12 digits", code="epc_bad_gln"
+        )
     return body + gs1_check_digit(body)
 
 
@@ -156,7 +171,7 @@ def _ours(uri: str) -> str | None:
     hosts = get_settings().public_hosts
     if parts.netloc.lower() not in hosts or not parts.path.startswith("/epcis/id/"):
         return None
-    return parts.path[len("/epcis/id/"):]
+    return parts.path[len("/epcis/id/") :]
 
 
 def read(uri: str) -> Ref:

@@ -56,14 +56,22 @@ def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[
     """A harvest (commissioning): a new lot at a growing area, with the inputs used."""
     org = require_writer(actor)
     when = r.event_time(data)
-    location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, required=True,
-                              kinds=(LocationKind.GROWING_AREA, LocationKind.FARM))
+    location = r.own_location(
+        session=session,
+        organisation_id=org,
+        location_id=data.location_id,
+        required=True,
+        kinds=(LocationKind.GROWING_AREA, LocationKind.FARM),
+    )
     product = _own_product(session, org, data.product_id)
     harvest_day = r.local_day(when)
     for used in data.inputs_used:
         if used.applied_on > harvest_day:
             raise RuleViolation(f"{used.name} is dated after the harvest", code="input_after_harvest")
-        if used.pre_harvest_interval_days is not None and (harvest_day - used.applied_on).days < used.pre_harvest_interval_days:
+        if (
+            used.pre_harvest_interval_days is not None
+            and (harvest_day - used.applied_on).days < used.pre_harvest_interval_days
+        ):
             raise RuleViolation(
                 f"{used.name} was applied {(harvest_day - used.applied_on).days} days before harvest; "
                 f"its pre-harvest interval is {used.pre_harvest_interval_days} days",
@@ -71,24 +79,63 @@ def record_harvest(*, session: Session, actor: Actor, data: HarvestIn) -> tuple[
             )
     if data.expiry_date and data.expiry_date < harvest_day:
         raise RuleViolation("The expiry date is before the harvest", code="expiry_before_production")
-    accepted = claims.check_harvest(session=session, organisation_id=org, on=harvest_day, product=product,
-                                    location=location, designation_ids=data.designation_ids)
+    accepted = claims.check_harvest(
+        session=session,
+        organisation_id=org,
+        on=harvest_day,
+        product=product,
+        location=location,
+        designation_ids=data.designation_ids,
+    )
     payload = {
-        "product_id": product.id, "product_version": product.version, "gtin": product.gtin,
-        "lot_code": data.lot_code, "quantity": str(r.q(data.quantity)), "unit": product.unit,
+        "product_id": product.id,
+        "product_version": product.version,
+        "gtin": product.gtin,
+        "lot_code": data.lot_code,
+        "quantity": str(r.q(data.quantity)),
+        "unit": product.unit,
         "expiry_date": data.expiry_date.isoformat() if data.expiry_date else None,
         "inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
     }
     if accepted:
         payload["designations"] = [claims.payload_entry(c) for c in accepted]
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.HARVEST, when=when, data=data,
-                        location=location, lot_id=None, payload=payload)
-    lot = new_lot(session, product=product, lot_code=data.lot_code, quantity=data.quantity, org_id=org,
-                   location_id=location.id if location else None, event=event, expiry=data.expiry_date)
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.HARVEST,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=None,
+        payload=payload,
+    )
+    lot = new_lot(
+        session,
+        product=product,
+        lot_code=data.lot_code,
+        quantity=data.quantity,
+        org_id=org,
+        location_id=location.id if location else None,
+        event=event,
+        expiry=data.expiry_date,
+    )
     event.lot_id = lot.id
     claims.record(session=session, lot_id=lot.id, claims=accepted, source=ClaimSource.HARVEST, event_id=event.id)  # type: ignore[arg-type]
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="output",  # type: ignore[arg-type]
-         quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=r.q(data.quantity))])
+    seal(
+        session=session,
+        event=event,
+        lots=[
+            lot_row(
+                event_id=event.id,
+                lot_id=lot.id,  # type: ignore[arg-type]
+                role="output",
+                quantity=r.q(data.quantity),
+                unit=lot.unit,
+                organisation_id=org,
+                delta=r.q(data.quantity),
+            )
+        ],
+    )
     return event, lot
 
 
@@ -104,22 +151,52 @@ def record_ship(*, session: Session, actor: Actor, data: ShipIn) -> tuple[Event,
         raise RuleViolation("Shipping to yourself: record a store event instead", code="ship_to_self")
     dest = r.get_row(session, Organisation, data.destination_organisation_id)
     if dest is None or not dest.active:
-        raise RuleViolation(f"Organisation {data.destination_organisation_id} does not exist", code="unknown_destination")
+        raise RuleViolation(
+            f"Organisation {data.destination_organisation_id} does not exist", code="unknown_destination"
+        )
     if data.destination_location_id is not None:
         r.own_location(session=session, organisation_id=dest.id, location_id=data.destination_location_id)  # type: ignore[arg-type]
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     event = r.new_event(
-        actor=actor, organisation_id=org, type=EventType.SHIP, when=when, data=data, location=location,
-        lot_id=lot.id, source=org, destination=dest.id, payload={
-            "quantity": str(r.q(data.quantity)), "unit": lot.unit,
+        actor=actor,
+        organisation_id=org,
+        type=EventType.SHIP,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=lot.id,
+        source=org,
+        destination=dest.id,
+        payload={
+            "quantity": str(r.q(data.quantity)),
+            "unit": lot.unit,
             "destination_location_id": data.destination_location_id,
         },
     )
-    shipment = Shipment(event_id=event.id, lot_id=lot.id, from_organisation_id=org, to_organisation_id=dest.id,  # type: ignore[arg-type]
-                        quantity=r.q(data.quantity), shipped_at=when[0])
+    shipment = Shipment(
+        event_id=event.id,
+        lot_id=lot.id,  # type: ignore[arg-type]
+        from_organisation_id=org,
+        to_organisation_id=dest.id,  # type: ignore[arg-type]
+        quantity=r.q(data.quantity),
+        shipped_at=when[0],
+    )
     session.add(shipment)
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
-         quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=-r.q(data.quantity))])
+    seal(
+        session=session,
+        event=event,
+        lots=[
+            lot_row(
+                event_id=event.id,
+                lot_id=lot.id,  # type: ignore[arg-type]
+                role="object",
+                quantity=r.q(data.quantity),
+                unit=lot.unit,
+                organisation_id=org,
+                delta=-r.q(data.quantity),
+            )
+        ],
+    )
     refresh_status(session=session, lot=lot, holder=org)
     return event, shipment
 
@@ -130,22 +207,37 @@ def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[
     when = r.event_time(data)
     shipment = r.get_row(session, Shipment, data.shipment_id)
     if shipment is None or shipment.to_organisation_id != org:
-        raise RuleViolation(f"No shipment {data.shipment_id} addressed to your organisation", code="no_matching_shipment")
+        raise RuleViolation(
+            f"No shipment {data.shipment_id} addressed to your organisation", code="no_matching_shipment"
+        )
     if shipment.status != ShipmentStatus.OPEN:
         raise RuleViolation(f"Shipment {shipment.id} is already {shipment.status}", code="shipment_closed")
     outstanding = r.q(shipment.quantity - shipment.received_quantity)
     quantity = r.q(data.quantity) if data.quantity is not None else outstanding
     if quantity > outstanding:
-        raise RuleViolation(f"Only {outstanding} is still in transit on shipment {shipment.id}",
-                            code="exceeds_shipment", outstanding=str(outstanding))
+        raise RuleViolation(
+            f"Only {outstanding} is still in transit on shipment {shipment.id}",
+            code="exceeds_shipment",
+            outstanding=str(outstanding),
+        )
     if when[0] < shipment.shipped_at:
         raise RuleViolation("Received before it was shipped", code="receive_before_ship")
     lot = r.lot_for_update(session=session, lot_id=shipment.lot_id)
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     event = r.new_event(
-        actor=actor, organisation_id=org, type=EventType.RECEIVE, when=when, data=data, location=location,
-        lot_id=lot.id, source=shipment.from_organisation_id, destination=org, payload={
-            "quantity": str(quantity), "unit": lot.unit, "shipment_id": shipment.id,
+        actor=actor,
+        organisation_id=org,
+        type=EventType.RECEIVE,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=lot.id,
+        source=shipment.from_organisation_id,
+        destination=org,
+        payload={
+            "quantity": str(quantity),
+            "unit": lot.unit,
+            "shipment_id": shipment.id,
             "ship_event_id": shipment.event_id,
         },
     )
@@ -154,8 +246,21 @@ def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[
         shipment.status = ShipmentStatus.RECEIVED
     session.add(shipment)
     r.give(session=session, lot=lot, organisation_id=org, quantity=quantity)
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
-         quantity=quantity, unit=lot.unit, organisation_id=org, delta=quantity)])
+    seal(
+        session=session,
+        event=event,
+        lots=[
+            lot_row(
+                event_id=event.id,
+                lot_id=lot.id,  # type: ignore[arg-type]
+                role="object",
+                quantity=quantity,
+                unit=lot.unit,
+                organisation_id=org,
+                delta=quantity,
+            )
+        ],
+    )
     refresh_status(session=session, lot=lot, holder=org)
     return event, shipment
 
@@ -177,42 +282,98 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
         units_in = {lot.unit for lot, _ in inputs}
         units_out = {p.unit for p in products}
         if units_in != {data.conversion.input_unit} or units_out != {data.conversion.output_unit}:
-            raise RuleViolation("The conversion's units do not match the input and output lots", code="conversion_units")
+            raise RuleViolation(
+                "The conversion's units do not match the input and output lots", code="conversion_units"
+            )
     # Designations pass to the outputs only as their rules and the transformer's own right allow;
     # one that does not pass is noted, never a reason to refuse the transformation.
-    inherited, dropped = claims.inherit(session=session, organisation_id=org, on=r.local_day(when),
-                                        input_lot_ids=[lot.id for lot, _ in inputs],  # type: ignore[misc]
-                                        outputs=[(p, o.lot_code) for p, o in zip(products, data.outputs, strict=True)])
+    inherited, dropped = claims.inherit(
+        session=session,
+        organisation_id=org,
+        on=r.local_day(when),
+        input_lot_ids=[lot.id for lot, _ in inputs],  # type: ignore[misc]
+        outputs=[(p, o.lot_code) for p, o in zip(products, data.outputs, strict=True)],
+    )
     payload = {
-        "inputs": [{"lot_id": lot.id, "gtin": lot.gtin, "lot_code": lot.lot_code, "quantity": str(qty), "unit": lot.unit}
-                   for lot, qty in inputs],
-        "outputs": [{"product_id": p.id, "product_version": p.version, "gtin": p.gtin, "lot_code": o.lot_code,
-                     "quantity": str(r.q(o.quantity)), "unit": p.unit,
-                     "expiry_date": o.expiry_date.isoformat() if o.expiry_date else None}
-                    for p, o in zip(products, data.outputs, strict=True)],
+        "inputs": [
+            {"lot_id": lot.id, "gtin": lot.gtin, "lot_code": lot.lot_code, "quantity": str(qty), "unit": lot.unit}
+            for lot, qty in inputs
+        ],
+        "outputs": [
+            {
+                "product_id": p.id,
+                "product_version": p.version,
+                "gtin": p.gtin,
+                "lot_code": o.lot_code,
+                "quantity": str(r.q(o.quantity)),
+                "unit": p.unit,
+                "expiry_date": o.expiry_date.isoformat() if o.expiry_date else None,
+            }
+            for p, o in zip(products, data.outputs, strict=True)
+        ],
         "conversion": data.conversion.model_dump(mode="json") if data.conversion else None,
     }
     if inherited:
         payload["designations"] = [claims.payload_entry(c, data.outputs[c.output].lot_code) for c in inherited]
     if dropped:
         payload["designations_not_inherited"] = dropped
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.TRANSFORM, when=when, data=data,
-                        location=location, lot_id=None, payload=payload)
-    rows = [lot_row(event_id=event.id, lot_id=lot.id, role="input", quantity=qty, unit=lot.unit,  # type: ignore[arg-type]
-                     organisation_id=org, delta=-qty) for lot, qty in inputs]
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.TRANSFORM,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=None,
+        payload=payload,
+    )
+    rows = [
+        lot_row(
+            event_id=event.id,
+            lot_id=lot.id,  # type: ignore[arg-type]
+            role="input",
+            quantity=qty,
+            unit=lot.unit,
+            organisation_id=org,
+            delta=-qty,
+        )
+        for lot, qty in inputs
+    ]
     outputs = []
     for product, out in zip(products, data.outputs, strict=True):
-        lot = new_lot(session, product=product, lot_code=out.lot_code, quantity=out.quantity, org_id=org,
-                       location_id=location.id if location else None, event=event, expiry=out.expiry_date)
+        lot = new_lot(
+            session,
+            product=product,
+            lot_code=out.lot_code,
+            quantity=out.quantity,
+            org_id=org,
+            location_id=location.id if location else None,
+            event=event,
+            expiry=out.expiry_date,
+        )
         outputs.append(lot)
-        rows.append(lot_row(event_id=event.id, lot_id=lot.id, role="output", quantity=r.q(out.quantity),  # type: ignore[arg-type]
-                             unit=lot.unit, organisation_id=org, delta=r.q(out.quantity)))
+        rows.append(
+            lot_row(
+                event_id=event.id,
+                lot_id=lot.id,  # type: ignore[arg-type]
+                role="output",
+                quantity=r.q(out.quantity),
+                unit=lot.unit,
+                organisation_id=org,
+                delta=r.q(out.quantity),
+            )
+        )
         for parent, _ in inputs:
             session.add(LotEdge(parent_lot_id=parent.id, child_lot_id=lot.id, event_id=event.id))  # type: ignore[arg-type]
     event.lot_id = outputs[0].id
     for index, lot in enumerate(outputs):
-        claims.record(session=session, lot_id=lot.id, claims=[c for c in inherited if c.output == index],  # type: ignore[arg-type]
-                      source=ClaimSource.INHERITED, event_id=event.id)
+        claims.record(
+            session=session,
+            lot_id=lot.id,  # type: ignore[arg-type]
+            claims=[c for c in inherited if c.output == index],
+            source=ClaimSource.INHERITED,
+            event_id=event.id,
+        )
     seal(session=session, event=event, lots=rows)
     for lot, _ in inputs:
         refresh_status(session=session, lot=lot, holder=org)
@@ -233,18 +394,42 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
     if given is not None:
         if len(given) != data.count or len(set(given)) != len(given):
             raise RuleViolation("The serials must be count distinct values", code="duplicate_unit")
-        taken = sorted({serial for chunk in in_chunks(given) for serial in session.exec(
-            select(Unit.serial).where(Unit.lot_id == lot.id, col(Unit.serial).in_(chunk)))})
+        taken = sorted(
+            {
+                serial
+                for chunk in in_chunks(given)
+                for serial in session.exec(
+                    select(Unit.serial).where(Unit.lot_id == lot.id, col(Unit.serial).in_(chunk))
+                )
+            }
+        )
         if taken:
-            raise Conflict(f"Lot {lot.lot_code} already has unit(s) {', '.join(taken[:10])}", code="unit_exists",
-                           serials=taken)
+            raise Conflict(
+                f"Lot {lot.lot_code} already has unit(s) {', '.join(taken[:10])}", code="unit_exists", serials=taken
+            )
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
-    room = capacity.check(session=session, lot=lot, wanted=data.count, override_reason=data.override_reason,
-                          level=data.level)
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.COMMISSION, when=when, data=data,
-                        location=location, lot_id=lot.id, payload={"count": data.count, "level": str(data.level)})
-    made = register_units(session=session, lot_id=lot.id, count=data.count, event_id=event.id,  # type: ignore[arg-type]
-                          level=data.level, print_run_id=data._print_run_id, serials=given)
+    room = capacity.check(
+        session=session, lot=lot, wanted=data.count, override_reason=data.override_reason, level=data.level
+    )
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.COMMISSION,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=lot.id,
+        payload={"count": data.count, "level": str(data.level)},
+    )
+    made = register_units(
+        session=session,
+        lot_id=lot.id,  # type: ignore[arg-type]
+        count=data.count,
+        event_id=event.id,
+        level=data.level,
+        print_run_id=data._print_run_id,
+        serials=given,
+    )
     serials = [serial for serial, _ in made]
     event.payload["serials"] = serials
     if data.count > room.left:
@@ -252,8 +437,20 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
         event.payload["override"] = {"reason": data.override_reason, "limit": room.limit, "used": room.used}
     if data._print_run_id is not None:
         event.payload["print_run_id"] = data._print_run_id
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
-         quantity=None, unit=None, organisation_id=org)])
+    seal(
+        session=session,
+        event=event,
+        lots=[
+            lot_row(
+                event_id=event.id,
+                lot_id=lot.id,  # type: ignore[arg-type]
+                role="object",
+                quantity=None,
+                unit=None,
+                organisation_id=org,
+            )
+        ],
+    )
     return event, serials
 
 
@@ -264,29 +461,44 @@ def record_decommission(*, session: Session, actor: Actor, data: DecommissionIn)
     codes = list(dict.fromkeys(normalize_code(c) for c in data.codes))
     found: dict[str, tuple[Unit, int]] = {}
     for chunk in in_chunks(codes):
-        query = (select(Unit, Event.organisation_id).join(Event, Event.id == Unit.created_event_id)  # type: ignore[arg-type]
-                 .where(col(Unit.code).in_(chunk)))
+        query = (
+            select(Unit, Event.organisation_id)
+            .join(Event, Event.id == Unit.created_event_id)  # type: ignore[arg-type]
+            .where(col(Unit.code).in_(chunk))
+        )
         found.update((unit.code, (unit, owner)) for unit, owner in session.exec(query))
     for code in codes:
         if code not in found or found[code][1] != org:
             # Another organisation's code is reported as unknown: its existence is not ours to confirm.
-            raise RuleViolation(f"Label code {display_code(code)} is not one of your organisation's",
-                                code="unknown_code")
+            raise RuleViolation(
+                f"Label code {display_code(code)} is not one of your organisation's", code="unknown_code"
+            )
         if found[code][0].status != UnitStatus.ACTIVE:
             raise Conflict(f"Label code {display_code(code)} is already void", code="already_void")
     units = [found[code][0] for code in codes]
     lot_ids = sorted({u.lot_id for u in units})
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.DECOMMISSION, when=when, data=data,
-                        location=None, lot_id=lot_ids[0], payload={
-                            "reason": data.reason,
-                            "units": [{"lot_id": u.lot_id, "serial": u.serial, "code": u.code} for u in units]})
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.DECOMMISSION,
+        when=when,
+        data=data,
+        location=None,
+        lot_id=lot_ids[0],
+        payload={
+            "reason": data.reason,
+            "units": [{"lot_id": u.lot_id, "serial": u.serial, "code": u.code} for u in units],
+        },
+    )
     for part in in_chunks([u.id for u in units]):
-        session.execute(update(Unit).where(col(Unit.id).in_(part))
-                        .values(status=UnitStatus.VOID))
+        session.execute(update(Unit).where(col(Unit.id).in_(part)).values(status=UnitStatus.VOID))
     for unit in units:
         session.expire(unit, ["status"])
-    return seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lid, role="object",
-                                                            organisation_id=org) for lid in lot_ids])
+    return seal(
+        session=session,
+        event=event,
+        lots=[lot_row(event_id=event.id, lot_id=lid, role="object", organisation_id=org) for lid in lot_ids],
+    )
 
 
 def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
@@ -302,8 +514,12 @@ def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
             raise RuleViolation(f"Unit {ref.serial} of lot {ref.lot_id} is listed twice", code="duplicate_unit")
         wanted[ref.lot_id].add(ref.serial)
     # One query per lot and chunk of serials, not one per unit (a pallet holds thousands).
-    found = {(u.lot_id, u.serial): u for lot_id, serials in wanted.items() for chunk in in_chunks(sorted(serials))
-             for u in session.exec(select(Unit).where(Unit.lot_id == lot_id, col(Unit.serial).in_(chunk)))}
+    found = {
+        (u.lot_id, u.serial): u
+        for lot_id, serials in wanted.items()
+        for chunk in in_chunks(sorted(serials))
+        for u in session.exec(select(Unit).where(Unit.lot_id == lot_id, col(Unit.serial).in_(chunk)))
+    }
     for ref in data.children:
         unit = found.get((ref.lot_id, ref.serial))
         if unit is None or unit.status != UnitStatus.ACTIVE:
@@ -319,21 +535,38 @@ def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
         if unit.parent_id is not None:
             raise RuleViolation(f"Unit {ref.serial} is already packed in {unit.parent_id}", code="already_packed")
         units.append(unit)
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.PACK, when=when, data=data,
-                        location=location, lot_id=next(iter(lots)), payload={
-                            "parent_id": data.parent_id,
-                            "children": [{"lot_id": u.lot_id, "serial": u.serial} for u in units]})
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.PACK,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=next(iter(lots)),
+        payload={"parent_id": data.parent_id, "children": [{"lot_id": u.lot_id, "serial": u.serial} for u in units]},
+    )
     for unit in units:
         unit.parent_id = data.parent_id
         session.add(unit)
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lid, role="object", organisation_id=org)
-                                             for lid in lots])
+    seal(
+        session=session,
+        event=event,
+        lots=[lot_row(event_id=event.id, lot_id=lid, role="object", organisation_id=org) for lid in lots],
+    )
     return event
 
 
-def _simple(*, session: Session, actor: Actor, data: SellIn | LossIn, type: EventType,
-            kinds: tuple[LocationKind, ...] | None, step: str | None = None, disp: str | None = None,
-            extra: dict[str, object] | None = None) -> Event:
+def _simple(
+    *,
+    session: Session,
+    actor: Actor,
+    data: SellIn | LossIn,
+    type: EventType,
+    kinds: tuple[LocationKind, ...] | None,
+    step: str | None = None,
+    disp: str | None = None,
+    extra: dict[str, object] | None = None,
+) -> Event:
     org = require_writer(actor)
     when = r.event_time(data)
     lot = r.lot_for_update(session=session, lot_id=data.lot_id)
@@ -342,11 +575,33 @@ def _simple(*, session: Session, actor: Actor, data: SellIn | LossIn, type: Even
     if type == EventType.SELL:
         r.require_movable(lot)
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, kinds=kinds)
-    event = r.new_event(actor=actor, organisation_id=org, type=type, when=when, data=data, location=location,
-                        lot_id=lot.id, biz_step=step, disposition=disp,
-                        payload={"quantity": str(r.q(data.quantity)), "unit": lot.unit, **(extra or {})})
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object",  # type: ignore[arg-type]
-         quantity=r.q(data.quantity), unit=lot.unit, organisation_id=org, delta=-r.q(data.quantity))])
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=type,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=lot.id,
+        biz_step=step,
+        disposition=disp,
+        payload={"quantity": str(r.q(data.quantity)), "unit": lot.unit, **(extra or {})},
+    )
+    seal(
+        session=session,
+        event=event,
+        lots=[
+            lot_row(
+                event_id=event.id,
+                lot_id=lot.id,  # type: ignore[arg-type]
+                role="object",
+                quantity=r.q(data.quantity),
+                unit=lot.unit,
+                organisation_id=org,
+                delta=-r.q(data.quantity),
+            )
+        ],
+    )
     refresh_status(session=session, lot=lot, holder=org)
     return event
 
@@ -359,8 +614,16 @@ def record_sell(*, session: Session, actor: Actor, data: SellIn) -> Event:
 def record_loss(*, session: Session, actor: Actor, data: LossIn) -> Event:
     """Spoilage, damage, samples: the quantity is written off."""
     step, disp = LOSS_SHAPE[data.reason]
-    return _simple(session=session, actor=actor, data=data, type=EventType.LOSS, kinds=None, step=step,
-                   disp=disp, extra={"reason": data.reason})
+    return _simple(
+        session=session,
+        actor=actor,
+        data=data,
+        type=EventType.LOSS,
+        kinds=None,
+        step=step,
+        disp=disp,
+        extra={"reason": data.reason},
+    )
 
 
 def record_store(*, session: Session, actor: Actor, data: StoreIn) -> Event:
@@ -372,9 +635,21 @@ def record_store(*, session: Session, actor: Actor, data: StoreIn) -> Event:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id, required=True)
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.STORE, when=when, data=data,
-                        location=location, lot_id=lot.id, payload={})
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.STORE,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=lot.id,
+        payload={},
+    )
+    seal(
+        session=session,
+        event=event,
+        lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)],  # type: ignore[arg-type]
+    )
     return event
 
 
@@ -390,13 +665,28 @@ def record_inspect(*, session: Session, actor: Actor, data: InspectIn) -> Event:
     if actor.role != Role.INSPECTOR:
         require_writer(actor)
         if r.stock_for_update(session=session, lot_id=lot.id, organisation_id=org) <= 0:  # type: ignore[arg-type]
-            raise Forbidden(f"Your organisation holds none of lot {lot.lot_code} now: only a market inspector "
-                            "or an organisation holding stock of it may record an inspection", code="not_holder")
+            raise Forbidden(
+                f"Your organisation holds none of lot {lot.lot_code} now: only a market inspector "
+                "or an organisation holding stock of it may record an inspection",
+                code="not_holder",
+            )
     r.require_after_lot(lot, when[0])
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     disposition = {"pass": "conformant", "warning": "conformant", "fail": "non_conformant"}[data.result]
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.INSPECT, when=when, data=data,
-                        location=location, lot_id=lot.id, disposition=disposition,
-                        payload={"result": data.result, "photos": data.photos})
-    seal(session=session, event=event, lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)])  # type: ignore[arg-type]
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.INSPECT,
+        when=when,
+        data=data,
+        location=location,
+        lot_id=lot.id,
+        disposition=disposition,
+        payload={"result": data.result, "photos": data.photos},
+    )
+    seal(
+        session=session,
+        event=event,
+        lots=[lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=org)],  # type: ignore[arg-type]
+    )
     return event

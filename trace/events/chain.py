@@ -18,10 +18,28 @@ from trace.events.models import ChainHead, Event
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
-    "id", "organisation_id", "seq", "type", "epcis_type", "action", "biz_step", "disposition",
-    "event_time", "event_tz_offset", "record_time", "actor_user_id", "actor_api_key_id",
-    "location_id", "location_version", "source_organisation_id", "destination_organisation_id",
-    "lot_id", "biz_transactions", "payload", "corrects_event_id", "prev_hash",
+    "id",
+    "organisation_id",
+    "seq",
+    "type",
+    "epcis_type",
+    "action",
+    "biz_step",
+    "disposition",
+    "event_time",
+    "event_tz_offset",
+    "record_time",
+    "actor_user_id",
+    "actor_api_key_id",
+    "location_id",
+    "location_version",
+    "source_organisation_id",
+    "destination_organisation_id",
+    "lot_id",
+    "biz_transactions",
+    "payload",
+    "corrects_event_id",
+    "prev_hash",
 )
 
 
@@ -85,13 +103,16 @@ def verify(*, session: Session, organisation_id: int | None = None) -> ChainRepo
     """Recompute every hash and link, oldest first; stop at the first break."""
     heads = session.exec(
         select(ChainHead).where(ChainHead.organisation_id == organisation_id)
-        if organisation_id is not None else select(ChainHead).order_by(ChainHead.organisation_id)  # type: ignore[arg-type]
+        if organisation_id is not None
+        else select(ChainHead).order_by(ChainHead.organisation_id)  # type: ignore[arg-type]
     ).all()
     counted = 0
     for head in heads:
         prev, expected_seq = GENESIS, 1
         rows = session.exec(
-            select(Event).where(Event.organisation_id == head.organisation_id).order_by(Event.seq)  # type: ignore[arg-type]
+            select(Event)
+            .where(Event.organisation_id == head.organisation_id)
+            .order_by(Event.seq)  # type: ignore[arg-type]
             .execution_options(yield_per=2000)
         )
         for event in rows:
@@ -107,6 +128,13 @@ def verify(*, session: Session, organisation_id: int | None = None) -> ChainRepo
                 return ChainReport(False, len(heads), counted, event.id, head.organisation_id, event.seq, reason)
             prev, expected_seq = event.hash, expected_seq + 1
         if expected_seq - 1 != head.seq or prev != head.hash:
-            return ChainReport(False, len(heads), counted, None, head.organisation_id, expected_seq,
-                               "events are missing at the end of the chain (deleted rows)")
+            return ChainReport(
+                False,
+                len(heads),
+                counted,
+                None,
+                head.organisation_id,
+                expected_seq,
+                "events are missing at the end of the chain (deleted rows)",
+            )
     return ChainReport(True, len(heads), counted)

@@ -23,14 +23,16 @@ def _corrected_ids(session: Session) -> Any:
 def _require_untouched(session: Session, lot: Lot, creating_event_id: str) -> None:
     later = session.exec(
         select(EventLot.event_id).where(
-            EventLot.lot_id == lot.id, EventLot.event_id != creating_event_id,
+            EventLot.lot_id == lot.id,
+            EventLot.event_id != creating_event_id,
             col(EventLot.event_id).not_in(_corrected_ids(session)),
         )
     ).first()
     if later is not None:
         raise Conflict(
             f"Lot {lot.lot_code} has later events (e.g. {later}); correct those first",
-            code="lot_in_use", later_event_id=later,
+            code="lot_in_use",
+            later_event_id=later,
         )
 
 
@@ -43,13 +45,18 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         raise NotFound(f"Event {data.event_id} is not one of your organisation's")
     if target.type == EventType.CORRECTION:
         raise RuleViolation("A correction cannot be corrected; record the event again", code="correct_correction")
-    undo = {EventType.HOLD: "release the lot", EventType.RELEASE: "hold the lot again",
-            EventType.RECALL: "a recall is final", EventType.RIGHT: "change the right again (reinstate, suspend)"}
+    undo = {
+        EventType.HOLD: "release the lot",
+        EventType.RELEASE: "hold the lot again",
+        EventType.RECALL: "a recall is final",
+        EventType.RIGHT: "change the right again (reinstate, suspend)",
+    }
     if target.type in undo:
         # These carry decisions with their own way back; reversing them by correction would leave
         # lot statuses and rights out of step with the log.
-        raise RuleViolation(f"A {target.type.value} event cannot be declared erroneous: {undo[target.type]}",
-                            code="not_correctable")
+        raise RuleViolation(
+            f"A {target.type.value} event cannot be declared erroneous: {undo[target.type]}", code="not_correctable"
+        )
     if session.exec(select(Event.id).where(Event.corrects_event_id == target.id)).first():
         raise Conflict(f"Event {target.id} was already declared erroneous", code="already_corrected")
     rows = list(session.exec(select(EventLot).where(EventLot.event_id == target.id)))
@@ -61,8 +68,10 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
     if target.type == EventType.SHIP:
         shipment = session.exec(select(Shipment).where(Shipment.event_id == target.id)).one()
         if shipment.received_quantity > 0:
-            raise Conflict("The shipment was (partly) received; the receiver must correct its receipt first",
-                           code="shipment_received")
+            raise Conflict(
+                "The shipment was (partly) received; the receiver must correct its receipt first",
+                code="shipment_received",
+            )
         shipment.status = ShipmentStatus.CANCELLED
         session.add(shipment)
     if target.type == EventType.RECEIVE:
@@ -86,7 +95,9 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
             session.add(unit)
     if target.type == EventType.PACK:
         for child in target.payload["children"]:
-            unit = session.exec(select(Unit).where(Unit.lot_id == child["lot_id"], Unit.serial == child["serial"])).one()
+            unit = session.exec(
+                select(Unit).where(Unit.lot_id == child["lot_id"], Unit.serial == child["serial"])
+            ).one()
             unit.parent_id = None
             session.add(unit)
     # Undo every custody change, newest effect first: outputs vanish, inputs come back.
@@ -107,7 +118,15 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
             session.add(lot)
         else:
             refresh_status(session=session, lot=lot)
-    event = r.new_event(actor=actor, organisation_id=org, type=EventType.CORRECTION, when=when, data=data,
-                        location=None, lot_id=target.lot_id, corrects=target.id,
-                        payload={"reason": data.reason, "corrected_type": str(target.type)})
+    event = r.new_event(
+        actor=actor,
+        organisation_id=org,
+        type=EventType.CORRECTION,
+        when=when,
+        data=data,
+        location=None,
+        lot_id=target.lot_id,
+        corrects=target.id,
+        payload={"reason": data.reason, "corrected_type": str(target.type)},
+    )
     return seal(session=session, event=event, lots=[])

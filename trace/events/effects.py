@@ -23,11 +23,28 @@ from trace.products import Product
 from trace.sqltypes import fast_row
 
 
-def lot_row(*, event_id: str, lot_id: int, role: str, quantity: Decimal | None = None, unit: str | None = None,
-            organisation_id: int | None = None, delta: Decimal = Decimal(0)) -> EventLot:
+def lot_row(
+    *,
+    event_id: str,
+    lot_id: int,
+    role: str,
+    quantity: Decimal | None = None,
+    unit: str | None = None,
+    organisation_id: int | None = None,
+    delta: Decimal = Decimal(0),
+) -> EventLot:
     """An event's lot row (built the lean way: one is made per event on the capture hot path)."""
-    return fast_row(EventLot, id=None, event_id=event_id, lot_id=lot_id, role=role, quantity=quantity, unit=unit,
-                    organisation_id=organisation_id, delta=delta)
+    return fast_row(
+        EventLot,
+        id=None,
+        event_id=event_id,
+        lot_id=lot_id,
+        role=role,
+        quantity=quantity,
+        unit=unit,
+        organisation_id=organisation_id,
+        delta=delta,
+    )
 
 
 def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
@@ -63,11 +80,18 @@ def settle_statuses(*, session: Session, lots: list[Lot]) -> None:
         return
     session.flush()
     ids = [lot.id for lot in lots]
-    held: dict[int | None, Decimal] = dict(session.exec(  # type: ignore[call-overload]
-        select(Holding.lot_id, func.sum(Holding.quantity)).where(col(Holding.lot_id).in_(ids))
-        .group_by(col(Holding.lot_id))).all())
-    flying = set(session.exec(select(Shipment.lot_id).where(
-        col(Shipment.lot_id).in_(ids), Shipment.status == ShipmentStatus.OPEN)).all())
+    held: dict[int | None, Decimal] = dict(
+        session.exec(  # type: ignore[call-overload]
+            select(Holding.lot_id, func.sum(Holding.quantity))
+            .where(col(Holding.lot_id).in_(ids))
+            .group_by(col(Holding.lot_id))
+        ).all()
+    )
+    flying = set(
+        session.exec(
+            select(Shipment.lot_id).where(col(Shipment.lot_id).in_(ids), Shipment.status == ShipmentStatus.OPEN)
+        ).all()
+    )
     for lot in lots:
         if lot.status in (LotStatus.ACTIVE, LotStatus.CONSUMED):
             empty = Decimal(held.get(lot.id) or 0) <= 0 and lot.id not in flying
@@ -87,14 +111,18 @@ def existing_lots(*, session: Session, wanted: list[tuple[int, str]]) -> set[tup
     codes = sorted({code for _, code in wanted})
     products = Product.__table__  # type: ignore[attr-defined]
     connection = session.connection()
-    gtins = list(connection.execute(
-        select(products.c.gtin).where(products.c.id.in_({pid for pid, _ in wanted}))).scalars())
+    gtins = list(
+        connection.execute(select(products.c.gtin).where(products.c.id.in_({pid for pid, _ in wanted}))).scalars()
+    )
     found: set[tuple[int, str]] = set()
     for start in range(0, len(codes), 500):
-        chunk = codes[start:start + 500]
+        chunk = codes[start : start + 500]
         # By (gtin, lot_code): the lots' unique index answers it without scanning the table.
-        found.update(connection.execute(select(_LOTS.c.product_id, _LOTS.c.lot_code).where(
-            _LOTS.c.gtin.in_(gtins), _LOTS.c.lot_code.in_(chunk))).tuples())
+        found.update(
+            connection.execute(
+                select(_LOTS.c.product_id, _LOTS.c.lot_code).where(_LOTS.c.gtin.in_(gtins), _LOTS.c.lot_code.in_(chunk))
+            ).tuples()
+        )
     return found
 
 
@@ -119,29 +147,52 @@ def allocate_lot_ids(*, session: Session, count: int) -> Iterator[int]:
     """
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return iter(connection.execute(text(
-            "SELECT nextval(pg_get_serial_sequence('lot', 'id')) FROM generate_series(1, :n)"), {"n": count}
-        ).scalars().all())
+        return iter(
+            connection.execute(
+                text("SELECT nextval(pg_get_serial_sequence('lot', 'id')) FROM generate_series(1, :n)"), {"n": count}
+            )
+            .scalars()
+            .all()
+        )
     start = int(connection.execute(text("SELECT coalesce(max(id), 0) FROM lot")).scalar_one()) + 1
     return iter(range(start, start + count))
 
 
-def new_lot(session: Session, *, product: Product, lot_code: str, quantity: Decimal, org_id: int,
-             location_id: int | None, event: Event, expiry: object) -> Lot:
+def new_lot(
+    session: Session,
+    *,
+    product: Product,
+    lot_code: str,
+    quantity: Decimal,
+    org_id: int,
+    location_id: int | None,
+    event: Event,
+    expiry: object,
+) -> Lot:
     cache = session.info.get(r.CACHE_KEY)
     created: set[tuple[str, str]] = cache.setdefault("new_lots", set()) if cache is not None else set()
     connection = session.connection()
     known: set[tuple[int, str]] | None = cache.get("existing_lots") if cache is not None else None
     if (product.gtin, lot_code) in created or (
-        (product.id, lot_code) in known if known is not None
+        (product.id, lot_code) in known
+        if known is not None
         else connection.execute(_LOT_EXISTS, {"gtin": product.gtin, "lot_code": lot_code}).first()
     ):
         # A duplicate identifier, like a duplicate GTIN or tax code: a conflict with what exists (409).
         raise Conflict(f"Lot {lot_code} of GTIN {product.gtin} already exists", code="lot_exists")
     values = dict(
-        product_id=product.id, gtin=product.gtin, lot_code=lot_code, quantity=r.q(quantity), unit=product.unit,
-        producer_organisation_id=org_id, origin_location_id=location_id, production_date=r.localise_date(event),
-        expiry_date=expiry, status=LotStatus.ACTIVE, created_event_id=event.id, created_at=event.event_time,
+        product_id=product.id,
+        gtin=product.gtin,
+        lot_code=lot_code,
+        quantity=r.q(quantity),
+        unit=product.unit,
+        producer_organisation_id=org_id,
+        origin_location_id=location_id,
+        production_date=r.localise_date(event),
+        expiry_date=expiry,
+        status=LotStatus.ACTIVE,
+        created_event_id=event.id,
+        created_at=event.event_time,
         product_version=product.version,
     )
     ahead = cache.get("lot_ids") if cache is not None else None

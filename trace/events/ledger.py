@@ -41,10 +41,18 @@ from trace.lots import Shipment
 from trace.timeutil import utcnow
 
 INPUT_OF: dict[EventType, type[SQLModel]] = {
-    EventType.HARVEST: HarvestIn, EventType.SHIP: ShipIn, EventType.RECEIVE: ReceiveIn,
-    EventType.TRANSFORM: TransformIn, EventType.COMMISSION: CommissionIn, EventType.PACK: PackIn,
-    EventType.SELL: SellIn, EventType.STORE: StoreIn, EventType.INSPECT: InspectIn, EventType.LOSS: LossIn,
-    EventType.CORRECTION: CorrectionIn, EventType.DECOMMISSION: DecommissionIn,
+    EventType.HARVEST: HarvestIn,
+    EventType.SHIP: ShipIn,
+    EventType.RECEIVE: ReceiveIn,
+    EventType.TRANSFORM: TransformIn,
+    EventType.COMMISSION: CommissionIn,
+    EventType.PACK: PackIn,
+    EventType.SELL: SellIn,
+    EventType.STORE: StoreIn,
+    EventType.INSPECT: InspectIn,
+    EventType.LOSS: LossIn,
+    EventType.CORRECTION: CorrectionIn,
+    EventType.DECOMMISSION: DecommissionIn,
 }
 
 
@@ -58,11 +66,18 @@ class _Outcome:
 
 def _run(session: Session, actor: Actor, kind: EventType, data: Any, out: _Outcome) -> None:
     recorder: dict[EventType, Callable[..., Any]] = {
-        EventType.HARVEST: c.record_harvest, EventType.SHIP: c.record_ship, EventType.RECEIVE: c.record_receive,
-        EventType.TRANSFORM: c.record_transform, EventType.COMMISSION: c.record_commission,
-        EventType.PACK: c.record_pack, EventType.SELL: c.record_sell, EventType.STORE: c.record_store,
-        EventType.INSPECT: c.record_inspect, EventType.LOSS: c.record_loss,
-        EventType.CORRECTION: record_correction, EventType.DECOMMISSION: c.record_decommission,
+        EventType.HARVEST: c.record_harvest,
+        EventType.SHIP: c.record_ship,
+        EventType.RECEIVE: c.record_receive,
+        EventType.TRANSFORM: c.record_transform,
+        EventType.COMMISSION: c.record_commission,
+        EventType.PACK: c.record_pack,
+        EventType.SELL: c.record_sell,
+        EventType.STORE: c.record_store,
+        EventType.INSPECT: c.record_inspect,
+        EventType.LOSS: c.record_loss,
+        EventType.CORRECTION: record_correction,
+        EventType.DECOMMISSION: c.record_decommission,
     }
     result = recorder[kind](session=session, actor=actor, data=data)
     event = result[0] if isinstance(result, tuple) else result
@@ -92,8 +107,10 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord, minimal: 
     result = CaptureResult(events=[] if minimal else shown, event_ids=[e.id for e in found], replayed=True)
     for event in found:
         if event.type in (EventType.SHIP, EventType.RECEIVE):
-            shipment_id = event.payload.get("shipment_id") or session.exec(
-                select(Shipment.id).where(Shipment.event_id == event.id)).first()
+            shipment_id = (
+                event.payload.get("shipment_id")
+                or session.exec(select(Shipment.id).where(Shipment.event_id == event.id)).first()
+            )
             result.shipment_ids.append(shipment_id)  # type: ignore[arg-type]
             result.shipment_id = shipment_id
         if event.type in (EventType.HARVEST, EventType.TRANSFORM):
@@ -104,8 +121,12 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord, minimal: 
 
 
 def capture(
-    *, session: Session, actor: Actor, items: Sequence[tuple[EventType, SQLModel]],
-    idempotency_key: str | None = None, minimal: bool = False,
+    *,
+    session: Session,
+    actor: Actor,
+    items: Sequence[tuple[EventType, SQLModel]],
+    idempotency_key: str | None = None,
+    minimal: bool = False,
 ) -> CaptureResult:
     """Record one or more events in the caller's transaction; any failure records none.
 
@@ -159,17 +180,25 @@ def capture(
     if idempotency_key is not None:
         try:
             with session.begin_nested():
-                session.add(IdempotencyRecord(organisation_id=actor.organisation_id, key=idempotency_key,  # type: ignore[arg-type]
-                                              fingerprint=fingerprint, event_ids=[e.id for e in out.events],
-                                              created_at=utcnow()))
+                session.add(
+                    IdempotencyRecord(
+                        organisation_id=actor.organisation_id,  # type: ignore[arg-type]
+                        key=idempotency_key,
+                        fingerprint=fingerprint,
+                        event_ids=[e.id for e in out.events],
+                        created_at=utcnow(),
+                    )
+                )
         except IntegrityError:
             # A concurrent retry with the same key won; ours must not be stored twice.
-            raise Conflict("The same request is being processed; retry to get its answer",
-                           code="idempotency_in_progress") from None
+            raise Conflict(
+                "The same request is being processed; retry to get its answer", code="idempotency_in_progress"
+            ) from None
     return CaptureResult(
         events=[] if minimal else events_public(session=session, actor=actor, events=out.events),
         event_ids=[e.id for e in out.events],
         shipment_id=out.shipments[-1].id if out.shipments else None,
-        shipment_ids=[s.id for s in out.shipments], lot_ids=[lot.id for lot in out.lots],  # type: ignore[misc]
+        shipment_ids=[s.id for s in out.shipments],  # type: ignore[misc]
+        lot_ids=[lot.id for lot in out.lots],
         serials=out.serials,
     )

@@ -62,9 +62,13 @@ class Event(SQLModel, table=True):
         Index("ix_event_time", "event_time"),
         Index("ix_event_type_time", "type", "event_time"),
         # An event is declared erroneous at most once; most events never are (partial index).
-        Index("ux_event_corrects", "corrects_event_id", unique=True,
-              sqlite_where=text("corrects_event_id IS NOT NULL"),
-              postgresql_where=text("corrects_event_id IS NOT NULL")),
+        Index(
+            "ux_event_corrects",
+            "corrects_event_id",
+            unique=True,
+            sqlite_where=text("corrects_event_id IS NOT NULL"),
+            postgresql_where=text("corrects_event_id IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -37,10 +37,12 @@ def events_public(*, session: Session, actor: Actor | None, events: Sequence[Eve
     ids = [e.id for e in events]
     lots: dict[str, list[EventLotPublic]] = defaultdict(list)
     for row in session.exec(select(EventLot).where(col(EventLot.event_id).in_(ids)).order_by(EventLot.id)):  # type: ignore[arg-type]
-        lots[row.event_id].append(EventLotPublic(lot_id=row.lot_id, role=row.role, quantity=row.quantity, unit=row.unit))
-    corrected = dict(session.exec(
-        select(Event.corrects_event_id, Event.id).where(col(Event.corrects_event_id).in_(ids))
-    ).all())
+        lots[row.event_id].append(
+            EventLotPublic(lot_id=row.lot_id, role=row.role, quantity=row.quantity, unit=row.unit)
+        )
+    corrected = dict(
+        session.exec(select(Event.corrects_event_id, Event.id).where(col(Event.corrects_event_id).in_(ids))).all()
+    )
     practices: dict[int, bool] = {}
     out = []
     for event in events:
@@ -75,7 +77,11 @@ def _may_read(session: Session, actor: Actor, event: Event) -> bool:
     if actor.reads_everything:
         return True
     org = actor.organisation_id
-    if org is not None and org in (event.organisation_id, event.source_organisation_id, event.destination_organisation_id):
+    if org is not None and org in (
+        event.organisation_id,
+        event.source_organisation_id,
+        event.destination_organisation_id,
+    ):
         return True
     for lot_id in session.exec(select(EventLot.lot_id).where(EventLot.event_id == event.id)):
         lot = session.get(Lot, lot_id)
@@ -88,15 +94,23 @@ def bare_biz_step(value: str) -> str:
     """A CBV bizStep in any form EPCIS accepts (``shipping``, the GS1 web URI, the 1.x URN) → ``shipping``."""
     for prefix in (CBV_BIZ_STEP, "urn:epcglobal:cbv:bizstep:"):
         if value.startswith(prefix):
-            return value[len(prefix):]
+            return value[len(prefix) :]
     return value
 
 
 def list_events(
-    *, session: Session, actor: Actor, event_type: EventType | None = None, biz_step: str | None = None,
-    lot_id: int | None = None, product_id: int | None = None, organisation_id: int | None = None,
-    ge_event_time: datetime | None = None, lt_event_time: datetime | None = None,
-    offset: int = 0, limit: int = 50,
+    *,
+    session: Session,
+    actor: Actor,
+    event_type: EventType | None = None,
+    biz_step: str | None = None,
+    lot_id: int | None = None,
+    product_id: int | None = None,
+    organisation_id: int | None = None,
+    ge_event_time: datetime | None = None,
+    lt_event_time: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> list[EventPublic]:
     """Events, newest first. Non-inspectors see their own organisation's events, plus all events of
     a lot they are involved with when filtering by that lot."""
@@ -108,16 +122,25 @@ def list_events(
         query = query.where(col(Event.id).in_(select(EventLot.event_id).where(EventLot.lot_id == lot_id)))
     elif not actor.reads_everything:
         org = actor.organisation_id
-        query = query.where(or_(Event.organisation_id == org, Event.source_organisation_id == org,
-                                Event.destination_organisation_id == org))
+        query = query.where(
+            or_(
+                Event.organisation_id == org,
+                Event.source_organisation_id == org,
+                Event.destination_organisation_id == org,
+            )
+        )
     if event_type is not None:
         query = query.where(Event.type == event_type)
     if biz_step:
         query = query.where(Event.biz_step == bare_biz_step(biz_step))
     if product_id is not None:
-        query = query.where(col(Event.id).in_(
-            select(EventLot.event_id).join(Lot, Lot.id == EventLot.lot_id)  # type: ignore[arg-type]
-            .where(Lot.product_id == product_id)))
+        query = query.where(
+            col(Event.id).in_(
+                select(EventLot.event_id)
+                .join(Lot, Lot.id == EventLot.lot_id)  # type: ignore[arg-type]
+                .where(Lot.product_id == product_id)
+            )
+        )
     if organisation_id is not None:
         query = query.where(Event.organisation_id == organisation_id)
     if ge_event_time is not None:

@@ -67,30 +67,59 @@ def event_time(data: EventCommon) -> tuple[datetime, str]:
 
 
 def new_event(
-    *, actor: Actor, organisation_id: int, type: EventType, when: tuple[datetime, str],
-    data: EventCommon, location: Location | None, lot_id: int | None,
-    payload: dict[str, Any], source: int | None = None, destination: int | None = None,
-    disposition: str | None = None, biz_step: str | None = None, corrects: str | None = None,
+    *,
+    actor: Actor,
+    organisation_id: int,
+    type: EventType,
+    when: tuple[datetime, str],
+    data: EventCommon,
+    location: Location | None,
+    lot_id: int | None,
+    payload: dict[str, Any],
+    source: int | None = None,
+    destination: int | None = None,
+    disposition: str | None = None,
+    biz_step: str | None = None,
+    corrects: str | None = None,
 ) -> Event:
     """An unsealed event with our type's EPCIS shape; the chain seals it."""
     epcis_type, action, default_step, default_disp = EPCIS_SHAPE[type]
     extra = {k: v for k, v in (("kde", data.kde), ("note", data.note)) if v}
     return fast_row(
-        Event, id=str(uuid.uuid4()), organisation_id=organisation_id, seq=0, type=type,
-        epcis_type=epcis_type, action=action, biz_step=biz_step or default_step,
-        disposition=disposition or default_disp, event_time=when[0], event_tz_offset=when[1],
-        record_time=utcnow(), actor_user_id=actor.user_id, actor_api_key_id=actor.api_key_id,
+        Event,
+        id=str(uuid.uuid4()),
+        organisation_id=organisation_id,
+        seq=0,
+        type=type,
+        epcis_type=epcis_type,
+        action=action,
+        biz_step=biz_step or default_step,
+        disposition=disposition or default_disp,
+        event_time=when[0],
+        event_tz_offset=when[1],
+        record_time=utcnow(),
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
         location_id=location.id if location else None,
         location_version=location.version if location else None,
-        source_organisation_id=source, destination_organisation_id=destination, lot_id=lot_id,
+        source_organisation_id=source,
+        destination_organisation_id=destination,
+        lot_id=lot_id,
         biz_transactions=[b.model_dump() for b in data.biz_transactions],
-        payload={**payload, **extra}, corrects_event_id=corrects, prev_hash="", hash="",
+        payload={**payload, **extra},
+        corrects_event_id=corrects,
+        prev_hash="",
+        hash="",
     )
 
 
 def own_location(
-    *, session: Session, organisation_id: int, location_id: int | None,
-    kinds: tuple[LocationKind, ...] | None = None, required: bool = False,
+    *,
+    session: Session,
+    organisation_id: int,
+    location_id: int | None,
+    kinds: tuple[LocationKind, ...] | None = None,
+    required: bool = False,
 ) -> Location | None:
     """A location of the acting organisation (a cooperative cannot act at another's place)."""
     if location_id is None:
@@ -156,8 +185,11 @@ def stock_for_update(*, session: Session, lot_id: int, organisation_id: int) -> 
     PostgreSQL a sale of the last of it, updating the row meanwhile, is waited for and seen, and one
     that comes after waits for this transaction. SQLite's writers are one at a time anyway (BEGIN
     IMMEDIATE). Pending changes of the same capture call are flushed first, so they count."""
-    held = session.execute(select(col(Holding.quantity)).where(
-        col(Holding.lot_id) == lot_id, col(Holding.organisation_id) == organisation_id).with_for_update()).scalar()
+    held = session.execute(
+        select(col(Holding.quantity))
+        .where(col(Holding.lot_id) == lot_id, col(Holding.organisation_id) == organisation_id)
+        .with_for_update()
+    ).scalar()
     return Decimal(held) if held is not None else Decimal(0)
 
 
@@ -170,7 +202,9 @@ def take(*, session: Session, lot: Lot, organisation_id: int, quantity: Decimal,
     if quantity > held:
         raise RuleViolation(
             f"Lot {lot.lot_code}: {quantity} {lot.unit} asked but only {held} {lot.unit} held",
-            code="exceeds_holding", held=str(held), asked=str(quantity),
+            code="exceeds_holding",
+            held=str(held),
+            asked=str(quantity),
         )
     assert row is not None
     row.quantity = q(held - quantity)

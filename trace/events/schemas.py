@@ -25,10 +25,14 @@ class BizTransaction(SQLModel):
 
 
 class EventCommon(SQLModel):
-    event_time: datetime | None = Field(default=None, description="When it happened (with offset); default now, Asia/Ho_Chi_Minh when naive")
+    event_time: datetime | None = Field(
+        default=None, description="When it happened (with offset); default now, Asia/Ho_Chi_Minh when naive"
+    )
     location_id: int | None = None
     biz_transactions: list[BizTransaction] = Field(default_factory=list, max_length=20)
-    kde: dict[str, Any] = Field(default_factory=dict, description="Extra key data elements (private to the organisation)")
+    kde: dict[str, Any] = Field(
+        default_factory=dict, description="Extra key data elements (private to the organisation)"
+    )
     note: str | None = Field(default=None, max_length=1000)
 
 
@@ -38,7 +42,9 @@ class InputUsed(SQLModel):
     active_ingredient: str | None = Field(default=None, max_length=200)
     dose: str | None = Field(default=None, max_length=100)
     applied_on: date
-    pre_harvest_interval_days: int | None = Field(default=None, ge=0, le=365, description="Days required between application and harvest")
+    pre_harvest_interval_days: int | None = Field(
+        default=None, ge=0, le=365, description="Days required between application and harvest"
+    )
 
 
 class HarvestIn(EventCommon):
@@ -47,8 +53,11 @@ class HarvestIn(EventCommon):
     quantity: Quantity
     expiry_date: date | None = None
     inputs_used: list[InputUsed] = Field(default_factory=list, max_length=50)
-    designation_ids: list[int] = Field(default_factory=list, max_length=5,
-                                       description="Designations (GI, collective or certification marks) the lot claims")
+    designation_ids: list[int] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Designations (GI, collective or certification marks) the lot claims",
+    )
 
 
 class ShipIn(EventCommon):
@@ -99,8 +108,9 @@ class CommissionIn(EventCommon):
     lot_id: int
     count: int = Field(gt=0, le=100_000)
     level: UnitLevel = Field(default=UnitLevel.UNIT, description="Consumer packages or cartons")
-    override_reason: str | None = Field(default=None, min_length=10, max_length=500,
-                                        description="Why more codes than the lot's packages are needed")
+    override_reason: str | None = Field(
+        default=None, min_length=10, max_length=500, description="Why more codes than the lot's packages are needed"
+    )
     # Set by a print run, never by a client (a private attribute is not part of the input).
     _print_run_id: int | None = PrivateAttr(default=None)
     # Set by EPCIS capture (the serials a document names, ``count`` of them), never by a client.
@@ -120,7 +130,9 @@ class UnitRef(SQLModel):
 
 
 class PackIn(EventCommon):
-    parent_id: str = Field(min_length=1, max_length=120, description="The carton or pallet: an SSCC or a unit's Digital Link")
+    parent_id: str = Field(
+        min_length=1, max_length=120, description="The carton or pallet: an SSCC or a unit's Digital Link"
+    )
     children: list[UnitRef] = Field(min_length=1, max_length=10_000)
 
 
@@ -188,7 +200,9 @@ class EventPublic(SQLModel):
 class CaptureResult(SQLModel):
     """What a capture call returns; a retried call with the same idempotency key gets it again."""
 
-    events: list[EventPublic] = Field(description="The recorded events (empty when the client asked for a minimal answer)")
+    events: list[EventPublic] = Field(
+        description="The recorded events (empty when the client asked for a minimal answer)"
+    )
     event_ids: list[str] = Field(default_factory=list, description="Ids of the recorded events, in order")
     replayed: bool = False
     shipment_id: int | None = Field(default=None, description="The (last) shipment shipped or received")

@@ -5,5 +5,13 @@ from trace.portal.export import export_zip, filename
 from trace.portal.feed import FEEDS, Page, page, require_portal_reader
 from trace.portal.keys import PortalKeyCreate, issue_portal_key
 
-__all__ = ["FEEDS", "Page", "PortalKeyCreate", "export_zip", "filename", "issue_portal_key", "page",
-           "require_portal_reader"]
+__all__ = [
+    "FEEDS",
+    "Page",
+    "PortalKeyCreate",
+    "export_zip",
+    "filename",
+    "issue_portal_key",
+    "page",
+    "require_portal_reader",
+]

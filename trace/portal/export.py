@@ -48,8 +48,15 @@ def _csv_line(values: Sequence[str]) -> bytes:
     return csvfile.line(values).encode("utf-8")
 
 
-def export_zip(*, session: Session, actor: Actor, since: datetime | None = None, until: datetime | None = None,
-               now: datetime | None = None, batch: int = 1000) -> Iterator[bytes]:
+def export_zip(
+    *,
+    session: Session,
+    actor: Actor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+    batch: int = 1000,
+) -> Iterator[bytes]:
     """The export (rows changed in [since, until]) as ZIP bytes, chunk by chunk.
 
     Access and the period are checked at the call, before any byte is produced."""
@@ -62,8 +69,9 @@ def export_zip(*, session: Session, actor: Actor, since: datetime | None = None,
     return _stream(session=session, since=start, until=end, generated=generated, batch=batch)
 
 
-def _stream(*, session: Session, since: datetime | None, until: datetime, generated: datetime,
-            batch: int) -> Iterator[bytes]:
+def _stream(
+    *, session: Session, since: datetime | None, until: datetime, generated: datetime, batch: int
+) -> Iterator[bytes]:
     sink = _Sink()
     files: list[dict[str, Any]] = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -87,8 +95,11 @@ def _stream(*, session: Session, since: datetime | None, until: datetime, genera
         manifest = {
             "format": FORMAT_VERSION,
             "generated_at": generated.isoformat(),
-            "period": {"since": since.isoformat() if since else None, "until": until.isoformat(),
-                       "by": "record time (UTC)"},
+            "period": {
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat(),
+                "by": "record time (UTC)",
+            },
             "files": files,
         }
         archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))

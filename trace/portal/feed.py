@@ -40,49 +40,81 @@ def require_portal_reader(actor: Actor) -> None:
 
 def _last_change(entity: str, created: Any) -> tuple[Any, ColumnElement[Any]]:
     """(subquery of each row's latest master version, coalesce(latest version, created_at))."""
-    versions = (select(col(MasterVersion.entity_id).label("entity_id"),
-                       func.max(MasterVersion.valid_from).label("valid_from"))
-                .where(col(MasterVersion.entity) == entity).group_by(col(MasterVersion.entity_id)).subquery())
+    versions = (
+        select(col(MasterVersion.entity_id).label("entity_id"), func.max(MasterVersion.valid_from).label("valid_from"))
+        .where(col(MasterVersion.entity) == entity)
+        .group_by(col(MasterVersion.entity_id))
+        .subquery()
+    )
     return versions, func.coalesce(versions.c.valid_from, created)
 
 
 def _products() -> Select[Any]:
     versions, changed = _last_change("product", Product.created_at)
-    return (select(*Product.__table__.columns, col(Organisation.tax_code).label("org_tax_code"),  # type: ignore[attr-defined]
-                   changed.label("changed_at"), col(Product.id).label("k1"), literal(0).label("k2"))
-            .join(Organisation, col(Organisation.id) == col(Product.organisation_id))
-            .outerjoin(versions, versions.c.entity_id == col(Product.id)))
+    return (
+        select(
+            *Product.__table__.columns,  # type: ignore[attr-defined]
+            col(Organisation.tax_code).label("org_tax_code"),
+            changed.label("changed_at"),
+            col(Product.id).label("k1"),
+            literal(0).label("k2"),
+        )
+        .join(Organisation, col(Organisation.id) == col(Product.organisation_id))
+        .outerjoin(versions, versions.c.entity_id == col(Product.id))
+    )
 
 
 def _organisations() -> Select[Any]:
     return select(  # type: ignore[no-any-return]
-        *Organisation.__table__.columns, col(Organisation.updated_at).label("changed_at"),  # type: ignore[attr-defined]
-                  col(Organisation.id).label("k1"), literal(0).label("k2"))
+        *Organisation.__table__.columns,  # type: ignore[attr-defined]
+        col(Organisation.updated_at).label("changed_at"),
+        col(Organisation.id).label("k1"),
+        literal(0).label("k2"),
+    )
 
 
 def _locations() -> Select[Any]:
     versions, changed = _last_change("location", Location.created_at)
-    return (select(*Location.__table__.columns, col(Organisation.tax_code).label("org_tax_code"),  # type: ignore[attr-defined]
-                   col(Organisation.kind).label("org_kind"), changed.label("changed_at"),
-                   col(Location.id).label("k1"), literal(0).label("k2"))
-            .join(Organisation, col(Organisation.id) == col(Location.organisation_id))
-            .outerjoin(versions, versions.c.entity_id == col(Location.id)))
+    return (
+        select(
+            *Location.__table__.columns,  # type: ignore[attr-defined]
+            col(Organisation.tax_code).label("org_tax_code"),
+            col(Organisation.kind).label("org_kind"),
+            changed.label("changed_at"),
+            col(Location.id).label("k1"),
+            literal(0).label("k2"),
+        )
+        .join(Organisation, col(Organisation.id) == col(Location.organisation_id))
+        .outerjoin(versions, versions.c.entity_id == col(Location.id))
+    )
 
 
 def _trace_codes() -> Select[Any]:
     org, source, destination = aliased(Organisation), aliased(Organisation), aliased(Organisation)
     return (
         select(  # type: ignore[return-value]
-            col(Event.id).label("event_id"), col(Event.type).label("type"), col(Event.biz_step).label("biz_step"),
-            col(Event.event_time).label("event_time"), col(Event.event_tz_offset).label("event_tz_offset"),
-            col(Event.record_time).label("record_time"), col(Event.corrects_event_id).label("corrects_event_id"),
-            col(Event.location_id).label("location_id"), col(Location.gln).label("location_gln"),
-            col(Location.code).label("location_code"), col(Lot.gtin).label("gtin"), col(Lot.lot_code).label("lot_code"),
-            col(Lot.production_date).label("production_date"), col(Lot.expiry_date).label("expiry_date"),
-            col(EventLot.role).label("lot_role"), col(EventLot.quantity).label("quantity"),
-            col(EventLot.unit).label("unit"), col(org.tax_code).label("org_tax_code"),
-            col(source.tax_code).label("source_tax_code"), col(destination.tax_code).label("destination_tax_code"),
-            col(Event.record_time).label("changed_at"), col(Event.id).label("k1"),
+            col(Event.id).label("event_id"),
+            col(Event.type).label("type"),
+            col(Event.biz_step).label("biz_step"),
+            col(Event.event_time).label("event_time"),
+            col(Event.event_tz_offset).label("event_tz_offset"),
+            col(Event.record_time).label("record_time"),
+            col(Event.corrects_event_id).label("corrects_event_id"),
+            col(Event.location_id).label("location_id"),
+            col(Location.gln).label("location_gln"),
+            col(Location.code).label("location_code"),
+            col(Lot.gtin).label("gtin"),
+            col(Lot.lot_code).label("lot_code"),
+            col(Lot.production_date).label("production_date"),
+            col(Lot.expiry_date).label("expiry_date"),
+            col(EventLot.role).label("lot_role"),
+            col(EventLot.quantity).label("quantity"),
+            col(EventLot.unit).label("unit"),
+            col(org.tax_code).label("org_tax_code"),
+            col(source.tax_code).label("source_tax_code"),
+            col(destination.tax_code).label("destination_tax_code"),
+            col(Event.record_time).label("changed_at"),
+            col(Event.id).label("k1"),
             func.coalesce(col(EventLot.id), 0).label("k2"),
         )
         .select_from(Event)
@@ -96,8 +128,7 @@ def _trace_codes() -> Select[Any]:
     )
 
 
-QUERIES = {"products": _products, "organisations": _organisations, "locations": _locations,
-           "trace-codes": _trace_codes}
+QUERIES = {"products": _products, "organisations": _organisations, "locations": _locations, "trace-codes": _trace_codes}
 
 
 @dataclass(frozen=True)
@@ -136,8 +167,9 @@ def settled_until(until: datetime | None = None, *, now: datetime | None = None)
     return cap if until is None else min(to_utc(until)[0], cap)
 
 
-def read(*, session: Session, feed: str, since: datetime | None, until: datetime,
-         after: Position | None, limit: int) -> list[dict[str, Any]]:
+def read(
+    *, session: Session, feed: str, since: datetime | None, until: datetime, after: Position | None, limit: int
+) -> list[dict[str, Any]]:
     """Up to ``limit`` source rows of a feed, changed in [since, until], after ``after``, in order."""
     if feed not in QUERIES:
         raise RuleViolation(f"Unknown feed {feed!r}; one of {', '.join(FEEDS)}", code="unknown_feed")
@@ -149,8 +181,10 @@ def read(*, session: Session, feed: str, since: datetime | None, until: datetime
         # The plain bound lets PostgreSQL start the index scan at the cursor (it does not use the
         # row comparison, whose last key is computed, as an index condition).
         query = query.where(rows.c.changed_at >= literal(after.changed_at, rows.c.changed_at.type))
-        query = query.where(tuple_(rows.c.changed_at, rows.c.k1, rows.c.k2)
-                            > tuple_(literal(after.changed_at, rows.c.changed_at.type), literal(after.k1), literal(after.k2)))
+        query = query.where(
+            tuple_(rows.c.changed_at, rows.c.k1, rows.c.k2)
+            > tuple_(literal(after.changed_at, rows.c.changed_at.type), literal(after.k1), literal(after.k2))
+        )
     query = query.order_by(rows.c.changed_at, rows.c.k1, rows.c.k2).limit(limit)
     return [dict(row) for row in session.execute(query).mappings()]
 
@@ -170,8 +204,16 @@ class Page:
     more: bool  # whether the next page has rows already
 
 
-def page(*, session: Session, actor: Actor, feed: str, since: datetime | None = None, cursor: str | None = None,
-         limit: int = 500, now: datetime | None = None) -> Page:
+def page(
+    *,
+    session: Session,
+    actor: Actor,
+    feed: str,
+    since: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 500,
+    now: datetime | None = None,
+) -> Page:
     """One page of a feed for the portal (records changed since ``since``, after ``cursor``)."""
     require_portal_reader(actor)
     if not 1 <= limit <= MAX_LIMIT:
@@ -187,8 +229,9 @@ def page(*, session: Session, actor: Actor, feed: str, since: datetime | None = 
     return Page(feed, [mapping.render(columns, row) for row in rows], next_cursor, more)
 
 
-def every_row(*, session: Session, feed: str, since: datetime | None, until: datetime,
-              batch: int = 1000) -> Iterator[dict[str, Any]]:
+def every_row(
+    *, session: Session, feed: str, since: datetime | None, until: datetime, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
     """Every source row of a feed in the window, read a batch at a time (never all at once)."""
     after: Position | None = None
     while True:

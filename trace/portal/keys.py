@@ -12,7 +12,9 @@ from trace.organisations import OrgKind, get_organisation
 
 class PortalKeyCreate(SQLModel):
     name: str = Field(min_length=1, max_length=100)
-    organisation_id: int = Field(description="The authority holding the key (e.g. the Department of Science and Technology)")
+    organisation_id: int = Field(
+        description="The authority holding the key (e.g. the Department of Science and Technology)"
+    )
 
 
 def issue_portal_key(*, session: Session, actor: Actor, data: PortalKeyCreate) -> auth.ApiKeyIssued:
@@ -21,8 +23,9 @@ def issue_portal_key(*, session: Session, actor: Actor, data: PortalKeyCreate) -
     org = get_organisation(session=session, organisation_id=data.organisation_id)
     if org.kind != OrgKind.AUTHORITY:
         raise RuleViolation("A portal key is held by an authority organisation", code="not_an_authority")
-    issued = auth.create_api_key(session=session, actor=actor, organisation_id=data.organisation_id,
-                                 data=auth.ApiKeyCreate(name=data.name))
+    issued = auth.create_api_key(
+        session=session, actor=actor, organisation_id=data.organisation_id, data=auth.ApiKeyCreate(name=data.name)
+    )
     key = session.get(auth.ApiKey, issued.id)
     assert key is not None
     key.role = Role.PORTAL

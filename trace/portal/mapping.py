@@ -74,30 +74,62 @@ def field(name: str) -> Callable[[Row], Any]:
 # --------------------------------------------------------------------------- vocabularies
 
 ORG_KINDS_VI = {
-    "cooperative": "Hợp tác xã", "farm": "Hộ sản xuất", "processor": "Cơ sở chế biến",
-    "distributor": "Nhà phân phối", "retailer": "Cơ sở bán lẻ", "designation_holder": "Tổ chức quản lý nhãn hiệu/CDĐL",
+    "cooperative": "Hợp tác xã",
+    "farm": "Hộ sản xuất",
+    "processor": "Cơ sở chế biến",
+    "distributor": "Nhà phân phối",
+    "retailer": "Cơ sở bán lẻ",
+    "designation_holder": "Tổ chức quản lý nhãn hiệu/CDĐL",
     "authority": "Cơ quan quản lý nhà nước",
 }
 LOCATION_KINDS_VI = {
-    "growing_area": "Vùng trồng", "packing_facility": "Cơ sở đóng gói", "warehouse": "Kho",
-    "shop": "Cửa hàng", "farm": "Trang trại chăn nuôi",
+    "growing_area": "Vùng trồng",
+    "packing_facility": "Cơ sở đóng gói",
+    "warehouse": "Kho",
+    "shop": "Cửa hàng",
+    "farm": "Trang trại chăn nuôi",
 }
 EVENT_TYPES_VI = {
-    "harvest": "Thu hoạch", "commission": "Cấp mã đơn vị sản phẩm", "ship": "Xuất hàng", "receive": "Nhận hàng",
-    "transform": "Chế biến", "pack": "Đóng gói", "sell": "Bán lẻ", "store": "Lưu kho", "inspect": "Kiểm tra",
-    "loss": "Hao hụt/huỷ", "correction": "Đính chính", "decommission": "Huỷ mã", "right": "Quyền sử dụng nhãn",
-    "hold": "Tạm giữ", "release": "Giải toả", "recall": "Thu hồi",
+    "harvest": "Thu hoạch",
+    "commission": "Cấp mã đơn vị sản phẩm",
+    "ship": "Xuất hàng",
+    "receive": "Nhận hàng",
+    "transform": "Chế biến",
+    "pack": "Đóng gói",
+    "sell": "Bán lẻ",
+    "store": "Lưu kho",
+    "inspect": "Kiểm tra",
+    "loss": "Hao hụt/huỷ",
+    "correction": "Đính chính",
+    "decommission": "Huỷ mã",
+    "right": "Quyền sử dụng nhãn",
+    "hold": "Tạm giữ",
+    "release": "Giải toả",
+    "recall": "Thu hồi",
 }
 EVENT_TYPES_EN = {
-    "harvest": "Harvest", "commission": "Unit codes issued", "ship": "Shipping", "receive": "Receiving",
-    "transform": "Processing", "pack": "Packing", "sell": "Retail sale", "store": "Storage", "inspect": "Inspection",
-    "loss": "Loss", "correction": "Correction", "decommission": "Codes voided", "right": "Right to use a mark",
-    "hold": "Hold", "release": "Release", "recall": "Recall",
+    "harvest": "Harvest",
+    "commission": "Unit codes issued",
+    "ship": "Shipping",
+    "receive": "Receiving",
+    "transform": "Processing",
+    "pack": "Packing",
+    "sell": "Retail sale",
+    "store": "Storage",
+    "inspect": "Inspection",
+    "loss": "Loss",
+    "correction": "Correction",
+    "decommission": "Codes voided",
+    "right": "Right to use a mark",
+    "hold": "Hold",
+    "release": "Release",
+    "recall": "Recall",
 }
 LOT_ROLES_VI = {"object": "đối tượng", "input": "đầu vào", "output": "đầu ra"}
 
 
 # --------------------------------------------------------------------------- derived values
+
 
 def location_trace_code(*, gln: str | None, code: str | None, location_id: int | None) -> str:
     """``ma_truy_xuat_dia_diem``: GLN, else the registered code, else our location code."""
@@ -129,9 +161,20 @@ PORTAL = Actor(role=Role.PORTAL, organisation_id=None, name="national portal")
 
 
 def _org(row: Row) -> PartyShown:
-    return shown_party(PartyRow(id=row["id"], kind=row["kind"], name=row["name"], commune_code=row["commune_code"],
-                                personal_name_consent=bool(row["personal_name_consent"]), name_en=row["name_en"],
-                                address=row["address"] or "", tax_code=row["tax_code"], gln=row["gln"]), PORTAL)
+    return shown_party(
+        PartyRow(
+            id=row["id"],
+            kind=row["kind"],
+            name=row["name"],
+            commune_code=row["commune_code"],
+            personal_name_consent=bool(row["personal_name_consent"]),
+            name_en=row["name_en"],
+            address=row["address"] or "",
+            tax_code=row["tax_code"],
+            gln=row["gln"],
+        ),
+        PORTAL,
+    )
 
 
 def _private_place(row: Row) -> bool:
@@ -207,8 +250,10 @@ TRACE_CODES: Sequence[Column] = (
     Column("buoc_nghiep_vu_cbv", field("biz_step"), "GS1 CBV bizStep"),
     Column("thoi_gian_su_kien", _event_time),
     Column("thoi_gian_ghi_nhan", field("record_time")),
-    Column("ma_truy_xuat_dia_diem", lambda r: location_trace_code(gln=r["location_gln"], code=r["location_code"],
-                                                                   location_id=r["location_id"])),
+    Column(
+        "ma_truy_xuat_dia_diem",
+        lambda r: location_trace_code(gln=r["location_gln"], code=r["location_code"], location_id=r["location_id"]),
+    ),
     Column("vai_tro_lo", lambda r: LOT_ROLES_VI.get(r["lot_role"], r["lot_role"])),
     Column("so_luong", field("quantity")),
     Column("don_vi_tinh", field("unit")),

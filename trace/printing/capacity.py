@@ -35,8 +35,9 @@ def _in_product_units(lot: Lot, product: Product) -> Decimal:
         return lot.quantity
     if lot.unit in _MASS and product.unit in _MASS:
         return lot.quantity * _MASS[lot.unit] / _MASS[product.unit]
-    raise RuleViolation(f"Lot {lot.lot_code} is counted in {lot.unit}, its product in {product.unit}",
-                        code="unit_mismatch")
+    raise RuleViolation(
+        f"Lot {lot.lot_code} is counted in {lot.unit}, its product in {product.unit}", code="unit_mismatch"
+    )
 
 
 def capacity(*, session: Session, lot: Lot, level: UnitLevel = UnitLevel.UNIT) -> Capacity:
@@ -48,18 +49,27 @@ def capacity(*, session: Session, lot: Lot, level: UnitLevel = UnitLevel.UNIT) -
     assert product is not None
     packages = _in_product_units(lot, product) / (product.package_size or Decimal(1))
     limit = int(packages.to_integral_value(rounding=ROUND_FLOOR))
-    codes = session.execute(select(func.count()).select_from(Unit).where(
-        Unit.lot_id == lot.id, Unit.status == UnitStatus.ACTIVE, Unit.level == level)).scalar_one()  # type: ignore[arg-type]
+    codes = session.execute(
+        select(func.count())
+        .select_from(Unit)
+        .where(Unit.lot_id == lot.id, Unit.status == UnitStatus.ACTIVE, Unit.level == level)  # type: ignore[arg-type]
+    ).scalar_one()
     if level == UnitLevel.CARTON:
         return Capacity(limit=limit, used=int(codes))
-    lot_labels = session.execute(select(func.coalesce(func.sum(PrintRun.quantity), 0)).where(
-        PrintRun.lot_id == lot.id, PrintRun.kind == PrintKind.LOT,  # type: ignore[arg-type]
-        PrintRun.reprint_of_id.is_(None), PrintRun.status != PrintStatus.CANCELLED)).scalar_one()  # type: ignore[union-attr,arg-type]
+    lot_labels = session.execute(
+        select(func.coalesce(func.sum(PrintRun.quantity), 0)).where(
+            PrintRun.lot_id == lot.id,  # type: ignore[arg-type]
+            PrintRun.kind == PrintKind.LOT,  # type: ignore[arg-type]
+            PrintRun.reprint_of_id.is_(None),  # type: ignore[union-attr]
+            PrintRun.status != PrintStatus.CANCELLED,  # type: ignore[arg-type]
+        )
+    ).scalar_one()
     return Capacity(limit=limit, used=int(codes) + int(lot_labels))
 
 
-def check(*, session: Session, lot: Lot, wanted: int, override_reason: str | None,
-          level: UnitLevel = UnitLevel.UNIT) -> Capacity:
+def check(
+    *, session: Session, lot: Lot, wanted: int, override_reason: str | None, level: UnitLevel = UnitLevel.UNIT
+) -> Capacity:
     """Refuse ``wanted`` more labels beyond the lot's capacity unless an override reason is given."""
     room = capacity(session=session, lot=lot, level=level)
     if wanted > room.left and not override_reason:
@@ -67,6 +77,9 @@ def check(*, session: Session, lot: Lot, wanted: int, override_reason: str | Non
         raise RuleViolation(
             f"Lot {lot.lot_code} holds {room.limit} packages and {room.used} {what} are issued: "
             f"{room.left} more may be printed, not {wanted}. Give an override reason to print more.",
-            code="over_capacity", limit=room.limit, used=room.used, left=room.left,
+            code="over_capacity",
+            limit=room.limit,
+            used=room.used,
+            left=room.left,
         )
     return room

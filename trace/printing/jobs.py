@@ -50,12 +50,24 @@ def claim(*, session: Session, run_id: int, token: str, lease_seconds: int) -> P
     """Take the run if it is queued or its last renderer's lease ran out; None when it is not ours
     to render (finished, cancelled, unknown, or another worker holds a live lease)."""
     now = utcnow()
-    taken = session.execute(update(PrintRun).where(
-        PrintRun.id == run_id,  # type: ignore[arg-type]
-        or_(col(PrintRun.status) == PrintStatus.QUEUED,
-            and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now)))
-        .values(status=PrintStatus.RENDERING, lease_token=token, lease_until=now + timedelta(seconds=lease_seconds),
-                attempts=PrintRun.attempts + 1, done=0, started_at=now)).rowcount  # type: ignore[attr-defined]
+    taken = session.execute(
+        update(PrintRun)
+        .where(
+            PrintRun.id == run_id,  # type: ignore[arg-type]
+            or_(
+                col(PrintRun.status) == PrintStatus.QUEUED,
+                and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now),
+            ),
+        )
+        .values(
+            status=PrintStatus.RENDERING,
+            lease_token=token,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=PrintRun.attempts + 1,
+            done=0,
+            started_at=now,
+        )
+    ).rowcount  # type: ignore[attr-defined]
     if not taken:
         return None
     return session.get(PrintRun, run_id, populate_existing=True)
@@ -68,9 +80,13 @@ def labels_for(*, session: Session, run: PrintRun) -> list[PrintLabel]:
     product = session.get(Product, lot.product_id)
     assert product is not None
     # The badge is judged on the run's day: a claim whose right lapsed since is not printed.
-    common = {"product_name": product.name_vi, "lot_code": lot.lot_code, "packed_on": run.packed_on,
-              "expiry": run.expiry,
-              "designation": claims.badges(session=session, lot=lot, on=claims.local_date(run.created_at))}
+    common = {
+        "product_name": product.name_vi,
+        "lot_code": lot.lot_code,
+        "packed_on": run.packed_on,
+        "expiry": run.expiry,
+        "designation": claims.badges(session=session, lot=lot, on=claims.local_date(run.created_at)),
+    }
     if run.kind == PrintKind.LOT:
         uri = lot_uri(base_url=run.base_url, gtin=lot.gtin, lot=lot.lot_code)
         return [PrintLabel(uri=uri, human_code=lot.lot_code, **common)] * run.quantity  # type: ignore[arg-type]
@@ -79,37 +95,64 @@ def labels_for(*, session: Session, run: PrintRun) -> list[PrintLabel]:
     if run.reprint_of_id is not None:
         query = query.where(Unit.status == UnitStatus.ACTIVE)  # type: ignore[arg-type]
     rows = session.execute(query.order_by(col(Unit.id))).all()
-    return [PrintLabel(uri=unit_uri(base_url=run.base_url, gtin=lot.gtin, lot=lot.lot_code, serial=serial),
-                       human_code=display_code(code), **common)  # type: ignore[arg-type]
-            for serial, code in rows]
+    return [
+        PrintLabel(
+            uri=unit_uri(base_url=run.base_url, gtin=lot.gtin, lot=lot.lot_code, serial=serial),
+            human_code=display_code(code),
+            **common,  # type: ignore[arg-type]
+        )
+        for serial, code in rows
+    ]
 
 
 def heartbeat(*, session: Session, run_id: int, token: str, done: int, lease_seconds: int) -> bool:
     """Record progress and renew the lease; False when the run is no longer ours."""
-    return bool(session.execute(update(PrintRun).where(
-        PrintRun.id == run_id, PrintRun.lease_token == token,  # type: ignore[arg-type]
-        PrintRun.status == PrintStatus.RENDERING)  # type: ignore[arg-type]
-        .values(done=done, lease_until=utcnow() + timedelta(seconds=lease_seconds))).rowcount)  # type: ignore[attr-defined]
+    return bool(
+        session.execute(  # type: ignore[attr-defined]
+            update(PrintRun)
+            .where(
+                PrintRun.id == run_id,  # type: ignore[arg-type]
+                PrintRun.lease_token == token,  # type: ignore[arg-type, arg-type]
+                PrintRun.status == PrintStatus.RENDERING,  # type: ignore[arg-type]
+            )
+            .values(done=done, lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        ).rowcount
+    )
 
 
-def finish(*, session: Session, run_id: int, token: str, content: bytes, done: int, media_type: str,
-           filename: str) -> bool:
+def finish(
+    *, session: Session, run_id: int, token: str, content: bytes, done: int, media_type: str, filename: str
+) -> bool:
     """Store the file and mark the run done, if the lease is still ours; False otherwise.
 
     The conditional update and the insert share one transaction: a worker that lost its lease
     between its last heartbeat and here changes nothing.
     """
     now = utcnow()
-    ours = session.execute(update(PrintRun).where(
-        col(PrintRun.id) == run_id, col(PrintRun.lease_token) == token, col(PrintRun.status) == PrintStatus.RENDERING)
-        .values(status=PrintStatus.DONE, done=done, finished_at=now, lease_until=None)).rowcount  # type: ignore[attr-defined]
+    ours = session.execute(
+        update(PrintRun)
+        .where(
+            col(PrintRun.id) == run_id,
+            col(PrintRun.lease_token) == token,
+            col(PrintRun.status) == PrintStatus.RENDERING,
+        )
+        .values(status=PrintStatus.DONE, done=done, finished_at=now, lease_until=None)
+    ).rowcount  # type: ignore[attr-defined]
     if not ours:
         return False
     try:
         with session.begin_nested():
-            session.add(PrintArtefact(print_run_id=run_id, media_type=media_type, filename=filename,
-                                      size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                                      content=content, created_at=now))
+            session.add(
+                PrintArtefact(
+                    print_run_id=run_id,
+                    media_type=media_type,
+                    filename=filename,
+                    size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    content=content,
+                    created_at=now,
+                )
+            )
     except IntegrityError:
         pass  # an earlier attempt stored it (same codes, same bytes): one artefact per run
     return True
@@ -117,16 +160,27 @@ def finish(*, session: Session, run_id: int, token: str, content: bytes, done: i
 
 def fail(*, session: Session, run_id: int, token: str, error: str) -> None:
     """Mark the run failed (a fault retrying will not cure), if the lease is ours."""
-    session.execute(update(PrintRun).where(PrintRun.id == run_id, PrintRun.lease_token == token)  # type: ignore[arg-type]
-                    .values(status=PrintStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None))
+    session.execute(
+        update(PrintRun)
+        .where(PrintRun.id == run_id, PrintRun.lease_token == token)  # type: ignore[arg-type]
+        .values(status=PrintStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None)
+    )
 
 
 def due(*, session: Session, queued_for_seconds: int = 0) -> list[int]:
     """Runs a worker should (re)start: queued ones older than ``queued_for_seconds`` and those
     whose renderer's lease ran out (a worker killed mid-run)."""
     now = utcnow()
-    return list(session.execute(select(col(PrintRun.id)).where(or_(
-        and_(col(PrintRun.status) == PrintStatus.QUEUED,
-             col(PrintRun.created_at) <= now - timedelta(seconds=queued_for_seconds)),
-        and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now),
-    ))).scalars())
+    return list(
+        session.execute(
+            select(col(PrintRun.id)).where(
+                or_(
+                    and_(
+                        col(PrintRun.status) == PrintStatus.QUEUED,
+                        col(PrintRun.created_at) <= now - timedelta(seconds=queued_for_seconds),
+                    ),
+                    and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now),
+                )
+            )
+        ).scalars()
+    )

@@ -25,8 +25,7 @@ FORMATS: dict[str, str] = {
 MAX_LABELS = 100_000  # one run; larger jobs are several runs
 # Formats whose files grow fast are capped lower: a 100,000-label roll PDF peaks at ~1.5 GB of
 # memory in reportlab's save, and 100,000 PNGs at 300 dpi make a ~1.4 GB ZIP.
-FORMAT_LIMITS: dict[str, int] = {"roll-50x30": 20_000, "roll-100x50": 20_000, "png-50x30": 5_000,
-                                 "svg-50x30": 20_000}
+FORMAT_LIMITS: dict[str, int] = {"roll-50x30": 20_000, "roll-100x50": 20_000, "png-50x30": 5_000, "svg-50x30": 20_000}
 
 
 class PrintKind(StrEnum):
@@ -49,8 +48,9 @@ class PrintRunBase(SQLModel):
     quantity: int = Field(gt=0, le=MAX_LABELS, description="Number of labels")
     packed_on: date | None = Field(default=None, description="Packing date printed on the labels")
     expiry: date | None = Field(default=None, description="Expiry printed on the labels (default: the lot's)")
-    override_reason: str | None = Field(default=None, min_length=10, max_length=500,
-                                        description="Why more labels than the lot can hold are needed")
+    override_reason: str | None = Field(
+        default=None, min_length=10, max_length=500, description="Why more labels than the lot can hold are needed"
+    )
 
 
 class PrintRun(PrintRunBase, table=True):

@@ -75,8 +75,11 @@ def _check_format(name: str, quantity: int) -> str:
         raise RuleViolation(f"Unknown label format {name!r}; known: {', '.join(FORMATS)}", code="unknown_format")
     limit = FORMAT_LIMITS.get(name, MAX_LABELS)
     if quantity > limit:
-        raise RuleViolation(f"At most {limit} labels per run in {name}; split the job into several runs",
-                            code="too_many_for_format", limit=limit)
+        raise RuleViolation(
+            f"At most {limit} labels per run in {name}; split the job into several runs",
+            code="too_many_for_format",
+            limit=limit,
+        )
     return name
 
 
@@ -98,8 +101,12 @@ def source_run(*, session: Session, run: PrintRun) -> PrintRun:
 
 
 def _by_key(session: Session, org: int, key: str) -> PrintRun | None:
-    return session.execute(select(PrintRun).where(PrintRun.organisation_id == org,  # type: ignore[arg-type]
-                                                  PrintRun.request_key == key)).scalar_one_or_none()  # type: ignore[arg-type]
+    return session.execute(
+        select(PrintRun).where(
+            PrintRun.organisation_id == org,  # type: ignore[arg-type]
+            PrintRun.request_key == key,  # type: ignore[arg-type]
+        )
+    ).scalar_one_or_none()
 
 
 def _reused() -> Conflict:
@@ -110,8 +117,13 @@ def _replay(session: Session, org: int, key: str, lot_id: int, data: PrintRunCre
     run = _by_key(session, org, key)
     if run is None:
         return None
-    if (run.reprint_of_id, run.lot_id, run.kind, run.format, run.quantity) != (None, lot_id, data.kind, data.format,
-                                                                               data.quantity):
+    if (run.reprint_of_id, run.lot_id, run.kind, run.format, run.quantity) != (
+        None,
+        lot_id,
+        data.kind,
+        data.format,
+        data.quantity,
+    ):
         raise _reused()
     return run
 
@@ -123,8 +135,9 @@ def _reprinted(session: Session, org: int, key: str, original: PrintRun, data: R
     return run
 
 
-def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCreate,
-               idempotency_key: str | None = None) -> PrintRun:
+def create_run(
+    *, session: Session, actor: Actor, lot_id: int, data: PrintRunCreate, idempotency_key: str | None = None
+) -> PrintRun:
     """Register a run's codes (one commission event for unit and carton labels) and queue it.
 
     The codes exist before anything is rendered, so every printed code is known to the system.
@@ -140,10 +153,19 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
     held = session.get(Holding, (lot.id, org))
     if held is None or held.quantity <= 0:
         raise Forbidden(f"Your organisation does not hold lot {lot.lot_code}", code="not_holder")
-    run = PrintRun(organisation_id=org, lot_id=lot.id, kind=data.kind, format=data.format,  # type: ignore[arg-type]
-                   quantity=data.quantity, packed_on=data.packed_on, expiry=data.expiry or lot.expiry_date,
-                   override_reason=data.override_reason, base_url=get_settings().public_base_url,
-                   created_by_user_id=actor.user_id, request_key=idempotency_key)
+    run = PrintRun(
+        organisation_id=org,
+        lot_id=lot.id,  # type: ignore[arg-type]
+        kind=data.kind,
+        format=data.format,
+        quantity=data.quantity,
+        packed_on=data.packed_on,
+        expiry=data.expiry or lot.expiry_date,
+        override_reason=data.override_reason,
+        base_url=get_settings().public_base_url,
+        created_by_user_id=actor.user_id,
+        request_key=idempotency_key,
+    )
     if data.kind == PrintKind.LOT:
         capacity.check(session=session, lot=lot, wanted=data.quantity, override_reason=data.override_reason)
     # Reprints print the same codes again and are not counted: only new runs take from the quota.
@@ -154,12 +176,16 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
             session.add(run)
             session.flush()
             if data.kind != PrintKind.LOT:
-                commission = CommissionIn(lot_id=lot.id, count=data.quantity, location_id=data.location_id,  # type: ignore[arg-type]
-                                          event_time=data.event_time, level=UnitLevel(data.kind.value),
-                                          override_reason=data.override_reason)
+                commission = CommissionIn(
+                    lot_id=lot.id,  # type: ignore[arg-type]
+                    count=data.quantity,
+                    location_id=data.location_id,
+                    event_time=data.event_time,
+                    level=UnitLevel(data.kind.value),
+                    override_reason=data.override_reason,
+                )
                 commission._print_run_id = run.id
-                result = capture(session=session, actor=actor, items=[(EventType.COMMISSION, commission)],
-                                 minimal=True)
+                result = capture(session=session, actor=actor, items=[(EventType.COMMISSION, commission)], minimal=True)
                 run.event_id = result.event_ids[0]
                 session.add(run)
                 session.flush()
@@ -172,8 +198,9 @@ def create_run(*, session: Session, actor: Actor, lot_id: int, data: PrintRunCre
     return run
 
 
-def reprint(*, session: Session, actor: Actor, run_id: int, data: ReprintIn,
-            idempotency_key: str | None = None) -> PrintRun:
+def reprint(
+    *, session: Session, actor: Actor, run_id: int, data: ReprintIn, idempotency_key: str | None = None
+) -> PrintRun:
     """A new rendering of a finished run's codes (same codes; voided ones are left out).
 
     A retry with the same idempotency key returns the first reprint instead of printing again.
@@ -188,18 +215,33 @@ def reprint(*, session: Session, actor: Actor, run_id: int, data: ReprintIn,
         raise Conflict(f"Print run {original.id} was cancelled; its codes are void", code="run_cancelled")
     quantity = original.quantity
     if original.kind != PrintKind.LOT:  # voided codes are not printed again
-        quantity = session.execute(select(func.count()).select_from(Unit).where(
-            Unit.print_run_id == original.id, Unit.status == UnitStatus.ACTIVE)).scalar_one()  # type: ignore[arg-type]
+        quantity = session.execute(
+            select(func.count())
+            .select_from(Unit)
+            .where(Unit.print_run_id == original.id, Unit.status == UnitStatus.ACTIVE)  # type: ignore[arg-type]
+        ).scalar_one()
         if not quantity:
             raise Conflict(f"Every code of print run {original.id} is void", code="all_void")
-    run = PrintRun(organisation_id=org, lot_id=original.lot_id, kind=original.kind,
-                   format=_check_format(data.format or original.format, quantity), quantity=quantity,
-                   packed_on=original.packed_on, expiry=original.expiry, base_url=original.base_url,
-                   reprint_of_id=original.id, event_id=original.event_id, created_by_user_id=actor.user_id,
-                   request_key=idempotency_key)
+    run = PrintRun(
+        organisation_id=org,
+        lot_id=original.lot_id,
+        kind=original.kind,
+        format=_check_format(data.format or original.format, quantity),
+        quantity=quantity,
+        packed_on=original.packed_on,
+        expiry=original.expiry,
+        base_url=original.base_url,
+        reprint_of_id=original.id,
+        event_id=original.event_id,
+        created_by_user_id=actor.user_id,
+        request_key=idempotency_key,
+    )
     key = idempotency_key
-    return insert_once(session=session, row=run,
-                       replay=lambda: _reprinted(session, org, key, original, data) if key is not None else None)
+    return insert_once(
+        session=session,
+        row=run,
+        replay=lambda: _reprinted(session, org, key, original, data) if key is not None else None,
+    )
 
 
 def cancel(*, session: Session, actor: Actor, run_id: int) -> PrintRun:
@@ -209,18 +251,32 @@ def cancel(*, session: Session, actor: Actor, run_id: int) -> PrintRun:
     if run.organisation_id != org:
         raise Forbidden("Only the organisation that printed a run may cancel it", code="not_your_run")
     # A conditional update: a worker claiming the run at the same moment wins or loses cleanly.
-    changed = session.execute(update(PrintRun).where(
-        PrintRun.id == run.id, PrintRun.status == PrintStatus.QUEUED)  # type: ignore[arg-type]
-        .values(status=PrintStatus.CANCELLED, finished_at=utcnow())).rowcount  # type: ignore[attr-defined]
+    changed = session.execute(
+        update(PrintRun)
+        .where(PrintRun.id == run.id, PrintRun.status == PrintStatus.QUEUED)  # type: ignore[arg-type]
+        .values(status=PrintStatus.CANCELLED, finished_at=utcnow())
+    ).rowcount  # type: ignore[attr-defined]
     session.refresh(run)
     if not changed:
         raise Conflict(f"Print run {run.id} is {run.status}; only a queued run can be cancelled", code="not_queued")
     if run.reprint_of_id is None and run.kind != PrintKind.LOT:
-        codes = list(session.execute(select(col(Unit.code)).where(
-            Unit.print_run_id == run.id, Unit.status == UnitStatus.ACTIVE)).scalars())  # type: ignore[arg-type]
+        codes = list(
+            session.execute(
+                select(col(Unit.code)).where(Unit.print_run_id == run.id, Unit.status == UnitStatus.ACTIVE)  # type: ignore[arg-type]
+            ).scalars()
+        )
         if codes:
-            capture(session=session, actor=actor, minimal=True, items=[(EventType.DECOMMISSION, DecommissionIn(
-                codes=codes, reason=f"Print run {run.id} cancelled before printing"))])
+            capture(
+                session=session,
+                actor=actor,
+                minimal=True,
+                items=[
+                    (
+                        EventType.DECOMMISSION,
+                        DecommissionIn(codes=codes, reason=f"Print run {run.id} cancelled before printing"),
+                    )
+                ],
+            )
     return run
 
 
@@ -228,15 +284,22 @@ def void_codes(*, session: Session, actor: Actor, run_id: int, data: VoidIn) -> 
     """Void codes of a run (a damaged sheet, a lost roll); returns how many were voided."""
     run = source_run(session=session, run=get_run(session=session, actor=actor, run_id=run_id))
     codes = list(dict.fromkeys(normalize_code(c) for c in data.codes))  # a code typed twice counts once
-    theirs = set(session.execute(select(col(Unit.code)).where(
-        Unit.print_run_id == run.id, col(Unit.code).in_(codes))).scalars())  # type: ignore[arg-type]
+    theirs = set(
+        session.execute(select(col(Unit.code)).where(Unit.print_run_id == run.id, col(Unit.code).in_(codes))).scalars()  # type: ignore[arg-type]
+    )
     stray = [c for c in codes if c not in theirs]
     if stray:
-        raise RuleViolation(f"{len(stray)} code(s) are not from print run {run.id}: {', '.join(stray[:5])}",
-                            code="not_in_run", codes=stray[:50])
-    capture(session=session, actor=actor, minimal=True,
-            items=[(EventType.DECOMMISSION, DecommissionIn(codes=codes, reason=data.reason,
-                                                           event_time=data.event_time))])
+        raise RuleViolation(
+            f"{len(stray)} code(s) are not from print run {run.id}: {', '.join(stray[:5])}",
+            code="not_in_run",
+            codes=stray[:50],
+        )
+    capture(
+        session=session,
+        actor=actor,
+        minimal=True,
+        items=[(EventType.DECOMMISSION, DecommissionIn(codes=codes, reason=data.reason, event_time=data.event_time))],
+    )
     return len(codes)
 
 
@@ -244,16 +307,39 @@ def public(*, session: Session, runs: list[PrintRun]) -> list[PrintRunPublic]:
     """API shapes of runs, with their artefact and void counts in two queries."""
     ids = [r.id for r in runs if r.id is not None]
     sources: dict[int, int] = {r.id: r.reprint_of_id or r.id for r in runs if r.id is not None}
-    artefacts: dict[int, str] = dict(session.execute(  # type: ignore[arg-type]
-        select(col(PrintArtefact.print_run_id), col(PrintArtefact.media_type))
-        .where(col(PrintArtefact.print_run_id).in_(ids))).all()) if ids else {}
-    voided: dict[int, int] = dict(session.execute(select(col(Unit.print_run_id), func.count()).where(
-        col(Unit.print_run_id).in_(set(sources.values())), Unit.status == UnitStatus.VOID)  # type: ignore[arg-type]
-        .group_by(col(Unit.print_run_id))).all()) if ids else {}
-    return [PrintRunPublic(**r.model_dump(exclude={"lease_token", "lease_until", "attempts", "event_id",
-                                                   "created_by_user_id", "request_key"}),
-                           total=r.quantity, artefact=artefacts.get(r.id), void_codes=voided.get(sources[r.id], 0))  # type: ignore[index,arg-type]
-            for r in runs]
+    artefacts: dict[int, str] = (
+        dict(
+            session.execute(  # type: ignore[arg-type]
+                select(col(PrintArtefact.print_run_id), col(PrintArtefact.media_type)).where(
+                    col(PrintArtefact.print_run_id).in_(ids)
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    voided: dict[int, int] = (
+        dict(
+            session.execute(
+                select(col(Unit.print_run_id), func.count())
+                .where(col(Unit.print_run_id).in_(set(sources.values())), Unit.status == UnitStatus.VOID)  # type: ignore[arg-type]
+                .group_by(col(Unit.print_run_id))
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    return [
+        PrintRunPublic(
+            **r.model_dump(
+                exclude={"lease_token", "lease_until", "attempts", "event_id", "created_by_user_id", "request_key"}
+            ),
+            total=r.quantity,
+            artefact=artefacts.get(r.id),  # type: ignore[arg-type]
+            void_codes=voided.get(sources[r.id], 0),  # type: ignore[index]
+        )
+        for r in runs
+    ]
 
 
 def list_runs(*, session: Session, actor: Actor, lot_id: int) -> list[PrintRun]:

@@ -27,8 +27,11 @@ from trace.units import Unit, UnitStatus
 def covering(*, session: Session, lot_id: int) -> Recall | None:
     """The first recall that reached a lot, if any."""
     return session.exec(
-        select(Recall).join(RecallLot, col(RecallLot.recall_id) == Recall.id)
-        .where(RecallLot.lot_id == lot_id).order_by(col(Recall.id)).limit(1)
+        select(Recall)
+        .join(RecallLot, col(RecallLot.recall_id) == Recall.id)
+        .where(RecallLot.lot_id == lot_id)
+        .order_by(col(Recall.id))
+        .limit(1)
     ).first()
 
 
@@ -49,13 +52,16 @@ def _depths(session: Session, root: int, ids: list[int]) -> dict[int, int]:
     return depth
 
 
-def recall(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn, idempotency_key: str | None = None) -> Recall:
+def recall(
+    *, session: Session, actor: Actor, lot_id: int, data: ReasonIn, idempotency_key: str | None = None
+) -> Recall:
     """Recall a lot and every lot made from it, in one transaction; recalling a lot an earlier
     recall reached changes nothing and returns that recall (so does a retry with the same key)."""
     lot = locked_lot(session=session, lot_id=lot_id)
     org = acting_organisation(session=session, actor=actor, lot=lot, action="recall")
-    first = replayed(session=session, organisation_id=org, key=idempotency_key, action="recall", lot_id=lot_id,
-                     data=data)
+    first = replayed(
+        session=session, organisation_id=org, key=idempotency_key, action="recall", lot_id=lot_id, data=data
+    )
     if first is not None:
         return session.exec(select(Recall).where(Recall.event_id == first.id)).one()
     if lot.status == LotStatus.RECALLED:
@@ -67,35 +73,71 @@ def recall(*, session: Session, actor: Actor, lot_id: int, data: ReasonIn, idemp
     previous = lot.status
     depths = _depths(session, lot.id, lineage.lot_ids(session=session, lot_id=lot.id, direction=Direction.FORWARD))  # type: ignore[arg-type]
     with session.begin_nested():
-        found = Recall(lot_id=lot.id, organisation_id=org, reason=data.reason, event_id="",  # type: ignore[arg-type]
-                       lots_affected=len(depths))
+        found = Recall(
+            lot_id=lot.id,  # type: ignore[arg-type]
+            organisation_id=org,
+            reason=data.reason,
+            event_id="",
+            lots_affected=len(depths),
+        )
         session.add(found)
         session.flush()
-        session.execute(insert(RecallLot), [{"recall_id": found.id, "lot_id": reached_id, "depth": depth}
-                                            for reached_id, depth in depths.items()])
+        session.execute(
+            insert(RecallLot),
+            [{"recall_id": found.id, "lot_id": reached_id, "depth": depth} for reached_id, depth in depths.items()],
+        )
         # By id lists, not a join to the rows just written: planners know nothing of those yet
         # (PostgreSQL chose a nested loop over every unit, 1.3 s for 100,000 of them). In id order,
         # so overlapping recalls lock shared lots in the same order.
         units = 0
         for chunk in in_chunks(sorted(depths)):
-            session.execute(update(Lot).where(col(Lot.id).in_(chunk), col(Lot.status) != LotStatus.CANCELLED)
-                            .values(status=LotStatus.RECALLED).execution_options(synchronize_session="fetch"))
-            units += session.exec(select(func.count()).select_from(Unit).where(
-                col(Unit.lot_id).in_(chunk), Unit.status == UnitStatus.ACTIVE)).one()
+            session.execute(
+                update(Lot)
+                .where(col(Lot.id).in_(chunk), col(Lot.status) != LotStatus.CANCELLED)
+                .values(status=LotStatus.RECALLED)
+                .execution_options(synchronize_session="fetch")
+            )
+            units += session.exec(
+                select(func.count())
+                .select_from(Unit)
+                .where(col(Unit.lot_id).in_(chunk), Unit.status == UnitStatus.ACTIVE)
+            ).one()
         found.units_affected = units
-        event = record(session=session, actor=actor, organisation_id=org, type=EventType.RECALL, lot=lot, payload={
-            "reason": data.reason, "previous_status": previous.value, "recall_id": found.id,
-            "lots_affected": found.lots_affected, "units_affected": found.units_affected})
+        event = record(
+            session=session,
+            actor=actor,
+            organisation_id=org,
+            type=EventType.RECALL,
+            lot=lot,
+            payload={
+                "reason": data.reason,
+                "previous_status": previous.value,
+                "recall_id": found.id,
+                "lots_affected": found.lots_affected,
+                "units_affected": found.units_affected,
+            },
+        )
         found.event_id = event.id
         session.add(found)
-        remember(session=session, organisation_id=org, key=idempotency_key, action="recall", lot_id=lot_id, data=data,
-                 event=event)
+        remember(
+            session=session,
+            organisation_id=org,
+            key=idempotency_key,
+            action="recall",
+            lot_id=lot_id,
+            data=data,
+            event=event,
+        )
         session.flush()
         # Every reached lot carries the event, so its history shows the recall.
-        session.execute(insert(EventLot).from_select(
-            ["event_id", "lot_id", "role", "organisation_id", "delta"],
-            sa_select(literal(event.id), col(RecallLot.lot_id), literal("object"), literal(org), literal(0))
-            .where(col(RecallLot.recall_id) == found.id, col(RecallLot.lot_id) != lot.id)))
+        session.execute(
+            insert(EventLot).from_select(
+                ["event_id", "lot_id", "role", "organisation_id", "delta"],
+                sa_select(literal(event.id), col(RecallLot.lot_id), literal("object"), literal(org), literal(0)).where(
+                    col(RecallLot.recall_id) == found.id, col(RecallLot.lot_id) != lot.id
+                ),
+            )
+        )
     return found
 
 
@@ -108,15 +150,32 @@ def public(*, session: Session, actor: Actor | None, recalls: list[Recall]) -> l
     """API shapes of recalls, with the recalled lot's identifiers and the recaller's name as ``actor`` may see it."""
     if not recalls:
         return []
-    names = dict(session.exec(select(Lot.id, Product.name_vi).join(Product, col(Product.id) == Lot.product_id)  # type: ignore[call-overload]
-                              .where(col(Lot.id).in_({x.lot_id for x in recalls}))).all())
+    names = dict(
+        session.exec(
+            select(Lot.id, Product.name_vi)
+            .join(Product, col(Product.id) == Lot.product_id)  # type: ignore[call-overload]
+            .where(col(Lot.id).in_({x.lot_id for x in recalls}))
+        ).all()
+    )
     lots = {x.id: x for x in session.exec(select(Lot).where(col(Lot.id).in_({x.lot_id for x in recalls})))}
     orgs = party_names(session=session, ids={x.organisation_id for x in recalls}, reader=actor)
-    return [RecallPublic(id=x.id, lot_id=x.lot_id, gtin=lots[x.lot_id].gtin, lot_code=lots[x.lot_id].lot_code,  # type: ignore[arg-type]
-                         product_name=names[x.lot_id], organisation_id=x.organisation_id,
-                         organisation_name=orgs[x.organisation_id], reason=x.reason, event_id=x.event_id,
-                         lots_affected=x.lots_affected, units_affected=x.units_affected, created_at=x.created_at)
-            for x in recalls]
+    return [
+        RecallPublic(
+            id=x.id,  # type: ignore[arg-type]
+            lot_id=x.lot_id,
+            gtin=lots[x.lot_id].gtin,
+            lot_code=lots[x.lot_id].lot_code,
+            product_name=names[x.lot_id],
+            organisation_id=x.organisation_id,
+            organisation_name=orgs[x.organisation_id],
+            reason=x.reason,
+            event_id=x.event_id,
+            lots_affected=x.lots_affected,
+            units_affected=x.units_affected,
+            created_at=x.created_at,
+        )
+        for x in recalls
+    ]
 
 
 def list_recalls(*, session: Session, actor: Actor, offset: int = 0, limit: int = 50) -> list[Recall]:
@@ -133,7 +192,9 @@ def may_report(*, session: Session, actor: Actor, found: Recall) -> bool:
         return True
     lot = session.get(Lot, found.lot_id)
     return actor.organisation_id is not None and actor.organisation_id in (
-        found.organisation_id, lot.producer_organisation_id if lot else None)
+        found.organisation_id,
+        lot.producer_organisation_id if lot else None,
+    )
 
 
 def get_recall(*, session: Session, actor: Actor, recall_id: int) -> Recall:
@@ -141,10 +202,17 @@ def get_recall(*, session: Session, actor: Actor, recall_id: int) -> Recall:
     found = session.get(Recall, recall_id)
     if found is not None and may_report(session=session, actor=actor, found=found):
         return found
-    if found is not None and actor.organisation_id is not None and session.exec(
-            select(Holding.lot_id).join(RecallLot, col(RecallLot.lot_id) == Holding.lot_id)
+    if (
+        found is not None
+        and actor.organisation_id is not None
+        and session.exec(
+            select(Holding.lot_id)
+            .join(RecallLot, col(RecallLot.lot_id) == Holding.lot_id)
             .where(RecallLot.recall_id == found.id, Holding.organisation_id == actor.organisation_id)
-            .limit(1)).first() is not None:
+            .limit(1)
+        ).first()
+        is not None
+    ):
         return found
     raise NotFound(f"Recall {recall_id} not found")
 
@@ -156,25 +224,50 @@ def affecting(*, session: Session, actor: Actor, offset: int = 0, limit: int = 1
         return []
     org = actor.organisation_id
     root = Lot.__table__.alias("root")  # type: ignore[attr-defined]
-    columns = (col(Recall.id), col(Recall.created_at), col(Recall.reason), col(Recall.lot_id), root.c.gtin,
-               root.c.lot_code, col(Lot.id), col(Lot.gtin), col(Lot.lot_code), col(Product.name_vi),
-               col(RecallLot.depth), col(Lot.status))
+    columns = (
+        col(Recall.id),
+        col(Recall.created_at),
+        col(Recall.reason),
+        col(Recall.lot_id),
+        root.c.gtin,
+        root.c.lot_code,
+        col(Lot.id),
+        col(Lot.gtin),
+        col(Lot.lot_code),
+        col(Product.name_vi),
+        col(RecallLot.depth),
+        col(Lot.status),
+    )
 
     def reached(query: Any) -> Any:
-        return (query.join(RecallLot, col(RecallLot.recall_id) == Recall.id)
-                .join(Lot, col(Lot.id) == RecallLot.lot_id)
-                .join(Product, col(Product.id) == Lot.product_id)
-                .join(root, root.c.id == Recall.lot_id)
-                .order_by(col(Recall.id).desc(), col(RecallLot.depth), col(Lot.id)).limit(offset + limit))
+        return (
+            query.join(RecallLot, col(RecallLot.recall_id) == Recall.id)
+            .join(Lot, col(Lot.id) == RecallLot.lot_id)
+            .join(Product, col(Product.id) == Lot.product_id)
+            .join(root, root.c.id == Recall.lot_id)
+            .order_by(col(Recall.id).desc(), col(RecallLot.depth), col(Lot.id))
+            .limit(offset + limit)
+        )
 
-    held = session.execute(reached(sa_select(*columns, col(Holding.quantity), col(Lot.unit)).select_from(Recall))
-                           .join(Holding, (col(Holding.lot_id) == RecallLot.lot_id) & (col(Holding.organisation_id) == org)))
-    coming = session.execute(reached(
-        sa_select(*columns, func.sum(col(Shipment.quantity) - col(Shipment.received_quantity)), col(Lot.unit))
-        .select_from(Recall))
-        .join(Shipment, (col(Shipment.lot_id) == RecallLot.lot_id) & (col(Shipment.to_organisation_id) == org)
-              & (col(Shipment.status) == ShipmentStatus.OPEN))
-        .group_by(*columns, col(Lot.unit)))
+    held = session.execute(
+        reached(sa_select(*columns, col(Holding.quantity), col(Lot.unit)).select_from(Recall)).join(
+            Holding, (col(Holding.lot_id) == RecallLot.lot_id) & (col(Holding.organisation_id) == org)
+        )
+    )
+    coming = session.execute(
+        reached(
+            sa_select(
+                *columns, func.sum(col(Shipment.quantity) - col(Shipment.received_quantity)), col(Lot.unit)
+            ).select_from(Recall)
+        )
+        .join(
+            Shipment,
+            (col(Shipment.lot_id) == RecallLot.lot_id)
+            & (col(Shipment.to_organisation_id) == org)
+            & (col(Shipment.status) == ShipmentStatus.OPEN),
+        )
+        .group_by(*columns, col(Lot.unit))
+    )
     fields = list(AffectedLotPublic.model_fields)[:-1]
     rows: dict[tuple[int, int], AffectedLotPublic] = {}
     for row in held:
@@ -187,6 +280,7 @@ def affecting(*, session: Session, actor: Actor, offset: int = 0, limit: int = 1
             rows[key].quantity_in_transit = Decimal(values["quantity_held"])
         else:
             rows[key] = AffectedLotPublic.model_validate(
-                {**values, "quantity_held": Decimal(0), "quantity_in_transit": values["quantity_held"]})
+                {**values, "quantity_held": Decimal(0), "quantity_in_transit": values["quantity_held"]}
+            )
     ordered = sorted(rows.values(), key=lambda x: (-x.recall_id, x.depth, x.lot_id))
-    return ordered[offset:offset + limit]
+    return ordered[offset : offset + limit]

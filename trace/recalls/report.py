@@ -24,13 +24,34 @@ from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus
 
 COLUMNS = (
-    "recall_id", "traceability_lot_code", "gtin", "lot_code", "product_description", "depth", "lot_status",
-    "lot_quantity", "unit_of_measure", "units_active", "holder_organisation_id", "holder_name", "holder_tax_code",
-    "holder_gln", "holder_address", "holder_commune_code", "holder_phone", "holder_email", "quantity_held",
+    "recall_id",
+    "traceability_lot_code",
+    "gtin",
+    "lot_code",
+    "product_description",
+    "depth",
+    "lot_status",
+    "lot_quantity",
+    "unit_of_measure",
+    "units_active",
+    "holder_organisation_id",
+    "holder_name",
+    "holder_tax_code",
+    "holder_gln",
+    "holder_address",
+    "holder_commune_code",
+    "holder_phone",
+    "holder_email",
+    "quantity_held",
     "quantity_in_transit",
 )
-_WIDTHS = {"traceability_lot_code": 32, "product_description": 28, "holder_name": 30, "holder_address": 36,
-           "holder_email": 26}
+_WIDTHS = {
+    "traceability_lot_code": 32,
+    "product_description": 28,
+    "holder_name": 30,
+    "holder_address": 36,
+    "holder_email": 26,
+}
 _Q = Decimal("0.001")
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -46,31 +67,55 @@ def rows(*, session: Session, actor: Actor, recall_id: int) -> tuple[Recall, lis
     transit (they will hold it on receipt)."""
     found = get_recall(session=session, actor=actor, recall_id=recall_id)
     if not may_report(session=session, actor=actor, found=found):
-        raise Forbidden("The recall report is for authorities, the recalling organisation and the producer",
-                        code="report_not_allowed")
-    depth: dict[int, int] = dict(session.exec(  # type: ignore[call-overload]
-        select(RecallLot.lot_id, RecallLot.depth).where(RecallLot.recall_id == found.id)).all())
+        raise Forbidden(
+            "The recall report is for authorities, the recalling organisation and the producer",
+            code="report_not_allowed",
+        )
+    depth: dict[int, int] = dict(
+        session.exec(  # type: ignore[call-overload]
+            select(RecallLot.lot_id, RecallLot.depth).where(RecallLot.recall_id == found.id)
+        ).all()
+    )
     units: dict[int, int] = {}
     parties: dict[int, dict[int, list[Decimal]]] = defaultdict(dict)
     lots: list[Any] = []
     # Set-based, by lists of ids (a join to recall_lot leaves planners guessing: see recall.py).
     for chunk in in_chunks(sorted(depth)):
         lots += session.execute(
-            sa_select(col(Lot.id), col(Lot.gtin), col(Lot.lot_code), col(Product.name_vi), col(Lot.status),
-                      col(Lot.quantity), col(Lot.unit))
-            .join(Product, col(Product.id) == Lot.product_id).where(col(Lot.id).in_(chunk))).all()
-        units.update(session.exec(  # type: ignore[call-overload]
-            select(Unit.lot_id, func.count()).where(col(Unit.lot_id).in_(chunk), Unit.status == UnitStatus.ACTIVE)
-            .group_by(col(Unit.lot_id))).all())
+            sa_select(
+                col(Lot.id),
+                col(Lot.gtin),
+                col(Lot.lot_code),
+                col(Product.name_vi),
+                col(Lot.status),
+                col(Lot.quantity),
+                col(Lot.unit),
+            )
+            .join(Product, col(Product.id) == Lot.product_id)
+            .where(col(Lot.id).in_(chunk))
+        ).all()
+        units.update(
+            session.exec(  # type: ignore[call-overload]
+                select(Unit.lot_id, func.count())
+                .where(col(Unit.lot_id).in_(chunk), Unit.status == UnitStatus.ACTIVE)
+                .group_by(col(Unit.lot_id))
+            ).all()
+        )
         for lot_id, org_id, quantity in session.exec(
-                select(col(Holding.lot_id), col(Holding.organisation_id), col(Holding.quantity))
-                .where(col(Holding.lot_id).in_(chunk), Holding.quantity > 0)):
+            select(col(Holding.lot_id), col(Holding.organisation_id), col(Holding.quantity)).where(
+                col(Holding.lot_id).in_(chunk), Holding.quantity > 0
+            )
+        ):
             parties[lot_id][org_id] = [_q(quantity), _q(0)]
         for lot_id, org_id, quantity in session.execute(
-                sa_select(col(Shipment.lot_id), col(Shipment.to_organisation_id),
-                          func.sum(col(Shipment.quantity) - col(Shipment.received_quantity)))
-                .where(col(Shipment.lot_id).in_(chunk), col(Shipment.status) == ShipmentStatus.OPEN)
-                .group_by(col(Shipment.lot_id), col(Shipment.to_organisation_id))):
+            sa_select(
+                col(Shipment.lot_id),
+                col(Shipment.to_organisation_id),
+                func.sum(col(Shipment.quantity) - col(Shipment.received_quantity)),
+            )
+            .where(col(Shipment.lot_id).in_(chunk), col(Shipment.status) == ShipmentStatus.OPEN)
+            .group_by(col(Shipment.lot_id), col(Shipment.to_organisation_id))
+        ):
             parties[lot_id].setdefault(org_id, [_q(0), _q(0)])[1] = _q(quantity)
     lots.sort(key=lambda row: (depth[row[0]], row[1], row[2]))
     orgs: dict[int | None, Organisation] = {}
@@ -78,18 +123,40 @@ def rows(*, session: Session, actor: Actor, recall_id: int) -> tuple[Recall, lis
         orgs.update((o.id, o) for o in session.exec(select(Organisation).where(col(Organisation.id).in_(chunk))))
     out: list[dict[str, Any]] = []
     for lot_id, gtin, lot_code, product, status, quantity, unit in lots:
-        lot = {"recall_id": found.id, "traceability_lot_code": f"(01){gtin.zfill(14)}(10){lot_code}", "gtin": gtin,
-               "lot_code": lot_code, "product_description": product, "depth": depth[lot_id], "lot_status": status.value,
-               "lot_quantity": _q(quantity), "unit_of_measure": unit, "units_active": units.get(lot_id, 0)}
-        holders = sorted(((shown_party(orgs[o], actor), q) for o, q in parties.get(lot_id, {}).items()),
-                         key=lambda x: (x[0].name, x[0].id))
+        lot = {
+            "recall_id": found.id,
+            "traceability_lot_code": f"(01){gtin.zfill(14)}(10){lot_code}",
+            "gtin": gtin,
+            "lot_code": lot_code,
+            "product_description": product,
+            "depth": depth[lot_id],
+            "lot_status": status.value,
+            "lot_quantity": _q(quantity),
+            "unit_of_measure": unit,
+            "units_active": units.get(lot_id, 0),
+        }
+        holders = sorted(
+            ((shown_party(orgs[o], actor), q) for o, q in parties.get(lot_id, {}).items()),
+            key=lambda x: (x[0].name, x[0].id),
+        )
         if not holders:
             out.append({**lot, **{c: None for c in COLUMNS if c not in lot}})
         for org, (held, flying) in holders:
-            out.append({**lot, "holder_organisation_id": org.id, "holder_name": org.name,
-                        "holder_tax_code": org.tax_code, "holder_gln": org.gln, "holder_address": org.address,
-                        "holder_commune_code": org.commune_code, "holder_phone": org.phone, "holder_email": org.email,
-                        "quantity_held": held, "quantity_in_transit": flying})
+            out.append(
+                {
+                    **lot,
+                    "holder_organisation_id": org.id,
+                    "holder_name": org.name,
+                    "holder_tax_code": org.tax_code,
+                    "holder_gln": org.gln,
+                    "holder_address": org.address,
+                    "holder_commune_code": org.commune_code,
+                    "holder_phone": org.phone,
+                    "holder_email": org.email,
+                    "quantity_held": held,
+                    "quantity_in_transit": flying,
+                }
+            )
     return found, out
 
 

@@ -148,8 +148,13 @@ def held_designations(*, session: Session, actor: Actor, organisation_id: int | 
         org = actor.organisation_id
     else:
         raise Forbidden("Only a designation holder sees its designations' dashboard", code="not_designation_holder")
-    ids = list(session.execute(select(col(Designation.id)).where(col(Designation.holder_organisation_id) == org)
-                               .order_by(col(Designation.id))).scalars())
+    ids = list(
+        session.execute(
+            select(col(Designation.id))
+            .where(col(Designation.holder_organisation_id) == org)
+            .order_by(col(Designation.id))
+        ).scalars()
+    )
     if not ids:
         raise Forbidden("Only a designation holder sees its designations' dashboard", code="not_designation_holder")
     return org, ids
@@ -168,14 +173,21 @@ def _lots_where(designation_ids: Sequence[int] | None, lot_column: Any) -> list[
 def _code_filters(designation_ids: Sequence[int] | None = None) -> list[Any]:
     # Labels as the designation holder's usage counts them: active package codes (a carton's code stands
     # for packages that carry their own) ...
-    return [col(Unit.level) == UnitLevel.UNIT, col(Unit.status) == UnitStatus.ACTIVE,
-            *_lots_where(designation_ids, col(Unit.lot_id))]
+    return [
+        col(Unit.level) == UnitLevel.UNIT,
+        col(Unit.status) == UnitStatus.ACTIVE,
+        *_lots_where(designation_ids, col(Unit.lot_id)),
+    ]
 
 
 def _run_filters(designation_ids: Sequence[int] | None = None) -> list[Any]:
     # ... and lot labels of runs that are neither reprints (the same labels again) nor cancelled.
-    return [col(PrintRun.kind) == PrintKind.LOT, col(PrintRun.reprint_of_id).is_(None),
-            col(PrintRun.status) != PrintStatus.CANCELLED, *_lots_where(designation_ids, col(PrintRun.lot_id))]
+    return [
+        col(PrintRun.kind) == PrintKind.LOT,
+        col(PrintRun.reprint_of_id).is_(None),
+        col(PrintRun.status) != PrintStatus.CANCELLED,
+        *_lots_where(designation_ids, col(PrintRun.lot_id)),
+    ]
 
 
 BY_PEOPLE = col(Scan.agent) != "bot"  # search engines' and link previewers' fetches are not scans
@@ -187,13 +199,16 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
     months = period.months()
     lot_join = Lot.__table__.join(Event.__table__, col(Event.id) == col(Lot.created_event_id))  # type: ignore[attr-defined]
     live = [col(Lot.status) != LotStatus.CANCELLED, *_lots_where(designation_ids, col(Lot.id))]
-    harvested = per_month(session, col(Lot.created_at), months, col(Event.type) == EventType.HARVEST, *live,
-                          froms=lot_join)
-    produced = per_month(session, col(Lot.created_at), months, col(Event.type) == EventType.TRANSFORM, *live,
-                         froms=lot_join)
+    harvested = per_month(
+        session, col(Lot.created_at), months, col(Event.type) == EventType.HARVEST, *live, froms=lot_join
+    )
+    produced = per_month(
+        session, col(Lot.created_at), months, col(Event.type) == EventType.TRANSFORM, *live, froms=lot_join
+    )
     codes = per_month(session, col(Unit.created_at), months, *_code_filters(designation_ids))
-    lot_labels = per_month(session, col(PrintRun.created_at), months, *_run_filters(designation_ids),
-                           value=col(PrintRun.quantity))
+    lot_labels = per_month(
+        session, col(PrintRun.created_at), months, *_run_filters(designation_ids), value=col(PrintRun.quantity)
+    )
     zero = [0] * len(months)
     if designation_ids is None:
         scans = per_month(session, col(Scan.scanned_at), months, BY_PEOPLE)
@@ -202,33 +217,48 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
         recalls = per_month(session, col(Recall.created_at), months)
     else:
         scans = inspections = holds = recalls = zero
-    return [MonthFigures(m.year, m.month, *values) for m, *values in
-            zip(months, harvested, produced, codes, lot_labels, scans, inspections, holds, recalls, strict=True)]
+    return [
+        MonthFigures(m.year, m.month, *values)
+        for m, *values in zip(
+            months, harvested, produced, codes, lot_labels, scans, inspections, holds, recalls, strict=True
+        )
+    ]
 
 
 def _events(session: Session, months: Any, kind: EventType) -> list[int]:
     """Events of a kind per month, leaving out those a correction declared erroneous."""
     fix = aliased(Event)
-    return per_month(session, col(Event.event_time), months, col(Event.type) == kind,
-                     ~exists().where(col(fix.corrects_event_id) == col(Event.id)))
+    return per_month(
+        session,
+        col(Event.event_time),
+        months,
+        col(Event.type) == kind,
+        ~exists().where(col(fix.corrects_event_id) == col(Event.id)),
+    )
 
 
 def by_kind(*, session: Session, period: Period) -> list[KindCount]:
     """Active organisations on the system at the period's end, and those that joined in it, per kind."""
     start, end = period.start_utc, period.end_utc
     new = func.sum(case((col(Organisation.created_at) >= start, 1), else_=0))
-    rows = session.execute(select(col(Organisation.kind), func.count(), new)
-                           .where(col(Organisation.active).is_(True), col(Organisation.created_at) < end)
-                           .group_by(col(Organisation.kind))).all()
-    return sorted((KindCount(str(getattr(kind, "value", kind)), int(total), int(joined or 0))
-                   for kind, total, joined in rows), key=lambda k: (-k.total, k.kind))
+    rows = session.execute(
+        select(col(Organisation.kind), func.count(), new)
+        .where(col(Organisation.active).is_(True), col(Organisation.created_at) < end)
+        .group_by(col(Organisation.kind))
+    ).all()
+    return sorted(
+        (KindCount(str(getattr(kind, "value", kind)), int(total), int(joined or 0)) for kind, total, joined in rows),
+        key=lambda k: (-k.total, k.kind),
+    )
 
 
 def by_commune(*, session: Session, period: Period) -> list[CommuneCount]:
     """Active organisations on the system at the period's end, per today's commune."""
-    rows = session.execute(select(col(Organisation.commune_code), func.count())
-                           .where(col(Organisation.active).is_(True), col(Organisation.created_at) < period.end_utc)
-                           .group_by(col(Organisation.commune_code))).all()
+    rows = session.execute(
+        select(col(Organisation.commune_code), func.count())
+        .where(col(Organisation.active).is_(True), col(Organisation.created_at) < period.end_utc)
+        .group_by(col(Organisation.commune_code))
+    ).all()
     out = []
     for code, total in rows:
         unit = admin_units.commune(code) if code else None
@@ -238,15 +268,20 @@ def by_commune(*, session: Session, period: Period) -> list[CommuneCount]:
 
 def products_at(*, session: Session, end: Any) -> tuple[int, int]:
     """(products registered, products carrying trace codes: with a lot that is not cancelled) before ``end``."""
-    products = session.execute(select(func.count()).select_from(Product)
-                               .where(col(Product.created_at) < end)).scalar_one()
-    traced = session.execute(select(func.count(func.distinct(col(Lot.product_id))))
-                             .where(col(Lot.status) != LotStatus.CANCELLED, col(Lot.created_at) < end)).scalar_one()
+    products = session.execute(
+        select(func.count()).select_from(Product).where(col(Product.created_at) < end)
+    ).scalar_one()
+    traced = session.execute(
+        select(func.count(func.distinct(col(Lot.product_id)))).where(
+            col(Lot.status) != LotStatus.CANCELLED, col(Lot.created_at) < end
+        )
+    ).scalar_one()
     return int(products), int(traced)
 
 
-def designation_years(*, session: Session, actor: Actor, period: Period,
-                      designation_ids: Sequence[int] | None = None) -> list[DesignationYear]:
+def designation_years(
+    *, session: Session, actor: Actor, period: Period, designation_ids: Sequence[int] | None = None
+) -> list[DesignationYear]:
     """Each designation's labels and quota use per calendar year of the period, as its holder's usage
     view counts them (:func:`trace.designations.usage.designation_usage`)."""
     query = select(Designation).order_by(col(Designation.id))
@@ -255,16 +290,28 @@ def designation_years(*, session: Session, actor: Actor, period: Period,
     out = []
     for designation in session.execute(query).scalars():
         for year in period.years:
-            found = designation_usage(session=session, actor=actor, designation_id=designation.id,  # type: ignore[arg-type]
-                                      year=year)
+            found = designation_usage(
+                session=session,
+                actor=actor,
+                designation_id=designation.id,  # type: ignore[arg-type]
+                year=year,
+            )
             labels = sum(y.labels for g in found.grantees for y in g.years if y.year == year)
             limited = [r for r in found.rights if r.annual_label_quota is not None]
             uses = [q for r in limited for q in r.quota_use if q.year == year]
-            out.append(DesignationYear(
-                designation_id=designation.id, name=designation.name_vi, kind=designation.kind.value,  # type: ignore[arg-type]
-                year=year, rights=len(found.rights), labels=labels,
-                quota=sum(r.annual_label_quota or 0 for r in limited) if limited else None,
-                used=sum(q.labels for q in uses), over=sum(1 for q in uses if q.over)))
+            out.append(
+                DesignationYear(
+                    designation_id=designation.id,
+                    name=designation.name_vi,
+                    kind=designation.kind.value,  # type: ignore[arg-type]
+                    year=year,
+                    rights=len(found.rights),
+                    labels=labels,
+                    quota=sum(r.annual_label_quota or 0 for r in limited) if limited else None,
+                    used=sum(q.labels for q in uses),
+                    over=sum(1 for q in uses if q.over),
+                )
+            )
     return out
 
 
@@ -273,9 +320,11 @@ def designation_years(*, session: Session, actor: Actor, period: Period,
 
 def targets(*, session: Session, years: Sequence[int]) -> dict[tuple[Indicator, int], int]:
     """The target in force for each (indicator, year): the latest one the administrator entered."""
-    rows = session.execute(select(col(PlanTarget.indicator), col(PlanTarget.year), col(PlanTarget.value))
-                           .where(col(PlanTarget.year).in_(list(years)))
-                           .order_by(col(PlanTarget.set_at), col(PlanTarget.id))).all()
+    rows = session.execute(
+        select(col(PlanTarget.indicator), col(PlanTarget.year), col(PlanTarget.value))
+        .where(col(PlanTarget.year).in_(list(years)))
+        .order_by(col(PlanTarget.set_at), col(PlanTarget.id))
+    ).all()
     return {(Indicator(indicator), year): value for indicator, year, value in rows}
 
 
@@ -284,17 +333,33 @@ def actual(*, session: Session, indicator: Indicator, year: int) -> int:
     flows over the year."""
     start, end = local_start(date(year, 1, 1)), local_start(date(year + 1, 1, 1))
     if indicator == Indicator.ORGANISATIONS:
-        return int(session.execute(select(func.count()).select_from(Organisation).where(
-            col(Organisation.active).is_(True), col(Organisation.created_at) < end)).scalar_one())
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(Organisation)
+                .where(col(Organisation.active).is_(True), col(Organisation.created_at) < end)
+            ).scalar_one()
+        )
     if indicator == Indicator.PRODUCTS:
         return products_at(session=session, end=end)[1]
     if indicator == Indicator.SCANS:
-        return int(session.execute(select(func.count()).select_from(Scan).where(
-            col(Scan.scanned_at) >= start, col(Scan.scanned_at) < end, BY_PEOPLE)).scalar_one())
-    codes = session.execute(select(func.count()).select_from(Unit).where(
-        col(Unit.created_at) >= start, col(Unit.created_at) < end, *_code_filters())).scalar_one()
-    lot_labels = session.execute(select(func.coalesce(func.sum(col(PrintRun.quantity)), 0)).where(
-        col(PrintRun.created_at) >= start, col(PrintRun.created_at) < end, *_run_filters())).scalar_one()
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(Scan)
+                .where(col(Scan.scanned_at) >= start, col(Scan.scanned_at) < end, BY_PEOPLE)
+            ).scalar_one()
+        )
+    codes = session.execute(
+        select(func.count())
+        .select_from(Unit)
+        .where(col(Unit.created_at) >= start, col(Unit.created_at) < end, *_code_filters())
+    ).scalar_one()
+    lot_labels = session.execute(
+        select(func.coalesce(func.sum(col(PrintRun.quantity)), 0)).where(
+            col(PrintRun.created_at) >= start, col(PrintRun.created_at) < end, *_run_filters()
+        )
+    ).scalar_one()
     return int(codes) + int(lot_labels)
 
 
@@ -313,10 +378,16 @@ def growth(*, session: Session, period: Period) -> list[GrowthPoint]:
     years = growth_years(session=session, period=period)
     wanted = targets(session=session, years=years)
     this_year = today().year
-    return [GrowthPoint(indicator, year,
-                        actual(session=session, indicator=indicator, year=year) if year <= this_year else None,
-                        wanted.get((indicator, year)))
-            for indicator in Indicator for year in years]
+    return [
+        GrowthPoint(
+            indicator,
+            year,
+            actual(session=session, indicator=indicator, year=year) if year <= this_year else None,
+            wanted.get((indicator, year)),
+        )
+        for indicator in Indicator
+        for year in years
+    ]
 
 
 # --------------------------------------------------------------------------- the two dashboards
@@ -346,13 +417,21 @@ def province_dashboard(*, session: Session, actor: Actor, period: Period, on_pro
     return found
 
 
-def holder_dashboard(*, session: Session, actor: Actor, period: Period, organisation_id: int | None = None,
-                     on_progress: Progress = _quiet) -> Dashboard:
+def holder_dashboard(
+    *,
+    session: Session,
+    actor: Actor,
+    period: Period,
+    organisation_id: int | None = None,
+    on_progress: Progress = _quiet,
+) -> Dashboard:
     """A designation holder's part: its designations' usage against quotas, the lots claiming them and the
     labels on those lots, per month. Nothing of other designations or of the province's other figures."""
     org, ids = held_designations(session=session, actor=actor, organisation_id=organisation_id)
     holder = session.get(Organisation, org)
-    found = Dashboard(scope="holder", period=period, organisation_name=shown_party(holder, actor).name if holder else None)
+    found = Dashboard(
+        scope="holder", period=period, organisation_name=shown_party(holder, actor).name if holder else None
+    )
     found.months = monthly(session=session, period=period, designation_ids=ids)
     on_progress(40)
     found.designations = designation_years(session=session, actor=actor, period=period, designation_ids=ids)

@@ -22,16 +22,27 @@ from trace.reports.models import Indicator
 # The shared rule for text that looks like a formula (trace.spreadsheets keeps it for every workbook).
 from trace.spreadsheets import _cell as _safe_cell
 
-ORG_KINDS = {"cooperative": "Hợp tác xã", "farm": "Hộ sản xuất, trang trại", "processor": "Cơ sở chế biến",
-             "distributor": "Nhà phân phối", "retailer": "Cửa hàng bán lẻ", "designation_holder": "Chủ thể chỉ dẫn, nhãn hiệu",
-             "authority": "Cơ quan quản lý"}
-DESIGNATION_KINDS = {"geographical_indication": "Chỉ dẫn địa lý", "collective_trademark": "Nhãn hiệu tập thể",
-                     "certification_trademark": "Nhãn hiệu chứng nhận"}
+ORG_KINDS = {
+    "cooperative": "Hợp tác xã",
+    "farm": "Hộ sản xuất, trang trại",
+    "processor": "Cơ sở chế biến",
+    "distributor": "Nhà phân phối",
+    "retailer": "Cửa hàng bán lẻ",
+    "designation_holder": "Chủ thể chỉ dẫn, nhãn hiệu",
+    "authority": "Cơ quan quản lý",
+}
+DESIGNATION_KINDS = {
+    "geographical_indication": "Chỉ dẫn địa lý",
+    "collective_trademark": "Nhãn hiệu tập thể",
+    "certification_trademark": "Nhãn hiệu chứng nhận",
+}
 # Worded after Plan 197/KH-UBND's themes (organisations applying traceability, products with trace codes).
-INDICATORS = {Indicator.ORGANISATIONS: "Số tổ chức, cơ sở tham gia hệ thống truy xuất nguồn gốc",
-              Indicator.PRODUCTS: "Số sản phẩm được gắn mã truy xuất nguồn gốc",
-              Indicator.LABELS: "Số tem (mã) truy xuất nguồn gốc đã phát hành trong năm",
-              Indicator.SCANS: "Số lượt tra cứu (quét mã) trong năm"}
+INDICATORS = {
+    Indicator.ORGANISATIONS: "Số tổ chức, cơ sở tham gia hệ thống truy xuất nguồn gốc",
+    Indicator.PRODUCTS: "Số sản phẩm được gắn mã truy xuất nguồn gốc",
+    Indicator.LABELS: "Số tem (mã) truy xuất nguồn gốc đã phát hành trong năm",
+    Indicator.SCANS: "Số lượt tra cứu (quét mã) trong năm",
+}
 
 INT, TEXT, PERCENT = "int", "text", "percent"
 
@@ -64,72 +75,165 @@ def _percent(actual: int | None, target: int | None) -> float | None:
 def summary_rows(found: Dashboard) -> list[dict[str, Any]]:
     """The figures of the period in a few lines."""
     p = found.period
-    rows: list[dict[str, Any]] = [
-        {"name": "Kỳ báo cáo", "value": f"{p.start:%d/%m/%Y} – {p.end:%d/%m/%Y}"}]
+    rows: list[dict[str, Any]] = [{"name": "Kỳ báo cáo", "value": f"{p.start:%d/%m/%Y} – {p.end:%d/%m/%Y}"}]
     if found.scope == "holder":
         rows.append({"name": "Chủ thể quản lý", "value": found.organisation_name or ""})
     else:
-        rows += [{"name": "Tổ chức trên hệ thống (cuối kỳ)", "value": found.organisations},
-                 {"name": "Tổ chức mới tham gia trong kỳ", "value": found.organisations_new},
-                 {"name": "Sản phẩm đã đăng ký (cuối kỳ)", "value": found.products},
-                 {"name": "Sản phẩm được gắn mã truy xuất (cuối kỳ)", "value": found.products_traced}]
-    rows += [{"name": "Lô hàng thu hoạch trong kỳ", "value": found.total("lots_harvested")},
-             {"name": "Lô hàng chế biến trong kỳ", "value": found.total("lots_produced")},
-             {"name": "Tem (mã) đã phát hành trong kỳ", "value": found.total("labels")}]
+        rows += [
+            {"name": "Tổ chức trên hệ thống (cuối kỳ)", "value": found.organisations},
+            {"name": "Tổ chức mới tham gia trong kỳ", "value": found.organisations_new},
+            {"name": "Sản phẩm đã đăng ký (cuối kỳ)", "value": found.products},
+            {"name": "Sản phẩm được gắn mã truy xuất (cuối kỳ)", "value": found.products_traced},
+        ]
+    rows += [
+        {"name": "Lô hàng thu hoạch trong kỳ", "value": found.total("lots_harvested")},
+        {"name": "Lô hàng chế biến trong kỳ", "value": found.total("lots_produced")},
+        {"name": "Tem (mã) đã phát hành trong kỳ", "value": found.total("labels")},
+    ]
     if found.scope == "province":
-        rows += [{"name": "Lượt quét mã trong kỳ", "value": found.total("scans")},
-                 {"name": "Lượt kiểm tra trong kỳ", "value": found.total("inspections")},
-                 {"name": "Lượt tạm giữ lô hàng trong kỳ", "value": found.total("holds")},
-                 {"name": "Lượt thu hồi trong kỳ", "value": found.total("recalls")}]
+        rows += [
+            {"name": "Lượt quét mã trong kỳ", "value": found.total("scans")},
+            {"name": "Lượt kiểm tra trong kỳ", "value": found.total("inspections")},
+            {"name": "Lượt tạm giữ lô hàng trong kỳ", "value": found.total("holds")},
+            {"name": "Lượt thu hồi trong kỳ", "value": found.total("recalls")},
+        ]
     return rows
 
 
 def sections(found: Dashboard) -> list[Section]:
     """Every section of the report, in order (the holder's report has its own few)."""
-    out = [Section("summary", "Tổng hợp", "01-tong-hop.csv",
-                   (Column("name", "Chỉ tiêu", TEXT, 46), Column("value", "Giá trị", INT, 26)), summary_rows(found))]
+    out = [
+        Section(
+            "summary",
+            "Tổng hợp",
+            "01-tong-hop.csv",
+            (Column("name", "Chỉ tiêu", TEXT, 46), Column("value", "Giá trị", INT, 26)),
+            summary_rows(found),
+        )
+    ]
     if found.scope == "province":
-        out.append(Section("organisations_by_kind", "Tổ chức theo loại", "02-to-chuc-theo-loai.csv",
-                           (Column("kind", "Loại tổ chức", TEXT, 32), Column("total", "Trên hệ thống (cuối kỳ)"),
-                            Column("new", "Mới tham gia trong kỳ")),
-                           [{"kind": ORG_KINDS.get(k.kind, k.kind), "total": k.total, "new": k.new}
-                            for k in found.by_kind]))
-        out.append(Section("organisations_by_commune", "Tổ chức theo xã, phường", "03-to-chuc-theo-xa-phuong.csv",
-                           (Column("code", "Mã xã, phường", TEXT), Column("name", "Xã, phường", TEXT, 30),
-                            Column("total", "Số tổ chức")),
-                           [{"code": c.code or "", "name": c.name or "Chưa ghi xã, phường", "total": c.total}
-                            for c in found.by_commune]))
-    monthly = [Column("month", "Tháng", TEXT, 10), Column("lots_harvested", "Lô thu hoạch"),
-               Column("lots_produced", "Lô chế biến"), Column("unit_codes", "Mã đơn vị sản phẩm"),
-               Column("lot_labels", "Tem lô hàng"), Column("labels", "Tổng số tem")]
+        out.append(
+            Section(
+                "organisations_by_kind",
+                "Tổ chức theo loại",
+                "02-to-chuc-theo-loai.csv",
+                (
+                    Column("kind", "Loại tổ chức", TEXT, 32),
+                    Column("total", "Trên hệ thống (cuối kỳ)"),
+                    Column("new", "Mới tham gia trong kỳ"),
+                ),
+                [{"kind": ORG_KINDS.get(k.kind, k.kind), "total": k.total, "new": k.new} for k in found.by_kind],
+            )
+        )
+        out.append(
+            Section(
+                "organisations_by_commune",
+                "Tổ chức theo xã, phường",
+                "03-to-chuc-theo-xa-phuong.csv",
+                (
+                    Column("code", "Mã xã, phường", TEXT),
+                    Column("name", "Xã, phường", TEXT, 30),
+                    Column("total", "Số tổ chức"),
+                ),
+                [
+                    {"code": c.code or "", "name": c.name or "Chưa ghi xã, phường", "total": c.total}
+                    for c in found.by_commune
+                ],
+            )
+        )
+    monthly = [
+        Column("month", "Tháng", TEXT, 10),
+        Column("lots_harvested", "Lô thu hoạch"),
+        Column("lots_produced", "Lô chế biến"),
+        Column("unit_codes", "Mã đơn vị sản phẩm"),
+        Column("lot_labels", "Tem lô hàng"),
+        Column("labels", "Tổng số tem"),
+    ]
     if found.scope == "province":
-        monthly += [Column("scans", "Lượt quét mã"), Column("inspections", "Lượt kiểm tra"),
-                    Column("holds", "Lượt tạm giữ"), Column("recalls", "Lượt thu hồi")]
-    out.append(Section("monthly", "Theo tháng", "04-theo-thang.csv", tuple(monthly),
-                       [{"month": _month(m), **{c.key: getattr(m, c.key) for c in monthly[1:]}} for m in found.months]))
-    out.append(Section("designations", "Chỉ dẫn địa lý, nhãn hiệu", "05-chi-dan-nhan-hieu.csv",
-                       (Column("name", "Chỉ dẫn địa lý, nhãn hiệu", TEXT, 30), Column("kind", "Loại", TEXT, 20),
-                        Column("year", "Năm", TEXT, 8), Column("rights", "Số quyền sử dụng"),
-                        Column("labels", "Số tem đã phát hành"), Column("quota", "Hạn mức tem/năm"),
-                        Column("used", "Đã dùng theo hạn mức"), Column("share", "Tỷ lệ dùng hạn mức", PERCENT),
-                        Column("over", "Số quyền vượt hạn mức")),
-                       [{"name": d.name, "kind": DESIGNATION_KINDS.get(d.kind, d.kind), "year": str(d.year),
-                         "rights": d.rights, "labels": d.labels, "quota": d.quota, "used": d.used, "share": d.share,
-                         "over": d.over} for d in found.designations]))
+        monthly += [
+            Column("scans", "Lượt quét mã"),
+            Column("inspections", "Lượt kiểm tra"),
+            Column("holds", "Lượt tạm giữ"),
+            Column("recalls", "Lượt thu hồi"),
+        ]
+    out.append(
+        Section(
+            "monthly",
+            "Theo tháng",
+            "04-theo-thang.csv",
+            tuple(monthly),
+            [{"month": _month(m), **{c.key: getattr(m, c.key) for c in monthly[1:]}} for m in found.months],
+        )
+    )
+    out.append(
+        Section(
+            "designations",
+            "Chỉ dẫn địa lý, nhãn hiệu",
+            "05-chi-dan-nhan-hieu.csv",
+            (
+                Column("name", "Chỉ dẫn địa lý, nhãn hiệu", TEXT, 30),
+                Column("kind", "Loại", TEXT, 20),
+                Column("year", "Năm", TEXT, 8),
+                Column("rights", "Số quyền sử dụng"),
+                Column("labels", "Số tem đã phát hành"),
+                Column("quota", "Hạn mức tem/năm"),
+                Column("used", "Đã dùng theo hạn mức"),
+                Column("share", "Tỷ lệ dùng hạn mức", PERCENT),
+                Column("over", "Số quyền vượt hạn mức"),
+            ),
+            [
+                {
+                    "name": d.name,
+                    "kind": DESIGNATION_KINDS.get(d.kind, d.kind),
+                    "year": str(d.year),
+                    "rights": d.rights,
+                    "labels": d.labels,
+                    "quota": d.quota,
+                    "used": d.used,
+                    "share": d.share,
+                    "over": d.over,
+                }
+                for d in found.designations
+            ],
+        )
+    )
     if found.scope == "province":
-        out.append(Section("growth", "Tăng trưởng so với mục tiêu", "06-tang-truong.csv",
-                           (Column("indicator", "Chỉ tiêu", TEXT, 50), Column("year", "Năm", TEXT, 8),
-                            Column("actual", "Thực hiện"), Column("target", "Mục tiêu"),
-                            Column("reached", "Tỷ lệ đạt", PERCENT)),
-                           [{"indicator": INDICATORS[g.indicator], "year": str(g.year), "actual": g.actual,
-                             "target": g.target, "reached": _percent(g.actual, g.target)} for g in found.growth]))
+        out.append(
+            Section(
+                "growth",
+                "Tăng trưởng so với mục tiêu",
+                "06-tang-truong.csv",
+                (
+                    Column("indicator", "Chỉ tiêu", TEXT, 50),
+                    Column("year", "Năm", TEXT, 8),
+                    Column("actual", "Thực hiện"),
+                    Column("target", "Mục tiêu"),
+                    Column("reached", "Tỷ lệ đạt", PERCENT),
+                ),
+                [
+                    {
+                        "indicator": INDICATORS[g.indicator],
+                        "year": str(g.year),
+                        "actual": g.actual,
+                        "target": g.target,
+                        "reached": _percent(g.actual, g.target),
+                    }
+                    for g in found.growth
+                ],
+            )
+        )
     return out
 
 
 SECTION_CODES = ("summary", "organisations_by_kind", "organisations_by_commune", "monthly", "designations", "growth")
-SECTION_TITLES = {"summary": "Tổng hợp", "organisations_by_kind": "Tổ chức theo loại",
-                  "organisations_by_commune": "Tổ chức theo xã, phường", "monthly": "Theo tháng",
-                  "designations": "Chỉ dẫn địa lý, nhãn hiệu", "growth": "Tăng trưởng so với mục tiêu"}
+SECTION_TITLES = {
+    "summary": "Tổng hợp",
+    "organisations_by_kind": "Tổ chức theo loại",
+    "organisations_by_commune": "Tổ chức theo xã, phường",
+    "monthly": "Theo tháng",
+    "designations": "Chỉ dẫn địa lý, nhãn hiệu",
+    "growth": "Tăng trưởng so với mục tiêu",
+}
 
 _FORMATS = {INT: "#,##0", PERCENT: "0.0%"}
 
@@ -176,8 +280,9 @@ def _csv_value(column: Column, value: Any) -> Any:
 
 def to_csv(part: Section) -> bytes:
     """One section as CSV: UTF-8 with a BOM, one header row, numbers plain, text never a formula."""
-    body = csvfile.text([c.heading for c in part.columns],
-                        ([_csv_value(c, row.get(c.key)) for c in part.columns] for row in part.rows))
+    body = csvfile.text(
+        [c.heading for c in part.columns], ([_csv_value(c, row.get(c.key)) for c in part.columns] for row in part.rows)
+    )
     return ("\ufeff" + body).encode("utf-8")
 
 

@@ -36,8 +36,11 @@ from trace.timeutil import utcnow
 from trace.users import User
 
 LEASE_SECONDS = 300
-MEDIA = {ReportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-         ReportFormat.CSV: "text/csv; charset=utf-8", ReportFormat.ZIP: "application/zip"}
+MEDIA = {
+    ReportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ReportFormat.CSV: "text/csv; charset=utf-8",
+    ReportFormat.ZIP: "application/zip",
+}
 
 
 class ReportIn(SQLModel):
@@ -69,8 +72,14 @@ def _replay(session: Session, actor: Actor, key: str, data: ReportIn) -> ReportJ
     found = session.execute(select(ReportJob).where(col(ReportJob.request_key) == key)).scalars().first()
     if found is None:
         return None
-    same = (found.requested_by_user_id, found.scope, found.period_start, found.period_end, found.format,
-            found.section) == (actor.user_id, data.scope, data.period_start, data.period_end, data.format, data.section)
+    same = (
+        found.requested_by_user_id,
+        found.scope,
+        found.period_start,
+        found.period_end,
+        found.format,
+        found.section,
+    ) == (actor.user_id, data.scope, data.period_start, data.period_end, data.format, data.section)
     if not same:
         raise Conflict("This once-only key was used for another report", code="idempotency_key_reused")
     return found
@@ -85,9 +94,16 @@ def request_report(*, session: Session, actor: Actor, data: ReportIn, idempotenc
         raise RuleViolation("A designation holder's report has no such section", code="section_not_in_scope")
     if idempotency_key and (found := _replay(session, actor, idempotency_key, data)):
         return found
-    job = ReportJob(organisation_id=org, requested_by_user_id=actor.user_id, scope=data.scope,
-                    period_start=data.period_start, period_end=data.period_end, format=data.format,
-                    section=data.section, request_key=idempotency_key or None)
+    job = ReportJob(
+        organisation_id=org,
+        requested_by_user_id=actor.user_id,
+        scope=data.scope,
+        period_start=data.period_start,
+        period_end=data.period_end,
+        format=data.format,
+        section=data.section,
+        request_key=idempotency_key or None,
+    )
     if not idempotency_key:
         session.add(job)
         session.flush()
@@ -99,8 +115,11 @@ def request_report(*, session: Session, actor: Actor, data: ReportIn, idempotenc
 def _mine(actor: Actor, job: ReportJob) -> bool:
     if actor.is_admin:
         return True
-    return (job.organisation_id is not None and actor.organisation_id == job.organisation_id
-            and actor.role in (Role.ORG_ADMIN, Role.MEMBER))
+    return (
+        job.organisation_id is not None
+        and actor.organisation_id == job.organisation_id
+        and actor.role in (Role.ORG_ADMIN, Role.MEMBER)
+    )
 
 
 def get_job(*, session: Session, actor: Actor, job_id: int) -> ReportJob:
@@ -147,50 +166,93 @@ def new_token() -> str:
 def claim(*, session: Session, job_id: int, token: str, lease_seconds: int = LEASE_SECONDS) -> ReportJob | None:
     """Take the job if it is queued or its builder's lease ran out; None when it is not ours to build."""
     now = utcnow()
-    taken = session.execute(update(ReportJob).where(
-        col(ReportJob.id) == job_id,
-        or_(col(ReportJob.status) == ReportStatus.QUEUED,
-            and_(col(ReportJob.status) == ReportStatus.BUILDING, col(ReportJob.lease_until) < now)))
-        .values(status=ReportStatus.BUILDING, lease_token=token, lease_until=now + timedelta(seconds=lease_seconds),
-                attempts=ReportJob.attempts + 1, progress=0)).rowcount  # type: ignore[attr-defined]
+    taken = session.execute(
+        update(ReportJob)
+        .where(
+            col(ReportJob.id) == job_id,
+            or_(
+                col(ReportJob.status) == ReportStatus.QUEUED,
+                and_(col(ReportJob.status) == ReportStatus.BUILDING, col(ReportJob.lease_until) < now),
+            ),
+        )
+        .values(
+            status=ReportStatus.BUILDING,
+            lease_token=token,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=ReportJob.attempts + 1,
+            progress=0,
+        )
+    ).rowcount  # type: ignore[attr-defined]
     if not taken:
         return None
     return session.get(ReportJob, job_id, populate_existing=True)
 
 
-def heartbeat(*, session: Session, job_id: int, token: str, progress: int,
-              lease_seconds: int = LEASE_SECONDS) -> bool:
+def heartbeat(*, session: Session, job_id: int, token: str, progress: int, lease_seconds: int = LEASE_SECONDS) -> bool:
     """Record progress (0-100) and renew the lease; False when the job is no longer ours."""
-    return bool(session.execute(update(ReportJob).where(
-        col(ReportJob.id) == job_id, col(ReportJob.lease_token) == token, col(ReportJob.status) == ReportStatus.BUILDING)
-        .values(progress=max(0, min(99, progress)), lease_until=utcnow() + timedelta(seconds=lease_seconds)))
-        .rowcount)  # type: ignore[attr-defined]
+    return bool(
+        session.execute(  # type: ignore[attr-defined]
+            update(ReportJob)
+            .where(
+                col(ReportJob.id) == job_id,
+                col(ReportJob.lease_token) == token,
+                col(ReportJob.status) == ReportStatus.BUILDING,
+            )
+            .values(progress=max(0, min(99, progress)), lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        ).rowcount
+    )
 
 
 def finish(*, session: Session, job_id: int, token: str, built: Built) -> bool:
     """Store the file on the job and mark it done, if the lease is still ours (one file per job)."""
-    return bool(session.execute(update(ReportJob).where(
-        col(ReportJob.id) == job_id, col(ReportJob.lease_token) == token, col(ReportJob.status) == ReportStatus.BUILDING)
-        .values(status=ReportStatus.DONE, progress=100, content=built.content, size=len(built.content),
-                filename=built.filename, media_type=built.media_type, finished_at=utcnow(), lease_until=None))
-        .rowcount)  # type: ignore[attr-defined]
+    return bool(
+        session.execute(  # type: ignore[attr-defined]
+            update(ReportJob)
+            .where(
+                col(ReportJob.id) == job_id,
+                col(ReportJob.lease_token) == token,
+                col(ReportJob.status) == ReportStatus.BUILDING,
+            )
+            .values(
+                status=ReportStatus.DONE,
+                progress=100,
+                content=built.content,
+                size=len(built.content),
+                filename=built.filename,
+                media_type=built.media_type,
+                finished_at=utcnow(),
+                lease_until=None,
+            )
+        ).rowcount
+    )
 
 
 def fail(*, session: Session, job_id: int, token: str, error: str) -> None:
     """Mark the job failed (a fault a retry will not cure), if the lease is ours."""
-    session.execute(update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.lease_token) == token)
-                    .values(status=ReportStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None))
+    session.execute(
+        update(ReportJob)
+        .where(col(ReportJob.id) == job_id, col(ReportJob.lease_token) == token)
+        .values(status=ReportStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None)
+    )
 
 
 def due(*, session: Session, queued_for_seconds: int = 0) -> list[int]:
     """Jobs a worker should (re)start: queued ones older than ``queued_for_seconds``, and those whose
     builder's lease ran out."""
     now = utcnow()
-    return list(session.execute(select(col(ReportJob.id)).where(or_(
-        and_(col(ReportJob.status) == ReportStatus.QUEUED,
-             col(ReportJob.created_at) <= now - timedelta(seconds=queued_for_seconds)),
-        and_(col(ReportJob.status) == ReportStatus.BUILDING, col(ReportJob.lease_until) < now),
-    ))).scalars())
+    return list(
+        session.execute(
+            select(col(ReportJob.id)).where(
+                or_(
+                    and_(
+                        col(ReportJob.status) == ReportStatus.QUEUED,
+                        col(ReportJob.created_at) <= now - timedelta(seconds=queued_for_seconds),
+                    ),
+                    and_(col(ReportJob.status) == ReportStatus.BUILDING, col(ReportJob.lease_until) < now),
+                )
+            )
+        ).scalars()
+    )
 
 
 def build(*, session: Session, job: ReportJob, on_progress: Callable[[int], None]) -> Built:

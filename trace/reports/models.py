@@ -35,8 +35,9 @@ class PlanTarget(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=500)
     set_by_user_id: int | None = Field(default=None, foreign_key="user.id")
     set_at: datetime = Field(default_factory=utcnow)
-    request_key: str | None = Field(default=None, max_length=100, unique=True,
-                                    description="The form's once-only key: a double submit records once")
+    request_key: str | None = Field(
+        default=None, max_length=100, unique=True, description="The form's once-only key: a double submit records once"
+    )
 
 
 class ReportFormat(StrEnum):
@@ -58,8 +59,12 @@ class ReportJob(SQLModel, table=True):
     __tablename__ = "report_job"
 
     id: int | None = Field(default=None, primary_key=True)
-    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True,
-                                        description="The requester's organisation (None: the province admin)")
+    organisation_id: int | None = Field(
+        default=None,
+        foreign_key="organisation.id",
+        index=True,
+        description="The requester's organisation (None: the province admin)",
+    )
     requested_by_user_id: int | None = Field(default=None, foreign_key="user.id")
     scope: str = Field(default="province", max_length=20, description="province | holder")
     period_start: date
@@ -76,7 +81,8 @@ class ReportJob(SQLModel, table=True):
     attempts: int = 0
     lease_token: str | None = Field(default=None, max_length=32)
     lease_until: datetime | None = None
-    request_key: str | None = Field(default=None, max_length=100, unique=True,
-                                    description="The form's once-only key: a double submit asks once")
+    request_key: str | None = Field(
+        default=None, max_length=100, unique=True, description="The form's once-only key: a double submit asks once"
+    )
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

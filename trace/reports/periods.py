@@ -103,8 +103,9 @@ def bucket(column: Any, months: list[Month]) -> ColumnElement[Any]:
     return case(*[(column < m.end, i) for i, m in enumerate(months)], else_=None)
 
 
-def per_month(session: Session, column: Any, months: list[Month], *where: Any,
-              value: Any = None, froms: Any = None) -> list[int]:
+def per_month(
+    session: Session, column: Any, months: list[Month], *where: Any, value: Any = None, froms: Any = None
+) -> list[int]:
     """One figure per month: rows counted (or ``value`` summed) whose ``column`` falls in each month.
 
     Grouped in a subquery: PostgreSQL does not see a CASE with bound parameters in SELECT and in GROUP BY
@@ -121,4 +122,3 @@ def per_month(session: Session, column: Any, months: list[Month], *where: Any,
         if index is not None:
             out[int(index)] = int(total)
     return out
-

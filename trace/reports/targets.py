@@ -35,8 +35,15 @@ def set_target(*, session: Session, actor: Actor, data: TargetIn, idempotency_ke
     require_admin(actor)
     if idempotency_key and (found := _replay(session, idempotency_key, data)):
         return found
-    row = PlanTarget(indicator=data.indicator, year=data.year, value=data.value, note=data.note or None,
-                     set_by_user_id=actor.user_id, set_at=utcnow(), request_key=idempotency_key or None)
+    row = PlanTarget(
+        indicator=data.indicator,
+        year=data.year,
+        value=data.value,
+        note=data.note or None,
+        set_by_user_id=actor.user_id,
+        set_at=utcnow(),
+        request_key=idempotency_key or None,
+    )
     if not idempotency_key:
         session.add(row)
         session.flush()
@@ -48,5 +55,8 @@ def set_target(*, session: Session, actor: Actor, data: TargetIn, idempotency_ke
 def history(*, session: Session, actor: Actor, limit: int = 100) -> list[PlanTarget]:
     """Targets as they were entered, newest first (province administrator only)."""
     require_admin(actor)
-    return list(session.execute(select(PlanTarget).order_by(col(PlanTarget.set_at).desc(), col(PlanTarget.id).desc())
-                                .limit(limit)).scalars())
+    return list(
+        session.execute(
+            select(PlanTarget).order_by(col(PlanTarget.set_at).desc(), col(PlanTarget.id).desc()).limit(limit)
+        ).scalars()
+    )

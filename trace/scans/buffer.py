@@ -162,8 +162,10 @@ class ScanBuffer:
         except IntegrityError:
             pass  # a scan naming a lot or unit that does not exist: it would block every later round
         with session_scope(self.engine, write=True) as session:
-            known = _existing(session, Lot, {s.lot_id for s in scans}), \
-                _existing(session, Unit, {s.unit_id for s in scans if s.unit_id is not None})
+            known = (
+                _existing(session, Lot, {s.lot_id for s in scans}),
+                _existing(session, Unit, {s.unit_id for s in scans if s.unit_id is not None}),
+            )
             good = [s for s in scans if s.lot_id in known[0] and (s.unit_id is None or s.unit_id in known[1])]
             log.error("dropping %d scan(s) of unknown lots or units", len(scans) - len(good))
             return write(session=session, scans=good)
@@ -172,8 +174,13 @@ class ScanBuffer:
         # The first failure of a run says why; the next ones only now and then (the thread retries twice a second).
         self._failures += 1
         if self._failures == 1 or self._failures % 120 == 0:
-            log.warning("%s (%d round(s) so far); %d scan(s) kept for the next round", what, self._failures,
-                        self._unsettled(), exc_info=True)
+            log.warning(
+                "%s (%d round(s) so far); %d scan(s) kept for the next round",
+                what,
+                self._failures,
+                self._unsettled(),
+                exc_info=True,
+            )
 
     def _run(self) -> None:
         interval = get_settings().scan_flush_seconds
@@ -195,7 +202,7 @@ class MemoryBuffer(ScanBuffer):
         batch = self._take()
         written = 0
         for start in range(0, len(batch), BATCH):
-            chunk = batch[start:start + BATCH]
+            chunk = batch[start : start + BATCH]
             try:
                 written += self._write(chunk)
             except Exception:
@@ -269,7 +276,7 @@ class RedisBuffer(ScanBuffer):
     def _push(self) -> None:
         batch = self._take()
         for start in range(0, len(batch), BATCH):
-            chunk = batch[start:start + BATCH]
+            chunk = batch[start : start + BATCH]
             try:
                 pipe = self._redis.pipeline(transaction=True)  # the list and its count move together
                 pipe.rpush(self.key, *[_encode(s) for s in chunk])
@@ -306,7 +313,7 @@ class RedisBuffer(ScanBuffer):
         """Scans whose push the trimmed count has passed are committed: no longer pending."""
         done = list(itertools.takewhile(lambda sent: sent[0] <= trimmed, self._sent))
         if done:
-            del self._sent[:len(done)]
+            del self._sent[: len(done)]
             self._settled(s for _, scans in done for s in scans)
 
 

@@ -80,8 +80,21 @@ def coarse_place(lat: float, lon: float) -> str | None:
     return f"{round(lat, 1) + 0.0:.1f},{round(lon, 1) + 0.0:.1f}"
 
 
-_BOTS = ("bot", "crawl", "spider", "slurp", "facebookexternalhit", "curl/", "wget/", "python-", "go-http-client",
-         "java/", "libwww", "httpclient", "scrapy")
+_BOTS = (
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "facebookexternalhit",
+    "curl/",
+    "wget/",
+    "python-",
+    "go-http-client",
+    "java/",
+    "libwww",
+    "httpclient",
+    "scrapy",
+)
 _MOBILE = ("mobi", "android", "iphone", "ipad", "ipod", "windows phone", "opera mini", "kaios")
 _DESKTOP = ("windows nt", "macintosh", "x11", "cros", "linux x86_64")
 
@@ -109,16 +122,32 @@ def _lang(lang: str | None) -> str | None:
     return text if text.isascii() and text.replace("-", "").isalpha() else None
 
 
-def new_scan(*, lot_id: int, unit_id: int | None, client_ip: str | None, user_agent: str | None,
-             mobile_hint: str | None = None, lang: str | None, kind: str,
-             place: tuple[float, float] | None = None, at: datetime | None = None) -> ScanIn:
+def new_scan(
+    *,
+    lot_id: int,
+    unit_id: int | None,
+    client_ip: str | None,
+    user_agent: str | None,
+    mobile_hint: str | None = None,
+    lang: str | None,
+    kind: str,
+    place: tuple[float, float] | None = None,
+    at: datetime | None = None,
+) -> ScanIn:
     """A scan of a lot's or unit's page, from the request's hints; runs on every page view, so cheap."""
     if kind not in KINDS:
         raise ValueError(f"scan kind must be one of {KINDS}, not {kind!r}")
-    return ScanIn(uid=uuid.uuid4().hex, lot_id=lot_id, unit_id=unit_id, scanned_at=utcnow() if at is None else to_utc(at)[0],
-                  network=_network(client_ip, get_settings().secret_key),
-                  place=coarse_place(*place) if place is not None else None,
-                  agent=agent_of(user_agent, mobile_hint), lang=_lang(lang), kind=kind)
+    return ScanIn(
+        uid=uuid.uuid4().hex,
+        lot_id=lot_id,
+        unit_id=unit_id,
+        scanned_at=utcnow() if at is None else to_utc(at)[0],
+        network=_network(client_ip, get_settings().secret_key),
+        place=coarse_place(*place) if place is not None else None,
+        agent=agent_of(user_agent, mobile_hint),
+        lang=_lang(lang),
+        kind=kind,
+    )
 
 
 def write(*, session: Session, scans: Sequence[ScanIn]) -> int:
@@ -144,8 +173,17 @@ def write(*, session: Session, scans: Sequence[ScanIn]) -> int:
 
 
 # Array types for PostgreSQL's unnest(); timestamptz as the driver sends an aware datetime anyway.
-_PG_ARRAYS = {"uid": "varchar", "lot_id": "integer", "unit_id": "integer", "scanned_at": "timestamptz",
-              "network": "varchar", "place": "varchar", "agent": "varchar", "lang": "varchar", "kind": "varchar"}
+_PG_ARRAYS = {
+    "uid": "varchar",
+    "lot_id": "integer",
+    "unit_id": "integer",
+    "scanned_at": "timestamptz",
+    "network": "varchar",
+    "place": "varchar",
+    "agent": "varchar",
+    "lang": "varchar",
+    "kind": "varchar",
+}
 
 
 @lru_cache(maxsize=4)
@@ -170,9 +208,11 @@ PLACE_WINDOW = timedelta(hours=1)  # a visitor may add where they are this long 
 def set_place(*, session: Session, uid: str, place: str) -> bool:
     """Record where a visitor chose to say they were, once, on their own recent scan (found by the
     scan's random uid, which only that visitor's page holds)."""
-    found = session.execute(update(Scan).where(col(Scan.uid) == uid, col(Scan.place).is_(None),
-                                               col(Scan.scanned_at) >= utcnow() - PLACE_WINDOW)
-                            .values(place=place))
+    found = session.execute(
+        update(Scan)
+        .where(col(Scan.uid) == uid, col(Scan.place).is_(None), col(Scan.scanned_at) >= utcnow() - PLACE_WINDOW)
+        .values(place=place)
+    )
     return bool(found.rowcount)  # type: ignore[attr-defined]
 
 
@@ -195,9 +235,14 @@ def assess(*, networks: int, places: int) -> tuple[bool, list[str]]:
     the places shared from networks new to it. How often it was scanned does not: one network scanning
     a code a thousand times is a curious family or somebody trying to get a genuine code flagged."""
     settings = get_settings()
-    reasons = [reason for reason, value, limit in (
-        ("many_networks", networks, settings.scan_warn_networks),
-        ("many_places", places, settings.scan_warn_places)) if value >= limit]
+    reasons = [
+        reason
+        for reason, value, limit in (
+            ("many_networks", networks, settings.scan_warn_networks),
+            ("many_places", places, settings.scan_warn_places),
+        )
+        if value >= limit
+    ]
     return bool(reasons), reasons
 
 
@@ -213,12 +258,21 @@ def _where(unit_id: int | None, lot_id: int | None) -> list[Any]:
 def _first_sightings(where: list[Any]) -> Any:
     """Each network's first scan of the code (time, then id): the network and the place shared on it."""
     order = func.row_number().over(partition_by=col(Scan.network), order_by=(col(Scan.scanned_at), col(Scan.id)))
-    return select(col(Scan.network).label("network"), col(Scan.place).label("place"), order.label("n")) \
-        .where(*where).subquery()
+    return (
+        select(col(Scan.network).label("network"), col(Scan.place).label("place"), order.label("n"))
+        .where(*where)
+        .subquery()
+    )
 
 
-def tally(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
-          pending: Sequence[ScanIn] = (), limit: int = SOURCES_KEPT) -> tuple[ScanStats, set[str], set[str]]:
+def tally(
+    *,
+    session: Session,
+    unit_id: int | None = None,
+    lot_id: int | None = None,
+    pending: Sequence[ScanIn] = (),
+    limit: int = SOURCES_KEPT,
+) -> tuple[ScanStats, set[str], set[str]]:
     """A unit's (or a lot's) counts, and the networks it was scanned from and the places that count, at
     most ``limit`` of each: ``pending`` (scans not yet written) folded in exactly once.
 
@@ -227,11 +281,15 @@ def tally(*, session: Session, unit_id: int | None = None, lot_id: int | None = 
     or one forger naming places, and adds nothing. A page process adds its own new scans to the sets
     the same way (:meth:`api.public.PublicPages.record`)."""
     where = _where(unit_id, lot_id)
-    mine = {s.uid: s for s in pending
-            if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)}
+    mine = {
+        s.uid: s
+        for s in pending
+        if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)
+    }
     written = func.coalesce(func.sum(case((col(Scan.uid).in_(list(mine)), 1), else_=0)), 0) if mine else literal(0)
     count, first_at, last_at, known = session.execute(
-        select(func.count(), func.min(Scan.scanned_at), func.max(Scan.scanned_at), written).where(*where)).one()
+        select(func.count(), func.min(Scan.scanned_at), func.max(Scan.scanned_at), written).where(*where)
+    ).one()
     first = _first_sightings(where)
     seen = session.execute(select(first.c.network, first.c.place).where(first.c.n == 1).limit(limit)).all()
     networks = {network for network, _ in seen}
@@ -247,16 +305,24 @@ def tally(*, session: Session, unit_id: int | None = None, lot_id: int | None = 
         network_count, place_count = len(networks), len(places)
     else:  # past the sets' bound, well past any warning: the database's exact figures
         network_count, place_count = session.execute(
-            select(func.count(), func.count(func.distinct(first.c.place))).where(first.c.n == 1)).one()
+            select(func.count(), func.count(func.distinct(first.c.place))).where(first.c.n == 1)
+        ).one()
     times = [t for t in (first_at, last_at) if t is not None] + [s.scanned_at for s in mine.values()]
     suspicious, reasons = assess(networks=network_count, places=place_count)
-    found = ScanStats(count=count + len(mine) - known, first_at=min(times) if times else None,
-                      last_at=max(times) if times else None, networks=network_count, places=place_count,
-                      suspicious=suspicious, reasons=reasons)
+    found = ScanStats(
+        count=count + len(mine) - known,
+        first_at=min(times) if times else None,
+        last_at=max(times) if times else None,
+        networks=network_count,
+        places=place_count,
+        suspicious=suspicious,
+        reasons=reasons,
+    )
     return found, networks, places
 
 
-def stats(*, session: Session, unit_id: int | None = None, lot_id: int | None = None,
-          pending: Sequence[ScanIn] = ()) -> ScanStats:
+def stats(
+    *, session: Session, unit_id: int | None = None, lot_id: int | None = None, pending: Sequence[ScanIn] = ()
+) -> ScanStats:
     """Counts for a unit (or a lot), with ``pending`` (scans not yet written) folded in."""
     return tally(session=session, unit_id=unit_id, lot_id=lot_id, pending=pending)[0]
