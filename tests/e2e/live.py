@@ -180,6 +180,24 @@ def demo_server(db_url: str, logs: Path, **extra_env: str) -> Iterator[Server]:
     log = logs / f"server-{port}.log"
     load_demo(env, log)
     engine = make_engine(db_url, pool_size=2)
+    try:
+        with _serving(db_url, engine, env, port, log) as server:
+            yield server
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def another_process(server: Server, logs: Path) -> Iterator[Server]:
+    """A second API process on ``server``'s database and settings, on a port of its own (as two
+    uvicorn workers or two hosts behind a balancer run): for rules that must hold across processes."""
+    port = free_port()
+    with _serving(server.db_url, server.engine, server.env, port, logs / f"server-{port}.log") as second:
+        yield second
+
+
+@contextmanager
+def _serving(db_url: str, engine: Engine, env: dict[str, str], port: int, log: Path) -> Iterator[Server]:
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -194,7 +212,6 @@ def demo_server(db_url: str, logs: Path, **extra_env: str) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-        engine.dispose()
 
 
 def redis_up() -> bool:
