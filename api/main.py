@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.bodyguard import BodyGuard
@@ -35,7 +36,7 @@ from api.routes import (
     scans,
     webhooks,
 )
-from api.security import SecurityHeaders
+from api.security import DOCS_ASSETS, SecurityHeaders
 from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
 from api.web import errors as web_errors
 from api.web import routes as web_routes
@@ -78,7 +79,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(*, testing: bool = False) -> FastAPI:
     """Build the app (tests pass ``testing`` to skip start-up side effects)."""
-    app = FastAPI(
+    # FastAPIOffline: a FastAPI whose /docs and /redoc load their assets from /docs-assets, not a CDN.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="hytrace",
         version="0.1.0",
         lifespan=lifespan,

@@ -7,9 +7,9 @@ A header the response already set is kept (the pages set their own stricter poli
   everywhere;
 - a Content-Security-Policy: on JSON answers nothing may load (``default-src 'none'``); an HTML page
   without its own gets the pages' policy; the API docs (``/docs``, ``/redoc``) get one that lets them
-  work: Swagger UI and ReDoc come from the one CDN FastAPI loads them from (no Python package here
-  ships their files), and the docs' inline scripts run by their hashes (the docs pages hold no
-  visitor input, only the app's own settings);
+  work and names no other origin: Swagger UI and ReDoc are served from ``/docs-assets`` (fastapi-offline
+  ships their files; FastAPI's own pages load them from a CDN), and the docs' inline scripts run by
+  their hashes (the docs pages hold no visitor input, only the app's own settings);
 - ``Strict-Transport-Security`` when the request came over https: directly, or through a proxy that
   uvicorn trusts (it rewrites the scheme from ``X-Forwarded-Proto`` only for ``FORWARDED_ALLOW_IPS``).
 """
@@ -32,18 +32,17 @@ ALWAYS = (
 HSTS = b"max-age=31536000"
 NOTHING = b"default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
-DOCS_CDN = "https://cdn.jsdelivr.net"  # where FastAPI's docs pages load Swagger UI and ReDoc from
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's files, served by us (fastapi-offline ships them)
 DOCS_CSP = (
-    "default-src 'none'; script-src " + DOCS_CDN + "{hashes}; style-src " + DOCS_CDN + " 'unsafe-inline'; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; worker-src blob:; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; worker-src blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 _JSON = (b"application/json", b"application/problem+json", b"application/ld+json")
 
 
 def docs_policy(html: bytes) -> bytes:
-    """The docs page's policy: the CDN, and each inline script of the page by its hash."""
+    """The docs page's policy: our own files, and each inline script of the page by its hash."""
     hashes = "".join(
         f" 'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(html)
