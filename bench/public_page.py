@@ -8,8 +8,8 @@ Run from the repository root::
 On a fresh database per kind, migrated, the demo is loaded (``python -m trace.cli demo``) and
 ``--units`` active units of the showcase lot (GTIN 09520002000019, lot LN260715) are picked. One
 ``uvicorn bench.public_app:app`` process serves the product's application plus ``GET /bare`` (a
-constant, matched before the product's routes), with scan recording on (in-process buffer, no Redis) and the public rate limit above the
-load. In that one server run: a probe of each form, a warm-up of each endpoint, then ``--seconds``
+constant, matched before the product's routes), with scan recording on (in-process buffer, no Redis) and the public
+rate limit above the load. In that one server run: a probe of each form, a warm-up of each endpoint, then ``--seconds``
 each of the bare endpoint, the unit page as HTML and as JSON (``Accept: application/json``),
 rotating over the units. The load comes from ``wrk`` when it is on PATH (a Lua script rotates the
 URLs and counts statuses), otherwise from a bounded asyncio client (raw streams, keep-alive).

@@ -75,7 +75,8 @@ def _code(session: Session, code: str | None, uri: str | None) -> verification.C
         return Check(
             name="code_known",
             outcome=Outcome.VIOLATION,
-            summary="Mã không do hệ thống cấp (có thể là hàng giả) — unknown code: this label was not issued by the system (possible counterfeit)",
+            summary="Mã không do hệ thống cấp (có thể là hàng giả) — "
+            "unknown code: this label was not issued by the system (possible counterfeit)",
             evidence={"code": code, "uri": uri, "reason": error.code},
         )
     except DomainError as error:  # malformed: not ours, or mistyped (the check character says so)
@@ -92,7 +93,8 @@ def _code_check(found: verification.CodeCheck) -> Check:
         return Check(
             name="code_known",
             outcome=Outcome.VIOLATION,
-            summary="Mã đã bị hủy: không được có trên bao bì — the code was cancelled (voided) by its printer: it must not be on a package",
+            summary="Mã đã bị hủy: không được có trên bao bì — "
+            "the code was cancelled (voided) by its printer: it must not be on a package",
             evidence={"code": found.code, "serial": found.serial, "status": found.status},
         )
     return Check(
@@ -108,7 +110,8 @@ def _lot_status(lot: Lot) -> Check:
         return Check(
             name="lot_status",
             outcome=Outcome.VIOLATION,
-            summary=f"Lô {lot.lot_code} {_STATUS_VI.get(lot.status.value, lot.status.value)}: không được bán — lot {lot.lot_code} is {lot.status.value.replace('_', ' ')}: it must not be sold",
+            summary=f"Lô {lot.lot_code} {_STATUS_VI.get(lot.status.value, lot.status.value)}: không được bán — "
+            f"lot {lot.lot_code} is {lot.status.value.replace('_', ' ')}: it must not be sold",
             evidence={"status": lot.status.value},
         )
     return Check(
@@ -253,7 +256,8 @@ def _chain(session: Session, lot: Lot, ids: list[int]) -> Check:
         name="chain",
         outcome=Outcome.PASS,
         evidence=evidence,
-        summary=f"{len(roots)} lần thu hoạch tại vùng trồng đến {len(holders)} nơi đang giữ hàng, đủ ghi nhận giao nhận — "
+        summary=f"{len(roots)} lần thu hoạch tại vùng trồng đến {len(holders)} nơi đang giữ hàng, "
+        "đủ ghi nhận giao nhận — "
         f"{len(roots)} harvest(s) at growing areas to {len(holders)} current holder(s), custody recorded",
     )
 

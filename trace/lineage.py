@@ -155,7 +155,8 @@ _HOLDERS = {
 }
 _EDGE, _EVENT, _PRODUCT, _ORGANISATION, _PLACE = range(5)
 _REST = f"""SELECT {_EDGE}, parent_lot_id, child_lot_id, event_id, NULL, NULL FROM lot_edge WHERE {{this}} {{lots}}
-UNION ALL SELECT {_EVENT}, NULL, NULL, event_id, NULL, NULL FROM (SELECT DISTINCT event_id FROM event_lot WHERE lot_id {{lots}}) ev
+UNION ALL SELECT {_EVENT}, NULL, NULL, event_id, NULL, NULL
+  FROM (SELECT DISTINCT event_id FROM event_lot WHERE lot_id {{lots}}) ev
 UNION ALL SELECT {_PRODUCT}, id, NULL, name_vi, NULL, NULL FROM product WHERE id {{products}}
 UNION ALL SELECT {_ORGANISATION}, id, CAST(personal_name_consent AS INTEGER), name, kind, commune_code
     FROM organisation WHERE id {{organisations}}
@@ -372,7 +373,7 @@ def fsma_csv(*, session: Session, actor: Actor, lot_id: int, direction: Directio
 
 
 def fsma_xlsx(*, session: Session, actor: Actor, lot_id: int, direction: Direction) -> bytes:
-    """:func:`fsma_csv` as an XLSX workbook (bold frozen header, filters, quantities as numbers), as the recall report."""
+    """:func:`fsma_csv` as an XLSX workbook (bold frozen header, filters, numbers), as the recall report."""
     rows = fsma_rows(session=session, actor=actor, lot_id=lot_id, direction=direction)
     return spreadsheets.workbook(rows, columns=FSMA_COLUMNS, title=f"{direction} {lot_id}")
 

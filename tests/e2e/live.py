@@ -157,9 +157,8 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(
-                f"the server exited ({process.returncode}) before it answered\n{log.read_text(errors='replace')[-3000:]}"
-            )
+            tail = log.read_text(errors="replace")[-3000:]
+            pytest.fail(f"the server exited ({process.returncode}) before it answered\n{tail}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).json().get("status") == "ok":
                 return

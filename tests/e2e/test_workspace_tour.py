@@ -45,7 +45,8 @@ def _problems(page: Any) -> list[str]:
         """(least) => [...document.querySelectorAll(
         'button, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select, textarea, nav a')]
         .filter(e => e.offsetParent !== null)
-        .map(e => [e.tagName.toLowerCase() + (e.name ? '[name=' + e.name + ']' : '') + ' ' + (e.textContent || '').trim().slice(0, 30),
+        .map(e => [e.tagName.toLowerCase() + (e.name ? '[name=' + e.name + ']' : '') + ' '
+                   + (e.textContent || '').trim().slice(0, 30),
                    e.getBoundingClientRect().height])
         .filter(([, h]) => h < least)""",
         SMALLEST_TAP,
