@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import i18n, pages
 from api.errors import problem
 from trace import product_images
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 Kind = Literal["epcis", "upload", "api", "form"]
 

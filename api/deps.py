@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from trace.access import Actor
 from trace.auth import actor_from_token
-from trace.db import get_engine, session_scope
 from trace.errors import Unauthenticated
+from trace.platform.db import get_engine, session_scope
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

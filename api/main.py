@@ -40,9 +40,9 @@ from api.security import DOCS_ASSETS, SecurityHeaders
 from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
 from api.web import errors as web_errors
 from api.web import routes as web_routes
-from trace import changes
-from trace.config import get_settings
-from trace.db import get_engine, session_scope
+from trace.platform import changes
+from trace.platform.config import get_settings
+from trace.platform.db import get_engine, session_scope
 from trace.scans.buffer import open_buffer
 from trace.users import ensure_admin
 

@@ -2,7 +2,7 @@
 
 A label is scanned far more often than its lot changes, so each API process keeps what a label's
 page shows (facts, rendered HTML per language, JSON, linkset) and serves hits without a database
-round trip or a worker thread. A cached page is only used while :func:`trace.changes.generation`
+round trip or a worker thread. A cached page is only used while :func:`trace.platform.changes.generation`
 is unchanged (any public write, here or in another process, moves it), and never longer than
 ``public_cache_seconds``: a recall shows on the next scan. Scan counts are read from the database
 when a page is built and at most every ``STATS_SECONDS`` after, plus this process's own scans since.
@@ -25,15 +25,16 @@ import anyio.to_thread
 from sqlmodel import Session, SQLModel
 
 from api import i18n, pages
-from trace import changes, digital_link, origin
+from trace import digital_link, origin
 from trace.access import Actor, Role
-from trace.config import get_settings
 from trace.epcis import query as epcis_query
 from trace.errors import NotFound
+from trace.platform import changes
+from trace.platform.config import get_settings
+from trace.platform.timeutil import local_zone
 from trace.scans import record
 from trace.scans.buffer import ScanBuffer
 from trace.scans.record import ScanIn
-from trace.timeutil import local_zone
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 5_000  # pages kept per process (a page is ~20-40 KB with both languages)

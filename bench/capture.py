@@ -44,11 +44,11 @@ from bench.common import (
 )
 from trace import locations, organisations, products, users
 from trace.access import Actor, Role
-from trace.db import make_engine, session_scope
 from trace.events import chain
 from trace.events.ledger import INPUT_OF, capture
 from trace.events.models import EventType
 from trace.lots import Shipment
+from trace.platform.db import make_engine, session_scope
 
 PASSWORD = "bench-password-Ab3!"
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@hytrace.test", "bench-admin-password-Xy9!"

@@ -41,7 +41,6 @@ from bench.common import (
 )
 from trace import locations, organisations, products
 from trace.access import Actor, Role
-from trace.db import make_engine, session_scope
 from trace.epcis import document, vocab
 from trace.epcis import query as epcis_query
 from trace.epcis.capture import capture_document
@@ -49,6 +48,7 @@ from trace.epcis.models import EpcisEventId
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType
 from trace.events.schemas import HarvestIn, InspectIn, SellIn, StoreIn
+from trace.platform.db import make_engine, session_scope
 
 GOAL_S = 10.0
 BATCH = 1000

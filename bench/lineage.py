@@ -33,9 +33,9 @@ from bench.common import (
 )
 from trace import locations, organisations, products
 from trace.access import Actor, Role
-from trace.db import make_engine, session_scope
 from trace.lineage import Direction, lot_ids, trace
 from trace.lots import Lot, LotEdge
+from trace.platform.db import make_engine, session_scope
 
 CHUNK = 50_000
 ROOTS_SHARE = 0.70  # harvest lots, most of them sold as they are

@@ -41,11 +41,11 @@ from bench.labels import _labels as sample_labels
 from bench.labels import _qrcode_auto, _zxing
 from trace import locations, organisations, products
 from trace.access import Actor, Role
-from trace.config import get_settings
-from trace.db import make_engine, session_scope
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import HarvestIn
+from trace.platform.config import get_settings
+from trace.platform.db import make_engine, session_scope
 from trace.printing import jobs, runs
 from trace.printing.models import PrintArtefact, PrintRun
 from trace.units import Unit

@@ -56,8 +56,8 @@ from bench.common import (
 )
 from bench.public_app import SERVED_FILE_ENV, read_served
 from trace import digital_link
-from trace.db import make_engine
 from trace.lots import Lot
+from trace.platform.db import make_engine
 from trace.scans.models import Scan
 from trace.units import Unit, UnitStatus
 

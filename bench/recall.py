@@ -44,7 +44,6 @@ from bench.common import (
 )
 from trace import locations, organisations, products
 from trace.access import Actor, Role
-from trace.db import make_engine, session_scope
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import (
@@ -56,6 +55,7 @@ from trace.events.schemas import (
     TransformOutput,
 )
 from trace.lots import Lot, LotStatus, Shipment
+from trace.platform.db import make_engine, session_scope
 from trace.recalls import recall, report
 from trace.recalls.models import ReasonIn
 from trace.units import register_units

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from trace.config import get_settings
-from trace.db import make_engine
+from trace.platform.config import get_settings
+from trace.platform.db import make_engine
 from trace.schema import metadata
 
 config = context.config

@@ -25,8 +25,8 @@ os.environ.setdefault("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "1000000")
 os.environ.setdefault("HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE", "1000000")
 os.environ.setdefault("HYTRACE_RATE_LIMIT_AUTHENTICATED_PER_MINUTE", "1000000")
 
-from trace.config import get_settings  # noqa: E402
-from trace.db import make_engine  # noqa: E402
+from trace.platform.config import get_settings  # noqa: E402
+from trace.platform.db import make_engine  # noqa: E402
 from trace.scans.buffer import MemoryBuffer  # noqa: E402
 from trace.scans.record import ScanIn, write  # noqa: E402
 

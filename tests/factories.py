@@ -24,7 +24,7 @@ from trace.events.schemas import (
     TransformInput,
     TransformOutput,
 )
-from trace.timeutil import local_zone
+from trace.platform.timeutil import local_zone
 
 ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="test admin")
 _n = itertools.count(1)

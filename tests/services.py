@@ -11,10 +11,10 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from tests import factories as f
-from trace.db import session_scope
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import CommissionIn, CorrectionIn
+from trace.platform.db import session_scope
 from trace.schema import metadata
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

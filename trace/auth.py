@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_org_admin
-from trace.config import get_settings
 from trace.errors import Forbidden, NotFound, Unauthenticated
 from trace.organisations import get_organisation
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 from trace.users import User
 
 KEY_PREFIX = "hyk_"

@@ -13,9 +13,9 @@ from trace.access import Actor, Role, can_see_private
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.locations import Location
 from trace.organisations import Organisation
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import local_zone, to_utc, utcnow
 from trace.products import Product
-from trace.sqltypes import enum_type
-from trace.timeutil import local_zone, to_utc, utcnow
 from trace.web_urls import ShownUrl, WebUrl
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from trace.access import Actor, Role
-from trace.config import get_settings
-from trace.db import make_engine, session_scope
 from trace.errors import Conflict, DomainError, RuleViolation
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.db import make_engine, session_scope
+from trace.platform.timeutil import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_ACTOR = Actor(role=Role.ADMIN, organisation_id=None, name="cli")
@@ -167,7 +167,7 @@ def cmd_portal_export(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """Back up the whole database to a file."""
-    from trace.backup import backup
+    from trace.platform.backup import backup
 
     print(f"backed up {_shown(args.database_url)} → {backup(args.database_url, args.output).describe()}")
     return OK
@@ -175,7 +175,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the whole database with a backup."""
-    from trace.backup import restore
+    from trace.platform.backup import restore
 
     restore(args.database_url, args.input)
     print(f"restored {_shown(args.database_url)} from {args.input}")
@@ -184,7 +184,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_move_to_postgres(args: argparse.Namespace) -> int:
     """Migrate an empty PostgreSQL database and copy the SQLite data into it."""
-    from trace.transfer import transfer
+    from trace.platform.transfer import transfer
 
     if make_url(args.target).get_backend_name() != "postgresql":
         raise RuleViolation("--target must be a postgresql+psycopg:// URL", code="target_not_postgresql")

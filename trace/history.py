@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
-from trace.timeutil import utcnow
+from trace.platform.timeutil import utcnow
 
 # Columns that say how a row was written, not what it is: kept out of its versions.
 NOT_MASTER_DATA = {"request_key"}

@@ -24,8 +24,8 @@ from trace.events.schemas import EventPublic
 from trace.locations import Location
 from trace.lots import QTY, Lot, LotStatus, involved_in
 from trace.organisations import Organisation, PartyRow, shown_party
+from trace.platform.timeutil import localise
 from trace.products import Product
-from trace.timeutil import localise
 
 
 class Direction(StrEnum):
@@ -185,7 +185,7 @@ M = TypeVar("M", bound=SQLModel)
 
 def _construct(model: type[M], values: Iterable[dict[str, Any]]) -> list[M]:
     """Instances of a non-table model from already-valid values, every field given: what
-    :func:`trace.sqltypes.fast_model` does, in one loop and without SQLModel's ``__new__`` (which
+    :func:`trace.platform.sqltypes.fast_model` does, in one loop and without SQLModel's ``__new__`` (which
     sets the same slots once more); a recall builds a few thousand."""
     new, put, every = object.__new__, object.__setattr__, set(model.model_fields)
     out = []

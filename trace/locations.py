@@ -13,8 +13,8 @@ from trace.access import Actor, require_member_of
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import insert_once
 from trace.identifiers import normalize_gln
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 
 
 class LocationKind(StrEnum):

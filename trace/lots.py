@@ -13,7 +13,7 @@ from trace.access import Actor
 from trace.designations.claims import ClaimStatus, claims_for_lot
 from trace.errors import NotFound
 from trace.identifiers import normalize_gtin
-from trace.sqltypes import enum_type
+from trace.platform.sqltypes import enum_type
 
 QTY = Numeric(18, 3)
 

@@ -18,8 +18,8 @@ from trace.access import Actor, Role, require_admin, require_org_admin
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.identifiers import normalize_gln
-from trace.sqltypes import enum_type, in_chunks
-from trace.timeutil import utcnow
+from trace.platform.sqltypes import enum_type, in_chunks
+from trace.platform.timeutil import utcnow
 
 
 class OrgKind(StrEnum):

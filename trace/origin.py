@@ -33,9 +33,9 @@ from trace.lineage import Direction
 from trace.locations import Location
 from trace.lots import Lot, LotEdge, LotStatus
 from trace.organisations import Organisation, public_name
+from trace.platform.timeutil import local_zone, localise
 from trace.products import Product
 from trace.recalls.recall import covering
-from trace.timeutil import local_zone, localise
 from trace.units import Unit, UnitStatus
 
 # Steps a consumer is shown; the rest (codes voided, rights granted, corrections) are bookkeeping.

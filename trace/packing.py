@@ -22,14 +22,14 @@ from sqlmodel import Session, col, select
 
 from trace import digital_link, verification
 from trace.access import Actor, require_writer
-from trace.config import get_settings
 from trace.errors import InvalidIdentifier, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import EventType, IdempotencyRecord
 from trace.events.schemas import CaptureResult, PackIn, UnitRef
 from trace.identifiers import gs1_check_digit, normalize_gtin, validate_lot_code, validate_serial
 from trace.lots import Holding, Lot, LotStatus
-from trace.sqltypes import in_chunks
+from trace.platform.config import get_settings
+from trace.platform.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus, normalize_code
 
 # What one pack may hold: the JSON API's own limit.

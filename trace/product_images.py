@@ -13,8 +13,8 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from trace.access import Actor, require_member_of
 from trace.errors import RuleViolation
+from trace.platform.timeutil import utcnow
 from trace.products import get_product
-from trace.timeutil import utcnow
 
 MAX_BYTES = 8 * 1024 * 1024  # an upload larger than this is refused before decoding
 MAX_PIXELS = 40_000_000  # a small file may declare a huge canvas (decompression bomb)

@@ -10,10 +10,10 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from trace import history
 from trace.access import Actor, require_member_of
-from trace.config import get_settings
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.identifiers import gtin_capacity, gtin_from_company_prefix, normalize_gtin
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 from trace.web_urls import ShownUrl, WebUrl
 
 UNITS = ("kg", "g", "t", "head", "piece", "box", "bag", "l")

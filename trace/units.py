@@ -17,8 +17,8 @@ from sqlalchemy import UniqueConstraint, insert, select
 from sqlmodel import Field, Session, SQLModel
 
 from trace.errors import InvalidIdentifier
-from trace.sqltypes import enum_type, in_chunks
-from trace.timeutil import utcnow
+from trace.platform.sqltypes import enum_type, in_chunks
+from trace.platform.timeutil import utcnow
 
 # Crockford's base32: no I, L, O, U, so a code read aloud or typed is unambiguous.
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

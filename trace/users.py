@@ -14,7 +14,6 @@ from sqlalchemy import Index, func, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_admin, require_org_admin
-from trace.config import get_settings
 from trace.errors import (
     Conflict,
     Forbidden,
@@ -25,8 +24,9 @@ from trace.errors import (
 )
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.organisations import get_organisation
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 
 _hasher = PasswordHasher()
 LINK_TTL = timedelta(days=3)

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlmodel import Session, SQLModel, col
 
 from trace import digital_link
-from trace.config import get_settings
 from trace.designations.claims import ClaimStatus, claims_for_lot
 from trace.errors import NotFound
 from trace.lots import Lot, LotStatus
+from trace.platform.config import get_settings
 from trace.printing.models import PrintRun
 from trace.products import Product
 from trace.units import Unit, UnitStatus, display_code, normalize_code

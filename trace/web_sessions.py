@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Field, Session, SQLModel, select
 
-from trace.config import get_settings
 from trace.errors import Unauthenticated
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 from trace.users import User
 
 TOUCH_EVERY = timedelta(minutes=5)  # last_seen is written at most this often (a write per page is waste)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 MAX_LENGTH = 500  # the width of the columns that keep them
 # A host name (IDN letters allowed) or, from inside [ ], an IPv6 address.

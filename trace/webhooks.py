@@ -29,16 +29,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role, require_org_admin
-from trace.config import get_settings
 from trace.epcis import query as epcis_query
 from trace.errors import Forbidden, NotFound, RuleViolation
 from trace.events.models import Event, EventLot
 from trace.events.query import get_event
 from trace.lots import Lot
 from trace.organisations import get_organisation
+from trace.platform.config import get_settings
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 from trace.products import get_product
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
 
 SIGNATURE_HEADER = "X-Hytrace-Signature"
 DELIVERY_HEADER = "X-Hytrace-Delivery"

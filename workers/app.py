@@ -9,7 +9,7 @@ from celery import Celery
 from sqlalchemy import make_url
 
 import trace.schema  # noqa: F401  (every table, so foreign keys resolve in a worker process)
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 
 def broker_urls() -> tuple[str, str]:

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 import labels
-from trace.config import get_settings
-from trace.db import session_scope
+from trace.platform.config import get_settings
+from trace.platform.db import session_scope
 from trace.printing import jobs
 from workers.app import app
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from trace.db import session_scope
 from trace.events import chain
+from trace.platform.db import session_scope
 from workers.app import app
 
 

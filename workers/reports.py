@@ -14,8 +14,8 @@ from celery.signals import worker_ready
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from trace.db import session_scope
 from trace.errors import DomainError
+from trace.platform.db import session_scope
 from trace.reports import jobs
 from trace.reports.models import ReportJob
 from workers.app import app

@@ -22,9 +22,9 @@ from celery.signals import worker_ready
 from sqlmodel import Session
 
 from trace import webhooks
-from trace.config import get_settings
-from trace.db import session_scope
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.db import session_scope
+from trace.platform.timeutil import utcnow
 from workers.app import app
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from api.errors import problem
-from trace.config import get_settings
-from trace.db import get_engine
+from trace.platform.config import get_settings
+from trace.platform.db import get_engine
 
 router = APIRouter(tags=["operations"])
 

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from api.deps import CurrentActor, SessionDep
 from trace import auth, portal
-from trace.timeutil import utcnow
+from trace.platform.timeutil import utcnow
 
 router = APIRouter(prefix="/portal", tags=["national portal"])
 Feed = Literal["products", "organisations", "locations", "trace-codes"]

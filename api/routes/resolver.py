@@ -20,9 +20,9 @@ from starlette.routing import Route
 from api import i18n, pages
 from api.public import Entry, PublicPages, Seen, resolver_description
 from trace import digital_link
-from trace.config import get_settings
 from trace.errors import InvalidIdentifier
 from trace.origin import Origin, ProductOrigin
+from trace.platform.config import get_settings
 
 router = APIRouter(tags=["resolver"])
 

@@ -17,9 +17,9 @@ from api import i18n, pages
 from api.deps import SessionDep
 from trace.access import Actor
 from trace.auth import actor_for_user
-from trace.config import get_settings
 from trace.errors import DomainError, NotFound, Unauthenticated
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
 from trace.users import User
 from trace.web_sessions import csrf_ok, csrf_token, resolve
 

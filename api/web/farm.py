@@ -29,7 +29,7 @@ from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import HarvestIn, ShipIn
 from trace.lots import Lot, Shipment, ShipmentStatus
-from trace.timeutil import local_zone
+from trace.platform.timeutil import local_zone
 
 router = APIRouter(include_in_schema=False)
 

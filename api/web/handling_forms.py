@@ -17,8 +17,8 @@ from api.web.forms import field_errors, number
 from trace import lots
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.lots import Lot
+from trace.platform.timeutil import local_zone
 from trace.products import Product
-from trace.timeutil import local_zone
 
 # Domain refusals these forms meet, by code, in words for people (the catalogue translates them);
 # %(name)s takes the error's details (numbers in the page's format).

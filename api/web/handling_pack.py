@@ -24,8 +24,8 @@ from trace.events.models import EventType
 from trace.events.query import get_event
 from trace.locations import list_locations
 from trace.lots import Lot
+from trace.platform.timeutil import localise
 from trace.products import Product
-from trace.timeutil import localise
 from trace.units import display_code
 from trace.verification import find
 

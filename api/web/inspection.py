@@ -37,9 +37,9 @@ from trace.events.models import EventType
 from trace.events.query import list_events
 from trace.events.schemas import InspectIn
 from trace.lots import LotStatus
+from trace.platform.timeutil import local_zone, localise
 from trace.recalls import holds, recall
 from trace.recalls.models import ReasonIn
-from trace.timeutil import local_zone, localise
 
 router = APIRouter(include_in_schema=False)
 

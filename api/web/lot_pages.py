@@ -25,9 +25,9 @@ from trace.lineage import Direction, Trace, TraceLot
 from trace.locations import Location
 from trace.lots import Lot, LotStatus
 from trace.organisations import party_names
+from trace.platform.timeutil import localise
 from trace.products import Product
 from trace.recalls.report import XLSX_MEDIA_TYPE
-from trace.timeutil import localise
 from trace.units import Unit, UnitStatus
 
 router = APIRouter(include_in_schema=False)

@@ -39,7 +39,7 @@ from trace.access import require_writer
 from trace.designations import registry, rights, usage
 from trace.designations.models import Designation, RightToUse
 from trace.errors import DomainError, Forbidden, NotFound
-from trace.timeutil import local_zone
+from trace.platform.timeutil import local_zone
 
 router = APIRouter(include_in_schema=False)
 router.include_router(registry_admin.router)  # the province's pages belong to this area too

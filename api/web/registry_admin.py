@@ -47,11 +47,11 @@ from api.web.registry_forms import (
 )
 from trace import admin_units, organisations, users
 from trace.access import require_admin
-from trace.config import get_settings
 from trace.designations import registry
 from trace.designations.models import Designation
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.organisations import Organisation, OrgKind
+from trace.platform.config import get_settings
 from trace.web_sessions import csrf_ok, csrf_token
 
 router = APIRouter(include_in_schema=False)

@@ -22,7 +22,7 @@ from tests import factories as f
 from tests.api.helpers import assert_problem, headers_for, party
 from tests.conftest import ROOT, require
 from trace.access import Role
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 API = "/api/v1"
 

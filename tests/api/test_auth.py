@@ -13,8 +13,8 @@ from sqlmodel import Session
 from tests import factories as f
 from tests.api.helpers import assert_problem, bearer
 from trace.access import Role
-from trace.config import get_settings
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 
 PASSWORD = "correct horse battery"
 API = "/api/v1"

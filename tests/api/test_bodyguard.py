@@ -20,7 +20,7 @@ from api.bodyguard import UPLOAD_MAX_BYTES, BodyGuard, json_depth, kind_of
 from tests import factories as f
 from tests.api.helpers import assert_problem, party, snapshot
 from tests.api.test_epcis import _doc, _harvest, _master
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 MiB = 1024 * 1024
 

@@ -24,7 +24,7 @@ from api.web.context import SESSION_COOKIE
 from tests.api.helpers import assert_problem
 from tests.conftest import Databases, require
 from tests.services import postgres_base_url
-from trace.db import make_engine
+from trace.platform.db import make_engine
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", "Accept-Language": "vi"}
 WORDS_VI = {

@@ -292,7 +292,7 @@ def test_capture_refuses_what_is_not_a_document(
         client.post("/epcis/capture", content=b"{not json", headers={**h, "Content-Type": LD}), 400, "not_json"
     )
     monkeypatch.setenv("HYTRACE_EPCIS_MAX_BODY_BYTES", "200")
-    from trace.config import get_settings
+    from trace.platform.config import get_settings
 
     get_settings.cache_clear()
     assert_problem(

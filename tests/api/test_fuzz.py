@@ -28,7 +28,7 @@ from tests import factories as f
 from tests.conftest import Databases, migrate
 from trace import auth
 from trace.access import Role
-from trace.db import make_engine, session_scope
+from trace.platform.db import make_engine, session_scope
 from trace.users import User
 
 schema = schemathesis.openapi.from_dict(create_app(testing=True).openapi())

@@ -40,10 +40,10 @@ from trace.designations.models import Designation, RightToUse
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotEdge, Shipment
 from trace.organisations import Organisation, OrgKind
+from trace.platform.timeutil import utcnow
 from trace.portal.keys import PortalKeyCreate, issue_portal_key
 from trace.products import Product
 from trace.recalls.models import Recall
-from trace.timeutil import utcnow
 from trace.webhooks import DeliveryStatus, WebhookDelivery, WebhookSubscription, claim
 
 # The household's private identity, made unique so that a search of any answer finds only it.

@@ -306,7 +306,7 @@ def test_one_network_scanning_a_code_many_times_never_makes_it_look_copied(
 def test_places_shared_from_new_networks_count_and_from_a_known_network_do_not(
     client: TestClient, chain: Chain
 ) -> None:
-    from trace.config import get_settings
+    from trace.platform.config import get_settings
 
     warn = get_settings().scan_warn_places
     # given a code scanned from one network, that then names many places
@@ -403,7 +403,7 @@ def test_public_label_paths_are_rate_limited_per_client(
     monkeypatch: pytest.MonkeyPatch, session: Session, chain: Chain
 ) -> None:
     from api.main import create_app
-    from trace.config import get_settings
+    from trace.platform.config import get_settings
 
     monkeypatch.setenv("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "5")
     get_settings.cache_clear()

@@ -21,7 +21,7 @@ from tests import factories as f
 from tests.api.helpers import bearer
 from tests.conftest import app_sharing
 from trace import auth
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 
 def test_bucket_refills_over_time() -> None:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api import pages
 from api.security import DOCS_ASSETS
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 
 def _app() -> FastAPI:

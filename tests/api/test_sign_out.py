@@ -21,9 +21,9 @@ from tests.api.helpers import assert_problem, bearer
 from tests.conftest import ROOT, migrate
 from trace import auth
 from trace.access import Role
-from trace.config import get_settings
 from trace.errors import Unauthenticated
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 
 API = "/api/v1"
 
@@ -209,7 +209,7 @@ def test_a_sign_out_survives_a_restart_and_is_seen_by_another_process(
         user_id = user.id
     # when a new process (a restarted server, another worker) checks both tokens
     probe = (
-        "import sys\nfrom sqlmodel import Session\nfrom trace import auth\nfrom trace.db import make_engine\n"
+        "import sys\nfrom sqlmodel import Session\nfrom trace import auth\nfrom trace.platform.db import make_engine\n"
         "from trace.errors import Unauthenticated\n"
         "with Session(make_engine(sys.argv[1], pool_size=1)) as s:\n"
         "    for token in sys.argv[2:]:\n"

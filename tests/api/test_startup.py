@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from tests.conftest import Databases, migrate
-from trace.config import get_settings
-from trace.db import get_engine, make_engine
+from trace.platform.config import get_settings
+from trace.platform.db import get_engine, make_engine
 from trace.users import User
 
 

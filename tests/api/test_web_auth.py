@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from tests import factories as f
 from trace.access import Role
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 PASSWORD = "correct horse battery"
 VI = {"accept-language": "vi"}

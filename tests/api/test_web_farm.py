@@ -24,8 +24,8 @@ from trace.events.models import Event, EventType
 from trace.locations import Location
 from trace.lots import Lot, Shipment
 from trace.organisations import Organisation
+from trace.platform.timeutil import local_zone
 from trace.products import Product
-from trace.timeutil import local_zone
 from trace.users import User
 
 LAC_DAO = "11992"  # today's Xã Lạc Đạo lies wholly outside the longan GI's area

@@ -16,13 +16,13 @@ from tests import factories as f
 from tests.api.helpers import bearer, snapshot
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
-from trace.config import get_settings
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType
 from trace.events.query import list_events
 from trace.events.schemas import CommissionIn
 from trace.identifiers import gs1_check_digit
 from trace.lots import Lot
+from trace.platform.config import get_settings
 from trace.units import Unit, display_code, new_code
 
 SSCC_BODY = "09521234000000042"

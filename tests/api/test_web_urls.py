@@ -19,7 +19,7 @@ from tests.api.helpers import assert_problem, headers_for, snapshot
 from tests.trace.test_origin import Chain, build_chain
 from trace.access import Role
 from trace.certifications import CertificationCreate, CertificationKind, record_certification
-from trace.config import get_settings
+from trace.platform.config import get_settings
 from trace.web_urls import url_problem
 
 API = "/api/v1"

@@ -10,7 +10,7 @@ from tests import factories as f
 from tests.api.helpers import assert_problem, headers_for, snapshot
 from trace import webhooks
 from trace.access import Role
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 API = "/api/v1"
 URL = "https://doi-tac.example.vn/hytrace"

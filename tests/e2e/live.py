@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
-from trace.db import make_engine
 from trace.digital_link import unit_uri
 from trace.lots import Lot
+from trace.platform.db import make_engine
 from trace.scans.models import Scan
 from trace.units import Unit, UnitStatus
 

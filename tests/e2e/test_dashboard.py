@@ -33,17 +33,17 @@ from trace.designations.models import Designation, LotClaim
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
+from trace.platform.timeutil import local_zone
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.reports.models import ReportJob
 from trace.reports.periods import today
-from trace.timeutil import local_zone
 from trace.units import Unit, UnitLevel, UnitStatus
 
 SHOTS = ARTIFACTS / "dashboard"
 QUEUE = f"hytrace-dashboard-{os.getpid()}"  # our own queue: other suites may share the broker
 WAIT_MS = 15_000
 BUILD_MS = 60_000  # the worker starting and building the report
-ADMIN_EMAIL = "admin@hytrace.local"  # the demo's administrator (trace.config's default admin email)
+ADMIN_EMAIL = "admin@hytrace.local"  # the demo's administrator (trace.platform.config's default admin email)
 
 
 @pytest.fixture(scope="module")

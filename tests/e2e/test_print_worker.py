@@ -26,9 +26,9 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from tests import factories as f
-from trace.config import get_settings
-from trace.db import make_engine, session_scope
 from trace.lots import Lot
+from trace.platform.config import get_settings
+from trace.platform.db import make_engine, session_scope
 from trace.printing import runs
 from trace.printing.models import PrintArtefact, PrintRun, PrintStatus
 from trace.units import Unit

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import factories as f
-from trace.db import make_engine, session_scope
+from trace.platform.db import make_engine, session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -66,7 +66,7 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
     try:
         monkeypatch.setenv("HYTRACE_REDIS_URL", REDIS)
         monkeypatch.setenv("HYTRACE_CELERY_QUEUE", QUEUE)
-        from trace.config import get_settings
+        from trace.platform.config import get_settings
 
         get_settings.cache_clear()
         from workers.app import create_celery

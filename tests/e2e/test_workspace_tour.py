@@ -16,8 +16,8 @@ import pytest
 
 from tests.e2e import a11y
 from tests.e2e.live import ARTIFACTS, PHONE, Server, demo_server, phone, sign_in
-from trace.config import get_settings
 from trace.demo.data import USERS
+from trace.platform.config import get_settings
 
 SHOTS = ARTIFACTS / "workspace-tour"
 WAIT_MS = 10_000

@@ -13,11 +13,11 @@ from sqlmodel import Session, select
 from tests import factories as f
 from tests.conftest import Databases, migrate, require
 from tests.services import counts, populate
-from trace import backup as bk
-from trace.db import make_engine, session_scope
 from trace.errors import RuleViolation
 from trace.events import chain
 from trace.organisations import Organisation
+from trace.platform import backup as bk
+from trace.platform.db import make_engine, session_scope
 from trace.users import User
 
 

@@ -27,7 +27,7 @@ from trace.certifications import (
 from trace.errors import Conflict, DomainError, Forbidden, RuleViolation
 from trace.lots import Lot
 from trace.organisations import Organisation
-from trace.timeutil import local_zone
+from trace.platform.timeutil import local_zone
 
 DAY = timedelta(days=1)
 DOC = "https://example.test/chung-nhan/vietgap-0001.pdf"

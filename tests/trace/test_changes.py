@@ -9,8 +9,8 @@ from sqlalchemy import Engine, text
 
 from tests import factories as f
 from tests.conftest import migrate
-from trace import changes
-from trace.db import make_engine, session_scope
+from trace.platform import changes
+from trace.platform.db import make_engine, session_scope
 from trace.scans.record import new_scan, write
 
 

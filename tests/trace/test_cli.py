@@ -22,9 +22,9 @@ from sqlmodel import Session, select
 from tests.conftest import ROOT, migrate, require
 from tests.services import World, populate, tamper
 from trace import cli
-from trace.config import get_settings
 from trace.errors import Forbidden, NotFound, RuleViolation
 from trace.lots import Lot
+from trace.platform.config import get_settings
 from trace.users import User, authenticate
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from pydantic import ValidationError
 
-from trace.config import (
+from trace.platform.config import (
     DEFAULT_SECRET,
     MAKE_A_SECRET,
     MIN_SECRET_BITS,

@@ -184,8 +184,8 @@ def test_the_summary_names_the_showcase_and_working_demo_logins(loaded: Loaded) 
 
 
 def test_the_demo_is_refused_on_a_production_instance(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trace.config import get_settings
     from trace.errors import RuleViolation
+    from trace.platform.config import get_settings
 
     monkeypatch.setenv("HYTRACE_ENVIRONMENT", "production")
     monkeypatch.setenv("HYTRACE_SECRET_KEY", "Vq3r8ZtN1pLk6WsD0yHc4XbM7aJf2GuE")  # production takes no weak one

@@ -26,11 +26,11 @@ from trace.designations.usage import PLAUSIBLE_YIELD_KG_PER_HA, DesignationUsage
 from trace.errors import Forbidden, NotFound
 from trace.lots import Lot
 from trace.organisations import Organisation
+from trace.platform.timeutil import local_zone
 from trace.printing import runs
 from trace.printing.models import PrintKind, PrintRun
 from trace.printing.runs import PrintRunCreate, VoidIn
 from trace.products import Product
-from trace.timeutil import local_zone
 from trace.units import Unit
 
 D = Decimal

@@ -26,7 +26,7 @@ from trace.events import chain
 from trace.events.models import Event, EventType
 from trace.locations import Location
 from trace.organisations import Organisation
-from trace.timeutil import local_zone
+from trace.platform.timeutil import local_zone
 
 FORMER_CSV = Path(__file__).resolve().parents[2] / "trace" / "data" / "former_communes.csv"
 DECISIONS = itertools.count(1)

@@ -17,7 +17,6 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from tests import factories as f
-from trace.config import get_settings
 from trace.epcis import document, hashid, vocab
 from trace.epcis import query as epcis_query
 from trace.epcis.models import EpcisEventId
@@ -25,6 +24,7 @@ from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import CorrectionIn, InputUsed, LossIn, SellIn, StoreIn
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
 
 SCHEMA = Path(__file__).resolve().parents[2] / "trace/epcis/standards/EPCIS-JSON-Schema.json"
 

@@ -27,11 +27,11 @@ from tests.conftest import ROOT, Databases, migrate
 from trace import cli, demo
 from trace.access import Role
 from trace.auth import actor_for_user
-from trace.db import make_engine, session_scope
 from trace.events.models import Event, EventLot, EventType
 from trace.lineage import CTE, FSMA_COLUMNS, Direction, fsma_csv, fsma_xlsx, trace
 from trace.lots import Lot
 from trace.organisations import Organisation
+from trace.platform.db import make_engine, session_scope
 from trace.users import User
 
 

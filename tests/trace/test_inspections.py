@@ -14,12 +14,12 @@ from sqlmodel import Session, col
 
 from tests import factories as f
 from trace.access import Actor, Role
-from trace.db import session_scope
 from trace.errors import Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType
 from trace.events.schemas import InspectIn, SellIn
 from trace.lots import Holding
+from trace.platform.db import session_scope
 
 SHOPS = 20  # simultaneous inspections
 

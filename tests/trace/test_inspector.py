@@ -18,7 +18,6 @@ from tests import factories as f
 from trace import admin_units, digital_link
 from trace.access import Actor, Role
 from trace.certifications import Certification, CertificationKind
-from trace.config import get_settings
 from trace.designations.models import (
     ClaimSource,
     Designation,
@@ -31,6 +30,7 @@ from trace.errors import Forbidden
 from trace.inspector import Outcome, Verdict, inspect_code
 from trace.lots import Holding, Lot, LotStatus
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
 from trace.printing import runs
 from trace.products import Product
 from trace.scans.record import new_scan, write

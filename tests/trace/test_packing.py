@@ -16,7 +16,6 @@ from tests import factories as f
 from tests.api.helpers import snapshot
 from trace import packing
 from trace.access import Actor, Role
-from trace.config import get_settings
 from trace.errors import Conflict, DomainError, Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType
@@ -25,6 +24,7 @@ from trace.events.schemas import CommissionIn, DecommissionIn, PackIn, UnitRef
 from trace.identifiers import gs1_check_digit
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
 from trace.units import Unit, display_code, new_code
 
 SSCC_BODY = "09521234000000001"

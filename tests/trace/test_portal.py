@@ -28,9 +28,9 @@ from trace.events.schemas import BizTransaction, CorrectionIn, InputUsed
 from trace.locations import Location
 from trace.lots import Lot
 from trace.organisations import Organisation
+from trace.platform.timeutil import utcnow
 from trace.portal import feed
 from trace.products import Product
-from trace.timeutil import utcnow
 
 ADMIN = f.ADMIN
 NAME = "Nhãn lồng Hưng Yên sấy khô"  # NFC, with ồ ư ấ
@@ -239,7 +239,7 @@ def test_rows_of_the_last_moments_wait_for_the_settle_window(session: Session, m
     # A transaction that began earlier may still commit rows with an earlier record time: a cursor
     # must not pass them, so the newest seconds wait for the next pull.
     monkeypatch.setenv("HYTRACE_PORTAL_SETTLE_SECONDS", "60")
-    from trace.config import get_settings
+    from trace.platform.config import get_settings
 
     get_settings.cache_clear()
     gtin = f.product(session, f.org(session)).gtin

@@ -15,7 +15,6 @@ from sqlmodel import Session, col, select
 
 from tests import factories as f
 from trace.access import Actor, Role
-from trace.config import get_settings
 from trace.digital_link import parse
 from trace.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 from trace.events.ledger import capture
@@ -24,10 +23,11 @@ from trace.events.query import events_public
 from trace.events.schemas import CorrectionIn
 from trace.lots import Lot
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 from trace.printing import capacity, jobs, runs
 from trace.printing.models import FORMATS, PrintArtefact, PrintKind, PrintRun, PrintStatus
 from trace.printing.runs import PrintRunCreate, ReprintIn, VoidIn
-from trace.timeutil import utcnow
 from trace.units import Unit, UnitLevel, UnitStatus, display_code
 from trace.verification import check_code
 

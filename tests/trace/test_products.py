@@ -9,12 +9,12 @@ from sqlmodel import Session
 
 from tests import factories as f
 from trace import products
-from trace.config import get_settings
 from trace.errors import Conflict, Forbidden, InvalidIdentifier, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import HarvestIn, TransformIn, TransformInput, TransformOutput
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
 
 
 def check_digit(body: str) -> str:

@@ -17,12 +17,12 @@ from sqlmodel import Session, col, select
 
 from tests import factories as f
 from trace.access import Actor, Role
-from trace.db import make_engine, session_scope
 from trace.errors import Forbidden, RuleViolation
+from trace.platform.db import make_engine, session_scope
+from trace.platform.timeutil import utcnow
 from trace.reports import dashboard, export, jobs
 from trace.reports.models import ReportFormat, ReportJob, ReportStatus
 from trace.reports.periods import today, year_period
-from trace.timeutil import utcnow
 from trace.users import User
 from workers import reports as worker
 

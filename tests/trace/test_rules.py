@@ -13,7 +13,6 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
 from tests import factories as f
-from trace.config import get_settings
 from trace.errors import DomainError, Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
@@ -33,7 +32,8 @@ from trace.events.schemas import (
 )
 from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus, held_by, in_transit
 from trace.organisations import Organisation
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 
 D = Decimal
 

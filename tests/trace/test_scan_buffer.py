@@ -18,9 +18,9 @@ from sqlmodel import col
 
 from tests import factories as f
 from tests.conftest import migrate, require
-from trace.config import get_settings
-from trace.db import session_scope
 from trace.lots import Lot
+from trace.platform.config import get_settings
+from trace.platform.db import session_scope
 from trace.printing import runs
 from trace.scans import buffer as scan_buffer
 from trace.scans.buffer import MemoryBuffer, RedisBuffer, ScanBuffer, open_buffer

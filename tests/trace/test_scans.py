@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from tests import factories as f
-from trace.config import get_settings
 from trace.lots import Lot
+from trace.platform.config import get_settings
 from trace.printing import runs
 from trace.scans.models import Scan
 from trace.scans.record import (

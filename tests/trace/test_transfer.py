@@ -14,14 +14,14 @@ from tests import factories as f
 from tests.conftest import Databases, migrate, require
 from tests.services import counts, populate, postgres_base_url, tamper
 from trace import cli
-from trace import transfer as transfer_module
-from trace.db import make_engine, session_scope
 from trace.errors import Conflict
 from trace.events import chain
 from trace.events.models import Event
 from trace.lineage import Direction, trace
 from trace.organisations import Organisation
-from trace.transfer import transfer
+from trace.platform import transfer as transfer_module
+from trace.platform.db import make_engine, session_scope
+from trace.platform.transfer import transfer
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from sqlmodel import Session, select
 from tests import factories as f
 from trace import auth, users
 from trace.access import Actor, Role
-from trace.config import get_settings
 from trace.errors import (
     Conflict,
     DomainError,
@@ -24,7 +23,8 @@ from trace.errors import (
     Unauthenticated,
 )
 from trace.organisations import Organisation
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 
 PASSWORD = "longan season 2025"
 

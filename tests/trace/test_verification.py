@@ -7,11 +7,11 @@ import pytest
 from sqlmodel import Session, col, select
 
 from tests import factories as f
-from trace.config import get_settings
 from trace.digital_link import lot_uri, unit_uri
 from trace.errors import InvalidIdentifier, NotFound
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
 from trace.printing import jobs, runs
 from trace.printing.models import PrintKind, PrintRun
 from trace.printing.runs import PrintRunCreate

@@ -21,14 +21,14 @@ from sqlmodel import Session, col
 from tests import factories as f
 from trace import webhooks
 from trace.access import Role
-from trace.config import get_settings
 from trace.epcis.document import schema_errors
 from trace.epcis.ids import lookup
 from trace.errors import Forbidden, RuleViolation
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import ShipIn
-from trace.timeutil import utcnow
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 from trace.webhooks import DeliveryStatus, WebhookCreate, WebhookDelivery, WebhookSubscription
 from workers import webhooks as worker
 
@@ -465,7 +465,7 @@ def test_a_real_celery_worker_finds_the_event_and_delivers_it(databases: Any, tm
 
     from tests.conftest import ROOT, migrate, require
     from tests.e2e.test_worker import REDIS, _redis_up
-    from trace.db import make_engine, session_scope
+    from trace.platform.db import make_engine, session_scope
 
     require(_redis_up(), "Redis is not running on 127.0.0.1:6379")
     url = databases.new()

@@ -19,12 +19,12 @@ from sqlmodel import Session, col
 import labels
 from tests import factories as f
 from trace.access import Actor
-from trace.config import get_settings
-from trace.db import make_engine, session_scope
 from trace.lots import Lot
+from trace.platform.config import get_settings
+from trace.platform.db import make_engine, session_scope
+from trace.platform.timeutil import utcnow
 from trace.printing import jobs, runs
 from trace.printing.models import PrintArtefact, PrintRun, PrintStatus
-from trace.timeutil import utcnow
 from trace.units import Unit, UnitStatus
 from workers import labels as worker
 

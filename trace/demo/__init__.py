@@ -21,7 +21,6 @@ from sqlmodel import Session, col, select
 from trace import admin_units
 from trace.access import Actor, Role
 from trace.certifications import CertificationCreate, CertificationKind, record_certification
-from trace.config import get_settings
 from trace.demo.data import (
     AREAS,
     CERTIFICATES,
@@ -51,6 +50,7 @@ from trace.events.models import Event
 from trace.locations import Location, LocationCreate, LocationKind, create_location
 from trace.lots import Lot
 from trace.organisations import Organisation, OrganisationCreate, create_organisation
+from trace.platform.config import get_settings
 from trace.products import Product, ProductCreate, create_product
 from trace.units import Unit, UnitStatus, display_code
 from trace.users import User, authenticate, create_user, ensure_admin, hash_password

@@ -28,9 +28,9 @@ from trace.designations.registry import area_problem
 from trace.errors import RuleViolation
 from trace.locations import Location
 from trace.organisations import Organisation, public_name
+from trace.platform.timeutil import local_zone
 from trace.printing.models import PrintRun, PrintStatus
 from trace.products import Product
-from trace.timeutil import local_zone
 from trace.units import Unit, UnitStatus
 
 if TYPE_CHECKING:

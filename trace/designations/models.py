@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 from trace.web_urls import WebUrl
 
 

@@ -20,8 +20,8 @@ from trace.events.schemas import EventCommon
 from trace.idempotency import checked_key, in_progress, insert_once, key_reused
 from trace.locations import Location
 from trace.organisations import Organisation, shown_party
+from trace.platform.timeutil import local_zone, utcnow
 from trace.products import Product
-from trace.timeutil import local_zone, utcnow
 
 # The order a right's conditions are judged in; a later problem means the right came closer to covering.
 PROBLEMS = (

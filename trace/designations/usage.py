@@ -25,9 +25,9 @@ from trace.events.models import Event
 from trace.locations import Location, LocationKind
 from trace.lots import Lot
 from trace.organisations import party_names
+from trace.platform.timeutil import local_zone
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.products import Product
-from trace.timeutil import local_zone
 from trace.units import Unit, UnitLevel, UnitStatus
 
 # The most a hectare can plausibly give in a year, by product category: a ceiling, not an average,

@@ -41,8 +41,8 @@ from trace.events.models import Event, EventType
 from trace.events.schemas import CommissionIn
 from trace.identifiers import validate_serial
 from trace.lots import Lot, Shipment, ShipmentStatus
-from trace.sqltypes import in_chunks
-from trace.timeutil import parse_offset
+from trace.platform.sqltypes import in_chunks
+from trace.platform.timeutil import parse_offset
 
 H = vocab.PREFIX + ":"
 BY_STEP = {

@@ -12,7 +12,7 @@ import jsonschema_rs
 
 from trace.epcis import vocab
 from trace.errors import RuleViolation
-from trace.timeutil import utcnow
+from trace.platform.timeutil import utcnow
 
 STANDARDS = Path(__file__).parent / "standards"
 CONTEXT: list[Any] = [vocab.CONTEXT_URL, vocab.EXTRA_CONTEXT]

@@ -25,7 +25,7 @@ from trace.events.rules import CACHE_KEY
 from trace.locations import Location
 from trace.lots import Lot
 from trace.organisations import Organisation
-from trace.sqltypes import in_chunks
+from trace.platform.sqltypes import in_chunks
 
 SKIP = "hytrace_epcis_ids_off"
 IDS = render.IDS

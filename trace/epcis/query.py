@@ -29,8 +29,8 @@ from trace.errors import InvalidIdentifier, NotFound, RuleViolation
 from trace.events import query as event_query
 from trace.events.models import EventType
 from trace.lots import Lot, involved, visible_lot
-from trace.sqltypes import IN_CHUNK, in_chunks
-from trace.timeutil import to_utc
+from trace.platform.sqltypes import IN_CHUNK, in_chunks
+from trace.platform.timeutil import to_utc
 from trace.units import Unit
 
 E, EL = render.EVENTS, render.EVENT_LOTS

@@ -31,8 +31,8 @@ from trace.events.models import Event, EventLot, EventType
 from trace.locations import Location
 from trace.lots import Lot
 from trace.organisations import Organisation, PartyRow, may_identify
-from trace.sqltypes import in_chunks
-from trace.timeutil import parse_offset
+from trace.platform.sqltypes import in_chunks
+from trace.platform.timeutil import parse_offset
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 EVENT_LOTS = EventLot.__table__  # type: ignore[attr-defined]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit
 
-from trace.config import get_settings
 from trace.errors import InvalidIdentifier
 from trace.identifiers import gs1_check_digit, normalize_gln, normalize_gtin
+from trace.platform.config import get_settings
 
 CONTEXT_URL = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 NAMESPACE = "https://hytrace.vn/ns/epcis#"

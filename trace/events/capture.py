@@ -30,9 +30,9 @@ from trace.events.schemas import (
 from trace.locations import LocationKind
 from trace.lots import Holding, Lot, LotEdge, Shipment, ShipmentStatus
 from trace.organisations import Organisation
+from trace.platform.sqltypes import in_chunks
 from trace.printing import capacity
 from trace.products import Product
-from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus, display_code, normalize_code, register_units
 
 LOSS_SHAPE = {

@@ -19,8 +19,8 @@ from trace.events import chain
 from trace.events import rules as r
 from trace.events.models import Event, EventLot
 from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus
+from trace.platform.sqltypes import fast_row
 from trace.products import Product
-from trace.sqltypes import fast_row
 
 
 def lot_row(

@@ -38,7 +38,7 @@ from trace.events.schemas import (
     TransformIn,
 )
 from trace.lots import Shipment
-from trace.timeutil import utcnow
+from trace.platform.timeutil import utcnow
 
 INPUT_OF: dict[EventType, type[SQLModel]] = {
     EventType.HARVEST: HarvestIn,

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trace.lots import qty_column
-from trace.sqltypes import enum_type
+from trace.platform.sqltypes import enum_type
 
 
 class EventType(StrEnum):

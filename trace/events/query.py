@@ -14,7 +14,7 @@ from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import EventLotPublic, EventPublic
 from trace.lots import Lot, involved
 from trace.organisations import Organisation
-from trace.timeutil import to_utc
+from trace.platform.timeutil import to_utc
 
 # Serials and codes are private too: a counterfeiter reading a lot's public events must not
 # learn the valid codes it could print on fakes.

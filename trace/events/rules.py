@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from trace.access import Actor
-from trace.config import get_settings
 from trace.errors import Forbidden, NotFound, RuleViolation
 from trace.events.models import EPCIS_SHAPE, Event, EventType
 from trace.events.schemas import EventCommon
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotStatus
-from trace.sqltypes import fast_row
-from trace.timeutil import local_zone, localise, to_utc, utcnow
+from trace.platform.config import get_settings
+from trace.platform.sqltypes import fast_row
+from trace.platform.timeutil import local_zone, localise, to_utc, utcnow
 
 T = TypeVar("T")
 Q = Decimal("0.001")

@@ -15,9 +15,9 @@ from sqlmodel import Session
 from trace import csvfile
 from trace.access import Actor
 from trace.errors import RuleViolation
+from trace.platform.timeutil import to_utc, utcnow
 from trace.portal import mapping
 from trace.portal.feed import FEEDS, every_row, require_portal_reader, settled_until
-from trace.timeutil import to_utc, utcnow
 
 BOM = "\ufeff"  # so Excel opens the UTF-8 files with their Vietnamese intact
 MANIFEST = "manifest.json"

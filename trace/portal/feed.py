@@ -16,16 +16,16 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from trace.access import Actor, Role
-from trace.config import get_settings
 from trace.errors import Forbidden, RuleViolation
 from trace.events.models import Event, EventLot, EventType
 from trace.history import MasterVersion
 from trace.locations import Location
 from trace.lots import Lot
 from trace.organisations import Organisation
+from trace.platform.config import get_settings
+from trace.platform.timeutil import to_utc, utcnow
 from trace.portal import mapping
 from trace.products import Product
-from trace.timeutil import to_utc, utcnow
 
 MAX_LIMIT = 1000
 FEEDS = tuple(mapping.FILES)

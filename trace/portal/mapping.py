@@ -39,7 +39,7 @@ from typing import Any
 from trace import admin_units
 from trace.access import Actor, Role
 from trace.organisations import PartyRow, PartyShown, shown_party
-from trace.timeutil import localise
+from trace.platform.timeutil import localise
 
 Row = Mapping[str, Any]
 

@@ -20,10 +20,10 @@ from sqlmodel import Session, col
 from trace.designations import claims
 from trace.digital_link import lot_uri, unit_uri
 from trace.lots import Lot
+from trace.platform.timeutil import utcnow
 from trace.printing.models import PrintArtefact, PrintKind, PrintRun, PrintStatus
 from trace.printing.runs import source_run
 from trace.products import Product
-from trace.timeutil import utcnow
 from trace.units import Unit, UnitStatus, display_code
 
 

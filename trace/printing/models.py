@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 
 # The formats labels/ renders (labels.FORMATS holds the same names; a test keeps them equal).
 FORMATS: dict[str, str] = {

@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
 from trace.access import Actor, Role, require_writer
-from trace.config import get_settings
 from trace.designations import claims
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.events.ledger import capture
@@ -17,6 +16,8 @@ from trace.events.models import EventType
 from trace.events.schemas import CommissionIn, DecommissionIn
 from trace.idempotency import in_progress, insert_once
 from trace.lots import Holding, Lot
+from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 from trace.printing import capacity
 from trace.printing.models import (
     FORMAT_LIMITS,
@@ -28,7 +29,6 @@ from trace.printing.models import (
     PrintRunBase,
     PrintStatus,
 )
-from trace.timeutil import utcnow
 from trace.units import Unit, UnitLevel, UnitStatus, normalize_code
 
 

@@ -16,8 +16,8 @@ from trace.events.schemas import EventCommon
 from trace.idempotency import checked_key, key_reused
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation, OrgKind
+from trace.platform.timeutil import utcnow
 from trace.recalls.models import HoldPublic, ReasonIn
-from trace.timeutil import utcnow
 
 STOPPED = {LotStatus.RECALLED: "lot_recalled", LotStatus.CANCELLED: "lot_cancelled"}
 

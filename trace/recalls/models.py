@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
 
 from trace.lots import LotStatus
-from trace.timeutil import utcnow
+from trace.platform.timeutil import utcnow
 
 
 class Recall(SQLModel, table=True):

@@ -17,10 +17,10 @@ from trace.events.models import EventLot, EventType
 from trace.lineage import Direction
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import party_names
+from trace.platform.sqltypes import in_chunks
 from trace.products import Product
 from trace.recalls.holds import acting_organisation, locked_lot, record, remember, replayed
 from trace.recalls.models import AffectedLotPublic, ReasonIn, Recall, RecallLot, RecallPublic
-from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus
 
 

@@ -17,10 +17,10 @@ from trace.access import Actor
 from trace.errors import Forbidden
 from trace.lots import Holding, Lot, Shipment, ShipmentStatus
 from trace.organisations import Organisation, shown_party
+from trace.platform.sqltypes import in_chunks
 from trace.products import Product
 from trace.recalls.models import Recall, RecallLot
 from trace.recalls.recall import get_recall, may_report
-from trace.sqltypes import in_chunks
 from trace.units import Unit, UnitStatus
 
 COLUMNS = (

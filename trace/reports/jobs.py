@@ -23,6 +23,7 @@ from trace.access import Actor, Role
 from trace.auth import actor_for_user
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import insert_once
+from trace.platform.timeutil import utcnow
 from trace.reports import export
 from trace.reports.dashboard import (
     held_designations,
@@ -32,7 +33,6 @@ from trace.reports.dashboard import (
 )
 from trace.reports.models import ReportFormat, ReportJob, ReportStatus
 from trace.reports.periods import Period, make_period
-from trace.timeutil import utcnow
 from trace.users import User
 
 LEASE_SECONDS = 300

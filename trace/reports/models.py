@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from trace.sqltypes import enum_type
-from trace.timeutil import utcnow
+from trace.platform.sqltypes import enum_type
+from trace.platform.timeutil import utcnow
 
 
 class Indicator(StrEnum):

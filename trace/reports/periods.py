@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from trace.errors import RuleViolation
-from trace.timeutil import local_zone
+from trace.platform.timeutil import local_zone
 
 MAX_MONTHS = 120  # ten years: a report longer than that is several reports
 

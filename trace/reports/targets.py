@@ -8,8 +8,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from trace.access import Actor, require_admin
 from trace.errors import Conflict
 from trace.idempotency import insert_once
+from trace.platform.timeutil import utcnow
 from trace.reports.models import Indicator, PlanTarget
-from trace.timeutil import utcnow
 
 
 class TargetIn(SQLModel):

@@ -25,11 +25,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from trace.config import get_settings
-from trace.db import session_scope
 from trace.lots import Lot
+from trace.platform.config import get_settings
+from trace.platform.db import session_scope
+from trace.platform.sqltypes import in_chunks
 from trace.scans.record import FIELDS, ScanIn, write
-from trace.sqltypes import in_chunks
 from trace.units import Unit
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import case, func, literal, select, update
 from sqlmodel import Session, SQLModel, col
 
-from trace.config import get_settings
+from trace.platform.config import get_settings
+from trace.platform.timeutil import to_utc, utcnow
 from trace.scans.models import KINDS, Scan
-from trace.timeutil import to_utc, utcnow
 
 
 @dataclass(frozen=True, slots=True)

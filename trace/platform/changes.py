@@ -155,7 +155,7 @@ def _after_session_commit(_session: Session) -> None:
 
 
 def watch_engine(engine: Engine) -> None:
-    """Track public writes on this engine (``trace.db.make_engine`` calls it)."""
+    """Track public writes on this engine (``trace.platform.db.make_engine`` calls it)."""
     event.listen(engine, "before_cursor_execute", _before_cursor_execute)
     event.listen(engine, "commit", _on_commit)
     event.listen(engine, "rollback", _on_rollback)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from trace.config import get_settings
+from trace.platform.config import get_settings
 
 
 def utcnow() -> datetime:

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
-from trace import changes
-from trace.config import get_settings
+from trace.platform import changes
+from trace.platform.config import get_settings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
