@@ -55,3 +55,22 @@ def test_labels_is_pure_rendering() -> None:
 
 def test_workers_do_not_import_the_http_layer() -> None:
     assert [(f, m) for f, m in _imports("workers") if m in {"fastapi", "starlette", "api"}] == []
+
+
+def test_today_is_defined_once() -> None:
+    """The province's date has one definition (trace.platform.timeutil.today); the server's own date is wrong."""
+    copies = []
+    for folder in ("trace", "api", "workers", "labels"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for number, line in enumerate(text.splitlines(), 1):
+                if "date.today()" in line or line.lstrip().startswith(
+                    ("def today(", "def _today(", "def local_today(")
+                ):
+                    copies.append(f"{path.relative_to(ROOT)}:{number}")
+    assert copies == ["trace/platform/timeutil.py:" + str(_line_of("trace/platform/timeutil.py", "def today("))]
+
+
+def _line_of(name: str, start: str) -> int:
+    lines = (ROOT / name).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.lstrip().startswith(start))

@@ -13,6 +13,7 @@ from trace.access import Actor, Role, can_see_private
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.locations import Location
 from trace.organisations import Organisation
+from trace.platform import timeutil
 from trace.platform.sqltypes import enum_type
 from trace.platform.timeutil import local_zone, to_utc, utcnow
 from trace.products import Product
@@ -89,11 +90,6 @@ class CertificateStatus(SQLModel):
 def _local_date(moment: datetime) -> date:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return aware.astimezone(local_zone()).date()
-
-
-def local_today() -> date:
-    """Today's date where the instance is (certificates run by local calendar days)."""
-    return datetime.now(local_zone()).date()
 
 
 def _may_certify(actor: Actor, organisation_id: int) -> None:
@@ -244,7 +240,7 @@ def valid_on(cert: Certification, day: date) -> bool:
 
 def certificates_for_lot(*, session: Session, lot: Lot, today: date | None = None) -> list[CertificateStatus]:
     """The certificates whose scope covers the lot, each judged at its harvest date and today."""
-    today = today or local_today()
+    today = today or timeutil.today()
     certs = session.execute(
         select(Certification)
         .where(Certification.organisation_id == lot.producer_organisation_id)  # type: ignore[arg-type]

@@ -22,7 +22,6 @@ from trace.certifications import (
     CertificateStatus,
     Certification,
     certificates_for_lot,
-    local_today,
     valid_on,
 )
 from trace.designations.claims import ClaimStatus
@@ -33,6 +32,7 @@ from trace.lineage import Direction
 from trace.locations import Location
 from trace.lots import Lot, LotEdge, LotStatus
 from trace.organisations import Organisation, public_name
+from trace.platform import timeutil
 from trace.platform.timeutil import local_zone, localise
 from trace.products import Product
 from trace.recalls.recall import covering
@@ -455,7 +455,7 @@ def product_page(*, session: Session, gtin: str, base_url: str) -> ProductOrigin
         raise verification.not_genuine(f"GTIN {gtin}")
     owner = session.get(Organisation, product.organisation_id)
     assert owner is not None
-    today = local_today()
+    today = timeutil.today()
     certs = session.execute(
         select(Certification)
         .where(col(Certification.organisation_id) == owner.id)

@@ -22,9 +22,10 @@ from api.web.context import N_, Member, Visitor, check_form, denied, message, re
 from api.web.forms import field_errors, number, once_key
 from api.web.registry_forms import ORG_KINDS, Posted, text
 from trace.errors import DomainError, Forbidden, NotFound, RuleViolation
+from trace.platform.timeutil import today
 from trace.reports import dashboard, export, jobs, targets
 from trace.reports.models import Indicator, ReportJob, ReportStatus
-from trace.reports.periods import Period, make_period, today, year_period
+from trace.reports.periods import Period, make_period, year_period
 
 router = APIRouter(include_in_schema=False)
 

@@ -17,7 +17,7 @@ from api.web.forms import field_errors, number
 from trace import lots
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.lots import Lot
-from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import today
 from trace.products import Product
 
 # Domain refusals these forms meet, by code, in words for people (the catalogue translates them);
@@ -127,11 +127,6 @@ def day(text: str, lang: str, errors: dict[str, str], field: str) -> date | None
     except ValueError:
         errors[field] = t(lang, N_("Not a date."))
         return None
-
-
-def today() -> date:
-    """Today where the goods are (Vietnam), whatever the server's clock zone."""
-    return datetime.now(local_zone()).date()
 
 
 def event_time(when: date | None) -> datetime | None:

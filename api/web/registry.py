@@ -8,7 +8,6 @@ decides who may do what) and renders, or answers 303 after a POST that wrote.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,16 +38,12 @@ from trace.access import require_writer
 from trace.designations import registry, rights, usage
 from trace.designations.models import Designation, RightToUse
 from trace.errors import DomainError, Forbidden, NotFound
-from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import today
 
 router = APIRouter(include_in_schema=False)
 router.include_router(registry_admin.router)  # the province's pages belong to this area too
 
 GRANT_FIELDS = ("organisation_id", "decision_number", "valid_from", "valid_to", "annual_label_quota", "note", "idem")
-
-
-def _this_year() -> int:
-    return datetime.now(local_zone()).year
 
 
 @router.get("/app/designations", response_class=HTMLResponse)
@@ -75,7 +70,7 @@ def _usage(
 @router.get("/app/designations/{designation_id}", response_class=HTMLResponse)
 def designation_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
     """The rights to use a designation: producer, decision, validity, status, quota and labels used this year."""
-    year = _this_year()
+    year = today().year
     try:
         designation, found = _usage(session, who, designation_id, year)
     except (NotFound, Forbidden) as error:
@@ -111,7 +106,7 @@ def usage_page(request: Request, session: SessionDep, who: Member, designation_i
         designation=designation,
         usage=found,
         year=year,
-        this_year=_this_year(),
+        this_year=today().year,
         statuses=STATUSES,
     )
 
@@ -186,7 +181,7 @@ def grant_page(request: Request, session: SessionDep, who: Member, designation_i
         return denied(request, who, error)
     values = {
         "organisation_id": request.query_params.get("organisation_id", ""),
-        "valid_from": date.today().isoformat(),
+        "valid_from": today().isoformat(),
         "idem": once_key(),
         "product_ids": [],
         "location_ids": [],
@@ -264,7 +259,7 @@ def _right_page(
         session=session,
         actor=who.actor,
         designation_id=designation.id,  # type: ignore[arg-type]
-        year=_this_year(),
+        year=today().year,
     )
     held = next((r for r in used.rights if r.right_id == right.id), None)
     return render(
@@ -283,7 +278,7 @@ def _right_page(
         idem=once_key(),
         used=held.quota_use[0] if held and held.quota_use else None,
         quota=shown_number(public.annual_label_quota, who),
-        year=_this_year(),
+        year=today().year,
         saved=request.query_params.get("saved") == "1",
     )
 

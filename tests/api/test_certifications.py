@@ -12,9 +12,9 @@ from sqlmodel import Session
 from tests import factories as f
 from tests.api.helpers import assert_problem, headers_for, party, snapshot
 from trace.access import Role
-from trace.certifications import local_today
 from trace.designations.models import Designation, DesignationKind, LotClaim, RightToUse
 from trace.lots import Lot
+from trace.platform.timeutil import today as local_today
 
 API = "/api/v1"
 DOC = "https://example.test/chung-nhan/ocop-017.pdf"

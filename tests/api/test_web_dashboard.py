@@ -20,10 +20,9 @@ from tests.api.helpers import snapshot
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
 from trace.organisations import Organisation
-from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import local_zone, today
 from trace.reports import jobs
 from trace.reports.models import Indicator, PlanTarget, ReportJob, ReportStatus
-from trace.reports.periods import today
 from trace.users import User
 
 

@@ -33,10 +33,9 @@ from trace.designations.models import Designation, LotClaim
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
-from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import local_zone, today
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.reports.models import ReportJob
-from trace.reports.periods import today
 from trace.units import Unit, UnitLevel, UnitStatus
 
 SHOTS = ARTIFACTS / "dashboard"

@@ -19,7 +19,6 @@ from trace.certifications import (
     CertificationKind,
     RevokeIn,
     certificates_for_lot,
-    local_today,
     record_certification,
     revoke_certification,
     to_public,
@@ -28,6 +27,7 @@ from trace.errors import Conflict, DomainError, Forbidden, RuleViolation
 from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import today as local_today
 
 DAY = timedelta(days=1)
 DOC = "https://example.test/chung-nhan/vietgap-0001.pdf"

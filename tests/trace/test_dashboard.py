@@ -22,7 +22,7 @@ from trace.events.models import Event, EventType
 from trace.events.schemas import CorrectionIn, HarvestIn, InspectIn
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
-from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import local_zone, today
 from trace.printing import runs
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.products import Product
@@ -30,7 +30,7 @@ from trace.recalls.models import ReasonIn, Recall
 from trace.recalls.recall import recall
 from trace.reports import dashboard, targets
 from trace.reports.models import Indicator, PlanTarget
-from trace.reports.periods import Period, make_period, today
+from trace.reports.periods import Period, make_period
 from trace.scans.models import Scan
 from trace.scans.record import new_scan, write
 from trace.units import Unit, UnitLevel, UnitStatus

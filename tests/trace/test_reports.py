@@ -19,10 +19,10 @@ from tests import factories as f
 from trace.access import Actor, Role
 from trace.errors import Forbidden, RuleViolation
 from trace.platform.db import make_engine, session_scope
-from trace.platform.timeutil import utcnow
+from trace.platform.timeutil import today, utcnow
 from trace.reports import dashboard, export, jobs
 from trace.reports.models import ReportFormat, ReportJob, ReportStatus
-from trace.reports.periods import today, year_period
+from trace.reports.periods import year_period
 from trace.users import User
 from workers import reports as worker
 

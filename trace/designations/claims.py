@@ -28,7 +28,7 @@ from trace.designations.registry import area_problem
 from trace.errors import RuleViolation
 from trace.locations import Location
 from trace.organisations import Organisation, public_name
-from trace.platform.timeutil import local_zone
+from trace.platform.timeutil import local_zone, today
 from trace.printing.models import PrintRun, PrintStatus
 from trace.products import Product
 from trace.units import Unit, UnitStatus
@@ -94,11 +94,6 @@ def _rights() -> Any:
     from trace.designations import rights
 
     return rights
-
-
-def today() -> date:
-    """Today's date where the instance is (Asia/Ho_Chi_Minh by default)."""
-    return datetime.now(local_zone()).date()
 
 
 def local_date(instant: datetime) -> date:

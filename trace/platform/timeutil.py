@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,11 @@ def utcnow() -> datetime:
 def local_zone() -> ZoneInfo:
     """The instance's time zone (Asia/Ho_Chi_Minh by default)."""
     return ZoneInfo(get_settings().timezone)
+
+
+def today() -> date:
+    """Today's date where the goods are (the instance's zone), whatever the server's clock zone."""
+    return datetime.now(local_zone()).date()
 
 
 def to_utc(value: datetime) -> tuple[datetime, str]:

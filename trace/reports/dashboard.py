@@ -25,11 +25,12 @@ from trace.errors import Forbidden
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation, shown_party
+from trace.platform.timeutil import today
 from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.products import Product
 from trace.recalls.models import Recall
 from trace.reports.models import Indicator, PlanTarget
-from trace.reports.periods import Period, local_start, per_month, today
+from trace.reports.periods import Period, local_start, per_month
 from trace.scans.models import Scan
 from trace.units import Unit, UnitLevel, UnitStatus
 

@@ -77,11 +77,6 @@ def local_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(UTC)
 
 
-def today() -> date:
-    """Today in the province."""
-    return datetime.now(local_zone()).date()
-
-
 def year_period(year: int) -> Period:
     """A whole calendar year."""
     return make_period(date(year, 1, 1), date(year, 12, 31))
