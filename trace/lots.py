@@ -10,7 +10,7 @@ from sqlalchemy import Column, Index, Numeric, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor
-from trace.designations.claims import ClaimStatus, claims_for_lot
+from trace.designations.models import ClaimStatus
 from trace.errors import NotFound
 from trace.identifiers import normalize_gtin
 from trace.platform.sqltypes import enum_type
@@ -179,20 +179,6 @@ def involved_in(*, session: Session, actor: Actor, lot_id: int, producer_id: int
         session.exec(select(Shipment.id).where(Shipment.lot_id == lot_id, Shipment.to_organisation_id == org)).first()
         is not None
     )
-
-
-def to_public(*, session: Session, actor: Actor | None, lot: Lot) -> LotPublic:
-    """The API shape of a lot; holder details only for those involved with it."""
-    out = LotPublic.model_validate(lot)
-    out.claims = claims_for_lot(session=session, lot=lot)
-    if actor is not None and actor.organisation_id is not None:
-        out.held = held_by(session=session, lot_id=lot.id, organisation_id=actor.organisation_id)  # type: ignore[arg-type]
-    if actor is not None and involved(session=session, actor=actor, lot=lot):
-        out.holders = [
-            HoldingPublic(organisation_id=h.organisation_id, quantity=h.quantity)
-            for h in holders(session=session, lot_id=lot.id)  # type: ignore[arg-type]
-        ]
-    return out
 
 
 def list_lots(

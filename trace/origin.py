@@ -24,8 +24,7 @@ from trace.certifications import (
     certificates_for_lot,
     valid_on,
 )
-from trace.designations.claims import ClaimStatus
-from trace.designations.models import Designation
+from trace.designations.models import ClaimStatus, Designation
 from trace.events.models import Event, EventLot, EventType
 from trace.events.query import events_public
 from trace.lineage import Direction

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlmodel import Session, SQLModel, col
 
 from trace import digital_link
-from trace.designations.claims import ClaimStatus, claims_for_lot
+from trace.designations.claims import claims_for_lot
+from trace.designations.models import ClaimStatus
 from trace.errors import NotFound
 from trace.lots import Lot, LotStatus
 from trace.platform.config import get_settings

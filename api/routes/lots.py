@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import CurrentActor, DbId, SessionDep
-from trace import lineage, lots
+from trace import lineage, lot_views, lots
 from trace.lineage import Direction
 from trace.lots import LotStatus
 
@@ -37,13 +37,13 @@ def list_(
         offset=offset,
         limit=limit,
     )
-    return [lots.to_public(session=session, actor=actor, lot=x) for x in rows]
+    return [lot_views.to_public(session=session, actor=actor, lot=x) for x in rows]
 
 
 @router.get("/{lot_id}", response_model=lots.LotPublic)
 def get(session: SessionDep, actor: CurrentActor, lot_id: DbId) -> lots.LotPublic:
     """One lot, with who holds how much of it."""
-    return lots.to_public(
+    return lot_views.to_public(
         session=session, actor=actor, lot=lots.visible_lot(session=session, actor=actor, lot_id=lot_id)
     )
 

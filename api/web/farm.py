@@ -20,7 +20,7 @@ from api import i18n
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, denied, render
 from api.web.forms import field_errors, number, once_key, refusal, refusing
-from trace import admin_units, lots, organisations, products
+from trace import admin_units, lot_views, lots, organisations, products
 from trace import locations as places
 from trace.access import require_member_of, require_writer
 from trace.designations.registry import list_designations
@@ -458,7 +458,7 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
         request,
         "app/farm/lot.html",
         who,
-        lot=lots.to_public(session=session, actor=who.actor, lot=lot),
+        lot=lot_views.to_public(session=session, actor=who.actor, lot=lot),
         product=product,
         area=area,
         done=request.query_params.get("done") == "1",

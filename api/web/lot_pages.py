@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, render
 from api.web.forms import refusing
-from trace import certifications, lineage, lots
+from trace import certifications, lineage, lot_views, lots
 from trace.access import Actor, Role
 from trace.errors import DomainError
 from trace.lineage import Direction, Trace, TraceLot
@@ -88,7 +88,7 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
     """One lot: what it is, who holds it, its designations and certificates, and what can be done with it."""
     actor = who.actor
     lot = lots.visible_lot(session=session, actor=actor, lot_id=lot_id)
-    shown = lots.to_public(session=session, actor=actor, lot=lot)
+    shown = lot_views.to_public(session=session, actor=actor, lot=lot)
     holders = shown.holders or []
     orgs = party_names(
         session=session, ids={lot.producer_organisation_id} | {h.organisation_id for h in holders}, reader=actor

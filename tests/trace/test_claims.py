@@ -30,7 +30,8 @@ from trace.designations.models import (
 from trace.errors import DomainError, RuleViolation
 from trace.events.models import Event
 from trace.locations import Location
-from trace.lots import Lot, to_public
+from trace.lot_views import to_public
+from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.printing import jobs, runs
 from trace.printing.models import PrintKind, PrintRun

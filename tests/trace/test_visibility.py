@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from tests import factories as f
-from trace import lots, organisations
+from trace import lot_views, lots, organisations
 from trace.access import Actor, Role
 from trace.errors import NotFound
 from trace.events.ledger import capture
@@ -109,8 +109,8 @@ def test_involvement_in_a_lot(session: Session) -> None:
     assert not lots.involved(session=session, actor=f.member(stranger), lot=lot)
     assert not lots.involved(session=session, actor=Actor(role=Role.MEMBER, organisation_id=None), lot=lot)
     # and holder details are shown only to those involved
-    assert lots.to_public(session=session, actor=f.member(stranger), lot=lot).holders is None
-    holders = lots.to_public(session=session, actor=f.member(proc), lot=lot).holders
+    assert lot_views.to_public(session=session, actor=f.member(stranger), lot=lot).holders is None
+    holders = lot_views.to_public(session=session, actor=f.member(proc), lot=lot).holders
     assert holders is not None and {(h.organisation_id, h.quantity) for h in holders} == {(coop.id, Decimal(90))}
 
 

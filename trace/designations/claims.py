@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
+from trace.designations import rights
 from trace.designations.models import (
     ClaimSource,
+    ClaimStatus,
     Designation,
     DesignationKind,
     InheritRule,
@@ -27,14 +29,12 @@ from trace.designations.models import (
 from trace.designations.registry import area_problem
 from trace.errors import RuleViolation
 from trace.locations import Location
+from trace.lots import Lot
 from trace.organisations import Organisation, public_name
 from trace.platform.timeutil import local_zone, today
 from trace.printing.models import PrintRun, PrintStatus
 from trace.products import Product
 from trace.units import Unit, UnitStatus
-
-if TYPE_CHECKING:
-    from trace.lots import Lot
 
 BADGE_PREFIX = {
     DesignationKind.GEOGRAPHICAL_INDICATION: "CDĐL",  # chỉ dẫn địa lý
@@ -62,23 +62,6 @@ MESSAGES = {
 }
 
 
-class ClaimStatus(SQLModel):
-    """A lot's claim to a designation, as inspectors and the public see it."""
-
-    designation_id: int
-    name: str
-    name_en: str | None = None
-    kind: DesignationKind
-    number: str | None = None  # the certificate (or decision) number, e.g. 00055
-    holder_name: str
-    source: ClaimSource
-    badge: str  # as printed on labels, e.g. "CDĐL Nhãn lồng Hưng Yên · số 00055"
-    valid_at_harvest: bool
-    problem_at_harvest: str | None = None
-    valid_today: bool
-    problem: str | None = None  # why the claim does not hold today
-
-
 @dataclass(frozen=True)
 class Accepted:
     """A claim that passed its checks: which designation, under which right, for which new lot."""
@@ -86,14 +69,6 @@ class Accepted:
     designation: Designation
     right: RightToUse
     output: int = 0  # index of the transformation's output lot it belongs to
-
-
-def _rights() -> Any:
-    # rights records events (trace.events → trace.lots), and trace.lots shows claims: loaded on use
-    # so trace.lots can import this module.
-    from trace.designations import rights
-
-    return rights
 
 
 def local_date(instant: datetime) -> date:
@@ -139,9 +114,9 @@ def problem(
     if product.category not in covered_categories(designation, source):
         return "category_not_covered"
     at_harvest = source == ClaimSource.HARVEST
-    found: str | None = _rights().right_problem(
+    found: str | None = rights.right_problem(
         session=session,
-        designation_id=designation.id,
+        designation_id=designation.id,  # type: ignore[arg-type]  # a stored designation
         organisation_id=organisation_id,
         on=on,
         product_id=product.id,
@@ -208,7 +183,7 @@ def check_harvest(
         )
         if code is not None:
             raise refusal(code, designation, on=on, product=product, location=location)
-        right = _rights().valid_right(
+        right = rights.valid_right(
             session=session,
             designation_id=designation_id,
             organisation_id=organisation_id,
@@ -270,7 +245,7 @@ def inherit(
                     {"id": designation.id, "name": designation.name_vi, "lot_code": lot_code, "reason": reason}
                 )
                 continue
-            right = _rights().valid_right(
+            right = rights.valid_right(
                 session=session,
                 designation_id=designation_id,
                 organisation_id=organisation_id,
@@ -411,7 +386,7 @@ def check_quota(*, session: Session, lot: Lot, organisation_id: int, wanted: int
     claimed = sorted(input_claims(session=session, lot_ids=[lot.id]).get(lot.id, set()))
     day = local_date(at)
     for designation_id in claimed:
-        right = _rights().valid_right(
+        right = rights.valid_right(
             session=session,
             designation_id=designation_id,
             organisation_id=organisation_id,

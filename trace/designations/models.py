@@ -110,3 +110,20 @@ class LotClaim(SQLModel, table=True):
     source: ClaimSource = Field(sa_type=enum_type(ClaimSource, 12))
     event_id: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClaimStatus(SQLModel):
+    """A lot's claim to a designation, as inspectors and the public see it."""
+
+    designation_id: int
+    name: str
+    name_en: str | None = None
+    kind: DesignationKind
+    number: str | None = None  # the certificate (or decision) number, e.g. 00055
+    holder_name: str
+    source: ClaimSource
+    badge: str  # as printed on labels, e.g. "CDĐL Nhãn lồng Hưng Yên · số 00055"
+    valid_at_harvest: bool
+    problem_at_harvest: str | None = None
+    valid_today: bool
+    problem: str | None = None  # why the claim does not hold today
