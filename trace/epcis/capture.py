@@ -32,7 +32,7 @@ from trace.access import Actor, require_writer
 from trace.epcis import document as doc
 from trace.epcis import vocab
 from trace.epcis.hashid import hash_id, namespaces_of
-from trace.epcis.ids import SKIP, lookup, store
+from trace.epcis.ids import lookup, store
 from trace.epcis.models import EPCIS_ID_LENGTH
 from trace.epcis.refs import Resolver
 from trace.errors import Conflict, DomainError, Forbidden, RuleViolation
@@ -440,7 +440,9 @@ def _record(
         for start in range(0, len(pending), BATCH):
             part = pending[start : start + BATCH]
             try:
-                result = capture(session=session, actor=actor, items=[(k, d) for _, k, d in part], minimal=True)
+                result = capture(
+                    session=session, actor=actor, items=[(k, d) for _, k, d in part], minimal=True, epcis_ids=False
+                )
             except DomainError as error:
                 local = error.details.get("index", 0)
                 raise _reindex(error, part[local][0] if local < len(part) else part[0][0]) from None
@@ -459,7 +461,6 @@ def _record(
         pending.clear()
         mapper.refs.forget_lots()
 
-    session.info[SKIP] = True
     try:
         with session.begin_nested():
             for index, what in plan:
@@ -502,5 +503,3 @@ def _record(
         for key in [k for k in list(session.identity_map.keys()) if k[0] is Lot and k[1][0] in made]:
             session.expunge(session.identity_map[key])
         raise
-    finally:
-        session.info.pop(SKIP, None)

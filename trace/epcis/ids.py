@@ -1,9 +1,10 @@
 """Every event's EPCIS event id, stored when the event is recorded (same transaction).
 
-A flush hook computes the CBV 2.0 hash id of each new event (corrections excepted: in EPCIS they are
-the corrected event again, with its id) from its complete EPCIS form, a batch of events at a time.
-Events captured from an EPCIS document keep the id they were sent with (``trace/epcis/capture.py``
-stores those itself and switches the hook off meanwhile). Two events of identical content have one
+:func:`give_ids` computes the CBV 2.0 hash id of each new event (corrections excepted: in EPCIS they are
+the corrected event again, with its id) from its complete EPCIS form, a batch of events at a time; the
+capture call (``trace/events/ledger.py``) calls it after its final flush, and the few writers that seal an
+event outside one (holds and recalls, rights to use) after theirs. Events captured from an EPCIS document
+keep the id they were sent with (``trace/epcis/capture.py`` stores those itself and asks capture not to). Two events of identical content have one
 hash id; the second (which EPCIS would call a duplicate, but our log holds as its own event) gets
 ``urn:uuid:<event id>`` instead, so recording never fails on it.
 """
@@ -13,21 +14,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session
 
 from trace.epcis import render
 from trace.epcis.hashid import hash_id
 from trace.errors import Conflict
 from trace.events.models import Event, EventLot, EventType
-from trace.events.rules import CACHE_KEY
 from trace.locations import Location
 from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.platform.sqltypes import in_chunks
 
-SKIP = "hytrace_epcis_ids_off"
 IDS = render.IDS
 
 
@@ -145,30 +145,19 @@ class _SessionRows(dict[tuple[str, Any], Mapping[str, Any]]):
         return found
 
 
-_ROWS = ("epcis", "rows")  # the capture call's cache key for them
-
-
-@event.listens_for(OrmSession, "after_flush")
-def _new_events(session: OrmSession, _context: object) -> None:
-    if session.info.get(SKIP):
+def give_ids(*, session: Session, sealed: Sequence[tuple[Event, Sequence[EventLot]]]) -> None:
+    """Store the EPCIS ids of events just sealed and flushed, each with its lot rows, in the order made."""
+    if not sealed:
         return
-    new = [obj for obj in session.new if isinstance(obj, Event)]
-    if not new:
-        return
-    # The events' lot rows were written in this same flush: read them from the session, not the database.
-    # (An event with none here, a correction say, is looked up in the database as usual.)
+    session.flush()
+    # The events' lot rows are in the session: read them there, not from the database. (An event without
+    # any, a correction say, is looked up in the database as usual.)
     lot_rows: dict[str, list[Mapping[Any, Any]]] = {}
-    for obj in sorted((o for o in session.new if isinstance(o, EventLot)), key=lambda o: o.id or 0):
-        lot_rows.setdefault(obj.event_id, []).append(obj.__dict__)
-    # Lots, places and parties too, as far as the session holds them. Within one capture call (many
-    # flushes when its items read the database) none of them changes: the rows are kept for the call.
-    cache = session.info.get(CACHE_KEY)
-    known = cache.get(_ROWS) if cache is not None else None
-    if known is None:
-        known = _SessionRows(session)
-        if cache is not None:
-            cache[_ROWS] = known
-    assign(session.connection(), [render.event_row(e) for e in new], lot_rows, known)
+    for made, rows in sealed:
+        if rows:
+            lot_rows[made.id] = [row.__dict__ for row in sorted(rows, key=lambda o: o.id or 0)]
+    # Lots, places and parties too, as far as the session holds them (none of them changes in a capture call).
+    assign(session.connection(), [render.event_row(e) for e, _ in sealed], lot_rows, _SessionRows(session))
 
 
 def backfill(connection: Connection, page: int = 2000) -> int:

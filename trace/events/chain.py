@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from trace.events import batch
 from trace.events.models import ChainHead, Event
 
 GENESIS = "0" * 64
@@ -67,16 +68,16 @@ def compute_hash(event: Event) -> str:
 def append(*, session: Session, event: Event) -> Event:
     """Give the event its place in its organisation's chain and seal it."""
     # Within one capture call the head is locked (FOR UPDATE) once and then kept in its cache.
-    cache: dict[Any, Any] | None = session.info.get("hytrace_capture_cache")
-    head = cache.get((ChainHead, event.organisation_id)) if cache is not None else None
+    call = batch.current(session)
+    head = call.rows.get((ChainHead, event.organisation_id)) if call is not None else None
     if head is None:
         head = session.exec(
             select(ChainHead).where(ChainHead.organisation_id == event.organisation_id).with_for_update()
         ).first()
     if head is None:
         head = ChainHead(organisation_id=event.organisation_id, seq=0, hash=GENESIS)
-    if cache is not None:
-        cache[(ChainHead, event.organisation_id)] = head
+    if call is not None:
+        call.rows[(ChainHead, event.organisation_id)] = head
     event.seq = head.seq + 1
     event.prev_hash = head.hash
     event.hash = compute_hash(event)

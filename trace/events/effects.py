@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from sqlalchemy import bindparam, event, func, text
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy import bindparam, func, text
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from trace.errors import Conflict
-from trace.events import chain
+from trace.events import batch, chain
 from trace.events import rules as r
 from trace.events.models import Event, EventLot
 from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus
@@ -48,11 +47,14 @@ def lot_row(
 
 
 def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
-    """Append to the chain and store the event's lot rows."""
+    """Append to the chain and store the event's lot rows (a capture call also keeps them, for the EPCIS id)."""
     chain.append(session=session, event=event)
     for row in lots:
         row.event_id = event.id
         session.add(row)
+    call = batch.current(session)
+    if call is not None:
+        call.sealed.append((event, lots))
     return event
 
 
@@ -67,9 +69,9 @@ def refresh_status(*, session: Session, lot: Lot, holder: int | None = None) -> 
                 lot.status = LotStatus.ACTIVE
                 session.add(lot)
             return
-    cache = session.info.get(r.CACHE_KEY)
-    if cache is not None:  # settled once for the whole capture call, after its one flush
-        cache.setdefault("settle", {})[lot.id] = lot
+    call = batch.current(session)
+    if call is not None:  # settled once for the whole capture call, after its one flush
+        call.settle[lot.id] = lot  # type: ignore[index]
         return
     settle_statuses(session=session, lots=[lot])
 
@@ -126,19 +128,6 @@ def existing_lots(*, session: Session, wanted: list[tuple[int, str]]) -> set[tup
     return found
 
 
-def write_allocated_lots(session: Session) -> None:
-    """Insert the lots made with ids allocated ahead (one executemany)."""
-    cache = session.info.get(r.CACHE_KEY)
-    rows = cache.pop("lot_inserts", None) if cache is not None else None
-    if rows:
-        session.connection().execute(_LOTS.insert(), rows)
-
-
-@event.listens_for(OrmSession, "before_flush")
-def _lots_before_rows_that_cite_them(session: OrmSession, _context: object, _instances: object) -> None:
-    write_allocated_lots(session)  # type: ignore[arg-type]
-
-
 def allocate_lot_ids(*, session: Session, count: int) -> Iterator[int]:
     """``count`` fresh lot ids, taken before the lots are written (so a batch inserts them at once).
 
@@ -169,10 +158,10 @@ def new_lot(
     event: Event,
     expiry: object,
 ) -> Lot:
-    cache = session.info.get(r.CACHE_KEY)
-    created: set[tuple[str, str]] = cache.setdefault("new_lots", set()) if cache is not None else set()
+    call = batch.current(session)
+    created: set[tuple[str, str]] = call.new_lots if call is not None else set()
     connection = session.connection()
-    known: set[tuple[int, str]] | None = cache.get("existing_lots") if cache is not None else None
+    known: set[tuple[int, str]] | None = call.existing_lots if call is not None else None
     if (product.gtin, lot_code) in created or (
         (product.id, lot_code) in known
         if known is not None
@@ -195,12 +184,11 @@ def new_lot(
         created_at=event.event_time,
         product_version=product.version,
     )
-    ahead = cache.get("lot_ids") if cache is not None else None
-    if ahead is not None and cache is not None:
+    if call is not None and call.lot_ids is not None:
         # Ids allocated for the whole batch: the lots go out in one executemany, just before
         # the next flush (which would otherwise write rows that refer to them first).
-        lot_id = next(ahead)
-        cache.setdefault("lot_inserts", []).append({"id": lot_id, **values})
+        lot_id = next(call.lot_ids)
+        call.lot_inserts.append({"id": lot_id, **values})
     else:
         # A Core INSERT ... RETURNING (compiled once) gives the id without flushing the whole
         # unit of work for one lot.
@@ -209,14 +197,10 @@ def new_lot(
     make_transient_to_detached(lot)
     session.add(lot)
     created.add((product.gtin, lot_code))
-    if cache is not None:
-        cache.setdefault("new_lot_rows", []).append(lot)  # expunged if the capture fails
+    if call is not None:
+        call.new_lot_rows.append(lot)  # expunged if the capture fails
     r.remember(session, lot, lot_id)
     holding = fast_row(Holding, lot_id=lot_id, organisation_id=org_id, quantity=r.q(quantity))
     session.add(holding)
     r.remember(session, holding, (lot_id, org_id))
     return lot
-
-
-# Each new event's EPCIS event id is stored in the same flush (a hook; imported last: it reads this package).
-from trace.epcis import ids as _epcis_ids  # noqa: E402, F401

@@ -10,18 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from trace.access import Actor
+from trace.epcis import ids
 from trace.errors import Conflict, Forbidden, RuleViolation
+from trace.events import batch
 from trace.events import capture as c
 from trace.events.corrections import record_correction
-from trace.events.effects import (
-    allocate_lot_ids,
-    existing_lots,
-    settle_statuses,
-    write_allocated_lots,
-)
+from trace.events.effects import allocate_lot_ids, existing_lots, settle_statuses
 from trace.events.models import Event, EventType, IdempotencyRecord
 from trace.events.query import events_public
-from trace.events.rules import CACHE_KEY
 from trace.events.schemas import (
     CaptureResult,
     CommissionIn,
@@ -127,10 +123,13 @@ def capture(
     items: Sequence[tuple[EventType, SQLModel]],
     idempotency_key: str | None = None,
     minimal: bool = False,
+    epcis_ids: bool = True,
 ) -> CaptureResult:
     """Record one or more events in the caller's transaction; any failure records none.
 
     ``minimal`` answers with ids only, not the events themselves (clients capturing in bulk).
+    ``epcis_ids=False``: the caller stores the events' EPCIS ids itself (events captured from an EPCIS
+    document keep the ids they were sent with).
     """
     if not items:
         raise RuleViolation("Nothing to capture", code="empty_capture")
@@ -148,14 +147,13 @@ def capture(
     out = _Outcome()
     wanted = [(d.product_id, d.lot_code) for k, d in items if k == EventType.HARVEST]  # type: ignore[attr-defined]
     wanted += [(o.product_id, o.lot_code) for k, d in items if k == EventType.TRANSFORM for o in d.outputs]  # type: ignore[attr-defined]
-    cache: dict[Any, Any] = {"existing_lots": existing_lots(session=session, wanted=wanted)}
+    call = batch.CaptureCall(existing_lots=existing_lots(session=session, wanted=wanted))
     if wanted:
-        cache["lot_ids"] = allocate_lot_ids(session=session, count=len(wanted))
-    session.info[CACHE_KEY] = cache
+        call.lot_ids = allocate_lot_ids(session=session, count=len(wanted))
     # A savepoint: a refused item undoes the items before it (and its own half-made custody
     # changes) even when the caller catches the error and goes on to commit.
     try:
-        with session.begin_nested():
+        with batch.open_call(session, call), session.begin_nested():
             for index, (kind, data) in enumerate(items):
                 try:
                     _run(session, actor, kind, data, out)
@@ -163,20 +161,20 @@ def capture(
                     if len(items) > 1:
                         raise error.at_index(index) from None
                     raise
-            write_allocated_lots(session)
+            batch.write_allocated(session, call)
             session.flush()
-            settle_statuses(session=session, lots=list(session.info[CACHE_KEY].get("settle", {}).values()))
+            settle_statuses(session=session, lots=list(call.settle.values()))
+            if epcis_ids:
+                ids.give_ids(session=session, sealed=call.sealed)
     except BaseException:
         # Rolling back a savepoint expires only rows changed inside it; a row merely read there
         # (and kept alive by the error's traceback) would otherwise keep its stale values.
         session.expire_all()
         # Lots inserted directly (Core) are gone with the savepoint; their ids may be reused.
-        for lot in session.info.get(CACHE_KEY, {}).get("new_lot_rows", []):
+        for lot in call.new_lot_rows:
             if lot in session:
                 session.expunge(lot)
         raise
-    finally:
-        session.info.pop(CACHE_KEY, None)
     if idempotency_key is not None:
         try:
             with session.begin_nested():

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from trace.access import Actor
 from trace.errors import Forbidden, NotFound, RuleViolation
+from trace.events import batch
 from trace.events.models import EPCIS_SHAPE, Event, EventType
 from trace.events.schemas import EventCommon
 from trace.locations import Location, LocationKind
@@ -22,7 +23,6 @@ from trace.platform.timeutil import local_zone, localise, to_utc, utcnow
 
 T = TypeVar("T")
 Q = Decimal("0.001")
-CACHE_KEY = "hytrace_capture_cache"
 
 
 def get_row(session: Session, model: type[T], key: Any) -> T | None:
@@ -31,9 +31,10 @@ def get_row(session: Session, model: type[T], key: Any) -> T | None:
     The session's identity map holds rows weakly, so a batch of 500 harvests at one growing
     area would load that location 500 times; during a capture the rows are held strongly.
     """
-    cache: dict[tuple[type, Any], Any] | None = session.info.get(CACHE_KEY)
-    if cache is None:
+    call = batch.current(session)
+    if call is None:
         return session.get(model, key)
+    cache = call.rows
     if (model, key) not in cache:
         # No autoflush: rows made earlier in this call are in the cache, and every row looked up
         # here is one that exists before it, so the batch's pending rows can wait for one flush.
@@ -44,9 +45,9 @@ def get_row(session: Session, model: type[T], key: Any) -> T | None:
 
 def remember(session: Session, row: Any, key: Any) -> None:
     """Put a new row in the capture call's cache (so later items of the batch see it)."""
-    cache = session.info.get(CACHE_KEY)
-    if cache is not None:
-        cache[(type(row), key)] = row
+    call = batch.current(session)
+    if call is not None:
+        call.rows[(type(row), key)] = row
 
 
 def q(value: Decimal | int | str) -> Decimal:
