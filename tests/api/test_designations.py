@@ -177,6 +177,8 @@ def test_only_the_holder_changes_rights(session: Session, client: TestClient, wh
         "other_holder": headers_for(session, f.org(session, "designation_holder"), Role.ORG_ADMIN),
     }[who]
     status = 401 if who == "nobody" else 403
+    # another designation's holder is told it is not this designation's holder (not a lot's not_holder)
+    code = "not_designation_holder" if who == "other_holder" else None
     session.commit()
     before = snapshot(session)
     assert_problem(
@@ -186,9 +188,12 @@ def test_only_the_holder_changes_rights(session: Session, client: TestClient, wh
             json={"organisation_id": w["coop"].id, "decision_number": "02/QĐ", "valid_from": "2026-01-01"},
         ),
         status,
+        code,
     )
     assert_problem(
-        client.post(f"{API}/rights/{right['id']}/revoke", json={"reason": "Không được phép"}, headers=headers), status
+        client.post(f"{API}/rights/{right['id']}/revoke", json={"reason": "Không được phép"}, headers=headers),
+        status,
+        code,
     )
     assert snapshot(session) == before
 

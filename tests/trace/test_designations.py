@@ -444,9 +444,9 @@ def test_only_the_holders_people_grant_and_change_rights(session: Session, who: 
             designation_id=w["gi"].id,
             data=rights.RightCreate(organisation_id=w["coop"].id, decision_number="99/QĐ", valid_from=date(2026, 1, 1)),
         )
-    assert refused.value.code == "not_holder"
+    assert refused.value.code == "not_designation_holder"
     for action in ("suspend", "revoke"):
-        with pytest.raises(Forbidden):
+        with pytest.raises(Forbidden) as changed:
             rights.change_right(
                 session=session,
                 actor=actor,
@@ -454,6 +454,7 @@ def test_only_the_holders_people_grant_and_change_rights(session: Session, who: 
                 action=action,  # type: ignore[arg-type]
                 data=rights.RightChange(reason="Không phải chủ sở hữu"),
             )
+        assert changed.value.code == "not_designation_holder"  # not the lot's not_holder
     session.refresh(right)
     assert right.status == RightStatus.ACTIVE and len(_right_events(session, w["holder"].id)) == 1
 

@@ -128,7 +128,7 @@ def test_another_holders_key_does_not_reach_a_designation_it_does_not_hold(sessi
     stranger = f.member(f.org(session, "designation_holder"))
     # the holder is checked before any key is looked up: the same key from elsewhere learns nothing
     refused(
-        "not_holder",
+        "not_designation_holder",
         lambda: rights.grant_right(
             session=session,
             actor=stranger,

@@ -212,7 +212,8 @@ def _require_holder(actor: Actor, designation: Designation) -> int:
     holder = designation.holder_organisation_id
     if actor.organisation_id != holder or actor.role not in (Role.ORG_ADMIN, Role.MEMBER):
         raise Forbidden(
-            f"Only the holder of {designation.name_vi} grants or changes rights to use it", code="not_holder"
+            f"Only the holder of {designation.name_vi} grants or changes rights to use it",
+            code="not_designation_holder",
         )
     return holder
 
