@@ -18,8 +18,9 @@ from trace.errors import DomainError
 
 # Domain refusals these forms meet, by code, in words for people (the catalogue translates them).
 MESSAGES: dict[str, str] = {
-    "not_designation_holder": N_("Only the holder of this designation grants or changes rights to use it."),
-    "not_designation_holder": N_("Only the holder of this designation sees how it is used."),
+    "not_designation_holder": N_(
+        "Only the holder of this designation grants or changes rights to use it and sees how it is used."
+    ),
     "designation_inactive": N_("This designation is no longer in force."),
     "unknown_grantee": N_("Choose an active organisation as the producer."),
     "invalid_validity": N_("The end of the validity is before its start."),
