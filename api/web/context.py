@@ -5,7 +5,6 @@ token, and how to render. Access rules are not here: pages call the same trace/ 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -169,27 +168,6 @@ def sign_in_redirect(next_path: str) -> RedirectResponse:
 
 def N_(text: str) -> str:  # noqa: N802 - gettext's marker: extracted for translation, translated later
     return text
-
-
-# Domain errors a form can meet, by code, in words for people (the catalogue translates them).
-MESSAGES: dict[str, str] = {
-    "bad_credentials": N_("Wrong email or password."),
-    "too_many_attempts": N_(
-        "Too many wrong passwords for this account: sign-in is paused for a few minutes. "
-        "Try again later, or ask your organisation's administrator for a new sign-in link."
-    ),
-    "session_ended": N_("Your session has ended: sign in again."),
-    "password_too_short": N_("The new password is too short: use at least 10 characters."),
-    "password_trivial": N_("The new password is too easy to guess."),
-}
-
-
-def message(error: DomainError, lang: str, own: Mapping[str, str] | None = None) -> str:
-    """A domain error as the page shows it: translated by its code when we have words for it (a page's
-    ``own`` words first, then the shared ones), else the domain's message."""
-    code = error.code or ""
-    text = (own or {}).get(code) or MESSAGES.get(code)
-    return i18n.translations(lang).gettext(text) if text else error.message
 
 
 def denied(request: Request, who: Visitor, error: DomainError, reason: str | None = None) -> Response:

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api import i18n
 from api.deps import DbId, SessionDep
 from api.web import charts
-from api.web.context import N_, Member, Visitor, check_form, denied, message, render
+from api.web.context import N_, Member, Visitor, check_form, denied, render
 from api.web.forms import field_errors, number, once_key
 from api.web.registry_forms import ORG_KINDS, Posted, text
+from api.web.words import say, t
 from trace.errors import DomainError, Forbidden, NotFound, RuleViolation
 from trace.platform.timeutil import today
 from trace.reports import dashboard, export, jobs, targets
@@ -29,19 +29,6 @@ from trace.reports.periods import Period, make_period, year_period
 
 router = APIRouter(include_in_schema=False)
 
-# Refusals these pages meet, by code, in words for people (the catalogue translates them).
-MESSAGES: dict[str, str] = {
-    "dashboard_admin_only": N_("Only the province administrator sees the province's dashboard."),
-    "not_designation_holder": N_("Only a designation holder sees its designations' dashboard."),
-    "admin_only": N_("Only the province administrator may do this."),
-    "period_backwards": N_("The period ends before it starts."),
-    "period_not_a_date": N_("Choose both dates of the period."),
-    "period_out_of_range": N_("Choose a period between 2000 and 2100."),
-    "period_too_long": N_("A period is at most ten years long."),
-    "idempotency_key_reused": N_("This form was already used for something else: open it again."),
-    "report_not_ready": N_("This report is not ready yet."),
-    "section_not_in_scope": N_("Your report has no such section."),
-}
 INDICATORS = {
     Indicator.ORGANISATIONS: N_("Organisations on the system"),
     Indicator.PRODUCTS: N_("Products with trace codes"),
@@ -81,16 +68,8 @@ def get_report_enqueue() -> Callable[[int], None]:
 ReportEnqueue = Annotated[Callable[[int], None], Depends(get_report_enqueue)]
 
 
-def _t(who: Visitor, words: str) -> str:
-    return i18n.translations(who.lang).gettext(words)
-
-
-def _say(error: DomainError, who: Visitor) -> str:
-    return message(error, who.lang, MESSAGES)
-
-
 def _denied(request: Request, who: Visitor, error: DomainError) -> Response:
-    return denied(request, who, error, _say(error, who))
+    return denied(request, who, error, say(error, who.lang))
 
 
 def _period(request: Request) -> Period:
@@ -118,37 +97,39 @@ def _month_labels(found: dashboard.Dashboard) -> list[str]:
 
 
 def _monthly_charts(found: dashboard.Dashboard, who: Visitor) -> dict[str, Any]:
-    labels, t = _month_labels(found), (lambda words: _t(who, words))
+    labels, words = _month_labels(found), (lambda text: t(who.lang, text))
     months = found.months
     shown: dict[str, Any] = {
         "lots": charts.grouped(
-            t(N_("Lots per month")),
+            words(N_("Lots per month")),
             labels,
             [
-                charts.Series(t(N_("Harvested")), [m.lots_harvested for m in months]),
-                charts.Series(t(N_("Processed")), [m.lots_produced for m in months]),
+                charts.Series(words(N_("Harvested")), [m.lots_harvested for m in months]),
+                charts.Series(words(N_("Processed")), [m.lots_produced for m in months]),
             ],
             who.lang,
         ),
         "labels": charts.grouped(
-            t(N_("Labels issued per month")),
+            words(N_("Labels issued per month")),
             labels,
             [
-                charts.Series(t(N_("Package codes")), [m.unit_codes for m in months]),
-                charts.Series(t(N_("Lot labels")), [m.lot_labels for m in months]),
+                charts.Series(words(N_("Package codes")), [m.unit_codes for m in months]),
+                charts.Series(words(N_("Lot labels")), [m.lot_labels for m in months]),
             ],
             who.lang,
         ),
     }
     if found.scope == "province":
-        shown["scans"] = charts.bars(t(N_("Scans by people per month")), labels, [m.scans for m in months], who.lang)
+        shown["scans"] = charts.bars(
+            words(N_("Scans by people per month")), labels, [m.scans for m in months], who.lang
+        )
         shown["checks"] = charts.grouped(
-            t(N_("Inspections, holds and recalls per month")),
+            words(N_("Inspections, holds and recalls per month")),
             labels,
             [
-                charts.Series(t(N_("Inspections")), [m.inspections for m in months]),
-                charts.Series(t(N_("Holds")), [m.holds for m in months]),
-                charts.Series(t(N_("Recalls")), [m.recalls for m in months]),
+                charts.Series(words(N_("Inspections")), [m.inspections for m in months]),
+                charts.Series(words(N_("Holds")), [m.holds for m in months]),
+                charts.Series(words(N_("Recalls")), [m.recalls for m in months]),
             ],
             who.lang,
         )
@@ -159,12 +140,12 @@ def _growth(found: dashboard.Dashboard, who: Visitor) -> list[dict[str, Any]]:
     out = []
     for indicator in Indicator:
         points = [g for g in found.growth if g.indicator == indicator]
-        name = _t(who, INDICATORS[indicator])
+        name = t(who.lang, INDICATORS[indicator])
         chart = charts.against_target(
             name,
             [str(g.year) for g in points],
-            charts.Series(_t(who, N_("Actual")), [g.actual for g in points]),
-            charts.Series(_t(who, N_("Target")), [g.target for g in points]),
+            charts.Series(t(who.lang, N_("Actual")), [g.actual for g in points]),
+            charts.Series(t(who.lang, N_("Target")), [g.target for g in points]),
             who.lang,
         )
         out.append(
@@ -202,7 +183,7 @@ def province(request: Request, session: SessionDep, who: Member) -> Response:
             "app/dashboard/province.html",
             who,
             status=422,
-            error=_say(error, who),
+            error=say(error, who.lang),
             found=None,
             years=_years(),
             query=request.query_params,
@@ -238,7 +219,7 @@ def holder(request: Request, session: SessionDep, who: Member) -> Response:
             "app/dashboard/holder.html",
             who,
             status=422,
-            error=_say(error, who),
+            error=say(error, who.lang),
             found=None,
             years=_years(),
             query=request.query_params,
@@ -280,8 +261,8 @@ def _targets_page(
         v=values,
         errors=errors,
         error=error,
-        indicators=[(i.value, _t(who, name)) for i, name in INDICATORS.items()],
-        names={i.value: _t(who, name) for i, name in INDICATORS.items()},
+        indicators=[(i.value, t(who.lang, name)) for i, name in INDICATORS.items()],
+        names={i.value: t(who.lang, name) for i, name in INDICATORS.items()},
         saved=request.query_params.get("saved") == "1",
     )
 
@@ -326,7 +307,7 @@ def set_target(request: Request, session: SessionDep, who: Member, form: Posted)
     try:
         targets.set_target(session=session, actor=who.actor, data=data, idempotency_key=values["idem"] or None)
     except DomainError as error:
-        return _targets_page(request, session, who, values=values, errors={}, error=_say(error, who), status=422)
+        return _targets_page(request, session, who, values=values, errors={}, error=say(error, who.lang), status=422)
     return RedirectResponse(f"/app/dashboard?year={data.year}#growth", status_code=303)
 
 
@@ -356,7 +337,7 @@ def _reports_page(
 ) -> Response:
     rows = jobs.list_jobs(session=session, actor=who.actor)
     sections = [
-        (code, _t(who, SECTIONS[code]))
+        (code, t(who.lang, SECTIONS[code]))
         for code in export.SECTION_CODES
         if scope == "province" or code in HOLDER_SECTIONS
     ]
@@ -370,7 +351,7 @@ def _reports_page(
         errors=errors,
         error=error,
         scope=scope,
-        formats=[(k, _t(who, v)) for k, v in FORMATS.items()],
+        formats=[(k, t(who.lang, v)) for k, v in FORMATS.items()],
         sections=sections,
         statuses=STATUSES,
         working=any(r.status in WORKING for r in rows),
@@ -421,7 +402,9 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
     try:
         job = jobs.request_report(session=session, actor=who.actor, data=data, idempotency_key=values["idem"] or None)
     except DomainError as error:
-        return _reports_page(request, session, who, scope, values=values, errors={}, error=_say(error, who), status=422)
+        return _reports_page(
+            request, session, who, scope, values=values, errors={}, error=say(error, who.lang), status=422
+        )
     session.commit()
     if job.status == ReportStatus.QUEUED:
         enqueue(job.id)  # type: ignore[arg-type]
@@ -431,10 +414,10 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
 def _report_view(job: ReportJob, who: Visitor) -> dict[str, Any]:
     return {
         "job": job,
-        "state": _t(who, STATUSES[job.status.value]),
+        "state": t(who.lang, STATUSES[job.status.value]),
         "working": job.status in WORKING,
-        "format": _t(who, FORMATS[job.format.value]),
-        "section": _t(who, SECTIONS[job.section]) if job.section in SECTIONS else None,
+        "format": t(who.lang, FORMATS[job.format.value]),
+        "section": t(who.lang, SECTIONS[job.section]) if job.section in SECTIONS else None,
     }
 
 
@@ -461,7 +444,7 @@ def report_file(request: Request, session: SessionDep, who: Member, job_id: DbId
             "app/dashboard/report.html",
             who,
             status=409,
-            error=_say(error, who),
+            error=say(error, who.lang),
             **_report_view(jobs.get_job(session=session, actor=who.actor, job_id=job_id), who),
         )
     assert job.content is not None

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 from starlette.datastructures import FormData
 
-from api import i18n
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, denied, render
-from api.web.forms import field_errors, number, once_key, refusal, refusing
+from api.web.forms import field_errors, number, once_key, refusing
+from api.web.words import say
 from trace import admin_units, lot_views, lots, organisations, products
 from trace import locations as places
 from trace.access import require_member_of, require_writer
@@ -37,60 +37,6 @@ INPUT_ROWS = 3  # farming inputs a harvest form offers
 INPUT_FIELDS = ("kind", "name", "dose", "applied_on", "pre_harvest_interval_days")
 ACCESS = {"not_a_writer", "not_your_organisation"}  # refusals of the page itself, not of what was typed
 
-# Domain refusals these forms meet, by code, in words for people (the catalogue translates them);
-# %(designation)s and %(held)s come from the error's details.
-MESSAGES: dict[str, str] = {
-    "location_required": N_("Choose the growing area."),
-    "not_your_location": N_("This place is not one of your organisation's."),
-    "location_inactive": N_("This place is no longer in use."),
-    "wrong_location_kind": N_("A harvest is recorded at a growing area or a farm."),
-    "unknown_product": N_("This product does not exist."),
-    "not_your_product": N_("This product belongs to another organisation."),
-    "input_after_harvest": N_("A farming input is dated after the harvest."),
-    "pre_harvest_interval": N_(
-        "A farming input was applied too close to the harvest: its pre-harvest interval has not passed yet."
-    ),
-    "expiry_before_production": N_("The expiry date is before the harvest."),
-    "event_in_future": N_("The date and time are in the future."),
-    "event_too_old": N_("The date is too long ago."),
-    "lot_exists": N_("This lot code is already used for this product: choose another one."),
-    "lot_code_length": N_("A lot code has 1 to 20 characters."),
-    "lot_code_charset": N_(
-        "A lot code may only use letters without accents, digits and signs such as - / . (no spaces)."
-    ),
-    "idempotency_key_reused": N_("This form was already sent with other values. Reload the page and try again."),
-    "idempotency_in_progress": N_("This form is being recorded: wait a moment, then reload."),
-    "unknown_designation": N_("This designation does not exist."),
-    "designation_inactive": N_("%(designation)s is no longer in force."),
-    "category_not_covered": N_("%(designation)s does not cover this kind of product."),
-    "no_right": N_("Your organisation has no right to use %(designation)s."),
-    "right_revoked": N_("Your organisation's right to use %(designation)s was revoked."),
-    "right_suspended": N_("Your organisation's right to use %(designation)s is suspended."),
-    "right_not_yet_valid": N_("Your organisation's right to use %(designation)s was not yet valid on the harvest day."),
-    "right_expired": N_("Your organisation's right to use %(designation)s had expired by the harvest day."),
-    "product_not_in_right": N_("Your organisation's right to use %(designation)s does not cover this product."),
-    "area_not_in_right": N_("Your organisation's right to use %(designation)s does not cover this growing area."),
-    "area_outside": N_("This growing area lies outside the protected area of %(designation)s."),
-    "area_unknown_former_commune": N_(
-        "This growing area's commune lies only partly inside the protected area of "
-        "%(designation)s: record the area's former (pre-2025) commune to claim it."
-    ),
-    "quota_exceeded": N_("The yearly label quota of your right to use %(designation)s is used up."),
-    "unknown_lot": N_("This lot does not exist."),
-    "lot_on_hold": N_("This lot is on hold: it cannot be shipped."),
-    "lot_recalled": N_("This lot is recalled: it cannot be shipped."),
-    "lot_cancelled": N_("This lot was cancelled: it cannot be shipped."),
-    "before_lot_exists": N_("The date is before the lot was made."),
-    "not_holder": N_("Your organisation does not hold this lot."),
-    "exceeds_holding": N_("That is more than your organisation holds of this lot (%(held)s)."),
-    "ship_to_self": N_("Choose another organisation: goods moved between your own places are recorded as storage."),
-    "unknown_destination": N_("This buyer does not exist."),
-    "unknown_commune": N_("Choose today's commune from the list."),
-    "unknown_former_commune": N_("Choose the former commune from the list."),
-    "former_commune_mismatch": N_("This former commune did not become part of the chosen commune."),
-    "planting_code_required": N_("A growing area needs its planting-area code."),
-    "location_code_taken": N_("This code is already registered."),
-}
 KINDS = {
     "growing_area": N_("Growing area"),
     "farm": N_("Livestock farm"),
@@ -112,22 +58,6 @@ async def _form(request: Request) -> FormData:
 
 
 Posted = Annotated[FormData, Depends(_form)]
-
-
-def _t(who: Visitor, text: str) -> str:
-    return i18n.translations(who.lang).gettext(text)
-
-
-def _say(error: DomainError, who: Visitor) -> str:
-    """A refusal in words for people: ours when we have words for its code, else the shared ones."""
-    text = MESSAGES.get(error.code or "")
-    if text is None:
-        return refusal(error, who.lang)
-    held = error.details.get("held")
-    return _t(who, text) % {
-        "designation": error.details.get("designation", ""),
-        "held": i18n.number(Decimal(held), who.lang) if held else "",
-    }
 
 
 def _text(form: FormData, name: str) -> str:
@@ -278,7 +208,7 @@ def new_area(request: Request, session: SessionDep, who: Member, form: Posted) -
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
-        return _area_form(request, who, area=None, values=shown, errors={}, error=_say(error, who), status=422)
+        return _area_form(request, who, area=None, values=shown, errors={}, error=say(error, who.lang), status=422)
     return RedirectResponse("/app/areas?saved=1", status_code=303)
 
 
@@ -314,7 +244,7 @@ def edit_area(request: Request, session: SessionDep, who: Member, area_id: DbId,
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
-        return _area_form(request, who, area=area, values=shown, errors={}, error=_say(error, who), status=422)
+        return _area_form(request, who, area=area, values=shown, errors={}, error=say(error, who.lang), status=422)
     return RedirectResponse("/app/areas?saved=1", status_code=303)
 
 
@@ -427,7 +357,7 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
         )
     except DomainError as error:  # a malformed lot code: the identifier's own check
         return _harvest_form(
-            request, session, who, org, values=shown, errors={"lot_code": _say(error, who)}, status=422
+            request, session, who, org, values=shown, errors={"lot_code": say(error, who.lang)}, status=422
         )
     try:
         result = capture(
@@ -440,7 +370,9 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
-        return _harvest_form(request, session, who, org, values=shown, errors={}, error=_say(error, who), status=422)
+        return _harvest_form(
+            request, session, who, org, values=shown, errors={}, error=say(error, who.lang), status=422
+        )
     return RedirectResponse(f"/app/farm/lots/{result.lot_ids[0]}", status_code=303)
 
 
@@ -545,7 +477,16 @@ def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form:
     except DomainError as error:
         if error.code in ACCESS:
             return _denied(request, who, error)
-        return _ship_form(request, session, who, lot, values=shown, errors={}, error=_say(error, who), status=422)
+        return _ship_form(
+            request,
+            session,
+            who,
+            lot,
+            values=shown,
+            errors={},
+            error=say(error, who.lang, unit=lot.unit, lot=lot.lot_code),
+            status=422,
+        )
     return RedirectResponse("/app/shipments?saved=1", status_code=303)
 
 

@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from pydantic import ValidationError
 
 from api import i18n
-from api.web.context import N_, Visitor, message
+from api.web.context import N_, Visitor
 from trace.errors import DomainError, NotFound
 
 P = ParamSpec("P")
@@ -55,11 +55,6 @@ def field_errors(error: ValidationError, lang: str) -> dict[str, str]:
         text = _FIELD_ERRORS.get(item["type"])
         found.setdefault(where, words(text) if text else item["msg"])
     return found
-
-
-def refusal(error: DomainError, lang: str) -> str:
-    """A rule of the domain that refused the form, in words for people."""
-    return message(error, lang)
 
 
 def refusing(

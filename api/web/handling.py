@@ -28,10 +28,9 @@ from api.web.handling_forms import (
     quantity,
     redirect,
     refused,
-    t,
     today,
-    words,
 )
+from api.web.words import say, t
 from trace import lots
 from trace.errors import DomainError, Forbidden, InvalidIdentifier, NotFound
 from trace.events.ledger import capture
@@ -182,7 +181,7 @@ def receive(
             lot,
             status=422,
             typed=quantity_text,
-            error=words(error, who.lang, unit=lot.unit),
+            error=say(error, who.lang, unit=lot.unit),
             idem=idem,
         )
     return redirect(f"/app/incoming?received={shipment_id}")
@@ -317,7 +316,7 @@ def transform(
         except ValidationError as error:
             errors = errors_of(error, lang, names)
         except InvalidIdentifier as error:
-            errors = {"lot_code": words(error, lang)}
+            errors = {"lot_code": say(error, lang)}
     if data is None:
         return _transform_page(request, session, who, status=422, typed=typed, errors=errors, idem=idem)
     try:
@@ -333,7 +332,7 @@ def transform(
             who,
             status=422,
             typed=typed,
-            error=words(error, lang, **_short_input(session, who, data)),
+            error=say(error, lang, **_short_input(session, who, data)),
             idem=idem,
         )
     return redirect(f"/app/transform/{result.lot_ids[0]}")
@@ -472,7 +471,7 @@ def _record(
             kind,
             status=422,
             typed=typed,
-            error=words(error, who.lang, unit=lot.unit, lot=lot.lot_code),
+            error=say(error, who.lang, unit=lot.unit, lot=lot.lot_code),
             idem=idem,
         )
     return redirect(f"/app/lots/{lot_id}/{kind}?done=1")

@@ -17,7 +17,8 @@ from api import i18n
 from api.deps import SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import once_key, refusing
-from api.web.handling_forms import WORDS, day, event_time, product_name, redirect, refused, t, words
+from api.web.handling_forms import day, event_time, product_name, redirect, refused
+from api.web.words import WORDS, fill, say, t
 from trace import digital_link, packing
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.events.models import EventType
@@ -36,48 +37,29 @@ Idem = Annotated[str, Form(max_length=100)]
 # Room for every line one pack may hold, each a long Digital Link.
 CODES_MAX = packing.MAX_UNITS * 130
 
-# Why a line is refused, in words for people (the catalogue translates them).
+# Why a line is refused, in words for people: the codes the domain raises have their words in the catalogue;
+# the others are the packing check's own findings about one line.
 LINE_WORDS: dict[str, str] = {
-    "unreadable": N_("Cannot read this code: scan the label's QR code or type the code printed under it."),
+    "unreadable": WORDS["unreadable"],
     "code_mistyped": N_("A character of this code is mistyped: check it against the label."),
     "not_our_link": N_("This QR code was not issued by this system."),
-    "not_a_unit": N_("This code names a product or a lot, not one package: scan each package's own label."),
-    "unknown_unit": N_("This system never issued this code: the label may not be genuine."),
+    "not_a_unit": WORDS["not_a_unit"],
+    "unknown_unit": WORDS["unknown_unit"],
     "duplicate": N_("Same package as line %(first)s."),
     "void": N_("This code was voided."),
     "not_held": N_("This package is of a lot your organisation does not hold."),
-    "already_packed": N_("Already packed in %(parent)s."),
+    "already_packed": WORDS["already_packed"],
     "lot_on_hold": WORDS["lot_on_hold"],
     "lot_recalled": WORDS["lot_recalled"],
     "lot_cancelled": WORDS["lot_cancelled"],
     "is_parent": N_("This is the carton's own label."),
 }
-# Why the carton's code is refused.
-PARENT_WORDS: dict[str, str] = {
-    "parent_missing": N_("Scan or type the carton's code."),
-    "parent_unreadable": N_("A carton's code is an SSCC of 18 digits, or the QR code of a carton label."),
-    "sscc_check_digit": N_("This SSCC's last digit (the check digit) does not match: check the digits."),
-    "parent_not_ours": N_("This carton label was not issued by this system."),
-    "parent_not_a_unit": N_("This code names a product or a lot, not one carton."),
-    "parent_unknown": N_("This system never issued this carton code."),
-    "parent_void": N_("This carton label was voided."),
-    "parent_not_held": N_("This carton label is of a lot your organisation does not hold."),
-    "parent_taken": N_("This carton already holds another organisation's goods."),
-}
-FORM_WORDS: dict[str, str] = {
-    "no_codes": N_("Scan or type at least one code, one per line."),
-    "too_many_codes": N_("At most %(limit)s codes in one pack: split them between several packs."),
+# A pack checked line by line and then refused as a whole: a package changed between the check and the
+# recording (another pack, a void). The lines' words would name a line the form no longer shows.
+MEANWHILE: dict[str, str] = {
     "unknown_unit": N_("A package was changed meanwhile: send the form again to see which."),
     "already_packed": N_("A package was packed meanwhile: send the form again to see which."),
 }
-
-
-def _say(table: dict[str, str], code: str, lang: str, details: dict[str, Any]) -> str:
-    values = {k: i18n.number(v, lang) if isinstance(v, int) else v for k, v in details.items()}
-    try:
-        return t(lang, table[code]) % values
-    except (KeyError, TypeError, ValueError):
-        return t(lang, table[code]).split(" %(")[0]
 
 
 def _page(
@@ -156,13 +138,14 @@ def pack(
         )
     except packing.PackRefused as refusal:
         if refusal.parent is not None:
-            errors["parent"] = (
-                _say(PARENT_WORDS, refusal.parent.code, lang, refusal.parent.details)
-                if refusal.parent.code in PARENT_WORDS
-                else words(refusal.parent, lang)
-            )
+            errors["parent"] = say(refusal.parent, lang)
         lines = [
-            {"line": p.line, "text": p.text, "why": _say(LINE_WORDS, p.code, lang, p.details), "code": p.code}
+            {
+                "line": p.line,
+                "text": p.text,
+                "why": fill(LINE_WORDS[p.code], lang, p.details) or t(lang, LINE_WORDS[p.code]).split(" %(")[0],
+                "code": p.code,
+            }
             for p in refusal.problems
         ]
         summary = (
@@ -183,7 +166,7 @@ def pack(
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
-        said = _say(FORM_WORDS, error.code, lang, error.details) if error.code in FORM_WORDS else words(error, lang)
+        said = t(lang, MEANWHILE[error.code]) if error.code in MEANWHILE else say(error, lang)
         field = {
             "no_codes": "codes",
             "too_many_codes": "codes",

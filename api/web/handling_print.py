@@ -16,7 +16,8 @@ from sqlmodel import Session
 from api.deps import DbId, Enqueue, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import number, once_key, refusing
-from api.web.handling_forms import errors_of, held, product_name, refused, t, words
+from api.web.handling_forms import errors_of, held, product_name, refused
+from api.web.words import say, t
 from trace import lots
 from trace.errors import Conflict, DomainError, Forbidden, NotFound
 from trace.lots import Lot
@@ -138,7 +139,7 @@ def print_labels(
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
     except DomainError as error:
-        return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem, error=words(error, who.lang))
+        return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem, error=say(error, who.lang))
     session.commit()  # the worker must find the run and its codes
     if run.status == PrintStatus.QUEUED:
         enqueue(run.id)  # type: ignore[arg-type]
@@ -209,7 +210,7 @@ def reprint(
             who,
             runs.get_run(session=session, actor=who.actor, run_id=run_id),
             status=422,
-            error=words(error, who.lang),
+            error=say(error, who.lang),
         )
     session.commit()
     if run.status == PrintStatus.QUEUED:  # a resent form finds its first reprint, perhaps printed already
@@ -231,5 +232,5 @@ def cancel(
         run = runs.get_run(session=session, actor=who.actor, run_id=run_id)
         if run.status == PrintStatus.CANCELLED:
             return _run_url(run)  # already done: a second tap changes nothing
-        return _run_page(request, session, who, run, status=422, error=words(error, who.lang))
+        return _run_page(request, session, who, run, status=422, error=say(error, who.lang))
     return _run_url(run)

@@ -28,8 +28,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api import i18n
 from api.deps import DbId, SessionDep
 from api.i18n import translations
-from api.web.context import N_, Member, Visitor, check_form, message, render
+from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import field_errors, once_key
+from api.web.words import WORDS, say, t
 from trace import inspector
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.events.ledger import capture
@@ -54,30 +55,6 @@ Uri = Annotated[str, Form(max_length=URI_MAX)]
 Token = Annotated[str, Form(max_length=100)]
 Reason = Annotated[str, Form(max_length=1000)]
 
-# Refusals of trace/ these forms meet, by code, in words for people (the catalogue translates them).
-MESSAGES: dict[str, str] = {
-    "not_an_inspector": N_("Verifying with the checklist is for market inspectors."),
-    "hold_not_allowed": N_("Only a market inspector or the lot's producer may put this lot on hold."),
-    "release_not_allowed": N_("Only a market inspector or the lot's producer may release this lot."),
-    "recall_not_allowed": N_("Only a market inspector or the lot's producer may recall this lot."),
-    "held_by_authority": N_("An authority put this lot on hold: only an authority may release it."),
-    "already_on_hold": N_("This lot is already on hold."),
-    "not_on_hold": N_("This lot is not on hold."),
-    "lot_recalled": N_("This lot was recalled: it can no longer be held or released."),
-    "lot_cancelled": N_("This lot was cancelled: there is nothing to hold or recall."),
-    "no_organisation": N_("Your account belongs to no organisation: use an account of an authority."),
-    "not_a_writer": N_("Inspections are recorded by a market inspector's organisation or by a holder of the lot."),
-    "not_holder": N_(
-        "Your organisation holds none of this lot now: only a market inspector or an organisation "
-        "holding stock of it may record an inspection."
-    ),
-    "idempotency_key_reused": N_(
-        "This form was already sent with other answers: reload the page and fill it in again."
-    ),
-    "before_lot_exists": N_("The inspection cannot be earlier than the lot itself."),
-    "not_found": N_("Not found, or not yours to see."),
-    "unknown_lot": N_("Not found, or not yours to see."),
-}
 NOT_FOUND = {"not_found", "unknown_lot"}
 
 # Why a photo gives no code, in words.
@@ -91,31 +68,12 @@ PHOTO_PROBLEMS: dict[str, str] = {
     "not_ours": N_("This QR code is not one of this system's labels."),
 }
 
-# Why the code itself fails, by the reason trace.inspector gives, in words.
-CODE_PROBLEMS: dict[str, str] = {
-    "not_genuine": N_("This code was not issued by this system: the label may not be genuine."),
-    "code_check": N_("The code does not add up: it may be mistyped. Check it against the label and type it again."),
-    "dl_not_ours": N_("This QR code is not one of this system's labels."),
-    "code_length": N_("This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."),
-    "code_characters": N_(
-        "This does not look like a label code: it has 9 letters and digits, for example 7KQ-2M9-XDV."
-    ),
-}
 DONE: dict[str, str] = {
     "inspected": N_("The inspection was recorded."),
     "held": N_("The lot is on hold: it may not be moved or sold until it is released."),
     "released": N_("The hold was lifted."),
     "recalled": N_("The lot and everything made from it were recalled."),
 }
-
-
-def _t(lang: str, text: str) -> str:
-    return translations(lang).gettext(text)
-
-
-def words(error: DomainError, lang: str) -> str:
-    """A refusal of trace/ in words for people, translated."""
-    return message(error, lang, MESSAGES)
 
 
 # --- the photo of a label ----------------------------------------------------------------------------
@@ -273,7 +231,7 @@ def _evidence(evidence: dict[str, Any], lang: str) -> list[tuple[str, list[str]]
 
 def _refused(request: Request, who: Visitor, error: DomainError) -> Response:
     status = 404 if isinstance(error, NotFound) or error.code in NOT_FOUND else 403
-    return render(request, "app/refused.html", who, status=status, message=words(error, who.lang))
+    return render(request, "app/refused.html", who, status=status, message=say(error, who.lang))
 
 
 def _page(
@@ -298,7 +256,7 @@ def _page(
         "action": action,
         "errors": errors or {},
         "sent": sent or {},
-        "done": _t(who.lang, DONE[done]) if done in DONE else None,
+        "done": t(who.lang, DONE[done]) if done in DONE else None,
         "result": None,
         "checks": [],
         "lot_id": None,
@@ -318,7 +276,7 @@ def _page(
         context["checks"] = [(check, _evidence(check.evidence, who.lang)) for check in found.checks]
         if found.code is None:
             reason = found.checks[0].evidence.get("reason") if found.checks else None
-            context["code_problem"] = _t(who.lang, CODE_PROBLEMS.get(reason or "", CODE_PROBLEMS["not_genuine"]))
+            context["code_problem"] = t(who.lang, WORDS.get(reason or "", WORDS["not_genuine"]))
         if found.trace is not None:
             lot_id = context["lot_id"] = found.trace.root_lot_id
             recorded = list_events(
@@ -372,7 +330,7 @@ def verify_photo(
             else:
                 return RedirectResponse(f"{VERIFY}?{urlencode({'uri': uri})}", status_code=303)
     status = 413 if problem == "too_large" else 422
-    return _page(request, session, who, status=status, error=_t(who.lang, PHOTO_PROBLEMS[problem or "missing"]))
+    return _page(request, session, who, status=status, error=t(who.lang, PHOTO_PROBLEMS[problem or "missing"]))
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/inspection", response_class=HTMLResponse)
@@ -396,7 +354,7 @@ def record_inspection(
     except ValidationError as error:
         errors = field_errors(error, who.lang)
         if "result" in errors:
-            errors["result"] = _t(who.lang, N_("Choose a result."))
+            errors["result"] = t(who.lang, N_("Choose a result."))
         return _page(
             request, session, who, code=code, uri=uri, status=422, action="inspection", errors=errors, sent=sent
         )
@@ -422,7 +380,7 @@ def _refusal(
     if isinstance(error, (Forbidden, NotFound)) or error.code in NOT_FOUND:
         return _refused(request, who, error)
     return _page(
-        request, session, who, code=code, uri=uri, status=422, error=words(error, who.lang), action=action, sent=sent
+        request, session, who, code=code, uri=uri, status=422, error=say(error, who.lang), action=action, sent=sent
     )
 
 

@@ -26,13 +26,13 @@ from api.web.registry_forms import (
     denied,
     ids,
     or_none,
-    say,
     see_other,
     shown_number,
     text,
     values_of,
     whole,
 )
+from api.web.words import say
 from trace import locations, organisations, products
 from trace.access import require_writer
 from trace.designations import registry, rights, usage
@@ -231,7 +231,7 @@ def grant(request: Request, session: SessionDep, who: Member, designation_id: Db
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
         return _grant_form(
-            request, session, who, designation, values=shown, errors={}, error=say(error, who), status=422
+            request, session, who, designation, values=shown, errors={}, error=say(error, who.lang), status=422
         )
     return see_other(f"/app/designations/{designation_id}?saved=1")
 
@@ -342,6 +342,6 @@ def change(request: Request, session: SessionDep, who: Member, right_id: DbId, a
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
         return _right_page(
-            request, session, who, right, designation, error=say(error, who), typed={action: reason}, status=422
+            request, session, who, right, designation, error=say(error, who.lang), typed={action: reason}, status=422
         )
     return see_other(f"/app/rights/{right_id}?saved=1")

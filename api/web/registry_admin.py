@@ -31,7 +31,6 @@ from api.web.context import (
 from api.web.forms import field_errors, once_key
 from api.web.registry_forms import (
     DESIGNATION_KINDS,
-    MESSAGES,
     ORG_KINDS,
     ROLES,
     Posted,
@@ -39,12 +38,11 @@ from api.web.registry_forms import (
     ids,
     options,
     or_none,
-    say,
     see_other,
-    t,
     text,
     values_of,
 )
+from api.web.words import WORDS, say, t
 from trace import admin_units, organisations, users
 from trace.access import require_admin
 from trace.designations import registry
@@ -168,7 +166,7 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
     except DomainError as error:
         if isinstance(error, Forbidden):
             return denied(request, who, error)
-        return _org_form(request, who, values=shown, errors={}, error=say(error, who), status=422)
+        return _org_form(request, who, values=shown, errors={}, error=say(error, who.lang), status=422)
     return see_other(f"/app/admin/organisations/{org.id}/users?created=1")
 
 
@@ -200,7 +198,7 @@ def _users_page(
         org=organisations.to_public(org, who.actor),
         members=members,
         roles=ROLES,
-        role_options=[(r, t(who, ROLES[r])) for r in INVITE_ROLES],
+        role_options=[(r, t(who.lang, ROLES[r])) for r in INVITE_ROLES],
         kinds=ORG_KINDS,
         v=values,
         errors=errors,
@@ -258,7 +256,7 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
     except ValidationError as error:
         errors = field_errors(error, who.lang)
         if "email" in errors and shown["email"]:
-            errors["email"] = t(who, _EMAIL)
+            errors["email"] = t(who.lang, _EMAIL)
         return _users_page(request, session, who, org, values=shown, errors=errors, status=422)
     try:
         # Sent again with the same key it invites nobody new; its answer carries a fresh link to the same person.
@@ -272,7 +270,7 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
             return denied(request, who, error)
-        return _users_page(request, session, who, org, values=shown, errors={}, error=say(error, who), status=422)
+        return _users_page(request, session, who, org, values=shown, errors={}, error=say(error, who.lang), status=422)
     return _show_link(request, see_other(f"{_users_path(organisation_id)}?invited=1"), organisation_id, invitation)
 
 
@@ -307,7 +305,7 @@ def manage_member(
                     org,
                     values={"role": "member", "idem": once_key()},
                     errors={},
-                    member_error=t(who, _SURE),
+                    member_error=t(who.lang, _SURE),
                     status=422,
                 )
             users.remove_member(**target)
@@ -322,7 +320,7 @@ def manage_member(
                     org,
                     values={"role": "member", "idem": once_key()},
                     errors={},
-                    member_error=t(who, _ROLE),
+                    member_error=t(who.lang, _ROLE),
                     status=422,
                 )
             users.change_role(**target, data=data)
@@ -341,7 +339,7 @@ def manage_member(
             org,
             values={"role": "member", "idem": once_key()},
             errors={},
-            member_error=say(error, who),
+            member_error=say(error, who.lang),
             status=422,
         )
     return see_other(f"{_users_path(organisation_id)}?{MEMBER_ACTIONS[action]}=1")
@@ -376,27 +374,29 @@ def welcome(request: Request, session: SessionDep, who: Anyone, form: Posted) ->
     """Set the password once (trace.users checks the link), then sign in."""
     token = text(form, "token")[:200]
     if not csrf_ok(request.cookies.get(FORM_COOKIE), text(form, "csrf")):
-        return _welcome(request, who, token, t(who, N_("The form had expired: reload the page and try again.")), 403)
+        return _welcome(
+            request, who, token, t(who.lang, N_("The form had expired: reload the page and try again.")), 403
+        )
     try:
         data = users.PasswordSet.model_validate({"token": token, "password": form.get("password") or ""})
     except ValidationError as error:
         errors = field_errors(error, who.lang)
         if "token" in errors:
-            return _welcome(request, who, token, t(who, MESSAGES["link_invalid"]), 422)
+            return _welcome(request, who, token, t(who.lang, WORDS["link_invalid"]), 422)
         return _welcome(
             request,
             who,
             token,
             None,
             422,
-            errors={"password": t(who, N_("Too short: use at least 10 characters."))}
+            errors={"password": t(who.lang, N_("Too short: use at least 10 characters."))}
             if "password" in errors
             else errors,
         )
     try:
         users.use_link(session=session, data=data)
     except DomainError as error:
-        return _welcome(request, who, token, say(error, who), 422)
+        return _welcome(request, who, token, say(error, who.lang), 422)
     return see_other("/login")
 
 
@@ -498,7 +498,7 @@ def new_designation(request: Request, session: SessionDep, who: Member, form: Po
     except DomainError as error:
         if isinstance(error, Forbidden):
             return denied(request, who, error)
-        return _designation_form(request, session, who, values=shown, errors={}, error=say(error, who), status=422)
+        return _designation_form(request, session, who, values=shown, errors={}, error=say(error, who.lang), status=422)
     return see_other("/app/admin/designations?saved=1")
 
 
@@ -558,6 +558,6 @@ def edit_designation(
         if isinstance(error, (NotFound, Forbidden)):
             return denied(request, who, error)
         return _designation_form(
-            request, session, who, values=shown, errors={}, error=say(error, who), status=422, editing=found
+            request, session, who, values=shown, errors={}, error=say(error, who.lang), status=422, editing=found
         )
     return see_other("/app/admin/designations?saved=1")

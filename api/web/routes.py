@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api.deps import SessionDep
-from api.i18n import translations
 from api.web.context import (
     FORM_COOKIE,
     N_,
@@ -27,10 +26,10 @@ from api.web.context import (
     check_form,
     form_secret,
     keep_form_secret,
-    message,
     render,
     secure_cookies,
 )
+from api.web.words import say, t
 from trace import lots, verification
 from trace.errors import DomainError, TooManyAttempts, Unauthenticated
 from trace.products import Product
@@ -70,13 +69,13 @@ def login(
     """Check the password; on success a new session (a fresh cookie: no fixation) and back to the page asked for."""
     if not csrf_ok(request.cookies.get(FORM_COOKIE), csrf):
         return _login_form(
-            request, who, next, _t(who.lang, N_("The form had expired: please sign in again.")), email, 403
+            request, who, next, t(who.lang, N_("The form had expired: please sign in again.")), email, 403
         )
     try:
         user = authenticate(session=session, email=email, password=password)
     except (Unauthenticated, TooManyAttempts) as error:  # the form's answer commits the count of wrong passwords
         return _login_form(
-            request, who, next, message(error, who.lang), email, 429 if isinstance(error, TooManyAttempts) else 401
+            request, who, next, say(error, who.lang), email, 429 if isinstance(error, TooManyAttempts) else 401
         )
     token = open_session(session=session, user=user)
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -142,14 +141,14 @@ def password(
             if short
             else N_("The new password is too easy to guess.")
         )
-        return render(request, "app/password.html", who, status=422, error=_t(who.lang, text), done=False)
+        return render(request, "app/password.html", who, status=422, error=t(who.lang, text), done=False)
     try:
         user = change_password(session=session, user_id=who.user.id, data=data)  # type: ignore[arg-type]
     except DomainError as error:
         text = (
-            _t(who.lang, N_("The current password is not right."))
+            t(who.lang, N_("The current password is not right."))
             if error.code == "bad_credentials"
-            else message(error, who.lang)
+            else say(error, who.lang)
         )
         return render(request, "app/password.html", who, status=422, error=text, done=False)
     end_session(session=session, token=who.token)  # type: ignore[arg-type]
@@ -163,10 +162,6 @@ def password(
         path="/",
     )
     return response
-
-
-def _t(lang: str, text: str) -> str:
-    return translations(lang).gettext(text)
 
 
 @router.get("/app", response_class=HTMLResponse)
@@ -217,7 +212,7 @@ def check(
                 who,
                 status=404,
                 code=code,
-                error=_t(who.lang, N_("This code was not issued by this system: the label may not be genuine.")),
+                error=t(who.lang, N_("This code was not issued by this system: the label may not be genuine.")),
             )
         return RedirectResponse(found.uri, status_code=303)
     return RedirectResponse("/", status_code=303)

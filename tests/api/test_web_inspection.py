@@ -286,7 +286,7 @@ def test_a_shop_that_sold_all_of_the_lot_may_no_longer_record_an_inspection_of_i
     # when it sends the inspection form again, then it is refused in words, and nothing is recorded
     refused = client.post(f"{VERIFY}/lot/{label.lot_id}/inspection", data={**form, "idem": "k2"}, headers=VI)
     assert refused.status_code == 403, refused.text
-    assert "hiện không còn giữ lô hàng này" in refused.text
+    assert "Hiện tổ chức của bạn không giữ lô này." in refused.text
     assert _inspections(session, label.lot_id) == 1
 
 

@@ -213,7 +213,7 @@ def test_a_product_of_a_kind_the_designation_does_not_cover_and_a_bad_quota_are_
         data=grant_form(client, reg, product_ids=[reg.dried.id]),
         headers=VI,
     )
-    assert honey.status_code == 422 and "loại mà chỉ dẫn này không bao gồm" in honey.text
+    assert honey.status_code == 422 and "không áp dụng cho loại sản phẩm này" in honey.text
     half = client.post(
         f"/app/designations/{reg.gi.id}/rights/new", data=grant_form(client, reg, annual_label_quota="1,5"), headers=VI
     )
@@ -266,7 +266,7 @@ def test_a_holder_suspends_reinstates_and_revokes_a_right_each_once_and_revocati
     late = client.post(
         f"/app/rights/{right.id}/reinstate", headers=VI, data={"csrf": form_token(revoked), "reason": "Xin cấp lại"}
     )
-    assert late.status_code == 422 and "Quyền này đã bị thu hồi: việc thu hồi là cuối cùng." in late.text
+    assert late.status_code == 422 and "đã bị thu hồi: việc thu hồi là cuối cùng." in late.text
 
 
 def test_the_usage_page_shows_who_labelled_what_and_flags_labelling_beyond_a_plausible_yield(

@@ -232,6 +232,7 @@ def _check_scope(*, session: Session, designation: Designation, grantee: int, da
                 code="category_not_covered",
                 product_id=product_id,
                 category=product.category,
+                designation=designation.name_vi,
             )
     for location_id in data.location_ids:
         location = session.get(Location, location_id)
@@ -247,6 +248,7 @@ def _check_scope(*, session: Session, designation: Designation, grantee: int, da
                 f"{location.name} is not shown to lie in the protected area of {designation.name_vi}",
                 code=problem,
                 location_id=location_id,
+                designation=designation.name_vi,
             )
 
 
@@ -329,7 +331,9 @@ def grant_right(
     if key is not None and (found := _granted(session, designation_id, key, data)):
         return found
     if not designation.active:
-        raise RuleViolation(f"{designation.name_vi} is no longer in force", code="designation_inactive")
+        raise RuleViolation(
+            f"{designation.name_vi} is no longer in force", code="designation_inactive", designation=designation.name_vi
+        )
     grantee = session.get(Organisation, data.organisation_id)
     if grantee is None or not grantee.active:
         raise RuleViolation(
@@ -421,9 +425,15 @@ def change_right(
         return found
     allowed, target = TRANSITIONS[action]
     if right.status == RightStatus.REVOKED:
-        raise Conflict("The right is revoked; a revocation is final", code="right_revoked")
+        raise Conflict(
+            "The right is revoked; a revocation is final", code="right_revoked", designation=designation.name_vi
+        )
     if right.status not in allowed:
-        raise Conflict(f"A {right.status} right cannot be {action}ed", code=f"right_{right.status}")
+        raise Conflict(
+            f"A {right.status} right cannot be {action}ed",
+            code=f"right_{right.status}",
+            designation=designation.name_vi,
+        )
     when = r.event_time(EventCommon(event_time=data.event_time))
     last = right.updated_at if right.updated_at.tzinfo else right.updated_at.replace(tzinfo=UTC)
     if when[0] < last:
