@@ -18,7 +18,7 @@ from sqlmodel import Session
 from api import ratelimit
 from api.ratelimit import Credentials, TokenBuckets
 from tests import factories as f
-from tests.api.helpers import bearer
+from tests.api.helpers import assert_problem, bearer
 from tests.conftest import app_sharing
 from trace import auth
 from trace.platform.config import get_settings
@@ -46,7 +46,15 @@ def test_public_flood_gets_429_with_retry_after(monkeypatch: pytest.MonkeyPatch)
         assert codes[5:] == [429] * 3
         limited = client.get("/api/v1/communes")
         assert limited.headers["content-type"] == "application/problem+json"
-        assert limited.json()["code"] == "rate_limited"
+        body = assert_problem(limited, 429, "rate_limited")
+        assert body == {
+            "type": "https://hytrace.vn/problems/rate_limited",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": "Too many requests from your address; retry after the given seconds",
+            "code": "rate_limited",
+            "instance": "/api/v1/communes",
+        }
         assert int(limited.headers["retry-after"]) >= 1
         # health checks are never limited
         assert client.get("/healthz").status_code == 200
