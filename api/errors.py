@@ -141,7 +141,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
     async def _out_of_range(request: Request, error: Exception) -> JSONResponse:
-        # A number or date the database (or datetime) cannot hold, e.g. an id beyond INTEGER.
+        # A number or date the database (or datetime) cannot hold, e.g. an id beyond INTEGER: PostgreSQL
+        # answers DataError (22003, integer out of range), SQLite's driver and datetime OverflowError.
+        # Starlette picks a handler by the exception's class order, so DataError comes here, not to
+        # the DBAPIError handler below (whose table would leave it a 500).
         return problem(422, "A number or date in the request is out of range", "value_out_of_range", request.url.path)
 
     @app.exception_handler(DBAPIError)
