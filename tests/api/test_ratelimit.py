@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -214,9 +216,14 @@ def test_made_up_keys_from_one_address_cost_a_bounded_number_of_database_reads(
     )
     # when one address sends three times the budget of made-up keys, each a new one
     flood = ratelimit.VERIFICATIONS_PER_MINUTE * 3
+    started = time.monotonic()
     codes = {client.get("/api/v1/communes", headers=bearer(f"hyk_made-up-{n}")).status_code for n in range(flood)}
-    # then only the budget was looked up (the rest counted as public requests, answered as usual)
-    assert codes == {200} and len(verified) == ratelimit.VERIFICATIONS_PER_MINUTE
+    took = time.monotonic() - started
+    # then only the budget was looked up (the rest counted as public requests, answered as usual), plus
+    # what the budget refilled while the flood ran (one a second: a busy machine takes a few seconds)
+    refilled = math.ceil(took * ratelimit.VERIFICATIONS_PER_MINUTE / 60)
+    assert codes == {200}
+    assert ratelimit.VERIFICATIONS_PER_MINUTE <= len(verified) <= ratelimit.VERIFICATIONS_PER_MINUTE + refilled
     # and a good key from a fresh address is still verified and lifted to the authenticated limit
     other = TestClient(client.app, client=("203.0.113.9", 50000))
     assert other.get("/api/v1/communes", headers=bearer(issued.key)).status_code == 200
