@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import i18n, pages
-from api.errors import problem
+from api.problems import problem
 from trace import product_images
 from trace.platform.config import get_settings
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import dberrors, i18n, pages
+from api.problems import PROBLEM_CONTENT, Problem, problem
 from api.web.errors import database_page
 from trace.errors import (
     Conflict,
@@ -33,73 +32,25 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (RuleViolation, 422),
     (TooManyAttempts, 429),
 ]
-TITLES = {
-    400: "Bad request",
-    401: "Unauthenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    503: "Service unavailable",
-}
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem document; members such as ``errors`` or ``index`` may follow."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    instance: str | None = None
-
-
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # Documented on every operation (create_app passes it as the app's ``responses``), so clients and
 # schema-driven fuzzers know each error answer's status and shape.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body could not be read (e.g. not UTF-8)", "content": _PROBLEM},
-    401: {"description": "No valid credentials (bearer token or API key)", "content": _PROBLEM},
-    403: {"description": "Not allowed for your organisation or role", "content": _PROBLEM},
-    404: {"description": "Unknown, or not visible to you", "content": _PROBLEM},
+    400: {"description": "The body could not be read (e.g. not UTF-8)", "content": PROBLEM_CONTENT},
+    401: {"description": "No valid credentials (bearer token or API key)", "content": PROBLEM_CONTENT},
+    403: {"description": "Not allowed for your organisation or role", "content": PROBLEM_CONTENT},
+    404: {"description": "Unknown, or not visible to you", "content": PROBLEM_CONTENT},
     409: {
         "description": "Conflicts with the current state (duplicate, reused key, ...), or met a concurrent "
         "write (write_conflict: nothing saved, send it again after Retry-After)",
-        "content": _PROBLEM,
+        "content": PROBLEM_CONTENT,
     },
-    422: {"description": "Invalid input or a broken business rule (see ``code``)", "content": _PROBLEM},
-    429: {"description": "Too many requests from your address; see Retry-After", "content": _PROBLEM},
+    422: {"description": "Invalid input or a broken business rule (see ``code``)", "content": PROBLEM_CONTENT},
+    429: {"description": "Too many requests from your address; see Retry-After", "content": PROBLEM_CONTENT},
     503: {
         "description": "The database cannot be reached (database_unavailable); retry after Retry-After",
-        "content": _PROBLEM,
+        "content": PROBLEM_CONTENT,
     },
 }
-
-
-def problem(status: int, detail: str, code: str, instance: str | None = None, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {
-        "type": f"https://hytrace.vn/problems/{code}",
-        "title": TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **extra,
-    }
-    if instance:
-        body["instance"] = instance
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status in (409, 429, 503) and isinstance(extra.get("retry_after"), int):
-        headers = {"Retry-After": str(extra["retry_after"])}
-    return JSONResponse(
-        jsonable_encoder(body), status_code=status, media_type="application/problem+json", headers=headers
-    )
 
 
 def status_of(error: DomainError) -> int:
@@ -190,7 +141,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
     async def _out_of_range(request: Request, error: Exception) -> JSONResponse:
-        # A number or date the database (or datetime) cannot hold, e.g. an id beyond INTEGER.
+        # A number or date the database (or datetime) cannot hold, e.g. an id beyond INTEGER: PostgreSQL
+        # answers DataError (22003, integer out of range), SQLite's driver and datetime OverflowError.
+        # Starlette picks a handler by the exception's class order, so DataError comes here, not to
+        # the DBAPIError handler below (whose table would leave it a 500).
         return problem(422, "A number or date in the request is out of range", "value_out_of_range", request.url.path)
 
     @app.exception_handler(DBAPIError)

@@ -9,7 +9,6 @@ one): any ``Authorization`` header at all, empty, ``Basic``, forged or expired, 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import threading
@@ -23,6 +22,7 @@ import anyio.to_thread
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.problems import problem
 from trace.auth import actor_from_token
 from trace.errors import Unauthenticated
 
@@ -186,23 +186,12 @@ class RateLimit:
         if wait <= 0:
             await self.app(scope, receive, send)
             return
-        body: dict[str, Any] = {
-            "type": "https://hytrace.vn/problems/rate_limited",
-            "title": "Too many requests",
-            "status": 429,
-            "detail": f"Too many requests {'with this credential' if buckets is self.authenticated else 'from your address'}"
-            "; retry after the given seconds",
-            "code": "rate_limited",
-            "instance": path,
-        }
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"retry-after", str(math.ceil(wait)).encode()),
-                ],
-            }
+        whose = "with this credential" if buckets is self.authenticated else "from your address"
+        limited = problem(
+            429,
+            f"Too many requests {whose}; retry after the given seconds",
+            "rate_limited",
+            path,
         )
-        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+        limited.headers["Retry-After"] = str(math.ceil(wait))  # the header only: the body stays as it was
+        await limited(scope, receive, send)

@@ -25,13 +25,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.deps import CurrentActor, DbId, SessionDep
-from api.errors import problem
+from api.problems import PROBLEM_CONTENT, problem
 from trace.epcis import document
 from trace.epcis import query as epcis_query
 from trace.epcis.capture import capture_document
 
 LD = document.MEDIA_TYPE
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 class LDResponse(Response):
@@ -90,8 +89,8 @@ def _split(value: str | None) -> list[str]:
             "description": "The same document again: nothing stored, the same ids",
             "content": {"application/json": {"schema": CAPTURED}},
         },
-        400: {"description": "The body is not JSON", "content": _PROBLEM},
-        413: {"description": "The document is larger than the limit", "content": _PROBLEM},
+        400: {"description": "The body is not JSON", "content": PROBLEM_CONTENT},
+        413: {"description": "The document is larger than the limit", "content": PROBLEM_CONTENT},
     },
 )
 async def capture(

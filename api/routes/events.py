@@ -34,7 +34,27 @@ def _answer(result: CaptureResult, minimal: bool) -> Response:
     return Response(result.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
 
 
-def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
+# One endpoint per kind the domain records, each path written out so that searching for it finds it.
+# tests/api/test_events.py checks the table names every kind in INPUT_OF, at /{kind}.
+RECORDED: tuple[tuple[str, EventType, str], ...] = (
+    ("/harvest", EventType.HARVEST, "Record a harvest: a new lot at a growing area, with the inputs used"),
+    ("/ship", EventType.SHIP, "Ship (part of) a lot you hold to another organisation"),
+    ("/receive", EventType.RECEIVE, "Receive a shipment addressed to your organisation"),
+    ("/transform", EventType.TRANSFORM, "Transform input lots into new output lots"),
+    ("/commission", EventType.COMMISSION, "Register units (random serials) of a lot you hold"),
+    ("/pack", EventType.PACK, "Pack known units into a carton or pallet"),
+    ("/sell", EventType.SELL, "Record a retail sale"),
+    ("/store", EventType.STORE, "Record storage at one of your locations"),
+    ("/inspect", EventType.INSPECT, "Record an inspection"),
+    ("/loss", EventType.LOSS, "Write off spoilage, damage or samples"),
+    ("/correction", EventType.CORRECTION, "Declare one of your events erroneous (its effects are reversed)"),
+    ("/decommission", EventType.DECOMMISSION, "Void printed label codes (a damaged sheet, a lost roll) with a reason"),
+)
+
+
+def _record(path: str, kind: EventType, summary: str) -> None:
+    """Declare ``POST /events{path}``: record one event of ``kind`` from its domain input model."""
+
     def endpoint(
         session: SessionDep,
         actor: CurrentActor,
@@ -50,10 +70,11 @@ def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
             minimal,
         )
 
-    endpoint.__annotations__["data"] = model
+    # The body's model is the kind's input (FastAPI reads it from the annotation).
+    endpoint.__annotations__["data"] = INPUT_OF[kind]
     endpoint.__doc__ = summary
     router.add_api_route(
-        f"/{kind.value}",
+        path,
         endpoint,
         methods=["POST"],
         status_code=201,
@@ -63,22 +84,8 @@ def _one(kind: EventType, summary: str, model: type[SQLModel]) -> None:
     )
 
 
-SUMMARIES = {
-    EventType.HARVEST: "Record a harvest: a new lot at a growing area, with the inputs used",
-    EventType.SHIP: "Ship (part of) a lot you hold to another organisation",
-    EventType.RECEIVE: "Receive a shipment addressed to your organisation",
-    EventType.TRANSFORM: "Transform input lots into new output lots",
-    EventType.COMMISSION: "Register units (random serials) of a lot you hold",
-    EventType.PACK: "Pack known units into a carton or pallet",
-    EventType.SELL: "Record a retail sale",
-    EventType.STORE: "Record storage at one of your locations",
-    EventType.INSPECT: "Record an inspection",
-    EventType.LOSS: "Write off spoilage, damage or samples",
-    EventType.CORRECTION: "Declare one of your events erroneous (its effects are reversed)",
-    EventType.DECOMMISSION: "Void printed label codes (a damaged sheet, a lost roll) with a reason",
-}
-for _kind, _model in INPUT_OF.items():  # one endpoint per kind the domain can record
-    _one(_kind, SUMMARIES[_kind], _model)
+for _path, _kind, _summary in RECORDED:
+    _record(_path, _kind, _summary)
 
 
 class BatchItem(SQLModel):

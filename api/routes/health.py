@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from api.errors import problem
+from api.problems import problem
 from trace.platform.config import get_settings
 from trace.platform.db import get_engine
 

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.deps import CurrentActor, DbId, SessionDep
-from api.errors import problem
+from api.problems import problem
 from trace import product_images
 from trace.errors import NotFound, RuleViolation
 

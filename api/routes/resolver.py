@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from api import i18n, pages
+from api.problems import PROBLEM_CONTENT, problem
 from api.public import Entry, PublicPages, Seen, resolver_description
 from trace import digital_link
 from trace.errors import InvalidIdentifier
@@ -29,7 +30,6 @@ router = APIRouter(tags=["resolver"])
 HTML, JSON, LINKSET = "text/html", "application/json", "application/linkset+json"
 LD_JSON = "application/ld+json"  # an EPCIS 2.0 document (gs1:epcis)
 _OFFERED = (HTML, JSON, LINKSET)
-_PROBLEM = "https://hytrace.vn/problems/"
 
 
 def choose(accept: str | None) -> str:
@@ -90,15 +90,8 @@ def _not_found(request: Request, form: str, lang: str, reason: str, code: str, s
         return Response(
             page, status_code=404, media_type="text/html; charset=utf-8", headers=_headers(lang, None, None)
         )
-    body = {
-        "type": _PROBLEM + code,
-        "title": "Not genuine" if status == 404 else "Invalid identifier",
-        "status": status,
-        "detail": reason,
-        "code": code,
-        "instance": request.url.path,
-    }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    title = "Not genuine" if status == 404 else "Invalid identifier"
+    return problem(status, reason, code, request.url.path, title=title)
 
 
 @lru_cache(maxsize=20_000)
@@ -130,7 +123,6 @@ class OriginPublic(Origin):
 
 
 _PAGE = {"schema": {"type": "string"}}
-_PROBLEM_DOC = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 DOCUMENTED: dict[int | str, dict[str, Any]] = {
     200: {
         "model": OriginPublic | ProductOrigin,
@@ -140,8 +132,8 @@ DOCUMENTED: dict[int | str, dict[str, Any]] = {
     },
     304: {"description": "Not modified: the copy the client holds is current"},
     307: {"description": "Redirect to the link type asked for (``?linkType=gs1:pip``)"},
-    404: {"description": "Not a code this system issued", "content": {HTML: _PAGE, **_PROBLEM_DOC}},
-    422: {"description": "Not a well-formed GS1 Digital Link", "content": {HTML: _PAGE, **_PROBLEM_DOC}},
+    404: {"description": "Not a code this system issued", "content": {HTML: _PAGE, **PROBLEM_CONTENT}},
+    422: {"description": "Not a well-formed GS1 Digital Link", "content": {HTML: _PAGE, **PROBLEM_CONTENT}},
 }
 
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
@@ -258,6 +258,19 @@ def test_an_error_outside_the_table_stays_a_server_error(
     _raising(session, monkeypatch, sqlite_no_such_table(request.getfixturevalue("tmp_path")))
     with pytest.raises(DBAPIError):  # the client re-raises what the server answered with a 500
         client.get("/api/v1/designations")
+
+
+def test_a_value_postgresql_cannot_hold_is_a_422_not_a_500(
+    request: pytest.FixtureRequest, client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: PostgreSQL's real DataError for an id beyond INTEGER (SQLite's driver raises OverflowError
+    # instead: on a SQLite run this is the test that misses the DataError handler in api/errors.py)
+    with request.getfixturevalue("pg").connect() as connection:
+        error = _raised(lambda: connection.exec_driver_sql("SELECT * FROM t WHERE id = 2147483648::integer"))
+    assert isinstance(error, DataError) and fault_of(error) is None  # the table would leave it a 500
+    # when the request meets it / then the client is told its number is out of range
+    _raising(session, monkeypatch, error)
+    assert_problem(client.get("/api/v1/designations"), 422, "value_out_of_range")
 
 
 # End to end: the app's own engine on a database that is really unreachable or really locked.

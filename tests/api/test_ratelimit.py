@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ from sqlmodel import Session
 from api import ratelimit
 from api.ratelimit import Credentials, TokenBuckets
 from tests import factories as f
-from tests.api.helpers import bearer
+from tests.api.helpers import assert_problem, bearer
 from tests.conftest import app_sharing
 from trace import auth
 from trace.platform.config import get_settings
@@ -46,7 +48,15 @@ def test_public_flood_gets_429_with_retry_after(monkeypatch: pytest.MonkeyPatch)
         assert codes[5:] == [429] * 3
         limited = client.get("/api/v1/communes")
         assert limited.headers["content-type"] == "application/problem+json"
-        assert limited.json()["code"] == "rate_limited"
+        body = assert_problem(limited, 429, "rate_limited")
+        assert body == {
+            "type": "https://hytrace.vn/problems/rate_limited",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": "Too many requests from your address; retry after the given seconds",
+            "code": "rate_limited",
+            "instance": "/api/v1/communes",
+        }
         assert int(limited.headers["retry-after"]) >= 1
         # health checks are never limited
         assert client.get("/healthz").status_code == 200
@@ -206,9 +216,14 @@ def test_made_up_keys_from_one_address_cost_a_bounded_number_of_database_reads(
     )
     # when one address sends three times the budget of made-up keys, each a new one
     flood = ratelimit.VERIFICATIONS_PER_MINUTE * 3
+    started = time.monotonic()
     codes = {client.get("/api/v1/communes", headers=bearer(f"hyk_made-up-{n}")).status_code for n in range(flood)}
-    # then only the budget was looked up (the rest counted as public requests, answered as usual)
-    assert codes == {200} and len(verified) == ratelimit.VERIFICATIONS_PER_MINUTE
+    took = time.monotonic() - started
+    # then only the budget was looked up (the rest counted as public requests, answered as usual), plus
+    # what the budget refilled while the flood ran (one a second: a busy machine takes a few seconds)
+    refilled = math.ceil(took * ratelimit.VERIFICATIONS_PER_MINUTE / 60)
+    assert codes == {200}
+    assert ratelimit.VERIFICATIONS_PER_MINUTE <= len(verified) <= ratelimit.VERIFICATIONS_PER_MINUTE + refilled
     # and a good key from a fresh address is still verified and lifted to the authenticated limit
     other = TestClient(client.app, client=("203.0.113.9", 50000))
     assert other.get("/api/v1/communes", headers=bearer(issued.key)).status_code == 200

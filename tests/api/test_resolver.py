@@ -79,7 +79,9 @@ def test_a_lot_path_and_a_short_gtin_resolve_to_the_lot(client: TestClient, sess
 
 def test_an_unknown_serial_is_not_genuine_and_a_bad_path_says_why(client: TestClient, session: Session) -> None:
     lot, _, _ = _unit(session, "L-8")
-    assert_problem(client.get(f"/01/{lot.gtin}/10/L-8/21/NOSUCHSERIAL", headers=JSON), 404, "not_genuine")
+    unknown = assert_problem(client.get(f"/01/{lot.gtin}/10/L-8/21/NOSUCHSERIAL", headers=JSON), 404, "not_genuine")
+    assert (unknown["title"], unknown["instance"]) == ("Not genuine", f"/01/{lot.gtin}/10/L-8/21/NOSUCHSERIAL")
     wrong = str((int(lot.gtin[-1]) + 1) % 10)
     assert_problem(client.get(f"/01/{lot.gtin[:-1]}{wrong}/10/L-8", headers=JSON), 422, "dl_bad_gtin")
-    assert_problem(client.get(f"/01/{lot.gtin}/21/X/10/L-8", headers=JSON), 422, "dl_order")
+    disordered = assert_problem(client.get(f"/01/{lot.gtin}/21/X/10/L-8", headers=JSON), 422, "dl_order")
+    assert disordered["title"] == "Invalid identifier"

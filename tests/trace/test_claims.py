@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from trace.locations import Location
 from trace.lot_views import to_public
 from trace.lots import Lot
 from trace.organisations import Organisation
+from trace.platform.timeutil import today
 from trace.printing import jobs, runs
 from trace.printing.models import PrintKind, PrintRun
 from trace.printing.runs import PrintRunCreate, ReprintIn, VoidIn
@@ -49,10 +50,6 @@ OLD_HOAN_LONG, DONG_THAN = "12070", "12061"
 KHOAI_CHAU_TOWN = "12205"  # today's unit made only of old Khoái Châu communes
 LAC_DAO, CHI_DAO = "11992", "11992"  # today's Xã Lạc Đạo and the old Chỉ Đạo (Văn Lâm): outside
 World = f.GiGrower  # the GI, its holder, a grower with a right, its area and fresh longan
-
-
-def today() -> date:
-    return datetime.now(ZONE).date()
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from trace.inspector import Outcome, Verdict, inspect_code
 from trace.lots import Holding, Lot, LotStatus
 from trace.organisations import Organisation
 from trace.platform.config import get_settings
+from trace.platform.timeutil import today
 from trace.printing import runs
 from trace.products import Product
 from trace.scans.record import new_scan, write
@@ -40,10 +41,6 @@ ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DISTRICTS = ["Thành phố Hưng Yên", "Huyện Khoái Châu", "Huyện Tiên Lữ", "Huyện Kim Động"]
 HOAN_LONG, DONG_TAO = "12070", "12208"  # today's Xã Hoàn Long took in the old Đông Tảo (Khoái Châu)
 LAC_DAO, CHI_DAO = "11992", "11992"  # today's Xã Lạc Đạo, the old Chỉ Đạo (Văn Lâm): outside the GI
-
-
-def _today() -> date:
-    return datetime.now(ZONE).date()
 
 
 @dataclass
@@ -93,8 +90,8 @@ def w(session: Session) -> World:
             designation_id=gi.id,
             organisation_id=grower.id,
             decision_number="12/QĐ-SKHCN",  # type: ignore[arg-type]
-            valid_from=_today() - timedelta(days=400),
-            valid_to=_today() + timedelta(days=400),
+            valid_from=today() - timedelta(days=400),
+            valid_to=today() + timedelta(days=400),
         )
     )
     area = f.location(session, grower, commune_code=HOAN_LONG, former_commune_code=DONG_TAO)
