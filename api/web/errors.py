@@ -30,7 +30,8 @@ async def _bad_form(request: Request, _error: Exception) -> Response:
     lang = language(request)
     text = i18n.translations(lang).gettext(
         N_(
-            "This form was not sent from this site's own page, or the page was open too long. Go back, reload and try again."
+            "This form was not sent from this site's own page, or the page was open too long. "
+            "Go back, reload and try again."
         )
     )
     body = pages.render(

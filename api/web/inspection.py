@@ -200,7 +200,8 @@ def _evidence(evidence: dict[str, Any], lang: str) -> list[tuple[str, list[str]]
                 + f"; {today}: {yes if value['valid_today'] else no}"
             )
         if key == "certificates":
-            span = f"{i18n.day(date.fromisoformat(value['valid_from']), lang)}–{i18n.day(date.fromisoformat(value['valid_to']), lang)}"
+            start, end = (i18n.day(date.fromisoformat(value[k]), lang) for k in ("valid_from", "valid_to"))
+            span = f"{start}–{end}"
             return (
                 f"{value['kind']} {value['number']} ({value['issuer']}), {span} — {at_harvest}: "
                 f"{yes if value['valid_at_harvest'] else no}"
@@ -208,7 +209,8 @@ def _evidence(evidence: dict[str, Any], lang: str) -> list[tuple[str, list[str]]
         if key == "origins":
             return f"{t(LOT)} {value['lot_code']}" + (f" — {value['location']}" if value.get("location") else "")
         if key == "holders":
-            return f"{value.get('organisation') or value['organisation_id']}: {i18n.number(Decimal(value['quantity']), lang)}"
+            holder = value.get("organisation") or value["organisation_id"]
+            return f"{holder}: {i18n.number(Decimal(value['quantity']), lang)}"
         if key in ("first_at", "last_at"):
             return i18n.moment(datetime.fromisoformat(value).astimezone(local_zone()), lang)
         if isinstance(value, str):

@@ -4,9 +4,9 @@
 the corrected event again, with its id) from its complete EPCIS form, a batch of events at a time; the
 capture call (``trace/events/ledger.py``) calls it after its final flush, and the few writers that seal an
 event outside one (holds and recalls, rights to use) after theirs. Events captured from an EPCIS document
-keep the id they were sent with (``trace/epcis/capture.py`` stores those itself and asks capture not to). Two events of identical content have one
-hash id; the second (which EPCIS would call a duplicate, but our log holds as its own event) gets
-``urn:uuid:<event id>`` instead, so recording never fails on it.
+keep the id they were sent with (``trace/epcis/capture.py`` stores those itself and asks capture not to).
+Two events of identical content have one hash id; the second (which EPCIS would call a duplicate, but our
+log holds as its own event) gets ``urn:uuid:<event id>`` instead, so recording never fails on it.
 """
 
 from __future__ import annotations
