@@ -16,7 +16,7 @@ from api import i18n, pages
 from api.deps import SessionDep
 from trace.access import Actor
 from trace.auth import actor_for_user
-from trace.errors import DomainError, NotFound, Unauthenticated
+from trace.errors import Unauthenticated
 from trace.organisations import Organisation
 from trace.platform.config import get_settings
 from trace.users import User
@@ -168,12 +168,3 @@ def sign_in_redirect(next_path: str) -> RedirectResponse:
 
 def N_(text: str) -> str:  # noqa: N802 - gettext's marker: extracted for translation, translated later
     return text
-
-
-def denied(request: Request, who: Visitor, error: DomainError, reason: str | None = None) -> Response:
-    """Something that is not there (404), or not the user's (403, with ``reason`` in words if given):
-    one small page for every area."""
-    status = 404 if isinstance(error, NotFound) else 403
-    return render(
-        request, "app/denied.html", who, status=status, missing=status == 404, reason=None if status == 404 else reason
-    )

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from api.deps import DbId, SessionDep
 from api.web import charts
-from api.web.context import N_, Member, Visitor, check_form, denied, render
-from api.web.forms import field_errors, number, once_key
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import field_errors, number, once_key, refused
 from api.web.registry_forms import ORG_KINDS, Posted, text
 from api.web.words import say, t
 from trace.errors import DomainError, Forbidden, NotFound, RuleViolation
@@ -66,10 +66,6 @@ def get_report_enqueue() -> Callable[[int], None]:
 
 
 ReportEnqueue = Annotated[Callable[[int], None], Depends(get_report_enqueue)]
-
-
-def _denied(request: Request, who: Visitor, error: DomainError) -> Response:
-    return denied(request, who, error, say(error, who.lang))
 
 
 def _period(request: Request) -> Period:
@@ -173,7 +169,7 @@ def province(request: Request, session: SessionDep, who: Member) -> Response:
         try:
             dashboard.held_designations(session=session, actor=who.actor)
         except Forbidden:
-            return _denied(request, who, error)
+            return refused(request, who, error)
         return RedirectResponse("/app/dashboard/designations", status_code=303)
     try:
         period = _period(request)
@@ -210,7 +206,7 @@ def holder(request: Request, session: SessionDep, who: Member) -> Response:
     try:
         dashboard.held_designations(session=session, actor=who.actor)
     except Forbidden as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     try:
         period = _period(request)
     except RuleViolation as error:
@@ -273,7 +269,7 @@ def targets_page(request: Request, session: SessionDep, who: Member) -> Response
     try:
         dashboard.require_province(who.actor)
     except Forbidden as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     values = {
         "indicator": request.query_params.get("indicator", Indicator.ORGANISATIONS.value),
         "year": str(today().year),
@@ -291,7 +287,7 @@ def set_target(request: Request, session: SessionDep, who: Member, form: Posted)
     try:
         dashboard.require_province(who.actor)
     except Forbidden as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     values = {name: text(form, name) for name in ("indicator", "year", "value", "note", "idem")}
     typed = number(values["value"], who.lang) if values["value"] else None
     raw: dict[str, Any] = {
@@ -364,7 +360,7 @@ def reports_page(request: Request, session: SessionDep, who: Member) -> Response
     try:
         scope = _scope(session, who)
     except Forbidden as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     year = today().year
     values = {
         "from": f"{year}-01-01",
@@ -383,7 +379,7 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
     try:
         scope = _scope(session, who)
     except Forbidden as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     values = {name: text(form, name) for name in ("from", "to", "format", "section", "idem")}
     try:
         data = jobs.ReportIn.model_validate(
@@ -427,7 +423,7 @@ def report_page(request: Request, session: SessionDep, who: Member, job_id: DbId
     try:
         job = jobs.get_job(session=session, actor=who.actor, job_id=job_id)
     except NotFound as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     return render(request, "app/dashboard/report.html", who, error=None, **_report_view(job, who))
 
 
@@ -437,7 +433,7 @@ def report_file(request: Request, session: SessionDep, who: Member, job_id: DbId
     try:
         job = jobs.report_file(session=session, actor=who.actor, job_id=job_id)
     except NotFound as error:
-        return _denied(request, who, error)
+        return refused(request, who, error)
     except DomainError as error:
         return render(
             request,

@@ -17,8 +17,8 @@ from sqlmodel import col, select
 from starlette.datastructures import FormData
 
 from api.deps import DbId, SessionDep
-from api.web.context import N_, Member, Visitor, check_form, denied, render
-from api.web.forms import field_errors, number, once_key, refusing
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import field_errors, number, once_key, refused, refusing
 from api.web.words import say
 from trace import admin_units, lot_views, lots, organisations, products
 from trace import locations as places
@@ -98,17 +98,12 @@ def _local(instant: datetime) -> datetime:
     return (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).astimezone(local_zone())
 
 
-def _denied(request: Request, who: Visitor, error: DomainError) -> Response:
-    """Something that is not there, or not the user's: the same words either way."""
-    return denied(request, who, error)
-
-
 def _writer(who: Visitor) -> int:
     return require_writer(who.actor)
 
 
 # Access refused by trace/ (not there, not yours, not a writer): the "denied" page, however deep it was raised.
-_refusing = refusing(_denied, NotFound, Forbidden)
+_refusing = refusing(refused, NotFound, Forbidden)
 
 
 # --------------------------------------------------------------------------- growing areas and other places
@@ -207,7 +202,7 @@ def new_area(request: Request, session: SessionDep, who: Member, form: Posted) -
         places.create_location(session=session, actor=who.actor, data=data, idempotency_key=shown["idem"] or None)
     except DomainError as error:
         if error.code in ACCESS:
-            return _denied(request, who, error)
+            return refused(request, who, error)
         return _area_form(request, who, area=None, values=shown, errors={}, error=say(error, who.lang), status=422)
     return RedirectResponse("/app/areas?saved=1", status_code=303)
 
@@ -243,7 +238,7 @@ def edit_area(request: Request, session: SessionDep, who: Member, area_id: DbId,
         places.update_location(session=session, actor=who.actor, location_id=area_id, data=data)
     except DomainError as error:
         if error.code in ACCESS:
-            return _denied(request, who, error)
+            return refused(request, who, error)
         return _area_form(request, who, area=area, values=shown, errors={}, error=say(error, who.lang), status=422)
     return RedirectResponse("/app/areas?saved=1", status_code=303)
 
@@ -369,7 +364,7 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
         )
     except DomainError as error:
         if error.code in ACCESS:
-            return _denied(request, who, error)
+            return refused(request, who, error)
         return _harvest_form(
             request, session, who, org, values=shown, errors={}, error=say(error, who.lang), status=422
         )
@@ -476,7 +471,7 @@ def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form:
         )
     except DomainError as error:
         if error.code in ACCESS:
-            return _denied(request, who, error)
+            return refused(request, who, error)
         return _ship_form(
             request,
             session,

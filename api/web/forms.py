@@ -13,8 +13,9 @@ from fastapi import Request, Response
 from pydantic import ValidationError
 
 from api import i18n
-from api.web.context import N_, Visitor
-from trace.errors import DomainError, NotFound
+from api.web.context import N_, Visitor, render
+from api.web.words import has_words, say, t
+from trace.errors import DomainError, Forbidden, NotFound
 
 P = ParamSpec("P")
 
@@ -57,8 +58,23 @@ def field_errors(error: ValidationError, lang: str) -> dict[str, str]:
     return found
 
 
+def refused(request: Request, who: Visitor, error: DomainError) -> Response:
+    """The one page for what trace/ refuses outright: not there (404, the same words whether it does not exist or
+    is another organisation's), not the user's to do (403), or not possible now (409), with the refusal's words."""
+    lang = who.lang
+    if isinstance(error, NotFound) or error.code == "unknown_lot":  # a lot id that names no lot
+        status, heading = 404, N_("Not found")
+        text = t(lang, N_("This page does not exist, or it belongs to another organisation."))
+    elif isinstance(error, Forbidden):
+        status, heading = 403, N_("Not allowed")
+        text = say(error, lang) if has_words(error) else t(lang, N_("Your organisation may not do this."))
+    else:
+        status, heading, text = 409, N_("Not available"), say(error, lang)
+    return render(request, "app/refused.html", who, status=status, heading=t(lang, heading), message=text, back="/app")
+
+
 def refusing(
-    show: Callable[[Request, Visitor, DomainError], Response],
+    show: Callable[[Request, Visitor, DomainError], Response] = refused,
     *refusals: type[DomainError],
 ) -> Callable[[Callable[P, Response]], Callable[P, Response]]:
     """Make a page handler answer with ``show``'s page when trace/ refuses what it asks (NotFound unless told),

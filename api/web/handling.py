@@ -18,7 +18,7 @@ from api import i18n
 from api.deps import DbId, SessionDep
 from api.web import handling_print
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import once_key, refusing
+from api.web.forms import once_key, refused, refusing
 from api.web.handling_forms import (
     day,
     errors_of,
@@ -27,7 +27,6 @@ from api.web.handling_forms import (
     product_name,
     quantity,
     redirect,
-    refused,
     today,
 )
 from api.web.words import say, t

@@ -5,33 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.web.context import N_, Visitor, render
+from api.web.context import N_, Visitor
 from api.web.forms import field_errors, number
-from api.web.words import has_words, say, t
+from api.web.words import t
 from trace import lots
-from trace.errors import DomainError, Forbidden, NotFound
 from trace.lots import Lot
 from trace.platform.timeutil import today
 from trace.products import Product
-
-
-def refused(request: Request, who: Visitor, error: DomainError) -> Response:
-    """The page for what one may not see or do: not found, forbidden, or not possible now."""
-    if isinstance(error, NotFound):
-        status, text = 404, t(who.lang, N_("Not found, or not yours to see."))
-    elif isinstance(error, Forbidden):
-        status, text = (
-            403,
-            say(error, who.lang) if has_words(error) else t(who.lang, N_("Your organisation may not do this.")),
-        )
-    else:
-        status, text = 409, say(error, who.lang)
-    return render(request, "app/handling/refused.html", who, status=status, message=text)
 
 
 def held(session: Session, who: Visitor, lot: Lot) -> Decimal:

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from api import i18n
 from api.deps import SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import once_key, refusing
-from api.web.handling_forms import day, event_time, product_name, redirect, refused
+from api.web.forms import once_key, refused, refusing
+from api.web.handling_forms import day, event_time, product_name, redirect
 from api.web.words import WORDS, fill, say, t
 from trace import digital_link, packing
 from trace.errors import DomainError, Forbidden, NotFound

@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from api.deps import DbId, Enqueue, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import number, once_key, refusing
-from api.web.handling_forms import errors_of, held, product_name, refused
+from api.web.forms import number, once_key, refused, refusing
+from api.web.handling_forms import errors_of, held, product_name
 from api.web.words import say, t
 from trace import lots
 from trace.errors import Conflict, DomainError, Forbidden, NotFound

@@ -29,7 +29,7 @@ from api import i18n
 from api.deps import DbId, SessionDep
 from api.i18n import translations
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, once_key
+from api.web.forms import field_errors, once_key, refused
 from api.web.words import WORDS, say, t
 from trace import inspector
 from trace.errors import DomainError, Forbidden, NotFound
@@ -231,11 +231,6 @@ def _evidence(evidence: dict[str, Any], lang: str) -> list[tuple[str, list[str]]
     return rows
 
 
-def _refused(request: Request, who: Visitor, error: DomainError) -> Response:
-    status = 404 if isinstance(error, NotFound) or error.code in NOT_FOUND else 403
-    return render(request, "app/refused.html", who, status=status, message=say(error, who.lang))
-
-
 def _page(
     request: Request,
     session: SessionDep,
@@ -272,8 +267,8 @@ def _page(
             found = inspector.inspect_code(
                 session=session, actor=who.actor, code=code or None, uri=None if code else uri
             )
-        except DomainError as refused:
-            return _refused(request, who, refused)
+        except DomainError as refusal:
+            return refused(request, who, refusal)
         context["result"] = found
         context["checks"] = [(check, _evidence(check.evidence, who.lang)) for check in found.checks]
         if found.code is None:
@@ -380,7 +375,7 @@ def _refusal(
 ) -> Response:
     """Access refused: a 403/404 page; any other rule: the verdict again with the reason at the top."""
     if isinstance(error, (Forbidden, NotFound)) or error.code in NOT_FOUND:
-        return _refused(request, who, error)
+        return refused(request, who, error)
     return _page(
         request, session, who, code=code, uri=uri, status=422, error=say(error, who.lang), action=action, sent=sent
     )

@@ -20,7 +20,6 @@ from api.web.context import N_, Member, Visitor, render
 from api.web.forms import refusing
 from trace import certifications, lineage, lot_views, lots
 from trace.access import Actor, Role
-from trace.errors import DomainError
 from trace.lineage import Direction, Trace, TraceLot
 from trace.locations import Location
 from trace.lots import Lot, LotStatus
@@ -45,14 +44,7 @@ CLAIM_PROBLEMS: dict[str, str] = {
     "area_unknown_former_commune": N_("the growing area's former commune is not recorded"),
 }
 _WRITERS = (Role.MEMBER, Role.ORG_ADMIN)
-
-
-def _missing(request: Request, who: Visitor, _error: DomainError) -> Response:
-    # The same page for a lot that does not exist and one of another organisation: nothing leaks.
-    return render(request, "app/lots/missing.html", who, status=404)
-
-
-_refusing = refusing(_missing)  # trace/'s NotFound, wherever raised: the "missing" page
+_refusing = refusing()  # trace/'s NotFound, wherever raised: the one refusal page
 
 
 def _places(session: Session, ids: set[int]) -> dict[int, str]:

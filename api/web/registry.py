@@ -17,13 +17,12 @@ from pydantic import ValidationError
 from api.deps import DbId, SessionDep
 from api.web import registry_admin
 from api.web.context import Member, Visitor, check_form, render
-from api.web.forms import field_errors, once_key
+from api.web.forms import field_errors, once_key, refused
 from api.web.registry_forms import (
     ACTIONS,
     DESIGNATION_KINDS,
     STATUSES,
     Posted,
-    denied,
     ids,
     or_none,
     see_other,
@@ -52,7 +51,7 @@ def designations(request: Request, session: SessionDep, who: Member) -> Response
     try:
         org = require_writer(who.actor)
     except Forbidden as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     rows = registry.list_designations(session=session, holder_organisation_id=org, limit=500)
     return render(request, "app/registry/designations.html", who, rows=rows, kinds=DESIGNATION_KINDS)
 
@@ -74,7 +73,7 @@ def designation_page(request: Request, session: SessionDep, who: Member, designa
     try:
         designation, found = _usage(session, who, designation_id, year)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     rows = [{"right": r, "used": r.quota_use[0] if r.quota_use else None} for r in found.rights]
     return render(
         request,
@@ -98,7 +97,7 @@ def usage_page(request: Request, session: SessionDep, who: Member, designation_i
     try:
         designation, found = _usage(session, who, designation_id, year)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     return render(
         request,
         "app/registry/usage.html",
@@ -178,7 +177,7 @@ def grant_page(request: Request, session: SessionDep, who: Member, designation_i
         designation = registry.get_designation(session=session, designation_id=designation_id)
         usage.may_see(who.actor, designation)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     values = {
         "organisation_id": request.query_params.get("organisation_id", ""),
         "valid_from": today().isoformat(),
@@ -197,7 +196,7 @@ def grant(request: Request, session: SessionDep, who: Member, designation_id: Db
         designation = registry.get_designation(session=session, designation_id=designation_id)
         usage.may_see(who.actor, designation)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     shown = {
         **values_of(form, *GRANT_FIELDS),
         "product_ids": ids(form, "product_ids"),
@@ -229,7 +228,7 @@ def grant(request: Request, session: SessionDep, who: Member, designation_id: Db
         )  # a double tap finds its first grant
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _grant_form(
             request, session, who, designation, values=shown, errors={}, error=say(error, who.lang), status=422
         )
@@ -296,7 +295,7 @@ def right_page(request: Request, session: SessionDep, who: Member, right_id: DbI
     try:
         right, designation = _right_of(session, who, right_id)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     return _right_page(request, session, who, right, designation)
 
 
@@ -310,15 +309,15 @@ def change(request: Request, session: SessionDep, who: Member, right_id: DbId, a
         right = rights.get_right(session=session, right_id=right_id)
         designation = registry.get_designation(session=session, designation_id=right.designation_id)
     except NotFound as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     reason = text(form, "reason")
     try:
         data = rights.RightChange.model_validate({"reason": reason})
     except ValidationError as error:
         try:
             usage.may_see(who.actor, designation)
-        except Forbidden as refused:
-            return denied(request, who, refused)
+        except Forbidden as denial:
+            return refused(request, who, denial)
         return _right_page(
             request,
             session,
@@ -340,7 +339,7 @@ def change(request: Request, session: SessionDep, who: Member, right_id: DbId, a
         )  # a double tap finds its first change
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _right_page(
             request, session, who, right, designation, error=say(error, who.lang), typed={action: reason}, status=422
         )

@@ -28,13 +28,12 @@ from api.web.context import (
     render,
     secure_cookies,
 )
-from api.web.forms import field_errors, once_key
+from api.web.forms import field_errors, once_key, refused
 from api.web.registry_forms import (
     DESIGNATION_KINDS,
     ORG_KINDS,
     ROLES,
     Posted,
-    denied,
     ids,
     options,
     or_none,
@@ -92,7 +91,7 @@ def organisations_page(request: Request, session: SessionDep, who: Member) -> Re
     try:
         require_admin(who.actor)
     except Forbidden as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     kind = request.query_params.get("kind") or ""
     commune = request.query_params.get("commune") or ""
     rows = organisations.list_organisations(
@@ -139,7 +138,7 @@ def new_organisation_page(request: Request, who: Member) -> Response:
     try:
         require_admin(who.actor)
     except Forbidden as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     return _org_form(request, who, values={"kind": "cooperative", "idem": once_key()}, errors={})
 
 
@@ -165,7 +164,7 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
         )  # a double tap: once
     except DomainError as error:
         if isinstance(error, Forbidden):
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _org_form(request, who, values=shown, errors={}, error=say(error, who.lang), status=422)
     return see_other(f"/app/admin/organisations/{org.id}/users?created=1")
 
@@ -238,7 +237,7 @@ def users_page(request: Request, session: SessionDep, who: Member, organisation_
         org = organisations.get_organisation(session=session, organisation_id=organisation_id)
         return _users_page(request, session, who, org, values={"role": "member", "idem": once_key()}, errors={})
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
 
 
 @router.post("/app/admin/organisations/{organisation_id}/users", response_class=HTMLResponse)
@@ -249,7 +248,7 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
         org = organisations.get_organisation(session=session, organisation_id=organisation_id)
         users.list_members(session=session, actor=who.actor, organisation_id=organisation_id)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     shown = values_of(form, *USER_FIELDS)
     try:
         data = users.UserCreate.model_validate({k: v for k, v in shown.items() if k != "idem" and v})
@@ -269,7 +268,7 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
         )
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _users_page(request, session, who, org, values=shown, errors={}, error=say(error, who.lang), status=422)
     return _show_link(request, see_other(f"{_users_path(organisation_id)}?invited=1"), organisation_id, invitation)
 
@@ -288,7 +287,7 @@ def manage_member(
         if action not in MEMBER_ACTIONS:
             raise NotFound(f"No action {action!r}")
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     target: dict[str, Any] = {
         "session": session,
         "actor": who.actor,
@@ -331,7 +330,7 @@ def manage_member(
             )
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _users_page(
             request,
             session,
@@ -409,7 +408,7 @@ def registry_page(request: Request, session: SessionDep, who: Member) -> Respons
     try:
         registry.require_registrar(session=session, actor=who.actor)
     except Forbidden as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     rows = [
         registry.to_public(session=session, designation=d)
         for d in registry.list_designations(session=session, limit=500)
@@ -460,7 +459,7 @@ def new_designation_page(request: Request, session: SessionDep, who: Member) -> 
     try:
         registry.require_registrar(session=session, actor=who.actor)
     except Forbidden as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     return _designation_form(
         request,
         session,
@@ -497,7 +496,7 @@ def new_designation(request: Request, session: SessionDep, who: Member, form: Po
         )  # a double tap registers once
     except DomainError as error:
         if isinstance(error, Forbidden):
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _designation_form(request, session, who, values=shown, errors={}, error=say(error, who.lang), status=422)
     return see_other("/app/admin/designations?saved=1")
 
@@ -513,7 +512,7 @@ def edit_designation_page(request: Request, session: SessionDep, who: Member, de
     try:
         found = _registrars_designation(session, who, designation_id)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     values: dict[str, Any] = {
         name: "" if getattr(found, name) is None else str(getattr(found, name))
         for name in DESIGNATION_FIELDS
@@ -540,7 +539,7 @@ def edit_designation(
     try:
         found = _registrars_designation(session, who, designation_id)
     except (NotFound, Forbidden) as error:
-        return denied(request, who, error)
+        return refused(request, who, error)
     shown, values = _typed_designation(form)
     shown["active"] = "1" if text(form, "active") else ""
     values["active"] = bool(shown["active"])
@@ -556,7 +555,7 @@ def edit_designation(
         registry.update_designation(session=session, actor=who.actor, designation_id=designation_id, data=data)
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
-            return denied(request, who, error)
+            return refused(request, who, error)
         return _designation_form(
             request, session, who, values=shown, errors={}, error=say(error, who.lang), status=422, editing=found
         )

@@ -12,10 +12,8 @@ from starlette.datastructures import FormData
 
 from api import i18n
 from api.web.context import N_, Visitor
-from api.web.context import denied as page_denied
 from api.web.forms import number
-from api.web.words import say, t
-from trace.errors import DomainError
+from api.web.words import t
 
 DESIGNATION_KINDS = {
     "geographical_indication": N_("Geographical indication"),
@@ -78,11 +76,6 @@ def whole(typed: str, who: Visitor) -> int | str | None:
 def shown_number(value: Decimal | int | None, who: Visitor) -> str:
     """A number as the visitor types it."""
     return i18n.number(value, who.lang) if value is not None else ""
-
-
-def denied(request: Request, who: Visitor, error: DomainError) -> Response:
-    """Something that is not there, or not the user's: a small page, 404 or 403."""
-    return page_denied(request, who, error, say(error, who.lang))
 
 
 def see_other(url: str) -> Response:

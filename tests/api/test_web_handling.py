@@ -388,7 +388,7 @@ def test_another_organisations_pages_are_not_found_by_direct_url(client: TestCli
         f"/app/print-runs/{run_id}/file",
     ):
         page = client.get(url, headers=VI)
-        assert page.status_code == 404 and "Không tìm thấy, hoặc bạn không có quyền xem." in page.text, url
+        assert page.status_code == 404 and "Trang này không tồn tại, hoặc thuộc về tổ chức khác." in page.text, url
         assert "LS-2026-01" not in page.text and "NL-2026-07" not in page.text, url
     for url, data in (
         (f"/app/incoming/{c.shipment_id}/receive", {"quantity": "1"}),

@@ -300,7 +300,7 @@ def test_another_organisations_direct_url_finds_nothing(client: TestClient, chai
     as_(client, chain.stranger)
     for lot in (chain.harvest, chain.boxed):
         answer = client.get(f"/app/lots/{lot.id}{path}", headers=VI)
-        assert answer.status_code == 404 and "Không tìm thấy lô hàng" in answer.text
+        assert answer.status_code == 404 and "Trang này không tồn tại, hoặc thuộc về tổ chức khác." in answer.text
         assert lot.lot_code not in answer.text and "content-disposition" not in answer.headers
     # the same answer as for a lot that does not exist
     missing = client.get(f"/app/lots/2000000000{path}", headers=VI)
