@@ -89,9 +89,36 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def a_cycle(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """One import path round ``component`` (a strongly connected component), first module repeated at its end."""
+    inside = set(component)
+    path, seen = [component[0]], {component[0]: 0}
+    while True:
+        # every module of a component imports another of it: following any such edge comes back round
+        step = min(graph[path[-1]] & inside)
+        if step in seen:
+            return [*path[seen[step] :], step]
+        seen[step] = len(path)
+        path.append(step)
+
+
+def explained(graph: dict[str, set[str]]) -> str:
+    """Each cycle as the import path a reader can follow, with the other modules caught in it."""
+    lines = []
+    for component in cycles(graph):
+        lines.append(" → ".join(a_cycle(graph, component)) + f"  (tied together: {', '.join(component)})")
+    return "\n".join(lines)
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert a_cycle(graph, ["a", "b", "c"]) == ["a", "b", "c", "a"]
     assert cycles({"a": {"b"}, "b": set()}) == []
+    # a walk that closes on a module after its start: the path printed is the closed loop, not the way in
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"b", "d"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c", "d"]]
+    assert a_cycle(graph, ["a", "b", "c", "d"]) == ["b", "c", "b"]
 
 
 def test_the_graph_sees_imports_at_the_top_inside_functions_and_for_type_checking(tmp_path: Path) -> None:
@@ -114,4 +141,5 @@ def test_the_graph_sees_imports_at_the_top_inside_functions_and_for_type_checkin
 
 
 def test_no_import_cycle_among_trace_modules() -> None:
-    assert cycles(import_graph()) == []
+    graph = import_graph()
+    assert not cycles(graph), "import cycles in trace/:\n" + explained(graph)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Column, select
 from sqlmodel import Field, Session, SQLModel, col
@@ -12,15 +11,13 @@ from sqlmodel import Field, Session, SQLModel, col
 from trace.access import Actor, Role, can_see_private
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.locations import Location
+from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.platform import timeutil
 from trace.platform.sqltypes import enum_type
 from trace.platform.timeutil import local_zone, to_utc, utcnow
 from trace.products import Product
 from trace.web_urls import ShownUrl, WebUrl
-
-if TYPE_CHECKING:
-    from trace.lots import Lot  # trace.lots may show certificates one day: no import cycle
 
 
 class CertificationKind(StrEnum):

@@ -21,6 +21,7 @@ from trace.designations.models import (
     RightStatus,
     RightToUse,
 )
+from trace.epcis import ids, render
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.events import chain
 from trace.events.models import Event, EventType
@@ -355,6 +356,14 @@ def test_a_rights_lifecycle_is_written_in_the_holders_chain(session: Session) ->
     assert right.status == RightStatus.REVOKED and right.status_reason == "Vi phạm quy chế"
     report = chain.verify(session=session, organisation_id=w["holder"].id)
     assert report.ok and report.events == 4
+    # and each event got its EPCIS id as it was sealed: the one computed from the database afterwards
+    recorded = [e.id for e in events]
+    session.expire_all()
+    found = session.connection().execute(render.SELECT.where(render.EVENTS.c.id.in_(recorded)))
+    rows = render.rows(list(found.keys()), found.all())
+    stored = {row["id"]: row["epcis_id"] for row in rows}
+    assert len(stored) == 4 and None not in stored.values()
+    assert stored == ids.compute(session.connection(), rows)
 
 
 def test_a_revoked_right_is_final(session: Session) -> None:

@@ -620,7 +620,7 @@ def test_the_fast_canonicalisation_gives_the_plain_pre_hash_text(session: Sessio
             assert hashid.pre_hash(event, namespaces) == _plain_pre_hash(event, namespaces), (round_, event)
 
 
-def test_ids_stored_by_the_recording_hook_are_those_computed_from_the_database(session: Session) -> None:
+def test_ids_stored_by_capture_are_those_computed_from_the_database(session: Session) -> None:
     from trace.epcis import ids, render
     from trace.events.schemas import (
         HarvestIn,
@@ -706,7 +706,7 @@ def test_ids_stored_by_the_recording_hook_are_those_computed_from_the_database(s
         )
     )
     again = ids.compute(session.connection(), rows)
-    # then they are the ids the hook stored, each a hash id (no two of these events alike)
+    # then they are the ids capture stored, each a hash id (no two of these events alike)
     stored = {r["id"]: r["epcis_id"] for r in rows}
     assert len(stored) == len(recorded) == 40 + 6 + 6 + 2
     assert again == stored

@@ -12,7 +12,6 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from trace.access import Actor, Role
 from trace.designations.models import Designation, RightStatus, RightToUse
 from trace.designations.registry import area_problem, get_designation
-from trace.epcis import ids
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.events import rules as r
 from trace.events.effects import seal
@@ -286,7 +285,6 @@ def _record(
         },
     )
     seal(session=session, event=event, lots=[])
-    ids.give_ids(session=session, sealed=[(event, [])])  # sealed outside a capture call: its id is ours to store
     return event
 
 

@@ -1,12 +1,13 @@
 """Every event's EPCIS event id, stored when the event is recorded (same transaction).
 
 :func:`give_ids` computes the CBV 2.0 hash id of each new event (corrections excepted: in EPCIS they are
-the corrected event again, with its id) from its complete EPCIS form, a batch of events at a time; the
-capture call (``trace/events/ledger.py``) calls it after its final flush, and the few writers that seal an
-event outside one (holds and recalls, rights to use) after theirs. Events captured from an EPCIS document
-keep the id they were sent with (``trace/epcis/capture.py`` stores those itself and asks capture not to).
-Two events of identical content have one hash id; the second (which EPCIS would call a duplicate, but our
-log holds as its own event) gets ``urn:uuid:<event id>`` instead, so recording never fails on it.
+the corrected event again, with its id) from its complete EPCIS form, a batch of events at a time. A capture
+call (``trace/events/ledger.py``) calls it once after its final flush; an event sealed outside one (a hold,
+a recall, a right to use) gets its id as it is sealed (``trace/events/effects.py``'s ``seal``). Events
+captured from an EPCIS document keep the id they were sent with (``trace/epcis/capture.py`` stores those
+itself and asks capture not to). Two events of identical content have one hash id; the second (which EPCIS
+would call a duplicate, but our log holds as its own event) gets ``urn:uuid:<event id>`` instead, so
+recording never fails on it.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from sqlmodel import Session, col
 from trace import lineage
 from trace.access import Actor
 from trace.epcis import render, vocab
-from trace.epcis.document import document
+from trace.epcis.document import CONTEXT, document
 from trace.epcis.ids import lookup
+from trace.epcis.refs import Resolver
 from trace.errors import InvalidIdentifier, NotFound, RuleViolation
 from trace.events import query as event_query
 from trace.events.models import EventType
@@ -105,8 +106,6 @@ def document_of(*, session: Session, actor: Actor, event_ids: Sequence[str]) -> 
 
 
 def _context() -> list[Any]:
-    from trace.epcis.document import CONTEXT
-
     return CONTEXT
 
 
@@ -186,8 +185,6 @@ def _lots_of(session: Session, uris: Sequence[str], units_only: bool) -> tuple[s
 
 
 def _places(session: Session, uris: Sequence[str]) -> set[int]:
-    from trace.epcis.refs import Resolver
-
     resolver = Resolver(session)
     return {place for uri in uris if (place := resolver.location(uri)) is not None}
 

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
-from trace.events.models import Event, EventLot
+from trace.events.models import ChainHead, Event, EventLot
 from trace.lots import Lot
 
 _KEY = "hytrace.capture_call"
+
+RowKey = tuple[type[SQLModel], Any]  # (table model, primary key as session.get takes it)
 
 
 @dataclass(eq=False)
@@ -27,7 +29,8 @@ class CaptureCall:
 
     existing_lots: set[tuple[int, str]]  # (product id, lot code) pairs that exist before the call
     lot_ids: Iterator[int] | None = None  # ids allocated ahead for the lots the call makes
-    rows: dict[tuple[type, Any], Any] = field(default_factory=dict)  # (model, key) → row, chain heads included
+    rows: dict[RowKey, SQLModel | None] = field(default_factory=dict)  # rows looked up or made (None: not found)
+    heads: dict[int, ChainHead] = field(default_factory=dict)  # organisation id → its chain head, locked once
     new_lots: set[tuple[str, str]] = field(default_factory=set)  # (gtin, lot code) made in this call
     lot_inserts: list[dict[str, Any]] = field(default_factory=list)  # lots with ids ahead, not yet written
     new_lot_rows: list[Lot] = field(default_factory=list)  # expunged if the call fails

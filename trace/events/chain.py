@@ -69,7 +69,7 @@ def append(*, session: Session, event: Event) -> Event:
     """Give the event its place in its organisation's chain and seal it."""
     # Within one capture call the head is locked (FOR UPDATE) once and then kept in its cache.
     call = batch.current(session)
-    head = call.rows.get((ChainHead, event.organisation_id)) if call is not None else None
+    head = call.heads.get(event.organisation_id) if call is not None else None
     if head is None:
         head = session.exec(
             select(ChainHead).where(ChainHead.organisation_id == event.organisation_id).with_for_update()
@@ -77,7 +77,7 @@ def append(*, session: Session, event: Event) -> Event:
     if head is None:
         head = ChainHead(organisation_id=event.organisation_id, seq=0, hash=GENESIS)
     if call is not None:
-        call.rows[(ChainHead, event.organisation_id)] = head
+        call.heads[event.organisation_id] = head
     event.seq = head.seq + 1
     event.prev_hash = head.hash
     event.hash = compute_hash(event)

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, text
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
+from trace.epcis import ids
 from trace.errors import Conflict
 from trace.events import batch, chain
 from trace.events import rules as r
@@ -47,14 +48,18 @@ def lot_row(
 
 
 def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
-    """Append to the chain and store the event's lot rows (a capture call also keeps them, for the EPCIS id)."""
+    """Append the event to its chain, store its lot rows and its EPCIS id."""
     chain.append(session=session, event=event)
     for row in lots:
         row.event_id = event.id
         session.add(row)
     call = batch.current(session)
     if call is not None:
+        # The call stores the ids of all its events at once, after its final flush (or leaves them to
+        # an EPCIS document's capture, whose events keep the ids they were sent with).
         call.sealed.append((event, lots))
+    else:
+        ids.give_ids(session=session, sealed=[(event, lots)])
     return event
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 
 from trace.access import Actor
 from trace.errors import Forbidden, NotFound, RuleViolation
@@ -21,7 +21,7 @@ from trace.platform.config import get_settings
 from trace.platform.sqltypes import fast_row
 from trace.platform.timeutil import local_zone, localise, to_utc, utcnow
 
-T = TypeVar("T")
+T = TypeVar("T", bound=SQLModel)
 Q = Decimal("0.001")
 
 
@@ -40,10 +40,11 @@ def get_row(session: Session, model: type[T], key: Any) -> T | None:
         # here is one that exists before it, so the batch's pending rows can wait for one flush.
         with session.no_autoflush:
             cache[(model, key)] = session.get(model, key)
-    return cache[(model, key)]  # type: ignore[no-any-return]
+    # Keyed by the model: the row under (model, key) is a model or None.
+    return cast("T | None", cache[(model, key)])
 
 
-def remember(session: Session, row: Any, key: Any) -> None:
+def remember(session: Session, row: SQLModel, key: Any) -> None:
     """Put a new row in the capture call's cache (so later items of the batch see it)."""
     call = batch.current(session)
     if call is not None:

@@ -8,7 +8,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from trace.access import Actor, Role
-from trace.epcis import ids
 from trace.errors import Conflict, Forbidden, NotFound
 from trace.events import rules as r
 from trace.events.effects import lot_row, refresh_status, seal
@@ -78,7 +77,6 @@ def record(
     )
     rows = [lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=organisation_id)]  # type: ignore[arg-type]
     seal(session=session, event=event, lots=rows)
-    ids.give_ids(session=session, sealed=[(event, rows)])  # sealed outside a capture call: its id is ours to store
     return event
 
 
