@@ -395,3 +395,20 @@ def test_a_hold_release_or_recall_sent_again_with_its_key_records_once_and_answe
     )
     assert _events(session, EventType.RECALL) == 1
     assert verify(session=session).ok
+
+
+def test_a_recall_event_keeps_the_epcis_id_of_its_whole_form_every_reached_lot_included(session: Session) -> None:
+    from trace.epcis import hashid, render
+    from trace.epcis.models import EpcisEventId
+
+    # given a harvest with three generations of lots made from it
+    c = chain(session)
+    # when it is recalled
+    found = recall.recall(session=session, actor=f.member(c.coop), lot_id=c.ids["H"], data=WHY)
+    # then the stored id is the hash of the event as an EPCIS document shows it, with every lot it reached
+    session.flush()
+    row = render.event_row(session.get(Event, found.event_id))  # type: ignore[arg-type]
+    shown = render.full_event(row, render.load(session.connection(), [row]))
+    assert len(shown["quantityList"]) == len(DESCENDANTS) > 1
+    stored = session.get(EpcisEventId, found.event_id)
+    assert stored is not None and stored.epcis_id == hashid.hash_id(shown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -61,9 +62,17 @@ def acting_organisation(*, session: Session, actor: Actor, lot: Lot, action: str
 
 
 def record(
-    *, session: Session, actor: Actor, organisation_id: int, type: EventType, lot: Lot, payload: dict[str, Any]
+    *,
+    session: Session,
+    actor: Actor,
+    organisation_id: int,
+    type: EventType,
+    lot: Lot,
+    payload: dict[str, Any],
+    also: Iterable[int] = (),
 ) -> Event:
-    """A hold, release or recall event on a lot, sealed in the organisation's chain."""
+    """A hold, release or recall event on a lot (and on the lots ``also`` names: a recall's reach), sealed in
+    the organisation's chain with all its lot rows, so its EPCIS id is the hash of its whole form."""
     common = EventCommon()
     event = r.new_event(
         actor=actor,
@@ -75,7 +84,10 @@ def record(
         lot_id=lot.id,
         payload=payload,
     )
-    rows = [lot_row(event_id=event.id, lot_id=lot.id, role="object", organisation_id=organisation_id)]  # type: ignore[arg-type]
+    rows = [
+        lot_row(event_id=event.id, lot_id=lot_id, role="object", organisation_id=organisation_id)  # type: ignore[arg-type]
+        for lot_id in (lot.id, *also)
+    ]
     seal(session=session, event=event, lots=rows)
     return event
 

@@ -6,14 +6,14 @@ from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, literal, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, or_, select
 
 from trace import lineage
 from trace.access import Actor
 from trace.errors import Conflict, NotFound
-from trace.events.models import EventLot, EventType
+from trace.events.models import EventType
 from trace.lineage import Direction
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import party_names
@@ -109,6 +109,7 @@ def recall(
             organisation_id=org,
             type=EventType.RECALL,
             lot=lot,
+            also=sorted(reached for reached in depths if reached != lot.id),  # every reached lot shows the recall
             payload={
                 "reason": data.reason,
                 "previous_status": previous.value,
@@ -127,16 +128,6 @@ def recall(
             lot_id=lot_id,
             data=data,
             event=event,
-        )
-        session.flush()
-        # Every reached lot carries the event, so its history shows the recall.
-        session.execute(
-            insert(EventLot).from_select(
-                ["event_id", "lot_id", "role", "organisation_id", "delta"],
-                sa_select(literal(event.id), col(RecallLot.lot_id), literal("object"), literal(org), literal(0)).where(
-                    col(RecallLot.recall_id) == found.id, col(RecallLot.lot_id) != lot.id
-                ),
-            )
         )
     return found
 
