@@ -58,11 +58,16 @@ def field_errors(error: ValidationError, lang: str) -> dict[str, str]:
     return found
 
 
+def missing(error: DomainError) -> bool:
+    """Whether a refusal means "nothing here for you": not found, or a lot id that names no lot."""
+    return isinstance(error, NotFound) or error.code == "unknown_lot"
+
+
 def refused(request: Request, who: Visitor, error: DomainError) -> Response:
     """The one page for what trace/ refuses outright: not there (404, the same words whether it does not exist or
     is another organisation's), not the user's to do (403), or not possible now (409), with the refusal's words."""
     lang = who.lang
-    if isinstance(error, NotFound) or error.code == "unknown_lot":  # a lot id that names no lot
+    if missing(error):
         status, heading = 404, N_("Not found")
         text = t(lang, N_("This page does not exist, or it belongs to another organisation."))
     elif isinstance(error, Forbidden):

@@ -29,10 +29,10 @@ from api import i18n
 from api.deps import DbId, SessionDep
 from api.i18n import translations
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, once_key, refused
+from api.web.forms import field_errors, missing, once_key, refused
 from api.web.words import WORDS, say, t
 from trace import inspector
-from trace.errors import DomainError, Forbidden, NotFound
+from trace.errors import DomainError, Forbidden
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.query import list_events
@@ -55,7 +55,6 @@ Uri = Annotated[str, Form(max_length=URI_MAX)]
 Token = Annotated[str, Form(max_length=100)]
 Reason = Annotated[str, Form(max_length=1000)]
 
-NOT_FOUND = {"not_found", "unknown_lot"}
 
 # Why a photo gives no code, in words.
 PHOTO_PROBLEMS: dict[str, str] = {
@@ -374,7 +373,7 @@ def _refusal(
     sent: dict[str, str],
 ) -> Response:
     """Access refused: a 403/404 page; any other rule: the verdict again with the reason at the top."""
-    if isinstance(error, (Forbidden, NotFound)) or error.code in NOT_FOUND:
+    if isinstance(error, Forbidden) or missing(error):
         return refused(request, who, error)
     return _page(
         request, session, who, code=code, uri=uri, status=422, error=say(error, who.lang), action=action, sent=sent
