@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +96,12 @@ def product(session: Session, o: organisations.Organisation, unit: str = "kg", *
 
 
 def when(days_ago: float = 1) -> datetime:
-    return datetime.now(UTC) - timedelta(days=days_ago)
+    """An instant ``days_ago`` before now, stamped with the province's offset as its phones send it.
+
+    The domain reads an event's day in the event's own offset; a UTC stamp would put the event on
+    another day than ``today()`` for seven hours of every day (17:00-24:00 UTC).
+    """
+    return datetime.now(local_zone()) - timedelta(days=days_ago)
 
 
 def harvest(
