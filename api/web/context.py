@@ -17,7 +17,7 @@ from api.deps import SessionDep
 from trace.access import Actor
 from trace.auth import actor_for_user
 from trace.errors import Unauthenticated
-from trace.organisations import Organisation
+from trace.organisations import get_organisation
 from trace.platform.config import get_settings
 from trace.users import User
 from trace.web_sessions import csrf_ok, csrf_token, resolve
@@ -85,7 +85,11 @@ def visitor(request: Request, session: SessionDep) -> Visitor:
         except Unauthenticated:
             pass
         else:
-            org = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+            org = (
+                get_organisation(session=session, organisation_id=user.organisation_id)
+                if user.organisation_id
+                else None
+            )
             return Visitor(lang=lang, user=user, token=token, org_kind=org.kind.value if org else None)
     return Visitor(lang=lang)
 

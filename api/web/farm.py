@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import col, select
 from starlette.datastructures import FormData
 
 from api.deps import DbId, SessionDep
@@ -109,23 +108,6 @@ _refusing = refusing(refused, NotFound, Forbidden)
 # --------------------------------------------------------------------------- growing areas and other places
 
 
-def _communes() -> list[tuple[str, str]]:
-    rows = admin_units.communes()
-    return sorted(
-        ((c.code, c.name) for c in rows), key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1])
-    )
-
-
-def _formers(commune: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Former communes for the picker: those that became part of the chosen commune, else all, by old district."""
-    found = admin_units.formers_for_current(commune) if commune and admin_units.commune(commune) else []
-    rows = found or admin_units.former_communes()
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for old in rows:
-        groups.setdefault(f"{old.district_name}, {old.province_name}", []).append((old.code, old.name))
-    return sorted(groups.items())
-
-
 @router.get("/app/areas", response_class=HTMLResponse)
 @_refusing
 def areas(request: Request, session: SessionDep, who: Member) -> Response:
@@ -163,8 +145,8 @@ def _area_form(
         errors=errors,
         error=error,
         kinds=KINDS,
-        communes=_communes(),
-        formers=_formers(values.get("commune_code")),
+        communes=admin_units.commune_choices(),
+        formers=admin_units.former_choices(values.get("commune_code")),
     )
 
 
@@ -491,20 +473,8 @@ def shipments(request: Request, session: SessionDep, who: Member) -> Response:
     """Where the organisation's lots went: each shipment out, received or still in transit."""
     _writer(who)
     rows = lots.outgoing_shipments(session=session, actor=who.actor)
-    buyers = {
-        o.id: organisations.shown_party(o, who.actor).name
-        for o in session.exec(
-            select(organisations.Organisation).where(
-                col(organisations.Organisation.id).in_({s.to_organisation_id for s, _ in rows})
-            )
-        )
-    }
-    names = {
-        p.id: p
-        for p in session.exec(
-            select(products.Product).where(col(products.Product.id).in_({lot.product_id for _, lot in rows}))
-        )
-    }
+    buyers = organisations.party_names(session=session, ids={s.to_organisation_id for s, _ in rows}, reader=who.actor)
+    names = products.products_by_id(session=session, ids={lot.product_id for _, lot in rows})
     found = [
         {
             "shipment": s,

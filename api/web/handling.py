@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api import i18n
 from api.deps import DbId, SessionDep
@@ -25,6 +25,7 @@ from api.web.handling_forms import (
     event_time,
     held,
     product_name,
+    product_names,
     quantity,
     redirect,
     today,
@@ -44,8 +45,8 @@ from trace.events.schemas import (
 )
 from trace.locations import list_locations
 from trace.lots import Lot, Shipment
-from trace.organisations import Organisation, shown_party
-from trace.products import Product, list_products
+from trace.organisations import party_names
+from trace.products import get_product, list_products
 
 router = APIRouter(include_in_schema=False)
 router.include_router(handling_print.router)  # the print pages belong to this area too
@@ -62,16 +63,8 @@ ROWS = 5  # input lots a transformation form offers
 def incoming(request: Request, session: SessionDep, who: Member, received: int | None = None) -> Response:
     """Open shipments addressed to the organisation, each with a button to receive it."""
     rows = lots.incoming_shipments(session=session, actor=who.actor)
-    names = {
-        p.id: product_name(p, who.lang)
-        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for _, lot in rows})))
-    }
-    senders = {
-        o.id: shown_party(o, who.actor).name
-        for o in session.exec(
-            select(Organisation).where(col(Organisation.id).in_({s.from_organisation_id for s, _ in rows}))
-        )
-    }
+    names = product_names(session, {lot.product_id for _, lot in rows}, who.lang)
+    senders = party_names(session=session, ids={s.from_organisation_id for s, _ in rows}, reader=who.actor)
     done = None
     if received is not None:
         try:
@@ -117,7 +110,7 @@ def _receive_page(
     idem: str | None = None,
 ) -> Response:
     outstanding = shipment.quantity - shipment.received_quantity
-    sender = session.get(Organisation, shipment.from_organisation_id)
+    sender = party_names(session=session, ids=[shipment.from_organisation_id], reader=who.actor)
     return render(
         request,
         "app/handling/receive.html",
@@ -125,8 +118,8 @@ def _receive_page(
         status=status,
         shipment=shipment,
         lot=lot,
-        product=product_name(session.get(Product, lot.product_id), who.lang),
-        sender=shown_party(sender, who.actor).name if sender else "",
+        product=product_name(get_product(session=session, product_id=lot.product_id), who.lang),
+        sender=sender.get(shipment.from_organisation_id, ""),
         outstanding=outstanding,
         typed=i18n.number(outstanding, who.lang) if typed is None else typed,
         errors=errors or {},
@@ -202,10 +195,7 @@ def _transform_page(
 ) -> Response:
     actor = who.actor
     mine = lots.list_lots(session=session, actor=actor, held_only=True, limit=200) if actor.organisation_id else []
-    names = {
-        p.id: product_name(p, who.lang)
-        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in mine})))
-    }
+    names = product_names(session, {lot.product_id for lot in mine}, who.lang)
     options = [
         (
             lot.id,
@@ -339,8 +329,9 @@ def transform(
 
 def _short_input(session: Session, who: Visitor, data: TransformIn) -> dict[str, str]:
     # Only to name, in the refusal, the input lot the organisation holds too little of.
+    found_lots = lots.lots_by_id(session=session, ids=[item.lot_id for item in data.inputs])
     for item in data.inputs:
-        found = session.get(Lot, item.lot_id)
+        found = found_lots.get(item.lot_id)
         if found is not None and held(session, who, found) < item.quantity:
             return {"lot": found.lot_code, "unit": found.unit}
     return {}
@@ -351,18 +342,8 @@ def _short_input(session: Session, who: Visitor, data: TransformIn) -> dict[str,
 def transformed(request: Request, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """A lot made by a transformation: what went in, and what to do next."""
     made = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
-    edges = list(
-        session.exec(
-            select(Lot)
-            .join(lots.LotEdge, col(lots.LotEdge.parent_lot_id) == Lot.id)
-            .where(lots.LotEdge.child_lot_id == made.id)
-            .order_by(col(Lot.id))
-        )
-    )
-    names = {
-        p.id: product_name(p, who.lang)
-        for p in session.exec(select(Product).where(col(Product.id).in_({x.product_id for x in [made, *edges]})))
-    }
+    edges = lots.inputs_of(session=session, lot_id=lot_id)
+    names = product_names(session, {x.product_id for x in [made, *edges]}, who.lang)
     return render(
         request,
         "app/handling/transformed.html",
@@ -404,7 +385,7 @@ def _move_page(
         status=status,
         lot=lot,
         held=held(session, who, lot),
-        product=product_name(session.get(Product, lot.product_id), who.lang),
+        product=product_name(get_product(session=session, product_id=lot.product_id), who.lang),
         places=places,
         typed=typed or {"quantity": "", "location_id": "", "day": ""},
         errors=errors or {},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from api.web.words import t
 from trace import lots
 from trace.lots import Lot
 from trace.platform.timeutil import today
-from trace.products import Product
+from trace.products import Product, products_by_id
 
 
 def held(session: Session, who: Visitor, lot: Lot) -> Decimal:
@@ -29,6 +30,11 @@ def product_name(product: Product | None, lang: str) -> str:
     if product is None:
         return ""
     return product.name_en if lang == "en" and product.name_en else product.name_vi
+
+
+def product_names(session: Session, ids: Iterable[int | None], lang: str) -> dict[int, str]:
+    """Products' names by id in the page's language."""
+    return {i: product_name(p, lang) for i, p in products_by_id(session=session, ids=ids).items()}
 
 
 def quantity(text: str, lang: str, errors: dict[str, str], field: str) -> Decimal | None:

@@ -11,22 +11,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api import i18n
 from api.deps import SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import once_key, refused, refusing
-from api.web.handling_forms import day, event_time, product_name, redirect
+from api.web.handling_forms import day, event_time, product_names, redirect
 from api.web.words import WORDS, fill, say, t
-from trace import digital_link, packing
+from trace import digital_link, lots, packing
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.events.models import EventType
 from trace.events.query import get_event
 from trace.locations import list_locations
-from trace.lots import Lot
 from trace.platform.timeutil import localise
-from trace.products import Product
 from trace.units import display_code
 from trace.verification import find
 
@@ -198,11 +196,8 @@ def packed(
     if event.type != EventType.PACK:
         raise NotFound(f"Pack {event_id} not found")
     counts = packing.contents(event.payload)
-    found = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(counts)))}
-    names = {
-        p.id: product_name(p, who.lang)
-        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in found.values()})))
-    }
+    found = lots.lots_by_id(session=session, ids=counts)
+    names = product_names(session, {lot.product_id for lot in found.values()}, who.lang)
     parent = event.payload.get("parent_id", "")
     sscc = parent.isdigit() and len(parent) == 18
     label = None

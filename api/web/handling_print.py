@@ -23,7 +23,7 @@ from trace.errors import Conflict, DomainError, Forbidden, NotFound
 from trace.lots import Lot
 from trace.printing import capacity, runs
 from trace.printing.models import FORMATS, PrintRun, PrintRunBase, PrintStatus
-from trace.products import Product
+from trace.products import get_product
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,7 +77,7 @@ def _print_page(
         status=status,
         lot=lot,
         room=room,
-        product=product_name(session.get(Product, lot.product_id), who.lang),
+        product=product_name(get_product(session=session, product_id=lot.product_id), who.lang),
         held=held(session, who, lot),
         formats=_formats(who.lang),
         runs=earlier[:20],
@@ -150,8 +150,7 @@ def _run_page(
     request: Request, session: Session, who: Visitor, run: PrintRun, *, status: int = 200, error: str | None = None
 ) -> Response:
     shown = runs.public(session=session, runs=[run])[0]
-    lot = session.get(Lot, run.lot_id)
-    assert lot is not None
+    lot = lots.get_lot(session=session, lot_id=run.lot_id)
     return render(
         request,
         "app/handling/run.html",
@@ -160,7 +159,7 @@ def _run_page(
         run=shown,
         lot=lot,
         error=error,
-        product=product_name(session.get(Product, lot.product_id), who.lang),
+        product=product_name(get_product(session=session, product_id=lot.product_id), who.lang),
         format=dict(_formats(who.lang)).get(run.format, run.format),
         working=run.status in WORKING,
         ours=run.organisation_id == who.actor.organisation_id,

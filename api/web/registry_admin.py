@@ -75,13 +75,6 @@ _ROLE = N_("Choose a role from the list.")
 _SURE = N_("Tick the box to confirm the removal: it cannot be undone.")
 
 
-def _communes() -> list[tuple[str, str]]:
-    rows = admin_units.communes()
-    return sorted(
-        ((c.code, c.name) for c in rows), key=lambda pair: admin_units.fold_vietnamese(pair[1].split(" ", 1)[-1])
-    )
-
-
 # --------------------------------------------------------------------------- organisations
 
 
@@ -104,7 +97,7 @@ def organisations_page(request: Request, session: SessionDep, who: Member) -> Re
         rows=[organisations.to_public(o, who.actor) for o in rows],
         kinds=ORG_KINDS,
         kind_options=options(ORG_KINDS, who),
-        communes=_communes(),
+        communes=admin_units.commune_choices(),
         kind=kind,
         commune=commune,
     )
@@ -128,7 +121,7 @@ def _org_form(
         errors=errors,
         error=error,
         kind_options=options(ORG_KINDS, who),
-        communes=_communes(),
+        communes=admin_units.commune_choices(),
     )
 
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
-from sqlmodel import col, select
 
 from api.deps import SessionDep
 from api.web.context import (
@@ -32,7 +31,7 @@ from api.web.context import (
 from api.web.words import say, t
 from trace import lots, verification
 from trace.errors import DomainError, TooManyAttempts, Unauthenticated
-from trace.products import Product
+from trace.products import products_by_id
 from trace.users import PasswordChange, authenticate, change_password
 from trace.web_sessions import csrf_ok, csrf_token, end_session, open_session
 
@@ -168,9 +167,7 @@ def password(
 def start(request: Request, session: SessionDep, who: Member) -> Response:
     """The start page: the organisation's lots (or, for those who read everything, the newest lots)."""
     found = lots.list_lots(session=session, actor=who.actor, limit=50)
-    names = {
-        p.id: p for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in found})))
-    }
+    names = products_by_id(session=session, ids={lot.product_id for lot in found})
     return render(request, "app/start.html", who, lots=found, products=names)
 
 
