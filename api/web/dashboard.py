@@ -18,9 +18,8 @@ from pydantic import ValidationError
 from api.deps import DbId, SessionDep
 from api.web import charts
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, number, once_key, refused
-from api.web.registry_forms import ORG_KINDS, Posted, text
-from api.web.words import say, t
+from api.web.forms import Posted, field_errors, once_key, refused, see_other, values_of, whole
+from api.web.words import DESIGNATION_KINDS, ORG_KINDS, say, t
 from trace.errors import DomainError, Forbidden, NotFound, RuleViolation
 from trace.platform.timeutil import today
 from trace.reports import dashboard, export, jobs, targets
@@ -50,11 +49,6 @@ SECTIONS = {
 }
 HOLDER_SECTIONS = ("summary", "monthly", "designations")
 STATUSES = {"queued": N_("waiting"), "building": N_("being built"), "done": N_("ready"), "failed": N_("failed")}
-DESIGNATION_KINDS = {
-    "geographical_indication": N_("Geographical indication"),
-    "collective_trademark": N_("Collective trademark"),
-    "certification_trademark": N_("Certification trademark"),
-}
 WORKING = (ReportStatus.QUEUED, ReportStatus.BUILDING)
 
 
@@ -281,30 +275,32 @@ def targets_page(request: Request, session: SessionDep, who: Member) -> Response
 
 
 @router.post("/app/dashboard/targets", response_class=HTMLResponse)
-def set_target(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+def set_target(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Record a target (trace.reports.targets decides who may); sent twice, it is recorded once."""
-    check_form(who, text(form, "csrf"))
+    values = values_of(form, "csrf", "indicator", "year", "value", "note", "idem")
+    check_form(who, values.pop("csrf"))
     try:
         dashboard.require_province(who.actor)
     except Forbidden as error:
         return refused(request, who, error)
-    values = {name: text(form, name) for name in ("indicator", "year", "value", "note", "idem")}
-    typed = number(values["value"], who.lang) if values["value"] else None
-    raw: dict[str, Any] = {
+    errors: dict[str, str] = {}
+    read: dict[str, Any] = {
         "indicator": values["indicator"],
         "year": values["year"] or None,
-        "value": (int(typed) if typed is not None and typed == typed.to_integral_value() else values["value"] or None),
+        "value": whole(values["value"], who.lang, errors, "value", required=False),
         "note": values["note"] or None,
     }
     try:
-        data = targets.TargetIn.model_validate({k: v for k, v in raw.items() if v is not None})
+        data = targets.TargetIn.model_validate({k: v for k, v in read.items() if v is not None})
     except ValidationError as error:
-        return _targets_page(request, session, who, values=values, errors=field_errors(error, who.lang), status=422)
+        errors = {**field_errors(error, who.lang), **errors}
+    if errors:
+        return _targets_page(request, session, who, values=values, errors=errors, status=422)
     try:
         targets.set_target(session=session, actor=who.actor, data=data, idempotency_key=values["idem"] or None)
     except DomainError as error:
         return _targets_page(request, session, who, values=values, errors={}, error=say(error, who.lang), status=422)
-    return RedirectResponse(f"/app/dashboard?year={data.year}#growth", status_code=303)
+    return see_other(f"/app/dashboard?year={data.year}#growth")
 
 
 # --------------------------------------------------------------------------- reports
@@ -373,14 +369,14 @@ def reports_page(request: Request, session: SessionDep, who: Member) -> Response
 
 
 @router.post("/app/reports", response_class=HTMLResponse)
-def ask_report(request: Request, session: SessionDep, who: Member, form: Posted, enqueue: ReportEnqueue) -> Response:
+def ask_report(request: Request, form: Posted, session: SessionDep, who: Member, enqueue: ReportEnqueue) -> Response:
     """Queue a report (trace.reports.jobs decides who may), then send it to the workers after the commit."""
-    check_form(who, text(form, "csrf"))
+    values = values_of(form, "csrf", "from", "to", "format", "section", "idem")
+    check_form(who, values.pop("csrf"))
     try:
         scope = _scope(session, who)
     except Forbidden as error:
         return refused(request, who, error)
-    values = {name: text(form, name) for name in ("from", "to", "format", "section", "idem")}
     try:
         data = jobs.ReportIn.model_validate(
             {
@@ -404,7 +400,7 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
     session.commit()
     if job.status == ReportStatus.QUEUED:
         enqueue(job.id)  # type: ignore[arg-type]
-    return RedirectResponse(f"/app/reports/{job.id}", status_code=303)
+    return see_other(f"/app/reports/{job.id}")
 
 
 def _report_view(job: ReportJob, who: Visitor) -> dict[str, Any]:

@@ -7,17 +7,28 @@ Thin, like api/web/routes.py: each handler reads the form, calls the same trace/
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from api.deps import DbId, SessionDep
-from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, number, once_key, refused, refusing
+from api.web.context import N_, Member, Visitor, check_form, held, product_name, render
+from api.web.forms import (
+    Posted,
+    coordinate,
+    field_errors,
+    once_key,
+    optional,
+    quantity,
+    refused,
+    refusing,
+    see_other,
+    text,
+    ticked,
+)
 from api.web.words import say
 from trace import admin_units, lot_views, lots, organisations, products
 from trace import locations as places
@@ -50,42 +61,6 @@ INPUT_KINDS = {
     "veterinary": N_("Veterinary medicine"),
     "other": N_("Other"),
 }
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-Posted = Annotated[FormData, Depends(_form)]
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _or_none(form: FormData, name: str) -> str | None:
-    return _text(form, name) or None
-
-
-def _quantity(form: FormData, who: Visitor) -> Decimal | str | None:
-    """A quantity typed the local way; text the model will refuse as not a number when it is not one."""
-    typed = _text(form, "quantity")
-    if not typed:
-        return None
-    found = number(typed, who.lang)
-    return found if found is not None else "not a number"
-
-
-def _coordinate(form: FormData, name: str) -> float | str | None:
-    # Coordinates come pasted from maps with a dot, or typed with a comma: never with thousands separators.
-    typed = _text(form, name).replace(",", ".")
-    if not typed:
-        return None
-    try:
-        return float(Decimal(typed))
-    except (InvalidOperation, ValueError):
-        return "not a number"
 
 
 def _now_local() -> str:
@@ -150,16 +125,20 @@ def _area_form(
     )
 
 
-def _area_values(form: FormData) -> dict[str, Any]:
+def _area_values(form: FormData, who: Visitor, errors: dict[str, str]) -> dict[str, Any]:
     return {
-        "name": _text(form, "name"),
-        "kind": _text(form, "kind"),
-        "code": _or_none(form, "code"),
-        "commune_code": _text(form, "commune_code"),
-        "former_commune_code": _or_none(form, "former_commune_code"),
-        "latitude": _coordinate(form, "latitude"),
-        "longitude": _coordinate(form, "longitude"),
+        "name": text(form, "name"),
+        "kind": text(form, "kind"),
+        "code": optional(form, "code"),
+        "commune_code": text(form, "commune_code"),
+        "former_commune_code": optional(form, "former_commune_code"),
+        **{name: coordinate(text(form, name), who.lang, errors, name) for name in ("latitude", "longitude")},
     }
+
+
+def _area_shown(form: FormData, values: dict[str, Any]) -> dict[str, Any]:
+    # what to show again: a coordinate as read, or as typed when it is not a number
+    return {**values, **{k: text(form, k) or None for k in ("latitude", "longitude") if values.get(k) is None}}
 
 
 @router.get("/app/areas/new", response_class=HTMLResponse)
@@ -171,22 +150,25 @@ def new_area_page(request: Request, who: Member) -> Response:
 
 
 @router.post("/app/areas/new", response_class=HTMLResponse)
-def new_area(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+def new_area(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Register the place for the user's organisation once (a resent form finds the first one)."""
-    check_form(who, _text(form, "csrf"))
-    values = _area_values(form)
-    shown = {**values, "idem": _text(form, "idem")}
+    check_form(who, text(form, "csrf"))
+    errors: dict[str, str] = {}
+    values = _area_values(form, who, errors)
+    shown = {**_area_shown(form, values), "idem": text(form, "idem")}
     try:
         data = places.LocationCreate.model_validate(values)
     except ValidationError as error:
-        return _area_form(request, who, area=None, values=shown, errors=field_errors(error, who.lang), status=422)
+        errors = {**field_errors(error, who.lang), **errors}
+    if errors:
+        return _area_form(request, who, area=None, values=shown, errors=errors, status=422)
     try:
         places.create_location(session=session, actor=who.actor, data=data, idempotency_key=shown["idem"] or None)
     except DomainError as error:
         if error.code in ACCESS:
             return refused(request, who, error)
         return _area_form(request, who, area=None, values=shown, errors={}, error=say(error, who.lang), status=422)
-    return RedirectResponse("/app/areas?saved=1", status_code=303)
+    return see_other("/app/areas?saved=1")
 
 
 def _own_area(session: SessionDep, who: Visitor, area_id: int) -> places.Location:
@@ -205,24 +187,27 @@ def edit_area_page(request: Request, session: SessionDep, who: Member, area_id: 
 
 @router.post("/app/areas/{area_id}/edit", response_class=HTMLResponse)
 @_refusing
-def edit_area(request: Request, session: SessionDep, who: Member, area_id: DbId, form: Posted) -> Response:
+def edit_area(request: Request, form: Posted, session: SessionDep, who: Member, area_id: DbId) -> Response:
     """Save the place as a new version."""
-    check_form(who, _text(form, "csrf"))
+    check_form(who, text(form, "csrf"))
     area = _own_area(session, who, area_id)
-    values = _area_values(form)
+    errors: dict[str, str] = {}
+    values = _area_values(form, who, errors)
     values.pop("kind")  # a place does not change kind
-    shown = {**values, "kind": area.kind.value}
+    shown = {**_area_shown(form, values), "kind": area.kind.value}
     try:
         data = places.LocationUpdate.model_validate(values)
     except ValidationError as error:
-        return _area_form(request, who, area=area, values=shown, errors=field_errors(error, who.lang), status=422)
+        errors = {**field_errors(error, who.lang), **errors}
+    if errors:
+        return _area_form(request, who, area=area, values=shown, errors=errors, status=422)
     try:
         places.update_location(session=session, actor=who.actor, location_id=area_id, data=data)
     except DomainError as error:
         if error.code in ACCESS:
             return refused(request, who, error)
         return _area_form(request, who, area=area, values=shown, errors={}, error=say(error, who.lang), status=422)
-    return RedirectResponse("/app/areas?saved=1", status_code=303)
+    return see_other("/app/areas?saved=1")
 
 
 # --------------------------------------------------------------------------- harvest
@@ -254,7 +239,7 @@ def _harvest_form(
         v=values,
         errors=errors,
         error=error,
-        products=[(p.id, f"{p.name_en if who.lang == 'en' and p.name_en else p.name_vi} ({p.unit})") for p in own],
+        products=[(p.id, f"{product_name(p, who.lang)} ({p.unit})") for p in own],
         areas=[(x.id, f"{x.name} · {x.code}" if x.code else x.name) for x in spots],
         designations=marks,
         input_kinds=INPUT_KINDS,
@@ -281,7 +266,7 @@ def _inputs(form: FormData) -> tuple[list[dict[str, Any]], list[int]]:
     """The farming-input rows filled in, and which row of the form each came from."""
     rows, numbers = [], []
     for n in range(1, INPUT_ROWS + 1):
-        row = {field: _text(form, f"input{n}_{field}") for field in INPUT_FIELDS}
+        row = {field: text(form, f"input{n}_{field}") for field in INPUT_FIELDS}
         row = {field: value for field, value in row.items() if value}  # a field left empty is missing
         if row:
             rows.append(row)
@@ -291,37 +276,38 @@ def _inputs(form: FormData) -> tuple[list[dict[str, Any]], list[int]]:
 
 def _harvest_errors(error: ValidationError, who: Visitor, numbers: list[int]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for where, text in field_errors(error, who.lang).items():
+    for where, words in field_errors(error, who.lang).items():
         parts = where.split(".")
         if parts[0] == "inputs_used" and len(parts) > 2 and parts[1].isdigit():
             where = f"input{numbers[int(parts[1])]}_{parts[2]}"
-        found.setdefault(parts[0] if parts[0] == "designation_ids" else where, text)
+        found.setdefault(parts[0] if parts[0] == "designation_ids" else where, words)
     return found
 
 
 @router.post("/app/harvest", response_class=HTMLResponse)
 @_refusing
-def harvest(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+def harvest(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Record the harvest once (a resent form replays), then show the new lot."""
-    check_form(who, _text(form, "csrf"))
+    check_form(who, text(form, "csrf"))
     org = _writer(who)
     used, numbers = _inputs(form)
+    errors: dict[str, str] = {}
     values: dict[str, Any] = {
-        "product_id": _or_none(form, "product_id"),
-        "location_id": _or_none(form, "location_id"),
-        "quantity": _quantity(form, who),
-        "event_time": _or_none(form, "event_time"),
-        "lot_code": _text(form, "lot_code"),
-        "expiry_date": _or_none(form, "expiry_date"),
+        "product_id": optional(form, "product_id"),
+        "location_id": optional(form, "location_id"),
+        "quantity": quantity(text(form, "quantity"), who.lang, errors, "quantity"),
+        "event_time": optional(form, "event_time"),
+        "lot_code": text(form, "lot_code"),
+        "expiry_date": optional(form, "expiry_date"),
         "inputs_used": used,
-        "designation_ids": [x for x in form.getlist("designation_ids") if isinstance(x, str)],
+        "designation_ids": ticked(form, "designation_ids"),
     }
     shown = {
         **values,
-        "quantity": _text(form, "quantity"),
-        "idem": _text(form, "idem"),
+        "quantity": text(form, "quantity"),
+        "idem": text(form, "idem"),
         **{
-            f"input{n}_{field}": _text(form, f"input{n}_{field}")
+            f"input{n}_{field}": text(form, f"input{n}_{field}")
             for n in range(1, INPUT_ROWS + 1)
             for field in INPUT_FIELDS
         },
@@ -329,19 +315,17 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
     try:
         data = HarvestIn.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
-        return _harvest_form(
-            request, session, who, org, values=shown, errors=_harvest_errors(error, who, numbers), status=422
-        )
+        errors = {**_harvest_errors(error, who, numbers), **errors}
     except DomainError as error:  # a malformed lot code: the identifier's own check
-        return _harvest_form(
-            request, session, who, org, values=shown, errors={"lot_code": say(error, who.lang)}, status=422
-        )
+        errors = {**errors, "lot_code": say(error, who.lang)}
+    if errors:
+        return _harvest_form(request, session, who, org, values=shown, errors=errors, status=422)
     try:
         result = capture(
             session=session,
             actor=who.actor,
             items=[(EventType.HARVEST, data)],
-            idempotency_key=_text(form, "idem") or None,
+            idempotency_key=text(form, "idem") or None,
             minimal=True,
         )
     except DomainError as error:
@@ -350,7 +334,7 @@ def harvest(request: Request, session: SessionDep, who: Member, form: Posted) ->
         return _harvest_form(
             request, session, who, org, values=shown, errors={}, error=say(error, who.lang), status=422
         )
-    return RedirectResponse(f"/app/farm/lots/{result.lot_ids[0]}", status_code=303)
+    return see_other(f"/app/farm/lots/{result.lot_ids[0]}")
 
 
 # --------------------------------------------------------------------------- a lot, shipping it, shipments out
@@ -385,7 +369,6 @@ def _ship_form(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    held = lots.held_by(session=session, lot_id=lot.id, organisation_id=who.actor.organisation_id)  # type: ignore[arg-type]
     buyers = [
         (o.id, organisations.pick_label(o, who.actor))
         for o in organisations.list_organisations(session=session, limit=500)
@@ -399,7 +382,7 @@ def _ship_form(
         status=status,
         lot=lot,
         product=product,
-        held=held,
+        held=held(session, who, lot),
         buyers=buyers,
         v=values,
         errors=errors,
@@ -428,27 +411,30 @@ def ship_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) 
 
 @router.post("/app/lots/{lot_id}/ship", response_class=HTMLResponse)
 @_refusing
-def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form: Posted) -> Response:
+def ship(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Record the shipment once (a resent form replays), then list the shipments out."""
-    check_form(who, _text(form, "csrf"))
+    check_form(who, text(form, "csrf"))
     lot = _shippable(session, who, lot_id)
+    errors: dict[str, str] = {}
     values: dict[str, Any] = {
         "lot_id": lot_id,
-        "destination_organisation_id": _or_none(form, "destination_organisation_id"),
-        "quantity": _quantity(form, who),
-        "event_time": _or_none(form, "event_time"),
+        "destination_organisation_id": optional(form, "destination_organisation_id"),
+        "quantity": quantity(text(form, "quantity"), who.lang, errors, "quantity"),
+        "event_time": optional(form, "event_time"),
     }
-    shown = {**values, "quantity": _text(form, "quantity"), "idem": _text(form, "idem")}
+    shown = {**values, "quantity": text(form, "quantity"), "idem": text(form, "idem")}
     try:
         data = ShipIn.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
-        return _ship_form(request, session, who, lot, values=shown, errors=field_errors(error, who.lang), status=422)
+        errors = {**field_errors(error, who.lang), **errors}
+    if errors:
+        return _ship_form(request, session, who, lot, values=shown, errors=errors, status=422)
     try:
         capture(
             session=session,
             actor=who.actor,
             items=[(EventType.SHIP, data)],
-            idempotency_key=_text(form, "idem") or None,
+            idempotency_key=text(form, "idem") or None,
             minimal=True,
         )
     except DomainError as error:
@@ -464,7 +450,7 @@ def ship(request: Request, session: SessionDep, who: Member, lot_id: DbId, form:
             error=say(error, who.lang, unit=lot.unit, lot=lot.lot_code),
             status=422,
         )
-    return RedirectResponse("/app/shipments?saved=1", status_code=303)
+    return see_other("/app/shipments?saved=1")
 
 
 @router.get("/app/shipments", response_class=HTMLResponse)

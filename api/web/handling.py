@@ -2,14 +2,14 @@
 
 Thin: each handler reads the form, calls the same trace/ function as the JSON API (which decides
 who may do what), and answers 303 to a result page; a refusal re-renders the form with its reason.
-Print runs are in :mod:`api.web.handling_print` (on this router), shared helpers in :mod:`api.web.handling_forms`.
+Print runs are in :mod:`api.web.handling_print` (on this router).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -17,18 +17,19 @@ from sqlmodel import Session
 from api import i18n
 from api.deps import DbId, SessionDep
 from api.web import handling_print
-from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import once_key, refused, refusing
-from api.web.handling_forms import (
+from api.web.context import N_, Member, Visitor, check_form, held, product_name, product_names, render
+from api.web.forms import (
+    Posted,
     day,
-    errors_of,
     event_time,
-    held,
-    product_name,
-    product_names,
+    every,
+    field_errors,
+    once_key,
     quantity,
-    redirect,
-    today,
+    refused,
+    refusing,
+    see_other,
+    text,
 )
 from api.web.words import say, t
 from trace import lots
@@ -46,14 +47,12 @@ from trace.events.schemas import (
 from trace.locations import list_locations
 from trace.lots import Lot, Shipment
 from trace.organisations import party_names
+from trace.platform.timeutil import today
 from trace.products import get_product, list_products
 
 router = APIRouter(include_in_schema=False)
 router.include_router(handling_print.router)  # the print pages belong to this area too
 
-Csrf = Annotated[str, Form(max_length=100)]
-Idem = Annotated[str, Form(max_length=100)]
-Text = Annotated[str, Form(max_length=200)]
 ROWS = 5  # input lots a transformation form offers
 
 # --- incoming shipments ------------------------------------------------------------------------
@@ -137,17 +136,10 @@ def receive_form(request: Request, session: SessionDep, who: Member, shipment_id
 
 @router.post("/app/incoming/{shipment_id}/receive")
 @refusing(refused)
-def receive(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    shipment_id: DbId,
-    csrf: Csrf = "",
-    idem: Idem = "",
-    quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
-) -> Response:
+def receive(request: Request, form: Posted, session: SessionDep, who: Member, shipment_id: DbId) -> Response:
     """Record the receipt (once, however often the form is sent) and go back to the list."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
+    idem, quantity_text = text(form, "idem"), text(form, "quantity")
     shipment, lot = _addressed(session, who, shipment_id)
     errors: dict[str, str] = {}
     amount = quantity(quantity_text, who.lang, errors, "quantity")
@@ -155,7 +147,7 @@ def receive(
     try:
         data = ReceiveIn(shipment_id=shipment_id, quantity=amount) if not errors else None
     except ValidationError as error:
-        errors = errors_of(error, who.lang)
+        errors = field_errors(error, who.lang)
     if data is None:
         return _receive_page(
             request, session, who, shipment, lot, status=422, typed=quantity_text, errors=errors, idem=idem
@@ -176,7 +168,7 @@ def receive(
             error=say(error, who.lang, unit=lot.unit),
             idem=idem,
         )
-    return redirect(f"/app/incoming?received={shipment_id}")
+    return see_other(f"/app/incoming?received={shipment_id}")
 
 
 # --- transforming ------------------------------------------------------------------------------
@@ -239,24 +231,13 @@ def transform_form(request: Request, session: SessionDep, who: Member) -> Respon
 
 
 @router.post("/app/transform")
-def transform(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    csrf: Csrf = "",
-    idem: Idem = "",
-    lot: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006 - FastAPI copies defaults
-    qty: Annotated[list[str], Form(max_length=ROWS)] = [],  # noqa: B006
-    product_id: Text = "",
-    lot_code: Text = "",
-    quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
-    expiry_date: Text = "",
-) -> Response:
+def transform(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Record the transformation once and show the new lot."""
-    check_form(who, csrf)
-    lang = who.lang
-    lot_ids = (lot + [""] * ROWS)[:ROWS]
-    amounts = (qty + [""] * ROWS)[:ROWS]
+    check_form(who, text(form, "csrf"))
+    lang, idem = who.lang, text(form, "idem")
+    lot_ids, amounts = every(form, "lot", ROWS), every(form, "qty", ROWS)
+    product_id, lot_code = text(form, "product_id"), text(form, "lot_code")
+    quantity_text, expiry_date = text(form, "quantity"), text(form, "expiry_date")
     typed = {
         "lot": lot_ids,
         "qty": amounts,
@@ -268,8 +249,8 @@ def transform(
     errors: dict[str, str] = {}
     inputs: list[dict[str, Any]] = []
     for index, (chosen, amount) in enumerate(zip(lot_ids, amounts, strict=True), start=1):
-        if not chosen.strip():
-            if amount.strip():
+        if not chosen:
+            if amount:
                 errors[f"lot-{index}"] = t(lang, N_("Choose a lot."))
             continue
         if chosen in {str(i["lot_id"]) for i in inputs}:
@@ -280,7 +261,7 @@ def transform(
         errors["lot-1"] = t(lang, N_("Choose at least one input lot."))
     output_quantity = quantity(quantity_text, lang, errors, "quantity")
     expiry = day(expiry_date, lang, errors, "expiry_date")
-    if not product_id.strip():
+    if not product_id:
         errors["product_id"] = t(lang, N_("Required."))
     data = None
     if not errors:
@@ -296,14 +277,14 @@ def transform(
                 outputs=[
                     TransformOutput(
                         product_id=product_id,  # type: ignore[arg-type]
-                        lot_code=lot_code.strip(),
+                        lot_code=lot_code,
                         quantity=output_quantity,  # type: ignore[arg-type]
                         expiry_date=expiry,
                     )
                 ],
             )
         except ValidationError as error:
-            errors = errors_of(error, lang, names)
+            errors = field_errors(error, lang, names)
         except InvalidIdentifier as error:
             errors = {"lot_code": say(error, lang)}
     if data is None:
@@ -324,7 +305,7 @@ def transform(
             error=say(error, lang, **_short_input(session, who, data)),
             idem=idem,
         )
-    return redirect(f"/app/transform/{result.lot_ids[0]}")
+    return see_other(f"/app/transform/{result.lot_ids[0]}")
 
 
 def _short_input(session: Session, who: Visitor, data: TransformIn) -> dict[str, str]:
@@ -429,12 +410,12 @@ def _record(
         if kind == "sell":
             amount = quantity(typed["quantity"], who.lang, errors, "quantity")
             data = SellIn(lot_id=lot_id, quantity=amount, event_time=when) if not errors else None  # type: ignore[arg-type]
-        elif not typed["location_id"].strip():
+        elif not typed["location_id"]:
             errors["location_id"] = t(who.lang, N_("Choose a place."))
         elif not errors:
             data = StoreIn(lot_id=lot_id, location_id=typed["location_id"], event_time=when)  # type: ignore[arg-type]
     except ValidationError as error:
-        errors = errors_of(error, who.lang)
+        errors = field_errors(error, who.lang)
     if data is None:
         return _move_page(request, session, who, lot, kind, status=422, typed=typed, errors=errors, idem=idem)
     event = EventType.SELL if kind == "sell" else EventType.STORE
@@ -454,40 +435,20 @@ def _record(
             error=say(error, who.lang, unit=lot.unit, lot=lot.lot_code),
             idem=idem,
         )
-    return redirect(f"/app/lots/{lot_id}/{kind}?done=1")
+    return see_other(f"/app/lots/{lot_id}/{kind}?done=1")
 
 
 @router.post("/app/lots/{lot_id}/store")
-def store(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    lot_id: DbId,
-    csrf: Csrf = "",
-    idem: Idem = "",
-    location_id: Text = "",
-    day_text: Annotated[str, Form(alias="day", max_length=20)] = "",
-) -> Response:
+def store(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Record the storage once and come back to the form, saying so."""
-    check_form(who, csrf)
-    return _record(
-        request, session, who, lot_id, "store", idem, {"quantity": "", "location_id": location_id, "day": day_text}
-    )
+    check_form(who, text(form, "csrf"))
+    typed = {"quantity": "", "location_id": text(form, "location_id"), "day": text(form, "day")}
+    return _record(request, session, who, lot_id, "store", text(form, "idem"), typed)
 
 
 @router.post("/app/lots/{lot_id}/sell")
-def sell(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    lot_id: DbId,
-    csrf: Csrf = "",
-    idem: Idem = "",
-    quantity_text: Annotated[str, Form(alias="quantity", max_length=40)] = "",
-    day_text: Annotated[str, Form(alias="day", max_length=20)] = "",
-) -> Response:
+def sell(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Record the sale once and come back to the form, saying so."""
-    check_form(who, csrf)
-    return _record(
-        request, session, who, lot_id, "sell", idem, {"quantity": quantity_text, "location_id": "", "day": day_text}
-    )
+    check_form(who, text(form, "csrf"))
+    typed = {"quantity": text(form, "quantity"), "location_id": "", "day": text(form, "day")}
+    return _record(request, session, who, lot_id, "sell", text(form, "idem"), typed)

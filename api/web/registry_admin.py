@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from api.deps import DbId, SessionDep
 from api.web.context import (
@@ -28,20 +29,19 @@ from api.web.context import (
     render,
     secure_cookies,
 )
-from api.web.forms import field_errors, once_key, refused
-from api.web.registry_forms import (
-    DESIGNATION_KINDS,
-    ORG_KINDS,
-    ROLES,
+from api.web.forms import (
     Posted,
-    ids,
-    options,
-    or_none,
+    field_errors,
+    once_key,
+    optional,
+    raw,
+    refused,
     see_other,
     text,
+    ticked,
     values_of,
 )
-from api.web.words import WORDS, say, t
+from api.web.words import DESIGNATION_KINDS, ORG_KINDS, WORDS, options, say, t
 from trace import admin_units, organisations, users
 from trace.access import require_admin
 from trace.designations import registry
@@ -67,6 +67,12 @@ DESIGNATION_FIELDS = (
     "categories",
     "idem",
 )
+ROLES = {
+    "member": N_("Member"),
+    "org_admin": N_("Organisation administrator"),
+    "inspector": N_("Inspector"),
+    "admin": N_("Province administrator"),
+}
 INVITE_ROLES = ("member", "org_admin", "inspector")
 MEMBER_ACTIONS = {"remove": "removed", "role": "role_changed", "link": "linked"}  # action → the flag shown after it
 DONE = ("created", "invited", "removed", "role_changed", "linked")
@@ -96,7 +102,7 @@ def organisations_page(request: Request, session: SessionDep, who: Member) -> Re
         who,
         rows=[organisations.to_public(o, who.actor) for o in rows],
         kinds=ORG_KINDS,
-        kind_options=options(ORG_KINDS, who),
+        kind_options=options(ORG_KINDS, who.lang),
         communes=admin_units.commune_choices(),
         kind=kind,
         commune=commune,
@@ -120,7 +126,7 @@ def _org_form(
         v=values,
         errors=errors,
         error=error,
-        kind_options=options(ORG_KINDS, who),
+        kind_options=options(ORG_KINDS, who.lang),
         communes=admin_units.commune_choices(),
     )
 
@@ -136,7 +142,7 @@ def new_organisation_page(request: Request, who: Member) -> Response:
 
 
 @router.post("/app/admin/organisations/new", response_class=HTMLResponse)
-def new_organisation(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+def new_organisation(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Onboard it (province admin: trace.organisations decides), then on to its users."""
     check_form(who, text(form, "csrf"))
     shown = values_of(form, *ORG_FIELDS)
@@ -153,7 +159,7 @@ def new_organisation(request: Request, session: SessionDep, who: Member, form: P
         return _org_form(request, who, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
         org = organisations.create_organisation(
-            session=session, actor=who.actor, data=data, idempotency_key=or_none(form, "idem")
+            session=session, actor=who.actor, data=data, idempotency_key=optional(form, "idem")
         )  # a double tap: once
     except DomainError as error:
         if isinstance(error, Forbidden):
@@ -234,7 +240,7 @@ def users_page(request: Request, session: SessionDep, who: Member, organisation_
 
 
 @router.post("/app/admin/organisations/{organisation_id}/users", response_class=HTMLResponse)
-def invite(request: Request, session: SessionDep, who: Member, organisation_id: DbId, form: Posted) -> Response:
+def invite(request: Request, form: Posted, session: SessionDep, who: Member, organisation_id: DbId) -> Response:
     """Invite a member (trace.users decides who may give which role); the one-time link is shown once next."""
     check_form(who, text(form, "csrf"))
     try:
@@ -257,7 +263,7 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
             actor=who.actor,
             organisation_id=organisation_id,
             data=data,
-            idempotency_key=or_none(form, "idem"),
+            idempotency_key=optional(form, "idem"),
         )
     except DomainError as error:
         if isinstance(error, NotFound) or error.code == "org_admin_only":
@@ -268,7 +274,7 @@ def invite(request: Request, session: SessionDep, who: Member, organisation_id: 
 
 @router.post("/app/admin/organisations/{organisation_id}/users/{user_id}/{action}", response_class=HTMLResponse)
 def manage_member(
-    request: Request, session: SessionDep, who: Member, organisation_id: DbId, user_id: DbId, action: str, form: Posted
+    request: Request, form: Posted, session: SessionDep, who: Member, organisation_id: DbId, user_id: DbId, action: str
 ) -> Response:
     """Remove a member (their sessions end), change their role, or give them a new sign-in link shown once
     (trace.users decides who may). Each is the same whether sent once or twice, so it needs no once-only key;
@@ -362,7 +368,7 @@ def _welcome(
 
 
 @router.post("/welcome", response_class=HTMLResponse)
-def welcome(request: Request, session: SessionDep, who: Anyone, form: Posted) -> Response:
+def welcome(request: Request, form: Posted, session: SessionDep, who: Anyone) -> Response:
     """Set the password once (trace.users checks the link), then sign in."""
     token = text(form, "token")[:200]
     if not csrf_ok(request.cookies.get(FORM_COOKIE), text(form, "csrf")):
@@ -370,7 +376,7 @@ def welcome(request: Request, session: SessionDep, who: Anyone, form: Posted) ->
             request, who, token, t(who.lang, N_("The form had expired: reload the page and try again.")), 403
         )
     try:
-        data = users.PasswordSet.model_validate({"token": token, "password": form.get("password") or ""})
+        data = users.PasswordSet.model_validate({"token": token, "password": raw(form, "password")})
     except ValidationError as error:
         errors = field_errors(error, who.lang)
         if "token" in errors:
@@ -438,7 +444,7 @@ def _designation_form(
         v=values,
         errors=errors,
         error=error,
-        kind_options=options(DESIGNATION_KINDS, who),
+        kind_options=options(DESIGNATION_KINDS, who.lang),
         holders=[(o.id, organisations.shown_party(o, who.actor).name) for o in holders],
         districts=admin_units.former_districts(),
         editing=editing,
@@ -462,9 +468,9 @@ def new_designation_page(request: Request, session: SessionDep, who: Member) -> 
     )
 
 
-def _typed_designation(form: Posted) -> tuple[dict[str, Any], dict[str, Any]]:
+def _typed_designation(form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
     # What was typed (to show again) and the values for the model (empty optional fields as None).
-    shown = {**values_of(form, *DESIGNATION_FIELDS), "districts": ids(form, "districts")}
+    shown: dict[str, Any] = {**values_of(form, *DESIGNATION_FIELDS), "districts": ticked(form, "districts")}
     values = {
         **{k: shown[k] or None for k in DESIGNATION_FIELDS if k not in ("categories", "idem")},
         "categories": [c.strip() for c in shown["categories"].split(",") if c.strip()],
@@ -474,7 +480,7 @@ def _typed_designation(form: Posted) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @router.post("/app/admin/designations/new", response_class=HTMLResponse)
-def new_designation(request: Request, session: SessionDep, who: Member, form: Posted) -> Response:
+def new_designation(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Register it (trace.designations.registry decides who may, and maps the area to today's communes)."""
     check_form(who, text(form, "csrf"))
     shown, values = _typed_designation(form)
@@ -485,7 +491,7 @@ def new_designation(request: Request, session: SessionDep, who: Member, form: Po
         return _designation_form(request, session, who, values=shown, errors=field_errors(error, who.lang), status=422)
     try:
         registry.create_designation(
-            session=session, actor=who.actor, data=data, idempotency_key=or_none(form, "idem")
+            session=session, actor=who.actor, data=data, idempotency_key=optional(form, "idem")
         )  # a double tap registers once
     except DomainError as error:
         if isinstance(error, Forbidden):
@@ -522,7 +528,7 @@ def edit_designation_page(request: Request, session: SessionDep, who: Member, de
 
 @router.post("/app/admin/designations/{designation_id}/edit", response_class=HTMLResponse)
 def edit_designation(
-    request: Request, session: SessionDep, who: Member, designation_id: DbId, form: Posted
+    request: Request, form: Posted, session: SessionDep, who: Member, designation_id: DbId
 ) -> Response:
     """Save the changes (trace.designations.registry: the same rules and refusals as the JSON API's PATCH).
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from io import BytesIO
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from api.web.context import (
     render,
     secure_cookies,
 )
+from api.web.forms import Posted, raw, text
 from api.web.words import say, t
 from trace import lots, verification
 from trace.errors import DomainError, TooManyAttempts, Unauthenticated
@@ -37,7 +38,7 @@ from trace.web_sessions import csrf_ok, csrf_token, end_session, open_session
 
 router = APIRouter(include_in_schema=False)
 
-Text = Annotated[str, Form(max_length=200)]
+NEXT_MAX = 300  # the longest page a sign-in goes back to
 
 
 def _safe_next(target: str | None) -> str:
@@ -48,7 +49,9 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, who: Anyone, next: Annotated[str | None, Query(max_length=300)] = None) -> Response:
+def login_page(
+    request: Request, who: Anyone, next: Annotated[str | None, Query(max_length=NEXT_MAX)] = None
+) -> Response:
     """The sign-in form."""
     if who.user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
@@ -56,17 +59,10 @@ def login_page(request: Request, who: Anyone, next: Annotated[str | None, Query(
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(
-    request: Request,
-    session: SessionDep,
-    who: Anyone,
-    email: Text,
-    password: Text,
-    csrf: Annotated[str, Form(max_length=100)] = "",
-    next: Annotated[str, Form(max_length=300)] = "/app",
-) -> Response:
+def login(request: Request, form: Posted, session: SessionDep, who: Anyone) -> Response:
     """Check the password; on success a new session (a fresh cookie: no fixation) and back to the page asked for."""
-    if not csrf_ok(request.cookies.get(FORM_COOKIE), csrf):
+    email, password, next = text(form, "email"), raw(form, "password"), text(form, "next")[:NEXT_MAX] or "/app"
+    if not csrf_ok(request.cookies.get(FORM_COOKIE), text(form, "csrf")):
         return _login_form(
             request, who, next, t(who.lang, N_("The form had expired: please sign in again.")), email, 403
         )
@@ -102,11 +98,9 @@ def _login_form(
 
 
 @router.post("/logout")
-def logout(
-    request: Request, session: SessionDep, who: Member, csrf: Annotated[str, Form(max_length=100)] = ""
-) -> Response:
+def logout(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """End this session for good and forget the cookie."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
     end_session(session=session, token=who.token)  # type: ignore[arg-type]
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -120,36 +114,29 @@ def password_page(request: Request, who: Member) -> Response:
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-def password(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    current_password: Text,
-    new_password: Text,
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
+def password(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Change it; every other session of the user ends, this one goes on with a new cookie."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
     assert who.user is not None
     try:
-        data = PasswordChange(current_password=current_password, new_password=new_password)
+        data = PasswordChange(current_password=raw(form, "current_password"), new_password=raw(form, "new_password"))
     except ValidationError as error:
         short = any(e["type"] == "string_too_short" for e in error.errors())
-        text = (
+        why = (
             N_("The new password is too short: use at least 10 characters.")
             if short
             else N_("The new password is too easy to guess.")
         )
-        return render(request, "app/password.html", who, status=422, error=t(who.lang, text), done=False)
+        return render(request, "app/password.html", who, status=422, error=t(who.lang, why), done=False)
     try:
         user = change_password(session=session, user_id=who.user.id, data=data)  # type: ignore[arg-type]
     except DomainError as error:
-        text = (
+        why = (
             t(who.lang, N_("The current password is not right."))
             if error.code == "bad_credentials"
             else say(error, who.lang)
         )
-        return render(request, "app/password.html", who, status=422, error=text, done=False)
+        return render(request, "app/password.html", who, status=422, error=why, done=False)
     end_session(session=session, token=who.token)  # type: ignore[arg-type]
     response = RedirectResponse("/account/password?done=1", status_code=303)
     response.set_cookie(
