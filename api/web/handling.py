@@ -2,7 +2,6 @@
 
 Thin: each handler reads the form, calls the same trace/ function as the JSON API (which decides
 who may do what), and answers 303 to a result page; a refusal re-renders the form with its reason.
-Print runs are in :mod:`api.web.handling_print` (on this router).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from sqlmodel import Session
 
 from api import i18n
 from api.deps import DbId, SessionDep
-from api.web import handling_print
 from api.web.context import N_, Member, Visitor, check_form, held, product_name, product_names, render
 from api.web.forms import (
     Posted,
@@ -51,7 +49,6 @@ from trace.platform.timeutil import today
 from trace.products import get_product, list_products
 
 router = APIRouter(include_in_schema=False)
-router.include_router(handling_print.router)  # the print pages belong to this area too
 
 ROWS = 5  # input lots a transformation form offers
 
