@@ -37,7 +37,7 @@ from api.routes import (
     webhooks,
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
-from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
+from api.web import dashboard, farm, handling, inspection, lot_pages, packing, registry
 from api.web import errors as web_errors
 from api.web import print_runs as print_run_pages
 from api.web import routes as web_routes
@@ -135,7 +135,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)
     app.include_router(web_routes.router)
-    for area in (farm, handling, print_run_pages, handling_pack, inspection, lot_pages, registry, dashboard):
+    for area in (farm, handling, print_run_pages, packing, inspection, lot_pages, registry, dashboard):
         app.include_router(area.router)
     web_errors.install(app)
     app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)
