@@ -37,8 +37,9 @@ from api.routes import (
     webhooks,
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
-from api.web import dashboard, farm, handling, inspection, lot_pages, packing, registry
+from api.web import dashboard, farm, handling, inspection, packing, registry
 from api.web import errors as web_errors
+from api.web import lots as lot_pages
 from api.web import print_runs as print_run_pages
 from api.web import routes as web_routes
 from trace.platform import changes
