@@ -37,8 +37,9 @@ from api.routes import (
     webhooks,
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
-from api.web import dashboard, farm, handling, inspection, packing, registry
+from api.web import dashboard, farm, handling, packing, registry
 from api.web import errors as web_errors
+from api.web import inspections as inspection_pages
 from api.web import lots as lot_pages
 from api.web import print_runs as print_run_pages
 from api.web import routes as web_routes
@@ -136,7 +137,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)
     app.include_router(web_routes.router)
-    for area in (farm, handling, print_run_pages, packing, inspection, lot_pages, registry, dashboard):
+    for area in (farm, handling, print_run_pages, packing, inspection_pages, lot_pages, registry, dashboard):
         app.include_router(area.router)
     web_errors.install(app)
     app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)
