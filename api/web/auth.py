@@ -1,4 +1,4 @@
-"""Signing in and out, one's own password, the start page, and checking a typed code.
+"""Signing in and out, and one's own password.
 
 Thin: each handler reads the form, calls trace/, and renders or redirects (303 after a POST, so a
 reload never sends a form twice).
@@ -6,13 +6,10 @@ reload never sends a form twice).
 
 from __future__ import annotations
 
-from functools import lru_cache
-from io import BytesIO
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from api.deps import SessionDep
@@ -30,9 +27,7 @@ from api.web.context import (
 )
 from api.web.forms import Posted, raw, text
 from api.web.words import say, t
-from trace import lots, verification
 from trace.errors import DomainError, TooManyAttempts, Unauthenticated
-from trace.products import products_by_id
 from trace.users import PasswordChange, authenticate, change_password
 from trace.web_sessions import csrf_ok, csrf_token, end_session, open_session
 
@@ -148,55 +143,3 @@ def password(request: Request, form: Posted, session: SessionDep, who: Member) -
         path="/",
     )
     return response
-
-
-@router.get("/app", response_class=HTMLResponse)
-def start(request: Request, session: SessionDep, who: Member) -> Response:
-    """The start page: the organisation's lots (or, for those who read everything, the newest lots)."""
-    found = lots.list_lots(session=session, actor=who.actor, limit=50)
-    names = products_by_id(session=session, ids={lot.product_id for lot in found})
-    return render(request, "app/start.html", who, lots=found, products=names)
-
-
-@lru_cache(maxsize=1)
-def _icon() -> bytes:
-    """The site's icon, drawn once: a longan-green disc (every browser asks for /favicon.ico; a 404
-    each time fills logs and costs phones a round trip)."""
-    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
-    ImageDraw.Draw(image).ellipse((2, 2, 29, 29), fill=(46, 125, 50, 255))
-    out = BytesIO()
-    image.save(out, format="ICO", sizes=[(32, 32)])
-    return out.getvalue()
-
-
-@router.get("/favicon.ico")
-def favicon() -> Response:
-    """The icon browsers ask for by themselves."""
-    return Response(_icon(), media_type="image/x-icon", headers={"Cache-Control": "public, max-age=604800"})
-
-
-@router.get("/", response_class=HTMLResponse)
-def landing(request: Request, who: Anyone) -> Response:
-    """The public start page: check a code typed from a label, or sign in."""
-    return render(request, "app/landing.html", who, code="", error=None)
-
-
-@router.get("/check", response_class=HTMLResponse)
-def check(
-    request: Request, session: SessionDep, who: Anyone, code: Annotated[str, Query(max_length=40)] = ""
-) -> Response:
-    """A code typed by hand: its label's page, or an honest answer that it is not ours."""
-    if code.strip():
-        try:
-            found = verification.check_code(session=session, code=code)
-        except DomainError:
-            return render(
-                request,
-                "app/landing.html",
-                who,
-                status=404,
-                code=code,
-                error=t(who.lang, N_("This code was not issued by this system: the label may not be genuine.")),
-            )
-        return RedirectResponse(found.uri, status_code=303)
-    return RedirectResponse("/", status_code=303)
