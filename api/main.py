@@ -38,7 +38,7 @@ from api.routes import (
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
 from api.web import auth as auth_pages
-from api.web import dashboard, farm, home, packing, registry, shipments, stock, transforms
+from api.web import dashboard, harvests, home, locations, packing, registry, shipments, stock, transforms
 from api.web import errors as web_errors
 from api.web import inspections as inspection_pages
 from api.web import lots as lot_pages
@@ -140,7 +140,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
     for area in (
         home,
         auth_pages,
-        farm,
+        locations,
+        harvests,
         shipments,
         transforms,
         stock,

@@ -26,9 +26,13 @@ from api import i18n
 from api.web.context import N_, Visitor, render
 from api.web.words import has_words, say, t
 from trace.errors import DomainError, Forbidden, NotFound
-from trace.platform.timeutil import today
+from trace.platform.timeutil import local_zone, today
 
 P = ParamSpec("P")
+
+# Refusals of who asks, not of what was typed (an account that records for no organisation, a place of
+# another's): answered with the refusal page, not beside a field.
+ACCESS = frozenset({"not_a_writer", "not_your_organisation"})
 
 # A field's words when it cannot be read (the same words as when a model refuses it).
 REQUIRED = N_("Required.")
@@ -163,6 +167,11 @@ def choice(
         errors[field] = t(lang, word)
         return None
     return int(typed.strip())
+
+
+def local_now() -> str:
+    """Now where the goods are, as a date-and-time field shows it: the default of a form's "when"."""
+    return datetime.now(local_zone()).strftime("%Y-%m-%dT%H:%M")
 
 
 def event_time(when: date | None) -> datetime | None:
