@@ -38,7 +38,8 @@ from api.routes import (
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
 from api.web import auth as auth_pages
-from api.web import dashboard, harvests, home, locations, packing, registry, shipments, stock, transforms
+from api.web import dashboard, harvests, home, locations, packing, rights, shipments, stock, transforms
+from api.web import designations as designation_pages
 from api.web import errors as web_errors
 from api.web import inspections as inspection_pages
 from api.web import lots as lot_pages
@@ -149,7 +150,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
         packing,
         inspection_pages,
         lot_pages,
-        registry,
+        designation_pages,
+        rights,
         dashboard,
     ):
         app.include_router(area.router)
