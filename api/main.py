@@ -38,11 +38,12 @@ from api.routes import (
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
 from api.web import auth as auth_pages
-from api.web import dashboard, harvests, home, locations, packing, rights, shipments, stock, transforms
+from api.web import dashboard, harvests, home, locations, packing, rights, shipments, stock, transforms, users
 from api.web import designations as designation_pages
 from api.web import errors as web_errors
 from api.web import inspections as inspection_pages
 from api.web import lots as lot_pages
+from api.web import organisations as organisation_pages
 from api.web import print_runs as print_run_pages
 from trace.platform import changes
 from trace.platform.config import get_settings
@@ -150,6 +151,8 @@ def create_app(*, testing: bool = False) -> FastAPI:
         packing,
         inspection_pages,
         lot_pages,
+        organisation_pages,
+        users,
         designation_pages,
         rights,
         dashboard,

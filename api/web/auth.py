@@ -1,4 +1,5 @@
-"""Signing in and out, and one's own password.
+"""Signing in and out, one's own password, and setting it through a one-time link (an invitation, or a new
+sign-in link an administrator made).
 
 Thin: each handler reads the form, calls trace/, and renders or redirects (303 after a POST, so a
 reload never sends a form twice).
@@ -19,14 +20,16 @@ from api.web.context import (
     SESSION_COOKIE,
     Anyone,
     Member,
+    Visitor,
     check_form,
     form_secret,
     keep_form_secret,
     render,
     secure_cookies,
 )
-from api.web.forms import Posted, raw, text
-from api.web.words import say, t
+from api.web.forms import Posted, field_errors, raw, see_other, text
+from api.web.words import WORDS, say, t
+from trace import users
 from trace.errors import DomainError, TooManyAttempts, Unauthenticated
 from trace.users import PasswordChange, authenticate, change_password
 from trace.web_sessions import csrf_ok, csrf_token, end_session, open_session
@@ -143,3 +146,58 @@ def password(request: Request, form: Posted, session: SessionDep, who: Member) -
         path="/",
     )
     return response
+
+
+@router.get("/welcome", response_class=HTMLResponse)
+def welcome_page(request: Request, who: Anyone) -> Response:
+    """Where an invited person (or one whose password was reset) sets a password through the one-time link."""
+    return _welcome(request, who, request.query_params.get("token", "")[:200], None, 200)
+
+
+def _welcome(
+    request: Request, who: Visitor, token: str, error: str | None, status: int, errors: dict[str, str] | None = None
+) -> Response:
+    secret = form_secret(request)
+    response = render(
+        request,
+        "app/registry/welcome.html",
+        who,
+        status=status,
+        token=token,
+        error=error,
+        errors=errors or {},
+        form_token=csrf_token(secret),
+    )
+    keep_form_secret(request, response, secret)
+    return response
+
+
+@router.post("/welcome", response_class=HTMLResponse)
+def welcome(request: Request, form: Posted, session: SessionDep, who: Anyone) -> Response:
+    """Set the password once (trace.users checks the link), then sign in."""
+    token = text(form, "token")[:200]
+    if not csrf_ok(request.cookies.get(FORM_COOKIE), text(form, "csrf")):
+        return _welcome(
+            request, who, token, t(who.lang, N_("The form had expired: reload the page and try again.")), 403
+        )
+    try:
+        data = users.PasswordSet.model_validate({"token": token, "password": raw(form, "password")})
+    except ValidationError as error:
+        errors = field_errors(error, who.lang)
+        if "token" in errors:
+            return _welcome(request, who, token, t(who.lang, WORDS["link_invalid"]), 422)
+        return _welcome(
+            request,
+            who,
+            token,
+            None,
+            422,
+            errors={"password": t(who.lang, N_("Too short: use at least 10 characters."))}
+            if "password" in errors
+            else errors,
+        )
+    try:
+        users.use_link(session=session, data=data)
+    except DomainError as error:
+        return _welcome(request, who, token, say(error, who.lang), 422)
+    return see_other("/login")
