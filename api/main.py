@@ -38,7 +38,19 @@ from api.routes import (
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
 from api.web import auth as auth_pages
-from api.web import dashboard, harvests, home, locations, packing, rights, shipments, stock, transforms, users
+from api.web import (
+    dashboard,
+    harvests,
+    home,
+    locations,
+    packing,
+    reports,
+    rights,
+    shipments,
+    stock,
+    transforms,
+    users,
+)
 from api.web import designations as designation_pages
 from api.web import errors as web_errors
 from api.web import inspections as inspection_pages
@@ -156,6 +168,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
         designation_pages,
         rights,
         dashboard,
+        reports,
     ):
         app.include_router(area.router)
     web_errors.install(app)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, col, select
 
-from api.web.dashboard import get_report_enqueue
+from api.web.reports import get_report_enqueue
 from tests import factories as f
 from tests.api.helpers import snapshot
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
