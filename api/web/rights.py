@@ -176,7 +176,7 @@ def _right_page(
     public = rights.to_public(
         session=session, right=right, actor=who.actor, holder_id=designation.holder_organisation_id
     )
-    actions = [a for a, (allowed, _) in rights.TRANSITIONS.items() if right.status in allowed]
+    actions = rights.allowed_changes(right.status)
     used = usage.designation_usage(
         session=session,
         actor=who.actor,
