@@ -263,7 +263,7 @@ def shipments(request: Request, session: SessionDep, who: Member) -> Response:
     """Where the organisation's lots went: each shipment out, received or still in transit."""
     require_writer(who.actor)
     rows = lots.outgoing_shipments(session=session, actor=who.actor)
-    buyers = organisations.party_names(session=session, ids={s.to_organisation_id for s, _ in rows}, reader=who.actor)
+    buyers = party_names(session=session, ids={s.to_organisation_id for s, _ in rows}, reader=who.actor)
     names = products.products_by_id(session=session, ids={lot.product_id for _, lot in rows})
     found = [
         {
