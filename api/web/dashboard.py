@@ -7,15 +7,14 @@ calls it, and renders, or answers 303 after a POST that wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.deps import DbId, SessionDep
+from api.deps import DbId, JobsDep, SessionDep
 from api.web import charts
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import field_errors, number, once_key, refused
@@ -56,16 +55,6 @@ DESIGNATION_KINDS = {
     "certification_trademark": N_("Certification trademark"),
 }
 WORKING = (ReportStatus.QUEUED, ReportStatus.BUILDING)
-
-
-def get_report_enqueue() -> Callable[[int], None]:
-    """Sends a report job to the workers (tests replace it)."""
-    from workers.reports import enqueue
-
-    return enqueue
-
-
-ReportEnqueue = Annotated[Callable[[int], None], Depends(get_report_enqueue)]
 
 
 def _period(request: Request) -> Period:
@@ -373,7 +362,7 @@ def reports_page(request: Request, session: SessionDep, who: Member) -> Response
 
 
 @router.post("/app/reports", response_class=HTMLResponse)
-def ask_report(request: Request, session: SessionDep, who: Member, form: Posted, enqueue: ReportEnqueue) -> Response:
+def ask_report(request: Request, session: SessionDep, who: Member, form: Posted, to_workers: JobsDep) -> Response:
     """Queue a report (trace.reports.jobs decides who may), then send it to the workers after the commit."""
     check_form(who, text(form, "csrf"))
     try:
@@ -401,9 +390,8 @@ def ask_report(request: Request, session: SessionDep, who: Member, form: Posted,
         return _reports_page(
             request, session, who, scope, values=values, errors={}, error=say(error, who.lang), status=422
         )
-    session.commit()
     if job.status == ReportStatus.QUEUED:
-        enqueue(job.id)  # type: ignore[arg-type]
+        to_workers.add("report", job.id)  # sent after the commit
     return RedirectResponse(f"/app/reports/{job.id}", status_code=303)
 
 

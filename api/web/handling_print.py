@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.deps import DbId, Enqueue, SessionDep
+from api.deps import DbId, JobsDep, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import number, once_key, refused, refusing
 from api.web.handling_forms import errors_of, held, product_name
@@ -101,7 +101,7 @@ def print_labels(
     request: Request,
     session: SessionDep,
     who: Member,
-    enqueue: Enqueue,
+    to_workers: JobsDep,
     lot_id: DbId,
     csrf: Csrf = "",
     idem: Idem = "",
@@ -140,9 +140,8 @@ def print_labels(
         return refused(request, who, error)
     except DomainError as error:
         return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem, error=say(error, who.lang))
-    session.commit()  # the worker must find the run and its codes
     if run.status == PrintStatus.QUEUED:
-        enqueue(run.id)  # type: ignore[arg-type]
+        to_workers.add("print_run", run.id)  # sent after the commit
     return _run_url(run)
 
 
@@ -193,7 +192,13 @@ def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -
 
 @router.post("/app/print-runs/{run_id}/reprint")
 def reprint(
-    request: Request, session: SessionDep, who: Member, enqueue: Enqueue, run_id: DbId, csrf: Csrf = "", idem: Idem = ""
+    request: Request,
+    session: SessionDep,
+    who: Member,
+    to_workers: JobsDep,
+    run_id: DbId,
+    csrf: Csrf = "",
+    idem: Idem = "",
 ) -> Response:
     """Print the same codes again (a damaged sheet, a printer jam); a double tap makes one reprint."""
     check_form(who, csrf)
@@ -212,9 +217,8 @@ def reprint(
             status=422,
             error=say(error, who.lang),
         )
-    session.commit()
     if run.status == PrintStatus.QUEUED:  # a resent form finds its first reprint, perhaps printed already
-        enqueue(run.id)  # type: ignore[arg-type]
+        to_workers.add("print_run", run.id)  # sent after the commit
     return _run_url(run)
 
 

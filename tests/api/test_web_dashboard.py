@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlmodel import Session, col, select
 
-from api.web.dashboard import get_report_enqueue
 from tests import factories as f
-from tests.api.helpers import snapshot
+from tests.api.helpers import jobs_sent, snapshot
 from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
 from trace.organisations import Organisation
@@ -49,8 +48,7 @@ def people(client: TestClient, session: Session) -> People:
     other_user, _ = f.user(session, other, Role.ORG_ADMIN, password=PASSWORD)
     grower_user, _ = f.user(session, gi.grower, Role.ORG_ADMIN, password=PASSWORD)
     session.commit()
-    sent: list[int] = []
-    client.app.dependency_overrides[get_report_enqueue] = lambda: sent.append  # type: ignore[attr-defined]
+    sent = jobs_sent(client, "report")
     return People(admin, gi.holder, holder_user, other_user, grower_user, gi, sent)
 
 
