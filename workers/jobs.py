@@ -29,6 +29,9 @@ from workers.app import app
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
+# A job queued this recently may still be on its way to the broker (sent just after its commit, or taken
+# by a worker that has not claimed it yet): a sweep leaves it alone.
+IN_FLIGHT_SECONDS = 2
 
 
 class LeaseLost(Exception):
@@ -120,13 +123,13 @@ def waiting_messages() -> int | None:
 def sweep(engine: Engine | None = None, *, at_start: bool = False) -> dict[str, list[int]]:
     """Send every job that should be running but is not, by kind: those whose attempt's lease ran out
     (its worker died), and queued ones whose message was lost. A queued job's message may be waiting in
-    the broker's queue, so queued jobs are sent only when the queue is empty: then one queued for longer
-    than a sweep was never sent (the broker was down) or its message is gone. At a worker's start, every
-    queued job is sent (jobs asked for while no worker ran)."""
+    the broker's queue, so queued jobs are sent only when the queue is empty: then one queued for more
+    than a moment (IN_FLIGHT_SECONDS) was never sent (the broker was down) or its message is gone. At a
+    worker's start, every queued job is sent (jobs asked for while no worker ran)."""
     waiting = waiting_messages()
     if waiting is None:
         return {}  # the broker is down: nothing can be sent; the next sweep tries again
-    queued_for = None if waiting else 0 if at_start else get_settings().job_sweep_seconds
+    queued_for = None if waiting else 0 if at_start else IN_FLIGHT_SECONDS
     with session_scope(engine, write=False) as session:
         found = {
             name: leases.due(session=session, lease=kind.lease, queued_for_seconds=queued_for)

@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 from tests import factories as f
 from trace.access import Actor, Role
 from trace.errors import Forbidden, RuleViolation
-from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
 from trace.platform.timeutil import today, utcnow
 from trace.reports import dashboard, export, jobs
@@ -215,7 +214,7 @@ def test_a_job_whose_message_was_lost_is_sent_again_by_the_sweep(
         session.execute(
             update(ReportJob)
             .where(col(ReportJob.id) == old)
-            .values(created_at=utcnow() - timedelta(seconds=get_settings().job_sweep_seconds + 5))
+            .values(created_at=utcnow() - timedelta(seconds=driver.IN_FLIGHT_SECONDS + 5))
         )
     sent: list[tuple[str, int]] = []
     monkeypatch.setattr(driver, "send", lambda kind, job_id: sent.append((kind, job_id)))
