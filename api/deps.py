@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from api.jobs import Jobs, Send
 from trace.access import Actor
 from trace.auth import actor_from_token
 from trace.errors import Unauthenticated
@@ -18,10 +19,20 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request, committed once if the handler succeeds, rolled back otherwise."""
+def get_send() -> Send:
+    """How jobs reach the workers (tests replace it)."""
+    from workers.jobs import send
+
+    return send
+
+
+def get_session(request: Request, send: Annotated[Send, Depends(get_send)]) -> Iterator[Session]:
+    """A session per request, committed once if the handler succeeds, rolled back otherwise; the jobs the
+    handler added (``JobsDep``) are sent after the commit, and dropped with a rollback."""
     engine = request.app.state.engine if hasattr(request.app.state, "engine") else get_engine()
-    with session_scope(engine, write=request.method in WRITE_METHODS) as session:
+    jobs = request.state.jobs = Jobs()
+    with jobs.sent_after(send), session_scope(engine, write=request.method in WRITE_METHODS) as session:
+        jobs.watch(session)
         yield session
 
 
@@ -55,14 +66,14 @@ IdempotencyKey = Annotated[
 ]
 
 
-def get_enqueue() -> Callable[[int], None]:
-    """Sends a print run to the rendering workers (tests replace it)."""
-    from workers.labels import enqueue
+def get_jobs(request: Request, session: SessionDep) -> Jobs:
+    """The request's jobs, sent to the workers after its session commits (api/jobs.py)."""
+    jobs: Jobs = request.state.jobs
+    assert jobs.session is session
+    return jobs
 
-    return enqueue
 
-
-Enqueue = Annotated[Callable[[int], None], Depends(get_enqueue)]
+JobsDep = Annotated[Jobs, Depends(get_jobs)]
 
 
 # Row ids are 32-bit integers in both databases: a larger id in a path is refused before any query.

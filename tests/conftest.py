@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session
@@ -151,20 +151,24 @@ def session(engine: Engine) -> Iterator[Session]:
 def app_sharing(session: Session) -> FastAPI:
     """The API, sharing ``session``: its requests, public pages and rate limit's checks (each request
     commits to a savepoint when ``session`` is the test's transaction)."""
-    from api.deps import get_session
+    from api.deps import get_send, get_session
+    from api.jobs import Jobs
     from api.main import create_app
     from api.public import PublicPages
     from api.ratelimit import Credentials
 
     app = create_app(testing=True)
 
-    def _session() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    def _session(request: Request, send: Callable[[str, int], object] = Depends(get_send)) -> Iterator[Session]:
+        jobs = request.state.jobs = Jobs()
+        with jobs.sent_after(send):
+            jobs.watch(session)
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     app.dependency_overrides[get_session] = _session
     app.state.public = PublicPages(lambda: nullcontext(session), SessionBuffer(session))

@@ -26,6 +26,13 @@ def broker_urls() -> tuple[str, str]:
     return f"sqla+sqlite:///{folder / 'celery-broker.db'}", f"db+sqlite:///{folder / 'celery-results.db'}"
 
 
+def _transport_options(broker: str) -> dict[str, float]:
+    options: dict[str, float] = {"max_retries": 0}
+    if broker.startswith(("redis://", "rediss://")):
+        options["socket_connect_timeout"] = 0.5  # a broker host that does not answer at all
+    return options
+
+
 def create_celery() -> Celery:
     """Build the app with settings that make tasks safe to retry."""
     broker, backend = broker_urls()
@@ -33,7 +40,7 @@ def create_celery() -> Celery:
         "hytrace",
         broker=broker,
         backend=backend,
-        include=["workers.ops", "workers.labels", "workers.reports", "workers.webhooks"],
+        include=["workers.ops", "workers.jobs", "workers.labels", "workers.reports", "workers.webhooks"],
     )
     app.conf.update(
         task_acks_late=True,  # a killed worker's task is redelivered, so tasks are idempotent
@@ -45,6 +52,11 @@ def create_celery() -> Celery:
         timezone=get_settings().timezone,
         broker_connection_retry_on_startup=True,
         task_default_queue=get_settings().celery_queue,
+        # Sending a task (from a request, or a sweep) tries the broker once: with the broker down, kombu's
+        # default of retrying the connection made a print run take 6 s to answer. Unsent jobs stay queued
+        # in the database and the sweep sends them (workers/jobs.py). A worker's own connection to the
+        # broker is retried as before (broker_connection_retry*).
+        broker_transport_options=_transport_options(broker),
     )
     return app
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import SQLModel
 
-from api.deps import CurrentActor, DbId, Enqueue, IdempotencyKey, SessionDep
+from api.deps import CurrentActor, DbId, IdempotencyKey, JobsDep, SessionDep
 from trace.printing import runs
 from trace.printing.models import FORMAT_LIMITS, FORMATS, MAX_LABELS
 
@@ -39,16 +39,15 @@ def _one(session: SessionDep, run: runs.PrintRun) -> runs.PrintRunPublic:
 def create(
     session: SessionDep,
     actor: CurrentActor,
-    enqueue: Enqueue,
+    to_workers: JobsDep,
     lot_id: DbId,
     data: runs.PrintRunCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> runs.PrintRunPublic:
     """Register N codes for a lot you hold and queue their labels; follow ``status``/``done``."""
     run = runs.create_run(session=session, actor=actor, lot_id=lot_id, data=data, idempotency_key=idempotency_key)
-    session.commit()  # the worker must find the run and its codes
     if run.status == runs.PrintStatus.QUEUED:
-        enqueue(run.id)  # type: ignore[arg-type]
+        to_workers.add("print_run", run.id)  # sent after the commit
     return _one(session, run)
 
 
@@ -88,7 +87,7 @@ def download(session: SessionDep, actor: CurrentActor, request: Request, run_id:
 def reprint(
     session: SessionDep,
     actor: CurrentActor,
-    enqueue: Enqueue,
+    to_workers: JobsDep,
     run_id: int,
     data: runs.ReprintIn | None = None,
     idempotency_key: IdempotencyKey = None,
@@ -97,9 +96,8 @@ def reprint(
     run = runs.reprint(
         session=session, actor=actor, run_id=run_id, data=data or runs.ReprintIn(), idempotency_key=idempotency_key
     )
-    session.commit()
     if run.status == runs.PrintStatus.QUEUED:
-        enqueue(run.id)  # type: ignore[arg-type]
+        to_workers.add("print_run", run.id)  # sent after the commit
     return _one(session, run)
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.deps import DbId, Enqueue, SessionDep
+from api.deps import DbId, JobsDep, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, held, product_name, render
 from api.web.forms import Posted, field_errors, once_key, refused, refusing, see_other, text, values_of, whole
 from api.web.words import say, t
@@ -93,7 +93,7 @@ def print_form(request: Request, session: SessionDep, who: Member, lot_id: DbId)
 
 @router.post("/app/lots/{lot_id}/print")
 def print_labels(
-    request: Request, form: Posted, session: SessionDep, who: Member, enqueue: Enqueue, lot_id: DbId
+    request: Request, form: Posted, session: SessionDep, who: Member, to_workers: JobsDep, lot_id: DbId
 ) -> Response:
     """Register the run's codes, hand it to the workers after the commit, and follow it."""
     check_form(who, text(form, "csrf"))
@@ -121,9 +121,8 @@ def print_labels(
         return refused(request, who, error)
     except DomainError as error:
         return _print_page(request, session, who, lot, status=422, typed=typed, idem=idem, error=say(error, who.lang))
-    session.commit()  # the worker must find the run and its codes
     if run.status == PrintStatus.QUEUED:
-        enqueue(run.id)  # type: ignore[arg-type]
+        to_workers.add("print_run", run.id)  # sent after the commit
     return _run_url(run)
 
 
@@ -173,7 +172,7 @@ def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -
 
 @router.post("/app/print-runs/{run_id}/reprint")
 def reprint(
-    request: Request, form: Posted, session: SessionDep, who: Member, enqueue: Enqueue, run_id: DbId
+    request: Request, form: Posted, session: SessionDep, who: Member, to_workers: JobsDep, run_id: DbId
 ) -> Response:
     """Print the same codes again (a damaged sheet, a printer jam); a double tap makes one reprint."""
     check_form(who, text(form, "csrf"))
@@ -196,9 +195,8 @@ def reprint(
             status=422,
             error=say(error, who.lang),
         )
-    session.commit()
     if run.status == PrintStatus.QUEUED:  # a resent form finds its first reprint, perhaps printed already
-        enqueue(run.id)  # type: ignore[arg-type]
+        to_workers.add("print_run", run.id)  # sent after the commit
     return _run_url(run)
 
 

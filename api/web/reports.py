@@ -8,14 +8,13 @@ queued it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.deps import DbId, SessionDep
+from api.deps import DbId, JobsDep, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, render
 from api.web.forms import Posted, field_errors, once_key, refused, see_other, values_of
 from api.web.words import say, t
@@ -42,16 +41,6 @@ SECTIONS = {
 HOLDER_SECTIONS = ("summary", "monthly", "designations")
 STATUSES = {"queued": N_("waiting"), "building": N_("being built"), "done": N_("ready"), "failed": N_("failed")}
 WORKING = (ReportStatus.QUEUED, ReportStatus.BUILDING)
-
-
-def get_report_enqueue() -> Callable[[int], None]:
-    """Sends a report job to the workers (tests replace it)."""
-    from workers.reports import enqueue
-
-    return enqueue
-
-
-ReportEnqueue = Annotated[Callable[[int], None], Depends(get_report_enqueue)]
 
 
 def _scope(session: SessionDep, who: Visitor) -> str:
@@ -117,7 +106,7 @@ def reports_page(request: Request, session: SessionDep, who: Member) -> Response
 
 
 @router.post("/app/reports", response_class=HTMLResponse)
-def ask_report(request: Request, form: Posted, session: SessionDep, who: Member, enqueue: ReportEnqueue) -> Response:
+def ask_report(request: Request, form: Posted, session: SessionDep, who: Member, to_workers: JobsDep) -> Response:
     """Queue a report (trace.reports.jobs decides who may), then send it to the workers after the commit."""
     values = values_of(form, "csrf", "from", "to", "format", "section", "idem")
     check_form(who, values.pop("csrf"))
@@ -145,9 +134,8 @@ def ask_report(request: Request, form: Posted, session: SessionDep, who: Member,
         return _reports_page(
             request, session, who, scope, values=values, errors={}, error=say(error, who.lang), status=422
         )
-    session.commit()
     if job.status == ReportStatus.QUEUED:
-        enqueue(job.id)  # type: ignore[arg-type]
+        to_workers.add("report", job.id)  # sent after the commit
     return see_other(f"/app/reports/{job.id}")
 
 

@@ -65,3 +65,13 @@ def headers_for(session: Session, org: Any, role: Role = Role.MEMBER) -> dict[st
     """Auth headers of a new user of ``org`` (no password: skipping argon2 keeps the suite fast)."""
     _, token = f.user(session, org, role, password="")
     return bearer(token)
+
+
+def jobs_sent(client: Any, kind: str) -> list[int]:
+    """The ids of the jobs of ``kind`` the app sends to the workers from now on (after its commits),
+    in order; the app's sender is replaced, so nothing reaches a broker."""
+    from api.deps import get_send
+
+    sent: list[int] = []
+    client.app.dependency_overrides[get_send] = lambda: lambda k, job_id: sent.append(job_id) if k == kind else None
+    return sent

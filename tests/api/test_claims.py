@@ -16,9 +16,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 import labels
-from api.deps import get_enqueue
 from tests import factories as f
-from tests.api.helpers import assert_problem, party, snapshot
+from tests.api.helpers import assert_problem, jobs_sent, party, snapshot
 from trace import admin_units
 from trace.designations.models import Designation, DesignationKind, InheritRule, RightToUse
 from trace.printing import jobs
@@ -85,7 +84,7 @@ def _farm(client: TestClient, session: Session) -> Farm:
         f.product(session, coop, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5")),
     )
     session.commit()
-    client.app.dependency_overrides[get_enqueue] = lambda: lambda run_id: None  # type: ignore[attr-defined]
+    jobs_sent(client, "print_run")  # no broker: the test renders the run itself
     return farm
 
 

@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 import labels
-from api.deps import get_enqueue
 from tests import factories as f
-from tests.api.helpers import assert_problem, count, headers_for, party, snapshot
+from tests.api.helpers import assert_problem, count, headers_for, jobs_sent, party, snapshot
 from trace.access import Role
 from trace.lots import Lot
 from trace.printing import jobs
@@ -46,8 +45,7 @@ def _shop(client: TestClient, session: Session) -> Shop:
     lot = session.get(Lot, f.harvest(session, coop, "10", prod=bags).lot_ids[0])
     assert lot is not None
     session.commit()
-    calls: list[int] = []
-    client.app.dependency_overrides[get_enqueue] = lambda: calls.append  # type: ignore[attr-defined]
+    calls = jobs_sent(client, "print_run")
     return Shop(coop, coop_h, other_h, lot, calls)
 
 

@@ -24,6 +24,7 @@ from trace.reports import dashboard, export, jobs
 from trace.reports.models import ReportFormat, ReportJob, ReportStatus
 from trace.reports.periods import year_period
 from trace.users import User
+from workers import jobs as driver
 from workers import reports as worker
 
 ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="test admin")
@@ -213,8 +214,9 @@ def test_a_job_whose_message_was_lost_is_sent_again_by_the_sweep(
         session.execute(
             update(ReportJob)
             .where(col(ReportJob.id) == old)
-            .values(created_at=utcnow() - timedelta(seconds=worker.SWEEP_SECONDS + 5))
+            .values(created_at=utcnow() - timedelta(seconds=driver.IN_FLIGHT_SECONDS + 5))
         )
-    sent: list[int] = []
-    monkeypatch.setattr(worker, "enqueue", sent.append)
-    assert old in worker.sweep(committed) and old in sent and new not in sent
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(driver, "send", lambda kind, job_id: sent.append((kind, job_id)))
+    monkeypatch.setattr(driver, "waiting_messages", lambda: 0)  # the broker's queue is empty
+    assert old in driver.sweep(committed)["report"] and ("report", old) in sent and ("report", new) not in sent

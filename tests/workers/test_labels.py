@@ -26,6 +26,7 @@ from trace.platform.timeutil import utcnow
 from trace.printing import jobs, runs
 from trace.printing.models import PrintArtefact, PrintRun, PrintStatus
 from trace.units import Unit, UnitStatus
+from workers import jobs as driver
 from workers import labels as worker
 
 BASE = "https://truyxuat.example.vn"
@@ -343,9 +344,19 @@ def test_sweep_sends_stale_and_forgotten_runs_only(fresh: tuple[str, Engine], mo
             .where(PrintRun.id == ids["cancelled"])  # type: ignore[arg-type]
             .values(created_at=now - timedelta(seconds=3 * lease))
         )
-    sent: list[int] = []
-    monkeypatch.setattr(worker, "enqueue", sent.append)
-    # when
-    due = worker.sweep(engine)
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(driver, "send", lambda kind, job_id: sent.append((kind, job_id)))
+    # when a sweep finds the broker's queue empty
+    monkeypatch.setattr(driver, "waiting_messages", lambda: 0)
+    due = driver.sweep(engine)
     # then only the run whose message was lost and the one whose worker died are sent, once each
-    assert sorted(sent) == sorted(due) == sorted([ids["queued_old"], ids["stale"]])
+    assert due["print_run"] == sorted([ids["queued_old"], ids["stale"]])
+    assert sorted(sent) == [("print_run", ids["queued_old"]), ("print_run", ids["stale"])]
+    # and when messages wait in the queue (the queued run's may be among them), only the dead attempt is
+    # sent again; when the broker is down, nothing is
+    sent.clear()
+    monkeypatch.setattr(driver, "waiting_messages", lambda: 3)
+    assert driver.sweep(engine)["print_run"] == [ids["stale"]] and sent == [("print_run", ids["stale"])]
+    sent.clear()
+    monkeypatch.setattr(driver, "waiting_messages", lambda: None)
+    assert driver.sweep(engine) == {} and sent == []

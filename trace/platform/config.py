@@ -10,7 +10,7 @@ from itertools import pairwise
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-development-only"  # allowed only when HYTRACE_ENVIRONMENT=development
@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     celery_queue: str = "celery"  # the queue workers consume and tasks go to (one per instance on a shared Redis)
     print_lease_seconds: int = 120
     print_progress_every: int = 250
+    # How often each worker looks for leased jobs (print runs, reports) whose worker died or whose message
+    # was lost (e.g. asked for while the broker was down): such a job starts about this soon after.
+    job_sweep_seconds: int = Field(default=10, ge=1)
     # Scans of the public page: buffered, written in bulk; a unit code scanned from too many networks
     # (or places first shared from a new network) is flagged on the page and in the inspector's verdict.
     # How often a code is scanned is no signal: one network can re-scan it at will.

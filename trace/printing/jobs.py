@@ -1,25 +1,25 @@
 """What a rendering worker does with a print run, step by step, each step its own transaction.
 
-A run is leased: the worker that claims it writes a random token and a lease time, renews the
-lease with each chunk of progress, and only the holder of a live lease may record progress or the
-finished file. A worker killed mid-run leaves a lease that expires; the run is then claimed again
-(the codes were registered at creation, so a second rendering prints the same codes).
+A run is leased by the one protocol of trace/platform/leases.py: only the attempt holding a live
+lease records progress or the finished file, and a worker killed mid-run leaves a lease that expires,
+so the run is claimed again (the codes were registered at creation: a second rendering prints the same
+codes).
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from trace.designations import claims
 from trace.digital_link import lot_uri, unit_uri
 from trace.lots import Lot
+from trace.platform import leases
 from trace.platform.timeutil import utcnow
 from trace.printing.models import PrintArtefact, PrintKind, PrintRun, PrintStatus
 from trace.printing.runs import source_run
@@ -41,36 +41,22 @@ class PrintLabel:
     extra_line: str | None = None
 
 
-def new_token() -> str:
-    """A lease token naming one attempt at rendering a run."""
-    return secrets.token_hex(8)
+LEASE = leases.Lease(
+    model=PrintRun,
+    queued=PrintStatus.QUEUED,
+    working=PrintStatus.RENDERING,
+    done=PrintStatus.DONE,
+    failed=PrintStatus.FAILED,
+    progress="done",
+    started="started_at",
+)
+new_token = leases.new_token
 
 
 def claim(*, session: Session, run_id: int, token: str, lease_seconds: int) -> PrintRun | None:
     """Take the run if it is queued or its last renderer's lease ran out; None when it is not ours
     to render (finished, cancelled, unknown, or another worker holds a live lease)."""
-    now = utcnow()
-    taken = session.execute(
-        update(PrintRun)
-        .where(
-            PrintRun.id == run_id,  # type: ignore[arg-type]
-            or_(
-                col(PrintRun.status) == PrintStatus.QUEUED,
-                and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now),
-            ),
-        )
-        .values(
-            status=PrintStatus.RENDERING,
-            lease_token=token,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=PrintRun.attempts + 1,
-            done=0,
-            started_at=now,
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    if not taken:
-        return None
-    return session.get(PrintRun, run_id, populate_existing=True)
+    return leases.claim(session=session, lease=LEASE, job_id=run_id, token=token, lease_seconds=lease_seconds)  # type: ignore[no-any-return]
 
 
 def labels_for(*, session: Session, run: PrintRun) -> list[PrintLabel]:
@@ -107,16 +93,8 @@ def labels_for(*, session: Session, run: PrintRun) -> list[PrintLabel]:
 
 def heartbeat(*, session: Session, run_id: int, token: str, done: int, lease_seconds: int) -> bool:
     """Record progress and renew the lease; False when the run is no longer ours."""
-    return bool(
-        session.execute(  # type: ignore[attr-defined]
-            update(PrintRun)
-            .where(
-                PrintRun.id == run_id,  # type: ignore[arg-type]
-                PrintRun.lease_token == token,  # type: ignore[arg-type, arg-type]
-                PrintRun.status == PrintStatus.RENDERING,  # type: ignore[arg-type]
-            )
-            .values(done=done, lease_until=utcnow() + timedelta(seconds=lease_seconds))
-        ).rowcount
+    return leases.heartbeat(
+        session=session, lease=LEASE, job_id=run_id, token=token, progress=done, lease_seconds=lease_seconds
     )
 
 
@@ -129,16 +107,7 @@ def finish(
     between its last heartbeat and here changes nothing.
     """
     now = utcnow()
-    ours = session.execute(
-        update(PrintRun)
-        .where(
-            col(PrintRun.id) == run_id,
-            col(PrintRun.lease_token) == token,
-            col(PrintRun.status) == PrintStatus.RENDERING,
-        )
-        .values(status=PrintStatus.DONE, done=done, finished_at=now, lease_until=None)
-    ).rowcount  # type: ignore[attr-defined]
-    if not ours:
+    if not leases.finish(session=session, lease=LEASE, job_id=run_id, token=token, done=done):
         return False
     try:
         with session.begin_nested():
@@ -160,27 +129,10 @@ def finish(
 
 def fail(*, session: Session, run_id: int, token: str, error: str) -> None:
     """Mark the run failed (a fault retrying will not cure), if the lease is ours."""
-    session.execute(
-        update(PrintRun)
-        .where(PrintRun.id == run_id, PrintRun.lease_token == token)  # type: ignore[arg-type]
-        .values(status=PrintStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None)
-    )
+    leases.fail(session=session, lease=LEASE, job_id=run_id, token=token, error=error)
 
 
 def due(*, session: Session, queued_for_seconds: int = 0) -> list[int]:
     """Runs a worker should (re)start: queued ones older than ``queued_for_seconds`` and those
     whose renderer's lease ran out (a worker killed mid-run)."""
-    now = utcnow()
-    return list(
-        session.execute(
-            select(col(PrintRun.id)).where(
-                or_(
-                    and_(
-                        col(PrintRun.status) == PrintStatus.QUEUED,
-                        col(PrintRun.created_at) <= now - timedelta(seconds=queued_for_seconds),
-                    ),
-                    and_(col(PrintRun.status) == PrintStatus.RENDERING, col(PrintRun.lease_until) < now),
-                )
-            )
-        ).scalars()
-    )
+    return leases.due(session=session, lease=LEASE, queued_for_seconds=queued_for_seconds)

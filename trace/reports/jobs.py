@@ -1,29 +1,27 @@
 """Report jobs: asked for on a page, built by a worker with its progress recorded, downloaded by the
 requester's organisation (or the province's administrator).
 
-A job is leased like a print run (trace/printing/jobs.py): the worker that claims it writes a token and a
-lease time, renews the lease with its progress, and only the holder of a live lease may store the file,
-which is written once, on the job's own row. A second delivery of the task finds the job done (or
-leased) and does nothing; a worker killed mid-build leaves a lease that runs out and the job is claimed again.
+A job is leased by the one protocol of trace/platform/leases.py, as a print run is: only the attempt
+holding a live lease may store the file, which is written once, on the job's own row. A second delivery
+of the task finds the job done (or leased) and does nothing; a worker killed mid-build leaves a lease
+that runs out and the job is claimed again.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal
 
 from pydantic import model_validator
-from sqlalchemy import and_, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace.access import Actor, Role
 from trace.auth import actor_for_user
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import insert_once
-from trace.platform.timeutil import utcnow
+from trace.platform import leases
 from trace.reports import export
 from trace.reports.dashboard import (
     held_designations,
@@ -158,101 +156,58 @@ class Built:
     media_type: str
 
 
-def new_token() -> str:
-    """A lease token naming one attempt at building a job."""
-    return secrets.token_hex(8)
+LEASE = leases.Lease(
+    model=ReportJob,
+    queued=ReportStatus.QUEUED,
+    working=ReportStatus.BUILDING,
+    done=ReportStatus.DONE,
+    failed=ReportStatus.FAILED,
+    progress="progress",
+)
+new_token = leases.new_token
 
 
 def claim(*, session: Session, job_id: int, token: str, lease_seconds: int = LEASE_SECONDS) -> ReportJob | None:
     """Take the job if it is queued or its builder's lease ran out; None when it is not ours to build."""
-    now = utcnow()
-    taken = session.execute(
-        update(ReportJob)
-        .where(
-            col(ReportJob.id) == job_id,
-            or_(
-                col(ReportJob.status) == ReportStatus.QUEUED,
-                and_(col(ReportJob.status) == ReportStatus.BUILDING, col(ReportJob.lease_until) < now),
-            ),
-        )
-        .values(
-            status=ReportStatus.BUILDING,
-            lease_token=token,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=ReportJob.attempts + 1,
-            progress=0,
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    if not taken:
-        return None
-    return session.get(ReportJob, job_id, populate_existing=True)
+    return leases.claim(session=session, lease=LEASE, job_id=job_id, token=token, lease_seconds=lease_seconds)  # type: ignore[no-any-return]
 
 
 def heartbeat(*, session: Session, job_id: int, token: str, progress: int, lease_seconds: int = LEASE_SECONDS) -> bool:
-    """Record progress (0-100) and renew the lease; False when the job is no longer ours."""
-    return bool(
-        session.execute(  # type: ignore[attr-defined]
-            update(ReportJob)
-            .where(
-                col(ReportJob.id) == job_id,
-                col(ReportJob.lease_token) == token,
-                col(ReportJob.status) == ReportStatus.BUILDING,
-            )
-            .values(progress=max(0, min(99, progress)), lease_until=utcnow() + timedelta(seconds=lease_seconds))
-        ).rowcount
+    """Record progress (0-99: 100 is the finished file) and renew the lease; False when the job is no longer ours."""
+    return leases.heartbeat(
+        session=session,
+        lease=LEASE,
+        job_id=job_id,
+        token=token,
+        progress=max(0, min(99, progress)),
+        lease_seconds=lease_seconds,
     )
 
 
 def finish(*, session: Session, job_id: int, token: str, built: Built) -> bool:
     """Store the file on the job and mark it done, if the lease is still ours (one file per job)."""
-    return bool(
-        session.execute(  # type: ignore[attr-defined]
-            update(ReportJob)
-            .where(
-                col(ReportJob.id) == job_id,
-                col(ReportJob.lease_token) == token,
-                col(ReportJob.status) == ReportStatus.BUILDING,
-            )
-            .values(
-                status=ReportStatus.DONE,
-                progress=100,
-                content=built.content,
-                size=len(built.content),
-                filename=built.filename,
-                media_type=built.media_type,
-                finished_at=utcnow(),
-                lease_until=None,
-            )
-        ).rowcount
+    return leases.finish(
+        session=session,
+        lease=LEASE,
+        job_id=job_id,
+        token=token,
+        progress=100,
+        content=built.content,
+        size=len(built.content),
+        filename=built.filename,
+        media_type=built.media_type,
     )
 
 
 def fail(*, session: Session, job_id: int, token: str, error: str) -> None:
     """Mark the job failed (a fault a retry will not cure), if the lease is ours."""
-    session.execute(
-        update(ReportJob)
-        .where(col(ReportJob.id) == job_id, col(ReportJob.lease_token) == token)
-        .values(status=ReportStatus.FAILED, error=error[:500], finished_at=utcnow(), lease_until=None)
-    )
+    leases.fail(session=session, lease=LEASE, job_id=job_id, token=token, error=error)
 
 
 def due(*, session: Session, queued_for_seconds: int = 0) -> list[int]:
     """Jobs a worker should (re)start: queued ones older than ``queued_for_seconds``, and those whose
     builder's lease ran out."""
-    now = utcnow()
-    return list(
-        session.execute(
-            select(col(ReportJob.id)).where(
-                or_(
-                    and_(
-                        col(ReportJob.status) == ReportStatus.QUEUED,
-                        col(ReportJob.created_at) <= now - timedelta(seconds=queued_for_seconds),
-                    ),
-                    and_(col(ReportJob.status) == ReportStatus.BUILDING, col(ReportJob.lease_until) < now),
-                )
-            )
-        ).scalars()
-    )
+    return leases.due(session=session, lease=LEASE, queued_for_seconds=queued_for_seconds)
 
 
 def build(*, session: Session, job: ReportJob, on_progress: Callable[[int], None]) -> Built:

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from api.deps import get_enqueue
 from tests import factories as f
+from tests.api.helpers import jobs_sent
 from tests.api.web.helpers import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
 from trace.events.models import Event, EventType
@@ -46,8 +46,7 @@ def _chain(client: TestClient, session: Session, kind: str = "processor", sign: 
         session, processor, name_vi="Long nhãn sấy khô", category="longan_dried", package_size=Decimal("0.5")
     )
     session.commit()
-    calls: list[int] = []
-    client.app.dependency_overrides[get_enqueue] = lambda: calls.append  # type: ignore[attr-defined]
+    calls = jobs_sent(client, "print_run")
     if sign:
         assert sign_in(client, user.email).status_code == 303  # type: ignore[attr-defined]
     return Chain(coop, processor, user, lot, shipment_id, dried, calls)

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from api.web.reports import get_report_enqueue
 from tests import factories as f
+from tests.api.helpers import jobs_sent
 from tests.api.web.farm import Farm
 from tests.api.web.helpers import PASSWORD
 from tests.api.web.people import People
@@ -47,8 +47,7 @@ def people(client: TestClient, session: Session) -> People:
     other_user, _ = f.user(session, other, Role.ORG_ADMIN, password=PASSWORD)
     grower_user, _ = f.user(session, gi.grower, Role.ORG_ADMIN, password=PASSWORD)
     session.commit()
-    sent: list[int] = []
-    client.app.dependency_overrides[get_report_enqueue] = lambda: sent.append  # type: ignore[attr-defined]
+    sent = jobs_sent(client, "report")
     return People(admin, gi.holder, holder_user, other_user, grower_user, gi, sent)
 
 
