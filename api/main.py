@@ -37,9 +37,26 @@ from api.routes import (
     webhooks,
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
-from api.web import dashboard, farm, handling, handling_pack, inspection, lot_pages, registry
+from api.web import auth as auth_pages
+from api.web import (
+    dashboard,
+    harvests,
+    home,
+    locations,
+    packing,
+    reports,
+    rights,
+    shipments,
+    stock,
+    transforms,
+    users,
+)
+from api.web import designations as designation_pages
 from api.web import errors as web_errors
-from api.web import routes as web_routes
+from api.web import inspections as inspection_pages
+from api.web import lots as lot_pages
+from api.web import organisations as organisation_pages
+from api.web import print_runs as print_run_pages
 from trace.platform import changes
 from trace.platform.config import get_settings
 from trace.platform.db import get_engine, session_scope
@@ -133,8 +150,26 @@ def create_app(*, testing: bool = False) -> FastAPI:
     for module in (portal, webhooks):  # issue #7: the national portal's pulls, partner webhooks
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)
-    app.include_router(web_routes.router)
-    for area in (farm, handling, handling_pack, inspection, lot_pages, registry, dashboard):
+    # The workspace's pages, one module per concept (those sharing an API router's name imported as *_pages).
+    for area in (
+        home,
+        auth_pages,
+        locations,
+        harvests,
+        shipments,
+        transforms,
+        stock,
+        print_run_pages,
+        packing,
+        inspection_pages,
+        lot_pages,
+        organisation_pages,
+        users,
+        designation_pages,
+        rights,
+        dashboard,
+        reports,
+    ):
         app.include_router(area.router)
     web_errors.install(app)
     app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)

@@ -222,6 +222,23 @@ def formers_for_current(code: str) -> list[FormerCommune]:
     return list(_formers_by_current().get(_normalise_code(code), ()))
 
 
+def commune_choices() -> list[tuple[str, str]]:
+    """Today's communes as (code, name) for a list to choose from, in the order people look for them: by the
+    name after its kind ("Xã", "Phường"), accents folded."""
+    pairs = ((c.code, c.name) for c in _communes())
+    return sorted(pairs, key=lambda pair: fold_vietnamese(pair[1].split(" ", 1)[-1]))
+
+
+def former_choices(code: str | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Former communes as (code, name) for a list to choose from, grouped by old district and province: those
+    that became (part of) today's commune ``code``, else all of them."""
+    found = formers_for_current(code) if code and commune(code) else []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for old in found or _former():
+        groups.setdefault(f"{old.district_name}, {old.province_name}", []).append((old.code, old.name))
+    return sorted(groups.items())
+
+
 def former_districts() -> list[str]:
     """Names of the old districts (e.g. "Huyện Khoái Châu"), sorted."""
     return sorted({f.district_name for f in _former()})

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Index
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace import admin_units, history
 from trace.access import Actor, require_member_of
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import insert_once
 from trace.identifiers import normalize_gln
-from trace.platform.sqltypes import enum_type
+from trace.platform.sqltypes import enum_type, in_chunks
 from trace.platform.timeutil import utcnow
 
 
@@ -153,6 +154,16 @@ def get_location(*, session: Session, location_id: int) -> Location:
     if location is None:
         raise NotFound(f"Location {location_id} not found")
     return location
+
+
+def location_names(*, session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Places' names by id (ids of no place are left out), for pages that name where things happened."""
+    wanted = sorted({i for i in ids if i is not None})
+    names: dict[int, str] = {}
+    for chunk in in_chunks(wanted):
+        rows = session.exec(select(col(Location.id), col(Location.name)).where(col(Location.id).in_(chunk)))
+        names.update((row_id, name) for row_id, name in rows)  # type: ignore[misc]
+    return names
 
 
 def update_location(*, session: Session, actor: Actor, location_id: int, data: LocationUpdate) -> Location:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -9,11 +10,12 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, Numeric, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from trace.access import Actor
+from trace.access import Actor, Role
 from trace.designations.models import ClaimStatus
 from trace.errors import NotFound
 from trace.identifiers import normalize_gtin
-from trace.platform.sqltypes import enum_type
+from trace.platform.sqltypes import enum_type, in_chunks
+from trace.units import has_loose_units
 
 QTY = Numeric(18, 3)
 
@@ -249,3 +251,39 @@ def outgoing_shipments(*, session: Session, actor: Actor, limit: int = 200) -> l
             .limit(limit)
         ).all()
     )
+
+
+# The roles that record for their organisation: who is offered what to do with a lot it holds.
+_WRITERS = (Role.MEMBER, Role.ORG_ADMIN)
+
+
+def allowed_actions(*, session: Session, actor: Actor, lot: Lot) -> list[str]:
+    """What a lot's page offers the actor: ship, print, store and sell to a writer of an organisation that
+    holds some of an active lot; pack too while labelled packages of it are in no carton yet."""
+    org = actor.organisation_id
+    if actor.role not in _WRITERS or org is None or lot.status is not LotStatus.ACTIVE:
+        return []
+    if not held_by(session=session, lot_id=lot.id, organisation_id=org):  # type: ignore[arg-type]
+        return []
+    return ["ship", "print", "store", "sell"] + (["pack"] if has_loose_units(session=session, lot_id=lot.id) else [])  # type: ignore[arg-type]
+
+
+def inputs_of(*, session: Session, lot_id: int) -> list[Lot]:
+    """The lots a lot was made from directly (its transformation's inputs), by id; none for a harvest."""
+    return list(
+        session.exec(
+            select(Lot)
+            .join(LotEdge, col(LotEdge.parent_lot_id) == col(Lot.id))
+            .where(col(LotEdge.child_lot_id) == lot_id)
+            .order_by(col(Lot.id))
+        )
+    )
+
+
+def lots_by_id(*, session: Session, ids: Iterable[int | None]) -> dict[int, Lot]:
+    """Lots by id (ids of no lot are left out): one read for the lots a page names."""
+    wanted = sorted({i for i in ids if i is not None})
+    found: dict[int, Lot] = {}
+    for chunk in in_chunks(wanted):
+        found.update((lot.id, lot) for lot in session.exec(select(Lot).where(col(Lot.id).in_(chunk))))  # type: ignore[misc]
+    return found

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from trace import history
 from trace.access import Actor, require_member_of
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.identifiers import gtin_capacity, gtin_from_company_prefix, normalize_gtin
 from trace.platform.config import get_settings
+from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
 from trace.web_urls import ShownUrl, WebUrl
 
@@ -121,6 +123,15 @@ def get_product(*, session: Session, product_id: int) -> Product:
     if product is None:
         raise NotFound(f"Product {product_id} not found")
     return product
+
+
+def products_by_id(*, session: Session, ids: Iterable[int | None]) -> dict[int, Product]:
+    """Products by id (ids of no product are left out): one read for the products a page names."""
+    wanted = sorted({i for i in ids if i is not None})
+    found: dict[int, Product] = {}
+    for chunk in in_chunks(wanted):
+        found.update((p.id, p) for p in session.exec(select(Product).where(col(Product.id).in_(chunk))))  # type: ignore[misc]
+    return found
 
 
 def product_by_gtin(*, session: Session, gtin: str) -> Product:

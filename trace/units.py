@@ -181,3 +181,13 @@ def register_units(
     ]
     session.execute(insert(Unit), rows)
     return list(zip(serials, codes, strict=True))
+
+
+def has_loose_units(*, session: Session, lot_id: int) -> bool:
+    """Whether a lot has labelled packages (active units) in no carton or pallet yet: something to pack."""
+    loose = select(Unit.id).where(  # type: ignore[call-overload]
+        Unit.lot_id == lot_id,
+        Unit.status == UnitStatus.ACTIVE,
+        Unit.parent_id.is_(None),  # type: ignore[union-attr]
+    )
+    return session.execute(loose.limit(1)).first() is not None

@@ -1,24 +1,31 @@
 """What every workspace page needs: who is signed in (a session cookie), the page language, the form
-token, and how to render. Access rules are not here: pages call the same trace/ functions as the API.
+token, how to render, and what a page says of a lot or a product in the visitor's terms (what their
+organisation holds, a product's name in their language). Access rules are not here: pages call the same
+trace/ functions as the API.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
 
 from api import i18n, pages
 from api.deps import SessionDep
 from trace.access import Actor
 from trace.auth import actor_for_user
 from trace.errors import Unauthenticated
-from trace.organisations import Organisation
+from trace.lots import Lot, held_by
+from trace.organisations import get_organisation
 from trace.platform.config import get_settings
+from trace.products import Product, products_by_id
 from trace.users import User
 from trace.web_sessions import csrf_ok, csrf_token, resolve
 
@@ -85,7 +92,11 @@ def visitor(request: Request, session: SessionDep) -> Visitor:
         except Unauthenticated:
             pass
         else:
-            org = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+            org = (
+                get_organisation(session=session, organisation_id=user.organisation_id)
+                if user.organisation_id
+                else None
+            )
             return Visitor(lang=lang, user=user, token=token, org_kind=org.kind.value if org else None)
     return Visitor(lang=lang)
 
@@ -164,6 +175,24 @@ def keep_form_secret(request: Request, response: Response, secret: str) -> None:
 def sign_in_redirect(next_path: str) -> RedirectResponse:
     """Where a page that needs a user sends a visitor without one."""
     return RedirectResponse(f"/login?next={quote(next_path, safe='')}", status_code=303)
+
+
+def held(session: Session, who: Visitor, lot: Lot) -> Decimal:
+    """What the visitor's organisation holds of a lot now (nothing, for an account of no organisation)."""
+    org = who.actor.organisation_id
+    return held_by(session=session, lot_id=lot.id, organisation_id=org) if org else Decimal(0)  # type: ignore[arg-type]
+
+
+def product_name(product: Product | None, lang: str) -> str:
+    """A product's name in the page's language."""
+    if product is None:
+        return ""
+    return product.name_en if lang == "en" and product.name_en else product.name_vi
+
+
+def product_names(session: Session, ids: Iterable[int | None], lang: str) -> dict[int, str]:
+    """Products' names by id in the page's language."""
+    return {i: product_name(p, lang) for i, p in products_by_id(session=session, ids=ids).items()}
 
 
 def N_(text: str) -> str:  # noqa: N802 - gettext's marker: extracted for translation, translated later

@@ -1,4 +1,5 @@
-"""The workspace's words for the domain's refusals: one catalogue by error code, one ``say``, one ``t``.
+"""The workspace's words for the domain's refusals: one catalogue by error code, one ``say``, one ``t``;
+and the names of the domain's kinds that pages of several areas show.
 
 Every refusal a page shows comes from here, so a code has one wording wherever it is met (English here,
 Vietnamese in ``api/locale``; ``%(name)s`` takes the error's details, numbers in the page's format, or the
@@ -175,6 +176,29 @@ WORDS: dict[str, str] = {
     "not_in_run": N_("Some codes are not from this print run."),
     "report_not_allowed": N_("The recall report is for authorities, the recalling organisation and the producer."),
 }
+
+
+# The domain's kinds, in words for people (the catalogue translates them).
+DESIGNATION_KINDS = {
+    "geographical_indication": N_("Geographical indication"),
+    "collective_trademark": N_("Collective trademark"),
+    "certification_trademark": N_("Certification trademark"),
+}
+ORG_KINDS = {
+    "cooperative": N_("Cooperative"),
+    "farm": N_("Farm household"),
+    "processor": N_("Processor"),
+    "distributor": N_("Distributor"),
+    "retailer": N_("Shop"),
+    "designation_holder": N_("Designation holder"),
+    "authority": N_("Authority"),
+}
+RIGHT_STATUSES = {"active": N_("In force"), "suspended": N_("Suspended"), "revoked": N_("Revoked")}
+
+
+def options(rows: Mapping[str, str], lang: str) -> list[tuple[str, str]]:
+    """A choice's options (value, label), the labels translated."""
+    return [(value, t(lang, label)) for value, label in rows.items()]
 
 
 def t(lang: str, text: str) -> str:

@@ -344,3 +344,27 @@ def test_module_does_not_import_web_or_worker_layers() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+# ----------------------------------------------------------------------------- lists to choose from
+
+
+def test_commune_choices_are_every_commune_by_name_without_its_kind_accents_folded() -> None:
+    choices = admin_units.commune_choices()
+    assert sorted(code for code, _ in choices) == [c.code for c in admin_units.communes()]
+    bare = [admin_units.fold_vietnamese(name.split(" ", 1)[1]) for _, name in choices]
+    assert bare == sorted(bare)
+    assert choices != [(c.code, c.name) for c in admin_units.communes()]  # not by code
+
+
+def test_former_choices_are_those_that_became_the_chosen_commune_else_all_grouped_by_old_district() -> None:
+    hoan_long = next(c.code for c in admin_units.communes() if c.name == "Xã Hoàn Long")
+    chosen = admin_units.former_choices(hoan_long)
+    assert {code for _, rows in chosen for code, _ in rows} == {
+        f.code for f in admin_units.formers_for_current(hoan_long)
+    }
+    assert all(group.endswith(", Tỉnh Hưng Yên") for group, _ in chosen)
+    everything = admin_units.former_choices(None)
+    assert admin_units.former_choices("99999") == everything  # no such commune: all of them
+    assert sum(len(rows) for _, rows in everything) == len(admin_units.former_communes())
+    assert [group for group, _ in everything] == sorted(group for group, _ in everything)

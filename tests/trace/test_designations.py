@@ -419,6 +419,25 @@ def test_only_a_suspended_right_is_reinstated_and_only_an_active_one_suspended(s
     assert again.value.code == "right_suspended"
 
 
+def test_the_changes_offered_for_a_right_are_those_its_status_allows_and_none_once_revoked(session: Session) -> None:
+    assert rights.allowed_changes(RightStatus.ACTIVE) == ["suspend", "revoke"]
+    assert rights.allowed_changes(RightStatus.SUSPENDED) == ["reinstate", "revoke"]
+    assert rights.allowed_changes(RightStatus.REVOKED) == []
+    # and each one offered is one change_right makes: a suspended right is reinstated as offered
+    w = _world(session)
+    right = _grant(session, w)
+    for action in ("suspend", "reinstate"):
+        assert action in rights.allowed_changes(right.status)
+        right = rights.change_right(
+            session=session,
+            actor=w["admin"],
+            right_id=right.id,  # type: ignore[arg-type]
+            action=action,  # type: ignore[arg-type]
+            data=rights.RightChange(reason="Kiểm tra định kỳ"),
+        )
+    assert right.status == RightStatus.ACTIVE
+
+
 def test_a_change_dated_before_the_last_one_is_refused_and_writes_nothing(session: Session) -> None:
     w = _world(session)
     right = _grant(session, w, event_time=_local(date.today() - timedelta(days=2)))

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from tests import factories as f
 from tests.api.helpers import bearer
-from tests.api.test_web_auth import PASSWORD, sign_in
+from tests.api.web.helpers import PASSWORD, sign_in
 from tests.conftest import ROOT, Databases, migrate
 from trace import cli, demo
 from trace.access import Role

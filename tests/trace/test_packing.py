@@ -359,3 +359,24 @@ def test_two_thousand_lines_are_read_in_a_handful_of_queries_and_packed(session:
     print(f"packed 2,000 units in {(time.perf_counter() - started) * 1000:.0f} ms")
     packed = session.execute(select(func.count()).select_from(Unit).where(Unit.parent_id == SSCC)).scalar_one()  # type: ignore[arg-type]
     assert packed == 2000 and len(result.event_ids) == 1
+
+
+def test_a_lot_has_loose_units_until_every_active_package_is_in_a_carton(session: Session) -> None:
+    from trace.units import UnitStatus, has_loose_units
+
+    # a lot with no labels has nothing to pack; labelled packages are loose
+    bare = f.harvest(session, f.org(session)).lot_ids[0]
+    assert not has_loose_units(session=session, lot_id=bare)
+    s = _stock(session, 3)
+    assert has_loose_units(session=session, lot_id=s.lot.id)  # type: ignore[arg-type]
+    # packing some leaves the others loose
+    packing.pack(session=session, actor=s.actor, parent=SSCC, codes="\n".join(u.code for u in s.units[:2]))
+    assert has_loose_units(session=session, lot_id=s.lot.id)  # type: ignore[arg-type]
+    # a voided label is no package to pack
+    s.units[2].status = UnitStatus.VOID
+    session.add(s.units[2])
+    assert not has_loose_units(session=session, lot_id=s.lot.id)  # type: ignore[arg-type]
+    # and with every package packed, none is loose
+    s.units[2].status = UnitStatus.ACTIVE
+    packing.pack(session=session, actor=s.actor, parent=SSCC, codes=s.units[2].code)
+    assert not has_loose_units(session=session, lot_id=s.lot.id)  # type: ignore[arg-type]

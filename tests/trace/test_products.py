@@ -133,3 +133,12 @@ def test_a_lot_of_another_organisations_product_is_refused(session: Session) -> 
     with pytest.raises(Forbidden) as info:
         capture(session=session, actor=f.member(coop), items=[(EventType.TRANSFORM, transform)])
     assert info.value.code == "not_your_product"
+
+
+def test_products_by_id_reads_the_products_asked_for_and_leaves_out_ids_of_none(session: Session) -> None:
+    org = f.org(session)
+    made = [f.product(session, org) for _ in range(3)]
+    ids = [p.id for p in made]
+    found = products.products_by_id(session=session, ids=[ids[0], ids[1], ids[1], None, ids[2] + 10_000])  # type: ignore[operator]
+    assert sorted(found) == sorted(ids[:2]) and all(found[i].id == i for i in found)
+    assert products.products_by_id(session=session, ids=[]) == {}

@@ -390,6 +390,11 @@ TRANSITIONS: dict[str, tuple[tuple[RightStatus, ...], RightStatus]] = {
 }
 
 
+def allowed_changes(status: RightStatus) -> list[str]:
+    """The changes a right in ``status`` may still undergo (suspend, reinstate, revoke): none once revoked."""
+    return [action for action, (applies_to, _) in TRANSITIONS.items() if status in applies_to]
+
+
 def _change_print(right_id: int, action: str, data: RightChange) -> str:
     return hashlib.sha256(f"right-change:{right_id}:{action}:{data.model_dump_json()}".encode()).hexdigest()
 

@@ -18,18 +18,18 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import zxingcpp
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from PIL import Image
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api import i18n
 from api.deps import DbId, SessionDep
 from api.i18n import translations
 from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import field_errors, missing, once_key, refused
+from api.web.forms import Posted, field_errors, missing, once_key, raw, refused, text
 from api.web.words import WORDS, say, t
 from trace import inspector
 from trace.errors import DomainError, Forbidden
@@ -50,10 +50,7 @@ MULTIPART_SLACK = 64 * 1024  # the boundaries and part headers around the photo
 URI_MAX = 300  # the longest label URI the verdict page takes (the API's limit too)
 VERIFY = "/app/verify"
 
-Code = Annotated[str, Form(max_length=40)]
-Uri = Annotated[str, Form(max_length=URI_MAX)]
-Token = Annotated[str, Form(max_length=100)]
-Reason = Annotated[str, Form(max_length=1000)]
+CODE_MAX = 40  # the longest code the verdict page takes (as its query)
 
 
 # Why a photo gives no code, in words.
@@ -299,7 +296,7 @@ def verify(
     request: Request,
     session: SessionDep,
     who: Member,
-    code: Annotated[str, Query(max_length=40)] = "",
+    code: Annotated[str, Query(max_length=CODE_MAX)] = "",
     uri: Annotated[str, Query(max_length=URI_MAX)] = "",
     done: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
@@ -330,23 +327,14 @@ def verify_photo(
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/inspection", response_class=HTMLResponse)
-def record_inspection(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    lot_id: DbId,
-    csrf: Token = "",
-    idem: Token = "",
-    result: Annotated[str, Form(max_length=20)] = "",
-    note: Reason = "",
-    code: Code = "",
-    uri: Uri = "",
-) -> Response:
+def record_inspection(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Record the inspection of the lot (once, however often the form is sent), then back to the verdict."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
+    code, uri = _label(form)
+    idem, result, note = text(form, "idem"), text(form, "result"), text(form, "note")
     sent = {"result": result, "note": note}
     try:
-        data = InspectIn(lot_id=lot_id, result=result, note=note.strip() or None)  # type: ignore[arg-type]
+        data = InspectIn(lot_id=lot_id, result=result, note=note or None)  # type: ignore[arg-type]
     except ValidationError as error:
         errors = field_errors(error, who.lang)
         if "result" in errors:
@@ -380,20 +368,17 @@ def _refusal(
     )
 
 
-def _stop(
-    action: str,
-    request: Request,
-    session: SessionDep,
-    who: Visitor,
-    lot_id: int,
-    csrf: str,
-    reason: str,
-    code: str,
-    uri: str,
-    idem: str,
-) -> Response:
+def _label(form: FormData) -> tuple[str, str]:
+    """The label a form was sent from (its code, or the URI in its QR), to go back to its verdict: cut to what
+    the verdict page takes, as the code and URI only fill its query."""
+    return text(form, "code")[:CODE_MAX], text(form, "uri")[:URI_MAX]
+
+
+def _stop(action: str, request: Request, form: FormData, session: SessionDep, who: Visitor, lot_id: int) -> Response:
     """Hold, release or recall: the reason checked, trace.recalls decides who may, then back to the verdict."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
+    code, uri = _label(form)
+    idem, reason = text(form, "idem"), raw(form, "reason")
     sent = {"reason": reason}
     try:
         data = ReasonIn(reason=reason)
@@ -423,48 +408,18 @@ def _stop(
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/hold", response_class=HTMLResponse)
-def hold(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    lot_id: DbId,
-    csrf: Token = "",
-    reason: Reason = "",
-    code: Code = "",
-    uri: Uri = "",
-    idem: Token = "",
-) -> Response:
+def hold(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Put the lot on hold: it may not move until released."""
-    return _stop("hold", request, session, who, lot_id, csrf, reason, code, uri, idem)
+    return _stop("hold", request, form, session, who, lot_id)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/release", response_class=HTMLResponse)
-def release(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    lot_id: DbId,
-    csrf: Token = "",
-    reason: Reason = "",
-    code: Code = "",
-    uri: Uri = "",
-    idem: Token = "",
-) -> Response:
+def release(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Lift the lot's hold."""
-    return _stop("release", request, session, who, lot_id, csrf, reason, code, uri, idem)
+    return _stop("release", request, form, session, who, lot_id)
 
 
 @router.post(f"{VERIFY}/lot/{{lot_id}}/recall", response_class=HTMLResponse)
-def recall_lot(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    lot_id: DbId,
-    csrf: Token = "",
-    reason: Reason = "",
-    code: Code = "",
-    uri: Uri = "",
-    idem: Token = "",
-) -> Response:
+def recall_lot(request: Request, form: Posted, session: SessionDep, who: Member, lot_id: DbId) -> Response:
     """Recall the lot and everything made from it."""
-    return _stop("recall", request, session, who, lot_id, csrf, reason, code, uri, idem)
+    return _stop("recall", request, form, session, who, lot_id)

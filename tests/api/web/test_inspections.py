@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from tests import factories as f
-from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
+from tests.api.web.helpers import PASSWORD, VI, form_token, sign_in
 from trace import verification
 from trace.access import Role
 from trace.events.ledger import capture

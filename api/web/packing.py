@@ -9,33 +9,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api import i18n
 from api.deps import SessionDep
-from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import once_key, refused, refusing
-from api.web.handling_forms import day, event_time, product_name, redirect
+from api.web.context import N_, Member, Visitor, check_form, product_names, render
+from api.web.forms import Posted, choice, day, event_time, once_key, raw, refused, refusing, see_other, text, values_of
 from api.web.words import WORDS, fill, say, t
-from trace import digital_link, packing
+from trace import digital_link, lots, packing
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.events.models import EventType
 from trace.events.query import get_event
 from trace.locations import list_locations
-from trace.lots import Lot
 from trace.platform.timeutil import localise
-from trace.products import Product
 from trace.units import display_code
 from trace.verification import find
 
 router = APIRouter(include_in_schema=False)
-
-Csrf = Annotated[str, Form(max_length=100)]
-Idem = Annotated[str, Form(max_length=100)]
-# Room for every line one pack may hold, each a long Digital Link.
-CODES_MAX = packing.MAX_UNITS * 130
 
 # Why a line is refused, in words for people: the codes the domain raises have their words in the catalogue;
 # the others are the packing check's own findings about one line.
@@ -104,34 +96,23 @@ def pack_form(
 
 
 @router.post("/app/pack")
-def pack(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    csrf: Csrf = "",
-    idem: Idem = "",
-    parent: Annotated[str, Form(max_length=200)] = "",
-    codes: Annotated[str, Form(max_length=CODES_MAX)] = "",
-    location_id: Annotated[str, Form(max_length=20)] = "",
-    day_text: Annotated[str, Form(alias="day", max_length=20)] = "",
-) -> Response:
+def pack(request: Request, form: Posted, session: SessionDep, who: Member) -> Response:
     """Pack every line's unit into the carton (once, however often the form is sent), or show each refused line."""
-    check_form(who, csrf)
-    lang = who.lang
-    typed = {"parent": parent, "codes": codes, "location_id": location_id, "day": day_text}
+    check_form(who, text(form, "csrf"))
+    lang, idem = who.lang, text(form, "idem")
+    # the codes as typed: a refused line is named by its number in the text the packer sees
+    typed = {**values_of(form, "parent", "location_id", "day"), "codes": raw(form, "codes")}
     errors: dict[str, str] = {}
-    when = event_time(day(day_text, lang, errors, "day"))
-    place = int(location_id) if location_id.strip().isdigit() else None
-    if location_id.strip() and place is None:
-        errors["location_id"] = t(lang, N_("Choose a place."))
+    when = event_time(day(typed["day"], lang, errors, "day"))
+    place = choice(typed["location_id"], lang, errors, "location_id", N_("Choose a place."), required=False)
     if errors:
         return _page(request, session, who, status=422, typed=typed, errors=errors, idem=idem)
     try:
         result = packing.pack(
             session=session,
             actor=who.actor,
-            parent=parent,
-            codes=codes,
+            parent=typed["parent"],
+            codes=typed["codes"],
             event_time=when,
             location_id=place,
             idempotency_key=idem or None,
@@ -185,7 +166,7 @@ def pack(
             error=None if field else said,
             idem=idem,
         )
-    return redirect(f"/app/pack/{result.event_ids[0]}")
+    return see_other(f"/app/pack/{result.event_ids[0]}")
 
 
 @router.get("/app/pack/{event_id}")
@@ -198,11 +179,8 @@ def packed(
     if event.type != EventType.PACK:
         raise NotFound(f"Pack {event_id} not found")
     counts = packing.contents(event.payload)
-    found = {lot.id: lot for lot in session.exec(select(Lot).where(col(Lot.id).in_(counts)))}
-    names = {
-        p.id: product_name(p, who.lang)
-        for p in session.exec(select(Product).where(col(Product.id).in_({lot.product_id for lot in found.values()})))
-    }
+    found = lots.lots_by_id(session=session, ids=counts)
+    names = product_names(session, {lot.product_id for lot in found.values()}, who.lang)
     parent = event.payload.get("parent_id", "")
     sscc = parent.isdigit() and len(parent) == 18
     label = None

@@ -8,26 +8,21 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.deps import DbId, SessionDep
 from api.web.context import N_, Member, Visitor, render
 from api.web.forms import refusing
-from trace import certifications, lineage, lot_views, lots
-from trace.access import Actor, Role
+from trace import certifications, lineage, locations, lot_views, lots, products
+from trace.access import Actor
 from trace.lineage import Direction, Trace, TraceLot
-from trace.locations import Location
-from trace.lots import Lot, LotStatus
 from trace.organisations import party_names
 from trace.platform.timeutil import localise
-from trace.products import Product
 from trace.recalls.report import XLSX_MEDIA_TYPE
-from trace.units import Unit, UnitStatus
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,35 +38,7 @@ CLAIM_PROBLEMS: dict[str, str] = {
     "area_outside": N_("the growing area is outside the protected area"),
     "area_unknown_former_commune": N_("the growing area's former commune is not recorded"),
 }
-_WRITERS = (Role.MEMBER, Role.ORG_ADMIN)
 _refusing = refusing()  # trace/'s NotFound, wherever raised: the one refusal page
-
-
-def _places(session: Session, ids: set[int]) -> dict[int, str]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    rows = session.execute(select(col(Location.id), col(Location.name)).where(col(Location.id).in_(ids)))
-    return {row_id: name for row_id, name in rows}
-
-
-def actions(actor: Actor, lot: Lot, held: Decimal | None, loose_units: bool = False) -> list[str]:
-    """The actions worth offering on a lot: a writer of an organisation that holds some of an active lot;
-    packing too when labelled packages of it are not in a carton yet."""
-    if actor.role not in _WRITERS or lot.status is not LotStatus.ACTIVE or not held:
-        return []
-    return ["ship", "print", "store", "sell"] + (["pack"] if loose_units else [])
-
-
-def _loose_units(session: Session, lot: Lot) -> bool:
-    return (
-        session.execute(
-            select(col(Unit.id))
-            .where(Unit.lot_id == lot.id, Unit.status == UnitStatus.ACTIVE, col(Unit.parent_id).is_(None))
-            .limit(1)
-        ).first()
-        is not None
-    )
 
 
 @router.get("/app/lots/{lot_id}", response_class=HTMLResponse)
@@ -85,21 +52,23 @@ def lot_page(request: Request, session: SessionDep, who: Member, lot_id: DbId) -
     orgs = party_names(
         session=session, ids={lot.producer_organisation_id} | {h.organisation_id for h in holders}, reader=actor
     )
-    origin = session.get(Location, lot.origin_location_id) if lot.origin_location_id else None
+    origin = (
+        locations.get_location(session=session, location_id=lot.origin_location_id) if lot.origin_location_id else None
+    )
     return render(
         request,
         "app/lots/lot.html",
         who,
         lot=lot,
         shown=shown,
-        product=session.get(Product, lot.product_id),
+        product=products.get_product(session=session, product_id=lot.product_id),
         organisations=orgs,
         origin=origin,
         holders=holders,
         in_transit=lots.in_transit(session=session, lot_id=lot.id),  # type: ignore[arg-type]
         certificates=certifications.certificates_for_lot(session=session, lot=lot),
         claim_problems=CLAIM_PROBLEMS,
-        actions=actions(actor, lot, shown.held, _loose_units(session, lot)),
+        actions=lots.allowed_actions(session=session, actor=actor, lot=lot),
     )
 
 
@@ -177,11 +146,10 @@ def timeline(session: Session, found: Trace, actor: Actor) -> list[Moment]:
         | {e.destination_organisation_id for e in events},
         reader=actor,
     )
-    places = _places(session, {e.location_id for e in events if e.location_id})
+    places = locations.location_names(session=session, ids={e.location_id for e in events})
     codes = {lot.id: lot.lot_code for lot in found.lots}
     others = {row.lot_id for e in events for row in e.lots} - set(codes)
-    if others:
-        codes.update((lot.id, lot.lot_code) for lot in session.exec(select(Lot).where(col(Lot.id).in_(others))))  # type: ignore[misc]
+    codes.update((i, lot.lot_code) for i, lot in lots.lots_by_id(session=session, ids=others).items())
     out = []
     for event in events:
         out.append(

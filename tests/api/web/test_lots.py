@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from sqlmodel import Session
 
 from tests import factories as f
-from tests.api.test_web_auth import PASSWORD, VI, sign_in
+from tests.api.web.helpers import PASSWORD, VI, sign_in
 from trace import lineage
 from trace.access import Role
 from trace.auth import actor_for_user

@@ -1,6 +1,5 @@
-"""Workspace pages of designation holders: the designations an organisation holds, the rights to use each
-(grant, suspend, reinstate, revoke), quotas and usage. The province's pages (organisations, users, the
-designation registry) are in :mod:`api.web.registry_admin`, on this router.
+"""Workspace pages for rights to use a designation: its holder grants one to a producer (the decision,
+validity, products and growing areas it covers, a yearly label quota), and suspends, reinstates or revokes it.
 
 Thin: each handler reads the form, calls the same trace/ function as the JSON API (trace.designations
 decides who may do what) and renders, or answers 303 after a POST that wrote.
@@ -14,100 +13,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from api import i18n
 from api.deps import DbId, SessionDep
-from api.web import registry_admin
-from api.web.context import Member, Visitor, check_form, render
-from api.web.forms import field_errors, once_key, refused
-from api.web.registry_forms import (
-    ACTIONS,
-    DESIGNATION_KINDS,
-    STATUSES,
-    Posted,
-    ids,
-    or_none,
-    see_other,
-    shown_number,
-    text,
-    values_of,
-    whole,
-)
-from api.web.words import say
+from api.web.context import N_, Member, Visitor, check_form, render
+from api.web.forms import Posted, field_errors, once_key, optional, refused, see_other, text, ticked, values_of, whole
+from api.web.words import RIGHT_STATUSES, say
 from trace import locations, organisations, products
-from trace.access import require_writer
 from trace.designations import registry, rights, usage
 from trace.designations.models import Designation, RightToUse
 from trace.errors import DomainError, Forbidden, NotFound
 from trace.platform.timeutil import today
 
 router = APIRouter(include_in_schema=False)
-router.include_router(registry_admin.router)  # the province's pages belong to this area too
 
+ACTIONS = {"suspend": N_("Suspend"), "reinstate": N_("Reinstate"), "revoke": N_("Revoke")}
 GRANT_FIELDS = ("organisation_id", "decision_number", "valid_from", "valid_to", "annual_label_quota", "note", "idem")
-
-
-@router.get("/app/designations", response_class=HTMLResponse)
-def designations(request: Request, session: SessionDep, who: Member) -> Response:
-    """The designations the user's organisation holds."""
-    try:
-        org = require_writer(who.actor)
-    except Forbidden as error:
-        return refused(request, who, error)
-    rows = registry.list_designations(session=session, holder_organisation_id=org, limit=500)
-    return render(request, "app/registry/designations.html", who, rows=rows, kinds=DESIGNATION_KINDS)
-
-
-def _usage(
-    session: SessionDep, who: Visitor, designation_id: int, year: int | None
-) -> tuple[Designation, usage.DesignationUsage]:
-    # trace.designations.usage decides who sees a designation's rights and use: its holder and the province.
-    designation = registry.get_designation(session=session, designation_id=designation_id)
-    return designation, usage.designation_usage(
-        session=session, actor=who.actor, designation_id=designation_id, year=year
-    )
-
-
-@router.get("/app/designations/{designation_id}", response_class=HTMLResponse)
-def designation_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
-    """The rights to use a designation: producer, decision, validity, status, quota and labels used this year."""
-    year = today().year
-    try:
-        designation, found = _usage(session, who, designation_id, year)
-    except (NotFound, Forbidden) as error:
-        return refused(request, who, error)
-    rows = [{"right": r, "used": r.quota_use[0] if r.quota_use else None} for r in found.rights]
-    return render(
-        request,
-        "app/registry/designation.html",
-        who,
-        designation=designation,
-        rows=rows,
-        year=year,
-        kinds=DESIGNATION_KINDS,
-        statuses=STATUSES,
-        holds=designation.holder_organisation_id == who.actor.organisation_id,
-        saved=request.query_params.get("saved") == "1",
-    )
-
-
-@router.get("/app/designations/{designation_id}/usage", response_class=HTMLResponse)
-def usage_page(request: Request, session: SessionDep, who: Member, designation_id: DbId) -> Response:
-    """Who labelled what under the designation, per year; quota use; labelling beyond a plausible yield."""
-    typed = request.query_params.get("year", "")
-    year = int(typed) if typed.isdigit() and 2000 <= int(typed) <= 2100 else None
-    try:
-        designation, found = _usage(session, who, designation_id, year)
-    except (NotFound, Forbidden) as error:
-        return refused(request, who, error)
-    return render(
-        request,
-        "app/registry/usage.html",
-        who,
-        designation=designation,
-        usage=found,
-        year=year,
-        this_year=today().year,
-        statuses=STATUSES,
-    )
 
 
 # --------------------------------------------------------------------------- granting a right
@@ -189,7 +109,7 @@ def grant_page(request: Request, session: SessionDep, who: Member, designation_i
 
 
 @router.post("/app/designations/{designation_id}/rights/new", response_class=HTMLResponse)
-def grant(request: Request, session: SessionDep, who: Member, designation_id: DbId, form: Posted) -> Response:
+def grant(request: Request, form: Posted, session: SessionDep, who: Member, designation_id: DbId) -> Response:
     """Grant the right (trace.designations.rights decides), then back to the designation's rights."""
     check_form(who, text(form, "csrf"))
     try:
@@ -197,34 +117,37 @@ def grant(request: Request, session: SessionDep, who: Member, designation_id: Db
         usage.may_see(who.actor, designation)
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
-    shown = {
+    shown: dict[str, Any] = {
         **values_of(form, *GRANT_FIELDS),
-        "product_ids": ids(form, "product_ids"),
-        "location_ids": ids(form, "location_ids"),
+        "product_ids": ticked(form, "product_ids"),
+        "location_ids": ticked(form, "location_ids"),
     }
+    errors: dict[str, str] = {}
     values: dict[str, Any] = {
-        "organisation_id": or_none(form, "organisation_id"),
+        "organisation_id": optional(form, "organisation_id"),
         "decision_number": text(form, "decision_number"),
-        "valid_from": or_none(form, "valid_from"),
-        "valid_to": or_none(form, "valid_to"),
+        "valid_from": optional(form, "valid_from"),
+        "valid_to": optional(form, "valid_to"),
         "product_ids": shown["product_ids"],
         "location_ids": shown["location_ids"],
-        "annual_label_quota": whole(text(form, "annual_label_quota"), who),
-        "note": or_none(form, "note"),
+        "annual_label_quota": whole(
+            shown["annual_label_quota"], who.lang, errors, "annual_label_quota", required=False
+        ),
+        "note": optional(form, "note"),
     }
     try:
         data = rights.RightCreate.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as error:
-        return _grant_form(
-            request, session, who, designation, values=shown, errors=field_errors(error, who.lang), status=422
-        )
+        errors = {**field_errors(error, who.lang), **errors}
+    if errors:
+        return _grant_form(request, session, who, designation, values=shown, errors=errors, status=422)
     try:
         rights.grant_right(
             session=session,
             actor=who.actor,
             designation_id=designation_id,
             data=data,
-            idempotency_key=or_none(form, "idem"),
+            idempotency_key=optional(form, "idem"),
         )  # a double tap finds its first grant
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):
@@ -253,7 +176,7 @@ def _right_page(
     public = rights.to_public(
         session=session, right=right, actor=who.actor, holder_id=designation.holder_organisation_id
     )
-    actions = [a for a, (allowed, _) in rights.TRANSITIONS.items() if right.status in allowed]
+    actions = rights.allowed_changes(right.status)
     used = usage.designation_usage(
         session=session,
         actor=who.actor,
@@ -270,13 +193,13 @@ def _right_page(
         designation=designation,
         actions=actions,
         action_names=ACTIONS,
-        statuses=STATUSES,
+        statuses=RIGHT_STATUSES,
         errors=errors or {},
         error=error,
         typed=typed or {},
         idem=once_key(),
         used=held.quota_use[0] if held and held.quota_use else None,
-        quota=shown_number(public.annual_label_quota, who),
+        quota=i18n.number(public.annual_label_quota, who.lang),
         year=today().year,
         saved=request.query_params.get("saved") == "1",
     )
@@ -300,7 +223,7 @@ def right_page(request: Request, session: SessionDep, who: Member, right_id: DbI
 
 
 @router.post("/app/rights/{right_id}/{action}", response_class=HTMLResponse)
-def change(request: Request, session: SessionDep, who: Member, right_id: DbId, action: str, form: Posted) -> Response:
+def change(request: Request, form: Posted, session: SessionDep, who: Member, right_id: DbId, action: str) -> Response:
     """Suspend, reinstate or revoke the right with a reason (trace.designations.rights decides)."""
     check_form(who, text(form, "csrf"))
     try:
@@ -335,7 +258,7 @@ def change(request: Request, session: SessionDep, who: Member, right_id: DbId, a
             right_id=right_id,
             action=action,
             data=data,
-            idempotency_key=or_none(form, "idem"),
+            idempotency_key=optional(form, "idem"),
         )  # a double tap finds its first change
     except DomainError as error:
         if isinstance(error, (NotFound, Forbidden)):

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from tests import factories as f
 from tests.api.helpers import bearer, snapshot
-from tests.api.test_web_auth import PASSWORD, VI, form_token, sign_in
+from tests.api.web.helpers import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
 from trace.events.ledger import capture
 from trace.events.models import Event, EventType

@@ -6,29 +6,24 @@ queue: a run is handed to the rendering workers after the commit that created it
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.deps import DbId, JobsDep, SessionDep
-from api.web.context import N_, Member, Visitor, check_form, render
-from api.web.forms import number, once_key, refused, refusing
-from api.web.handling_forms import errors_of, held, product_name
+from api.web.context import N_, Member, Visitor, check_form, held, product_name, render
+from api.web.forms import Posted, field_errors, once_key, refused, refusing, see_other, text, values_of, whole
 from api.web.words import say, t
 from trace import lots
 from trace.errors import Conflict, DomainError, Forbidden, NotFound
 from trace.lots import Lot
 from trace.printing import capacity, runs
 from trace.printing.models import FORMATS, PrintRun, PrintRunBase, PrintStatus
-from trace.products import Product
+from trace.products import get_product
 
 router = APIRouter(include_in_schema=False)
 
-Csrf = Annotated[str, Form(max_length=100)]
-Idem = Annotated[str, Form(max_length=100)]
 DEFAULT_FORMAT: str = PrintRunBase.model_fields["format"].default
 
 # The label formats in words for people (the domain's descriptions are for the API).
@@ -50,7 +45,7 @@ def _formats(lang: str) -> list[tuple[str, str]]:
 
 
 def _run_url(run: PrintRun) -> Response:
-    return RedirectResponse(f"/app/print-runs/{run.id}", status_code=303)
+    return see_other(f"/app/print-runs/{run.id}")
 
 
 def _print_page(
@@ -77,7 +72,7 @@ def _print_page(
         status=status,
         lot=lot,
         room=room,
-        product=product_name(session.get(Product, lot.product_id), who.lang),
+        product=product_name(get_product(session=session, product_id=lot.product_id), who.lang),
         held=held(session, who, lot),
         formats=_formats(who.lang),
         runs=earlier[:20],
@@ -98,40 +93,26 @@ def print_form(request: Request, session: SessionDep, who: Member, lot_id: DbId)
 
 @router.post("/app/lots/{lot_id}/print")
 def print_labels(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    to_workers: JobsDep,
-    lot_id: DbId,
-    csrf: Csrf = "",
-    idem: Idem = "",
-    format: Annotated[str, Form(max_length=20)] = DEFAULT_FORMAT,
-    count: Annotated[str, Form(max_length=20)] = "",
-    override_reason: Annotated[str, Form(max_length=500)] = "",
+    request: Request, form: Posted, session: SessionDep, who: Member, to_workers: JobsDep, lot_id: DbId
 ) -> Response:
     """Register the run's codes, hand it to the workers after the commit, and follow it."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
+    idem = text(form, "idem")
     try:
         lot = lots.visible_lot(session=session, actor=who.actor, lot_id=lot_id)
     except NotFound as error:
         return refused(request, who, error)
-    typed = {"format": format, "count": count, "override_reason": override_reason}
+    typed = {"format": text(form, "format") or DEFAULT_FORMAT, **values_of(form, "count", "override_reason")}
     errors: dict[str, str] = {}
-    wanted = number(count, who.lang) if count.strip() else None
-    if wanted is None:
-        errors["count"] = t(who.lang, N_("Required.") if not count.strip() else N_("Not a number."))
-    elif wanted != wanted.to_integral_value():
-        errors["count"] = t(who.lang, N_("Not a whole number."))
+    wanted = whole(typed["count"], who.lang, errors, "count")
     data = None
-    if not errors:
+    if wanted is not None:
         try:
             data = runs.PrintRunCreate(
-                format=format,
-                quantity=int(wanted),  # type: ignore[arg-type]
-                override_reason=override_reason.strip() or None,
+                format=typed["format"], quantity=wanted, override_reason=typed["override_reason"] or None
             )
         except ValidationError as error:
-            errors = errors_of(error, who.lang, {"quantity": "count"})
+            errors = field_errors(error, who.lang, {"quantity": "count"})
     if data is None:
         return _print_page(request, session, who, lot, status=422, typed=typed, errors=errors, idem=idem)
     try:
@@ -149,8 +130,7 @@ def _run_page(
     request: Request, session: Session, who: Visitor, run: PrintRun, *, status: int = 200, error: str | None = None
 ) -> Response:
     shown = runs.public(session=session, runs=[run])[0]
-    lot = session.get(Lot, run.lot_id)
-    assert lot is not None
+    lot = lots.get_lot(session=session, lot_id=run.lot_id)
     return render(
         request,
         "app/handling/run.html",
@@ -159,7 +139,7 @@ def _run_page(
         run=shown,
         lot=lot,
         error=error,
-        product=product_name(session.get(Product, lot.product_id), who.lang),
+        product=product_name(get_product(session=session, product_id=lot.product_id), who.lang),
         format=dict(_formats(who.lang)).get(run.format, run.format),
         working=run.status in WORKING,
         ours=run.organisation_id == who.actor.organisation_id,
@@ -192,19 +172,17 @@ def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -
 
 @router.post("/app/print-runs/{run_id}/reprint")
 def reprint(
-    request: Request,
-    session: SessionDep,
-    who: Member,
-    to_workers: JobsDep,
-    run_id: DbId,
-    csrf: Csrf = "",
-    idem: Idem = "",
+    request: Request, form: Posted, session: SessionDep, who: Member, to_workers: JobsDep, run_id: DbId
 ) -> Response:
     """Print the same codes again (a damaged sheet, a printer jam); a double tap makes one reprint."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
     try:
         run = runs.reprint(
-            session=session, actor=who.actor, run_id=run_id, data=runs.ReprintIn(), idempotency_key=idem or None
+            session=session,
+            actor=who.actor,
+            run_id=run_id,
+            data=runs.ReprintIn(),
+            idempotency_key=text(form, "idem") or None,
         )
     except (NotFound, Forbidden) as error:
         return refused(request, who, error)
@@ -223,11 +201,9 @@ def reprint(
 
 
 @router.post("/app/print-runs/{run_id}/cancel")
-def cancel(
-    request: Request, session: SessionDep, who: Member, run_id: DbId, csrf: Csrf = "", idem: Idem = ""
-) -> Response:
+def cancel(request: Request, form: Posted, session: SessionDep, who: Member, run_id: DbId) -> Response:
     """Cancel a run no worker has started (its codes are voided); sent twice, it is cancelled once."""
-    check_form(who, csrf)
+    check_form(who, text(form, "csrf"))
     try:
         run = runs.cancel(session=session, actor=who.actor, run_id=run_id)
     except (NotFound, Forbidden) as error:
