@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import dberrors, i18n, pages
 from api.problems import PROBLEM_CONTENT, Problem, problem
+from api.retry import RETRY_HEADER
 from api.web.errors import database_page
 from trace.errors import (
     Conflict,
@@ -133,10 +134,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
-        # A race lost against a concurrent writer (unique key): the client may retry.
-        return problem(
+        # A race lost against a concurrent writer (unique key): the server runs it again (api/retry.py),
+        # and when it still conflicts the client may retry.
+        answer = problem(
             409, "The request conflicts with a concurrent change; retry", "concurrent_conflict", request.url.path
         )
+        answer.headers[RETRY_HEADER.decode()] = "1"
+        return answer
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
@@ -155,7 +159,11 @@ def install(app: FastAPI) -> None:
         if fault is None:
             raise error  # not the client's to act on: a 500, logged with its traceback
         if request.headers.get("accept", "").startswith("text/html") and not request.url.path.startswith(_API_PREFIXES):
-            return database_page(request, fault)  # a person's browser, a page or a form
-        return problem(
-            fault.status, fault.detail, fault.code, request.url.path, retryable=True, retry_after=fault.retry_after
-        )
+            answer = database_page(request, fault)  # a person's browser, a page or a form
+        else:
+            answer = problem(
+                fault.status, fault.detail, fault.code, request.url.path, retryable=True, retry_after=fault.retry_after
+            )
+        if fault is dberrors.WRITE_CONFLICT:  # rolled back whole: the server runs it again first (api/retry.py)
+            answer.headers[RETRY_HEADER.decode()] = "1"
+        return answer

@@ -14,6 +14,7 @@ from api import errors
 from api.bodyguard import BodyGuard
 from api.public import PublicPages
 from api.ratelimit import Credentials, RateLimit
+from api.retry import RetryConflicts
 from api.routes import (
     admin,
     auth,
@@ -106,7 +107,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
         description="Truy xuất nguồn gốc nông sản Hưng Yên — traceability for the farm products of Hưng Yên.",
     )
     app.state.testing = testing
-    # Innermost of the middleware: a body is read only once the rate limit has let its request in.
+    # Innermost: a write that met a concurrent writer is run again with the body it kept (api/retry.py).
+    app.add_middleware(RetryConflicts)
+    # Next: a body is read only once the rate limit has let its request in.
     app.add_middleware(BodyGuard)
     # The public pages' cache; its scan buffer starts with the application (tests bring their own).
     app.state.public = PublicPages(
