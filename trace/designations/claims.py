@@ -172,6 +172,7 @@ def check_harvest(
                 code="unknown_designation",
                 designation_id=designation_id,
             )
+        rights.lock_rights(session=session, organisation_id=organisation_id, designation_id=designation_id)
         code = problem(
             session=session,
             designation=designation,
@@ -223,6 +224,7 @@ def inherit(
         designation = session.get(Designation, designation_id)
         assert designation is not None
         every = all(designation_id in carried.get(lot_id, ()) for lot_id in input_lot_ids)
+        rights.lock_rights(session=session, organisation_id=organisation_id, designation_id=designation_id)
         for index, (product, lot_code) in enumerate(outputs):
             if not designation.active:
                 reason: str | None = "designation_inactive"
@@ -386,6 +388,10 @@ def check_quota(*, session: Session, lot: Lot, organisation_id: int, wanted: int
     claimed = sorted(input_claims(session=session, lot_ids=[lot.id]).get(lot.id, set()))
     day = local_date(at)
     for designation_id in claimed:
+        # Exclusive: two runs asked for at once must not both fit in the last stamps.
+        rights.lock_rights(
+            session=session, organisation_id=organisation_id, designation_id=designation_id, exclusive=True
+        )
         right = rights.valid_right(
             session=session,
             designation_id=designation_id,
@@ -395,8 +401,6 @@ def check_quota(*, session: Session, lot: Lot, organisation_id: int, wanted: int
         )
         if right is None or right.annual_label_quota is None:
             continue
-        # Lock the right: two runs asked for at once must not both fit in the last stamps.
-        session.execute(select(col(RightToUse.id)).where(col(RightToUse.id) == right.id).with_for_update())
         used = quota_used(session=session, right=right, year=day.year)
         left = max(0, right.annual_label_quota - used)
         if wanted > left:

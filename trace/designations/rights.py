@@ -13,6 +13,7 @@ from trace.access import Actor, Role
 from trace.designations.models import Designation, RightStatus, RightToUse
 from trace.designations.registry import area_problem, get_designation
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
+from trace.events import batch
 from trace.events import rules as r
 from trace.events.effects import seal
 from trace.events.models import Event, EventType, IdempotencyRecord
@@ -64,6 +65,25 @@ def _rights_of(*, session: Session, designation_id: int, organisation_id: int) -
             .order_by(RightToUse.id)  # type: ignore[arg-type]
         )
     )
+
+
+def lock_rights(*, session: Session, organisation_id: int, designation_id: int, exclusive: bool = False) -> None:
+    """Lock an organisation's rights to a designation (after any lots, before the chain head) and read
+    them afresh: a claim judged on a right (shared) and a change of it or a quota drawn on it
+    (exclusive) take turns, so a harvest never claims a right revoked while it was being judged."""
+    call = batch.current(session)
+    if call is not None and (organisation_id, designation_id) in call.rights and not exclusive:
+        return
+    query = (
+        select(RightToUse)
+        .where(RightToUse.designation_id == designation_id, RightToUse.organisation_id == organisation_id)
+        .order_by(col(RightToUse.id))
+        .with_for_update(read=not exclusive)
+        .execution_options(populate_existing=True)
+    )
+    session.exec(query).all()
+    if call is not None and not exclusive:
+        call.rights.add((organisation_id, designation_id))
 
 
 def valid_right(
@@ -422,6 +442,10 @@ def change_right(
     right = get_right(session=session, right_id=right_id)
     designation = get_designation(session=session, designation_id=right.designation_id)
     holder = _require_holder(actor, designation)
+    # The status is read under the right's lock: two changes at once take turns, the second sees the first.
+    session.exec(
+        select(RightToUse).where(RightToUse.id == right.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
     key = checked_key(idempotency_key)
     fingerprint = _change_print(right_id, action, data)
     if key is not None and (found := _changed(session, holder, key, fingerprint, right_id)):

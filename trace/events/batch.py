@@ -36,6 +36,9 @@ class CaptureCall:
     new_lot_rows: list[Lot] = field(default_factory=list)  # expunged if the call fails
     settle: dict[int, Lot] = field(default_factory=dict)  # lots whose status is settled after the final flush
     sealed: list[tuple[Event, list[EventLot]]] = field(default_factory=list)  # the events it made, in order
+    locked: set[int] = field(default_factory=set)  # lots whose row this call holds locked (or made)
+    fresh: set[RowKey] = field(default_factory=set)  # rows read under their lot's lock (or made) in this call
+    rights: set[tuple[int, int]] = field(default_factory=set)  # (organisation, designation) rights locked
 
 
 def current(session: Session) -> CaptureCall | None:

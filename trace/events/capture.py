@@ -210,6 +210,10 @@ def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[
         raise RuleViolation(
             f"No shipment {data.shipment_id} addressed to your organisation", code="no_matching_shipment"
         )
+    # What is still in transit is read under the lot's lock: two receipts of it take turns.
+    lot = r.lot_for_update(session=session, lot_id=shipment.lot_id)
+    shipment = r.fresh_row(session, Shipment, data.shipment_id)
+    assert shipment is not None  # a shipment is never deleted
     if shipment.status != ShipmentStatus.OPEN:
         raise RuleViolation(f"Shipment {shipment.id} is already {shipment.status}", code="shipment_closed")
     outstanding = r.q(shipment.quantity - shipment.received_quantity)
@@ -222,7 +226,6 @@ def record_receive(*, session: Session, actor: Actor, data: ReceiveIn) -> tuple[
         )
     if when[0] < shipment.shipped_at:
         raise RuleViolation("Received before it was shipped", code="receive_before_ship")
-    lot = r.lot_for_update(session=session, lot_id=shipment.lot_id)
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     event = r.new_event(
         actor=actor,
@@ -271,6 +274,7 @@ def record_transform(*, session: Session, actor: Actor, data: TransformIn) -> tu
     when = r.event_time(data)
     location = r.own_location(session=session, organisation_id=org, location_id=data.location_id)
     inputs = []
+    r.lock_lots(session=session, lot_ids=[item.lot_id for item in data.inputs])
     for item in data.inputs:
         lot = r.lot_for_update(session=session, lot_id=item.lot_id)
         r.require_after_lot(lot, when[0])
@@ -454,17 +458,31 @@ def record_commission(*, session: Session, actor: Actor, data: CommissionIn) -> 
     return event, serials
 
 
+def lots_of_codes(*, session: Session, codes: list[str]) -> list[int]:
+    """The lots these label codes belong to (unknown codes name none)."""
+    return sorted(
+        {
+            lot_id
+            for chunk in in_chunks(codes)
+            for lot_id in session.exec(select(Unit.lot_id).where(col(Unit.code).in_(chunk)).distinct())
+        }
+    )
+
+
 def record_decommission(*, session: Session, actor: Actor, data: DecommissionIn) -> Event:
     """Void codes the organisation registered: from now on they read as not valid."""
     org = require_writer(actor)
     when = r.event_time(data)
     codes = list(dict.fromkeys(normalize_code(c) for c in data.codes))
+    # The codes' states are read under their lots' locks: two voids of one code take turns.
+    r.lock_lots(session=session, lot_ids=lots_of_codes(session=session, codes=codes))
     found: dict[str, tuple[Unit, int]] = {}
     for chunk in in_chunks(codes):
         query = (
             select(Unit, Event.organisation_id)
             .join(Event, Event.id == Unit.created_event_id)  # type: ignore[arg-type]
             .where(col(Unit.code).in_(chunk))
+            .execution_options(populate_existing=True)
         )
         found.update((unit.code, (unit, owner)) for unit, owner in session.exec(query))
     for code in codes:
@@ -513,12 +531,18 @@ def record_pack(*, session: Session, actor: Actor, data: PackIn) -> Event:
         if ref.serial in wanted[ref.lot_id]:
             raise RuleViolation(f"Unit {ref.serial} of lot {ref.lot_id} is listed twice", code="duplicate_unit")
         wanted[ref.lot_id].add(ref.serial)
+    # The units' parents are read under their lots' locks: two packs of one unit take turns.
+    r.lock_lots(session=session, lot_ids=wanted)
     # One query per lot and chunk of serials, not one per unit (a pallet holds thousands).
     found = {
         (u.lot_id, u.serial): u
         for lot_id, serials in wanted.items()
         for chunk in in_chunks(sorted(serials))
-        for u in session.exec(select(Unit).where(Unit.lot_id == lot_id, col(Unit.serial).in_(chunk)))
+        for u in session.exec(
+            select(Unit)
+            .where(Unit.lot_id == lot_id, col(Unit.serial).in_(chunk))
+            .execution_options(populate_existing=True)
+        )
     }
     for ref in data.children:
         unit = found.get((ref.lot_id, ref.serial))

@@ -65,19 +65,30 @@ def compute_hash(event: Event) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
 
 
-def append(*, session: Session, event: Event) -> Event:
-    """Give the event its place in its organisation's chain and seal it."""
+def lock_head(*, session: Session, organisation_id: int) -> ChainHead:
+    """The organisation's chain head under its row lock (the last lock a write takes: lots come first)."""
     # Within one capture call the head is locked (FOR UPDATE) once and then kept in its cache.
     call = batch.current(session)
-    head = call.heads.get(event.organisation_id) if call is not None else None
+    head = call.heads.get(organisation_id) if call is not None else None
     if head is None:
         head = session.exec(
-            select(ChainHead).where(ChainHead.organisation_id == event.organisation_id).with_for_update()
+            select(ChainHead)
+            .where(ChainHead.organisation_id == organisation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         ).first()
     if head is None:
-        head = ChainHead(organisation_id=event.organisation_id, seq=0, hash=GENESIS)
+        # An organisation's first event: two at once both insert, and the second fails on the
+        # primary key (a conflict the server retries), never a fork of the chain.
+        head = ChainHead(organisation_id=organisation_id, seq=0, hash=GENESIS)
     if call is not None:
-        call.heads[event.organisation_id] = head
+        call.heads[organisation_id] = head
+    return head
+
+
+def append(*, session: Session, event: Event) -> Event:
+    """Give the event its place in its organisation's chain and seal it."""
+    head = lock_head(session=session, organisation_id=event.organisation_id)
     event.seq = head.seq + 1
     event.prev_hash = head.hash
     event.hash = compute_hash(event)

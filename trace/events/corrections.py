@@ -8,6 +8,7 @@ from sqlmodel import Session, col, delete, select
 
 from trace.access import Actor, require_writer
 from trace.errors import Conflict, NotFound, RuleViolation
+from trace.events import chain
 from trace.events import rules as r
 from trace.events.effects import refresh_status, seal
 from trace.events.models import Event, EventLot, EventType
@@ -57,16 +58,22 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         raise RuleViolation(
             f"A {target.type.value} event cannot be declared erroneous: {undo[target.type]}", code="not_correctable"
         )
+    rows = list(session.exec(select(EventLot).where(EventLot.event_id == target.id)))
+    # The lots' locks first (in id order), then the chain head's: two corrections of one event take
+    # turns, and the second sees the first.
+    r.lock_lots(session=session, lot_ids=[row.lot_id for row in rows])
+    lots = {row.lot_id: r.lot_for_update(session=session, lot_id=row.lot_id) for row in rows}
+    chain.lock_head(session=session, organisation_id=org)
     if session.exec(select(Event.id).where(Event.corrects_event_id == target.id)).first():
         raise Conflict(f"Event {target.id} was already declared erroneous", code="already_corrected")
-    rows = list(session.exec(select(EventLot).where(EventLot.event_id == target.id)))
-    lots = {row.lot_id: r.lot_for_update(session=session, lot_id=row.lot_id) for row in rows}
     if target.type in (EventType.HARVEST, EventType.TRANSFORM):
         for row in rows:
             if row.role == "output":
                 _require_untouched(session, lots[row.lot_id], target.id)
     if target.type == EventType.SHIP:
-        shipment = session.exec(select(Shipment).where(Shipment.event_id == target.id)).one()
+        shipment = session.exec(
+            select(Shipment).where(Shipment.event_id == target.id).execution_options(populate_existing=True)
+        ).one()
         if shipment.received_quantity > 0:
             raise Conflict(
                 "The shipment was (partly) received; the receiver must correct its receipt first",
@@ -75,13 +82,17 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         shipment.status = ShipmentStatus.CANCELLED
         session.add(shipment)
     if target.type == EventType.RECEIVE:
-        receipt = session.get(Shipment, target.payload["shipment_id"])
+        receipt = r.fresh_row(session, Shipment, target.payload["shipment_id"])
         assert receipt is not None
         receipt.received_quantity = r.q(receipt.received_quantity - r.q(target.payload["quantity"]))
         receipt.status = ShipmentStatus.OPEN
         session.add(receipt)
     if target.type == EventType.COMMISSION:
-        units = list(session.exec(select(Unit).where(Unit.created_event_id == target.id)))
+        units = list(
+            session.exec(
+                select(Unit).where(Unit.created_event_id == target.id).execution_options(populate_existing=True)
+            )
+        )
         if any(u.parent_id for u in units):
             raise Conflict("Some of these units were packed; correct the pack event first", code="units_packed")
         for unit in units:

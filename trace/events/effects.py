@@ -208,4 +208,7 @@ def new_lot(
     holding = fast_row(Holding, lot_id=lot_id, organisation_id=org_id, quantity=r.q(quantity))
     session.add(holding)
     r.remember(session, holding, (lot_id, org_id))
+    if call is not None:  # nobody else sees the lot before the commit: it is as good as locked
+        call.locked.add(lot_id)
+        call.fresh.update({(Lot, lot_id), (Holding, (lot_id, org_id))})
     return lot

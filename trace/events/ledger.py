@@ -7,16 +7,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from trace.access import Actor
 from trace.epcis import ids
 from trace.errors import Conflict, Forbidden, RuleViolation
 from trace.events import batch
 from trace.events import capture as c
+from trace.events import rules as r
 from trace.events.corrections import record_correction
 from trace.events.effects import allocate_lot_ids, existing_lots, settle_statuses
-from trace.events.models import Event, EventType, IdempotencyRecord
+from trace.events.models import Event, EventLot, EventType, IdempotencyRecord
 from trace.events.query import events_public
 from trace.events.schemas import (
     CaptureResult,
@@ -34,7 +35,9 @@ from trace.events.schemas import (
     TransformIn,
 )
 from trace.lots import Shipment
+from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
+from trace.units import normalize_code
 
 INPUT_OF: dict[EventType, type[SQLModel]] = {
     EventType.HARVEST: HarvestIn,
@@ -86,6 +89,34 @@ def _run(session: Session, actor: Actor, kind: EventType, data: Any, out: _Outco
         out.lots.extend(result[1])
     elif kind == EventType.COMMISSION:
         out.serials.extend(result[1])
+
+
+def _lots_named(session: Session, items: Sequence[tuple[EventType, SQLModel]]) -> set[int]:
+    """The existing lots whose custody these items read or change (lots they make are not there yet)."""
+    named: set[int] = set()
+    shipments: list[int] = []
+    corrected: list[str] = []
+    codes: list[str] = []
+    for kind, data in items:
+        if isinstance(data, TransformIn):
+            named.update(item.lot_id for item in data.inputs)
+        elif isinstance(data, PackIn):
+            named.update(ref.lot_id for ref in data.children)
+        elif isinstance(data, ReceiveIn):
+            shipments.append(data.shipment_id)
+        elif isinstance(data, CorrectionIn):
+            corrected.append(data.event_id)
+        elif isinstance(data, DecommissionIn):
+            codes.extend(normalize_code(code) for code in data.codes)
+        elif kind != EventType.HARVEST:
+            named.add(data.lot_id)  # type: ignore[attr-defined]
+    for part in in_chunks(shipments):
+        named.update(session.exec(select(Shipment.lot_id).where(col(Shipment.id).in_(part))))
+    for events in in_chunks(corrected):
+        named.update(session.exec(select(EventLot.lot_id).where(col(EventLot.event_id).in_(events))))
+    if codes:
+        named.update(c.lots_of_codes(session=session, codes=codes))
+    return named
 
 
 def _fingerprint(items: Sequence[tuple[EventType, SQLModel]]) -> str:
@@ -154,6 +185,9 @@ def capture(
     # changes) even when the caller catches the error and goes on to commit.
     try:
         with batch.open_call(session, call), session.begin_nested():
+            # Every lot the items name is locked before the first item, in id order: batches that
+            # share lots take turns instead of deadlocking (rules.lock_lots).
+            r.lock_lots(session=session, lot_ids=_lots_named(session, items))
             for index, (kind, data) in enumerate(items):
                 try:
                     _run(session, actor, kind, data, out)

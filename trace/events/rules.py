@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -11,14 +12,14 @@ from sqlalchemy import select
 from sqlmodel import Session, SQLModel, col
 
 from trace.access import Actor
-from trace.errors import Forbidden, NotFound, RuleViolation
+from trace.errors import Forbidden, RuleViolation
 from trace.events import batch
 from trace.events.models import EPCIS_SHAPE, Event, EventType
 from trace.events.schemas import EventCommon
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotStatus
 from trace.platform.config import get_settings
-from trace.platform.sqltypes import fast_row
+from trace.platform.sqltypes import fast_row, in_chunks
 from trace.platform.timeutil import local_zone, localise, to_utc, utcnow
 
 T = TypeVar("T", bound=SQLModel)
@@ -140,15 +141,73 @@ def own_location(
     return location
 
 
+def lock_lots(*, session: Session, lot_ids: Iterable[int], holdings: bool = True) -> dict[int, Lot]:
+    """Lock these lots' rows to the end of the transaction, in ascending id order, and read them and
+    their holdings afresh.
+
+    Every rule that reads a lot's custody (its holdings, status, open shipments, units, labels
+    issued) to decide a write takes the lot's lock first, so two writers of one lot take turns on
+    PostgreSQL as they do on SQLite (whose writers are one at a time: BEGIN IMMEDIATE). The order
+    is fixed: lots by id, then designation rights, then the organisation's chain head; a batch
+    locks all its lots before its first item. The fresh read matters as much as the lock: a row
+    the session loaded before the lock (the identity map keeps it) would answer with stale values.
+    A lot made in this call is locked by being invisible to everyone else. ``holdings=False``: the lots
+    only (a recall's reach, whose custody it does not read)."""
+    call = batch.current(session)
+    wanted = sorted({lot_id for lot_id in lot_ids if call is None or lot_id not in call.locked})
+    found: dict[int, Lot] = {}
+    # No autoflush: nothing pending can touch a lot this call has not locked yet.
+    with session.no_autoflush:
+        for chunk in in_chunks(wanted):
+            lots = session.scalars(
+                select(Lot)
+                .where(col(Lot.id).in_(chunk))
+                .order_by(col(Lot.id))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).all()
+            held = (
+                session.scalars(
+                    select(Holding).where(col(Holding.lot_id).in_(chunk)).execution_options(populate_existing=True)
+                ).all()
+                if holdings
+                else []
+            )
+            found.update((lot.id, lot) for lot in lots)  # type: ignore[misc]
+            if call is not None:
+                for lot in lots:
+                    call.rows[(Lot, lot.id)] = lot
+                    call.fresh.add((Lot, lot.id))
+                for row in held:
+                    call.rows[(Holding, (row.lot_id, row.organisation_id))] = row
+                    call.fresh.add((Holding, (row.lot_id, row.organisation_id)))
+                call.locked.update(found)
+    return found
+
+
+def fresh_row(session: Session, model: type[T], key: Any) -> T | None:
+    """A row read from the database now (its lot locked first), or as this call has already read or made it."""
+    call = batch.current(session)
+    if call is not None and (model, key) in call.fresh:
+        return cast("T | None", call.rows[(model, key)])
+    with session.no_autoflush:
+        row = session.get(model, key, populate_existing=True)
+    if call is not None:
+        call.rows[(model, key)] = row
+        call.fresh.add((model, key))
+    return row
+
+
 def lot_for_update(*, session: Session, lot_id: int) -> Lot:
-    """A lot, or a 4xx naming it."""
-    try:
+    """A lot under its row lock (see :func:`lock_lots`), or a 4xx naming it."""
+    call = batch.current(session)
+    if call is not None and lot_id in call.locked:
         lot = get_row(session, Lot, lot_id)
-        if lot is None:
-            raise NotFound(f"Lot {lot_id} not found")
-        return lot
-    except NotFound:
-        raise RuleViolation(f"Lot {lot_id} does not exist", code="unknown_lot") from None
+    else:
+        lot = lock_lots(session=session, lot_ids=[lot_id]).get(lot_id)
+    if lot is None:
+        raise RuleViolation(f"Lot {lot_id} does not exist", code="unknown_lot")
+    return lot
 
 
 def require_movable(lot: Lot) -> None:
@@ -177,6 +236,9 @@ def holding(*, session: Session, lot_id: int, organisation_id: int) -> Holding:
         row = fast_row(Holding, lot_id=lot_id, organisation_id=organisation_id, quantity=Decimal(0))
         session.add(row)
         remember(session, row, (lot_id, organisation_id))
+        call = batch.current(session)
+        if call is not None:
+            call.fresh.add((Holding, (lot_id, organisation_id)))
     return row
 
 

@@ -11,11 +11,12 @@ from sqlmodel import Field, Session, SQLModel, col
 from trace.access import Actor, Role, require_writer
 from trace.designations import claims
 from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
+from trace.events import rules as r
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import CommissionIn, DecommissionIn
 from trace.idempotency import in_progress, insert_once
-from trace.lots import Holding, Lot
+from trace.lots import Holding
 from trace.platform.config import get_settings
 from trace.platform.timeutil import utcnow
 from trace.printing import capacity
@@ -147,7 +148,9 @@ def create_run(
     _check_format(data.format, data.quantity)
     if idempotency_key is not None and (found := _replay(session, org, idempotency_key, lot_id, data)):
         return found
-    lot = session.get(Lot, lot_id)
+    # The lot's lock first (rules.lock_lots): its holding and the labels issued for it are read afresh,
+    # and two runs asked for at once take turns on its capacity.
+    lot = r.lock_lots(session=session, lot_ids=[lot_id]).get(lot_id)
     if lot is None:
         raise NotFound(f"Lot {lot_id} not found")
     held = session.get(Holding, (lot.id, org))

@@ -24,10 +24,8 @@ STOPPED = {LotStatus.RECALLED: "lot_recalled", LotStatus.CANCELLED: "lot_cancell
 
 
 def locked_lot(*, session: Session, lot_id: int) -> Lot:
-    """A lot read under a row lock (PostgreSQL), so two holds or recalls of it take turns."""
-    lot = session.exec(
-        select(Lot).where(Lot.id == lot_id).with_for_update().execution_options(populate_existing=True)
-    ).first()
+    """A lot read under its row lock (rules.lock_lots), so holds, recalls and moves of it take turns."""
+    lot = r.lock_lots(session=session, lot_ids=[lot_id]).get(lot_id)
     if lot is None:
         raise NotFound(f"Lot {lot_id} not found")
     return lot

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, or_, select
 from trace import lineage
 from trace.access import Actor
 from trace.errors import Conflict, NotFound
+from trace.events import rules as r
 from trace.events.models import EventType
 from trace.lineage import Direction
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
@@ -71,7 +72,16 @@ def recall(
     if lot.status == LotStatus.CANCELLED:
         raise Conflict(f"Lot {lot.lot_code} was cancelled: there is nothing to recall", code="lot_cancelled")
     previous = lot.status
-    depths = _depths(session, lot.id, lineage.lot_ids(session=session, lot_id=lot.id, direction=Direction.FORWARD))  # type: ignore[arg-type]
+    # The reach is read under its lots' locks: a transformation of a reached lot either committed first
+    # (its outputs are found when the reach is read again) or waits and then finds the lot recalled.
+    locked = {lot.id}
+    while True:
+        reach = lineage.lot_ids(session=session, lot_id=lot.id, direction=Direction.FORWARD)  # type: ignore[arg-type]
+        if set(reach) <= locked:
+            break
+        r.lock_lots(session=session, lot_ids=set(reach) - locked, holdings=False)
+        locked.update(reach)
+    depths = _depths(session, lot.id, reach)  # type: ignore[arg-type]
     with session.begin_nested():
         found = Recall(
             lot_id=lot.id,  # type: ignore[arg-type]
