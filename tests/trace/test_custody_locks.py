@@ -28,13 +28,26 @@ from trace.designations.rights import RightChange, change_right
 from trace.errors import DomainError
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
-from trace.events.schemas import CorrectionIn, ReceiveIn, SellIn, ShipIn, TransformIn, TransformInput, TransformOutput
+from trace.events.schemas import (
+    CommissionIn,
+    CorrectionIn,
+    DecommissionIn,
+    PackIn,
+    ReceiveIn,
+    SellIn,
+    ShipIn,
+    TransformIn,
+    TransformInput,
+    TransformOutput,
+    UnitRef,
+)
 from trace.lots import Holding, Lot, LotStatus, Shipment
 from trace.platform.db import make_engine, session_scope
 from trace.printing.models import PrintKind
 from trace.printing.runs import PrintRunCreate, create_run
 from trace.recalls.models import ReasonIn
 from trace.recalls.recall import recall
+from trace.units import Unit
 
 N = 20
 
@@ -326,3 +339,80 @@ def test_a_ship_waits_for_a_recall_in_flight_and_is_refused(racing: Engine) -> N
     # then it sees the recall and is refused (read without the lock, it saw "active" and shipped)
     assert outcomes == ["lot_recalled"]
     holdings_match_the_log(racing, [chain.lot_id])
+
+
+def _commissioned(engine: Engine, chain: Chain, count: int) -> tuple[list[str], list[str]]:
+    """``count`` units of the chain's lot: their serials and human codes."""
+    with session_scope(engine) as session:
+        data = CommissionIn(lot_id=chain.lot_id, count=count)  # type: ignore[arg-type]
+        serials = capture(session=session, actor=f.member(chain.grower), items=[(EventType.COMMISSION, data)]).serials
+        codes = list(session.scalars(select(Unit.code).where(Unit.lot_id == chain.lot_id).order_by(col(Unit.serial))))
+    return serials, codes
+
+
+def test_twenty_commissions_take_no_more_codes_than_the_lots_capacity(racing: Engine) -> None:
+    chain = Chain(racing, qty="20")
+
+    def commission(session: Session, _index: int) -> object:
+        data = CommissionIn(lot_id=chain.lot_id, count=5)  # type: ignore[arg-type]
+        return capture(session=session, actor=f.member(chain.grower), items=[(EventType.COMMISSION, data)])
+
+    outcomes = race(racing, N, commission)
+    assert outcomes["ok"] == 4 and outcomes["over_capacity"] == N - 4, outcomes
+    with Session(racing) as session:
+        units = session.execute(select(func.count()).select_from(Unit).where(Unit.lot_id == chain.lot_id)).scalar()
+    assert units == 20
+
+
+def test_twenty_voids_of_the_same_codes_void_them_once(racing: Engine) -> None:
+    chain = Chain(racing)
+    _, codes = _commissioned(racing, chain, 3)
+
+    def void(session: Session, _index: int) -> object:
+        data = DecommissionIn(codes=codes, reason="Tờ nhãn bị hỏng")
+        return capture(session=session, actor=f.member(chain.grower), items=[(EventType.DECOMMISSION, data)])
+
+    outcomes = race(racing, N, void)
+    assert outcomes["ok"] == 1 and outcomes["already_void"] == N - 1, outcomes
+    with Session(racing) as session:
+        voids = session.execute(
+            select(func.count()).select_from(Event).where(Event.type == EventType.DECOMMISSION)
+        ).scalar()
+    assert voids == 1
+
+
+def test_twenty_packs_of_the_same_units_into_different_cartons_pack_them_once(racing: Engine) -> None:
+    chain = Chain(racing)
+    serials, _ = _commissioned(racing, chain, 4)
+
+    def pack(session: Session, index: int) -> object:
+        data = PackIn(
+            parent_id=f"urn:epc:id:sscc:0614141.{index:010d}",
+            children=[UnitRef(lot_id=chain.lot_id, serial=s) for s in serials],  # type: ignore[arg-type]
+        )
+        return capture(session=session, actor=f.member(chain.grower), items=[(EventType.PACK, data)])
+
+    outcomes = race(racing, N, pack)
+    assert outcomes["ok"] == 1 and outcomes["already_packed"] == N - 1, outcomes
+    with Session(racing) as session:
+        parents = set(session.scalars(select(Unit.parent_id).where(Unit.lot_id == chain.lot_id)))
+    assert len(parents) == 1 and None not in parents
+
+
+def test_twenty_print_runs_take_no_more_than_the_rights_label_quota(racing: Engine) -> None:
+    # given a GI grower whose right allows 20 labels a year, and a lot of 500 bags
+    with session_scope(racing) as session:
+        given = f.gi_grower(session)
+        given.right.annual_label_quota = 20
+        session.add(given.right)
+        lot_id = f.harvest(
+            session, given.grower, "250", prod=given.fresh, loc=given.area, designation_ids=[given.gi.id]
+        ).lot_ids[0]
+        grower = given.grower
+
+    def run(session: Session, _index: int) -> object:
+        data = PrintRunCreate(kind=PrintKind.UNIT, quantity=5)
+        return create_run(session=session, actor=f.member(grower), lot_id=lot_id, data=data)
+
+    outcomes = race(racing, N, run)
+    assert outcomes["ok"] == 4 and outcomes["quota_exceeded"] == N - 4, outcomes
