@@ -32,6 +32,7 @@ from trace.events.schemas import (
     CommissionIn,
     CorrectionIn,
     DecommissionIn,
+    HarvestIn,
     PackIn,
     ReceiveIn,
     SellIn,
@@ -416,3 +417,35 @@ def test_twenty_print_runs_take_no_more_than_the_rights_label_quota(racing: Engi
 
     outcomes = race(racing, N, run)
     assert outcomes["ok"] == 4 and outcomes["quota_exceeded"] == N - 4, outcomes
+
+
+def test_twenty_part_receipts_of_a_first_shipment_receive_what_was_shipped(racing: Engine) -> None:
+    # given a receiver holding none of the lot yet (each receipt would make its holding row)
+    chain = Chain(racing)
+    with session_scope(racing) as session:
+        shipment = f.ship(session, chain.grower, chain.lot_id, chain.processor, "60").shipment_id
+
+    def receive(session: Session, _index: int) -> object:
+        data = ReceiveIn(shipment_id=shipment, quantity=Decimal(5))  # type: ignore[arg-type]
+        return capture(session=session, actor=f.member(chain.processor), items=[(EventType.RECEIVE, data)])
+
+    outcomes = race(racing, N, receive)
+    assert outcomes["ok"] == 12 and outcomes["exceeds_shipment"] + outcomes["shipment_closed"] == N - 12, outcomes
+    with Session(racing) as session:
+        held = session.get(Holding, (chain.lot_id, chain.processor_id))
+        assert held is not None and held.quantity == Decimal(60)
+    holdings_match_the_log(racing, [chain.lot_id])
+
+
+def test_twenty_harvests_of_one_lot_code_make_one_lot(racing: Engine) -> None:
+    chain = Chain(racing)
+    with session_scope(racing) as session:
+        product, area = f.product(session, chain.grower), f.location(session, chain.grower)
+        product_id, area_id = product.id, area.id
+
+    def harvest(session: Session, _index: int) -> object:
+        data = HarvestIn(product_id=product_id, lot_code="NL-2026-07-01", quantity=Decimal(50), location_id=area_id)  # type: ignore[arg-type]
+        return capture(session=session, actor=f.member(chain.grower), items=[(EventType.HARVEST, data)])
+
+    outcomes = race(racing, N, harvest)
+    assert outcomes["ok"] == 1 and outcomes["lot_exists"] == N - 1, outcomes
