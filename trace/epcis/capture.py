@@ -490,7 +490,9 @@ def _record(
                         )
                     if kind != EventType.HARVEST and any(k in MAKERS for _, k, _ in pending):
                         flush()
-                    pending.append((index, kind, _validated(kind, mapper.map(kind, event))))
+                    validated = _validated(kind, mapper.map(kind, event))
+                    validated._epcis_id = ids[index]  # type: ignore[attr-defined]
+                    pending.append((index, kind, validated))
                 except DomainError as error:
                     if "index" in error.details:
                         raise

@@ -87,7 +87,7 @@ def new_event(
 ) -> Event:
     """An unsealed event with our type's EPCIS shape; the chain seals it."""
     epcis_type, action, default_step, default_disp = EPCIS_SHAPE[type]
-    extra = {k: v for k, v in (("kde", data.kde), ("note", data.note)) if v}
+    extra = {k: v for k, v in (("kde", data.kde), ("note", data.note), ("epcis_id", data._epcis_id)) if v}
     return fast_row(
         Event,
         id=str(uuid.uuid4()),

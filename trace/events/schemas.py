@@ -34,6 +34,9 @@ class EventCommon(SQLModel):
         default_factory=dict, description="Extra key data elements (private to the organisation)"
     )
     note: str | None = Field(default=None, max_length=1000)
+    # Set by EPCIS capture, never by a client: the id the event was sent with, kept in its hashed payload
+    # (verify-log then checks the stored EPCIS id against it, as it checks our own against the hash).
+    _epcis_id: str | None = PrivateAttr(default=None)
 
 
 class InputUsed(SQLModel):
