@@ -106,17 +106,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_verify_log(args: argparse.Namespace) -> int:
-    """Recompute the event log's hash chains; exit 1 at the first broken link."""
-    from trace.events import chain
+    """Recompute the event log's hash chains, then every table derived from the events; exit 1 at the
+    first broken link or differing row."""
+    from trace.events import derived
+
+    def progress(percent: int) -> None:
+        if args.progress:
+            print(f"{percent}%", file=sys.stderr, flush=True)
 
     with _engine(args.database_url) as engine, session_scope(engine, write=False) as session:
-        report = chain.verify(session=session, organisation_id=args.organisation)
-    if report.ok:
-        print(f"ok: {report.events:,} events in {report.organisations} organisation chain(s) verified")
+        report = derived.verify_log(session=session, organisation_id=args.organisation, on_progress=progress)
+    chain, found = report.chain, report.derived
+    if not chain["ok"]:
+        where = f"event {chain['broken_event_id']}" if chain["broken_event_id"] else "end of chain"
+        print(
+            f"BROKEN: organisation {chain['broken_organisation_id']}, seq {chain['broken_seq']}, {where}: "
+            f"{chain['reason']}"
+        )
+        return BROKEN
+    print(f"ok: {chain['events']:,} events in {chain['organisations']} organisation chain(s) verified")
+    if found is None:
         return OK
-    where = f"event {report.broken_event_id}" if report.broken_event_id else "end of chain"
-    print(f"BROKEN: organisation {report.broken_organisation_id}, seq {report.broken_seq}, {where}: {report.reason}")
-    return BROKEN
+    if not found["ok"]:
+        difference = found["difference"]
+        key = ", ".join(f"{k}={v}" for k, v in difference["row"].items())
+        print(f"DIFFERS: {difference['table']} ({key}): {difference['problem']}")
+        return BROKEN
+    rows = ", ".join(f"{count:,} {table}" for table, count in found["checked"].items())
+    print(f"ok: derived tables recomputed from the events: {rows}")
+    return OK
 
 
 def cmd_export_trace(args: argparse.Namespace) -> int:
@@ -222,9 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="demo data already there: add a batch of recent harvests (events are never deleted)",
     )
-    add("verify-log", cmd_verify_log).add_argument(
-        "--organisation", type=int, metavar="ID", help="only this organisation's chain"
-    )
+    cmd = add("verify-log", cmd_verify_log)
+    cmd.add_argument("--organisation", type=int, metavar="ID", help="only this organisation's chain")
+    cmd.add_argument("--progress", action="store_true", help="print the percentage done to stderr")
     cmd = add("export-trace", cmd_export_trace)
     cmd.add_argument("--lot", type=int, metavar="ID", help="lot id")
     cmd.add_argument("--gtin", help="GTIN of the lot (with --lot-code)")

@@ -26,6 +26,7 @@ from tests import factories as f
 from tests.conftest import migrate
 from trace.designations.rights import RightChange, change_right
 from trace.errors import DomainError
+from trace.events import derived
 from trace.events.ledger import capture
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import (
@@ -106,7 +107,8 @@ def race(engine: Engine, n: int, attempt: Callable[[Session, int], object]) -> C
 
 
 def holdings_match_the_log(engine: Engine, lot_ids: list[int]) -> None:
-    """Every holding of these lots equals the sum of its custody deltas in the log (less those corrected)."""
+    """Every holding of these lots equals the sum of its custody deltas in the log (less those corrected),
+    and verify-log finds every derived table as the log implies."""
     with Session(engine) as session:
         held = {
             (lot, org): Decimal(q)
@@ -132,6 +134,10 @@ def holdings_match_the_log(engine: Engine, lot_ids: list[int]) -> None:
             )
         }
     assert {k: v for k, v in held.items() if v} == {k: v for k, v in logged.items() if v}
+    # And every other table derived from the log (shipments, lots' statuses, units, ids) is what it implies.
+    with Session(engine) as session:
+        report = derived.verify(session=session)
+    assert report.ok, report.difference
 
 
 def _committed(engine: Engine, build: Callable[[Session], object]) -> object:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -111,8 +112,10 @@ class ChainReport:
     reason: str | None = None
 
 
-def verify(*, session: Session, organisation_id: int | None = None) -> ChainReport:
-    """Recompute every hash and link, oldest first; stop at the first break."""
+def verify(
+    *, session: Session, organisation_id: int | None = None, on_progress: Callable[[int], None] | None = None
+) -> ChainReport:
+    """Recompute every hash and link, oldest first; stop at the first break (``on_progress``: events read)."""
     heads = session.exec(
         select(ChainHead).where(ChainHead.organisation_id == organisation_id)
         if organisation_id is not None
@@ -129,6 +132,8 @@ def verify(*, session: Session, organisation_id: int | None = None) -> ChainRepo
         )
         for event in rows:
             counted += 1
+            if on_progress is not None and counted % 5000 == 0:
+                on_progress(counted)
             reason = None
             if event.seq != expected_seq:
                 reason = f"sequence gap: expected {expected_seq}, found {event.seq}"
