@@ -19,7 +19,7 @@ from trace import (  # noqa: F401  # noqa: F401
 )
 from trace.designations import models as designation_models  # noqa: F401
 from trace.epcis import models as epcis_models  # noqa: F401
-from trace.events import models  # noqa: F401
+from trace.events import models, verify_jobs  # noqa: F401
 from trace.platform import changes  # noqa: F401
 from trace.printing import models as printing_models  # noqa: F401
 from trace.reports import models as report_models  # noqa: F401

@@ -27,21 +27,36 @@ from trace.platform.config import get_settings
 API = "/api/v1"
 
 
-def test_admin_verifies_a_clean_log(client: TestClient, session: Session) -> None:
+def test_admin_verifies_one_chain_in_the_request_and_the_whole_log_as_a_job(
+    client: TestClient, session: Session
+) -> None:
     coop, member = party(session)
     inspector = headers_for(session, f.org(session, "authority"), Role.INSPECTOR)
     admin = headers_for(session, None, Role.ADMIN)
     f.harvest(session, coop)
     f.harvest(session, coop)
     session.commit()
-    report = client.get(f"{API}/admin/verify-log", headers=admin)
-    assert report.status_code == 200, report.text
-    assert report.json()["ok"] is True and report.json()["broken_event_id"] is None
-    own = client.get(f"{API}/admin/verify-log", headers=admin, params={"organisation_id": coop.id}).json()
-    assert own == {**own, "ok": True, "organisations": 1, "events": 2}
-    assert_problem(client.get(f"{API}/admin/verify-log", headers=member), 403, "admin_only")
-    assert_problem(client.get(f"{API}/admin/verify-log", headers=inspector), 403, "admin_only")
+    own = client.get(f"{API}/admin/verify-log", headers=admin, params={"organisation_id": coop.id})
+    assert own.status_code == 200, own.text
+    assert own.json() == {**own.json(), "ok": True, "organisations": 1, "events": 2, "broken_event_id": None}
+    # the whole log is not verified inside a request: the answer says where to ask
+    whole = assert_problem(client.get(f"{API}/admin/verify-log", headers=admin), 422, "verify_is_a_job")
+    assert whole["jobs"] == f"{API}/admin/verify-log/jobs"
+    queued = client.post(f"{API}/admin/verify-log/jobs", headers=admin)
+    assert queued.status_code == 202, queued.text
+    job = queued.json()
+    assert job["status"] == "queued" and job["progress"] == 0 and job["report"] is None
+    assert queued.headers["location"] == f"{API}/admin/verify-log/jobs/{job['id']}"
+    assert client.post(f"{API}/admin/verify-log/jobs", headers=admin).json()["id"] == job["id"]  # one at a time
+    assert client.get(queued.headers["location"], headers=admin).json() == job
+    assert [j["id"] for j in client.get(f"{API}/admin/verify-log/jobs", headers=admin).json()][:1] == [job["id"]]
+    assert_problem(client.get(f"{API}/admin/verify-log/jobs/{job['id'] + 1000}", headers=admin), 404)
+    for who in (member, inspector):
+        assert_problem(client.get(f"{API}/admin/verify-log", headers=who), 403, "admin_only")
+        assert_problem(client.post(f"{API}/admin/verify-log/jobs", headers=who), 403, "admin_only")
+        assert_problem(client.get(queued.headers["location"], headers=who), 403, "admin_only")
     assert_problem(client.get(f"{API}/admin/verify-log"), 401, "no_credentials")
+    assert_problem(client.post(f"{API}/admin/verify-log/jobs"), 401, "no_credentials")
 
 
 def _ready(

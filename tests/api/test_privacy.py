@@ -380,6 +380,8 @@ NO_PARTY: dict[str, str] = {
     "/api/v1/print-runs/{run_id}": "a print run: lot, format, counts (labels carry product, lot and badge only)",
     "/api/v1/print-runs/{run_id}/file": "the labels: product, lot, dates, designation badge (labels.LabelData)",
     "/api/v1/admin/verify-log": "the event log's hash chains",
+    "/api/v1/admin/verify-log/jobs": "verify jobs: status, progress, ids of the first differing row (admin only)",
+    "/api/v1/admin/verify-log/jobs/{job_id}": "a verify job: status, progress, ids of a differing row (admin only)",
     "/epcis/eventTypes": "the EPCIS event types",
     "/api/v1/webhooks": "subscriptions: URL and filters (the payload is probed by test_a_webhook_payload_…)",
     "/api/v1/webhooks/{subscription_id}": "a subscription: URL and filters",

@@ -10,14 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
 from tests import factories as f
+from trace.access import Actor, Role
+from trace.events import verify_jobs
 from trace.platform.db import make_engine, session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 # A queue of this run's own: two suites at once (SQLite and PostgreSQL) share one Redis.
 QUEUE = f"hytrace-test-{os.getpid()}"
+ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="admin")
 
 
 def _redis_up() -> bool:
@@ -39,7 +43,6 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
     with session_scope(engine) as session:
         coop = f.org(session)
         f.harvest(session, coop, "10")
-    engine.dispose()
     env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS, "HYTRACE_CELERY_QUEUE": QUEUE}
     worker = subprocess.Popen(
         [
@@ -76,10 +79,26 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
         # when the task is sent to the worker
         started = time.monotonic()
         report = client.send_task("ops.verify_log").get(timeout=60)
-        # then the worker read the committed chain and found it intact
-        assert report["ok"] is True and report["events"] == 1 and report["organisations"] == 1
+        # then the worker read the committed chain and the tables derived from it, and found them intact
+        assert report["ok"] is True and report["chain"]["events"] == 1 and report["chain"]["organisations"] == 1
+        assert report["derived"]["checked"]["lot"] == 1
         assert time.monotonic() - started < 60
+        # and a verify job asked for by the administrator is run by the worker, its report on the job's row
+        with session_scope(engine) as session:
+            job_id = verify_jobs.request(session=session, actor=ADMIN).id
+        client.send_task("ops.verify_job", args=[job_id])
+        deadline = time.monotonic() + 60
+        while True:
+            with Session(engine) as session:
+                job = session.get(verify_jobs.VerifyJob, job_id)
+                assert job is not None
+                if job.status == verify_jobs.VerifyStatus.DONE or time.monotonic() > deadline:
+                    break
+            time.sleep(0.2)
+        assert job.status == verify_jobs.VerifyStatus.DONE and job.ok is True and job.progress == 100, job
+        assert job.report and job.report["derived"]["ok"] is True
     finally:
+        engine.dispose()
         worker.terminate()
         try:
             worker.wait(timeout=20)

@@ -26,7 +26,8 @@ from trace import cli
 from trace.access import Actor, Role
 from trace.epcis import document, vocab
 from trace.epcis.capture import capture_document
-from trace.events import derived
+from trace.errors import Forbidden
+from trace.events import derived, verify_jobs
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import (
@@ -40,12 +41,14 @@ from trace.events.schemas import (
     StoreIn,
     UnitRef,
 )
+from trace.events.verify_jobs import VerifyJob, VerifyStatus
 from trace.lots import Lot, LotStatus
-from trace.platform.db import make_engine
+from trace.platform.db import make_engine, session_scope
 from trace.recalls.holds import hold, release
 from trace.recalls.models import ReasonIn
 from trace.recalls.recall import recall
 from trace.units import Unit
+from workers import ops
 
 
 @dataclass
@@ -343,3 +346,66 @@ def test_an_insider_edit_to_a_derived_table_is_named(world: World, edit: Edit) -
         assert found.problem.startswith(expected.pop("problem")), found
     assert expected.items() <= found.row.items(), found
 
+
+# --- the whole verify as a worker job ---------------------------------------------------------------------
+
+ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="admin")
+
+
+def _queued(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return verify_jobs.request(session=session, actor=ADMIN).id  # type: ignore[return-value]
+
+
+def test_a_verify_job_records_its_progress_and_its_report_and_runs_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = _queued(world.engine)
+    assert _queued(world.engine) == job_id  # one already queued is answered, not a second one
+    seen: list[int] = []
+    real = verify_jobs.heartbeat
+
+    def watch(**kwargs: Any) -> bool:
+        ok = real(**kwargs)
+        with Session(world.engine) as look:  # what another process reads while the job runs
+            job = look.get(VerifyJob, job_id)
+            assert job is not None and job.status == VerifyStatus.RUNNING
+            seen.append(job.progress)
+        return ok
+
+    monkeypatch.setattr(verify_jobs, "heartbeat", watch)
+    assert ops.run_verify(job_id, engine=world.engine) == "done"
+    assert len(seen) > 3 and seen == sorted(seen) and 0 <= seen[0] < 50 < seen[-1] <= 99, seen
+    with Session(world.engine) as session:
+        job = session.get(VerifyJob, job_id)
+        assert job is not None and job.status == VerifyStatus.DONE and job.progress == 100 and job.ok is True
+        assert job.report and job.report["chain"]["ok"] and job.report["derived"]["checked"]["unit"] > 0
+    assert ops.run_verify(job_id, engine=world.engine) == "skipped"  # a second delivery does nothing
+    assert _queued(world.engine) != job_id  # a finished verify is not answered again: a new one is queued
+
+
+def test_a_verify_job_names_what_an_insider_changed(world: World) -> None:
+    job_id = _queued(world.engine)
+    change = "UPDATE holding SET quantity = quantity + :by WHERE lot_id = :lot AND quantity > 0"
+    with session_scope(world.engine) as session:
+        session.execute(text(change), {"by": 50, "lot": world.output})
+    try:
+        assert ops.run_verify(job_id, engine=world.engine) == "done"
+    finally:
+        with session_scope(world.engine) as session:
+            session.execute(text(change), {"by": -50, "lot": world.output})
+    with Session(world.engine) as session:
+        job = session.get(VerifyJob, job_id)
+        assert job is not None and job.ok is False and job.status == VerifyStatus.DONE
+        difference = job.report["derived"]["difference"]  # type: ignore[index]
+        assert difference["table"] == "holding" and difference["row"]["lot_id"] == world.output
+
+
+def test_only_the_province_administrator_asks_for_a_verify(world: World) -> None:
+    with session_scope(world.engine) as session:
+        for role in (Role.MEMBER, Role.ORG_ADMIN, Role.INSPECTOR):
+            someone = Actor(role=role, organisation_id=1, user_id=None, name="not the admin")
+            with pytest.raises(Forbidden):
+                verify_jobs.request(session=session, actor=someone)
+            with pytest.raises(Forbidden):
+                verify_jobs.recent(session=session, actor=someone)
