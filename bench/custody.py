@@ -339,7 +339,11 @@ def worker(
 ) -> dict[str, Any]:
     """One process: sign in (API) or connect (domain), wait for the others, then act until the time is up."""
     engine = make_engine(url, pool_size=2)
-    client: ApiClient | DomainClient = ApiClient(base, orgs) if base else DomainClient(engine)
+    try:
+        client: ApiClient | DomainClient = ApiClient(base, orgs) if base else DomainClient(engine)
+    except Exception:
+        start.abort()  # nobody waits for a process that will never arrive
+        raise
     picker = Picker(engine, orgs, random.Random(seed + index), index)
     tally: dict[str, Counter[str]] = {}
     conflicts: Counter[str] = Counter()
@@ -512,8 +516,6 @@ def run(
 ) -> dict[str, Any]:
     """One load of ``seconds`` from ``processes`` processes, then the balance of every lot."""
     engine = make_engine(url, pool_size=2)
-    with engine.connect():
-        pass
     with tempfile.TemporaryDirectory(prefix="hytrace_custody_") as tmp:
         with api_server(url, Path(tmp) / "uvicorn.log", redis_url) if path == "api" else _nothing() as base:
             ctx = mp.get_context("spawn")

@@ -35,7 +35,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from trace.epcis import ids as epcis_ids
-from trace.epcis import render
+from trace.epcis import render, vocab
 from trace.events import chain
 from trace.events.models import Event, EventLot, EventType
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
@@ -738,7 +738,11 @@ def _check_ids(connection: Connection, meter: _Meter) -> int:
             if stored != expected:
                 taken = holders.get(expected)
                 if not (bound is None and stored == f"urn:uuid:{e['id']}" and taken not in (None, e["id"])):
-                    said = f" was captured with id {bound}" if bound else f"'s EPCIS form hashes to {expected}"
+                    said = (
+                        f" was captured with id {bound}"
+                        if bound
+                        else f"'s EPCIS form (its URIs under {vocab.base()}) hashes to {expected}"
+                    )
                     _differs("epcis_event_id", {**row, "epcis_id": stored}, f"the event{said}")
             count += 1
         done += len(events)
