@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 
 from trace.digital_link import unit_uri
 from trace.lots import Lot
+from trace.platform.config import get_settings
 from trace.platform.db import make_engine
 from trace.scans.models import Scan
 from trace.units import Unit, UnitStatus
@@ -115,6 +116,18 @@ def server_env(db_url: str, port: int, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def read_as(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's settings become those of ``env`` (a server's or a worker's): every ``HYTRACE_``
+    variable it has is set, every other one unset. What this process then reads or renders (an event's
+    EPCIS id hashes URIs under the public base URL, tasks go to the worker's queue) is as they would."""
+    for name in [k for k in os.environ if k.startswith("HYTRACE_") and k not in env]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("HYTRACE_"):
+            monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
 
 
 def load_demo(env: dict[str, str], log: Path) -> None:

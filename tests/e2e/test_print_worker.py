@@ -26,8 +26,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from tests import factories as f
+from tests.e2e.live import read_as
 from trace.lots import Lot
-from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
 from trace.printing import runs
 from trace.printing.models import PrintArtefact, PrintRun, PrintStatus
@@ -179,16 +179,7 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
         "HYTRACE_PRINT_PROGRESS_EVERY": "25",
         "HYTRACE_CELERY_QUEUE": QUEUE,
     }
-    for name in (
-        "HYTRACE_DATABASE_URL",
-        "HYTRACE_REDIS_URL",
-        "HYTRACE_PUBLIC_BASE_URL",
-        "HYTRACE_PRINT_LEASE_SECONDS",
-        "HYTRACE_PRINT_PROGRESS_EVERY",
-        "HYTRACE_CELERY_QUEUE",
-    ):
-        monkeypatch.setenv(name, env[name])
-    get_settings.cache_clear()
+    read_as(env, monkeypatch)
     from workers.app import create_celery
 
     client = create_celery()
@@ -263,11 +254,7 @@ def test_the_embedded_default_renders_runs_without_redis(tmp_path: Path, monkeyp
     engine = make_engine(url, pool_size=2)
     env = {k: v for k, v in os.environ.items() if k != "HYTRACE_REDIS_URL"}
     env.update(HYTRACE_DATABASE_URL=url, HYTRACE_PUBLIC_BASE_URL=BASE, HYTRACE_CELERY_QUEUE=QUEUE)
-    monkeypatch.delenv("HYTRACE_REDIS_URL", raising=False)
-    monkeypatch.setenv("HYTRACE_CELERY_QUEUE", QUEUE)
-    monkeypatch.setenv("HYTRACE_DATABASE_URL", url)
-    monkeypatch.setenv("HYTRACE_PUBLIC_BASE_URL", BASE)
-    get_settings.cache_clear()
+    read_as(env, monkeypatch)  # no HYTRACE_REDIS_URL: the embedded broker
     from workers.app import broker_urls, create_celery
 
     assert broker_urls()[0] == f"sqla+sqlite:///{home / 'celery-broker.db'}"

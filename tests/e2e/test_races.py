@@ -31,14 +31,13 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from tests.conftest import Databases, require
-from tests.e2e.live import REDIS, Server, another_process, demo_server, redis_up
+from tests.e2e.live import REDIS, Server, another_process, demo_server, read_as, redis_up
 from tests.services import postgres_base_url
 from tests.trace.test_custody_locks import holdings_match_the_log
 from trace.demo.data import DEMO_PASSWORD
 from trace.events.models import Event, EventType
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotStatus, Shipment
-from trace.platform.config import get_settings
 from trace.products import Product
 from trace.units import Unit, UnitStatus
 from trace.users import User
@@ -202,12 +201,8 @@ def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(autouse=True)
 def _served_settings(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process reads the database with the servers' settings: an event's EPCIS id hashes its EPCIS
-    form, whose URIs begin with the public base URL it was recorded under."""
-    for name in ("HYTRACE_PUBLIC_BASE_URL", "HYTRACE_GTIN_COMPANY_PREFIX"):
-        if name in stage.one.env:
-            monkeypatch.setenv(name, stage.one.env[name])
-    get_settings.cache_clear()
+    # This process verifies the servers' log: the EPCIS ids it recomputes hash URIs under their base URL.
+    read_as(stage.one.env, monkeypatch)
 
 
 def _purge(queue: str) -> None:

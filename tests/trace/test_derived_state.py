@@ -43,6 +43,7 @@ from trace.events.schemas import (
 )
 from trace.events.verify_jobs import VerifyJob, VerifyStatus
 from trace.lots import Lot, LotStatus
+from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
 from trace.recalls.holds import hold, release
 from trace.recalls.models import ReasonIn
@@ -177,6 +178,20 @@ def test_the_cli_reports_the_chains_and_the_derived_tables(world: World, capsys:
     assert cli.main(["--database-url", world.url, "verify-log", "--progress"]) == cli.OK
     out = capsys.readouterr()
     assert "derived tables recomputed from the events" in out.out and "100%" in out.err
+
+
+def test_ids_recomputed_under_another_public_address_are_named_with_that_address(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the log recorded under the default public base URL, verified as if the instance had moved
+    monkeypatch.setenv("HYTRACE_PUBLIC_BASE_URL", "https://moi.example.vn")
+    get_settings.cache_clear()
+    with Session(world.engine) as session:
+        report = derived.verify(session=session)
+    # then the first own event whose form names our URIs differs, and the report says under which base
+    assert not report.ok and report.difference is not None
+    assert report.difference.table == "epcis_event_id"
+    assert "its URIs under https://moi.example.vn" in report.difference.problem
 
 
 Edit = Callable[[Connection, World], dict[str, Any]]  # makes the edit; returns what the report must name
