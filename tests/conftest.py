@@ -24,6 +24,12 @@ os.environ.setdefault("HYTRACE_SECRET_KEY", "test-secret-key-that-is-long-enough
 os.environ.setdefault("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "1000000")
 os.environ.setdefault("HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE", "1000000")
 os.environ.setdefault("HYTRACE_RATE_LIMIT_AUTHENTICATED_PER_MINUTE", "1000000")
+# The public log's checkpoints: one key for the run, given to every server and worker it starts (live.server_env).
+os.environ.setdefault("HYTRACE_TLOG_ORIGIN", "hytrace.test/log")
+if not os.environ.get("HYTRACE_TLOG_SIGNING_KEY"):
+    from trace.tlog.note import generate_key
+
+    os.environ["HYTRACE_TLOG_SIGNING_KEY"] = generate_key("hytrace.test/log")[0]
 
 from trace.platform.config import get_settings  # noqa: E402
 from trace.platform.db import make_engine  # noqa: E402

@@ -134,6 +134,76 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
         return BROKEN
     rows = ", ".join(f"{count:,} {table}" for table, count in found["checked"].items())
     print(f"ok: derived tables recomputed from the events: {rows}")
+    public = report.public_log
+    if public is None:
+        return OK
+    if not public["ok"]:
+        print(f"BROKEN: public log: {public['reason']}")
+        return BROKEN
+    print(
+        f"ok: public log recomputed from the events: {public['leaves']:,} leaves, {public['checkpoints']:,} "
+        f"signed checkpoints agree ({public['pending']:,} events waiting to be appended)"
+    )
+    return OK
+
+
+def cmd_tlog_tick(args: argparse.Namespace) -> int:
+    """Append every committed event to the public log and sign a checkpoint (workers do this every few
+    seconds; run it by hand after a restore, or where no worker runs)."""
+    from trace.transparency import keys, log
+
+    settings = get_settings()
+    signer, previous = keys.signer(settings), keys.previous_signer(settings)
+    appended = 0
+    with _engine(args.database_url) as engine:
+        while True:
+            with session_scope(engine) as session:
+                done = log.tick(session=session, signer=signer, origin=settings.log_origin, previous=previous)
+            appended += done
+            if not done:
+                break
+        with session_scope(engine, write=False) as session:
+            newest = log.latest(session=session)
+    size = newest.size if newest is not None else 0
+    print(f"ok: {appended:,} events appended; the newest checkpoint is of {size:,} leaves")
+    return OK
+
+
+def cmd_tlog_keygen(args: argparse.Namespace) -> int:
+    """Print a new signed-note key pair: the signer key (keep it secret: HYTRACE_TLOG_SIGNING_KEY) and
+    its verifier key (publish it; verifiers and witnesses pin it)."""
+    from trace.tlog import note
+
+    name = args.name or (args.witness and "witness") or get_settings().log_origin
+    skey, vkey = note.generate_key(name, witness=bool(args.witness))
+    print(f"signer key (secret):   {skey}")
+    print(f"verifier key (public): {vkey}")
+    return OK
+
+
+def cmd_tlog_key(args: argparse.Namespace) -> int:
+    """Print the log's verifier key (the key its checkpoints are signed with), to pin in a verifier."""
+    from trace.transparency import keys
+
+    print(keys.signer(get_settings()).verifier_key)
+    return OK
+
+
+def cmd_tlog_dev_witness(args: argparse.Namespace) -> int:
+    """Development only: make a witness key once (kept in --key-file) and print its verifier key, for
+    HYTRACE_TLOG_WITNESS_KEYS; `make run` runs this witness beside the server."""
+    from trace.tlog import note
+
+    if get_settings().environment == "production":
+        print("error: a witness is someone else's: configure its verifier key, never make one here", file=sys.stderr)
+        return ERROR
+    path = Path(args.key_file)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        skey, _ = note.generate_key(args.name, witness=True)
+        path.write_text(skey + "\n")
+        path.chmod(0o600)
+    print(note.Signer(path.read_text()).verifier_key)
     return OK
 
 
@@ -195,7 +265,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the whole database with a backup."""
     from trace.platform.backup import restore
 
-    restore(args.database_url, args.input)
+    restore(args.database_url, args.input, accept_rollback=args.accept_rollback)
     print(f"restored {_shown(args.database_url)} from {args.input}")
     return OK
 
@@ -243,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("verify-log", cmd_verify_log)
     cmd.add_argument("--organisation", type=int, metavar="ID", help="only this organisation's chain")
     cmd.add_argument("--progress", action="store_true", help="print the percentage done to stderr")
+    add("tlog-tick", cmd_tlog_tick)
+    cmd = add("tlog-keygen", cmd_tlog_keygen)
+    cmd.add_argument("--name", help="the key's name (default: the log's origin, or 'witness')")
+    cmd.add_argument("--witness", action="store_true", help="a witness's cosigning key (cosignature/v1)")
+    add("tlog-key", cmd_tlog_key)
+    cmd = add("tlog-dev-witness", cmd_tlog_dev_witness)
+    cmd.add_argument("--key-file", default="data/witness.key", help="default: data/witness.key")
+    cmd.add_argument("--name", default="hytrace-dev-witness", help="the witness key's name")
     cmd = add("export-trace", cmd_export_trace)
     cmd.add_argument("--lot", type=int, metavar="ID", help="lot id")
     cmd.add_argument("--gtin", help="GTIN of the lot (with --lot-code)")
@@ -261,7 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the ZIP file, or a folder to write it in under its dated name",
     )
     add("backup", cmd_backup).add_argument("--output", type=Path, required=True, metavar="FILE")
-    add("restore", cmd_restore).add_argument("--input", type=Path, required=True, metavar="FILE")
+    cmd = add("restore", cmd_restore)
+    cmd.add_argument("--input", type=Path, required=True, metavar="FILE")
+    cmd.add_argument(
+        "--accept-rollback",
+        action="store_true",
+        help="restore even a backup whose public log ends before a checkpoint already published (a fork)",
+    )
     cmd = add("move-to-postgres", cmd_move_to_postgres)
     cmd.add_argument("--target", required=True, metavar="URL", help="postgresql+psycopg://user:pw@host/db (empty)")
     return parser

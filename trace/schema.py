@@ -24,5 +24,6 @@ from trace.platform import changes  # noqa: F401
 from trace.printing import models as printing_models  # noqa: F401
 from trace.reports import models as report_models  # noqa: F401
 from trace.scans import models as scan_models  # noqa: F401
+from trace.transparency import models as log_models  # noqa: F401
 
 metadata = SQLModel.metadata

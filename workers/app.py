@@ -40,7 +40,14 @@ def create_celery() -> Celery:
         "hytrace",
         broker=broker,
         backend=backend,
-        include=["workers.ops", "workers.jobs", "workers.labels", "workers.reports", "workers.webhooks"],
+        include=[
+            "workers.ops",
+            "workers.jobs",
+            "workers.labels",
+            "workers.reports",
+            "workers.transparency",
+            "workers.webhooks",
+        ],
     )
     app.conf.update(
         task_acks_late=True,  # a killed worker's task is redelivered, so tasks are idempotent

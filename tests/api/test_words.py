@@ -19,7 +19,8 @@ FALLS_BACK_BY_REASON: dict[str, set[str]] = {
         "backup_invalid", "backup_missing", "database_missing", "demo_in_production", "demo_missing",
         "not_a_file", "not_sqlite", "password_missing", "restore_failed", "revision_mismatch",
         "source_not_sqlite", "target_not_empty", "target_not_migrated", "target_not_postgresql",
-        "tool_failed", "tool_missing", "transfer_chain_broken", "transfer_count_mismatch",
+        "tool_failed", "tool_missing", "transfer_chain_broken", "transfer_count_mismatch", "transfer_log_broken",
+        "restore_rolls_back_log",
     },
     "machine credentials (bearer tokens, API keys)": {"bad_api_key", "bad_token", "user_only"},
     "the EPCIS interface: documents, queries, master data": {
@@ -32,6 +33,12 @@ FALLS_BACK_BY_REASON: dict[str, set[str]] = {
         "bad_cursor", "bad_limit", "bad_period", "portal_only", "unknown_feed", "not_an_authority",
     },
     "partner webhooks": {"bad_webhook_url", "not_your_events"},
+    "the public log's API and verifiers (programs: logcheck, witnesses), its keys in settings": {
+        "log_bad_range", "log_bad_sizes", "log_checkpoint_not_found", "log_checkpoint_not_ours",
+        "log_cosignature_bad", "log_cosignature_unknown", "log_damaged", "log_event_not_found", "log_form_missing",
+        "log_key_bad", "log_key_missing", "log_not_yet_included", "log_note_malformed", "log_note_too_large",
+        "log_size_unpublished",
+    },
     "API writes the workspace has no page for yet (corrections, certifications, products, voids)": {
         "already_corrected", "correct_correction", "lot_in_use", "not_correctable", "shipment_received",
         "units_packed", "already_revoked", "certification_exists", "document_required",

@@ -113,6 +113,8 @@ def server_env(db_url: str, port: int, **extra: str) -> dict[str, str]:
         HYTRACE_RATE_LIMIT_LOGIN_PER_MINUTE="1000000",
         # as the product runs (Dockerfile, docker-compose.yml, make run): no proxy believed unless named
         FORWARDED_ALLOW_IPS="",
+        HYTRACE_TLOG_ORIGIN=os.environ["HYTRACE_TLOG_ORIGIN"],  # the run's log key (tests/conftest.py)
+        HYTRACE_TLOG_SIGNING_KEY=os.environ["HYTRACE_TLOG_SIGNING_KEY"],
     )
     env.update(extra)
     return env

@@ -16,6 +16,8 @@ from tests import factories as f
 from trace.access import Actor, Role
 from trace.events import verify_jobs
 from trace.platform.db import make_engine, session_scope
+from trace.tlog import note
+from trace.transparency import keys, log
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = os.environ.get("HYTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -43,7 +45,13 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
     with session_scope(engine) as session:
         coop = f.org(session)
         f.harvest(session, coop, "10")
-    env = {**os.environ, "HYTRACE_DATABASE_URL": url, "HYTRACE_REDIS_URL": REDIS, "HYTRACE_CELERY_QUEUE": QUEUE}
+    env = {
+        **os.environ,
+        "HYTRACE_DATABASE_URL": url,
+        "HYTRACE_REDIS_URL": REDIS,
+        "HYTRACE_CELERY_QUEUE": QUEUE,
+        "HYTRACE_TLOG_SEQUENCE_SECONDS": "0.5",
+    }
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -97,6 +105,17 @@ def test_worker_verifies_the_log_of_a_committed_database(databases, monkeypatch:
             time.sleep(0.2)
         assert job.status == verify_jobs.VerifyStatus.DONE and job.ok is True and job.progress == 100, job
         assert job.report and job.report["derived"]["ok"] is True
+        # and, with no task sent, the worker's sequencer appended the committed event to the public log and
+        # signed a checkpoint of it with the configured key
+        deadline = time.monotonic() + 30
+        while True:
+            with Session(engine) as session:
+                newest = log.latest(session=session)
+            if (newest is not None and newest.size == 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert newest is not None and newest.size == 1
+        note.open_note(newest.note, [note.Verifier(keys.signer(get_settings()).verifier_key)])
     finally:
         engine.dispose()
         worker.terminate()

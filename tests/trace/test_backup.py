@@ -129,3 +129,53 @@ def test_postgres_backup_without_pg_dump_says_what_to_install(monkeypatch: pytes
 def test_in_memory_sqlite_cannot_be_backed_up(tmp_path: Path) -> None:
     with pytest.raises(RuleViolation):
         bk.backup("sqlite:///:memory:", tmp_path / "x.backup")
+
+
+def _tick(engine: Engine) -> int:
+    from trace.platform.config import get_settings
+    from trace.transparency import keys, log
+
+    with session_scope(engine) as s:
+        while log.tick(session=s, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
+            pass
+        return log.latest(session=s).size  # type: ignore[union-attr]
+
+
+def test_a_restore_that_would_roll_the_public_log_back_is_refused_unless_accepted(
+    fresh: tuple[str, Engine], tmp_path: Path
+) -> None:
+    # given a backup taken when the log had published N leaves, and a newer checkpoint published since
+    url, engine = fresh
+    with session_scope(engine) as s:
+        f.harvest(s, f.org(s), "5")
+    backed_up = _tick(engine)
+    bk.backup(url, tmp_path / "hytrace.backup")
+    with session_scope(engine) as s:
+        f.harvest(s, f.org(s), "6")
+    published = _tick(engine)
+    assert published > backed_up
+    engine.dispose()
+    # when the older backup is restored, then it is refused with the reason, and nothing changed
+    with pytest.raises(Exception) as refused:
+        bk.restore(url, tmp_path / "hytrace.backup")
+    assert getattr(refused.value, "code", None) == "restore_rolls_back_log"
+    assert f"ends at {backed_up} leaves" in str(refused.value) and f"checkpoint of {published}" in str(refused.value)
+    with Session(engine) as s:
+        assert len(s.exec(select(Organisation)).all()) >= 2
+        from trace.transparency import log
+
+        assert log.latest(session=s).size == published  # type: ignore[union-attr]
+    # and told to, it restores (the log is back at the backup's checkpoint)
+    bk.restore(url, tmp_path / "hytrace.backup", accept_rollback=True)
+    with Session(engine) as s:
+        assert log.latest(session=s).size == backed_up  # type: ignore[union-attr]
+
+
+def test_a_newer_backup_restores_without_being_told(fresh: tuple[str, Engine], tmp_path: Path) -> None:
+    url, engine = fresh
+    with session_scope(engine) as s:
+        f.harvest(s, f.org(s), "5")
+    _tick(engine)
+    bk.backup(url, tmp_path / "hytrace.backup")
+    engine.dispose()
+    bk.restore(url, tmp_path / "hytrace.backup")  # the same checkpoint: nothing rolls back

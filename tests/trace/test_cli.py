@@ -289,6 +289,10 @@ MINIMAL = {
     "backup": ["--output", "x.backup"],
     "restore": ["--input", "x.backup"],
     "move-to-postgres": ["--target", "postgresql+psycopg://x@127.0.0.1/y"],
+    "tlog-tick": [],
+    "tlog-keygen": [],
+    "tlog-key": [],
+    "tlog-dev-witness": ["--key-file", "x.key"],
 }
 
 

@@ -23,14 +23,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, select, type_coerce
 
-from trace.access import Actor, can_see_private
+from trace.access import Actor, Role, can_see_private
 from trace.epcis import vocab
 from trace.epcis.hashid import hash_id
 from trace.epcis.models import EpcisEventId
 from trace.events.models import Event, EventLot, EventType
 from trace.locations import Location
 from trace.lots import Lot
-from trace.organisations import Organisation, PartyRow, may_identify
+from trace.organisations import Organisation, OrgKind, PartyRow, may_identify
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import parse_offset
 
@@ -156,6 +156,7 @@ class Facts:
     uris: dict[tuple[str, Any], str | None] = field(default_factory=dict)  # each lot's, place's, party's URI, made once
     withheld: bool = False  # a party's identity was withheld from the body last rendered
     hidden: dict[tuple[int, Actor], bool] = field(default_factory=dict)  # (party, reader) → identity withheld
+    log: bool = False  # rendering the log's form (log_forms): every household by number, no farming inputs
 
     def lot_class(self, lot_id: int) -> str:
         """The EPC class URI of a lot of the batch."""
@@ -294,7 +295,10 @@ def _party(facts: Facts, org_id: int | None, reader: Actor | None) -> str | None
     if org is None:
         return None
     withheld = False
-    if reader is not None:  # decided once per party and reader: an export renders a party per event
+    if facts.log:
+        # The log keeps what it records for ever, and a household may withdraw its consent: never its name.
+        withheld = OrgKind(org["kind"]) == OrgKind.FARM
+    elif reader is not None:  # decided once per party and reader: an export renders a party per event
         seen = (org["id"], reader)
         if seen not in facts.hidden:
             facts.hidden[seen] = not may_identify(
@@ -406,7 +410,8 @@ def _extensions(
     out: dict[str, Any], kind: EventType, payload: Mapping[Any, Any], facts: Facts, full: bool, event: Mapping[Any, Any]
 ) -> None:
     org = facts.orgs.get(event["organisation_id"])
-    if kind == EventType.HARVEST and payload.get("inputs_used") and (full or (org and org["practices_public"])):
+    shown = full or (org and org["practices_public"] and not facts.log)  # a choice to publish can be undone
+    if kind == EventType.HARVEST and payload.get("inputs_used") and shown:
         out[H + "inputsUsed"] = [{k: v for k, v in used.items() if v is not None} for used in payload["inputs_used"]]
     if kind == EventType.TRANSFORM:
         expiries = [
@@ -466,6 +471,19 @@ def render(events: Sequence[Mapping[Any, Any]], facts: Facts, actor: Actor | Non
             }
         out.append(item)
     return out
+
+
+_LOG_READER = Actor(role=Role.MEMBER, organisation_id=None, name="public log")
+
+
+def log_forms(events: Sequence[Mapping[Any, Any]], facts: Facts) -> list[dict[str, Any]]:
+    """The events as the public log records them: their public form, with every household by number
+    and no farming inputs (what it records stays public for ever; consent and choices can change)."""
+    facts.log = True
+    try:
+        return render(events, facts, _LOG_READER)
+    finally:
+        facts.log = False
 
 
 _EVENT_KEYS = tuple(EVENTS.c.keys())

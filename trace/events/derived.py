@@ -42,6 +42,7 @@ from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatu
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import localise
 from trace.recalls.models import Recall, RecallLot
+from trace.transparency import verify as transparency
 from trace.units import Unit, UnitStatus
 
 Progress = Callable[[int], None]  # percent done, 0–100
@@ -796,13 +797,14 @@ class LogReport:
     ok: bool
     chain: dict[str, Any]
     derived: dict[str, Any] | None  # None: one organisation's chain was asked for
+    public_log: dict[str, Any] | None = None  # the public log recomputed (None: not reached or not asked for)
 
 
 def verify_log(
     *, session: Session, organisation_id: int | None = None, on_progress: Progress | None = None
 ) -> LogReport:
     """The chains (a third of the progress), then, unless one organisation's chain is asked for, every
-    table derived from the events; a broken chain stops it there (what is derived from it is moot)."""
+    table derived from the events, then the public log; the first stage that fails stops it there."""
     events = session.connection().execute(select(func.count()).select_from(E)).scalar_one() or 1
     share = 100 if organisation_id is not None else 30
 
@@ -818,7 +820,17 @@ def verify_log(
 
     def derived_progress(percent: int) -> None:
         if on_progress is not None:
-            on_progress(share + (100 - share) * percent // 100)
+            on_progress(share + (85 - share) * percent // 100)
 
     report = verify(session=session, on_progress=derived_progress)
-    return LogReport(ok=report.ok, chain=asdict(found), derived=asdict(report))
+    if not report.ok:
+        if on_progress is not None:
+            on_progress(100)
+        return LogReport(ok=False, chain=asdict(found), derived=asdict(report))
+
+    def log_progress(percent: int) -> None:
+        if on_progress is not None:
+            on_progress(85 + 15 * percent // 100)
+
+    public = transparency.verify(session=session, on_progress=log_progress)
+    return LogReport(ok=public.ok, chain=asdict(found), derived=asdict(report), public_log=asdict(public))

@@ -11,9 +11,10 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, create_engine, inspect, make_url, text
+from sqlalchemy.pool import NullPool
 
-from trace.errors import RuleViolation
+from trace.errors import Conflict, RuleViolation
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,69 @@ def _check_sqlite_backup(path: Path) -> None:
         raise RuleViolation(f"{path} is not a hytrace database (no alembic_version table)", code="backup_invalid")
 
 
-def restore(url: str, source: Path) -> BackupResult:
-    """Replace the database at ``url`` with the content of the backup ``source`` (stop the app first)."""
+def _published(url: str) -> int | None:
+    """The size of the newest checkpoint the database's public log signed (None: none, or no database)."""
+    if not _is_postgres(url) and not sqlite_path(url).is_file():
+        return None
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("tlog_checkpoint"):
+                return None
+            found = connection.execute(text("SELECT max(size) FROM tlog_checkpoint")).scalar()
+            return int(found) if found is not None else None
+    finally:
+        engine.dispose()
+
+
+def _published_in_backup(url: str, source: Path) -> int | None:
+    """The size of the newest checkpoint a backup file holds (None: none, or a backup from before the log)."""
+    if not _is_postgres(url):
+        with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as backup_db:
+            try:
+                found = backup_db.execute("SELECT max(size) FROM tlog_checkpoint").fetchone()[0]
+            except sqlite3.OperationalError:  # no such table: a backup from before the log
+                return None
+        return int(found) if found is not None else None
+    exe = shutil.which("pg_restore")
+    if exe is None:
+        raise RuleViolation("pg_restore is not installed (apt-get install postgresql-client)", code="tool_missing")
+    done = subprocess.run(
+        [exe, "--data-only", "--table=tlog_checkpoint", "--file=-", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuleViolation(f"pg_restore could not read {source}: {done.stderr.strip()[:300]}", code="backup_invalid")
+    sizes, copying = [], False
+    for line in done.stdout.splitlines():
+        if line.startswith("COPY ") and "tlog_checkpoint" in line:
+            copying = True
+        elif copying and line == "\\.":
+            break
+        elif copying and line:
+            sizes.append(int(line.split("\t", 1)[0]))
+    return max(sizes) if sizes else None
+
+
+def restore(url: str, source: Path, *, accept_rollback: bool = False) -> BackupResult:
+    """Replace the database at ``url`` with the content of the backup ``source`` (stop the app first).
+
+    A backup whose public log ends before a checkpoint this database already published is refused unless
+    ``accept_rollback``: the leaves after it would be appended again differently, and every witness and
+    verifier that saw the newer checkpoint will see the log fork (docs/operations.md)."""
     source = Path(source)
+    if source.is_file():
+        published = _published(url)
+        restored = _published_in_backup(url, source) if published is not None else None
+        if published is not None and (restored or 0) < published and not accept_rollback:
+            raise Conflict(
+                f"The backup's public log ends at {restored or 0} leaves, but this database already published a "
+                f"checkpoint of {published}: restoring it rolls the log back, and every witness that saw the "
+                "newer checkpoint will see a fork. Restore a newer backup, or pass --accept-rollback",
+                code="restore_rolls_back_log",
+            )
     if _is_postgres(url):
         if not source.is_file():
             raise RuleViolation(f"No backup file at {source}", code="backup_missing")

@@ -110,6 +110,21 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10
     webhook_dispatch_seconds: float = 15
     webhook_allow_http_localhost: bool = False
+    # The public transparency log (trace/transparency): its checkpoints are signed with this signed-note key
+    # (PRIVATE+KEY+<name>+<hash>+<key>; `python -m trace.cli tlog-keygen` makes one). Production refuses to start
+    # without it; development and tests make one and keep it in tlog_key_file.
+    tlog_signing_key: str = ""
+    tlog_key_file: str = "./data/tlog-signing.key"
+    tlog_origin: str = ""  # the checkpoints' origin line; default "<public host>/log"
+    tlog_sequence_seconds: float = Field(default=2.0, gt=0)  # how often a worker appends and signs
+    # Rotating the key: set the new key above and the outgoing one here for a while. Checkpoints are then
+    # signed by both and announce the new key (verifiers pinned to the old key move to the new one); after,
+    # move the outgoing key's verifier key to tlog_previous_keys, so its checkpoints stay valid.
+    tlog_previous_signing_key: str = ""
+    # Earlier verifier keys (comma-separated) whose checkpoints stay valid after a rotation.
+    tlog_previous_keys: str = ""
+    # Witnesses whose cosignatures the log accepts and shows: their verifier keys (type 0x04), comma-separated.
+    tlog_witness_keys: str = ""
 
     @field_validator("public_base_url")
     @classmethod
@@ -132,6 +147,21 @@ class Settings(BaseSettings):
         if reason is not None:
             raise ValueError(f"HYTRACE_SECRET_KEY is too weak: {reason}; make a random one with {MAKE_A_SECRET}")
         return self
+
+    @model_validator(mode="after")
+    def _require_log_key(self) -> Settings:
+        # A development key is made on the fly; a production log signed with one nobody pinned proves nothing.
+        if self.environment == "production" and not self.tlog_signing_key:
+            raise ValueError(
+                "HYTRACE_TLOG_SIGNING_KEY must be set when HYTRACE_ENVIRONMENT=production: make one with "
+                "`python -m trace.cli tlog-keygen` and publish its verifier key"
+            )
+        return self
+
+    @property
+    def log_origin(self) -> str:
+        """The origin line of the log's checkpoints."""
+        return self.tlog_origin or f"{urlsplit(self.public_base_url).netloc.lower()}/log"
 
     @property
     def public_hosts(self) -> list[str]:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from trace.errors import Conflict, RuleViolation
 from trace.events import chain
 from trace.schema import metadata
+from trace.transparency import verify as log_verify
 
 BATCH = 5_000
 Progress = Callable[[str], None]
@@ -42,10 +43,14 @@ def _count(conn: Connection, table: Table) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+# One-row tables each database's migration makes itself: the page caches' change counter (not copied)
+# and the public log's head (its row is updated to the source's).
+MADE_BY_MIGRATION = ("change_epoch", "tlog_head")
+
+
 def _tables() -> list[Table]:
-    """The tables to copy: all but the page caches' change counter, whose row each database's
-    migration makes itself."""
-    return [table for table in metadata.sorted_tables if table.name != "change_epoch"]
+    """The tables to copy: all but the one-row tables each database's migration makes itself."""
+    return [table for table in metadata.sorted_tables if table.name not in MADE_BY_MIGRATION]
 
 
 def _check(source: Connection, target: Connection) -> None:
@@ -109,6 +114,8 @@ def transfer(source_engine: Engine, target_engine: Engine, *, progress: Progress
             report.rows[table.name] = _copy_table(source, target, table, say)
             _reset_sequences(target, table)
             say(f"{table.name}: {report.rows[table.name]:,} rows")
+        head = source.execute(text("SELECT size, root FROM tlog_head WHERE id = 1")).one()
+        target.execute(text("UPDATE tlog_head SET size = :s, root = :r WHERE id = 1"), {"s": head[0], "r": head[1]})
         for table in _tables():
             there = _count(target, table)
             if there != report.rows[table.name] or there != _count(source, table):
@@ -119,12 +126,18 @@ def transfer(source_engine: Engine, target_engine: Engine, *, progress: Progress
         # Verify before committing: a chain that does not survive the move is never left behind.
         with Session(bind=target, join_transaction_mode="create_savepoint") as session:
             verdict = chain.verify(session=session)
+            public = log_verify.verify(session=session) if verdict.ok else None
         if not verdict.ok:
             raise Conflict(
                 f"The hash chain does not verify on the target (organisation "
                 f"{verdict.broken_organisation_id}, seq {verdict.broken_seq}: {verdict.reason}); "
                 "nothing was committed",
                 code="transfer_chain_broken",
+            )
+        if public is not None and not public.ok:
+            raise Conflict(
+                f"The public log does not verify on the target ({public.reason}); nothing was committed",
+                code="transfer_log_broken",
             )
         report.events_verified, report.chains = verdict.events, verdict.organisations
         say(f"hash chains verified: {verdict.events:,} events in {verdict.organisations} organisations")
