@@ -35,6 +35,7 @@ from api.routes import (
     recalls,
     resolver,
     scans,
+    transparency,
     webhooks,
 )
 from api.security import DOCS_ASSETS, SecurityHeaders
@@ -150,7 +151,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.router, prefix="/api/v1")
     app.include_router(epcis.router)
-    for module in (portal, webhooks):  # issue #7: the national portal's pulls, partner webhooks
+    for module in (portal, webhooks, transparency):  # the national portal's pulls, partner webhooks, the log
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(product_images.media)
     # The workspace's pages, one module per concept (those sharing an API router's name imported as *_pages).
