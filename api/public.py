@@ -35,6 +35,7 @@ from trace.platform.timeutil import local_zone
 from trace.scans import record
 from trace.scans.buffer import ScanBuffer
 from trace.scans.record import ScanIn
+from trace.transparency import journey as transparency
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 5_000  # pages kept per process (a page is ~20-40 KB with both languages)
@@ -79,6 +80,7 @@ class Entry:
     first_local: datetime | None = None
     refreshing: bool = False
     epcis: bytes = b""  # the journey as an EPCIS document (gs1:epcis), built when first asked for
+    epcis_proofs: bytes = b""  # the same with the public log's inclusion proofs (``&proofs=1``)
     networks: set[str] = field(default_factory=set)  # where the code was scanned from (record.tally)
     places: set[str] = field(default_factory=set)
 
@@ -144,11 +146,36 @@ class PublicPages:
             )
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
-    async def epcis(self, entry: Entry) -> bytes:
-        """The journey's events as an EPCIS 2.0 document, as anybody may read them (no private facts)."""
+    async def epcis(self, entry: Entry, *, proofs: bool = False) -> bytes:
+        """The journey's events as an EPCIS 2.0 document, as anybody may read them (no private facts);
+        ``proofs``: with each event's inclusion proof in the newest signed checkpoint of the public log."""
+        if proofs:
+            if not entry.epcis_proofs and entry.facts is not None:
+                entry.epcis_proofs = await anyio.to_thread.run_sync(self._epcis_proofs, entry.facts)
+            return entry.epcis_proofs
         if not entry.epcis and entry.facts is not None:
             entry.epcis = await anyio.to_thread.run_sync(self._epcis, entry.facts)
         return entry.epcis
+
+    def _epcis_proofs(self, found: origin.Origin) -> bytes:
+        with self.sessions() as session:
+            event_ids = [s.event_id for s in found.journey]
+            document = epcis_query.document_of(session=session, actor=PUBLIC, event_ids=event_ids)
+            document["hytrace:publicLog"] = transparency.proofs(session=session, event_ids=event_ids)
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def json_with_proofs(self, entry: Entry, seen: Seen) -> bytes:
+        """The facts as JSON with the journey's inclusion proofs."""
+        assert entry.facts is not None
+        facts = entry.facts
+
+        def build() -> dict[str, Any]:
+            with self.sessions() as session:
+                return transparency.proofs(session=session, event_ids=[s.event_id for s in facts.journey])
+
+        body = json.loads(self.json(entry, seen))
+        body["public_log_proofs"] = await anyio.to_thread.run_sync(build)
+        return json.dumps(body, ensure_ascii=False).encode()
 
     def _counts(self, session: Session, found: origin.Origin) -> tuple[record.ScanStats, tuple[set[str], set[str]]]:
         """The code's scan counts, the networks they came from and the places that count (record.tally).

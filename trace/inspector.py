@@ -4,6 +4,7 @@ with the checklist behind it and the evidence for each check, and the lot's back
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -21,7 +22,9 @@ from trace.lineage import Direction
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import party_names
+from trace.platform.timeutil import utcnow
 from trace.scans import record as scans
+from trace.transparency import journey as transparency
 from trace.units import Unit
 
 _STATUS_VI = {
@@ -262,6 +265,53 @@ def _chain(session: Session, lot: Lot, ids: list[int]) -> Check:
     )
 
 
+LOG_STALE = timedelta(minutes=10)  # an event this long out of the signed log: its sequencer has stopped
+
+
+def _public_log(session: Session, ids: list[int]) -> Check:
+    """Every event of the journey (the lot and every lot it came from) is in the newest signed checkpoint."""
+    event_ids = list(
+        session.execute(select(col(EventLot.event_id)).where(col(EventLot.lot_id).in_(ids)).distinct()).scalars()
+    )
+    found = transparency.status(session=session, event_ids=event_ids)
+    evidence = {
+        "events": found.events,
+        "included": found.included,
+        "pending": found.pending,
+        "tree_size": found.tree_size,
+        "signed_at": found.signed_at.isoformat() if found.signed_at else None,
+        "witnesses": found.witnesses,
+        "failed": found.failed,
+    }
+    if found.failed:
+        return Check(
+            name="public_log",
+            outcome=Outcome.VIOLATION,
+            evidence=evidence,
+            summary=f"{len(found.failed)} sự kiện không khớp với sổ công khai đã ký (dữ liệu đã bị sửa) — "
+            f"{len(found.failed)} event(s) do not match the signed public log (the record was altered)",
+        )
+    if found.pending:
+        # Appended within seconds while a worker runs: only a log that stopped appending is a warning.
+        oldest = found.oldest_pending
+        waited = utcnow() - (oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)) if oldest else timedelta(0)
+        return Check(
+            name="public_log",
+            outcome=Outcome.WARNING if waited > LOG_STALE else Outcome.NOT_AVAILABLE,
+            evidence=evidence,
+            summary=f"{found.pending} sự kiện chưa có trong điểm kiểm tra đã ký mới nhất (thường chỉ vài giây) — "
+            f"{found.pending} event(s) not yet in the newest signed checkpoint (usually seconds)",
+        )
+    return Check(
+        name="public_log",
+        outcome=Outcome.PASS,
+        evidence=evidence,
+        summary=f"Cả {found.events} sự kiện của hành trình có trong điểm kiểm tra đã ký mới nhất "
+        f"({found.tree_size} mục) — every one of the journey's {found.events} events is included in the latest "
+        f"signed checkpoint ({found.tree_size} entries)",
+    )
+
+
 def _mass_balance(session: Session, ids: list[int]) -> Check:
     """For every lot of the chain, what its holders hold is what the (uncorrected) events say they
     should, and no lot holds or has in flight more than was made of it."""
@@ -408,6 +458,7 @@ def inspect_code(*, session: Session, actor: Actor, code: str | None = None, uri
         _chain(session, lot, ids),
         _mass_balance(session, ids),
         _scan_pattern(session, lot, found.serial),
+        _public_log(session, ids),
     ]
     outcomes = {c.outcome for c in checks}
     verdict = (

@@ -35,6 +35,7 @@ from trace.platform import timeutil
 from trace.platform.timeutil import local_zone, localise
 from trace.products import Product
 from trace.recalls.recall import covering
+from trace.transparency import journey as transparency
 from trace.units import Unit, UnitStatus
 
 # Steps a consumer is shown; the rest (codes voided, rights granted, corrections) are bookkeeping.
@@ -131,6 +132,18 @@ class DesignationView(SQLModel):
     source: str  # claimed at harvest, or carried over from an input by the designation's rules
 
 
+class LogView(SQLModel):
+    """Where the journey stands in the province's public log (README, "The public log")."""
+
+    events: int  # the journey's events
+    included: int  # in the newest signed checkpoint, their audit paths and commitments checked
+    pending: int  # recorded but not yet in a signed checkpoint (within seconds)
+    failed: int  # whose check failed: the log or the event was altered
+    tree_size: int | None = None
+    signed_at: datetime | None = None  # local time
+    witnesses: list[str] = Field(default_factory=list)  # who cosigned that checkpoint
+
+
 class ImageView(SQLModel):
     path: str
     width: int
@@ -151,6 +164,7 @@ class Origin(verification.CodeCheck):
     certificates: list[CertificateView] = Field(default_factory=list)
     journey: list[StepView] = Field(default_factory=list)
     alert: AlertView | None = None
+    public_log: LogView | None = None
     version: str = ""  # a digest of every fact above (the page's ETag is built on it)
     _row_ids: tuple[int, int | None] = PrivateAttr(default=(0, None))
 
@@ -402,6 +416,19 @@ def _certificates(session: Session, lots: Iterable[Lot], names: _Names) -> list[
     return list(out.values())
 
 
+def _log(session: Session, journey: list[StepView]) -> LogView:
+    found = transparency.status(session=session, event_ids=[step.event_id for step in journey])
+    return LogView(
+        events=found.events,
+        included=found.included,
+        pending=found.pending,
+        failed=len(found.failed),
+        tree_size=found.tree_size,
+        signed_at=_local(found.signed_at) if found.signed_at else None,
+        witnesses=found.witnesses,
+    )
+
+
 def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
     """The public facts of a lot, or of one unit of it."""
     check = verification.answer(session=session, lot=lot, unit=unit)
@@ -422,6 +449,7 @@ def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
     assert product is not None
     producer = session.get(Organisation, lot.producer_organisation_id)
     assert producer is not None
+    journey = _journey(session, lot, lots, edges, names)
     origin = Origin(
         **check.model_dump(),
         scope="unit" if unit is not None else "lot",
@@ -433,8 +461,9 @@ def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
         harvested_on=sorted({other.production_date for other in harvested}),
         designations=_designations(session, check.claims),
         certificates=_certificates(session, [lot, *[o for o in lots.values() if o.id != lot.id]], names),
-        journey=_journey(session, lot, lots, edges, names),
+        journey=journey,
         alert=_alert(session, lot, unit, names),
+        public_log=_log(session, journey),
     )
     origin.version = _digest(origin)
     origin._row_ids = (lot.id, unit.id if unit is not None else None)  # type: ignore[assignment]

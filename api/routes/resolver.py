@@ -162,14 +162,17 @@ async def resolve(request: Request, rest: str) -> Response:
     if form == LINKSET:
         return Response(entry.linkset, media_type=LINKSET, headers=_headers(None, f'W/"{facts.version}.ls"', None))
     if link_type and link_type.removeprefix("gs1:").removeprefix("https://gs1.org/voc/") == "epcis":
-        body = await public.epcis(entry)
-        return Response(body, media_type=LD_JSON, headers=_headers(None, f'W/"{facts.version}.epcis"', facts.uri))
+        proofs = query.get("proofs") == "1"
+        body = await public.epcis(entry, proofs=proofs)
+        tag = f'W/"{facts.version}.epcis{".p" if proofs else ""}"'
+        return Response(body, media_type=LD_JSON, headers=_headers(None, tag, facts.uri))
     if link_type and link_type != "all":
         answer = _link_type(entry, link_type)
         if answer is not None:
             return answer
     seen = entry.seen()
-    etag = f'W/"{facts.version}.{lang}.{"j" if form == JSON else "h"}.{int(seen.suspicious)}"'
+    proved = form == JSON and query.get("proofs") == "1"
+    etag = f'W/"{facts.version}.{lang}.{"jp" if proved else "j" if form == JSON else "h"}.{int(seen.suspicious)}"'
     # The scan counts whether the visitor's copy was still fresh or not; a HEAD is not a scan.
     scan = None
     if request.method == "GET":
@@ -185,6 +188,8 @@ async def resolve(request: Request, rest: str) -> Response:
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     if form == JSON:
+        if proved:  # with the public log's inclusion proofs of the journey
+            return Response(await public.json_with_proofs(entry, seen), media_type=JSON, headers=headers)
         return Response(public.json(entry, seen), media_type=JSON, headers=headers)
     return Response(
         public.html(entry, lang, seen, urlsplit(facts.uri).path, scan),

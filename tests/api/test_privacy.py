@@ -40,10 +40,12 @@ from trace.designations.models import Designation, RightToUse
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotEdge, Shipment
 from trace.organisations import Organisation, OrgKind
+from trace.platform.config import get_settings
 from trace.platform.timeutil import utcnow
 from trace.portal.keys import PortalKeyCreate, issue_portal_key
 from trace.products import Product
 from trace.recalls.models import Recall
+from trace.transparency import keys, log
 from trace.webhooks import DeliveryStatus, WebhookDelivery, WebhookSubscription, claim
 
 # The household's private identity, made unique so that a search of any answer finds only it.
@@ -148,6 +150,10 @@ def world(engine: Engine) -> Iterator[Demo]:
         session.add(farm)
         session.flush()
         ids = _ids(session, farm)
+        settings = get_settings()
+        while log.tick(session=session, signer=keys.signer(settings), origin=settings.log_origin):
+            pass  # the public log holds the demo (its entries are probed like every route)
+        ids["log_size"] = log.latest(session=session).size  # type: ignore[union-attr]
         from trace.epcis.models import EpcisEventId
 
         ids["epcis_id"] = session.exec(
@@ -295,6 +301,16 @@ ROUTES: dict[str, Probe] = {
     "/api/v1/certifications/{certification_id}": lambda i: ["/api/v1/certifications/1"],
     "/api/v1/lots/{lot_id}/certifications": lambda i: [f"/api/v1/lots/{i['chicken']}/certifications"],
     "/api/v1/recalls": lambda i: ["/api/v1/recalls"],
+    "/api/v1/log/checkpoint": lambda i: ["/api/v1/log/checkpoint"],
+    "/api/v1/log/checkpoints/{size}": lambda i: [f"/api/v1/log/checkpoints/{i['log_size']}"],
+    "/api/v1/log/entries": lambda i: [
+        f"/api/v1/log/entries?start={start}&end={start + 1000}" for start in range(0, i["log_size"], 1000)
+    ],
+    "/api/v1/log/proof/inclusion": lambda i: [
+        f"/api/v1/log/proof/inclusion?event={i['ship_event']}",
+        f"/api/v1/log/proof/inclusion?event={quote(i['epcis_id'], safe='')}",
+    ],
+    "/api/v1/log/proof/consistency": lambda i: ["/api/v1/log/proof/consistency?first=1"],
     "/api/v1/recalls/affecting-me": lambda i: ["/api/v1/recalls/affecting-me"],
     "/api/v1/recalls/{recall_id}": lambda i: [f"/api/v1/recalls/{i['recall']}"],
     "/api/v1/recalls/{recall_id}/report.csv": lambda i: [f"/api/v1/recalls/{i['recall']}/report.csv"],
@@ -383,6 +399,7 @@ NO_PARTY: dict[str, str] = {
     "/api/v1/admin/verify-log/jobs": "verify jobs: status, progress, ids of the first differing row (admin only)",
     "/api/v1/admin/verify-log/jobs/{job_id}": "a verify job: status, progress, ids of a differing row (admin only)",
     "/epcis/eventTypes": "the EPCIS event types",
+    "/api/v1/log/key": "the public log's origin and keys",
     "/api/v1/webhooks": "subscriptions: URL and filters (the payload is probed by test_a_webhook_payload_…)",
     "/api/v1/webhooks/{subscription_id}": "a subscription: URL and filters",
     "/api/v1/webhooks/{subscription_id}/deliveries": "delivery attempts: status and times",

@@ -11,11 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session, col
 
 from tests import factories as f
-from trace import admin_units, digital_link
+from trace import admin_units, digital_link, inspector
 from trace.access import Actor, Role
 from trace.certifications import Certification, CertificationKind
 from trace.designations.models import (
@@ -35,6 +35,7 @@ from trace.platform.timeutil import today
 from trace.printing import runs
 from trace.products import Product
 from trace.scans.record import new_scan, write
+from trace.transparency import keys, log
 from trace.units import Unit
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -100,7 +101,14 @@ def w(session: Session) -> World:
     assert lot is not None
     run = runs.create_run(session=session, actor=f.member(grower), lot_id=lot.id, data=runs.PrintRunCreate(quantity=3))  # type: ignore[arg-type]
     inspector = Actor(role=Role.INSPECTOR, organisation_id=authority.id, name="QLTT")
+    _log(session)
     return World(inspector, grower, gi, lot, _codes(session, run), run)
+
+
+def _log(session: Session) -> None:
+    """What the worker does every few seconds: append the events to the public log and sign it."""
+    while log.tick(session=session, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
+        pass
 
 
 def _check(result: Any, name: str) -> Any:
@@ -119,8 +127,11 @@ def test_a_genuine_gi_package_passes_every_check_with_evidence_and_its_trace(ses
         "chain": Outcome.PASS,
         "mass_balance": Outcome.PASS,
         "scan_pattern": Outcome.PASS,
+        "public_log": Outcome.PASS,
     }
     assert _check(result, "designation").evidence["claims"][0]["number"] == "00055"
+    logged = _check(result, "public_log").evidence
+    assert logged["events"] == logged["included"] > 0 and logged["tree_size"] >= logged["events"]
     assert result.trace is not None and [lot.id for lot in result.trace.lots] == [w.lot.id]
 
 
@@ -303,3 +314,37 @@ def test_stock_nobody_received_breaks_the_chain_and_the_mass_balance_in_both_lan
     assert f"lot {w.lot.lot_code}: Cửa hàng Phố Hiến holds 7" in balance.summary
     held = {h["organisation"]: Decimal(h["quantity"]) for h in chain.evidence["holders"]}
     assert held["Cửa hàng Phố Hiến"] == 7 and held[w.grower.name] == 100
+
+
+def test_a_journey_event_altered_after_it_was_logged_is_a_violation(session: Session, w: World) -> None:
+    # given an insider who rewrites the harvest's farming inputs (its stored hash kept: the row lies)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("DROP TRIGGER event_append_only ON event")
+    else:
+        connection.exec_driver_sql("DROP TRIGGER event_no_update")
+    event_id = w.lot.created_event_id
+    connection.execute(
+        text("UPDATE event SET payload = :p WHERE id = :id"), {"p": '{"quantity": "9999.000"}', "id": event_id}
+    )
+    session.expire_all()
+    # when an inspector checks a label of the lot, then the log check names the event
+    check = _check(inspect_code(session=session, actor=w.inspector, code=w.codes[0]), "public_log")
+    assert check.outcome == Outcome.VIOLATION
+    assert check.evidence["failed"] == [{"event_id": event_id, "reason": "the event no longer matches its chain hash"}]
+
+
+def test_events_long_out_of_the_signed_log_are_a_warning(
+    session: Session, w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an event recorded after the last checkpoint, and a sequencer that stopped
+    f.harvest(session, w.grower, "5")
+    other = f.harvest(session, w.grower, "5").lot_ids[0]
+    run = runs.create_run(session=session, actor=f.member(w.grower), lot_id=other, data=runs.PrintRunCreate(quantity=1))  # type: ignore[arg-type]
+    code = _codes(session, run)[0]
+    assert _check(inspect_code(session=session, actor=w.inspector, code=code), "public_log").outcome == (
+        Outcome.NOT_AVAILABLE  # seconds old: the worker appends it soon
+    )
+    monkeypatch.setattr(inspector, "LOG_STALE", timedelta(0))
+    check = _check(inspect_code(session=session, actor=w.inspector, code=code), "public_log")
+    assert check.outcome == Outcome.WARNING and check.evidence["pending"] >= 1
