@@ -24,12 +24,18 @@ demo: migrate
 	$(BIN)/python -m trace.cli demo
 
 ## The product on the embedded default (SQLite under ./data/), with demo data: the API and, beside
-## it, a Celery worker on the embedded broker (a SQLite file) that renders print runs.
+## it, a Celery worker on the embedded broker (a SQLite file) that renders print runs and appends to
+## the public log, and a development witness (its key made once in data/witness.key) that checks the
+## log once a minute and cosigns it. The log's own key is made once in data/tlog-signing.key.
 ## X-Forwarded-For is believed only from the proxies FORWARDED_ALLOW_IPS names (unset: none; uvicorn's
 ## own default would believe any process on this host).
 run: demo
-	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	@export HYTRACE_TLOG_WITNESS_KEYS="$$($(BIN)/python -m trace.cli tlog-dev-witness)"; \
+	key="$$($(BIN)/python -m trace.cli tlog-key)"; \
+	trap 'kill $$worker $$witness 2>/dev/null; wait $$worker $$witness 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m celery -A workers.app --quiet worker --pool solo --loglevel WARNING -n hytrace-run@%h & worker=$$!; \
+	$(BIN)/python -m trace.logcheck http://$(HOST):$(PORT) --state data/witness-state.json --key "$$key" \
+	  --witness-key data/witness.key --every 60 --timeout 5 >data/witness.log 2>&1 & witness=$$!; \
 	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS:-}" $(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
 
 ## The whole suite. Tests needing PostgreSQL, Redis or Chromium skip (with a reason) when absent.
