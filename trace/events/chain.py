@@ -17,7 +17,6 @@ from sqlmodel import Session, select
 
 from trace.events import batch
 from trace.events.models import ChainHead, Event
-from trace.transparency.models import LogPending
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
@@ -97,7 +96,6 @@ def append(*, session: Session, event: Event) -> Event:
     head.seq, head.hash = event.seq, event.hash
     session.add(head)
     session.add(event)
-    session.add(LogPending(event_id=event.id))  # the public log's sequencer appends it once this commits
     return event
 
 

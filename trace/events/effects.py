@@ -21,6 +21,7 @@ from trace.events.models import Event, EventLot
 from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus
 from trace.platform.sqltypes import fast_row
 from trace.products import Product
+from trace.transparency import models as log_models
 
 
 def lot_row(
@@ -57,9 +58,10 @@ def seal(*, session: Session, event: Event, lots: list[EventLot]) -> Event:
     if call is not None:
         # The call stores the ids of all its events at once, after its final flush (or leaves them to
         # an EPCIS document's capture, whose events keep the ids they were sent with).
-        call.sealed.append((event, lots))
+        call.sealed.append((event, lots))  # the call tells the public log after its final flush
     else:
         ids.give_ids(session=session, sealed=[(event, lots)])
+        log_models.enqueue(session=session, event_ids=[event.id])
     return event
 
 

@@ -37,6 +37,7 @@ from trace.events.schemas import (
 from trace.lots import Shipment
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
+from trace.transparency import models as log_models
 from trace.units import normalize_code
 
 INPUT_OF: dict[EventType, type[SQLModel]] = {
@@ -200,6 +201,8 @@ def capture(
             settle_statuses(session=session, lots=list(call.settle.values()))
             if epcis_ids:
                 ids.give_ids(session=session, sealed=call.sealed)
+            # The public log's sequencer appends them once this commits (one executemany for the call).
+            log_models.enqueue(session=session, event_ids=[event.id for event, _ in call.sealed])
     except BaseException:
         # Rolling back a savepoint expires only rows changed inside it; a row merely read there
         # (and kept alive by the error's traceback) would otherwise keep its stale values.

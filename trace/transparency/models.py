@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint, insert
+from sqlmodel import Field, Session, SQLModel
 
 
 class LogPending(SQLModel, table=True):
@@ -14,6 +15,12 @@ class LogPending(SQLModel, table=True):
     __tablename__ = "tlog_pending"
 
     event_id: str = Field(primary_key=True, max_length=36)
+
+
+def enqueue(*, session: Session, event_ids: Sequence[str]) -> None:
+    """Tell the sequencer these events exist, in their own transaction: one executemany for a whole call."""
+    if event_ids:
+        session.execute(insert(LogPending.__table__), [{"event_id": e} for e in event_ids])  # type: ignore[attr-defined]
 
 
 class LogLeaf(SQLModel, table=True):
