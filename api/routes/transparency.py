@@ -10,6 +10,7 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as FastPath
 from sqlmodel import Field, SQLModel
 
 from api.deps import SessionDep
@@ -164,6 +165,25 @@ def add_cosignatures(
     witnesses = keys.witnesses(get_settings())
     kept = log.add_cosignatures(session=session, cosigned=cosigned, witnesses=witnesses)
     return Cosigned(tree_size=kept[0].size, witnesses=[k.witness for k in kept])
+
+
+TILE = "application/octet-stream"
+
+
+@router.get("/tile/entries/{path:path}", response_class=Response, responses={200: {"content": {TILE: {}}}})
+def entry_bundle(session: SessionDep, path: str) -> Response:
+    """C2SP tlog-tiles entry bundle: 256 leaves (or W with ``.p/W``), each a uint16 length and the entry."""
+    index, width = log.parse_tile_path(path)
+    body = log.entry_bundle(session=session, index=index, width=width)
+    return Response(body, media_type=TILE, headers={"Cache-Control": SETTLED})
+
+
+@router.get("/tile/{level}/{path:path}", response_class=Response, responses={200: {"content": {TILE: {}}}})
+def tile(session: SessionDep, level: Annotated[int, FastPath(ge=0, le=7)], path: str) -> Response:
+    """C2SP tlog-tiles hash tile: 256 hashes (or W with ``.p/W``) of one level of the tree (level L: height 8L)."""
+    index, width = log.parse_tile_path(path)
+    body = log.tile(session=session, level=level, index=index, width=width)
+    return Response(body, media_type=TILE, headers={"Cache-Control": SETTLED})
 
 
 @router.get("/entries")

@@ -311,6 +311,11 @@ ROUTES: dict[str, Probe] = {
         f"/api/v1/log/proof/inclusion?event={quote(i['epcis_id'], safe='')}",
     ],
     "/api/v1/log/proof/consistency": lambda i: ["/api/v1/log/proof/consistency?first=1"],
+    "/api/v1/log/tile/entries/{path:path}": lambda i: (
+        [f"/api/v1/log/tile/entries/{log.tile_path(n)}" for n in range(i["log_size"] // 256)]
+        + [f"/api/v1/log/tile/entries/{log.tile_path(i['log_size'] // 256, i['log_size'] % 256)}"]
+    ),
+    "/api/v1/log/tile/{level}/{path:path}": lambda i: ["/api/v1/log/tile/0/000", "/api/v1/log/tile/1/000.p/1"],
     "/api/v1/recalls/affecting-me": lambda i: ["/api/v1/recalls/affecting-me"],
     "/api/v1/recalls/{recall_id}": lambda i: [f"/api/v1/recalls/{i['recall']}"],
     "/api/v1/recalls/{recall_id}/report.csv": lambda i: [f"/api/v1/recalls/{i['recall']}/report.csv"],

@@ -37,7 +37,7 @@ FALLS_BACK_BY_REASON: dict[str, set[str]] = {
         "log_bad_range", "log_bad_sizes", "log_checkpoint_not_found", "log_checkpoint_not_ours",
         "log_cosignature_bad", "log_cosignature_unknown", "log_damaged", "log_event_not_found", "log_form_missing",
         "log_key_bad", "log_key_missing", "log_not_yet_included", "log_note_malformed", "log_note_too_large",
-        "log_size_unpublished",
+        "log_size_unpublished", "log_bad_tile", "log_tile_not_found",
     },
     "API writes the workspace has no page for yet (corrections, certifications, products, voids)": {
         "already_corrected", "correct_correction", "lot_in_use", "not_correctable", "shipment_received",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -317,6 +318,75 @@ def cosignatures(*, session: Session, size: int) -> list[LogCosignature]:
     """The witnesses' cosignatures received for the checkpoint of this size."""
     table = LogCosignature.__table__  # type: ignore[attr-defined]
     return list(session.scalars(select(LogCosignature).where(table.c.size == size).order_by(table.c.witness)))
+
+
+TILE_HEIGHT = 8  # C2SP tlog-tiles: a tile holds 2**8 = 256 hashes of one level of the tree
+TILE_WIDTH = 1 << TILE_HEIGHT
+
+
+def _tile_range(level: int, index: int, width: int | None, available: int) -> tuple[int, int]:
+    """The node (or leaf) indices [start, end) of tile ``index`` (``width`` None: a full tile), or NotFound."""
+    start = index * TILE_WIDTH
+    want = TILE_WIDTH if width is None else width
+    if not 1 <= want <= TILE_WIDTH or (width is not None and width == TILE_WIDTH):
+        raise RuleViolation("A partial tile's width is 1 to 255", code="log_bad_tile")
+    if start + want > available:
+        raise NotFound(f"Tile {level}/{index} of width {want} is not in the published tree", code="log_tile_not_found")
+    return start, start + want
+
+
+def tile(*, session: Session, level: int, index: int, width: int | None = None) -> bytes:
+    """C2SP tlog-tiles: the hashes of nodes ``index * 256 …`` at height ``8 * level`` of the published tree."""
+    size = _published_size(session, None)
+    height = level * TILE_HEIGHT
+    if level < 0 or height >= 64:
+        raise NotFound(f"No tile at level {level}", code="log_tile_not_found")
+    start, end = _tile_range(level, index, width, size >> height)
+    query = (
+        select(NODES.c.hash)
+        .where(NODES.c.level == height, NODES.c.idx >= start, NODES.c.idx < end)
+        .order_by(NODES.c.idx)
+    )
+    hashes = [bytes.fromhex(h) for h in session.connection().execute(query).scalars()]
+    if len(hashes) != end - start:
+        raise RuleViolation("The log lacks nodes of this tile: the tree is damaged", code="log_damaged")
+    return b"".join(hashes)
+
+
+def entry_bundle(*, session: Session, index: int, width: int | None = None) -> bytes:
+    """C2SP tlog-tiles: leaves ``index * 256 …`` of the published tree, each a big-endian uint16 length and
+    the entry's bytes."""
+    size = _published_size(session, None)
+    start, end = _tile_range(0, index, width, size)
+    query = select(LEAVES.c.entry).where(LEAVES.c.idx >= start, LEAVES.c.idx < end).order_by(LEAVES.c.idx)
+    out = bytearray()
+    for entry in session.connection().execute(query).scalars():
+        data = entry.encode()
+        if len(data) > 0xFFFF:
+            raise RuleViolation("An entry of this tile is too large for an entry bundle", code="log_damaged")
+        out += len(data).to_bytes(2, "big") + data
+    return bytes(out)
+
+
+def tile_path(index: int, width: int | None = None) -> str:
+    """A tile index as C2SP tlog-tiles writes it in a path: ``1234067`` → ``x001/x234/067`` (``.p/W``)."""
+    digits = f"{index:03d}"
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    path = "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+    return path + (f".p/{width}" if width is not None else "")
+
+
+def parse_tile_path(path: str) -> tuple[int, int | None]:
+    """The inverse of :func:`tile_path`, refusing any other spelling of the same tile."""
+    match = re.fullmatch(r"((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?", path)
+    if match is None:
+        raise RuleViolation(f"Not a tile path: {path[:60]!r} (x001/x234/067, or with .p/W)", code="log_bad_tile")
+    index = int(match.group(1).replace("x", "").replace("/", ""))
+    width = int(match.group(2)) if match.group(2) is not None else None
+    if tile_path(index, width) != path:
+        raise RuleViolation(f"Not the canonical path of tile {index}: {tile_path(index, width)}", code="log_bad_tile")
+    return index, width
 
 
 MAX_COSIGNED_NOTE = 16 * 1024  # a checkpoint and a few dozen signature lines
