@@ -266,3 +266,18 @@ def test_credentials_are_verified_once_a_minute_and_made_up_ones_never_push_out_
         assert len(reads) == 3 + ratelimit.CREDENTIALS_KEPT + 50
 
     anyio.run(run)
+
+
+def test_the_public_log_is_rate_limited_like_every_public_path(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a low public limit; when one address asks the log's endpoints again and again
+    monkeypatch.setenv("HYTRACE_RATE_LIMIT_PUBLIC_PER_MINUTE", "4")
+    get_settings.cache_clear()
+    from tests.conftest import app_sharing
+
+    paths = ["/api/v1/log/key", "/api/v1/log/checkpoint", "/api/v1/log/tile/0/000", "/api/v1/log/entries?start=0&end=1"]
+    with TestClient(app_sharing(session)) as client:
+        codes = [client.get(path).status_code for path in paths * 2]
+    # then the fifth request and after are refused, whichever log endpoint it asks
+    assert 429 not in codes[:4] and codes[4:] == [429] * 4

@@ -289,3 +289,49 @@ def test_docker_compose_runs_this_verifier_as_a_witness_and_gives_the_log_a_key(
     assert compose["services"]["witness"]["depends_on"] == {"api": {"condition": "service_healthy"}}
     env = compose["x-env"]
     assert env["HYTRACE_TLOG_SIGNING_KEY"].startswith("${HYTRACE_TLOG_SIGNING_KEY:?")  # production refuses without
+
+
+def _label(instance: Instance) -> str:
+    from trace import digital_link
+    from trace.lots import Lot
+    from trace.printing import runs
+    from trace.units import Unit
+
+    with session_scope(instance.engine) as session:
+        event = session.get(Event, instance.harvest_id)
+        lot = session.get(Lot, event.lot_id)  # type: ignore[union-attr]
+        assert lot is not None
+        run = runs.create_run(
+            session=session, actor=f.member(session.get(f.organisations.Organisation, instance.farm_id)),  # type: ignore[arg-type]
+            lot_id=lot.id, data=runs.PrintRunCreate(quantity=1),  # type: ignore[arg-type]
+        )  # fmt: skip
+        unit = session.exec(select(Unit).where(Unit.print_run_id == run.id)).one()
+        return digital_link.unit_uri(
+            base_url="https://elsewhere.example", gtin=lot.gtin, lot=lot.lot_code, serial=unit.serial
+        )
+
+
+def test_a_label_s_whole_journey_is_checked_in_the_signed_tree(instance: Instance, tmp_path: Path) -> None:
+    # given a label of the harvest, its commission event appended and signed
+    label = _label(instance)
+    _tick(instance.engine)
+    # when the verifier checks that label (its host is any: the path is asked of the instance checked)
+    code, out = _check(instance, tmp_path / "state.json", "--key", instance.key, "--unit", label)
+    # then every event of the journey is in the signed tree, as the page shows it
+    assert code == logcheck.OK, out
+    assert "events of the label's journey are in the signed tree, as the page shows them" in out
+
+
+def test_a_label_whose_logged_event_differs_from_the_page_fails(instance: Instance, tmp_path: Path) -> None:
+    label = _label(instance)
+    _tick(instance.engine)
+    # given an insider who makes the harvest 9,999 kg where the page shows it (its lot row), after it was logged
+    with instance.engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            c.execute(text("DROP TRIGGER event_lot_append_only ON event_lot"))
+        else:
+            c.execute(text("DROP TRIGGER event_lot_no_update"))
+        c.execute(text("UPDATE event_lot SET quantity = 9999 WHERE event_id = :e"), {"e": instance.harvest_id})
+    code, out = _check(instance, tmp_path / "state.json", "--key", instance.key, "--unit", label)
+    # then the verifier sees the page's event is not the one the log recorded
+    assert code == logcheck.BROKEN and "otherwise than the log recorded" in out, out

@@ -20,8 +20,12 @@ from trace.events.models import Event
 from trace.lineage import Direction, trace
 from trace.organisations import Organisation
 from trace.platform import transfer as transfer_module
+from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
 from trace.platform.transfer import transfer
+from trace.transparency import keys, log
+from trace.transparency import verify as log_verify
+from trace.transparency.models import LogHead
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,27 @@ def _traces(engine: Engine, lot_id: int) -> list[str]:
             trace(session=s, actor=cli.CLI_ACTOR, lot_id=lot_id, direction=d).model_dump_json()
             for d in (Direction.BACKWARD, Direction.FORWARD)
         ]
+
+
+def test_a_moved_database_keeps_its_public_log_and_the_log_verifies_there(
+    source: tuple[str, Engine],
+    target: tuple[str, Engine],
+) -> None:
+    # given a SQLite database whose events are in its public log
+    _src_url, src = source
+    dst_url, dst = target
+    populate(src)
+    with session_scope(src) as s:
+        while log.tick(session=s, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
+            pass
+    migrate(dst_url)
+    # when it is moved, then the tree, its head and its checkpoints arrived and verify against the events
+    transfer(src, dst)
+    with Session(src) as a, Session(dst) as b:
+        assert log.latest(session=a).note == log.latest(session=b).note  # type: ignore[union-attr]
+        report = log_verify.verify(session=b)
+        head = b.exec(select(LogHead)).one()
+    assert report.ok and report.leaves == counts(src)["event"] > 0 and head.size == report.leaves
 
 
 def test_move_to_postgres_copies_everything_and_the_target_keeps_working(
