@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 from sqlmodel import Session
 
 from trace.epcis import render
@@ -29,7 +29,6 @@ from trace.transparency.log import (
     _head,
     commitment,
     entry_bytes,
-    nodes,
     public_forms,
 )
 
@@ -64,7 +63,11 @@ def _unlogged(connection: Connection) -> str | None:
     events = render.EVENTS
     query = (
         select(events.c.id)
-        .where(~events.c.id.in_(select(LEAVES.c.event_id)), ~events.c.id.in_(select(PENDING.c.event_id)))
+        # NOT EXISTS, an anti-join: PostgreSQL runs NOT IN (subquery) row by row once it outgrows work_mem
+        .where(
+            ~exists().where(LEAVES.c.event_id == events.c.id),
+            ~exists().where(PENDING.c.event_id == events.c.id),
+        )
         .order_by(events.c.record_time)
         .limit(1)
     )
@@ -82,17 +85,22 @@ def _events_of(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str
 
 
 def _check_nodes(connection: Connection, made: dict[merkle.Key, bytes]) -> None:
-    keys_ = sorted(made)
-    for chunk in in_chunks(keys_):
-        stored = {key: h.hex() for key, h in nodes(connection, chunk).items()}
-        for key in chunk:
-            if stored.get(key) != made[key].hex():
-                level, idx = key
-                first = idx << level
-                problem = "is missing" if key not in stored else "does not match its leaves"
-                raise _Differs(
-                    f"the stored hash of leaves [{first}, {first + (1 << level)}) {problem}", leaf_index=first
-                )
+    # The nodes a batch of consecutive leaves made are consecutive at each level: one range read per level.
+    by_level: dict[int, list[int]] = {}
+    for level, idx in made:
+        by_level.setdefault(level, []).append(idx)
+    stored: dict[merkle.Key, str] = {}
+    for level, idxs in by_level.items():
+        query = select(NODES.c.idx, NODES.c.hash).where(
+            NODES.c.level == level, NODES.c.idx >= min(idxs), NODES.c.idx <= max(idxs)
+        )
+        stored.update({(level, idx): h for idx, h in connection.execute(query)})
+    for key in sorted(made):
+        if stored.get(key) != made[key].hex():
+            level, idx = key
+            first = idx << level
+            problem = "is missing" if key not in stored else "does not match its leaves"
+            raise _Differs(f"the stored hash of leaves [{first}, {first + (1 << level)}) {problem}", leaf_index=first)
 
 
 def _check_leaf(
