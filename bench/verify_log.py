@@ -80,7 +80,18 @@ def run(kind: str, events: int, checkpoints: list[int], seed: int) -> list[dict[
             fill(engine, flows, target - filled)
             print(f"{kind}: {target:,} events recorded ({time.perf_counter() - began:,.0f} s)", flush=True)
             filled = target
+            # What the workers do every few seconds, all at once here: the sequencer's own throughput.
+            began = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "trace.cli", "--database-url", url, "tlog-tick"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            appended = time.perf_counter() - began
+            print(f"{kind}: the public log appended and signed up to {target:,} events ({appended:,.1f} s)", flush=True)
             found = verify(url)
+            found["tlog_tick_seconds"] = round(appended, 1)
             results.append({"db": kind, "events": target, **found})
             print(f"{kind}: verify-log {found}", flush=True)
         engine.dispose()
