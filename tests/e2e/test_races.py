@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,11 +29,11 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session, col
 
 from tests.conftest import Databases, require
-from tests.e2e.live import REDIS, Server, another_process, demo_server, read_as, redis_up
+from tests.e2e.live import REDIS, ROOT, Server, another_process, demo_server, read_as, redis_up
 from tests.services import postgres_base_url
 from tests.trace.test_custody_locks import holdings_match_the_log
 from trace.demo.data import DEMO_PASSWORD
@@ -39,6 +41,7 @@ from trace.events.models import Event, EventType
 from trace.locations import Location, LocationKind
 from trace.lots import Holding, Lot, LotStatus, Shipment
 from trace.products import Product
+from trace.tlog import note
 from trace.units import Unit, UnitStatus
 from trace.users import User
 
@@ -150,6 +153,9 @@ def _token(base: str, email: str) -> str:
     return str(answer.json()["access_token"])
 
 
+WITNESS = note.Signer(note.generate_key("witness.test", witness=True)[0])
+
+
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     """The demo on a fresh database of the parameter's kind, served by two API processes."""
@@ -163,6 +169,7 @@ def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             extra = {"HYTRACE_REDIS_URL": REDIS, "HYTRACE_CELERY_QUEUE": f"races-{uuid4().hex[:8]}"}
     else:
         dbs = Databases(None, tmp)
+    extra["HYTRACE_TLOG_WITNESS_KEYS"] = WITNESS.verifier_key
     try:
         with demo_server(dbs.new(), tmp, **extra) as one, another_process(one, tmp) as two:
             with Session(one.engine) as session:
@@ -195,7 +202,7 @@ def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             )
     finally:
         dbs.drop_all()
-        if extra:
+        if "HYTRACE_CELERY_QUEUE" in extra:
             _purge(extra["HYTRACE_CELERY_QUEUE"])
 
 
@@ -343,3 +350,34 @@ def test_twenty_corrections_of_one_event_through_two_processes_reverse_it_once(s
         held = session.get(Holding, (lot, stage.coop_id))
         assert held is not None and held.quantity == Decimal(100)
     holdings_match_the_log(stage.engine, [lot])
+
+
+def test_twenty_copies_of_a_cosignature_at_once_keep_one(stage: Stage) -> None:
+    # given the demo's events appended and signed (what a worker does), and a witness's cosignature of it
+    done = subprocess.run(
+        [sys.executable, "-m", "trace.cli", "tlog-tick"], cwd=ROOT, env=stage.one.env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    signed = httpx.get(f"{stage.one.base}/api/v1/log/checkpoint", timeout=10).text
+    body = note.split(signed)[0]
+    cosigned = (body + "\n" + note.cosign(body, WITNESS, int(time.time()))).encode()
+    # when twenty copies arrive at once, through both processes
+    bases = [stage.one.base, stage.two.base] * 10
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(
+            pool.map(
+                lambda base: httpx.post(
+                    f"{base}/api/v1/log/cosignatures",
+                    content=cosigned,
+                    headers={"Content-Type": "text/plain"},
+                    timeout=30,
+                ),
+                bases,
+            )
+        )
+    # then every one was answered as kept, and one row holds it
+    assert [a.status_code for a in answers] == [200] * 20, [a.text for a in answers if a.status_code != 200]
+    with stage.engine.connect() as c:
+        size = note.Checkpoint.parse(body).size
+        rows = c.execute(text("SELECT count(*) FROM tlog_cosignature WHERE size = :s"), {"s": size}).scalar_one()
+    assert rows == 1
