@@ -410,7 +410,37 @@ def _leaves_swapped(c: Connection, w: World) -> dict[str, Any]:
     return {"leaf_index": 0, "reason": "the stored hash of leaves [0, "}
 
 
+def _events_swapped(c: Connection, w: World) -> dict[str, Any]:
+    # Two events of one chain swapped in its order, the chain rehashed and its head moved: chain.verify passes.
+    _drop(c, "event")
+    org, a, b = c.execute(
+        text(
+            "SELECT organisation_id, min(seq), max(seq) FROM event WHERE organisation_id = "
+            "(SELECT organisation_id FROM event WHERE organisation_id <> :farm GROUP BY organisation_id "
+            "ORDER BY count(*) DESC LIMIT 1) GROUP BY organisation_id"
+        ),
+        {"farm": w.farm_id},
+    ).one()
+    for old, new in ((a, -1), (b, a), (-1, b)):
+        c.execute(
+            text("UPDATE event SET seq = :n WHERE organisation_id = :o AND seq = :s"), {"n": new, "o": org, "s": old}
+        )
+    with Session(bind=c, join_transaction_mode="create_savepoint") as session:
+        _rechain(session, org)
+        assert chain.verify(session=session).ok
+        session.commit()
+    first = c.execute(
+        text(
+            "SELECT l.event_id FROM tlog_leaf l JOIN event e ON e.id = l.event_id WHERE e.organisation_id = :o "
+            "AND e.seq IN (:a, :b) ORDER BY l.idx LIMIT 1"
+        ),
+        {"o": org, "a": a, "b": b},
+    ).scalar_one()
+    return {"event_id": first, "reason": "no longer matches the commitment"}
+
+
 EDITS: dict[str, Callable[[Connection, World], dict[str, Any]]] = {
+    "two events swapped in their chain, rehashed": _events_swapped,
     "a farming input rewritten with the chain, its head and its EPCIS id": _inputs_rewritten,
     "the newest event deleted with its leaf, both heads moved back": _newest_deleted,
     "a leaf's entry edited": _entry_edited,
