@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -201,8 +202,11 @@ def cmd_tlog_dev_witness(args: argparse.Namespace) -> int:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         skey, _ = note.generate_key(args.name, witness=True)
-        path.write_text(skey + "\n")
-        path.chmod(0o600)
+        try:  # readable by its owner only from the start; a second run racing here keeps the first key
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                out.write(skey + "\n")
+        except FileExistsError:
+            pass
     print(note.Signer(path.read_text()).verifier_key)
     return OK
 

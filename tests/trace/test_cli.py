@@ -358,3 +358,19 @@ def test_the_cli_process_answers_an_unknown_lot_in_one_line_with_exit_code_2(tmp
     )
     assert (done.returncode, done.stdout) == (cli.ERROR, "")
     assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_the_development_witness_key_is_made_once_private_and_never_in_production(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "data" / "witness.key"
+    assert cli.main(["tlog-dev-witness", "--key-file", str(key_file)]) == cli.OK
+    first = capsys.readouterr().out.strip()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and first.startswith("hytrace-dev-witness+")
+    assert cli.main(["tlog-dev-witness", "--key-file", str(key_file)]) == cli.OK
+    assert capsys.readouterr().out.strip() == first  # kept, not made again
+    monkeypatch.setenv("HYTRACE_ENVIRONMENT", "production")
+    monkeypatch.setenv("HYTRACE_SECRET_KEY", "x7#Qp9!zLm2@Rt5^Wv8&Yb1*Nc4(Hd6)")
+    get_settings.cache_clear()
+    assert cli.main(["tlog-dev-witness", "--key-file", str(tmp_path / "other.key")]) == cli.ERROR
+    assert "never make one here" in capsys.readouterr().err and not (tmp_path / "other.key").exists()
