@@ -63,6 +63,7 @@ from trace.platform import changes
 from trace.platform.config import get_settings
 from trace.platform.db import get_engine, session_scope
 from trace.scans.buffer import open_buffer
+from trace.transparency import keys as transparency_keys
 from trace.users import ensure_admin
 
 
@@ -75,6 +76,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.testing:
         yield
         return
+    # A malformed log key stops the start with its reason, rather than failing every page that shows the log.
+    transparency_keys.check(settings)
     if settings.admin_password:
         with session_scope() as session:
             ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)

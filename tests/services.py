@@ -9,13 +9,16 @@ from datetime import date
 
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from tests import factories as f
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import CommissionIn, CorrectionIn
+from trace.platform.config import get_settings
 from trace.platform.db import session_scope
 from trace.schema import metadata
+from trace.transparency import keys, log
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -126,3 +129,12 @@ def postgres_base_url() -> str | None:
         return None
     finally:
         probe.dispose()
+
+
+def append_to_log(session: Session) -> int:
+    """What the workers do every few seconds: append every pending event to the public log and sign it."""
+    signing = keys.signing(get_settings())
+    appended = 0
+    while done := log.tick(session=session, signing=signing):
+        appended += done
+    return appended

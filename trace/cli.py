@@ -153,16 +153,8 @@ def cmd_tlog_tick(args: argparse.Namespace) -> int:
     seconds; run it by hand after a restore, or where no worker runs)."""
     from trace.transparency import keys, log
 
-    settings = get_settings()
-    signer, previous = keys.signer(settings), keys.previous_signer(settings)
-    appended = 0
     with _engine(args.database_url) as engine:
-        while True:
-            with session_scope(engine) as session:
-                done = log.tick(session=session, signer=signer, origin=settings.log_origin, previous=previous)
-            appended += done
-            if not done:
-                break
+        appended = log.drain(lambda: session_scope(engine), keys.signing(get_settings()))
         with session_scope(engine, write=False) as session:
             newest = log.latest(session=session)
     size = newest.size if newest is not None else 0

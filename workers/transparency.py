@@ -1,7 +1,7 @@
 """Appending to the public log and signing its checkpoints, off the request path (thin on purpose).
 
 Every worker runs a sequencer thread; the head row's lock lets one append at a time, so any number of
-workers is safe. ``tlog.tick`` does one round on request (tests, operators).
+workers is safe. ``python -m trace.cli tlog-tick`` does the same by hand.
 """
 
 from __future__ import annotations
@@ -14,28 +14,13 @@ from celery.signals import worker_ready
 from trace.platform.config import get_settings
 from trace.platform.db import session_scope
 from trace.transparency import keys, log
-from workers.app import app
 
 logger = logging.getLogger(__name__)
 
 
 def run_tick() -> int:
     """Append everything pending (a batch per transaction) and sign a checkpoint; events appended."""
-    settings = get_settings()
-    signer, previous = keys.signer(settings), keys.previous_signer(settings)
-    appended = 0
-    while True:
-        with session_scope() as session:
-            done = log.tick(session=session, signer=signer, origin=settings.log_origin, previous=previous)
-        appended += done
-        if done < log.BATCH:
-            return appended
-
-
-@app.task(name="tlog.tick", ignore_result=True)
-def tick() -> int:
-    """One sequencer round."""
-    return run_tick()
+    return log.drain(session_scope, keys.signing(get_settings()))
 
 
 def _sequence_forever(stop: threading.Event) -> None:
@@ -48,4 +33,5 @@ def _sequence_forever(stop: threading.Event) -> None:
 
 @worker_ready.connect
 def _on_worker_ready(**_: object) -> None:
+    keys.check(get_settings())  # a malformed key is said once, at start, not every round
     threading.Thread(target=_sequence_forever, args=(threading.Event(),), name="tlog-sequencer", daemon=True).start()

@@ -29,10 +29,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _cosigned(session: SessionDep, size: int, signed: str) -> str:
-    return signed + "".join(c.line for c in log.cosignatures(session=session, size=size))
-
-
 class LogKey(SQLModel):
     """How to check the log: its origin, the key its checkpoints are signed with, the witnesses it accepts."""
 
@@ -73,7 +69,7 @@ class Entries(SQLModel):
 def checkpoint(session: SessionDep) -> Response:
     """The newest signed checkpoint (C2SP tlog-checkpoint) with the cosignatures received for it."""
     newest = log.newest(session=session)
-    body = _cosigned(session, newest.size, newest.note)
+    body = log.published(session=session, checkpoint=newest)
     return Response(body, media_type=NOTE, headers={"Cache-Control": FRESH})
 
 
@@ -81,7 +77,7 @@ def checkpoint(session: SessionDep) -> Response:
 def checkpoint_at(session: SessionDep, size: int) -> Response:
     """The checkpoint signed at this tree size (every one stays published)."""
     found = log.checkpoint_at(session=session, size=size)
-    body = _cosigned(session, found.size, found.note)
+    body = log.published(session=session, checkpoint=found)
     return Response(body, media_type=NOTE, headers={"Cache-Control": "public, max-age=60"})
 
 
@@ -116,7 +112,7 @@ def inclusion(
         entry=found.entry,
         leaf_hash=_b64(found.leaf_hash),
         proof=[_b64(h) for h in found.proof],
-        checkpoint=_cosigned(session, signed.size, signed.note),
+        checkpoint=log.published(session=session, checkpoint=signed),
     )
 
 

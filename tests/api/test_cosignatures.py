@@ -12,9 +12,10 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from tests import factories as f
+from tests.services import append_to_log
 from trace.platform.config import get_settings
 from trace.tlog import note
-from trace.transparency import keys, log
+from trace.transparency import log
 
 NOTE = {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -29,8 +30,7 @@ def witness(monkeypatch: pytest.MonkeyPatch) -> note.Signer:
 
 def _signed(session: Session) -> str:
     f.harvest(session, f.org(session), "3")
-    while log.tick(session=session, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
-        pass
+    append_to_log(session)
     session.commit()
     return log.latest(session=session).note  # type: ignore[union-attr]
 

@@ -34,18 +34,18 @@ from sqlmodel import Session, col, select
 from tests import factories as f
 from tests.api.helpers import bearer
 from tests.conftest import app_sharing
+from tests.services import append_to_log
 from trace import demo, web_sessions
 from trace.access import Role
 from trace.designations.models import Designation, RightToUse
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotEdge, Shipment
 from trace.organisations import Organisation, OrgKind
-from trace.platform.config import get_settings
 from trace.platform.timeutil import utcnow
 from trace.portal.keys import PortalKeyCreate, issue_portal_key
 from trace.products import Product
 from trace.recalls.models import Recall
-from trace.transparency import keys, log
+from trace.transparency import log
 from trace.webhooks import DeliveryStatus, WebhookDelivery, WebhookSubscription, claim
 
 # The household's private identity, made unique so that a search of any answer finds only it.
@@ -150,9 +150,7 @@ def world(engine: Engine) -> Iterator[Demo]:
         session.add(farm)
         session.flush()
         ids = _ids(session, farm)
-        settings = get_settings()
-        while log.tick(session=session, signer=keys.signer(settings), origin=settings.log_origin):
-            pass  # the public log holds the demo (its entries are probed like every route)
+        append_to_log(session)  # the public log holds the demo (its entries are probed like every route)
         ids["log_size"] = log.latest(session=session).size  # type: ignore[union-attr]
         from trace.epcis.models import EpcisEventId
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
 
+from tests.services import append_to_log
 from tests.trace.test_origin import Chain, build_chain
 from trace.epcis.document import schema_errors
 from trace.platform.config import get_settings
@@ -18,11 +19,6 @@ from trace.tlog import merkle, note
 from trace.transparency import keys, log
 
 JSON = {"accept": "application/json"}
-
-
-def _tick(session: Session) -> None:
-    while log.tick(session=session, signer=keys.signer(get_settings()), origin=get_settings().log_origin):
-        pass
 
 
 @pytest.fixture
@@ -47,7 +43,7 @@ def test_before_the_worker_appends_the_page_says_the_events_are_on_their_way(cli
 def test_the_page_and_its_json_say_the_journey_is_in_the_signed_log(
     client: TestClient, chain: Chain, session: Session
 ) -> None:
-    _tick(session)
+    append_to_log(session)
     session.commit()
     facts = client.get(_path(chain), headers=JSON).json()["public_log"]
     assert facts["failed"] == 0 and facts["pending"] == 0 and facts["included"] == facts["events"] > 0
@@ -61,7 +57,7 @@ def test_the_page_and_its_json_say_the_journey_is_in_the_signed_log(
 def test_the_epcis_document_carries_a_proof_for_every_event_on_request(
     client: TestClient, chain: Chain, session: Session
 ) -> None:
-    _tick(session)
+    append_to_log(session)
     session.commit()
     plain = client.get(_path(chain) + "?linkType=gs1:epcis").json()
     answer = client.get(_path(chain) + "?linkType=gs1:epcis&proofs=1")
@@ -89,7 +85,7 @@ def test_the_epcis_document_carries_a_proof_for_every_event_on_request(
 
 
 def test_a_leaf_altered_in_the_database_shows_on_the_page(client: TestClient, chain: Chain, session: Session) -> None:
-    _tick(session)
+    append_to_log(session)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("DROP TRIGGER tlog_leaf_append_only ON tlog_leaf")

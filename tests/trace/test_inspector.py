@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from sqlmodel import Session, col
 
 from tests import factories as f
+from tests.services import append_to_log
 from trace import admin_units, digital_link, inspector
 from trace.access import Actor, Role
 from trace.certifications import Certification, CertificationKind
@@ -35,7 +36,6 @@ from trace.platform.timeutil import today
 from trace.printing import runs
 from trace.products import Product
 from trace.scans.record import new_scan, write
-from trace.transparency import keys, log
 from trace.units import Unit
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -101,14 +101,8 @@ def w(session: Session) -> World:
     assert lot is not None
     run = runs.create_run(session=session, actor=f.member(grower), lot_id=lot.id, data=runs.PrintRunCreate(quantity=3))  # type: ignore[arg-type]
     inspector = Actor(role=Role.INSPECTOR, organisation_id=authority.id, name="QLTT")
-    _log(session)
+    append_to_log(session)
     return World(inspector, grower, gi, lot, _codes(session, run), run)
-
-
-def _log(session: Session) -> None:
-    """What the worker does every few seconds: append the events to the public log and sign it."""
-    while log.tick(session=session, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
-        pass
 
 
 def _check(result: Any, name: str) -> Any:

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from tests import factories as f
 from tests.conftest import ROOT, app_sharing, migrate
+from tests.services import append_to_log
 from trace import logcheck
 from trace.events import chain
 from trace.events.models import ChainHead, Event
@@ -45,8 +46,7 @@ class Instance:
 
 def _tick(engine: Engine) -> None:
     with session_scope(engine) as session:
-        while log.tick(session=session, signer=keys.signer(get_settings()), origin=ORIGIN):
-            pass
+        append_to_log(session)
 
 
 def _events(engine: Engine, n: int) -> None:
@@ -236,7 +236,7 @@ def test_a_rotated_key_is_announced_by_the_old_one_and_old_checkpoints_stay_vali
     _events(instance.engine, 1)
     with session_scope(instance.engine) as session:
         settings = get_settings()
-        log.tick(session=session, signer=keys.signer(settings), origin=ORIGIN, previous=keys.previous_signer(settings))
+        log.tick(session=session, signing=keys.signing(settings))
     code, out = _check(instance, state)
     # then the verifier follows the announcement and pins the new key
     assert code == logcheck.OK and "moved to a new key" in out, out

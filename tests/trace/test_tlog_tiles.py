@@ -15,12 +15,12 @@ from sqlmodel import Session
 
 from tests import factories as f
 from tests.conftest import Databases, app_sharing, migrate
+from tests.services import append_to_log
 from trace.events.ledger import capture
 from trace.events.models import EventType
 from trace.events.schemas import HarvestIn
-from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
-from trace.transparency import keys, log
+from trace.transparency import log
 
 EVENTS = 300  # more than one full tile of leaves, and a partial tile at level 1
 
@@ -56,8 +56,7 @@ def api(databases: Databases) -> Iterator[tuple[TestClient, Engine]]:
         capture(session=session, actor=f.member(org), items=items)  # type: ignore[arg-type]
         session.commit()
     with session_scope(engine) as session:
-        while log.tick(session=session, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
-            pass
+        append_to_log(session)
     with Session(engine) as session, TestClient(app_sharing(session)) as client:
         yield client, engine
     engine.dispose()

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from tests import factories as f
 from tests.conftest import Databases, migrate, require
-from tests.services import counts, populate, postgres_base_url, tamper
+from tests.services import append_to_log, counts, populate, postgres_base_url, tamper
 from trace import cli
 from trace.errors import Conflict
 from trace.events import chain
@@ -20,10 +20,9 @@ from trace.events.models import Event
 from trace.lineage import Direction, trace
 from trace.organisations import Organisation
 from trace.platform import transfer as transfer_module
-from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
 from trace.platform.transfer import transfer
-from trace.transparency import keys, log
+from trace.transparency import log
 from trace.transparency import verify as log_verify
 from trace.transparency.models import LogHead
 
@@ -72,8 +71,7 @@ def test_a_moved_database_keeps_its_public_log_and_the_log_verifies_there(
     dst_url, dst = target
     populate(src)
     with session_scope(src) as s:
-        while log.tick(session=s, signer=keys.signer(get_settings()), origin="hytrace.test/log"):
-            pass
+        append_to_log(s)
     migrate(dst_url)
     # when it is moved, then the tree, its head and its checkpoints arrived and verify against the events
     transfer(src, dst)

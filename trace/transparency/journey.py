@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from trace.events import chain
@@ -50,19 +50,6 @@ def status(
     """Check each event against the newest signed checkpoint (``with_proofs``: keep each audit path)."""
     wanted = sorted(set(event_ids))
     report = JourneyLog(events=len(wanted))
-    newest = log.latest(session=session)
-    if newest is None:
-        report.pending = len(wanted)
-        report.oldest_pending = _oldest(session, wanted)
-        return report
-    try:
-        text, _ = note.open_note(newest.note, verifiers if verifiers is not None else keys.verifiers(get_settings()))
-        signed = note.Checkpoint.parse(text)
-    except note.NoteError as error:
-        report.failed = [{"event_id": e, "reason": f"the newest checkpoint does not verify: {error}"} for e in wanted]
-        return report
-    report.tree_size, report.signed_at = signed.size, newest.signed_at
-    report.witnesses = [c.witness for c in log.cosignatures(session=session, size=signed.size)]
     connection = session.connection()
     leaves: dict[str, tuple[int, str, str]] = {}
     rows: dict[str, Event] = {}
@@ -71,51 +58,46 @@ def status(
         for event_id, idx, entry, salt in connection.execute(query.where(log.LEAVES.c.event_id.in_(chunk))):
             leaves[event_id] = (idx, entry, salt)
         rows.update({e.id: e for e in session.scalars(select(Event).where(Event.__table__.c.id.in_(chunk)))})  # type: ignore[attr-defined]
-    inside = {e: v for e, v in leaves.items() if v[0] < signed.size}
+    newest = log.latest(session=session)
+    signed = None
+    if newest is not None:
+        try:
+            signed = log.verified(newest.note, verifiers if verifiers is not None else keys.verifiers(get_settings()))
+        except note.NoteError as error:
+            report.failed = [
+                {"event_id": e, "reason": f"the newest checkpoint does not verify: {error}"} for e in wanted
+            ]
+            return report
+        report.tree_size, report.signed_at = signed.size, newest.signed_at
+        report.witnesses = [c.witness for c in log.cosignatures(session=session, size=signed.size)]
+    inside = {e: v for e, v in leaves.items() if signed is not None and v[0] < signed.size}
+    waiting = [rows[e].record_time for e in wanted if e not in inside and e in rows]
     report.pending = len(wanted) - len(inside)
-    report.oldest_pending = _oldest(session, [e for e in wanted if e not in inside])
-    ranges = {e: merkle.inclusion_ranges(idx, signed.size) for e, (idx, _, _) in inside.items()}
-    found = log.nodes(connection, {key for r in ranges.values() for key in merkle.keys_of(r)})
+    report.oldest_pending = min(waiting, default=None)
+    if signed is None:
+        return report
+    paths = {e: merkle.inclusion_ranges(idx, signed.size) for e, (idx, _, _) in inside.items()}
+    needed = {e: merkle.keys_of(ranges) for e, ranges in paths.items()}
+    found = log.nodes(connection, set().union(*needed.values()))
     for event_id, (idx, entry, salt) in sorted(inside.items(), key=lambda item: item[1][0]):
-        reason = _why_not(event_id, idx, entry, salt, rows.get(event_id), ranges[event_id], found, signed)
+        proof = merkle.hashes_of(paths[event_id], found.__getitem__) if needed[event_id] <= found.keys() else None
+        reason = _why_not(idx, entry, salt, rows.get(event_id), proof, signed)
         if reason is not None:
             report.failed.append({"event_id": event_id, "reason": reason})
             continue
         report.included += 1
-        if with_proofs:
-            report.proofs[event_id] = {
-                "leaf_index": idx,
-                "entry": entry,
-                "proof": [h.hex() for h in merkle.hashes_of(ranges[event_id], found.__getitem__)],
-            }
+        if with_proofs and proof is not None:
+            report.proofs[event_id] = {"leaf_index": idx, "entry": entry, "proof": proof}
     return report
 
 
-def _oldest(session: Session, event_ids: Sequence[str]) -> datetime | None:
-    events = Event.__table__  # type: ignore[attr-defined]
-    oldest = None
-    for chunk in in_chunks(list(event_ids)):
-        found = session.execute(select(func.min(events.c.record_time)).where(events.c.id.in_(chunk))).scalar()
-        if found is not None and (oldest is None or found < oldest):
-            oldest = found
-    return oldest
-
-
 def _why_not(
-    event_id: str,
-    idx: int,
-    entry: str,
-    salt: str,
-    event: Event | None,
-    ranges: list[tuple[int, int]],
-    found: dict[merkle.Key, bytes],
-    signed: note.Checkpoint,
+    idx: int, entry: str, salt: str, event: Event | None, proof: list[bytes] | None, signed: note.Checkpoint
 ) -> str | None:
     if event is None:
         return "the event is gone"
-    if any(key not in found for key in merkle.keys_of(ranges)):
+    if proof is None:
         return "the log lacks part of its audit path"
-    proof = merkle.hashes_of(ranges, found.__getitem__)
     if not merkle.verify_inclusion(idx, signed.size, merkle.leaf_hash(entry.encode()), proof, signed.root):
         return f"leaf {idx} is not in the signed tree of {signed.size} leaves"
     if chain.compute_hash(event) != event.hash:
@@ -135,14 +117,11 @@ def proofs(*, session: Session, event_ids: Sequence[str]) -> dict[str, Any]:
     found = status(session=session, event_ids=event_ids, with_proofs=True)
     newest = log.latest(session=session)
     ids: dict[str, str] = {}
-    for chunk in in_chunks(sorted(found.proofs)):
+    for chunk in in_chunks(sorted({*found.proofs, *(f["event_id"] for f in found.failed)})):
         query = select(log.IDS.c.event_id, log.IDS.c.epcis_id).where(log.IDS.c.event_id.in_(chunk))
         ids.update(dict(session.connection().execute(query).tuples().all()))
-    signed = None
-    if newest is not None:
-        signed = newest.note + "".join(c.line for c in log.cosignatures(session=session, size=newest.size))
     return {
-        "checkpoint": signed,
+        "checkpoint": log.published(session=session, checkpoint=newest) if newest is not None else None,
         "treeSize": found.tree_size,
         "pending": found.pending,
         "failed": [{"eventID": ids.get(f["event_id"], f["event_id"]), "reason": f["reason"]} for f in found.failed],
@@ -151,7 +130,7 @@ def proofs(*, session: Session, event_ids: Sequence[str]) -> dict[str, Any]:
                 "eventID": ids.get(event_id, event_id),
                 "leafIndex": proof["leaf_index"],
                 "entry": proof["entry"],
-                "proof": [base64.b64encode(bytes.fromhex(h)).decode() for h in proof["proof"]],
+                "proof": [base64.b64encode(h).decode() for h in proof["proof"]],
             }
             for event_id, proof in sorted(found.proofs.items(), key=lambda item: item[1]["leaf_index"])
         ],

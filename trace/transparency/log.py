@@ -19,12 +19,14 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Connection, and_, delete, insert, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
@@ -35,6 +37,7 @@ from trace.errors import NotFound, RuleViolation
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
 from trace.tlog import merkle, note
+from trace.transparency import keys
 from trace.transparency.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
 
 ENTRY_VERSION = 1
@@ -45,6 +48,8 @@ NODES = LogNode.__table__  # type: ignore[attr-defined]
 PENDING = LogPending.__table__  # type: ignore[attr-defined]
 CHECKPOINTS = LogCheckpoint.__table__  # type: ignore[attr-defined]
 IDS = EpcisEventId.__table__  # type: ignore[attr-defined]
+# What the log reads of an event: what rendering reads, and its chain hash (which the commitment binds).
+EVENTS_HASHED = render.SELECT.add_columns(render.EVENTS.c.hash.label("chain_hash"))
 
 
 def commitment(salt: str, event_hash: str) -> str:
@@ -70,10 +75,10 @@ def _head(session: Session, *, lock: bool) -> LogHead:
     return head
 
 
-def nodes(connection: Connection, keys: Iterable[merkle.Key]) -> dict[merkle.Key, bytes]:
+def nodes(connection: Connection, wanted: Iterable[merkle.Key]) -> dict[merkle.Key, bytes]:
     """Stored subtree hashes by (level, index)."""
     out: dict[merkle.Key, bytes] = {}
-    for chunk in in_chunks(sorted(set(keys))):
+    for chunk in in_chunks(sorted(set(wanted))):
         where: ColumnElement[bool]
         if connection.dialect.name == "postgresql":
             where = tuple_(NODES.c.level, NODES.c.idx).in_(chunk)
@@ -100,12 +105,7 @@ def _getter(found: dict[merkle.Key, bytes]) -> Callable[[merkle.Key], bytes]:
 def _pending_rows(connection: Connection, limit: int, chains: bool) -> list[dict[str, Any]]:
     events = render.EVENTS
     order = (events.c.organisation_id, events.c.seq) if chains else (events.c.record_time, events.c.id)
-    query = (
-        render.SELECT.add_columns(events.c.hash.label("chain_hash"))
-        .join(PENDING, PENDING.c.event_id == events.c.id)
-        .order_by(*order)
-        .limit(limit)
-    )
+    query = EVENTS_HASHED.join(PENDING, PENDING.c.event_id == events.c.id).order_by(*order).limit(limit)
     return [render.row(r) for r in connection.execute(query).mappings()]
 
 
@@ -158,6 +158,11 @@ def sequence(*, session: Session, limit: int = BATCH, chains: bool = False) -> i
     return len(leaves)
 
 
+def tree_head(*, session: Session) -> LogHead:
+    """The tree as the sequencer last left it (size and root), read without a lock."""
+    return _head(session, lock=False)
+
+
 def latest(*, session: Session) -> LogCheckpoint | None:
     """The newest signed checkpoint."""
     return session.scalars(select(LogCheckpoint).order_by(CHECKPOINTS.c.size.desc()).limit(1)).first()
@@ -185,22 +190,16 @@ def checkpoint_at(*, session: Session, size: int) -> LogCheckpoint:
 NEXT_KEY = "hytrace-key "  # a checkpoint's extension line during a rotation: the key that signs from now on
 
 
-def publish(
-    *,
-    session: Session,
-    signer: note.Signer,
-    origin: str,
-    previous: note.Signer | None = None,
-    now: datetime | None = None,
-) -> LogCheckpoint | None:
-    """Sign a checkpoint of the tree as it stands, unless the newest one already is of this size.
-    ``previous``: the outgoing key of a rotation, which co-signs a checkpoint announcing the new key."""
+def publish(*, session: Session, signing: keys.Signing, now: datetime | None = None) -> LogCheckpoint | None:
+    """Sign a checkpoint of the tree as it stands, unless the newest one already is of this size. During a
+    rotation the outgoing key co-signs a checkpoint that announces the new one."""
     head = _head(session, lock=True)
     last = latest(session=session)
     if last is not None and last.size >= head.size:
         return None
+    signer, previous = signing.signer, signing.previous
     announced = (NEXT_KEY + signer.verifier_key,) if previous is not None else ()
-    text = note.Checkpoint(origin, head.size, bytes.fromhex(head.root), announced).text()
+    text = note.Checkpoint(signing.origin, head.size, bytes.fromhex(head.root), announced).text()
     signers = (signer, previous) if previous is not None else (signer,)
     row = LogCheckpoint(
         size=head.size, root=head.root, note=note.sign(text, *signers), key_name=signer.name, signed_at=now or utcnow()
@@ -210,18 +209,39 @@ def publish(
     return row
 
 
-def tick(
-    *, session: Session, signer: note.Signer, origin: str, previous: note.Signer | None = None, limit: int = BATCH
-) -> int:
+def tick(*, session: Session, signing: keys.Signing, limit: int = BATCH) -> int:
     """One round: append what is pending (up to ``limit``) and sign a checkpoint if the tree grew."""
     appended = sequence(session=session, limit=limit)
-    publish(session=session, signer=signer, origin=origin, previous=previous)
+    publish(session=session, signing=signing)
     return appended
 
 
-def idle(*, session: Session) -> bool:
-    """Whether nothing waits to be appended."""
-    return session.scalars(select(func.count()).select_from(PENDING)).one() == 0
+def drain(sessions: Callable[[], AbstractContextManager[Session]], signing: keys.Signing) -> int:
+    """Rounds, each in a transaction of its own (a short write lock), until nothing is left; events appended."""
+    appended = 0
+    while True:
+        with sessions() as session:
+            done = tick(session=session, signing=signing)
+        appended += done
+        if done < BATCH:
+            return appended
+
+
+@lru_cache(maxsize=64)
+def _verified(signed: str, verifier_keys: tuple[str, ...]) -> note.Checkpoint:
+    text, _ = note.open_note(signed, [note.Verifier(k) for k in verifier_keys])
+    return note.Checkpoint.parse(text)
+
+
+def verified(signed: str, verifiers: Sequence[note.Verifier]) -> note.Checkpoint:
+    """A signed checkpoint's body, its signature checked (NoteError if none of ``verifiers`` signed it).
+    A checkpoint's note never changes: each is verified once per process and set of keys."""
+    return _verified(signed, tuple(v.key for v in verifiers))
+
+
+def published(*, session: Session, checkpoint: LogCheckpoint) -> str:
+    """A checkpoint as it is published: its signed note and the witnesses' cosignature lines."""
+    return checkpoint.note + "".join(c.line for c in cosignatures(session=session, size=checkpoint.size))
 
 
 def _published_size(session: Session, size: int | None) -> int:
@@ -303,15 +323,6 @@ def entries(*, session: Session, start: int, end: int) -> list[str]:
         raise RuleViolation(f"Leaf {start} is not in the published tree of {size} leaves", code="log_bad_range")
     query = select(LEAVES.c.entry).where(LEAVES.c.idx >= start, LEAVES.c.idx < end).order_by(LEAVES.c.idx)
     return list(session.connection().execute(query).scalars())
-
-
-def leaves_of(*, session: Session, event_ids: Sequence[str]) -> dict[str, int]:
-    """The leaf index of each of these events that the tree holds."""
-    out: dict[str, int] = {}
-    for chunk in in_chunks(sorted(set(event_ids))):
-        query = select(LEAVES.c.event_id, LEAVES.c.idx).where(LEAVES.c.event_id.in_(chunk))
-        out.update(dict(session.connection().execute(query).tuples().all()))
-    return out
 
 
 def cosignatures(*, session: Session, size: int) -> list[LogCosignature]:
@@ -438,9 +449,3 @@ def add_cosignatures(
     if not kept:
         raise RuleViolation("No witness this log accepts cosigned this checkpoint", code="log_cosignature_unknown")
     return kept
-
-
-def stream_leaves(connection: Connection, page: int = 5000) -> Iterator[tuple[int, str, str, str]]:
-    """(index, event id, entry, salt) of every leaf, in order."""
-    query = select(LEAVES.c.idx, LEAVES.c.event_id, LEAVES.c.entry, LEAVES.c.salt).order_by(LEAVES.c.idx)
-    yield from connection.execute(query.execution_options(yield_per=page)).tuples()

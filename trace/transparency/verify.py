@@ -23,13 +23,15 @@ from trace.tlog import merkle, note
 from trace.transparency import keys
 from trace.transparency.log import (
     CHECKPOINTS,
+    EVENTS_HASHED,
     LEAVES,
     NODES,
     PENDING,
-    _head,
     commitment,
     entry_bytes,
     public_forms,
+    tree_head,
+    verified,
 )
 
 PAGE = 2000
@@ -76,7 +78,7 @@ def _unlogged(connection: Connection) -> str | None:
 
 def _events_of(connection: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    query = render.SELECT.add_columns(render.EVENTS.c.hash.label("chain_hash"))
+    query = EVENTS_HASHED
     for chunk in in_chunks(list(ids)):
         out.update(
             {r["id"]: render.row(r) for r in connection.execute(query.where(render.EVENTS.c.id.in_(chunk))).mappings()}
@@ -178,7 +180,7 @@ def verify(
             raise _Differs(
                 f"the log stores {_count(connection, NODES)} node hashes, not the {expected_nodes} of its leaves"
             )
-        head = _head(session, lock=False)
+        head = tree_head(session=session)
         root = merkle.root_from_frontier(frontier)
         if head.size != size or head.root != root.hex():
             raise _Differs(f"the log's head says {head.size} leaves, but {size} leaves hash to another root")
@@ -202,8 +204,7 @@ def _check_checkpoint(
             tree_size=tree_size,
         )
     try:
-        text, _ = note.open_note(signed, verifiers)
-        body = note.Checkpoint.parse(text)
+        body = verified(signed, verifiers)
     except note.NoteError as error:
         raise _Differs(f"the checkpoint of {tree_size} leaves does not verify: {error}", tree_size=tree_size) from None
     if body.size != tree_size or body.root.hex() != signed_root:
