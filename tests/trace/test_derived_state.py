@@ -307,7 +307,32 @@ def _unit_forged(c: Connection, w: World) -> dict[str, Any]:
         ),
         {"lot": row.lot_id, "event": row.created_event_id, "at": row.created_at},
     )
-    return {"table": "unit", "serial": "FORGED"}
+    # The commission commits to its serials by a digest: the forged row breaks it, and the commission is named.
+    return {
+        "table": "unit",
+        "created_event_id": row.created_event_id,
+        "problem": f"commission event {row.created_event_id}",
+    }
+
+
+def _unit_serial(c: Connection, w: World) -> dict[str, Any]:
+    row = _one(c, "SELECT * FROM unit WHERE status = 'active' AND parent_id IS NULL ORDER BY id LIMIT 1")
+    c.execute(text("UPDATE unit SET serial = 'RENAMED' WHERE id = :id"), {"id": row.id})
+    return {
+        "table": "unit",
+        "created_event_id": row.created_event_id,
+        "problem": f"commission event {row.created_event_id}",
+    }
+
+
+def _unit_deleted(c: Connection, w: World) -> dict[str, Any]:
+    row = _one(c, "SELECT * FROM unit WHERE parent_id IS NULL ORDER BY id DESC LIMIT 1")
+    c.execute(text("DELETE FROM unit WHERE id = :id"), {"id": row.id})
+    return {
+        "table": "unit",
+        "created_event_id": row.created_event_id,
+        "problem": f"commission event {row.created_event_id}",
+    }
 
 
 def _epcis_id(c: Connection, w: World) -> dict[str, Any]:
@@ -340,6 +365,8 @@ EDITS: dict[str, Edit] = {
     "a voided unit revived": _unit_status,
     "a unit moved to another carton": _unit_parent,
     "a unit forged": _unit_forged,
+    "a unit's serial changed": _unit_serial,
+    "a unit deleted": _unit_deleted,
     "a stored EPCIS id": _epcis_id,
     "an id sent with a captured event": _epcis_sent_id,
 }

@@ -33,6 +33,7 @@ from trace.lots import Lot
 from trace.organisations import Organisation, OrgKind, PartyRow, may_identify
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import parse_offset
+from trace.units import Unit
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 EVENT_LOTS = EventLot.__table__  # type: ignore[attr-defined]
@@ -40,6 +41,7 @@ LOTS = Lot.__table__  # type: ignore[attr-defined]
 PLACES = Location.__table__  # type: ignore[attr-defined]
 ORGS = Organisation.__table__  # type: ignore[attr-defined]
 IDS = EpcisEventId.__table__  # type: ignore[attr-defined]
+UNITS = Unit.__table__  # type: ignore[attr-defined]
 H = vocab.PREFIX + ":"
 _WITH_FACTS = frozenset({EventType.INSPECT, EventType.LOSS, EventType.DECOMMISSION, EventType.COMMISSION})
 _COLUMNS = (
@@ -157,6 +159,7 @@ class Facts:
     withheld: bool = False  # a party's identity was withheld from the body last rendered
     hidden: dict[tuple[int, Actor], bool] = field(default_factory=dict)  # (party, reader) → identity withheld
     log: bool = False  # rendering the log's form (log_forms): every household by number, no farming inputs
+    serials: dict[str, list[str]] = field(default_factory=dict)  # commission event → the serials it registered
 
     def lot_class(self, lot_id: int) -> str:
         """The EPC class URI of a lot of the batch."""
@@ -242,6 +245,13 @@ def load(
     facts.places = _master(connection, "place", place_ids, known)
     facts.orgs = _master(connection, "org", org_ids, known)
     facts.ids = {r["event_id"]: r["epcis_id"] for r in _in(connection, select(IDS), IDS.c.event_id, referenced)}
+    # Commissions commit to their serials by a digest (older ones carry a copy): the unit table has them.
+    registered = [
+        e["id"] for e in every if str(e["type"]) == EventType.COMMISSION and "serials" not in (e["payload"] or {})
+    ]
+    units = select(UNITS.c.created_event_id, UNITS.c.serial).order_by(UNITS.c.id)
+    for unit in _in(connection, units, UNITS.c.created_event_id, registered):
+        facts.serials.setdefault(unit["created_event_id"], []).append(unit["serial"])
     return facts
 
 
@@ -356,7 +366,8 @@ def _body(event: Mapping[Any, Any], facts: Facts, full: bool, reader: Actor | No
     elif kind == EventType.COMMISSION:
         lot = facts.lots[rows[0]["lot_id"]]
         if full:
-            out["epcList"] = [vocab.unit_uri(lot["gtin"], lot["lot_code"], s) for s in payload.get("serials", [])]
+            serials = payload["serials"] if "serials" in payload else facts.serials.get(event["id"], [])
+            out["epcList"] = [vocab.unit_uri(lot["gtin"], lot["lot_code"], s) for s in serials]
         else:
             out["quantityList"] = [
                 {"epcClass": facts.lot_class(rows[0]["lot_id"]), "quantity": payload["count"], "uom": "H87"}

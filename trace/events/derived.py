@@ -43,7 +43,7 @@ from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import localise
 from trace.recalls.models import Recall, RecallLot
 from trace.transparency import verify as transparency
-from trace.units import Unit, UnitStatus
+from trace.units import Unit, UnitStatus, serials_digest
 
 Progress = Callable[[int], None]  # percent done, 0–100
 PAGE = 2000
@@ -658,6 +658,8 @@ def _check_units(connection: Connection, meter: _Meter) -> int:
         voided: set[tuple[int, str]] = set()
         codes: dict[tuple[int, str], str] = {}
         packed: dict[tuple[int, str], str] = {}
+        committed: dict[str, dict[str, Any]] = {}  # commissions that commit to their serials by a digest
+        claimed: dict[str, list[str]] = {}  # the serials of the unit rows that name such a commission
         events = connection.execute(
             select(E.c.id, E.c.type, E.c.payload, EL.c.lot_id, fix.c.id.label("corrected_by"))
             .select_from(EL.join(E, E.c.id == EL.c.event_id).outerjoin(fix, fix.c.corrects_event_id == E.c.id))
@@ -666,6 +668,9 @@ def _check_units(connection: Connection, meter: _Meter) -> int:
         for e in events:
             payload = _payload(e.payload)
             if e.type == EventType.COMMISSION.value:
+                if "serials" not in payload:
+                    committed[e.id] = {"lot_id": e.lot_id, "payload": payload, "corrected_by": e.corrected_by}
+                    claimed[e.id] = []
                 for serial in payload.get("serials", []):
                     expected[(e.lot_id, serial)] = {
                         "created_event_id": e.id,
@@ -689,6 +694,14 @@ def _check_units(connection: Connection, meter: _Meter) -> int:
             key = (unit.lot_id, unit.serial)
             row = {"id": unit.id, "lot_id": unit.lot_id, "serial": unit.serial}
             want = expected.pop(key, None)
+            made = committed.get(unit.created_event_id) if want is None else None
+            if made is not None and made["lot_id"] == unit.lot_id:
+                claimed[unit.created_event_id].append(unit.serial)
+                want = {
+                    "level": made["payload"].get("level", "unit"),
+                    "print_run_id": made["payload"].get("print_run_id"),
+                    "status": UnitStatus.VOID.value if made["corrected_by"] else UnitStatus.ACTIVE.value,
+                }
             if want is None:
                 _differs("unit", row, "no commission event registered this unit")
             if key in voided:
@@ -700,6 +713,16 @@ def _check_units(connection: Connection, meter: _Meter) -> int:
             if key in codes and unit.code != codes[key]:
                 _differs("unit", row, f"code: the decommission event voided {codes[key]}; the row holds {unit.code}")
             count += 1
+        for event_id, made in sorted(committed.items()):
+            payload, serials = made["payload"], claimed[event_id]
+            if len(serials) != payload.get("count") or serials_digest(serials) != payload.get("serials_sha256"):
+                _differs(
+                    "unit",
+                    {"lot_id": made["lot_id"], "created_event_id": event_id},
+                    f"commission event {event_id} registered {payload.get('count')} units (serials digest "
+                    f"{payload.get('serials_sha256')}); the rows that name it hold {len(serials)} "
+                    f"(digest {serials_digest(serials)})",
+                )
         if expected:
             (lot_id, serial), want = sorted(expected.items())[0]
             _differs(

@@ -38,7 +38,7 @@ from trace.lots import Shipment
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
 from trace.transparency import models as log_models
-from trace.units import normalize_code
+from trace.units import normalize_code, serials_of
 
 INPUT_OF: dict[EventType, type[SQLModel]] = {
     EventType.HARVEST: HarvestIn,
@@ -133,6 +133,8 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord, minimal: 
     found = [e for e in events if e is not None]
     shown = events_public(session=session, actor=actor, events=found)
     result = CaptureResult(events=[] if minimal else shown, event_ids=[e.id for e in found], replayed=True)
+    commissions = [e.id for e in found if e.type == EventType.COMMISSION and "serials" not in e.payload]
+    registered = serials_of(session=session, event_ids=commissions) if commissions else {}
     for event in found:
         if event.type in (EventType.SHIP, EventType.RECEIVE):
             shipment_id = (
@@ -144,7 +146,7 @@ def _replay(session: Session, actor: Actor, record: IdempotencyRecord, minimal: 
         if event.type in (EventType.HARVEST, EventType.TRANSFORM):
             result.lot_ids.extend(p.lot_id for p in shown[found.index(event)].lots if p.role == "output")
         if event.type == EventType.COMMISSION:
-            result.serials.extend(event.payload["serials"])
+            result.serials.extend(event.payload.get("serials") or registered.get(event.id, []))
     return result
 
 

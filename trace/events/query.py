@@ -18,7 +18,18 @@ from trace.platform.timeutil import to_utc
 
 # Serials and codes are private too: a counterfeiter reading a lot's public events must not
 # learn the valid codes it could print on fakes.
-PRIVATE_PAYLOAD = ("inputs_used", "kde", "note", "photos", "serials", "units", "children", "override", "quota")
+PRIVATE_PAYLOAD = (
+    "inputs_used",
+    "kde",
+    "note",
+    "photos",
+    "serials",
+    "serials_sha256",
+    "units",
+    "children",
+    "override",
+    "quota",
+)
 _EVENT_FIELDS = [name for name in EventPublic.model_fields if name in Event.model_fields]
 CBV_BIZ_STEP = "https://ref.gs1.org/cbv/BizStep-"
 
