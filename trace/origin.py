@@ -26,17 +26,17 @@ from trace.certifications import (
 )
 from trace.designations.models import ClaimStatus, Designation
 from trace.events.models import Event, EventLot, EventType
-from trace.events.query import events_public
 from trace.lineage import Direction
 from trace.locations import Location
 from trace.lots import Lot, LotEdge, LotStatus
 from trace.organisations import Organisation, public_name
 from trace.platform import timeutil
+from trace.platform.config import get_settings
 from trace.platform.timeutil import local_zone, localise
 from trace.products import Product
 from trace.recalls.recall import covering
 from trace.transparency import journey as transparency
-from trace.units import Unit, UnitStatus
+from trace.units import Unit, UnitStatus, display_code
 
 # Steps a consumer is shown; the rest (codes voided, rights granted, corrections) are bookkeeping.
 JOURNEY = (
@@ -246,13 +246,52 @@ class _Names:
             self.places[location_id] = _place(location) if location else None
         return self.places[location_id]
 
+    def practices_public(self, org_id: int) -> bool:
+        """Whether the organisation publishes its farming practices (inputs) on its lots' pages."""
+        self.org(org_id)
+        org = self.orgs[org_id]
+        return bool(org and org.practices_public)
+
     def product(self, product_id: int) -> Product | None:
         if product_id not in self.products:
             self.products[product_id] = self.session.get(Product, product_id)
         return self.products[product_id]
 
 
-def _on_path(event: Event, lot: Lot, root: Lot, consumers: dict[int, set[int]]) -> bool:
+class _Step:
+    """What the journey reads of one event: its columns, never its payload (a commission's may be MBs)."""
+
+    __slots__ = (
+        "destination_organisation_id",
+        "event_time",
+        "event_tz_offset",
+        "id",
+        "location_id",
+        "organisation_id",
+        "record_time",
+        "rows",
+        "type",
+    )
+
+    def __init__(self, row: Any) -> None:
+        (
+            self.id,
+            self.type,
+            self.event_time,
+            self.event_tz_offset,
+            self.record_time,
+            self.organisation_id,
+            self.location_id,
+            self.destination_organisation_id,
+        ) = row[5:]
+        self.rows: list[Any] = []
+
+
+# The only steps whose payload the page shows: a harvest's farming inputs, a hold's or recall's reason.
+_SHOWN_PAYLOAD = (EventType.HARVEST, EventType.HOLD, EventType.RELEASE, EventType.RECALL)
+
+
+def _on_path(event: _Step, lot: Lot, root: Lot, consumers: dict[int, set[int]]) -> bool:
     """An ancestor's shipments count only towards the organisations that went on to make this lot;
     the root lot's own steps all count."""
     if lot.id == root.id or event.type not in (EventType.SHIP, EventType.RECEIVE):
@@ -263,7 +302,11 @@ def _on_path(event: Event, lot: Lot, root: Lot, consumers: dict[int, set[int]]) 
     return event.organisation_id in makers
 
 
-def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotEdge], names: _Names) -> list[StepView]:
+def _journey(
+    session: Session, root: Lot, labelling: str | None, lots: dict[int, Lot], edges: list[LotEdge], names: _Names
+) -> list[StepView]:
+    """The steps a consumer is shown, read in O(journey events): event columns and lot rows, the payloads
+    of the few kinds that show one; of the per-unit steps, a unit's page tells only its own commission."""
     ids = list(lots)
     # Who consumed each ancestor on the way to this lot (the transformers along the path).
     consumers: dict[int, set[int]] = {}
@@ -271,52 +314,68 @@ def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotE
         child = lots.get(edge.child_lot_id)
         if child is not None:
             consumers.setdefault(edge.parent_lot_id, set()).add(child.producer_organisation_id)
-    links = session.execute(
+    found = session.execute(
         select_columns(
-            col(EventLot.event_id), col(EventLot.lot_id), col(EventLot.quantity), col(EventLot.unit), col(EventLot.role)
-        ).where(col(EventLot.lot_id).in_(ids))
-    ).all()
-    event_ids = sorted({row[0] for row in links})
-    # Events stamped to the same minute (a form's time) keep the order they were recorded in.
-    events = (
-        list(
-            session.exec(
-                select(Event)
-                .where(col(Event.id).in_(event_ids), col(Event.type).in_(JOURNEY))
-                .order_by(col(Event.event_time), col(Event.record_time), col(Event.id))
-            )
+            col(EventLot.event_id),
+            col(EventLot.lot_id),
+            col(EventLot.quantity),
+            col(EventLot.unit),
+            col(EventLot.role),
+            col(Event.id),
+            col(Event.type),
+            col(Event.event_time),
+            col(Event.event_tz_offset),
+            col(Event.record_time),
+            col(Event.organisation_id),
+            col(Event.location_id),
+            col(Event.destination_organisation_id),
         )
-        if event_ids
-        else []
-    )
+        .join(Event, col(Event.id) == col(EventLot.event_id))
+        .where(col(EventLot.lot_id).in_(ids), col(Event.type).in_(JOURNEY))
+        .order_by(col(EventLot.id))
+    ).all()
+    events: dict[str, _Step] = {}
+    for link in found:
+        if labelling is not None and link[6] == EventType.COMMISSION and link[0] != labelling:
+            continue  # another unit's labels: not this package's story
+        events.setdefault(link[0], _Step(link)).rows.append(link)
     corrected = (
         set(
             session.execute(
-                select(col(Event.corrects_event_id)).where(col(Event.corrects_event_id).in_(event_ids))
+                select_columns(col(Event.corrects_event_id)).where(col(Event.corrects_event_id).in_(list(events)))
             ).scalars()
         )
-        if event_ids
+        if events
         else set()
     )
-    shown = events_public(session=session, actor=None, events=[e for e in events if e.id not in corrected])
-    by_event: dict[str, list[Any]] = {}
-    for link in links:
-        by_event.setdefault(link[0], []).append(link)
-    raw = {e.id: e for e in events}
+    shown = [e for e in events.values() if e.id not in corrected]
+    # Events stamped to the same minute (a form's time) keep the order they were recorded in.
+    shown.sort(key=lambda e: (e.event_time, e.record_time, e.id))
+    wanted_payloads = [e.id for e in shown if e.type in _SHOWN_PAYLOAD]
+    payloads: dict[str, dict[str, Any]] = (
+        dict(
+            session.execute(
+                select_columns(col(Event.id), col(Event.payload)).where(col(Event.id).in_(wanted_payloads))
+            ).all()
+        )  # type: ignore[arg-type]
+        if wanted_payloads
+        else {}
+    )
     steps: list[StepView] = []
-    for public in shown:
-        event = raw[public.id]
-        rows = by_event.get(event.id, [])
+    for event in shown:
         # A transformation is told once, on its output on the path; other events on their lot.
         wanted = "output" if event.type == EventType.TRANSFORM else "object"
-        row: Any = next((r for r in rows if r[4] == wanted), rows[0] if rows else None)
-        if row is None:
-            continue
+        row: Any = next((r for r in event.rows if r[4] == wanted), event.rows[0])
         lot = lots[row[1]]
         if not _on_path(event, lot, root, consumers):
             continue
         product = names.product(lot.product_id)
-        payload = public.payload
+        payload = payloads.get(event.id) or {}
+        inputs = (
+            payload.get("inputs_used")
+            if event.type == EventType.HARVEST and names.practices_public(event.organisation_id)
+            else None
+        )
         steps.append(
             StepView(
                 kind=event.type,
@@ -329,7 +388,7 @@ def _journey(session: Session, root: Lot, lots: dict[int, Lot], edges: list[LotE
                 lot_code=lot.lot_code,
                 quantity=row[2],
                 unit=row[3],
-                inputs=list(payload.get("inputs_used") or []) if event.type == EventType.HARVEST else [],
+                inputs=list(inputs or []),
                 reason=payload.get("reason")
                 if event.type in (EventType.HOLD, EventType.RELEASE, EventType.RECALL)
                 else None,
@@ -431,7 +490,18 @@ def _log(session: Session, journey: list[StepView]) -> LogView:
 
 def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
     """The public facts of a lot, or of one unit of it."""
-    check = verification.answer(session=session, lot=lot, unit=unit)
+    if unit is None:
+        return shared(session=session, lot=lot, labelling=None)
+    return for_unit(shared(session=session, lot=lot, labelling=unit.created_event_id), unit=unit)
+
+
+def shared(*, session: Session, lot: Lot, labelling: str | None) -> Origin:
+    """What every unit of one labelling (commission event) of a lot shares, as the lot's facts; the lot's
+    own page when ``labelling`` is None (every labelling of the lot on its journey).
+
+    A page process builds this once per labelling and derives each unit's page with :func:`for_unit`:
+    consumers scan different packages of the same lots, and a unit's own facts are a row away."""
+    check = verification.answer(session=session, lot=lot, unit=None)
     names = _Names(session)
     ids = lineage.lot_ids(session=session, lot_id=lot.id, direction=Direction.BACKWARD)  # type: ignore[arg-type]
     lots: dict[int, Lot] = {row.id: row for row in session.exec(select(Lot).where(col(Lot.id).in_(ids)))}  # type: ignore[misc]
@@ -449,10 +519,10 @@ def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
     assert product is not None
     producer = session.get(Organisation, lot.producer_organisation_id)
     assert producer is not None
-    journey = _journey(session, lot, lots, edges, names)
+    journey = _journey(session, lot, labelling, lots, edges, names)
     origin = Origin(
         **check.model_dump(),
-        scope="unit" if unit is not None else "lot",
+        scope="lot",
         product_category=product.category,
         product_description=product.description,
         image=_image(session, product.id),  # type: ignore[arg-type]
@@ -462,12 +532,36 @@ def build(*, session: Session, lot: Lot, unit: Unit | None) -> Origin:
         designations=_designations(session, check.claims),
         certificates=_certificates(session, [lot, *[o for o in lots.values() if o.id != lot.id]], names),
         journey=journey,
-        alert=_alert(session, lot, unit, names),
+        alert=_alert(session, lot, None, names),
         public_log=_log(session, journey),
     )
     origin.version = _digest(origin)
-    origin._row_ids = (lot.id, unit.id if unit is not None else None)  # type: ignore[assignment]
+    origin._row_ids = (lot.id, None)  # type: ignore[assignment]
     return origin
+
+
+def for_unit(found: Origin, *, unit: Unit) -> Origin:
+    """One unit's facts from its labelling's :func:`shared` facts: its URI, codes and status (no database)."""
+    void = unit.status == UnitStatus.VOID
+    status = "void" if void else found.status  # as verification.answer judges a unit
+    out = found.model_copy(
+        update={
+            "scope": "unit",
+            "uri": digital_link.unit_uri(
+                base_url=get_settings().public_base_url, gtin=found.gtin, lot=found.lot_code, serial=unit.serial
+            ),
+            "code": display_code(unit.code),
+            "serial": unit.serial,
+            "level": unit.level.value,
+            "status": status,
+            "valid": status == "valid",
+            # a lot's alert comes first, as on the lot's page; a voided code's only when the lot has none
+            "alert": found.alert or (AlertView(kind="void") if void else None),
+        }
+    )
+    out.version = _digest(out)
+    out._row_ids = (found.row_ids[0], unit.id)  # type: ignore[assignment]
+    return out
 
 
 def of_link(*, session: Session, link: digital_link.DigitalLink) -> Origin:

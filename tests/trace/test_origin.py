@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -268,3 +269,51 @@ def test_a_step_recorded_without_a_time_is_stamped_in_the_instances_zone(session
     lot = session.execute(select(Lot).where(col(Lot.lot_code) == "NL-NOW-1")).scalars().one()
     page = origin.build(session=session, lot=lot, unit=None)
     assert page.journey[0].at.utcoffset() == timedelta(hours=7)  # Asia/Ho_Chi_Minh, whatever the server's own zone
+
+
+def test_a_units_page_tells_its_own_labelling_and_the_lots_page_every_labelling(session: Session) -> None:
+    # given: the dried lot labelled a second time (another print run, another commission event)
+    chain = build_chain(session)
+    second = runs.create_run(
+        session=session, actor=f.member(chain.proc), lot_id=chain.lot.id, data=runs.PrintRunCreate(quantity=3)
+    )
+    other = session.execute(select(Unit).where(col(Unit.print_run_id) == second.id)).scalars().first()
+    assert other is not None and other.created_event_id != chain.unit.created_event_id
+    # when
+    pages = {
+        "first": origin.build(session=session, lot=chain.lot, unit=chain.unit),
+        "second": origin.build(session=session, lot=chain.lot, unit=other),
+        "lot": origin.build(session=session, lot=chain.lot, unit=None),
+    }
+    # then
+    labelled = {k: [s.event_id for s in p.journey if s.kind == EventType.COMMISSION] for k, p in pages.items()}
+    assert labelled["first"] == [chain.unit.created_event_id]
+    assert labelled["second"] == [other.created_event_id]
+    assert sorted(labelled["lot"]) == sorted([chain.unit.created_event_id, other.created_event_id])
+    # the other steps are the same on every page
+    rest = {k: [s.event_id for s in p.journey if s.kind != EventType.COMMISSION] for k, p in pages.items()}
+    assert rest["first"] == rest["second"] == rest["lot"] and rest["lot"]
+
+
+def test_a_units_page_never_reads_another_labellings_event(session: Session) -> None:
+    # A lot of 1,000,000 units has ten labellings of 100,000: a unit's page reads its own (whose payload
+    # commits to its serials by a digest) and none of the others, so its cost does not grow with the lot.
+    chain = build_chain(session)
+    second = runs.create_run(
+        session=session, actor=f.member(chain.proc), lot_id=chain.lot.id, data=runs.PrintRunCreate(quantity=3)
+    )
+    statements: list[tuple[str, str]] = []
+
+    def seen(conn: object, cursor: object, statement: str, parameters: object, *args: object) -> None:
+        statements.append((statement, repr(parameters)))
+
+    engine = session.get_bind()
+    sqlalchemy_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        session.expire_all()
+        origin.build(session=session, lot=chain.lot, unit=chain.unit)
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", seen)
+    payload_reads = [params for statement, params in statements if "event.payload" in statement]
+    assert [params for params in payload_reads if chain.unit.created_event_id in params]  # its own: checked
+    assert not [params for params in payload_reads if second.event_id in params]  # the other run's: never read
