@@ -14,10 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import UniqueConstraint, insert, select
+from sqlalchemy import UniqueConstraint, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
 
-from trace.errors import InvalidIdentifier
+from trace.errors import Conflict, InvalidIdentifier
 from trace.platform.sqltypes import enum_type, in_chunks
 from trace.platform.timeutil import utcnow
 
@@ -139,15 +141,20 @@ def _taken(session: Session, column: Any, values: Iterable[str], lot_id: int | N
     return found
 
 
-def _fresh(session: Session, count: int, make: Callable[[], str], column: Any, lot_id: int | None = None) -> list[str]:
-    """``count`` new values from ``make`` that are neither in the table nor repeated."""
+def _unique(count: int, make: Callable[[], str], avoid: set[str]) -> list[str]:
     out: list[str] = []
-    seen: set[str] = set()
     while len(out) < count:
-        batch = {make() for _ in range(count - len(out))} - seen
-        seen |= batch
-        out.extend(sorted(batch - _taken(session, column, batch, lot_id)))
+        for value in {make() for _ in range(count - len(out))} - avoid:
+            avoid.add(value)
+            out.append(value)
     return out
+
+
+def _insert_ignoring_taken(session: Session) -> Any:
+    """INSERT … that skips a row breaking a unique constraint and returns the rows it wrote."""
+    table = Unit.__table__  # type: ignore[attr-defined]
+    statement: Any = (postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+    return statement.on_conflict_do_nothing().returning(table.c.serial, table.c.code)
 
 
 def register_units(
@@ -161,27 +168,51 @@ def register_units(
     serials: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Insert ``count`` units of a lot with new serials (unique in the lot) and codes (unique in
-    the instance), in one statement; returns (serial, code) pairs in insertion order. ``serials``:
-    those (the caller checked they are new in the lot) instead of random ones."""
-    serials = list(serials) if serials is not None else _fresh(session, count, new_serial, Unit.serial, lot_id)
-    codes = _fresh(session, len(serials), new_code, Unit.code)
+    the instance); returns the (serial, code) pairs written. ``serials``: those (the caller checked
+    they are new in the lot) instead of random ones. The caller holds the lot's row lock (a commission
+    does), so two registrations of one lot never wait on each other's rows.
+
+    The unique constraints decide, not a look-up first: each row that would repeat a serial of the
+    lot or a code of the instance is skipped by the insert and made again. A look-up of 100,000
+    serials in a lot of 500,000 read the whole lot on PostgreSQL (issue 17), and it raced with a
+    concurrent run on the same lot."""
+    given = list(serials) if serials is not None else None
+    seen_serials: set[str] = set()
+    seen_codes: set[str] = set()
+    wanted = given if given is not None else _unique(count, new_serial, seen_serials)
     now = utcnow()
-    rows = [
-        {
-            "lot_id": lot_id,
-            "serial": s,
-            "code": c,
-            "level": level.value,
-            "print_run_id": print_run_id,
-            "parent_id": None,
-            "status": UnitStatus.ACTIVE.value,
-            "created_event_id": event_id,
-            "created_at": now,
-        }
-        for s, c in zip(serials, codes, strict=True)
-    ]
-    session.execute(insert(Unit), rows)
-    return list(zip(serials, codes, strict=True))
+    statement = _insert_ignoring_taken(session)
+    made: list[tuple[str, str]] = []
+    while wanted:
+        codes = _unique(len(wanted), new_code, seen_codes)
+        rows = [
+            {
+                "lot_id": lot_id,
+                "serial": s,
+                "code": c,
+                "level": level.value,
+                "print_run_id": print_run_id,
+                "parent_id": None,
+                "status": UnitStatus.ACTIVE.value,
+                "created_event_id": event_id,
+                "created_at": now,
+            }
+            for s, c in zip(wanted, codes, strict=True)
+        ]
+        written = [(row[0], row[1]) for row in session.execute(statement, rows)]
+        made.extend(written)
+        missing = set(wanted) - {serial for serial, _ in written}
+        if not missing:
+            break
+        if given is not None:
+            # A serial the caller named was taken meanwhile (a concurrent capture): that is the caller's conflict.
+            taken = _taken(session, Unit.serial, missing, lot_id)
+            if taken:
+                raise Conflict(f"The lot already has unit(s) {', '.join(sorted(taken)[:10])}", code="unit_exists")
+            wanted = [s for s in given if s in missing]  # only their codes were taken: new codes, same serials
+        else:
+            wanted = _unique(len(missing), new_serial, seen_serials)
+    return made
 
 
 def serials_digest(serials: Iterable[str]) -> str:

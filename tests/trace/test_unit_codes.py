@@ -4,16 +4,21 @@ forgiven what people get wrong harmlessly and refused otherwise, and registered 
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from tests import factories as f
 from trace import units
-from trace.errors import InvalidIdentifier
+from trace.errors import Conflict, InvalidIdentifier
+from trace.lots import Lot
 from trace.units import (
     CODE_BODY,
     CODE_LENGTH,
@@ -162,6 +167,13 @@ def _scripted(monkeypatch: pytest.MonkeyPatch, scripts: dict[int, list[str]]) ->
     monkeypatch.setattr(units, "_random_base32", lambda length: next(streams[length]))
 
 
+def _scripted_then_random(monkeypatch: pytest.MonkeyPatch, scripts: dict[int, list[str]]) -> None:
+    """The given strings per length first, then real random ones."""
+    real = units._random_base32
+    streams: dict[int, Iterator[str]] = {length: iter(values) for length, values in scripts.items()}
+    monkeypatch.setattr(units, "_random_base32", lambda length: next(streams[length], None) or real(length))
+
+
 def test_register_units_retries_repeated_and_taken_values(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     # given a lot with a unit, and a unit with a code in another lot
     coop = f.org(session)
@@ -173,22 +185,20 @@ def test_register_units_retries_repeated_and_taken_values(session: Session, monk
     s1, s2, s3 = "1" * 10, "2" * 10, "3" * 10
     b1, b2, b3 = "1" * 8, "2" * 8, "3" * 8
     old_body = old_code[:-1]
-    # when the random source repeats itself and hits values already taken
-    _scripted(
-        monkeypatch,
-        {
-            10: [s1, s1, old_serial, s1, s2, old_serial, s3],
-            8: [b1, old_body, b1, b2, b1, old_body, b3],
-        },
-    )
+    # when the random source repeats itself and hits values already taken (each row's serial and code
+    # are drawn separately: the insert skips a row that repeats either, and the row is drawn again)
+    _scripted_then_random(monkeypatch, {10: [s1, s1, old_serial, s2, old_serial, s3], 8: [b1, old_body, b1, b2, b3]})
     made = register_units(session=session, lot_id=lot_id, count=3, event_id=event_id)
-    # then it drew again until it had three new values of each
-    assert sorted(s for s, _ in made) == [s1, s2, s3]
-    assert sorted(c for _, c in made) == sorted(_with_check(b) for b in (b1, b2, b3))
+    # then it has three new values of each, none repeated and none taken
+    serials_made, codes_made = [s for s, _ in made], [c for _, c in made]
+    assert len(made) == len(set(serials_made)) == len(set(codes_made)) == 3
+    assert old_serial not in serials_made and old_code not in codes_made
+    assert {s1, s2} <= set(serials_made) or {s1, s3} <= set(serials_made) or {s2, s3} <= set(serials_made)
     serials = list(session.exec(select(Unit.serial).where(Unit.lot_id == lot_id)))
-    assert sorted(serials) == sorted([old_serial, s1, s2, s3])
+    assert sorted(serials) == sorted([old_serial, *serials_made])
     codes = list(session.exec(select(Unit.code).where(col(Unit.lot_id).in_([lot_id, other_lot]))))
     assert len(codes) == len(set(codes)) == 5
+    assert _with_check(old_body) == old_code and {c for _, c in made} & {_with_check(b) for b in (b1, b2, b3)}
 
 
 def test_register_units_gives_unique_serials_and_codes_in_bulk(session: Session) -> None:
@@ -198,3 +208,68 @@ def test_register_units_gives_unique_serials_and_codes_in_bulk(session: Session)
     assert len({s for s, _ in made}) == len({c for _, c in made}) == 1500
     stored = dict(session.exec(select(Unit.serial, Unit.code).where(Unit.lot_id == harvest.lot_ids[0])).all())
     assert stored == dict(made)
+
+
+def test_named_serials_taken_meanwhile_are_the_callers_conflict(session: Session) -> None:
+    coop = f.org(session)
+    harvest = f.harvest(session, coop, "100")
+    lot_id, event_id = harvest.lot_ids[0], harvest.event_ids[0]
+    ((taken, _),) = register_units(session=session, lot_id=lot_id, count=1, event_id=event_id)
+    with pytest.raises(Conflict) as refused:
+        register_units(session=session, lot_id=lot_id, count=2, event_id=event_id, serials=["NEWSERIAL1", taken])
+    assert refused.value.code == "unit_exists" and taken in str(refused.value)
+
+
+# --- twenty registrations of one lot at once, on PostgreSQL -------------------------------------------------
+
+POOL = [f"R{i:09d}" for i in range(3000)]  # a tiny serial space: the racers must collide
+
+
+def _register_racing(url: str, lot_id: int, start: Any, racer: int) -> list[str]:
+    import random
+    import threading
+
+    from trace.platform.db import make_engine, session_scope
+
+    units.new_serial = lambda bits=50: random.choice(POOL)  # type: ignore[assignment]
+    engine = make_engine(url, pool_size=12)
+    made: list[str] = []
+    start.wait()
+
+    def worker(n: int) -> None:
+        with session_scope(engine) as session:
+            # as a commission does (trace/events/capture.py): under the lot's row lock
+            session.execute(select(Lot).where(Lot.id == lot_id).with_for_update())
+            written = register_units(session=session, lot_id=lot_id, count=100, event_id=f"race-{racer}-{n}")
+        made.extend(serial for serial, _ in written)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    return made
+
+
+def test_twenty_registrations_of_one_lot_at_once_give_every_unit_once(postgres_engine: Engine) -> None:
+    # given a lot, on PostgreSQL; when 20 registrations of 100 units each run at once in two processes,
+    # drawing serials from a space so small that they collide all the time
+    with Session(postgres_engine) as session:
+        harvest = f.harvest(session, f.org(session), "100")
+        session.commit()
+    lot_id = harvest.lot_ids[0]
+    url = postgres_engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    start = context.Manager().Event()
+    with context.Pool(2) as pool:
+        results = [pool.apply_async(_register_racing, (url, lot_id, start, racer)) for racer in range(2)]
+        start.set()
+        made = [serial for r in results for serial in r.get(timeout=300)]
+    # then all 2,000 were registered, each serial once, each run with its 100
+    with Session(postgres_engine) as session:
+        rows = session.exec(select(Unit.serial, Unit.created_event_id).where(Unit.lot_id == lot_id)).all()
+    assert len(made) == len(set(made)) == len(rows) == 2000
+    assert sorted(made) == sorted(serial for serial, _ in rows)
+    per_run = Counter(event for _, event in rows)
+    assert len(per_run) == 20 and set(per_run.values()) == {100}
