@@ -466,3 +466,53 @@ def test_a_failed_refresh_of_the_counts_keeps_the_page_serving(client: TestClien
     entry.stats_at = clock.monotonic() - STATS_SECONDS - 1
     asyncio.run(public._refresh(entry))  # logs, does not raise
     assert entry.refreshing is False and entry.stats is before
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_units_page_made_from_its_labellings_shared_page_is_the_page_rendered_for_it(
+    client: TestClient, chain: Chain, session: Session, lang: str
+) -> None:
+    # given the four units of one print run: the first page seen builds the labelling's shared page
+    from api import pages
+    from trace import origin
+    from trace.units import Unit
+
+    made = session.execute(
+        select(Unit).where(Unit.created_event_id == chain.unit.created_event_id).order_by(Unit.id)  # type: ignore[arg-type]
+    ).scalars()
+    units = list(made)
+    assert len(units) == 4
+    public = client.app.state.public  # type: ignore[attr-defined]
+    for unit in units:
+        path = f"/01/{chain.lot.gtin}/10/{quote(chain.lot.lot_code, safe='')}/21/{unit.serial}"
+        # when each is asked for
+        answer = client.get(path + f"?lang={lang}", headers=HTML)
+        assert answer.status_code == 200
+        # then it was made from the shared page, and it is what a full rendering for that unit gives
+        entry = public.entries[(chain.lot.gtin, chain.lot.lot_code, unit.serial)]
+        assert entry.shared is not None
+        facts = origin.build(session=session, lot=chain.lot, unit=unit)
+        assert entry.facts == facts and entry.facts.version == facts.version
+        full = pages.render("public/origin.html", lang, o=facts, path=path, home="/")
+        before, _, after = full.partition("<!--genuine-->")
+        assert answer.text.startswith(before) and answer.text.endswith(after)
+        assert display_code(unit.code) in answer.text and unit.serial in answer.text
+    assert len(public.shared) == 1  # one labelling: one shared page for its four units
+
+
+def test_a_voided_units_page_is_rendered_for_it_alone(client: TestClient, chain: Chain, session: Session) -> None:
+    from trace.units import Unit, UnitStatus
+
+    others = session.execute(
+        select(Unit).where(Unit.created_event_id == chain.unit.created_event_id, Unit.id != chain.unit.id)  # type: ignore[arg-type]
+    ).scalars()
+    void = next(iter(others))
+    void.status = UnitStatus.VOID
+    session.add(void)
+    session.commit()
+    assert client.get(path_of(chain), headers=HTML).status_code == 200  # the shared page exists
+    path = f"/01/{chain.lot.gtin}/10/{quote(chain.lot.lot_code, safe='')}/21/{void.serial}"
+    page = client.get(path, headers=HTML)
+    assert page.status_code == 200
+    entry = client.app.state.public.entries[(chain.lot.gtin, chain.lot.lot_code, void.serial)]  # type: ignore[attr-defined]
+    assert entry.shared is None and entry.facts.status == "void" and entry.facts.alert.kind == "void"
