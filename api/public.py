@@ -31,6 +31,7 @@ from trace import digital_link, origin, verification
 from trace.access import Actor, Role
 from trace.epcis import query as epcis_query
 from trace.errors import NotFound
+from trace.lots import Lot
 from trace.platform import changes
 from trace.platform.config import get_settings
 from trace.platform.timeutil import local_zone
@@ -189,19 +190,22 @@ class PublicPages:
         self, session: Session, link: digital_link.DigitalLink, generation: int
     ) -> tuple[origin.Origin, Shared | None]:
         """A label's facts; a unit's from its labelling's shared facts (built once per labelling)."""
-        lot, unit = verification.find(session=session, link=link)
-        if unit is None:
+        if link.serial is None:
+            lot, _ = verification.find(session=session, link=link)
             return origin.build(session=session, lot=lot, unit=None), None
-        key = (lot.id, unit.created_event_id)  # type: ignore[assignment]
+        lot_id, unit = verification.locate(session=session, link=link)
+        key = (lot_id, unit.created_event_id)
         with self._shared_lock:
-            found = self.shared.get(key)  # type: ignore[arg-type]
+            found = self.shared.get(key)
         ttl = get_settings().public_cache_seconds
         if found is None or found.generation != generation or time.monotonic() - found.built >= ttl:
-            built = origin.shared(session=session, lot=lot, labelling=unit.created_event_id)
+            read = session.get(Lot, lot_id)
+            assert read is not None
+            built = origin.shared(session=session, lot=read, labelling=unit.created_event_id)
             found = Shared(generation=generation, built=time.monotonic(), facts=built)
             with self._shared_lock:
-                self.shared[key] = found  # type: ignore[index]
-                self.shared.move_to_end(key)  # type: ignore[arg-type]
+                self.shared[key] = found
+                self.shared.move_to_end(key)
                 while len(self.shared) > MAX_SHARED:
                     self.shared.popitem(last=False)
         facts = origin.for_unit(found.facts, unit=unit)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, SQLModel, col
 
 from trace import digital_link
@@ -112,6 +112,36 @@ def find(*, session: Session, link: digital_link.DigitalLink) -> tuple[Lot, Unit
         if unit is None:
             raise not_genuine(f"Serial {link.serial} of lot {link.lot}")
     return lot, unit
+
+
+_UNITS = Unit.__table__  # type: ignore[attr-defined]
+_LOTS = Lot.__table__  # type: ignore[attr-defined]
+# One indexed read per scan of a page not cached yet, built once (statement construction was a third of it).
+_UNIT_OF_LINK = (
+    select(_UNITS, _LOTS.c.id.label("of_lot"))
+    .join(_LOTS, _LOTS.c.id == _UNITS.c.lot_id)
+    .where(
+        _LOTS.c.gtin == bindparam("gtin"), _LOTS.c.lot_code == bindparam("lot"), _UNITS.c.serial == bindparam("serial")
+    )
+)
+
+
+def locate(*, session: Session, link: digital_link.DigitalLink) -> tuple[int, Unit]:
+    """The lot id and the unit (detached: read, not tracked) a unit's Digital Link names, in one read;
+    404 ``not_genuine`` as :func:`find` says it."""
+    if link.lot is None or link.serial is None:
+        raise not_genuine(f"GTIN {link.gtin} without a lot and a serial")
+    row = (
+        session.connection()
+        .execute(_UNIT_OF_LINK, {"gtin": link.gtin, "lot": link.lot, "serial": link.serial})
+        .mappings()
+        .first()
+    )
+    if row is None:
+        find(session=session, link=link)  # says which part is unknown
+        raise not_genuine(f"Serial {link.serial} of lot {link.lot}")
+    unit = Unit(**{name: row[name] for name in _UNITS.c.keys()})
+    return row["of_lot"], unit
 
 
 def check_link(*, session: Session, link: digital_link.DigitalLink) -> CodeCheck:

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from tests import factories as f
-from trace.digital_link import lot_uri, unit_uri
+from trace.digital_link import DigitalLink, lot_uri, parse, unit_uri
 from trace.errors import InvalidIdentifier, NotFound
 from trace.lots import Lot, LotStatus
 from trace.organisations import Organisation
@@ -16,7 +16,7 @@ from trace.printing import jobs, runs
 from trace.printing.models import PrintKind, PrintRun
 from trace.printing.runs import PrintRunCreate
 from trace.units import Unit, display_code, new_code
-from trace.verification import check_code, check_uri
+from trace.verification import check_code, check_uri, locate
 
 
 def set_base_url(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
@@ -143,3 +143,25 @@ def test_a_label_of_a_lot_on_hold_is_not_valid(session: Session) -> None:
     for answer in (by_code, by_uri):
         assert (answer.valid, answer.status, answer.lot_status) == (False, "lot_on_hold", LotStatus.ON_HOLD)
         assert answer.serial == unit.serial
+
+
+def test_locate_reads_the_unit_a_link_names_and_nothing_of_another_lot(session: Session) -> None:
+    # given two lots with labels
+    _, lot, run = printed(session)
+    _, _, other_run = printed(session)
+    unit, foreign = first_unit(session, run), first_unit(session, other_run)
+
+    def link(of: Lot, serial: str) -> DigitalLink:
+        return parse(unit_uri(base_url=get_settings().public_base_url, gtin=of.gtin, lot=of.lot_code, serial=serial))
+
+    # when a unit's own link is located, then its lot and its row come back, as the table has them
+    lot_id, found = locate(session=session, link=link(lot, unit.serial))
+    assert lot_id == lot.id and found.model_dump() == unit.model_dump()
+    # and a serial of another lot, under this lot, is not genuine, nor an unknown lot (told which)
+    with pytest.raises(NotFound) as info:
+        locate(session=session, link=link(lot, foreign.serial))
+    assert info.value.code == "not_genuine" and foreign.serial in info.value.message
+    unknown = parse(unit_uri(base_url=get_settings().public_base_url, gtin=lot.gtin, lot="NOPE-1", serial=unit.serial))
+    with pytest.raises(NotFound) as info:
+        locate(session=session, link=unknown)
+    assert info.value.code == "not_genuine" and "NOPE-1" in info.value.message
