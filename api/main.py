@@ -130,6 +130,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
         public_per_minute=settings.rate_limit_public_per_minute,
         login_per_minute=settings.rate_limit_login_per_minute,
         authenticated_per_minute=settings.rate_limit_authenticated_per_minute,
+        # Shared by every API process through Redis when there is one (docker-compose runs two workers).
+        redis_url=settings.redis_url,
+        prefix=settings.rate_limit_redis_prefix,
     )
     # The label URIs first: scanned far more than anything else, they should not wait for every
     # other route to be tried (a third of the page's time when they came last).

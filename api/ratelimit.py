@@ -63,6 +63,72 @@ class TokenBuckets:
             return wait
 
 
+# GCRA, the token bucket above kept as one "theoretical arrival time" per key, in Redis's own clock so
+# that every API process (and host) agrees: atomic, one round trip, the key expires once it is full again.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local next_tat = tat + interval
+local wait = next_tat - now - burst
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], next_tat, 'PX', math.max(1, next_tat - now))
+return 0
+"""
+
+
+class SharedBuckets:
+    """The same limits as :class:`TokenBuckets`, kept in Redis for every API process at once.
+
+    Two uvicorn workers (docker-compose runs two) or two hosts behind a balancer would otherwise each
+    give a client the whole limit. If Redis cannot answer, this process's own buckets decide (a client
+    gets at most the limit per process) rather than refusing everyone or letting everyone through."""
+
+    def __init__(self, url: str, rate: int, per: float = 60.0, *, prefix: str = "hytrace:ratelimit:") -> None:
+        import redis.asyncio
+
+        self.local = TokenBuckets(rate, per)
+        self.interval_ms = per * 1000 / rate
+        self.burst_ms = self.interval_ms * rate  # a full bucket: ``rate`` requests at once
+        self.prefix = prefix
+        self._client = redis.asyncio.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        self._script = self._client.register_script(_GCRA)
+        self._warned = 0.0
+
+    async def take(self, key: str) -> float:
+        """Spend one token; 0 if allowed, else the seconds until one is available."""
+        try:
+            wait_ms = await self._script(keys=[self.prefix + key], args=[self.interval_ms, self.burst_ms])
+        except Exception:
+            now = time.monotonic()
+            if now - self._warned > 60:
+                self._warned = now
+                log.warning("rate limit: Redis did not answer; this process's own buckets decide", exc_info=True)
+            return self.local.take(key)
+        return max(0.0, float(wait_ms) / 1000)
+
+
+class _Local:
+    """:class:`TokenBuckets` behind the same awaitable ``take`` as :class:`SharedBuckets`."""
+
+    def __init__(self, rate: int) -> None:
+        self.buckets = TokenBuckets(rate)
+
+    async def take(self, key: str) -> float:
+        return self.buckets.take(key)
+
+
+def buckets(rate: int, *, redis_url: str, prefix: str, kind: str) -> SharedBuckets | _Local | None:
+    """A limit of ``rate`` per minute (None when 0): shared through Redis when there is one, else in process."""
+    if rate <= 0:
+        return None
+    if redis_url:
+        return SharedBuckets(redis_url, rate, prefix=f"{prefix}{kind}:")
+    return _Local(rate)
+
+
 def credential_key(*, session: Session, token: str) -> str | None:
     """Whose credential this is (``user:7``, ``key:3``) when it verifies, else None.
 
@@ -156,12 +222,21 @@ class RateLimit:
     Credentials are verified by ``app.state.credentials`` (a :class:`Credentials`), set by create_app."""
 
     def __init__(
-        self, app: ASGIApp, *, public_per_minute: int, login_per_minute: int, authenticated_per_minute: int = 0
+        self,
+        app: ASGIApp,
+        *,
+        public_per_minute: int,
+        login_per_minute: int,
+        authenticated_per_minute: int = 0,
+        redis_url: str = "",
+        prefix: str = "hytrace:ratelimit:",
     ) -> None:
         self.app = app
-        self.public = TokenBuckets(public_per_minute) if public_per_minute > 0 else None
-        self.login = TokenBuckets(login_per_minute) if login_per_minute > 0 else None
-        self.authenticated = TokenBuckets(authenticated_per_minute) if authenticated_per_minute > 0 else None
+        shared = {"redis_url": redis_url, "prefix": prefix}
+        self.public = buckets(public_per_minute, kind="public", **shared)
+        self.login = buckets(login_per_minute, kind="login", **shared)
+        self.authenticated = buckets(authenticated_per_minute, kind="authenticated", **shared)
+        # A budget of this process's database reads, not a client's allowance: kept in process.
         self.verifying = TokenBuckets(VERIFICATIONS_PER_MINUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -182,7 +257,7 @@ class RateLimit:
                 else None
             )
             buckets, key = (self.authenticated, verified) if verified is not None else (self.public, client)
-        wait = buckets.take(key) if buckets is not None else 0.0
+        wait = await buckets.take(key) if buckets is not None else 0.0
         if wait <= 0:
             await self.app(scope, receive, send)
             return

@@ -281,3 +281,19 @@ def test_the_public_log_is_rate_limited_like_every_public_path(
         codes = [client.get(path).status_code for path in paths * 2]
     # then the fifth request and after are refused, whichever log endpoint it asks
     assert 429 not in codes[:4] and codes[4:] == [429] * 4
+
+
+def test_with_redis_away_the_shared_limit_falls_back_to_this_processs_buckets() -> None:
+    import asyncio
+
+    from api.ratelimit import SharedBuckets
+
+    # given a shared limit of 2 a minute whose Redis does not answer (nothing listens on port 9)
+    shared = SharedBuckets("redis://127.0.0.1:9/0", 2)
+
+    async def three() -> list[float]:
+        return [await shared.take("client") for _ in range(3)]
+
+    # then this process's own bucket decides: two allowed, the third told to wait
+    first, second, third = asyncio.run(three())
+    assert first == second == 0 and third > 0

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     threadpool_size: int = 20
     rate_limit_public_per_minute: int = 600
+    rate_limit_redis_prefix: str = "hytrace:ratelimit:"  # the limits' keys in Redis (shared by every API process)
     rate_limit_login_per_minute: int = 20
     rate_limit_authenticated_per_minute: int = 6000  # per user or API key whose credential verifies; 0 = off
     # A wrong password for one account this many times in a row pauses its sign-in for a while, whatever
