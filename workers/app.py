@@ -44,6 +44,7 @@ def create_celery() -> Celery:
             "workers.ops",
             "workers.jobs",
             "workers.labels",
+            "workers.maintenance",
             "workers.reports",
             "workers.transparency",
             "workers.webhooks",

@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     tlog_key_file: str = "./data/tlog-signing.key"
     tlog_origin: str = ""  # the checkpoints' origin line; default "<public host>/log"
     tlog_sequence_seconds: float = Field(default=2.0, gt=0)  # how often a worker appends and signs
+    statistics_seconds: float = Field(default=60.0, gt=0)  # how often a worker refreshes the planner's statistics
     # Rotating the key: set the new key above and the outgoing one here for a while. Checkpoints are then
     # signed by both and announce the new key (verifiers pinned to the old key move to the new one); after,
     # move the outgoing key's verifier key to tlog_previous_keys, so its checkpoints stay valid.

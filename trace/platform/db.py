@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 from trace.platform import changes
@@ -106,3 +106,32 @@ def session_scope(engine: Engine | None = None, *, write: bool = True) -> Iterat
         except BaseException:
             session.rollback()
             raise
+
+
+# The planner's statistics after bulk writes (issue 17): a lot's 100,000 new units, a flush of scans. A
+# table is analysed once a tenth of it (and at least 1,000 rows) changed since its last analysis, the rule
+# of PostgreSQL's autovacuum, which may be off or a minute behind (it was off where a 500,000-unit lot's
+# look-up was planned from a never-analysed table and took minutes). One worker at a time, by an advisory lock.
+_STALE_TABLES = text(
+    "SELECT relname FROM pg_stat_user_tables"
+    " WHERE n_mod_since_analyze >= 1000 + 0.1 * n_live_tup ORDER BY n_mod_since_analyze DESC"
+)
+_STATISTICS_LOCK = 0x68797472  # "hytr": the advisory lock key of this round
+
+
+def refresh_statistics(engine: Engine) -> list[str]:
+    """Analyse the tables whose statistics fell behind their writes; the tables analysed.
+
+    PostgreSQL: ``ANALYZE`` of each stale table (a sample, seconds at most). SQLite: ``PRAGMA optimize``,
+    which analyses what its own rules say needs it."""
+    with engine.connect() as conn:
+        if engine.dialect.name != "postgresql":
+            conn.exec_driver_sql("PRAGMA optimize")
+            return []
+        with conn.begin():
+            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _STATISTICS_LOCK}).scalar():
+                return []  # another worker is at it
+            stale = list(conn.execute(_STALE_TABLES).scalars())
+            for name in stale:
+                conn.exec_driver_sql(f'ANALYZE "{name}"')  # a name from the catalogue, quoted
+        return stale
