@@ -146,9 +146,11 @@ async def resolve(request: Request, rest: str) -> Response:
     link_type = query.get("linkType") or query.get("linktype")
     form = LINKSET if link_type == "all" else choose(request.headers.get("accept"))
     # The raw path: a lot with an encoded "/" (%2F) must not split into two segments.
-    raw = request.scope.get("raw_path", request.url.path.encode()).decode("ascii", "replace")
+    # (Read from the scope: a default of request.url.path, or request.url.query, built the URL on every scan.)
+    raw_path = request.scope.get("raw_path")
+    raw = (raw_path if raw_path is not None else request.url.path.encode()).decode("ascii", "replace")
     try:
-        link = _parse(raw, request.url.query)
+        link = _parse(raw, request.scope.get("query_string", b"").decode("latin-1"))
     except InvalidIdentifier as error:
         return _not_found(request, form, lang, error.message, error.code, status=422)
     public: PublicPages = request.app.state.public
@@ -192,10 +194,15 @@ async def resolve(request: Request, rest: str) -> Response:
             return Response(await public.json_with_proofs(entry, seen), media_type=JSON, headers=headers)
         return Response(public.json(entry, seen), media_type=JSON, headers=headers)
     return Response(
-        public.html(entry, lang, seen, urlsplit(facts.uri).path, scan),
+        public.html(entry, lang, seen, _path_of(facts.uri), scan),
         media_type="text/html; charset=utf-8",
         headers=headers,
     )
+
+
+@lru_cache(maxsize=20_000)
+def _path_of(uri: str) -> str:
+    return urlsplit(uri).path
 
 
 async def _served_directly(request: Request) -> Response:
