@@ -61,7 +61,7 @@ from api.web import organisations as organisation_pages
 from api.web import print_runs as print_run_pages
 from trace.platform import changes
 from trace.platform.config import get_settings
-from trace.platform.db import get_engine, session_scope
+from trace.platform.db import get_engine, get_read_engine, session_scope
 from trace.scans.buffer import open_buffer
 from trace.transparency import keys as transparency_keys
 from trace.users import ensure_admin
@@ -84,6 +84,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = get_engine()
     watcher = changes.Watcher(engine, settings.change_poll_seconds)
     watcher.start()
+    # A replica's counter moves when its data does: a page built before a write reached it is built again.
+    replica = changes.Watcher(get_read_engine(), settings.change_poll_seconds) if settings.database_read_url else None
+    if replica is not None:
+        replica.start()
     buffer = open_buffer(engine)
     app.state.public.buffer = buffer
     buffer.start()
@@ -97,6 +101,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A clean shutdown writes every scan still buffered before the process ends.
         buffer.close()
         watcher.stop()
+        if replica is not None:
+            replica.stop()
 
 
 def create_app(*, testing: bool = False) -> FastAPI:
@@ -117,7 +123,7 @@ def create_app(*, testing: bool = False) -> FastAPI:
     app.add_middleware(BodyGuard)
     # The public pages' cache; its scan buffer starts with the application (tests bring their own).
     app.state.public = PublicPages(
-        lambda: session_scope(getattr(app.state, "engine", None) or get_engine(), write=False), None
+        lambda: session_scope(getattr(app.state, "engine", None) or get_read_engine(), write=False), None
     )
     errors.install(app)
     settings = get_settings()

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./data/hytrace.db"
+    database_read_url: str = ""  # a read replica for the public pages (empty: the database above)
     redis_url: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     public_host_aliases: str = ""  # comma-separated hosts whose label paths are ours too

@@ -90,6 +90,16 @@ def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
+@lru_cache
+def get_read_engine() -> Engine:
+    """The engine the public pages read through: a read replica when one is configured, else the database.
+
+    Its change counter is watched too, so a page cached from the replica before a write reached it is
+    built again once it has (the counter moves in the replica with the data)."""
+    url = get_settings().database_read_url
+    return make_engine(url) if url else get_engine()
+
+
 def writer(engine: Engine) -> Engine:
     """The same engine, for sessions that will write (BEGIN IMMEDIATE on SQLite)."""
     return engine.execution_options(sqlite_immediate=True)
