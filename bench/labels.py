@@ -1,17 +1,24 @@
-"""Label rendering speed: a 10,000-label A4 PDF (4x10) in one process, and the bare QR encoders.
+"""Label rendering speed: a 10,000-label A4 PDF (4x10) in one process, and the bare QR encoders;
+or, with ``--roll N``, the memory a roll PDF of N labels takes.
 
 Run from the repository root::
 
     .venv/bin/python -m bench.labels [--labels 10000] [--qr 2000] [--seed N]
+    .venv/bin/python -m bench.labels --roll 100000 [--template roll-50x30]
 
-Goal: ≥ 1,000 labels/s per core. No database: labels/ is pure rendering.
+Goal: ≥ 1,000 labels/s per core. No database: labels/ is pure rendering. ``--roll`` writes the PDF
+to a temporary file, as the worker does, and prints the process's peak resident memory (ru_maxrss)
+before and after rendering: the labels themselves (~1 KB each in Python objects) are the first
+figure, the renderer's own memory the difference. Goal: a 100,000-label roll under 300 MB.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import string
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -21,7 +28,7 @@ import zxingcpp
 from qrcode.constants import ERROR_CORRECT_Q
 
 from bench.common import emit, table
-from labels import LabelData, qr_matrix, render_pdf, render_png, render_zpl
+from labels import TEMPLATES, LabelData, qr_matrix, render_pdf, render_png, render_zpl, write_pdf
 
 
 def _labels(count: int, rng: random.Random) -> list[LabelData]:
@@ -65,13 +72,64 @@ def _zxing(uri: str) -> object:
     )
 
 
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def roll(count: int, template: str, seed: int) -> None:
+    """One roll PDF of ``count`` labels into a temporary file: peak memory, labels/s, file size."""
+    labels = _labels(count, random.Random(seed))
+    render_pdf(labels[:10], template=template)  # fonts and imports out of the figures
+    before = _peak_mb()
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        size = write_pdf(labels, out, template=template)
+        seconds = time.perf_counter() - started
+    peak = _peak_mb()
+    rate = count / seconds
+    print(
+        table(
+            ["what", "n", "seconds", "per s", "peak RSS MB (labels alone)", "output"],
+            [
+                [
+                    f"write_pdf {template} to a file",
+                    count,
+                    round(seconds, 1),
+                    round(rate),
+                    f"{peak:.0f} ({before:.0f})",
+                    f"{size / 1e6:.1f} MB ({size / count:.0f} B/label)",
+                ]
+            ],
+        )
+    )
+    verdict = "meets" if peak < 300 else "MISSES"
+    print(f"peak {peak:.0f} MB for {count:,} labels — {verdict} the 300 MB goal for a 100,000-label roll.")
+    emit(
+        "labels_roll",
+        {
+            "template": template,
+            "n": count,
+            "seconds": seconds,
+            "per_s": rate,
+            "bytes": size,
+            "peak_rss_mb": peak,
+            "labels_alone_rss_mb": before,
+        },
+    )
+
+
 def main() -> None:
     """Measure, print a table and the BENCH_JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=int, default=10_000, help="labels in the PDF (default 10,000)")
     parser.add_argument("--qr", type=int, default=2_000, help="URIs for the bare encoder runs")
     parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--roll", type=int, default=0, help="only: a roll PDF of this many labels, its peak memory")
+    parser.add_argument("--template", default="roll-50x30", choices=sorted(TEMPLATES), help="for --roll")
     args = parser.parse_args()
+    if args.roll:
+        roll(args.roll, args.template, args.seed)
+        return
     rng = random.Random(args.seed)
     labels = _labels(args.labels, rng)
     uris = [label.uri for label in labels[: args.qr]]
