@@ -43,6 +43,18 @@ def get_session(request: Request, send: Annotated[Send, Depends(get_send)]) -> I
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def get_reading_session(request: Request) -> Iterator[Session]:
+    """A read-only session that stays open until the response has been sent, for a body streamed from the
+    database after the handler returned (``SessionDep``'s has closed by then)."""
+    engine = request.app.state.engine if hasattr(request.app.state, "engine") else get_engine()
+    with session_scope(engine, write=False) as session:
+        yield session
+
+
+# FastAPI's default scope ("request"): the exit runs after the response, so a StreamingResponse can read.
+ReadingSessionDep = Annotated[Session, Depends(get_reading_session)]
+
+
 BearerToken = Annotated[str | None, Depends(oauth2)]  # the credential as sent (``Authorization: Bearer …``)
 
 

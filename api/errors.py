@@ -17,6 +17,7 @@ from api.retry import RETRY_HEADER
 from api.web.errors import database_page
 from trace.errors import (
     Conflict,
+    Corrupt,
     DomainError,
     Forbidden,
     NotFound,
@@ -32,6 +33,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (Conflict, 409),
     (RuleViolation, 422),
     (TooManyAttempts, 429),
+    (Corrupt, 500),  # our stored data is wrong, not the request: retrying will not help, an operator must
 ]
 # Documented on every operation (create_app passes it as the app's ``responses``), so clients and
 # schema-driven fuzzers know each error answer's status and shape.

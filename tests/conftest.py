@@ -157,7 +157,7 @@ def session(engine: Engine) -> Iterator[Session]:
 def app_sharing(session: Session) -> FastAPI:
     """The API, sharing ``session``: its requests, public pages and rate limit's checks (each request
     commits to a savepoint when ``session`` is the test's transaction)."""
-    from api.deps import get_send, get_session
+    from api.deps import get_reading_session, get_send, get_session
     from api.jobs import Jobs
     from api.main import create_app
     from api.public import PublicPages
@@ -176,7 +176,11 @@ def app_sharing(session: Session) -> FastAPI:
                 session.rollback()
                 raise
 
+    def _reading() -> Iterator[Session]:
+        yield session
+
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_reading_session] = _reading  # a streamed download reads the same transaction
     app.state.public = PublicPages(lambda: nullcontext(session), SessionBuffer(session))
     app.state.credentials = Credentials(lambda: nullcontext(session))  # the rate limit's, as the requests'
     return app

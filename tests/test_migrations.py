@@ -3,6 +3,7 @@ models; old rows survive an upgrade; the event log is append-only after every up
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
@@ -21,10 +22,13 @@ from tests.services import populate
 from trace.events import chain
 from trace.events.models import Event, EventLot
 from trace.organisations import Organisation
+from trace.printing import artefacts
+from trace.printing.models import CHUNK_BYTES, PrintArtefact, PrintRun
 from trace.schema import metadata
 from trace.users import User, authenticate, hash_password
 
 FIRST = "0001"  # its schema never changes, so rows written at it are a fixed starting point
+BEFORE_CHUNKS = "0016"  # print files lay whole in print_artefact.content until 0018
 
 
 def _differences(engine: Engine) -> list[object]:
@@ -299,3 +303,62 @@ def test_units_written_at_the_first_revision_get_valid_unique_codes(fresh: tuple
         command.downgrade(config, FIRST)
         with engine.connect() as conn:
             assert sorted(conn.execute(sa.text("SELECT serial FROM unit")).scalars()) == serials
+
+
+def test_print_files_stored_whole_before_chunks_survive_the_upgrade_and_the_downgrade(
+    fresh: tuple[str, Engine],
+) -> None:
+    # given, at the revision before chunks, two finished runs whose files lie whole in print_artefact.content:
+    # one of several chunks (not a multiple of the chunk size) and one of a few bytes
+    url, engine = fresh
+    config = alembic_config(url)
+    command.upgrade(config, BEFORE_CHUNKS)
+    world = populate(engine)
+    big = bytes(range(256)) * (CHUNK_BYTES * 2 // 256) + "Nhãn lồng Hưng Yên".encode()
+    files = {1: big, 2: b"%PDF-1.4 tem"}
+    with Session(engine) as s:
+        run = PrintRun(
+            organisation_id=world.org_ids[0], lot_id=world.fresh_lot_id, quantity=1, base_url="https://t.example.vn"
+        )
+        s.add(run)
+        s.flush()
+        other = PrintRun(
+            organisation_id=world.org_ids[0], lot_id=world.fresh_lot_id, quantity=1, base_url="https://t.example.vn"
+        )
+        s.add(other)
+        s.commit()
+        ids = {1: run.id, 2: other.id}
+    whole = sa.table(
+        "print_artefact",
+        *(sa.column(c) for c in ("print_run_id", "media_type", "filename", "size", "sha256", "content")),
+        sa.column("created_at", UTCDateTime()),
+    )
+    with engine.begin() as conn:
+        for key, content in files.items():
+            conn.execute(
+                whole.insert().values(
+                    print_run_id=ids[key],
+                    media_type="application/pdf",
+                    filename=f"tem-{key}.pdf",
+                    size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    content=content,
+                    created_at=datetime(2026, 12, 1, tzinfo=UTC),
+                )
+            )
+    # when the chunks arrive
+    command.upgrade(config, "head")
+    # then each file reads back exactly, checked against its digest, in as many chunks as its size needs
+    with Session(engine) as s:
+        for key, content in files.items():
+            stored = s.get(PrintArtefact, ids[key])
+            assert stored is not None and artefacts.read(session=s, artefact=stored) == content
+            assert [len(c) for c in artefacts.chunks(session=s, artefact=stored)] == [
+                len(content[i : i + CHUNK_BYTES]) for i in range(0, len(content), CHUNK_BYTES)
+            ]
+    # and going back puts each file whole into its row again
+    command.downgrade(config, BEFORE_CHUNKS)
+    with engine.connect() as conn:
+        back = dict(conn.execute(sa.select(whole.c.print_run_id, whole.c.content)).all())  # type: ignore[arg-type]
+    assert back == {ids[key]: content for key, content in files.items()}
+    assert "print_artefact_chunk" not in _user_tables(engine)

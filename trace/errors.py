@@ -55,6 +55,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Corrupt(DomainError):
+    """Stored data fails its own integrity check: it was changed behind the application's back, or damaged."""
+
+    code = "corrupt"
+
+
 class RuleViolation(DomainError):
     """Input breaks a business rule; ``code`` says which, machine-readably."""
 

@@ -7,7 +7,9 @@ mid-run leaves a lease that runs out; the sweeper starts the run again.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass
+from typing import IO
 
 from celery import Task
 from sqlalchemy import Engine
@@ -32,7 +34,7 @@ class _Labels:
 class _File:
     spec: labels.Format
     done: int
-    content: bytes
+    content: IO[bytes]  # a temporary file, already unlinked: closing it (or losing it) frees its space
 
 
 def _prepare(session: Session, run: PrintRun) -> _Labels:
@@ -42,20 +44,29 @@ def _prepare(session: Session, run: PrintRun) -> _Labels:
 
 def _render(job: _Labels, progress: driver.Progress, _: Engine | None) -> _File:
     every = get_settings().print_progress_every
-    content = labels.render(job.data, format=job.spec.name, on_progress=progress, every=every)
+    # Written to disk as it is made, read back a chunk at a time when stored: the run's size never
+    # sets the worker's memory (a 100,000-label roll is ~200 MB of PDF).
+    content = tempfile.TemporaryFile(prefix="hytrace-print-run-")
+    try:
+        labels.render_to(job.data, content, format=job.spec.name, on_progress=progress, every=every)
+    except BaseException:
+        content.close()
+        raise
+    content.seek(0)
     return _File(job.spec, len(job.data), content)
 
 
 def _store(session: Session, run_id: int, token: str, rendered: _File) -> bool:
-    return jobs.finish(
-        session=session,
-        run_id=run_id,
-        token=token,
-        content=rendered.content,
-        done=rendered.done,
-        media_type=rendered.spec.media_type,
-        filename=f"hytrace-print-run-{run_id}.{rendered.spec.extension}",
-    )
+    with rendered.content:
+        return jobs.finish(
+            session=session,
+            run_id=run_id,
+            token=token,
+            content=rendered.content,
+            done=rendered.done,
+            media_type=rendered.spec.media_type,
+            filename=f"hytrace-print-run-{run_id}.{rendered.spec.extension}",
+        )
 
 
 def _heartbeat(session: Session, run_id: int, token: str, done: int) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlmodel import SQLModel
 
-from api.deps import CurrentActor, DbId, IdempotencyKey, JobsDep, SessionDep
-from trace.printing import runs
+from api.deps import CurrentActor, DbId, IdempotencyKey, JobsDep, ReadingSessionDep, SessionDep
+from api.problems import PROBLEM_CONTENT
+from trace.printing import artefacts, runs
 from trace.printing.models import FORMAT_LIMITS, FORMATS, MAX_LABELS
 
 router = APIRouter(tags=["print runs"])
@@ -66,9 +67,14 @@ def get(session: SessionDep, actor: CurrentActor, run_id: int) -> runs.PrintRunP
 @router.get(
     "/print-runs/{run_id}/file",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}, "application/zip": {}, "text/plain": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {}, "application/zip": {}, "text/plain": {}}},
+        500: {"description": "The stored file fails its checksum (artefact_corrupt)", "content": PROBLEM_CONTENT},
+    },
 )
-def download(session: SessionDep, actor: CurrentActor, request: Request, run_id: int) -> Response:
+def download(
+    session: SessionDep, reading: ReadingSessionDep, actor: CurrentActor, request: Request, run_id: int
+) -> Response:
     """The rendered labels (PDF, ZPL, or a ZIP of PNG/SVG files); 409 until the run is done."""
     found = runs.artefact(session=session, actor=actor, run_id=run_id)
     etag = f'"{found.sha256}"'
@@ -80,7 +86,14 @@ def download(session: SessionDep, actor: CurrentActor, request: Request, run_id:
     wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
-    return Response(found.content, media_type=found.media_type, headers=headers)
+    # Checked whole before the first byte goes (a changed file is refused with a problem), then streamed
+    # a chunk at a time from a session that outlives the handler; the stream checks again as it goes.
+    artefacts.check(session=reading, artefact=found)
+    return StreamingResponse(
+        artefacts.chunks(session=reading, artefact=found),
+        media_type=found.media_type,
+        headers={**headers, "Content-Length": str(found.size)},
+    )
 
 
 @router.post("/print-runs/{run_id}/reprint", status_code=202, response_model=runs.PrintRunPublic)

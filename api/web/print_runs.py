@@ -7,18 +7,18 @@ queue: a run is handed to the rendering workers after the commit that created it
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.deps import DbId, JobsDep, SessionDep
+from api.deps import DbId, JobsDep, ReadingSessionDep, SessionDep
 from api.web.context import N_, Member, Visitor, check_form, held, product_name, render
 from api.web.forms import Posted, field_errors, once_key, refused, refusing, see_other, text, values_of, whole
 from api.web.words import say, t
 from trace import lots
 from trace.errors import Conflict, DomainError, Forbidden, NotFound
 from trace.lots import Lot
-from trace.printing import capacity, runs
+from trace.printing import artefacts, capacity, runs
 from trace.printing.models import FORMATS, PrintRun, PrintRunBase, PrintStatus
 from trace.products import get_product
 
@@ -156,14 +156,16 @@ def run_page(request: Request, session: SessionDep, who: Member, run_id: DbId) -
 
 @router.get("/app/print-runs/{run_id}/file")
 @refusing(refused, DomainError)
-def download(request: Request, session: SessionDep, who: Member, run_id: DbId) -> Response:
-    """The rendered labels, for the organisation that printed them only (as the API's download)."""
+def download(request: Request, session: SessionDep, reading: ReadingSessionDep, who: Member, run_id: DbId) -> Response:
+    """The rendered labels, for the organisation that printed them only (as the API's download, streamed)."""
     found = runs.artefact(session=session, actor=who.actor, run_id=run_id)
-    return Response(
-        found.content,
+    artefacts.check(session=reading, artefact=found)  # a changed file is refused before a byte is sent
+    return StreamingResponse(
+        artefacts.chunks(session=reading, artefact=found),
         media_type=found.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{found.filename}"',
+            "Content-Length": str(found.size),
             "Cache-Control": "private, no-store",
             "X-Content-Type-Options": "nosniff",
         },

@@ -30,6 +30,10 @@ WORDS: dict[str, str] = {
         "This growing area's commune lies only partly inside the protected area of %(designation)s: "
         "record the area's former (pre-2025) commune to claim it."
     ),
+    "artefact_corrupt": N_(
+        "This run's labels file was changed or damaged after it was made, so it is not given out: "
+        "print the same codes again and tell the operator."
+    ),
     "bad_credentials": N_("Wrong email or password."),
     "bad_idempotency_key": N_("This form is damaged: reload the page and fill it in again."),
     "before_lot_exists": N_("The date is before this lot existed."),

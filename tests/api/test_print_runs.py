@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session, col
 
 import labels
@@ -19,8 +20,9 @@ from tests import factories as f
 from tests.api.helpers import assert_problem, count, headers_for, jobs_sent, party, snapshot
 from trace.access import Role
 from trace.lots import Lot
-from trace.printing import jobs
-from trace.printing.models import MAX_LABELS, PrintRun
+from trace.errors import Corrupt
+from trace.printing import artefacts, jobs, runs
+from trace.printing.models import MAX_LABELS, PrintArtefact, PrintArtefactChunk, PrintRun
 from trace.units import CROCKFORD, Unit
 
 API = "/api/v1"
@@ -99,7 +101,7 @@ def render(session: Session, run_id: int, token: str | None = None) -> None:
         session=session,
         run_id=run_id,
         token=token,
-        content=content,
+        content=io.BytesIO(content),
         done=len(data),
         media_type=spec.media_type,
         filename=f"hytrace-print-run-{run_id}.{spec.extension}",
@@ -437,3 +439,130 @@ def test_an_inspector_or_admin_may_see_a_run_but_not_download_its_codes(client: 
         # then the file of valid codes stays with the printer
         assert_problem(client.get(f"{API}/print-runs/{run_id}/file", headers=headers), 403, "not_your_run")
     assert client.get(f"{API}/print-runs/{run_id}/file", headers=s.coop_h).status_code == 200
+
+
+# --- the stored file: chunks, streaming, tampering ----------------------------------------------
+
+
+def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Store files in 4 KB chunks, so a test's few labels make many of them."""
+    monkeypatch.setattr(artefacts, "CHUNK_BYTES", 4096)
+    return 4096
+
+
+def _chunks(session: Session, run_id: int) -> list[bytes]:
+    rows = session.execute(
+        select(col(PrintArtefactChunk.data))
+        .where(col(PrintArtefactChunk.print_run_id) == run_id)
+        .order_by(col(PrintArtefactChunk.seq))
+    ).scalars()
+    return list(rows)
+
+
+def _rendered(session: Session, run_id: int) -> bytes:
+    """The file the run's labels make, rendered here independently of what was stored."""
+    run = session.get(PrintRun, run_id, populate_existing=True)
+    assert run is not None
+    data = [labels.LabelData(**asdict(label)) for label in jobs.labels_for(session=session, run=run)]
+    return labels.render(data, format=run.format)
+
+
+@pytest.mark.parametrize("format", ["roll-50x30", "a4-3x8", "png-50x30"])
+def test_a_file_of_many_chunks_downloads_as_exactly_the_rendered_bytes(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch, format: str
+) -> None:
+    # given a finished run whose file was stored in small chunks
+    chunk = _small_chunks(monkeypatch)
+    s = _shop(client, session)
+    run_id = _create(client, s, 12, format=format)["id"]
+    render(session, run_id)
+    expected = _rendered(session, run_id)
+    stored = _chunks(session, run_id)
+    assert len(stored) == -(-len(expected) // chunk) > 2
+    assert all(len(part) == chunk for part in stored[:-1]) and b"".join(stored) == expected
+    # when it is downloaded
+    api = client.get(f"{API}/print-runs/{run_id}/file", headers=s.coop_h)
+    # then the same bytes, whole, with the headers a download always had
+    assert api.status_code == 200 and api.content == expected
+    assert api.headers["content-length"] == str(len(expected))
+    assert api.headers["etag"] == f'"{hashlib.sha256(expected).hexdigest()}"'
+    assert api.headers["content-type"] == labels.FORMATS[format].media_type
+    assert api.headers["cache-control"] == "private, no-cache"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["flip a byte", "drop the last chunk", "add a chunk", "swap two chunks", "edit the size", "edit the digest"],
+)
+def test_a_file_edited_in_the_database_is_refused_by_name_not_served(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    # given a finished run, and an insider who edits its file straight in the database
+    _small_chunks(monkeypatch)
+    s = _shop(client, session)
+    run_id = _create(client, s, 6, format="roll-50x30")["id"]
+    render(session, run_id)
+    stored = _chunks(session, run_id)
+    table = PrintArtefactChunk.__table__  # type: ignore[attr-defined]
+    where = table.c.print_run_id == run_id
+    if tamper == "flip a byte":
+        forged = bytearray(stored[1])
+        forged[100] ^= 0x01
+        session.execute(update(table).where(where, table.c.seq == 1).values(data=bytes(forged)))
+    elif tamper == "drop the last chunk":
+        session.execute(delete(table).where(where, table.c.seq == len(stored) - 1))
+    elif tamper == "add a chunk":
+        session.execute(insert(table).values(print_run_id=run_id, seq=len(stored), data=b"%%EOF extra page"))
+    elif tamper == "swap two chunks":
+        session.execute(update(table).where(where, table.c.seq == 0).values(data=stored[1]))
+        session.execute(update(table).where(where, table.c.seq == 1).values(data=stored[0]))
+    else:
+        artefact = PrintArtefact.__table__  # type: ignore[attr-defined]
+        values = {"size": len(b"".join(stored)) - 1} if tamper == "edit the size" else {"sha256": "0" * 64}
+        session.execute(update(artefact).where(artefact.c.print_run_id == run_id).values(**values))
+    session.commit()
+    session.expire_all()
+    # when the printer downloads it
+    response = client.get(f"{API}/print-runs/{run_id}/file", headers=s.coop_h)
+    # then a problem that names the damage, and not one byte of the file
+    body = assert_problem(response, 500, "artefact_corrupt")
+    assert body["run_id"] == run_id and "checksum" in body["detail"]
+    assert b"%PDF" not in response.content
+
+
+def test_a_stream_that_finds_the_file_changed_after_the_check_is_cut_short(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a stored file, changed after a download's check had passed (a race with an insider's edit)
+    _small_chunks(monkeypatch)
+    coop, _ = party(session)
+    bags = f.product(session, coop, package_size=Decimal("0.5"))
+    lot = session.get(Lot, f.harvest(session, coop, "10", prod=bags).lot_ids[0])
+    assert lot is not None
+    run = runs.create_run(
+        session=session, actor=f.member(coop), lot_id=lot.id, data=runs.PrintRunCreate(quantity=4, format="roll-50x30")
+    )  # type: ignore[arg-type]
+    render(session, run.id)  # type: ignore[arg-type]
+    found = session.get(PrintArtefact, run.id)
+    assert found is not None
+    artefacts.check(session=session, artefact=found)
+    table = PrintArtefactChunk.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.print_run_id == run.id, table.c.seq == 2).values(data=b"x" * 4096))
+    # when it is streamed, then the stream raises after the last chunk instead of ending as if complete
+    sent = []
+    with pytest.raises(Corrupt, match="checksum"):
+        for part in artefacts.chunks(session=session, artefact=found):
+            sent.append(part)
+    assert len(sent) == len(_chunks(session, run.id))  # type: ignore[arg-type]
+
+
+def test_another_organisation_cannot_download_a_finished_run(client: TestClient, session: Session) -> None:
+    s = _shop(client, session)
+    run_id = _create(client, s, 3, format="roll-100x50")["id"]
+    render(session, run_id)
+    assert client.get(f"{API}/print-runs/{run_id}/file", headers=s.coop_h).status_code == 200
+    # another organisation learns nothing, not even that the run exists
+    response = client.get(f"{API}/print-runs/{run_id}/file", headers=s.other_h)
+    assert_problem(response, 404, "not_found")
+    assert b"%PDF" not in response.content
+

@@ -29,7 +29,7 @@ from tests import factories as f
 from tests.e2e.live import read_as
 from trace.lots import Lot
 from trace.platform.db import make_engine, session_scope
-from trace.printing import runs
+from trace.printing import artefacts, runs
 from trace.printing.models import PrintArtefact, PrintRun, PrintStatus
 from trace.units import Unit
 
@@ -220,9 +220,8 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
         assert run.attempts >= 2
         assert len(seen) >= 3 and all(0 < done < 1000 for done in seen)
         with Session(engine) as session:
-            artefacts = list(
-                session.execute(select(PrintArtefact).where(PrintArtefact.print_run_id == run_id)).scalars()
-            )  # type: ignore[arg-type]
+            stored = list(session.execute(select(PrintArtefact).where(PrintArtefact.print_run_id == run_id)).scalars())  # type: ignore[arg-type]
+            files = [artefacts.read(session=session, artefact=one) for one in stored]
             # every unit in this database (it holds only this run): none added by the second attempt
             units = session.execute(
                 select(
@@ -230,8 +229,8 @@ def test_a_run_whose_worker_is_killed_mid_run_is_finished_by_the_next_worker_wit
                 )
             ).one()
         # exactly one file, and no serial lost or registered twice
-        assert len(artefacts) == 1 and tuple(units) == (1000, 1000, 1)
-        archive = zipfile.ZipFile(io.BytesIO(artefacts[0].content))
+        assert len(files) == 1 and tuple(units) == (1000, 1000, 1)
+        archive = zipfile.ZipFile(io.BytesIO(files[0]))
         members = archive.namelist()
         registered = _registered(engine, run_id)
         assert len(members) == 1000 == len(set(registered))
@@ -281,8 +280,9 @@ def test_the_embedded_default_renders_runs_without_redis(tmp_path: Path, monkeyp
         assert (home / "celery-broker.db").is_file()
         with Session(engine) as session:
             zpl = session.get(PrintArtefact, late)
-        assert zpl is not None
-        fields = re.findall(r"\^BQ[^\^]*(?:\^FH_)?\^FDQA,(.*?)\^FS", zpl.content.decode("utf-8"))
+            assert zpl is not None
+            content = artefacts.read(session=session, artefact=zpl)
+        fields = re.findall(r"\^BQ[^\^]*(?:\^FH_)?\^FDQA,(.*?)\^FS", content.decode("utf-8"))
         unescaped = [re.sub(r"_([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), field) for field in fields]
         assert unescaped == _registered(engine, late)
     finally:

@@ -4,6 +4,7 @@ cancels, voided codes, and the rendering worker's leased steps."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,7 +27,7 @@ from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.platform.config import get_settings
 from trace.platform.timeutil import utcnow
-from trace.printing import capacity, jobs, runs
+from trace.printing import artefacts, capacity, jobs, runs
 from trace.printing.models import FORMATS, PrintArtefact, PrintKind, PrintRun, PrintStatus
 from trace.printing.runs import PrintRunCreate, ReprintIn, VoidIn
 from trace.units import Unit, UnitLevel, UnitStatus, display_code
@@ -101,7 +102,7 @@ def render(session: Session, run: PrintRun, content: bytes = b"%PDF-1.7 labels")
         session=session,
         run_id=run.id,
         token=token,
-        content=content,
+        content=io.BytesIO(content),
         done=run.quantity,  # type: ignore[arg-type]
         media_type="application/pdf",
         filename="tem.pdf",
@@ -431,7 +432,7 @@ def test_a_live_lease_keeps_other_workers_out_and_a_lapsed_one_lets_them_in(sess
         session=session,
         run_id=run.id,
         token=first,
-        content=b"late",
+        content=io.BytesIO(b"late"),
         done=4,  # type: ignore[arg-type]
         media_type="application/pdf",
         filename="tem.pdf",
@@ -440,13 +441,13 @@ def test_a_live_lease_keeps_other_workers_out_and_a_lapsed_one_lets_them_in(sess
         session=session,
         run_id=run.id,
         token=second,
-        content=b"on time",
+        content=io.BytesIO(b"on time"),
         done=4,  # type: ignore[arg-type]
         media_type="application/pdf",
         filename="tem.pdf",
     )
     stored = session.get(PrintArtefact, run.id)
-    assert stored is not None and stored.content == b"on time" and stored.size == 7
+    assert stored is not None and artefacts.read(session=session, artefact=stored) == b"on time" and stored.size == 7
 
 
 def test_a_run_gets_one_file_however_often_it_is_finished(session: Session) -> None:
@@ -464,13 +465,13 @@ def test_a_run_gets_one_file_however_often_it_is_finished(session: Session) -> N
         session=session,
         run_id=run.id,
         token=token,
-        content=b"second",
+        content=io.BytesIO(b"second"),
         done=2,  # type: ignore[arg-type]
         media_type="application/pdf",
         filename="tem.pdf",
     )
     files = list(session.exec(select(PrintArtefact).where(PrintArtefact.print_run_id == run.id)))
-    assert [a.content for a in files] == [b"first"]
+    assert [artefacts.read(session=session, artefact=a) for a in files] == [b"first"]
     assert session.get(PrintRun, run.id, populate_existing=True).status == PrintStatus.DONE  # type: ignore[union-attr]
 
 

@@ -23,7 +23,7 @@ from trace.lots import Lot
 from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
 from trace.platform.timeutil import utcnow
-from trace.printing import jobs, runs
+from trace.printing import artefacts, jobs, runs
 from trace.printing.models import PrintArtefact, PrintRun, PrintStatus
 from trace.units import Unit, UnitStatus
 from workers import jobs as driver
@@ -76,6 +76,12 @@ def _run(engine: Engine, run_id: int) -> PrintRun:
 def _artefacts(engine: Engine, run_id: int) -> list[PrintArtefact]:
     with Session(engine) as session:
         return list(session.execute(select(PrintArtefact).where(PrintArtefact.print_run_id == run_id)).scalars())  # type: ignore[arg-type]
+
+
+def _file(engine: Engine, artefact: PrintArtefact) -> bytes:
+    """The stored file, from its chunks, checked against its SHA-256."""
+    with Session(engine) as session:
+        return artefacts.read(session=session, artefact=artefact)
 
 
 def _registered(engine: Engine, run_id: int, *, active_only: bool = False) -> list[str]:
@@ -166,10 +172,10 @@ def test_a_queued_run_renders_once_into_one_file_whose_qr_codes_are_its_register
     assert [committed_before for _, committed_before in seen] == [0, 10, 20, 30]
     # and one PDF whose QR codes are exactly the run's registered URIs, in order
     [artefact] = _artefacts(committed, run_id)
-    assert artefact.media_type == "application/pdf" and artefact.size == len(artefact.content)
+    assert artefact.media_type == "application/pdf" and artefact.size == len(_file(committed, artefact))
     registered = _registered(committed, run_id)
     assert len(registered) == 40 == len(set(registered))
-    assert _pdf_uris(artefact.content, "a4-4x10") == registered
+    assert _pdf_uris(_file(committed, artefact), "a4-4x10") == registered
 
 
 def test_rendering_a_finished_run_again_is_skipped_and_keeps_its_one_file(committed: Engine) -> None:
@@ -181,7 +187,7 @@ def test_rendering_a_finished_run_again_is_skipped_and_keeps_its_one_file(commit
     # then
     assert outcome == "skipped"
     [again] = _artefacts(committed, run_id)
-    assert again.sha256 == first.sha256 and again.content == first.content
+    assert again.sha256 == first.sha256 and _file(committed, again) == _file(committed, first)
     assert _run(committed, run_id).attempts == 1
 
 
@@ -243,10 +249,10 @@ def test_a_rendering_fault_marks_the_run_failed_with_the_error(
 ) -> None:
     run_id, _ = _queue(committed, 12)
 
-    def broken(*_: object, **__: object) -> bytes:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("the template broke")
 
-    monkeypatch.setattr(labels, "render", broken)
+    monkeypatch.setattr(labels, "render_to", broken)
     # when
     outcome = worker.render_run(run_id, engine=committed)
     # then
@@ -291,7 +297,7 @@ def test_a_reprint_renders_the_same_codes_without_the_voided_ones(committed: Eng
     [again] = _artefacts(committed, reprint_id)
     expected = [uri for index, uri in enumerate(registered) if index not in (2, 17)]
     assert expected == _registered(committed, run_id, active_only=True)
-    assert _pdf_uris(again.content, "a4-4x10") == expected
+    assert _pdf_uris(_file(committed, again), "a4-4x10") == expected
     rerun = _run(committed, reprint_id)
     assert (rerun.status, rerun.done, rerun.quantity) == (PrintStatus.DONE, 38, 38)
     # and the original file is untouched and no code was registered twice

@@ -29,6 +29,7 @@ QUIET_TABLES = frozenset(
         "scan",
         "print_run",
         "print_artefact",
+        "print_artefact_chunk",
         "idempotency_record",
         "user",
         "api_key",

@@ -8,9 +8,9 @@ codes).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,7 @@ from trace.digital_link import lot_uri, unit_uri
 from trace.lots import Lot
 from trace.platform import leases
 from trace.platform.timeutil import utcnow
+from trace.printing import artefacts
 from trace.printing.models import PrintArtefact, PrintKind, PrintRun, PrintStatus
 from trace.printing.runs import source_run
 from trace.products import Product
@@ -99,29 +100,27 @@ def heartbeat(*, session: Session, run_id: int, token: str, done: int, lease_sec
 
 
 def finish(
-    *, session: Session, run_id: int, token: str, content: bytes, done: int, media_type: str, filename: str
+    *, session: Session, run_id: int, token: str, content: IO[bytes], done: int, media_type: str, filename: str
 ) -> bool:
-    """Store the file and mark the run done, if the lease is still ours; False otherwise.
+    """Store the file ``content`` (read from where it stands to its end, a chunk at a time) and mark the
+    run done, if the lease is still ours; False otherwise.
 
-    The conditional update and the insert share one transaction: a worker that lost its lease
-    between its last heartbeat and here changes nothing.
+    The conditional update and the inserts share one transaction: a worker that lost its lease
+    between its last heartbeat and here changes nothing, and no reader ever sees half a file.
     """
     now = utcnow()
     if not leases.finish(session=session, lease=LEASE, job_id=run_id, token=token, done=done):
         return False
     try:
         with session.begin_nested():
-            session.add(
-                PrintArtefact(
-                    print_run_id=run_id,
-                    media_type=media_type,
-                    filename=filename,
-                    size=len(content),
-                    sha256=hashlib.sha256(content).hexdigest(),
-                    content=content,
-                    created_at=now,
-                )
+            # The row first (the chunks refer to it), its figures once every chunk is in.
+            stored = PrintArtefact(
+                print_run_id=run_id, media_type=media_type, filename=filename, size=0, sha256="", created_at=now
             )
+            session.add(stored)
+            session.flush()
+            stored.size, stored.sha256 = artefacts.store(session=session, run_id=run_id, content=content)
+            session.flush()
     except IntegrityError:
         pass  # an earlier attempt stored it (same codes, same bytes): one artefact per run
     return True

@@ -78,7 +78,8 @@ class PrintRun(PrintRunBase, table=True):
 
 
 class PrintArtefact(SQLModel, table=True):
-    """The rendered file of a run: one per run, kept in the database so every process sees it."""
+    """The rendered file of a run: one per run, kept in the database so every process sees it; its
+    bytes are the run's ``PrintArtefactChunk`` rows in order, ``size`` and ``sha256`` are of the whole."""
 
     __tablename__ = "print_artefact"
 
@@ -87,5 +88,24 @@ class PrintArtefact(SQLModel, table=True):
     filename: str = Field(max_length=120)
     size: int
     sha256: str = Field(max_length=64)
-    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# 1 MiB: ~190 rows for a 100,000-label roll; small enough that storing or serving one holds
+# only this much, large enough that the per-row cost (a query, a TOAST pointer) does not count.
+CHUNK_BYTES = 1 << 20
+
+
+class PrintArtefactChunk(SQLModel, table=True):
+    """``CHUNK_BYTES`` of a run's file (the last one shorter): the file is every chunk, by ``seq``.
+
+    Plain rows of a bytes column, not the database's large objects: SQLite has none, and PostgreSQL's
+    are not removed with the rows that name them (they need lo_unlink or vacuumlo) and are read through
+    an API of their own; rows work the same way on both.
+    """
+
+    __tablename__ = "print_artefact_chunk"
+
+    print_run_id: int = Field(foreign_key="print_artefact.print_run_id", primary_key=True)
+    seq: int = Field(primary_key=True, description="0 for the first CHUNK_BYTES of the file, then 1, 2, …")
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -8,16 +8,16 @@ from decimal import Decimal
 import pypdfium2 as pdfium
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from tests import factories as f
 from tests.api.test_print_runs import render, start
-from tests.api.web.chain import _chain, _events, _held, _idem, _receive_and_transform, _send, _value
+from tests.api.web.chain import Chain, _chain, _events, _held, _idem, _receive_and_transform, _send, _value
 from tests.api.web.helpers import PASSWORD, VI, form_token, sign_in
 from trace.access import Role
 from trace.events.models import EventType
-from trace.printing.models import PrintRun, PrintStatus
+from trace.printing.models import PrintArtefactChunk, PrintRun, PrintStatus
 
 
 def test_a_processor_receives_processes_prints_24_labels_watches_the_run_and_downloads_the_pdf(
@@ -134,3 +134,38 @@ def test_an_inspector_may_see_a_run_but_not_download_its_codes(
     assert page.status_code == 200 and "/file" not in page.text and "In lại các mã này" not in page.text
     refused = client.get(f"/app/print-runs/{run_id}/file", headers=VI)
     assert refused.status_code == 403 and "Chỉ tổ chức đã in lượt này mới được làm việc này." in refused.text
+
+
+def _printed(client: TestClient, session: Session) -> tuple[Chain, int]:
+    """A processor's finished run of 2 labels, its user signed in."""
+    c = _chain(client, session)
+    new_id = _receive_and_transform(client, session, c)
+    answer = _send(client, f"/app/lots/{new_id}/print", format="a4-3x8", count="2")
+    run_id = int(answer.headers["location"].rsplit("/", 1)[1])
+    render(session, run_id)
+    return c, run_id
+
+
+def test_a_labels_file_edited_in_the_database_is_refused_in_words_not_downloaded(
+    client: TestClient, session: Session
+) -> None:
+    # given a finished run whose stored file an insider changed straight in the database
+    _, run_id = _printed(client, session)
+    assert client.get(f"/app/print-runs/{run_id}/file").content.startswith(b"%PDF")
+    table = PrintArtefactChunk.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.print_run_id == run_id).values(data=b"%PDF-1.4 forged"))
+    session.commit()
+    # when the member downloads it, then the page says what happened and sends no file
+    page = client.get(f"/app/print-runs/{run_id}/file", headers=VI)
+    assert page.status_code == 409 and page.headers["content-type"].startswith("text/html")  # "not available"
+    assert "Tệp nhãn của lượt in này đã bị thay đổi hoặc hư hỏng" in page.text and "forged" not in page.text
+
+
+def test_a_member_of_another_organisation_cannot_download_a_run(client: TestClient, session: Session) -> None:
+    _, run_id = _printed(client, session)
+    stranger, _ = f.user(session, f.org(session, "processor"), Role.MEMBER, password=PASSWORD)
+    session.commit()
+    client.cookies.clear()
+    sign_in(client, stranger.email)  # type: ignore[attr-defined]
+    refused = client.get(f"/app/print-runs/{run_id}/file", headers=VI)
+    assert refused.status_code == 404 and b"%PDF" not in refused.content
