@@ -566,3 +566,8 @@ def test_another_organisation_cannot_download_a_finished_run(client: TestClient,
     assert_problem(response, 404, "not_found")
     assert b"%PDF" not in response.content
 
+
+def test_roll_formats_take_a_whole_run_and_the_image_zips_keep_their_caps(client: TestClient) -> None:
+    listed = {f["name"]: f["max_labels"] for f in client.get(f"{API}/print-formats").json()}
+    assert listed["roll-50x30"] == listed["roll-100x50"] == MAX_LABELS == 100_000
+    assert listed["png-50x30"] == 5_000 and listed["svg-50x30"] == 20_000
