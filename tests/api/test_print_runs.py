@@ -19,8 +19,8 @@ import labels
 from tests import factories as f
 from tests.api.helpers import assert_problem, count, headers_for, jobs_sent, party, snapshot
 from trace.access import Role
-from trace.lots import Lot
 from trace.errors import Corrupt
+from trace.lots import Lot
 from trace.printing import artefacts, jobs, runs
 from trace.printing.models import MAX_LABELS, PrintArtefact, PrintArtefactChunk, PrintRun
 from trace.units import CROCKFORD, Unit
@@ -538,10 +538,10 @@ def test_a_stream_that_finds_the_file_changed_after_the_check_is_cut_short(
     coop, _ = party(session)
     bags = f.product(session, coop, package_size=Decimal("0.5"))
     lot = session.get(Lot, f.harvest(session, coop, "10", prod=bags).lot_ids[0])
-    assert lot is not None
+    assert lot is not None and lot.id is not None
     run = runs.create_run(
         session=session, actor=f.member(coop), lot_id=lot.id, data=runs.PrintRunCreate(quantity=4, format="roll-50x30")
-    )  # type: ignore[arg-type]
+    )
     render(session, run.id)  # type: ignore[arg-type]
     found = session.get(PrintArtefact, run.id)
     assert found is not None
