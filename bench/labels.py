@@ -8,8 +8,8 @@ Run from the repository root::
 
 Goal: ≥ 1,000 labels/s per core. No database: labels/ is pure rendering. ``--roll`` writes the PDF
 to a temporary file, as the worker does, and prints the process's peak resident memory (ru_maxrss)
-before and after rendering: the labels themselves (~1 KB each in Python objects) are the first
-figure, the renderer's own memory the difference. Goal: a 100,000-label roll under 300 MB.
+before and after rendering: the interpreter, its libraries and the labels (~0.4 KB each) are the
+first figure, the renderer's own memory the difference. Goal: a 100,000-label roll under 300 MB.
 """
 
 from __future__ import annotations

@@ -8,15 +8,20 @@ Run from the repository root::
 On a fresh database per kind: one lot with room for the labels, ``create_run`` of ``--labels``
 unit labels (the commission event and every unit's serial and human code, committed), then
 ``workers.labels.render_run`` in this process on one core (claim, labels from the database,
-``labels.render`` with a heartbeat every ``HYTRACE_PRINT_PROGRESS_EVERY`` labels, the file stored).
-``labels.render`` alone on the same labels (no database) shows what the worker adds, and the bare
-QR encoders (bench.labels's own functions) show what the machine gives today.
+``labels.render_to`` a temporary file with a heartbeat every ``HYTRACE_PRINT_PROGRESS_EVERY`` labels,
+the file stored in chunks), then the download's read of it (every chunk, checked against its SHA-256).
+``labels.render_to`` alone on the same labels (no database) shows what the worker adds, and the bare
+QR encoders (bench.labels's own functions) show what the machine gives today. The process's peak
+resident memory (ru_maxrss) is printed after each database's run: it covers registering the codes,
+the worker's attempt and the read back, so it bounds what a worker needs for such a run.
 Goal: ≥ 1,000 labels/s per core for the PDF.
 """
 
 from __future__ import annotations
 
 import random
+import resource
+import tempfile
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -46,7 +51,7 @@ from trace.events.models import EventType
 from trace.events.schemas import HarvestIn
 from trace.platform.config import get_settings
 from trace.platform.db import make_engine, session_scope
-from trace.printing import jobs, runs
+from trace.printing import artefacts, jobs, runs
 from trace.printing.models import PrintArtefact, PrintRun
 from trace.units import Unit
 from workers.labels import render_run
@@ -117,6 +122,10 @@ def run(kind: str, count: int, fmt: str) -> dict[str, Any]:
             rendered_s = time.perf_counter() - started
             with Session(engine) as s:
                 artefact = s.get(PrintArtefact, run_id)
+                assert artefact is not None, outcome
+                started = time.perf_counter()
+                artefacts.check(session=s, artefact=artefact)  # what a download reads before it sends
+                read_s = time.perf_counter() - started
                 state = s.get(PrintRun, run_id)
                 units = s.execute(
                     select(func.count()).select_from(Unit).where(Unit.print_run_id == run_id)
@@ -134,12 +143,19 @@ def run(kind: str, count: int, fmt: str) -> dict[str, Any]:
                 "render_run_per_s": count / rendered_s,
                 "bytes": artefact.size,
                 "mb_per_1000": artefact.size / count * 1000 / 1e6,
+                "read_back_s": read_s,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "attempts": state.attempts,
                 "progress_every": get_settings().print_progress_every,
                 "labels_data": data,
             }
         finally:
             engine.dispose()
+
+
+def _to_file(data: list[labels.LabelData], fmt: str) -> None:
+    with tempfile.TemporaryFile() as out:
+        labels.render_to(data, out, format=fmt)
 
 
 def _per_second(count: int, work: Any) -> tuple[float, float]:
@@ -162,7 +178,7 @@ def main() -> None:
     data = results[0].pop("labels_data")
     for r in results[1:]:
         r.pop("labels_data")
-    alone_rate, alone_s = _per_second(len(data), lambda: labels.render(data, format=args.format))
+    alone_rate, alone_s = _per_second(len(data), lambda: _to_file(data, args.format))
     uris = [label.uri for label in data[: args.qr]]
     encoders = {}
     for name, encode in (
@@ -192,10 +208,20 @@ def main() -> None:
                 r["labels"],
                 round(r["render_run_s"], 3),
                 round(r["render_run_per_s"]),
-                f"{r['bytes'] / 1e6:.2f} MB ({r['mb_per_1000']:.2f} MB/1,000)",
+                f"{r['bytes'] / 1e6:.2f} MB ({r['mb_per_1000']:.2f} MB/1,000); peak RSS {r['peak_rss_mb']:.0f} MB",
             ]
         )
-    rows.append(["-", f"labels.render {args.format} alone", len(data), round(alone_s, 3), round(alone_rate), ""])
+        rows.append(
+            [
+                r["db"],
+                "the file read back and checked (a download)",
+                r["labels"],
+                round(r["read_back_s"], 3),
+                "",
+                "",
+            ]
+        )
+    rows.append(["-", f"labels.render_to {args.format} alone", len(data), round(alone_s, 3), round(alone_rate), ""])
     for name, figures in encoders.items():
         rows.append(
             ["-", f"QR matrix: {name}", figures["n"], round(figures["seconds"], 3), round(figures["per_s"]), ""]

@@ -24,10 +24,10 @@ FORMATS: dict[str, str] = {
 }
 MAX_LABELS = 100_000  # one run; larger jobs are several runs
 # Roll PDFs take a whole run (MAX_LABELS): they are written page by page to a file and stored in chunks,
-# so a 100,000-label roll peaks at ~110 MB in the worker, ~109 MB of it the labels' data (1.8 GB before;
-# bench/labels.py --roll), and is a ~195 MB PDF. A roll printer's driver spools such a job a page at a
-# time, whatever its length: the limit is the media, a few thousand 50 × 30 mm labels a roll and ribbon,
-# which the operator changes within the job as in any long run; more labels are several runs.
+# so rendering a 100,000-label roll adds ~2 MB to the worker (1.7 GB before: bench/labels.py --roll)
+# and makes a ~195 MB PDF. A roll printer's driver spools such a job a page at a time, whatever its
+# length: the limit is the media, a few thousand 50 × 30 mm labels a roll and ribbon, which the
+# operator changes within the job as in any long run; more labels than a run holds are several runs.
 # Formats whose files grow fast are capped lower: 100,000 PNGs at 300 dpi make a ~1.4 GB ZIP.
 FORMAT_LIMITS: dict[str, int] = {"png-50x30": 5_000, "svg-50x30": 20_000}
 
