@@ -14,6 +14,7 @@ from trace.locations import Location
 from trace.lots import Lot
 from trace.organisations import Organisation
 from trace.platform import timeutil
+from trace.platform.paging import Page, key_order, page, paged
 from trace.platform.sqltypes import enum_type
 from trace.platform.timeutil import local_zone, to_utc, utcnow
 from trace.products import Product
@@ -193,21 +194,26 @@ def revoke_certification(*, session: Session, actor: Actor, certification_id: in
     return cert
 
 
+CERTIFICATION_ORDER = key_order("certifications", (col(Certification.id), int, False))  # oldest first
+
+
 def list_certifications(
     *,
     session: Session,
     organisation_id: int | None = None,
     kind: CertificationKind | None = None,
+    cursor: str | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> list[Certification]:
+) -> Page[Certification]:
     """Certificates, filtered (numbers and issuers are public; documents are not, see :func:`to_public`)."""
     query = select(Certification)
     if organisation_id is not None:
         query = query.where(Certification.organisation_id == organisation_id)  # type: ignore[arg-type]
     if kind is not None:
         query = query.where(Certification.kind == kind)  # type: ignore[arg-type]
-    return list(session.execute(query.order_by(col(Certification.id)).offset(offset).limit(limit)).scalars())
+    rows = session.execute(paged(query, CERTIFICATION_ORDER, cursor=cursor, offset=offset, limit=limit)).scalars()
+    return page(rows, CERTIFICATION_ORDER, limit=limit, key=lambda x: (x.id,))
 
 
 def to_public(*, actor: Actor | None, cert: Certification) -> CertificationPublic:

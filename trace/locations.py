@@ -14,6 +14,7 @@ from trace.access import Actor, require_member_of
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import insert_once
 from trace.identifiers import normalize_gln
+from trace.platform.paging import Page, key_order, page, paged
 from trace.platform.sqltypes import enum_type, in_chunks
 from trace.platform.timeutil import utcnow
 
@@ -184,18 +185,23 @@ def update_location(*, session: Session, actor: Actor, location_id: int, data: L
     return location
 
 
+LOCATION_ORDER = key_order("locations", (col(Location.id), int, False))  # oldest first
+
+
 def list_locations(
     *,
     session: Session,
     organisation_id: int | None = None,
     kind: LocationKind | None = None,
+    cursor: str | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> list[Location]:
-    """Locations, filtered."""
+) -> Page[Location]:
+    """Locations, filtered, a page after ``cursor``."""
     query = select(Location)
     if organisation_id is not None:
         query = query.where(Location.organisation_id == organisation_id)
     if kind is not None:
         query = query.where(Location.kind == kind)
-    return list(session.exec(query.order_by(Location.id).offset(offset).limit(limit)))  # type: ignore[arg-type]
+    rows = session.exec(paged(query, LOCATION_ORDER, cursor=cursor, offset=offset, limit=limit))
+    return page(rows, LOCATION_ORDER, limit=limit, key=lambda x: (x.id,))

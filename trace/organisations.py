@@ -18,6 +18,7 @@ from trace.access import Actor, Role, require_admin, require_org_admin
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.identifiers import normalize_gln
+from trace.platform.paging import Page, key_order, page, paged
 from trace.platform.sqltypes import enum_type, in_chunks
 from trace.platform.timeutil import utcnow
 
@@ -193,16 +194,20 @@ def update_organisation(
     return org
 
 
+ORGANISATION_ORDER = key_order("organisations", (col(Organisation.id), int, False))  # oldest first
+
+
 def list_organisations(
     *,
     session: Session,
     kind: OrgKind | None = None,
     commune_code: str | None = None,
     q: str | None = None,
+    cursor: str | None = None,
     offset: int = 0,
     limit: int = 50,
     reader: Actor | None = None,
-) -> list[Organisation]:
+) -> Page[Organisation]:
     """Organisations, filtered; a search by name finds a household only for a reader who may see its name."""
     query = select(Organisation).where(Organisation.active == True)  # noqa: E712
     if kind:
@@ -211,7 +216,8 @@ def list_organisations(
         query = query.where(Organisation.commune_code == commune_code)
     if q:
         query = query.where(col(Organisation.name).contains(q), identifiable(reader))
-    return list(session.exec(query.order_by(Organisation.id).offset(offset).limit(limit)))  # type: ignore[arg-type]
+    rows = session.exec(paged(query, ORGANISATION_ORDER, cursor=cursor, offset=offset, limit=limit))
+    return page(rows, ORGANISATION_ORDER, limit=limit, key=lambda x: (x.id,))
 
 
 # --------------------------------------------------------------------------- how a party is named to a reader

@@ -14,6 +14,7 @@ from trace.access import Actor, require_member_of
 from trace.errors import Conflict, NotFound, RuleViolation
 from trace.identifiers import gtin_capacity, gtin_from_company_prefix, normalize_gtin
 from trace.platform.config import get_settings
+from trace.platform.paging import Page, key_order, page, paged
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
 from trace.web_urls import ShownUrl, WebUrl
@@ -158,18 +159,23 @@ def update_product(*, session: Session, actor: Actor, product_id: int, data: Pro
     return product
 
 
+PRODUCT_ORDER = key_order("products", (col(Product.id), int, False))  # oldest first
+
+
 def list_products(
     *,
     session: Session,
     organisation_id: int | None = None,
     category: str | None = None,
+    cursor: str | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> list[Product]:
-    """Products, filtered (the catalogue is public)."""
+) -> Page[Product]:
+    """Products, filtered (the catalogue is public), a page after ``cursor``."""
     query = select(Product)
     if organisation_id is not None:
         query = query.where(Product.organisation_id == organisation_id)
     if category:
         query = query.where(Product.category == category)
-    return list(session.exec(query.order_by(Product.id).offset(offset).limit(limit)))  # type: ignore[arg-type]
+    rows = session.exec(paged(query, PRODUCT_ORDER, cursor=cursor, offset=offset, limit=limit))
+    return page(rows, PRODUCT_ORDER, limit=limit, key=lambda x: (x.id,))

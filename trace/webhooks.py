@@ -36,6 +36,7 @@ from trace.events.query import get_event
 from trace.lots import Lot
 from trace.organisations import get_organisation
 from trace.platform.config import get_settings
+from trace.platform.paging import Page, key_order, page, paged
 from trace.platform.sqltypes import enum_type
 from trace.platform.timeutil import utcnow
 from trace.products import get_product
@@ -282,15 +283,25 @@ def delete_subscription(*, session: Session, actor: Actor, subscription_id: int)
     return row
 
 
+DELIVERY_ORDER = key_order("deliveries", (col(WebhookDelivery.id), int, True))  # newest first
+
+
 def list_deliveries(
-    *, session: Session, actor: Actor, subscription_id: int, status: DeliveryStatus | None = None, limit: int = 100
-) -> list[WebhookDelivery]:
+    *,
+    session: Session,
+    actor: Actor,
+    subscription_id: int,
+    status: DeliveryStatus | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[WebhookDelivery]:
     """A subscription's deliveries, newest first (failed ones show why)."""
     get_subscription(session=session, actor=actor, subscription_id=subscription_id)
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    return list(session.exec(query.order_by(col(WebhookDelivery.id).desc()).limit(limit)))
+    rows = session.exec(paged(query, DELIVERY_ORDER, cursor=cursor, offset=0, limit=limit))
+    return page(rows, DELIVERY_ORDER, limit=limit, key=lambda x: (x.id,))
 
 
 # --------------------------------------------------------------------------- dispatching

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentActor, IdempotencyKey, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace import admin_units, locations, products
 from trace.errors import NotFound
 from trace.locations import LocationKind
 
 router = APIRouter(tags=["master data"])
-Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -26,19 +26,23 @@ def create_location(
     )
 
 
-@router.get("/locations", response_model=list[locations.LocationPublic])
+@router.get("/locations", response_model=list[locations.LocationPublic], responses=PAGED)
 def list_locations(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     organisation_id: int | None = None,
     kind: LocationKind | None = None,
+    cursor: Cursor = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> list[locations.LocationPublic]:
     """Locations (filter by organisation and kind)."""
     rows = locations.list_locations(
-        session=session, organisation_id=organisation_id, kind=kind, offset=offset, limit=limit
+        session=session, organisation_id=organisation_id, kind=kind, cursor=cursor, offset=offset, limit=limit
     )
+    announce(request, response, rows)
     return [locations.to_public(x) for x in rows]
 
 
@@ -64,19 +68,23 @@ def create_product(session: SessionDep, actor: CurrentActor, data: products.Prod
     return products.ProductPublic.model_validate(products.create_product(session=session, actor=actor, data=data))
 
 
-@router.get("/products", response_model=list[products.ProductPublic])
+@router.get("/products", response_model=list[products.ProductPublic], responses=PAGED)
 def list_products(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     organisation_id: int | None = None,
     category: str | None = None,
+    cursor: Cursor = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> list[products.ProductPublic]:
     """Products (filter by organisation, category)."""
     rows = products.list_products(
-        session=session, organisation_id=organisation_id, category=category, offset=offset, limit=limit
+        session=session, organisation_id=organisation_id, category=category, cursor=cursor, offset=offset, limit=limit
     )
+    announce(request, response, rows)
     return [products.ProductPublic.model_validate(p) for p in rows]
 
 

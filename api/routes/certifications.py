@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentActor, DbId, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace import certifications, lots
 from trace.certifications import CertificationKind
 
@@ -22,19 +23,23 @@ def create(
     return certifications.to_public(actor=actor, cert=cert)
 
 
-@router.get("/certifications", response_model=list[certifications.CertificationPublic])
+@router.get("/certifications", response_model=list[certifications.CertificationPublic], responses=PAGED)
 def list_(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     organisation_id: int | None = None,
     kind: CertificationKind | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[certifications.CertificationPublic]:
     """Certificates, filtered by organisation and kind (documents only for their own organisation)."""
     rows = certifications.list_certifications(
-        session=session, organisation_id=organisation_id, kind=kind, offset=offset, limit=limit
+        session=session, organisation_id=organisation_id, kind=kind, cursor=cursor, offset=offset, limit=limit
     )
+    announce(request, response, rows)
     return [certifications.to_public(actor=actor, cert=c) for c in rows]
 
 

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentActor, IdempotencyKey, OptionalActor, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace.designations import registry, rights
 from trace.designations.models import DesignationKind, RightStatus
 
 router = APIRouter(tags=["designations"])
 
 
-@router.get("/designations", response_model=list[registry.DesignationPublic])
+@router.get("/designations", response_model=list[registry.DesignationPublic], responses=PAGED)
 def list_(
+    request: Request,
+    response: Response,
     session: SessionDep,
     kind: DesignationKind | None = None,
     category: Annotated[str | None, Query(max_length=60)] = None,
     holder_organisation_id: int | None = None,
     active: bool | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[registry.DesignationPublic]:
     """The public registry of geographical indications, collective and certification marks (no login)."""
@@ -30,9 +34,11 @@ def list_(
         category=category,
         holder_organisation_id=holder_organisation_id,
         active=active,
+        cursor=cursor,
         offset=offset,
         limit=limit,
     )
+    announce(request, response, rows)
     return [registry.to_public(session=session, designation=d) for d in rows]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import Field, ValidationError
 from sqlmodel import SQLModel
 
 from api.deps import CurrentActor, IdempotencyKey, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace.errors import InvalidIdentifier, RuleViolation
 from trace.events import query
 from trace.events.ledger import INPUT_OF, capture
@@ -132,8 +133,10 @@ def record_batch(
     )
 
 
-@router.get("", response_model=list[EventPublic])
+@router.get("", response_model=list[EventPublic], responses=PAGED)
 def list_(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     eventType: EventType | None = None,  # noqa: N803 - EPCIS names
@@ -143,11 +146,12 @@ def list_(
     organisation_id: int | None = None,
     GE_eventTime: datetime | None = None,  # noqa: N803
     LT_eventTime: datetime | None = None,  # noqa: N803
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[EventPublic]:
     """Query the log with EPCIS-style parameters; your own events, or every event of a lot you are involved with."""
-    return query.list_events(
+    found = query.list_events(
         session=session,
         actor=actor,
         event_type=eventType,
@@ -157,9 +161,12 @@ def list_(
         organisation_id=organisation_id,
         ge_event_time=GE_eventTime,
         lt_event_time=LT_eventTime,
+        cursor=cursor,
         offset=offset,
         limit=limit,
     )
+    announce(request, response, found)
+    return found
 
 
 @router.get("/{event_id}", response_model=EventPublic)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.deps import CurrentActor, DbId, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace import lineage, lot_views, lots
 from trace.lineage import Direction
 from trace.lots import LotStatus
@@ -15,15 +16,18 @@ from trace.lots import LotStatus
 router = APIRouter(prefix="/lots", tags=["lots"])
 
 
-@router.get("", response_model=list[lots.LotPublic])
+@router.get("", response_model=list[lots.LotPublic], responses=PAGED)
 def list_(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     product_id: int | None = None,
     gtin: Annotated[str | None, Query(max_length=14)] = None,
     status: LotStatus | None = None,
     held: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[lots.LotPublic]:
     """Lots your organisation produced or holds (``held=true``: only what it holds now)."""
@@ -34,9 +38,11 @@ def list_(
         gtin=gtin,
         status=status,
         held_only=held,
+        cursor=cursor,
         offset=offset,
         limit=limit,
     )
+    announce(request, response, rows)
     return [lot_views.to_public(session=session, actor=actor, lot=x) for x in rows]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentActor, IdempotencyKey, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace import auth, history, organisations, users
 from trace.access import can_see_private
 from trace.errors import Forbidden
@@ -29,20 +30,31 @@ def create(
     )
 
 
-@router.get("", response_model=list[organisations.OrganisationPublic])
+@router.get("", response_model=list[organisations.OrganisationPublic], responses=PAGED)
 def list_(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     kind: OrgKind | None = None,
     commune_code: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[organisations.OrganisationPublic]:
     """The directory of organisations (filter by kind, commune, name)."""
     rows = organisations.list_organisations(
-        session=session, kind=kind, commune_code=commune_code, q=q, offset=offset, limit=limit, reader=actor
+        session=session,
+        kind=kind,
+        commune_code=commune_code,
+        q=q,
+        cursor=cursor,
+        offset=offset,
+        limit=limit,
+        reader=actor,
     )
+    announce(request, response, rows)
     return [organisations.to_public(o, actor) for o in rows]
 
 

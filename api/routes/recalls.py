@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.deps import CurrentActor, DbId, IdempotencyKey, SessionDep
+from api.paging import PAGED, Cursor, Offset, announce
 from trace.recalls import holds, recall, report
 from trace.recalls.models import AffectedLotPublic, HoldPublic, ReasonIn, RecallPublic
 
@@ -40,27 +41,36 @@ def recall_lot(
     return recall.public(session=session, actor=actor, recalls=[found])[0]
 
 
-@router.get("/recalls", response_model=list[RecallPublic])
+@router.get("/recalls", response_model=list[RecallPublic], responses=PAGED)
 def list_(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[RecallPublic]:
     """Recalls, newest first: all for inspectors and admins, else those your organisation made or of its lots."""
-    found = recall.list_recalls(session=session, actor=actor, offset=offset, limit=limit)
+    found = recall.list_recalls(session=session, actor=actor, cursor=cursor, offset=offset, limit=limit)
+    announce(request, response, found)
     return recall.public(session=session, actor=actor, recalls=found)
 
 
-@router.get("/recalls/affecting-me", response_model=list[AffectedLotPublic])
+@router.get("/recalls/affecting-me", response_model=list[AffectedLotPublic], responses=PAGED)
 def affecting_me(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AffectedLotPublic]:
     """Recalls reaching lots your organisation holds or held, with the lot and how much you hold."""
-    return recall.affecting(session=session, actor=actor, offset=offset, limit=limit)
+    found = recall.affecting(session=session, actor=actor, cursor=cursor, offset=offset, limit=limit)
+    announce(request, response, found)
+    return found
 
 
 @router.get("/recalls/{recall_id}", response_model=RecallPublic)

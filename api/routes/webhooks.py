@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentActor, DbId, SessionDep
+from api.paging import PAGED, Cursor, announce
 from trace import webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -40,18 +41,20 @@ def delete(session: SessionDep, actor: CurrentActor, subscription_id: DbId) -> w
     )
 
 
-@router.get("/{subscription_id}/deliveries", response_model=list[webhooks.DeliveryPublic])
+@router.get("/{subscription_id}/deliveries", response_model=list[webhooks.DeliveryPublic], responses=PAGED)
 def deliveries(
+    request: Request,
+    response: Response,
     session: SessionDep,
     actor: CurrentActor,
     subscription_id: DbId,
     status: webhooks.DeliveryStatus | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[webhooks.DeliveryPublic]:
     """A subscription's deliveries, newest first: status, attempts, the last answer or error."""
-    return [
-        webhooks.DeliveryPublic.model_validate(d)
-        for d in webhooks.list_deliveries(
-            session=session, actor=actor, subscription_id=subscription_id, status=status, limit=limit
-        )
-    ]
+    found = webhooks.list_deliveries(
+        session=session, actor=actor, subscription_id=subscription_id, status=status, cursor=cursor, limit=limit
+    )
+    announce(request, response, found)
+    return [webhooks.DeliveryPublic.model_validate(d) for d in found]

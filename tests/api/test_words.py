@@ -29,7 +29,7 @@ FALLS_BACK_BY_REASON: dict[str, set[str]] = {
         "event_id_too_long", "not_a_document", "not_capturable", "one_lot_expected", "units_expected",
         "unknown_event", "unknown_master_data", "validation_error",
     },
-    "the national portal's feed and keys": {
+    "the national portal's feed and keys, and the API lists' cursors": {
         "bad_cursor", "bad_limit", "bad_period", "portal_only", "unknown_feed", "not_an_authority",
     },
     "partner webhooks": {"bad_webhook_url", "not_your_events"},

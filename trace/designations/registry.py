@@ -22,6 +22,7 @@ from trace.errors import Conflict, Forbidden, NotFound, RuleViolation
 from trace.idempotency import checked_key, insert_once, key_reused
 from trace.locations import Location
 from trace.organisations import Organisation, OrgKind, public_name
+from trace.platform.paging import Page, key_order, slice_page
 from trace.web_urls import ShownUrl, WebUrl
 
 AREA_FIELDS = ("area_former_districts", "area_former_communes", "area_communes")
@@ -279,6 +280,9 @@ def get_designation(*, session: Session, designation_id: int) -> Designation:
     return designation
 
 
+DESIGNATION_ORDER = key_order("designations", (col(Designation.id), int, False))
+
+
 def list_designations(
     *,
     session: Session,
@@ -286,11 +290,12 @@ def list_designations(
     category: str | None = None,
     holder_organisation_id: int | None = None,
     active: bool | None = None,
+    cursor: str | None = None,
     offset: int = 0,
     limit: int = 100,
-) -> list[Designation]:
+) -> Page[Designation]:
     """The registry, filtered; the category filter matches what a designation covers or carries into."""
-    query = select(Designation).order_by(col(Designation.id))
+    query = select(Designation).order_by(col(Designation.id))  # the registry is small: a few hundred at most
     if kind is not None:
         query = query.where(Designation.kind == kind)
     if holder_organisation_id is not None:
@@ -300,4 +305,4 @@ def list_designations(
     rows = list(session.exec(query))
     if category:  # JSON lists: filtered here, the registry is small
         rows = [d for d in rows if category in d.categories or category in d.derived_categories]
-    return rows[offset : offset + limit]
+    return slice_page(rows, DESIGNATION_ORDER, cursor=cursor, offset=offset, limit=limit, key=lambda d: (d.id,))

@@ -14,6 +14,7 @@ from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import EventLotPublic, EventPublic
 from trace.lots import Lot, involved
 from trace.organisations import Organisation
+from trace.platform.paging import Page, key_order, page, paged
 from trace.platform.timeutil import to_utc
 
 # Serials and codes are private too: a counterfeiter reading a lot's public events must not
@@ -109,6 +110,10 @@ def bare_biz_step(value: str) -> str:
     return value
 
 
+# Newest first; the id (a UUID) only breaks ties between events of the same instant.
+EVENT_ORDER = key_order("events", (col(Event.event_time), datetime, True), (col(Event.id), str, False))
+
+
 def list_events(
     *,
     session: Session,
@@ -120,9 +125,10 @@ def list_events(
     organisation_id: int | None = None,
     ge_event_time: datetime | None = None,
     lt_event_time: datetime | None = None,
+    cursor: str | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> list[EventPublic]:
+) -> Page[EventPublic]:
     """Events, newest first. Non-inspectors see their own organisation's events, plus all events of
     a lot they are involved with when filtering by that lot."""
     query = select(Event)
@@ -158,5 +164,12 @@ def list_events(
         query = query.where(Event.event_time >= to_utc(ge_event_time)[0])
     if lt_event_time is not None:
         query = query.where(Event.event_time < to_utc(lt_event_time)[0])
-    rows = session.exec(query.order_by(col(Event.event_time).desc(), col(Event.id)).offset(offset).limit(limit)).all()
-    return events_public(session=session, actor=actor, events=rows)
+    rows = page(
+        session.exec(paged(query, EVENT_ORDER, cursor=cursor, offset=offset, limit=limit)),
+        EVENT_ORDER,
+        limit=limit,
+        key=lambda x: (x.event_time, x.id),
+    )
+    found = Page(events_public(session=session, actor=actor, events=rows))
+    found.next = rows.next
+    return found

@@ -18,6 +18,7 @@ from trace.events.models import EventType
 from trace.lineage import Direction
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
 from trace.organisations import party_names
+from trace.platform.paging import Page, key_order, page, paged, start
 from trace.platform.sqltypes import in_chunks
 from trace.products import Product
 from trace.recalls.holds import acting_organisation, locked_lot, record, remember, replayed
@@ -179,12 +180,18 @@ def public(*, session: Session, actor: Actor | None, recalls: list[Recall]) -> l
     ]
 
 
-def list_recalls(*, session: Session, actor: Actor, offset: int = 0, limit: int = 50) -> list[Recall]:
+RECALL_ORDER = key_order("recalls", (col(Recall.id), int, True))  # newest first
+
+
+def list_recalls(
+    *, session: Session, actor: Actor, cursor: str | None = None, offset: int = 0, limit: int = 50
+) -> Page[Recall]:
     """Recalls, newest first: all for authorities; for others those they made or of lots they produced."""
     query = select(Recall).join(Lot, col(Lot.id) == Recall.lot_id)
     if not actor.reads_everything:
         query = query.where(_involved(actor))  # type: ignore[arg-type]
-    return list(session.exec(query.order_by(col(Recall.id).desc()).offset(offset).limit(limit)))
+    rows = session.exec(paged(query, RECALL_ORDER, cursor=cursor, offset=offset, limit=limit))
+    return page(rows, RECALL_ORDER, limit=limit, key=lambda x: (x.id,))
 
 
 def may_report(*, session: Session, actor: Actor, found: Recall) -> bool:
@@ -218,11 +225,19 @@ def get_recall(*, session: Session, actor: Actor, recall_id: int) -> Recall:
     raise NotFound(f"Recall {recall_id} not found")
 
 
-def affecting(*, session: Session, actor: Actor, offset: int = 0, limit: int = 100) -> list[AffectedLotPublic]:
+AFFECTING_ORDER = key_order(
+    "affecting", (col(Recall.id), int, True), (col(RecallLot.depth), int, False), (col(Lot.id), int, False)
+)
+
+
+def affecting(
+    *, session: Session, actor: Actor, cursor: str | None = None, offset: int = 0, limit: int = 100
+) -> Page[AffectedLotPublic]:
     """Recalls reaching lots the actor's organisation holds, held, or has on its way to it (an
     open shipment addressed to it), one row per recall and lot, newest first."""
+    after = start(AFFECTING_ORDER, cursor, offset)
     if actor.organisation_id is None:
-        return []
+        return Page()
     org = actor.organisation_id
     root = Lot.__table__.alias("root")  # type: ignore[attr-defined]
     columns = (
@@ -241,14 +256,16 @@ def affecting(*, session: Session, actor: Actor, offset: int = 0, limit: int = 1
     )
 
     def reached(query: Any) -> Any:
-        return (
+        query = (
             query.join(RecallLot, col(RecallLot.recall_id) == Recall.id)
             .join(Lot, col(Lot.id) == RecallLot.lot_id)
             .join(Product, col(Product.id) == Lot.product_id)
             .join(root, root.c.id == Recall.lot_id)
-            .order_by(col(Recall.id).desc(), col(RecallLot.depth), col(Lot.id))
-            .limit(offset + limit)
         )
+        if after is not None:
+            query = query.where(AFFECTING_ORDER.after(after))
+        # Each of the two lists is cut as the merged one will be: enough rows for this page and one more.
+        return query.order_by(*AFFECTING_ORDER.order_by()).limit(offset + limit + 1)
 
     held = session.execute(
         reached(sa_select(*columns, col(Holding.quantity), col(Lot.unit)).select_from(Recall)).join(
@@ -284,4 +301,4 @@ def affecting(*, session: Session, actor: Actor, offset: int = 0, limit: int = 1
                 {**values, "quantity_held": Decimal(0), "quantity_in_transit": values["quantity_held"]}
             )
     ordered = sorted(rows.values(), key=lambda x: (-x.recall_id, x.depth, x.lot_id))
-    return ordered[offset : offset + limit]
+    return page(ordered[offset:], AFFECTING_ORDER, limit=limit, key=lambda x: (x.recall_id, x.depth, x.lot_id))
