@@ -379,3 +379,58 @@ def test_a_period_backwards_too_long_or_out_of_range_is_refused_with_a_code() ->
     assert months[0].start == datetime(2026, 1, 15, tzinfo=ZONE) and months[-1].end == datetime(
         2026, 3, 11, tzinfo=ZONE
     )
+
+
+def test_designation_years_equal_the_usage_view_per_designation_and_year(session: Session) -> None:
+    """The grouped figures against the holder's usage view, which counts one designation and year at a
+    time: two designations, rights that end mid-year or carry no quota, runs in two calendar years,
+    a reprint, a cancelled run, voided codes, a run by an organisation without a right."""
+    from trace.designations.usage import designation_usage
+
+    gi = f.gi_grower(session)
+    second = f.designation(session, gi.holder, name_vi="Nhãn lồng Phố Hiến (thử)")
+    stranger = f.org(session)
+    this_year = today().year
+    f.grant(session, second, gi.grower, annual_label_quota=None)
+    ended = f.grant(
+        session, second, stranger, valid_from=date(this_year - 1, 3, 1), valid_to=date(this_year - 1, 6, 30)
+    )
+    lots = [
+        harvest_at(session, gi.grower, gi.fresh, gi.area.id, local(d), [gi.gi.id, second.id])  # type: ignore[arg-type]
+        for d in (30, 20)
+    ]
+    member = f.member(gi.grower)
+    made = [
+        runs.create_run(session=session, actor=member, lot_id=lots[i % 2], data=runs.PrintRunCreate(quantity=q, kind=k))
+        for i, (q, k) in enumerate(
+            [(8, PrintKind.UNIT), (5, PrintKind.LOT), (7, PrintKind.UNIT), (4, PrintKind.LOT), (6, PrintKind.UNIT)]
+        )
+    ]
+    last_year = datetime(this_year - 1, 5, 10, 9, tzinfo=ZONE)
+    session.execute(update(PrintRun).where(col(PrintRun.id).in_([made[0].id, made[1].id])).values(created_at=last_year))
+    session.execute(update(Unit).where(col(Unit.print_run_id) == made[0].id).values(created_at=last_year))
+    session.execute(update(PrintRun).where(col(PrintRun.id) == made[0].id).values(organisation_id=stranger.id))
+    session.execute(update(PrintRun).where(col(PrintRun.id) == made[3].id).values(reprint_of_id=made[1].id))
+    session.execute(update(PrintRun).where(col(PrintRun.id) == made[4].id).values(status=PrintStatus.CANCELLED))
+    voided = session.exec(select(Unit.id).where(Unit.print_run_id == made[2].id).limit(3)).all()  # type: ignore[arg-type]
+    session.execute(update(Unit).where(col(Unit.id).in_(voided)).values(status=UnitStatus.VOID))
+    ended.annual_label_quota = 5
+    gi.right.annual_label_quota = 3  # below what is printed: over quota
+    session.flush()
+    period = make_period(date(this_year - 1, 1, 1), today())
+
+    found = dashboard.designation_years(session=session, actor=ADMIN, period=period)
+
+    rows = {(d.designation_id, d.year): d for d in found}
+    assert {d for d, _ in rows} >= {gi.gi.id, second.id}
+    for (designation_id, year), row in rows.items():
+        usage = designation_usage(session=session, actor=ADMIN, designation_id=designation_id, year=year)
+        limited = [r for r in usage.rights if r.annual_label_quota is not None]
+        uses = [q for r in limited for q in r.quota_use if q.year == year]
+        assert row.rights == len(usage.rights)
+        assert row.labels == sum(y.labels for g in usage.grantees for y in g.years if y.year == year)
+        assert row.quota == (sum(r.annual_label_quota or 0 for r in limited) if limited else None)
+        assert (row.used, row.over) == (sum(q.labels for q in uses), sum(1 for q in uses if q.over))
+    # and the world is not trivial: labels in both years, a right over its quota, a right with none
+    assert all(rows[(gi.gi.id, y)].labels for y in (this_year - 1, this_year))
+    assert rows[(gi.gi.id, this_year)].over == 1 and rows[(second.id, this_year)].rights == 2

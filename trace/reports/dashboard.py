@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, exists, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from trace import admin_units
 from trace.access import Actor, Role
-from trace.designations.models import Designation, LotClaim
-from trace.designations.usage import designation_usage
+from trace.designations.models import Designation, LotClaim, RightToUse
+from trace.designations.usage import may_see
 from trace.errors import Forbidden
 from trace.events.models import Event, EventType
 from trace.lots import Lot, LotStatus
@@ -30,7 +30,7 @@ from trace.printing.models import PrintKind, PrintRun, PrintStatus
 from trace.products import Product
 from trace.recalls.models import Recall
 from trace.reports.models import Indicator, PlanTarget
-from trace.reports.periods import Period, local_start, per_month
+from trace.reports.periods import Month, Period, bucket, local_start, per_month
 from trace.scans.models import Scan
 from trace.units import Unit, UnitLevel, UnitStatus
 
@@ -284,36 +284,129 @@ def designation_years(
     *, session: Session, actor: Actor, period: Period, designation_ids: Sequence[int] | None = None
 ) -> list[DesignationYear]:
     """Each designation's labels and quota use per calendar year of the period, as its holder's usage
-    view counts them (:func:`trace.designations.usage.designation_usage`)."""
+    view counts them (:func:`trace.designations.usage.designation_usage`), in a handful of grouped
+    queries whatever the number of designations, years, rights and lots."""
     query = select(Designation).order_by(col(Designation.id))
     if designation_ids is not None:
         query = query.where(col(Designation.id).in_(designation_ids))
+    designations = list(session.execute(query).scalars())
+    for designation in designations:
+        may_see(actor, designation)
+    ids = [d.id for d in designations]
+    if not ids:
+        return []
+    years = [_year(y) for y in period.years]
+    rights = list(session.execute(select(RightToUse).where(col(RightToUse.designation_id).in_(ids))).scalars())
+    labels = _labels_per_year(session, ids, years)
+    used = _quota_used_per_year(session, [r for r in rights if r.annual_label_quota is not None], years)
     out = []
-    for designation in session.execute(query).scalars():
-        for year in period.years:
-            found = designation_usage(
-                session=session,
-                actor=actor,
-                designation_id=designation.id,  # type: ignore[arg-type]
-                year=year,
-            )
-            labels = sum(y.labels for g in found.grantees for y in g.years if y.year == year)
-            limited = [r for r in found.rights if r.annual_label_quota is not None]
-            uses = [q for r in limited for q in r.quota_use if q.year == year]
+    for designation in designations:
+        mine = [r for r in rights if r.designation_id == designation.id]
+        limited = [r for r in mine if r.annual_label_quota is not None]
+        for year in years:
+            counts = [used.get((r.id, year.year), 0) for r in limited]  # type: ignore[arg-type]
             out.append(
                 DesignationYear(
-                    designation_id=designation.id,
+                    designation_id=designation.id,  # type: ignore[arg-type]
                     name=designation.name_vi,
                     kind=designation.kind.value,  # type: ignore[arg-type]
-                    year=year,
-                    rights=len(found.rights),
-                    labels=labels,
+                    year=year.year,
+                    rights=len(mine),
+                    labels=labels.get((designation.id, year.year), 0),  # type: ignore[arg-type]
                     quota=sum(r.annual_label_quota or 0 for r in limited) if limited else None,
-                    used=sum(q.labels for q in uses),
-                    over=sum(1 for q in uses if q.over),
+                    used=sum(counts),
+                    over=sum(1 for r, n in zip(limited, counts, strict=True) if n > (r.annual_label_quota or 0)),
                 )
             )
     return out
+
+
+def _year(year: int) -> Month:
+    # A whole local calendar year as one bucket: usage counts calendar years, not the period's cut.
+    return Month(year, 1, local_start(date(year, 1, 1)), local_start(date(year + 1, 1, 1)))
+
+
+def _labels_per_year(session: Session, ids: list[int], years: list[Month]) -> dict[tuple[int, int], int]:
+    """(designation, year) -> active package codes and lot labels on lots claiming it, as the usage view
+    counts them: one grouped query for codes, one for lot labels."""
+    out: dict[tuple[int, int], int] = {}
+    claims = col(LotClaim.designation_id).in_(ids)
+    for column, value, lot_id, filters in (
+        (col(Unit.created_at), literal(1), col(Unit.lot_id), _code_filters()),
+        (col(PrintRun.created_at), col(PrintRun.quantity), col(PrintRun.lot_id), _run_filters()),
+    ):
+        sub = (
+            select(col(LotClaim.designation_id).label("d"), bucket(column, years).label("y"), value.label("v"))
+            .join(LotClaim, col(LotClaim.lot_id) == lot_id)
+            .where(claims, column >= years[0].start, column < years[-1].end, *filters)
+            .subquery()
+        )
+        for designation, index, total in session.execute(
+            select(sub.c.d, sub.c.y, func.sum(sub.c.v)).group_by(sub.c.d, sub.c.y)
+        ).all():
+            if index is not None:
+                key = (int(designation), years[int(index)].year)
+                out[key] = out.get(key, 0) + int(total or 0)
+    return out
+
+
+def _quota_used_per_year(session: Session, rights: list[RightToUse], years: list[Month]) -> dict[tuple[int, int], int]:
+    """(right, year) -> labels counted against its quota, as :func:`trace.designations.claims.quota_used`
+    counts them (the holder's runs of lots claiming the designation while the right ran, less reprints,
+    cancelled runs and voided codes): one grouped query for the runs, one for the voided codes."""
+    if not rights:
+        return {}
+    # Each right's validity as UTC instants; the year buckets cut them into calendar years.
+    since = case(*[(col(RightToUse.id) == r.id, _valid_from(r)) for r in rights])
+    until = case(*[(col(RightToUse.id) == r.id, _valid_until(r)) for r in rights])
+    runs = (
+        select(
+            col(RightToUse.id).label("r"),
+            bucket(col(PrintRun.created_at), years).label("y"),
+            col(PrintRun.id).label("run"),
+            col(PrintRun.quantity).label("q"),
+        )
+        .select_from(RightToUse)
+        .join(PrintRun, col(PrintRun.organisation_id) == col(RightToUse.organisation_id))
+        .join(
+            LotClaim,
+            (col(LotClaim.lot_id) == col(PrintRun.lot_id))
+            & (col(LotClaim.designation_id) == col(RightToUse.designation_id)),
+        )
+        .where(
+            col(RightToUse.id).in_([r.id for r in rights]),
+            col(PrintRun.reprint_of_id).is_(None),
+            col(PrintRun.status) != PrintStatus.CANCELLED,
+            col(PrintRun.created_at) >= years[0].start,
+            col(PrintRun.created_at) < years[-1].end,
+            col(PrintRun.created_at) >= since,
+            col(PrintRun.created_at) < until,
+        )
+        .subquery()
+    )
+    out: dict[tuple[int, int], int] = {}
+    printed = select(runs.c.r, runs.c.y, func.sum(runs.c.q)).group_by(runs.c.r, runs.c.y)
+    voided = (
+        select(runs.c.r, runs.c.y, -func.count())
+        .join(Unit, col(Unit.print_run_id) == runs.c.run)
+        .where(col(Unit.status) == UnitStatus.VOID)
+        .group_by(runs.c.r, runs.c.y)
+    )
+    for query in (printed, voided):
+        for right, index, total in session.execute(query).all():
+            if index is not None:
+                key = (int(right), years[int(index)].year)
+                out[key] = out.get(key, 0) + int(total or 0)
+    return out
+
+
+def _valid_from(right: RightToUse) -> datetime:
+    return local_start(right.valid_from)
+
+
+def _valid_until(right: RightToUse) -> datetime:
+    # The instant after the right's last day; an open-ended right runs past any period (2100 is the limit).
+    return local_start(right.valid_to + timedelta(days=1)) if right.valid_to else local_start(date(2101, 1, 1))
 
 
 # --------------------------------------------------------------------------- growth against targets
