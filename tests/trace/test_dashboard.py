@@ -434,3 +434,20 @@ def test_designation_years_equal_the_usage_view_per_designation_and_year(session
     # and the world is not trivial: labels in both years, a right over its quota, a right with none
     assert all(rows[(gi.gi.id, y)].labels for y in (this_year - 1, this_year))
     assert rows[(gi.gi.id, this_year)].over == 1 and rows[(second.id, this_year)].rights == 2
+
+
+def test_growth_in_grouped_queries_equals_each_indicator_counted_year_by_year(session: Session, world: World) -> None:
+    # given lots and organisations from before the growth chart's first year, and a cancelled lot
+    old = datetime.now(UTC) - timedelta(days=3 * 365)
+    session.execute(update(Lot).where(col(Lot.id) == world.lots[0]).values(created_at=old))
+    session.execute(update(Lot).where(col(Lot.id) == world.lots[1]).values(status=LotStatus.CANCELLED))
+    session.execute(update(Organisation).where(col(Organisation.id) == world.gi.grower.id).values(created_at=old))
+    years = list(range(today().year - 3, today().year + 1))
+
+    found = dashboard.actuals(session=session, years=years)
+
+    for indicator in Indicator:
+        for year in years:
+            one = dashboard.actual(session=session, indicator=indicator, year=year)
+            assert found[(indicator, year)] == one, (indicator, year)
+    assert found[(Indicator.PRODUCTS, years[0])] == 1 and found[(Indicator.ORGANISATIONS, years[0])] >= 1
