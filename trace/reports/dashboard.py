@@ -200,12 +200,7 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
     months = period.months()
     lot_join = Lot.__table__.join(Event.__table__, col(Event.id) == col(Lot.created_event_id))  # type: ignore[attr-defined]
     live = [col(Lot.status) != LotStatus.CANCELLED, *_lots_where(designation_ids, col(Lot.id))]
-    harvested = per_month(
-        session, col(Lot.created_at), months, col(Event.type) == EventType.HARVEST, *live, froms=lot_join
-    )
-    produced = per_month(
-        session, col(Lot.created_at), months, col(Event.type) == EventType.TRANSFORM, *live, froms=lot_join
-    )
+    harvested, produced = _lots_made(session, months, lot_join, live)
     codes = per_month(session, col(Unit.created_at), months, *_code_filters(designation_ids))
     lot_labels = per_month(
         session, col(PrintRun.created_at), months, *_run_filters(designation_ids), value=col(PrintRun.quantity)
@@ -224,6 +219,30 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
             months, harvested, produced, codes, lot_labels, scans, inspections, holds, recalls, strict=True
         )
     ]
+
+
+def _lots_made(session: Session, months: list[Month], froms: Any, live: list[Any]) -> tuple[list[int], list[int]]:
+    """Lots harvested and lots produced per month, in one pass over the lots and their creating events
+    (the join is most of the dashboard's time: two passes were twice that)."""
+    harvested, produced = [0] * len(months), [0] * len(months)
+    if not months:
+        return harvested, produced
+    column = col(Lot.created_at)
+    sub = (
+        select(bucket(column, months).label("m"), col(Event.type).label("t"))
+        .select_from(froms)
+        .where(
+            column >= months[0].start,
+            column < months[-1].end,
+            col(Event.type).in_([EventType.HARVEST, EventType.TRANSFORM]),
+            *live,
+        )
+        .subquery()
+    )
+    for index, kind, total in session.execute(select(sub.c.m, sub.c.t, func.count()).group_by(sub.c.m, sub.c.t)):
+        if index is not None:
+            (harvested if EventType(kind) == EventType.HARVEST else produced)[int(index)] = int(total)
+    return harvested, produced
 
 
 def _events(session: Session, months: Any, kind: EventType) -> list[int]:
