@@ -56,6 +56,9 @@ class Lot(SQLModel, table=True):
 class Holding(SQLModel, table=True):
     """How much of a lot an organisation holds now (derived from events)."""
 
+    # An organisation's lots read from the index alone (its lot list, on every page).
+    __table_args__ = (Index("ix_holding_organisation_lot", "organisation_id", "lot_id"),)
+
     lot_id: int = Field(foreign_key="lot.id", primary_key=True)
     organisation_id: int = Field(foreign_key="organisation.id", primary_key=True, index=True)
     quantity: Decimal = Field(sa_column=qty_column(nullable=False))

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import UniqueConstraint, select
+from sqlalchemy import Index, UniqueConstraint, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
@@ -43,7 +43,24 @@ class UnitLevel(StrEnum):
 
 
 class Unit(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("lot_id", "serial"),)
+    __table_args__ = (
+        UniqueConstraint("lot_id", "serial"),
+        # The dashboard's label counts (active package codes by time and lot) from the index alone ...
+        Index(
+            "ix_unit_active_created",
+            "created_at",
+            "lot_id",
+            sqlite_where=text("level = 'unit' AND status = 'active'"),
+            postgresql_where=text("level = 'unit' AND status = 'active'"),
+        ),
+        # ... and the few voided codes a quota gives back, without reading every code of the runs.
+        Index(
+            "ix_unit_void_print_run",
+            "print_run_id",
+            sqlite_where=text("status = 'void'"),
+            postgresql_where=text("status = 'void'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     lot_id: int = Field(foreign_key="lot.id", index=True)
