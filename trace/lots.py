@@ -35,7 +35,11 @@ class LotStatus(StrEnum):
 
 
 class Lot(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("gtin", "lot_code"),)
+    __table_args__ = (
+        UniqueConstraint("gtin", "lot_code"),
+        # A product's first lot (the dashboard's products traced) is one index probe per product.
+        Index("ix_lot_product_created", "product_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     product_id: int = Field(foreign_key="product.id", index=True)

@@ -1,5 +1,5 @@
 """indexes for the dashboard's label counts and key paging: active package codes by time and lot, voided
-codes by run (both partial), an organisation's holdings by lot
+codes by run (both partial), an organisation's holdings by lot, a product's lots by time
 
 Revision ID: 0019
 Revises: 0016
@@ -43,9 +43,14 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("holding", schema=None) as batch_op:
         batch_op.create_index("ix_holding_organisation_lot", ["organisation_id", "lot_id"], unique=False)
+    # Products traced by a year's end: each product's first lot, one probe of this index per product.
+    with op.batch_alter_table("lot", schema=None) as batch_op:
+        batch_op.create_index("ix_lot_product_created", ["product_id", "created_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lot", schema=None) as batch_op:
+        batch_op.drop_index("ix_lot_product_created")
     with op.batch_alter_table("holding", schema=None) as batch_op:
         batch_op.drop_index("ix_holding_organisation_lot")
     with op.batch_alter_table("unit", schema=None) as batch_op:
