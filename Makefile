@@ -55,7 +55,7 @@ bench: install
 	$(BIN)/python -m bench.print_runs --db both
 	$(BIN)/python -m bench.public_page --db both
 	$(BIN)/python -m bench.epcis --db both
-	$(BIN)/python -m bench.scale --db both
+	$(BIN)/python -m bench.scale --db both --all
 
 ## After changing page texts: extract them and merge into the Vietnamese catalogue, then translate
 ## the new entries in api/locale/vi/LC_MESSAGES/messages.po (a test fails while any is missing).

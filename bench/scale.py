@@ -17,14 +17,22 @@ one commission event and ``--run`` units per call, as a processor asks for a pri
    ``nginx`` is on PATH, it serves the bytes of one cached page on the same machine for comparison.
    Goals: uncached ≥ 25 % of bare and p99 ≤ 50 ms; cached ≥ 75 % of bare, ≥ 10 % of nginx, p99 ≤ 25 ms.
 
+With ``--all``, then the other scale figures of issue 17, each by its own script on its own database
+(run one after the other, their tables printed as they go): ``bench.scans`` (scan figures up to
+``--scans`` scans of one unit), ``bench.dashboard`` (the province dashboard and list paging at
+1,000,000 lots, events and units), ``bench.labels --roll 100000`` (a roll PDF's peak memory) and
+``bench.capture --path api`` (``--events`` through the API). A summary table closes the run.
+
 Prints a table per database and a last line ``BENCH_JSON {...}``.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -36,7 +44,19 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from bench.common import ADMIN, COMMUNE, base_parser, emit, free_port, fresh_database, kinds, machine, server_version
+from bench.common import (
+    ADMIN,
+    COMMUNE,
+    JSON_PREFIX,
+    ROOT,
+    base_parser,
+    emit,
+    free_port,
+    fresh_database,
+    kinds,
+    machine,
+    server_version,
+)
 from bench.common import table as text_table
 from bench.public_page import FORMS, start_server, stop_server, wrk_load
 from trace import digital_link, locations, organisations, products
@@ -228,6 +248,33 @@ def report(results: list[dict[str, Any]]) -> None:
         print(text_table(["stack", "load", "req/s", "÷ bare", "p99 ms"], rows))
 
 
+def _script(module: str, *argv: str) -> dict[str, Any] | None:
+    """Run ``python -m module argv``, its output shown as it goes; its BENCH_JSON, or None if it failed."""
+    print(f"\n== python -m {module} {' '.join(argv)}", flush=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *argv], cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1
+    )
+    found = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(JSON_PREFIX):
+            found = json.loads(line.removeprefix(JSON_PREFIX))
+        else:
+            print(line, end="", flush=True)
+    return found if proc.wait() == 0 else None
+
+
+def others(args: Any) -> dict[str, Any]:
+    """The rest of the scale figures, from their own scripts (see the module's docstring)."""
+    db = ["--db", args.db]
+    return {
+        "scans": _script("bench.scans", *db, "--scans", str(args.scans)),
+        "dashboard": _script("bench.dashboard", *db, "--units", str(args.units), "--scans", str(args.dashboard_scans)),
+        "roll": _script("bench.labels", "--roll", "100000"),
+        "capture": _script("bench.capture", *db, "--path", "api", "--events", str(args.events)),
+    }
+
+
 def main() -> None:
     """Parse arguments, run, print."""
     parser = base_parser(__doc__.splitlines()[0])
@@ -242,13 +289,20 @@ def main() -> None:
         default="uvloop+httptools",
         help="comma-separated: uvloop+httptools, asyncio+h11 (default: the first)",
     )
+    parser.add_argument("--all", action="store_true", help="then bench.scans, bench.dashboard, a roll PDF, capture")
+    parser.add_argument("--scans", type=int, default=10_000_000, help="with --all: scans of one unit (bench.scans)")
+    parser.add_argument("--dashboard-scans", type=int, default=1_000_000, help="with --all: scans for bench.dashboard")
+    parser.add_argument("--events", type=int, default=1_000_000, help="with --all: events captured (bench.capture)")
     args = parser.parse_args()
     args.stacks = args.stacks.split(",")
     if shutil.which("wrk") is None:
         raise SystemExit("bench.scale needs wrk (apt-get install wrk)")
     results = [run(kind, args) for kind in kinds(args.db)]
     report(results)
-    emit("scale", {"machine": machine(), "goals": GOALS, "results": results})
+    rest = others(args) if args.all else {}
+    if rest:
+        print("\nthe other scripts' figures: " + ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in rest.items()))
+    emit("scale", {"machine": machine(), "goals": GOALS, "results": results, "others": rest})
 
 
 if __name__ == "__main__":
