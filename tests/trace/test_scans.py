@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 from tests import factories as f
 from trace.lots import Lot
 from trace.platform.config import get_settings
+from trace.platform.timeutil import utcnow
 from trace.printing import runs
 from trace.scans.models import Scan
 from trace.scans.record import (
@@ -24,6 +25,7 @@ from trace.scans.record import (
     coarse_place,
     network_of,
     new_scan,
+    set_place,
     stats,
     tally,
     write,
@@ -384,17 +386,18 @@ def test_a_place_counts_only_when_shared_on_a_networks_first_scan_of_the_code(se
     assert found.suspicious and found.reasons == ["many_places"]
     write(session=session, scans=new)
     assert stats(session=session, unit_id=unit_id) == found
-    # and a place added later (the share button) counts only on a network's first scan
+    # and a place added later (the share button, within the hour) counts only on a network's first scan
     first_only = coded(session)
     lot2, (unit2, _) = first_only
-    write(
-        session=session,
-        scans=[scan(lot2, unit2, "198.51.100.1", minutes=0), scan(lot2, unit2, "198.51.100.1", minutes=1)],
+    now = utcnow()
+    first, again = (
+        new_scan(lot_id=lot2, unit_id=unit2, client_ip="198.51.100.1", user_agent=None, lang=None, kind="page", at=at)
+        for at in (now - timedelta(minutes=2), now - timedelta(minutes=1))
     )
-    later = session.execute(select(Scan).where(Scan.unit_id == unit2).order_by(col(Scan.scanned_at))).scalars().all()  # type: ignore[arg-type]
-    later[1].place = "20.5,106.0"
-    session.flush()
+    write(session=session, scans=[first, again])
+    assert set_place(session=session, uid=again.uid, place="20.5,106.0")
     assert stats(session=session, unit_id=unit2).places == 0
-    later[0].place = "20.5,106.0"
-    session.flush()
+    assert set_place(session=session, uid=first.uid, place="20.5,106.0")
     assert stats(session=session, unit_id=unit2).places == 1
+    assert stats(session=session, lot_id=lot2).places == 1  # the lot's first scan from that network too
+    assert not set_place(session=session, uid=first.uid, place="21.0,106.0")  # once

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 QUIET_TABLES = frozenset(
     {
         "scan",
+        "scan_tally",  # the scans' figures: pages read them every few seconds anyway (api/public.py)
+        "scan_sighting",
+        "scan_bucket",
         "print_run",
         "print_artefact",
         "print_artefact_chunk",

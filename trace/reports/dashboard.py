@@ -31,7 +31,7 @@ from trace.products import Product
 from trace.recalls.models import Recall
 from trace.reports.models import Indicator, PlanTarget
 from trace.reports.periods import Month, Period, bucket, local_start, per_month
-from trace.scans.models import Scan
+from trace.scans.models import ScanBucket
 from trace.units import Unit, UnitLevel, UnitStatus
 
 GROWTH_YEARS = 6  # the growth chart's span, ending with the period's last year
@@ -191,7 +191,9 @@ def _run_filters(designation_ids: Sequence[int] | None = None) -> list[Any]:
     ]
 
 
-BY_PEOPLE = col(Scan.agent) != "bot"  # search engines' and link previewers' fetches are not scans
+# Scans by people (search engines' and link previewers' fetches are not scans), summed from the quarter
+# hours kept as scans are written (trace.scans.tallies): a local month or year is a whole number of them.
+BY_PEOPLE = col(ScanBucket.people)
 
 
 def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] | None = None) -> list[MonthFigures]:
@@ -207,7 +209,7 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
     )
     zero = [0] * len(months)
     if designation_ids is None:
-        scans = per_month(session, col(Scan.scanned_at), months, BY_PEOPLE)
+        scans = per_month(session, col(ScanBucket.starts_at), months, value=BY_PEOPLE)
         inspections = _events(session, months, EventType.INSPECT)
         holds = _events(session, months, EventType.HOLD)
         recalls = per_month(session, col(Recall.created_at), months)
@@ -465,9 +467,9 @@ def actual(*, session: Session, indicator: Indicator, year: int) -> int:
     if indicator == Indicator.SCANS:
         return int(
             session.execute(
-                select(func.count())
-                .select_from(Scan)
-                .where(col(Scan.scanned_at) >= start, col(Scan.scanned_at) < end, BY_PEOPLE)
+                select(func.coalesce(func.sum(BY_PEOPLE), 0)).where(
+                    col(ScanBucket.starts_at) >= start, col(ScanBucket.starts_at) < end
+                )
             ).scalar_one()
         )
     codes = session.execute(

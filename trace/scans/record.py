@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -14,12 +15,14 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import func, literal, select, update
 from sqlmodel import Session, SQLModel, col
 
 from trace.platform.config import get_settings
 from trace.platform.timeutil import to_utc, utcnow
+from trace.scans import tallies
 from trace.scans.models import KINDS, Scan
+from trace.scans.tallies import SOURCES_KEPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,25 +154,36 @@ def new_scan(
 
 
 def write(*, session: Session, scans: Sequence[ScanIn]) -> int:
-    """Insert scans in bulk, skipping any whose uid is already written; the number inserted. Flushes only."""
+    """Insert scans in bulk, skipping any whose uid is already written, and add those inserted to the
+    figures (:mod:`trace.scans.tallies`) in the same transaction; the number inserted. Flushes only."""
     if not scans:
         return 0
     connection = session.connection()
     dialect = connection.dialect
     statement, processors = _insert(dialect)
+    # In uid order: two writers of overlapping batches then wait on each other's uids in one order, never in a circle.
+    ordered = sorted(scans, key=lambda scan: scan.uid)
     # Through the driver, with the values converted exactly as SQLAlchemy's column types would:
     # through the ORM (RETURNING each id) a round of 1,500 scans took 60-330 ms of the GIL under load,
     # time the pages were waiting for. Column by column, converting only the columns that need it.
-    columns = [[getattr(scan, name) for scan in scans] for name in FIELDS]
+    columns = [[getattr(scan, name) for scan in ordered] for name in FIELDS]
     for index, convert in enumerate(processors):
         if convert is not None:
             columns[index] = [convert(value) for value in columns[index]]
     if dialect.name == "postgresql":
         # One INSERT ... SELECT FROM unnest() of one binary array per column (executemany spent ~9 us
         # of Python a row, text arrays ~7).
-        return int(connection.exec_driver_sql(statement, tuple(columns)).rowcount)
-    # SQLite: executemany (rowcount is the sum over the rows).
-    return int(connection.exec_driver_sql(statement, list(zip(*columns, strict=True))).rowcount)
+        inserted = connection.exec_driver_sql(statement, tuple(columns)).all()
+    else:
+        # SQLite: one JSON array of rows through json_each() (executemany cannot return the rows it inserted).
+        rows = json.dumps(list(zip(*columns, strict=True)), separators=(",", ":"))
+        inserted = connection.exec_driver_sql(statement, (rows,)).all()
+    # Only the rows this insert added count: a uid already written (or twice in the batch) is counted once.
+    by_uid: dict[str, ScanIn] = {}
+    for scan in ordered:
+        by_uid.setdefault(scan.uid, scan)
+    tallies.add(connection=connection, written=[(int(scan_id), by_uid[uid]) for scan_id, uid in inserted])
+    return len(inserted)
 
 
 # Array types for PostgreSQL's unnest(); timestamptz as the driver sends an aware datetime anyway.
@@ -191,14 +205,20 @@ def _insert_for(name: str, paramstyle: str) -> str:
     columns = ", ".join(FIELDS)
     if name == "postgresql":
         arrays = ", ".join(f"%b::{_PG_ARRAYS[field]}[]" for field in FIELDS)
-        return f"INSERT INTO scan ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT (uid) DO NOTHING"
-    marks = ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(FIELDS))
-    return f"INSERT OR IGNORE INTO scan ({columns}) VALUES ({marks})"
+        return (
+            f"INSERT INTO scan ({columns}) SELECT * FROM unnest({arrays}) "
+            "ON CONFLICT (uid) DO NOTHING RETURNING id, uid"
+        )
+    mark = "?" if paramstyle == "qmark" else "%s"
+    values = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(FIELDS)))
+    return f"INSERT OR IGNORE INTO scan ({columns}) SELECT {values} FROM json_each({mark}) RETURNING id, uid"
 
 
 def _insert(dialect: Any) -> tuple[str, list[Any]]:
     table = Scan.__table__  # type: ignore[attr-defined]
-    processors = [table.c[name].type.bind_processor(dialect) for name in FIELDS]
+    # The dialect's implementation: the type's own conversion and then the dialect's (on SQLite, a
+    # datetime becomes the text SQLAlchemy stores everywhere else, so the figures compare alike).
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in FIELDS]
     return _insert_for(dialect.name, dialect.paramstyle), processors
 
 
@@ -207,13 +227,35 @@ PLACE_WINDOW = timedelta(hours=1)  # a visitor may add where they are this long 
 
 def set_place(*, session: Session, uid: str, place: str) -> bool:
     """Record where a visitor chose to say they were, once, on their own recent scan (found by the
-    scan's random uid, which only that visitor's page holds)."""
+    scan's random uid, which only that visitor's page holds); it counts if that scan is its network's
+    first of the code."""
     found = session.execute(
         update(Scan)
         .where(col(Scan.uid) == uid, col(Scan.place).is_(None), col(Scan.scanned_at) >= utcnow() - PLACE_WINDOW)
         .values(place=place)
-    )
-    return bool(found.rowcount)  # type: ignore[attr-defined]
+        .returning(col(Scan.id))
+    ).scalar_one_or_none()
+    if found is None:
+        return False
+    scan_id = int(found)
+    # Is it a first sighting? A scan already written never becomes one later (sightings only move to
+    # earlier scans), so a miss here needs no lock.
+    sighting = tallies.SIGHTING
+    firsts = [
+        (scope, int(code_id))
+        for scope, code_id in session.execute(
+            select(sighting.c.scope, sighting.c.code_id).where(sighting.c.scan_id == scan_id)
+        )
+    ]
+    if firsts:
+        connection = session.connection()
+        # Under the codes' tally locks, as the writers of their sightings: the recount sees them all.
+        tallies.lock(connection=connection, codes=firsts)
+        session.execute(
+            update(sighting).where(sighting.c.scan_id == scan_id, sighting.c.place.is_(None)).values(place=place)
+        )
+        tallies.recount(connection=connection, codes=firsts)
+    return True
 
 
 class ScanStats(SQLModel):
@@ -246,23 +288,10 @@ def assess(*, networks: int, places: int) -> tuple[bool, list[str]]:
     return bool(reasons), reasons
 
 
-SOURCES_KEPT = 256  # networks (and places) of one code a page process remembers, well above any warning setting
-
-
-def _where(unit_id: int | None, lot_id: int | None) -> list[Any]:
+def _code(unit_id: int | None, lot_id: int | None) -> tuple[str, int]:
     if unit_id is None and lot_id is None:
         raise ValueError("scan counts need a unit_id or a lot_id")
-    return [col(Scan.unit_id) == unit_id] if unit_id is not None else [col(Scan.lot_id) == lot_id]
-
-
-def _first_sightings(where: list[Any]) -> Any:
-    """Each network's first scan of the code (time, then id): the network and the place shared on it."""
-    order = func.row_number().over(partition_by=col(Scan.network), order_by=(col(Scan.scanned_at), col(Scan.id)))
-    return (
-        select(col(Scan.network).label("network"), col(Scan.place).label("place"), order.label("n"))
-        .where(*where)
-        .subquery()
-    )
+    return ("unit", unit_id) if unit_id is not None else ("lot", lot_id)  # type: ignore[return-value]
 
 
 def tally(
@@ -279,19 +308,38 @@ def tally(
     A place counts only when shared on a network's first scan of the code: from a network already
     seen, a shared place (``?geo=`` or the page's button) is one visitor saying where they are again,
     or one forger naming places, and adds nothing. A page process adds its own new scans to the sets
-    the same way (:meth:`api.public.PublicPages.record`)."""
-    where = _where(unit_id, lot_id)
+    the same way (:meth:`api.public.PublicPages.record`).
+
+    Read from the figures kept as the scans were written (:mod:`trace.scans.tallies`): one row and at
+    most ``limit`` first sightings, whatever the number of scans. Past :data:`SOURCES_KEPT` networks the
+    figures stop growing: "at least that many", far past any warning setting."""
+    scope, code_id = _code(unit_id, lot_id)
     mine = {
         s.uid: s
         for s in pending
         if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)
     }
-    written = func.coalesce(func.sum(case((col(Scan.uid).in_(list(mine)), 1), else_=0)), 0) if mine else literal(0)
-    count, first_at, last_at, known = session.execute(
-        select(func.count(), func.min(Scan.scanned_at), func.max(Scan.scanned_at), written).where(*where)
-    ).one()
-    first = _first_sightings(where)
-    seen = session.execute(select(first.c.network, first.c.place).where(first.c.n == 1).limit(limit)).all()
+    table, sighting = tallies.TALLY, tallies.SIGHTING
+    # Which pending scans are already written, in the same statement (one snapshot) as the counts that
+    # include them: a flush committing in between can never make one count twice or not at all.
+    written = (
+        select(func.count()).select_from(Scan).where(col(Scan.uid).in_(list(mine))).scalar_subquery()
+        if mine
+        else literal(0)
+    )
+    row = session.execute(
+        select(table.c.scans, table.c.first_at, table.c.last_at, table.c.networks, table.c.places, written).where(
+            table.c.scope == scope, table.c.code_id == code_id
+        )
+    ).one_or_none()
+    # No row: nothing of this code is written, pending scans included (they would have made it).
+    count, first_at, last_at, kept_networks, kept_places, known = row if row is not None else (0, None, None, 0, 0, 0)
+    seen = session.execute(
+        select(sighting.c.network, sighting.c.place)
+        .where(sighting.c.scope == scope, sighting.c.code_id == code_id)
+        .order_by(sighting.c.first_at, sighting.c.scan_id)
+        .limit(limit)
+    ).all()
     networks = {network for network, _ in seen}
     places = {place for _, place in seen if place is not None}
     if len(seen) < limit:
@@ -302,15 +350,13 @@ def tally(
                 networks.add(scan.network)
                 if scan.place is not None:
                     places.add(scan.place)
-        network_count, place_count = len(networks), len(places)
-    else:  # past the sets' bound, well past any warning: the database's exact figures
-        network_count, place_count = session.execute(
-            select(func.count(), func.count(func.distinct(first.c.place))).where(first.c.n == 1)
-        ).one()
+        network_count, place_count = min(len(networks), SOURCES_KEPT), min(len(places), SOURCES_KEPT)
+    else:  # the sets are cut at ``limit``: the kept figures
+        network_count, place_count = int(kept_networks), int(kept_places)
     times = [t for t in (first_at, last_at) if t is not None] + [s.scanned_at for s in mine.values()]
     suspicious, reasons = assess(networks=network_count, places=place_count)
     found = ScanStats(
-        count=count + len(mine) - known,
+        count=int(count) + len(mine) - int(known),
         first_at=min(times) if times else None,
         last_at=max(times) if times else None,
         networks=network_count,
