@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,7 @@ from trace.platform.db import make_engine, session_scope
 from trace.recalls.holds import hold, release
 from trace.recalls.models import ReasonIn
 from trace.recalls.recall import recall
+from trace.scans.record import new_scan, write
 from trace.units import Unit
 from workers import ops
 
@@ -129,6 +131,29 @@ def _build(session: Session) -> World:
         _harvest(fresh, area, "EP-2"),
     ]
     capture_document(session=session, actor=g, document=document.document(events))
+    # Scans of a unit's code and of the lot's: several networks, a place shared, a bot, a rescan.
+    unit_id = session.exec(select(Unit.id).where(Unit.lot_id == lot).order_by(Unit.id)).first()
+    write(
+        session=session,
+        scans=[
+            new_scan(
+                lot_id=lot,
+                unit_id=unit,
+                client_ip=ip,
+                user_agent=agent,
+                lang="vi",
+                kind="page",
+                place=place,
+                at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC) + timedelta(minutes=minutes),
+            )
+            for unit, ip, agent, place, minutes in (
+                (unit_id, "198.51.100.1", "Mozilla/5.0 (Linux; Android 14) Mobile", (20.64, 106.05), 0),
+                (unit_id, "198.51.100.2", "Mozilla/5.0 (Linux; Android 14) Mobile", None, 20),
+                (unit_id, "192.0.2.1", "Mozilla/5.0 (iPhone) Mobile", None, 50),
+                (None, "203.0.113.9", "Googlebot/2.1", None, 65),
+            )
+        ],
+    )
     session.commit()
     return World("", session.get_bind(), lot, output, recalled)  # type: ignore[arg-type]
 
@@ -350,6 +375,46 @@ def _epcis_sent_id(c: Connection, w: World) -> dict[str, Any]:
     return {"table": "epcis_event_id", "event_id": row.event_id}
 
 
+def _scan_count(c: Connection, w: World) -> dict[str, Any]:
+    row = _one(c, "SELECT code_id FROM scan_tally WHERE scope = 'unit'")
+    c.execute(
+        text("UPDATE scan_tally SET scans = scans + 100 WHERE scope = 'unit' AND code_id = :id"), {"id": row.code_id}
+    )
+    return {"table": "scan_tally", "scope": "unit", "code_id": row.code_id, "problem": "scans"}
+
+
+def _scan_deleted(c: Connection, w: World) -> dict[str, Any]:
+    # A scan that is no network's first, so that nothing else refers to it: the lot's count no longer adds up.
+    row = _one(c, "SELECT id, lot_id FROM scan WHERE id NOT IN (SELECT scan_id FROM scan_sighting) ORDER BY id LIMIT 1")
+    c.execute(text("DELETE FROM scan WHERE id = :id"), {"id": row.id})
+    return {"table": "scan_tally", "scope": "lot", "code_id": row.lot_id, "problem": "scans"}
+
+
+def _scan_networks(c: Connection, w: World) -> dict[str, Any]:
+    # Fewer networks, so that a copied code stops being flagged.
+    c.execute(text("UPDATE scan_tally SET networks = 1 WHERE scope = 'unit'"))
+    return {"table": "scan_tally", "scope": "unit", "problem": "networks"}
+
+
+def _scan_place(c: Connection, w: World) -> dict[str, Any]:
+    row = _one(c, "SELECT code_id, network FROM scan_sighting WHERE scope = 'unit' AND place IS NULL LIMIT 1")
+    c.execute(
+        text("UPDATE scan_sighting SET place = '10.8,106.7' WHERE scope = 'unit' AND network = :n"), {"n": row.network}
+    )
+    return {"table": "scan_sighting", "code_id": row.code_id, "network": row.network, "problem": "place"}
+
+
+def _scan_sighting_deleted(c: Connection, w: World) -> dict[str, Any]:
+    row = _one(c, "SELECT code_id, network FROM scan_sighting WHERE scope = 'lot' ORDER BY network LIMIT 1")
+    c.execute(text("DELETE FROM scan_sighting WHERE scope = 'lot' AND network = :n"), {"n": row.network})
+    return {"table": "scan_sighting", "scope": "lot", "code_id": row.code_id, "network": row.network}
+
+
+def _scan_bucket(c: Connection, w: World) -> dict[str, Any]:
+    c.execute(text("UPDATE scan_bucket SET people = people + bots, bots = 0"))  # the bot's fetch passed as a person's
+    return {"table": "scan_bucket", "problem": "people"}
+
+
 EDITS: dict[str, Edit] = {
     "an event's lot row's quantity": _event_lot_delta,
     "an event's lot row deleted": _event_lot_deleted,
@@ -369,6 +434,12 @@ EDITS: dict[str, Edit] = {
     "a unit deleted": _unit_deleted,
     "a stored EPCIS id": _epcis_id,
     "an id sent with a captured event": _epcis_sent_id,
+    "a code's scan count": _scan_count,
+    "a scan deleted": _scan_deleted,
+    "a code's networks": _scan_networks,
+    "a place on a first sighting": _scan_place,
+    "a first sighting deleted": _scan_sighting_deleted,
+    "a quarter hour's scans by people": _scan_bucket,
 }
 
 

@@ -16,6 +16,8 @@ designations/rights.py make exactly these changes):
   commission, store, inspect, hold, release: a row without quantity on the event's lot; decommission
   and pack: one such row per lot of the units they name; recall: one per lot of its reach (the
   recall's ``recall_lot`` rows, as many as its payload counts); a right to use and a correction: none.
+- The scans' figures (``scan_tally``, ``scan_sighting``, ``scan_bucket``) are recomputed from the scans
+  by :mod:`trace.scans.check`, after the tables the events make.
 - A corrected event's custody changes are undone: its deltas count for nothing, its outputs are
   cancelled, its lineage edges gone, its shipment cancelled, its units void (a commission), valid
   again (a decommission) or out of their carton (a pack).
@@ -42,6 +44,7 @@ from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatu
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import localise
 from trace.recalls.models import Recall, RecallLot
+from trace.scans import check as scan_check
 from trace.transparency import verify as transparency
 from trace.units import Unit, UnitStatus, serials_digest
 
@@ -60,7 +63,17 @@ UNITS = Unit.__table__  # type: ignore[attr-defined]
 RECALLS = Recall.__table__  # type: ignore[attr-defined]
 RECALL_LOTS = RecallLot.__table__  # type: ignore[attr-defined]
 IDS = render.IDS
-STAGES = ("event_lot", "holding", "shipment", "lot_edge", "lot", "unit", "epcis_event_id")
+TALLIES = scan_check.TALLY
+STAGES = (
+    "event_lot",
+    "holding",
+    "shipment",
+    "lot_edge",
+    "lot",
+    "unit",
+    "epcis_event_id",
+    *scan_check.CHECKS,  # the scans' figures, recomputed from the scans (trace/scans/check.py)
+)
 
 
 @dataclass
@@ -777,6 +790,16 @@ def _check_ids(connection: Connection, meter: _Meter) -> int:
     return count
 
 
+def _scan_stage(stage: str) -> Callable[[Connection, _Meter], int]:
+    def run(connection: Connection, meter: _Meter) -> int:
+        try:
+            return scan_check.CHECKS[stage](connection, lambda done: meter.at(stage, done))
+        except scan_check.Differs as found:
+            _differs(found.table, found.row, found.problem)
+
+    return run
+
+
 CHECKS: dict[str, Callable[[Connection, _Meter], int]] = {
     "event_lot": _check_event_lots,
     "holding": _check_holdings,
@@ -785,6 +808,7 @@ CHECKS: dict[str, Callable[[Connection, _Meter], int]] = {
     "lot": _check_lots,
     "unit": _check_units,
     "epcis_event_id": _check_ids,
+    **{stage: _scan_stage(stage) for stage in scan_check.CHECKS},
 }
 
 
@@ -801,6 +825,9 @@ def verify(*, session: Session, on_progress: Progress | None = None) -> DerivedR
         "epcis_event_id": events,
     }
     totals["unit"] = totals["lot"]
+    totals.update(
+        dict.fromkeys(scan_check.CHECKS, connection.execute(select(func.count()).select_from(TALLIES)).scalar_one())
+    )
     meter = _Meter(on_progress, totals)
     report = DerivedReport(ok=True)
     try:
