@@ -4,7 +4,7 @@ models; old rows survive an upgrade; the event log is append-only after every up
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -22,13 +22,14 @@ from tests.services import populate
 from trace.events import chain
 from trace.events.models import Event, EventLot
 from trace.organisations import Organisation
+from trace.platform.db import session_scope
 from trace.printing import artefacts
 from trace.printing.models import CHUNK_BYTES, PrintArtefact, PrintRun
 from trace.schema import metadata
 from trace.users import User, authenticate, hash_password
 
 FIRST = "0001"  # its schema never changes, so rows written at it are a fixed starting point
-BEFORE_CHUNKS = "0016"  # print files lay whole in print_artefact.content until 0018
+BEFORE_CHUNKS = "0017"  # print files lay whole in print_artefact.content until 0018
 
 
 def _differences(engine: Engine) -> list[object]:
@@ -362,3 +363,72 @@ def test_print_files_stored_whole_before_chunks_survive_the_upgrade_and_the_down
         back = dict(conn.execute(sa.select(whole.c.print_run_id, whole.c.content)).all())  # type: ignore[arg-type]
     assert back == {ids[key]: content for key, content in files.items()}
     assert "print_artefact_chunk" not in _user_tables(engine)
+
+
+def test_scans_written_before_0017_get_the_same_figures_from_its_backfill(fresh: tuple[str, Engine]) -> None:
+    from trace.reports import dashboard
+    from trace.reports.periods import make_period
+    from trace.scans import check
+    from trace.scans.models import ScanBucket, ScanSighting, ScanTally
+    from trace.scans.record import new_scan, stats, write
+    from trace.units import Unit
+
+    # given scans written as the application writes them: a unit's from 300 networks (past the bound),
+    # in time order, places shared, a bot, a network's earlier scan written after a later one
+    url, engine = fresh
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    world = populate(engine)
+    t0 = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)
+    with Session(engine) as s:
+        units = list(s.exec(select(Unit.id).where(Unit.lot_id == world.dried_lot_id).order_by(Unit.id)))
+
+    def scan(unit_id: int | None, network: int, minutes: int, **extra: object) -> object:
+        return new_scan(
+            lot_id=world.dried_lot_id,
+            unit_id=unit_id,
+            client_ip=f"10.{network // 256}.{network % 256}.1",
+            user_agent=str(extra.get("agent", "Mozilla/5.0 (Linux; Android 14) Mobile")),
+            lang="vi",
+            kind="page",
+            place=extra.get("place"),  # type: ignore[arg-type]
+            at=t0 + timedelta(minutes=minutes),
+        )
+
+    flood = [scan(units[0], i, i, place=(20 + i % 7 / 10, 106.0)) for i in range(300)]
+    batches = [
+        flood[:150],
+        flood[150:],
+        [scan(units[1], 1, 500), scan(units[1], 2, 510, place=(21.0, 105.8)), scan(None, 3, 520, agent="curl/8")],
+        [scan(units[1], 1, 400, place=(20.9, 106.1))],  # network 1's first scan of units[1], written late
+    ]
+    for batch in batches:
+        with session_scope(engine) as s:
+            write(session=s, scans=batch)  # type: ignore[arg-type]
+
+    def figures() -> tuple[object, ...]:
+        with Session(engine) as s:
+            period = make_period(datetime(2026, 11, 1).date(), datetime(2026, 11, 30).date())
+            return (
+                [stats(session=s, unit_id=u) for u in units],
+                stats(session=s, lot_id=world.dried_lot_id),
+                [m.scans for m in dashboard.monthly(session=s, period=period)],
+                s.exec(select(ScanTally).order_by(ScanTally.scope, ScanTally.code_id)).all(),
+                s.exec(select(ScanBucket).order_by(ScanBucket.starts_at)).all(),
+                sorted(
+                    (r.scope, r.code_id, r.network, r.first_at, r.scan_id, r.place)
+                    for r in s.exec(select(ScanSighting))
+                ),
+            )
+
+    kept = figures()
+    assert kept[0][0].networks == 256 and kept[0][1].places == 2  # type: ignore[index]
+    # when the instance is taken back to 0016 (no figures) and upgraded again
+    command.downgrade(config, "0016")
+    assert not {"scan_tally", "scan_sighting", "scan_bucket"} & _user_tables(engine)
+    command.upgrade(config, "head")
+    # then the backfill makes exactly the figures the writes had kept, and they equal a recount
+    assert figures() == kept
+    with Session(engine) as s:
+        connection = s.connection()
+        assert all(run(connection, lambda _: None) > 0 for run in check.CHECKS.values())
