@@ -209,7 +209,7 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
     )
     zero = [0] * len(months)
     if designation_ids is None:
-        scans = per_month(session, col(ScanBucket.starts_at), months, value=BY_PEOPLE)
+        scans = scan_months(session=session, months=months)
         inspections = _events(session, months, EventType.INSPECT)
         holds = _events(session, months, EventType.HOLD)
         recalls = per_month(session, col(Recall.created_at), months)
@@ -245,6 +245,11 @@ def _lots_made(session: Session, months: list[Month], froms: Any, live: list[Any
         if index is not None:
             (harvested if EventType(kind) == EventType.HARVEST else produced)[int(index)] = int(total)
     return harvested, produced
+
+
+def scan_months(*, session: Session, months: list[Month]) -> list[int]:
+    """Scans by people per month: sums of the quarter hours, never a count of the scans themselves."""
+    return per_month(session, col(ScanBucket.starts_at), months, value=BY_PEOPLE)
 
 
 def _events(session: Session, months: Any, kind: EventType) -> list[int]:
