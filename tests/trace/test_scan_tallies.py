@@ -5,12 +5,15 @@ recount from the scans, also when 24 writers in four processes flush one unit's 
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from tests.trace.test_scans import coded
@@ -300,3 +303,18 @@ def test_twenty_four_flushes_of_one_units_scans_in_four_processes_equal_a_recoun
     assert row.scans == scans_of_unit and lot_row.scans == len(distinct)
     assert row.networks == min(networks, SOURCES_KEPT) and lot_row.networks == SOURCES_KEPT < 300
     assert counted["scan_tally"] == 3 and counted["scan_bucket"] > 0
+
+
+@pytest.mark.parametrize("uid", ["0" * 32, "f" * 32])
+def test_a_scan_of_an_unknown_lot_fails_the_whole_write_wherever_it_comes(session: Session, uid: str) -> None:
+    # The buffer catches IntegrityError to drop such scans and write the others: it must be raised as one
+    # (on SQLite a row after the first fails while RETURNING rows are fetched), and leave no figure behind.
+    lot_id, (unit_id, _) = coded(session)
+    good = [scan(lot_id, unit_id, i) for i in range(5)]
+    bad = dataclasses.replace(scan(lot_id + 1000, None, 9), uid=uid)
+    savepoint = session.begin_nested()
+    with pytest.raises(IntegrityError):
+        write(session=session, scans=[*good, bad])
+    savepoint.rollback()
+    assert tally_row(session, "unit", unit_id) is None
+    assert write(session=session, scans=good) == 5
