@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bench.common import ADMIN, COMMUNE, base_parser, emit, fresh_database, kinds, server_version, table
 from trace import locations, organisations, products
@@ -60,7 +60,10 @@ def build(engine: Engine) -> tuple[int, list[int]]:
             session=s,
             actor=ADMIN,
             data=organisations.OrganisationCreate(
-                kind="cooperative", name="HTX đo lượt quét", tax_code="9400000002", commune_code=COMMUNE
+                kind=organisations.OrgKind.COOPERATIVE,
+                name="HTX đo lượt quét",
+                tax_code="9400000002",
+                commune_code=COMMUNE,
             ),
         )  # type: ignore[arg-type]
         coop = Actor(role=Role.MEMBER, organisation_id=org.id, name="bench coop")
@@ -68,7 +71,10 @@ def build(engine: Engine) -> tuple[int, list[int]]:
             session=s,
             actor=coop,
             data=locations.LocationCreate(
-                kind="growing_area", name="Vùng trồng đo lượt quét", code="VN-HY-BENCH-SCAN", commune_code=COMMUNE
+                kind=locations.LocationKind.GROWING_AREA,
+                name="Vùng trồng đo lượt quét",
+                code="VN-HY-BENCH-SCAN",
+                commune_code=COMMUNE,
             ),
         )  # type: ignore[arg-type]
         fresh = products.create_product(
@@ -83,7 +89,7 @@ def build(engine: Engine) -> tuple[int, list[int]]:
                 (
                     EventType.HARVEST,
                     HarvestIn(
-                        product_id=fresh.id,
+                        product_id=fresh.id,  # type: ignore[arg-type]
                         lot_code="NL-SCAN-01",
                         quantity=Decimal(100),
                         location_id=area.id,  # type: ignore[arg-type]
@@ -93,7 +99,7 @@ def build(engine: Engine) -> tuple[int, list[int]]:
             ],
         ).lot_ids[0]
         capture(session=s, actor=coop, items=[(EventType.COMMISSION, CommissionIn(lot_id=lot, count=100))])
-        units = list(s.execute(select(Unit.id).where(Unit.lot_id == lot).order_by(Unit.id)).scalars())  # type: ignore[arg-type]
+        units = list(s.execute(select(col(Unit.id)).where(col(Unit.lot_id) == lot).order_by(col(Unit.id))).scalars())
     return lot, units
 
 
@@ -123,7 +129,7 @@ def load(engine: Engine, lot: int, units: list[int], first: int, count: int, rng
     began = time.perf_counter()
     done = 0
     with engine.connect() as conn:
-        next_id = int(conn.execute(select(func.coalesce(func.max(Scan.id), 0))).scalar_one()) + 1
+        next_id = int(conn.execute(select(func.coalesce(func.max(col(Scan.id)), 0))).scalar_one() or 0) + 1
     while done < count:
         n = min(CHUNK, count - done)
         batch = _scans(lot, units, first + done, n, rng)
@@ -214,7 +220,7 @@ def run(kind: str, target: int, samples: int, seed: int) -> dict[str, Any]:
                 with Session(engine) as s:
                     found = stats(session=s, unit_id=units[0])
                 heavy = samples if size < SIZES[-1] else max(samples // 3, 30)
-                row = {
+                row: dict[str, Any] = {
                     "db": kind,
                     "unit_scans": found.count,
                     "lot_scans": loaded,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,8 +27,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from trace.platform.sqltypes import in_chunks
 from trace.scans.models import BUCKET, ScanBucket, ScanSighting, ScanTally
 
-if TYPE_CHECKING:
-    from trace.scans.record import ScanIn
+
+class ScanIn(Protocol):
+    """What the figures read of a scan (:class:`trace.scans.record.ScanIn`, not imported: record imports this)."""
+
+    @property
+    def lot_id(self) -> int: ...
+    @property
+    def unit_id(self) -> int | None: ...
+    @property
+    def scanned_at(self) -> datetime: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def place(self) -> str | None: ...
+    @property
+    def agent(self) -> str: ...
+
 
 SOURCES_KEPT = 256  # first sightings kept per code, well above any warning setting
 
