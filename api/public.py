@@ -389,7 +389,7 @@ class PublicPages:
             )
         block = (
             block.replace(_COUNT, i18n.number(seen.count, lang))
-            .replace(_PLACES, i18n.number(max(seen.networks, seen.places), lang))
+            .replace(_PLACES, _at_least(max(seen.networks, seen.places), lang))
             .replace(_FIRST, i18n.moment(seen.first_at, lang))
             .replace(_UID, scan.uid if scan else "")
         )
@@ -398,6 +398,11 @@ class PublicPages:
     def json(self, entry: Entry, seen: Seen) -> bytes:
         """The same facts as JSON, with the scans before this one."""
         return entry.json_head + seen.model_dump_json().encode() + b"}"
+
+
+def _at_least(value: int, lang: str) -> str:
+    # The figures keep SOURCES_KEPT networks of a code (trace/scans/tallies.py): past it, "at least".
+    return i18n.number(value, lang) + ("+" if value >= record.SOURCES_KEPT else "")
 
 
 # ---------------------------------------------------------------------- GS1 resolver documents

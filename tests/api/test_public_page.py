@@ -516,3 +516,20 @@ def test_a_voided_units_page_is_rendered_for_it_alone(client: TestClient, chain:
     assert page.status_code == 200
     entry = client.app.state.public.entries[(chain.lot.gtin, chain.lot.lot_code, void.serial)]  # type: ignore[attr-defined]
     assert entry.shared is None and entry.facts.status == "void" and entry.facts.alert.kind == "void"
+
+
+def test_past_the_networks_kept_the_page_says_at_least(client: TestClient, chain: Chain) -> None:
+    from api.public import Entry
+    from trace.scans.record import SOURCES_KEPT, ScanStats
+
+    assert client.get(path_of(chain), headers=HTML).status_code == 200
+    public = client.app.state.public  # type: ignore[attr-defined]
+    entry: Entry = public.entries[(chain.lot.gtin, chain.lot.lot_code, chain.unit.serial)]
+    # given figures at the bound of what is kept of a code's networks (a code copied far and wide)
+    entry.stats = ScanStats(
+        count=5000, first_at=None, last_at=None, networks=SOURCES_KEPT, places=0, suspicious=True, reasons=[]
+    )
+    page = public.html(entry, "en", entry.seen(), path_of(chain)).decode()
+    assert f"from {SOURCES_KEPT}+ different networks" in page
+    entry.stats = ScanStats(count=50, first_at=None, last_at=None, networks=7, places=0, suspicious=True, reasons=[])
+    assert "from 7 different networks" in public.html(entry, "en", entry.seen(), path_of(chain)).decode()
