@@ -9,6 +9,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -16,7 +17,12 @@ _FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 def _cell(sheet: Any, value: Any) -> Any:
-    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+    if not isinstance(value, str):
+        return value
+    # XML 1.0 cannot hold most control characters: a reason typed with one (or pasted from a terminal) must
+    # not stop the whole file, so each becomes U+FFFD, visibly.
+    value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    if not value.startswith(_FORMULA_STARTS):
         return value
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"
