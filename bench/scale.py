@@ -235,7 +235,7 @@ def report(results: list[dict[str, Any]]) -> None:
         times = [r["seconds"] for r in result["registration"]]
         print(f"\n{result['db']} ({result['database']}): registration per {result['registration'][0]['codes']:,} codes")
         print(f"  s: {', '.join(f'{t:.2f}' for t in times)} (first {times[0]:.2f}, last {times[-1]:.2f})")
-        rows = []
+        rows: list[list[str]] = []
         for page in result["pages"]:
             for name in ("bare", "uncached HTML", "uncached JSON", "cached HTML", "cached JSON"):
                 share = "—" if name == "bare" else f"{_share(page, name):.0%}"
@@ -294,7 +294,7 @@ def main() -> None:
     parser.add_argument("--dashboard-scans", type=int, default=1_000_000, help="with --all: scans for bench.dashboard")
     parser.add_argument("--events", type=int, default=1_000_000, help="with --all: events captured (bench.capture)")
     args = parser.parse_args()
-    args.stacks = args.stacks.split(",")
+    args.stacks = [] if args.stacks == "none" else args.stacks.split(",")  # none: registration only
     if shutil.which("wrk") is None:
         raise SystemExit("bench.scale needs wrk (apt-get install wrk)")
     results = [run(kind, args) for kind in kinds(args.db)]

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, select, text
+from sqlalchemy import ARRAY, Index, String, UniqueConstraint, bindparam, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
@@ -174,6 +174,27 @@ def _insert_ignoring_taken(session: Session) -> Any:
     return statement.on_conflict_do_nothing().returning(table.c.serial, table.c.code)
 
 
+def _insert_arrays(session: Session, pairs: list[tuple[str, str]], row: dict[str, Any]) -> list[tuple[str, str]]:
+    """PostgreSQL: the rows as two arrays (serials, codes) and one value of each other column, in one
+    statement. As many rows of VALUES, psycopg spent ~10 of the 14 s of 100,000 codes parsing them."""
+    table = Unit.__table__  # type: ignore[attr-defined]
+    pairs_in = func.unnest(
+        bindparam("serials", [s for s, _ in pairs], type_=ARRAY(String)),
+        bindparam("codes", [c for _, c in pairs], type_=ARRAY(String)),
+    ).table_valued("serial", "code").render_derived()
+    columns = ["lot_id", "serial", "code", "level", "print_run_id", "parent_id", "status", "created_event_id"]
+    varying = {"serial": pairs_in.c.serial, "code": pairs_in.c.code}
+    values = [varying.get(name, literal(row.get(name), table.c[name].type)) for name in columns]
+    values.append(literal(row["created_at"], table.c.created_at.type))
+    statement = (
+        postgresql_insert(table)
+        .from_select([*columns, "created_at"], select(*values).select_from(pairs_in))
+        .on_conflict_do_nothing()
+        .returning(table.c.serial, table.c.code)
+    )
+    return [(found[0], found[1]) for found in session.execute(statement)]
+
+
 def register_units(
     *,
     session: Session,
@@ -199,6 +220,7 @@ def register_units(
     wanted = given if given is not None else _unique(count, new_serial, seen_serials)
     now = utcnow()
     statement = _insert_ignoring_taken(session)
+    postgres = session.get_bind().dialect.name == "postgresql"
     made: list[tuple[str, str]] = []
     while wanted:
         codes = _unique(len(wanted), new_code, seen_codes)
@@ -216,7 +238,10 @@ def register_units(
             }
             for s, c in zip(wanted, codes, strict=True)
         ]
-        written = [(row[0], row[1]) for row in session.execute(statement, rows)]
+        if postgres:
+            written = _insert_arrays(session, list(zip(wanted, codes, strict=True)), rows[0])
+        else:
+            written = [(row[0], row[1]) for row in session.execute(statement, rows)]
         made.extend(written)
         missing = set(wanted) - {serial for serial, _ in written}
         if not missing:
