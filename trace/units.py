@@ -178,10 +178,14 @@ def _insert_arrays(session: Session, pairs: list[tuple[str, str]], row: dict[str
     """PostgreSQL: the rows as two arrays (serials, codes) and one value of each other column, in one
     statement. As many rows of VALUES, psycopg spent ~10 of the 14 s of 100,000 codes parsing them."""
     table = Unit.__table__  # type: ignore[attr-defined]
-    pairs_in = func.unnest(
-        bindparam("serials", [s for s, _ in pairs], type_=ARRAY(String)),
-        bindparam("codes", [c for _, c in pairs], type_=ARRAY(String)),
-    ).table_valued("serial", "code").render_derived()
+    pairs_in = (
+        func.unnest(
+            bindparam("serials", [s for s, _ in pairs], type_=ARRAY(String)),
+            bindparam("codes", [c for _, c in pairs], type_=ARRAY(String)),
+        )
+        .table_valued("serial", "code")
+        .render_derived()
+    )
     columns = ["lot_id", "serial", "code", "level", "print_run_id", "parent_id", "status", "created_event_id"]
     varying = {"serial": pairs_in.c.serial, "code": pairs_in.c.code}
     values = [varying.get(name, literal(row.get(name), table.c[name].type)) for name in columns]
