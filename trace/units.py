@@ -167,15 +167,14 @@ def _unique(count: int, make: Callable[[], str], avoid: set[str]) -> list[str]:
     return out
 
 
-def _insert_ignoring_taken(session: Session) -> Any:
-    """INSERT … that skips a row breaking a unique constraint and returns the rows it wrote."""
+def _insert_ignoring_taken() -> Any:
+    """SQLite: INSERT OR IGNORE … RETURNING, executed with one parameter set per row."""
     table = Unit.__table__  # type: ignore[attr-defined]
-    statement: Any = (postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
-    return statement.on_conflict_do_nothing().returning(table.c.serial, table.c.code)
+    return sqlite_insert(table).on_conflict_do_nothing().returning(table.c.serial, table.c.code)
 
 
 def _insert_arrays(session: Session, pairs: list[tuple[str, str]], row: dict[str, Any]) -> list[tuple[str, str]]:
-    """PostgreSQL: the rows as two arrays (serials, codes) and one value of each other column, in one
+    """PostgreSQL: the rows as two arrays (serials, codes) and ``row``'s one value of each other column, in one
     statement. As many rows of VALUES, psycopg spent ~10 of the 14 s of 100,000 codes parsing them."""
     table = Unit.__table__  # type: ignore[attr-defined]
     pairs_in = (
@@ -186,13 +185,10 @@ def _insert_arrays(session: Session, pairs: list[tuple[str, str]], row: dict[str
         .table_valued("serial", "code")
         .render_derived()
     )
-    columns = ["lot_id", "serial", "code", "level", "print_run_id", "parent_id", "status", "created_event_id"]
-    varying = {"serial": pairs_in.c.serial, "code": pairs_in.c.code}
-    values = [varying.get(name, literal(row.get(name), table.c[name].type)) for name in columns]
-    values.append(literal(row["created_at"], table.c.created_at.type))
+    values = [pairs_in.c.serial, pairs_in.c.code, *(literal(v, table.c[k].type) for k, v in row.items())]
     statement = (
         postgresql_insert(table)
-        .from_select([*columns, "created_at"], select(*values).select_from(pairs_in))
+        .from_select(["serial", "code", *row], select(*values).select_from(pairs_in))
         .on_conflict_do_nothing()
         .returning(table.c.serial, table.c.code)
     )
@@ -222,30 +218,25 @@ def register_units(
     seen_serials: set[str] = set()
     seen_codes: set[str] = set()
     wanted = given if given is not None else _unique(count, new_serial, seen_serials)
-    now = utcnow()
-    statement = _insert_ignoring_taken(session)
+    # Every column but the serial and the code is the same for all the rows of one registration.
+    same = {
+        "lot_id": lot_id,
+        "level": level.value,
+        "print_run_id": print_run_id,
+        "parent_id": None,
+        "status": UnitStatus.ACTIVE.value,
+        "created_event_id": event_id,
+        "created_at": utcnow(),
+    }
     postgres = session.get_bind().dialect.name == "postgresql"
     made: list[tuple[str, str]] = []
     while wanted:
-        codes = _unique(len(wanted), new_code, seen_codes)
-        rows = [
-            {
-                "lot_id": lot_id,
-                "serial": s,
-                "code": c,
-                "level": level.value,
-                "print_run_id": print_run_id,
-                "parent_id": None,
-                "status": UnitStatus.ACTIVE.value,
-                "created_event_id": event_id,
-                "created_at": now,
-            }
-            for s, c in zip(wanted, codes, strict=True)
-        ]
+        pairs = list(zip(wanted, _unique(len(wanted), new_code, seen_codes), strict=True))
         if postgres:
-            written = _insert_arrays(session, list(zip(wanted, codes, strict=True)), rows[0])
+            written = _insert_arrays(session, pairs, same)
         else:
-            written = [(row[0], row[1]) for row in session.execute(statement, rows)]
+            rows = [{**same, "serial": s, "code": c} for s, c in pairs]
+            written = [(row[0], row[1]) for row in session.execute(_insert_ignoring_taken(), rows)]
         made.extend(written)
         missing = set(wanted) - {serial for serial, _ in written}
         if not missing:
