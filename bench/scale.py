@@ -36,17 +36,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from bench.common import (
-    ADMIN,
-    COMMUNE,
     JSON_PREFIX,
     ROOT,
     base_parser,
@@ -58,65 +54,25 @@ from bench.common import (
     server_version,
 )
 from bench.common import table as text_table
+from bench.print_runs import _lot as print_runs_lot
 from bench.public_page import FORMS, start_server, stop_server, wrk_load
-from trace import digital_link, locations, organisations, products
-from trace.access import Actor, Role
-from trace.events.ledger import capture
-from trace.events.models import EventType
-from trace.events.schemas import HarvestIn
+from trace import digital_link
+from trace.access import Actor
 from trace.lots import Lot
 from trace.platform.db import make_engine, session_scope
 from trace.printing import runs
 from trace.units import Unit
 
-PACKAGE_KG = Decimal("0.5")
 GOALS = {"uncached_share": 0.25, "uncached_p99_ms": 50.0, "cached_share": 0.75, "cached_p99_ms": 25.0, "nginx": 0.10}
 
 
 def _processor_lot(engine: Engine, units: int) -> tuple[Actor, int, str, str]:
-    """A processor with one lot of room for ``units`` packages; (actor, lot id, GTIN, lot code)."""
-    with session_scope(engine) as s:
-        org = organisations.create_organisation(
-            session=s,
-            actor=ADMIN,
-            data=organisations.OrganisationCreate(
-                kind="cooperative", name="HTX nhãn lồng đo quy mô", tax_code="9200000017", commune_code=COMMUNE
-            ),
-        )  # type: ignore[arg-type]
-        actor = Actor(role=Role.MEMBER, organisation_id=org.id, name="bench scale")
-        area = locations.create_location(
-            session=s,
-            actor=actor,
-            data=locations.LocationCreate(
-                kind="growing_area", name="Vùng trồng quy mô", code="VN-HY-BENCH-SCALE", commune_code=COMMUNE
-            ),
-        )  # type: ignore[arg-type]
-        product = products.create_product(
-            session=s,
-            actor=actor,
-            data=products.ProductCreate(
-                name_vi="Nhãn lồng Hưng Yên hộp 500 g", category="longan_fresh", unit="kg", package_size=PACKAGE_KG
-            ),
-        )
-        lot_id = capture(
-            session=s,
-            actor=actor,
-            items=[
-                (
-                    EventType.HARVEST,
-                    HarvestIn(
-                        product_id=product.id,
-                        lot_code="NL-SCALE-01",
-                        quantity=PACKAGE_KG * units,  # type: ignore[arg-type]
-                        location_id=area.id,
-                        event_time=datetime.now(UTC) - timedelta(days=1),
-                    ),
-                )
-            ],
-        ).lot_ids[0]
+    """bench.print_runs' cooperative and lot, with room for ``units`` packages; (actor, lot id, GTIN, lot code)."""
+    actor, lot_id = print_runs_lot(engine, units)
+    with Session(engine) as s:
         lot = s.get(Lot, lot_id)
         assert lot is not None
-        return actor, lot_id, lot.gtin, lot.lot_code  # type: ignore[return-value]
+        return actor, lot_id, lot.gtin, lot.lot_code
 
 
 def registration(engine: Engine, actor: Actor, lot_id: int, units: int, per_run: int) -> list[dict[str, Any]]:
