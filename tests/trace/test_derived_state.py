@@ -323,6 +323,16 @@ def _unit_parent(c: Connection, w: World) -> dict[str, Any]:
     return {"table": "unit", "id": row.id, "problem": "parent_id"}
 
 
+def _its_commission(row: Any) -> dict[str, Any]:
+    # A commission commits to its serials by a digest: a unit row added, renamed or deleted breaks it,
+    # and the difference names the commission, not one serial.
+    return {
+        "table": "unit",
+        "created_event_id": row.created_event_id,
+        "problem": f"commission event {row.created_event_id}",
+    }
+
+
 def _unit_forged(c: Connection, w: World) -> dict[str, Any]:
     row = _one(c, "SELECT * FROM unit ORDER BY id LIMIT 1")
     c.execute(
@@ -332,32 +342,19 @@ def _unit_forged(c: Connection, w: World) -> dict[str, Any]:
         ),
         {"lot": row.lot_id, "event": row.created_event_id, "at": row.created_at},
     )
-    # The commission commits to its serials by a digest: the forged row breaks it, and the commission is named.
-    return {
-        "table": "unit",
-        "created_event_id": row.created_event_id,
-        "problem": f"commission event {row.created_event_id}",
-    }
+    return _its_commission(row)
 
 
 def _unit_serial(c: Connection, w: World) -> dict[str, Any]:
     row = _one(c, "SELECT * FROM unit WHERE status = 'active' AND parent_id IS NULL ORDER BY id LIMIT 1")
     c.execute(text("UPDATE unit SET serial = 'RENAMED' WHERE id = :id"), {"id": row.id})
-    return {
-        "table": "unit",
-        "created_event_id": row.created_event_id,
-        "problem": f"commission event {row.created_event_id}",
-    }
+    return _its_commission(row)
 
 
 def _unit_deleted(c: Connection, w: World) -> dict[str, Any]:
     row = _one(c, "SELECT * FROM unit WHERE parent_id IS NULL ORDER BY id DESC LIMIT 1")
     c.execute(text("DELETE FROM unit WHERE id = :id"), {"id": row.id})
-    return {
-        "table": "unit",
-        "created_event_id": row.created_event_id,
-        "problem": f"commission event {row.created_event_id}",
-    }
+    return _its_commission(row)
 
 
 def _epcis_id(c: Connection, w: World) -> dict[str, Any]:
