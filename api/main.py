@@ -61,7 +61,7 @@ from api.web import organisations as organisation_pages
 from api.web import print_runs as print_run_pages
 from trace.platform import changes
 from trace.platform.config import get_settings
-from trace.platform.db import get_engine, get_read_engine, session_scope
+from trace.platform.db import get_engine, get_page_engine, get_read_engine, read_connection, session_scope
 from trace.scans.buffer import open_buffer
 from trace.transparency import keys as transparency_keys
 from trace.users import ensure_admin
@@ -90,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         replica.start()
     buffer = open_buffer(engine)
     app.state.public.buffer = buffer
+    app.state.public.inline = get_page_engine().dialect.name == "sqlite"
     buffer.start()
     # Everything loaded so far lives as long as the process: keep the collector from walking it again
     # and again (full collections of ~175k objects were most of the public page's p99).
@@ -123,7 +124,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
     app.add_middleware(BodyGuard)
     # The public pages' cache; its scan buffer starts with the application (tests bring their own).
     app.state.public = PublicPages(
-        lambda: session_scope(getattr(app.state, "engine", None) or get_read_engine(), write=False), None
+        lambda: session_scope(getattr(app.state, "engine", None) or get_read_engine(), write=False),
+        None,
+        lambda: read_connection(getattr(app.state, "engine", None) or get_page_engine()),
     )
     errors.install(app)
     settings = get_settings()

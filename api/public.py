@@ -16,14 +16,16 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
 from api import i18n, pages
@@ -53,6 +55,7 @@ _COUNT, _PLACES, _FIRST, _UID = "\x00count\x00", "\x00places\x00", "\x00first\x0
 PUBLIC = Actor(role=Role.MEMBER, organisation_id=None, name="public")  # anybody: sees no organisation's private facts
 Key = tuple[str, str | None, str | None]  # (gtin, lot, serial); lot None: the product page
 SessionFactory = Callable[[], AbstractContextManager[Session]]
+ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
 
 
 class Seen(SQLModel):
@@ -85,14 +88,28 @@ class Shared:
     facts: origin.Origin
     html: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (lang, level) → placeholder page
     blocks: dict[tuple[str, bool, bool, bool], str] = field(default_factory=dict)  # the genuine block's variants
+    heads: dict[str, tuple[str, str]] = field(default_factory=dict)  # level → (JSON head, its stand-in version)
+
+    def _stand_in(self, level: str) -> origin.Origin:
+        unit = Unit(serial=_SERIAL, code=_CODE, level=UnitLevel(level), lot_id=0, created_event_id="")
+        return origin.for_unit(self.facts, unit=unit)
+
+    def json_head(self, facts: origin.Origin) -> bytes:
+        """The facts' JSON up to the scans, for ``facts`` (a plain, valid unit of this labelling)."""
+        level = facts.level or "unit"
+        if level not in self.heads:
+            template = self._stand_in(level)
+            self.heads[level] = (template.model_dump_json(), template.version)
+        head, version = self.heads[level]
+        serial, code = facts.serial or "", facts.code or ""
+        made = head.replace(_SERIAL, serial).replace(display_code(_CODE), code).replace(version, facts.version)
+        return made.encode()[:-1] + b',"scans":'
 
     def page(self, lang: str, facts: origin.Origin) -> tuple[bytes, bytes]:
         """The page around the genuine block for ``facts`` (a plain, valid unit of this labelling)."""
         key = (lang, facts.level or "unit")
         if key not in self.html:
-            level = UnitLevel(facts.level or "unit")
-            stand_in = Unit(serial=_SERIAL, code=_CODE, level=level, lot_id=0, created_event_id="")
-            template = origin.for_unit(self.facts, unit=stand_in)
+            template = self._stand_in(facts.level or "unit")
             page = pages.render("public/origin.html", lang, o=template, path=urlsplit(template.uri).path, home="/")
             before, _, after = page.partition("<!--genuine-->")
             self.html[key] = (before, after)
@@ -115,8 +132,8 @@ class Entry:
     missing: str | None = None  # why the code is not genuine
     html: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # lang -> (before, after) the genuine block
     blocks: dict[tuple[str, bool, bool, bool], str] = field(default_factory=dict)  # the genuine block's variants
-    json_head: bytes = b""
-    linkset: bytes = b""
+    json_head: bytes = b""  # the facts' JSON up to the scans, made when first asked for (PublicPages.json)
+    linkset: bytes = b""  # made when first asked for (PublicPages.linkset)
     stats: record.ScanStats | None = None
     stats_at: float = 0.0
     added: int = 0  # this process's scans since the stats were read
@@ -152,11 +169,24 @@ class Entry:
         )
 
 
+@contextmanager
+def _connection_of(sessions: SessionFactory) -> Iterator[Connection]:
+    with sessions() as session:
+        yield session.connection()
+
+
 class PublicPages:
     """The cache, the scan buffer and how to build a page; one per application."""
 
-    def __init__(self, sessions: SessionFactory, buffer: ScanBuffer | None) -> None:
+    def __init__(
+        self, sessions: SessionFactory, buffer: ScanBuffer | None, connections: ConnectionFactory | None = None
+    ) -> None:
+        """``connections``: for the one-statement reads of a unit's page (default: a session's connection)."""
         self.sessions, self.buffer = sessions, buffer
+        self.connections = connections or (lambda: _connection_of(sessions))
+        # Whether a unit's page is read on the event loop (the database a local SQLite file: set as the
+        # application starts) or in a worker thread (a database across the network).
+        self.inline = False
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
         self._building: dict[Key, asyncio.Future[Entry]] = {}
         # Per (lot id, labelling): few (a lot has a labelling per print run), so many more are kept.
@@ -166,25 +196,68 @@ class PublicPages:
     # ------------------------------------------------------------------ building
 
     def _build(self, key: Key, link: digital_link.DigitalLink, generation: int) -> Entry:
-        settings = get_settings()
+        if key[1] is not None and key[2] is not None:
+            quick = self._quick(link, generation)
+            if quick is not None:
+                return quick
         entry = Entry(generation=generation, built=time.monotonic())
         with self.sessions() as session:
             try:
                 if key[1] is None:
-                    entry.product = origin.product_page(session=session, gtin=key[0], base_url=settings.public_base_url)
+                    base_url = get_settings().public_base_url
+                    entry.product = origin.product_page(session=session, gtin=key[0], base_url=base_url)
                 else:
                     entry.facts, entry.shared = self._facts(session, link, generation)
                     entry.stats, (entry.networks, entry.places) = self._counts(session, entry.facts)
                     entry.stats_at = entry.built
             except NotFound as error:
                 entry.missing = error.message
-        if entry.facts is not None:
-            head = entry.facts.model_dump_json().encode()
-            entry.json_head = head[:-1] + b',"scans":'
-            entry.linkset = json.dumps(
-                linkset(entry.facts.uri, entry.facts.gtin, settings.public_base_url), ensure_ascii=False
-            ).encode()
         return entry
+
+    def _quick(self, link: digital_link.DigitalLink, generation: int) -> Entry | None:
+        """A unit's page from its labelling's shared page, kept here: the unit and its scan figures in one
+        statement (two once it has been scanned), no session, no transaction. None: build it in full
+        (the labelling's page is not kept, or the unit is unknown and :meth:`_facts` says why)."""
+        for attempt in (1, 2):
+            try:
+                with self.connections() as connection:
+                    return self._quick_on(connection, link, generation)
+            except DBAPIError as error:  # a connection the database dropped: once more, on a new one
+                if not error.connection_invalidated or attempt == 2:
+                    raise
+        return None
+
+    def _quick_on(self, connection: Connection, link: digital_link.DigitalLink, generation: int) -> Entry | None:
+        built = time.monotonic()
+        looked = verification.first_look(connection=connection, link=link)
+        if looked is None:
+            return None
+        unit, kept = looked
+        with self._shared_lock:
+            shared = self.shared.get((unit.lot_id, unit.created_event_id))
+        if (
+            shared is None
+            or shared.generation != generation
+            or built - shared.built >= get_settings().public_cache_seconds
+        ):
+            return None
+        facts = origin.for_unit(shared.facts, unit=unit)
+        pending = self.buffer.pending(unit_id=unit.id) if self.buffer else []
+        figures = None if kept is None else (kept.scans, kept.first_at, kept.last_at, kept.networks, kept.places)
+        stats, networks, places = record.read_tally(
+            connection=connection, unit_id=unit.id, pending=pending, kept=figures
+        )
+        plain = facts.valid and set(unit.serial) <= _PLAIN
+        return Entry(
+            generation=generation,
+            built=built,
+            facts=facts,
+            shared=shared if plain else None,
+            stats=stats,
+            stats_at=built,
+            networks=networks,
+            places=places,
+        )
 
     def _facts(
         self, session: Session, link: digital_link.DigitalLink, generation: int
@@ -273,17 +346,19 @@ class PublicPages:
                     entry.refreshing = True
                     asyncio.get_running_loop().create_task(self._refresh(entry))
                 return entry
+        if self.inline and key[1] is not None and key[2] is not None:
+            # On the event loop: a local SQLite read of about 0.1 ms costs less than the hop to a worker
+            # thread and back (a unit's first scan took twice as long in a thread).
+            quick = self._quick(link, generation)
+            if quick is not None:
+                return self._keep(key, quick)
         waiting = self._building.get(key)
         if waiting is not None:
             return await asyncio.shield(waiting)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            entry = await anyio.to_thread.run_sync(self._build, key, link, generation)
-            self.entries[key] = entry
-            self.entries.move_to_end(key)
-            while len(self.entries) > MAX_ENTRIES:
-                self.entries.popitem(last=False)
+            entry = self._keep(key, await anyio.to_thread.run_sync(self._build, key, link, generation))
             future.set_result(entry)
             return entry
         except BaseException as error:
@@ -292,6 +367,13 @@ class PublicPages:
             raise
         finally:
             del self._building[key]
+
+    def _keep(self, key: Key, entry: Entry) -> Entry:
+        self.entries[key] = entry
+        self.entries.move_to_end(key)
+        while len(self.entries) > MAX_ENTRIES:
+            self.entries.popitem(last=False)
+        return entry
 
     async def _refresh(self, entry: Entry) -> None:
         try:
@@ -397,7 +479,22 @@ class PublicPages:
 
     def json(self, entry: Entry, seen: Seen) -> bytes:
         """The same facts as JSON, with the scans before this one."""
+        if not entry.json_head:
+            assert entry.facts is not None
+            if entry.shared is not None:
+                entry.json_head = entry.shared.json_head(entry.facts)
+            else:
+                entry.json_head = entry.facts.model_dump_json().encode()[:-1] + b',"scans":'
         return entry.json_head + seen.model_dump_json().encode() + b"}"
+
+    def linkset(self, entry: Entry) -> bytes:
+        """The label's RFC 9264 linkset."""
+        if not entry.linkset:
+            facts = entry.facts
+            assert facts is not None
+            made = linkset(facts.uri, facts.gtin, get_settings().public_base_url)
+            entry.linkset = json.dumps(made, ensure_ascii=False).encode()
+        return entry.linkset
 
 
 def _at_least(value: int, lang: str) -> str:

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import PrivateAttr
 from sqlalchemy import select as select_columns
@@ -36,7 +36,7 @@ from trace.platform.timeutil import local_zone, localise
 from trace.products import Product
 from trace.recalls.recall import covering
 from trace.transparency import journey as transparency
-from trace.units import Unit, UnitStatus, display_code
+from trace.units import Unit, UnitLevel, UnitStatus, display_code
 
 # Steps a consumer is shown; the rest (codes voided, rights granted, corrections) are bookkeeping.
 JOURNEY = (
@@ -540,17 +540,35 @@ def shared(*, session: Session, lot: Lot, labelling: str | None) -> Origin:
     return origin
 
 
-def for_unit(found: Origin, *, unit: Unit) -> Origin:
+class UnitFacts(Protocol):
+    """What a unit's page reads of its row: a :class:`~trace.units.Unit` or a
+    :class:`~trace.verification.UnitRow`."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def serial(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def level(self) -> UnitLevel: ...
+    @property
+    def status(self) -> UnitStatus: ...
+
+
+def for_unit(found: Origin, *, unit: UnitFacts) -> Origin:
     """One unit's facts from its labelling's :func:`shared` facts: its URI, codes and status (no database)."""
     void = unit.status == UnitStatus.VOID
     status = "void" if void else found.status  # as verification.answer judges a unit
+    uri = digital_link.unit_uri(
+        base_url=get_settings().public_base_url, gtin=found.gtin, lot=found.lot_code, serial=unit.serial
+    )
+    code = display_code(unit.code)
     out = found.model_copy(
         update={
             "scope": "unit",
-            "uri": digital_link.unit_uri(
-                base_url=get_settings().public_base_url, gtin=found.gtin, lot=found.lot_code, serial=unit.serial
-            ),
-            "code": display_code(unit.code),
+            "uri": uri,
+            "code": code,
             "serial": unit.serial,
             "level": unit.level.value,
             "status": status,
@@ -559,7 +577,10 @@ def for_unit(found: Origin, *, unit: Unit) -> Origin:
             "alert": found.alert or (AlertView(kind="void") if void else None),
         }
     )
-    out.version = _digest(out)
+    # The shared facts' digest and what this unit changes of them (the fields above follow from these):
+    # a digest of every fact, as the lot's page has, without serialising the whole journey per unit.
+    own = "\x00".join((found.version, uri, code, unit.serial, unit.level.value, status))
+    out.version = hashlib.sha256(own.encode()).hexdigest()[:20]
     out._row_ids = (found.row_ids[0], unit.id)  # type: ignore[assignment]
     return out
 

@@ -6,10 +6,11 @@ lists stay private. Inspector checklists (designations, holds) build on this.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, and_, bindparam, select
 from sqlmodel import Session, SQLModel, col
 
 from trace import digital_link
@@ -18,9 +19,11 @@ from trace.designations.models import ClaimStatus
 from trace.errors import NotFound
 from trace.lots import Lot, LotStatus
 from trace.platform.config import get_settings
+from trace.platform.prepared import PreparedRead
 from trace.printing.models import PrintRun
 from trace.products import Product
-from trace.units import Unit, UnitStatus, display_code, normalize_code
+from trace.scans.tallies import TALLY
+from trace.units import Unit, UnitLevel, UnitStatus, display_code, normalize_code
 
 
 class CodeCheck(SQLModel):
@@ -142,6 +145,71 @@ def locate(*, session: Session, link: digital_link.DigitalLink) -> tuple[int, Un
         raise not_genuine(f"Serial {link.serial} of lot {link.lot}")
     unit = Unit(**{name: row[name] for name in _UNITS.c.keys()})
     return row["of_lot"], unit
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    """What a unit's page shows of the unit's own row, read without the ORM (see :func:`first_look`)."""
+
+    id: int
+    lot_id: int
+    serial: str
+    code: str
+    level: UnitLevel
+    status: UnitStatus
+    created_event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TallyRow:
+    """The code's kept scan figures (``scan_tally``) as they stood when the unit was read."""
+
+    scans: int
+    first_at: datetime
+    last_at: datetime
+    networks: int
+    places: int
+
+
+# A unit's page not cached yet: the unit and its scan figures in one indexed read, one snapshot.
+_FIRST_LOOK = PreparedRead(
+    select(
+        _UNITS.c.id,
+        _UNITS.c.lot_id,
+        _UNITS.c.serial,
+        _UNITS.c.code,
+        _UNITS.c.level,
+        _UNITS.c.status,
+        _UNITS.c.created_event_id,
+        TALLY.c.scans,
+        TALLY.c.first_at,
+        TALLY.c.last_at,
+        TALLY.c.networks,
+        TALLY.c.places,
+    )
+    .select_from(
+        _UNITS.join(_LOTS, _LOTS.c.id == _UNITS.c.lot_id).outerjoin(
+            TALLY, and_(TALLY.c.scope == "unit", TALLY.c.code_id == _UNITS.c.id)
+        )
+    )
+    .where(
+        _LOTS.c.gtin == bindparam("gtin"), _LOTS.c.lot_code == bindparam("lot"), _UNITS.c.serial == bindparam("serial")
+    )
+)
+
+
+def first_look(*, connection: Connection, link: digital_link.DigitalLink) -> tuple[UnitRow, TallyRow | None] | None:
+    """The unit a unit's Digital Link names and its scan figures (None: no tally row, never scanned and
+    written), in one statement on ``connection`` (a read that needs no transaction of its own); None when
+    no such unit exists (:func:`find` then says which part is unknown)."""
+    if link.lot is None or link.serial is None:
+        raise not_genuine(f"GTIN {link.gtin} without a lot and a serial")
+    row = _FIRST_LOOK.first(connection, {"gtin": link.gtin, "lot": link.lot, "serial": link.serial})
+    if row is None:
+        return None
+    unit = UnitRow(row[0], row[1], row[2], row[3], UnitLevel(row[4]), UnitStatus(row[5]), row[6])
+    tally = None if row[7] is None else TallyRow(int(row[7]), row[8], row[9], int(row[10]), int(row[11]))
+    return unit, tally
 
 
 def check_link(*, session: Session, link: digital_link.DigitalLink) -> CodeCheck:

@@ -162,7 +162,9 @@ async def resolve(request: Request, rest: str) -> Response:
     facts = entry.facts
     assert facts is not None
     if form == LINKSET:
-        return Response(entry.linkset, media_type=LINKSET, headers=_headers(None, f'W/"{facts.version}.ls"', None))
+        return Response(
+            public.linkset(entry), media_type=LINKSET, headers=_headers(None, f'W/"{facts.version}.ls"', None)
+        )
     if link_type and link_type.removeprefix("gs1:").removeprefix("https://gs1.org/voc/") == "epcis":
         proofs = query.get("proofs") == "1"
         body = await public.epcis(entry, proofs=proofs)

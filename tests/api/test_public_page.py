@@ -3,6 +3,7 @@ linksets, conditional requests, honest 404s, scans, the copied-code warning and 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 from urllib.parse import quote
@@ -468,9 +469,10 @@ def test_a_failed_refresh_of_the_counts_keeps_the_page_serving(client: TestClien
     assert entry.refreshing is False and entry.stats is before
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["in a thread", "on the event loop"])
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_a_units_page_made_from_its_labellings_shared_page_is_the_page_rendered_for_it(
-    client: TestClient, chain: Chain, session: Session, lang: str
+    client: TestClient, chain: Chain, session: Session, lang: str, inline: bool
 ) -> None:
     # given the four units of one print run: the first page seen builds the labelling's shared page
     from api import pages
@@ -483,11 +485,13 @@ def test_a_units_page_made_from_its_labellings_shared_page_is_the_page_rendered_
     units = list(made)
     assert len(units) == 4
     public = client.app.state.public  # type: ignore[attr-defined]
+    public.inline = inline
     for unit in units:
         path = f"/01/{chain.lot.gtin}/10/{quote(chain.lot.lot_code, safe='')}/21/{unit.serial}"
-        # when each is asked for
+        # when each is asked for, as a page and as JSON
         answer = client.get(path + f"?lang={lang}", headers=HTML)
         assert answer.status_code == 200
+        as_json = client.get(path, headers=JSON)
         # then it was made from the shared page, and it is what a full rendering for that unit gives
         entry = public.entries[(chain.lot.gtin, chain.lot.lot_code, unit.serial)]
         assert entry.shared is not None
@@ -497,7 +501,40 @@ def test_a_units_page_made_from_its_labellings_shared_page_is_the_page_rendered_
         before, _, after = full.partition("<!--genuine-->")
         assert answer.text.startswith(before) and answer.text.endswith(after)
         assert display_code(unit.code) in answer.text and unit.serial in answer.text
+        # the JSON made from the shared facts' JSON is the unit's facts as pydantic writes them
+        body = as_json.json()
+        assert body.pop("scans")["count"] == 1  # the page view before it
+        assert body == json.loads(facts.model_dump_json())
     assert len(public.shared) == 1  # one labelling: one shared page for its four units
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["in a thread", "on the event loop"])
+def test_a_page_built_again_from_the_shared_page_counts_written_and_pending_scans_once(
+    client: TestClient, chain: Chain, session: Session, inline: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a unit scanned three times (two written, one still in the buffer) and its page dropped
+    public = client.app.state.public  # type: ignore[attr-defined]
+    public.inline = inline
+    for _ in range(2):
+        client.get(path_of(chain), headers=JSON)
+    flush(client)
+    client.get(path_of(chain), headers=JSON)
+    assert scans(session, chain) == 2 and len(public.buffer.pending(unit_id=chain.unit.id)) == 1
+    public.entries.clear()
+    # (a unit that does not exist is still refused with its reason)
+    missing = client.get(path_of(chain)[:-1] + "Q", headers=JSON)
+    assert missing.status_code == 404 and "Serial" in missing.json()["detail"]
+
+    def full_build(*_args: object) -> None:
+        raise AssertionError("the unit's page was built in full, not from its labelling's shared page")
+
+    monkeypatch.setattr(public, "_facts", full_build)
+    # when it is asked for again (its labelling's shared page still kept)
+    seen = client.get(path_of(chain), headers=JSON).json()["scans"]
+    # then every earlier scan counts once, the first one's time included
+    assert seen["count"] == 3 and seen["networks"] == 1 and seen["first_at"] is not None
+    entry = public.entries[(chain.lot.gtin, chain.lot.lot_code, chain.unit.serial)]
+    assert entry.shared is not None
 
 
 def test_a_voided_units_page_is_rendered_for_it_alone(client: TestClient, chain: Chain, session: Session) -> None:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlmodel import Session
 
 from trace.platform import changes
@@ -30,6 +30,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+AUTOCOMMIT_READ = "hytrace_autocommit_read"
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _WRITE_LOCK_WAIT = 60.0
 
@@ -39,7 +40,10 @@ def _sqlite_begin(conn: Any) -> None:
     # SQLITE_BUSY if another writer committed in between; BEGIN IMMEDIATE takes the
     # write lock first. Writers of this process queue on a lock before that: SQLite's own
     # busy handler polls with growing sleeps, which starves some writers for many seconds.
-    if not conn.get_execution_options().get("sqlite_immediate", False):
+    options = conn.get_execution_options()
+    if options.get(AUTOCOMMIT_READ, False):
+        return  # each statement its own snapshot (read_connection)
+    if not options.get("sqlite_immediate", False):
         conn.exec_driver_sql("BEGIN")
         return
     lock = _WRITE_LOCKS.setdefault(str(conn.engine.url), threading.Lock())
@@ -59,8 +63,9 @@ def _sqlite_release(conn: Any) -> None:
         lock.release()
 
 
-def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
-    """Create an engine with the settings each backend needs."""
+def make_engine(url: str, *, pool_size: int | None = None, pre_ping: bool = True) -> Engine:
+    """Create an engine with the settings each backend needs (``pre_ping``: PostgreSQL's connections
+    are tested with a round trip as they leave the pool)."""
     size = pool_size or get_settings().db_pool_size
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -79,7 +84,7 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
     else:
         # The pool is as large as the request threadpool so a thread never waits for a
         # connection held by a request that waits for a thread (fastapi#3205).
-        engine = create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=pre_ping)
     changes.watch_engine(engine)
     return engine
 
@@ -98,6 +103,27 @@ def get_read_engine() -> Engine:
     built again once it has (the counter moves in the replica with the data)."""
     url = get_settings().database_read_url
     return make_engine(url) if url else get_engine()
+
+
+@lru_cache
+def get_page_engine() -> Engine:
+    """The public pages' own pool on the read engine's database, for the one-statement reads of a page
+    not cached yet (:func:`read_connection`): no test round trip per checkout (on PostgreSQL that ping
+    was a third of such a read); a connection found dead is retried once by the reader."""
+    settings = get_settings()
+    return make_engine(settings.database_read_url or settings.database_url, pre_ping=False)
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that need no transaction: each statement is its own snapshot, and neither
+    a BEGIN nor a ROLLBACK goes to the database (PostgreSQL's autocommit; SQLite without our BEGIN)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT", **{AUTOCOMMIT_READ: True})
+        else:
+            conn = conn.execution_options(**{AUTOCOMMIT_READ: True})
+        yield conn
 
 
 def writer(engine: Engine) -> Engine:

@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Connection, bindparam, func, literal, select, update
 from sqlmodel import Session, SQLModel, col
 
 from trace.platform.config import get_settings
+from trace.platform.prepared import PreparedRead
 from trace.platform.timeutil import to_utc, utcnow
 from trace.scans import tallies
 from trace.scans.models import KINDS, Scan
@@ -313,33 +314,62 @@ def tally(
     Read from the figures kept as the scans were written (:mod:`trace.scans.tallies`): one row and at
     most ``limit`` first sightings, whatever the number of scans. Past :data:`SOURCES_KEPT` networks the
     figures stop growing: "at least that many", far past any warning setting."""
+    return read_tally(connection=session.connection(), unit_id=unit_id, lot_id=lot_id, pending=pending, limit=limit)
+
+
+# A code's first sightings, as many as the figures keep (``limit``): read on every page not cached yet.
+_SIGHTINGS = PreparedRead(
+    select(tallies.SIGHTING.c.network, tallies.SIGHTING.c.place)
+    .where(tallies.SIGHTING.c.scope == bindparam("scope"), tallies.SIGHTING.c.code_id == bindparam("code_id"))
+    .order_by(tallies.SIGHTING.c.first_at, tallies.SIGHTING.c.scan_id)
+    .limit(bindparam("limit", literal_execute=False))
+)
+Kept = tuple[int, datetime, datetime, int, int]  # a scan_tally row: scans, first_at, last_at, networks, places
+UNREAD: Any = object()  # read_tally's ``kept`` when the caller has not read the tally row
+
+
+def read_tally(
+    *,
+    connection: Connection,
+    unit_id: int | None = None,
+    lot_id: int | None = None,
+    pending: Sequence[ScanIn] = (),
+    limit: int = SOURCES_KEPT,
+    kept: Kept | None = UNREAD,
+) -> tuple[ScanStats, set[str], set[str]]:
+    """:func:`tally` on a connection. ``kept``: the code's tally row as the caller read it a moment ago
+    (None: there was none), used when no scan of the code is pending: then only its sightings are read,
+    and nothing at all for a code never scanned (a tally row comes with a code's first written scan)."""
     scope, code_id = _code(unit_id, lot_id)
     mine = {
         s.uid: s
         for s in pending
         if (unit_id is None or s.unit_id == unit_id) and (lot_id is None or s.lot_id == lot_id)
     }
-    table, sighting = tallies.TALLY, tallies.SIGHTING
-    # Which pending scans are already written, in the same statement (one snapshot) as the counts that
-    # include them: a flush committing in between can never make one count twice or not at all.
-    written = (
-        select(func.count()).select_from(Scan).where(col(Scan.uid).in_(list(mine))).scalar_subquery()
-        if mine
-        else literal(0)
-    )
-    row = session.execute(
-        select(table.c.scans, table.c.first_at, table.c.last_at, table.c.networks, table.c.places, written).where(
-            table.c.scope == scope, table.c.code_id == code_id
+    table = tallies.TALLY
+    row: Sequence[Any] | None
+    if kept is UNREAD or mine:
+        # Which pending scans are already written, in the same statement (one snapshot) as the counts that
+        # include them: a flush committing in between can never make one count twice or not at all.
+        written = (
+            select(func.count()).select_from(Scan).where(col(Scan.uid).in_(list(mine))).scalar_subquery()
+            if mine
+            else literal(0)
         )
-    ).one_or_none()
+        row = connection.execute(
+            select(table.c.scans, table.c.first_at, table.c.last_at, table.c.networks, table.c.places, written).where(
+                table.c.scope == scope, table.c.code_id == code_id
+            )
+        ).one_or_none()
+    else:
+        row = None if kept is None else (*kept, 0)
     # No row: nothing of this code is written, pending scans included (they would have made it).
     count, first_at, last_at, kept_networks, kept_places, known = row if row is not None else (0, None, None, 0, 0, 0)
-    seen = session.execute(
-        select(sighting.c.network, sighting.c.place)
-        .where(sighting.c.scope == scope, sighting.c.code_id == code_id)
-        .order_by(sighting.c.first_at, sighting.c.scan_id)
-        .limit(limit)
-    ).all()
+    seen = (
+        _SIGHTINGS.all(connection, {"scope": scope, "code_id": code_id, "limit": limit})
+        if row is not None or kept is UNREAD
+        else []
+    )
     networks = {network for network, _ in seen}
     places = {place for _, place in seen if place is not None}
     if len(seen) < limit:
@@ -355,7 +385,7 @@ def tally(
         network_count, place_count = int(kept_networks), int(kept_places)
     times = [t for t in (first_at, last_at) if t is not None] + [s.scanned_at for s in mine.values()]
     suspicious, reasons = assess(networks=network_count, places=place_count)
-    found = ScanStats(
+    found = ScanStats.model_construct(
         count=int(count) + len(mine) - int(known),
         first_at=min(times) if times else None,
         last_at=max(times) if times else None,
