@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -84,6 +84,13 @@ def moment(value: datetime | None, lang: str) -> str:
     """A local time with its day: 14:05 27/11/2026."""
     if value is None:
         return ""
+    # Equal instants in other zones are equal datetimes: the zone is part of the key.
+    return _moment(value, value.tzinfo, lang)
+
+
+@lru_cache(maxsize=8192)
+def _moment(value: datetime, _zone: object, lang: str) -> str:
+    # Cached: a page tells its code's first scan on every scan (two strftime calls a tenth of its time).
     return f"{value.strftime('%H:%M')} {day(value, lang)}"
 
 

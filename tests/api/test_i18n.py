@@ -104,3 +104,15 @@ def test_the_language_is_asked_for_then_negotiated_then_vietnamese(
     asked: str | None, header: str | None, lang: str
 ) -> None:
     assert i18n.negotiate(asked, header) == lang
+
+
+def test_a_moment_is_told_in_its_own_zone_even_when_the_same_instant_was_told_in_another() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from api import i18n
+
+    at = datetime(2026, 12, 4, 20, 5, tzinfo=UTC)
+    local = at.astimezone(timezone(timedelta(hours=7)))
+    assert at == local  # one instant
+    assert i18n.moment(at, "vi") == "20:05 04/12/2026"
+    assert i18n.moment(local, "vi") == "03:05 05/12/2026"
