@@ -58,9 +58,43 @@ def _sqlite_begin(conn: Any) -> None:
 
 def _sqlite_release(conn: Any) -> None:
     # A plain Lock (not RLock): the request's session may end on another threadpool thread.
-    lock = conn.info.pop("hytrace_write_lock", None)
+    # ``conn``: a Connection, or the pooled DBAPI connection the dialect commits (the same ``info``).
+    try:
+        info = conn.info
+    except NotImplementedError:  # the engine's first connection, before the pool keeps it: no lock held
+        return
+    lock = info.pop("hytrace_write_lock", None)
     if lock is not None:
         lock.release()
+
+
+def _release_after_ending(engine: Engine) -> None:
+    """The next writer of this process may begin once the transaction has ended, not just before.
+
+    SQLAlchemy's ``commit`` and ``rollback`` events come before the COMMIT (and the statements other
+    listeners add to it), so a writer woken there found the database still locked and slept in SQLite's
+    busy handler (1, 2, 5, 10 ms…) while the commit and its WAL checkpoint ran. It also always began
+    while that checkpoint was copying pages, so it never reset the WAL: the file grew by every page
+    ever written (17 GB at 600,000 events) and capture slowed as the log grew. Released after the
+    dialect's commit or rollback (this engine's own dialect instance), a writer begins when the
+    checkpoint is done and restarts the WAL from its start."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            _sqlite_release(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _sqlite_release(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
 def make_engine(url: str, *, pool_size: int | None = None, pre_ping: bool = True) -> Engine:
@@ -79,8 +113,7 @@ def make_engine(url: str, *, pool_size: int | None = None, pre_ping: bool = True
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "commit", _sqlite_release)
-        event.listen(engine, "rollback", _sqlite_release)
+        _release_after_ending(engine)
     else:
         # The pool is as large as the request threadpool so a thread never waits for a
         # connection held by a request that waits for a thread (fastapi#3205).
