@@ -511,7 +511,9 @@ def _client(
                 marks.add(len(items))
                 result = answer.json()
                 with session_scope(engine, write=False) as session:
-                    ships = shipments_of(session, [e["id"] for e in result["events"] if e["type"] == "ship"])
+                    # return=minimal: no events in the answer, but their ids in the items' order
+                    shipped = [e for e, (k, _) in zip(result["event_ids"], items, strict=True) if k == "ship"]
+                    ships = shipments_of(session, shipped)
                 flow.done(side, result["lot_ids"] if side == "coop" else [], ships)
                 out["done"] += len(items)
                 out["mix"].update(k for k, _ in items)
