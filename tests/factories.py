@@ -26,6 +26,7 @@ from trace.events.schemas import (
 )
 from trace.platform import timeutil
 from trace.platform.timeutil import local_zone
+from trace.reports import tally_check
 
 ADMIN = Actor(role=Role.ADMIN, organisation_id=None, user_id=None, name="test admin")
 _n = itertools.count(1)
@@ -250,3 +251,10 @@ def gi_grower(session: Session, grower: organisations.Organisation | None = None
     place = location(session, grower, commune_code=HOAN_LONG, former_commune_code=DONG_TAO, **area)
     fresh = product(session, grower, name_vi="Nhãn lồng tươi", package_size=Decimal("0.5"))
     return GiGrower(holder, gi, grower, grant(session, gi, grower), place, fresh)
+
+
+def backdated(session: Session) -> None:
+    """After a test moved lots or codes in time (or changed their status) straight in the database: the
+    dashboard's buckets made again from the rows, as if the rows had been written that way."""
+    session.flush()
+    tally_check.rebuild(connection=session.connection())

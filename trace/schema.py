@@ -23,6 +23,7 @@ from trace.events import models, verify_jobs  # noqa: F401
 from trace.platform import changes  # noqa: F401
 from trace.printing import models as printing_models  # noqa: F401
 from trace.reports import models as report_models  # noqa: F401
+from trace.reports import tallies as report_tallies  # noqa: F401
 from trace.scans import models as scan_models  # noqa: F401
 from trace.transparency import models as log_models  # noqa: F401
 

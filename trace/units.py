@@ -22,6 +22,7 @@ from sqlmodel import Field, Session, SQLModel, col
 from trace.errors import Conflict, InvalidIdentifier
 from trace.platform.sqltypes import enum_type, in_chunks
 from trace.platform.timeutil import utcnow
+from trace.reports import tallies
 
 # Crockford's base32: no I, L, O, U, so a code read aloud or typed is unambiguous.
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -219,6 +220,7 @@ def register_units(
     seen_codes: set[str] = set()
     wanted = given if given is not None else _unique(count, new_serial, seen_serials)
     # Every column but the serial and the code is the same for all the rows of one registration.
+    registered = utcnow()
     same = {
         "lot_id": lot_id,
         "level": level.value,
@@ -226,7 +228,7 @@ def register_units(
         "parent_id": None,
         "status": UnitStatus.ACTIVE.value,
         "created_event_id": event_id,
-        "created_at": utcnow(),
+        "created_at": registered,
     }
     postgres = session.get_bind().dialect.name == "postgresql"
     made: list[tuple[str, str]] = []
@@ -249,6 +251,8 @@ def register_units(
             wanted = [s for s in given if s in missing]  # only their codes were taken: new codes, same serials
         else:
             wanted = _unique(len(missing), new_serial, seen_serials)
+    if level == UnitLevel.UNIT:  # the dashboard's label counts (cartons are not labels of their own)
+        tallies.add_codes(connection=session.connection(), codes=[(lot_id, registered, len(made))])
     return made
 
 

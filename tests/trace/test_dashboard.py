@@ -122,6 +122,7 @@ def world(session: Session) -> World:
         update(Unit).where(col(Unit.print_run_id) == plain_run.id, col(Unit.id) % 2 == 0).values(created_at=local(100))
     )
     session.execute(update(PrintRun).where(col(PrintRun.id) == lot_run.id).values(created_at=local(15)))
+    f.backdated(session)
     # scans by people and by bots, in several months
     scans = [
         new_scan(
@@ -414,6 +415,7 @@ def test_designation_years_equal_the_usage_view_per_designation_and_year(session
     session.execute(update(PrintRun).where(col(PrintRun.id) == made[4].id).values(status=PrintStatus.CANCELLED))
     voided = session.exec(select(Unit.id).where(Unit.print_run_id == made[2].id).limit(3)).all()  # type: ignore[arg-type]
     session.execute(update(Unit).where(col(Unit.id).in_(voided)).values(status=UnitStatus.VOID))
+    f.backdated(session)
     ended.annual_label_quota = 5
     gi.right.annual_label_quota = 3  # below what is printed: over quota
     session.flush()
@@ -442,6 +444,7 @@ def test_growth_in_grouped_queries_equals_each_indicator_counted_year_by_year(se
     session.execute(update(Lot).where(col(Lot.id) == world.lots[0]).values(created_at=old))
     session.execute(update(Lot).where(col(Lot.id) == world.lots[1]).values(status=LotStatus.CANCELLED))
     session.execute(update(Organisation).where(col(Organisation.id) == world.gi.grower.id).values(created_at=old))
+    f.backdated(session)
     years = list(range(today().year - 3, today().year + 1))
 
     found = dashboard.actuals(session=session, years=years)

@@ -33,6 +33,7 @@ from trace.organisations import Organisation
 from trace.platform.sqltypes import in_chunks
 from trace.printing import capacity
 from trace.products import Product
+from trace.reports import tallies
 from trace.units import Unit, UnitStatus, display_code, normalize_code, register_units, serials_digest
 
 LOSS_SHAPE = {
@@ -510,6 +511,7 @@ def record_decommission(*, session: Session, actor: Actor, data: DecommissionIn)
             "units": [{"lot_id": u.lot_id, "serial": u.serial, "code": u.code} for u in units],
         },
     )
+    tallies.codes_changed(connection=session.connection(), units=units, active=False)
     for part in in_chunks([u.id for u in units]):
         session.execute(update(Unit).where(col(Unit.id).in_(part)).values(status=UnitStatus.VOID))
     for unit in units:

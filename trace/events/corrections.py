@@ -14,6 +14,7 @@ from trace.events.effects import refresh_status, seal
 from trace.events.models import Event, EventLot, EventType
 from trace.events.schemas import CorrectionIn
 from trace.lots import Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.reports import tallies
 from trace.units import Unit, UnitStatus
 
 
@@ -95,6 +96,9 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         )
         if any(u.parent_id for u in units):
             raise Conflict("Some of these units were packed; correct the pack event first", code="units_packed")
+        tallies.codes_changed(
+            connection=session.connection(), units=[u for u in units if u.status == UnitStatus.ACTIVE], active=False
+        )
         for unit in units:
             unit.status = UnitStatus.VOID
             session.add(unit)
@@ -102,6 +106,8 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
         # Voided by mistake: the codes are valid again.
         for ref in target.payload["units"]:
             unit = session.exec(select(Unit).where(Unit.lot_id == ref["lot_id"], Unit.serial == ref["serial"])).one()
+            if unit.status != UnitStatus.ACTIVE:
+                tallies.codes_changed(connection=session.connection(), units=[unit], active=True)
             unit.status = UnitStatus.ACTIVE
             session.add(unit)
     if target.type == EventType.PACK:
@@ -125,6 +131,8 @@ def record_correction(*, session: Session, actor: Actor, data: CorrectionIn) -> 
     for row in rows:
         lot = lots[row.lot_id]
         if row.role == "output":
+            if lot.status != LotStatus.CANCELLED:
+                tallies.add_lots(connection=session.connection(), made=[(lot.created_at, target.type)], sign=-1)
             lot.status = LotStatus.CANCELLED
             session.add(lot)
         else:

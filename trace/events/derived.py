@@ -17,7 +17,9 @@ designations/rights.py make exactly these changes):
   and pack: one such row per lot of the units they name; recall: one per lot of its reach (the
   recall's ``recall_lot`` rows, as many as its payload counts); a right to use and a correction: none.
 - The scans' figures (``scan_tally``, ``scan_sighting``, ``scan_bucket``) are recomputed from the scans
-  by :mod:`trace.scans.check`, after the tables the events make.
+  by :mod:`trace.scans.check`, after the tables the events make; the dashboard's lots and codes per
+  quarter hour (``lot_bucket``, ``code_bucket``) from the lots, events and units (checked by then) by
+  :mod:`trace.reports.tally_check`.
 - A corrected event's custody changes are undone: its deltas count for nothing, its outputs are
   cancelled, its lineage edges gone, its shipment cancelled, its units void (a commission), valid
   again (a decommission) or out of their carton (a pack).
@@ -44,6 +46,7 @@ from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatu
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import localise
 from trace.recalls.models import Recall, RecallLot
+from trace.reports import tally_check
 from trace.scans import check as scan_check
 from trace.transparency import verify as transparency
 from trace.units import Unit, UnitStatus, serials_digest
@@ -73,6 +76,7 @@ STAGES = (
     "unit",
     "epcis_event_id",
     *scan_check.CHECKS,  # the scans' figures, recomputed from the scans (trace/scans/check.py)
+    *tally_check.CHECKS,  # the dashboard's lots and codes, from the lots, events and units
 )
 
 
@@ -800,6 +804,16 @@ def _scan_stage(stage: str) -> Callable[[Connection, _Meter], int]:
     return run
 
 
+def _tally_stage(stage: str) -> Callable[[Connection, _Meter], int]:
+    def run(connection: Connection, meter: _Meter) -> int:
+        try:
+            return tally_check.CHECKS[stage](connection, lambda done: meter.at(stage, done))
+        except tally_check.Differs as found:
+            _differs(found.table, found.row, found.problem)
+
+    return run
+
+
 CHECKS: dict[str, Callable[[Connection, _Meter], int]] = {
     "event_lot": _check_event_lots,
     "holding": _check_holdings,
@@ -809,6 +823,7 @@ CHECKS: dict[str, Callable[[Connection, _Meter], int]] = {
     "unit": _check_units,
     "epcis_event_id": _check_ids,
     **{stage: _scan_stage(stage) for stage in scan_check.CHECKS},
+    **{stage: _tally_stage(stage) for stage in tally_check.CHECKS},
 }
 
 
@@ -825,6 +840,8 @@ def verify(*, session: Session, on_progress: Progress | None = None) -> DerivedR
         "epcis_event_id": events,
     }
     totals["unit"] = totals["lot"]
+    for stage, table in (("lot_bucket", tally_check.LOT_BUCKETS), ("code_bucket", tally_check.CODE_BUCKETS)):
+        totals[stage] = connection.execute(select(func.count()).select_from(table)).scalar_one()
     totals.update(
         dict.fromkeys(scan_check.CHECKS, connection.execute(select(func.count()).select_from(TALLIES)).scalar_one())
     )

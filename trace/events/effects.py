@@ -21,6 +21,7 @@ from trace.events.models import Event, EventLot
 from trace.lots import Holding, Lot, LotStatus, Shipment, ShipmentStatus
 from trace.platform.sqltypes import fast_row
 from trace.products import Product
+from trace.reports import tallies
 from trace.transparency import models as log_models
 
 
@@ -205,7 +206,9 @@ def new_lot(
     session.add(lot)
     created.add((product.gtin, lot_code))
     if call is not None:
-        call.new_lot_rows.append(lot)  # expunged if the capture fails
+        call.new_lot_rows.append(lot)  # expunged if the capture fails; counted by the call (ledger.capture)
+    else:
+        tallies.add_lots(connection=connection, made=[(lot.created_at, event.type)])
     r.remember(session, lot, lot_id)
     holding = fast_row(Holding, lot_id=lot_id, organisation_id=org_id, quantity=r.q(quantity))
     session.add(holding)

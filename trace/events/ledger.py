@@ -37,6 +37,7 @@ from trace.events.schemas import (
 from trace.lots import Shipment
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import utcnow
+from trace.reports import tallies
 from trace.transparency import models as log_models
 from trace.units import normalize_code, serials_of
 
@@ -200,6 +201,9 @@ def capture(
                     raise
             batch.write_allocated(session, call)
             session.flush()
+            tallies.lots_made(
+                connection=session.connection(), lots=call.new_lot_rows, events=[e for e, _ in call.sealed]
+            )
             settle_statuses(session=session, lots=list(call.settle.values()))
             if epcis_ids:
                 ids.give_ids(session=session, sealed=call.sealed)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, literal, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -31,8 +31,9 @@ from trace.products import Product
 from trace.recalls.models import Recall
 from trace.reports.models import Indicator, PlanTarget
 from trace.reports.periods import Month, Period, bucket, local_start, per_month
+from trace.reports.tallies import CodeBucket, LotBucket
 from trace.scans.models import ScanBucket
-from trace.units import Unit, UnitLevel, UnitStatus
+from trace.units import Unit, UnitStatus
 
 GROWTH_YEARS = 6  # the growth chart's span, ending with the period's last year
 
@@ -171,14 +172,14 @@ def _lots_where(designation_ids: Sequence[int] | None, lot_column: Any) -> list[
     return [lot_column.in_(select(col(LotClaim.lot_id)).where(col(LotClaim.designation_id).in_(designation_ids)))]
 
 
+# Labels as the designation holder's usage counts them: active package codes (a carton's code stands for
+# packages that carry their own), summed from the quarter hours kept per lot as codes are registered and
+# voided (trace.reports.tallies) ...
+CODES = col(CodeBucket.codes)
+
+
 def _code_filters(designation_ids: Sequence[int] | None = None) -> list[Any]:
-    # Labels as the designation holder's usage counts them: active package codes (a carton's code stands
-    # for packages that carry their own) ...
-    return [
-        col(Unit.level) == UnitLevel.UNIT,
-        col(Unit.status) == UnitStatus.ACTIVE,
-        *_lots_where(designation_ids, col(Unit.lot_id)),
-    ]
+    return _lots_where(designation_ids, col(CodeBucket.lot_id))
 
 
 def _run_filters(designation_ids: Sequence[int] | None = None) -> list[Any]:
@@ -200,10 +201,11 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
     """Every monthly series of the period; with ``designation_ids``, lots and labels under those designations
     only (and no scans, inspections, holds or recalls)."""
     months = period.months()
-    lot_join = Lot.__table__.join(Event.__table__, col(Event.id) == col(Lot.created_event_id))  # type: ignore[attr-defined]
-    live = [col(Lot.status) != LotStatus.CANCELLED, *_lots_where(designation_ids, col(Lot.id))]
-    harvested, produced = _lots_made(session, months, lot_join, live)
-    codes = per_month(session, col(Unit.created_at), months, *_code_filters(designation_ids))
+    if designation_ids is None:
+        harvested, produced = _lots_kept(session, months)
+    else:
+        harvested, produced = _lots_made(session, months, designation_ids)
+    codes = per_month(session, col(CodeBucket.starts_at), months, *_code_filters(designation_ids), value=CODES)
     lot_labels = per_month(
         session, col(PrintRun.created_at), months, *_run_filters(designation_ids), value=col(PrintRun.quantity)
     )
@@ -223,12 +225,32 @@ def monthly(*, session: Session, period: Period, designation_ids: Sequence[int] 
     ]
 
 
-def _lots_made(session: Session, months: list[Month], froms: Any, live: list[Any]) -> tuple[list[int], list[int]]:
-    """Lots harvested and lots produced per month, in one pass over the lots and their creating events
-    (the join is most of the dashboard's time: two passes were twice that)."""
+def _lots_kept(session: Session, months: list[Month]) -> tuple[list[int], list[int]]:
+    """Lots harvested and lots produced per month (not cancelled), summed from the quarter hours kept as
+    lots are made and cancelled (trace.reports.tallies): never a pass over the lots."""
     harvested, produced = [0] * len(months), [0] * len(months)
     if not months:
         return harvested, produced
+    column = col(LotBucket.starts_at)
+    sub = (
+        select(bucket(column, months).label("m"), col(LotBucket.kind).label("t"), col(LotBucket.lots).label("n"))
+        .where(column >= months[0].start, column < months[-1].end)
+        .subquery()
+    )
+    for index, kind, total in session.execute(select(sub.c.m, sub.c.t, func.sum(sub.c.n)).group_by(sub.c.m, sub.c.t)):
+        if index is not None:
+            (harvested if EventType(kind) == EventType.HARVEST else produced)[int(index)] = int(total or 0)
+    return harvested, produced
+
+
+def _lots_made(session: Session, months: list[Month], designation_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Lots claiming one of the designations harvested and produced per month (a lot claiming two counts
+    once), in one pass over those lots and their creating events."""
+    harvested, produced = [0] * len(months), [0] * len(months)
+    if not months:
+        return harvested, produced
+    froms = Lot.__table__.join(Event.__table__, col(Event.id) == col(Lot.created_event_id))  # type: ignore[attr-defined]
+    live = [col(Lot.status) != LotStatus.CANCELLED, *_lots_where(designation_ids, col(Lot.id))]
     column = col(Lot.created_at)
     sub = (
         select(bucket(column, months).label("m"), col(Event.type).label("t"))
@@ -365,7 +387,7 @@ def _labels_per_year(session: Session, ids: list[int], years: list[Month]) -> di
     out: dict[tuple[int, int], int] = {}
     claims = col(LotClaim.designation_id).in_(ids)
     for column, value, lot_id, filters in (
-        (col(Unit.created_at), literal(1), col(Unit.lot_id), _code_filters()),
+        (col(CodeBucket.starts_at), CODES, col(CodeBucket.lot_id), _code_filters()),
         (col(PrintRun.created_at), col(PrintRun.quantity), col(PrintRun.lot_id), _run_filters()),
     ):
         sub = (
@@ -478,9 +500,9 @@ def actual(*, session: Session, indicator: Indicator, year: int) -> int:
             ).scalar_one()
         )
     codes = session.execute(
-        select(func.count())
-        .select_from(Unit)
-        .where(col(Unit.created_at) >= start, col(Unit.created_at) < end, *_code_filters())
+        select(func.coalesce(func.sum(CODES), 0)).where(
+            col(CodeBucket.starts_at) >= start, col(CodeBucket.starts_at) < end, *_code_filters()
+        )
     ).scalar_one()
     lot_labels = session.execute(
         select(func.coalesce(func.sum(col(PrintRun.quantity)), 0)).where(
@@ -531,7 +553,7 @@ def actuals(*, session: Session, years: Sequence[int]) -> dict[tuple[Indicator, 
     )
     first_lot = select(first.label("first")).select_from(Product).subquery()
     traced = _stock(session, first_lot.c.first, buckets)
-    codes = per_month(session, col(Unit.created_at), buckets, *_code_filters())
+    codes = per_month(session, col(CodeBucket.starts_at), buckets, *_code_filters(), value=CODES)
     lot_labels = per_month(session, col(PrintRun.created_at), buckets, *_run_filters(), value=col(PrintRun.quantity))
     for i, year in enumerate(years):
         out[(Indicator.ORGANISATIONS, year)] = orgs[i]
