@@ -36,12 +36,12 @@ from trace.events.models import Event
 from trace.events.query import EVENT_ORDER, list_events
 from trace.lots import LOT_ORDER, Holding, Lot, list_lots
 from trace.platform.db import make_engine, session_scope
+from trace.platform.timeutil import quarter_hour as bucket_of
 from trace.printing.models import PrintRun
 from trace.reports import dashboard, tally_check
 from trace.reports.models import Indicator
 from trace.reports.periods import make_period
 from trace.scans.models import Scan, ScanBucket
-from trace.scans.tallies import bucket_of
 from trace.units import Unit
 
 CHUNK = 50_000

@@ -19,13 +19,14 @@ from sqlmodel import Session, col
 from tests.trace.test_scans import coded
 from trace.platform.db import make_engine, session_scope
 from trace.platform.timeutil import local_zone, utcnow
+from trace.platform.timeutil import quarter_hour as bucket_of
 from trace.reports import dashboard
 from trace.reports.models import Indicator
 from trace.reports.periods import make_period
 from trace.scans import check
 from trace.scans.models import Scan, ScanBucket, ScanSighting, ScanTally
 from trace.scans.record import ScanIn, new_scan, set_place, stats, tally, write
-from trace.scans.tallies import SOURCES_KEPT, bucket_of
+from trace.scans.tallies import SOURCES_KEPT
 
 T0 = datetime(2026, 11, 20, 8, 30, 15, 123456, tzinfo=UTC)
 MOBILE = "Mozilla/5.0 (Linux; Android 14) Mobile"

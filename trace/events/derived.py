@@ -43,6 +43,7 @@ from trace.epcis import render, vocab
 from trace.events import chain
 from trace.events.models import Event, EventLot, EventType
 from trace.lots import Holding, Lot, LotEdge, LotStatus, Shipment, ShipmentStatus
+from trace.platform import recount
 from trace.platform.sqltypes import in_chunks
 from trace.platform.timeutil import localise
 from trace.recalls.models import Recall, RecallLot
@@ -794,21 +795,15 @@ def _check_ids(connection: Connection, meter: _Meter) -> int:
     return count
 
 
-def _scan_stage(stage: str) -> Callable[[Connection, _Meter], int]:
+def _figures_stage(
+    checks: dict[str, Callable[[Connection, recount.Progress], int]], stage: str
+) -> Callable[[Connection, _Meter], int]:
+    """A recount of kept figures (trace.platform.recount) as a stage of this check."""
+
     def run(connection: Connection, meter: _Meter) -> int:
         try:
-            return scan_check.CHECKS[stage](connection, lambda done: meter.at(stage, done))
-        except scan_check.Differs as found:
-            _differs(found.table, found.row, found.problem)
-
-    return run
-
-
-def _tally_stage(stage: str) -> Callable[[Connection, _Meter], int]:
-    def run(connection: Connection, meter: _Meter) -> int:
-        try:
-            return tally_check.CHECKS[stage](connection, lambda done: meter.at(stage, done))
-        except tally_check.Differs as found:
+            return checks[stage](connection, lambda done: meter.at(stage, done))
+        except recount.Differs as found:
             _differs(found.table, found.row, found.problem)
 
     return run
@@ -822,8 +817,8 @@ CHECKS: dict[str, Callable[[Connection, _Meter], int]] = {
     "lot": _check_lots,
     "unit": _check_units,
     "epcis_event_id": _check_ids,
-    **{stage: _scan_stage(stage) for stage in scan_check.CHECKS},
-    **{stage: _tally_stage(stage) for stage in tally_check.CHECKS},
+    **{stage: _figures_stage(scan_check.CHECKS, stage) for stage in scan_check.CHECKS},
+    **{stage: _figures_stage(tally_check.CHECKS, stage) for stage in tally_check.CHECKS},
 }
 
 

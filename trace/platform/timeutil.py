@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -53,3 +54,13 @@ def localise(instant: datetime, offset: str) -> datetime:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(parse_offset(offset))
+
+
+QUARTER = timedelta(minutes=15)  # every zone's offset is a multiple of it: local days and months are whole quarters
+
+
+def quarter_hour(at: datetime) -> datetime:
+    """The start of the quarter hour (UTC) an instant falls in; a naive instant is UTC, as stored."""
+    step = int(QUARTER.total_seconds())
+    seconds = math.floor((at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp())
+    return datetime.fromtimestamp(seconds - seconds % step, UTC)

@@ -21,17 +21,17 @@ units (verify-log runs it).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, Index
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 
+from trace.platform.timeutil import quarter_hour
+
 MADE_BY = ("harvest", "transform")  # the events that make lots (trace.events.derived checks no other does)
-BUCKET = timedelta(minutes=15)
 
 
 class LotBucket(SQLModel, table=True):
@@ -59,15 +59,17 @@ LOT_BUCKETS = LotBucket.__table__  # type: ignore[attr-defined]
 CODE_BUCKETS = CodeBucket.__table__  # type: ignore[attr-defined]
 
 
-def bucket_of(at: datetime) -> datetime:
-    """The start of the quarter hour (UTC) an instant falls in (a naive instant is UTC, as stored)."""
-    step = int(BUCKET.total_seconds())
-    seconds = math.floor((at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp())
-    return datetime.fromtimestamp(seconds - seconds % step, UTC)
-
-
-def _insert(connection: Connection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+def _add(connection: Connection, table: Any, keys: tuple[str, str], value: str, counts: dict[Any, int]) -> None:
+    """Add ``counts`` (key → n, nonzero) to ``table``'s ``value`` column, upserted in key order."""
+    rows = [{**dict(zip(keys, key, strict=True)), value: n} for key, n in sorted(counts.items()) if n]
+    if not rows:
+        return
+    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c[name] for name in keys],
+        set_={value: table.c[value] + insert.excluded[value]},
+    )
+    connection.execute(statement, rows)
 
 
 def _kind(value: Any) -> str:
@@ -78,19 +80,11 @@ def add_lots(*, connection: Connection, made: Iterable[tuple[datetime, Any]], si
     """Count lots made (``sign`` -1: cancelled) at these (created_at, kind of the making event) pairs."""
     counts: dict[tuple[datetime, str], int] = {}
     for at, kind in made:
-        key = (bucket_of(at), _kind(kind))
+        key = (quarter_hour(at), _kind(kind))
         if key[1] not in MADE_BY:
             raise ValueError(f"a {key[1]} event makes no lot")
         counts[key] = counts.get(key, 0) + sign
-    rows = [{"starts_at": at, "kind": kind, "lots": n} for (at, kind), n in sorted(counts.items()) if n]
-    if not rows:
-        return
-    insert = _insert(connection)(LOT_BUCKETS)
-    statement = insert.on_conflict_do_update(
-        index_elements=[LOT_BUCKETS.c.starts_at, LOT_BUCKETS.c.kind],
-        set_={"lots": LOT_BUCKETS.c.lots + insert.excluded.lots},
-    )
-    connection.execute(statement, rows)
+    _add(connection, LOT_BUCKETS, ("starts_at", "kind"), "lots", counts)
 
 
 def lots_made(*, connection: Connection, lots: Iterable[Any], events: Iterable[Any]) -> None:
@@ -103,17 +97,9 @@ def add_codes(*, connection: Connection, codes: Iterable[tuple[int, datetime, in
     """Add (lot id, created_at, how many: negative for codes voided) to the active package codes."""
     counts: dict[tuple[int, datetime], int] = {}
     for lot_id, at, n in codes:
-        key = (int(lot_id), bucket_of(at))
+        key = (int(lot_id), quarter_hour(at))
         counts[key] = counts.get(key, 0) + n
-    rows = [{"lot_id": lot, "starts_at": at, "codes": n} for (lot, at), n in sorted(counts.items()) if n]
-    if not rows:
-        return
-    insert = _insert(connection)(CODE_BUCKETS)
-    statement = insert.on_conflict_do_update(
-        index_elements=[CODE_BUCKETS.c.lot_id, CODE_BUCKETS.c.starts_at],
-        set_={"codes": CODE_BUCKETS.c.codes + insert.excluded.codes},
-    )
-    connection.execute(statement, rows)
+    _add(connection, CODE_BUCKETS, ("lot_id", "starts_at"), "codes", counts)
 
 
 def codes_changed(*, connection: Connection, units: Iterable[Any], active: bool) -> None:

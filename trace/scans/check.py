@@ -10,50 +10,16 @@ a code the check asks that exactly 256 are kept and that each one is its network
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, literal, select, text, type_coerce, union_all
-from sqlmodel.sql.sqltypes import UTCDateTime
+from sqlalchemy import Connection, case, func, literal, select, union_all
 
+from trace.platform.recount import Differs, Progress, byte_order, merged, quarter_sql, stream
 from trace.scans.models import Scan
 from trace.scans.tallies import BUCKETS, SIGHTING, SOURCES_KEPT, TALLY
 
 SCANS = Scan.__table__  # type: ignore[attr-defined]
-PAGE = 2000
-Progress = Callable[[int], None]  # rows compared so far
-
-
-class Differs(Exception):
-    """The first figure that is not what the scans make."""
-
-    def __init__(self, table: str, row: dict[str, Any], problem: str) -> None:
-        super().__init__(f"{table} {row}: {problem}")
-        self.table, self.row, self.problem = table, row, problem
-
-
-def _text(connection: Connection, column: Any) -> Any:
-    """A string column in byte order on every database (PostgreSQL's default collation is not)."""
-    return column.collate("C") if connection.dialect.name == "postgresql" else column
-
-
-def _stream(connection: Connection, query: Any) -> Iterator[Any]:
-    return iter(connection.execute(query.execution_options(yield_per=PAGE)))
-
-
-def _merged(left: Iterator[Any], right: Iterator[Any], key: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
-    """Two streams sorted by ``key`` → (left row or None, right row or None), key by key."""
-    a, b = next(left, None), next(right, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and key(a) < key(b)):
-            yield a, None
-            a = next(left, None)
-        elif a is None or key(b) < key(a):
-            yield None, b
-            b = next(right, None)
-        else:
-            yield a, b
-            a, b = next(left, None), next(right, None)
 
 
 def _per_code(connection: Connection, *columns: Any) -> Any:
@@ -63,7 +29,7 @@ def _per_code(connection: Connection, *columns: Any) -> Any:
         for scope, code in (("lot", SCANS.c.lot_id), ("unit", SCANS.c.unit_id))
     ]
     both = union_all(*parts).subquery()
-    return select(both).order_by(_text(connection, both.c.scope), both.c.code_id)
+    return select(both).order_by(byte_order(connection, both.c.scope), both.c.code_id)
 
 
 def tallies(connection: Connection, progress: Progress) -> int:
@@ -92,10 +58,10 @@ def tallies(connection: Connection, progress: Progress) -> int:
             func.coalesce(sightings.c.shared, 0).label("shared"),
         )
         .outerjoin(sightings, (sightings.c.scope == TALLY.c.scope) & (sightings.c.code_id == TALLY.c.code_id))
-        .order_by(_text(connection, TALLY.c.scope), TALLY.c.code_id)
+        .order_by(byte_order(connection, TALLY.c.scope), TALLY.c.code_id)
     )
     count = 0
-    for want, have in _merged(_stream(connection, made), _stream(connection, held), lambda r: (r.scope, r.code_id)):
+    for want, have in merged(stream(connection, made), stream(connection, held), lambda r: (r.scope, r.code_id)):
         row = {"scope": (want or have).scope, "code_id": (want or have).code_id}
         if have is None:
             raise Differs("scan_tally", row, f"{want.scans} scan(s) of this code are written; there is no tally")
@@ -123,7 +89,7 @@ def sightings(connection: Connection, progress: Progress) -> int:
     """Each kept sighting is its network's first scan of the code (time, then id), with that scan's place;
     none is missing under the bound."""
     wide = _per_code(connection, func.count(func.distinct(SCANS.c.network)).label("networks"))
-    crowded = {(r.scope, int(r.code_id)) for r in _stream(connection, wide) if r.networks > SOURCES_KEPT}
+    crowded = {(r.scope, int(r.code_id)) for r in stream(connection, wide) if r.networks > SOURCES_KEPT}
     firsts = []
     for scope, code in (("lot", SCANS.c.lot_id), ("unit", SCANS.c.unit_id)):
         order = func.row_number().over(partition_by=(code, SCANS.c.network), order_by=(SCANS.c.scanned_at, SCANS.c.id))
@@ -143,14 +109,14 @@ def sightings(connection: Connection, progress: Progress) -> int:
         firsts.append(select(ranked).where(ranked.c.n == 1))
     made = union_all(*firsts).subquery()
     made_sorted = select(made).order_by(
-        _text(connection, made.c.scope), made.c.code_id, _text(connection, made.c.network)
+        byte_order(connection, made.c.scope), made.c.code_id, byte_order(connection, made.c.network)
     )
     held = select(SIGHTING).order_by(
-        _text(connection, SIGHTING.c.scope), SIGHTING.c.code_id, _text(connection, SIGHTING.c.network)
+        byte_order(connection, SIGHTING.c.scope), SIGHTING.c.code_id, byte_order(connection, SIGHTING.c.network)
     )
     count = 0
-    for want, have in _merged(
-        _stream(connection, made_sorted), _stream(connection, held), lambda r: (r.scope, r.code_id, r.network)
+    for want, have in merged(
+        stream(connection, made_sorted), stream(connection, held), lambda r: (r.scope, r.code_id, r.network)
     ):
         found = want or have
         row = {"scope": found.scope, "code_id": found.code_id, "network": found.network}
@@ -173,21 +139,9 @@ def sightings(connection: Connection, progress: Progress) -> int:
     return count
 
 
-def bucket_sql(connection: Connection) -> ColumnElement[Any]:
-    """The quarter hour (UTC) of each scan, computed by the database (as migration 0017 does)."""
-    if connection.dialect.name == "postgresql":
-        expression = "to_timestamp(floor(extract(epoch FROM scan.scanned_at) / 900) * 900)"
-    else:  # 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): keep the hour, round the minutes down to 15
-        expression = (
-            "substr(scan.scanned_at, 1, 14) || printf('%02d', (CAST(substr(scan.scanned_at, 15, 2) AS INTEGER) / 15)"
-            " * 15) || '\\:00.000000'"
-        )
-    return type_coerce(text(expression), UTCDateTime())
-
-
 def buckets(connection: Connection, progress: Progress) -> int:
     """Each quarter hour's scans by people and by bots."""
-    quarter = bucket_sql(connection).label("starts_at")
+    quarter = quarter_sql(connection, "scan.scanned_at").label("starts_at")
     rows = select(quarter, SCANS.c.agent).subquery()
     made = (
         select(
@@ -200,7 +154,7 @@ def buckets(connection: Connection, progress: Progress) -> int:
     )
     held = select(BUCKETS).order_by(BUCKETS.c.starts_at)
     count = 0
-    for want, have in _merged(_stream(connection, made), _stream(connection, held), lambda r: r.starts_at):
+    for want, have in merged(stream(connection, made), stream(connection, held), lambda r: r.starts_at):
         row = {"starts_at": (want or have).starts_at.isoformat()}
         if have is None:
             raise Differs("scan_bucket", row, f"{want.people + want.bots} scan(s) fall in it; no row is kept")

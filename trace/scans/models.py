@@ -3,7 +3,7 @@ figures kept as scans are written (:mod:`trace.scans.tallies`), so reading them 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
@@ -11,7 +11,6 @@ from sqlmodel import Field, SQLModel
 AGENTS = ("mobile", "desktop", "bot", "other")
 KINDS = ("page", "json", "linkset", "check")
 SCOPES = ("lot", "unit")  # a lot's code (every scan of the lot) or a unit's (the scans of its own code)
-BUCKET = timedelta(minutes=15)  # every zone's offset is a multiple of it: local days and months are whole buckets
 
 
 class Scan(SQLModel, table=True):

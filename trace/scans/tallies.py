@@ -16,16 +16,16 @@ and the same order everywhere means no two writers wait on each other in a circl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from trace.platform.sqltypes import in_chunks
-from trace.scans.models import BUCKET, ScanBucket, ScanSighting, ScanTally
+from trace.platform.timeutil import quarter_hour
+from trace.scans.models import ScanBucket, ScanSighting, ScanTally
 
 
 class ScanIn(Protocol):
@@ -52,13 +52,6 @@ SIGHTING = ScanSighting.__table__  # type: ignore[attr-defined]
 BUCKETS = ScanBucket.__table__  # type: ignore[attr-defined]
 
 Code = tuple[str, int]  # (scope, code id)
-
-
-def bucket_of(at: datetime) -> datetime:
-    """The start of the quarter hour (UTC) an instant falls in."""
-    step = int(BUCKET.total_seconds())
-    seconds = math.floor(at.timestamp())
-    return datetime.fromtimestamp(seconds - seconds % step, UTC)
 
 
 def codes_of(scan: ScanIn) -> list[Code]:
@@ -94,7 +87,7 @@ def add(*, connection: Connection, written: Iterable[tuple[int, ScanIn]]) -> Non
             first = firsts.get(key)
             if first is None or (at, scan_id) < first[:2]:
                 firsts[key] = (at, scan_id, scan.place)
-        counts = buckets.setdefault(bucket_of(at), [0, 0])
+        counts = buckets.setdefault(quarter_hour(at), [0, 0])
         counts[scan.agent == "bot"] += 1
     if not tallies:
         return
