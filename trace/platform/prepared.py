@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select
+from sqlalchemy.exc import DBAPIError
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,22 @@ class PreparedRead:
     def _execute(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         compiled = self._for(connection)
         values = {**compiled.defaults, **params}
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        if compiled.order is not None:
-            cursor.execute(compiled.sql, tuple(values[name] for name in compiled.order))
-        else:
-            cursor.execute(compiled.sql, values)
+        bound = tuple(values[name] for name in compiled.order) if compiled.order is not None else values
+        dialect = connection.dialect
+        raw = connection.connection.dbapi_connection
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, bound)
+        except dialect.loaded_dbapi.Error as error:
+            # As SQLAlchemy's own execution would: its exception (the API answers 503 for a database away,
+            # not a 500), and a connection the database dropped is invalidated, so the caller may retry.
+            cursor.close()
+            dropped = dialect.is_disconnect(error, raw, cursor)
+            if dropped:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                compiled.sql, bound, error, dialect.loaded_dbapi.Error, connection_invalidated=dropped, dialect=dialect
+            ) from error
         return cursor, compiled.processors
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
