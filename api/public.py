@@ -169,6 +169,11 @@ class Entry:
         )
 
 
+def _plain(facts: origin.Origin) -> bool:
+    """Whether a unit's page can be its labelling's shared page with the stand-ins replaced."""
+    return facts.valid and set(facts.serial or "") <= _PLAIN
+
+
 @contextmanager
 def _connection_of(sessions: SessionFactory) -> Iterator[Connection]:
     with sessions() as session:
@@ -195,11 +200,13 @@ class PublicPages:
 
     # ------------------------------------------------------------------ building
 
-    def _build(self, key: Key, link: digital_link.DigitalLink, generation: int) -> Entry:
-        if key[1] is not None and key[2] is not None:
-            quick = self._quick(link, generation)
-            if quick is not None:
-                return quick
+    def _build(self, key: Key, link: digital_link.DigitalLink, generation: int, *, quick: bool = True) -> Entry:
+        """A label's page; ``quick``: a unit's first tried from its labelling's shared page (False when the
+        caller already tried)."""
+        if quick and key[1] is not None and key[2] is not None:
+            made = self._quick(link, generation)
+            if made is not None:
+                return made
         entry = Entry(generation=generation, built=time.monotonic())
         with self.sessions() as session:
             try:
@@ -233,13 +240,8 @@ class PublicPages:
         if looked is None:
             return None
         unit, kept = looked
-        with self._shared_lock:
-            shared = self.shared.get((unit.lot_id, unit.created_event_id))
-        if (
-            shared is None
-            or shared.generation != generation
-            or built - shared.built >= get_settings().public_cache_seconds
-        ):
+        shared = self._kept_shared((unit.lot_id, unit.created_event_id), generation)
+        if shared is None:
             return None
         facts = origin.for_unit(shared.facts, unit=unit)
         pending = self.buffer.pending(unit_id=unit.id) if self.buffer else []
@@ -247,12 +249,11 @@ class PublicPages:
         stats, networks, places = record.read_tally(
             connection=connection, unit_id=unit.id, pending=pending, kept=figures
         )
-        plain = facts.valid and set(unit.serial) <= _PLAIN
         return Entry(
             generation=generation,
             built=built,
             facts=facts,
-            shared=shared if plain else None,
+            shared=shared if _plain(facts) else None,
             stats=stats,
             stats_at=built,
             networks=networks,
@@ -268,10 +269,8 @@ class PublicPages:
             return origin.build(session=session, lot=lot, unit=None), None
         lot_id, unit = verification.locate(session=session, link=link)
         key = (lot_id, unit.created_event_id)
-        with self._shared_lock:
-            found = self.shared.get(key)
-        ttl = get_settings().public_cache_seconds
-        if found is None or found.generation != generation or time.monotonic() - found.built >= ttl:
+        found = self._kept_shared(key, generation)
+        if found is None:
             read = session.get(Lot, lot_id)
             assert read is not None
             built = origin.shared(session=session, lot=read, labelling=unit.created_event_id)
@@ -282,8 +281,16 @@ class PublicPages:
                 while len(self.shared) > MAX_SHARED:
                     self.shared.popitem(last=False)
         facts = origin.for_unit(found.facts, unit=unit)
-        plain = facts.valid and set(unit.serial) <= _PLAIN
-        return facts, found if plain else None
+        return facts, found if _plain(facts) else None
+
+    def _kept_shared(self, key: tuple[int, str], generation: int) -> Shared | None:
+        """The labelling's shared page, if this process keeps one that is still current."""
+        with self._shared_lock:
+            found = self.shared.get(key)
+        ttl = get_settings().public_cache_seconds
+        if found is None or found.generation != generation or time.monotonic() - found.built >= ttl:
+            return None
+        return found
 
     def _epcis(self, found: origin.Origin) -> bytes:
         with self.sessions() as session:
@@ -346,7 +353,8 @@ class PublicPages:
                     entry.refreshing = True
                     asyncio.get_running_loop().create_task(self._refresh(entry))
                 return entry
-        if self.inline and key[1] is not None and key[2] is not None:
+        tried = self.inline and key[1] is not None and key[2] is not None
+        if tried:
             # On the event loop: a local SQLite read of about 0.1 ms costs less than the hop to a worker
             # thread and back (a unit's first scan took twice as long in a thread).
             quick = self._quick(link, generation)
@@ -358,7 +366,7 @@ class PublicPages:
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            entry = self._keep(key, await anyio.to_thread.run_sync(self._build, key, link, generation))
+            entry = self._keep(key, await anyio.to_thread.run_sync(self._build_in_thread, key, link, generation, tried))
             future.set_result(entry)
             return entry
         except BaseException as error:
@@ -367,6 +375,9 @@ class PublicPages:
             raise
         finally:
             del self._building[key]
+
+    def _build_in_thread(self, key: Key, link: digital_link.DigitalLink, generation: int, tried: bool) -> Entry:
+        return self._build(key, link, generation, quick=not tried)
 
     def _keep(self, key: Key, entry: Entry) -> Entry:
         self.entries[key] = entry

@@ -537,6 +537,47 @@ def test_a_page_built_again_from_the_shared_page_counts_written_and_pending_scan
     assert entry.shared is not None
 
 
+def test_a_units_first_look_is_read_once_and_a_dropped_connection_is_read_again(
+    client: TestClient, chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from trace import verification
+
+    public = client.app.state.public  # type: ignore[attr-defined]
+    public.inline = True
+    looks: list[str] = []
+    real = verification.first_look
+    dropped = {"left": 0}
+
+    def counted(**kwargs: object) -> object:
+        looks.append(kwargs["link"].serial)  # type: ignore[attr-defined]
+        if dropped["left"]:
+            dropped["left"] -= 1
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"), connection_invalidated=True)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "first_look", counted)
+    # the first unit of a labelling: tried quick on the event loop (no shared page yet), then built in full,
+    # without a second quick try in the worker thread
+    assert client.get(path_of(chain), headers=JSON).status_code == 200
+    assert looks == [chain.unit.serial]
+    # its page again (the shared page kept now), its read meeting a connection the database dropped: read
+    # again, once
+    public.entries.clear()
+    looks.clear()
+    dropped["left"] = 1
+    assert client.get(path_of(chain), headers=JSON).status_code == 200
+    assert looks == [chain.unit.serial, chain.unit.serial]
+    # dropped again on the second try: the API's answer for a database away (503, retryable), not a 500
+    public.entries.clear()
+    looks.clear()
+    dropped["left"] = 2
+    answer = client.get(path_of(chain), headers=JSON)
+    assert answer.status_code == 503 and answer.json()["code"] == "database_unavailable"
+    assert len(looks) == 2
+
+
 def test_a_voided_units_page_is_rendered_for_it_alone(client: TestClient, chain: Chain, session: Session) -> None:
     from trace.units import Unit, UnitStatus
 
