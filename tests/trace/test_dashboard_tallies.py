@@ -392,3 +392,30 @@ def test_twenty_four_harvests_in_one_quarter_hour_from_four_processes_equal_a_re
         assert lots == PROCESSES * THREADS
         report = derived.verify(session=session)
         assert report.ok, report.difference
+
+
+def test_a_lot_made_by_a_recorder_called_outside_a_capture_call_is_counted_too(session: Session) -> None:
+    # given a recorder called on its own (every caller today goes through ledger.capture, which counts
+    # the call's lots at once; effects.new_lot counts a lot made outside one)
+    from trace.events import capture as recorders
+    from trace.reports import tally_check
+
+    o = f.org(session)
+    prod, loc = f.product(session, o), f.location(session, o)
+    data = HarvestIn(
+        product_id=prod.id,
+        lot_code="SOLO01",
+        quantity=Decimal(5),  # type: ignore[arg-type]
+        location_id=loc.id,
+        event_time=f.when(1),
+    )
+
+    def harvested() -> int:
+        return sum(b.lots for b in session.exec(select(LotBucket).where(LotBucket.kind == "harvest")).all())
+
+    before = harvested()
+    recorders.record_harvest(session=session, actor=f.member(o), data=data)
+    session.flush()
+    # then its quarter hour counts it, and the buckets are what the recount makes
+    assert harvested() == before + 1
+    assert tally_check.lots(session.connection(), lambda _done: None) > 0
