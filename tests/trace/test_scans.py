@@ -401,3 +401,41 @@ def test_a_place_counts_only_when_shared_on_a_networks_first_scan_of_the_code(se
     assert stats(session=session, unit_id=unit2).places == 1
     assert stats(session=session, lot_id=lot2).places == 1  # the lot's first scan from that network too
     assert not set_place(session=session, uid=first.uid, place="21.0,106.0")  # once
+
+
+def test_scan_uids_are_uuid7_in_time_order_never_repeated_and_a_forked_process_draws_its_own() -> None:
+    # A uid is the visitor's handle to add a place to a scan: 74 random bits, never repeated, a forked
+    # worker not going on with its parent's pool of random bytes; and its time first, so that a round
+    # of scans lands at the end of the uid index (the standard library reads the layout, RFC 9562).
+    import os
+    import time
+    import uuid
+
+    from trace.scans.record import new_uid
+
+    before = time.time_ns() // 1_000_000
+    mine = [new_uid() for _ in range(1000)]  # more than one pool's worth
+    after = time.time_ns() // 1_000_000
+    for uid in mine:
+        parsed = uuid.UUID(hex=uid)
+        assert (parsed.version, parsed.variant, parsed.hex) == (7, uuid.RFC_4122, uid)
+        assert before <= parsed.int >> 80 <= after
+    assert len(set(mine)) == len(mine)
+    assert [uid[:12] for uid in mine] == sorted(uid[:12] for uid in mine)
+    # the 74 random bits vary: no bit position below the time is fixed across a thousand uids
+    randoms = [uuid.UUID(hex=uid).int & ((1 << 62) - 1 | 0xFFF << 64) for uid in mine]
+    assert all(any(r >> bit & 1 for r in randoms) and not all(r >> bit & 1 for r in randoms) for bit in range(62))
+    new_uid()  # the pool is part used: a child that kept it would draw the parent's next random bits
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.write(writer, "".join(new_uid() for _ in range(4)).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    theirs = os.read(reader, 4096).decode()
+    os.close(reader)
+    ours = "".join(new_uid() for _ in range(4))
+    assert len(theirs) == 128
+    tails = {uid[12:] for uid in mine} | {ours[i + 12 : i + 32] for i in range(0, 128, 32)}
+    assert not {theirs[i + 12 : i + 32] for i in range(0, 128, 32)} & tails

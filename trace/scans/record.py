@@ -8,7 +8,9 @@ import hmac
 import ipaddress
 import json
 import math
-import uuid
+import os
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +26,42 @@ from trace.platform.timeutil import to_utc, utcnow
 from trace.scans import tallies
 from trace.scans.models import KINDS, Scan
 from trace.scans.tallies import SOURCES_KEPT
+
+
+class _Uids:
+    """Scan uids: UUIDv7 (RFC 9562) as 32 hex digits, their random bits drawn from the OS 4 KiB at a time.
+
+    A scan's uid is the visitor's handle to add a place to it later, so it must not be guessable: 74 bits
+    of it come from ``os.urandom``, one system call for 400 scans (one a scan was ~13 µs of the cached page's
+    ~150). The first 48 bits are the time in milliseconds: a round of scans goes to the end of the uid's
+    unique index instead of to as many of its pages as it has scans, which made committing a round cost
+    ~26 µs a scan on SQLite (~9 now). A forked process (uvicorn's and Celery's workers) draws afresh."""
+
+    POOL = 4000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool, self._at = b"", 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pool, self._at = b"", 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            at = self._at
+            if at + 10 > len(self._pool):
+                self._pool, at = os.urandom(self.POOL), 0
+            self._at = at + 10
+            random = int.from_bytes(self._pool[at : at + 10], "big")  # 80 bits, 74 used
+        millis = time.time_ns() // 1_000_000
+        # unix_ts_ms (48) | ver 7 (4) | rand_a (12) | variant 0b10 (2) | rand_b (62)
+        value = millis << 80 | 0x7 << 76 | (random >> 68) << 64 | 0b10 << 62 | random & (1 << 62) - 1
+        return f"{value:032x}"
+
+
+new_uid = _Uids()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +180,7 @@ def new_scan(
     if kind not in KINDS:
         raise ValueError(f"scan kind must be one of {KINDS}, not {kind!r}")
     return ScanIn(
-        uid=uuid.uuid4().hex,
+        uid=new_uid(),
         lot_id=lot_id,
         unit_id=unit_id,
         scanned_at=utcnow() if at is None else to_utc(at)[0],
