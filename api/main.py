@@ -12,8 +12,10 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.bodyguard import BodyGuard
+from api.express import Express
 from api.public import PublicPages
 from api.ratelimit import Credentials, RateLimit
+from api.ratelimit import buckets as ratelimit_buckets
 from api.retry import RetryConflicts
 from api.routes import (
     admin,
@@ -134,8 +136,16 @@ def create_app(*, testing: bool = False) -> FastAPI:
     app.state.credentials = Credentials(
         lambda: session_scope(getattr(app.state, "engine", None) or get_engine(), write=False)
     )
+    # The public limit's buckets: the rate limit's, and the express path's in front of the stack.
+    public_limit = ratelimit_buckets(
+        settings.rate_limit_public_per_minute,
+        redis_url=settings.redis_url,
+        prefix=settings.rate_limit_redis_prefix,
+        kind="public",
+    )
     app.add_middleware(
         RateLimit,
+        public=public_limit,
         public_per_minute=settings.rate_limit_public_per_minute,
         login_per_minute=settings.rate_limit_login_per_minute,
         authenticated_per_minute=settings.rate_limit_authenticated_per_minute,
@@ -193,8 +203,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
     web_errors.install(app)
     app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)
     # Outside every middleware, Starlette's own 500 answer included: every response gets the headers.
+    # Just inside them, a genuine label's page is answered without the stack (api/express.py).
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: SecurityHeaders(Express(build(), limit=public_limit))  # type: ignore[method-assign]
     return app
 
 

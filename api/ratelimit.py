@@ -36,6 +36,8 @@ MAX_TOKEN = 4096  # longer is no credential of ours: refused without a look
 # a flood of made-up keys from one place costs at most this many reads, and past it counts as public.
 VERIFICATIONS_PER_MINUTE = 60
 SessionFactory = Callable[[], AbstractContextManager[Session]]
+# Set in the scope by whatever took the request's public token before this middleware (api/express.py).
+ADMITTED = "hytrace.admitted"
 
 
 class TokenBuckets:
@@ -120,7 +122,10 @@ class _Local:
         return self.buckets.take(key)
 
 
-def buckets(rate: int, *, redis_url: str, prefix: str, kind: str) -> SharedBuckets | _Local | None:
+LimitBuckets = SharedBuckets | _Local
+
+
+def buckets(rate: int, *, redis_url: str, prefix: str, kind: str) -> LimitBuckets | None:
     """A limit of ``rate`` per minute (None when 0): shared through Redis when there is one, else in process."""
     if rate <= 0:
         return None
@@ -230,17 +235,19 @@ class RateLimit:
         authenticated_per_minute: int = 0,
         redis_url: str = "",
         prefix: str = "hytrace:ratelimit:",
+        public: LimitBuckets | None = None,
     ) -> None:
+        """``public``: the public limit's buckets when they are shared with another part (api/express.py)."""
         self.app = app
         shared = {"redis_url": redis_url, "prefix": prefix}
-        self.public = buckets(public_per_minute, kind="public", **shared)
+        self.public = public if public is not None else buckets(public_per_minute, kind="public", **shared)
         self.login = buckets(login_per_minute, kind="login", **shared)
         self.authenticated = buckets(authenticated_per_minute, kind="authenticated", **shared)
         # A budget of this process's database reads, not a client's allowance: kept in process.
         self.verifying = TokenBuckets(VERIFICATIONS_PER_MINUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(ADMITTED):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]

@@ -9,6 +9,7 @@ async and, on a cache hit, touches neither the database nor a worker thread (see
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from trace import digital_link
 from trace.errors import InvalidIdentifier
 from trace.origin import Origin, ProductOrigin
 from trace.platform.config import get_settings
+from trace.scans.record import ScanIn
 
 router = APIRouter(tags=["resolver"])
 
@@ -95,7 +97,7 @@ def _not_found(request: Request, form: str, lang: str, reason: str, code: str, s
 
 
 @lru_cache(maxsize=20_000)
-def _parse(raw: str, query: str) -> digital_link.DigitalLink:
+def parse(raw: str, query: str) -> digital_link.DigitalLink:
     # The same labels are scanned again and again; a refused path raises again each time (not cached).
     return digital_link.parse_path(raw, query)
 
@@ -150,7 +152,7 @@ async def resolve(request: Request, rest: str) -> Response:
     raw_path = request.scope.get("raw_path")
     raw = (raw_path if raw_path is not None else request.url.path.encode()).decode("ascii", "replace")
     try:
-        link = _parse(raw, request.scope.get("query_string", b"").decode("latin-1"))
+        link = parse(raw, request.scope.get("query_string", b"").decode("latin-1"))
     except InvalidIdentifier as error:
         return _not_found(request, form, lang, error.message, error.code, status=422)
     public: PublicPages = request.app.state.public
@@ -174,32 +176,68 @@ async def resolve(request: Request, rest: str) -> Response:
         answer = _link_type(entry, link_type)
         if answer is not None:
             return answer
-    seen = entry.seen()
+    visit = Visit(
+        get=request.method == "GET",
+        client=_client(request),
+        user_agent=request.headers.get("user-agent"),
+        mobile_hint=request.headers.get("sec-ch-ua-mobile"),
+        if_none_match=request.headers.get("if-none-match", ""),
+        place=_place(request),
+    )
     proved = form == JSON and query.get("proofs") == "1"
+    seen, scan, headers, fresh = visited(public, entry, form, lang, visit, proved=proved)
+    if fresh:
+        return Response(status_code=304, headers=headers)
+    if proved:  # with the public log's inclusion proofs of the journey
+        return Response(await public.json_with_proofs(entry, seen), media_type=JSON, headers=headers)
+    return Response(page_body(public, entry, form, lang, seen, scan), media_type=media_of(form), headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What a request for a label's page brings that the answer depends on."""
+
+    get: bool  # a GET is a scan; a HEAD is not
+    client: str | None
+    user_agent: str | None
+    mobile_hint: str | None
+    if_none_match: str
+    place: tuple[float, float] | None = None
+
+
+def visited(
+    public: PublicPages, entry: Entry, form: str, lang: str, visit: Visit, *, proved: bool = False
+) -> tuple[Seen, ScanIn | None, dict[str, str], bool]:
+    """A visit of a genuine label's page (HTML or JSON): the scans before it, its own scan (recorded),
+    the answer's headers, and whether the visitor's copy is still fresh (a 304)."""
+    facts = entry.facts
+    assert facts is not None
+    seen = entry.seen()
     etag = f'W/"{facts.version}.{lang}.{"jp" if proved else "j" if form == JSON else "h"}.{int(seen.suspicious)}"'
     # The scan counts whether the visitor's copy was still fresh or not; a HEAD is not a scan.
     scan = None
-    if request.method == "GET":
+    if visit.get:
         scan = public.record(
             entry,
             kind="json" if form == JSON else "page",
-            client=_client(request),
-            headers=request.headers,  # type: ignore[arg-type]
+            client=visit.client,
+            user_agent=visit.user_agent,
+            mobile_hint=visit.mobile_hint,
             lang=lang,
-            place=_place(request),
+            place=visit.place,
         )
-    headers = _headers(lang, etag, facts.uri)
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
+    return seen, scan, _headers(lang, etag, facts.uri), etag in visit.if_none_match
+
+
+def page_body(public: PublicPages, entry: Entry, form: str, lang: str, seen: Seen, scan: ScanIn | None) -> bytes:
+    """The page (HTML) or its facts (JSON), with the scans before this one."""
     if form == JSON:
-        if proved:  # with the public log's inclusion proofs of the journey
-            return Response(await public.json_with_proofs(entry, seen), media_type=JSON, headers=headers)
-        return Response(public.json(entry, seen), media_type=JSON, headers=headers)
-    return Response(
-        public.html(entry, lang, seen, _path_of(facts.uri), scan),
-        media_type="text/html; charset=utf-8",
-        headers=headers,
-    )
+        return public.json(entry, seen)
+    return public.html(entry, lang, seen, _path_of(entry.facts.uri), scan)  # type: ignore[union-attr]
+
+
+def media_of(form: str) -> str:
+    return JSON if form == JSON else "text/html; charset=utf-8"
 
 
 @lru_cache(maxsize=20_000)
@@ -207,7 +245,14 @@ def _path_of(uri: str) -> str:
     return urlsplit(uri).path
 
 
+# The scope key api/express.py sets to the error it met: raised here, the stack answers it.
+FAILED = "hytrace.express_failed"
+
+
 async def _served_directly(request: Request) -> Response:
+    failed = request.scope.pop(FAILED, None)
+    if failed is not None:
+        raise failed
     return await resolve(request, request.path_params["rest"])
 
 
