@@ -2,10 +2,11 @@
 
 Nearly every request the product gets is a scan of a printed label: ``GET /01/{gtin}/10/{lot}/21/{serial}``
 with no query, no credential and no body. Through Starlette's middleware stack, router and Request and
-Response objects it cost twice what the page's own work does (issue 17). :class:`Express` sits just
-inside :class:`api.security.SecurityHeaders` (so every answer still gets the security headers) and answers
-such a request itself with the resolver's own code (:func:`api.routes.resolver.visited`,
-:func:`~api.routes.resolver.page_body`), after the public rate limit has let it in.
+Response objects it cost twice what the page's own work does (issue 17). :class:`Express` sits in front of
+everything and answers such a request itself with the resolver's own code (:func:`api.routes.resolver.visited`,
+:func:`~api.routes.resolver.page_headers`, :func:`~api.routes.resolver.page_body`), with the headers
+:class:`api.security.SecurityHeaders` adds to every other answer, after the public rate limit has let it in.
+Each page's headers are made once per ETag and kept with the page.
 
 Anything else goes on down the stack as before: another method or path, a query other than ``?lang=``, an
 ``Authorization`` header, a code that is not a genuine unit's or lot's (its 404 or 422 page, a product
@@ -24,6 +25,7 @@ from api import i18n
 from api.ratelimit import ADMITTED, LimitBuckets
 from api.routes import resolver
 from api.routes.resolver import FAILED, JSON, Visit
+from api.security import ALWAYS, HSTS
 from trace.errors import InvalidIdentifier
 
 _ASKED = frozenset((b"accept", b"accept-language", b"if-none-match", b"user-agent", b"sec-ch-ua-mobile"))
@@ -40,7 +42,7 @@ def _query_lang(query: bytes) -> tuple[bool, str | None]:
 
 
 class Express:
-    """ASGI: answers a public GET or HEAD of a genuine label's page (HTML or JSON) without the stack below."""
+    """ASGI: answers a public GET or HEAD of a genuine label's page (HTML or JSON) without the stack behind."""
 
     def __init__(self, app: ASGIApp, *, limit: LimitBuckets | None) -> None:
         self.app, self.limit = app, limit
@@ -117,11 +119,27 @@ class Express:
             mobile_hint=header(b"sec-ch-ua-mobile"),
             if_none_match=header(b"if-none-match") or "",
         )
-        seen, scan, named, fresh = resolver.visited(public, entry, form, lang, visit)
-        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in named.items()]
+        seen, scan, etag, fresh = resolver.visited(public, entry, form, lang, visit)
+        https = scope.get("scheme") == "https"
+        heads = entry.express.get((etag, https))
+        if heads is None:
+            heads = entry.express[(etag, https)] = _heads(resolver.page_headers(entry, lang, etag), form, https)
+        named, typed, unmodified = heads
         if fresh:
-            return 304, headers, b""
+            return 304, unmodified, b""
         body = resolver.page_body(public, entry, form, lang, seen, scan)
-        headers.append((b"content-length", str(len(body)).encode()))
-        headers.append((b"content-type", resolver.media_of(form).encode()))
-        return 200, headers, body
+        return 200, [*named, (b"content-length", str(len(body)).encode()), *typed], body
+
+
+def _heads(
+    headers: dict[str, str], form: str, https: bool
+) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """A page's headers as Starlette's Response and then SecurityHeaders would send them: the page's own,
+    (its length,) its type and the security headers it lacks; and a 304's."""
+    named = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    names = {name for name, _ in named}
+    secured = [(name, value) for name, value in ALWAYS if name not in names]
+    if https:
+        secured.append((b"strict-transport-security", HSTS))
+    # Every page names its Content-Security-Policy (api.routes.resolver._headers): none is added.
+    return named, [(b"content-type", resolver.media_of(form).encode()), *secured], [*named, *secured]

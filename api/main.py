@@ -203,9 +203,9 @@ def create_app(*, testing: bool = False) -> FastAPI:
     web_errors.install(app)
     app.include_router(health.router)  # /livez, /readyz (and /healthz, its former name)
     # Outside every middleware, Starlette's own 500 answer included: every response gets the headers.
-    # Just inside them, a genuine label's page is answered without the stack (api/express.py).
+    # In front of them, a genuine label's page is answered without the stack (api/express.py).
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SecurityHeaders(Express(build(), limit=public_limit))  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: Express(SecurityHeaders(build()), limit=public_limit)  # type: ignore[method-assign]
     return app
 
 

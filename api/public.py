@@ -144,6 +144,8 @@ class Entry:
     networks: set[str] = field(default_factory=set)  # where the code was scanned from (record.tally)
     places: set[str] = field(default_factory=set)
     shared: Shared | None = None  # the labelling's page this unit's is made from (a plain, valid unit)
+    # The express path's answer headers by (ETag, https), ready to send (api/express.py).
+    express: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     def seen(self) -> Seen:
         """Earlier scans: the database's count plus this process's own since."""

@@ -185,7 +185,8 @@ async def resolve(request: Request, rest: str) -> Response:
         place=_place(request),
     )
     proved = form == JSON and query.get("proofs") == "1"
-    seen, scan, headers, fresh = visited(public, entry, form, lang, visit, proved=proved)
+    seen, scan, etag, fresh = visited(public, entry, form, lang, visit, proved=proved)
+    headers = page_headers(entry, lang, etag)
     if fresh:
         return Response(status_code=304, headers=headers)
     if proved:  # with the public log's inclusion proofs of the journey
@@ -207,9 +208,10 @@ class Visit:
 
 def visited(
     public: PublicPages, entry: Entry, form: str, lang: str, visit: Visit, *, proved: bool = False
-) -> tuple[Seen, ScanIn | None, dict[str, str], bool]:
+) -> tuple[Seen, ScanIn | None, str, bool]:
     """A visit of a genuine label's page (HTML or JSON): the scans before it, its own scan (recorded),
-    the answer's headers, and whether the visitor's copy is still fresh (a 304)."""
+    the answer's ETag, and whether the visitor's copy is still fresh (a 304). The answer's headers are
+    :func:`page_headers`."""
     facts = entry.facts
     assert facts is not None
     seen = entry.seen()
@@ -226,7 +228,12 @@ def visited(
             lang=lang,
             place=visit.place,
         )
-    return seen, scan, _headers(lang, etag, facts.uri), etag in visit.if_none_match
+    return seen, scan, etag, etag in visit.if_none_match
+
+
+def page_headers(entry: Entry, lang: str, etag: str) -> dict[str, str]:
+    """The headers of a genuine label's page with this ETag (a 304's too)."""
+    return _headers(lang, etag, entry.facts.uri)  # type: ignore[union-attr]
 
 
 def page_body(public: PublicPages, entry: Entry, form: str, lang: str, seen: Seen, scan: ScanIn | None) -> bytes:

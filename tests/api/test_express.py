@@ -85,6 +85,8 @@ def test_a_labels_page_from_the_express_path_is_the_stacks_answer(
         ("HEAD", path, HTML),
         ("GET", path, {"user-agent": "Mozilla/5.0 (Linux; Android 14) Mobile", "sec-ch-ua-mobile": "?1"}),
         ("GET", path, {}),
+        ("GET", "https://testserver" + path, HTML),  # over https: with Strict-Transport-Security
+        ("GET", "https://testserver" + path, JSON),
     ]
     for method, url, headers in asks:
         before = len(stack_calls)
@@ -95,6 +97,7 @@ def test_a_labels_page_from_the_express_path_is_the_stacks_answer(
         assert (ours.status_code, ours.headers.items()) == (theirs.status_code, theirs.headers.items()), url
         assert _same(ours.content) == _same(theirs.content), (method, url, headers)
         assert ours.status_code == 200
+        assert ("strict-transport-security" in ours.headers) == url.startswith("https:")
     # A copy still fresh: the same 304 with the same headers, and still a scan on both.
     etag = fast.get(path, headers=HTML).headers["etag"]
     stack.get(path, headers=HTML)
