@@ -611,3 +611,27 @@ def test_past_the_networks_kept_the_page_says_at_least(client: TestClient, chain
     assert f"from {SOURCES_KEPT}+ different networks" in page
     entry.stats = ScanStats(count=50, first_at=None, last_at=None, networks=7, places=0, suspicious=True, reasons=[])
     assert "from 7 different networks" in public.html(entry, "en", entry.seen(), path_of(chain)).decode()
+
+
+def test_a_page_dropped_from_the_cache_is_freed_without_the_cycle_collector(client: TestClient, chain: Chain) -> None:
+    # The app runs full collections rarely (api.main.FULL_COLLECTION_EVERY): that is only safe while what
+    # the page cache keeps holds no reference cycles, so a page it drops is freed at once.
+    import gc
+    import weakref
+
+    public = client.app.state.public  # type: ignore[attr-defined]
+    for headers in (HTML, JSON, {"accept-language": "en"}):
+        assert client.get(path_of(chain), headers=headers).status_code == 200
+    assert client.get(f"/01/{chain.lot.gtin}/10/{quote(chain.lot.lot_code, safe='')}", headers=HTML).status_code == 200
+    assert client.get(f"/01/{chain.lot.gtin}/10/NO-SUCH/21/NOSUCH", headers=HTML).status_code == 404
+    entries = list(public.entries.values())
+    assert len(entries) == 3 and all(e.html or e.missing for e in entries)
+    kept = [weakref.ref(e) for e in entries] + [weakref.ref(e.facts) for e in entries if e.facts is not None]
+    gc.collect()  # a render's own garbage (Jinja's contexts are cycles, young ones) is not the cache's
+    gc.disable()
+    try:
+        del entries
+        public.entries.clear()
+        assert [ref() for ref in kept] == [None] * len(kept)
+    finally:
+        gc.enable()
