@@ -34,8 +34,10 @@ LD_JSON = "application/ld+json"  # an EPCIS 2.0 document (gs1:epcis)
 _OFFERED = (HTML, JSON, LINKSET)
 
 
+@lru_cache(maxsize=512)
 def choose(accept: str | None) -> str:
-    """The representation the client prefers among ours (HTML when it does not say)."""
+    """The representation the client prefers among ours (HTML when it does not say); cached, as a few
+    browsers' and programs' Accept headers make nearly every scan."""
     best, best_q = HTML, -1.0
     for index, part in enumerate((accept or "*/*").split(",")[:30]):
         kind, _, params = part.strip().partition(";")
